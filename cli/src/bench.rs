@@ -1,0 +1,141 @@
+//! `pond bench`: benchmarks that compare Pond with in-process DuckDB on the same machine in the
+//! same run. Every figure is printed as `name: value unit`; latencies are medians (p50) and
+//! 99th percentiles of repeated runs.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use futures::TryStreamExt;
+use pond_client::PondClient;
+use pond_coordinator::{Coordinator, CoordinatorConfig};
+use pond_duckling::Database;
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Which benchmark to run.
+    #[arg(value_enum, default_value_t = Suite::Flight)]
+    suite: Suite,
+    /// Round trips for the latency figures.
+    #[arg(long, env = "POND_BENCH_ITERATIONS", default_value_t = 2000)]
+    iterations: usize,
+    /// Rows streamed for the throughput figures.
+    #[arg(long, env = "POND_BENCH_ROWS", default_value_t = 50_000_000)]
+    rows: u64,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Suite {
+    /// Flight SQL round trip and streaming against in-process DuckDB.
+    Flight,
+}
+
+#[allow(clippy::print_stdout)]
+fn figure(name: &str, value: f64, unit: &str) {
+    println!("{name}: {value:.3} {unit}");
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+/// Runs the chosen benchmark suite.
+pub async fn run(args: BenchArgs) -> Result<()> {
+    match args.suite {
+        Suite::Flight => flight(args).await,
+    }
+}
+
+async fn flight(args: BenchArgs) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let coordinator = Coordinator::open(CoordinatorConfig::new(dir.path()))?;
+    let token = std::fs::read_to_string(dir.path().join("admin.token"))?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(pond_flight_server::serve(
+        listener,
+        Arc::clone(&coordinator),
+        Default::default(),
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
+    let mut client = PondClient::connect(&format!("pond://{addr}?token={}", token.trim()))
+        .await
+        .context("connecting to the benchmark server")?;
+
+    // (a) SELECT 1 round trips.
+    let db = Database::open(None, &[])?;
+    let conn = db.connect()?;
+    let mut local = Vec::with_capacity(args.iterations);
+    for _ in 0..args.iterations {
+        let t = Instant::now();
+        let batches = conn.query_all("SELECT 1")?;
+        assert_eq!(batches[0].num_rows(), 1);
+        local.push(t.elapsed());
+    }
+    let mut remote = Vec::with_capacity(args.iterations);
+    for _ in 0..args.iterations.min(100) {
+        client.query("SELECT 1").await?;
+    }
+    for _ in 0..args.iterations {
+        let t = Instant::now();
+        let batches = client.query("SELECT 1").await?;
+        assert_eq!(batches[0].num_rows(), 1);
+        remote.push(t.elapsed());
+    }
+    local.sort();
+    remote.sort();
+    figure("flight_select1_p50", micros(percentile(&remote, 0.5)), "us");
+    figure("flight_select1_p99", micros(percentile(&remote, 0.99)), "us");
+    figure("inprocess_select1_p50", micros(percentile(&local, 0.5)), "us");
+    figure("inprocess_select1_p99", micros(percentile(&local, 0.99)), "us");
+    figure(
+        "flight_select1_overhead_p50",
+        micros(percentile(&remote, 0.5)) - micros(percentile(&local, 0.5)),
+        "us",
+    );
+
+    // (b) Streaming (BIGINT, DOUBLE, VARCHAR) rows.
+    let sql = format!(
+        "SELECT range AS id, range * 1.5 AS amount, 'item-' || range::VARCHAR AS label FROM range({})",
+        args.rows
+    );
+    let t = Instant::now();
+    let mut stmt = conn.prepare(&sql)?;
+    let mut stream = stmt.execute_streaming()?;
+    let (mut local_rows, mut local_bytes) = (0u64, 0u64);
+    while let Some(b) = stream.next_batch()? {
+        local_rows += b.num_rows() as u64;
+        local_bytes += b.get_array_memory_size() as u64;
+    }
+    drop(stream);
+    drop(stmt);
+    let local_secs = t.elapsed().as_secs_f64();
+
+    let t = Instant::now();
+    let mut remote_stream = client.query_stream(&sql).await?;
+    let mut remote_rows = 0u64;
+    while let Some(b) = remote_stream.try_next().await? {
+        remote_rows += b.num_rows() as u64;
+    }
+    let remote_secs = t.elapsed().as_secs_f64();
+    anyhow::ensure!(remote_rows == args.rows && local_rows == args.rows, "row counts differ");
+    let mb = local_bytes as f64 / 1e6;
+    figure("inprocess_stream_rows_per_s", local_rows as f64 / local_secs, "rows/s");
+    figure("inprocess_stream_mb_per_s", mb / local_secs, "MB/s");
+    figure("flight_stream_rows_per_s", remote_rows as f64 / remote_secs, "rows/s");
+    figure("flight_stream_mb_per_s", mb / remote_secs, "MB/s");
+    figure("flight_stream_ratio_to_inprocess", local_secs / remote_secs, "x");
+
+    let _ = stop_tx.send(());
+    server.await??;
+    Ok(())
+}

@@ -1,0 +1,487 @@
+//! End-to-end tests: the real `pond` binary, driven over loopback by Pond's Rust client and by
+//! arrow-flight's Flight SQL client.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use arrow::array::{Array, AsArray, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::Int64Type;
+use futures::TryStreamExt;
+use pond_client::PondClient;
+
+/// A running `pond serve` on a fresh data directory.
+struct Server {
+    child: Child,
+    url: String,
+    data_dir: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn pond() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_pond"))
+}
+
+impl Server {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().join("data");
+        let mut s = Self::start_on(&data_dir);
+        s._dir = Some(dir);
+        s
+    }
+
+    fn start_on(data_dir: &Path) -> Self {
+        let mut child = pond()
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env("POND_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn pond serve");
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let addr = line
+            .split("listening on grpc://")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no listening line, got {line:?}"))
+            .trim()
+            .to_string();
+        Self {
+            child,
+            url: format!("pond://{addr}"),
+            data_dir: data_dir.to_path_buf(),
+            _dir: None,
+        }
+    }
+
+    fn admin_token(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("admin.token"))
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+
+    fn token(&self, user: &str, read_only: bool) -> String {
+        let mut cmd = pond();
+        cmd.args(["token", "create", "--user", user, "--data-dir"])
+            .arg(&self.data_dir);
+        if read_only {
+            cmd.arg("--read-only");
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    async fn client(&self, token: &str) -> PondClient {
+        PondClient::connect(&format!("{}?token={token}", self.url))
+            .await
+            .unwrap()
+    }
+
+    fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "pond serve exited with {status}");
+                return;
+            }
+            assert!(Instant::now() < deadline, "pond serve did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn i64_at(batches: &[RecordBatch], col: usize) -> Vec<i64> {
+    batches
+        .iter()
+        .flat_map(|b| b.column(col).as_primitive::<Int64Type>().values().to_vec())
+        .collect()
+}
+
+fn strings_at(batches: &[RecordBatch], col: usize) -> Vec<String> {
+    batches
+        .iter()
+        .flat_map(|b| {
+            let a = b.column(col).as_string::<i32>().clone();
+            (0..a.len()).map(move |i| a.value(i).to_string()).collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_queries_updates_and_errors() {
+    let server = Server::start();
+    let mut c = server.client(&server.admin_token()).await;
+
+    let b = c.query("SELECT 42::BIGINT AS answer").await.unwrap();
+    assert_eq!(i64_at(&b, 0), vec![42]);
+
+    c.execute("CREATE TABLE t (id BIGINT PRIMARY KEY, name VARCHAR)")
+        .await
+        .unwrap();
+    let n = c
+        .execute("INSERT INTO t SELECT range, 'n' || range FROM range(1000)")
+        .await
+        .unwrap();
+    assert_eq!(n, 1000);
+    let b = c
+        .query("SELECT count(*)::BIGINT, sum(id)::BIGINT FROM t")
+        .await
+        .unwrap();
+    assert_eq!(i64_at(&b, 0), vec![1000]);
+    assert_eq!(i64_at(&b, 1), vec![499500]);
+
+    // A large result streams in several batches with the announced schema.
+    let (schema, batches) = c
+        .query_with_schema("SELECT range AS i FROM range(300000)")
+        .await
+        .unwrap();
+    assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 300000);
+    assert!(batches.iter().all(|b| b.schema() == schema));
+
+    // Errors: InvalidArgument with DuckDB's message naming the table; the connection survives.
+    let err = c.query("SELECT * FROM no_such_table").await.unwrap_err();
+    assert_eq!(err.code(), Some(tonic::Code::InvalidArgument), "{err}");
+    assert!(err.to_string().contains("no_such_table"), "{err}");
+    let err = c.query("SELEC 1").await.unwrap_err();
+    assert_eq!(err.code(), Some(tonic::Code::InvalidArgument), "{err}");
+    assert_eq!(i64_at(&c.query("SELECT 7::BIGINT").await.unwrap(), 0), vec![7]);
+
+    // A failed statement leaves committed data intact.
+    let err = c.execute("INSERT INTO t VALUES (1, 'duplicate')").await.unwrap_err();
+    assert!(err.to_string().to_lowercase().contains("duplicate"), "{err}");
+    assert_eq!(
+        i64_at(&c.query("SELECT count(*)::BIGINT FROM t").await.unwrap(), 0),
+        vec![1000]
+    );
+    server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepared_statements_bind_many_rows() {
+    let server = Server::start();
+    let mut c = server.client(&server.admin_token()).await;
+    c.execute("CREATE TABLE p (a BIGINT, b VARCHAR)").await.unwrap();
+    let mut insert = c.prepare("INSERT INTO p VALUES (?, ?)").await.unwrap();
+    assert!(
+        insert.dataset_schema().unwrap().fields().is_empty(),
+        "an update has no dataset schema"
+    );
+    assert_eq!(insert.parameter_schema().unwrap().fields().len(), 2);
+    let params = RecordBatch::try_from_iter(vec![
+        ("a", std::sync::Arc::new(Int64Array::from(vec![1, 2, 3])) as _),
+        ("b", std::sync::Arc::new(StringArray::from(vec!["x", "y", "z"])) as _),
+    ])
+    .unwrap();
+    insert.set_parameters(params).unwrap();
+    assert_eq!(insert.execute_update().await.unwrap(), 3);
+
+    let mut select = c.prepare("SELECT b FROM p WHERE a = $1").await.unwrap();
+    assert_eq!(select.dataset_schema().unwrap().fields().len(), 1);
+    let params = RecordBatch::try_from_iter(vec![("a", std::sync::Arc::new(Int64Array::from(vec![2])) as _)]).unwrap();
+    select.set_parameters(params).unwrap();
+    let info = select.execute().await.unwrap();
+    let ticket = info.endpoint[0].ticket.clone().unwrap();
+    let batches: Vec<RecordBatch> = c
+        .flight_sql()
+        .do_get(ticket)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(strings_at(&batches, 0), vec!["y"]);
+    server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_transactions_and_sessions() {
+    let server = Server::start();
+    let mut c = server.client(&server.admin_token()).await;
+
+    let batch = RecordBatch::try_from_iter(vec![(
+        "id",
+        std::sync::Arc::new(Int64Array::from((0..10_000).collect::<Vec<i64>>())) as _,
+    )])
+    .unwrap();
+    assert_eq!(c.ingest("ingested", vec![batch.clone(), batch]).await.unwrap(), 20_000);
+    assert_eq!(
+        i64_at(&c.query("SELECT count(*)::BIGINT FROM ingested").await.unwrap(), 0),
+        vec![20_000]
+    );
+
+    // Transactions through Flight SQL: rollback discards, commit keeps.
+    c.execute("CREATE TABLE tx (v BIGINT)").await.unwrap();
+    let fs = c.flight_sql();
+    let txn = fs.begin_transaction().await.unwrap();
+    fs.execute_update("INSERT INTO tx VALUES (1)".into(), Some(txn.clone()))
+        .await
+        .unwrap();
+    fs.end_transaction(txn, arrow_flight::sql::EndTransaction::Rollback)
+        .await
+        .unwrap();
+    let txn = fs.begin_transaction().await.unwrap();
+    fs.execute_update("INSERT INTO tx VALUES (2)".into(), Some(txn.clone()))
+        .await
+        .unwrap();
+    fs.end_transaction(txn, arrow_flight::sql::EndTransaction::Commit)
+        .await
+        .unwrap();
+    assert_eq!(
+        i64_at(&c.query("SELECT coalesce(sum(v), 0)::BIGINT FROM tx").await.unwrap(), 0),
+        vec![2]
+    );
+
+    // The session keeps its database and temporary tables (the client carries the cookie).
+    c.execute("CREATE DATABASE analytics").await.unwrap();
+    c.execute("USE analytics").await.unwrap();
+    c.execute("CREATE TABLE only_here (x BIGINT)").await.unwrap();
+    c.execute("CREATE TEMP TABLE scratch AS SELECT 5::BIGINT AS x")
+        .await
+        .unwrap();
+    let b = c.query("SELECT current_database()").await.unwrap();
+    assert_eq!(strings_at(&b, 0), vec!["analytics"]);
+    assert_eq!(i64_at(&c.query("SELECT x FROM scratch").await.unwrap(), 0), vec![5]);
+    let b = c.query("SHOW DATABASES").await.unwrap();
+    assert_eq!(strings_at(&b, 0), vec!["analytics", "my_db"]);
+    server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn databases_persist_and_users_are_isolated() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start_on(&data);
+    let alice = server.token("alice", false);
+    let bob = server.token("bob", false);
+    let mut a = server.client(&alice).await;
+    a.execute("CREATE TABLE secrets AS SELECT 'alice-only' AS s")
+        .await
+        .unwrap();
+    a.execute("CREATE DATABASE sales").await.unwrap();
+    a.execute("CREATE TABLE sales.main.orders AS SELECT range AS id FROM range(10)")
+        .await
+        .unwrap();
+
+    let mut b = server.client(&bob).await;
+    let err = b.query("SELECT * FROM secrets").await.unwrap_err();
+    assert!(err.to_string().contains("secrets"), "{err}");
+    let err = b.query("SELECT * FROM sales.main.orders").await.unwrap_err();
+    assert_eq!(err.code(), Some(tonic::Code::InvalidArgument), "{err}");
+    let dbs = strings_at(&b.query("SHOW DATABASES").await.unwrap(), 0);
+    assert_eq!(dbs, vec!["my_db"]);
+    let catalogs = strings_at(
+        &b.query("SELECT database_name FROM duckdb_databases() WHERE NOT internal ORDER BY 1")
+            .await
+            .unwrap(),
+        0,
+    );
+    assert!(!catalogs.contains(&"sales".to_string()), "{catalogs:?}");
+    server.stop();
+
+    let server = Server::start_on(&data);
+    let mut a = server.client(&alice).await;
+    assert_eq!(
+        strings_at(&a.query("SELECT s FROM secrets").await.unwrap(), 0),
+        vec!["alice-only"]
+    );
+    assert_eq!(
+        i64_at(
+            &a.query("SELECT count(*)::BIGINT FROM sales.main.orders").await.unwrap(),
+            0
+        ),
+        vec![10]
+    );
+    a.execute("DROP DATABASE sales").await.unwrap();
+    assert!(a.query("SELECT * FROM sales.main.orders").await.is_err());
+    a.execute("UNDROP DATABASE sales").await.unwrap();
+    assert_eq!(
+        i64_at(
+            &a.query("SELECT count(*)::BIGINT FROM sales.main.orders").await.unwrap(),
+            0
+        ),
+        vec![10]
+    );
+    server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refuses_bad_tokens_and_escapes() {
+    let server = Server::start();
+    let bad = PondClient::connect(&format!("{}?token=not-a-token", server.url))
+        .await
+        .unwrap()
+        .query("SELECT 1")
+        .await;
+    assert_eq!(bad.unwrap_err().code(), Some(tonic::Code::Unauthenticated));
+    let mut none = PondClient::connect(&server.url).await.unwrap();
+    assert_eq!(
+        none.query("SELECT 1").await.unwrap_err().code(),
+        Some(tonic::Code::Unauthenticated)
+    );
+
+    let mut c = server.client(&server.admin_token()).await;
+    let marker = std::env::temp_dir().join(format!("pond_escape_{}", std::process::id()));
+    let attempts = [
+        "SELECT * FROM read_csv('/etc/passwd')".to_string(),
+        format!("COPY (SELECT 1) TO '{}'", marker.display()),
+        format!("ATTACH '{}' AS x", marker.display()),
+        "INSTALL httpfs".into(),
+        "LOAD httpfs".into(),
+        "SET enable_external_access = true".into(),
+        "SELECT * FROM arrow_scan(1, 2, 3)".into(),
+        "select * from READ_TEXT('/etc/hostname')".into(),
+    ];
+    for sql in attempts {
+        let err = c.query(&sql).await.expect_err(&sql);
+        assert!(
+            matches!(
+                err.code(),
+                Some(tonic::Code::PermissionDenied) | Some(tonic::Code::InvalidArgument)
+            ),
+            "{sql}: {err}"
+        );
+        assert_eq!(
+            i64_at(&c.query("SELECT 1::BIGINT").await.unwrap(), 0),
+            vec![1],
+            "usable after {sql}"
+        );
+    }
+    assert!(!marker.exists(), "a file escaped the sandbox");
+
+    let ro = server.token("reader", true);
+    let mut r = server.client(&ro).await;
+    assert_eq!(i64_at(&r.query("SELECT 3::BIGINT").await.unwrap(), 0), vec![3]);
+    let err = r.execute("CREATE TABLE nope (x INT)").await.unwrap_err();
+    assert_eq!(err.code(), Some(tonic::Code::PermissionDenied), "{err}");
+    server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn eight_concurrent_clients() {
+    let server = Server::start();
+    let token = server.admin_token();
+    let mut tasks = Vec::new();
+    for i in 0..8i64 {
+        let url = format!("{}?token={token}", server.url);
+        tasks.push(tokio::spawn(async move {
+            let mut c = PondClient::connect(&url).await.unwrap();
+            for j in 0..20i64 {
+                let b = c
+                    .query(&format!(
+                        "SELECT ({i} * 1000 + {j})::BIGINT, count(*)::BIGINT FROM range(10000)"
+                    ))
+                    .await
+                    .unwrap();
+                assert_eq!(i64_at(&b, 0), vec![i * 1000 + j]);
+                assert_eq!(i64_at(&b, 1), vec![10000]);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_stream_cancels_the_query() {
+    let server = Server::start();
+    let mut c = server.client(&server.admin_token()).await;
+    let mut stream = c
+        .query_stream("SELECT range AS i FROM range(1000000000000)")
+        .await
+        .unwrap();
+    let first = stream.try_next().await.unwrap().unwrap();
+    assert!(first.num_rows() > 0);
+    drop(stream);
+    // The server interrupted the query and the session is immediately usable again.
+    let t = Instant::now();
+    assert_eq!(i64_at(&c.query("SELECT 9::BIGINT").await.unwrap(), 0), vec![9]);
+    assert!(t.elapsed() < Duration::from_secs(10));
+    server.stop();
+}
+
+/// Runs the data-driven SQL files in `tests/sql/` (a sqllogictest dialect: `statement ok`,
+/// `statement error <substring>`, `query <types>` followed by `----` and tab-separated rows).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_files() {
+    let server = Server::start();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sql");
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert!(!files.is_empty());
+    let mut records = 0;
+    for file in files {
+        let mut c = server.client(&server.admin_token()).await;
+        let text = std::fs::read_to_string(&file).unwrap();
+        let name = file.file_name().unwrap().to_string_lossy().to_string();
+        for record in text
+            .split("\n\n")
+            .map(str::trim)
+            .filter(|r| !r.is_empty() && !r.starts_with('#'))
+        {
+            records += 1;
+            run_record(&mut c, &name, record).await;
+        }
+    }
+    assert!(records > 20, "only {records} records ran");
+    server.stop();
+}
+
+async fn run_record(c: &mut PondClient, file: &str, record: &str) {
+    let mut lines = record.lines();
+    let header = lines.next().unwrap();
+    let rest: Vec<&str> = lines.collect();
+    let (sql_lines, expected) = match rest.iter().position(|l| *l == "----") {
+        Some(i) => (&rest[..i], rest[i + 1..].to_vec()),
+        None => (&rest[..], vec![]),
+    };
+    let sql = sql_lines.join("\n");
+    let at = format!("{file}: {sql}");
+    if header == "statement ok" {
+        c.query(&sql).await.unwrap_or_else(|e| panic!("{at}: {e}"));
+    } else if let Some(fragment) = header.strip_prefix("statement error") {
+        let err = c.query(&sql).await.expect_err(&at);
+        assert!(
+            err.to_string().contains(fragment.trim()),
+            "{at}: expected {fragment:?}, got {err}"
+        );
+    } else if header.starts_with("query") {
+        let batches = c.query(&sql).await.unwrap_or_else(|e| panic!("{at}: {e}"));
+        let mut got = Vec::new();
+        for b in &batches {
+            for row in 0..b.num_rows() {
+                let cells: Vec<String> = b
+                    .columns()
+                    .iter()
+                    .map(|col| {
+                        if col.is_null(row) {
+                            "NULL".to_string()
+                        } else {
+                            arrow::util::display::array_value_to_string(col, row).unwrap()
+                        }
+                    })
+                    .collect();
+                got.push(cells.join("\t"));
+            }
+        }
+        assert_eq!(got, expected, "{at}");
+    } else {
+        panic!("{file}: unknown record header {header:?}");
+    }
+}

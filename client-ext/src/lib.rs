@@ -1,0 +1,252 @@
+//! Pond's Rust client: connect to a Pond server over Arrow Flight SQL, run queries as Arrow
+//! record batch streams, execute updates, use prepared statements and upload batches.
+//!
+//! The connection string is `pond://HOST:PORT[/DATABASE][?token=…&tls=true]`; without a
+//! `token` parameter the token comes from `POND_TOKEN`. The client carries Pond's session
+//! cookie, so `USE`, temporary tables and transactions persist across calls.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), pond_client::ClientError> {
+//! let mut client = pond_client::PondClient::connect("pond://127.0.0.1:31337?token=…").await?;
+//! client.execute("CREATE TABLE t AS SELECT range AS i FROM range(10)").await?;
+//! let batches = client.query("SELECT sum(i) FROM t").await?;
+//! assert_eq!(batches[0].num_rows(), 1);
+//! # Ok(()) }
+//! ```
+
+mod cookie;
+
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use arrow_flight::decode::FlightRecordBatchStream;
+use arrow_flight::error::FlightError;
+use arrow_flight::sql::client::{FlightSqlServiceClient, PreparedStatement};
+use arrow_flight::sql::{CommandStatementIngest, TableDefinitionOptions, TableExistsOption, TableNotExistOption};
+use futures::{Stream, StreamExt, TryStreamExt};
+use tonic::transport::{ClientTlsConfig, Endpoint};
+
+pub use cookie::CookieChannel;
+
+/// Client errors.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The connection string is malformed.
+    #[error("invalid connection string {url:?}: {reason}")]
+    InvalidUrl { url: String, reason: String },
+    /// The server could not be reached.
+    #[error("could not connect: {0}")]
+    Connect(#[from] tonic::transport::Error),
+    /// The server answered with an error (its gRPC status and message).
+    #[error("{}", .0.message())]
+    Server(tonic::Status),
+    /// Arrow or Flight decoding failed.
+    #[error("{0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+}
+
+impl From<FlightError> for ClientError {
+    fn from(e: FlightError) -> Self {
+        match e {
+            FlightError::Tonic(s) => ClientError::Server(*s),
+            FlightError::Arrow(a) => ClientError::Arrow(a),
+            other => ClientError::Server(tonic::Status::unknown(other.to_string())),
+        }
+    }
+}
+
+impl From<tonic::Status> for ClientError {
+    fn from(s: tonic::Status) -> Self {
+        ClientError::Server(s)
+    }
+}
+
+impl ClientError {
+    /// The gRPC status code, for server errors.
+    pub fn code(&self) -> Option<tonic::Code> {
+        match self {
+            ClientError::Server(s) => Some(s.code()),
+            _ => None,
+        }
+    }
+}
+
+/// A parsed `pond://` connection string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectOptions {
+    pub host: String,
+    pub port: u16,
+    pub database: Option<String>,
+    pub token: Option<String>,
+    pub tls: bool,
+}
+
+impl ConnectOptions {
+    /// Parses `pond://HOST:PORT[/DATABASE][?token=…&tls=true]` (also `grpc://` and `grpc+tls://`).
+    pub fn parse(url: &str) -> Result<Self, ClientError> {
+        let bad = |reason: &str| ClientError::InvalidUrl {
+            url: url.split('?').next().unwrap_or_default().to_string(),
+            reason: reason.to_string(),
+        };
+        let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("expected pond://HOST:PORT"))?;
+        let mut tls = match scheme {
+            "pond" | "grpc" | "grpc+tcp" => false,
+            "grpc+tls" => true,
+            _ => return Err(bad("the scheme must be pond://")),
+        };
+        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let (authority, database) = match path.split_once('/') {
+            Some((a, d)) if !d.is_empty() => (a, Some(d.to_string())),
+            Some((a, _)) => (a, None),
+            None => (path, None),
+        };
+        let (host, port) = authority.rsplit_once(':').ok_or_else(|| bad("missing :PORT"))?;
+        let port = port.parse().map_err(|_| bad("the port is not a number"))?;
+        let mut token = None;
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            match k {
+                "token" => token = Some(v.to_string()),
+                "tls" => tls = v == "true" || v == "1",
+                _ => return Err(bad(&format!("unknown parameter {k}"))),
+            }
+        }
+        Ok(Self {
+            host: host.trim_matches(['[', ']']).to_string(),
+            port,
+            database,
+            token,
+            tls,
+        })
+    }
+}
+
+/// A connection to a Pond server.
+pub struct PondClient {
+    sql: FlightSqlServiceClient<CookieChannel>,
+}
+
+impl PondClient {
+    /// Connects with a connection string; the token falls back to `POND_TOKEN`.
+    pub async fn connect(url: &str) -> Result<Self, ClientError> {
+        let mut options = ConnectOptions::parse(url)?;
+        if options.token.is_none() {
+            options.token = std::env::var("POND_TOKEN").ok().filter(|t| !t.is_empty());
+        }
+        Self::connect_with(options).await
+    }
+
+    /// Connects with parsed options.
+    pub async fn connect_with(options: ConnectOptions) -> Result<Self, ClientError> {
+        let scheme = if options.tls { "https" } else { "http" };
+        let mut endpoint =
+            Endpoint::from_shared(format!("{scheme}://{}:{}", options.host, options.port))?.tcp_nodelay(true);
+        if options.tls {
+            endpoint = endpoint.tls_config(ClientTlsConfig::new().with_native_roots())?;
+        }
+        let channel = endpoint.connect().await?;
+        let mut sql = FlightSqlServiceClient::new(CookieChannel::new(channel));
+        if let Some(t) = options.token {
+            sql.set_token(t);
+        }
+        let mut client = Self { sql };
+        if let Some(db) = options.database {
+            client.execute(&format!("USE \"{}\"", db.replace('"', "\"\""))).await?;
+        }
+        Ok(client)
+    }
+
+    /// Runs a query and streams its batches.
+    pub async fn query_stream(
+        &mut self,
+        sql: &str,
+    ) -> Result<impl Stream<Item = Result<RecordBatch, ClientError>> + use<>, ClientError> {
+        let info = self.sql.execute(sql.to_string(), None).await?;
+        let mut streams = Vec::new();
+        for endpoint in info.endpoint {
+            let ticket = endpoint
+                .ticket
+                .ok_or_else(|| ClientError::Server(tonic::Status::internal("endpoint without a ticket")))?;
+            streams.push(self.sql.do_get(ticket).await?);
+        }
+        Ok(futures::stream::iter(streams).flatten().map_err(ClientError::from))
+    }
+
+    /// Runs a query and collects its batches.
+    pub async fn query(&mut self, sql: &str) -> Result<Vec<RecordBatch>, ClientError> {
+        self.query_stream(sql).await?.try_collect().await
+    }
+
+    /// Runs a query and returns its schema and batches.
+    pub async fn query_with_schema(&mut self, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>), ClientError> {
+        let info = self.sql.execute(sql.to_string(), None).await?;
+        let schema = Arc::new(info.clone().try_decode_schema()?);
+        let mut batches = Vec::new();
+        for endpoint in info.endpoint {
+            if let Some(ticket) = endpoint.ticket {
+                let stream: FlightRecordBatchStream = self.sql.do_get(ticket).await?;
+                batches.extend(stream.try_collect::<Vec<_>>().await?);
+            }
+        }
+        Ok((schema, batches))
+    }
+
+    /// Runs a statement that returns no rows; returns the rows changed.
+    pub async fn execute(&mut self, sql: &str) -> Result<i64, ClientError> {
+        Ok(self.sql.execute_update(sql.to_string(), None).await?)
+    }
+
+    /// Prepares a statement; bind parameters with `set_parameters`, run with `execute` or
+    /// `execute_update`.
+    pub async fn prepare(&mut self, sql: &str) -> Result<PreparedStatement<CookieChannel>, ClientError> {
+        Ok(self.sql.prepare(sql.to_string(), None).await?)
+    }
+
+    /// Uploads batches into `table`, creating it if needed and appending otherwise.
+    pub async fn ingest(&mut self, table: &str, batches: Vec<RecordBatch>) -> Result<i64, ClientError> {
+        let cmd = CommandStatementIngest {
+            table_definition_options: Some(TableDefinitionOptions {
+                if_not_exist: TableNotExistOption::Create as i32,
+                if_exists: TableExistsOption::Append as i32,
+            }),
+            table: table.to_string(),
+            schema: None,
+            catalog: None,
+            temporary: false,
+            transaction_id: None,
+            options: Default::default(),
+        };
+        let stream = futures::stream::iter(batches.into_iter().map(Ok));
+        Ok(self.sql.execute_ingest(cmd, stream).await?)
+    }
+
+    /// The underlying Flight SQL client, for calls this API does not wrap.
+    pub fn flight_sql(&mut self) -> &mut FlightSqlServiceClient<CookieChannel> {
+        &mut self.sql
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_connection_strings() {
+        let o = ConnectOptions::parse("pond://127.0.0.1:31337/sales?token=abc&tls=true").unwrap();
+        assert_eq!(
+            o,
+            ConnectOptions {
+                host: "127.0.0.1".into(),
+                port: 31337,
+                database: Some("sales".into()),
+                token: Some("abc".into()),
+                tls: true
+            }
+        );
+        assert!(ConnectOptions::parse("http://x:1").is_err());
+        assert!(ConnectOptions::parse("pond://x").is_err());
+        let e = ConnectOptions::parse("pond://x:1?token=secret&bogus=1").unwrap_err();
+        assert!(!e.to_string().contains("secret"), "{e}");
+    }
+}

@@ -1,0 +1,228 @@
+//! Tokens: JWTs signed with the server's own key, and their revocation list.
+//!
+//! Invariants:
+//! - One algorithm (HS256) is accepted; `alg: none` or any other algorithm fails validation.
+//! - Every failure is reported as the same [`CoordinatorError::Unauthenticated`], so a caller
+//!   learns nothing about why a token was refused.
+//! - The signing key never leaves the data directory (mode 0600) and is never logged.
+//! - Revocations are a file of token ids; the server re-reads it when it changes, so
+//!   `pond token revoke` takes effect on a running server within [`REVOCATION_POLL`].
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use parking_lot::Mutex;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::now_ms;
+use crate::error::{CoordinatorError, Result};
+
+/// How often a running server looks for new revocations.
+pub const REVOCATION_POLL: Duration = Duration::from_secs(2);
+
+/// What a token allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    ReadWrite,
+    ReadOnly,
+}
+
+/// A token's claims.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub iat: u64,
+    pub exp: u64,
+    pub jti: String,
+    pub scope: Scope,
+}
+
+/// Who is calling: the verified content of a token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub user: String,
+    pub read_only: bool,
+    pub token_id: String,
+}
+
+/// Signs and verifies tokens.
+pub struct TokenAuthority {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    revoked_path: PathBuf,
+    revoked: Mutex<Revoked>,
+}
+
+struct Revoked {
+    ids: HashSet<String>,
+    checked: Instant,
+    modified: Option<std::time::SystemTime>,
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+impl TokenAuthority {
+    /// Loads the signing key from `data_dir`, creating it on first start.
+    pub fn open(data_dir: &Path) -> Result<Self> {
+        let key_path = data_dir.join("signing.key");
+        let key = match std::fs::read(&key_path) {
+            Ok(k) if k.len() >= 32 => k,
+            Ok(_) => {
+                return Err(CoordinatorError::Internal(format!(
+                    "{} is too short",
+                    key_path.display()
+                )));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut k = vec![0u8; 32];
+                rand::rng().fill_bytes(&mut k);
+                write_private(&key_path, &k)?;
+                k
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 5;
+        validation.set_required_spec_claims(&["exp", "sub", "iat", "jti"]);
+        let revoked_path = data_dir.join("revoked_tokens");
+        let authority = Self {
+            encoding: EncodingKey::from_secret(&key),
+            decoding: DecodingKey::from_secret(&key),
+            validation,
+            revoked_path,
+            revoked: Mutex::new(Revoked {
+                ids: HashSet::new(),
+                checked: Instant::now() - REVOCATION_POLL * 2,
+                modified: None,
+            }),
+        };
+        Ok(authority)
+    }
+
+    /// Mints a token for `user`, valid for `ttl`. Returns the token and its id.
+    pub fn mint(&self, user: &str, read_only: bool, ttl: Duration) -> Result<(String, String)> {
+        crate::catalog::validate_name("user", user)?;
+        let iat = now_ms() / 1000;
+        let claims = Claims {
+            sub: user.to_string(),
+            iat,
+            exp: iat + ttl.as_secs().max(1),
+            jti: uuid::Uuid::new_v4().simple().to_string(),
+            scope: if read_only { Scope::ReadOnly } else { Scope::ReadWrite },
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| CoordinatorError::Internal(format!("could not sign a token: {e}")))?;
+        Ok((token, claims.jti))
+    }
+
+    /// Verifies a token: signature, algorithm, expiry, revocation.
+    pub fn verify(&self, token: &str) -> Result<Principal> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|_| CoordinatorError::Unauthenticated)?;
+        let claims = data.claims;
+        if self.is_revoked(&claims.jti) {
+            return Err(CoordinatorError::Unauthenticated);
+        }
+        Ok(Principal {
+            user: claims.sub,
+            read_only: claims.scope == Scope::ReadOnly,
+            token_id: claims.jti,
+        })
+    }
+
+    /// Revokes token id `id` (appends it to the revocation file).
+    pub fn revoke(&self, id: &str) -> Result<()> {
+        if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(CoordinatorError::InvalidArgument(format!("invalid token id {id:?}")));
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&self.revoked_path)?;
+        writeln!(f, "{id}")?;
+        f.sync_all()?;
+        self.revoked.lock().ids.insert(id.to_string());
+        Ok(())
+    }
+
+    fn is_revoked(&self, id: &str) -> bool {
+        let mut r = self.revoked.lock();
+        if r.checked.elapsed() >= REVOCATION_POLL {
+            r.checked = Instant::now();
+            let modified = std::fs::metadata(&self.revoked_path).and_then(|m| m.modified()).ok();
+            if modified != r.modified {
+                r.modified = modified;
+                if let Ok(text) = std::fs::read_to_string(&self.revoked_path) {
+                    r.ids = text
+                        .lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty())
+                        .map(String::from)
+                        .collect();
+                }
+            }
+        }
+        r.ids.contains(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mints_verifies_and_refuses() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = TokenAuthority::open(dir.path()).unwrap();
+        let (t, id) = a.mint("alice", true, Duration::from_secs(60)).unwrap();
+        let p = a.verify(&t).unwrap();
+        assert_eq!(p.user, "alice");
+        assert!(p.read_only);
+        assert_eq!(p.token_id, id);
+        // Tampered payload.
+        let mut parts: Vec<&str> = t.split('.').collect();
+        let forged = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            br#"{"sub":"bob","iat":1,"exp":99999999999,"jti":"x","scope":"read_write"}"#,
+        );
+        parts[1] = &forged;
+        assert!(matches!(
+            a.verify(&parts.join(".")),
+            Err(CoordinatorError::Unauthenticated)
+        ));
+        // alg none.
+        let none = format!(
+            "{}.{}.",
+            base64::Engine::encode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                br#"{"alg":"none","typ":"JWT"}"#
+            ),
+            forged
+        );
+        assert!(a.verify(&none).is_err());
+        // Another server's key.
+        let other_dir = tempfile::tempdir().unwrap();
+        let other = TokenAuthority::open(other_dir.path()).unwrap();
+        assert!(other.verify(&t).is_err());
+        // Revoked.
+        a.revoke(&id).unwrap();
+        assert!(a.verify(&t).is_err());
+    }
+}

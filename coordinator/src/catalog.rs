@@ -1,0 +1,293 @@
+//! The catalog: users and their databases, persisted in the data directory.
+//!
+//! Invariants:
+//! - The catalog file is replaced atomically (write to a temporary file, fsync, rename), so a
+//!   crash leaves either the old or the new catalog, never a torn one.
+//! - A database's file name is derived from its id, never from its user-visible name.
+//! - A dropped database keeps its file until it is purged, so `UNDROP DATABASE` can restore it.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{CoordinatorError, Result};
+
+/// The database every user has.
+pub const DEFAULT_DATABASE: &str = "my_db";
+
+/// A user.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct User {
+    pub name: String,
+    /// Stable id: names the user's private directory.
+    pub id: String,
+    pub created_ms: u64,
+}
+
+/// A user's database.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DatabaseEntry {
+    pub id: String,
+    pub owner: String,
+    pub name: String,
+    pub created_ms: u64,
+    /// Set while the database is dropped (restorable with UNDROP).
+    pub dropped_ms: Option<u64>,
+}
+
+impl DatabaseEntry {
+    /// The database's file inside its owner's private directory.
+    pub fn file_name(&self) -> String {
+        format!("{}.duckdb", self.id)
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct CatalogData {
+    users: BTreeMap<String, User>,
+    databases: Vec<DatabaseEntry>,
+}
+
+/// The catalog, shared by all sessions.
+pub struct Catalog {
+    path: PathBuf,
+    data: Mutex<CatalogData>,
+}
+
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn new_id(prefix: &str) -> String {
+    format!("{prefix}{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Checks a user-visible database or user name: a plain identifier, so it can never steer a
+/// path or collide with DuckDB's own catalogs.
+pub fn validate_name(kind: &str, name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !ok {
+        return Err(CoordinatorError::InvalidArgument(format!(
+            "invalid {kind} name {name:?}: use letters, digits, '_' and '-', starting with a letter, at most 63 characters"
+        )));
+    }
+    if pond_duckling::SYSTEM_CATALOGS.contains(&name.to_ascii_lowercase().as_str()) {
+        return Err(CoordinatorError::InvalidArgument(format!(
+            "{kind} name {name:?} is reserved"
+        )));
+    }
+    Ok(())
+}
+
+impl Catalog {
+    /// Opens the catalog at `path`, creating an empty one if missing.
+    pub fn open(path: &Path) -> Result<Self> {
+        let data = match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| CoordinatorError::Internal(format!("catalog {} is corrupt: {e}", path.display())))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => CatalogData::default(),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Self {
+            path: path.to_path_buf(),
+            data: Mutex::new(data),
+        })
+    }
+
+    fn persist(&self, data: &CatalogData) -> Result<()> {
+        let tmp = self.path.with_extension("json.tmp");
+        let bytes = serde_json::to_vec_pretty(data).map_err(|e| CoordinatorError::Internal(e.to_string()))?;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &self.path)?;
+        if let Some(dir) = self.path.parent() {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    }
+
+    /// Applies `f` to a copy of the catalog and makes the copy current only once it is durable:
+    /// a failed change leaves both the file and the in-memory catalog as they were.
+    fn update<T>(&self, f: impl FnOnce(&mut CatalogData) -> Result<T>) -> Result<T> {
+        let mut data = self.data.lock();
+        let mut draft = data.clone();
+        let out = f(&mut draft)?;
+        self.persist(&draft)?;
+        *data = draft;
+        Ok(out)
+    }
+
+    /// The user `name`, created (with its default database) if missing.
+    pub fn ensure_user(&self, name: &str) -> Result<User> {
+        validate_name("user", name)?;
+        if let Some(u) = self.data.lock().users.get(name) {
+            return Ok(u.clone());
+        }
+        self.update(|d| {
+            if let Some(u) = d.users.get(name) {
+                return Ok(u.clone());
+            }
+            let user = User {
+                name: name.to_string(),
+                id: new_id("u_"),
+                created_ms: now_ms(),
+            };
+            d.users.insert(name.to_string(), user.clone());
+            d.databases.push(DatabaseEntry {
+                id: new_id("db_"),
+                owner: name.to_string(),
+                name: DEFAULT_DATABASE.to_string(),
+                created_ms: now_ms(),
+                dropped_ms: None,
+            });
+            Ok(user)
+        })
+    }
+
+    /// The user `name`, if it exists.
+    pub fn user(&self, name: &str) -> Option<User> {
+        self.data.lock().users.get(name).cloned()
+    }
+
+    /// The live databases of `owner`, sorted by name.
+    pub fn databases(&self, owner: &str) -> Vec<DatabaseEntry> {
+        let mut v: Vec<_> = self
+            .data
+            .lock()
+            .databases
+            .iter()
+            .filter(|d| d.owner == owner && d.dropped_ms.is_none())
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    /// The live database `name` of `owner`.
+    pub fn database(&self, owner: &str, name: &str) -> Option<DatabaseEntry> {
+        self.data
+            .lock()
+            .databases
+            .iter()
+            .find(|d| d.owner == owner && d.name == name && d.dropped_ms.is_none())
+            .cloned()
+    }
+
+    /// Creates database `name` for `owner`. `Ok(None)` when it exists and `if_not_exists`.
+    pub fn create_database(&self, owner: &str, name: &str, if_not_exists: bool) -> Result<Option<DatabaseEntry>> {
+        validate_name("database", name)?;
+        self.update(|d| {
+            if d.databases
+                .iter()
+                .any(|x| x.owner == owner && x.name == name && x.dropped_ms.is_none())
+            {
+                return if if_not_exists {
+                    Ok(None)
+                } else {
+                    Err(CoordinatorError::AlreadyExists(format!(
+                        "database {name} already exists"
+                    )))
+                };
+            }
+            let entry = DatabaseEntry {
+                id: new_id("db_"),
+                owner: owner.to_string(),
+                name: name.to_string(),
+                created_ms: now_ms(),
+                dropped_ms: None,
+            };
+            d.databases.push(entry.clone());
+            Ok(Some(entry))
+        })
+    }
+
+    /// Marks database `name` dropped. `Ok(None)` when missing and `if_exists`.
+    pub fn drop_database(&self, owner: &str, name: &str, if_exists: bool) -> Result<Option<DatabaseEntry>> {
+        if name == DEFAULT_DATABASE {
+            return Err(CoordinatorError::PermissionDenied(format!(
+                "the default database {DEFAULT_DATABASE} cannot be dropped"
+            )));
+        }
+        self.update(|d| {
+            let Some(entry) = d
+                .databases
+                .iter_mut()
+                .find(|x| x.owner == owner && x.name == name && x.dropped_ms.is_none())
+            else {
+                return if if_exists {
+                    Ok(None)
+                } else {
+                    Err(CoordinatorError::NotFound(format!("database {name} does not exist")))
+                };
+            };
+            entry.dropped_ms = Some(now_ms());
+            Ok(Some(entry.clone()))
+        })
+    }
+
+    /// Restores the most recently dropped database `name`.
+    pub fn undrop_database(&self, owner: &str, name: &str) -> Result<DatabaseEntry> {
+        self.update(|d| {
+            if d.databases
+                .iter()
+                .any(|x| x.owner == owner && x.name == name && x.dropped_ms.is_none())
+            {
+                return Err(CoordinatorError::AlreadyExists(format!(
+                    "database {name} already exists"
+                )));
+            }
+            let entry = d
+                .databases
+                .iter_mut()
+                .filter(|x| x.owner == owner && x.name == name && x.dropped_ms.is_some())
+                .max_by_key(|x| x.dropped_ms)
+                .ok_or_else(|| CoordinatorError::NotFound(format!("no dropped database named {name}")))?;
+            entry.dropped_ms = None;
+            Ok(entry.clone())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users_get_a_default_database_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalog.json");
+        let c = Catalog::open(&path).unwrap();
+        c.ensure_user("alice").unwrap();
+        c.create_database("alice", "sales", false).unwrap();
+        assert!(c.create_database("alice", "sales", false).is_err());
+        assert!(c.create_database("alice", "sales", true).unwrap().is_none());
+        drop(c);
+        let c = Catalog::open(&path).unwrap();
+        let names: Vec<_> = c.databases("alice").into_iter().map(|d| d.name).collect();
+        assert_eq!(names, vec!["my_db", "sales"]);
+        c.drop_database("alice", "sales", false).unwrap();
+        assert!(c.database("alice", "sales").is_none());
+        c.undrop_database("alice", "sales").unwrap();
+        assert!(c.database("alice", "sales").is_some());
+        assert!(c.databases("bob").is_empty());
+    }
+
+    #[test]
+    fn names_cannot_steer_paths() {
+        for bad in ["../x", "a/b", "", "memory", "x y", "1abc"] {
+            assert!(validate_name("database", bad).is_err(), "{bad}");
+        }
+        validate_name("database", "sales_2026").unwrap();
+    }
+}

@@ -1,0 +1,36 @@
+//! Pond's coordinator: the catalog of users and databases, tokens, sessions, the SQL statements
+//! Pond adds to DuckDB's, and dispatch of everything else to the user's duckling.
+//!
+//! The front door (`pond-flight-server`) only translates Flight SQL into calls on
+//! [`Coordinator`]; nothing here knows about gRPC.
+//!
+//! - [`catalog`]: users and databases, persisted atomically.
+//! - [`auth`]: JWTs and revocation.
+//! - [`commands`]: `CREATE/DROP/UNDROP DATABASE`, `SHOW DATABASES`, `USE`.
+//! - [`session`]: per-connection state.
+//! - [`coordinator`]: the API the front door calls.
+//!
+//! ```
+//! use pond_coordinator::{Coordinator, CoordinatorConfig};
+//! let dir = tempfile::tempdir()?;
+//! let coordinator = Coordinator::open(CoordinatorConfig::new(dir.path()))?;
+//! let token = std::fs::read_to_string(dir.path().join("admin.token"))?;
+//! let admin = coordinator.authenticate(token.trim())?;
+//! assert_eq!(coordinator.catalogs(&admin), vec!["my_db".to_string()]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod auth;
+pub mod catalog;
+pub mod commands;
+pub mod coordinator;
+pub mod error;
+pub mod session;
+
+pub use auth::{Principal, TokenAuthority};
+pub use coordinator::{
+    Coordinator, CoordinatorConfig, IfExists, IfNotExists, IngestTarget, KeyColumn, Planned, PreparedInfo, QueryStream,
+    TableFilter, TableInfo,
+};
+pub use error::{CoordinatorError, Result};
+pub use session::Session;

@@ -1,0 +1,360 @@
+//! Sessions: what a client connection keeps from one call to the next.
+//!
+//! A session has a current database and schema, one DuckDB connection (so temporary tables,
+//! SQL-level prepared statements and an open transaction persist), the Flight SQL prepared
+//! statements it created, and the queries it planned but has not yet streamed.
+//!
+//! Invariants:
+//! - A session belongs to one user; every lookup checks the caller is that user.
+//! - Its DuckDB connection runs one statement at a time. A call that finds it busy runs on a
+//!   fresh connection of the same duckling instead, unless the session is inside a transaction,
+//!   where it waits: a transaction's statements must all run on its connection.
+//! - Transaction ids and prepared-statement handles start with the session id, so a client that
+//!   carries no session cookie (ADBC's default) still reaches the right session through them.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::{Schema, SchemaRef};
+use parking_lot::{Mutex, MutexGuard};
+use pond_duckling::{Connection, Duckling, InterruptHandle, engine::quote_ident};
+
+use crate::auth::Principal;
+use crate::error::{CoordinatorError, Result};
+
+/// How many planned-but-not-fetched queries a session keeps; older ones are forgotten.
+const MAX_PENDING: usize = 256;
+
+/// A Flight SQL prepared statement.
+#[derive(Debug, Clone)]
+pub struct PreparedStatement {
+    pub sql: String,
+    pub dataset_schema: SchemaRef,
+    pub parameter_schema: Schema,
+    /// Parameter rows bound by the last DoPut, if any.
+    pub params: Option<RecordBatch>,
+    /// Set for statements the coordinator owns (e.g. `SHOW DATABASES`).
+    pub coordinator_command: bool,
+}
+
+/// A query planned by GetFlightInfo and run by DoGet.
+#[derive(Debug, Clone)]
+pub enum PendingQuery {
+    /// Runs and streams at DoGet.
+    Sql {
+        sql: String,
+        params: Option<RecordBatch>,
+        transaction: Option<String>,
+        schema: SchemaRef,
+    },
+    /// Already ran (updates, coordinator statements, scripts); DoGet returns these batches.
+    Ready {
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+    },
+}
+
+impl PendingQuery {
+    /// The schema DoGet will stream.
+    pub fn schema(&self) -> SchemaRef {
+        match self {
+            PendingQuery::Sql { schema, .. } | PendingQuery::Ready { schema, .. } => Arc::clone(schema),
+        }
+    }
+}
+
+#[derive(Default)]
+struct SessionState {
+    database: String,
+    schema: Option<String>,
+    transaction: Option<String>,
+    prepared: HashMap<String, PreparedStatement>,
+    pending: HashMap<String, PendingQuery>,
+    pending_order: VecDeque<String>,
+    running: HashMap<String, InterruptHandle>,
+    cancelled: Vec<String>,
+    next_id: u64,
+}
+
+/// One client session.
+pub struct Session {
+    id: String,
+    principal: Principal,
+    duckling: Arc<Duckling>,
+    conn: Mutex<Option<Connection>>,
+    state: Mutex<SessionState>,
+    last_used: Mutex<Instant>,
+}
+
+/// A DuckDB connection borrowed for one call: the session's own, or a fresh one.
+pub enum ConnGuard<'a> {
+    Session(MutexGuard<'a, Option<Connection>>),
+    Fresh(Connection),
+}
+
+impl std::ops::Deref for ConnGuard<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        match self {
+            ConnGuard::Session(g) => g.as_ref().expect("session connection is created on acquire"),
+            ConnGuard::Fresh(c) => c,
+        }
+    }
+}
+
+impl Session {
+    pub(crate) fn new(id: String, principal: Principal, duckling: Arc<Duckling>, database: String) -> Self {
+        Self {
+            id,
+            principal,
+            duckling,
+            conn: Mutex::new(None),
+            state: Mutex::new(SessionState {
+                database,
+                ..Default::default()
+            }),
+            last_used: Mutex::new(Instant::now()),
+        }
+    }
+
+    /// The session id (the cookie value).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Who owns the session.
+    pub fn principal(&self) -> &Principal {
+        &self.principal
+    }
+
+    /// The user's duckling.
+    pub fn duckling(&self) -> &Arc<Duckling> {
+        &self.duckling
+    }
+
+    pub(crate) fn touch(&self) {
+        *self.last_used.lock() = Instant::now();
+    }
+
+    pub(crate) fn idle_for(&self) -> std::time::Duration {
+        self.last_used.lock().elapsed()
+    }
+
+    /// The current database and schema.
+    pub fn current(&self) -> (String, Option<String>) {
+        let s = self.state.lock();
+        (s.database.clone(), s.schema.clone())
+    }
+
+    fn next_id(&self, kind: &str) -> String {
+        let mut s = self.state.lock();
+        s.next_id += 1;
+        format!("{}.{kind}{}", self.id, s.next_id)
+    }
+
+    fn use_sql(database: &str, schema: Option<&str>) -> String {
+        match schema {
+            Some(s) => format!("USE {}.{}", quote_ident(database), quote_ident(s)),
+            None => format!("USE {}", quote_ident(database)),
+        }
+    }
+
+    /// Borrows a connection for one call (blocking: call from a blocking thread).
+    ///
+    /// `transaction`, when given, must be the session's open transaction.
+    pub fn acquire(&self, transaction: Option<&str>) -> Result<ConnGuard<'_>> {
+        let (in_txn, database, schema) = {
+            let s = self.state.lock();
+            if let Some(t) = transaction
+                && s.transaction.as_deref() != Some(t)
+            {
+                return Err(CoordinatorError::NotFound(format!("transaction {t} is not open")));
+            }
+            (s.transaction.is_some(), s.database.clone(), s.schema.clone())
+        };
+        let guard = if in_txn {
+            Some(self.conn.lock())
+        } else {
+            self.conn.try_lock()
+        };
+        match guard {
+            Some(mut g) => {
+                if g.is_none() {
+                    let c = self.duckling.connect(&database)?;
+                    if schema.is_some() {
+                        c.execute_batch(&Self::use_sql(&database, schema.as_deref()))?;
+                    }
+                    *g = Some(c);
+                }
+                Ok(ConnGuard::Session(g))
+            }
+            None => {
+                let c = self.duckling.connect(&database)?;
+                if schema.is_some() {
+                    c.execute_batch(&Self::use_sql(&database, schema.as_deref()))?;
+                }
+                Ok(ConnGuard::Fresh(c))
+            }
+        }
+    }
+
+    /// Selects the current database (and schema). Blocking.
+    pub fn use_database(&self, database: &str, schema: Option<&str>) -> Result<()> {
+        let sql = Self::use_sql(database, schema);
+        {
+            let g = self.conn.lock();
+            if let Some(c) = g.as_ref() {
+                c.execute_batch(&sql)?;
+            }
+        }
+        let mut s = self.state.lock();
+        s.database = database.to_string();
+        s.schema = schema.map(str::to_string);
+        Ok(())
+    }
+
+    /// Falls back to `fallback` if the current database is `dropped`. Blocking.
+    pub(crate) fn forget_database(&self, dropped: &str, fallback: &str) {
+        let current = self.state.lock().database.clone();
+        if current == dropped {
+            let _ = self.use_database(fallback, None);
+        }
+    }
+
+    /// Begins a transaction on the session's connection. Blocking.
+    pub fn begin(&self) -> Result<String> {
+        if self.state.lock().transaction.is_some() {
+            return Err(CoordinatorError::InvalidArgument(
+                "a transaction is already open in this session".into(),
+            ));
+        }
+        let id = self.next_id("tx");
+        let mut g = self.conn.lock();
+        if g.is_none() {
+            let (database, schema) = self.current();
+            let c = self.duckling.connect(&database)?;
+            if schema.is_some() {
+                c.execute_batch(&Self::use_sql(&database, schema.as_deref()))?;
+            }
+            *g = Some(c);
+        }
+        g.as_ref().expect("just created").execute_batch("BEGIN TRANSACTION")?;
+        self.state.lock().transaction = Some(id.clone());
+        Ok(id)
+    }
+
+    /// Commits or rolls back transaction `id`. Blocking.
+    pub fn end(&self, id: &str, commit: bool) -> Result<()> {
+        if self.state.lock().transaction.as_deref() != Some(id) {
+            return Err(CoordinatorError::NotFound(format!("transaction {id} is not open")));
+        }
+        let g = self.conn.lock();
+        let conn = g.as_ref().expect("a transaction has a connection");
+        let result = conn.execute_batch(if commit { "COMMIT" } else { "ROLLBACK" });
+        if result.is_err() && commit {
+            // A failed commit leaves DuckDB's transaction aborted; end it so the session is usable.
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        self.state.lock().transaction = None;
+        result.map_err(Into::into)
+    }
+
+    /// Whether a Flight SQL transaction is open.
+    pub fn in_transaction(&self) -> bool {
+        self.state.lock().transaction.is_some()
+    }
+
+    /// Stores a prepared statement and returns its handle.
+    pub fn add_prepared(&self, stmt: PreparedStatement) -> String {
+        let handle = self.next_id("ps");
+        self.state.lock().prepared.insert(handle.clone(), stmt);
+        handle
+    }
+
+    /// A prepared statement by handle.
+    pub fn prepared(&self, handle: &str) -> Result<PreparedStatement> {
+        self.state
+            .lock()
+            .prepared
+            .get(handle)
+            .cloned()
+            .ok_or_else(|| CoordinatorError::NotFound(format!("prepared statement {handle} does not exist")))
+    }
+
+    /// Binds parameter rows to a prepared statement.
+    pub fn bind(&self, handle: &str, params: Option<RecordBatch>) -> Result<()> {
+        let mut s = self.state.lock();
+        let stmt = s
+            .prepared
+            .get_mut(handle)
+            .ok_or_else(|| CoordinatorError::NotFound(format!("prepared statement {handle} does not exist")))?;
+        stmt.params = params;
+        Ok(())
+    }
+
+    /// Closes a prepared statement. Closing an unknown handle is not an error.
+    pub fn close_prepared(&self, handle: &str) {
+        self.state.lock().prepared.remove(handle);
+    }
+
+    /// Parks a planned query until DoGet fetches it; returns its id.
+    pub fn park(&self, query: PendingQuery) -> String {
+        let id = self.next_id("q");
+        let mut s = self.state.lock();
+        s.pending.insert(id.clone(), query);
+        s.pending_order.push_back(id.clone());
+        while s.pending_order.len() > MAX_PENDING {
+            if let Some(old) = s.pending_order.pop_front() {
+                s.pending.remove(&old);
+            }
+        }
+        id
+    }
+
+    /// Takes a parked query (a query is fetched once).
+    pub fn take(&self, query_id: &str) -> Result<PendingQuery> {
+        let mut s = self.state.lock();
+        if let Some(pos) = s.cancelled.iter().position(|c| c == query_id) {
+            s.cancelled.remove(pos);
+            s.pending.remove(query_id);
+            return Err(CoordinatorError::Cancelled(format!("query {query_id} was cancelled")));
+        }
+        s.pending_order.retain(|q| q != query_id);
+        s.pending
+            .remove(query_id)
+            .ok_or_else(|| CoordinatorError::NotFound(format!("query {query_id} is unknown or was already fetched")))
+    }
+
+    /// Records that `query_id` is running and can be interrupted through `handle`.
+    pub fn started(&self, query_id: &str, handle: InterruptHandle) {
+        self.state.lock().running.insert(query_id.to_string(), handle);
+    }
+
+    /// Records that `query_id` finished.
+    pub fn finished(&self, query_id: &str) {
+        self.state.lock().running.remove(query_id);
+    }
+
+    /// Cancels a parked or running query. Returns whether there was anything to cancel.
+    pub fn cancel(&self, query_id: &str) -> bool {
+        let mut s = self.state.lock();
+        if let Some(h) = s.running.get(query_id) {
+            h.interrupt();
+            return true;
+        }
+        if s.pending.contains_key(query_id) {
+            s.cancelled.push(query_id.to_string());
+            return true;
+        }
+        false
+    }
+
+    /// Interrupts everything the session runs (shutdown, session close).
+    pub fn interrupt_all(&self) {
+        for h in self.state.lock().running.values() {
+            h.interrupt();
+        }
+    }
+}

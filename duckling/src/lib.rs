@@ -1,0 +1,30 @@
+//! A duckling: one user's sandboxed DuckDB instance, and the safe DuckDB API the rest of Pond
+//! uses.
+//!
+//! - [`engine`]: a safe wrapper over DuckDB's C API (prepare, stream Arrow, bind, append,
+//!   interrupt).
+//! - [`sandbox`]: what user SQL may do: DuckDB's own locks plus a statement check by DuckDB's
+//!   parser.
+//! - [`duckling`]: a user's instance with the user's databases attached.
+//!
+//! ```
+//! use pond_duckling::{Duckling, DucklingConfig, prepare_script};
+//! let dir = tempfile::tempdir()?;
+//! let d = Duckling::open(&DucklingConfig { dir: dir.path().join("alice"), threads: Some(1), memory_limit: None })?;
+//! d.attach("my_db", "db-1.duckdb")?;
+//! let conn = d.connect("my_db")?;
+//! let (mut stmt, described) = prepare_script(&conn, "SELECT 42 AS answer")?;
+//! assert!(described.returns_rows());
+//! let batch = stmt.execute_streaming()?.next_batch()?.unwrap();
+//! assert_eq!(batch.num_rows(), 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod duckling;
+pub mod engine;
+pub mod error;
+pub mod sandbox;
+
+pub use duckling::{Described, Duckling, DucklingConfig, SYSTEM_CATALOGS, prepare_script, statement_count};
+pub use engine::{Connection, Database, InterruptHandle, Prepared, ResultStream, StatementKind};
+pub use error::{DucklingError, SqlErrorKind};

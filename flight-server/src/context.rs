@@ -1,0 +1,109 @@
+//! The per-call context: who is calling, and their session.
+//!
+//! The front door authenticates every call (except the handshake) before the Flight SQL
+//! handlers run, and leaves a [`CallContext`] in the request's extensions. The session is
+//! resolved lazily: from the `pond_session` cookie when the client carries one, otherwise it is
+//! created on first use and announced with `set-cookie` on the response.
+
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use pond_coordinator::{Coordinator, Principal, Session};
+use tonic::metadata::MetadataMap;
+use tonic::{Request, Status};
+
+use crate::status::to_status;
+
+/// The name of Pond's session cookie.
+pub const SESSION_COOKIE: &str = "pond_session";
+
+/// What every authenticated call carries.
+#[derive(Clone)]
+pub struct CallContext {
+    pub principal: Principal,
+    coordinator: Arc<Coordinator>,
+    cookie: Option<String>,
+    created: Arc<Mutex<Option<Arc<Session>>>>,
+}
+
+impl CallContext {
+    pub(crate) fn new(principal: Principal, coordinator: Arc<Coordinator>, cookie: Option<String>) -> Self {
+        Self {
+            principal,
+            coordinator,
+            cookie,
+            created: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// The caller's session: the cookie's, or a new one.
+    pub fn session(&self) -> Result<Arc<Session>, Status> {
+        if let Some(s) = self.created.lock().as_ref() {
+            return Ok(Arc::clone(s));
+        }
+        let (session, new) = self
+            .coordinator
+            .session(&self.principal, self.cookie.as_deref())
+            .map_err(to_status)?;
+        if new {
+            *self.created.lock() = Some(Arc::clone(&session));
+        }
+        Ok(session)
+    }
+
+    /// The session that owns a handle (transaction id, prepared statement, query ticket).
+    pub fn session_of(&self, handle: &str) -> Result<Arc<Session>, Status> {
+        self.coordinator.session_of(&self.principal, handle).map_err(to_status)
+    }
+
+    /// The cookie to set on the response, if this call created a session.
+    pub(crate) fn new_session_cookie(&self) -> Option<String> {
+        self.created
+            .lock()
+            .as_ref()
+            .map(|s| format!("{SESSION_COOKIE}={}; Path=/; HttpOnly", s.id()))
+    }
+}
+
+/// Reads the context the front door attached.
+pub fn context<T>(request: &Request<T>) -> Result<CallContext, Status> {
+    request
+        .extensions()
+        .get::<CallContext>()
+        .cloned()
+        .ok_or_else(|| Status::unauthenticated("invalid or expired token"))
+}
+
+/// The bearer token of a call, if any.
+pub fn bearer(metadata: &MetadataMap) -> Option<String> {
+    let value = metadata.get("authorization")?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
+}
+
+/// The session cookie of a call, if any.
+pub fn session_cookie(metadata: &MetadataMap) -> Option<String> {
+    metadata.get_all("cookie").iter().find_map(|v| {
+        v.to_str().ok()?.split(';').find_map(|pair| {
+            let (k, v) = pair.trim().split_once('=')?;
+            (k == SESSION_COOKIE).then(|| v.to_string())
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_bearer_and_cookie() {
+        let mut m = MetadataMap::new();
+        m.insert("authorization", "Bearer abc.def".parse().unwrap());
+        m.insert("cookie", "a=1; pond_session=xyz; b=2".parse().unwrap());
+        assert_eq!(bearer(&m).as_deref(), Some("abc.def"));
+        assert_eq!(session_cookie(&m).as_deref(), Some("xyz"));
+        let mut m = MetadataMap::new();
+        m.insert("authorization", "Basic Zm9v".parse().unwrap());
+        assert_eq!(bearer(&m), None);
+    }
+}

@@ -1,0 +1,113 @@
+//! Pond's front door: an Arrow Flight SQL server over the coordinator.
+//!
+//! Any Flight SQL client (ADBC, the JDBC driver, Pond's own client) connects here. This crate
+//! only translates the protocol: [`front`] authenticates calls and manages session cookies,
+//! [`service`] maps each Flight SQL command to a [`Coordinator`] call, [`metadata`] builds
+//! SqlInfo and type info, and [`status`] is the one place errors become gRPC statuses.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use pond_coordinator::{Coordinator, CoordinatorConfig};
+//! let coordinator = Coordinator::open(CoordinatorConfig::new("./pond-data"))?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! pond_flight_server::serve(listener, coordinator, pond_flight_server::ServerConfig::default(), async {
+//!     let _ = tokio::signal::ctrl_c().await;
+//! })
+//! .await?;
+//! # Ok(()) }
+//! ```
+
+pub mod context;
+pub mod front;
+pub mod metadata;
+pub mod service;
+pub mod status;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow_flight::flight_service_server::FlightServiceServer;
+use pond_coordinator::Coordinator;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::{Identity, ServerTlsConfig};
+
+pub use front::FrontDoor;
+pub use service::PondFlightSql;
+
+/// The largest gRPC message accepted or sent (ingest batches, large result batches).
+const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
+
+/// TLS material, PEM-encoded.
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    pub cert_pem: Vec<u8>,
+    pub key_pem: Vec<u8>,
+}
+
+/// Front-door settings; the binary fills them from flags.
+#[derive(Debug, Clone, Default)]
+pub struct ServerConfig {
+    /// Serve `grpc+tls://` when set.
+    pub tls: Option<TlsConfig>,
+}
+
+/// Errors starting or running the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("could not start the Flight SQL service: {0}")]
+    Setup(tonic::Status),
+    #[error("transport error: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// Serves Flight SQL on `listener` until `shutdown` resolves, then stops accepting calls,
+/// interrupts running queries and waits for in-flight calls to finish.
+pub async fn serve(
+    listener: TcpListener,
+    coordinator: Arc<Coordinator>,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let sql = Arc::new(PondFlightSql::new(Arc::clone(&coordinator)).map_err(ServeError::Setup)?);
+    let service = FlightServiceServer::new(FrontDoor::new(sql))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+
+    let reaper = {
+        let coordinator = Arc::clone(&coordinator);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(30));
+            loop {
+                tick.tick().await;
+                let closed = coordinator.reap_idle_sessions();
+                if closed > 0 {
+                    tracing::debug!(closed, "closed idle sessions");
+                }
+            }
+        })
+    };
+
+    let mut builder = tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .http2_keepalive_interval(Some(Duration::from_secs(30)));
+    if let Some(tls) = &config.tls {
+        builder =
+            builder.tls_config(ServerTlsConfig::new().identity(Identity::from_pem(&tls.cert_pem, &tls.key_pem)))?;
+    }
+    let stopping = {
+        let coordinator = Arc::clone(&coordinator);
+        async move {
+            shutdown.await;
+            tracing::info!("shutting down: interrupting running queries");
+            coordinator.interrupt_all();
+        }
+    };
+    let result = builder
+        .add_service(service)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stopping)
+        .await;
+    reaper.abort();
+    result.map_err(Into::into)
+}

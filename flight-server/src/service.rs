@@ -1,0 +1,1032 @@
+//! The Flight SQL handlers: each one decodes a command, calls the coordinator, and encodes the
+//! answer. No SQL semantics live here.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int32Array, RecordBatch, StringArray, UInt8Array};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::ipc::writer::IpcWriteOptions;
+use arrow_flight::decode::FlightRecordBatchStream;
+use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::error::FlightError;
+use arrow_flight::flight_service_server::FlightService;
+use arrow_flight::sql::metadata::{SqlInfoData, XdbcTypeInfoData};
+use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
+use arrow_flight::sql::{
+    ActionBeginSavepointRequest, ActionBeginSavepointResult, ActionBeginTransactionRequest,
+    ActionBeginTransactionResult, ActionCancelQueryRequest, ActionCancelQueryResult,
+    ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest, ActionCreatePreparedStatementResult,
+    ActionEndSavepointRequest, ActionEndTransactionRequest, Any, CommandGetCatalogs, CommandGetCrossReference,
+    CommandGetDbSchemas, CommandGetExportedKeys, CommandGetImportedKeys, CommandGetPrimaryKeys, CommandGetSqlInfo,
+    CommandGetTableTypes, CommandGetTables, CommandGetXdbcTypeInfo, CommandPreparedStatementQuery,
+    CommandPreparedStatementUpdate, CommandStatementIngest, CommandStatementQuery, CommandStatementUpdate,
+    DoPutPreparedStatementResult, EndTransaction, ProstMessageExt, SqlInfo, TableExistsOption, TableNotExistOption,
+    TicketStatementQuery,
+};
+use arrow_flight::{
+    Action, ActionType, CancelFlightInfoRequest, CancelFlightInfoResult, CancelStatus, FlightDescriptor,
+    FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse, IpcMessage, SchemaAsIpc, Ticket,
+};
+use base64::Engine;
+use bytes::Bytes;
+use futures::{Stream, StreamExt, TryStreamExt};
+use pond_coordinator::{
+    Coordinator, IfExists, IfNotExists, IngestTarget, KeyColumn, Planned, QueryStream, Session, TableFilter,
+};
+use pond_proto::flight as session_pb;
+use pond_proto::pond::QueryTicket;
+use prost::Message;
+use tokio::sync::mpsc;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::context::context;
+use crate::status::{status, to_status};
+
+type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+/// Names of the Flight actions handled beyond Flight SQL's own.
+pub const CANCEL_FLIGHT_INFO: &str = "CancelFlightInfo";
+pub const SET_SESSION_OPTIONS: &str = "SetSessionOptions";
+pub const GET_SESSION_OPTIONS: &str = "GetSessionOptions";
+pub const CLOSE_SESSION: &str = "CloseSession";
+
+/// The Flight SQL service.
+pub struct PondFlightSql {
+    coordinator: Arc<Coordinator>,
+    sql_info: SqlInfoData,
+    xdbc: XdbcTypeInfoData,
+}
+
+impl PondFlightSql {
+    /// Builds the service; computes SqlInfo and XDBC type info once.
+    pub fn new(coordinator: Arc<Coordinator>) -> Result<Self, Status> {
+        Ok(Self {
+            coordinator,
+            sql_info: crate::metadata::sql_info().map_err(status)?,
+            xdbc: crate::metadata::xdbc_type_info().map_err(status)?,
+        })
+    }
+
+    /// The coordinator behind the service.
+    pub fn coordinator(&self) -> &Arc<Coordinator> {
+        &self.coordinator
+    }
+
+    fn session_for<T>(&self, request: &Request<T>, transaction: Option<&[u8]>) -> Result<Arc<Session>, Status> {
+        let ctx = context(request)?;
+        match transaction {
+            Some(t) if !t.is_empty() => ctx.session_of(&utf8(t, "transaction id")?),
+            _ => ctx.session(),
+        }
+    }
+}
+
+fn utf8(bytes: &[u8], what: &str) -> Result<String, Status> {
+    String::from_utf8(bytes.to_vec()).map_err(|_| Status::invalid_argument(format!("{what} is not valid UTF-8")))
+}
+
+/// Dictionary columns travel hydrated (as their values), so FlightInfo announces the value type.
+fn flight_schema(schema: &Schema) -> Schema {
+    fn hydrate(dt: &DataType) -> DataType {
+        match dt {
+            DataType::Dictionary(_, v) => hydrate(v),
+            DataType::List(f) => DataType::List(Arc::new(hydrate_field(f))),
+            DataType::LargeList(f) => DataType::LargeList(Arc::new(hydrate_field(f))),
+            DataType::FixedSizeList(f, n) => DataType::FixedSizeList(Arc::new(hydrate_field(f)), *n),
+            DataType::Struct(fs) => DataType::Struct(fs.iter().map(|f| Arc::new(hydrate_field(f))).collect()),
+            DataType::Map(f, sorted) => DataType::Map(Arc::new(hydrate_field(f)), *sorted),
+            other => other.clone(),
+        }
+    }
+    fn hydrate_field(f: &Field) -> Field {
+        f.clone().with_data_type(hydrate(f.data_type()))
+    }
+    Schema::new_with_metadata(
+        schema.fields().iter().map(|f| hydrate_field(f)).collect::<Vec<_>>(),
+        schema.metadata().clone(),
+    )
+}
+
+fn schema_bytes(schema: &Schema) -> Result<Bytes, Status> {
+    let IpcMessage(bytes) = SchemaAsIpc::new(schema, &IpcWriteOptions::default())
+        .try_into()
+        .map_err(|e: arrow::error::ArrowError| Status::internal(format!("could not encode a schema: {e}")))?;
+    Ok(bytes)
+}
+
+fn statement_info(planned: &Planned, session: &Session, descriptor: FlightDescriptor) -> Result<FlightInfo, Status> {
+    let ticket = TicketStatementQuery {
+        statement_handle: QueryTicket {
+            session_id: session.id().to_string(),
+            query_id: planned.query_id.clone(),
+        }
+        .encode_to_vec()
+        .into(),
+    };
+    let endpoint = FlightEndpoint::new().with_ticket(Ticket::new(ticket.as_any().encode_to_vec()));
+    FlightInfo::new()
+        .try_with_schema(&flight_schema(&planned.schema))
+        .map_err(|e| Status::internal(e.to_string()))
+        .map(|i| i.with_endpoint(endpoint).with_descriptor(descriptor).with_ordered(true))
+}
+
+fn metadata_info(
+    command: impl ProstMessageExt,
+    schema: &Schema,
+    descriptor: FlightDescriptor,
+) -> Result<FlightInfo, Status> {
+    let endpoint = FlightEndpoint::new().with_ticket(Ticket::new(command.as_any().encode_to_vec()));
+    FlightInfo::new()
+        .try_with_schema(schema)
+        .map_err(|e| Status::internal(e.to_string()))
+        .map(|i| i.with_endpoint(endpoint).with_descriptor(descriptor))
+}
+
+/// Encodes a coordinator result stream as Flight data. The stream owns the [`QueryStream`], so
+/// a client that goes away (or whose deadline passes) interrupts the query.
+fn query_stream(q: QueryStream) -> BoxStream<arrow_flight::FlightData> {
+    let schema = Arc::new(flight_schema(&q.schema));
+    let batches = futures::stream::unfold(q, |mut q| async move {
+        let next = q.rx.recv().await?;
+        Some((next.map_err(|e| FlightError::Tonic(Box::new(to_status(e)))), q))
+    });
+    let encoded = FlightDataEncoderBuilder::new().with_schema(schema).build(batches);
+    Box::pin(encoded.map_err(flight_error_status))
+}
+
+fn flight_error_status(e: FlightError) -> Status {
+    match e {
+        FlightError::Tonic(s) => *s,
+        other => Status::internal(other.to_string()),
+    }
+}
+
+fn batches_stream(schema: SchemaRef, batches: Vec<RecordBatch>) -> BoxStream<arrow_flight::FlightData> {
+    let encoded = FlightDataEncoderBuilder::new()
+        .with_schema(schema)
+        .build(futures::stream::iter(batches.into_iter().map(Ok)));
+    Box::pin(encoded.map_err(flight_error_status))
+}
+
+fn keys_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("pk_catalog_name", DataType::Utf8, true),
+        Field::new("pk_db_schema_name", DataType::Utf8, true),
+        Field::new("pk_table_name", DataType::Utf8, false),
+        Field::new("pk_column_name", DataType::Utf8, false),
+        Field::new("fk_catalog_name", DataType::Utf8, true),
+        Field::new("fk_db_schema_name", DataType::Utf8, true),
+        Field::new("fk_table_name", DataType::Utf8, false),
+        Field::new("fk_column_name", DataType::Utf8, false),
+        Field::new("key_sequence", DataType::Int32, false),
+        Field::new("fk_key_name", DataType::Utf8, true),
+        Field::new("pk_key_name", DataType::Utf8, true),
+        Field::new("update_rule", DataType::UInt8, false),
+        Field::new("delete_rule", DataType::UInt8, false),
+    ]))
+}
+
+fn primary_keys_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("catalog_name", DataType::Utf8, true),
+        Field::new("db_schema_name", DataType::Utf8, true),
+        Field::new("table_name", DataType::Utf8, false),
+        Field::new("column_name", DataType::Utf8, false),
+        Field::new("key_name", DataType::Utf8, true),
+        Field::new("key_sequence", DataType::Int32, false),
+    ]))
+}
+
+fn strings<'a>(it: impl Iterator<Item = &'a str>) -> ArrayRef {
+    Arc::new(StringArray::from(it.collect::<Vec<_>>()))
+}
+
+fn opt_strings<'a>(it: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
+    Arc::new(StringArray::from(it.collect::<Vec<_>>()))
+}
+
+fn keys_batch(keys: &[KeyColumn]) -> Result<RecordBatch, Status> {
+    // DuckDB enforces foreign keys as RESTRICT (NO ACTION) on update and delete: rule 3.
+    let rules: ArrayRef = Arc::new(UInt8Array::from(vec![3u8; keys.len()]));
+    RecordBatch::try_new(
+        keys_schema(),
+        vec![
+            strings(keys.iter().map(|k| k.pk_catalog.as_str())),
+            strings(keys.iter().map(|k| k.pk_schema.as_str())),
+            strings(keys.iter().map(|k| k.pk_table.as_str())),
+            strings(keys.iter().map(|k| k.pk_column.as_str())),
+            strings(keys.iter().map(|k| k.fk_catalog.as_str())),
+            strings(keys.iter().map(|k| k.fk_schema.as_str())),
+            strings(keys.iter().map(|k| k.fk_table.as_str())),
+            strings(keys.iter().map(|k| k.fk_column.as_str())),
+            Arc::new(Int32Array::from(
+                keys.iter().map(|k| k.key_sequence).collect::<Vec<_>>(),
+            )),
+            opt_strings(keys.iter().map(|k| k.fk_name.as_deref())),
+            opt_strings(keys.iter().map(|k| k.pk_name.as_deref())),
+            Arc::clone(&rules),
+            rules,
+        ],
+    )
+    .map_err(|e| Status::internal(e.to_string()))
+}
+
+/// Reads parameter rows (or ingest data) from a DoPut stream into one batch.
+/// Decodes a DoPut stream. Messages that carry only the flight descriptor (no IPC header) are
+/// skipped: clients send one to name the command before, or instead of, any data.
+fn decode_put(stream: PeekableFlightDataStream) -> FlightRecordBatchStream {
+    let data = stream
+        .try_filter(|fd| futures::future::ready(!fd.data_header.is_empty()))
+        .map_err(FlightError::from);
+    FlightRecordBatchStream::new_from_flight_data(data)
+}
+
+async fn read_batches(stream: PeekableFlightDataStream) -> Result<(Option<SchemaRef>, Vec<RecordBatch>), Status> {
+    let mut decoded = decode_put(stream);
+    let mut batches = Vec::new();
+    while let Some(b) = decoded.next().await {
+        batches.push(b.map_err(flight_error_status)?);
+    }
+    Ok((decoded.schema().cloned(), batches))
+}
+
+/// Joins parameter batches into one. Batches without columns bind nothing: the JDBC driver
+/// sends one for statements that have no parameters.
+fn concat(schema: Option<SchemaRef>, mut batches: Vec<RecordBatch>) -> Result<Option<RecordBatch>, Status> {
+    batches.retain(|b| b.num_columns() > 0);
+    match (schema, batches.len()) {
+        (_, 0) => Ok(None),
+        (_, 1) => Ok(batches.into_iter().next()),
+        (Some(s), _) => arrow::compute::concat_batches(&s, &batches)
+            .map(Some)
+            .map_err(|e| Status::invalid_argument(e.to_string())),
+        (None, _) => Err(Status::invalid_argument("parameter batches without a schema")),
+    }
+}
+
+fn decode_ticket(handle: &[u8]) -> Result<QueryTicket, Status> {
+    QueryTicket::decode(handle).map_err(|_| Status::invalid_argument("malformed statement ticket"))
+}
+
+fn session_value(v: &str) -> session_pb::SessionOptionValue {
+    session_pb::SessionOptionValue {
+        option_value: Some(session_pb::session_option_value::OptionValue::StringValue(
+            v.to_string(),
+        )),
+    }
+}
+
+#[tonic::async_trait]
+impl FlightSqlService for PondFlightSql {
+    type FlightService = PondFlightSql;
+
+    async fn do_handshake(
+        &self,
+        request: Request<Streaming<HandshakeRequest>>,
+    ) -> Result<Response<BoxStream<HandshakeResponse>>, Status> {
+        let header = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| Status::unauthenticated("invalid or expired token"))?;
+        let token = if let Some(basic) = header.strip_prefix("Basic ").or_else(|| header.strip_prefix("basic ")) {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(basic.trim())
+                .map_err(|_| Status::unauthenticated("invalid or expired token"))?;
+            let decoded =
+                String::from_utf8(decoded).map_err(|_| Status::unauthenticated("invalid or expired token"))?;
+            let (user, token) = decoded
+                .split_once(':')
+                .ok_or_else(|| Status::unauthenticated("invalid or expired token"))?;
+            let principal = self.coordinator.authenticate(token).map_err(to_status)?;
+            if principal.user != user {
+                return Err(Status::unauthenticated("invalid or expired token"));
+            }
+            token.to_string()
+        } else {
+            let token = crate::context::bearer(request.metadata())
+                .ok_or_else(|| Status::unauthenticated("invalid or expired token"))?;
+            self.coordinator.authenticate(&token).map_err(to_status)?;
+            token
+        };
+        let reply = HandshakeResponse {
+            protocol_version: 0,
+            payload: Bytes::from(token.clone()),
+        };
+        let mut response: Response<BoxStream<HandshakeResponse>> =
+            Response::new(Box::pin(futures::stream::iter(vec![Ok(reply)])));
+        let value = format!("Bearer {token}")
+            .parse()
+            .map_err(|_| Status::internal("token is not a valid header value"))?;
+        response.metadata_mut().insert("authorization", value);
+        Ok(response)
+    }
+
+    async fn get_flight_info_statement(
+        &self,
+        query: CommandStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let session = self.session_for(&request, query.transaction_id.as_deref())?;
+        let txn = query
+            .transaction_id
+            .as_deref()
+            .map(|t| utf8(t, "transaction id"))
+            .transpose()?;
+        let planned = self
+            .coordinator
+            .plan_statement(&session, &query.query, txn.as_deref())
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(statement_info(&planned, &session, request.into_inner())?))
+    }
+
+    async fn get_flight_info_prepared_statement(
+        &self,
+        cmd: CommandPreparedStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let handle = utf8(&cmd.prepared_statement_handle, "prepared statement handle")?;
+        let session = context(&request)?.session_of(&handle)?;
+        let planned = self
+            .coordinator
+            .plan_prepared(&session, &handle)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(statement_info(&planned, &session, request.into_inner())?))
+    }
+
+    async fn get_flight_info_catalogs(
+        &self,
+        query: CommandGetCatalogs,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.into_builder().schema();
+        Ok(Response::new(metadata_info(query, &schema, request.into_inner())?))
+    }
+
+    async fn get_flight_info_schemas(
+        &self,
+        query: CommandGetDbSchemas,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.clone().into_builder().schema();
+        Ok(Response::new(metadata_info(query, &schema, request.into_inner())?))
+    }
+
+    async fn get_flight_info_tables(
+        &self,
+        query: CommandGetTables,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.clone().into_builder().schema();
+        Ok(Response::new(metadata_info(query, &schema, request.into_inner())?))
+    }
+
+    async fn get_flight_info_table_types(
+        &self,
+        query: CommandGetTableTypes,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.into_builder().schema();
+        Ok(Response::new(metadata_info(query, &schema, request.into_inner())?))
+    }
+
+    async fn get_flight_info_sql_info(
+        &self,
+        query: CommandGetSqlInfo,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = self.sql_info.schema();
+        Ok(Response::new(metadata_info(query, &schema, request.into_inner())?))
+    }
+
+    async fn get_flight_info_primary_keys(
+        &self,
+        query: CommandGetPrimaryKeys,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        Ok(Response::new(metadata_info(
+            query,
+            &primary_keys_schema(),
+            request.into_inner(),
+        )?))
+    }
+
+    async fn get_flight_info_exported_keys(
+        &self,
+        query: CommandGetExportedKeys,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        Ok(Response::new(metadata_info(
+            query,
+            &keys_schema(),
+            request.into_inner(),
+        )?))
+    }
+
+    async fn get_flight_info_imported_keys(
+        &self,
+        query: CommandGetImportedKeys,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        Ok(Response::new(metadata_info(
+            query,
+            &keys_schema(),
+            request.into_inner(),
+        )?))
+    }
+
+    async fn get_flight_info_cross_reference(
+        &self,
+        query: CommandGetCrossReference,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        Ok(Response::new(metadata_info(
+            query,
+            &keys_schema(),
+            request.into_inner(),
+        )?))
+    }
+
+    async fn get_flight_info_xdbc_type_info(
+        &self,
+        query: CommandGetXdbcTypeInfo,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = self.xdbc.schema();
+        Ok(Response::new(metadata_info(query, &schema, request.into_inner())?))
+    }
+
+    async fn do_get_statement(
+        &self,
+        ticket: TicketStatementQuery,
+        request: Request<Ticket>,
+    ) -> Result<Response<BoxStream<arrow_flight::FlightData>>, Status> {
+        let t = decode_ticket(&ticket.statement_handle)?;
+        let session = context(&request)?.session_of(&t.session_id)?;
+        let stream = self.coordinator.stream(&session, &t.query_id).map_err(to_status)?;
+        Ok(Response::new(query_stream(stream)))
+    }
+
+    async fn do_get_catalogs(
+        &self,
+        query: CommandGetCatalogs,
+        request: Request<Ticket>,
+    ) -> Result<Response<BoxStream<arrow_flight::FlightData>>, Status> {
+        let ctx = context(&request)?;
+        let mut b = query.into_builder();
+        for c in self.coordinator.catalogs(&ctx.principal) {
+            b.append(c);
+        }
+        let batch = b.build().map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(batches_stream(batch.schema(), vec![batch])))
+    }
+
+    async fn do_get_schemas(
+        &self,
+        query: CommandGetDbSchemas,
+        request: Request<Ticket>,
+    ) -> Result<Response<BoxStream<arrow_flight::FlightData>>, Status> {
+        let session = context(&request)?.session()?;
+        let rows = self
+            .coordinator
+            .schemas(&session, query.catalog.clone(), query.db_schema_filter_pattern.clone())
+            .await
+            .map_err(to_status)?;
+        let mut b = query.into_builder();
+        for (c, s) in rows {
+            b.append(c, s);
+        }
+        let batch = b.build().map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(batches_stream(batch.schema(), vec![batch])))
+    }
+
+    async fn do_get_tables(
+        &self,
+        query: CommandGetTables,
+        request: Request<Ticket>,
+    ) -> Result<Response<BoxStream<arrow_flight::FlightData>>, Status> {
+        let session = context(&request)?.session()?;
+        let filter = TableFilter {
+            catalog: query.catalog.clone(),
+            schema_pattern: query.db_schema_filter_pattern.clone(),
+            table_pattern: query.table_name_filter_pattern.clone(),
+            table_types: query.table_types.clone(),
+            include_schema: query.include_schema,
+        };
+        let tables = self.coordinator.tables(&session, filter).await.map_err(to_status)?;
+        let mut b = query.into_builder();
+        let empty = Schema::empty();
+        for t in &tables {
+            b.append(
+                &t.catalog,
+                &t.schema,
+                &t.name,
+                &t.table_type,
+                t.arrow_schema.as_ref().unwrap_or(&empty),
+            )
+            .map_err(|e| Status::internal(e.to_string()))?;
+        }
+        let batch = b.build().map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(batches_stream(batch.schema(), vec![batch])))
+    }
+
+    async fn do_get_table_types(
+        &self,
+        query: CommandGetTableTypes,
+        _request: Request<Ticket>,
+    ) -> Result<Response<BoxStream<arrow_flight::FlightData>>, Status> {
+        let mut b = query.into_builder();
+        for t in ["LOCAL TEMPORARY", "TABLE", "VIEW"] {
+            b.append(t);
+        }
+        let batch = b.build().map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(batches_stream(batch.schema(), vec![batch])))
+    }
+
+    async fn do_get_sql_info(
+        &self,
+        query: CommandGetSqlInfo,
+        _request: Request<Ticket>,
+    ) -> Result<Response<BoxStream<arrow_flight::FlightData>>, Status> {
+        let batch = query
+            .into_builder(&self.sql_info)
+            .build()
+            .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(batches_stream(batch.schema(), vec![batch])))
+    }
+
+    async fn do_get_primary_keys(
+        &self,
+        query: CommandGetPrimaryKeys,
+        request: Request<Ticket>,
+    ) -> Result<Response<BoxStream<arrow_flight::FlightData>>, Status> {
+        let session = context(&request)?.session()?;
+        let keys = self
+            .coordinator
+            .keys(
+                &session,
+                true,
+                Some((query.catalog, query.db_schema, query.table)),
+                None,
+            )
+            .await
+            .map_err(to_status)?;
+        let batch = RecordBatch::try_new(
+            primary_keys_schema(),
+            vec![
+                strings(keys.iter().map(|k| k.pk_catalog.as_str())),
+                strings(keys.iter().map(|k| k.pk_schema.as_str())),
+                strings(keys.iter().map(|k| k.pk_table.as_str())),
+                strings(keys.iter().map(|k| k.pk_column.as_str())),
+                opt_strings(keys.iter().map(|k| k.pk_name.as_deref())),
+                Arc::new(Int32Array::from(
+                    keys.iter().map(|k| k.key_sequence).collect::<Vec<_>>(),
+                )),
+            ],
+        )
+        .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(batches_stream(primary_keys_schema(), vec![batch])))
+    }
+
+    async fn do_get_exported_keys(
+        &self,
+        query: CommandGetExportedKeys,
+        request: Request<Ticket>,
+    ) -> Result<Response<BoxStream<arrow_flight::FlightData>>, Status> {
+        let session = context(&request)?.session()?;
+        let keys = self
+            .coordinator
+            .keys(
+                &session,
+                false,
+                Some((query.catalog, query.db_schema, query.table)),
+                None,
+            )
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(batches_stream(keys_schema(), vec![keys_batch(&keys)?])))
+    }
+
+    async fn do_get_imported_keys(
+        &self,
+        query: CommandGetImportedKeys,
+        request: Request<Ticket>,
+    ) -> Result<Response<BoxStream<arrow_flight::FlightData>>, Status> {
+        let session = context(&request)?.session()?;
+        let keys = self
+            .coordinator
+            .keys(
+                &session,
+                false,
+                None,
+                Some((query.catalog, query.db_schema, query.table)),
+            )
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(batches_stream(keys_schema(), vec![keys_batch(&keys)?])))
+    }
+
+    async fn do_get_cross_reference(
+        &self,
+        query: CommandGetCrossReference,
+        request: Request<Ticket>,
+    ) -> Result<Response<BoxStream<arrow_flight::FlightData>>, Status> {
+        let session = context(&request)?.session()?;
+        let keys = self
+            .coordinator
+            .keys(
+                &session,
+                false,
+                Some((query.pk_catalog, query.pk_db_schema, query.pk_table)),
+                Some((query.fk_catalog, query.fk_db_schema, query.fk_table)),
+            )
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(batches_stream(keys_schema(), vec![keys_batch(&keys)?])))
+    }
+
+    async fn do_get_xdbc_type_info(
+        &self,
+        query: CommandGetXdbcTypeInfo,
+        _request: Request<Ticket>,
+    ) -> Result<Response<BoxStream<arrow_flight::FlightData>>, Status> {
+        let batch = query
+            .into_builder(&self.xdbc)
+            .build()
+            .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(batches_stream(batch.schema(), vec![batch])))
+    }
+
+    async fn do_put_statement_update(
+        &self,
+        cmd: CommandStatementUpdate,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        let session = self.session_for(&request, cmd.transaction_id.as_deref())?;
+        let txn = cmd
+            .transaction_id
+            .as_deref()
+            .map(|t| utf8(t, "transaction id"))
+            .transpose()?;
+        self.coordinator
+            .execute_update(&session, &cmd.query, txn.as_deref())
+            .await
+            .map_err(to_status)
+    }
+
+    async fn do_put_statement_ingest(
+        &self,
+        cmd: CommandStatementIngest,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        let session = self.session_for(&request, cmd.transaction_id.as_deref())?;
+        let opts = cmd.table_definition_options.unwrap_or_default();
+        let if_not_exists = match TableNotExistOption::try_from(opts.if_not_exist) {
+            Ok(TableNotExistOption::Fail) => IfNotExists::Fail,
+            _ => IfNotExists::Create,
+        };
+        let if_exists = match TableExistsOption::try_from(opts.if_exists) {
+            Ok(TableExistsOption::Append) => IfExists::Append,
+            Ok(TableExistsOption::Replace) => IfExists::Replace,
+            _ => IfExists::Fail,
+        };
+        let target = IngestTarget {
+            table: cmd.table,
+            schema: cmd.schema,
+            catalog: cmd.catalog,
+            temporary: cmd.temporary,
+            if_not_exists,
+            if_exists,
+            transaction: cmd
+                .transaction_id
+                .as_deref()
+                .map(|t| utf8(t, "transaction id"))
+                .transpose()?,
+        };
+        let mut decoded = decode_put(request.into_inner());
+        let first = decoded.next().await.transpose().map_err(flight_error_status)?;
+        let schema = decoded
+            .schema()
+            .cloned()
+            .ok_or_else(|| Status::invalid_argument("ingest stream has no schema"))?;
+        let (tx, rx) = mpsc::channel(4);
+        let coordinator = Arc::clone(&self.coordinator);
+        let task = tokio::spawn(async move { coordinator.ingest(&session, target, schema, rx).await });
+        let mut send_error = None;
+        if let Some(b) = first
+            && tx.send(b).await.is_err()
+        {
+            send_error = Some(());
+        }
+        while send_error.is_none() {
+            match decoded.next().await {
+                Some(Ok(b)) => {
+                    if tx.send(b).await.is_err() {
+                        break;
+                    }
+                }
+                Some(Err(e)) => {
+                    drop(tx);
+                    let _ = task.await;
+                    return Err(flight_error_status(e));
+                }
+                None => break,
+            }
+        }
+        drop(tx);
+        task.await
+            .map_err(|e| Status::internal(format!("ingest task failed: {e}")))?
+            .map_err(to_status)
+    }
+
+    async fn do_put_prepared_statement_query(
+        &self,
+        cmd: CommandPreparedStatementQuery,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<DoPutPreparedStatementResult, Status> {
+        let handle = utf8(&cmd.prepared_statement_handle, "prepared statement handle")?;
+        let session = context(&request)?.session_of(&handle)?;
+        let (schema, batches) = read_batches(request.into_inner()).await?;
+        session.bind(&handle, concat(schema, batches)?).map_err(to_status)?;
+        Ok(DoPutPreparedStatementResult {
+            prepared_statement_handle: Some(cmd.prepared_statement_handle),
+        })
+    }
+
+    async fn do_put_prepared_statement_update(
+        &self,
+        cmd: CommandPreparedStatementUpdate,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        let handle = utf8(&cmd.prepared_statement_handle, "prepared statement handle")?;
+        let session = context(&request)?.session_of(&handle)?;
+        let (schema, batches) = read_batches(request.into_inner()).await?;
+        if let Some(params) = concat(schema, batches)? {
+            session.bind(&handle, Some(params)).map_err(to_status)?;
+        }
+        self.coordinator
+            .execute_prepared_update(&session, &handle)
+            .await
+            .map_err(to_status)
+    }
+
+    async fn do_action_create_prepared_statement(
+        &self,
+        query: ActionCreatePreparedStatementRequest,
+        request: Request<Action>,
+    ) -> Result<ActionCreatePreparedStatementResult, Status> {
+        let session = self.session_for(&request, query.transaction_id.as_deref())?;
+        let txn = query
+            .transaction_id
+            .as_deref()
+            .map(|t| utf8(t, "transaction id"))
+            .transpose()?;
+        let info = self
+            .coordinator
+            .prepare(&session, &query.query, txn.as_deref())
+            .await
+            .map_err(to_status)?;
+        Ok(ActionCreatePreparedStatementResult {
+            prepared_statement_handle: Bytes::from(info.handle),
+            dataset_schema: schema_bytes(&flight_schema(&info.dataset_schema))?,
+            parameter_schema: schema_bytes(&info.parameter_schema)?,
+        })
+    }
+
+    async fn do_action_close_prepared_statement(
+        &self,
+        query: ActionClosePreparedStatementRequest,
+        request: Request<Action>,
+    ) -> Result<(), Status> {
+        let handle = utf8(&query.prepared_statement_handle, "prepared statement handle")?;
+        if let Ok(session) = context(&request)?.session_of(&handle) {
+            session.close_prepared(&handle);
+        }
+        Ok(())
+    }
+
+    async fn do_action_begin_transaction(
+        &self,
+        _query: ActionBeginTransactionRequest,
+        request: Request<Action>,
+    ) -> Result<ActionBeginTransactionResult, Status> {
+        let session = context(&request)?.session()?;
+        let id = self.coordinator.begin(&session).await.map_err(to_status)?;
+        Ok(ActionBeginTransactionResult {
+            transaction_id: Bytes::from(id),
+        })
+    }
+
+    async fn do_action_end_transaction(
+        &self,
+        query: ActionEndTransactionRequest,
+        request: Request<Action>,
+    ) -> Result<(), Status> {
+        let id = utf8(&query.transaction_id, "transaction id")?;
+        let session = context(&request)?.session_of(&id)?;
+        let commit = match EndTransaction::try_from(query.action) {
+            Ok(EndTransaction::Commit) => true,
+            Ok(EndTransaction::Rollback) => false,
+            _ => return Err(Status::invalid_argument("EndTransaction needs COMMIT or ROLLBACK")),
+        };
+        self.coordinator.end(&session, &id, commit).await.map_err(to_status)
+    }
+
+    async fn do_action_begin_savepoint(
+        &self,
+        _query: ActionBeginSavepointRequest,
+        _request: Request<Action>,
+    ) -> Result<ActionBeginSavepointResult, Status> {
+        Err(Status::unimplemented("DuckDB does not support savepoints"))
+    }
+
+    async fn do_action_end_savepoint(
+        &self,
+        _query: ActionEndSavepointRequest,
+        _request: Request<Action>,
+    ) -> Result<(), Status> {
+        Err(Status::unimplemented("DuckDB does not support savepoints"))
+    }
+
+    async fn do_action_cancel_query(
+        &self,
+        query: ActionCancelQueryRequest,
+        request: Request<Action>,
+    ) -> Result<ActionCancelQueryResult, Status> {
+        let info = FlightInfo::decode(query.info).map_err(|_| Status::invalid_argument("malformed FlightInfo"))?;
+        let cancelled = self.cancel(&request, &info)?;
+        // CancelResult: 1 = CANCELLED, 3 = NOT_CANCELLABLE.
+        Ok(ActionCancelQueryResult {
+            result: if cancelled { 1 } else { 3 },
+        })
+    }
+
+    async fn do_action_fallback(
+        &self,
+        request: Request<Action>,
+    ) -> Result<Response<BoxStream<arrow_flight::Result>>, Status> {
+        let body = request.get_ref().body.clone();
+        let reply = |bytes: Vec<u8>| -> Response<BoxStream<arrow_flight::Result>> {
+            Response::new(Box::pin(futures::stream::iter(vec![Ok(arrow_flight::Result {
+                body: bytes.into(),
+            })])))
+        };
+        match request.get_ref().r#type.as_str() {
+            CANCEL_FLIGHT_INFO => {
+                let req = CancelFlightInfoRequest::decode(body)
+                    .map_err(|_| Status::invalid_argument("malformed CancelFlightInfoRequest"))?;
+                let info = req
+                    .info
+                    .ok_or_else(|| Status::invalid_argument("CancelFlightInfo needs a FlightInfo"))?;
+                let cancelled = self.cancel(&request, &info)?;
+                let status = if cancelled {
+                    CancelStatus::Cancelled
+                } else {
+                    CancelStatus::NotCancellable
+                };
+                Ok(reply(CancelFlightInfoResult { status: status as i32 }.encode_to_vec()))
+            }
+            SET_SESSION_OPTIONS => {
+                let req = session_pb::SetSessionOptionsRequest::decode(body)
+                    .map_err(|_| Status::invalid_argument("malformed SetSessionOptionsRequest"))?;
+                let session = context(&request)?.session()?;
+                let mut errors = std::collections::HashMap::new();
+                let mut catalog = None;
+                let mut schema = None;
+                for (name, value) in req.session_options {
+                    let text = match value.option_value {
+                        Some(session_pb::session_option_value::OptionValue::StringValue(s)) => Some(s),
+                        _ => None,
+                    };
+                    match (name.as_str(), text) {
+                        ("catalog", Some(v)) => catalog = Some(v),
+                        ("schema", Some(v)) => schema = Some(v),
+                        ("catalog" | "schema", None) => {
+                            errors.insert(name, session_pb::set_session_options_result::Error { value: 2 });
+                        }
+                        _ => {
+                            errors.insert(name, session_pb::set_session_options_result::Error { value: 1 });
+                        }
+                    }
+                }
+                if (catalog.is_some() || schema.is_some())
+                    && let Err(e) = self.coordinator.set_current(&session, catalog, schema).await
+                {
+                    tracing::debug!(error = %e, "SetSessionOptions refused");
+                    errors.insert(
+                        "catalog".into(),
+                        session_pb::set_session_options_result::Error { value: 2 },
+                    );
+                }
+                Ok(reply(session_pb::SetSessionOptionsResult { errors }.encode_to_vec()))
+            }
+            GET_SESSION_OPTIONS => {
+                let session = context(&request)?.session()?;
+                let (db, schema) = session.current();
+                let mut options = std::collections::HashMap::new();
+                options.insert("catalog".to_string(), session_value(&db));
+                options.insert("schema".to_string(), session_value(schema.as_deref().unwrap_or("main")));
+                Ok(reply(
+                    session_pb::GetSessionOptionsResult {
+                        session_options: options,
+                    }
+                    .encode_to_vec(),
+                ))
+            }
+            CLOSE_SESSION => {
+                let session = context(&request)?.session()?;
+                self.coordinator.close_session(&session);
+                // CloseSessionResult.Status: 1 = CLOSED.
+                Ok(reply(session_pb::CloseSessionResult { status: 1 }.encode_to_vec()))
+            }
+            other => Err(Status::unimplemented(format!("action {other:?} is not supported"))),
+        }
+    }
+
+    async fn list_custom_actions(&self) -> Option<Vec<Result<ActionType, Status>>> {
+        let action = |name: &str, description: &str| {
+            Ok(ActionType {
+                r#type: name.to_string(),
+                description: description.to_string(),
+            })
+        };
+        Some(vec![
+            action(
+                CANCEL_FLIGHT_INFO,
+                "Cancels a running or planned query.\nRequest: CancelFlightInfoRequest\nResponse: CancelFlightInfoResult",
+            ),
+            action(
+                SET_SESSION_OPTIONS,
+                "Sets session options (catalog, schema).\nRequest: SetSessionOptionsRequest\nResponse: SetSessionOptionsResult",
+            ),
+            action(
+                GET_SESSION_OPTIONS,
+                "Gets session options.\nRequest: GetSessionOptionsRequest\nResponse: GetSessionOptionsResult",
+            ),
+            action(
+                CLOSE_SESSION,
+                "Closes the session.\nRequest: CloseSessionRequest\nResponse: CloseSessionResult",
+            ),
+        ])
+    }
+
+    async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}
+}
+
+impl PondFlightSql {
+    /// Cancels the query a FlightInfo names; whether there was anything to cancel.
+    fn cancel<T>(&self, request: &Request<T>, info: &FlightInfo) -> Result<bool, Status> {
+        let ctx = context(request)?;
+        let mut cancelled = false;
+        for endpoint in &info.endpoint {
+            let Some(ticket) = &endpoint.ticket else { continue };
+            let Ok(any) = Any::decode(ticket.ticket.clone()) else {
+                continue;
+            };
+            let Ok(Some(t)) = any.unpack::<TicketStatementQuery>() else {
+                continue;
+            };
+            let qt = decode_ticket(&t.statement_handle)?;
+            if let Ok(session) = ctx.session_of(&qt.session_id) {
+                cancelled |= session.cancel(&qt.query_id);
+            }
+        }
+        Ok(cancelled)
+    }
+
+    /// The schema a command would produce, without running anything (GetSchema).
+    pub async fn schema_of(&self, request: Request<FlightDescriptor>) -> Result<Schema, Status> {
+        let any =
+            Any::decode(request.get_ref().cmd.clone()).map_err(|_| Status::invalid_argument("malformed command"))?;
+        if let Ok(Some(cmd)) = any.unpack::<CommandPreparedStatementQuery>() {
+            let handle = utf8(&cmd.prepared_statement_handle, "prepared statement handle")?;
+            let session = context(&request)?.session_of(&handle)?;
+            let stmt = session.prepared(&handle).map_err(to_status)?;
+            return Ok(flight_schema(&stmt.dataset_schema));
+        }
+        if let Ok(Some(cmd)) = any.unpack::<CommandStatementQuery>() {
+            // Prepare without running, then forget the statement.
+            let session = self.session_for(&request, cmd.transaction_id.as_deref())?;
+            let txn = cmd
+                .transaction_id
+                .as_deref()
+                .map(|t| utf8(t, "transaction id"))
+                .transpose()?;
+            let info = self
+                .coordinator
+                .prepare(&session, &cmd.query, txn.as_deref())
+                .await
+                .map_err(to_status)?;
+            session.close_prepared(&info.handle);
+            return Ok(flight_schema(&info.dataset_schema));
+        }
+        // Metadata commands: their FlightInfo carries the schema and runs nothing.
+        let info = <Self as FlightService>::get_flight_info(self, request)
+            .await?
+            .into_inner();
+        info.try_decode_schema().map_err(|e| Status::internal(e.to_string()))
+    }
+}

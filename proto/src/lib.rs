@@ -1,0 +1,21 @@
+//! Pond's own protobuf messages, compiled at build time by protox (no system `protoc`).
+//!
+//! - [`flight`]: Flight RPC session-option messages that arrow-flight does not generate.
+//! - [`pond`]: Pond's internal messages, such as the ticket that names a parked query.
+//!
+//! ```
+//! use prost::Message;
+//! let t = pond_proto::pond::QueryTicket { session_id: "s".into(), query_id: "s.q1".into() };
+//! let bytes = t.encode_to_vec();
+//! assert_eq!(pond_proto::pond::QueryTicket::decode(bytes.as_slice()).unwrap(), t);
+//! ```
+
+/// Flight RPC session options (package `arrow.flight.protocol`).
+pub mod flight {
+    include!(concat!(env!("OUT_DIR"), "/arrow.flight.protocol.rs"));
+}
+
+/// Pond's messages (package `pond.v1`).
+pub mod pond {
+    include!(concat!(env!("OUT_DIR"), "/pond.v1.rs"));
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs every test suite: formatting and lints, the Rust unit and end-to-end tests, the Python
+# ADBC suite and the Java JDBC suite, all against the real `pond` binary on loopback.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pond-target}"
+export POND_BIN="$CARGO_TARGET_DIR/release/pond"
+
+step() { printf '\n== %s ==\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo build (release)"
+cargo build --release --workspace --all-targets
+
+step "cargo clippy -D warnings"
+cargo clippy --release --workspace --all-targets -- -D warnings
+
+step "Rust tests"
+cargo test --release --workspace
+
+if [ -x tests/python/run.sh ]; then
+  step "Python ADBC suite"
+  tests/python/run.sh
+fi
+
+if [ -x tests/java/run.sh ]; then
+  step "Java JDBC suite"
+  tests/java/run.sh
+fi
+
+step "all suites passed"

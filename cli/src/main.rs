@@ -158,6 +158,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
+    let shutdown = shutdown_signal()?;
     let scheme = if tls.is_some() { "grpc+tls" } else { "grpc" };
     // The one line scripts and tests wait for: printed once the socket accepts connections.
     #[allow(clippy::print_stdout)]
@@ -165,26 +166,31 @@ async fn serve(args: ServeArgs) -> Result<()> {
         println!("pond {} listening on {scheme}://{addr}", env!("CARGO_PKG_VERSION"));
     }
     tracing::info!(%addr, data_dir = %args.data.data_dir.display(), "serving Flight SQL");
-    pond_flight_server::serve(listener, coordinator, ServerConfig { tls }, shutdown_signal()).await?;
+    pond_flight_server::serve(listener, coordinator, ServerConfig { tls }, shutdown).await?;
     tracing::info!("stopped");
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGTERM or SIGINT. The handlers are installed when this is called, not when
+/// the future is first polled, so a signal that arrives right after start-up is not lost.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            s.recv().await;
-        }
-    };
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+        let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM received"),
+                _ = int.recv() => tracing::info!("SIGINT received"),
+            }
+        })
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
 }
 

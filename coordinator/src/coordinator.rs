@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::array::{ArrayRef, RecordBatch, StringArray};
-use arrow::compute::concat_batches;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use parking_lot::Mutex;
 use pond_duckling::engine::{duckdb_type_for_arrow, quote_ident, quote_literal};
@@ -49,12 +48,9 @@ impl CoordinatorConfig {
     }
 }
 
-/// Rows per batch the coordinator aims for when it streams: DuckDB produces 2,048-row chunks,
-/// which are too small to send one per message.
-const TARGET_BATCH_ROWS: usize = 64 * 1024;
-/// Bytes per batch above which a batch is sent even if it has fewer rows.
-const TARGET_BATCH_BYTES: usize = 4 * 1024 * 1024;
-/// Batches in flight between a duckling and the client: the back-pressure window.
+/// Batches in flight between a duckling and the client: the back-pressure window. A batch is
+/// one DuckDB vector (2,048 rows): merging vectors into larger batches costs a copy that
+/// measured slower end to end than sending them as they come.
 const STREAM_WINDOW: usize = 4;
 
 /// What GetFlightInfo needs: the result schema and the id DoGet will fetch.
@@ -160,12 +156,61 @@ fn single_column(name: &str, values: Vec<String>) -> Result<(SchemaRef, Vec<Reco
     Ok((schema, vec![batch]))
 }
 
-fn write_refused(kind: StatementKind) -> bool {
+/// Refuses statements that write when the caller holds a read-only token.
+fn check_writable(principal: &Principal, kind: StatementKind) -> Result<()> {
     use StatementKind::*;
-    !matches!(
+    let reads = matches!(
         kind,
         Select | Explain | Pragma | Call | Transaction | VariableSet | Prepare | Execute | Relation
-    )
+    );
+    if principal.read_only && !reads {
+        return Err(CoordinatorError::PermissionDenied(format!(
+            "a read-only token cannot run {kind:?} statements"
+        )));
+    }
+    Ok(())
+}
+
+/// Interrupts a session operation whose caller stopped waiting (client gone, deadline passed).
+struct CancelOnDrop {
+    session: Arc<Session>,
+    op: String,
+    armed: bool,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if self.armed {
+            self.session.cancel(&self.op);
+        }
+    }
+}
+
+/// Runs `f` on a blocking thread with a connection of `session` (the transaction's, when
+/// `transaction` is given). If the caller's future is dropped before `f` finishes, DuckDB is
+/// interrupted: gRPC deadlines and disconnects stop the work they no longer wait for.
+async fn on_connection<T: Send + 'static>(
+    session: &Arc<Session>,
+    transaction: Option<String>,
+    f: impl FnOnce(&Session, &Connection) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let op = session.new_op_id();
+    let mut guard = CancelOnDrop {
+        session: Arc::clone(session),
+        op: op.clone(),
+        armed: true,
+    };
+    let s = Arc::clone(session);
+    let out = blocking(move || {
+        let conn = s.acquire(transaction.as_deref())?;
+        s.started(&op, conn.interrupt_handle());
+        let result = f(&s, &conn);
+        s.finished(&op);
+        result
+    })
+    .await;
+    guard.armed = false;
+    out
 }
 
 impl Coordinator {
@@ -372,19 +417,12 @@ impl Coordinator {
             });
             return Ok(Planned { query_id, schema });
         }
-        let s = Arc::clone(session);
         let sql_owned = sql.to_string();
         let txn = transaction.map(str::to_string);
-        let pending = blocking(move || {
-            let conn = s.acquire(txn.as_deref())?;
-            let single = pond_duckling::statement_count(&conn, &sql_owned)? == 1;
-            let (mut stmt, described) = prepare_script(&conn, &sql_owned)?;
-            if s.principal().read_only && write_refused(described.kind) {
-                return Err(CoordinatorError::PermissionDenied(format!(
-                    "a read-only token cannot run {:?} statements",
-                    described.kind
-                )));
-            }
+        let pending = on_connection(session, txn.clone(), move |s, conn| {
+            let single = pond_duckling::statement_count(conn, &sql_owned)? == 1;
+            let (mut stmt, described) = prepare_script(conn, &sql_owned)?;
+            check_writable(s.principal(), described.kind)?;
             if single && described.returns_rows() {
                 return Ok(PendingQuery::Sql {
                     sql: sql_owned,
@@ -393,13 +431,7 @@ impl Coordinator {
                     schema: described.dataset_schema,
                 });
             }
-            let mut stream = stmt.execute_streaming()?;
-            let schema = stream.schema();
-            let mut batches = Vec::new();
-            while let Some(b) = stream.next_batch()? {
-                batches.push(b);
-            }
-            Ok(PendingQuery::Ready { schema, batches })
+            collect(&mut stmt, None)
         })
         .await?;
         let schema = pending.schema();
@@ -420,18 +452,10 @@ impl Coordinator {
             blocking(move || this.run_command(&s, cmd)).await?;
             return Ok(0);
         }
-        let s = Arc::clone(session);
         let sql = sql.to_string();
-        let txn = transaction.map(str::to_string);
-        blocking(move || {
-            let conn = s.acquire(txn.as_deref())?;
-            let (mut stmt, described) = prepare_script(&conn, &sql)?;
-            if s.principal().read_only && write_refused(described.kind) {
-                return Err(CoordinatorError::PermissionDenied(format!(
-                    "a read-only token cannot run {:?} statements",
-                    described.kind
-                )));
-            }
+        on_connection(session, transaction.map(str::to_string), move |s, conn| {
+            let (mut stmt, described) = prepare_script(conn, &sql)?;
+            check_writable(s.principal(), described.kind)?;
             Ok(stmt.execute()? as i64)
         })
         .await
@@ -452,17 +476,15 @@ impl Coordinator {
                 coordinator_command: true,
             }
         } else {
-            let s = Arc::clone(session);
             let sql = sql.to_string();
             let txn = transaction.map(str::to_string);
-            blocking(move || {
-                let conn = s.acquire(txn.as_deref())?;
-                if pond_duckling::statement_count(&conn, &sql)? > 1 {
+            on_connection(session, txn, move |_, conn| {
+                if pond_duckling::statement_count(conn, &sql)? > 1 {
                     return Err(CoordinatorError::InvalidArgument(
                         "a prepared statement holds exactly one SQL statement".into(),
                     ));
                 }
-                let (_, described) = prepare_script(&conn, &sql)?;
+                let (_, described) = prepare_script(conn, &sql)?;
                 Ok(PreparedStatement {
                     sql,
                     dataset_schema: described.dataset_schema,
@@ -511,28 +533,9 @@ impl Coordinator {
         {
             // A result type hangs on a parameter type DuckDB only learns from the bound value
             // (`SELECT ? AS v`): run now, so the FlightInfo announces the real schema.
-            let s = Arc::clone(session);
-            let pending = blocking(move || {
-                let conn = s.acquire(None)?;
-                let (mut prepared, _) = prepare_script(&conn, &stmt.sql)?;
-                let rows: Vec<Option<usize>> = match &stmt.params {
-                    Some(p) => (0..p.num_rows()).map(Some).collect(),
-                    None => vec![None],
-                };
-                let mut schema = None;
-                let mut batches = Vec::new();
-                for row in rows {
-                    if let (Some(p), Some(r)) = (&stmt.params, row) {
-                        prepared.bind_row(p, r)?;
-                    }
-                    let mut stream = prepared.execute_streaming()?;
-                    schema.get_or_insert_with(|| stream.schema());
-                    while let Some(b) = stream.next_batch()? {
-                        batches.push(b);
-                    }
-                }
-                let schema = schema.unwrap_or_else(|| Arc::clone(&stmt.dataset_schema));
-                Ok(PendingQuery::Ready { schema, batches })
+            let pending = on_connection(session, None, move |_, conn| {
+                let (mut prepared, _) = prepare_script(conn, &stmt.sql)?;
+                collect(&mut prepared, stmt.params.as_ref())
             })
             .await?;
             let schema = pending.schema();
@@ -555,21 +558,14 @@ impl Coordinator {
         if stmt.coordinator_command {
             return self.execute_update(session, &stmt.sql, None).await;
         }
-        let s = Arc::clone(session);
-        blocking(move || {
-            let conn = s.acquire(None)?;
-            let (mut prepared, described) = prepare_script(&conn, &stmt.sql)?;
-            if s.principal().read_only && write_refused(described.kind) {
-                return Err(CoordinatorError::PermissionDenied(format!(
-                    "a read-only token cannot run {:?} statements",
-                    described.kind
-                )));
-            }
+        on_connection(session, None, move |s, conn| {
+            let (mut prepared, described) = prepare_script(conn, &stmt.sql)?;
+            check_writable(s.principal(), described.kind)?;
             match &stmt.params {
                 None => Ok(prepared.execute()? as i64),
                 Some(params) => {
                     let mut total = 0i64;
-                    run_in_transaction(&conn, s.in_transaction(), || {
+                    run_in_transaction(conn, s.in_transaction(), || {
                         for row in 0..params.num_rows() {
                             prepared.bind_row(params, row)?;
                             total += prepared.execute()? as i64;
@@ -609,7 +605,6 @@ impl Coordinator {
                 let qid = query_id.to_string();
                 tokio::task::spawn_blocking(move || {
                     let result = run_streaming(&s, &qid, &sql, params.as_ref(), transaction.as_deref(), &schema, &tx);
-                    s.finished(&qid);
                     if let Err(e) = result {
                         let _ = tx.blocking_send(Err(e));
                     }
@@ -650,7 +645,6 @@ impl Coordinator {
                 "a read-only token cannot ingest".into(),
             ));
         }
-        let s = Arc::clone(session);
         let user = session.principal().user.clone();
         if let Some(c) = &target.catalog
             && !target.temporary
@@ -658,8 +652,8 @@ impl Coordinator {
         {
             return Err(CoordinatorError::NotFound(format!("database {c} does not exist")));
         }
-        blocking(move || {
-            let conn = s.acquire(target.transaction.as_deref())?;
+        let transaction = target.transaction.clone();
+        on_connection(session, transaction, move |s, conn| {
             let (current_db, current_schema) = s.current();
             let catalog = if target.temporary {
                 "temp".to_string()
@@ -708,7 +702,7 @@ impl Coordinator {
                 }
             );
             let mut total = 0i64;
-            run_in_transaction(&conn, target.transaction.is_some() || s.in_transaction(), || {
+            run_in_transaction(conn, target.transaction.is_some() || s.in_transaction(), || {
                 match (exists, target.if_exists, target.if_not_exists) {
                     (true, IfExists::Fail, _) => {
                         return Err(CoordinatorError::AlreadyExists(format!(
@@ -758,10 +752,8 @@ impl Coordinator {
         catalog: Option<String>,
         schema_pattern: Option<String>,
     ) -> Result<Vec<(String, String)>> {
-        let s = Arc::clone(session);
         let allowed = self.catalogs(session.principal());
-        blocking(move || {
-            let conn = s.acquire(None)?;
+        on_connection(session, None, move |_, conn| {
             let mut sql = String::from(
                 "SELECT database_name, schema_name FROM duckdb_schemas() WHERE NOT internal OR schema_name = 'main'",
             );
@@ -791,10 +783,8 @@ impl Coordinator {
 
     /// Tables of the caller's databases, optionally filtered, with their Arrow schemas.
     pub async fn tables(&self, session: &Arc<Session>, filter: TableFilter) -> Result<Vec<TableInfo>> {
-        let s = Arc::clone(session);
         let allowed = self.catalogs(session.principal());
-        blocking(move || {
-            let conn = s.acquire(None)?;
+        on_connection(session, None, move |_, conn| {
             let mut sql = String::from(
                 "SELECT table_catalog, table_schema, table_name, CASE table_type WHEN 'BASE TABLE' THEN 'TABLE' ELSE table_type END \
                  FROM information_schema.tables WHERE table_catalog NOT IN ('system', 'temp')",
@@ -858,10 +848,8 @@ impl Coordinator {
         pk: Option<(Option<String>, Option<String>, String)>,
         fk: Option<(Option<String>, Option<String>, String)>,
     ) -> Result<Vec<KeyColumn>> {
-        let s = Arc::clone(session);
         let allowed = self.catalogs(session.principal());
-        blocking(move || {
-            let conn = s.acquire(None)?;
+        on_connection(session, None, move |s, conn| {
             let (current_db, _) = s.current();
             let sql = if primary_only {
                 "SELECT database_name, schema_name, table_name, UNNEST(constraint_column_names) AS col, \
@@ -952,6 +940,29 @@ impl Coordinator {
     }
 }
 
+/// Runs a prepared statement once per parameter row (once without parameters) and collects
+/// the result: for updates, scripts and results whose type only execution reveals.
+fn collect(stmt: &mut pond_duckling::Prepared<'_>, params: Option<&RecordBatch>) -> Result<PendingQuery> {
+    let rows: Vec<Option<usize>> = match params {
+        Some(p) => (0..p.num_rows()).map(Some).collect(),
+        None => vec![None],
+    };
+    let mut schema = None;
+    let mut batches = Vec::new();
+    for row in rows {
+        if let (Some(p), Some(r)) = (params, row) {
+            stmt.bind_row(p, r)?;
+        }
+        let mut stream = stmt.execute_streaming()?;
+        schema.get_or_insert_with(|| stream.schema());
+        while let Some(b) = stream.next_batch()? {
+            batches.push(b);
+        }
+    }
+    let schema = schema.unwrap_or_else(|| Arc::new(Schema::empty()));
+    Ok(PendingQuery::Ready { schema, batches })
+}
+
 /// Runs `f` inside a transaction unless one is already open, so a multi-row operation is
 /// all-or-nothing.
 fn run_in_transaction(conn: &Connection, already_in_transaction: bool, f: impl FnOnce() -> Result<()>) -> Result<()> {
@@ -984,27 +995,25 @@ fn run_streaming(
     tx: &mpsc::Sender<Result<RecordBatch>>,
 ) -> Result<()> {
     let conn = session.acquire(transaction)?;
+    // Registered only while this connection runs the query: a cancel that arrives later must
+    // not interrupt whatever the connection runs next.
     session.started(query_id, conn.interrupt_handle());
-    let (mut stmt, _) = prepare_script(&conn, sql)?;
+    let result = stream_on(&conn, sql, params, schema, tx);
+    session.finished(query_id);
+    result
+}
+
+fn stream_on(
+    conn: &Connection,
+    sql: &str,
+    params: Option<&RecordBatch>,
+    schema: &SchemaRef,
+    tx: &mpsc::Sender<Result<RecordBatch>>,
+) -> Result<()> {
+    let (mut stmt, _) = prepare_script(conn, sql)?;
     let rows: Vec<Option<usize>> = match params {
         Some(p) => (0..p.num_rows()).map(Some).collect(),
         None => vec![None],
-    };
-    let mut pending: Vec<RecordBatch> = Vec::new();
-    let mut pending_rows = 0;
-    let mut pending_bytes = 0;
-    let flush = |pending: &mut Vec<RecordBatch>| -> Result<bool> {
-        if pending.is_empty() {
-            return Ok(true);
-        }
-        let batch = if pending.len() == 1 {
-            pending.pop().expect("one")
-        } else {
-            let b = concat_batches(schema, pending.iter()).map_err(DucklingError::from)?;
-            pending.clear();
-            b
-        };
-        Ok(tx.blocking_send(Ok(batch)).is_ok())
     };
     for row in rows {
         if let (Some(p), Some(r)) = (params, row) {
@@ -1012,21 +1021,12 @@ fn run_streaming(
         }
         let mut stream = stmt.execute_streaming()?;
         while let Some(batch) = stream.next_batch()? {
-            let batch = conform(batch, schema)?;
-            pending_rows += batch.num_rows();
-            pending_bytes += batch.get_array_memory_size();
-            pending.push(batch);
-            if pending_rows >= TARGET_BATCH_ROWS || pending_bytes >= TARGET_BATCH_BYTES {
-                pending_rows = 0;
-                pending_bytes = 0;
-                if !flush(&mut pending)? {
-                    // The client went away: stop the query.
-                    return Ok(());
-                }
+            if tx.blocking_send(Ok(conform(batch, schema)?)).is_err() {
+                // The client went away: stop the query.
+                return Ok(());
             }
         }
     }
-    flush(&mut pending)?;
     Ok(())
 }
 

@@ -148,6 +148,11 @@ impl Session {
         (s.database.clone(), s.schema.clone())
     }
 
+    /// A fresh id for an operation that can be interrupted (see `cancel`).
+    pub(crate) fn new_op_id(&self) -> String {
+        self.next_id("op")
+    }
+
     fn next_id(&self, kind: &str) -> String {
         let mut s = self.state.lock();
         s.next_id += 1;

@@ -831,7 +831,8 @@ fn arrow_value_to_duckdb(array: &dyn Array, row: usize) -> Result<ffi::duckdb_va
         let child = union.child(union.type_id(row));
         return arrow_value_to_duckdb(child.as_ref(), union.value_offset(row));
     }
-    if array.is_null(row) {
+    // A NullArray has no validity buffer, so `is_null` says false: check its type too.
+    if array.data_type() == &DataType::Null || array.is_null(row) {
         // SAFETY: plain constructor.
         return Ok(unsafe { ffi::duckdb_create_null_value() });
     }
@@ -1064,6 +1065,25 @@ mod tests {
             ),
             "{e:?}"
         );
+    }
+
+    #[test]
+    fn errors_raised_mid_stream_surface() {
+        let c = conn();
+        let mut stmt = c
+            .prepare(
+                "SELECT CASE WHEN i = 2500000 THEN error('boom at row 2500000') ELSE i END FROM range(3000000) t(i)",
+            )
+            .unwrap();
+        let mut stream = stmt.execute_streaming().unwrap();
+        let err = loop {
+            match stream.next_batch() {
+                Ok(Some(_)) => std::thread::sleep(std::time::Duration::from_millis(2)),
+                Ok(None) => panic!("the stream ended without the error"),
+                Err(e) => break e,
+            }
+        };
+        assert!(err.to_string().contains("boom at row 2500000"), "{err}");
     }
 
     #[test]

@@ -43,13 +43,16 @@ pub fn open_options(threads: Option<usize>, memory_limit: Option<&str>) -> Vec<(
 pub fn lockdown_sql(private_dir: &Path) -> String {
     let dir = format!("{}/", private_dir.display());
     let tmp = private_dir.join("tmp");
+    let allowed: Vec<String> = SESSION_SETTINGS.iter().map(|s| quote_literal(s)).collect();
     format!(
         "SET temp_directory = {tmp};\n\
          SET allowed_directories = [{dir}];\n\
          SET enable_external_access = false;\n\
+         SET allowed_configs = [{allowed}];\n\
          SET lock_configuration = true;",
         tmp = quote_literal(&tmp.display().to_string()),
         dir = quote_literal(&dir),
+        allowed = allowed.join(", "),
     )
 }
 
@@ -75,6 +78,47 @@ const READ_ONLY_PRAGMAS: &[&str] = &[
     "user_agent",
 ];
 
+/// Session settings a user may change: each alters only how that session's queries behave or
+/// read, never files, extensions, resources or what other sessions see.
+pub const SESSION_SETTINGS: &[&str] = &[
+    "preserve_identifier_case",
+    "default_order",
+    "default_null_order",
+    "null_order",
+    "integer_division",
+    "errors_as_json",
+    "explain_output",
+    "order_by_non_integer_literal",
+    "preserve_insertion_order",
+    "max_expression_depth",
+    "default_collation",
+    "scalar_subquery_error_on_multiple_rows",
+    "ieee_floating_point_ops",
+    "search_path",
+    "schema",
+    "enable_progress_bar",
+    "enable_progress_bar_print",
+    "progress_bar_time",
+];
+
+/// Why a SET/RESET is refused, if it is: variables and the session settings above are the
+/// user's own; everything else is the server's.
+fn set_refusal(sql: &str) -> Option<&'static str> {
+    let words = words(sql);
+    let mut rest = words.iter().skip(1).map(String::as_str).peekable();
+    match rest.next() {
+        Some("variable") => return None,
+        Some("global") => return Some("SET GLOBAL"),
+        Some("session" | "local") => {}
+        Some(name) if SESSION_SETTINGS.contains(&name) => return None,
+        _ => return Some("SET/RESET of a server setting"),
+    }
+    match rest.next() {
+        Some(name) if SESSION_SETTINGS.contains(&name) => None,
+        _ => Some("SET/RESET of a server setting"),
+    }
+}
+
 /// Refuses a user statement that the sandbox does not allow, naming what was refused.
 pub fn check(kind: StatementKind, sql: &str) -> Result<(), DucklingError> {
     use StatementKind::*;
@@ -97,7 +141,7 @@ pub fn check(kind: StatementKind, sql: &str) -> Result<(), DucklingError> {
         Detach => Some("DETACH"),
         Load => Some("LOAD (extensions)"),
         Extension | UpdateExtensions => Some("INSTALL/UPDATE EXTENSIONS"),
-        Set => Some("SET/RESET of a server setting"),
+        Set => set_refusal(sql),
         Relation | LogicalPlan | Multi | Invalid => Some("this statement type"),
     };
     if let Some(what) = refused {

@@ -62,6 +62,19 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
 }
 
+/// Accepted connections, with Nagle's algorithm off: the builder's `tcp_nodelay` only applies
+/// to listeners tonic binds itself, and small request/response exchanges otherwise wait on
+/// delayed ACKs (tens of milliseconds per round trip).
+fn incoming(listener: TcpListener) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use futures::TryStreamExt;
+    TcpListenerStream::new(listener).map_ok(|stream| {
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::warn!(error = %e, "could not disable Nagle's algorithm");
+        }
+        stream
+    })
+}
+
 /// Serves Flight SQL on `listener` until `shutdown` resolves, then stops accepting calls,
 /// interrupts running queries and waits for in-flight calls to finish.
 pub async fn serve(
@@ -89,9 +102,7 @@ pub async fn serve(
         })
     };
 
-    let mut builder = tonic::transport::Server::builder()
-        .tcp_nodelay(true)
-        .http2_keepalive_interval(Some(Duration::from_secs(30)));
+    let mut builder = tonic::transport::Server::builder().http2_keepalive_interval(Some(Duration::from_secs(30)));
     if let Some(tls) = &config.tls {
         builder =
             builder.tls_config(ServerTlsConfig::new().identity(Identity::from_pem(&tls.cert_pem, &tls.key_pem)))?;
@@ -106,7 +117,7 @@ pub async fn serve(
     };
     let result = builder
         .add_service(service)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stopping)
+        .serve_with_incoming_shutdown(incoming(listener), stopping)
         .await;
     reaper.abort();
     result.map_err(Into::into)

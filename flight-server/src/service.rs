@@ -291,7 +291,13 @@ impl FlightSqlService for PondFlightSql {
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| Status::unauthenticated("invalid or expired token"))?;
         let token = if let Some(basic) = header.strip_prefix("Basic ").or_else(|| header.strip_prefix("basic ")) {
-            let decoded = base64::engine::general_purpose::STANDARD
+            // Clients differ on base64 padding (Go's ADBC driver omits it): accept both.
+            let lenient = base64::engine::GeneralPurpose::new(
+                &base64::alphabet::STANDARD,
+                base64::engine::GeneralPurposeConfig::new()
+                    .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+            );
+            let decoded = lenient
                 .decode(basic.trim())
                 .map_err(|_| Status::unauthenticated("invalid or expired token"))?;
             let decoded =

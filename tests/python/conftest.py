@@ -1,0 +1,361 @@
+"""Fixtures for Pond's Python ADBC end-to-end suite.
+
+Every test talks to the real `pond` binary (env POND_BIN, default
+$HOME/.cache/pond-target/release/pond) started on 127.0.0.1:0 in a fresh data directory.
+
+Fixtures:
+  pond        session-scoped server shared by most tests (admin token, helpers below)
+  pond_factory  function-scoped factory for private servers (tests that restart or need a
+              clean data dir); every server it starts is stopped and checked at teardown
+  user        a fresh user (own `my_db`) on the shared server: a PondUser with .token/.connect
+
+Helpers on a server object: url, port, token, data_dir, connect(token=None, autocommit=False,
+cookies=True), new_user(name, read_only=False, ttl=None) -> token, revoke(token_id),
+restart(), stop(), stop_clean().
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import queue
+import re
+import signal
+import subprocess
+import threading
+import time
+import warnings
+from pathlib import Path
+
+import pytest
+
+import adbc_driver_flightsql.dbapi as flight_sql
+
+from pond_helpers import unique
+
+START_TIMEOUT_S = 60
+STOP_TIMEOUT_S = 10
+# Client-side deadline on every Flight RPC, so a server that never answers fails the test with
+# DEADLINE_EXCEEDED instead of hanging the run (pytest-timeout is the backstop).
+RPC_TIMEOUT_S = "90"
+
+LISTEN_RE = re.compile(r"listening on grpc://([0-9.]+):(\d+)")
+
+
+def pond_bin() -> str:
+    return os.environ.get(
+        "POND_BIN", os.path.expanduser("~/.cache/pond-target/release/pond")
+    )
+
+
+def _die_with_parent():
+    """Runs in the child before exec: SIGTERM the server if the test runner dies (Linux)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except Exception:
+        pass
+
+
+class PondServer:
+    """One `pond serve` process over one data directory (restartable)."""
+
+    def __init__(self, data_dir: Path, log_dir: Path):
+        self.bin = pond_bin()
+        self.data_dir = Path(data_dir)
+        self.log_dir = Path(log_dir)
+        self.proc: subprocess.Popen | None = None
+        self.port: int | None = None
+        self.host = "127.0.0.1"
+        self.token: str | None = None
+        self._starts = 0
+        self._stdout_lines: list[str] = []
+        self._stderr_path: Path | None = None
+        self._connections: list = []
+
+    # ---- lifecycle -------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return f"grpc://{self.host}:{self.port}"
+
+    def _stderr_tail(self, n: int = 4000) -> str:
+        if self._stderr_path and self._stderr_path.exists():
+            text = self._stderr_path.read_text(errors="replace")
+            return text[-n:]
+        return "<no stderr>"
+
+    def start(self) -> None:
+        if not os.path.isfile(self.bin) or not os.access(self.bin, os.X_OK):
+            pytest.fail(
+                f"pond binary not found or not executable at {self.bin} (set POND_BIN)",
+                pytrace=False,
+            )
+        self._starts += 1
+        self._stderr_path = self.log_dir / f"pond-stderr-{self._starts}.log"
+        stderr_f = open(self._stderr_path, "wb")
+        env = dict(os.environ)
+        env.setdefault("POND_LOG", "info")
+        self.proc = subprocess.Popen(
+            [
+                self.bin,
+                "serve",
+                "--data-dir",
+                str(self.data_dir),
+                "--listen",
+                "127.0.0.1:0",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=stderr_f,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            preexec_fn=_die_with_parent,
+        )
+        stderr_f.close()
+        lines: "queue.Queue[str | None]" = queue.Queue()
+        self._stdout_lines = []
+
+        proc = self.proc
+        collected = self._stdout_lines
+
+        def pump():
+            # Drains stdout for the life of the process so the pipe never fills.
+            assert proc.stdout is not None
+            for raw in iter(proc.stdout.readline, b""):
+                line = raw.decode(errors="replace").rstrip("\n")
+                collected.append(line)
+                lines.put(line)
+            lines.put(None)
+
+        threading.Thread(target=pump, name="pond-stdout", daemon=True).start()
+
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._kill()
+                pytest.fail(
+                    f"pond serve printed no 'listening on grpc://HOST:PORT' line within "
+                    f"{START_TIMEOUT_S}s.\nstdout:\n" + "\n".join(collected)
+                    + "\nstderr:\n" + self._stderr_tail(),
+                    pytrace=False,
+                )
+            try:
+                line = lines.get(timeout=min(remaining, 0.5))
+            except queue.Empty:
+                if proc.poll() is not None:
+                    # Let the pump flush what is left before reporting.
+                    time.sleep(0.2)
+                    pytest.fail(
+                        f"pond serve exited with code {proc.returncode} before listening."
+                        f"\nstdout:\n" + "\n".join(collected)
+                        + "\nstderr:\n" + self._stderr_tail(),
+                        pytrace=False,
+                    )
+                continue
+            if line is None:
+                proc.wait(timeout=5)
+                pytest.fail(
+                    f"pond serve closed stdout (exit code {proc.returncode}) before "
+                    f"listening.\nstdout:\n" + "\n".join(collected)
+                    + "\nstderr:\n" + self._stderr_tail(),
+                    pytrace=False,
+                )
+            m = LISTEN_RE.search(line)
+            if m:
+                self.host, self.port = m.group(1), int(m.group(2))
+                break
+
+        assert self.port and self.port != 0, f"bad port in listening line: {collected}"
+        token_file = self.data_dir / "admin.token"
+        deadline = time.monotonic() + 10
+        while not token_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert token_file.exists(), (
+            f"{token_file} missing after the server said it was listening; stderr:\n"
+            + self._stderr_tail()
+        )
+        token = token_file.read_text().strip()
+        assert token and "\n" not in token, f"admin.token is not one line: {token!r}"
+        self.token = token
+
+    def _close_connections(self) -> None:
+        for conn in self._connections:
+            try:
+                conn.close()
+            except Exception:
+                pass
+        self._connections.clear()
+
+    def _kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> int:
+        """SIGTERM the server; assert that it exits within STOP_TIMEOUT_S. Returns its code."""
+        self._close_connections()
+        proc = self.proc
+        if proc is None:
+            return 0
+        if proc.poll() is not None:
+            code = proc.returncode
+            self.proc = None
+            raise AssertionError(
+                f"pond serve had already exited with code {code}; stderr:\n"
+                + self._stderr_tail()
+            )
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self._kill()
+            self.proc = None
+            raise AssertionError(
+                f"pond serve did not exit within {STOP_TIMEOUT_S}s of SIGTERM; stderr:\n"
+                + self._stderr_tail()
+            )
+        self.proc = None
+        return code
+
+    def stop_clean(self) -> None:
+        """stop(), asserting exit code 0 (a graceful shutdown)."""
+        code = self.stop()
+        assert code == 0, (
+            f"pond serve exited with code {code} on SIGTERM; stderr:\n" + self._stderr_tail()
+        )
+
+    def restart(self) -> None:
+        """Stop gracefully (asserting a clean exit) and start again on the same data dir.
+
+        The port may change; `url` follows it. Connections opened before are closed.
+        """
+        self.stop_clean()
+        self.start()
+
+    # ---- clients -----------------------------------------------------------------------
+    def db_kwargs(self, token: str | None = None, cookies: bool = True, **extra) -> dict:
+        kwargs = {
+            "adbc.flight.sql.rpc.timeout_seconds.fetch": RPC_TIMEOUT_S,
+            "adbc.flight.sql.rpc.timeout_seconds.query": RPC_TIMEOUT_S,
+            "adbc.flight.sql.rpc.timeout_seconds.update": RPC_TIMEOUT_S,
+        }
+        tok = self.token if token is None else token
+        if tok != "":
+            kwargs["adbc.flight.sql.authorization_header"] = "Bearer " + tok
+        if cookies:
+            kwargs["adbc.flight.sql.rpc.with_cookie_middleware"] = "true"
+        kwargs.update(extra)
+        return kwargs
+
+    def connect(
+        self,
+        token: str | None = None,
+        autocommit: bool = False,
+        cookies: bool = True,
+        db_kwargs: dict | None = None,
+        **extra,
+    ):
+        """An ADBC DB-API connection. token=None means the admin token; token="" means none.
+
+        autocommit=False is ADBC's default (a Flight SQL transaction until commit()).
+        """
+        kwargs = self.db_kwargs(token, cookies, **extra)
+        if db_kwargs:
+            kwargs.update(db_kwargs)
+        conn = flight_sql.connect(self.url, db_kwargs=kwargs, autocommit=autocommit)
+        self._connections.append(conn)
+        return conn
+
+    def new_user(
+        self, name: str | None = None, read_only: bool = False, ttl: str | None = None
+    ) -> str:
+        """Runs `pond token create --user NAME [--read-only] [--ttl TTL]`; returns the token."""
+        name = name or unique("u")
+        cmd = [self.bin, "token", "create", "--user", name, "--data-dir", str(self.data_dir)]
+        if read_only:
+            cmd.append("--read-only")
+        if ttl is not None:
+            cmd += ["--ttl", ttl]
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, (
+            f"{' '.join(cmd)} failed with {res.returncode}:\n{res.stderr}"
+        )
+        out_lines = [l for l in res.stdout.splitlines() if l.strip()]
+        assert len(out_lines) == 1, f"token create must print one line, got {res.stdout!r}"
+        token = out_lines[0].strip()
+        assert " " not in token and len(token) >= 16, f"odd token {token!r}"
+        return token
+
+    def revoke(self, token_id: str) -> None:
+        """Runs `pond token revoke ID` against this server's data dir."""
+        cmd = [self.bin, "token", "revoke", token_id, "--data-dir", str(self.data_dir)]
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, f"{' '.join(cmd)} failed with {res.returncode}:\n{res.stderr}"
+
+
+class PondUser:
+    def __init__(self, server: PondServer, name: str, token: str):
+        self.server = server
+        self.name = name
+        self.token = token
+
+    def connect(self, autocommit: bool = False, cookies: bool = True, **kw):
+        return self.server.connect(
+            token=self.token, autocommit=autocommit, cookies=cookies, **kw
+        )
+
+
+# ---- pytest plumbing ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def pond(tmp_path_factory):
+    base = tmp_path_factory.mktemp("pond")
+    server = PondServer(base / "data", base)
+    server.start()
+    yield server
+    server.stop_clean()
+
+
+@pytest.fixture
+def pond_factory(tmp_path):
+    started: list[PondServer] = []
+
+    def make() -> PondServer:
+        d = tmp_path / f"server{len(started)}"
+        d.mkdir()
+        s = PondServer(d / "data", d)
+        s.start()
+        started.append(s)
+        return s
+
+    yield make
+    errors = []
+    for s in started:
+        try:
+            s.stop_clean()
+        except AssertionError as e:
+            errors.append(str(e))
+    assert not errors, "; ".join(errors)
+
+
+@pytest.fixture
+def user(pond) -> PondUser:
+    """A fresh user on the shared server, so the test owns an empty `my_db`."""
+    name = unique("u")
+    return PondUser(pond, name, pond.new_user(name))
+
+
+@pytest.fixture
+def admin_conn(pond):
+    """Admin connection in autocommit mode (cookies on)."""
+    conn = pond.connect(autocommit=True)
+    yield conn
+    conn.close()
+
+
+def pytest_configure(config):
+    # connect() warns when BeginTransaction is refused (e.g. bad token); that is expected in
+    # the auth tests and noise elsewhere.
+    warnings.filterwarnings("ignore", message="Cannot disable autocommit")

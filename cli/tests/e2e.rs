@@ -485,3 +485,32 @@ async fn run_record(c: &mut PondClient, file: &str, record: &str) {
         panic!("{file}: unknown record header {header:?}");
     }
 }
+
+/// The benchmarks run end to end at tiny sizes and print `name: value unit` lines (their
+/// figures are reported by `pond bench`, never asserted here).
+#[test]
+fn benchmarks_run_at_small_scale() {
+    for args in [
+        vec!["bench", "flight", "--iterations", "20", "--rows", "100000"],
+        vec!["bench", "tpch", "--scale", "0.01", "--runs", "1"],
+    ] {
+        let out = pond().args(&args).env("POND_LOG", "warn").output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        let figures: Vec<&str> = text.lines().collect();
+        assert!(figures.len() >= 10, "{args:?} printed {text}");
+        for line in figures {
+            let (name, rest) = line.split_once(": ").unwrap_or_else(|| panic!("not a figure: {line}"));
+            assert!(!name.contains(' '), "{line}");
+            let value = rest.split(' ').next().unwrap();
+            assert!(value.parse::<f64>().is_ok(), "{line}");
+        }
+        if args[1] == "tpch" {
+            assert!(text.contains("tpch_q22_flight:"), "{text}");
+        }
+    }
+}

@@ -166,6 +166,15 @@ impl Session {
         }
     }
 
+    /// A new connection of the session's duckling with `database` (and `schema`) selected.
+    fn open_connection(&self, database: &str, schema: Option<&str>) -> Result<Connection> {
+        let c = self.duckling.connect(database)?;
+        if schema.is_some() {
+            c.execute_batch(&Self::use_sql(database, schema))?;
+        }
+        Ok(c)
+    }
+
     /// Borrows a connection for one call (blocking: call from a blocking thread).
     ///
     /// `transaction`, when given, must be the session's open transaction.
@@ -187,21 +196,11 @@ impl Session {
         match guard {
             Some(mut g) => {
                 if g.is_none() {
-                    let c = self.duckling.connect(&database)?;
-                    if schema.is_some() {
-                        c.execute_batch(&Self::use_sql(&database, schema.as_deref()))?;
-                    }
-                    *g = Some(c);
+                    *g = Some(self.open_connection(&database, schema.as_deref())?);
                 }
                 Ok(ConnGuard::Session(g))
             }
-            None => {
-                let c = self.duckling.connect(&database)?;
-                if schema.is_some() {
-                    c.execute_batch(&Self::use_sql(&database, schema.as_deref()))?;
-                }
-                Ok(ConnGuard::Fresh(c))
-            }
+            None => Ok(ConnGuard::Fresh(self.open_connection(&database, schema.as_deref())?)),
         }
     }
 
@@ -239,11 +238,7 @@ impl Session {
         let mut g = self.conn.lock();
         if g.is_none() {
             let (database, schema) = self.current();
-            let c = self.duckling.connect(&database)?;
-            if schema.is_some() {
-                c.execute_batch(&Self::use_sql(&database, schema.as_deref()))?;
-            }
-            *g = Some(c);
+            *g = Some(self.open_connection(&database, schema.as_deref())?);
         }
         g.as_ref().expect("just created").execute_batch("BEGIN TRANSACTION")?;
         self.state.lock().transaction = Some(id.clone());

@@ -2,6 +2,8 @@
 //! same run. Every figure is printed as `name: value unit`; latencies are medians (p50) and
 //! 99th percentiles of repeated runs.
 
+mod tpch;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,12 +25,20 @@ pub struct BenchArgs {
     /// Rows streamed for the throughput figures.
     #[arg(long, env = "POND_BENCH_ROWS", default_value_t = 50_000_000)]
     rows: u64,
+    /// TPC-H scale factor.
+    #[arg(long, env = "POND_BENCH_SCALE", default_value_t = 1.0)]
+    scale: f64,
+    /// Runs of each TPC-H query per side (the median is reported).
+    #[arg(long, env = "POND_BENCH_RUNS", default_value_t = 3)]
+    runs: usize,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Suite {
     /// Flight SQL round trip and streaming against in-process DuckDB.
     Flight,
+    /// TPC-H's 22 queries through Flight SQL against in-process DuckDB.
+    Tpch,
 }
 
 #[allow(clippy::print_stdout)]
@@ -49,27 +59,55 @@ fn micros(d: Duration) -> f64 {
 pub async fn run(args: BenchArgs) -> Result<()> {
     match args.suite {
         Suite::Flight => flight(args).await,
+        Suite::Tpch => tpch_suite(args).await,
+    }
+}
+
+/// An in-process Pond server on loopback, and a client connected to it as admin.
+struct BenchServer {
+    _dir: tempfile::TempDir,
+    client: PondClient,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<Result<(), pond_flight_server::ServeError>>,
+}
+
+impl BenchServer {
+    async fn start() -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let coordinator = Coordinator::open(CoordinatorConfig::new(dir.path()))?;
+        let token = std::fs::read_to_string(dir.path().join("admin.token"))?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(pond_flight_server::serve(
+            listener,
+            Arc::clone(&coordinator),
+            Default::default(),
+            async {
+                let _ = stop_rx.await;
+            },
+        ));
+        let client = PondClient::connect(&format!("pond://{addr}?token={}", token.trim()))
+            .await
+            .context("connecting to the benchmark server")?;
+        Ok(Self {
+            _dir: dir,
+            client,
+            stop,
+            server,
+        })
+    }
+
+    async fn stop(self) -> Result<()> {
+        let _ = self.stop.send(());
+        self.server.await??;
+        Ok(())
     }
 }
 
 async fn flight(args: BenchArgs) -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let coordinator = Coordinator::open(CoordinatorConfig::new(dir.path()))?;
-    let token = std::fs::read_to_string(dir.path().join("admin.token"))?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(pond_flight_server::serve(
-        listener,
-        Arc::clone(&coordinator),
-        Default::default(),
-        async {
-            let _ = stop_rx.await;
-        },
-    ));
-    let mut client = PondClient::connect(&format!("pond://{addr}?token={}", token.trim()))
-        .await
-        .context("connecting to the benchmark server")?;
+    let mut pond = BenchServer::start().await?;
+    let client = &mut pond.client;
 
     // (a) SELECT 1 round trips.
     let db = Database::open(None, &[])?;
@@ -135,7 +173,61 @@ async fn flight(args: BenchArgs) -> Result<()> {
     figure("flight_stream_mb_per_s", mb / remote_secs, "MB/s");
     figure("flight_stream_ratio_to_inprocess", local_secs / remote_secs, "x");
 
-    let _ = stop_tx.send(());
-    server.await??;
-    Ok(())
+    pond.stop().await
+}
+
+async fn tpch_suite(args: BenchArgs) -> Result<()> {
+    let data = tempfile::tempdir()?;
+    let (_, generated) = tpch::elapsed(|| tpch::generate(data.path(), args.scale))?;
+    figure("tpch_generate", generated.as_secs_f64(), "s");
+
+    let db = Database::open(None, &[])?;
+    let reference = db.connect()?;
+    let (_, loaded) = tpch::elapsed(|| tpch::load_reference(&reference, data.path()))?;
+    figure("tpch_load_inprocess", loaded.as_secs_f64(), "s");
+
+    let mut pond = BenchServer::start().await?;
+    let t = Instant::now();
+    let rows = tpch::load_pond(&reference, &mut pond.client).await?;
+    let upload = t.elapsed().as_secs_f64();
+    figure("tpch_ingest_rows_per_s", rows as f64 / upload, "rows/s");
+
+    let (mut local_total, mut remote_total) = (Duration::ZERO, Duration::ZERO);
+    for q in 1..=22 {
+        let sql = tpch::query(q)?;
+        let mut local = Vec::new();
+        let mut remote = Vec::new();
+        let mut local_rows = 0;
+        let mut remote_rows = 0;
+        for _ in 0..args.runs.max(1) {
+            let (n, d) = tpch::elapsed(|| tpch::run_reference(&reference, &sql))?;
+            local_rows = n;
+            local.push(d);
+            let t = Instant::now();
+            let batches = pond
+                .client
+                .query(&sql)
+                .await
+                .with_context(|| format!("TPC-H Q{q} through Pond"))?;
+            remote.push(t.elapsed());
+            remote_rows = batches.iter().map(|b| b.num_rows()).sum::<usize>();
+        }
+        anyhow::ensure!(
+            local_rows == remote_rows,
+            "Q{q}: {local_rows} rows in-process, {remote_rows} through Pond"
+        );
+        let (l, r) = (tpch::median(local), tpch::median(remote));
+        figure(&format!("tpch_q{q:02}_inprocess"), l.as_secs_f64() * 1e3, "ms");
+        figure(&format!("tpch_q{q:02}_flight"), r.as_secs_f64() * 1e3, "ms");
+        local_total += l;
+        remote_total += r;
+    }
+    figure("tpch_total_inprocess", local_total.as_secs_f64(), "s");
+    figure("tpch_total_flight", remote_total.as_secs_f64(), "s");
+    figure(
+        "tpch_ratio_flight_to_inprocess",
+        remote_total.as_secs_f64() / local_total.as_secs_f64(),
+        "x",
+    );
+    pond.stop().await
 }

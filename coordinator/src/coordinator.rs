@@ -420,8 +420,8 @@ impl Coordinator {
         let sql_owned = sql.to_string();
         let txn = transaction.map(str::to_string);
         let pending = on_connection(session, txn.clone(), move |s, conn| {
-            let single = pond_duckling::statement_count(conn, &sql_owned)? == 1;
             let (mut stmt, described) = prepare_script(conn, &sql_owned)?;
+            let single = described.statements == 1;
             check_writable(s.principal(), described.kind)?;
             if single && described.returns_rows() {
                 return Ok(PendingQuery::Sql {
@@ -479,16 +479,13 @@ impl Coordinator {
             let sql = sql.to_string();
             let txn = transaction.map(str::to_string);
             on_connection(session, txn, move |_, conn| {
-                if pond_duckling::statement_count(conn, &sql)? > 1 {
-                    return Err(CoordinatorError::InvalidArgument(
-                        "a prepared statement holds exactly one SQL statement".into(),
-                    ));
-                }
-                let (_, described) = prepare_script(conn, &sql)?;
+                // One statement only: a script's leading statements would run at prepare time.
+                let prepared = pond_duckling::prepare_checked(conn, &sql)?;
+                let described = pond_duckling::describe(&prepared, 1)?;
                 Ok(PreparedStatement {
                     sql,
                     dataset_schema: described.dataset_schema,
-                    parameter_schema: described.parameter_schema,
+                    parameter_schema: prepared.param_schema()?,
                     params: None,
                     coordinator_command: false,
                 })
@@ -1010,7 +1007,7 @@ fn stream_on(
     schema: &SchemaRef,
     tx: &mpsc::Sender<Result<RecordBatch>>,
 ) -> Result<()> {
-    let (mut stmt, _) = prepare_script(conn, sql)?;
+    let mut stmt = pond_duckling::prepare_checked(conn, sql)?;
     let rows: Vec<Option<usize>> = match params {
         Some(p) => (0..p.num_rows()).map(Some).collect(),
         None => vec![None],

@@ -113,7 +113,8 @@ pub struct Described {
     pub kind: StatementKind,
     /// The result schema; empty for statements that only report a row count.
     pub dataset_schema: SchemaRef,
-    pub parameter_schema: Schema,
+    /// How many statements the SQL text held (all but the last already ran).
+    pub statements: usize,
 }
 
 impl Described {
@@ -147,13 +148,14 @@ pub fn prepare_script<'c>(conn: &'c Connection, sql: &str) -> Result<(Prepared<'
         stmt.execute()?;
     }
     let prepared = extracted.prepare(last)?;
-    let described = describe(&prepared, sql)?;
+    sandbox::check(prepared.kind(), sql)?;
+    let described = describe(&prepared, extracted.len())?;
     Ok((prepared, described))
 }
 
-fn describe(prepared: &Prepared<'_>, sql: &str) -> Result<Described, DucklingError> {
+/// Describes a prepared statement (the last of `statements`).
+pub fn describe(prepared: &Prepared<'_>, statements: usize) -> Result<Described, DucklingError> {
     let kind = prepared.kind();
-    sandbox::check(kind, sql)?;
     let result_schema = prepared.result_schema()?;
     let dataset_schema = if is_query(kind, &result_schema) {
         result_schema
@@ -163,13 +165,16 @@ fn describe(prepared: &Prepared<'_>, sql: &str) -> Result<Described, DucklingErr
     Ok(Described {
         kind,
         dataset_schema,
-        parameter_schema: prepared.param_schema()?,
+        statements,
     })
 }
 
-/// Whether `sql` holds more than one statement.
-pub fn statement_count(conn: &Connection, sql: &str) -> Result<usize, DucklingError> {
-    Ok(conn.extract(sql)?.len())
+/// Prepares one user statement the sandbox allows, without describing it: for statements
+/// already described once (a query planned by GetFlightInfo and run by DoGet).
+pub fn prepare_checked<'c>(conn: &'c Connection, sql: &str) -> Result<Prepared<'c>, DucklingError> {
+    let prepared = conn.prepare(sql)?;
+    sandbox::check(prepared.kind(), sql)?;
+    Ok(prepared)
 }
 
 #[cfg(test)]
@@ -231,8 +236,8 @@ mod tests {
         assert!(!desc.returns_rows());
         let (_, desc) = prepare_script(&conn, "INSERT INTO t VALUES (1) RETURNING a").unwrap();
         assert!(desc.returns_rows());
-        let (_, desc) = prepare_script(&conn, "SELECT a FROM t WHERE a = ?").unwrap();
+        let (stmt, desc) = prepare_script(&conn, "SELECT a FROM t WHERE a = ?").unwrap();
         assert!(desc.returns_rows());
-        assert_eq!(desc.parameter_schema.fields().len(), 1);
+        assert_eq!(stmt.param_schema().unwrap().fields().len(), 1);
     }
 }

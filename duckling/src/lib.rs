@@ -25,6 +25,6 @@ pub mod engine;
 pub mod error;
 pub mod sandbox;
 
-pub use duckling::{Described, Duckling, DucklingConfig, SYSTEM_CATALOGS, prepare_script, statement_count};
+pub use duckling::{Described, Duckling, DucklingConfig, SYSTEM_CATALOGS, describe, prepare_checked, prepare_script};
 pub use engine::{Connection, Database, InterruptHandle, Prepared, ResultStream, StatementKind};
 pub use error::{DucklingError, SqlErrorKind};

@@ -39,7 +39,7 @@ STOP_TIMEOUT_S = 10
 # DEADLINE_EXCEEDED instead of hanging the run (pytest-timeout is the backstop).
 RPC_TIMEOUT_S = "90"
 
-LISTEN_RE = re.compile(r"listening on grpc://([0-9.]+):(\d+)")
+LISTEN_RE = re.compile(r"listening on (grpc(?:\+tls)?)://([0-9.]+|\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d+)")
 
 
 def pond_bin() -> str:
@@ -61,8 +61,10 @@ def _die_with_parent():
 class PondServer:
     """One `pond serve` process over one data directory (restartable)."""
 
-    def __init__(self, data_dir: Path, log_dir: Path):
+    def __init__(self, data_dir: Path, log_dir: Path, extra_args: list[str] | None = None):
         self.bin = pond_bin()
+        self.extra_args = list(extra_args or [])
+        self.scheme = "grpc"
         self.data_dir = Path(data_dir)
         self.log_dir = Path(log_dir)
         self.proc: subprocess.Popen | None = None
@@ -77,7 +79,7 @@ class PondServer:
     # ---- lifecycle -------------------------------------------------------------------
     @property
     def url(self) -> str:
-        return f"grpc://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     def _stderr_tail(self, n: int = 4000) -> str:
         if self._stderr_path and self._stderr_path.exists():
@@ -104,6 +106,7 @@ class PondServer:
                 str(self.data_dir),
                 "--listen",
                 "127.0.0.1:0",
+                *self.extra_args,
             ],
             stdout=subprocess.PIPE,
             stderr=stderr_f,
@@ -163,7 +166,7 @@ class PondServer:
                 )
             m = LISTEN_RE.search(line)
             if m:
-                self.host, self.port = m.group(1), int(m.group(2))
+                self.scheme, self.host, self.port = m.group(1), m.group(2), int(m.group(3))
                 break
 
         assert self.port and self.port != 0, f"bad port in listening line: {collected}"
@@ -322,10 +325,10 @@ def pond(tmp_path_factory):
 def pond_factory(tmp_path):
     started: list[PondServer] = []
 
-    def make() -> PondServer:
+    def make(extra_args: list[str] | None = None) -> PondServer:
         d = tmp_path / f"server{len(started)}"
         d.mkdir()
-        s = PondServer(d / "data", d)
+        s = PondServer(d / "data", d, extra_args)
         s.start()
         started.append(s)
         return s

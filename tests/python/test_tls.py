@@ -1,0 +1,74 @@
+"""TLS: `pond serve --tls-cert/--tls-key` serves grpc+tls://, with a CA the test generates."""
+
+import subprocess
+
+import adbc_driver_flightsql.dbapi as flight_sql
+import pytest
+
+from pond_helpers import Error, scalar
+
+
+def openssl(*args, cwd):
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.fixture
+def certs(tmp_path):
+    """A throwaway CA and a server certificate for 127.0.0.1 and localhost, signed by it."""
+    d = tmp_path / "certs"
+    d.mkdir()
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
+            "-days", "2", "-subj", "/CN=Pond test CA", cwd=d)
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+            "-subj", "/CN=localhost", cwd=d)
+    (d / "ext.cnf").write_text(
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+        "basicConstraints=CA:FALSE\n"
+        "keyUsage=digitalSignature,keyEncipherment\n"
+        "extendedKeyUsage=serverAuth\n"
+    )
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "ext.cnf", cwd=d)
+    return d
+
+
+@pytest.fixture
+def tls_server(pond_factory, certs):
+    server = pond_factory(["--tls-cert", str(certs / "server.pem"), "--tls-key", str(certs / "server.key")])
+    assert server.scheme == "grpc+tls", f"listening line announced {server.scheme}://"
+    return server
+
+
+def test_queries_over_tls_with_the_test_ca(tls_server, certs):
+    ca = (certs / "ca.pem").read_text()
+    with tls_server.connect(autocommit=True, db_kwargs={
+        "adbc.flight.sql.client_option.tls_root_certs": ca,
+    }) as conn:
+        assert scalar(conn, "SELECT 40 + 2") == 42
+
+
+def test_a_client_that_does_not_trust_the_ca_is_refused(tls_server):
+    conn = flight_sql.connect(tls_server.url, db_kwargs=tls_server.db_kwargs(), autocommit=True)
+    try:
+        with pytest.raises(Error) as info:
+            scalar(conn, "SELECT 1")
+        text = str(info.value).lower()
+        assert "certificate" in text or "x509" in text or "unavailable" in text, text
+    finally:
+        try:
+            conn.close()
+        except Error:
+            pass
+
+
+def test_plaintext_client_cannot_talk_to_a_tls_server(tls_server):
+    plain = tls_server.url.replace("grpc+tls://", "grpc://")
+    conn = flight_sql.connect(plain, db_kwargs=tls_server.db_kwargs(), autocommit=True)
+    try:
+        with pytest.raises(Error):
+            scalar(conn, "SELECT 1")
+    finally:
+        try:
+            conn.close()
+        except Error:
+            pass

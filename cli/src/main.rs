@@ -75,6 +75,9 @@ struct ServeArgs {
     /// Close sessions idle for this long.
     #[arg(long, env = "POND_SESSION_IDLE_TIMEOUT", default_value = "30m", value_parser = humantime::parse_duration)]
     session_idle_timeout: Duration,
+    /// Close sessions whose client never came back (no session cookie) after this long.
+    #[arg(long, env = "POND_UNRETURNED_SESSION_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    unreturned_session_timeout: Duration,
 }
 
 #[derive(Subcommand)]
@@ -152,6 +155,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         duckling_threads: args.duckling_threads,
         duckling_memory: args.duckling_memory.clone(),
         session_idle_timeout: args.session_idle_timeout,
+        unreturned_session_timeout: args.unreturned_session_timeout,
     })
     .context("opening the data directory")?;
     let listener = tokio::net::TcpListener::bind(args.listen)

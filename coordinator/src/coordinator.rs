@@ -34,6 +34,8 @@ pub struct CoordinatorConfig {
     pub duckling_memory: Option<String>,
     /// Idle sessions are closed after this long.
     pub session_idle_timeout: Duration,
+    /// Sessions the client never came back to (no cookie carried) are closed after this long.
+    pub unreturned_session_timeout: Duration,
 }
 
 impl CoordinatorConfig {
@@ -44,6 +46,7 @@ impl CoordinatorConfig {
             duckling_threads: None,
             duckling_memory: None,
             session_idle_timeout: Duration::from_secs(30 * 60),
+            unreturned_session_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -281,7 +284,7 @@ impl Coordinator {
             && let Some(s) = self.sessions.lock().get(id)
             && s.principal().user == principal.user
         {
-            s.touch();
+            s.mark_returned();
             return Ok((Arc::clone(s), false));
         }
         let duckling = self.duckling(&principal.user)?;
@@ -319,10 +322,10 @@ impl Coordinator {
 
     /// Closes sessions idle for longer than the configured timeout. Returns how many.
     pub fn reap_idle_sessions(&self) -> usize {
-        let timeout = self.config.session_idle_timeout;
+        let (timeout, unreturned) = (self.config.session_idle_timeout, self.config.unreturned_session_timeout);
         let mut sessions = self.sessions.lock();
         let before = sessions.len();
-        sessions.retain(|_, s| s.idle_for() < timeout);
+        sessions.retain(|_, s| !s.expired(timeout, unreturned));
         before - sessions.len()
     }
 
@@ -1069,4 +1072,27 @@ fn write_secret(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut f = opts.open(path)?;
     f.write_all(bytes)?;
     f.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_the_client_never_returns_to_are_reaped_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = CoordinatorConfig::new(dir.path());
+        config.unreturned_session_timeout = Duration::ZERO;
+        let c = Coordinator::open(config).unwrap();
+        let token = std::fs::read_to_string(dir.path().join("admin.token")).unwrap();
+        let admin = c.authenticate(token.trim()).unwrap();
+        let (abandoned, new) = c.session(&admin, None).unwrap();
+        assert!(new);
+        let (kept, _) = c.session(&admin, None).unwrap();
+        let (same, new) = c.session(&admin, Some(kept.id())).unwrap();
+        assert!(!new && same.id() == kept.id());
+        assert_eq!(c.reap_idle_sessions(), 1);
+        assert!(c.session_of(&admin, abandoned.id()).is_err());
+        assert!(c.session_of(&admin, kept.id()).is_ok());
+    }
 }

@@ -86,6 +86,9 @@ pub struct Session {
     conn: Mutex<Option<Connection>>,
     state: Mutex<SessionState>,
     last_used: Mutex<Instant>,
+    /// Set once the client sends this session's cookie back: a client that never does (ADBC
+    /// without cookie middleware) leaves sessions it will not reach again once its query ends.
+    returned: std::sync::atomic::AtomicBool,
 }
 
 /// A DuckDB connection borrowed for one call: the session's own, or a fresh one.
@@ -116,6 +119,7 @@ impl Session {
                 ..Default::default()
             }),
             last_used: Mutex::new(Instant::now()),
+            returned: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -134,8 +138,29 @@ impl Session {
         &self.duckling
     }
 
+    /// Records a use of the session.
     pub(crate) fn touch(&self) {
         *self.last_used.lock() = Instant::now();
+    }
+
+    /// Records that the client carries this session (its cookie came back). Handles (tickets,
+    /// transaction ids) do not count: a client without cookies uses those once per query.
+    pub(crate) fn mark_returned(&self) {
+        self.touch();
+        self.returned.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether a reaper may close the session: idle past `timeout`, or idle past
+    /// `unreturned_timeout` when the client never came back and nothing in it (a transaction,
+    /// a prepared statement) could still be reached.
+    pub(crate) fn expired(&self, timeout: std::time::Duration, unreturned_timeout: std::time::Duration) -> bool {
+        let idle = self.idle_for();
+        if idle >= timeout {
+            return true;
+        }
+        let returned = self.returned.load(std::sync::atomic::Ordering::Relaxed);
+        let state = self.state.lock();
+        !returned && idle >= unreturned_timeout && state.transaction.is_none() && state.prepared.is_empty()
     }
 
     pub(crate) fn idle_for(&self) -> std::time::Duration {

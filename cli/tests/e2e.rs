@@ -33,9 +33,14 @@ impl Server {
     }
 
     fn start_on(data_dir: &Path) -> Self {
+        Self::start_with(data_dir, &[])
+    }
+
+    fn start_with(data_dir: &Path, extra: &[&str]) -> Self {
         let mut child = pond()
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
+            .args(extra)
             .env("POND_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -45,7 +50,7 @@ impl Server {
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).unwrap();
         let addr = line
-            .split("listening on grpc://")
+            .split("://")
             .nth(1)
             .unwrap_or_else(|| panic!("no listening line, got {line:?}"))
             .trim()
@@ -513,4 +518,89 @@ fn benchmarks_run_at_small_scale() {
             assert!(text.contains("tpch_q22_flight:"), "{text}");
         }
     }
+}
+
+/// Generates a CA and a server certificate for 127.0.0.1 with the openssl CLI.
+fn test_certificates(dir: &Path) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).current_dir(dir).output().unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Pond test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_client_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    test_certificates(dir.path());
+    let cert = dir.path().join("server.pem");
+    let key = dir.path().join("server.key");
+    let server = Server::start_with(
+        &dir.path().join("data"),
+        &["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()],
+    );
+    let mut options = pond_client::ConnectOptions::parse(&format!("{}?tls=true", server.url)).unwrap();
+    options.token = Some(server.admin_token());
+    // The system roots do not know the test CA: refused.
+    let untrusted = match PondClient::connect_with(options.clone()).await {
+        Ok(mut c) => c.query("SELECT 1").await.err().map(|e| e.to_string()),
+        Err(e) => Some(e.to_string()),
+    };
+    assert!(untrusted.is_some(), "a client that does not trust the CA got through");
+    options.tls_ca_pem = Some(std::fs::read(dir.path().join("ca.pem")).unwrap());
+    let mut c = PondClient::connect_with(options).await.unwrap();
+    assert_eq!(i64_at(&c.query("SELECT 42::BIGINT").await.unwrap(), 0), vec![42]);
+    server.stop();
 }

@@ -73,13 +73,29 @@ impl ClientError {
 }
 
 /// A parsed `pond://` connection string.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ConnectOptions {
     pub host: String,
     pub port: u16,
     pub database: Option<String>,
     pub token: Option<String>,
     pub tls: bool,
+    /// PEM certificates of the CAs to trust for TLS, instead of the system's roots.
+    pub tls_ca_pem: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for ConnectOptions {
+    /// Never prints the token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectOptions")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("database", &self.database)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("tls", &self.tls)
+            .field("tls_ca_pem", &self.tls_ca_pem.as_ref().map(|_| "<pem>"))
+            .finish()
+    }
 }
 
 impl ConnectOptions {
@@ -118,6 +134,7 @@ impl ConnectOptions {
             database,
             token,
             tls,
+            tls_ca_pem: None,
         })
     }
 }
@@ -143,7 +160,11 @@ impl PondClient {
         let mut endpoint =
             Endpoint::from_shared(format!("{scheme}://{}:{}", options.host, options.port))?.tcp_nodelay(true);
         if options.tls {
-            endpoint = endpoint.tls_config(ClientTlsConfig::new().with_native_roots())?;
+            let config = match &options.tls_ca_pem {
+                Some(pem) => ClientTlsConfig::new().ca_certificate(tonic::transport::Certificate::from_pem(pem)),
+                None => ClientTlsConfig::new().with_native_roots(),
+            };
+            endpoint = endpoint.tls_config(config.domain_name(options.host.clone()))?;
         }
         let channel = endpoint.connect().await?;
         let mut sql = FlightSqlServiceClient::new(CookieChannel::new(channel));
@@ -241,12 +262,15 @@ mod tests {
                 port: 31337,
                 database: Some("sales".into()),
                 token: Some("abc".into()),
-                tls: true
+                tls: true,
+                tls_ca_pem: None,
             }
         );
         assert!(ConnectOptions::parse("http://x:1").is_err());
         assert!(ConnectOptions::parse("pond://x").is_err());
         let e = ConnectOptions::parse("pond://x:1?token=secret&bogus=1").unwrap_err();
         assert!(!e.to_string().contains("secret"), "{e}");
+        let o = ConnectOptions::parse("pond://x:1?token=secret").unwrap();
+        assert!(!format!("{o:?}").contains("secret"));
     }
 }

@@ -66,6 +66,9 @@ struct ServeArgs {
     /// TLS private key (PEM).
     #[arg(long, env = "POND_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Require client certificates signed by this CA (PEM): mutual TLS.
+    #[arg(long, env = "POND_TLS_CLIENT_CA", requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
     /// DuckDB threads per duckling (default: DuckDB's, one per core).
     #[arg(long, env = "POND_DUCKLING_THREADS")]
     duckling_threads: Option<usize>,
@@ -144,6 +147,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
         (Some(c), Some(k)) => Some(TlsConfig {
             cert_pem: std::fs::read(c).with_context(|| format!("reading {}", c.display()))?,
             key_pem: std::fs::read(k).with_context(|| format!("reading {}", k.display()))?,
+            client_ca_pem: match &args.tls_client_ca {
+                Some(ca) => Some(std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?),
+                None => None,
+            },
         }),
         _ => None,
     };

@@ -44,6 +44,8 @@ const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
 pub struct TlsConfig {
     pub cert_pem: Vec<u8>,
     pub key_pem: Vec<u8>,
+    /// When set, clients must present a certificate signed by one of these CAs (mTLS).
+    pub client_ca_pem: Option<Vec<u8>>,
 }
 
 /// Front-door settings; the binary fills them from flags.
@@ -104,8 +106,11 @@ pub async fn serve(
 
     let mut builder = tonic::transport::Server::builder().http2_keepalive_interval(Some(Duration::from_secs(30)));
     if let Some(tls) = &config.tls {
-        builder =
-            builder.tls_config(ServerTlsConfig::new().identity(Identity::from_pem(&tls.cert_pem, &tls.key_pem)))?;
+        let mut tls_config = ServerTlsConfig::new().identity(Identity::from_pem(&tls.cert_pem, &tls.key_pem));
+        if let Some(ca) = &tls.client_ca_pem {
+            tls_config = tls_config.client_ca_root(tonic::transport::Certificate::from_pem(ca));
+        }
+        builder = builder.tls_config(tls_config)?;
     }
     let stopping = {
         let coordinator = Arc::clone(&coordinator);

@@ -72,3 +72,47 @@ def test_plaintext_client_cannot_talk_to_a_tls_server(tls_server):
             conn.close()
         except Error:
             pass
+
+
+@pytest.fixture
+def client_cert(certs):
+    """A client certificate signed by the test CA, for mutual TLS."""
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "client.key", "-out", "client.csr",
+            "-subj", "/CN=pond-client", cwd=certs)
+    (certs / "client.cnf").write_text("basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n")
+    openssl("x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", "client.pem", "-days", "2", "-extfile", "client.cnf", cwd=certs)
+    return (certs / "client.pem").read_text(), (certs / "client.key").read_text()
+
+
+@pytest.fixture
+def mtls_server(pond_factory, certs):
+    return pond_factory([
+        "--tls-cert", str(certs / "server.pem"),
+        "--tls-key", str(certs / "server.key"),
+        "--tls-client-ca", str(certs / "ca.pem"),
+    ])
+
+
+def test_mutual_tls_accepts_a_client_certificate_from_the_ca(mtls_server, certs, client_cert):
+    chain, key = client_cert
+    with mtls_server.connect(autocommit=True, db_kwargs={
+        "adbc.flight.sql.client_option.tls_root_certs": (certs / "ca.pem").read_text(),
+        "adbc.flight.sql.client_option.mtls_cert_chain": chain,
+        "adbc.flight.sql.client_option.mtls_private_key": key,
+    }) as conn:
+        assert scalar(conn, "SELECT 7") == 7
+
+
+def test_mutual_tls_refuses_a_client_without_a_certificate(mtls_server, certs):
+    conn = flight_sql.connect(mtls_server.url, db_kwargs=mtls_server.db_kwargs(**{
+        "adbc.flight.sql.client_option.tls_root_certs": (certs / "ca.pem").read_text(),
+    }), autocommit=True)
+    try:
+        with pytest.raises(Error):
+            scalar(conn, "SELECT 1")
+    finally:
+        try:
+            conn.close()
+        except Error:
+            pass

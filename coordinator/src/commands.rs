@@ -221,4 +221,40 @@ mod tests {
         assert_eq!(parse("CREATE TABLE database(x int)").unwrap(), None);
         assert!(parse("DROP DATABASE a b").is_err());
     }
+
+    proptest::proptest! {
+        /// Fuzz: any text, however malformed, gets an answer (a command, "not ours", or an
+        /// error) and never a panic. `PROPTEST_CASES` sets how many inputs run.
+        #[test]
+        fn parse_never_panics(sql in ".{0,200}") {
+            let _ = parse(&sql);
+        }
+
+        /// Fuzz the recogniser with statements built from its own keywords, quotes and comments.
+        #[test]
+        fn parse_never_panics_on_near_misses(
+            parts in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "CREATE", "DROP", "UNDROP", "DATABASE", "IF", "NOT", "EXISTS", "SHOW", "DATABASES",
+                    "USE", "FROM", "\"q\"\"x\"", "'s'", "--c\n", "/*c*/", ".", ";", "(", "x", "\"", "'",
+                ]),
+                0..12,
+            )
+        ) {
+            let _ = parse(&parts.join(" "));
+        }
+
+        /// Any valid identifier, bare or quoted, is the name CREATE DATABASE creates.
+        #[test]
+        fn create_database_keeps_the_name(name in "[A-Za-z_][A-Za-z0-9_]{0,20}", quoted in proptest::bool::ANY) {
+            let sql = if quoted { format!("create database \"{name}\";") } else { format!("CREATE DATABASE {name}") };
+            let is_keyword = ["if"].contains(&name.to_ascii_lowercase().as_str());
+            if !is_keyword || quoted {
+                proptest::prop_assert_eq!(
+                    parse(&sql).unwrap(),
+                    Some(Command::CreateDatabase { name: name.clone(), if_not_exists: false, from: None })
+                );
+            }
+        }
+    }
 }

@@ -254,4 +254,66 @@ mod tests {
         assert!(check(StatementKind::Pragma, "PRAGMA table_info('t')").is_ok());
         assert!(check(StatementKind::Pragma, "PRAGMA enable_profiling").is_err());
     }
+
+    fn kind() -> impl proptest::strategy::Strategy<Value = StatementKind> {
+        use StatementKind::*;
+        proptest::sample::select(vec![
+            Select,
+            Insert,
+            Update,
+            Delete,
+            Merge,
+            Explain,
+            Create,
+            Drop,
+            Alter,
+            Transaction,
+            Copy,
+            CopyDatabase,
+            Export,
+            Attach,
+            Detach,
+            Load,
+            Extension,
+            UpdateExtensions,
+            Set,
+            VariableSet,
+            Pragma,
+            Call,
+            Prepare,
+            Execute,
+            Analyze,
+            Vacuum,
+            CreateFunction,
+            Relation,
+            LogicalPlan,
+            Multi,
+            Invalid,
+        ])
+    }
+
+    proptest::proptest! {
+        /// Fuzz: the classifier answers every input without panicking.
+        #[test]
+        fn check_never_panics(sql in ".{0,300}", k in kind()) {
+            let _ = check(k, &sql);
+        }
+
+        /// A pointer-taking function is refused whatever the casing, quoting and comments
+        /// around it, in any statement the sandbox otherwise allows.
+        #[test]
+        fn pointer_functions_are_always_refused(
+            prefix in "[ a-z0-9,(]{0,20}",
+            upper in proptest::bool::ANY,
+            quoted in proptest::bool::ANY,
+            comment in proptest::bool::ANY,
+        ) {
+            let mut f = if upper { "ARROW_SCAN".to_string() } else { "arrow_scan".to_string() };
+            if quoted {
+                f = format!("\"{f}\"");
+            }
+            let sql = format!("SELECT * FROM {prefix}{}{f}(1, 2, 3)", if comment { "/* x */ " } else { " " });
+            proptest::prop_assert!(check(StatementKind::Select, &sql).is_err(), "{}", sql);
+        }
+    }
 }

@@ -1036,3 +1036,30 @@ impl PondFlightSql {
         info.try_decode_schema().map_err(|e| Status::internal(e.to_string()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// Fuzz the decoding of what clients send: tickets, commands, actions' bodies. Garbage
+        /// is an error, never a panic.
+        #[test]
+        fn decoding_client_bytes_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let _ = decode_ticket(&bytes);
+            if let Ok(any) = Any::decode(bytes.as_slice()) {
+                let _ = arrow_flight::sql::Command::try_from(any);
+            }
+            let _ = session_pb::SetSessionOptionsRequest::decode(bytes.as_slice());
+            let _ = CancelFlightInfoRequest::decode(bytes.as_slice());
+            let _ = FlightInfo::decode(bytes.as_slice()).map(|i| i.try_decode_schema());
+        }
+
+        /// A ticket round-trips.
+        #[test]
+        fn tickets_round_trip(session in "[a-f0-9]{32}", n in 0u64..1_000_000) {
+            let t = QueryTicket { session_id: session.clone(), query_id: format!("{session}.q{n}") };
+            proptest::prop_assert_eq!(decode_ticket(&t.encode_to_vec()).unwrap(), t);
+        }
+    }
+}

@@ -1,0 +1,83 @@
+"""Escape attempts in disguise: case, comments, several statements in one string, table
+functions in subqueries, environment variables, URLs, output paths, other users' databases.
+
+Every attempt must be refused, leave the session usable, and create no file on the server.
+"""
+
+import os
+import secrets
+
+import pytest
+
+from pond_helpers import Error, assert_refused, assert_usable, expect_error, scalar, unique
+
+TARGET = f"/tmp/pond_adversarial_{secrets.token_hex(6)}"
+
+ATTEMPTS = {
+    "mixed_case": "SeLeCt * FrOm ReAd_CsV('/etc/passwd')",
+    "comment_inside": "SELECT * FROM /* harmless */ read_csv('/etc/passwd')",
+    "line_comment_newline": "SELECT * FROM -- x\nread_text('/etc/hostname')",
+    "quoted_function_name": "SELECT * FROM \"read_text\"('/etc/hostname')",
+    "subquery_table_function": "SELECT (SELECT count(*) FROM read_blob('/etc/passwd'))",
+    "cte_table_function": "WITH f AS (SELECT * FROM glob('/etc/*')) SELECT count(*) FROM f",
+    "lateral_join": "SELECT * FROM range(1) r, LATERAL (SELECT * FROM read_text('/etc/hostname'))",
+    "second_statement_copy": f"SELECT 1; COPY (SELECT 42) TO '{TARGET}_a.csv'",
+    "second_statement_attach": f"SELECT 1; ATTACH '{TARGET}_b.duckdb' AS x",
+    "copy_uppercase_comment": f"/* c */ COPY (SELECT 1) TO '{TARGET}_c.parquet' (FORMAT PARQUET)",
+    "export_database": f"EXPORT DATABASE '{TARGET}_d'",
+    "create_table_as_read": "CREATE TABLE stolen AS SELECT * FROM read_csv('/etc/passwd')",
+    "insert_select_read": "CREATE TABLE IF NOT EXISTS t_adv (x VARCHAR); INSERT INTO t_adv SELECT content FROM read_text('/etc/hostname')",
+    "view_over_file": "CREATE VIEW v_adv AS SELECT * FROM read_csv('/etc/passwd')",
+    "macro_over_file": "CREATE MACRO m_adv() AS TABLE SELECT * FROM read_text('/etc/hostname'); SELECT * FROM m_adv()",
+    "url_read": "SELECT * FROM read_csv('http://127.0.0.1:1/x.csv')",
+    "s3_read": "SELECT * FROM read_parquet('s3://bucket/x.parquet')",
+    "getenv": "SELECT getenv('HOME')",
+    "profiling_output": f"SET profiling_output = '{TARGET}_e.json'",
+    "enable_profiling_pragma": "PRAGMA enable_profiling = 'json'",
+    "log_output": "SET enable_logging = true",
+    "temp_directory": "SET temp_directory = '/tmp'",
+    "detach_own_db": "DETACH my_db",
+    "use_system_catalog": "USE system",
+    "path_trick_database": "CREATE DATABASE \"../../etc\"",
+    "attach_memory_path": "ATTACH ':memory:' AS scratch",
+    "arrow_scan_pointer": "SELECT * FROM arrow_scan(1, 2, 3)",
+    "load_by_path": "LOAD '/tmp/x.duckdb_extension'",
+    "pragma_install": "PRAGMA install_extension('httpfs')",
+    "reset_all": "RESET ALL",
+    "threads_setting": "SET threads = 64",
+    "memory_limit": "SET memory_limit = '100GB'",
+}
+
+
+@pytest.mark.parametrize("sql", list(ATTEMPTS.values()), ids=list(ATTEMPTS))
+def test_escape_attempt_is_refused(user, sql):
+    with user.connect(autocommit=True) as conn:
+        err = expect_error(conn, sql)
+        msg = str(err).lower()
+        assert "root:" not in msg, f"file content leaked: {err}"
+        # A refusal says "permission"/"not allowed"; some disguises fail earlier in DuckDB's
+        # binder, which is a refusal too as long as nothing ran.
+        if not any(w in msg for w in ("does not exist", "not found", "invalid", "unknown")):
+            assert_refused(err, sql)
+        assert_usable(conn)
+
+
+def test_other_users_databases_stay_invisible(pond, user):
+    other = pond.new_user(unique("victim"))
+    with pond.connect(other, autocommit=True) as victim:
+        name = unique("private")
+        victim.cursor().execute(f"CREATE DATABASE {name}")
+    with user.connect(autocommit=True) as conn:
+        listed = str(scalar(conn, "SELECT string_agg(database_name, ',') FROM duckdb_databases()"))
+        assert name not in listed, listed
+        err = expect_error(conn, f"SELECT * FROM {name}.main.anything")
+        assert name in str(err)
+        err = expect_error(conn, f"USE {name}")
+        assert name in str(err)
+        assert conn.adbc_get_objects(depth="catalogs").read_all().column(0).to_pylist().count(name) == 0
+        assert_usable(conn)
+
+
+def test_no_file_was_created():
+    leftovers = [p for p in os.listdir("/tmp") if p.startswith(os.path.basename(TARGET))]
+    assert leftovers == [], leftovers

@@ -373,6 +373,42 @@ async fn refuses_bad_tokens_and_escapes() {
     assert_eq!(i64_at(&r.query("SELECT 3::BIGINT").await.unwrap(), 0), vec![3]);
     let err = r.execute("CREATE TABLE nope (x INT)").await.unwrap_err();
     assert_eq!(err.code(), Some(tonic::Code::PermissionDenied), "{err}");
+
+    // A read-only token cannot hide a write in front of a query, nor behind SQL PREPARE.
+    let mut w = server.client(&server.token("reader", false)).await;
+    w.execute("CREATE TABLE kept AS SELECT 1 AS x").await.unwrap();
+    for sql in ["DELETE FROM kept; SELECT 1", "PREPARE p AS DELETE FROM kept"] {
+        let err = r.query(sql).await.expect_err(sql);
+        assert_eq!(err.code(), Some(tonic::Code::PermissionDenied), "{sql}: {err}");
+    }
+    assert_eq!(
+        i64_at(&r.query("SELECT count(*)::BIGINT FROM kept").await.unwrap(), 0),
+        vec![1]
+    );
+
+    // A decimal parameter DuckDB cannot hold (negative scale, too many digits) is an error,
+    // not a crash.
+    let mut stmt = c.prepare("SELECT $1::VARCHAR").await.unwrap();
+    let odd = arrow::array::Decimal128Array::from(vec![123i128])
+        .with_precision_and_scale(3, -2)
+        .unwrap();
+    let params = RecordBatch::try_from_iter(vec![("p", std::sync::Arc::new(odd) as _)]).unwrap();
+    stmt.set_parameters(params).unwrap();
+    let info = stmt.execute().await.unwrap();
+    let ticket = info.endpoint[0].ticket.clone().unwrap();
+    let fetched: Result<Vec<RecordBatch>, _> = match c.flight_sql().do_get(ticket).await {
+        Ok(s) => s.try_collect().await,
+        Err(e) => Err(e),
+    };
+    if let Ok(b) = fetched {
+        // If DuckDB took it, it took it as the exact value.
+        assert_eq!(strings_at(&b, 0), vec!["12300"]);
+    }
+    assert_eq!(
+        i64_at(&c.query("SELECT 5::BIGINT").await.unwrap(), 0),
+        vec![5],
+        "the server survived"
+    );
     server.stop();
 }
 

@@ -83,6 +83,14 @@ pub struct IngestTarget {
     pub transaction: Option<String>,
 }
 
+/// What the front door feeds an ingest: batches, then an explicit end. A stream that stops
+/// without its end (client error, disconnect) rolls the ingest back.
+#[derive(Debug)]
+pub enum IngestChunk {
+    Batch(RecordBatch),
+    End,
+}
+
 /// What to do when the ingest table is missing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IfNotExists {
@@ -159,19 +167,23 @@ fn single_column(name: &str, values: Vec<String>) -> Result<(SchemaRef, Vec<Reco
     Ok((schema, vec![batch]))
 }
 
-/// Refuses statements that write when the caller holds a read-only token.
-fn check_writable(principal: &Principal, kind: StatementKind) -> Result<()> {
-    use StatementKind::*;
-    let reads = matches!(
-        kind,
-        Select | Explain | Pragma | Call | Transaction | VariableSet | Prepare | Execute | Relation
-    );
-    if principal.read_only && !reads {
-        return Err(CoordinatorError::PermissionDenied(format!(
-            "a read-only token cannot run {kind:?} statements"
-        )));
+/// What a principal may run: everything the sandbox allows, or, with a read-only token, only
+/// statements that do not write. Checked for every statement of a script before it runs.
+fn allowed_kinds(principal: &Principal) -> impl Fn(StatementKind) -> Result<(), DucklingError> + use<> {
+    let read_only = principal.read_only;
+    move |kind| {
+        use StatementKind::*;
+        let reads = matches!(
+            kind,
+            Select | Explain | Pragma | Call | Transaction | VariableSet | Relation
+        );
+        if read_only && !reads {
+            return Err(DucklingError::PermissionDenied(format!(
+                "a read-only token cannot run {kind:?} statements"
+            )));
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Interrupts a session operation whose caller stopped waiting (client gone, deadline passed).
@@ -228,7 +240,7 @@ impl Coordinator {
         if !token_path.exists() {
             catalog.ensure_user("admin")?;
             let (token, _) = auth.mint("admin", false, Duration::from_secs(10 * 365 * 24 * 3600))?;
-            write_secret(&token_path, format!("{token}\n").as_bytes())?;
+            crate::auth::write_private(&token_path, format!("{token}\n").as_bytes())?;
             info!(path = %token_path.display(), "wrote the admin token");
         }
         Ok(Arc::new(Self {
@@ -314,7 +326,8 @@ impl Coordinator {
         Ok(s)
     }
 
-    /// Closes a session: interrupts its queries and rolls back its transaction.
+    /// Closes a session: interrupts its queries; its connection (and with it any open
+    /// transaction, rolled back by DuckDB) goes when the last call using it ends.
     pub fn close_session(&self, session: &Session) {
         session.interrupt_all();
         self.sessions.lock().remove(session.id());
@@ -383,7 +396,16 @@ impl Coordinator {
                 let Some(entry) = self.catalog.drop_database(user, &name, if_exists)? else {
                     return empty();
                 };
-                for s in self.sessions.lock().values().filter(|s| s.principal().user == user) {
+                // Copied out first: forget_database may wait for a session's connection, and
+                // the sessions map must not stay locked meanwhile.
+                let users_sessions: Vec<Arc<Session>> = self
+                    .sessions
+                    .lock()
+                    .values()
+                    .filter(|s| s.principal().user == user)
+                    .cloned()
+                    .collect();
+                for s in users_sessions {
                     s.forget_database(&name, DEFAULT_DATABASE);
                 }
                 let duckling = session.duckling();
@@ -423,9 +445,8 @@ impl Coordinator {
         let sql_owned = sql.to_string();
         let txn = transaction.map(str::to_string);
         let pending = on_connection(session, txn.clone(), move |s, conn| {
-            let (mut stmt, described) = prepare_script(conn, &sql_owned)?;
+            let (mut stmt, described) = prepare_script(conn, &sql_owned, &allowed_kinds(s.principal()))?;
             let single = described.statements == 1;
-            check_writable(s.principal(), described.kind)?;
             if single && described.returns_rows() {
                 return Ok(PendingQuery::Sql {
                     sql: sql_owned,
@@ -457,8 +478,7 @@ impl Coordinator {
         }
         let sql = sql.to_string();
         on_connection(session, transaction.map(str::to_string), move |s, conn| {
-            let (mut stmt, described) = prepare_script(conn, &sql)?;
-            check_writable(s.principal(), described.kind)?;
+            let (mut stmt, _) = prepare_script(conn, &sql, &allowed_kinds(s.principal()))?;
             Ok(stmt.execute()? as i64)
         })
         .await
@@ -483,7 +503,7 @@ impl Coordinator {
             let txn = transaction.map(str::to_string);
             on_connection(session, txn, move |_, conn| {
                 // One statement only: a script's leading statements would run at prepare time.
-                let prepared = pond_duckling::prepare_checked(conn, &sql)?;
+                let prepared = pond_duckling::prepare_checked(conn, &sql, &pond_duckling::any_kind)?;
                 let described = pond_duckling::describe(&prepared, 1)?;
                 Ok(PreparedStatement {
                     sql,
@@ -533,8 +553,8 @@ impl Coordinator {
         {
             // A result type hangs on a parameter type DuckDB only learns from the bound value
             // (`SELECT ? AS v`): run now, so the FlightInfo announces the real schema.
-            let pending = on_connection(session, None, move |_, conn| {
-                let (mut prepared, _) = prepare_script(conn, &stmt.sql)?;
+            let pending = on_connection(session, None, move |s, conn| {
+                let (mut prepared, _) = prepare_script(conn, &stmt.sql, &allowed_kinds(s.principal()))?;
                 collect(&mut prepared, stmt.params.as_ref())
             })
             .await?;
@@ -559,8 +579,7 @@ impl Coordinator {
             return self.execute_update(session, &stmt.sql, None).await;
         }
         on_connection(session, None, move |s, conn| {
-            let (mut prepared, described) = prepare_script(conn, &stmt.sql)?;
-            check_writable(s.principal(), described.kind)?;
+            let (mut prepared, _) = prepare_script(conn, &stmt.sql, &allowed_kinds(s.principal()))?;
             match &stmt.params {
                 None => Ok(prepared.execute()? as i64),
                 Some(params) => {
@@ -638,7 +657,7 @@ impl Coordinator {
         session: &Arc<Session>,
         target: IngestTarget,
         schema: SchemaRef,
-        mut batches: mpsc::Receiver<RecordBatch>,
+        mut batches: mpsc::Receiver<IngestChunk>,
     ) -> Result<i64> {
         if session.principal().read_only {
             return Err(CoordinatorError::PermissionDenied(
@@ -724,9 +743,19 @@ impl Coordinator {
                     (false, _, IfNotExists::Create) => conn.execute_batch(&create)?,
                 }
                 let mut appender = conn.appender(&catalog, &schema_name, &target.table)?;
-                while let Some(batch) = batches.blocking_recv() {
-                    appender.append(&batch)?;
-                    total += batch.num_rows() as i64;
+                loop {
+                    match batches.blocking_recv() {
+                        Some(IngestChunk::Batch(batch)) => {
+                            appender.append(&batch)?;
+                            total += batch.num_rows() as i64;
+                        }
+                        Some(IngestChunk::End) => break,
+                        None => {
+                            return Err(CoordinatorError::Cancelled(
+                                "the ingest stream stopped before its end; nothing was written".into(),
+                            ));
+                        }
+                    }
                 }
                 appender.flush()?;
                 Ok(())
@@ -755,7 +784,7 @@ impl Coordinator {
         let allowed = self.catalogs(session.principal());
         on_connection(session, None, move |_, conn| {
             let mut sql = String::from(
-                "SELECT database_name, schema_name FROM duckdb_schemas() WHERE NOT internal OR schema_name = 'main'",
+                "SELECT database_name, schema_name FROM duckdb_schemas() WHERE (NOT internal OR schema_name = 'main')",
             );
             if let Some(c) = &catalog {
                 sql += &format!(" AND database_name = {}", quote_literal(c));
@@ -998,19 +1027,20 @@ fn run_streaming(
     // Registered only while this connection runs the query: a cancel that arrives later must
     // not interrupt whatever the connection runs next.
     session.started(query_id, conn.interrupt_handle());
-    let result = stream_on(&conn, sql, params, schema, tx);
+    let result = stream_on(&conn, session.principal(), sql, params, schema, tx);
     session.finished(query_id);
     result
 }
 
 fn stream_on(
     conn: &Connection,
+    principal: &Principal,
     sql: &str,
     params: Option<&RecordBatch>,
     schema: &SchemaRef,
     tx: &mpsc::Sender<Result<RecordBatch>>,
 ) -> Result<()> {
-    let mut stmt = pond_duckling::prepare_checked(conn, sql)?;
+    let mut stmt = pond_duckling::prepare_checked(conn, sql, &allowed_kinds(principal))?;
     let rows: Vec<Option<usize>> = match params {
         Some(p) => (0..p.num_rows()).map(Some).collect(),
         None => vec![None],
@@ -1057,42 +1087,5 @@ pub struct QueryStream {
 impl Drop for QueryStream {
     fn drop(&mut self) {
         self.session.cancel(&self.query_id);
-    }
-}
-
-fn write_secret(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sessions_the_client_never_returns_to_are_reaped_first() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = CoordinatorConfig::new(dir.path());
-        config.unreturned_session_timeout = Duration::ZERO;
-        let c = Coordinator::open(config).unwrap();
-        let token = std::fs::read_to_string(dir.path().join("admin.token")).unwrap();
-        let admin = c.authenticate(token.trim()).unwrap();
-        let (abandoned, new) = c.session(&admin, None).unwrap();
-        assert!(new);
-        let (kept, _) = c.session(&admin, None).unwrap();
-        let (same, new) = c.session(&admin, Some(kept.id())).unwrap();
-        assert!(!new && same.id() == kept.id());
-        assert_eq!(c.reap_idle_sessions(), 1);
-        assert!(c.session_of(&admin, abandoned.id()).is_err());
-        assert!(c.session_of(&admin, kept.id()).is_ok());
     }
 }

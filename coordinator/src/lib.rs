@@ -29,8 +29,8 @@ pub mod session;
 
 pub use auth::{Principal, TokenAuthority};
 pub use coordinator::{
-    Coordinator, CoordinatorConfig, IfExists, IfNotExists, IngestTarget, KeyColumn, Planned, PreparedInfo, QueryStream,
-    TableFilter, TableInfo,
+    Coordinator, CoordinatorConfig, IfExists, IfNotExists, IngestChunk, IngestTarget, KeyColumn, Planned, PreparedInfo,
+    QueryStream, TableFilter, TableInfo,
 };
 pub use error::{CoordinatorError, Result};
 pub use session::Session;

@@ -160,7 +160,12 @@ impl Session {
         }
         let returned = self.returned.load(std::sync::atomic::Ordering::Relaxed);
         let state = self.state.lock();
-        !returned && idle >= unreturned_timeout && state.transaction.is_none() && state.prepared.is_empty()
+        !returned
+            && idle >= unreturned_timeout
+            && state.transaction.is_none()
+            && state.prepared.is_empty()
+            && state.pending.is_empty()
+            && state.running.is_empty()
     }
 
     pub(crate) fn idle_for(&self) -> std::time::Duration {
@@ -214,7 +219,14 @@ impl Session {
             (s.transaction.is_some(), s.database.clone(), s.schema.clone())
         };
         let guard = if in_txn {
-            Some(self.conn.lock())
+            let g = self.conn.lock();
+            // The transaction may have ended while this call waited for its connection.
+            if let Some(t) = transaction
+                && self.state.lock().transaction.as_deref() != Some(t)
+            {
+                return Err(CoordinatorError::NotFound(format!("transaction {t} is not open")));
+            }
+            Some(g)
         } else {
             self.conn.try_lock()
         };
@@ -326,6 +338,7 @@ impl Session {
 
     /// Parks a planned query until DoGet fetches it; returns its id.
     pub fn park(&self, query: PendingQuery) -> String {
+        self.touch();
         let id = self.next_id("q");
         let mut s = self.state.lock();
         s.pending.insert(id.clone(), query);
@@ -353,8 +366,14 @@ impl Session {
     }
 
     /// Records that `query_id` is running and can be interrupted through `handle`.
+    /// A query whose cancel arrived before it started is interrupted as soon as it starts.
     pub fn started(&self, query_id: &str, handle: InterruptHandle) {
-        self.state.lock().running.insert(query_id.to_string(), handle);
+        let mut s = self.state.lock();
+        if let Some(pos) = s.cancelled.iter().position(|c| c == query_id) {
+            s.cancelled.remove(pos);
+            handle.interrupt();
+        }
+        s.running.insert(query_id.to_string(), handle);
     }
 
     /// Records that `query_id` finished.
@@ -369,11 +388,12 @@ impl Session {
             h.interrupt();
             return true;
         }
-        if s.pending.contains_key(query_id) {
-            s.cancelled.push(query_id.to_string());
-            return true;
+        // Parked, or between being taken and being started: remember the cancel.
+        s.cancelled.push(query_id.to_string());
+        if s.cancelled.len() > MAX_PENDING {
+            s.cancelled.remove(0);
         }
-        false
+        s.pending.contains_key(query_id) || query_id.contains(".op")
     }
 
     /// Interrupts everything the session runs (shutdown, session close).

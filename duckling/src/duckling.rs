@@ -139,16 +139,33 @@ fn is_query(kind: StatementKind, schema: &Schema) -> bool {
 
 /// Splits user SQL into statements, checks each with the sandbox, runs all but the last and
 /// prepares the last. A single statement is only prepared.
-pub fn prepare_script<'c>(conn: &'c Connection, sql: &str) -> Result<(Prepared<'c>, Described), DucklingError> {
+///
+/// `allow` sees every statement's kind before it runs (the read-only check), after the sandbox.
+pub fn prepare_script<'c>(
+    conn: &'c Connection,
+    sql: &str,
+    allow: &dyn Fn(StatementKind) -> Result<(), DucklingError>,
+) -> Result<(Prepared<'c>, Described), DucklingError> {
     let extracted = conn.extract(sql)?;
     let last = extracted.len() - 1;
+    let check = |kind: StatementKind| -> Result<(), DucklingError> {
+        // The sandbox's text checks (SET names, PRAGMA names) read the statement's own text,
+        // which a script does not give per statement: those kinds must come alone.
+        if last > 0 && matches!(kind, StatementKind::Set | StatementKind::Pragma) {
+            return Err(DucklingError::PermissionDenied(
+                "SET and PRAGMA must be sent as a statement of their own".into(),
+            ));
+        }
+        sandbox::check(kind, sql)?;
+        allow(kind)
+    };
     for i in 0..last {
         let mut stmt = extracted.prepare(i)?;
-        sandbox::check(stmt.kind(), sql)?;
+        check(stmt.kind())?;
         stmt.execute()?;
     }
     let prepared = extracted.prepare(last)?;
-    sandbox::check(prepared.kind(), sql)?;
+    check(prepared.kind())?;
     let described = describe(&prepared, extracted.len())?;
     Ok((prepared, described))
 }
@@ -169,12 +186,21 @@ pub fn describe(prepared: &Prepared<'_>, statements: usize) -> Result<Described,
     })
 }
 
-/// Prepares one user statement the sandbox allows, without describing it: for statements
-/// already described once (a query planned by GetFlightInfo and run by DoGet).
-pub fn prepare_checked<'c>(conn: &'c Connection, sql: &str) -> Result<Prepared<'c>, DucklingError> {
+/// Prepares one user statement the sandbox (and `allow`) permit, without describing it.
+pub fn prepare_checked<'c>(
+    conn: &'c Connection,
+    sql: &str,
+    allow: &dyn Fn(StatementKind) -> Result<(), DucklingError>,
+) -> Result<Prepared<'c>, DucklingError> {
     let prepared = conn.prepare(sql)?;
     sandbox::check(prepared.kind(), sql)?;
+    allow(prepared.kind())?;
     Ok(prepared)
+}
+
+/// An `allow` that permits every kind the sandbox permits.
+pub fn any_kind(_: StatementKind) -> Result<(), DucklingError> {
+    Ok(())
 }
 
 #[cfg(test)]
@@ -217,7 +243,7 @@ mod tests {
             "INSTALL httpfs".to_string(),
             format!("ATTACH '{}' AS x", marker.display()),
         ] {
-            let err = prepare_script(&conn, &sql)
+            let err = prepare_script(&conn, &sql, &any_kind)
                 .and_then(|(mut p, _)| p.execute())
                 .unwrap_err();
             assert!(refused(&err), "{sql}: {err:?}");
@@ -229,14 +255,14 @@ mod tests {
     fn classifies_queries_and_updates() {
         let (_dir, d) = duckling();
         let conn = d.connect("my_db").unwrap();
-        let (_, desc) = prepare_script(&conn, "CREATE TABLE t(a INT)").unwrap();
+        let (_, desc) = prepare_script(&conn, "CREATE TABLE t(a INT)", &any_kind).unwrap();
         assert!(!desc.returns_rows());
         conn.execute_batch("CREATE TABLE t(a INT)").unwrap();
-        let (_, desc) = prepare_script(&conn, "INSERT INTO t VALUES (1)").unwrap();
+        let (_, desc) = prepare_script(&conn, "INSERT INTO t VALUES (1)", &any_kind).unwrap();
         assert!(!desc.returns_rows());
-        let (_, desc) = prepare_script(&conn, "INSERT INTO t VALUES (1) RETURNING a").unwrap();
+        let (_, desc) = prepare_script(&conn, "INSERT INTO t VALUES (1) RETURNING a", &any_kind).unwrap();
         assert!(desc.returns_rows());
-        let (stmt, desc) = prepare_script(&conn, "SELECT a FROM t WHERE a = ?").unwrap();
+        let (stmt, desc) = prepare_script(&conn, "SELECT a FROM t WHERE a = ?", &any_kind).unwrap();
         assert!(desc.returns_rows());
         assert_eq!(stmt.param_schema().unwrap().fields().len(), 1);
     }

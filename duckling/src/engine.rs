@@ -9,8 +9,9 @@
 //!
 //! Invariants:
 //! - Every raw DuckDB handle is owned by exactly one Rust value and destroyed in its `Drop`.
-//! - A [`Connection`] is used by one thread at a time (`Send`, not `Sync`); the only call made
-//!   from other threads is `duckdb_interrupt`, through an [`InterruptHandle`], which DuckDB allows.
+//! - A [`Connection`] is used by one thread at a time: callers keep it behind a mutex or on one
+//!   thread. The only calls made from other threads are `duckdb_interrupt` and
+//!   `duckdb_query_progress`, through an [`InterruptHandle`], which DuckDB allows.
 //! - Arrow data crosses the boundary through the C Data Interface; the release callback of every
 //!   array runs exactly once (DuckDB nulls it when it takes ownership, arrow-rs otherwise).
 
@@ -582,7 +583,15 @@ impl<'c> Prepared<'c> {
         }
         for (i, col) in params.columns().iter().enumerate() {
             let value = arrow_value_to_duckdb(col.as_ref(), row)?;
-            // SAFETY: index in range; the value is destroyed right after binding (DuckDB copies).
+            if value.is_null() {
+                return Err(DucklingError::invalid(format!(
+                    "parameter {} of type {} has a value DuckDB cannot represent",
+                    i + 1,
+                    col.data_type()
+                )));
+            }
+            // SAFETY: index in range; the value is non-null and destroyed right after binding
+            // (DuckDB copies it).
             unsafe {
                 let mut v = value;
                 let state = ffi::duckdb_bind_value(self.raw, (i + 1) as u64, v);
@@ -874,7 +883,14 @@ fn arrow_value_to_duckdb(array: &dyn Array, row: usize) -> Result<ffi::duckdb_va
                     ffi::duckdb_create_timestamp(ts)
                 }
             }
-            DataType::Decimal128(precision, scale) if *precision <= 38 => {
+            // Only decimals DuckDB can hold exactly: anything else travels as text, which DuckDB
+            // parses and range-checks (a bad value there is an error, not a crash).
+            DataType::Decimal128(precision, scale)
+                if (1..=38).contains(precision)
+                    && (0..=*precision as i8).contains(scale)
+                    && array.as_primitive::<Decimal128Type>().value(row).unsigned_abs()
+                        < 10u128.pow(*precision as u32) =>
+            {
                 let v = array.as_primitive::<Decimal128Type>().value(row);
                 ffi::duckdb_create_decimal(ffi::duckdb_decimal {
                     width: *precision,

@@ -13,7 +13,7 @@
 //! let d = Duckling::open(&DucklingConfig { dir: dir.path().join("alice"), threads: Some(1), memory_limit: None })?;
 //! d.attach("my_db", "db-1.duckdb")?;
 //! let conn = d.connect("my_db")?;
-//! let (mut stmt, described) = prepare_script(&conn, "SELECT 42 AS answer")?;
+//! let (mut stmt, described) = prepare_script(&conn, "SELECT 42 AS answer", &pond_duckling::any_kind)?;
 //! assert!(described.returns_rows());
 //! let batch = stmt.execute_streaming()?.next_batch()?.unwrap();
 //! assert_eq!(batch.num_rows(), 1);
@@ -25,6 +25,8 @@ pub mod engine;
 pub mod error;
 pub mod sandbox;
 
-pub use duckling::{Described, Duckling, DucklingConfig, SYSTEM_CATALOGS, describe, prepare_checked, prepare_script};
+pub use duckling::{
+    Described, Duckling, DucklingConfig, SYSTEM_CATALOGS, any_kind, describe, prepare_checked, prepare_script,
+};
 pub use engine::{Connection, Database, InterruptHandle, Prepared, ResultStream, StatementKind};
 pub use error::{DucklingError, SqlErrorKind};

@@ -90,7 +90,6 @@ pub const SESSION_SETTINGS: &[&str] = &[
     "explain_output",
     "order_by_non_integer_literal",
     "preserve_insertion_order",
-    "max_expression_depth",
     "default_collation",
     "scalar_subquery_error_on_multiple_rows",
     "ieee_floating_point_ops",
@@ -123,11 +122,17 @@ fn set_refusal(sql: &str) -> Option<&'static str> {
 pub fn check(kind: StatementKind, sql: &str) -> Result<(), DucklingError> {
     use StatementKind::*;
     let refused = match kind {
-        Select | Insert | Update | Delete | Merge | Explain | Drop | Alter | Transaction | Call | Prepare | Execute
-        | Analyze | Vacuum | VariableSet | CreateFunction | CopyDatabase => None,
+        Select | Insert | Update | Delete | Merge | Explain | Drop | Alter | Transaction | Call | Analyze | Vacuum
+        | VariableSet | CreateFunction | CopyDatabase => None,
+        // A SQL-level prepared statement hides its inner statement's kind from this check.
+        Prepare | Execute => Some("SQL PREPARE/EXECUTE (use the client's prepared statements)"),
         Create => {
             let words = words(sql);
-            let secret = words.iter().take(4).any(|w| w == "secret");
+            // CREATE [OR REPLACE] [PERSISTENT|TEMPORARY] SECRET, anywhere in a script.
+            let secret = words
+                .iter()
+                .enumerate()
+                .any(|(i, w)| w == "create" && words.iter().skip(i + 1).take(4).any(|w| w == "secret"));
             secret.then_some("CREATE SECRET (use CREATE SECRET ... IN POND)")
         }
         Pragma => {
@@ -251,6 +256,16 @@ mod tests {
         assert!(check(StatementKind::Select, "SELECT 1").is_ok());
         assert!(check(StatementKind::Select, "SELECT * FROM ARROW_SCAN(1,2,3)").is_err());
         assert!(check(StatementKind::Create, "CREATE PERSISTENT SECRET s (TYPE s3)").is_err());
+        assert!(check(StatementKind::Create, "CREATE OR REPLACE PERSISTENT SECRET s (TYPE s3)").is_err());
+        assert!(
+            check(
+                StatementKind::Create,
+                "CREATE TABLE t (a INT); CREATE SECRET s (TYPE s3)"
+            )
+            .is_err()
+        );
+        assert!(check(StatementKind::Prepare, "PREPARE p AS DELETE FROM t").is_err());
+        assert!(check(StatementKind::Execute, "EXECUTE p").is_err());
         assert!(check(StatementKind::Pragma, "PRAGMA table_info('t')").is_ok());
         assert!(check(StatementKind::Pragma, "PRAGMA enable_profiling").is_err());
     }

@@ -32,7 +32,8 @@ use base64::Engine;
 use bytes::Bytes;
 use futures::{Stream, StreamExt, TryStreamExt};
 use pond_coordinator::{
-    Coordinator, IfExists, IfNotExists, IngestTarget, KeyColumn, Planned, QueryStream, Session, TableFilter,
+    Coordinator, IfExists, IfNotExists, IngestChunk, IngestTarget, KeyColumn, Planned, QueryStream, Session,
+    TableFilter,
 };
 use pond_proto::flight as session_pb;
 use pond_proto::pond::QueryTicket;
@@ -73,11 +74,20 @@ impl PondFlightSql {
         &self.coordinator
     }
 
-    fn session_for<T>(&self, request: &Request<T>, transaction: Option<&[u8]>) -> Result<Arc<Session>, Status> {
+    /// The session a command runs in, and its transaction: the transaction's session when the
+    /// command names one, the caller's otherwise.
+    fn session_for<T>(
+        &self,
+        request: &Request<T>,
+        transaction: Option<&[u8]>,
+    ) -> Result<(Arc<Session>, Option<String>), Status> {
         let ctx = context(request)?;
         match transaction {
-            Some(t) if !t.is_empty() => ctx.session_of(&utf8(t, "transaction id")?),
-            _ => ctx.session(),
+            Some(t) if !t.is_empty() => {
+                let id = utf8(t, "transaction id")?;
+                Ok((ctx.session_of(&id)?, Some(id)))
+            }
+            _ => Ok((ctx.session()?, None)),
         }
     }
 }
@@ -334,12 +344,7 @@ impl FlightSqlService for PondFlightSql {
         query: CommandStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let session = self.session_for(&request, query.transaction_id.as_deref())?;
-        let txn = query
-            .transaction_id
-            .as_deref()
-            .map(|t| utf8(t, "transaction id"))
-            .transpose()?;
+        let (session, txn) = self.session_for(&request, query.transaction_id.as_deref())?;
         let planned = self
             .coordinator
             .plan_statement(&session, &query.query, txn.as_deref())
@@ -671,12 +676,7 @@ impl FlightSqlService for PondFlightSql {
         cmd: CommandStatementUpdate,
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
-        let session = self.session_for(&request, cmd.transaction_id.as_deref())?;
-        let txn = cmd
-            .transaction_id
-            .as_deref()
-            .map(|t| utf8(t, "transaction id"))
-            .transpose()?;
+        let (session, txn) = self.session_for(&request, cmd.transaction_id.as_deref())?;
         self.coordinator
             .execute_update(&session, &cmd.query, txn.as_deref())
             .await
@@ -688,7 +688,7 @@ impl FlightSqlService for PondFlightSql {
         cmd: CommandStatementIngest,
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
-        let session = self.session_for(&request, cmd.transaction_id.as_deref())?;
+        let (session, transaction) = self.session_for(&request, cmd.transaction_id.as_deref())?;
         let opts = cmd.table_definition_options.unwrap_or_default();
         let if_not_exists = match TableNotExistOption::try_from(opts.if_not_exist) {
             Ok(TableNotExistOption::Fail) => IfNotExists::Fail,
@@ -706,11 +706,7 @@ impl FlightSqlService for PondFlightSql {
             temporary: cmd.temporary,
             if_not_exists,
             if_exists,
-            transaction: cmd
-                .transaction_id
-                .as_deref()
-                .map(|t| utf8(t, "transaction id"))
-                .transpose()?,
+            transaction,
         };
         let mut decoded = decode_put(request.into_inner());
         let first = decoded.next().await.transpose().map_err(flight_error_status)?;
@@ -720,26 +716,27 @@ impl FlightSqlService for PondFlightSql {
             .ok_or_else(|| Status::invalid_argument("ingest stream has no schema"))?;
         let (tx, rx) = mpsc::channel(4);
         let coordinator = Arc::clone(&self.coordinator);
+        // If this call is dropped (client gone), `tx` goes without an End and the ingest rolls
+        // back; the task itself finishes on its own.
         let task = tokio::spawn(async move { coordinator.ingest(&session, target, schema, rx).await });
-        let mut send_error = None;
-        if let Some(b) = first
-            && tx.send(b).await.is_err()
-        {
-            send_error = Some(());
-        }
-        while send_error.is_none() {
-            match decoded.next().await {
-                Some(Ok(b)) => {
-                    if tx.send(b).await.is_err() {
-                        break;
-                    }
-                }
+        let mut next = first.map(Ok);
+        loop {
+            let item = match next.take() {
+                Some(item) => Some(item),
+                None => decoded.next().await,
+            };
+            let chunk = match item {
+                Some(Ok(b)) => IngestChunk::Batch(b),
                 Some(Err(e)) => {
                     drop(tx);
                     let _ = task.await;
                     return Err(flight_error_status(e));
                 }
-                None => break,
+                None => IngestChunk::End,
+            };
+            let end = matches!(chunk, IngestChunk::End);
+            if tx.send(chunk).await.is_err() || end {
+                break;
             }
         }
         drop(tx);
@@ -784,12 +781,7 @@ impl FlightSqlService for PondFlightSql {
         query: ActionCreatePreparedStatementRequest,
         request: Request<Action>,
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
-        let session = self.session_for(&request, query.transaction_id.as_deref())?;
-        let txn = query
-            .transaction_id
-            .as_deref()
-            .map(|t| utf8(t, "transaction id"))
-            .transpose()?;
+        let (session, txn) = self.session_for(&request, query.transaction_id.as_deref())?;
         let info = self
             .coordinator
             .prepare(&session, &query.query, txn.as_deref())
@@ -1015,12 +1007,7 @@ impl PondFlightSql {
         }
         if let Ok(Some(cmd)) = any.unpack::<CommandStatementQuery>() {
             // Prepare without running, then forget the statement.
-            let session = self.session_for(&request, cmd.transaction_id.as_deref())?;
-            let txn = cmd
-                .transaction_id
-                .as_deref()
-                .map(|t| utf8(t, "transaction id"))
-                .transpose()?;
+            let (session, txn) = self.session_for(&request, cmd.transaction_id.as_deref())?;
             let info = self
                 .coordinator
                 .prepare(&session, &cmd.query, txn.as_deref())

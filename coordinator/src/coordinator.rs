@@ -147,7 +147,8 @@ pub struct Coordinator {
     config: CoordinatorConfig,
     catalog: Catalog,
     auth: TokenAuthority,
-    ducklings: Mutex<HashMap<String, Arc<Duckling>>>,
+    /// One cell per user: a duckling that is starting blocks only its own user's calls.
+    ducklings: Mutex<HashMap<String, Arc<once_cell::sync::OnceCell<Arc<Duckling>>>>>,
     sessions: Mutex<HashMap<String, Arc<Session>>>,
 }
 
@@ -267,27 +268,26 @@ impl Coordinator {
     }
 
     fn duckling(&self, user: &str) -> Result<Arc<Duckling>> {
-        let mut ducklings = self.ducklings.lock();
-        if let Some(d) = ducklings.get(user) {
-            return Ok(Arc::clone(d));
-        }
-        let u = self.catalog.ensure_user(user)?;
-        let started = std::time::Instant::now();
-        let d = Duckling::open(&DucklingConfig {
-            dir: self.config.data_dir.join("ducklings").join(&u.id),
-            threads: self.config.duckling_threads,
-            memory_limit: self.config.duckling_memory.clone(),
+        let cell = Arc::clone(self.ducklings.lock().entry(user.to_string()).or_default());
+        let d = cell.get_or_try_init(|| {
+            let u = self.catalog.ensure_user(user)?;
+            let started = std::time::Instant::now();
+            let d = Duckling::open(&DucklingConfig {
+                dir: self.config.data_dir.join("ducklings").join(&u.id),
+                threads: self.config.duckling_threads,
+                memory_limit: self.config.duckling_memory.clone(),
+            })?;
+            for db in self.catalog.databases(user) {
+                d.attach(&db.name, &db.file_name())?;
+            }
+            info!(
+                user,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "duckling started"
+            );
+            Ok::<_, CoordinatorError>(d)
         })?;
-        for db in self.catalog.databases(user) {
-            d.attach(&db.name, &db.file_name())?;
-        }
-        info!(
-            user,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "duckling started"
-        );
-        ducklings.insert(user.to_string(), Arc::clone(&d));
-        Ok(d)
+        Ok(Arc::clone(d))
     }
 
     /// The caller's session `id`, or a new one (`true` when new).

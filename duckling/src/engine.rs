@@ -415,6 +415,44 @@ pub enum StatementKind {
 }
 
 impl StatementKind {
+    /// Every kind, for exhaustive checks and tests.
+    pub const ALL: [StatementKind; 31] = {
+        use StatementKind::*;
+        [
+            Select,
+            Insert,
+            Update,
+            Delete,
+            Merge,
+            Explain,
+            Create,
+            Drop,
+            Alter,
+            Transaction,
+            Copy,
+            CopyDatabase,
+            Export,
+            Attach,
+            Detach,
+            Load,
+            Extension,
+            UpdateExtensions,
+            Set,
+            VariableSet,
+            Pragma,
+            Call,
+            Prepare,
+            Execute,
+            Analyze,
+            Vacuum,
+            CreateFunction,
+            Relation,
+            LogicalPlan,
+            Multi,
+            Invalid,
+        ]
+    };
+
     fn from_duckdb(t: ffi::duckdb_statement_type) -> Self {
         use StatementKind::*;
         match t {

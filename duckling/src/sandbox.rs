@@ -271,40 +271,7 @@ mod tests {
     }
 
     fn kind() -> impl proptest::strategy::Strategy<Value = StatementKind> {
-        use StatementKind::*;
-        proptest::sample::select(vec![
-            Select,
-            Insert,
-            Update,
-            Delete,
-            Merge,
-            Explain,
-            Create,
-            Drop,
-            Alter,
-            Transaction,
-            Copy,
-            CopyDatabase,
-            Export,
-            Attach,
-            Detach,
-            Load,
-            Extension,
-            UpdateExtensions,
-            Set,
-            VariableSet,
-            Pragma,
-            Call,
-            Prepare,
-            Execute,
-            Analyze,
-            Vacuum,
-            CreateFunction,
-            Relation,
-            LogicalPlan,
-            Multi,
-            Invalid,
-        ])
+        proptest::sample::select(StatementKind::ALL.to_vec())
     }
 
     proptest::proptest! {

@@ -640,3 +640,27 @@ async fn rust_client_over_tls() {
     assert_eq!(i64_at(&c.query("SELECT 42::BIGINT").await.unwrap(), 0), vec![42]);
     server.stop();
 }
+
+/// A SQL `BEGIN` holds the session's connection: a statement that arrives while that
+/// connection is busy streaming waits for it instead of running (and committing) elsewhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_transactions_keep_their_connection() {
+    let server = Server::start();
+    let mut c = server.client(&server.admin_token()).await;
+    c.execute("CREATE TABLE sqltx (v BIGINT)").await.unwrap();
+    c.execute("BEGIN TRANSACTION").await.unwrap();
+    let mut stream = c.query_stream("SELECT range FROM range(1000000000000)").await.unwrap();
+    stream.try_next().await.unwrap();
+    // Same session (the clone shares the cookie jar), while the stream holds the connection.
+    let mut other = c.flight_sql().clone();
+    let insert = tokio::spawn(async move { other.execute_update("INSERT INTO sqltx VALUES (1)".into(), None).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(stream);
+    assert_eq!(insert.await.unwrap().unwrap(), 1);
+    c.execute("ROLLBACK").await.unwrap();
+    assert_eq!(
+        i64_at(&c.query("SELECT count(*)::BIGINT FROM sqltx").await.unwrap(), 0),
+        vec![0]
+    );
+    server.stop();
+}

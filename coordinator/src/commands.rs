@@ -179,6 +179,24 @@ pub fn parse(sql: &str) -> Result<Option<Command>> {
     Ok(None)
 }
 
+/// Whether a SQL text opens (`Some(true)`) or ends (`Some(false)`) a transaction, judged by
+/// the first word of its last transaction-control statement (`BEGIN`, `START`, `COMMIT`,
+/// `END`, `ROLLBACK`, `ABORT`); `None` when it has none.
+pub fn transaction_control(sql: &str) -> Option<bool> {
+    let tokens = tokenize(sql).ok()?;
+    let mut effect = None;
+    for statement in tokens.split(|t| *t == Token::Punct(';')) {
+        if let Some(Token::Word(w)) = statement.first() {
+            match w.to_ascii_lowercase().as_str() {
+                "begin" | "start" => effect = Some(true),
+                "commit" | "end" | "rollback" | "abort" => effect = Some(false),
+                _ => {}
+            }
+        }
+    }
+    effect
+}
+
 fn token_text(t: &Token) -> String {
     match t {
         Token::Word(w) => w.clone(),
@@ -220,6 +238,17 @@ mod tests {
         assert_eq!(parse("SELECT 1").unwrap(), None);
         assert_eq!(parse("CREATE TABLE database(x int)").unwrap(), None);
         assert!(parse("DROP DATABASE a b").is_err());
+    }
+
+    #[test]
+    fn finds_transaction_control() {
+        assert_eq!(transaction_control("BEGIN TRANSACTION"), Some(true));
+        assert_eq!(
+            transaction_control("begin; insert into t values (1); commit;"),
+            Some(false)
+        );
+        assert_eq!(transaction_control("/* x */ ROLLBACK"), Some(false));
+        assert_eq!(transaction_control("SELECT 'begin'"), None);
     }
 
     proptest::proptest! {

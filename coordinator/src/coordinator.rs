@@ -21,7 +21,7 @@ use crate::auth::{Principal, TokenAuthority};
 use crate::catalog::{Catalog, DEFAULT_DATABASE};
 use crate::commands::{self, Command};
 use crate::error::{CoordinatorError, Result};
-use crate::session::{PendingQuery, PreparedStatement, Session};
+use crate::session::{Access, PendingQuery, PreparedStatement, Session};
 
 /// Coordinator settings; the binary fills them from flags.
 #[derive(Debug, Clone)]
@@ -187,6 +187,27 @@ fn allowed_kinds(principal: &Principal) -> impl Fn(StatementKind) -> Result<(), 
     }
 }
 
+/// The connection a statement needs: its Flight transaction's, the session's own for SQL
+/// transaction control (a `BEGIN` on a fresh connection would open nothing), or any.
+fn access_for(transaction: &Option<String>, control: Option<bool>) -> Access {
+    match (transaction, control) {
+        (None, Some(_)) => Access::Own,
+        _ => transaction.clone().into(),
+    }
+}
+
+/// Records what SQL transaction control did once it ran: a `BEGIN` that succeeded opens, a
+/// `COMMIT`/`ROLLBACK` ends the transaction whether or not it succeeded (DuckDB rolls back a
+/// failed commit).
+fn track_transaction<T>(session: &Session, control: Option<bool>, result: Result<T>) -> Result<T> {
+    match (control, &result) {
+        (Some(open), Ok(_)) => session.set_sql_transaction(open),
+        (Some(false), Err(_)) => session.set_sql_transaction(false),
+        _ => {}
+    }
+    result
+}
+
 /// Interrupts a session operation whose caller stopped waiting (client gone, deadline passed).
 struct CancelOnDrop {
     session: Arc<Session>,
@@ -207,7 +228,7 @@ impl Drop for CancelOnDrop {
 /// interrupted: gRPC deadlines and disconnects stop the work they no longer wait for.
 async fn on_connection<T: Send + 'static>(
     session: &Arc<Session>,
-    transaction: Option<String>,
+    access: impl Into<Access>,
     f: impl FnOnce(&Session, &Connection) -> Result<T> + Send + 'static,
 ) -> Result<T> {
     let op = session.new_op_id();
@@ -217,8 +238,9 @@ async fn on_connection<T: Send + 'static>(
         armed: true,
     };
     let s = Arc::clone(session);
+    let access = access.into();
     let out = blocking(move || {
-        let conn = s.acquire(transaction.as_deref())?;
+        let conn = s.acquire(&access)?;
         s.started(&op, conn.interrupt_handle());
         let result = f(&s, &conn);
         s.finished(&op);
@@ -444,7 +466,8 @@ impl Coordinator {
         }
         let sql_owned = sql.to_string();
         let txn = transaction.map(str::to_string);
-        let pending = on_connection(session, txn.clone(), move |s, conn| {
+        let control = commands::transaction_control(sql);
+        let pending = on_connection(session, access_for(&txn, control), move |s, conn| {
             let (mut stmt, described) = prepare_script(conn, &sql_owned, &allowed_kinds(s.principal()))?;
             let single = described.statements == 1;
             if single && described.returns_rows() {
@@ -455,7 +478,7 @@ impl Coordinator {
                     schema: described.dataset_schema,
                 });
             }
-            collect(&mut stmt, None)
+            track_transaction(s, control, collect(&mut stmt, None))
         })
         .await?;
         let schema = pending.schema();
@@ -477,9 +500,11 @@ impl Coordinator {
             return Ok(0);
         }
         let sql = sql.to_string();
-        on_connection(session, transaction.map(str::to_string), move |s, conn| {
+        let txn = transaction.map(str::to_string);
+        let control = commands::transaction_control(&sql);
+        on_connection(session, access_for(&txn, control), move |s, conn| {
             let (mut stmt, _) = prepare_script(conn, &sql, &allowed_kinds(s.principal()))?;
-            Ok(stmt.execute()? as i64)
+            track_transaction(s, control, stmt.execute().map(|n| n as i64).map_err(Into::into))
         })
         .await
     }
@@ -1023,7 +1048,7 @@ fn run_streaming(
     schema: &SchemaRef,
     tx: &mpsc::Sender<Result<RecordBatch>>,
 ) -> Result<()> {
-    let conn = session.acquire(transaction)?;
+    let conn = session.acquire(&transaction.map(str::to_string).into())?;
     // Registered only while this connection runs the query: a cancel that arrives later must
     // not interrupt whatever the connection runs next.
     session.started(query_id, conn.interrupt_handle());

@@ -70,6 +70,8 @@ struct SessionState {
     database: String,
     schema: Option<String>,
     transaction: Option<String>,
+    /// A transaction opened with SQL `BEGIN` on the session's connection.
+    sql_transaction: bool,
     prepared: HashMap<String, PreparedStatement>,
     pending: HashMap<String, PendingQuery>,
     pending_order: VecDeque<String>,
@@ -89,6 +91,23 @@ pub struct Session {
     /// Set once the client sends this session's cookie back: a client that never does (ADBC
     /// without cookie middleware) leaves sessions it will not reach again once its query ends.
     returned: std::sync::atomic::AtomicBool,
+}
+
+/// Which connection a call needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Access {
+    /// The session's connection if free, a fresh one otherwise.
+    Any,
+    /// The session's connection, waiting for it (transaction control must run there).
+    Own,
+    /// The connection of the session's open Flight SQL transaction.
+    Transaction(String),
+}
+
+impl From<Option<String>> for Access {
+    fn from(transaction: Option<String>) -> Self {
+        transaction.map_or(Access::Any, Access::Transaction)
+    }
 }
 
 /// A DuckDB connection borrowed for one call: the session's own, or a fresh one.
@@ -206,19 +225,26 @@ impl Session {
     }
 
     /// Borrows a connection for one call (blocking: call from a blocking thread).
-    ///
-    /// `transaction`, when given, must be the session's open transaction.
-    pub fn acquire(&self, transaction: Option<&str>) -> Result<ConnGuard<'_>> {
-        let (in_txn, database, schema) = {
+    pub fn acquire(&self, access: &Access) -> Result<ConnGuard<'_>> {
+        let transaction = match access {
+            Access::Transaction(t) => Some(t.as_str()),
+            _ => None,
+        };
+        let (wait, database, schema) = {
             let s = self.state.lock();
             if let Some(t) = transaction
                 && s.transaction.as_deref() != Some(t)
             {
                 return Err(CoordinatorError::NotFound(format!("transaction {t} is not open")));
             }
-            (s.transaction.is_some(), s.database.clone(), s.schema.clone())
+            let in_txn = s.transaction.is_some() || s.sql_transaction;
+            (
+                in_txn || matches!(access, Access::Own),
+                s.database.clone(),
+                s.schema.clone(),
+            )
         };
-        let guard = if in_txn {
+        let guard = if wait {
             let g = self.conn.lock();
             // The transaction may have ended while this call waited for its connection.
             if let Some(t) = transaction
@@ -239,6 +265,12 @@ impl Session {
             }
             None => Ok(ConnGuard::Fresh(self.open_connection(&database, schema.as_deref())?)),
         }
+    }
+
+    /// Records a SQL-level `BEGIN` (`true`) or `COMMIT`/`ROLLBACK` (`false`) that ran on the
+    /// session's connection: while one is open, every call waits for that connection.
+    pub fn set_sql_transaction(&self, open: bool) {
+        self.state.lock().sql_transaction = open;
     }
 
     /// Selects the current database (and schema). Blocking.
@@ -266,7 +298,7 @@ impl Session {
 
     /// Begins a transaction on the session's connection. Blocking.
     pub fn begin(&self) -> Result<String> {
-        if self.state.lock().transaction.is_some() {
+        if self.in_transaction() {
             return Err(CoordinatorError::InvalidArgument(
                 "a transaction is already open in this session".into(),
             ));
@@ -298,9 +330,10 @@ impl Session {
         result.map_err(Into::into)
     }
 
-    /// Whether a Flight SQL transaction is open.
+    /// Whether a transaction (Flight SQL or SQL `BEGIN`) is open.
     pub fn in_transaction(&self) -> bool {
-        self.state.lock().transaction.is_some()
+        let s = self.state.lock();
+        s.transaction.is_some() || s.sql_transaction
     }
 
     /// Stores a prepared statement and returns its handle.

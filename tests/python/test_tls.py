@@ -47,31 +47,27 @@ def test_queries_over_tls_with_the_test_ca(tls_server, certs):
         assert scalar(conn, "SELECT 40 + 2") == 42
 
 
-def test_a_client_that_does_not_trust_the_ca_is_refused(tls_server):
-    conn = flight_sql.connect(tls_server.url, db_kwargs=tls_server.db_kwargs(), autocommit=True)
+def refusal(url: str, db_kwargs: dict) -> str:
+    """The error a client gets from its first query; fails the test if the query succeeds."""
+    conn = flight_sql.connect(url, db_kwargs=db_kwargs, autocommit=True)
     try:
         with pytest.raises(Error) as info:
             scalar(conn, "SELECT 1")
-        text = str(info.value).lower()
-        assert "certificate" in text or "x509" in text or "unavailable" in text, text
+        return str(info.value).lower()
     finally:
         try:
             conn.close()
         except Error:
             pass
+
+
+def test_a_client_that_does_not_trust_the_ca_is_refused(tls_server):
+    text = refusal(tls_server.url, tls_server.db_kwargs())
+    assert "certificate" in text or "x509" in text or "unavailable" in text, text
 
 
 def test_plaintext_client_cannot_talk_to_a_tls_server(tls_server):
-    plain = tls_server.url.replace("grpc+tls://", "grpc://")
-    conn = flight_sql.connect(plain, db_kwargs=tls_server.db_kwargs(), autocommit=True)
-    try:
-        with pytest.raises(Error):
-            scalar(conn, "SELECT 1")
-    finally:
-        try:
-            conn.close()
-        except Error:
-            pass
+    refusal(tls_server.url.replace("grpc+tls://", "grpc://"), tls_server.db_kwargs())
 
 
 @pytest.fixture
@@ -105,14 +101,6 @@ def test_mutual_tls_accepts_a_client_certificate_from_the_ca(mtls_server, certs,
 
 
 def test_mutual_tls_refuses_a_client_without_a_certificate(mtls_server, certs):
-    conn = flight_sql.connect(mtls_server.url, db_kwargs=mtls_server.db_kwargs(**{
+    refusal(mtls_server.url, mtls_server.db_kwargs(**{
         "adbc.flight.sql.client_option.tls_root_certs": (certs / "ca.pem").read_text(),
-    }), autocommit=True)
-    try:
-        with pytest.raises(Error):
-            scalar(conn, "SELECT 1")
-    finally:
-        try:
-            conn.close()
-        except Error:
-            pass
+    }))

@@ -378,117 +378,63 @@ impl Drop for Extracted<'_> {
     }
 }
 
-/// The kind of statement, as DuckDB's parser classified it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StatementKind {
-    Select,
-    Insert,
-    Update,
-    Delete,
-    Merge,
-    Explain,
-    Create,
-    Drop,
-    Alter,
-    Transaction,
-    Copy,
-    CopyDatabase,
-    Export,
-    Attach,
-    Detach,
-    Load,
-    Extension,
-    UpdateExtensions,
-    Set,
-    VariableSet,
-    Pragma,
-    Call,
-    Prepare,
-    Execute,
-    Analyze,
-    Vacuum,
-    CreateFunction,
-    Relation,
-    LogicalPlan,
-    Multi,
-    Invalid,
+/// Declares [`StatementKind`] from one list of (kind = DuckDB constant) pairs: the enum, the
+/// list of all kinds, and the mapping from DuckDB's statement types.
+macro_rules! statement_kinds {
+    ($($kind:ident = $ffi:ident),* $(,)?) => {
+        /// The kind of statement, as DuckDB's parser classified it.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum StatementKind {
+            $($kind,)*
+            /// A statement type this build does not know.
+            Invalid,
+        }
+
+        impl StatementKind {
+            /// Every kind, for exhaustive checks and tests.
+            pub const ALL: &'static [StatementKind] = &[$(StatementKind::$kind,)* StatementKind::Invalid];
+
+            fn from_duckdb(t: ffi::duckdb_statement_type) -> Self {
+                match t {
+                    $(ffi::$ffi => StatementKind::$kind,)*
+                    _ => StatementKind::Invalid,
+                }
+            }
+        }
+    };
 }
 
-impl StatementKind {
-    /// Every kind, for exhaustive checks and tests.
-    pub const ALL: [StatementKind; 31] = {
-        use StatementKind::*;
-        [
-            Select,
-            Insert,
-            Update,
-            Delete,
-            Merge,
-            Explain,
-            Create,
-            Drop,
-            Alter,
-            Transaction,
-            Copy,
-            CopyDatabase,
-            Export,
-            Attach,
-            Detach,
-            Load,
-            Extension,
-            UpdateExtensions,
-            Set,
-            VariableSet,
-            Pragma,
-            Call,
-            Prepare,
-            Execute,
-            Analyze,
-            Vacuum,
-            CreateFunction,
-            Relation,
-            LogicalPlan,
-            Multi,
-            Invalid,
-        ]
-    };
-
-    fn from_duckdb(t: ffi::duckdb_statement_type) -> Self {
-        use StatementKind::*;
-        match t {
-            ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_SELECT => Select,
-            ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_INSERT => Insert,
-            ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_UPDATE => Update,
-            ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_DELETE => Delete,
-            ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_MERGE_INTO => Merge,
-            ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_EXPLAIN => Explain,
-            ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_CREATE => Create,
-            ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_DROP => Drop,
-            ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_ALTER => Alter,
-            ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_TRANSACTION => Transaction,
-            ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_COPY => Copy,
-            ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_COPY_DATABASE => CopyDatabase,
-            ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_EXPORT => Export,
-            ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_ATTACH => Attach,
-            ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_DETACH => Detach,
-            ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_LOAD => Load,
-            ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_EXTENSION => Extension,
-            ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_UPDATE_EXTENSIONS => UpdateExtensions,
-            ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_SET => Set,
-            ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_VARIABLE_SET => VariableSet,
-            ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_PRAGMA => Pragma,
-            ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_CALL => Call,
-            ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_PREPARE => Prepare,
-            ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_EXECUTE => Execute,
-            ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_ANALYZE => Analyze,
-            ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_VACUUM => Vacuum,
-            ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_CREATE_FUNC => CreateFunction,
-            ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_RELATION => Relation,
-            ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_LOGICAL_PLAN => LogicalPlan,
-            ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_MULTI => Multi,
-            _ => Invalid,
-        }
-    }
+statement_kinds! {
+    Select = duckdb_statement_type_DUCKDB_STATEMENT_TYPE_SELECT,
+    Insert = duckdb_statement_type_DUCKDB_STATEMENT_TYPE_INSERT,
+    Update = duckdb_statement_type_DUCKDB_STATEMENT_TYPE_UPDATE,
+    Delete = duckdb_statement_type_DUCKDB_STATEMENT_TYPE_DELETE,
+    Merge = duckdb_statement_type_DUCKDB_STATEMENT_TYPE_MERGE_INTO,
+    Explain = duckdb_statement_type_DUCKDB_STATEMENT_TYPE_EXPLAIN,
+    Create = duckdb_statement_type_DUCKDB_STATEMENT_TYPE_CREATE,
+    Drop = duckdb_statement_type_DUCKDB_STATEMENT_TYPE_DROP,
+    Alter = duckdb_statement_type_DUCKDB_STATEMENT_TYPE_ALTER,
+    Transaction = duckdb_statement_type_DUCKDB_STATEMENT_TYPE_TRANSACTION,
+    Copy = duckdb_statement_type_DUCKDB_STATEMENT_TYPE_COPY,
+    CopyDatabase = duckdb_statement_type_DUCKDB_STATEMENT_TYPE_COPY_DATABASE,
+    Export = duckdb_statement_type_DUCKDB_STATEMENT_TYPE_EXPORT,
+    Attach = duckdb_statement_type_DUCKDB_STATEMENT_TYPE_ATTACH,
+    Detach = duckdb_statement_type_DUCKDB_STATEMENT_TYPE_DETACH,
+    Load = duckdb_statement_type_DUCKDB_STATEMENT_TYPE_LOAD,
+    Extension = duckdb_statement_type_DUCKDB_STATEMENT_TYPE_EXTENSION,
+    UpdateExtensions = duckdb_statement_type_DUCKDB_STATEMENT_TYPE_UPDATE_EXTENSIONS,
+    Set = duckdb_statement_type_DUCKDB_STATEMENT_TYPE_SET,
+    VariableSet = duckdb_statement_type_DUCKDB_STATEMENT_TYPE_VARIABLE_SET,
+    Pragma = duckdb_statement_type_DUCKDB_STATEMENT_TYPE_PRAGMA,
+    Call = duckdb_statement_type_DUCKDB_STATEMENT_TYPE_CALL,
+    Prepare = duckdb_statement_type_DUCKDB_STATEMENT_TYPE_PREPARE,
+    Execute = duckdb_statement_type_DUCKDB_STATEMENT_TYPE_EXECUTE,
+    Analyze = duckdb_statement_type_DUCKDB_STATEMENT_TYPE_ANALYZE,
+    Vacuum = duckdb_statement_type_DUCKDB_STATEMENT_TYPE_VACUUM,
+    CreateFunction = duckdb_statement_type_DUCKDB_STATEMENT_TYPE_CREATE_FUNC,
+    Relation = duckdb_statement_type_DUCKDB_STATEMENT_TYPE_RELATION,
+    LogicalPlan = duckdb_statement_type_DUCKDB_STATEMENT_TYPE_LOGICAL_PLAN,
+    Multi = duckdb_statement_type_DUCKDB_STATEMENT_TYPE_MULTI,
 }
 
 /// A prepared statement on a connection.

@@ -129,6 +129,16 @@ async fn flight(args: BenchArgs) -> Result<()> {
         assert_eq!(batches[0].num_rows(), 1);
         remote.push(t.elapsed());
     }
+    // The floor under (a): one authenticated unary Flight SQL call that touches no DuckDB
+    // (GetFlightInfo for the table types). A query needs two such calls.
+    let mut bare = Vec::with_capacity(args.iterations);
+    for _ in 0..args.iterations {
+        let t = Instant::now();
+        client.flight_sql().get_table_types().await?;
+        bare.push(t.elapsed());
+    }
+    bare.sort();
+    figure("flight_bare_rpc_p50", micros(percentile(&bare, 0.5)), "us");
     local.sort();
     remote.sort();
     figure("flight_select1_p50", micros(percentile(&remote, 0.5)), "us");

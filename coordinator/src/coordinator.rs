@@ -994,15 +994,19 @@ impl Coordinator {
     }
 }
 
-/// Runs a prepared statement once per parameter row (once without parameters) and collects
-/// the result: for updates, scripts and results whose type only execution reveals.
-fn collect(stmt: &mut pond_duckling::Prepared<'_>, params: Option<&RecordBatch>) -> Result<PendingQuery> {
+/// Runs a prepared statement once per parameter row (once without parameters) and hands
+/// every result batch to `f`, which returns `false` to stop early. Returns the schema of the
+/// first result.
+fn for_each_batch(
+    stmt: &mut pond_duckling::Prepared<'_>,
+    params: Option<&RecordBatch>,
+    mut f: impl FnMut(RecordBatch) -> Result<bool>,
+) -> Result<Option<SchemaRef>> {
     let rows: Vec<Option<usize>> = match params {
         Some(p) => (0..p.num_rows()).map(Some).collect(),
         None => vec![None],
     };
     let mut schema = None;
-    let mut batches = Vec::new();
     for row in rows {
         if let (Some(p), Some(r)) = (params, row) {
             stmt.bind_row(p, r)?;
@@ -1010,9 +1014,22 @@ fn collect(stmt: &mut pond_duckling::Prepared<'_>, params: Option<&RecordBatch>)
         let mut stream = stmt.execute_streaming()?;
         schema.get_or_insert_with(|| stream.schema());
         while let Some(b) = stream.next_batch()? {
-            batches.push(b);
+            if !f(b)? {
+                return Ok(schema);
+            }
         }
     }
+    Ok(schema)
+}
+
+/// Runs a prepared statement like [`for_each_batch`] and collects the result: for updates,
+/// scripts and results whose type only execution reveals.
+fn collect(stmt: &mut pond_duckling::Prepared<'_>, params: Option<&RecordBatch>) -> Result<PendingQuery> {
+    let mut batches = Vec::new();
+    let schema = for_each_batch(stmt, params, |b| {
+        batches.push(b);
+        Ok(true)
+    })?;
     let schema = schema.unwrap_or_else(|| Arc::new(Schema::empty()));
     Ok(PendingQuery::Ready { schema, batches })
 }
@@ -1066,22 +1083,10 @@ fn stream_on(
     tx: &mpsc::Sender<Result<RecordBatch>>,
 ) -> Result<()> {
     let mut stmt = pond_duckling::prepare_checked(conn, sql, &allowed_kinds(principal))?;
-    let rows: Vec<Option<usize>> = match params {
-        Some(p) => (0..p.num_rows()).map(Some).collect(),
-        None => vec![None],
-    };
-    for row in rows {
-        if let (Some(p), Some(r)) = (params, row) {
-            stmt.bind_row(p, r)?;
-        }
-        let mut stream = stmt.execute_streaming()?;
-        while let Some(batch) = stream.next_batch()? {
-            if tx.blocking_send(Ok(conform(batch, schema)?)).is_err() {
-                // The client went away: stop the query.
-                return Ok(());
-            }
-        }
-    }
+    // A failed send means the client went away: stop the query.
+    for_each_batch(&mut stmt, params, |batch| {
+        Ok(tx.blocking_send(Ok(conform(batch, schema)?)).is_ok())
+    })?;
     Ok(())
 }
 

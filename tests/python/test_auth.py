@@ -58,6 +58,19 @@ def claims_of(token: str) -> dict:
     return json.loads(base64.urlsafe_b64decode(payload))
 
 
+
+def basic_handshake_error(pond, username: str, password: str) -> Error:
+    """The error of a first query over a Basic-handshake connection; fails if it succeeds."""
+    with pytest.raises(Error) as info:
+        conn = flight_sql.connect(
+            pond.url, db_kwargs={"username": username, "password": password}, autocommit=True
+        )
+        try:
+            rows(conn, "SELECT 1")
+        finally:
+            conn.close()
+    return info.value
+
 def test_valid_admin_token(pond):
     with pond.connect(autocommit=True) as conn:
         assert scalar(conn, "SELECT 'in'") == "in"
@@ -178,31 +191,13 @@ def test_basic_handshake_with_token_as_password(pond):
 def test_basic_handshake_with_wrong_password_fails(pond):
     name = unique("basic")
     pond.new_user(name)
-    with pytest.raises(Error) as info:
-        conn = flight_sql.connect(
-            pond.url, db_kwargs={"username": name, "password": "wrong-" + secrets.token_hex(8)},
-            autocommit=True,
-        )
-        try:
-            rows(conn, "SELECT 1")
-        finally:
-            conn.close()
-    assert_unauthenticated(info.value)
+    assert_unauthenticated(basic_handshake_error(pond, name, "wrong-" + secrets.token_hex(8)))
 
 
 def test_basic_handshake_user_must_match_token(pond):
     alice = unique("alice")
     alice_token = pond.new_user(alice)
-    with pytest.raises(Error) as info:
-        conn = flight_sql.connect(
-            pond.url, db_kwargs={"username": unique("mallory"), "password": alice_token},
-            autocommit=True,
-        )
-        try:
-            rows(conn, "SELECT 1")
-        finally:
-            conn.close()
-    assert_unauthenticated(info.value)
+    assert_unauthenticated(basic_handshake_error(pond, unique("mallory"), alice_token))
 
 
 def test_token_create_prints_distinct_tokens(pond):

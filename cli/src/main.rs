@@ -5,9 +5,10 @@ mod bench;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use pond_coordinator::{Coordinator, CoordinatorConfig, TokenAuthority};
 use pond_flight_server::{ServerConfig, TlsConfig};
@@ -43,6 +44,48 @@ enum Command {
     Bench(bench::BenchArgs),
 }
 
+/// How often garbage collection runs, and how old an unreachable object must be to go (a
+/// commit in flight uploads its objects before its manifest names them).
+const GC_INTERVAL: Duration = Duration::from_secs(10 * 60);
+const GC_GRACE: Duration = Duration::from_secs(3600);
+
+/// A byte count with an optional unit: `512MiB`, `10GiB`, `1GB`, `4096`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ByteSize(u64);
+
+impl ByteSize {
+    pub(crate) fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
+impl std::str::FromStr for ByteSize {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let (n, unit) = s.split_at(split);
+        let n: u64 = n
+            .parse()
+            .map_err(|_| format!("{s}: expected a number of bytes such as 10GiB"))?;
+        let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1,
+            "kb" => 1000,
+            "kib" => 1 << 10,
+            "mb" => 1000 * 1000,
+            "mib" => 1 << 20,
+            "gb" => 1000 * 1000 * 1000,
+            "gib" => 1 << 30,
+            "tb" => 1000 * 1000 * 1000 * 1000,
+            "tib" => 1 << 40,
+            other => return Err(format!("{s}: unknown unit {other}")),
+        };
+        n.checked_mul(mult)
+            .map(ByteSize)
+            .ok_or_else(|| format!("{s}: too large"))
+    }
+}
+
 #[derive(Args)]
 struct DataDir {
     /// Where Pond keeps its catalog, keys and databases.
@@ -60,6 +103,9 @@ struct ServeArgs {
     /// Object storage for databases (file:///…, s3://bucket/prefix, memory://).
     #[arg(long, env = "POND_STORAGE")]
     storage: Option<String>,
+    /// Local cache of snapshot objects, e.g. 10GiB (its size bound).
+    #[arg(long, env = "POND_CACHE_SIZE", default_value = "10GiB")]
+    cache_size: ByteSize,
     /// TLS certificate (PEM); serves grpc+tls:// together with --tls-key.
     #[arg(long, env = "POND_TLS_CERT", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -135,14 +181,6 @@ async fn main() -> Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {
-    if let Some(storage) = &args.storage {
-        let default = format!("file://{}/storage", args.data.data_dir.display());
-        if storage != &default {
-            bail!(
-                "--storage {storage}: this build keeps databases in the data directory only (snapshot storage is not built yet)"
-            );
-        }
-    }
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(c), Some(k)) => Some(TlsConfig {
             cert_pem: std::fs::read(c).with_context(|| format!("reading {}", c.display()))?,
@@ -163,6 +201,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
         duckling_memory: args.duckling_memory.clone(),
         session_idle_timeout: args.session_idle_timeout,
         unreturned_session_timeout: args.unreturned_session_timeout,
+        storage_url: args.storage.clone(),
+        cache_bytes: args.cache_size.as_u64(),
     })
     .context("opening the data directory")?;
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -170,6 +210,17 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
     let shutdown = shutdown_signal()?;
+    let gc = {
+        let coordinator = Arc::clone(&coordinator);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(GC_INTERVAL).await;
+                if let Err(e) = coordinator.collect_garbage(GC_GRACE).await {
+                    tracing::warn!(error = %e, "garbage collection failed");
+                }
+            }
+        })
+    };
     let scheme = if tls.is_some() { "grpc+tls" } else { "grpc" };
     // The one line scripts and tests wait for: printed once the socket accepts connections.
     #[allow(clippy::print_stdout)]
@@ -177,7 +228,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
         println!("pond {} listening on {scheme}://{addr}", env!("CARGO_PKG_VERSION"));
     }
     tracing::info!(%addr, data_dir = %args.data.data_dir.display(), "serving Flight SQL");
-    pond_flight_server::serve(listener, coordinator, ServerConfig { tls }, shutdown).await?;
+    pond_flight_server::serve(listener, Arc::clone(&coordinator), ServerConfig { tls }, shutdown).await?;
+    gc.abort();
+    // Every commit is already durable; this stores DuckDB's shutdown checkpoints, so the next
+    // start reuses the working copies instead of rebuilding them.
+    tokio::task::spawn_blocking(move || coordinator.shutdown()).await?;
     tracing::info!("stopped");
     Ok(())
 }

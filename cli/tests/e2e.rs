@@ -534,6 +534,7 @@ fn benchmarks_run_at_small_scale() {
     for args in [
         vec!["bench", "flight", "--iterations", "20", "--rows", "100000"],
         vec!["bench", "tpch", "--scale", "0.01", "--runs", "1"],
+        vec!["bench", "storage", "--sizes", "8MiB", "--iterations", "20"],
     ] {
         let out = pond().args(&args).env("POND_LOG", "warn").output().unwrap();
         assert!(
@@ -552,6 +553,9 @@ fn benchmarks_run_at_small_scale() {
         }
         if args[1] == "tpch" {
             assert!(text.contains("tpch_q22_flight:"), "{text}");
+        }
+        if args[1] == "storage" {
+            assert!(text.contains("storage_reader_next_snapshot_bytes_8mib:"), "{text}");
         }
     }
 }

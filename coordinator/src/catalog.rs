@@ -37,9 +37,20 @@ pub struct DatabaseEntry {
     pub created_ms: u64,
     /// Set while the database is dropped (restorable with UNDROP).
     pub dropped_ms: Option<u64>,
+    /// How long unnamed snapshots are kept; `None` means [`DEFAULT_RETENTION_DAYS`].
+    #[serde(default)]
+    pub snapshot_retention_days: Option<u32>,
 }
 
+/// Days unnamed snapshots are kept unless `ALTER DATABASE … SET SNAPSHOT_RETENTION_DAYS` says.
+pub const DEFAULT_RETENTION_DAYS: u32 = 7;
+
 impl DatabaseEntry {
+    /// Days unnamed snapshots are kept.
+    pub fn retention_days(&self) -> u32 {
+        self.snapshot_retention_days.unwrap_or(DEFAULT_RETENTION_DAYS)
+    }
+
     /// The database's file inside its owner's private directory.
     pub fn file_name(&self) -> String {
         format!("{}.duckdb", self.id)
@@ -150,6 +161,7 @@ impl Catalog {
                 name: DEFAULT_DATABASE.to_string(),
                 created_ms: now_ms(),
                 dropped_ms: None,
+                snapshot_retention_days: None,
             });
             Ok(user)
         })
@@ -206,6 +218,7 @@ impl Catalog {
                 name: name.to_string(),
                 created_ms: now_ms(),
                 dropped_ms: None,
+                snapshot_retention_days: None,
             };
             d.databases.push(entry.clone());
             Ok(Some(entry))
@@ -256,6 +269,24 @@ impl Catalog {
             entry.dropped_ms = None;
             Ok(entry.clone())
         })
+    }
+
+    /// Sets database `name`'s snapshot retention.
+    pub fn set_retention(&self, owner: &str, name: &str, days: u32) -> Result<DatabaseEntry> {
+        self.update(|data| {
+            let entry = data
+                .databases
+                .iter_mut()
+                .find(|x| x.owner == owner && x.name == name && x.dropped_ms.is_none())
+                .ok_or_else(|| CoordinatorError::NotFound(format!("database {name} does not exist")))?;
+            entry.snapshot_retention_days = Some(days);
+            Ok(entry.clone())
+        })
+    }
+
+    /// Every database of every user, dropped ones included (GC keeps what UNDROP may need).
+    pub fn all_databases(&self) -> Vec<DatabaseEntry> {
+        self.data.lock().databases.clone()
     }
 }
 

@@ -13,7 +13,32 @@ pub enum Command {
     CreateDatabase {
         name: String,
         if_not_exists: bool,
-        from: Option<String>,
+        from: Option<CloneSource>,
+    },
+    /// `CREATE SNAPSHOT [name] OF d`.
+    CreateSnapshot {
+        name: Option<String>,
+        database: String,
+    },
+    /// `ALTER DATABASE d SET SNAPSHOT_RETENTION_DAYS = n`.
+    SetRetention {
+        database: String,
+        days: u32,
+    },
+    /// `REFRESH DATABASE d`.
+    Refresh {
+        database: String,
+    },
+    /// `ATTACH 'pond:src' AS alias [(SNAPSHOT_…)]`: read-only time travel.
+    AttachSnapshot {
+        source: String,
+        alias: String,
+        at: Option<SnapshotSpec>,
+    },
+    /// `DETACH [DATABASE] [IF EXISTS] alias`.
+    Detach {
+        alias: String,
+        if_exists: bool,
     },
     DropDatabase {
         name: String,
@@ -27,6 +52,24 @@ pub enum Command {
         database: String,
         schema: Option<String>,
     },
+}
+
+/// Which past snapshot: `SNAPSHOT_ID n`, `SNAPSHOT_TIME 'ts'` or `SNAPSHOT_NAME 'name'`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapshotSpec {
+    Id(u64),
+    /// A timestamp as the user wrote it; DuckDB parses it.
+    Time(String),
+    Name(String),
+}
+
+/// What `CREATE DATABASE … FROM` copies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloneSource {
+    /// A cloud database, at its newest snapshot or the one given.
+    Database { name: String, at: Option<SnapshotSpec> },
+    /// A local file or `CURRENT_DATABASE()`: only the client can upload those.
+    Local(String),
 }
 
 /// A token of the coordinator's tiny grammar.
@@ -165,7 +208,20 @@ pub fn parse(sql: &str) -> Result<Option<Command>> {
         };
         let n = name(at(i))?;
         let from = if is_kw(at(i + 1), "from") {
-            Some(t[i + 2..].iter().map(token_text).collect::<Vec<_>>().join(" "))
+            Some(match at(i + 2) {
+                Some(Token::Word(_) | Token::Quoted(_))
+                    if !is_kw(at(i + 2), "current_database")
+                        && (at(i + 3).is_none() || at(i + 3) == Some(&Token::Punct('('))) =>
+                {
+                    let (spec, next) = snapshot_spec(&t, i + 3)?;
+                    end(&t, next, "CREATE DATABASE … FROM")?;
+                    CloneSource::Database {
+                        name: name(at(i + 2))?,
+                        at: spec,
+                    }
+                }
+                _ => CloneSource::Local(t[i + 2..].iter().map(token_text).collect::<Vec<_>>().join(" ")),
+            })
         } else {
             end(&t, i + 1, "CREATE DATABASE")?;
             None
@@ -176,7 +232,105 @@ pub fn parse(sql: &str) -> Result<Option<Command>> {
             from,
         }));
     }
+    if is_kw(at(0), "create") && is_kw(at(1), "snapshot") {
+        let (snapshot, i) = if is_kw(at(2), "of") {
+            (None, 3)
+        } else {
+            (Some(name(at(2))?), 4)
+        };
+        if !is_kw(at(i - 1), "of") {
+            return Err(CoordinatorError::InvalidArgument(
+                "expected CREATE SNAPSHOT [name] OF database".into(),
+            ));
+        }
+        let database = name(at(i))?;
+        end(&t, i + 1, "CREATE SNAPSHOT")?;
+        return Ok(Some(Command::CreateSnapshot {
+            name: snapshot,
+            database,
+        }));
+    }
+    if is_kw(at(0), "alter") && is_kw(at(1), "database") {
+        let database = name(at(2))?;
+        let days = match (at(3), at(4), at(5), at(6)) {
+            (Some(set), Some(key), Some(Token::Punct('=')), Some(Token::Word(n)))
+                if is_kw(Some(set), "set") && is_kw(Some(key), "snapshot_retention_days") =>
+            {
+                n.parse::<u32>().map_err(|_| {
+                    CoordinatorError::InvalidArgument(format!(
+                        "SNAPSHOT_RETENTION_DAYS must be a whole number of days, not {n}"
+                    ))
+                })?
+            }
+            _ => {
+                return Err(CoordinatorError::InvalidArgument(
+                    "expected ALTER DATABASE d SET SNAPSHOT_RETENTION_DAYS = n".into(),
+                ));
+            }
+        };
+        end(&t, 7, "ALTER DATABASE")?;
+        return Ok(Some(Command::SetRetention { database, days }));
+    }
+    if is_kw(at(0), "refresh") && is_kw(at(1), "database") {
+        let database = name(at(2))?;
+        end(&t, 3, "REFRESH DATABASE")?;
+        return Ok(Some(Command::Refresh { database }));
+    }
+    if is_kw(at(0), "attach") {
+        let i = if is_kw(at(1), "database") { 2 } else { 1 };
+        if let Some(Token::Str(url)) = at(i)
+            && let Some(source) = url.strip_prefix("pond:").or_else(|| url.strip_prefix("md:"))
+        {
+            if !is_kw(at(i + 1), "as") {
+                return Err(CoordinatorError::InvalidArgument(format!(
+                    "expected ATTACH '{url}' AS name"
+                )));
+            }
+            let alias = name(at(i + 2))?;
+            let (spec, next) = snapshot_spec(&t, i + 3)?;
+            end(&t, next, "ATTACH")?;
+            return Ok(Some(Command::AttachSnapshot {
+                source: source.to_string(),
+                alias,
+                at: spec,
+            }));
+        }
+    }
+    if is_kw(at(0), "detach") {
+        let mut i = if is_kw(at(1), "database") { 2 } else { 1 };
+        let if_exists = is_kw(at(i), "if") && is_kw(at(i + 1), "exists");
+        if if_exists {
+            i += 2;
+        }
+        let alias = name(at(i))?;
+        end(&t, i + 1, "DETACH")?;
+        return Ok(Some(Command::Detach { alias, if_exists }));
+    }
     Ok(None)
+}
+
+/// Parses an optional `(SNAPSHOT_ID n | SNAPSHOT_TIME 'ts' | SNAPSHOT_NAME 'name')` at `i`;
+/// returns it and the index after it.
+fn snapshot_spec(t: &[Token], i: usize) -> Result<(Option<SnapshotSpec>, usize)> {
+    if t.get(i) != Some(&Token::Punct('(')) {
+        return Ok((None, i));
+    }
+    let bad = || {
+        CoordinatorError::InvalidArgument(
+            "expected (SNAPSHOT_ID n), (SNAPSHOT_TIME 'timestamp') or (SNAPSHOT_NAME 'name')".into(),
+        )
+    };
+    let (Some(Token::Word(key)), Some(value), Some(Token::Punct(')'))) = (t.get(i + 1), t.get(i + 2), t.get(i + 3))
+    else {
+        return Err(bad());
+    };
+    let spec = match (key.to_ascii_lowercase().as_str(), value) {
+        ("snapshot_id", Token::Word(n)) => SnapshotSpec::Id(n.parse().map_err(|_| bad())?),
+        ("snapshot_time", Token::Str(ts)) => SnapshotSpec::Time(ts.clone()),
+        ("snapshot_name", Token::Str(n) | Token::Quoted(n) | Token::Word(n)) => SnapshotSpec::Name(n.clone()),
+        _ => return Err(bad()),
+    };
+    Ok((Some(spec), i + 4))
 }
 
 /// Whether a SQL text opens (`Some(true)`) or ends (`Some(false)`) a transaction, judged by
@@ -234,6 +388,67 @@ mod tests {
                 database: "my_db".into(),
                 schema: Some("main".into())
             })
+        );
+        assert_eq!(
+            parse("CREATE DATABASE c FROM d (SNAPSHOT_ID 3)").unwrap(),
+            Some(Command::CreateDatabase {
+                name: "c".into(),
+                if_not_exists: false,
+                from: Some(CloneSource::Database {
+                    name: "d".into(),
+                    at: Some(SnapshotSpec::Id(3))
+                })
+            })
+        );
+        assert!(matches!(
+            parse("CREATE DATABASE c FROM 'local.duckdb'").unwrap(),
+            Some(Command::CreateDatabase {
+                from: Some(CloneSource::Local(_)),
+                ..
+            })
+        ));
+        assert_eq!(
+            parse("create snapshot nightly of sales").unwrap(),
+            Some(Command::CreateSnapshot {
+                name: Some("nightly".into()),
+                database: "sales".into()
+            })
+        );
+        assert_eq!(
+            parse("CREATE SNAPSHOT OF sales").unwrap(),
+            Some(Command::CreateSnapshot {
+                name: None,
+                database: "sales".into()
+            })
+        );
+        assert_eq!(
+            parse("ALTER DATABASE s SET SNAPSHOT_RETENTION_DAYS = 3").unwrap(),
+            Some(Command::SetRetention {
+                database: "s".into(),
+                days: 3
+            })
+        );
+        assert!(parse("ALTER DATABASE s SET SNAPSHOT_RETENTION_DAYS = -1").is_err());
+        assert_eq!(
+            parse("ATTACH 'pond:sales' AS old (SNAPSHOT_TIME '2026-01-01 00:00:00')").unwrap(),
+            Some(Command::AttachSnapshot {
+                source: "sales".into(),
+                alias: "old".into(),
+                at: Some(SnapshotSpec::Time("2026-01-01 00:00:00".into()))
+            })
+        );
+        assert!(parse("ATTACH 'pond:sales' AS old (SNAPSHOT_ID 'x')").is_err());
+        assert_eq!(parse("ATTACH '/etc/passwd' AS x").unwrap(), None);
+        assert_eq!(
+            parse("DETACH DATABASE IF EXISTS old").unwrap(),
+            Some(Command::Detach {
+                alias: "old".into(),
+                if_exists: true
+            })
+        );
+        assert_eq!(
+            parse("REFRESH DATABASE old").unwrap(),
+            Some(Command::Refresh { database: "old".into() })
         );
         assert_eq!(parse("SELECT 1").unwrap(), None);
         assert_eq!(parse("CREATE TABLE database(x int)").unwrap(), None);

@@ -19,9 +19,10 @@ use tracing::{debug, info, warn};
 
 use crate::auth::{Principal, TokenAuthority};
 use crate::catalog::{Catalog, DEFAULT_DATABASE};
-use crate::commands::{self, Command};
+use crate::commands::{self, CloneSource, Command, SnapshotSpec};
 use crate::error::{CoordinatorError, Result};
 use crate::session::{Access, PendingQuery, PreparedStatement, Session};
+use pond_storage::{DatabaseWriter, SnapshotSelector, Storage, StorageConfig, block_on};
 
 /// Coordinator settings; the binary fills them from flags.
 #[derive(Debug, Clone)]
@@ -36,6 +37,10 @@ pub struct CoordinatorConfig {
     pub session_idle_timeout: Duration,
     /// Sessions the client never came back to (no cookie carried) are closed after this long.
     pub unreturned_session_timeout: Duration,
+    /// Where snapshots live (`file://`, `memory://`, `s3://`); `None`: `<data_dir>/storage`.
+    pub storage_url: Option<String>,
+    /// The local object cache's size bound.
+    pub cache_bytes: u64,
 }
 
 impl CoordinatorConfig {
@@ -47,6 +52,8 @@ impl CoordinatorConfig {
             duckling_memory: None,
             session_idle_timeout: Duration::from_secs(30 * 60),
             unreturned_session_timeout: Duration::from_secs(60),
+            storage_url: None,
+            cache_bytes: 10 << 30,
         }
     }
 }
@@ -146,6 +153,7 @@ pub struct TableFilter {
 pub struct Coordinator {
     config: CoordinatorConfig,
     catalog: Catalog,
+    storage: Storage,
     auth: TokenAuthority,
     /// One cell per user: a duckling that is starting blocks only its own user's calls.
     ducklings: Mutex<HashMap<String, Arc<once_cell::sync::OnceCell<Arc<Duckling>>>>>,
@@ -173,18 +181,28 @@ fn single_column(name: &str, values: Vec<String>) -> Result<(SchemaRef, Vec<Reco
 fn allowed_kinds(principal: &Principal) -> impl Fn(StatementKind) -> Result<(), DucklingError> + use<> {
     let read_only = principal.read_only;
     move |kind| {
-        use StatementKind::*;
-        let reads = matches!(
-            kind,
-            Select | Explain | Pragma | Call | Transaction | VariableSet | Relation
-        );
-        if read_only && !reads {
+        if read_only && !is_read(kind) {
             return Err(DucklingError::PermissionDenied(format!(
                 "a read-only token cannot run {kind:?} statements"
             )));
         }
         Ok(())
     }
+}
+
+/// Whether SQL reads `pond_information_schema` (whose tables are filled on demand).
+fn mentions_information_schema(sql: &str) -> bool {
+    sql.to_ascii_lowercase()
+        .contains(pond_duckling::duckling::INFORMATION_SCHEMA)
+}
+
+/// Whether statements of `kind` only read.
+fn is_read(kind: StatementKind) -> bool {
+    use StatementKind::*;
+    matches!(
+        kind,
+        Select | Explain | Pragma | Call | Transaction | VariableSet | Relation
+    )
 }
 
 /// The connection a statement needs: its Flight transaction's, the session's own for SQL
@@ -242,9 +260,9 @@ async fn on_connection<T: Send + 'static>(
     let out = blocking(move || {
         let conn = s.acquire(&access)?;
         s.started(&op, conn.interrupt_handle());
-        let result = f(&s, &conn);
+        let result = s.duckling().writing(|| f(&s, &conn), || !s.in_transaction());
         s.finished(&op);
-        result
+        result?
     })
     .await;
     guard.armed = false;
@@ -259,6 +277,16 @@ impl Coordinator {
         let data_dir = config.data_dir.canonicalize()?;
         let catalog = Catalog::open(&data_dir.join("catalog.json"))?;
         let auth = TokenAuthority::open(&data_dir)?;
+        let url = config
+            .storage_url
+            .clone()
+            .unwrap_or_else(|| format!("file://{}", data_dir.join("storage").display()));
+        let storage = Storage::open(&StorageConfig {
+            url,
+            cache_dir: data_dir.join("cache"),
+            cache_bytes: config.cache_bytes,
+        })
+        .map_err(DucklingError::from)?;
         let token_path = data_dir.join("admin.token");
         if !token_path.exists() {
             catalog.ensure_user("admin")?;
@@ -269,6 +297,7 @@ impl Coordinator {
         Ok(Arc::new(Self {
             config: CoordinatorConfig { data_dir, ..config },
             catalog,
+            storage,
             auth,
             ducklings: Mutex::new(HashMap::new()),
             sessions: Mutex::new(HashMap::new()),
@@ -298,9 +327,10 @@ impl Coordinator {
                 dir: self.config.data_dir.join("ducklings").join(&u.id),
                 threads: self.config.duckling_threads,
                 memory_limit: self.config.duckling_memory.clone(),
+                storage: self.storage.clone(),
             })?;
             for db in self.catalog.databases(user) {
-                d.attach(&db.name, &db.file_name())?;
+                d.attach(&db.name, &db.id)?;
             }
             info!(
                 user,
@@ -375,24 +405,28 @@ impl Coordinator {
     fn run_command(&self, session: &Arc<Session>, cmd: Command) -> Result<(SchemaRef, Vec<RecordBatch>)> {
         let principal = session.principal();
         let user = principal.user.as_str();
-        let writes = !matches!(cmd, Command::ShowDatabases | Command::Use { .. });
+        let writes = !matches!(
+            cmd,
+            Command::ShowDatabases
+                | Command::Use { .. }
+                | Command::AttachSnapshot { .. }
+                | Command::Detach { .. }
+                | Command::Refresh { .. }
+        );
         if writes && principal.read_only {
             return Err(CoordinatorError::PermissionDenied(
-                "a read-only token cannot create, drop or restore databases".into(),
+                "a read-only token cannot create, drop, restore, snapshot or alter databases".into(),
             ));
         }
         let empty = || Ok((Arc::new(Schema::empty()), vec![]));
+        let duckling = session.duckling();
         match cmd {
             Command::ShowDatabases => single_column(
                 "database_name",
                 self.catalog.databases(user).into_iter().map(|d| d.name).collect(),
             ),
             Command::Use { database, schema } => {
-                if self.catalog.database(user, &database).is_none() {
-                    return Err(CoordinatorError::NotFound(format!(
-                        "database {database} does not exist"
-                    )));
-                }
+                self.own_database(user, &database)?;
                 session.use_database(&database, schema.as_deref())?;
                 empty()
             }
@@ -401,14 +435,28 @@ impl Coordinator {
                 if_not_exists,
                 from,
             } => {
-                if let Some(from) = from {
-                    return Err(CoordinatorError::Unimplemented(format!(
-                        "CREATE DATABASE ... FROM {from} needs snapshot storage, which this server does not have yet"
-                    )));
-                }
-                if let Some(entry) = self.catalog.create_database(user, &name, if_not_exists)?
-                    && let Err(e) = session.duckling().attach(&entry.name, &entry.file_name())
-                {
+                let source = match &from {
+                    None => None,
+                    Some(CloneSource::Local(what)) => {
+                        return Err(CoordinatorError::InvalidArgument(format!(
+                            "CREATE DATABASE … FROM {what} uploads a local database: run it from the pond client (pond shell), which has the file"
+                        )));
+                    }
+                    Some(CloneSource::Database { name: src, at }) => {
+                        let entry = self.own_database(user, src)?;
+                        let seq = self.select_snapshot(session, &entry.id, at.as_ref())?;
+                        Some((entry.id, seq))
+                    }
+                };
+                let Some(entry) = self.catalog.create_database(user, &name, if_not_exists)? else {
+                    return empty();
+                };
+                let made = source
+                    .map(|(src, seq)| block_on(DatabaseWriter::branch(&self.storage, &entry.id, &src, seq)))
+                    .transpose()
+                    .map_err(DucklingError::from)
+                    .and_then(|_| duckling.attach(&entry.name, &entry.id));
+                if let Err(e) = made {
                     let _ = self.catalog.drop_database(user, &name, true);
                     return Err(e.into());
                 }
@@ -430,8 +478,7 @@ impl Coordinator {
                 for s in users_sessions {
                     s.forget_database(&name, DEFAULT_DATABASE);
                 }
-                let duckling = session.duckling();
-                if let Err(e) = duckling.checkpoint(&name).and_then(|_| duckling.detach(&name)) {
+                if let Err(e) = duckling.detach(&name) {
                     // Keep catalog and duckling in agreement: the database stays.
                     let _ = self.catalog.undrop_database(user, &entry.name);
                     return Err(e.into());
@@ -440,9 +487,171 @@ impl Coordinator {
             }
             Command::UndropDatabase { name } => {
                 let entry = self.catalog.undrop_database(user, &name)?;
-                session.duckling().attach(&entry.name, &entry.file_name())?;
+                duckling.attach(&entry.name, &entry.id)?;
                 empty()
             }
+            Command::CreateSnapshot { name, database } => {
+                self.own_database(user, &database)?;
+                let seq = duckling.create_snapshot(&database, name.as_deref().unwrap_or(""))?;
+                let schema = Arc::new(Schema::new(vec![Field::new("snapshot_id", DataType::UInt64, false)]));
+                let batch = RecordBatch::try_new(
+                    Arc::clone(&schema),
+                    vec![Arc::new(arrow::array::UInt64Array::from(vec![seq])) as ArrayRef],
+                )
+                .map_err(DucklingError::from)?;
+                Ok((schema, vec![batch]))
+            }
+            Command::SetRetention { database, days } => {
+                self.catalog.set_retention(user, &database, days)?;
+                empty()
+            }
+            Command::Refresh { database } => {
+                if !duckling.databases().contains(&database) {
+                    return Err(CoordinatorError::NotFound(format!(
+                        "database {database} is not attached"
+                    )));
+                }
+                duckling.refresh(&database)?;
+                empty()
+            }
+            Command::AttachSnapshot { source, alias, at } => {
+                if source.starts_with("_share/") {
+                    return Err(CoordinatorError::Unimplemented(
+                        "shares are not available on this server yet".into(),
+                    ));
+                }
+                if self.catalog.database(user, &alias).is_some() {
+                    return Err(CoordinatorError::AlreadyExists(format!(
+                        "{alias} is the name of one of your databases; attach under another name"
+                    )));
+                }
+                let entry = self.own_database(user, &source)?;
+                let seq = self.select_snapshot(session, &entry.id, at.as_ref())?;
+                duckling.attach_snapshot(&alias, &entry.id, seq, at.is_none())?;
+                empty()
+            }
+            Command::Detach { alias, if_exists } => {
+                if duckling.is_snapshot(&alias) {
+                    duckling.detach(&alias)?;
+                } else if self.catalog.database(user, &alias).is_some() {
+                    return Err(CoordinatorError::InvalidArgument(format!(
+                        "{alias} is one of your databases, not an attachment: use DROP DATABASE {alias}"
+                    )));
+                } else if !if_exists {
+                    return Err(CoordinatorError::NotFound(format!("database {alias} is not attached")));
+                }
+                empty()
+            }
+        }
+    }
+
+    /// The caller's database `name`, or NOT_FOUND.
+    fn own_database(&self, user: &str, name: &str) -> Result<crate::catalog::DatabaseEntry> {
+        self.catalog
+            .database(user, name)
+            .ok_or_else(|| CoordinatorError::NotFound(format!("database {name} does not exist")))
+    }
+
+    /// The snapshot of database `id` that `at` names (the newest when `None`).
+    fn select_snapshot(&self, session: &Session, id: &str, at: Option<&SnapshotSpec>) -> Result<u64> {
+        let selector = match at {
+            None => SnapshotSelector::Latest,
+            Some(SnapshotSpec::Id(n)) => SnapshotSelector::Id(*n),
+            Some(SnapshotSpec::Name(n)) => SnapshotSelector::Name(n.clone()),
+            Some(SnapshotSpec::Time(ts)) => {
+                // DuckDB reads the timestamp, in every format its casts accept.
+                let conn = session.duckling().connect(DEFAULT_DATABASE)?;
+                let batches =
+                    conn.query_all(&format!("SELECT epoch_ms(CAST({} AS TIMESTAMPTZ))", quote_literal(ts)))?;
+                let ms = batches
+                    .first()
+                    .and_then(|b| {
+                        b.column(0)
+                            .as_any()
+                            .downcast_ref::<arrow::array::Int64Array>()
+                            .map(|a| a.value(0))
+                    })
+                    .ok_or_else(|| CoordinatorError::InvalidArgument(format!("{ts} is not a timestamp")))?;
+                SnapshotSelector::AtOrBefore(ms)
+            }
+        };
+        Ok(block_on(self.storage.select(id, &selector)).map_err(DucklingError::from)?)
+    }
+
+    /// Fills `pond_information_schema`'s tables for the caller before a statement reads them.
+    fn refresh_information_schema(&self, session: &Session) -> Result<()> {
+        let user = &session.principal().user;
+        let ts = |ms: i64| format!("make_timestamp({}::BIGINT * 1000)", ms);
+        let mut databases = Vec::new();
+        let mut snapshots = Vec::new();
+        for db in self.catalog.databases(user) {
+            databases.push(format!(
+                "({}, {}, {})",
+                quote_literal(&db.name),
+                ts(db.created_ms as i64),
+                db.retention_days()
+            ));
+            for s in block_on(self.storage.snapshots(&db.id)).map_err(DucklingError::from)? {
+                snapshots.push(format!(
+                    "({}, {}, {}, {}, {}, {})",
+                    quote_literal(&db.name),
+                    s.seq,
+                    s.name.as_deref().map(quote_literal).unwrap_or_else(|| "NULL".into()),
+                    ts(s.created_ms),
+                    s.bytes_added,
+                    s.total_bytes
+                ));
+            }
+        }
+        let schema = pond_duckling::duckling::INFORMATION_SCHEMA;
+        let mut sql = format!(
+            "CREATE OR REPLACE TABLE {schema}.databases (database_name VARCHAR, created_ts TIMESTAMP, snapshot_retention_days INTEGER);
+             CREATE OR REPLACE TABLE {schema}.database_snapshots (database_name VARCHAR, snapshot_id UBIGINT, snapshot_name VARCHAR, created_ts TIMESTAMP, bytes_added UBIGINT, total_bytes UBIGINT);"
+        );
+        if !databases.is_empty() {
+            sql.push_str(&format!(
+                "INSERT INTO {schema}.databases VALUES {};",
+                databases.join(", ")
+            ));
+        }
+        if !snapshots.is_empty() {
+            sql.push_str(&format!(
+                "INSERT INTO {schema}.database_snapshots VALUES {};",
+                snapshots.join(", ")
+            ));
+        }
+        session.duckling().host_execute(&sql)?;
+        Ok(())
+    }
+
+    /// Runs garbage collection over every database's snapshots: retention per database,
+    /// snapshots open in ducklings pinned. Objects younger than `grace` are never deleted.
+    pub async fn collect_garbage(&self, grace: Duration) -> Result<pond_storage::gc::GcReport> {
+        let keep: Vec<pond_storage::gc::Retention> = self
+            .catalog
+            .all_databases()
+            .into_iter()
+            .map(|d| pond_storage::gc::Retention {
+                retention: Duration::from_secs(u64::from(d.retention_days()) * 24 * 3600),
+                database: d.id,
+            })
+            .collect();
+        let cells: Vec<_> = self.ducklings.lock().values().cloned().collect();
+        let pinned: Vec<(String, u64)> = cells.iter().filter_map(|c| c.get()).flat_map(|d| d.pinned()).collect();
+        let report = self
+            .storage
+            .collect_garbage(&keep, &pinned, grace)
+            .await
+            .map_err(DucklingError::from)?;
+        info!(?report, "garbage collection");
+        Ok(report)
+    }
+
+    /// Stores every duckling's final state and detaches its databases (graceful shutdown).
+    pub fn shutdown(&self) {
+        let cells: Vec<_> = self.ducklings.lock().values().cloned().collect();
+        for d in cells.iter().filter_map(|c| c.get()) {
+            d.close();
         }
     }
 
@@ -463,6 +672,10 @@ impl Coordinator {
                 batches,
             });
             return Ok(Planned { query_id, schema });
+        }
+        if mentions_information_schema(sql) {
+            let (this, s) = (Arc::clone(self), Arc::clone(session));
+            blocking(move || this.refresh_information_schema(&s)).await?;
         }
         let sql_owned = sql.to_string();
         let txn = transaction.map(str::to_string);
@@ -524,6 +737,9 @@ impl Coordinator {
                 coordinator_command: true,
             }
         } else {
+            if mentions_information_schema(sql) {
+                self.refresh_information_schema(session)?;
+            }
             let sql = sql.to_string();
             let txn = transaction.map(str::to_string);
             on_connection(session, txn, move |_, conn| {
@@ -554,6 +770,10 @@ impl Coordinator {
         let stmt = session.prepared(handle)?;
         if stmt.coordinator_command {
             return self.plan_statement(session, &stmt.sql, None).await;
+        }
+        if mentions_information_schema(&stmt.sql) {
+            let (this, s) = (Arc::clone(self), Arc::clone(session));
+            blocking(move || this.refresh_information_schema(&s)).await?;
         }
         if stmt.dataset_schema.fields().is_empty() {
             // An update run through the query path: run it now, report the count.
@@ -1069,24 +1289,33 @@ fn run_streaming(
     // Registered only while this connection runs the query: a cancel that arrives later must
     // not interrupt whatever the connection runs next.
     session.started(query_id, conn.interrupt_handle());
-    let result = stream_on(&conn, session.principal(), sql, params, schema, tx);
+    let result = stream_on(&conn, session, sql, params, schema, tx);
     session.finished(query_id);
     result
 }
 
 fn stream_on(
     conn: &Connection,
-    principal: &Principal,
+    session: &Session,
     sql: &str,
     params: Option<&RecordBatch>,
     schema: &SchemaRef,
     tx: &mpsc::Sender<Result<RecordBatch>>,
 ) -> Result<()> {
-    let mut stmt = pond_duckling::prepare_checked(conn, sql, &allowed_kinds(principal))?;
+    let mut stmt = pond_duckling::prepare_checked(conn, sql, &allowed_kinds(session.principal()))?;
+    let reads = is_read(stmt.kind());
     // A failed send means the client went away: stop the query.
-    for_each_batch(&mut stmt, params, |batch| {
-        Ok(tx.blocking_send(Ok(conform(batch, schema)?)).is_ok())
-    })?;
+    let mut run = || {
+        for_each_batch(&mut stmt, params, |batch| {
+            Ok(tx.blocking_send(Ok(conform(batch, schema)?)).is_ok())
+        })
+    };
+    if reads {
+        run()?;
+    } else {
+        // `INSERT … RETURNING` streams too: it writes, so it runs under the write gate.
+        session.duckling().writing(run, || !session.in_transaction())??;
+    }
     Ok(())
 }
 

@@ -321,13 +321,22 @@ impl Session {
         }
         let g = self.conn.lock();
         let conn = g.as_ref().expect("a transaction has a connection");
-        let result = conn.execute_batch(if commit { "COMMIT" } else { "ROLLBACK" });
-        if result.is_err() && commit {
-            // A failed commit leaves DuckDB's transaction aborted; end it so the session is usable.
-            let _ = conn.execute_batch("ROLLBACK");
-        }
+        // Under the duckling's write gate, taken after the connection like every other call:
+        // the commit is acknowledged once its snapshot is stored.
+        let result = self.duckling.writing(
+            || {
+                let result = conn.execute_batch(if commit { "COMMIT" } else { "ROLLBACK" });
+                if result.is_err() && commit {
+                    // A failed commit leaves DuckDB's transaction aborted; end it so the
+                    // session is usable.
+                    let _ = conn.execute_batch("ROLLBACK");
+                }
+                result
+            },
+            || true,
+        );
         self.state.lock().transaction = None;
-        result.map_err(Into::into)
+        result?.map_err(Into::into)
     }
 
     /// Whether a transaction (Flight SQL or SQL `BEGIN`) is open.

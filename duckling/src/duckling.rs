@@ -5,13 +5,21 @@
 //! - The instance is locked down (see [`crate::sandbox`]) before any connection is handed out.
 //! - Databases are attached under their user-visible names from files whose names the
 //!   coordinator chose (ids, never user text), so names cannot steer paths.
+//! - Each writable database is a working copy of its latest snapshot. Statements that may
+//!   write run under the duckling's write gate, and every commit is synced to storage under
+//!   that same gate before it is acknowledged ([`Duckling::writing`]), so a sync never reads
+//!   a file DuckDB is writing.
+//! - Snapshot attachments (time travel) are private read-only copies that never change.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 use parking_lot::Mutex;
+use pond_proto::storage::BlockRef;
+use pond_storage::{DatabaseWriter, SnapshotSelector, Storage, block_on};
+use tracing::{debug, warn};
 
 use crate::engine::{Connection, Database, Prepared, StatementKind, quote_ident, quote_literal};
 use crate::error::DucklingError;
@@ -20,39 +28,76 @@ use crate::sandbox;
 /// How to start a duckling. Plain data: the binary parses flags, libraries take this.
 #[derive(Debug, Clone)]
 pub struct DucklingConfig {
-    /// The user's private directory: database files and DuckDB's temp files live here.
+    /// The user's private directory: working copies, snapshot copies and DuckDB's temp files.
     pub dir: PathBuf,
     /// DuckDB worker threads (`None`: DuckDB's default, the number of cores).
     pub threads: Option<usize>,
     /// DuckDB's memory limit, e.g. `"4GB"` (`None`: DuckDB's default, 80% of RAM).
     pub memory_limit: Option<String>,
+    /// Where the databases' snapshots live.
+    pub storage: Storage,
+}
+
+/// A WAL longer than this many segments or bytes gets a checkpoint after the commit that grew
+/// it, so readers replay a short WAL and cold opens fetch few objects.
+const CHECKPOINT_SEGMENTS: usize = 1000;
+const CHECKPOINT_WAL_BYTES: u64 = 16 << 20;
+
+/// An attached database.
+#[derive(Debug)]
+enum Attachment {
+    /// A user database: the working copy and its writer.
+    Writable(Box<DatabaseWriter>),
+    /// A read-only snapshot of a database (time travel).
+    Snapshot {
+        database_id: String,
+        seq: u64,
+        /// Whether REFRESH moves it to the newest snapshot (attached without a snapshot id).
+        follows_latest: bool,
+        path: PathBuf,
+        blocks: Vec<BlockRef>,
+    },
 }
 
 /// A user's DuckDB instance.
 pub struct Duckling {
     db: Arc<Database>,
     host: Mutex<Connection>,
-    attached: Mutex<BTreeSet<String>>,
+    attached: Mutex<BTreeMap<String, Attachment>>,
     dir: PathBuf,
+    storage: Storage,
+    /// Held by statements that may write and by syncs (see the module invariants).
+    gate: Mutex<()>,
 }
 
 /// The DuckDB catalogs that exist in every instance and are not user databases.
-pub const SYSTEM_CATALOGS: &[&str] = &["memory", "system", "temp"];
+pub const SYSTEM_CATALOGS: &[&str] = &["memory", "system", "temp", INFORMATION_SCHEMA];
+
+/// The in-memory catalog holding `pond_information_schema`'s tables.
+pub const INFORMATION_SCHEMA: &str = "pond_information_schema";
 
 impl Duckling {
     /// Opens an in-memory DuckDB instance, locked down to `config.dir`.
     pub fn open(config: &DucklingConfig) -> Result<Arc<Self>, DucklingError> {
         std::fs::create_dir_all(config.dir.join("tmp"))?;
+        std::fs::create_dir_all(config.dir.join("snapshots"))?;
         let dir = config.dir.canonicalize()?;
+        // Snapshot copies of an earlier run are never reused: REFRESH and ATTACH build anew.
+        for entry in std::fs::read_dir(dir.join("snapshots"))?.flatten() {
+            let _ = std::fs::remove_file(entry.path());
+        }
         let opts = sandbox::open_options(config.threads, config.memory_limit.as_deref());
         let db = Database::open(None, &opts)?;
         let host = db.connect()?;
+        host.execute_batch(&format!("ATTACH ':memory:' AS {INFORMATION_SCHEMA}"))?;
         host.execute_batch(&sandbox::lockdown_sql(&dir))?;
         Ok(Arc::new(Self {
             db,
             host: Mutex::new(host),
-            attached: Mutex::new(BTreeSet::new()),
+            attached: Mutex::new(BTreeMap::new()),
             dir,
+            storage: config.storage.clone(),
+            gate: Mutex::new(()),
         }))
     }
 
@@ -61,42 +106,270 @@ impl Duckling {
         &self.dir
     }
 
-    /// Attaches the database file `file` (inside the private directory) as `name`.
-    pub fn attach(&self, name: &str, file: &str) -> Result<(), DucklingError> {
+    /// The storage its databases live in.
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
+    /// Runs SQL on the host connection (Pond's own statements, never user SQL).
+    pub fn host_execute(&self, sql: &str) -> Result<(), DucklingError> {
+        self.host.lock().execute_batch(sql)
+    }
+
+    /// Attaches database `database_id` as `name`: its working copy is made the latest
+    /// snapshot (fencing any older writer), then attached read-write.
+    pub fn attach(&self, name: &str, database_id: &str) -> Result<(), DucklingError> {
+        let _gate = self.gate.lock();
         let mut attached = self.attached.lock();
-        if attached.contains(name) {
-            return Ok(());
+        match attached.get(name) {
+            Some(Attachment::Writable(_)) => return Ok(()),
+            Some(Attachment::Snapshot { .. }) => {
+                return Err(DucklingError::invalid(format!(
+                    "{name} is attached as a snapshot; DETACH it first"
+                )));
+            }
+            None => {}
         }
-        let path = self.dir.join(file);
+        let path = self.dir.join(format!("{database_id}.duckdb"));
+        let mut writer = block_on(DatabaseWriter::open(&self.storage, database_id, &path))?;
         self.host.lock().execute_batch(&format!(
             "ATTACH {} AS {}",
             quote_literal(&path.display().to_string()),
             quote_ident(name)
         ))?;
-        attached.insert(name.to_string());
+        // A new database's first snapshot; nothing for an existing one.
+        if let Err(e) = block_on(writer.sync()) {
+            let _ = self.host.lock().execute_batch(&format!("DETACH {}", quote_ident(name)));
+            return Err(e.into());
+        }
+        attached.insert(name.to_string(), Attachment::Writable(Box::new(writer)));
         Ok(())
     }
 
-    /// Detaches database `name`. Sessions that had it selected fall back to no database.
-    pub fn detach(&self, name: &str) -> Result<(), DucklingError> {
+    /// Attaches snapshot `seq` of database `database_id` read-only as `alias`.
+    pub fn attach_snapshot(
+        &self,
+        alias: &str,
+        database_id: &str,
+        seq: u64,
+        follows_latest: bool,
+    ) -> Result<(), DucklingError> {
+        let _gate = self.gate.lock();
         let mut attached = self.attached.lock();
-        if attached.remove(name) {
-            let host = self.host.lock();
-            host.execute_batch(&format!("DETACH {}", quote_ident(name)))?;
+        if attached.contains_key(alias) {
+            return Err(DucklingError::invalid(format!(
+                "a database named {alias} is already attached"
+            )));
+        }
+        let (path, blocks) = self.materialize(database_id, seq, None)?;
+        if let Err(e) = self.host.lock().execute_batch(&format!(
+            "ATTACH {} AS {} (READ_ONLY)",
+            quote_literal(&path.display().to_string()),
+            quote_ident(alias)
+        )) {
+            remove_copy(&path);
+            return Err(e);
+        }
+        attached.insert(
+            alias.to_string(),
+            Attachment::Snapshot {
+                database_id: database_id.to_string(),
+                seq,
+                follows_latest,
+                path,
+                blocks,
+            },
+        );
+        Ok(())
+    }
+
+    fn materialize(
+        &self,
+        database_id: &str,
+        seq: u64,
+        previous: Option<(&Path, &[BlockRef])>,
+    ) -> Result<(PathBuf, Vec<BlockRef>), DucklingError> {
+        let path = self
+            .dir
+            .join("snapshots")
+            .join(format!("{database_id}.{seq}.{:08x}.duckdb", rand::random::<u32>()));
+        let state = block_on(self.storage.resolve(database_id, seq))?;
+        let (blocks, stats) = block_on(self.storage.materialize(database_id, seq, &state, &path, previous))?;
+        debug!(
+            database_id,
+            seq,
+            blocks = stats.blocks_written,
+            "materialized a snapshot"
+        );
+        Ok((path, blocks))
+    }
+
+    /// Moves snapshot attachment `alias` to its database's newest snapshot, fetching only
+    /// the blocks that changed. Returns the snapshot it now shows.
+    pub fn refresh(&self, alias: &str) -> Result<u64, DucklingError> {
+        let _gate = self.gate.lock();
+        let mut attached = self.attached.lock();
+        let Some(Attachment::Snapshot {
+            database_id,
+            seq,
+            follows_latest,
+            path,
+            blocks,
+        }) = attached.get_mut(alias)
+        else {
+            // A user's own database is always at its newest snapshot.
+            return match attached.get(alias) {
+                Some(Attachment::Writable(w)) => Ok(w.seq()),
+                _ => Err(DucklingError::invalid(format!("database {alias} is not attached"))),
+            };
+        };
+        if !*follows_latest {
+            return Err(DucklingError::invalid(format!(
+                "{alias} is attached at a fixed snapshot; attach it without SNAPSHOT_* to follow the latest"
+            )));
+        }
+        let latest = block_on(self.storage.select(database_id, &SnapshotSelector::Latest))?;
+        if latest == *seq {
+            return Ok(latest);
+        }
+        let (new_path, new_blocks) =
+            self.materialize(database_id, latest, Some((path.as_path(), blocks.as_slice())))?;
+        let host = self.host.lock();
+        let attach = |p: &Path| {
+            host.execute_batch(&format!(
+                "ATTACH {} AS {} (READ_ONLY)",
+                quote_literal(&p.display().to_string()),
+                quote_ident(alias)
+            ))
+        };
+        if let Err(e) = host
+            .execute_batch(&format!("DETACH {}", quote_ident(alias)))
+            .and_then(|_| attach(&new_path))
+        {
+            remove_copy(&new_path);
+            // Back to the copy it had, if DuckDB let it go.
+            let _ = attach(path);
+            return Err(e);
+        }
+        remove_copy(path);
+        *path = new_path;
+        *blocks = new_blocks;
+        *seq = latest;
+        Ok(latest)
+    }
+
+    /// Detaches `name`. A writable database's last state (DuckDB checkpoints on detach) is
+    /// synced first, so it reattaches without rebuilding.
+    pub fn detach(&self, name: &str) -> Result<(), DucklingError> {
+        let _gate = self.gate.lock();
+        let mut attached = self.attached.lock();
+        if !attached.contains_key(name) {
+            return Ok(());
+        }
+        self.host
+            .lock()
+            .execute_batch(&format!("DETACH {}", quote_ident(name)))?;
+        match attached.remove(name) {
+            Some(Attachment::Writable(mut w)) => {
+                // Every commit is already stored; this stores DuckDB's detach checkpoint. If it
+                // fails, the next attach finds the copy ahead of the store and rebuilds it.
+                if let Err(e) = block_on(w.sync()) {
+                    warn!(database = name, error = %e, "could not store the detach checkpoint");
+                }
+            }
+            Some(Attachment::Snapshot { path, .. }) => remove_copy(&path),
+            None => {}
         }
         Ok(())
     }
 
-    /// Forces DuckDB to write database `name`'s WAL into its main file.
-    pub fn checkpoint(&self, name: &str) -> Result<(), DucklingError> {
-        self.host
-            .lock()
-            .execute_batch(&format!("CHECKPOINT {}", quote_ident(name)))
+    /// Runs `op` under the write gate; then, if `committed()` says the connection is no
+    /// longer inside a transaction, stores what it committed as snapshots before returning.
+    /// An op that fails still syncs: a script may have committed statements before failing.
+    pub fn writing<T>(&self, op: impl FnOnce() -> T, committed: impl FnOnce() -> bool) -> Result<T, DucklingError> {
+        let _gate = self.gate.lock();
+        let out = op();
+        if committed() {
+            self.sync_locked()?;
+        }
+        Ok(out)
     }
 
-    /// The attached user databases.
+    /// Stores every attached database's committed changes. Callers hold the gate.
+    fn sync_locked(&self) -> Result<(), DucklingError> {
+        let mut attached = self.attached.lock();
+        let mut first_error = None;
+        for (name, a) in attached.iter_mut() {
+            let Attachment::Writable(w) = a else { continue };
+            match block_on(w.sync()) {
+                Ok(Some(_)) => {
+                    let s = w.state();
+                    if s.wal.len() > CHECKPOINT_SEGMENTS || s.wal_len() > CHECKPOINT_WAL_BYTES {
+                        // Best effort: DuckDB refuses while another transaction writes.
+                        if self
+                            .host
+                            .lock()
+                            .execute_batch(&format!("CHECKPOINT {}", quote_ident(name)))
+                            .is_ok()
+                            && let Err(e) = block_on(w.sync())
+                        {
+                            first_error.get_or_insert(e);
+                        }
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    warn!(database = name, error = %e, "could not store a snapshot");
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    }
+
+    /// Cuts snapshot `snapshot_name` of database `name` now; returns its id.
+    pub fn create_snapshot(&self, name: &str, snapshot_name: &str) -> Result<u64, DucklingError> {
+        let _gate = self.gate.lock();
+        let mut attached = self.attached.lock();
+        match attached.get_mut(name) {
+            Some(Attachment::Writable(w)) => Ok(block_on(w.snapshot(snapshot_name))?),
+            _ => Err(DucklingError::invalid(format!("database {name} is not one of yours"))),
+        }
+    }
+
+    /// Snapshots held open by snapshot attachments (GC must keep them).
+    pub fn pinned(&self) -> Vec<(String, u64)> {
+        self.attached
+            .lock()
+            .values()
+            .filter_map(|a| match a {
+                Attachment::Snapshot { database_id, seq, .. } => Some((database_id.clone(), *seq)),
+                Attachment::Writable(_) => None,
+            })
+            .collect()
+    }
+
+    /// Detaches everything, storing each database's final state (graceful shutdown).
+    pub fn close(&self) {
+        let names: Vec<String> = self.attached.lock().keys().cloned().collect();
+        for name in names {
+            if let Err(e) = self.detach(&name) {
+                warn!(database = name, error = %e, "could not detach on shutdown");
+            }
+        }
+    }
+
+    /// The attached user databases (own and snapshot attachments).
     pub fn databases(&self) -> Vec<String> {
-        self.attached.lock().iter().cloned().collect()
+        self.attached.lock().keys().cloned().collect()
+    }
+
+    /// Whether `name` is a snapshot attachment.
+    pub fn is_snapshot(&self, name: &str) -> bool {
+        matches!(self.attached.lock().get(name), Some(Attachment::Snapshot { .. }))
     }
 
     /// A new connection with `database` selected.
@@ -105,6 +378,11 @@ impl Duckling {
         conn.execute_batch(&format!("USE {}", quote_ident(database)))?;
         Ok(conn)
     }
+}
+
+fn remove_copy(path: &Path) {
+    let _ = std::fs::remove_file(path);
+    let _ = std::fs::remove_file(pond_storage::layout::wal_path(path));
 }
 
 /// What a user statement is, learned by preparing it.
@@ -209,13 +487,20 @@ mod tests {
 
     fn duckling() -> (tempfile::TempDir, Arc<Duckling>) {
         let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(&pond_storage::StorageConfig {
+            url: "memory://".into(),
+            cache_dir: dir.path().join("cache"),
+            cache_bytes: 1 << 30,
+        })
+        .unwrap();
         let d = Duckling::open(&DucklingConfig {
             dir: dir.path().join("u1"),
             threads: Some(1),
             memory_limit: None,
+            storage,
         })
         .unwrap();
-        d.attach("my_db", "db1.duckdb").unwrap();
+        d.attach("my_db", "db1").unwrap();
         (dir, d)
     }
 
@@ -249,6 +534,53 @@ mod tests {
             assert!(refused(&err), "{sql}: {err:?}");
         }
         assert!(!marker.exists());
+    }
+
+    fn count(d: &Duckling, db: &str, sql: &str) -> i64 {
+        let conn = d.connect(db).unwrap();
+        let batches = conn.query_all(sql).unwrap();
+        batches[0]
+            .column(0)
+            .as_any()
+            .downcast_ref::<arrow::array::Int64Array>()
+            .unwrap()
+            .value(0)
+    }
+
+    #[test]
+    fn commits_become_snapshots_another_duckling_rebuilds_exactly() {
+        let (dir, d) = duckling();
+        let conn = d.connect("my_db").unwrap();
+        let commit = |sql: &str| d.writing(|| conn.execute_batch(sql), || true).unwrap().unwrap();
+        commit("CREATE TABLE t AS SELECT range AS i, md5(range::VARCHAR) AS s FROM range(200000)");
+        commit("INSERT INTO t VALUES (-1, 'x')");
+        commit("CHECKPOINT");
+        commit("DELETE FROM t WHERE i < 10");
+        commit("INSERT INTO t SELECT range + 1000000, 'bulk' FROM range(300000)");
+        let first = block_on(d.storage().latest_seq("db1")).unwrap().unwrap();
+        let expected = count(&d, "my_db", "SELECT count(*) FROM t");
+        assert_eq!(expected, 200000 + 1 - 11 + 300000, "the DELETE takes -1 too");
+
+        // Time travel: a read-only copy of an earlier snapshot, in the same instance.
+        d.attach_snapshot("past", "db1", first - 1, false).unwrap();
+        assert_eq!(count(&d, "past", "SELECT count(*) FROM t"), 200000 + 1 - 11);
+        assert!(d.pinned().contains(&("db1".to_string(), first - 1)));
+
+        // Another duckling with its own directory rebuilds the database from the store alone.
+        let other = Duckling::open(&DucklingConfig {
+            dir: dir.path().join("u2"),
+            threads: Some(1),
+            memory_limit: None,
+            storage: d.storage().clone(),
+        })
+        .unwrap();
+        other.attach("my_db", "db1").unwrap();
+        assert_eq!(count(&other, "my_db", "SELECT count(*) FROM t"), expected);
+        // It fenced the first writer: that one's next commit is refused, not forked.
+        let err = d
+            .writing(|| conn.execute_batch("INSERT INTO t VALUES (7, 'late')"), || true)
+            .unwrap_err();
+        assert!(err.to_string().contains("fenced"), "{err}");
     }
 
     #[test]

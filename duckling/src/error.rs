@@ -80,6 +80,9 @@ pub enum DucklingError {
     /// Arrow conversion failed.
     #[error("arrow error: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
+    /// Snapshot storage failed (store unreachable, corruption, a newer writer).
+    #[error(transparent)]
+    Storage(#[from] pond_storage::StorageError),
     /// Local files of the duckling.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),

@@ -5,13 +5,20 @@
 //!   interrupt).
 //! - [`sandbox`]: what user SQL may do: DuckDB's own locks plus a statement check by DuckDB's
 //!   parser.
-//! - [`duckling`]: a user's instance with the user's databases attached.
+//! - [`duckling`]: a user's instance with the user's databases attached, each a working copy
+//!   of its latest snapshot in differential storage, synced after every commit.
 //!
 //! ```
 //! use pond_duckling::{Duckling, DucklingConfig, prepare_script};
+//! use pond_storage::{Storage, StorageConfig};
 //! let dir = tempfile::tempdir()?;
-//! let d = Duckling::open(&DucklingConfig { dir: dir.path().join("alice"), threads: Some(1), memory_limit: None })?;
-//! d.attach("my_db", "db-1.duckdb")?;
+//! let storage = Storage::open(&StorageConfig {
+//!     url: "memory://".into(),
+//!     cache_dir: dir.path().join("cache"),
+//!     cache_bytes: 1 << 30,
+//! })?;
+//! let d = Duckling::open(&DucklingConfig { dir: dir.path().join("alice"), threads: Some(1), memory_limit: None, storage })?;
+//! d.attach("my_db", "db-1")?;
 //! let conn = d.connect("my_db")?;
 //! let (mut stmt, described) = prepare_script(&conn, "SELECT 42 AS answer", &pond_duckling::any_kind)?;
 //! assert!(described.returns_rows());

@@ -36,9 +36,30 @@ fn duckling_status(e: DucklingError) -> Status {
         DucklingError::PermissionDenied(_) => Status::permission_denied(e.to_string()),
         DucklingError::InvalidInput(m) => Status::invalid_argument(m.clone()),
         DucklingError::Arrow(_) => Status::invalid_argument(e.to_string()),
+        DucklingError::Storage(s) => storage_status(s, &e),
         DucklingError::Io(_) | DucklingError::Internal(_) => {
             tracing::error!(error = %e, "duckling internal error");
             Status::internal(e.to_string())
+        }
+    }
+}
+
+/// Storage: a missing snapshot is NOT_FOUND, corruption DATA_LOSS, a fenced writer ABORTED,
+/// an unreachable store UNAVAILABLE (retry later).
+fn storage_status(s: &pond_storage::StorageError, e: &DucklingError) -> Status {
+    use pond_storage::StorageError as S;
+    match s {
+        S::NoSnapshot { .. } => Status::not_found(e.to_string()),
+        S::Corrupt { .. } => {
+            tracing::error!(error = %e, "corrupt snapshot");
+            Status::data_loss(e.to_string())
+        }
+        S::Fenced { .. } => Status::aborted(e.to_string()),
+        S::InvalidUrl { .. } => Status::invalid_argument(e.to_string()),
+        S::Shared(inner) if matches!(**inner, S::Corrupt { .. }) => Status::data_loss(e.to_string()),
+        _ => {
+            tracing::warn!(error = %e, "storage unavailable");
+            Status::unavailable(format!("snapshot storage failed, the commit is not acknowledged: {e}"))
         }
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! - [`flight`]: Flight RPC session-option messages that arrow-flight does not generate.
 //! - [`pond`]: Pond's internal messages, such as the ticket that names a parked query.
+//! - [`storage`]: snapshot manifests and block-map pages, as stored in object storage.
 //!
 //! ```
 //! use prost::Message;
@@ -18,4 +19,9 @@ pub mod flight {
 /// Pond's messages (package `pond.v1`).
 pub mod pond {
     include!(concat!(env!("OUT_DIR"), "/pond.v1.rs"));
+}
+
+/// Differential storage's manifests and pages (package `pond.storage.v1`).
+pub mod storage {
+    include!(concat!(env!("OUT_DIR"), "/pond.storage.v1.rs"));
 }

@@ -2,6 +2,7 @@
 //! same run. Every figure is printed as `name: value unit`; latencies are medians (p50) and
 //! 99th percentiles of repeated runs.
 
+mod storage;
 mod tpch;
 
 use std::sync::Arc;
@@ -31,6 +32,9 @@ pub struct BenchArgs {
     /// Runs of each TPC-H query per side (the median is reported).
     #[arg(long, env = "POND_BENCH_RUNS", default_value_t = 3)]
     runs: usize,
+    /// Database sizes for the storage benchmark, e.g. 1GiB,4GiB.
+    #[arg(long, env = "POND_BENCH_SIZES", value_delimiter = ',', default_value = "1GiB,4GiB")]
+    sizes: Vec<crate::ByteSize>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -39,6 +43,8 @@ enum Suite {
     Flight,
     /// TPC-H's 22 queries through Flight SQL against in-process DuckDB.
     Tpch,
+    /// Differential storage: bytes per commit, commit latency, clones, snapshot opens.
+    Storage,
 }
 
 #[allow(clippy::print_stdout)]
@@ -60,6 +66,11 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     match args.suite {
         Suite::Flight => flight(args).await,
         Suite::Tpch => tpch_suite(args).await,
+        Suite::Storage => {
+            let sizes: Vec<u64> = args.sizes.iter().map(|s| s.as_u64()).collect();
+            let iterations = args.iterations;
+            tokio::task::spawn_blocking(move || storage::run(&sizes, iterations)).await?
+        }
     }
 }
 

@@ -1,0 +1,445 @@
+//! The storage crate's integration tests: real files shaped like DuckDB's (header region,
+//! then 256 KiB blocks that start with a checksum), real object stores (memory and local
+//! directory), and a fault-injecting wrapper.
+
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use object_store::memory::InMemory;
+use object_store::{ObjectStore, ObjectStoreExt};
+use pond_storage::gc::Retention;
+use pond_storage::layout::{BLOCK_LEN, HEADER_LEN, wal_path};
+use pond_storage::{
+    DatabaseWriter, FaultConfig, FaultyStore, SnapshotSelector, Storage, StorageConfig, StorageError, Store,
+};
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    storage: Storage,
+}
+
+fn fixture_with(inner: Arc<dyn ObjectStore>) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StorageConfig {
+        url: "memory://".into(),
+        cache_dir: dir.path().join("cache"),
+        cache_bytes: 1 << 30,
+    };
+    let storage = Storage::with_store(Store::new(inner, "memory://"), &config).unwrap();
+    Fixture { dir, storage }
+}
+
+fn fixture() -> Fixture {
+    fixture_with(Arc::new(InMemory::new()))
+}
+
+impl Fixture {
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+/// Writes block `i` of a DuckDB-shaped file: a checksum of `fill`, then `fill` bytes.
+fn write_block(path: &Path, i: u64, fill: u8) {
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(false)
+        .open(path)
+        .unwrap();
+    let mut block = vec![fill; BLOCK_LEN as usize];
+    block[..8].copy_from_slice(&(fill as u64 * 7919 + i).to_le_bytes());
+    f.write_all_at(&block, HEADER_LEN + i * BLOCK_LEN).unwrap();
+}
+
+fn write_header(path: &Path, fill: u8) {
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(false)
+        .open(path)
+        .unwrap();
+    f.write_all_at(&vec![fill; HEADER_LEN as usize], 0).unwrap();
+}
+
+fn append_wal(path: &Path, bytes: &[u8]) {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(wal_path(path))
+        .unwrap();
+    f.write_all(bytes).unwrap();
+}
+
+fn database_file(path: &Path, blocks: u64) {
+    write_header(path, 1);
+    for i in 0..blocks {
+        write_block(path, i, (i % 250) as u8 + 1);
+    }
+}
+
+fn read(path: &Path) -> (Vec<u8>, Option<Vec<u8>>) {
+    (std::fs::read(path).unwrap(), std::fs::read(wal_path(path)).ok())
+}
+
+async fn materialized(f: &Fixture, db: &str, seq: u64, name: &str) -> (Vec<u8>, Option<Vec<u8>>) {
+    let state = f.storage.resolve(db, seq).await.unwrap();
+    let dest = f.path(name);
+    f.storage.materialize(db, seq, &state, &dest, None).await.unwrap();
+    read(&dest)
+}
+
+#[tokio::test]
+async fn commits_upload_only_what_changed_and_every_snapshot_reads_back() {
+    let f = fixture();
+    let path = f.path("work.db");
+    database_file(&path, 40);
+    let mut w = DatabaseWriter::open(&f.storage, "db1", &path).await.unwrap();
+    let first = w.sync().await.unwrap().expect("a first snapshot");
+    assert_eq!((first.seq, first.blocks), (1, 40));
+    let v1 = read(&path);
+
+    append_wal(&path, b"commit one");
+    let second = w.sync().await.unwrap().unwrap();
+    assert_eq!((second.seq, second.blocks, second.wal_bytes), (2, 0, 10));
+    assert!(second.bytes < 1024, "a WAL-only commit stored {} bytes", second.bytes);
+    let v2 = read(&path);
+
+    write_block(&path, 7, 200);
+    append_wal(&path, b"commit two");
+    let third = w.sync().await.unwrap().unwrap();
+    assert_eq!((third.blocks, third.wal_bytes), (1, 10));
+    assert!(third.bytes < BLOCK_LEN + 64 * 1024, "{}", third.bytes);
+    let v3 = read(&path);
+
+    // A checkpoint: the header changes and DuckDB deletes the WAL.
+    write_header(&path, 9);
+    std::fs::remove_file(wal_path(&path)).unwrap();
+    let fourth = w.sync().await.unwrap().unwrap();
+    assert_eq!(fourth.wal_bytes, 0);
+    let v4 = read(&path);
+    assert!(w.sync().await.unwrap().is_none(), "nothing changed, nothing stored");
+
+    assert_eq!(materialized(&f, "db1", 1, "s1").await, v1);
+    assert_eq!(materialized(&f, "db1", 2, "s2").await, v2);
+    assert_eq!(materialized(&f, "db1", 3, "s3").await, v3);
+    assert_eq!(materialized(&f, "db1", 4, "s4").await, v4);
+    assert_eq!(v4.1, None);
+}
+
+#[tokio::test]
+async fn a_growing_and_shrinking_file_and_long_delta_chains_resolve() {
+    let f = fixture();
+    let path = f.path("work.db");
+    database_file(&path, 3);
+    let mut w = DatabaseWriter::open(&f.storage, "db", &path).await.unwrap();
+    w.sync().await.unwrap();
+    for i in 0..150u64 {
+        append_wal(&path, format!("c{i};").as_bytes());
+        if i % 10 == 0 {
+            write_block(&path, 3 + i / 10, 5);
+        }
+        w.sync().await.unwrap().unwrap();
+    }
+    let grown = read(&path);
+    assert_eq!(materialized(&f, "db", w.seq(), "grown").await, grown);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(HEADER_LEN + 2 * BLOCK_LEN)
+        .unwrap();
+    write_header(&path, 3);
+    w.sync().await.unwrap().unwrap();
+    assert_eq!(materialized(&f, "db", w.seq(), "shrunk").await, read(&path));
+}
+
+#[tokio::test]
+async fn reopening_reuses_a_matching_copy_rebuilds_a_diverged_one_and_fences_the_old_writer() {
+    let f = fixture();
+    let path = f.path("work.db");
+    database_file(&path, 5);
+    let mut old = DatabaseWriter::open(&f.storage, "db", &path).await.unwrap();
+    old.sync().await.unwrap();
+    append_wal(&path, b"durable");
+    old.sync().await.unwrap();
+    let durable = read(&path);
+
+    // A commit that never reached the store: the reopened writer drops it.
+    append_wal(&path, b"lost");
+    write_block(&path, 1, 99);
+    let mut new = DatabaseWriter::open(&f.storage, "db", &path).await.unwrap();
+    assert_eq!(read(&path), durable);
+    assert!(new.seq() > old.seq(), "the new writer fenced");
+
+    append_wal(&path, b"stale");
+    let err = old.sync().await.unwrap_err();
+    assert!(matches!(err, StorageError::Fenced { .. }), "{err}");
+    assert!(err.to_string().contains("fenced"), "{err}");
+    new.sync().await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_failing_store_leaves_no_half_visible_snapshot_and_the_next_sync_catches_up() {
+    let faulty = Arc::new(FaultyStore::new(Arc::new(InMemory::new()), FaultConfig::default()));
+    let f = fixture_with(faulty.clone());
+    let path = f.path("work.db");
+    database_file(&path, 4);
+    let mut w = DatabaseWriter::open(&f.storage, "db", &path).await.unwrap();
+    w.sync().await.unwrap();
+    let before = f.storage.latest_seq("db").await.unwrap();
+
+    faulty.set(FaultConfig {
+        put_error_rate: 1.0,
+        latency: Duration::from_millis(1),
+        ..Default::default()
+    });
+    write_block(&path, 2, 77);
+    append_wal(&path, b"x");
+    let err = w.sync().await.unwrap_err();
+    assert!(err.to_string().contains("injected put failure"), "{err}");
+    assert_eq!(f.storage.latest_seq("db").await.unwrap(), before);
+
+    // Flaky, not dead: retries get through.
+    faulty.set(FaultConfig {
+        put_error_rate: 0.3,
+        ..Default::default()
+    });
+    let mut synced = false;
+    for _ in 0..20 {
+        if w.sync().await.is_ok() {
+            synced = true;
+            break;
+        }
+    }
+    assert!(synced);
+    faulty.set(FaultConfig::default());
+    assert_eq!(materialized(&f, "db", w.seq(), "after").await, read(&path));
+}
+
+#[tokio::test]
+async fn corruption_is_an_error_naming_the_database_and_snapshot() {
+    let inner: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let f = fixture_with(inner.clone());
+    let path = f.path("work.db");
+    database_file(&path, 2);
+    let mut w = DatabaseWriter::open(&f.storage, "db7", &path).await.unwrap();
+    w.sync().await.unwrap();
+
+    let key = object_store::path::Path::from("databases/db7/manifests/00000000000000000001");
+    let mut bytes = inner.get(&key).await.unwrap().bytes().await.unwrap().to_vec();
+    let n = bytes.len();
+    bytes[n - 1] ^= 0xff;
+    inner.put(&key, bytes.into()).await.unwrap();
+    let err = f.storage.resolve("db7", 1).await.unwrap_err().to_string();
+    assert!(
+        err.contains("database db7, snapshot 1") && err.contains("checksum"),
+        "{err}"
+    );
+
+    let missing = f.storage.resolve("db7", 9).await.unwrap_err().to_string();
+    assert!(missing.contains("db7") && missing.contains('9'), "{missing}");
+
+    // A block that vanished from the store.
+    let f2 = fixture();
+    let p2 = f2.path("w2.db");
+    database_file(&p2, 2);
+    let mut w2 = DatabaseWriter::open(&f2.storage, "db8", &p2).await.unwrap();
+    w2.sync().await.unwrap();
+    let objects: Vec<_> =
+        futures::StreamExt::collect::<Vec<_>>(f2.storage.store().inner().list(Some(&"objects".into()))).await;
+    for o in objects {
+        f2.storage.store().inner().delete(&o.unwrap().location).await.unwrap();
+    }
+    f2.storage.cache().clear().await;
+    let state = f2.storage.resolve("db8", 1).await.unwrap();
+    let err = f2
+        .storage
+        .materialize("db8", 1, &state, &f2.path("x"), None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("database db8, snapshot 1") && err.contains("missing"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn clones_are_small_share_blocks_and_diverge() {
+    let f = fixture();
+    let path = f.path("src.db");
+    database_file(&path, 64);
+    let mut w = DatabaseWriter::open(&f.storage, "src", &path).await.unwrap();
+    w.sync().await.unwrap();
+    let at_clone = read(&path);
+    let (put_before, _) = f.storage.store().stats().bytes();
+    let bytes = DatabaseWriter::branch(&f.storage, "copy", "src", w.seq())
+        .await
+        .unwrap();
+    let (put_after, _) = f.storage.store().stats().bytes();
+    assert!(bytes < 64 * 1024 && put_after - put_before == bytes, "{bytes}");
+
+    let copy_path = f.path("copy.db");
+    let mut c = DatabaseWriter::open(&f.storage, "copy", &copy_path).await.unwrap();
+    assert_eq!(read(&copy_path), at_clone);
+    write_block(&copy_path, 0, 42);
+    c.sync().await.unwrap().unwrap();
+    write_block(&path, 1, 43);
+    w.sync().await.unwrap().unwrap();
+    assert_eq!(materialized(&f, "copy", c.seq(), "c").await, read(&copy_path));
+    assert_eq!(materialized(&f, "src", w.seq(), "s").await, read(&path));
+    assert_ne!(read(&path), read(&copy_path));
+}
+
+#[tokio::test]
+async fn snapshots_are_chosen_by_id_name_and_time() {
+    let f = fixture();
+    let path = f.path("w.db");
+    database_file(&path, 1);
+    let mut w = DatabaseWriter::open(&f.storage, "db", &path).await.unwrap();
+    w.sync().await.unwrap();
+    let named = w.snapshot("before").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    append_wal(&path, b"later");
+    w.sync().await.unwrap();
+    let list = f.storage.snapshots("db").await.unwrap();
+    assert_eq!(list.last().unwrap().seq, w.seq());
+    assert_eq!(
+        list.iter().find(|s| s.seq == named).unwrap().name.as_deref(),
+        Some("before")
+    );
+    let sel = async |s: SnapshotSelector| f.storage.select("db", &s).await;
+    assert_eq!(sel(SnapshotSelector::Name("before".into())).await.unwrap(), named);
+    assert_eq!(sel(SnapshotSelector::Latest).await.unwrap(), w.seq());
+    let t = list.iter().find(|s| s.seq == named).unwrap().created_ms;
+    assert_eq!(sel(SnapshotSelector::AtOrBefore(t)).await.unwrap(), named);
+    assert!(sel(SnapshotSelector::AtOrBefore(0)).await.is_err());
+    assert!(
+        sel(SnapshotSelector::Name("nope".into()))
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("named nope")
+    );
+}
+
+#[tokio::test]
+async fn moving_a_reader_one_snapshot_fetches_only_the_changed_blocks() {
+    let f = fixture();
+    let path = f.path("w.db");
+    database_file(&path, 100);
+    let mut w = DatabaseWriter::open(&f.storage, "db", &path).await.unwrap();
+    w.sync().await.unwrap();
+    let s1 = w.seq();
+    write_block(&path, 50, 3);
+    w.sync().await.unwrap();
+    let s2 = w.seq();
+
+    let state1 = f.storage.resolve("db", s1).await.unwrap();
+    let r1 = f.path("r1");
+    let (blocks1, _) = f.storage.materialize("db", s1, &state1, &r1, None).await.unwrap();
+    let (_, got_before) = f.storage.store().stats().bytes();
+    let state2 = f.storage.resolve("db", s2).await.unwrap();
+    let r2 = f.path("r2");
+    let (_, stats) = f
+        .storage
+        .materialize("db", s2, &state2, &r2, Some((&r1, &blocks1)))
+        .await
+        .unwrap();
+    let (_, got_after) = f.storage.store().stats().bytes();
+    assert_eq!(stats.blocks_written, 1);
+    assert!(
+        got_after - got_before < BLOCK_LEN + 64 * 1024,
+        "{}",
+        got_after - got_before
+    );
+    assert_eq!(read(&r2), read(&path));
+}
+
+#[tokio::test]
+async fn gc_keeps_what_retained_snapshots_clones_and_pins_reach() {
+    let f = fixture();
+    let path = f.path("w.db");
+    database_file(&path, 8);
+    let mut w = DatabaseWriter::open(&f.storage, "db", &path).await.unwrap();
+    w.sync().await.unwrap();
+    let named = w.snapshot("keep").await.unwrap();
+    for i in 0..5 {
+        write_block(&path, i, 100 + i as u8);
+        w.sync().await.unwrap();
+    }
+    let pinned = w.seq();
+    // Enough commits for a full manifest: the snapshots between the pinned one and it are
+    // neither retained nor in a retained chain.
+    for fill in 120..200u8 {
+        write_block(&path, 0, fill);
+        w.sync().await.unwrap();
+    }
+    DatabaseWriter::branch(&f.storage, "clone", "db", pinned - 2)
+        .await
+        .unwrap();
+    let expected_named = materialized(&f, "db", named, "n").await;
+    let expected_pinned = materialized(&f, "db", pinned, "p").await;
+    let expected_clone = materialized(&f, "clone", 1, "c").await;
+
+    let keep = [
+        Retention {
+            database: "db".into(),
+            retention: Duration::ZERO,
+        },
+        Retention {
+            database: "clone".into(),
+            retention: Duration::ZERO,
+        },
+    ];
+    let report = f
+        .storage
+        .collect_garbage(&keep, &[("db".into(), pinned)], Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(report.objects_deleted > 0 && report.manifests_deleted > 0, "{report:?}");
+    f.storage.cache().clear().await;
+    assert_eq!(materialized(&f, "db", named, "n2").await, expected_named);
+    assert_eq!(materialized(&f, "db", pinned, "p2").await, expected_pinned);
+    assert_eq!(materialized(&f, "clone", 1, "c2").await, expected_clone);
+    assert_eq!(materialized(&f, "db", w.seq(), "l2").await, read(&path));
+
+    // A grace period protects young objects even when unreachable.
+    let again = f
+        .storage
+        .collect_garbage(&[], &[], Duration::from_secs(3600))
+        .await
+        .unwrap();
+    assert_eq!(again, Default::default());
+}
+
+#[tokio::test]
+async fn the_local_directory_backend_refuses_a_second_manifest_with_the_same_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", dir.path().join("store").display());
+    let storage = Storage::open(&StorageConfig {
+        url: url.clone(),
+        cache_dir: dir.path().join("cache"),
+        cache_bytes: 1 << 20,
+    })
+    .unwrap();
+    let path = dir.path().join("w.db");
+    database_file(&path, 2);
+    let mut a = DatabaseWriter::open(&storage, "db", &path).await.unwrap();
+    a.sync().await.unwrap();
+    let mut b = DatabaseWriter::open(&storage, "db", &path).await.unwrap();
+    append_wal(&path, b"b");
+    b.sync().await.unwrap().unwrap();
+    append_wal(&path, b"a");
+    assert!(matches!(a.sync().await.unwrap_err(), StorageError::Fenced { .. }));
+    assert!(
+        Store::open("ftp://x")
+            .unwrap_err()
+            .to_string()
+            .contains("unknown scheme ftp")
+    );
+}

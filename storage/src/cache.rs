@@ -63,7 +63,9 @@ impl ObjectCache {
     /// needed it, for the error when it is missing or corrupt.
     pub async fn get(&self, id: ObjectId, database: &str, snapshot: u64) -> Result<Bytes> {
         if self.index.get(&id).await.is_some() {
-            if let Ok(bytes) = tokio::fs::read(self.path(&id)).await
+            // A plain read: a hop to tokio's blocking pool per 256 KiB block costs more than
+            // the read itself, and storage futures run on blocking threads (`block_on`).
+            if let Ok(bytes) = std::fs::read(self.path(&id))
                 && ObjectId::of(&bytes) == id
             {
                 return Ok(bytes.into());

@@ -67,6 +67,8 @@ struct Capture {
     blocks: Vec<(u64, Bytes, BlockRef)>,
     wal_reset: bool,
     wal: Option<(Bytes, ObjectId)>,
+    /// Whether the main file had to be scanned (inotify saw it written).
+    scanned: bool,
 }
 
 fn now_ms() -> i64 {
@@ -230,6 +232,7 @@ impl DatabaseWriter {
             // the inotify queue. (A checkpoint rewrites the header, which inotify sees.)
             return Ok(c);
         }
+        c.scanned = modified;
         if file_len > 0 {
             let file = std::fs::File::open(&self.path)?;
             let header = layout::read_header(&file, file_len)?;
@@ -291,7 +294,17 @@ impl DatabaseWriter {
         loop {
             attempt += 1;
             match self.commit_capture(&c).await {
-                Ok(stats) => return Ok(Some(stats)),
+                Ok(stats) => {
+                    debug!(
+                        database = self.database,
+                        seq = stats.seq,
+                        bytes = stats.bytes,
+                        blocks = stats.blocks,
+                        scanned = c.scanned,
+                        "snapshot committed"
+                    );
+                    return Ok(Some(stats));
+                }
                 Err(e) if e.is_transient() && attempt < COMMIT_ATTEMPTS => {
                     warn!(database = self.database, attempt, error = %e, "snapshot commit failed; retrying");
                     tokio::time::sleep(Duration::from_millis(20 << (2 * attempt))).await;
@@ -307,29 +320,37 @@ impl DatabaseWriter {
     async fn commit_capture(&mut self, c: &Capture) -> Result<CommitStats> {
         let store = self.storage.store().clone();
         let mut uploads: Vec<(ObjectId, Bytes)> = Vec::new();
-        let mut blocks = self.blocks.clone();
         let n = layout::block_count(c.file_len) as usize;
-        blocks.truncate(n);
         let mut touched: std::collections::BTreeSet<u64> = Default::default();
-        for (i, bytes, r) in &c.blocks {
-            let i = *i as usize;
-            if i >= blocks.len() {
-                blocks.resize(i + 1, BlockRef::default());
+        // The block list is only rebuilt when blocks changed: a WAL-only commit (the common
+        // case) must not cost O(database size).
+        let new_blocks = if c.blocks.is_empty() && n == self.blocks.len() {
+            None
+        } else {
+            let mut blocks = self.blocks.clone();
+            blocks.truncate(n);
+            for (i, bytes, r) in &c.blocks {
+                let i = *i as usize;
+                if i >= blocks.len() {
+                    blocks.resize(i + 1, BlockRef::default());
+                }
+                blocks[i] = r.clone();
+                touched.insert(i as u64 / PAGE_BLOCKS);
+                uploads.push((ObjectId::of(bytes), bytes.clone()));
             }
-            blocks[i] = r.clone();
-            touched.insert(i as u64 / PAGE_BLOCKS);
-            uploads.push((ObjectId::of(bytes), bytes.clone()));
-        }
-        if blocks.len() != n {
-            return Err(StorageError::corrupt(
-                &self.database,
-                self.seq + 1,
-                "captured block map has holes",
-            ));
-        }
-        if layout::block_count(c.file_len) != layout::block_count(self.state.file_len) && n > 0 {
-            touched.insert((n as u64 - 1) / PAGE_BLOCKS);
-        }
+            if blocks.len() != n {
+                return Err(StorageError::corrupt(
+                    &self.database,
+                    self.seq + 1,
+                    "captured block map has holes",
+                ));
+            }
+            if n != self.blocks.len() && n > 0 {
+                touched.insert((n as u64 - 1) / PAGE_BLOCKS);
+            }
+            Some(blocks)
+        };
+        let blocks = new_blocks.as_deref().unwrap_or(&self.blocks);
         let mut state = self.state.clone();
         state.file_len = c.file_len;
         let pages = (n as u64).div_ceil(PAGE_BLOCKS);
@@ -377,7 +398,9 @@ impl DatabaseWriter {
             .await?;
         let seq = self.seq;
         self.state = state;
-        self.blocks = blocks;
+        if let Some(blocks) = new_blocks {
+            self.blocks = blocks;
+        }
         if let Some((header, _)) = &c.header {
             self.header = header.clone();
         }

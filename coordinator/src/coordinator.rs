@@ -249,6 +249,25 @@ async fn on_connection<T: Send + 'static>(
     access: impl Into<Access>,
     f: impl FnOnce(&Session, &Connection) -> Result<T> + Send + 'static,
 ) -> Result<T> {
+    run_on_connection(session, access.into(), true, f).await
+}
+
+/// [`on_connection`] for work that never writes (prepare, metadata): it skips the duckling's
+/// write gate, so it neither waits for a user's writes nor holds them up.
+async fn reading_on_connection<T: Send + 'static>(
+    session: &Arc<Session>,
+    access: impl Into<Access>,
+    f: impl FnOnce(&Session, &Connection) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    run_on_connection(session, access.into(), false, f).await
+}
+
+async fn run_on_connection<T: Send + 'static>(
+    session: &Arc<Session>,
+    access: Access,
+    may_write: bool,
+    f: impl FnOnce(&Session, &Connection) -> Result<T> + Send + 'static,
+) -> Result<T> {
     let op = session.new_op_id();
     let mut guard = CancelOnDrop {
         session: Arc::clone(session),
@@ -256,11 +275,14 @@ async fn on_connection<T: Send + 'static>(
         armed: true,
     };
     let s = Arc::clone(session);
-    let access = access.into();
     let out = blocking(move || {
         let conn = s.acquire(&access)?;
         s.started(&op, conn.interrupt_handle());
-        let result = s.duckling().writing(|| f(&s, &conn), || !s.in_transaction());
+        let result = if may_write {
+            s.duckling().writing(|| f(&s, &conn), || !s.in_transaction())
+        } else {
+            Ok(f(&s, &conn))
+        };
         s.finished(&op);
         result?
     })
@@ -742,7 +764,7 @@ impl Coordinator {
             }
             let sql = sql.to_string();
             let txn = transaction.map(str::to_string);
-            on_connection(session, txn, move |_, conn| {
+            reading_on_connection(session, txn, move |_, conn| {
                 // One statement only: a script's leading statements would run at prepare time.
                 let prepared = pond_duckling::prepare_checked(conn, &sql, &pond_duckling::any_kind)?;
                 let described = pond_duckling::describe(&prepared, 1)?;
@@ -1027,7 +1049,7 @@ impl Coordinator {
         schema_pattern: Option<String>,
     ) -> Result<Vec<(String, String)>> {
         let allowed = self.catalogs(session.principal());
-        on_connection(session, None, move |_, conn| {
+        reading_on_connection(session, None, move |_, conn| {
             let mut sql = String::from(
                 "SELECT database_name, schema_name FROM duckdb_schemas() WHERE (NOT internal OR schema_name = 'main')",
             );
@@ -1058,7 +1080,7 @@ impl Coordinator {
     /// Tables of the caller's databases, optionally filtered, with their Arrow schemas.
     pub async fn tables(&self, session: &Arc<Session>, filter: TableFilter) -> Result<Vec<TableInfo>> {
         let allowed = self.catalogs(session.principal());
-        on_connection(session, None, move |_, conn| {
+        reading_on_connection(session, None, move |_, conn| {
             let mut sql = String::from(
                 "SELECT table_catalog, table_schema, table_name, CASE table_type WHEN 'BASE TABLE' THEN 'TABLE' ELSE table_type END \
                  FROM information_schema.tables WHERE table_catalog NOT IN ('system', 'temp')",
@@ -1123,7 +1145,7 @@ impl Coordinator {
         fk: Option<(Option<String>, Option<String>, String)>,
     ) -> Result<Vec<KeyColumn>> {
         let allowed = self.catalogs(session.principal());
-        on_connection(session, None, move |s, conn| {
+        reading_on_connection(session, None, move |s, conn| {
             let (current_db, _) = s.current();
             let sql = if primary_only {
                 "SELECT database_name, schema_name, table_name, UNNEST(constraint_column_names) AS col, \

@@ -318,3 +318,27 @@ def test_kill_9_loses_no_acknowledged_commit(pond_factory):
         assert scalar(c, "SELECT count(*) FROM side.main.s") == 50000
         c.close()
     assert len(acked) > iterations, "the writer made progress"
+
+
+def test_a_flight_sql_commit_is_durable_when_acknowledged(pond_factory):
+    """ADBC's default: every statement inside a Flight SQL transaction until commit(). The
+    commit is acknowledged only once its snapshot is stored, so kill -9 right after loses
+    nothing; the rolled-back and the never-committed work are gone."""
+    server = pond_factory()
+    conn = server.connect()  # autocommit off
+    cur = conn.cursor()
+    cur.execute("CREATE TABLE t(i INTEGER)")
+    cur.execute("INSERT INTO t VALUES (1)")
+    conn.commit()
+    cur.execute("INSERT INTO t VALUES (2)")
+    conn.rollback()
+    cur.execute("INSERT INTO t VALUES (3)")
+    conn.commit()
+    cur.execute("INSERT INTO t VALUES (4)")  # never committed
+    server.proc.kill()
+    server.proc.wait(timeout=10)
+    server.proc = None
+    server._connections.clear()
+    server.start()
+    c = server.connect(autocommit=True)
+    assert sorted(r[0] for r in rows(c, "SELECT i FROM t")) == [1, 3]

@@ -121,6 +121,7 @@ impl Storage {
                 };
                 if !needed.contains(&(db.clone(), seq)) && old(&meta) {
                     self.store.delete(&meta.location).await?;
+                    self.forget_manifest(&db, seq).await;
                     report.manifests_deleted += 1;
                 }
             }

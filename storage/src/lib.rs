@@ -69,7 +69,13 @@ pub struct StorageConfig {
 pub struct Storage {
     store: Store,
     cache: Arc<ObjectCache>,
+    /// Decoded manifests by (database, seq): immutable once written, so a reader walking a
+    /// chain, a `database_snapshots` query and GC each fetch a manifest once.
+    manifests: moka::future::Cache<(String, u64), manifest::Manifest>,
 }
+
+/// Manifests kept decoded in memory.
+const MANIFEST_CACHE_ENTRIES: u64 = 100_000;
 
 impl Storage {
     /// Opens the store named by `config.url` and the cache under `config.cache_dir`.
@@ -81,7 +87,11 @@ impl Storage {
     /// Uses an already opened store (tests wrap theirs in a [`FaultyStore`]).
     pub fn with_store(store: Store, config: &StorageConfig) -> Result<Self> {
         let cache = Arc::new(ObjectCache::open(&config.cache_dir, config.cache_bytes, store.clone())?);
-        Ok(Self { store, cache })
+        Ok(Self {
+            store,
+            cache,
+            manifests: moka::future::Cache::new(MANIFEST_CACHE_ENTRIES),
+        })
     }
 
     /// The object store.

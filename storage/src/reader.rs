@@ -63,6 +63,10 @@ impl Storage {
 
     /// Snapshot `seq`'s manifest, verified.
     pub async fn manifest(&self, database: &str, seq: u64) -> Result<Manifest> {
+        let key = (database.to_string(), seq);
+        if let Some(m) = self.manifests.get(&key).await {
+            return Ok(m);
+        }
         let bytes = self
             .store
             .get(&Store::manifest_key(database, seq))
@@ -71,7 +75,14 @@ impl Storage {
                 database: database.to_string(),
                 what: seq.to_string(),
             })?;
-        manifest::decode(database, seq, &bytes)
+        let m = manifest::decode(database, seq, &bytes)?;
+        self.manifests.insert(key, m.clone()).await;
+        Ok(m)
+    }
+
+    /// Forgets a deleted manifest.
+    pub(crate) async fn forget_manifest(&self, database: &str, seq: u64) {
+        self.manifests.invalidate(&(database.to_string(), seq)).await;
     }
 
     /// The state of snapshot `seq` of `database`.

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 use parking_lot::Mutex;
 use pond_proto::storage::BlockRef;
-use pond_storage::{DatabaseWriter, SnapshotSelector, Storage, block_on};
+use pond_storage::{DatabaseWriter, Storage, block_on};
 use tracing::{debug, warn};
 
 use crate::engine::{Connection, Database, Prepared, StatementKind, quote_ident, quote_literal};
@@ -228,7 +228,7 @@ impl Duckling {
                 "{alias} is attached at a fixed snapshot; attach it without SNAPSHOT_* to follow the latest"
             )));
         }
-        let latest = block_on(self.storage.select(database_id, &SnapshotSelector::Latest))?;
+        let latest = block_on(self.storage.latest_after(database_id, *seq))?;
         if latest == *seq {
             return Ok(latest);
         }

@@ -48,6 +48,25 @@ impl Storage {
         Ok(self.manifest_seqs(database).await?.last().copied())
     }
 
+    /// The newest snapshot of `database`, found by probing upward from snapshot `known`
+    /// (which exists): a reader moving forward reads a few manifests instead of listing all.
+    pub async fn latest_after(&self, database: &str, known: u64) -> Result<u64> {
+        let mut seq = known;
+        loop {
+            match self.manifest(database, seq + 1).await {
+                Ok(_) => seq += 1,
+                Err(StorageError::NoSnapshot { .. }) => break,
+                Err(e) => return Err(e),
+            }
+        }
+        // Numbers have no gaps above the newest retained snapshot, but GC may have removed
+        // `known + 1` itself if the reader is very old: then a listing settles it.
+        if seq == known {
+            return Ok(self.latest_seq(database).await?.unwrap_or(known).max(known));
+        }
+        Ok(seq)
+    }
+
     /// Every snapshot number of `database`, ascending.
     pub async fn manifest_seqs(&self, database: &str) -> Result<Vec<u64>> {
         let mut seqs: Vec<u64> = self

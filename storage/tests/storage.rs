@@ -338,6 +338,8 @@ async fn moving_a_reader_one_snapshot_fetches_only_the_changed_blocks() {
     write_block(&path, 50, 3);
     w.sync().await.unwrap();
     let s2 = w.seq();
+    assert_eq!(f.storage.latest_after("db", s1).await.unwrap(), s2);
+    assert_eq!(f.storage.latest_after("db", s2).await.unwrap(), s2);
 
     let state1 = f.storage.resolve("db", s1).await.unwrap();
     let r1 = f.path("r1");

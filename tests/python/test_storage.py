@@ -342,3 +342,30 @@ def test_a_flight_sql_commit_is_durable_when_acknowledged(pond_factory):
     server.start()
     c = server.connect(autocommit=True)
     assert sorted(r[0] for r in rows(c, "SELECT i FROM t")) == [1, 3]
+
+
+def test_a_second_writer_on_the_same_bucket_fences_the_first(pond_factory, moto_s3):
+    """Two servers on one S3 prefix and one catalog: the one that opens a database last fences
+    the other, whose next commit fails instead of forking the database (conditional puts on a
+    real S3-compatible server)."""
+    args = ["--storage", "s3://pond-test/fencing"]
+    a = pond_factory(args)
+    ca = a.connect(autocommit=True)
+    run(ca, "CREATE TABLE t(i INTEGER)")
+    run(ca, "INSERT INTO t VALUES (1)")
+
+    b = pond_factory(args)
+    b.stop_clean()
+    shutil.rmtree(b.data_dir)
+    shutil.copytree(a.data_dir, b.data_dir, ignore=shutil.ignore_patterns("ducklings", "cache"))
+    b.start()
+    cb = b.connect(autocommit=True)
+    assert scalar(cb, "SELECT count(*) FROM t") == 1  # b's duckling opened my_db: a is fenced
+
+    with pytest.raises(Error, match="(?i)fenced"):
+        run(ca, "INSERT INTO t VALUES (2)")
+    run(cb, "INSERT INTO t VALUES (3)")
+    assert sorted(r[0] for r in rows(cb, "SELECT i FROM t")) == [1, 3]
+    # Stop both while moto still answers (a fenced server's shutdown sync fails fast).
+    a.stop_clean()
+    b.stop_clean()

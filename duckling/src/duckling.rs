@@ -68,7 +68,23 @@ pub struct Duckling {
     storage: Storage,
     /// Held by statements that may write and by syncs (see the module invariants).
     gate: Mutex<()>,
+    /// Snapshot copies no longer attached, newest last: attaching the same snapshot again
+    /// reuses its copy, and a copy of the same database is the base for a newer one.
+    spare: Mutex<Vec<SpareCopy>>,
 }
+
+/// A materialized snapshot copy kept after its DETACH. DuckDB opened it read-only, which
+/// leaves the file untouched, so it is still exactly the snapshot.
+#[derive(Debug)]
+struct SpareCopy {
+    database_id: String,
+    seq: u64,
+    path: PathBuf,
+    blocks: Vec<BlockRef>,
+}
+
+/// Spare copies kept per duckling.
+const SPARE_COPIES: usize = 4;
 
 /// The DuckDB catalogs that exist in every instance and are not user databases.
 pub const SYSTEM_CATALOGS: &[&str] = &["memory", "system", "temp", INFORMATION_SCHEMA];
@@ -98,6 +114,7 @@ impl Duckling {
             dir,
             storage: config.storage.clone(),
             gate: Mutex::new(()),
+            spare: Mutex::new(Vec::new()),
         }))
     }
 
@@ -161,7 +178,7 @@ impl Duckling {
                 "a database named {alias} is already attached"
             )));
         }
-        let (path, blocks) = self.materialize(database_id, seq, None)?;
+        let (path, blocks) = self.copy_of(database_id, seq)?;
         if let Err(e) = self.host.lock().execute_batch(&format!(
             "ATTACH {} AS {} (READ_ONLY)",
             quote_literal(&path.display().to_string()),
@@ -181,6 +198,27 @@ impl Duckling {
             },
         );
         Ok(())
+    }
+
+    /// A private copy of snapshot `seq`: a spare copy of it if there is one, else one built
+    /// beside the newest spare copy of the same database, else one built from the cache.
+    fn copy_of(&self, database_id: &str, seq: u64) -> Result<(PathBuf, Vec<BlockRef>), DucklingError> {
+        let mut spare = self.spare.lock();
+        if let Some(i) = spare.iter().position(|c| c.database_id == database_id && c.seq == seq) {
+            let c = spare.remove(i);
+            return Ok((c.path, c.blocks));
+        }
+        let base = spare.iter().rev().find(|c| c.database_id == database_id);
+        self.materialize(database_id, seq, base.map(|c| (c.path.as_path(), c.blocks.as_slice())))
+    }
+
+    /// Keeps a detached snapshot copy for reuse, dropping the oldest beyond [`SPARE_COPIES`].
+    fn keep_spare(&self, copy: SpareCopy) {
+        let mut spare = self.spare.lock();
+        spare.push(copy);
+        while spare.len() > SPARE_COPIES {
+            remove_copy(&spare.remove(0).path);
+        }
     }
 
     fn materialize(
@@ -251,10 +289,14 @@ impl Duckling {
             let _ = attach(path);
             return Err(e);
         }
-        remove_copy(path);
-        *path = new_path;
-        *blocks = new_blocks;
-        *seq = latest;
+        drop(host);
+        let previous = SpareCopy {
+            database_id: database_id.clone(),
+            seq: std::mem::replace(seq, latest),
+            path: std::mem::replace(path, new_path),
+            blocks: std::mem::replace(blocks, new_blocks),
+        };
+        self.keep_spare(previous);
         Ok(latest)
     }
 
@@ -277,7 +319,18 @@ impl Duckling {
                     warn!(database = name, error = %e, "could not store the detach checkpoint");
                 }
             }
-            Some(Attachment::Snapshot { path, .. }) => remove_copy(&path),
+            Some(Attachment::Snapshot {
+                database_id,
+                seq,
+                path,
+                blocks,
+                ..
+            }) => self.keep_spare(SpareCopy {
+                database_id,
+                seq,
+                path,
+                blocks,
+            }),
             None => {}
         }
         Ok(())
@@ -565,6 +618,14 @@ mod tests {
         d.attach_snapshot("past", "db1", first - 1, false).unwrap();
         assert_eq!(count(&d, "past", "SELECT count(*) FROM t"), 200000 + 1 - 11);
         assert!(d.pinned().contains(&("db1".to_string(), first - 1)));
+        // Detached, its copy is kept: attaching the same snapshot again reuses it unchanged.
+        let copies = |d: &Duckling| std::fs::read_dir(d.dir().join("snapshots")).unwrap().count();
+        let before = copies(&d);
+        d.detach("past").unwrap();
+        assert_eq!(copies(&d), before, "the copy is kept as a spare");
+        d.attach_snapshot("past", "db1", first - 1, false).unwrap();
+        assert_eq!(copies(&d), before, "and reused, not rebuilt");
+        assert_eq!(count(&d, "past", "SELECT count(*) FROM t"), 200000 + 1 - 11);
 
         // Another duckling with its own directory rebuilds the database from the store alone.
         let other = Duckling::open(&DucklingConfig {

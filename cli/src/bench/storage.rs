@@ -242,6 +242,19 @@ pub fn run(sizes: &[u64], iterations: usize) -> Result<()> {
         );
         drop(opened);
 
+        // Time travel to a snapshot attached before: its detached copy is reused.
+        f.duckling.attach_snapshot("snap", "bench", latest, false)?;
+        f.duckling.detach("snap")?;
+        let t = Instant::now();
+        f.duckling.attach_snapshot("snap", "bench", latest, false)?;
+        f.duckling.connect("snap")?.query_all("SELECT count(*) FROM t")?;
+        figure(
+            &format!("storage_reattach_snapshot_{name}"),
+            t.elapsed().as_secs_f64() * 1e3,
+            "ms",
+        );
+        f.duckling.detach("snap")?;
+
         next += 1;
         commit(&f, &format!("INSERT INTO t VALUES ({next}, 4, 'v')"))?;
         let newer = block_on(f.storage.latest_seq("bench"))?.context("no snapshot")?;

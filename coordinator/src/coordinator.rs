@@ -196,6 +196,13 @@ fn mentions_information_schema(sql: &str) -> bool {
         .contains(pond_duckling::duckling::INFORMATION_SCHEMA)
 }
 
+/// Whether a query may advance a sequence (`nextval`, `setval`): a SELECT that writes, which
+/// must commit under the write gate and be synced like any other write.
+fn advances_a_sequence(sql: &str) -> bool {
+    let sql = sql.to_ascii_lowercase();
+    sql.contains("nextval") || sql.contains("setval")
+}
+
 /// Whether statements of `kind` only read.
 fn is_read(kind: StatementKind) -> bool {
     use StatementKind::*;
@@ -1325,7 +1332,7 @@ fn stream_on(
     tx: &mpsc::Sender<Result<RecordBatch>>,
 ) -> Result<()> {
     let mut stmt = pond_duckling::prepare_checked(conn, sql, &allowed_kinds(session.principal()))?;
-    let reads = is_read(stmt.kind());
+    let reads = is_read(stmt.kind()) && !advances_a_sequence(sql);
     // A failed send means the client went away: stop the query.
     let mut run = || {
         for_each_batch(&mut stmt, params, |batch| {

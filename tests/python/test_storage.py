@@ -369,3 +369,19 @@ def test_a_second_writer_on_the_same_bucket_fences_the_first(pond_factory, moto_
     # Stop both while moto still answers (a fenced server's shutdown sync fails fast).
     a.stop_clean()
     b.stop_clean()
+
+
+def test_a_select_that_advances_a_sequence_is_stored(pond_factory):
+    server = pond_factory()
+    conn = server.connect(autocommit=True)
+    run(conn, "CREATE SEQUENCE s")
+    assert scalar(conn, "SELECT nextval('s')") == 1
+    assert scalar(conn, "SELECT nextval('s')") == 2
+    server.proc.kill()  # no clean stop, no final sync: the SELECTs' commits were stored
+    server.proc.wait(timeout=10)
+    server.proc = None
+    server._connections.clear()
+    shutil.rmtree(server.data_dir / "ducklings")
+    server.start()
+    conn = server.connect(autocommit=True)
+    assert scalar(conn, "SELECT nextval('s')") == 3

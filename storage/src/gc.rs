@@ -8,7 +8,7 @@
 //! manifest, and those objects must survive until the manifest lands.
 
 use std::collections::{BTreeSet, HashSet};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
@@ -16,7 +16,7 @@ use pond_proto::storage::manifest::Body;
 
 use crate::Storage;
 use crate::error::Result;
-use crate::manifest::ObjectId;
+use crate::manifest::{ObjectId, now_ms};
 use crate::store::Store;
 
 /// A database GC must keep, with its retention.
@@ -32,13 +32,6 @@ pub struct GcReport {
     pub manifests_deleted: u64,
     pub objects_deleted: u64,
     pub bytes_deleted: u64,
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 impl Storage {

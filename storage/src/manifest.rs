@@ -154,6 +154,28 @@ fn id(bytes: &[u8], database: &str, seq: u64) -> Result<ObjectId> {
     ObjectId::from_slice(bytes).ok_or_else(|| StorageError::corrupt(database, seq, "an object hash is not 32 bytes"))
 }
 
+/// Milliseconds since the Unix epoch: manifests' creation times and retention horizons.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Sets `m.bytes_added` to `uploaded` plus the manifest's own encoded size, and encodes it.
+/// (The size counts itself, so it is settled by re-encoding until it stops changing.)
+pub(crate) fn seal(m: &mut Manifest, uploaded: u64) -> Bytes {
+    let mut len = encode(m).len() as u64;
+    loop {
+        m.bytes_added = uploaded + len;
+        let bytes = encode(m);
+        if bytes.len() as u64 == len {
+            return bytes;
+        }
+        len = bytes.len() as u64;
+    }
+}
+
 /// Encodes a manifest with its checksum.
 pub(crate) fn encode(m: &Manifest) -> Bytes {
     let body = m.encode_to_vec();

@@ -14,7 +14,7 @@
 //!   already is, which is checked: header, block checksums, WAL bytes) and fences older writers.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use pond_proto::storage::{self as pb, BlockRef, manifest::Body};
@@ -23,7 +23,7 @@ use tracing::{debug, warn};
 use crate::Storage;
 use crate::error::{Result, StorageError};
 use crate::layout;
-use crate::manifest::{self, FULL_EVERY, FileState, Manifest, ObjectId, PAGE_BLOCKS};
+use crate::manifest::{self, FULL_EVERY, FileState, Manifest, ObjectId, PAGE_BLOCKS, now_ms};
 use crate::store::Store;
 use crate::watch::ModifyWatch;
 
@@ -69,13 +69,6 @@ struct Capture {
     wal: Option<(Bytes, ObjectId)>,
     /// Whether the main file had to be scanned (inotify saw it written).
     scanned: bool,
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 fn read_wal(path: &Path, from: u64) -> std::io::Result<Vec<u8>> {
@@ -435,9 +428,8 @@ impl DatabaseWriter {
             writer_id: self.writer_id.clone(),
             body: Some(body),
         };
-        m.bytes_added = uploaded + manifest::encode(&m).len() as u64;
-        let bytes = manifest::encode(&m);
-        let total = uploaded + bytes.len() as u64;
+        let bytes = manifest::seal(&mut m, uploaded);
+        let total = m.bytes_added;
         let key = Store::manifest_key(&self.database, seq);
         if !self.storage.store().put_if_absent(&key, bytes).await? {
             let theirs = self.storage.manifest(&self.database, seq).await?;
@@ -484,9 +476,8 @@ impl DatabaseWriter {
                 seq,
             })),
         };
-        m.bytes_added = manifest::encode(&m).len() as u64;
-        let bytes = manifest::encode(&m);
-        let n = bytes.len() as u64;
+        let bytes = manifest::seal(&mut m, 0);
+        let n = m.bytes_added;
         if !storage
             .store()
             .put_if_absent(&Store::manifest_key(database, 1), bytes)

@@ -81,6 +81,16 @@ fn database_file(path: &Path, blocks: u64) {
     }
 }
 
+/// A DuckDB-shaped file of `blocks` blocks named `name`, its writer for `database`, and the
+/// first snapshot stored.
+async fn first_snapshot(f: &Fixture, name: &str, database: &str, blocks: u64) -> (PathBuf, DatabaseWriter) {
+    let path = f.path(name);
+    database_file(&path, blocks);
+    let mut w = DatabaseWriter::open(&f.storage, database, &path).await.unwrap();
+    w.sync().await.unwrap();
+    (path, w)
+}
+
 fn read(path: &Path) -> (Vec<u8>, Option<Vec<u8>>) {
     (std::fs::read(path).unwrap(), std::fs::read(wal_path(path)).ok())
 }
@@ -133,10 +143,7 @@ async fn commits_upload_only_what_changed_and_every_snapshot_reads_back() {
 #[tokio::test]
 async fn a_growing_and_shrinking_file_and_long_delta_chains_resolve() {
     let f = fixture();
-    let path = f.path("work.db");
-    database_file(&path, 3);
-    let mut w = DatabaseWriter::open(&f.storage, "db", &path).await.unwrap();
-    w.sync().await.unwrap();
+    let (path, mut w) = first_snapshot(&f, "work.db", "db", 3).await;
     for i in 0..150u64 {
         append_wal(&path, format!("c{i};").as_bytes());
         if i % 10 == 0 {
@@ -160,10 +167,7 @@ async fn a_growing_and_shrinking_file_and_long_delta_chains_resolve() {
 #[tokio::test]
 async fn reopening_reuses_a_matching_copy_rebuilds_a_diverged_one_and_fences_the_old_writer() {
     let f = fixture();
-    let path = f.path("work.db");
-    database_file(&path, 5);
-    let mut old = DatabaseWriter::open(&f.storage, "db", &path).await.unwrap();
-    old.sync().await.unwrap();
+    let (path, mut old) = first_snapshot(&f, "work.db", "db", 5).await;
     append_wal(&path, b"durable");
     old.sync().await.unwrap();
     let durable = read(&path);
@@ -186,10 +190,7 @@ async fn reopening_reuses_a_matching_copy_rebuilds_a_diverged_one_and_fences_the
 async fn a_failing_store_leaves_no_half_visible_snapshot_and_the_next_sync_catches_up() {
     let faulty = Arc::new(FaultyStore::new(Arc::new(InMemory::new()), FaultConfig::default()));
     let f = fixture_with(faulty.clone());
-    let path = f.path("work.db");
-    database_file(&path, 4);
-    let mut w = DatabaseWriter::open(&f.storage, "db", &path).await.unwrap();
-    w.sync().await.unwrap();
+    let (path, mut w) = first_snapshot(&f, "work.db", "db", 4).await;
     let before = f.storage.latest_seq("db").await.unwrap();
 
     faulty.set(FaultConfig {
@@ -224,10 +225,7 @@ async fn a_failing_store_leaves_no_half_visible_snapshot_and_the_next_sync_catch
 async fn corruption_is_an_error_naming_the_database_and_snapshot() {
     let inner: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
     let f = fixture_with(inner.clone());
-    let path = f.path("work.db");
-    database_file(&path, 2);
-    let mut w = DatabaseWriter::open(&f.storage, "db7", &path).await.unwrap();
-    w.sync().await.unwrap();
+    first_snapshot(&f, "work.db", "db7", 2).await;
 
     let key = object_store::path::Path::from("databases/db7/manifests/00000000000000000001");
     let mut bytes = inner.get(&key).await.unwrap().bytes().await.unwrap().to_vec();
@@ -245,10 +243,7 @@ async fn corruption_is_an_error_naming_the_database_and_snapshot() {
 
     // A block that vanished from the store.
     let f2 = fixture();
-    let p2 = f2.path("w2.db");
-    database_file(&p2, 2);
-    let mut w2 = DatabaseWriter::open(&f2.storage, "db8", &p2).await.unwrap();
-    w2.sync().await.unwrap();
+    first_snapshot(&f2, "w2.db", "db8", 2).await;
     let objects: Vec<_> =
         futures::StreamExt::collect::<Vec<_>>(f2.storage.store().inner().list(Some(&"objects".into()))).await;
     for o in objects {
@@ -271,10 +266,7 @@ async fn corruption_is_an_error_naming_the_database_and_snapshot() {
 #[tokio::test]
 async fn clones_are_small_share_blocks_and_diverge() {
     let f = fixture();
-    let path = f.path("src.db");
-    database_file(&path, 64);
-    let mut w = DatabaseWriter::open(&f.storage, "src", &path).await.unwrap();
-    w.sync().await.unwrap();
+    let (path, mut w) = first_snapshot(&f, "src.db", "src", 64).await;
     let at_clone = read(&path);
     let (put_before, _) = f.storage.store().stats().bytes();
     let bytes = DatabaseWriter::branch(&f.storage, "copy", "src", w.seq())
@@ -298,10 +290,7 @@ async fn clones_are_small_share_blocks_and_diverge() {
 #[tokio::test]
 async fn snapshots_are_chosen_by_id_name_and_time() {
     let f = fixture();
-    let path = f.path("w.db");
-    database_file(&path, 1);
-    let mut w = DatabaseWriter::open(&f.storage, "db", &path).await.unwrap();
-    w.sync().await.unwrap();
+    let (path, mut w) = first_snapshot(&f, "w.db", "db", 1).await;
     let named = w.snapshot("before").await.unwrap();
     tokio::time::sleep(Duration::from_millis(20)).await;
     append_wal(&path, b"later");
@@ -330,10 +319,7 @@ async fn snapshots_are_chosen_by_id_name_and_time() {
 #[tokio::test]
 async fn moving_a_reader_one_snapshot_fetches_only_the_changed_blocks() {
     let f = fixture();
-    let path = f.path("w.db");
-    database_file(&path, 100);
-    let mut w = DatabaseWriter::open(&f.storage, "db", &path).await.unwrap();
-    w.sync().await.unwrap();
+    let (path, mut w) = first_snapshot(&f, "w.db", "db", 100).await;
     let s1 = w.seq();
     write_block(&path, 50, 3);
     w.sync().await.unwrap();
@@ -365,10 +351,7 @@ async fn moving_a_reader_one_snapshot_fetches_only_the_changed_blocks() {
 #[tokio::test]
 async fn gc_keeps_what_retained_snapshots_clones_and_pins_reach() {
     let f = fixture();
-    let path = f.path("w.db");
-    database_file(&path, 8);
-    let mut w = DatabaseWriter::open(&f.storage, "db", &path).await.unwrap();
-    w.sync().await.unwrap();
+    let (path, mut w) = first_snapshot(&f, "w.db", "db", 8).await;
     let named = w.snapshot("keep").await.unwrap();
     for i in 0..5 {
         write_block(&path, i, 100 + i as u8);

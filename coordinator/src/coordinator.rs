@@ -607,7 +607,17 @@ impl Coordinator {
         Ok(block_on(self.storage.select(id, &selector)).map_err(DucklingError::from)?)
     }
 
-    /// Fills `pond_information_schema`'s tables for the caller before a statement reads them.
+    /// Fills `pond_information_schema`'s tables for the caller when `sql` reads them, on a
+    /// blocking thread (it lists manifests in the store and writes DuckDB tables).
+    async fn fill_information_schema_for(self: &Arc<Self>, session: &Arc<Session>, sql: &str) -> Result<()> {
+        if !mentions_information_schema(sql) {
+            return Ok(());
+        }
+        let (this, s) = (Arc::clone(self), Arc::clone(session));
+        blocking(move || this.refresh_information_schema(&s)).await
+    }
+
+    /// Fills `pond_information_schema`'s tables for the caller.
     fn refresh_information_schema(&self, session: &Session) -> Result<()> {
         let user = &session.principal().user;
         let ts = |ms: i64| format!("make_timestamp({}::BIGINT * 1000)", ms);
@@ -702,10 +712,7 @@ impl Coordinator {
             });
             return Ok(Planned { query_id, schema });
         }
-        if mentions_information_schema(sql) {
-            let (this, s) = (Arc::clone(self), Arc::clone(session));
-            blocking(move || this.refresh_information_schema(&s)).await?;
-        }
+        self.fill_information_schema_for(session, sql).await?;
         let sql_owned = sql.to_string();
         let txn = transaction.map(str::to_string);
         let control = commands::transaction_control(sql);
@@ -752,7 +759,12 @@ impl Coordinator {
     }
 
     /// Creates a Flight SQL prepared statement.
-    pub async fn prepare(&self, session: &Arc<Session>, sql: &str, transaction: Option<&str>) -> Result<PreparedInfo> {
+    pub async fn prepare(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        sql: &str,
+        transaction: Option<&str>,
+    ) -> Result<PreparedInfo> {
         let stmt = if let Some(cmd) = commands::parse(sql)? {
             let schema = match cmd {
                 Command::ShowDatabases => single_column("database_name", vec![])?.0,
@@ -766,9 +778,7 @@ impl Coordinator {
                 coordinator_command: true,
             }
         } else {
-            if mentions_information_schema(sql) {
-                self.refresh_information_schema(session)?;
-            }
+            self.fill_information_schema_for(session, sql).await?;
             let sql = sql.to_string();
             let txn = transaction.map(str::to_string);
             reading_on_connection(session, txn, move |_, conn| {
@@ -800,10 +810,7 @@ impl Coordinator {
         if stmt.coordinator_command {
             return self.plan_statement(session, &stmt.sql, None).await;
         }
-        if mentions_information_schema(&stmt.sql) {
-            let (this, s) = (Arc::clone(self), Arc::clone(session));
-            blocking(move || this.refresh_information_schema(&s)).await?;
-        }
+        self.fill_information_schema_for(session, &stmt.sql).await?;
         if stmt.dataset_schema.fields().is_empty() {
             // An update run through the query path: run it now, report the count.
             let rows = self.execute_prepared_update(session, handle).await?;

@@ -149,14 +149,10 @@ impl Duckling {
         }
         let path = self.dir.join(format!("{database_id}.duckdb"));
         let mut writer = block_on(DatabaseWriter::open(&self.storage, database_id, &path))?;
-        self.host.lock().execute_batch(&format!(
-            "ATTACH {} AS {}",
-            quote_literal(&path.display().to_string()),
-            quote_ident(name)
-        ))?;
+        self.host.lock().execute_batch(&attach_sql(&path, name, false))?;
         // A new database's first snapshot; nothing for an existing one.
         if let Err(e) = block_on(writer.sync()) {
-            let _ = self.host.lock().execute_batch(&format!("DETACH {}", quote_ident(name)));
+            let _ = self.host.lock().execute_batch(&detach_sql(name));
             return Err(e.into());
         }
         attached.insert(name.to_string(), Attachment::Writable(Box::new(writer)));
@@ -179,11 +175,7 @@ impl Duckling {
             )));
         }
         let (path, blocks) = self.copy_of(database_id, seq)?;
-        if let Err(e) = self.host.lock().execute_batch(&format!(
-            "ATTACH {} AS {} (READ_ONLY)",
-            quote_literal(&path.display().to_string()),
-            quote_ident(alias)
-        )) {
+        if let Err(e) = self.host.lock().execute_batch(&attach_sql(&path, alias, true)) {
             remove_copy(&path);
             return Err(e);
         }
@@ -273,20 +265,13 @@ impl Duckling {
         let (new_path, new_blocks) =
             self.materialize(database_id, latest, Some((path.as_path(), blocks.as_slice())))?;
         let host = self.host.lock();
-        let attach = |p: &Path| {
-            host.execute_batch(&format!(
-                "ATTACH {} AS {} (READ_ONLY)",
-                quote_literal(&p.display().to_string()),
-                quote_ident(alias)
-            ))
-        };
         if let Err(e) = host
-            .execute_batch(&format!("DETACH {}", quote_ident(alias)))
-            .and_then(|_| attach(&new_path))
+            .execute_batch(&detach_sql(alias))
+            .and_then(|_| host.execute_batch(&attach_sql(&new_path, alias, true)))
         {
             remove_copy(&new_path);
             // Back to the copy it had, if DuckDB let it go.
-            let _ = attach(path);
+            let _ = host.execute_batch(&attach_sql(path, alias, true));
             return Err(e);
         }
         drop(host);
@@ -308,9 +293,7 @@ impl Duckling {
         if !attached.contains_key(name) {
             return Ok(());
         }
-        self.host
-            .lock()
-            .execute_batch(&format!("DETACH {}", quote_ident(name)))?;
+        self.host.lock().execute_batch(&detach_sql(name))?;
         match attached.remove(name) {
             Some(Attachment::Writable(mut w)) => {
                 // Every commit is already stored; this stores DuckDB's detach checkpoint. If it
@@ -431,6 +414,20 @@ impl Duckling {
         conn.execute_batch(&format!("USE {}", quote_ident(database)))?;
         Ok(conn)
     }
+}
+
+/// `ATTACH` of a file we chose under the name the user sees.
+fn attach_sql(path: &Path, name: &str, read_only: bool) -> String {
+    format!(
+        "ATTACH {} AS {}{}",
+        quote_literal(&path.display().to_string()),
+        quote_ident(name),
+        if read_only { " (READ_ONLY)" } else { "" }
+    )
+}
+
+fn detach_sql(name: &str) -> String {
+    format!("DETACH {}", quote_ident(name))
 }
 
 fn remove_copy(path: &Path) {

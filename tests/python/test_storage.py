@@ -16,15 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pond_helpers import DatabaseError, Error, rows, scalar, unique
-
-
-def run(conn, sql):
-    cur = conn.cursor()
-    try:
-        cur.execute(sql)
-    finally:
-        cur.close()
+from pond_helpers import Error, rows, run, scalar, unique
 
 
 def snapshots(conn, database):

@@ -11,7 +11,7 @@ Fixtures:
 
 Helpers on a server object: url, port, token, data_dir, connect(token=None, autocommit=False,
 cookies=True), new_user(name, read_only=False, ttl=None) -> token, revoke(token_id),
-restart(), stop(), stop_clean().
+restart(), stop(), stop_clean(), crash().
 """
 
 from __future__ import annotations
@@ -194,6 +194,15 @@ class PondServer:
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=10)
+
+    def crash(self) -> None:
+        """SIGKILL the server (no shutdown of any kind), as a crash would; start() again after.
+
+        Connections opened before are forgotten, not closed: their server is gone."""
+        assert self.proc is not None and self.proc.poll() is None, "the server is not running"
+        self._kill()
+        self.proc = None
+        self._connections.clear()
 
     def stop(self) -> int:
         """SIGTERM the server; assert that it exits within STOP_TIMEOUT_S. Returns its code."""

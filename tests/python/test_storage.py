@@ -297,9 +297,7 @@ def test_kill_9_loses_no_acknowledged_commit(pond_factory):
         t = threading.Thread(target=writer, daemon=True)
         t.start()
         time.sleep(rng.uniform(0.05, 0.6))
-        server.proc.kill()  # SIGKILL, mid-flight
-        server.proc.wait(timeout=10)
-        server.proc = None
+        server.crash()  # mid-flight
         stop.set()
         t.join(timeout=30)
         server.start()
@@ -327,10 +325,7 @@ def test_a_flight_sql_commit_is_durable_when_acknowledged(pond_factory):
     cur.execute("INSERT INTO t VALUES (3)")
     conn.commit()
     cur.execute("INSERT INTO t VALUES (4)")  # never committed
-    server.proc.kill()
-    server.proc.wait(timeout=10)
-    server.proc = None
-    server._connections.clear()
+    server.crash()
     server.start()
     c = server.connect(autocommit=True)
     assert sorted(r[0] for r in rows(c, "SELECT i FROM t")) == [1, 3]
@@ -369,10 +364,7 @@ def test_a_select_that_advances_a_sequence_is_stored(pond_factory):
     run(conn, "CREATE SEQUENCE s")
     assert scalar(conn, "SELECT nextval('s')") == 1
     assert scalar(conn, "SELECT nextval('s')") == 2
-    server.proc.kill()  # no clean stop, no final sync: the SELECTs' commits were stored
-    server.proc.wait(timeout=10)
-    server.proc = None
-    server._connections.clear()
+    server.crash()  # no clean stop, no final sync: the SELECTs' commits were stored
     shutil.rmtree(server.data_dir / "ducklings")
     server.start()
     conn = server.connect(autocommit=True)

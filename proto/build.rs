@@ -1,7 +1,12 @@
 //! Compiles the protobuf files with protox (pure Rust), so no system `protoc` is needed.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let files = ["proto/flight_session.proto", "proto/pond.proto", "proto/storage.proto"];
+    let files = [
+        "proto/flight_session.proto",
+        "proto/pond.proto",
+        "proto/storage.proto",
+        "proto/cluster.proto",
+    ];
     for f in files {
         println!("cargo:rerun-if-changed={f}");
     }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test suite: formatting and lints, the Rust unit and end-to-end tests, the Python
-# ADBC suite and the Java JDBC suite, all against the real `pond` binary on loopback.
+# ADBC suite, a k6 load-test smoke run and the Java JDBC suite, all against the real `pond`
+# binary on loopback.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -25,6 +26,9 @@ if [ -x tests/python/run.sh ]; then
   step "Python ADBC suite"
   tests/python/run.sh
 fi
+
+step "k6 Flight SQL load test (30-second smoke)"
+k6/run.sh --smoke
 
 if [ -x tests/java/run.sh ]; then
   step "Java JDBC suite"

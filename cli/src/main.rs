@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use pond_cluster::{ClusterKey, DucklingMode, Endpoints, Pool, PoolConfig, Proxy, WorkerConfig, run_duckling};
 use pond_coordinator::{Coordinator, CoordinatorConfig, TokenAuthority};
 use pond_flight_server::{ServerConfig, TlsConfig};
 
@@ -37,6 +38,8 @@ enum LogFormat {
 enum Command {
     /// Run the all-in-one server: Flight SQL endpoint, coordinator and in-process ducklings.
     Serve(ServeArgs),
+    /// Run a duckling worker that registers with a coordinator and takes work from it.
+    Duckling(DucklingCommandArgs),
     /// Mint or revoke tokens.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -103,9 +106,6 @@ struct ServeArgs {
     /// Object storage for databases (file:///…, s3://bucket/prefix, memory://).
     #[arg(long, env = "POND_STORAGE")]
     storage: Option<String>,
-    /// Local cache of snapshot objects, e.g. 10GiB (its size bound).
-    #[arg(long, env = "POND_CACHE_SIZE", default_value = "10GiB")]
-    cache_size: ByteSize,
     /// TLS certificate (PEM); serves grpc+tls:// together with --tls-key.
     #[arg(long, env = "POND_TLS_CERT", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -115,18 +115,142 @@ struct ServeArgs {
     /// Require client certificates signed by this CA (PEM): mutual TLS.
     #[arg(long, env = "POND_TLS_CLIENT_CA", requires = "tls_cert")]
     tls_client_ca: Option<PathBuf>,
+    /// Where ducklings run: in this process, as `pond duckling` children, or as remote
+    /// `pond duckling` processes that register with this server.
+    #[arg(long, env = "POND_DUCKLINGS", value_enum, default_value_t = DucklingsArg::InProcess)]
+    ducklings: DucklingsArg,
+    /// With process or remote ducklings: results relayed by this server (proxy), or fetched
+    /// from the duckling's address named in the FlightInfo, with a signed ticket (direct).
+    #[arg(long, env = "POND_ENDPOINTS", value_enum, default_value_t = EndpointsArg::Proxy)]
+    endpoints: EndpointsArg,
+    /// How long ducklings may take to finish running queries on shutdown.
+    #[arg(long, env = "POND_DRAIN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    drain_timeout: Duration,
+    #[command(flatten)]
+    duckling: DucklingArgs,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DucklingsArg {
+    InProcess,
+    Process,
+    Remote,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum EndpointsArg {
+    Proxy,
+    Direct,
+}
+
+/// What every duckling runs with: `pond serve` passes these on to the ducklings it spawns.
+#[derive(Args, Clone)]
+struct DucklingArgs {
+    /// Local cache of snapshot objects, e.g. 10GiB (its size bound).
+    #[arg(long, env = "POND_CACHE_SIZE", default_value = "10GiB")]
+    cache_size: ByteSize,
     /// DuckDB threads per duckling (default: DuckDB's, one per core).
     #[arg(long, env = "POND_DUCKLING_THREADS")]
     duckling_threads: Option<usize>,
     /// DuckDB memory limit per duckling, e.g. 4GB (default: DuckDB's, 80% of RAM).
     #[arg(long, env = "POND_DUCKLING_MEMORY")]
     duckling_memory: Option<String>,
+    /// Interrupt statements that run longer than this, e.g. 5m (default: no limit).
+    #[arg(long, env = "POND_QUERY_TIMEOUT", value_parser = humantime::parse_duration)]
+    query_timeout: Option<Duration>,
+    /// End results larger than this many Arrow bytes with an error, e.g. 1GiB (default: no limit).
+    #[arg(long, env = "POND_MAX_RESULT_BYTES")]
+    max_result_bytes: Option<ByteSize>,
+    /// Statements of one user that run at once; more wait their turn.
+    #[arg(long, env = "POND_MAX_CONCURRENT_QUERIES", default_value_t = 32)]
+    max_concurrent_queries: usize,
+    /// Stop a duckling nobody used for this long, e.g. 10m; it restarts on the next query.
+    #[arg(long, env = "POND_DUCKLING_IDLE_TIMEOUT", value_parser = humantime::parse_duration)]
+    duckling_idle_timeout: Option<Duration>,
     /// Close sessions idle for this long.
     #[arg(long, env = "POND_SESSION_IDLE_TIMEOUT", default_value = "30m", value_parser = humantime::parse_duration)]
     session_idle_timeout: Duration,
     /// Close sessions whose client never came back (no session cookie) after this long.
     #[arg(long, env = "POND_UNRETURNED_SESSION_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
     unreturned_session_timeout: Duration,
+}
+
+impl DucklingArgs {
+    fn config(&self, data_dir: PathBuf, storage_url: Option<String>) -> CoordinatorConfig {
+        CoordinatorConfig {
+            duckling_threads: self.duckling_threads,
+            duckling_memory: self.duckling_memory.clone(),
+            session_idle_timeout: self.session_idle_timeout,
+            unreturned_session_timeout: self.unreturned_session_timeout,
+            storage_url,
+            cache_bytes: self.cache_size.as_u64(),
+            query_timeout: self.query_timeout,
+            max_result_bytes: self.max_result_bytes.map(ByteSize::as_u64),
+            max_concurrent_queries: self.max_concurrent_queries,
+            duckling_idle_timeout: self.duckling_idle_timeout,
+            ..CoordinatorConfig::new(data_dir)
+        }
+    }
+
+    /// The same settings as flags, for a spawned `pond duckling`.
+    fn to_args(&self) -> Vec<String> {
+        let mut args = vec![
+            format!("--cache-size={}", self.cache_size.as_u64()),
+            format!("--max-concurrent-queries={}", self.max_concurrent_queries),
+            format!(
+                "--session-idle-timeout={}",
+                humantime::format_duration(self.session_idle_timeout)
+            ),
+            format!(
+                "--unreturned-session-timeout={}",
+                humantime::format_duration(self.unreturned_session_timeout)
+            ),
+        ];
+        if let Some(t) = self.duckling_threads {
+            args.push(format!("--duckling-threads={t}"));
+        }
+        if let Some(m) = &self.duckling_memory {
+            args.push(format!("--duckling-memory={m}"));
+        }
+        if let Some(t) = self.query_timeout {
+            args.push(format!("--query-timeout={}", humantime::format_duration(t)));
+        }
+        if let Some(b) = self.max_result_bytes {
+            args.push(format!("--max-result-bytes={}", b.as_u64()));
+        }
+        if let Some(t) = self.duckling_idle_timeout {
+            args.push(format!("--duckling-idle-timeout={}", humantime::format_duration(t)));
+        }
+        args
+    }
+}
+
+#[derive(Args)]
+struct DucklingCommandArgs {
+    /// The coordinator to register with, grpc://HOST:PORT.
+    #[arg(long, env = "POND_COORDINATOR")]
+    coordinator: String,
+    /// Where this duckling keeps its working copies and cache.
+    #[arg(long, env = "POND_DATA_DIR", default_value = "./pond-duckling")]
+    data_dir: PathBuf,
+    /// Address to serve Flight on (`:0` picks a free port).
+    #[arg(long, env = "POND_LISTEN", default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// The address the coordinator and clients reach this duckling at (default: --listen,
+    /// which must then be a specific address).
+    #[arg(long, env = "POND_ADVERTISE")]
+    advertise: Option<SocketAddr>,
+    /// The id to register under (default: a new random one).
+    #[arg(long, env = "POND_DUCKLING_ID")]
+    id: Option<String>,
+    /// The cluster secret, hex (the coordinator's `<data-dir>/cluster.key`, hex-encoded).
+    #[arg(long, env = "POND_CLUSTER_SECRET", hide_env_values = true)]
+    cluster_secret: String,
+    /// How long running queries may take to finish when the duckling stops.
+    #[arg(long, env = "POND_DRAIN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    drain_timeout: Duration,
+    #[command(flatten)]
+    duckling: DucklingArgs,
 }
 
 #[derive(Subcommand)]
@@ -175,6 +299,7 @@ async fn main() -> Result<()> {
     init_logging(cli.log_format);
     match cli.command {
         Command::Serve(args) => serve(args).await,
+        Command::Duckling(args) => duckling(args).await,
         Command::Token(cmd) => token(cmd),
         Command::Bench(args) => bench::run(args).await,
     }
@@ -195,45 +320,156 @@ async fn serve(args: ServeArgs) -> Result<()> {
     if tls.is_none() && !args.listen.ip().is_loopback() {
         tracing::warn!(listen = %args.listen, "serving plaintext on a non-loopback address; use --tls-cert/--tls-key");
     }
-    let coordinator = Coordinator::open(CoordinatorConfig {
-        data_dir: args.data.data_dir.clone(),
-        duckling_threads: args.duckling_threads,
-        duckling_memory: args.duckling_memory.clone(),
-        session_idle_timeout: args.session_idle_timeout,
-        unreturned_session_timeout: args.unreturned_session_timeout,
-        storage_url: args.storage.clone(),
-        cache_bytes: args.cache_size.as_u64(),
-    })
-    .context("opening the data directory")?;
+    let coordinator = Coordinator::open(args.duckling.config(args.data.data_dir.clone(), args.storage.clone()))
+        .context("opening the data directory")?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
     let shutdown = shutdown_signal()?;
+    let pool = match args.ducklings {
+        DucklingsArg::InProcess => None,
+        mode => Some(cluster_pool(&args, mode, &coordinator)?),
+    };
     let gc = {
-        let coordinator = Arc::clone(&coordinator);
+        let (coordinator, pool) = (Arc::clone(&coordinator), pool.clone());
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(GC_INTERVAL).await;
-                if let Err(e) = coordinator.collect_garbage(GC_GRACE).await {
+                let elsewhere = pool.as_ref().map(|p| p.pinned()).unwrap_or_default();
+                if let Err(e) = coordinator.collect_garbage(GC_GRACE, &elsewhere).await {
                     tracing::warn!(error = %e, "garbage collection failed");
                 }
             }
         })
     };
     let scheme = if tls.is_some() { "grpc+tls" } else { "grpc" };
-    // The one line scripts and tests wait for: printed once the socket accepts connections.
-    #[allow(clippy::print_stdout)]
-    {
-        println!("pond {} listening on {scheme}://{addr}", env!("CARGO_PKG_VERSION"));
+    let config = ServerConfig { tls };
+    match pool {
+        None => {
+            print_listening(scheme, addr);
+            tracing::info!(%addr, data_dir = %args.data.data_dir.display(), "serving Flight SQL");
+            pond_flight_server::serve(listener, Arc::clone(&coordinator), config, shutdown).await?;
+        }
+        Some(pool) => serve_cluster(listener, pool, &coordinator, config, scheme, shutdown).await?,
     }
-    tracing::info!(%addr, data_dir = %args.data.data_dir.display(), "serving Flight SQL");
-    pond_flight_server::serve(listener, Arc::clone(&coordinator), ServerConfig { tls }, shutdown).await?;
     gc.abort();
     // Every commit is already durable; this stores DuckDB's shutdown checkpoints, so the next
     // start reuses the working copies instead of rebuilding them.
     tokio::task::spawn_blocking(move || coordinator.shutdown()).await?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// The one line scripts and tests wait for: printed once the socket accepts connections.
+#[allow(clippy::print_stdout)]
+fn print_listening(scheme: &str, addr: SocketAddr) {
+    println!("pond {} listening on {scheme}://{addr}", env!("CARGO_PKG_VERSION"));
+}
+
+fn cluster_pool(args: &ServeArgs, mode: DucklingsArg, coordinator: &Arc<Coordinator>) -> Result<Arc<Pool>> {
+    let data_dir = coordinator.config().data_dir.clone();
+    let secret = pond_coordinator::load_or_create_key(&data_dir.join("cluster.key"))?;
+    let config = PoolConfig {
+        mode: match mode {
+            DucklingsArg::Remote => DucklingMode::Remote,
+            _ => DucklingMode::Process,
+        },
+        endpoints: match args.endpoints {
+            EndpointsArg::Proxy => Endpoints::Proxy,
+            EndpointsArg::Direct => Endpoints::Direct,
+        },
+        storage_url: coordinator.config().storage_url.clone().unwrap_or_default(),
+        exe: std::env::current_exe().context("locating the pond executable")?,
+        child_args: args.duckling.to_args(),
+        data_dir,
+        start_timeout: Duration::from_secs(60),
+        drain_timeout: args.drain_timeout,
+    };
+    Ok(Pool::new(
+        config,
+        Arc::new(ClusterKey::new(&secret)),
+        Arc::clone(coordinator),
+    ))
+}
+
+/// Serves the proxy; with process ducklings also on a loopback port of its own, where the
+/// children register (it needs no TLS, whatever the public port uses).
+async fn serve_cluster(
+    listener: tokio::net::TcpListener,
+    pool: Arc<Pool>,
+    coordinator: &Arc<Coordinator>,
+    config: ServerConfig,
+    scheme: &str,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let addr = listener.local_addr()?;
+    let proxy = Proxy::new(Arc::clone(&pool), Arc::clone(coordinator))?;
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let internal = if pool.config().mode == DucklingMode::Process {
+        let internal = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        pool.set_cluster_url(format!("grpc://{}", internal.local_addr()?));
+        let service = pond_flight_server::flight_service(proxy.clone());
+        let stop = stop.clone();
+        Some(tokio::spawn(async move {
+            tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming_shutdown(pond_flight_server::incoming(internal), stopped(stop))
+                .await
+        }))
+    } else {
+        None
+    };
+    let sweeper = {
+        let pool = Arc::clone(&pool);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                pool.sweep();
+            }
+        })
+    };
+    print_listening(scheme, addr);
+    tracing::info!(%addr, mode = ?pool.config().mode, "serving Flight SQL; queries run on duckling processes");
+    let public = pond_flight_server::server_builder(&config)?
+        .add_service(pond_flight_server::flight_service(proxy))
+        .serve_with_incoming_shutdown(pond_flight_server::incoming(listener), async move {
+            shutdown.await;
+            tracing::info!("shutting down: draining ducklings");
+            pool.drain().await;
+            let _ = stop_tx.send(true);
+        });
+    let result = public.await;
+    sweeper.abort();
+    if let Some(internal) = internal {
+        internal.await??;
+    }
+    result.map_err(Into::into)
+}
+
+async fn duckling(args: DucklingCommandArgs) -> Result<()> {
+    let key = Arc::new(ClusterKey::from_hex(&args.cluster_secret)?);
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    let config = WorkerConfig {
+        coordinator_url: args.coordinator.clone(),
+        advertise: args.advertise,
+        id: args.id.clone(),
+        coordinator: args.duckling.config(args.data_dir.clone(), None),
+        drain_timeout: args.drain_timeout,
+    };
+    let shutdown = shutdown_signal()?;
+    #[allow(clippy::print_stdout)]
+    {
+        println!("pond duckling listening on grpc://{addr}");
+    }
+    run_duckling(listener, key, config, shutdown).await?;
     Ok(())
 }
 

@@ -20,8 +20,10 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
+use arrow_flight::FlightEndpoint;
 use arrow_flight::decode::FlightRecordBatchStream;
 use arrow_flight::error::FlightError;
+use arrow_flight::flight_service_client::FlightServiceClient;
 use arrow_flight::sql::client::{FlightSqlServiceClient, PreparedStatement};
 use arrow_flight::sql::{CommandStatementIngest, TableDefinitionOptions, TableExistsOption, TableNotExistOption};
 use futures::{Stream, StreamExt, TryStreamExt};
@@ -142,6 +144,9 @@ impl ConnectOptions {
 /// A connection to a Pond server.
 pub struct PondClient {
     sql: FlightSqlServiceClient<CookieChannel>,
+    /// Clients of the other locations FlightInfo endpoints named (a duckling's address, when
+    /// the server hands out direct endpoints), by URI.
+    locations: std::collections::HashMap<String, FlightServiceClient<tonic::transport::Channel>>,
 }
 
 impl PondClient {
@@ -171,14 +176,17 @@ impl PondClient {
         if let Some(t) = options.token {
             sql.set_token(t);
         }
-        let mut client = Self { sql };
+        let mut client = Self {
+            sql,
+            locations: Default::default(),
+        };
         if let Some(db) = options.database {
             client.execute(&format!("USE \"{}\"", db.replace('"', "\"\""))).await?;
         }
         Ok(client)
     }
 
-    /// Runs a query and streams its batches.
+    /// Runs a query and streams its batches, fetching each endpoint where it says.
     pub async fn query_stream(
         &mut self,
         sql: &str,
@@ -186,12 +194,48 @@ impl PondClient {
         let info = self.sql.execute(sql.to_string(), None).await?;
         let mut streams = Vec::new();
         for endpoint in info.endpoint {
-            let ticket = endpoint
-                .ticket
-                .ok_or_else(|| ClientError::Server(tonic::Status::internal("endpoint without a ticket")))?;
-            streams.push(self.sql.do_get(ticket).await?);
+            streams.push(self.fetch(endpoint).await?);
         }
         Ok(futures::stream::iter(streams).flatten().map_err(ClientError::from))
+    }
+
+    /// DoGet of one endpoint: on this connection, or at the location it names. A location's
+    /// ticket is its own credential (Pond signs it), so no token goes to another address.
+    async fn fetch(&mut self, endpoint: FlightEndpoint) -> Result<FlightRecordBatchStream, ClientError> {
+        let ticket = endpoint
+            .ticket
+            .ok_or_else(|| ClientError::Server(tonic::Status::internal("endpoint without a ticket")))?;
+        let Some(location) = endpoint
+            .location
+            .into_iter()
+            .map(|l| l.uri)
+            .find(|uri| !uri.starts_with("arrow-flight-reuse-connection:"))
+        else {
+            return Ok(self.sql.do_get(ticket).await?);
+        };
+        let client = match self.locations.get(&location) {
+            Some(c) => c.clone(),
+            None => {
+                let address = location
+                    .strip_prefix("grpc://")
+                    .or_else(|| location.strip_prefix("grpc+tcp://"));
+                let address = address.ok_or_else(|| ClientError::InvalidUrl {
+                    url: location.clone(),
+                    reason: "only grpc:// endpoint locations are supported".into(),
+                })?;
+                let channel = Endpoint::from_shared(format!("http://{address}"))?
+                    .tcp_nodelay(true)
+                    .connect()
+                    .await?;
+                let c = FlightServiceClient::new(channel).max_decoding_message_size(usize::MAX);
+                self.locations.insert(location, c.clone());
+                c
+            }
+        };
+        let stream = client.clone().do_get(ticket).await?.into_inner();
+        Ok(FlightRecordBatchStream::new_from_flight_data(
+            stream.map_err(|s| FlightError::Tonic(Box::new(s))),
+        ))
     }
 
     /// Runs a query and collects its batches.
@@ -205,10 +249,8 @@ impl PondClient {
         let schema = Arc::new(info.clone().try_decode_schema()?);
         let mut batches = Vec::new();
         for endpoint in info.endpoint {
-            if let Some(ticket) = endpoint.ticket {
-                let stream: FlightRecordBatchStream = self.sql.do_get(ticket).await?;
-                batches.extend(stream.try_collect::<Vec<_>>().await?);
-            }
+            let stream = self.fetch(endpoint).await?;
+            batches.extend(stream.try_collect::<Vec<_>>().await?);
         }
         Ok((schema, batches))
     }

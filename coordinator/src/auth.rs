@@ -55,7 +55,7 @@ pub struct TokenAuthority {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
-    revoked_path: PathBuf,
+    revoked_path: Option<PathBuf>,
     revoked: Mutex<Revoked>,
 }
 
@@ -79,33 +79,39 @@ pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.sync_all()
 }
 
+/// Reads a 32-byte secret key from `path`, creating it (mode 0600) if missing.
+pub fn load_or_create_key(path: &Path) -> Result<Vec<u8>> {
+    match std::fs::read(path) {
+        Ok(k) if k.len() >= 32 => Ok(k),
+        Ok(_) => Err(CoordinatorError::Internal(format!("{} is too short", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut k = vec![0u8; 32];
+            rand::rng().fill_bytes(&mut k);
+            write_private(path, &k)?;
+            Ok(k)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 impl TokenAuthority {
-    /// Loads the signing key from `data_dir`, creating it on first start.
+    /// Loads the signing key from `data_dir`, creating it on first start; revocations are
+    /// read from `<data_dir>/revoked_tokens`.
     pub fn open(data_dir: &Path) -> Result<Self> {
-        let key_path = data_dir.join("signing.key");
-        let key = match std::fs::read(&key_path) {
-            Ok(k) if k.len() >= 32 => k,
-            Ok(_) => {
-                return Err(CoordinatorError::Internal(format!(
-                    "{} is too short",
-                    key_path.display()
-                )));
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut k = vec![0u8; 32];
-                rand::rng().fill_bytes(&mut k);
-                write_private(&key_path, &k)?;
-                k
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let key = load_or_create_key(&data_dir.join("signing.key"))?;
+        Ok(Self::from_secret(&key, Some(data_dir.join("revoked_tokens"))))
+    }
+
+    /// An authority over a key held elsewhere, such as the cluster secret that coordinator and
+    /// duckling processes share. Without a revocation file nothing is revoked: such tokens are
+    /// short-lived.
+    pub fn from_secret(key: &[u8], revoked_path: Option<PathBuf>) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 5;
         validation.set_required_spec_claims(&["exp", "sub", "iat", "jti"]);
-        let revoked_path = data_dir.join("revoked_tokens");
-        let authority = Self {
-            encoding: EncodingKey::from_secret(&key),
-            decoding: DecodingKey::from_secret(&key),
+        Self {
+            encoding: EncodingKey::from_secret(key),
+            decoding: DecodingKey::from_secret(key),
             validation,
             revoked_path,
             revoked: Mutex::new(Revoked {
@@ -113,8 +119,7 @@ impl TokenAuthority {
                 checked: Instant::now() - REVOCATION_POLL * 2,
                 modified: None,
             }),
-        };
-        Ok(authority)
+        }
     }
 
     /// Mints a token for `user`, valid for `ttl`. Returns the token and its id.
@@ -153,10 +158,11 @@ impl TokenAuthority {
         if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
             return Err(CoordinatorError::InvalidArgument(format!("invalid token id {id:?}")));
         }
-        let mut f = std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(&self.revoked_path)?;
+        let path = self
+            .revoked_path
+            .as_ref()
+            .ok_or_else(|| CoordinatorError::InvalidArgument("this server keeps no revocation list".into()))?;
+        let mut f = std::fs::OpenOptions::new().append(true).create(true).open(path)?;
         writeln!(f, "{id}")?;
         f.sync_all()?;
         self.revoked.lock().ids.insert(id.to_string());
@@ -164,13 +170,16 @@ impl TokenAuthority {
     }
 
     fn is_revoked(&self, id: &str) -> bool {
+        let Some(path) = &self.revoked_path else {
+            return false;
+        };
         let mut r = self.revoked.lock();
         if r.checked.elapsed() >= REVOCATION_POLL {
             r.checked = Instant::now();
-            let modified = std::fs::metadata(&self.revoked_path).and_then(|m| m.modified()).ok();
+            let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
             if modified != r.modified {
                 r.modified = modified;
-                if let Ok(text) = std::fs::read_to_string(&self.revoked_path) {
+                if let Ok(text) = std::fs::read_to_string(path) {
                     r.ids = text
                         .lines()
                         .map(str::trim)

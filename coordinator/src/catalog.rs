@@ -63,8 +63,32 @@ struct CatalogData {
     databases: Vec<DatabaseEntry>,
 }
 
-/// The catalog, shared by all sessions.
-pub struct Catalog {
+/// The catalog's operations. [`FileCatalog`] is the coordinator's own; a duckling process
+/// reaches its coordinator's through the cluster protocol (`pond-cluster`), so one process
+/// ever writes the catalog file.
+pub trait Catalog: Send + Sync {
+    /// The user `name`, created (with its default database) if missing.
+    fn ensure_user(&self, name: &str) -> Result<User>;
+    /// The user `name`, if it exists.
+    fn user(&self, name: &str) -> Result<Option<User>>;
+    /// The live databases of `owner`, sorted by name.
+    fn databases(&self, owner: &str) -> Result<Vec<DatabaseEntry>>;
+    /// The live database `name` of `owner`.
+    fn database(&self, owner: &str, name: &str) -> Result<Option<DatabaseEntry>>;
+    /// Creates database `name` for `owner`. `Ok(None)` when it exists and `if_not_exists`.
+    fn create_database(&self, owner: &str, name: &str, if_not_exists: bool) -> Result<Option<DatabaseEntry>>;
+    /// Marks database `name` dropped. `Ok(None)` when missing and `if_exists`.
+    fn drop_database(&self, owner: &str, name: &str, if_exists: bool) -> Result<Option<DatabaseEntry>>;
+    /// Restores the most recently dropped database `name`.
+    fn undrop_database(&self, owner: &str, name: &str) -> Result<DatabaseEntry>;
+    /// Sets database `name`'s snapshot retention.
+    fn set_retention(&self, owner: &str, name: &str, days: u32) -> Result<DatabaseEntry>;
+    /// Every database of every user, dropped ones included (GC keeps what UNDROP may need).
+    fn all_databases(&self) -> Result<Vec<DatabaseEntry>>;
+}
+
+/// The catalog file of a coordinator, shared by all sessions.
+pub struct FileCatalog {
     path: PathBuf,
     data: Mutex<CatalogData>,
 }
@@ -100,7 +124,7 @@ pub fn validate_name(kind: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
-impl Catalog {
+impl FileCatalog {
     /// Opens the catalog at `path`, creating an empty one if missing.
     pub fn open(path: &Path) -> Result<Self> {
         let data = match std::fs::read(path) {
@@ -138,9 +162,11 @@ impl Catalog {
         *data = draft;
         Ok(out)
     }
+}
 
+impl Catalog for FileCatalog {
     /// The user `name`, created (with its default database) if missing.
-    pub fn ensure_user(&self, name: &str) -> Result<User> {
+    fn ensure_user(&self, name: &str) -> Result<User> {
         validate_name("user", name)?;
         if let Some(u) = self.data.lock().users.get(name) {
             return Ok(u.clone());
@@ -168,12 +194,12 @@ impl Catalog {
     }
 
     /// The user `name`, if it exists.
-    pub fn user(&self, name: &str) -> Option<User> {
-        self.data.lock().users.get(name).cloned()
+    fn user(&self, name: &str) -> Result<Option<User>> {
+        Ok(self.data.lock().users.get(name).cloned())
     }
 
     /// The live databases of `owner`, sorted by name.
-    pub fn databases(&self, owner: &str) -> Vec<DatabaseEntry> {
+    fn databases(&self, owner: &str) -> Result<Vec<DatabaseEntry>> {
         let mut v: Vec<_> = self
             .data
             .lock()
@@ -183,21 +209,22 @@ impl Catalog {
             .cloned()
             .collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));
-        v
+        Ok(v)
     }
 
     /// The live database `name` of `owner`.
-    pub fn database(&self, owner: &str, name: &str) -> Option<DatabaseEntry> {
-        self.data
+    fn database(&self, owner: &str, name: &str) -> Result<Option<DatabaseEntry>> {
+        Ok(self
+            .data
             .lock()
             .databases
             .iter()
             .find(|d| d.owner == owner && d.name == name && d.dropped_ms.is_none())
-            .cloned()
+            .cloned())
     }
 
     /// Creates database `name` for `owner`. `Ok(None)` when it exists and `if_not_exists`.
-    pub fn create_database(&self, owner: &str, name: &str, if_not_exists: bool) -> Result<Option<DatabaseEntry>> {
+    fn create_database(&self, owner: &str, name: &str, if_not_exists: bool) -> Result<Option<DatabaseEntry>> {
         validate_name("database", name)?;
         self.update(|d| {
             if d.databases
@@ -226,7 +253,7 @@ impl Catalog {
     }
 
     /// Marks database `name` dropped. `Ok(None)` when missing and `if_exists`.
-    pub fn drop_database(&self, owner: &str, name: &str, if_exists: bool) -> Result<Option<DatabaseEntry>> {
+    fn drop_database(&self, owner: &str, name: &str, if_exists: bool) -> Result<Option<DatabaseEntry>> {
         if name == DEFAULT_DATABASE {
             return Err(CoordinatorError::PermissionDenied(format!(
                 "the default database {DEFAULT_DATABASE} cannot be dropped"
@@ -250,7 +277,7 @@ impl Catalog {
     }
 
     /// Restores the most recently dropped database `name`.
-    pub fn undrop_database(&self, owner: &str, name: &str) -> Result<DatabaseEntry> {
+    fn undrop_database(&self, owner: &str, name: &str) -> Result<DatabaseEntry> {
         self.update(|d| {
             if d.databases
                 .iter()
@@ -272,7 +299,7 @@ impl Catalog {
     }
 
     /// Sets database `name`'s snapshot retention.
-    pub fn set_retention(&self, owner: &str, name: &str, days: u32) -> Result<DatabaseEntry> {
+    fn set_retention(&self, owner: &str, name: &str, days: u32) -> Result<DatabaseEntry> {
         self.update(|data| {
             let entry = data
                 .databases
@@ -285,8 +312,8 @@ impl Catalog {
     }
 
     /// Every database of every user, dropped ones included (GC keeps what UNDROP may need).
-    pub fn all_databases(&self) -> Vec<DatabaseEntry> {
-        self.data.lock().databases.clone()
+    fn all_databases(&self) -> Result<Vec<DatabaseEntry>> {
+        Ok(self.data.lock().databases.clone())
     }
 }
 
@@ -298,20 +325,20 @@ mod tests {
     fn users_get_a_default_database_and_survive_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("catalog.json");
-        let c = Catalog::open(&path).unwrap();
+        let c = FileCatalog::open(&path).unwrap();
         c.ensure_user("alice").unwrap();
         c.create_database("alice", "sales", false).unwrap();
         assert!(c.create_database("alice", "sales", false).is_err());
         assert!(c.create_database("alice", "sales", true).unwrap().is_none());
         drop(c);
-        let c = Catalog::open(&path).unwrap();
-        let names: Vec<_> = c.databases("alice").into_iter().map(|d| d.name).collect();
+        let c = FileCatalog::open(&path).unwrap();
+        let names: Vec<_> = c.databases("alice").unwrap().into_iter().map(|d| d.name).collect();
         assert_eq!(names, vec!["my_db", "sales"]);
         c.drop_database("alice", "sales", false).unwrap();
-        assert!(c.database("alice", "sales").is_none());
+        assert!(c.database("alice", "sales").unwrap().is_none());
         c.undrop_database("alice", "sales").unwrap();
-        assert!(c.database("alice", "sales").is_some());
-        assert!(c.databases("bob").is_empty());
+        assert!(c.database("alice", "sales").unwrap().is_some());
+        assert!(c.databases("bob").unwrap().is_empty());
     }
 
     #[test]

@@ -18,10 +18,10 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::auth::{Principal, TokenAuthority};
-use crate::catalog::{Catalog, DEFAULT_DATABASE};
+use crate::catalog::{Catalog, DEFAULT_DATABASE, FileCatalog};
 use crate::commands::{self, CloneSource, Command, SnapshotSpec};
 use crate::error::{CoordinatorError, Result};
-use crate::session::{Access, PendingQuery, PreparedStatement, Session};
+use crate::session::{Access, PendingQuery, PreparedStatement, Session, SessionLimits};
 use pond_storage::{DatabaseWriter, SnapshotSelector, Storage, StorageConfig, block_on};
 
 /// Coordinator settings; the binary fills them from flags.
@@ -41,6 +41,15 @@ pub struct CoordinatorConfig {
     pub storage_url: Option<String>,
     /// The local object cache's size bound.
     pub cache_bytes: u64,
+    /// Statements running longer are interrupted (`None`: no limit).
+    pub query_timeout: Option<Duration>,
+    /// A result larger than this (Arrow bytes) ends with an error (`None`: no limit).
+    pub max_result_bytes: Option<u64>,
+    /// Statements of one user that run at once; the rest wait their turn.
+    pub max_concurrent_queries: usize,
+    /// A duckling nobody used for this long is stopped (`None`: never); it restarts on the
+    /// user's next query.
+    pub duckling_idle_timeout: Option<Duration>,
 }
 
 impl CoordinatorConfig {
@@ -54,6 +63,10 @@ impl CoordinatorConfig {
             unreturned_session_timeout: Duration::from_secs(60),
             storage_url: None,
             cache_bytes: 10 << 30,
+            query_timeout: None,
+            max_result_bytes: None,
+            max_concurrent_queries: 32,
+            duckling_idle_timeout: None,
         }
     }
 }
@@ -149,15 +162,63 @@ pub struct TableFilter {
     pub include_schema: bool,
 }
 
+/// A user's duckling, started on first use. The cell makes a duckling that is starting block
+/// only its own user's calls.
+#[derive(Default)]
+struct DucklingSlot {
+    duckling: once_cell::sync::OnceCell<Arc<Duckling>>,
+    /// Statements of this user that may run at once (the rest queue).
+    admission: once_cell::sync::OnceCell<Arc<tokio::sync::Semaphore>>,
+    last_used: Mutex<Option<std::time::Instant>>,
+    started_ms: std::sync::atomic::AtomicU64,
+    cold_start_us: std::sync::atomic::AtomicU64,
+}
+
+impl DucklingSlot {
+    fn touch(&self) {
+        *self.last_used.lock() = Some(std::time::Instant::now());
+    }
+}
+
+/// One duckling as `pond_ducklings()` lists it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DucklingInfo {
+    /// `in-process:<user id>`, or the registered id of a duckling process.
+    pub id: String,
+    /// The user it serves; empty while a process duckling waits for one.
+    pub user: String,
+    /// `in-process`, `process` or `remote`.
+    pub mode: String,
+    /// `starting`, `running`, `idle` or `draining`.
+    pub state: String,
+    /// Where a duckling process listens; empty in-process.
+    pub address: String,
+    pub pid: Option<u32>,
+    pub started_ms: u64,
+    pub cold_start_ms: f64,
+    /// DuckDB's own account of its memory (`duckdb_memory()`).
+    pub memory_bytes: u64,
+    pub running_queries: u64,
+    pub sessions: u64,
+}
+
 /// The coordinator.
 pub struct Coordinator {
     config: CoordinatorConfig,
-    catalog: Catalog,
+    catalog: Arc<dyn Catalog>,
     storage: Storage,
     auth: TokenAuthority,
-    /// One cell per user: a duckling that is starting blocks only its own user's calls.
-    ducklings: Mutex<HashMap<String, Arc<once_cell::sync::OnceCell<Arc<Duckling>>>>>,
+    /// Users the catalog already knows: authentication skips the catalog for them.
+    known_users: Mutex<std::collections::HashSet<String>>,
+    ducklings: Mutex<HashMap<String, Arc<DucklingSlot>>>,
     sessions: Mutex<HashMap<String, Arc<Session>>>,
+    /// Lists the ducklings of a whole cluster; `None` in a single process.
+    cluster: Option<Arc<dyn ClusterView>>,
+}
+
+/// What a coordinator in a duckling process asks its cluster for `pond_ducklings()`.
+pub trait ClusterView: Send + Sync {
+    fn ducklings(&self) -> Result<Vec<DucklingInfo>>;
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
@@ -188,6 +249,51 @@ fn allowed_kinds(principal: &Principal) -> impl Fn(StatementKind) -> Result<(), 
         }
         Ok(())
     }
+}
+
+/// The user with access to the whole server (`pond_ducklings()`).
+pub const ADMIN_USER: &str = "admin";
+
+/// `pond_ducklings()` as a temporary table macro over `rows`.
+fn ducklings_macro(rows: &[DucklingInfo]) -> String {
+    const COLUMNS: &str = "duckling_id, user_name, mode, state, address, pid, started_ts, cold_start_ms, \
+                           memory_bytes, running_queries, sessions";
+    let values: Vec<String> = rows
+        .iter()
+        .map(|d| {
+            format!(
+                "({}, {}, {}, {}, {}, {}::UINTEGER, make_timestamp({}::BIGINT * 1000), {}::DOUBLE, {}::UBIGINT, {}::UBIGINT, {}::UBIGINT)",
+                quote_literal(&d.id),
+                quote_literal(&d.user),
+                quote_literal(&d.mode),
+                quote_literal(&d.state),
+                quote_literal(&d.address),
+                d.pid.map_or("NULL".to_string(), |p| p.to_string()),
+                d.started_ms,
+                d.cold_start_ms,
+                d.memory_bytes,
+                d.running_queries,
+                d.sessions
+            )
+        })
+        .collect();
+    let body = if values.is_empty() {
+        format!(
+            "SELECT * FROM (VALUES (NULL::VARCHAR, NULL::VARCHAR, NULL::VARCHAR, NULL::VARCHAR, NULL::VARCHAR, NULL::UINTEGER, \
+             NULL::TIMESTAMP, NULL::DOUBLE, NULL::UBIGINT, NULL::UBIGINT, NULL::UBIGINT)) AS t({COLUMNS}) WHERE false"
+        )
+    } else {
+        format!("SELECT * FROM (VALUES {}) AS t({COLUMNS})", values.join(", "))
+    };
+    format!("CREATE OR REPLACE TEMP MACRO pond_ducklings() AS TABLE {body}")
+}
+
+/// Runs a query's prelude (see `Coordinator::prelude_for`) on its connection.
+fn run_prelude(conn: &Connection, prelude: Option<&str>) -> Result<()> {
+    if let Some(sql) = prelude {
+        conn.execute_batch(sql)?;
+    }
+    Ok(())
 }
 
 /// Whether SQL reads `pond_information_schema` (whose tables are filled on demand).
@@ -275,6 +381,8 @@ async fn run_on_connection<T: Send + 'static>(
     may_write: bool,
     f: impl FnOnce(&Session, &Connection) -> Result<T> + Send + 'static,
 ) -> Result<T> {
+    // Statements queue for their turn; metadata and prepare (which never write) do not.
+    let permit = if may_write { Some(session.admit().await?) } else { None };
     let op = session.new_op_id();
     let mut guard = CancelOnDrop {
         session: Arc::clone(session),
@@ -282,7 +390,9 @@ async fn run_on_connection<T: Send + 'static>(
         armed: true,
     };
     let s = Arc::clone(session);
-    let out = blocking(move || {
+    let work = blocking(move || {
+        // Held until DuckDB is done, even when the caller stopped waiting earlier.
+        let _permit = permit;
         let conn = s.acquire(&access)?;
         s.started(&op, conn.interrupt_handle());
         let result = if may_write {
@@ -292,10 +402,22 @@ async fn run_on_connection<T: Send + 'static>(
         };
         s.finished(&op);
         result?
-    })
-    .await;
+    });
+    let out = match session.limits().query_timeout {
+        None => work.await,
+        // On timeout the guard, still armed, interrupts DuckDB as it drops.
+        Some(limit) => tokio::time::timeout(limit, work).await.map_err(|_| timed_out(limit))?,
+    };
     guard.armed = false;
     out
+}
+
+/// The error of a statement interrupted by `--query-timeout`.
+fn timed_out(limit: Duration) -> CoordinatorError {
+    CoordinatorError::Timeout(format!(
+        "the statement ran longer than the query timeout of {} (--query-timeout) and was interrupted",
+        humantime::format_duration(limit)
+    ))
 }
 
 impl Coordinator {
@@ -304,33 +426,62 @@ impl Coordinator {
     pub fn open(config: CoordinatorConfig) -> Result<Arc<Self>> {
         std::fs::create_dir_all(&config.data_dir)?;
         let data_dir = config.data_dir.canonicalize()?;
-        let catalog = Catalog::open(&data_dir.join("catalog.json"))?;
+        let catalog = Arc::new(FileCatalog::open(&data_dir.join("catalog.json"))?);
         let auth = TokenAuthority::open(&data_dir)?;
+        let token_path = data_dir.join("admin.token");
+        if !token_path.exists() {
+            catalog.ensure_user(ADMIN_USER)?;
+            let (token, _) = auth.mint(ADMIN_USER, false, Duration::from_secs(10 * 365 * 24 * 3600))?;
+            crate::auth::write_private(&token_path, format!("{token}\n").as_bytes())?;
+            info!(path = %token_path.display(), "wrote the admin token");
+        }
+        Self::with_parts(CoordinatorConfig { data_dir, ..config }, catalog, auth, None)
+    }
+
+    /// A coordinator over a catalog and token authority held elsewhere: what a duckling
+    /// process runs, with its cluster's catalog and the cluster secret.
+    pub fn with_parts(
+        config: CoordinatorConfig,
+        catalog: Arc<dyn Catalog>,
+        auth: TokenAuthority,
+        cluster: Option<Arc<dyn ClusterView>>,
+    ) -> Result<Arc<Self>> {
+        std::fs::create_dir_all(&config.data_dir)?;
+        let data_dir = config.data_dir.canonicalize()?;
         let url = config
             .storage_url
             .clone()
             .unwrap_or_else(|| format!("file://{}", data_dir.join("storage").display()));
         let storage = Storage::open(&StorageConfig {
-            url,
+            url: url.clone(),
             cache_dir: data_dir.join("cache"),
             cache_bytes: config.cache_bytes,
         })
         .map_err(DucklingError::from)?;
-        let token_path = data_dir.join("admin.token");
-        if !token_path.exists() {
-            catalog.ensure_user("admin")?;
-            let (token, _) = auth.mint("admin", false, Duration::from_secs(10 * 365 * 24 * 3600))?;
-            crate::auth::write_private(&token_path, format!("{token}\n").as_bytes())?;
-            info!(path = %token_path.display(), "wrote the admin token");
-        }
         Ok(Arc::new(Self {
-            config: CoordinatorConfig { data_dir, ..config },
+            config: CoordinatorConfig {
+                data_dir,
+                storage_url: Some(url),
+                ..config
+            },
             catalog,
             storage,
             auth,
+            known_users: Mutex::new(Default::default()),
             ducklings: Mutex::new(HashMap::new()),
             sessions: Mutex::new(HashMap::new()),
+            cluster,
         }))
+    }
+
+    /// The catalog this coordinator works on.
+    pub fn catalog(&self) -> &Arc<dyn Catalog> {
+        &self.catalog
+    }
+
+    /// The settings it runs with (`storage_url` resolved).
+    pub fn config(&self) -> &CoordinatorConfig {
+        &self.config
     }
 
     /// The token authority (mint, verify, revoke).
@@ -341,15 +492,22 @@ impl Coordinator {
     /// Verifies a bearer token. The user is created on first sight of a valid token.
     pub fn authenticate(&self, token: &str) -> Result<Principal> {
         let p = self.auth.verify(token)?;
-        if self.catalog.user(&p.user).is_none() {
+        if !self.known_users.lock().contains(&p.user) {
             self.catalog.ensure_user(&p.user)?;
+            self.known_users.lock().insert(p.user.clone());
         }
         Ok(p)
     }
 
+    fn slot(&self, user: &str) -> Arc<DucklingSlot> {
+        let slot = Arc::clone(self.ducklings.lock().entry(user.to_string()).or_default());
+        slot.touch();
+        slot
+    }
+
     fn duckling(&self, user: &str) -> Result<Arc<Duckling>> {
-        let cell = Arc::clone(self.ducklings.lock().entry(user.to_string()).or_default());
-        let d = cell.get_or_try_init(|| {
+        let slot = self.slot(user);
+        let d = slot.duckling.get_or_try_init(|| {
             let u = self.catalog.ensure_user(user)?;
             let started = std::time::Instant::now();
             let d = Duckling::open(&DucklingConfig {
@@ -358,17 +516,126 @@ impl Coordinator {
                 memory_limit: self.config.duckling_memory.clone(),
                 storage: self.storage.clone(),
             })?;
-            for db in self.catalog.databases(user) {
+            for db in self.catalog.databases(user)? {
                 d.attach(&db.name, &db.id)?;
             }
-            info!(
-                user,
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "duckling started"
-            );
+            let elapsed = started.elapsed();
+            slot.cold_start_us
+                .store(elapsed.as_micros() as u64, std::sync::atomic::Ordering::Relaxed);
+            slot.started_ms
+                .store(crate::catalog::now_ms(), std::sync::atomic::Ordering::Relaxed);
+            info!(user, cold_start_ms = elapsed.as_secs_f64() * 1000.0, "duckling started");
             Ok::<_, CoordinatorError>(d)
         })?;
         Ok(Arc::clone(d))
+    }
+
+    /// The semaphore that admits `user`'s statements (`--max-concurrent-queries`).
+    fn admission(&self, user: &str) -> Arc<tokio::sync::Semaphore> {
+        let slot = self.slot(user);
+        Arc::clone(
+            slot.admission
+                .get_or_init(|| Arc::new(tokio::sync::Semaphore::new(self.config.max_concurrent_queries.max(1)))),
+        )
+    }
+
+    /// Starts `user`'s duckling now if it is not running (a duckling process does on
+    /// assignment, so the user's first query does not wait for it).
+    pub fn start_duckling(&self, user: &str) -> Result<()> {
+        self.duckling(user).map(|_| ())
+    }
+
+    /// Snapshots open in this process's ducklings (garbage collection keeps them).
+    pub fn pinned_snapshots(&self) -> Vec<(String, u64)> {
+        let slots: Vec<_> = self.ducklings.lock().values().cloned().collect();
+        slots
+            .iter()
+            .filter_map(|s| s.duckling.get())
+            .flat_map(|d| d.pinned())
+            .collect()
+    }
+
+    /// Every duckling of this process with what it is doing, for `pond_ducklings()`.
+    pub fn local_ducklings(&self) -> Vec<DucklingInfo> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let slots: Vec<(String, Arc<DucklingSlot>)> = self
+            .ducklings
+            .lock()
+            .iter()
+            .map(|(u, s)| (u.clone(), Arc::clone(s)))
+            .collect();
+        let sessions: Vec<Arc<Session>> = self.sessions.lock().values().cloned().collect();
+        let mut out = Vec::new();
+        for (user, slot) in slots {
+            let Some(d) = slot.duckling.get() else { continue };
+            let mine: Vec<&Arc<Session>> = sessions.iter().filter(|s| s.principal().user == user).collect();
+            let running: u64 = mine.iter().map(|s| s.running_count() as u64).sum();
+            out.push(DucklingInfo {
+                id: format!("in-process:{user}"),
+                user: user.clone(),
+                mode: "in-process".into(),
+                state: if running > 0 { "running" } else { "idle" }.into(),
+                address: String::new(),
+                pid: Some(std::process::id()),
+                started_ms: slot.started_ms.load(Relaxed),
+                cold_start_ms: slot.cold_start_us.load(Relaxed) as f64 / 1000.0,
+                memory_bytes: d.memory_bytes(),
+                running_queries: running,
+                sessions: mine.len() as u64,
+            });
+        }
+        out.sort_by(|a, b| a.user.cmp(&b.user));
+        out
+    }
+
+    /// Stops ducklings nobody used for `--duckling-idle-timeout` and that run nothing; each
+    /// restarts on its user's next query. Blocking (it stores the ducklings' final state).
+    pub fn reap_idle_ducklings(&self) -> usize {
+        let Some(timeout) = self.config.duckling_idle_timeout else {
+            return 0;
+        };
+        let mut stopped = Vec::new();
+        {
+            let mut ducklings = self.ducklings.lock();
+            let mut sessions = self.sessions.lock();
+            ducklings.retain(|user, slot| {
+                let idle = slot.last_used.lock().is_none_or(|t| t.elapsed() >= timeout);
+                let busy = sessions
+                    .values()
+                    .any(|s| &s.principal().user == user && s.running_count() > 0);
+                if !idle || busy || slot.duckling.get().is_none() {
+                    return true;
+                }
+                sessions.retain(|_, s| &s.principal().user != user);
+                stopped.push((user.clone(), Arc::clone(slot)));
+                false
+            });
+        }
+        for (user, slot) in &stopped {
+            if let Some(d) = slot.duckling.get() {
+                d.close();
+            }
+            info!(user, "stopped an idle duckling");
+        }
+        stopped.len()
+    }
+
+    /// How often [`Self::reap`] should run.
+    pub fn reap_interval(&self) -> Duration {
+        let mut every = Duration::from_secs(30);
+        if let Some(t) = self.config.duckling_idle_timeout {
+            every = every.min(t / 2).max(Duration::from_millis(200));
+        }
+        every
+    }
+
+    /// Closes idle sessions and stops idle ducklings. Blocking.
+    pub fn reap(&self) {
+        let sessions = self.reap_idle_sessions();
+        let ducklings = self.reap_idle_ducklings();
+        if sessions + ducklings > 0 {
+            debug!(sessions, ducklings, "reaped idle sessions and ducklings");
+        }
     }
 
     /// The caller's session `id`, or a new one (`true` when new).
@@ -382,11 +649,17 @@ impl Coordinator {
         }
         let duckling = self.duckling(&principal.user)?;
         let id = uuid::Uuid::new_v4().simple().to_string();
+        let limits = SessionLimits {
+            admission: self.admission(&principal.user),
+            query_timeout: self.config.query_timeout,
+            max_result_bytes: self.config.max_result_bytes,
+        };
         let s = Arc::new(Session::new(
             id.clone(),
             principal.clone(),
             duckling,
             DEFAULT_DATABASE.into(),
+            limits,
         ));
         self.sessions.lock().insert(id, Arc::clone(&s));
         debug!(user = principal.user, session = s.id(), "session opened");
@@ -402,8 +675,13 @@ impl Coordinator {
             .get(id)
             .cloned()
             .filter(|s| s.principal().user == principal.user)
-            .ok_or_else(|| CoordinatorError::NotFound(format!("{handle} does not belong to a live session")))?;
+            .ok_or_else(|| {
+                CoordinatorError::NotFound(format!(
+                    "{handle} does not belong to a live session: it was closed, timed out, or its duckling restarted"
+                ))
+            })?;
         s.touch();
+        self.slot(&principal.user);
         Ok(s)
     }
 
@@ -452,7 +730,7 @@ impl Coordinator {
         match cmd {
             Command::ShowDatabases => single_column(
                 "database_name",
-                self.catalog.databases(user).into_iter().map(|d| d.name).collect(),
+                self.catalog.databases(user)?.into_iter().map(|d| d.name).collect(),
             ),
             Command::Use { database, schema } => {
                 self.own_database(user, &database)?;
@@ -549,7 +827,7 @@ impl Coordinator {
                         "shares are not available on this server yet".into(),
                     ));
                 }
-                if self.catalog.database(user, &alias).is_some() {
+                if self.catalog.database(user, &alias)?.is_some() {
                     return Err(CoordinatorError::AlreadyExists(format!(
                         "{alias} is the name of one of your databases; attach under another name"
                     )));
@@ -562,7 +840,7 @@ impl Coordinator {
             Command::Detach { alias, if_exists } => {
                 if duckling.is_snapshot(&alias) {
                     duckling.detach(&alias)?;
-                } else if self.catalog.database(user, &alias).is_some() {
+                } else if self.catalog.database(user, &alias)?.is_some() {
                     return Err(CoordinatorError::InvalidArgument(format!(
                         "{alias} is one of your databases, not an attachment: use DROP DATABASE {alias}"
                     )));
@@ -577,7 +855,7 @@ impl Coordinator {
     /// The caller's database `name`, or NOT_FOUND.
     fn own_database(&self, user: &str, name: &str) -> Result<crate::catalog::DatabaseEntry> {
         self.catalog
-            .database(user, name)
+            .database(user, name)?
             .ok_or_else(|| CoordinatorError::NotFound(format!("database {name} does not exist")))
     }
 
@@ -607,6 +885,24 @@ impl Coordinator {
         Ok(block_on(self.storage.select(id, &selector)).map_err(DucklingError::from)?)
     }
 
+    /// SQL to run on a query's connection before it when `sql` calls `pond_ducklings()`: a
+    /// temporary table macro holding the ducklings' rows as of now. Admins only.
+    fn prelude_for(&self, session: &Session, sql: &str) -> Result<Option<String>> {
+        if !sql.to_ascii_lowercase().contains("pond_ducklings") {
+            return Ok(None);
+        }
+        if session.principal().user != ADMIN_USER {
+            return Err(CoordinatorError::PermissionDenied(
+                "pond_ducklings() lists every user's duckling: only the admin user may call it".into(),
+            ));
+        }
+        let rows = match &self.cluster {
+            Some(cluster) => cluster.ducklings()?,
+            None => self.local_ducklings(),
+        };
+        Ok(Some(ducklings_macro(&rows)))
+    }
+
     /// Fills `pond_information_schema`'s tables for the caller when `sql` reads them, on a
     /// blocking thread (it lists manifests in the store and writes DuckDB tables).
     async fn fill_information_schema_for(self: &Arc<Self>, session: &Arc<Session>, sql: &str) -> Result<()> {
@@ -623,7 +919,7 @@ impl Coordinator {
         let ts = |ms: i64| format!("make_timestamp({}::BIGINT * 1000)", ms);
         let mut databases = Vec::new();
         let mut snapshots = Vec::new();
-        for db in self.catalog.databases(user) {
+        for db in self.catalog.databases(user)? {
             databases.push(format!(
                 "({}, {}, {})",
                 quote_literal(&db.name),
@@ -665,18 +961,28 @@ impl Coordinator {
 
     /// Runs garbage collection over every database's snapshots: retention per database,
     /// snapshots open in ducklings pinned. Objects younger than `grace` are never deleted.
-    pub async fn collect_garbage(&self, grace: Duration) -> Result<pond_storage::gc::GcReport> {
+    /// `elsewhere` adds snapshots open in duckling processes.
+    pub async fn collect_garbage(
+        &self,
+        grace: Duration,
+        elsewhere: &[(String, u64)],
+    ) -> Result<pond_storage::gc::GcReport> {
         let keep: Vec<pond_storage::gc::Retention> = self
             .catalog
-            .all_databases()
+            .all_databases()?
             .into_iter()
             .map(|d| pond_storage::gc::Retention {
                 retention: Duration::from_secs(u64::from(d.retention_days()) * 24 * 3600),
                 database: d.id,
             })
             .collect();
-        let cells: Vec<_> = self.ducklings.lock().values().cloned().collect();
-        let pinned: Vec<(String, u64)> = cells.iter().filter_map(|c| c.get()).flat_map(|d| d.pinned()).collect();
+        let slots: Vec<_> = self.ducklings.lock().values().cloned().collect();
+        let mut pinned: Vec<(String, u64)> = slots
+            .iter()
+            .filter_map(|c| c.duckling.get())
+            .flat_map(|d| d.pinned())
+            .collect();
+        pinned.extend_from_slice(elsewhere);
         let report = self
             .storage
             .collect_garbage(&keep, &pinned, grace)
@@ -688,8 +994,8 @@ impl Coordinator {
 
     /// Stores every duckling's final state and detaches its databases (graceful shutdown).
     pub fn shutdown(&self) {
-        let cells: Vec<_> = self.ducklings.lock().values().cloned().collect();
-        for d in cells.iter().filter_map(|c| c.get()) {
+        let slots: Vec<_> = self.ducklings.lock().values().cloned().collect();
+        for d in slots.iter().filter_map(|c| c.duckling.get()) {
             d.close();
         }
     }
@@ -713,15 +1019,18 @@ impl Coordinator {
             return Ok(Planned { query_id, schema });
         }
         self.fill_information_schema_for(session, sql).await?;
+        let prelude = self.prelude_for(session, sql)?;
         let sql_owned = sql.to_string();
         let txn = transaction.map(str::to_string);
         let control = commands::transaction_control(sql);
         let pending = on_connection(session, access_for(&txn, control), move |s, conn| {
+            run_prelude(conn, prelude.as_deref())?;
             let (mut stmt, described) = prepare_script(conn, &sql_owned, &allowed_kinds(s.principal()))?;
             let single = described.statements == 1;
             if single && described.returns_rows() {
                 return Ok(PendingQuery::Sql {
                     sql: sql_owned,
+                    prelude,
                     params: None,
                     transaction: txn,
                     schema: described.dataset_schema,
@@ -779,9 +1088,11 @@ impl Coordinator {
             }
         } else {
             self.fill_information_schema_for(session, sql).await?;
+            let prelude = self.prelude_for(session, sql)?;
             let sql = sql.to_string();
             let txn = transaction.map(str::to_string);
             reading_on_connection(session, txn, move |_, conn| {
+                run_prelude(conn, prelude.as_deref())?;
                 // One statement only: a script's leading statements would run at prepare time.
                 let prepared = pond_duckling::prepare_checked(conn, &sql, &pond_duckling::any_kind)?;
                 let described = pond_duckling::describe(&prepared, 1)?;
@@ -844,8 +1155,10 @@ impl Coordinator {
             return Ok(Planned { query_id, schema });
         }
         let schema = Arc::clone(&stmt.dataset_schema);
+        let prelude = self.prelude_for(session, &stmt.sql)?;
         let query_id = session.park(PendingQuery::Sql {
             sql: stmt.sql,
+            prelude,
             params: stmt.params,
             transaction: None,
             schema: Arc::clone(&schema),
@@ -897,18 +1210,79 @@ impl Coordinator {
             }
             PendingQuery::Sql {
                 sql,
+                prelude,
                 params,
                 transaction,
                 schema,
             } => {
                 let s = Arc::clone(session);
                 let qid = query_id.to_string();
-                tokio::task::spawn_blocking(move || {
-                    let result = run_streaming(&s, &qid, &sql, params.as_ref(), transaction.as_deref(), &schema, &tx);
-                    if let Err(e) = result {
-                        let _ = tx.blocking_send(Err(e));
+                let run = move |permit: tokio::sync::OwnedSemaphorePermit, tx: mpsc::Sender<Result<RecordBatch>>| {
+                    let _permit = permit;
+                    let query = Streaming {
+                        sql: &sql,
+                        prelude: prelude.as_deref(),
+                        params: params.as_ref(),
+                        transaction: transaction.as_deref(),
+                        schema: &schema,
+                    };
+                    run_streaming(&s, &qid, &query, &tx)
+                };
+                let admitted = Arc::clone(&session.limits().admission).try_acquire_owned().ok();
+                match (admitted, session.limits().query_timeout) {
+                    // The common case, with no hop beyond the blocking thread.
+                    (Some(permit), None) => {
+                        tokio::task::spawn_blocking(move || {
+                            if let Err(e) = run(permit, tx.clone()) {
+                                let _ = tx.blocking_send(Err(e));
+                            }
+                        });
                     }
-                });
+                    (admitted, timeout) => {
+                        let s = Arc::clone(session);
+                        let qid = query_id.to_string();
+                        tokio::spawn(async move {
+                            let permit = match admitted {
+                                Some(p) => p,
+                                None => tokio::select! {
+                                    p = s.admit() => match p {
+                                        Ok(p) => p,
+                                        Err(e) => {
+                                            let _ = tx.send(Err(e)).await;
+                                            return;
+                                        }
+                                    },
+                                    // The client left while the query queued.
+                                    _ = tx.closed() => return,
+                                },
+                            };
+                            let fired = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                            let timer = timeout.map(|limit| {
+                                let (s, qid, fired) = (Arc::clone(&s), qid.clone(), Arc::clone(&fired));
+                                tokio::spawn(async move {
+                                    tokio::time::sleep(limit).await;
+                                    fired.store(true, std::sync::atomic::Ordering::SeqCst);
+                                    s.cancel(&qid);
+                                })
+                            });
+                            let sender = tx.clone();
+                            let result = tokio::task::spawn_blocking(move || run(permit, sender)).await;
+                            if let Some(t) = timer {
+                                t.abort();
+                            }
+                            let error = match result {
+                                Ok(Ok(())) => return,
+                                Ok(Err(e)) => e,
+                                Err(e) => CoordinatorError::Internal(format!("query task failed: {e}")),
+                            };
+                            let error = match timeout {
+                                Some(limit) if fired.load(std::sync::atomic::Ordering::SeqCst) => timed_out(limit),
+                                _ => error,
+                            };
+                            let _ = tx.send(Err(error)).await;
+                        });
+                    }
+                }
             }
         }
         Ok(QueryStream {
@@ -948,7 +1322,7 @@ impl Coordinator {
         let user = session.principal().user.clone();
         if let Some(c) = &target.catalog
             && !target.temporary
-            && self.catalog.database(&user, c).is_none()
+            && self.catalog.database(&user, c)?.is_none()
         {
             return Err(CoordinatorError::NotFound(format!("database {c} does not exist")));
         }
@@ -1047,12 +1421,13 @@ impl Coordinator {
     }
 
     /// The caller's databases (Flight SQL catalogs).
-    pub fn catalogs(&self, principal: &Principal) -> Vec<String> {
-        self.catalog
-            .databases(&principal.user)
+    pub fn catalogs(&self, principal: &Principal) -> Result<Vec<String>> {
+        Ok(self
+            .catalog
+            .databases(&principal.user)?
             .into_iter()
             .map(|d| d.name)
-            .collect()
+            .collect())
     }
 
     /// Schemas of the caller's databases, optionally filtered.
@@ -1062,7 +1437,7 @@ impl Coordinator {
         catalog: Option<String>,
         schema_pattern: Option<String>,
     ) -> Result<Vec<(String, String)>> {
-        let allowed = self.catalogs(session.principal());
+        let allowed = self.catalogs(session.principal())?;
         reading_on_connection(session, None, move |_, conn| {
             let mut sql = String::from(
                 "SELECT database_name, schema_name FROM duckdb_schemas() WHERE (NOT internal OR schema_name = 'main')",
@@ -1093,7 +1468,7 @@ impl Coordinator {
 
     /// Tables of the caller's databases, optionally filtered, with their Arrow schemas.
     pub async fn tables(&self, session: &Arc<Session>, filter: TableFilter) -> Result<Vec<TableInfo>> {
-        let allowed = self.catalogs(session.principal());
+        let allowed = self.catalogs(session.principal())?;
         reading_on_connection(session, None, move |_, conn| {
             let mut sql = String::from(
                 "SELECT table_catalog, table_schema, table_name, CASE table_type WHEN 'BASE TABLE' THEN 'TABLE' ELSE table_type END \
@@ -1158,7 +1533,7 @@ impl Coordinator {
         pk: Option<(Option<String>, Option<String>, String)>,
         fk: Option<(Option<String>, Option<String>, String)>,
     ) -> Result<Vec<KeyColumn>> {
-        let allowed = self.catalogs(session.principal());
+        let allowed = self.catalogs(session.principal())?;
         reading_on_connection(session, None, move |s, conn| {
             let (current_db, _) = s.current();
             let sql = if primary_only {
@@ -1242,7 +1617,7 @@ impl Coordinator {
         let user = session.principal().user.clone();
         let (cur_db, _) = session.current();
         let db = database.unwrap_or(cur_db);
-        if self.catalog.database(&user, &db).is_none() {
+        if self.catalog.database(&user, &db)?.is_none() {
             return Err(CoordinatorError::NotFound(format!("database {db} does not exist")));
         }
         let s = Arc::clone(session);
@@ -1311,21 +1686,27 @@ fn run_in_transaction(conn: &Connection, already_in_transaction: bool, f: impl F
     }
 }
 
+/// A parked query as it runs.
+struct Streaming<'a> {
+    sql: &'a str,
+    prelude: Option<&'a str>,
+    params: Option<&'a RecordBatch>,
+    transaction: Option<&'a str>,
+    schema: &'a SchemaRef,
+}
+
 /// The body of a streaming query, on a blocking thread.
 fn run_streaming(
     session: &Arc<Session>,
     query_id: &str,
-    sql: &str,
-    params: Option<&RecordBatch>,
-    transaction: Option<&str>,
-    schema: &SchemaRef,
+    query: &Streaming<'_>,
     tx: &mpsc::Sender<Result<RecordBatch>>,
 ) -> Result<()> {
-    let conn = session.acquire(&transaction.map(str::to_string).into())?;
+    let conn = session.acquire(&query.transaction.map(str::to_string).into())?;
     // Registered only while this connection runs the query: a cancel that arrives later must
     // not interrupt whatever the connection runs next.
     session.started(query_id, conn.interrupt_handle());
-    let result = stream_on(&conn, session, sql, params, schema, tx);
+    let result = run_prelude(&conn, query.prelude).and_then(|()| stream_on(&conn, session, query, tx));
     session.finished(query_id);
     result
 }
@@ -1333,16 +1714,28 @@ fn run_streaming(
 fn stream_on(
     conn: &Connection,
     session: &Session,
-    sql: &str,
-    params: Option<&RecordBatch>,
-    schema: &SchemaRef,
+    query: &Streaming<'_>,
     tx: &mpsc::Sender<Result<RecordBatch>>,
 ) -> Result<()> {
+    let Streaming {
+        sql, params, schema, ..
+    } = *query;
     let mut stmt = pond_duckling::prepare_checked(conn, sql, &allowed_kinds(session.principal()))?;
     let reads = is_read(stmt.kind()) && !advances_a_sequence(sql);
+    let limit = session.limits().max_result_bytes;
+    let mut sent = 0u64;
     // A failed send means the client went away: stop the query.
     let mut run = || {
         for_each_batch(&mut stmt, params, |batch| {
+            if let Some(limit) = limit {
+                sent += batch.get_array_memory_size() as u64;
+                if sent > limit {
+                    return Err(CoordinatorError::ResourceExhausted(format!(
+                        "the result is larger than the {limit}-byte limit (--max-result-bytes); \
+                         add a LIMIT, a filter or an aggregate"
+                    )));
+                }
+            }
             Ok(tx.blocking_send(Ok(conform(batch, schema)?)).is_ok())
         })
     };

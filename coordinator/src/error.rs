@@ -26,6 +26,15 @@ pub enum CoordinatorError {
     /// The query was cancelled by the client, its deadline or shutdown.
     #[error("query cancelled: {0}")]
     Cancelled(String),
+    /// A statement ran past `--query-timeout` and was interrupted.
+    #[error("{0}")]
+    Timeout(String),
+    /// A limit was hit (`--max-result-bytes`); the message names the flag.
+    #[error("{0}")]
+    ResourceExhausted(String),
+    /// The duckling is gone or stopping; a retry reaches a new one.
+    #[error("{0}")]
+    Unavailable(String),
     /// The duckling failed.
     #[error(transparent)]
     Duckling(#[from] DucklingError),

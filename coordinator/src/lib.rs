@@ -16,7 +16,7 @@
 //! let coordinator = Coordinator::open(CoordinatorConfig::new(dir.path()))?;
 //! let token = std::fs::read_to_string(dir.path().join("admin.token"))?;
 //! let admin = coordinator.authenticate(token.trim())?;
-//! assert_eq!(coordinator.catalogs(&admin), vec!["my_db".to_string()]);
+//! assert_eq!(coordinator.catalogs(&admin)?, vec!["my_db".to_string()]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -27,10 +27,11 @@ pub mod coordinator;
 pub mod error;
 pub mod session;
 
-pub use auth::{Principal, TokenAuthority};
+pub use auth::{Principal, TokenAuthority, load_or_create_key};
+pub use catalog::{Catalog, DatabaseEntry, FileCatalog, User};
 pub use coordinator::{
-    Coordinator, CoordinatorConfig, IfExists, IfNotExists, IngestChunk, IngestTarget, KeyColumn, Planned, PreparedInfo,
-    QueryStream, TableFilter, TableInfo,
+    ADMIN_USER, ClusterView, Coordinator, CoordinatorConfig, DucklingInfo, IfExists, IfNotExists, IngestChunk,
+    IngestTarget, KeyColumn, Planned, PreparedInfo, QueryStream, TableFilter, TableInfo,
 };
 pub use error::{CoordinatorError, Result};
-pub use session::Session;
+pub use session::{Session, SessionLimits};

@@ -45,6 +45,9 @@ pub enum PendingQuery {
     /// Runs and streams at DoGet.
     Sql {
         sql: String,
+        /// Pond's SQL that must run on the same connection first (see
+        /// `Coordinator::prelude_for`).
+        prelude: Option<String>,
         params: Option<RecordBatch>,
         transaction: Option<String>,
         schema: SchemaRef,
@@ -80,11 +83,23 @@ struct SessionState {
     next_id: u64,
 }
 
+/// The limits a session's statements run under (flags of `pond serve`).
+#[derive(Debug, Clone)]
+pub struct SessionLimits {
+    /// Shared by all sessions of one user: statements that may run at once.
+    pub admission: Arc<tokio::sync::Semaphore>,
+    /// Statements running longer are interrupted.
+    pub query_timeout: Option<std::time::Duration>,
+    /// Results larger than this (Arrow bytes) end with an error.
+    pub max_result_bytes: Option<u64>,
+}
+
 /// One client session.
 pub struct Session {
     id: String,
     principal: Principal,
     duckling: Arc<Duckling>,
+    limits: SessionLimits,
     conn: Mutex<Option<Connection>>,
     state: Mutex<SessionState>,
     last_used: Mutex<Instant>,
@@ -127,11 +142,18 @@ impl std::ops::Deref for ConnGuard<'_> {
 }
 
 impl Session {
-    pub(crate) fn new(id: String, principal: Principal, duckling: Arc<Duckling>, database: String) -> Self {
+    pub(crate) fn new(
+        id: String,
+        principal: Principal,
+        duckling: Arc<Duckling>,
+        database: String,
+        limits: SessionLimits,
+    ) -> Self {
         Self {
             id,
             principal,
             duckling,
+            limits,
             conn: Mutex::new(None),
             state: Mutex::new(SessionState {
                 database,
@@ -155,6 +177,25 @@ impl Session {
     /// The user's duckling.
     pub fn duckling(&self) -> &Arc<Duckling> {
         &self.duckling
+    }
+
+    /// The limits its statements run under.
+    pub fn limits(&self) -> &SessionLimits {
+        &self.limits
+    }
+
+    /// Waits for a turn to run one statement: the back-pressure of `--max-concurrent-queries`,
+    /// shared by all of the user's sessions. The wait ends when the caller stops waiting.
+    pub async fn admit(&self) -> Result<tokio::sync::OwnedSemaphorePermit> {
+        let admission = Arc::clone(&self.limits.admission);
+        if let Ok(p) = Arc::clone(&admission).try_acquire_owned() {
+            return Ok(p);
+        }
+        tracing::debug!(user = self.principal.user, "queued behind the concurrent-query limit");
+        admission
+            .acquire_owned()
+            .await
+            .map_err(|_| CoordinatorError::Unavailable("the duckling is stopping".into()))
     }
 
     /// Records a use of the session.
@@ -436,6 +477,11 @@ impl Session {
             s.cancelled.remove(0);
         }
         s.pending.contains_key(query_id) || query_id.contains(".op")
+    }
+
+    /// How many of the session's operations are running now.
+    pub fn running_count(&self) -> usize {
+        self.state.lock().running.len()
     }
 
     /// Interrupts everything the session runs (shutdown, session close).

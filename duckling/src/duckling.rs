@@ -128,6 +128,25 @@ impl Duckling {
         &self.storage
     }
 
+    /// The memory DuckDB accounts for (`duckdb_memory()`), in bytes; 0 if it cannot say.
+    pub fn memory_bytes(&self) -> u64 {
+        let batches = self
+            .host
+            .lock()
+            .query_all("SELECT COALESCE(sum(memory_usage_bytes), 0)::UBIGINT FROM duckdb_memory()");
+        batches
+            .ok()
+            .and_then(|b| {
+                b.first().and_then(|b| {
+                    b.column(0)
+                        .as_any()
+                        .downcast_ref::<arrow::array::UInt64Array>()
+                        .map(|a| a.value(0))
+                })
+            })
+            .unwrap_or(0)
+    }
+
     /// Runs SQL on the host connection (Pond's own statements, never user SQL).
     pub fn host_execute(&self, sql: &str) -> Result<(), DucklingError> {
         self.host.lock().execute_batch(sql)

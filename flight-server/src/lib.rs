@@ -37,7 +37,7 @@ pub use front::FrontDoor;
 pub use service::PondFlightSql;
 
 /// The largest gRPC message accepted or sent (ingest batches, large result batches).
-const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
 
 /// TLS material, PEM-encoded.
 #[derive(Debug, Clone)]
@@ -67,13 +67,46 @@ pub enum ServeError {
 /// Accepted connections, with Nagle's algorithm off: the builder's `tcp_nodelay` only applies
 /// to listeners tonic binds itself, and small request/response exchanges otherwise wait on
 /// delayed ACKs (tens of milliseconds per round trip).
-fn incoming(listener: TcpListener) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+pub fn incoming(listener: TcpListener) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
     use futures::TryStreamExt;
     TcpListenerStream::new(listener).map_ok(|stream| {
         if let Err(e) = stream.set_nodelay(true) {
             tracing::warn!(error = %e, "could not disable Nagle's algorithm");
         }
         stream
+    })
+}
+
+/// A Flight service with Pond's message-size limits.
+pub fn flight_service<S: arrow_flight::flight_service_server::FlightService>(service: S) -> FlightServiceServer<S> {
+    FlightServiceServer::new(service)
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES)
+}
+
+/// The gRPC server settings every Pond port shares: keep-alives and, when configured, TLS.
+pub fn server_builder(config: &ServerConfig) -> Result<tonic::transport::Server, ServeError> {
+    let mut builder = tonic::transport::Server::builder().http2_keepalive_interval(Some(Duration::from_secs(30)));
+    if let Some(tls) = &config.tls {
+        let mut tls_config = ServerTlsConfig::new().identity(Identity::from_pem(&tls.cert_pem, &tls.key_pem));
+        if let Some(ca) = &tls.client_ca_pem {
+            tls_config = tls_config.client_ca_root(tonic::transport::Certificate::from_pem(ca));
+        }
+        builder = builder.tls_config(tls_config)?;
+    }
+    Ok(builder)
+}
+
+/// Closes idle sessions and stops idle ducklings of `coordinator` until aborted.
+pub fn spawn_reaper(coordinator: Arc<Coordinator>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(coordinator.reap_interval());
+        loop {
+            tick.tick().await;
+            // Stopping a duckling stores its final state: off the async workers.
+            let c = Arc::clone(&coordinator);
+            let _ = tokio::task::spawn_blocking(move || c.reap()).await;
+        }
     })
 }
 
@@ -86,32 +119,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     let sql = Arc::new(PondFlightSql::new(Arc::clone(&coordinator)).map_err(ServeError::Setup)?);
-    let service = FlightServiceServer::new(FrontDoor::new(sql))
-        .max_decoding_message_size(MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_MESSAGE_BYTES);
-
-    let reaper = {
-        let coordinator = Arc::clone(&coordinator);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(30));
-            loop {
-                tick.tick().await;
-                let closed = coordinator.reap_idle_sessions();
-                if closed > 0 {
-                    tracing::debug!(closed, "closed idle sessions");
-                }
-            }
-        })
-    };
-
-    let mut builder = tonic::transport::Server::builder().http2_keepalive_interval(Some(Duration::from_secs(30)));
-    if let Some(tls) = &config.tls {
-        let mut tls_config = ServerTlsConfig::new().identity(Identity::from_pem(&tls.cert_pem, &tls.key_pem));
-        if let Some(ca) = &tls.client_ca_pem {
-            tls_config = tls_config.client_ca_root(tonic::transport::Certificate::from_pem(ca));
-        }
-        builder = builder.tls_config(tls_config)?;
-    }
+    let service = flight_service(FrontDoor::new(sql));
+    let reaper = spawn_reaper(Arc::clone(&coordinator));
+    let mut builder = server_builder(&config)?;
     let stopping = {
         let coordinator = Arc::clone(&coordinator);
         async move {

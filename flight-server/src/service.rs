@@ -488,7 +488,7 @@ impl FlightSqlService for PondFlightSql {
     ) -> Result<Response<BoxStream<arrow_flight::FlightData>>, Status> {
         let ctx = context(&request)?;
         let mut b = query.into_builder();
-        for c in self.coordinator.catalogs(&ctx.principal) {
+        for c in self.coordinator.catalogs(&ctx.principal).map_err(to_status)? {
             b.append(c);
         }
         let batch = b.build().map_err(|e| Status::internal(e.to_string()))?;

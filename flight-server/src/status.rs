@@ -16,6 +16,9 @@ pub fn to_status(e: CoordinatorError) -> Status {
         CoordinatorError::InvalidArgument(m) => Status::invalid_argument(m),
         CoordinatorError::Unimplemented(m) => Status::unimplemented(m),
         CoordinatorError::Cancelled(_) => Status::cancelled(e.to_string()),
+        CoordinatorError::Timeout(m) => Status::deadline_exceeded(m),
+        CoordinatorError::ResourceExhausted(m) => Status::resource_exhausted(m),
+        CoordinatorError::Unavailable(m) => Status::unavailable(m),
         CoordinatorError::Duckling(d) => duckling_status(d),
         CoordinatorError::Io(_) | CoordinatorError::Internal(_) => {
             tracing::error!(error = %e, "internal error");

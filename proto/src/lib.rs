@@ -3,6 +3,7 @@
 //! - [`flight`]: Flight RPC session-option messages that arrow-flight does not generate.
 //! - [`pond`]: Pond's internal messages, such as the ticket that names a parked query.
 //! - [`storage`]: snapshot manifests and block-map pages, as stored in object storage.
+//! - [`cluster`]: the coordinator↔duckling protocol (carried by Arrow Flight actions).
 //!
 //! ```
 //! use prost::Message;
@@ -24,4 +25,9 @@ pub mod pond {
 /// Differential storage's manifests and pages (package `pond.storage.v1`).
 pub mod storage {
     include!(concat!(env!("OUT_DIR"), "/pond.storage.v1.rs"));
+}
+
+/// The coordinator↔duckling protocol (package `pond.cluster.v1`).
+pub mod cluster {
+    include!(concat!(env!("OUT_DIR"), "/pond.cluster.v1.rs"));
 }

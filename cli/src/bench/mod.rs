@@ -2,6 +2,7 @@
 //! same run. Every figure is printed as `name: value unit`; latencies are medians (p50) and
 //! 99th percentiles of repeated runs.
 
+mod ducklings;
 mod storage;
 mod tpch;
 
@@ -32,6 +33,9 @@ pub struct BenchArgs {
     /// Runs of each TPC-H query per side (the median is reported).
     #[arg(long, env = "POND_BENCH_RUNS", default_value_t = 3)]
     runs: usize,
+    /// Seconds of load per mode for the ducklings benchmark.
+    #[arg(long, env = "POND_BENCH_SECONDS", default_value_t = 10)]
+    seconds: u64,
     /// Database sizes for the storage benchmark, e.g. 1GiB,4GiB.
     #[arg(long, env = "POND_BENCH_SIZES", value_delimiter = ',', default_value = "1GiB,4GiB")]
     sizes: Vec<crate::ByteSize>,
@@ -45,6 +49,8 @@ enum Suite {
     Tpch,
     /// Differential storage: bytes per commit, commit latency, clones, snapshot opens.
     Storage,
+    /// Duckling cold start, and 16 users at once in-process, proxied and direct.
+    Ducklings,
 }
 
 #[allow(clippy::print_stdout)]
@@ -66,6 +72,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     match args.suite {
         Suite::Flight => flight(args).await,
         Suite::Tpch => tpch_suite(args).await,
+        Suite::Ducklings => ducklings::run(args.seconds).await,
         Suite::Storage => {
             let sizes: Vec<u64> = args.sizes.iter().map(|s| s.as_u64()).collect();
             let iterations = args.iterations;

@@ -1,0 +1,164 @@
+//! `pond bench ducklings`: how fast a duckling starts, and how a server with one duckling per
+//! user serves many users at once, in each way ducklings run.
+//!
+//! Every mode runs the real `pond serve` binary (this executable) on loopback, so process
+//! ducklings are real processes and the proxy and direct endpoints are the real code paths.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use pond_client::PondClient;
+use pond_coordinator::TokenAuthority;
+use tokio::io::AsyncBufReadExt;
+
+use super::{figure, percentile};
+
+/// Users served at once in the throughput figures.
+pub const USERS: usize = 16;
+
+/// New users whose first query measures a cold start (the median is reported).
+const COLD_SAMPLES: usize = 5;
+
+/// One `pond serve` child on a fresh data directory.
+struct Server {
+    _dir: tempfile::TempDir,
+    child: tokio::process::Child,
+    url: String,
+    tokens: TokenAuthority,
+}
+
+impl Server {
+    async fn start(args: &[&str]) -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let mut child = tokio::process::Command::new(std::env::current_exe()?)
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("POND_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()?;
+        let stdout = child.stdout.take().context("the server's stdout")?;
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let url = loop {
+            let Some(line) = tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await?? else {
+                bail!("the server exited before listening");
+            };
+            if let Some(at) = line.find("grpc://") {
+                break line[at..].replace("grpc://", "pond://");
+            }
+        };
+        let tokens = TokenAuthority::open(dir.path())?;
+        Ok(Self {
+            _dir: dir,
+            child,
+            url,
+            tokens,
+        })
+    }
+
+    async fn client(&self, user: &str) -> Result<PondClient> {
+        let (token, _) = self.tokens.mint(user, false, Duration::from_secs(3600))?;
+        Ok(PondClient::connect(&format!("{}?token={token}", self.url)).await?)
+    }
+
+    async fn stop(mut self) -> Result<()> {
+        if let Some(pid) = self.child.id() {
+            // SIGTERM: the server drains its ducklings and stops them.
+            let _ = std::process::Command::new("kill").arg(pid.to_string()).status();
+        }
+        tokio::time::timeout(Duration::from_secs(60), self.child.wait()).await??;
+        Ok(())
+    }
+}
+
+/// Median over users of (first query − median warm query): the wait a user's first query
+/// adds by starting their duckling.
+async fn cold_start(server: &Server, users: usize) -> Result<Duration> {
+    let mut cold = Vec::new();
+    for u in 0..users {
+        let mut client = server.client(&format!("cold_{u}")).await?;
+        let t = Instant::now();
+        client.query("SELECT 1").await?;
+        let first = t.elapsed();
+        let mut warm = Vec::new();
+        for _ in 0..20 {
+            let t = Instant::now();
+            client.query("SELECT 1").await?;
+            warm.push(t.elapsed());
+        }
+        warm.sort();
+        cold.push(first.saturating_sub(percentile(&warm, 0.5)));
+    }
+    cold.sort();
+    Ok(percentile(&cold, 0.5))
+}
+
+/// `USERS` users, one client each, running short queries for `duration`: (queries per second,
+/// p99 latency).
+async fn throughput(server: &Server, duration: Duration) -> Result<(f64, Duration)> {
+    let mut clients = Vec::new();
+    for u in 0..USERS {
+        let mut c = server.client(&format!("load_{u}")).await?;
+        c.query("SELECT 1").await?; // start the duckling before the clock
+        clients.push(c);
+    }
+    let started = Instant::now();
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .enumerate()
+        .map(|(u, mut c)| {
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut i = 0u64;
+                while started.elapsed() < duration {
+                    let t = Instant::now();
+                    let batches = c.query(&format!("SELECT {u} + {i} AS v")).await?;
+                    anyhow::ensure!(batches.iter().map(|b| b.num_rows()).sum::<usize>() == 1);
+                    latencies.push(t.elapsed());
+                    i += 1;
+                }
+                Ok::<_, anyhow::Error>(latencies)
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort();
+    Ok((all.len() as f64 / elapsed, percentile(&all, 0.99)))
+}
+
+/// Runs the benchmark: `seconds` of load per mode.
+pub async fn run(seconds: u64) -> Result<()> {
+    let duration = Duration::from_secs(seconds.max(1));
+    let modes: [(&str, &[&str]); 3] = [
+        ("in_process", &[]),
+        ("proxy", &["--ducklings", "process", "--endpoints", "proxy"]),
+        ("direct", &["--ducklings", "process", "--endpoints", "direct"]),
+    ];
+    for (name, args) in modes {
+        let server = Server::start(args).await?;
+        if name != "direct" {
+            let cold = cold_start(&server, COLD_SAMPLES).await?;
+            let label = if name == "in_process" { "in_process" } else { "process" };
+            figure(&format!("ducklings_cold_start_{label}"), cold.as_secs_f64() * 1e3, "ms");
+        }
+        let (qps, p99) = throughput(&server, duration).await?;
+        figure(&format!("ducklings_{USERS}_users_qps_{name}"), qps, "queries/s");
+        figure(
+            &format!("ducklings_{USERS}_users_p99_{name}"),
+            p99.as_secs_f64() * 1e3,
+            "ms",
+        );
+        server.stop().await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,513 @@
+//! The coordinator's ducklings: which processes exist, which user each serves, and starting,
+//! watching and replacing them.
+//!
+//! Invariants:
+//! - A user has at most one primary duckling; it is the only process that opens the user's
+//!   databases for writing. Starting one is serialised per user.
+//! - A duckling that exits, misses heartbeats for [`protocol::HEARTBEAT_TIMEOUT`], or drops a
+//!   call's connection is forgotten (and killed, if it is a child), so the next call starts or
+//!   assigns another.
+//! - A duckling's catalog requests are answered only for the user it was assigned.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use arrow_flight::flight_service_client::FlightServiceClient;
+use futures::StreamExt;
+use parking_lot::Mutex;
+use pond_coordinator::{Coordinator, DucklingInfo, Principal};
+use pond_proto::cluster::{self as pb, catalog_request::Op};
+use tokio::sync::oneshot;
+use tonic::transport::Channel;
+use tracing::{info, warn};
+
+use crate::error::{ClusterError, Result};
+use crate::protocol::{self, ClusterKey};
+use crate::remote_catalog::{database_to, info_to, user_to};
+
+/// Where ducklings come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DucklingMode {
+    /// The coordinator spawns `pond duckling` children on loopback.
+    Process,
+    /// Ducklings started anywhere register; the coordinator assigns free ones.
+    Remote,
+}
+
+/// How clients fetch results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoints {
+    /// Through the coordinator, which relays the duckling's stream.
+    Proxy,
+    /// From the duckling: FlightInfo endpoints name its address, with a signed ticket.
+    Direct,
+}
+
+/// Pool settings; the binary fills them from flags.
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    pub mode: DucklingMode,
+    pub endpoints: Endpoints,
+    /// The object store ducklings open databases from.
+    pub storage_url: String,
+    /// Process mode: the `pond` executable, and flags every child gets (threads, memory,
+    /// limits).
+    pub exe: PathBuf,
+    pub child_args: Vec<String>,
+    /// Children keep their working copies under `<data_dir>/cluster/<user>`.
+    pub data_dir: PathBuf,
+    /// How long a new duckling may take to register.
+    pub start_timeout: Duration,
+    /// How long ducklings may take to finish running queries on shutdown.
+    pub drain_timeout: Duration,
+}
+
+/// One registered duckling.
+pub struct Member {
+    pub id: String,
+    pub address: String,
+    pub pid: u32,
+    client: FlightServiceClient<Channel>,
+    mode: DucklingMode,
+    user: Mutex<Option<String>>,
+    alive: AtomicBool,
+    status: Mutex<pb::DucklingStatus>,
+    last_seen: Mutex<Instant>,
+    /// Kills the child process (process mode).
+    kill: Mutex<Option<oneshot::Sender<()>>>,
+    exited: tokio::sync::Notify,
+}
+
+impl Member {
+    /// A Flight client of the duckling.
+    pub fn client(&self) -> FlightServiceClient<Channel> {
+        self.client.clone()
+    }
+
+    /// Whether it is still usable.
+    pub fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::SeqCst)
+    }
+
+    /// Waits up to `wait` for the duckling to be known gone; returns whether it is.
+    pub async fn gone_within(&self, wait: Duration) -> bool {
+        if !self.is_alive() {
+            return true;
+        }
+        let _ = tokio::time::timeout(wait, self.exited.notified()).await;
+        !self.is_alive()
+    }
+}
+
+/// The ducklings of one coordinator.
+pub struct Pool {
+    config: PoolConfig,
+    key: Arc<ClusterKey>,
+    coordinator: Arc<Coordinator>,
+    /// Where children reach the coordinator; set once it listens.
+    cluster_url: Mutex<String>,
+    members: Mutex<HashMap<String, Arc<Member>>>,
+    primaries: Mutex<HashMap<String, Arc<Member>>>,
+    starting: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    registering: Mutex<HashMap<String, oneshot::Sender<Arc<Member>>>>,
+    /// Set when shutdown begins: no duckling is started or assigned after it.
+    draining: AtomicBool,
+}
+
+impl Pool {
+    pub fn new(config: PoolConfig, key: Arc<ClusterKey>, coordinator: Arc<Coordinator>) -> Arc<Self> {
+        Arc::new(Self {
+            config,
+            key,
+            coordinator,
+            cluster_url: Mutex::new(String::new()),
+            members: Mutex::new(HashMap::new()),
+            primaries: Mutex::new(HashMap::new()),
+            starting: Mutex::new(HashMap::new()),
+            registering: Mutex::new(HashMap::new()),
+            draining: AtomicBool::new(false),
+        })
+    }
+
+    pub fn config(&self) -> &PoolConfig {
+        &self.config
+    }
+
+    pub fn key(&self) -> &Arc<ClusterKey> {
+        &self.key
+    }
+
+    /// Where spawned ducklings register (`grpc://127.0.0.1:PORT`).
+    pub fn set_cluster_url(&self, url: String) {
+        *self.cluster_url.lock() = url;
+    }
+
+    /// The duckling that serves `principal`, started or assigned on first use.
+    pub async fn route(self: &Arc<Self>, principal: &Principal) -> Result<Arc<Member>> {
+        if self.draining.load(Ordering::SeqCst) {
+            return Err(ClusterError::Unavailable("the server is shutting down".into()));
+        }
+        let user = &principal.user;
+        if let Some(m) = self.primaries.lock().get(user)
+            && m.is_alive()
+        {
+            return Ok(Arc::clone(m));
+        }
+        let lock = Arc::clone(self.starting.lock().entry(user.clone()).or_default());
+        let _starting = lock.lock().await;
+        if let Some(m) = self.primaries.lock().get(user)
+            && m.is_alive()
+        {
+            return Ok(Arc::clone(m));
+        }
+        let started = Instant::now();
+        let member = match self.config.mode {
+            DucklingMode::Process => self.spawn(user).await?,
+            DucklingMode::Remote => self.take_free()?,
+        };
+        *member.user.lock() = Some(user.clone());
+        if let Err(e) = self.assign(&member, user).await {
+            self.lost(&member, &format!("assignment failed: {e}"));
+            return Err(e);
+        }
+        info!(
+            user,
+            duckling = member.id,
+            cold_start_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "duckling started"
+        );
+        self.primaries.lock().insert(user.clone(), Arc::clone(&member));
+        Ok(member)
+    }
+
+    fn take_free(&self) -> Result<Arc<Member>> {
+        self.members
+            .lock()
+            .values()
+            .find(|m| m.is_alive() && m.user.lock().is_none())
+            .cloned()
+            .ok_or_else(|| {
+                ClusterError::Unavailable(
+                    "no duckling is free to take this user: start one with `pond duckling --coordinator grpc://HOST:PORT`"
+                        .into(),
+                )
+            })
+    }
+
+    async fn assign(&self, member: &Member, user: &str) -> Result<()> {
+        let mut request = tonic::Request::new(protocol::action(
+            protocol::ASSIGN,
+            &pb::Assign {
+                user: user.to_string(),
+                read_replica: false,
+            },
+        ));
+        crate::set_bearer(request.metadata_mut(), &self.key.peer_token()?)?;
+        let mut results = member.client().do_action(request).await?.into_inner();
+        let first = results
+            .next()
+            .await
+            .ok_or_else(|| ClusterError::Protocol("assign returned nothing".into()))??;
+        *member.status.lock() = protocol::decode(&first.body)?;
+        Ok(())
+    }
+
+    /// Spawns a `pond duckling` child for `user` and waits for it to register.
+    async fn spawn(self: &Arc<Self>, user: &str) -> Result<Arc<Member>> {
+        let id = format!("d_{}", uuid::Uuid::new_v4().simple());
+        let (registered_tx, registered) = oneshot::channel();
+        self.registering.lock().insert(id.clone(), registered_tx);
+        let dir = self.config.data_dir.join("cluster").join(user);
+        let url = self.cluster_url.lock().clone();
+        let mut command = tokio::process::Command::new(&self.config.exe);
+        command
+            .arg("duckling")
+            .args(["--coordinator", &url, "--listen", "127.0.0.1:0", "--id", &id])
+            .arg("--data-dir")
+            .arg(&dir)
+            .args(&self.config.child_args)
+            .env("POND_CLUSTER_SECRET", self.key.to_hex())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true);
+        let mut child = command.spawn()?;
+        let (kill_tx, kill) = oneshot::channel::<()>();
+        let pool = Arc::clone(self);
+        let child_id = id.clone();
+        tokio::spawn(async move {
+            let status = tokio::select! {
+                s = child.wait() => s,
+                _ = kill => {
+                    let _ = child.start_kill();
+                    child.wait().await
+                }
+            };
+            let (reason, unexpected) = match status {
+                Ok(s) => (format!("its process exited ({s})"), !s.success()),
+                Err(e) => (format!("waiting for its process failed: {e}"), true),
+            };
+            pool.registering.lock().remove(&child_id);
+            let member = pool.members.lock().get(&child_id).cloned();
+            if let Some(m) = member {
+                pool.forget(&m, &reason, unexpected);
+            }
+        });
+        let member = match tokio::time::timeout(self.config.start_timeout, registered).await {
+            Ok(Ok(m)) => m,
+            Ok(Err(_)) => {
+                return Err(ClusterError::Unavailable(format!(
+                    "the duckling process for {user} exited before it registered; see the server log"
+                )));
+            }
+            Err(_) => {
+                let _ = kill_tx.send(());
+                return Err(ClusterError::Unavailable(format!(
+                    "the duckling process for {user} did not register within {:?}",
+                    self.config.start_timeout
+                )));
+            }
+        };
+        *member.kill.lock() = Some(kill_tx);
+        Ok(member)
+    }
+
+    /// Forgets a duckling that stopped or failed, and kills it if it is a child.
+    pub fn lost(&self, member: &Member, reason: &str) {
+        self.forget(member, reason, true);
+    }
+
+    fn forget(&self, member: &Member, reason: &str, unexpected: bool) {
+        if !member.alive.swap(false, Ordering::SeqCst) {
+            return;
+        }
+        let user = member.user.lock().clone();
+        if unexpected {
+            warn!(
+                duckling = member.id,
+                ?user,
+                reason,
+                "duckling lost; the next query starts another"
+            );
+        } else {
+            info!(duckling = member.id, ?user, reason, "duckling stopped");
+        }
+        self.members.lock().remove(&member.id);
+        self.primaries.lock().retain(|_, m| m.id != member.id);
+        if let Some(kill) = member.kill.lock().take() {
+            let _ = kill.send(());
+        }
+        member.exited.notify_waiters();
+    }
+
+    /// `pond.cluster.register`.
+    pub fn register(&self, request: pb::RegisterRequest) -> Result<pb::RegisterResponse> {
+        let address: std::net::SocketAddr = request
+            .address
+            .parse()
+            .map_err(|_| ClusterError::Protocol(format!("{} is not HOST:PORT", request.address)))?;
+        if address.ip().is_unspecified() {
+            return Err(ClusterError::Protocol(format!(
+                "{address} is not a routable address; start the duckling with --advertise"
+            )));
+        }
+        let waiting = self.registering.lock().remove(&request.duckling_id);
+        if waiting.is_none() && self.config.mode == DucklingMode::Process {
+            return Err(ClusterError::PermissionDenied(
+                "this coordinator runs its own duckling processes (--ducklings process)".into(),
+            ));
+        }
+        let member = Arc::new(Member {
+            id: request.duckling_id.clone(),
+            address: address.to_string(),
+            pid: request.pid,
+            client: crate::flight_client(crate::channel(&address.to_string())?),
+            mode: self.config.mode,
+            user: Mutex::new(None),
+            alive: AtomicBool::new(true),
+            status: Mutex::new(pb::DucklingStatus::default()),
+            last_seen: Mutex::new(Instant::now()),
+            kill: Mutex::new(None),
+            exited: tokio::sync::Notify::new(),
+        });
+        self.members.lock().insert(member.id.clone(), Arc::clone(&member));
+        info!(duckling = member.id, address = member.address, "duckling registered");
+        if let Some(tx) = waiting {
+            let _ = tx.send(member);
+        }
+        Ok(pb::RegisterResponse {
+            storage_url: self.config.storage_url.clone(),
+        })
+    }
+
+    /// `pond.cluster.heartbeat`.
+    pub fn heartbeat(&self, beat: pb::Heartbeat) -> pb::HeartbeatResponse {
+        let status = beat.status.unwrap_or_default();
+        let member = self.members.lock().get(&status.duckling_id).cloned();
+        match member {
+            Some(m) => {
+                *m.last_seen.lock() = Instant::now();
+                *m.status.lock() = status;
+                pb::HeartbeatResponse { stop: false }
+            }
+            None => pb::HeartbeatResponse { stop: true },
+        }
+    }
+
+    /// Forgets ducklings whose heartbeats stopped. Run periodically.
+    pub fn sweep(&self) {
+        let silent: Vec<Arc<Member>> = self
+            .members
+            .lock()
+            .values()
+            .filter(|m| m.last_seen.lock().elapsed() > protocol::HEARTBEAT_TIMEOUT)
+            .cloned()
+            .collect();
+        for m in silent {
+            self.lost(&m, "its heartbeats stopped");
+        }
+    }
+
+    /// `pond.cluster.catalog`, for duckling `duckling_id`.
+    pub async fn catalog(&self, duckling_id: &str, request: pb::CatalogRequest) -> Result<pb::CatalogResponse> {
+        let member = self.members.lock().get(duckling_id).cloned();
+        let user = member.and_then(|m| m.user.lock().clone());
+        if user.as_deref() != Some(request.owner.as_str()) {
+            return Err(ClusterError::PermissionDenied(format!(
+                "duckling {duckling_id} does not serve user {}",
+                request.owner
+            )));
+        }
+        let catalog = Arc::clone(self.coordinator.catalog());
+        let response = tokio::task::spawn_blocking(move || -> pond_coordinator::Result<pb::CatalogResponse> {
+            let (owner, name) = (request.owner.as_str(), request.name.as_str());
+            let databases = |v: Vec<pond_coordinator::DatabaseEntry>| pb::CatalogResponse {
+                user: None,
+                databases: v.into_iter().map(database_to).collect(),
+            };
+            let op = Op::try_from(request.op).unwrap_or(Op::Unspecified);
+            Ok(match op {
+                Op::EnsureUser => pb::CatalogResponse {
+                    user: Some(user_to(catalog.ensure_user(owner)?)),
+                    databases: vec![],
+                },
+                Op::User => pb::CatalogResponse {
+                    user: catalog.user(owner)?.map(user_to),
+                    databases: vec![],
+                },
+                Op::Databases => databases(catalog.databases(owner)?),
+                Op::Database => databases(catalog.database(owner, name)?.into_iter().collect()),
+                Op::CreateDatabase => databases(
+                    catalog
+                        .create_database(owner, name, request.lenient)?
+                        .into_iter()
+                        .collect(),
+                ),
+                Op::DropDatabase => databases(
+                    catalog
+                        .drop_database(owner, name, request.lenient)?
+                        .into_iter()
+                        .collect(),
+                ),
+                Op::UndropDatabase => databases(vec![catalog.undrop_database(owner, name)?]),
+                Op::SetRetention => databases(vec![catalog.set_retention(owner, name, request.days)?]),
+                Op::Unspecified => {
+                    return Err(pond_coordinator::CoordinatorError::InvalidArgument(
+                        "unknown catalog operation".into(),
+                    ));
+                }
+            })
+        })
+        .await
+        .map_err(|e| ClusterError::Protocol(format!("catalog task failed: {e}")))??;
+        Ok(response)
+    }
+
+    /// Every duckling, for `pond_ducklings()`.
+    pub fn ducklings(&self) -> Vec<DucklingInfo> {
+        let mut out: Vec<DucklingInfo> = self
+            .members
+            .lock()
+            .values()
+            .map(|m| {
+                let s = m.status.lock().clone();
+                DucklingInfo {
+                    id: m.id.clone(),
+                    user: m.user.lock().clone().unwrap_or_default(),
+                    mode: match m.mode {
+                        DucklingMode::Process => "process",
+                        DucklingMode::Remote => "remote",
+                    }
+                    .into(),
+                    state: if s.state.is_empty() { "idle".into() } else { s.state },
+                    address: m.address.clone(),
+                    pid: Some(m.pid),
+                    started_ms: s.started_ms,
+                    cold_start_ms: s.cold_start_ms,
+                    memory_bytes: s.memory_bytes,
+                    running_queries: s.running_queries,
+                    sessions: s.sessions,
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.user, &a.id).cmp(&(&b.user, &b.id)));
+        out
+    }
+
+    /// `pond.cluster.ducklings`.
+    pub fn duckling_list(&self) -> pb::DucklingList {
+        pb::DucklingList {
+            ducklings: self.ducklings().into_iter().map(info_to).collect(),
+        }
+    }
+
+    /// Snapshots the ducklings have open, for garbage collection.
+    pub fn pinned(&self) -> Vec<(String, u64)> {
+        self.members
+            .lock()
+            .values()
+            .flat_map(|m| {
+                m.status
+                    .lock()
+                    .pinned
+                    .iter()
+                    .map(|p| (p.database_id.clone(), p.seq))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// Asks every duckling to drain, and waits for spawned ones to exit (killing those that
+    /// outlast the drain timeout).
+    pub async fn drain(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+        let members: Vec<Arc<Member>> = self.members.lock().values().cloned().collect();
+        let token = match self.key.peer_token() {
+            Ok(t) => t,
+            Err(e) => {
+                warn!(error = %e, "cannot drain ducklings");
+                return;
+            }
+        };
+        let drains = members.iter().map(|m| {
+            let token = token.clone();
+            async move {
+                let mut request =
+                    tonic::Request::new(protocol::action(protocol::DRAIN, &pb::DucklingStatus::default()));
+                if crate::set_bearer(request.metadata_mut(), &token).is_ok()
+                    && let Err(e) = m.client().do_action(request).await
+                {
+                    warn!(duckling = m.id, error = %e, "drain request failed");
+                }
+                if m.mode == DucklingMode::Process
+                    && !m.gone_within(self.config.drain_timeout + Duration::from_secs(5)).await
+                {
+                    self.lost(m, "it did not stop after draining");
+                }
+            }
+        });
+        futures::future::join_all(drains).await;
+    }
+}

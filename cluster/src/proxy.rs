@@ -1,0 +1,362 @@
+//! The coordinator's front door when ducklings are processes: authenticate the client, find
+//! its duckling, forward the Flight SQL call, relay the answer as it streams.
+//!
+//! The proxy understands no Flight SQL: descriptors, tickets and actions pass through
+//! untouched (direct endpoints excepted, whose tickets it signs). The only calls it answers
+//! itself are the handshake (tokens are the coordinator's) and the cluster actions of
+//! ducklings. A call whose duckling dies fails with UNAVAILABLE; the next one starts another.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow_flight::flight_service_server::FlightService;
+use arrow_flight::{
+    Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo, HandshakeRequest, HandshakeResponse,
+    Location, PollInfo, PutResult, SchemaResult, Ticket,
+};
+use futures::stream::BoxStream;
+use futures::{Stream, StreamExt};
+use pond_coordinator::{Coordinator, Principal};
+use pond_flight_server::PondFlightSql;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::error::ClusterError;
+use crate::pool::{Endpoints, Member, Pool};
+use crate::protocol;
+
+/// How long the proxy waits, after a failed call, to learn whether its duckling died.
+const LOSS_CHECK: Duration = Duration::from_millis(500);
+
+/// The coordinator's gRPC service in process and remote modes.
+#[derive(Clone)]
+pub struct Proxy {
+    pool: Arc<Pool>,
+    coordinator: Arc<Coordinator>,
+    /// Answers the handshake with the coordinator's tokens.
+    local: Arc<PondFlightSql>,
+}
+
+impl Proxy {
+    pub fn new(pool: Arc<Pool>, coordinator: Arc<Coordinator>) -> Result<Self, Status> {
+        let local = Arc::new(PondFlightSql::new(Arc::clone(&coordinator))?);
+        Ok(Self {
+            pool,
+            coordinator,
+            local,
+        })
+    }
+
+    fn authenticate(&self, metadata: &tonic::metadata::MetadataMap) -> Result<Principal, Status> {
+        let token = crate::bearer(metadata).ok_or_else(|| Status::unauthenticated("invalid or expired token"))?;
+        self.coordinator
+            .authenticate(&token)
+            .map_err(pond_flight_server::status::to_status)
+    }
+
+    /// The caller's duckling, and the call rewritten for it: the client's token replaced by
+    /// a cluster token for the same principal, every other header (session cookie) kept.
+    async fn route<T>(&self, request: Request<T>) -> Result<(Principal, Arc<Member>, Request<T>), Status> {
+        let principal = self.authenticate(request.metadata())?;
+        let member = self.pool.route(&principal).await.map_err(ClusterError::into_status)?;
+        let (mut metadata, _, message) = request.into_parts();
+        let token = self
+            .pool
+            .key()
+            .mint_for(&principal)
+            .map_err(ClusterError::into_status)?;
+        crate::set_bearer(&mut metadata, &token).map_err(ClusterError::into_status)?;
+        metadata.remove("content-length");
+        Ok((
+            principal,
+            member,
+            Request::from_parts(metadata, Default::default(), message),
+        ))
+    }
+
+    /// A duckling's failure as the client sees it: if the duckling died, UNAVAILABLE with a
+    /// clear message (and the pool forgets it); otherwise its own status.
+    async fn failure(&self, member: &Member, status: Status) -> Status {
+        failure(&self.pool, member, status).await
+    }
+}
+
+async fn failure(pool: &Pool, member: &Member, status: Status) -> Status {
+    use tonic::Code;
+    let transport = matches!(
+        status.code(),
+        Code::Unavailable | Code::Unknown | Code::Internal | Code::Cancelled
+    ) && {
+        let m = status.message().to_ascii_lowercase();
+        [
+            "transport",
+            "connection",
+            "broken pipe",
+            "h2 protocol",
+            "stream closed",
+            "reset",
+            "error reading",
+        ]
+        .iter()
+        .any(|w| m.contains(w))
+    };
+    let dead = member
+        .gone_within(if transport { LOSS_CHECK } else { Duration::ZERO })
+        .await;
+    if dead || transport {
+        pool.lost(member, &format!("a call failed: {}", status.message()));
+        return Status::unavailable(format!(
+            "the duckling running this call stopped ({}); the call did not complete and nothing it had not committed was kept. \
+             Retry: the next query starts a new duckling",
+            status.message()
+        ));
+    }
+    status
+}
+
+/// Relays a duckling's response stream, turning a lost duckling into UNAVAILABLE.
+fn relay<T: Send + 'static>(
+    pool: Arc<Pool>,
+    member: Arc<Member>,
+    stream: impl Stream<Item = Result<T, Status>> + Send + 'static,
+) -> BoxStream<'static, Result<T, Status>> {
+    Box::pin(stream.then(move |item| {
+        let (pool, member) = (Arc::clone(&pool), Arc::clone(&member));
+        async move {
+            match item {
+                Ok(v) => Ok(v),
+                Err(s) => Err(failure(&pool, &member, s).await),
+            }
+        }
+    }))
+}
+
+/// Keeps the headers a duckling set (the session cookie) on the client's response.
+fn respond<T>(upstream: &tonic::metadata::MetadataMap, body: T) -> Response<T> {
+    let mut response = Response::new(body);
+    for v in upstream.get_all("set-cookie") {
+        response.metadata_mut().append("set-cookie", v.clone());
+    }
+    response
+}
+
+/// A client's upload, forwarded. If the client's stream fails, the forwarded one fails too
+/// (it never ends cleanly), so the duckling rolls back instead of committing a partial upload.
+fn forward_upload(
+    incoming: Streaming<FlightData>,
+) -> (
+    impl Stream<Item = FlightData> + Send + 'static,
+    tokio::sync::oneshot::Receiver<Status>,
+) {
+    let (failed_tx, failed) = tokio::sync::oneshot::channel();
+    let stream = futures::stream::unfold(
+        (incoming, Some(failed_tx)),
+        |(mut incoming, mut failed_tx)| async move {
+            match incoming.message().await {
+                Ok(Some(m)) => Some((m, (incoming, failed_tx))),
+                Ok(None) => None,
+                Err(s) => {
+                    if let Some(tx) = failed_tx.take() {
+                        let _ = tx.send(s);
+                    }
+                    // Never end: the call is dropped, which resets the duckling's stream.
+                    futures::future::pending().await
+                }
+            }
+        },
+    );
+    (stream, failed)
+}
+
+fn one_result(message: &impl prost::Message) -> BoxStream<'static, Result<arrow_flight::Result, Status>> {
+    let result = arrow_flight::Result {
+        body: message.encode_to_vec().into(),
+    };
+    Box::pin(futures::stream::once(async { Ok(result) }))
+}
+
+impl Proxy {
+    /// A duckling's cluster action, on the coordinator.
+    async fn cluster_action(
+        &self,
+        request: Request<Action>,
+    ) -> Result<Response<BoxStream<'static, Result<arrow_flight::Result, Status>>>, Status> {
+        let token =
+            crate::bearer(request.metadata()).ok_or_else(|| Status::unauthenticated("invalid or expired token"))?;
+        self.pool.key().verify_peer(&token).map_err(ClusterError::into_status)?;
+        let duckling = request
+            .metadata()
+            .get(crate::DUCKLING_ID_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let action = request.into_inner();
+        let e = ClusterError::into_status;
+        let body = match action.r#type.as_str() {
+            protocol::REGISTER => one_result(
+                &self
+                    .pool
+                    .register(protocol::decode(&action.body).map_err(e)?)
+                    .map_err(e)?,
+            ),
+            protocol::HEARTBEAT => one_result(&self.pool.heartbeat(protocol::decode(&action.body).map_err(e)?)),
+            protocol::CATALOG => one_result(
+                &self
+                    .pool
+                    .catalog(&duckling, protocol::decode(&action.body).map_err(e)?)
+                    .await
+                    .map_err(e)?,
+            ),
+            protocol::DUCKLINGS => one_result(&self.pool.duckling_list()),
+            other => return Err(Status::invalid_argument(format!("unknown cluster action {other}"))),
+        };
+        Ok(Response::new(body))
+    }
+
+    /// FlightInfo endpoints rewritten to name the duckling, with signed tickets.
+    fn direct(&self, principal: &Principal, member: &Member, mut info: FlightInfo) -> FlightInfo {
+        if self.pool.config().endpoints == Endpoints::Direct {
+            for endpoint in &mut info.endpoint {
+                if let Some(ticket) = &mut endpoint.ticket {
+                    ticket.ticket = self
+                        .pool
+                        .key()
+                        .sign_ticket(&ticket.ticket, principal, &member.id)
+                        .into();
+                    endpoint.location = vec![Location {
+                        uri: format!("grpc://{}", member.address),
+                    }];
+                }
+            }
+        }
+        info
+    }
+}
+
+#[tonic::async_trait]
+impl FlightService for Proxy {
+    type HandshakeStream = BoxStream<'static, Result<HandshakeResponse, Status>>;
+    type ListFlightsStream = BoxStream<'static, Result<FlightInfo, Status>>;
+    type DoGetStream = BoxStream<'static, Result<FlightData, Status>>;
+    type DoPutStream = BoxStream<'static, Result<PutResult, Status>>;
+    type DoActionStream = BoxStream<'static, Result<arrow_flight::Result, Status>>;
+    type ListActionsStream = BoxStream<'static, Result<ActionType, Status>>;
+    type DoExchangeStream = BoxStream<'static, Result<FlightData, Status>>;
+
+    async fn handshake(
+        &self,
+        request: Request<Streaming<HandshakeRequest>>,
+    ) -> Result<Response<Self::HandshakeStream>, Status> {
+        FlightService::handshake(self.local.as_ref(), request).await
+    }
+
+    async fn list_flights(&self, request: Request<Criteria>) -> Result<Response<Self::ListFlightsStream>, Status> {
+        let (_, member, request) = self.route(request).await?;
+        match member.client().list_flights(request).await {
+            Ok(r) => {
+                let (md, body, _) = r.into_parts();
+                Ok(respond(&md, relay(Arc::clone(&self.pool), member, body)))
+            }
+            Err(s) => Err(self.failure(&member, s).await),
+        }
+    }
+
+    async fn get_flight_info(&self, request: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
+        let (principal, member, request) = self.route(request).await?;
+        match member.client().get_flight_info(request).await {
+            Ok(r) => {
+                let (md, info, _) = r.into_parts();
+                Ok(respond(&md, self.direct(&principal, &member, info)))
+            }
+            Err(s) => Err(self.failure(&member, s).await),
+        }
+    }
+
+    async fn poll_flight_info(&self, request: Request<FlightDescriptor>) -> Result<Response<PollInfo>, Status> {
+        let (principal, member, request) = self.route(request).await?;
+        match member.client().poll_flight_info(request).await {
+            Ok(r) => {
+                let (md, mut poll, _) = r.into_parts();
+                poll.info = poll.info.map(|i| self.direct(&principal, &member, i));
+                Ok(respond(&md, poll))
+            }
+            Err(s) => Err(self.failure(&member, s).await),
+        }
+    }
+
+    async fn get_schema(&self, request: Request<FlightDescriptor>) -> Result<Response<SchemaResult>, Status> {
+        let (_, member, request) = self.route(request).await?;
+        match member.client().get_schema(request).await {
+            Ok(r) => {
+                let (md, body, _) = r.into_parts();
+                Ok(respond(&md, body))
+            }
+            Err(s) => Err(self.failure(&member, s).await),
+        }
+    }
+
+    async fn do_get(&self, request: Request<Ticket>) -> Result<Response<Self::DoGetStream>, Status> {
+        let (_, member, request) = self.route(request).await?;
+        match member.client().do_get(request).await {
+            Ok(r) => {
+                let (md, body, _) = r.into_parts();
+                Ok(respond(&md, relay(Arc::clone(&self.pool), member, body)))
+            }
+            Err(s) => Err(self.failure(&member, s).await),
+        }
+    }
+
+    async fn do_put(&self, request: Request<Streaming<FlightData>>) -> Result<Response<Self::DoPutStream>, Status> {
+        let (_, member, request) = self.route(request).await?;
+        let (metadata, extensions, incoming) = request.into_parts();
+        let (upload, mut client_failed) = forward_upload(incoming);
+        let upstream = Request::from_parts(metadata, extensions, upload);
+        let mut client = member.client();
+        let call = client.do_put(upstream);
+        tokio::pin!(call);
+        let result = tokio::select! {
+            r = &mut call => r,
+            // Dropping the call resets the duckling's stream: the upload rolls back.
+            Ok(s) = &mut client_failed => return Err(s),
+        };
+        match result {
+            Ok(r) => {
+                let (md, body, _) = r.into_parts();
+                Ok(respond(&md, relay(Arc::clone(&self.pool), member, body)))
+            }
+            Err(s) => Err(self.failure(&member, s).await),
+        }
+    }
+
+    async fn do_action(&self, request: Request<Action>) -> Result<Response<Self::DoActionStream>, Status> {
+        if request.get_ref().r#type.starts_with("pond.cluster.") {
+            return self.cluster_action(request).await;
+        }
+        let (_, member, request) = self.route(request).await?;
+        match member.client().do_action(request).await {
+            Ok(r) => {
+                let (md, body, _) = r.into_parts();
+                Ok(respond(&md, relay(Arc::clone(&self.pool), member, body)))
+            }
+            Err(s) => Err(self.failure(&member, s).await),
+        }
+    }
+
+    async fn list_actions(&self, request: Request<Empty>) -> Result<Response<Self::ListActionsStream>, Status> {
+        let (_, member, request) = self.route(request).await?;
+        match member.client().list_actions(request).await {
+            Ok(r) => {
+                let (md, body, _) = r.into_parts();
+                Ok(respond(&md, relay(Arc::clone(&self.pool), member, body)))
+            }
+            Err(s) => Err(self.failure(&member, s).await),
+        }
+    }
+
+    async fn do_exchange(
+        &self,
+        request: Request<Streaming<FlightData>>,
+    ) -> Result<Response<Self::DoExchangeStream>, Status> {
+        self.authenticate(request.metadata())?;
+        Err(Status::unimplemented("DoExchange is not supported"))
+    }
+}

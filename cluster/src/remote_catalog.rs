@@ -1,0 +1,241 @@
+//! The catalog and cluster view of a duckling process: its coordinator's, over the cluster
+//! protocol. One process (the coordinator) ever writes the catalog file.
+
+use std::sync::Arc;
+
+use arrow_flight::flight_service_client::FlightServiceClient;
+use futures::StreamExt;
+use pond_coordinator::{Catalog, ClusterView, CoordinatorError, DatabaseEntry, DucklingInfo, User};
+use pond_proto::cluster::{self as pb, CatalogRequest, CatalogResponse, catalog_request::Op};
+use prost::Message;
+use tonic::transport::Channel;
+
+use crate::error::{ClusterError, Result};
+use crate::protocol::{self, ClusterKey};
+
+/// Calls cluster actions on a coordinator.
+#[derive(Clone)]
+pub struct CoordinatorClient {
+    client: FlightServiceClient<Channel>,
+    key: Arc<ClusterKey>,
+    duckling_id: String,
+}
+
+impl CoordinatorClient {
+    /// A client of the coordinator at `channel`, speaking for duckling `duckling_id`.
+    pub fn new(channel: Channel, key: Arc<ClusterKey>, duckling_id: String) -> Self {
+        Self {
+            client: crate::flight_client(channel),
+            key,
+            duckling_id,
+        }
+    }
+
+    /// Runs one cluster action and decodes its single answer.
+    pub async fn call<M: Message + Default>(&self, kind: &str, body: &impl Message) -> Result<M> {
+        let mut request = tonic::Request::new(protocol::action(kind, body));
+        crate::set_bearer(request.metadata_mut(), &self.key.peer_token()?)?;
+        if let Ok(v) = self.duckling_id.parse() {
+            request.metadata_mut().insert(crate::DUCKLING_ID_HEADER, v);
+        }
+        let mut results = self.client.clone().do_action(request).await?.into_inner();
+        let first = results
+            .next()
+            .await
+            .ok_or_else(|| ClusterError::Protocol(format!("{kind} returned nothing")))??;
+        protocol::decode(&first.body)
+    }
+}
+
+/// [`Catalog`] and [`ClusterView`] over a [`CoordinatorClient`].
+pub struct RemoteCatalog {
+    client: CoordinatorClient,
+}
+
+impl RemoteCatalog {
+    pub fn new(client: CoordinatorClient) -> Self {
+        Self { client }
+    }
+
+    fn call(
+        &self,
+        op: Op,
+        owner: &str,
+        name: &str,
+        lenient: bool,
+        days: u32,
+    ) -> pond_coordinator::Result<CatalogResponse> {
+        let request = CatalogRequest {
+            op: op as i32,
+            owner: owner.to_string(),
+            name: name.to_string(),
+            lenient,
+            days,
+        };
+        pond_storage::block_on(self.client.call(protocol::CATALOG, &request)).map_err(coordinator_error)
+    }
+}
+
+/// A coordinator's refusal, as the error the duckling's own front door reports the same way.
+pub(crate) fn coordinator_error(e: ClusterError) -> CoordinatorError {
+    use tonic::Code;
+    match e {
+        ClusterError::Rpc(s) => match s.code() {
+            Code::NotFound => CoordinatorError::NotFound(s.message().to_string()),
+            Code::AlreadyExists => CoordinatorError::AlreadyExists(s.message().to_string()),
+            Code::InvalidArgument => CoordinatorError::InvalidArgument(s.message().to_string()),
+            Code::PermissionDenied => {
+                CoordinatorError::PermissionDenied(s.message().trim_start_matches("permission denied: ").to_string())
+            }
+            Code::Unauthenticated => CoordinatorError::Unauthenticated,
+            _ => CoordinatorError::Unavailable(format!("the coordinator's catalog is unavailable: {}", s.message())),
+        },
+        ClusterError::Coordinator(e) => e,
+        other => CoordinatorError::Unavailable(format!("the coordinator's catalog is unavailable: {other}")),
+    }
+}
+
+pub(crate) fn user_from(u: pb::User) -> User {
+    User {
+        name: u.name,
+        id: u.id,
+        created_ms: u.created_ms,
+    }
+}
+
+pub(crate) fn user_to(u: User) -> pb::User {
+    pb::User {
+        name: u.name,
+        id: u.id,
+        created_ms: u.created_ms,
+    }
+}
+
+pub(crate) fn database_from(d: pb::Database) -> DatabaseEntry {
+    DatabaseEntry {
+        id: d.id,
+        owner: d.owner,
+        name: d.name,
+        created_ms: d.created_ms,
+        dropped_ms: d.dropped_ms,
+        snapshot_retention_days: d.snapshot_retention_days,
+    }
+}
+
+pub(crate) fn database_to(d: DatabaseEntry) -> pb::Database {
+    pb::Database {
+        id: d.id,
+        owner: d.owner,
+        name: d.name,
+        created_ms: d.created_ms,
+        dropped_ms: d.dropped_ms,
+        snapshot_retention_days: d.snapshot_retention_days,
+    }
+}
+
+fn one(r: CatalogResponse) -> pond_coordinator::Result<Option<DatabaseEntry>> {
+    Ok(r.databases.into_iter().next().map(database_from))
+}
+
+fn exactly_one(r: CatalogResponse) -> pond_coordinator::Result<DatabaseEntry> {
+    one(r)?.ok_or_else(|| CoordinatorError::Internal("the coordinator answered without a database".into()))
+}
+
+impl Catalog for RemoteCatalog {
+    fn ensure_user(&self, name: &str) -> pond_coordinator::Result<User> {
+        self.call(Op::EnsureUser, name, "", false, 0)?
+            .user
+            .map(user_from)
+            .ok_or_else(|| CoordinatorError::Internal("the coordinator answered without a user".into()))
+    }
+
+    fn user(&self, name: &str) -> pond_coordinator::Result<Option<User>> {
+        Ok(self.call(Op::User, name, "", false, 0)?.user.map(user_from))
+    }
+
+    fn databases(&self, owner: &str) -> pond_coordinator::Result<Vec<DatabaseEntry>> {
+        Ok(self
+            .call(Op::Databases, owner, "", false, 0)?
+            .databases
+            .into_iter()
+            .map(database_from)
+            .collect())
+    }
+
+    fn database(&self, owner: &str, name: &str) -> pond_coordinator::Result<Option<DatabaseEntry>> {
+        one(self.call(Op::Database, owner, name, false, 0)?)
+    }
+
+    fn create_database(
+        &self,
+        owner: &str,
+        name: &str,
+        if_not_exists: bool,
+    ) -> pond_coordinator::Result<Option<DatabaseEntry>> {
+        one(self.call(Op::CreateDatabase, owner, name, if_not_exists, 0)?)
+    }
+
+    fn drop_database(
+        &self,
+        owner: &str,
+        name: &str,
+        if_exists: bool,
+    ) -> pond_coordinator::Result<Option<DatabaseEntry>> {
+        one(self.call(Op::DropDatabase, owner, name, if_exists, 0)?)
+    }
+
+    fn undrop_database(&self, owner: &str, name: &str) -> pond_coordinator::Result<DatabaseEntry> {
+        exactly_one(self.call(Op::UndropDatabase, owner, name, false, 0)?)
+    }
+
+    fn set_retention(&self, owner: &str, name: &str, days: u32) -> pond_coordinator::Result<DatabaseEntry> {
+        exactly_one(self.call(Op::SetRetention, owner, name, false, days)?)
+    }
+
+    fn all_databases(&self) -> pond_coordinator::Result<Vec<DatabaseEntry>> {
+        Err(CoordinatorError::PermissionDenied(
+            "a duckling sees only its own user's databases".into(),
+        ))
+    }
+}
+
+impl ClusterView for RemoteCatalog {
+    fn ducklings(&self) -> pond_coordinator::Result<Vec<DucklingInfo>> {
+        let list: pb::DucklingList =
+            pond_storage::block_on(self.client.call(protocol::DUCKLINGS, &pb::DucklingList::default()))
+                .map_err(coordinator_error)?;
+        Ok(list.ducklings.into_iter().map(info_from).collect())
+    }
+}
+
+pub(crate) fn info_from(d: pb::DucklingInfo) -> DucklingInfo {
+    DucklingInfo {
+        id: d.id,
+        user: d.user,
+        mode: d.mode,
+        state: d.state,
+        address: d.address,
+        pid: d.pid,
+        started_ms: d.started_ms,
+        cold_start_ms: d.cold_start_ms,
+        memory_bytes: d.memory_bytes,
+        running_queries: d.running_queries,
+        sessions: d.sessions,
+    }
+}
+
+pub(crate) fn info_to(d: DucklingInfo) -> pb::DucklingInfo {
+    pb::DucklingInfo {
+        id: d.id,
+        user: d.user,
+        mode: d.mode,
+        state: d.state,
+        address: d.address,
+        pid: d.pid,
+        started_ms: d.started_ms,
+        cold_start_ms: d.cold_start_ms,
+        memory_bytes: d.memory_bytes,
+        running_queries: d.running_queries,
+        sessions: d.sessions,
+    }
+}

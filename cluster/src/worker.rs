@@ -1,0 +1,382 @@
+//! A duckling process (`pond duckling`): a Flight SQL server for one user, whose catalog is
+//! its coordinator's.
+//!
+//! Lifecycle: bind → register with the coordinator (which answers with the object store) →
+//! serve → heartbeat every second → on a drain, SIGTERM, or a coordinator that stopped
+//! answering, stop accepting calls, let running queries finish (up to the drain timeout,
+//! then interrupt them), and store every database's final state.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use arrow_flight::flight_service_server::FlightService;
+use arrow_flight::{
+    Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo, HandshakeRequest, HandshakeResponse,
+    PollInfo, PutResult, SchemaResult, Ticket,
+};
+use futures::stream::BoxStream;
+use parking_lot::Mutex;
+use pond_coordinator::{ClusterView, Coordinator, CoordinatorConfig, Principal};
+use pond_flight_server::{FrontDoor, PondFlightSql};
+use pond_proto::cluster::{self as pb};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tonic::{Request, Response, Status, Streaming};
+use tracing::{info, warn};
+
+use crate::error::{ClusterError, Result};
+use crate::protocol::{self, ClusterKey};
+use crate::remote_catalog::{CoordinatorClient, RemoteCatalog};
+
+/// A duckling process's settings; the binary fills them from flags.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// The coordinator, `grpc://HOST:PORT`.
+    pub coordinator_url: String,
+    /// The address clients and the coordinator reach this duckling at; by default the bound
+    /// address, which must then be a specific one.
+    pub advertise: Option<SocketAddr>,
+    /// The id it registers under (a coordinator that spawns a duckling chooses it).
+    pub id: Option<String>,
+    /// Everything about the DuckDB it runs; `storage_url` comes from the coordinator.
+    pub coordinator: CoordinatorConfig,
+    /// How long running queries may take to finish once a drain starts.
+    pub drain_timeout: Duration,
+}
+
+/// What the duckling's front door and heartbeat share.
+struct Worker {
+    id: String,
+    key: Arc<ClusterKey>,
+    coordinator: Arc<Coordinator>,
+    assigned: Mutex<Option<(String, bool)>>,
+    /// Set once the assigned user's DuckDB runs: when the idle reaper stops it, the process
+    /// exits (and the coordinator starts a new one on the user's next query).
+    started: AtomicBool,
+    draining: AtomicBool,
+    stop: Notify,
+}
+
+impl Worker {
+    fn status(&self) -> pb::DucklingStatus {
+        let (user, read_replica) = self.assigned.lock().clone().unwrap_or_default();
+        let info = self.coordinator.local_ducklings().into_iter().next();
+        let state = if self.draining.load(Ordering::SeqCst) {
+            "draining".to_string()
+        } else {
+            info.as_ref().map_or("idle".to_string(), |i| i.state.clone())
+        };
+        pb::DucklingStatus {
+            duckling_id: self.id.clone(),
+            user,
+            state,
+            memory_bytes: info.as_ref().map_or(0, |i| i.memory_bytes),
+            running_queries: info.as_ref().map_or(0, |i| i.running_queries),
+            sessions: info.as_ref().map_or(0, |i| i.sessions),
+            cold_start_ms: info.as_ref().map_or(0.0, |i| i.cold_start_ms),
+            started_ms: info.as_ref().map_or(0, |i| i.started_ms),
+            pinned: self
+                .coordinator
+                .pinned_snapshots()
+                .into_iter()
+                .map(|(database_id, seq)| pb::PinnedSnapshot { database_id, seq })
+                .collect(),
+            read_replica,
+        }
+    }
+
+    /// The caller of a user call, refused unless it is this duckling's user.
+    fn check_user(&self, metadata: &tonic::metadata::MetadataMap) -> Result<Principal, Status> {
+        let token = crate::bearer(metadata).ok_or_else(|| Status::unauthenticated("invalid or expired token"))?;
+        let principal = self
+            .key
+            .tokens()
+            .verify(&token)
+            .map_err(|_| Status::unauthenticated("invalid or expired token"))?;
+        match &*self.assigned.lock() {
+            Some((user, _)) if *user == principal.user => Ok(principal),
+            Some(_) => Err(Status::permission_denied(
+                "permission denied: this duckling serves another user",
+            )),
+            None => Err(Status::failed_precondition("this duckling has no user assigned yet")),
+        }
+    }
+
+    async fn control(&self, action: Action) -> Result<pb::DucklingStatus> {
+        match action.r#type.as_str() {
+            protocol::ASSIGN => {
+                let assign: pb::Assign = protocol::decode(&action.body)?;
+                {
+                    let mut assigned = self.assigned.lock();
+                    match &*assigned {
+                        Some((u, _)) if *u != assign.user => {
+                            return Err(ClusterError::PermissionDenied(format!(
+                                "duckling {} already serves another user",
+                                self.id
+                            )));
+                        }
+                        _ => *assigned = Some((assign.user.clone(), assign.read_replica)),
+                    }
+                }
+                let (coordinator, user) = (Arc::clone(&self.coordinator), assign.user.clone());
+                tokio::task::spawn_blocking(move || coordinator.start_duckling(&user))
+                    .await
+                    .map_err(|e| ClusterError::Protocol(format!("starting the duckling failed: {e}")))??;
+                self.started.store(true, Ordering::SeqCst);
+                info!(duckling = self.id, user = assign.user, "assigned");
+                Ok(self.status())
+            }
+            protocol::STATUS => Ok(self.status()),
+            protocol::DRAIN => {
+                self.draining.store(true, Ordering::SeqCst);
+                self.stop.notify_waiters();
+                self.stop.notify_one();
+                Ok(self.status())
+            }
+            other => Err(ClusterError::Protocol(format!("unknown duckling action {other}"))),
+        }
+    }
+}
+
+/// The duckling's gRPC service: cluster control actions, signed tickets, and the user's
+/// Flight SQL calls, checked against the assigned user and handed to Pond's front door.
+#[derive(Clone)]
+struct DucklingDoor {
+    worker: Arc<Worker>,
+    front: FrontDoor,
+}
+
+#[tonic::async_trait]
+impl FlightService for DucklingDoor {
+    type HandshakeStream = BoxStream<'static, Result<HandshakeResponse, Status>>;
+    type ListFlightsStream = BoxStream<'static, Result<FlightInfo, Status>>;
+    type DoGetStream = BoxStream<'static, Result<FlightData, Status>>;
+    type DoPutStream = BoxStream<'static, Result<PutResult, Status>>;
+    type DoActionStream = BoxStream<'static, Result<arrow_flight::Result, Status>>;
+    type ListActionsStream = BoxStream<'static, Result<ActionType, Status>>;
+    type DoExchangeStream = BoxStream<'static, Result<FlightData, Status>>;
+
+    async fn handshake(
+        &self,
+        _request: Request<Streaming<HandshakeRequest>>,
+    ) -> Result<Response<Self::HandshakeStream>, Status> {
+        Err(Status::unimplemented(
+            "authenticate with the coordinator, not a duckling",
+        ))
+    }
+
+    async fn list_flights(&self, request: Request<Criteria>) -> Result<Response<Self::ListFlightsStream>, Status> {
+        self.worker.check_user(request.metadata())?;
+        self.front.list_flights(request).await
+    }
+
+    async fn get_flight_info(&self, request: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
+        self.worker.check_user(request.metadata())?;
+        self.front.get_flight_info(request).await
+    }
+
+    async fn poll_flight_info(&self, request: Request<FlightDescriptor>) -> Result<Response<PollInfo>, Status> {
+        self.worker.check_user(request.metadata())?;
+        self.front.poll_flight_info(request).await
+    }
+
+    async fn get_schema(&self, request: Request<FlightDescriptor>) -> Result<Response<SchemaResult>, Status> {
+        self.worker.check_user(request.metadata())?;
+        self.front.get_schema(request).await
+    }
+
+    async fn do_get(&self, request: Request<Ticket>) -> Result<Response<Self::DoGetStream>, Status> {
+        // A direct endpoint's ticket is its own credential.
+        let (mut metadata, extensions, ticket) = request.into_parts();
+        if let Some(opened) = self.worker.key.open_ticket(&ticket.ticket, &self.worker.id) {
+            let (principal, inner) = opened.map_err(ClusterError::into_status)?;
+            let token = self
+                .worker
+                .key
+                .mint_for(&principal)
+                .map_err(ClusterError::into_status)?;
+            crate::set_bearer(&mut metadata, &token).map_err(ClusterError::into_status)?;
+            let request = Request::from_parts(metadata, extensions, Ticket { ticket: inner.into() });
+            self.worker.check_user(request.metadata())?;
+            return self.front.do_get(request).await;
+        }
+        let request = Request::from_parts(metadata, extensions, ticket);
+        self.worker.check_user(request.metadata())?;
+        self.front.do_get(request).await
+    }
+
+    async fn do_put(&self, request: Request<Streaming<FlightData>>) -> Result<Response<Self::DoPutStream>, Status> {
+        self.worker.check_user(request.metadata())?;
+        self.front.do_put(request).await
+    }
+
+    async fn do_action(&self, request: Request<Action>) -> Result<Response<Self::DoActionStream>, Status> {
+        if request.get_ref().r#type.starts_with("pond.duckling.") {
+            let token =
+                crate::bearer(request.metadata()).ok_or_else(|| Status::unauthenticated("invalid or expired token"))?;
+            self.worker.key.verify_peer(&token).map_err(ClusterError::into_status)?;
+            let status = self
+                .worker
+                .control(request.into_inner())
+                .await
+                .map_err(ClusterError::into_status)?;
+            let result = arrow_flight::Result {
+                body: prost::Message::encode_to_vec(&status).into(),
+            };
+            return Ok(Response::new(Box::pin(futures::stream::once(async { Ok(result) }))));
+        }
+        self.worker.check_user(request.metadata())?;
+        self.front.do_action(request).await
+    }
+
+    async fn list_actions(&self, request: Request<Empty>) -> Result<Response<Self::ListActionsStream>, Status> {
+        self.worker.check_user(request.metadata())?;
+        self.front.list_actions(request).await
+    }
+
+    async fn do_exchange(
+        &self,
+        request: Request<Streaming<FlightData>>,
+    ) -> Result<Response<Self::DoExchangeStream>, Status> {
+        self.worker.check_user(request.metadata())?;
+        self.front.do_exchange(request).await
+    }
+}
+
+/// Runs a duckling on `listener` until `shutdown` resolves, it is drained, or its coordinator
+/// stops answering; then drains running queries and stores its databases' final state.
+pub async fn run_duckling(
+    listener: TcpListener,
+    key: Arc<ClusterKey>,
+    config: WorkerConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let bound = listener.local_addr()?;
+    let advertise = config.advertise.unwrap_or(bound);
+    if advertise.ip().is_unspecified() {
+        return Err(ClusterError::Config(format!(
+            "{advertise} is not an address others can reach: pass --advertise HOST:PORT"
+        )));
+    }
+    let id = config
+        .id
+        .clone()
+        .unwrap_or_else(|| format!("d_{}", uuid::Uuid::new_v4().simple()));
+    let client = CoordinatorClient::new(crate::channel(&config.coordinator_url)?, Arc::clone(&key), id.clone());
+    let registered: pb::RegisterResponse = register(&client, &id, advertise).await?;
+    let remote = Arc::new(RemoteCatalog::new(client.clone()));
+    let coordinator = Coordinator::with_parts(
+        CoordinatorConfig {
+            storage_url: Some(registered.storage_url),
+            ..config.coordinator.clone()
+        },
+        Arc::clone(&remote) as Arc<dyn pond_coordinator::Catalog>,
+        key.authority(),
+        Some(remote as Arc<dyn ClusterView>),
+    )?;
+    let worker = Arc::new(Worker {
+        id: id.clone(),
+        key,
+        coordinator: Arc::clone(&coordinator),
+        assigned: Mutex::new(None),
+        started: AtomicBool::new(false),
+        draining: AtomicBool::new(false),
+        stop: Notify::new(),
+    });
+    info!(duckling = id, %advertise, "duckling registered");
+
+    let heartbeat = tokio::spawn(heartbeat(Arc::clone(&worker), client));
+    let sql = Arc::new(PondFlightSql::new(Arc::clone(&coordinator)).map_err(ClusterError::Rpc)?);
+    let door = DucklingDoor {
+        worker: Arc::clone(&worker),
+        front: FrontDoor::new(sql),
+    };
+    let reaper = pond_flight_server::spawn_reaper(Arc::clone(&coordinator));
+    let stopping = {
+        let (worker, coordinator, drain) = (Arc::clone(&worker), Arc::clone(&coordinator), config.drain_timeout);
+        async move {
+            tokio::select! {
+                _ = shutdown => {},
+                _ = worker.stop.notified() => {},
+            }
+            worker.draining.store(true, Ordering::SeqCst);
+            info!(duckling = worker.id, "draining: running queries may finish");
+            // Queries still running after the drain timeout are interrupted.
+            tokio::spawn(async move {
+                tokio::time::sleep(drain).await;
+                coordinator.interrupt_all();
+            });
+        }
+    };
+    let result = tonic::transport::Server::builder()
+        .add_service(pond_flight_server::flight_service(door))
+        .serve_with_incoming_shutdown(pond_flight_server::incoming(listener), stopping)
+        .await;
+    heartbeat.abort();
+    reaper.abort();
+    tokio::task::spawn_blocking(move || coordinator.shutdown())
+        .await
+        .map_err(|e| ClusterError::Protocol(format!("shutdown failed: {e}")))?;
+    info!(duckling = id, "duckling stopped");
+    result.map_err(Into::into)
+}
+
+/// Registers, retrying while the coordinator starts.
+async fn register(client: &CoordinatorClient, id: &str, address: SocketAddr) -> Result<pb::RegisterResponse> {
+    let request = pb::RegisterRequest {
+        duckling_id: id.to_string(),
+        address: address.to_string(),
+        pid: std::process::id(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match client.call(protocol::REGISTER, &request).await {
+            Ok(r) => return Ok(r),
+            Err(e) if Instant::now() < deadline => {
+                warn!(error = %e, "registering with the coordinator; retrying");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Reports status every [`protocol::HEARTBEAT_EVERY`]; stops the duckling when it went idle
+/// (`--duckling-idle-timeout`), when the coordinator no longer knows it, or when the
+/// coordinator has not answered for [`protocol::HEARTBEAT_TIMEOUT`] × 2.
+async fn heartbeat(worker: Arc<Worker>, client: CoordinatorClient) {
+    let mut last_answer = Instant::now();
+    let mut tick = tokio::time::interval(protocol::HEARTBEAT_EVERY);
+    loop {
+        tick.tick().await;
+        let w = Arc::clone(&worker);
+        let Ok(status) = tokio::task::spawn_blocking(move || w.status()).await else {
+            continue;
+        };
+        if worker.started.load(Ordering::SeqCst) && worker.coordinator.local_ducklings().is_empty() {
+            info!(
+                duckling = worker.id,
+                "idle: the user's DuckDB stopped, so does this process"
+            );
+            break;
+        }
+        match client
+            .call::<pb::HeartbeatResponse>(protocol::HEARTBEAT, &pb::Heartbeat { status: Some(status) })
+            .await
+        {
+            Ok(r) if r.stop => {
+                warn!(duckling = worker.id, "the coordinator replaced this duckling: stopping");
+                break;
+            }
+            Ok(_) => last_answer = Instant::now(),
+            Err(e) if last_answer.elapsed() > protocol::HEARTBEAT_TIMEOUT * 2 => {
+                warn!(duckling = worker.id, error = %e, "the coordinator stopped answering: stopping");
+                break;
+            }
+            Err(_) => {}
+        }
+    }
+    worker.stop.notify_one();
+}

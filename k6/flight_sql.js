@@ -1,0 +1,170 @@
+// A Flight SQL load test for Pond (k6, gRPC). Each virtual user runs, per iteration:
+//   - short queries: GetFlightInfo(CommandStatementQuery) then DoGet of its ticket;
+//   - metadata calls: CommandGetCatalogs and CommandGetTables, the same way;
+//   - one long stream: a 2M-row result read to its end.
+// It ramps to 64 virtual users (K6_SMOKE=1: a 30-second run to 8). Environment:
+//   POND_ADDR    host:port of the server (plaintext gRPC)
+//   POND_TOKENS  comma-separated bearer tokens; virtual users take them round-robin, so
+//                several users (and ducklings) share the load
+// Run it with k6/run.sh, which starts a server and mints the tokens.
+import grpc from 'k6/net/grpc';
+import { check } from 'k6';
+import { Counter, Trend } from 'k6/metrics';
+import encoding from 'k6/encoding';
+
+const SMOKE = __ENV.K6_SMOKE === '1';
+const ADDR = __ENV.POND_ADDR || '127.0.0.1:31337';
+const TOKENS = (__ENV.POND_TOKENS || '').split(',').filter((t) => t.length > 0);
+
+export const options = {
+  scenarios: {
+    flight_sql: {
+      executor: 'ramping-vus',
+      startVUs: 1,
+      stages: SMOKE
+        ? [
+            { duration: '10s', target: 8 },
+            { duration: '15s', target: 8 },
+            { duration: '5s', target: 0 },
+          ]
+        : [
+            { duration: '30s', target: 64 },
+            { duration: '60s', target: 64 },
+            { duration: '10s', target: 0 },
+          ],
+      gracefulRampDown: '30s',
+    },
+  },
+  // Set from measured runs on the 2-core CI machine (see README, "Load test"), with headroom.
+  thresholds: {
+    flight_errors: ['count==0'],
+    checks: ['rate==1.0'],
+    flight_short_query_ms: SMOKE ? ['p(95)<150', 'p(99)<300'] : ['p(95)<400', 'p(99)<800'],
+    flight_metadata_ms: SMOKE ? ['p(95)<200', 'p(99)<400'] : ['p(95)<500', 'p(99)<1000'],
+    flight_long_stream_ms: SMOKE ? ['p(95)<3000', 'p(99)<5000'] : ['p(95)<8000', 'p(99)<12000'],
+  },
+};
+
+const errors = new Counter('flight_errors');
+const shortQuery = new Trend('flight_short_query_ms', true);
+const metadata = new Trend('flight_metadata_ms', true);
+const longStream = new Trend('flight_long_stream_ms', true);
+
+const client = new grpc.Client();
+client.load(['.'], 'flight.proto');
+
+// ---- protobuf, by hand: the Flight SQL commands are small messages packed in an Any --------
+
+function varint(n) {
+  const out = [];
+  while (n > 127) {
+    out.push((n & 127) | 128);
+    n = Math.floor(n / 128);
+  }
+  out.push(n);
+  return out;
+}
+
+function utf8(s) {
+  const out = [];
+  for (const ch of unescape(encodeURIComponent(s))) out.push(ch.charCodeAt(0));
+  return out;
+}
+
+function field(number, bytes) {
+  return [...varint((number << 3) | 2), ...varint(bytes.length), ...bytes];
+}
+
+function anyOf(typeName, value) {
+  const typeUrl = utf8('type.googleapis.com/arrow.flight.protocol.sql.' + typeName);
+  return encoding.b64encode(new Uint8Array([...field(1, typeUrl), ...field(2, value)]).buffer);
+}
+
+const command = {
+  query: (sql) => anyOf('CommandStatementQuery', field(1, utf8(sql))),
+  catalogs: () => anyOf('CommandGetCatalogs', []),
+  // include_schema = false (field 5) is the default; the filter is on the default database.
+  tables: () => anyOf('CommandGetTables', field(1, utf8('my_db'))),
+};
+
+// ---- one Flight SQL call: GetFlightInfo, then DoGet every endpoint --------------------------
+
+
+const state = { cookie: null };
+
+function callMetadata() {
+  const md = { authorization: 'Bearer ' + TOKENS[(__VU - 1) % TOKENS.length] };
+  if (state.cookie) md.cookie = state.cookie;
+  return md;
+}
+
+function doGet(ticket) {
+  return new Promise((resolve, reject) => {
+    let messages = 0;
+    let bytes = 0;
+    const stream = new grpc.Stream(client, 'arrow.flight.protocol.FlightService/DoGet', {
+      metadata: callMetadata(),
+      timeout: '60s',
+    });
+    stream.on('data', (m) => {
+      messages += 1;
+      bytes += m.dataBody ? m.dataBody.length : 0;
+    });
+    stream.on('error', (e) => reject(new Error(`DoGet failed: ${e.message || JSON.stringify(e)}`)));
+    stream.on('end', () => resolve({ messages, bytes }));
+    stream.write(ticket);
+    stream.end();
+  });
+}
+
+async function flightSql(cmd) {
+  const info = client.invoke(
+    'arrow.flight.protocol.FlightService/GetFlightInfo',
+    { type: 'CMD', cmd },
+    { metadata: callMetadata(), timeout: '60s' },
+  );
+  if (info.status !== grpc.StatusOK) {
+    throw new Error(`GetFlightInfo failed: ${info.error ? info.error.message : info.status}`);
+  }
+  const cookie = info.headers && info.headers['set-cookie'];
+  if (cookie) state.cookie = String(cookie).split(';')[0];
+  let messages = 0;
+  for (const endpoint of info.message.endpoint || []) {
+    const got = await doGet(endpoint.ticket);
+    messages += got.messages;
+  }
+  return messages;
+}
+
+async function timed(trend, name, fn) {
+  const started = Date.now();
+  try {
+    const result = await fn();
+    trend.add(Date.now() - started);
+    return result;
+  } catch (e) {
+    errors.add(1, { call: name });
+    console.error(`${name}: ${e.message}`);
+    return null;
+  }
+}
+
+export default async function () {
+  if (__ITER === 0) {
+    client.connect(ADDR, { plaintext: true, timeout: '10s' });
+  }
+  for (let i = 0; i < 5; i++) {
+    const n = await timed(shortQuery, 'short query', () => flightSql(command.query(`SELECT ${i} + 1 AS v`)));
+    check(n, { 'short query answered': (m) => m !== null && m >= 1 });
+  }
+  const c = await timed(metadata, 'catalogs', () => flightSql(command.catalogs()));
+  check(c, { 'catalogs answered': (m) => m !== null && m >= 1 });
+  const t = await timed(metadata, 'tables', () => flightSql(command.tables()));
+  check(t, { 'tables answered': (m) => m !== null && m >= 1 });
+  const rows = SMOKE ? 500000 : 2000000;
+  const l = await timed(longStream, 'long stream', () =>
+    flightSql(command.query(`SELECT range AS id, range * 2 AS twice FROM range(${rows})`)),
+  );
+  // One schema message, then one batch per 2,048 rows.
+  check(l, { 'long stream read to its end': (m) => m !== null && m >= rows / 2048 });
+}

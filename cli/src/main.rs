@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use pond_cluster::{ClusterKey, DucklingMode, Endpoints, Pool, PoolConfig, Proxy, WorkerConfig, run_duckling};
+use pond_cluster::{
+    ClusterKey, DucklingKey, DucklingMode, Endpoints, Pool, PoolConfig, Proxy, WorkerConfig, run_duckling,
+};
 use pond_coordinator::{Coordinator, CoordinatorConfig, TokenAuthority};
 use pond_flight_server::{ServerConfig, TlsConfig};
 
@@ -126,6 +128,10 @@ struct ServeArgs {
     /// How long ducklings may take to finish running queries on shutdown.
     #[arg(long, env = "POND_DRAIN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     drain_timeout: Duration,
+    /// With process or remote ducklings: serve each user's read-only sessions from this many
+    /// read replicas (round-robin by client connection) instead of the user's own duckling.
+    #[arg(long, env = "POND_READ_REPLICAS", default_value_t = 0)]
+    read_replicas: usize,
     #[command(flatten)]
     duckling: DucklingArgs,
 }
@@ -244,8 +250,23 @@ struct DucklingCommandArgs {
     #[arg(long, env = "POND_DUCKLING_ID")]
     id: Option<String>,
     /// The cluster secret, hex (the coordinator's `<data-dir>/cluster.key`, hex-encoded).
-    #[arg(long, env = "POND_CLUSTER_SECRET", hide_env_values = true)]
-    cluster_secret: String,
+    #[arg(
+        long,
+        env = "POND_CLUSTER_SECRET",
+        hide_env_values = true,
+        required_unless_present = "duckling_key"
+    )]
+    cluster_secret: Option<String>,
+    /// This duckling's own key, hex, instead of the cluster secret (how `pond serve
+    /// --ducklings process` starts its children); needs --id.
+    #[arg(
+        long,
+        env = "POND_DUCKLING_KEY",
+        hide_env_values = true,
+        requires = "id",
+        conflicts_with = "cluster_secret"
+    )]
+    duckling_key: Option<String>,
     /// How long running queries may take to finish when the duckling stops.
     #[arg(long, env = "POND_DRAIN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     drain_timeout: Duration,
@@ -306,6 +327,19 @@ async fn main() -> Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {
+    if args.read_replicas > 0 && matches!(args.ducklings, DucklingsArg::InProcess) {
+        anyhow::bail!("--read-replicas needs duckling processes: add --ducklings process (or remote)");
+    }
+    if matches!(args.ducklings, DucklingsArg::Process)
+        && matches!(args.endpoints, EndpointsArg::Direct)
+        && !args.listen.ip().is_loopback()
+    {
+        anyhow::bail!(
+            "--endpoints direct with --ducklings process names the children's loopback addresses, \
+             which clients on other hosts cannot reach: serve on a loopback --listen, or run \
+             `pond duckling --advertise` processes with --ducklings remote"
+        );
+    }
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(c), Some(k)) => Some(TlsConfig {
             cert_pem: std::fs::read(c).with_context(|| format!("reading {}", c.display()))?,
@@ -385,6 +419,7 @@ fn cluster_pool(args: &ServeArgs, mode: DucklingsArg, coordinator: &Arc<Coordina
         data_dir,
         start_timeout: Duration::from_secs(60),
         drain_timeout: args.drain_timeout,
+        read_replicas: args.read_replicas,
     };
     Ok(Pool::new(
         config,
@@ -452,7 +487,11 @@ async fn serve_cluster(
 }
 
 async fn duckling(args: DucklingCommandArgs) -> Result<()> {
-    let key = Arc::new(ClusterKey::from_hex(&args.cluster_secret)?);
+    let key = match (&args.duckling_key, &args.cluster_secret) {
+        (Some(own), _) => DucklingKey::Own(ClusterKey::from_hex(own)?),
+        (None, Some(secret)) => DucklingKey::ClusterSecret(ClusterKey::from_hex(secret)?),
+        (None, None) => anyhow::bail!("pass --cluster-secret (or POND_CLUSTER_SECRET)"),
+    };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;

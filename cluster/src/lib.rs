@@ -36,7 +36,7 @@ pub use error::{ClusterError, Result};
 pub use pool::{DucklingMode, Endpoints, Pool, PoolConfig};
 pub use protocol::ClusterKey;
 pub use proxy::Proxy;
-pub use worker::{WorkerConfig, run_duckling};
+pub use worker::{DucklingKey, WorkerConfig, run_duckling};
 
 pub(crate) use pond_flight_server::context::bearer;
 

@@ -10,6 +10,7 @@
 //! - A duckling's catalog requests are answered only for the user it was assigned.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -63,6 +64,8 @@ pub struct PoolConfig {
     pub start_timeout: Duration,
     /// How long ducklings may take to finish running queries on shutdown.
     pub drain_timeout: Duration,
+    /// Read-only sessions of a user are served by this many replicas (0: by the primary).
+    pub read_replicas: usize,
 }
 
 /// One registered duckling.
@@ -70,9 +73,13 @@ pub struct Member {
     pub id: String,
     pub address: String,
     pub pid: u32,
+    /// This duckling's own key (derived from the cluster secret and its id).
+    key: ClusterKey,
     client: FlightServiceClient<Channel>,
     mode: DucklingMode,
     user: Mutex<Option<String>>,
+    /// Which of its user's read replicas it is (`None`: the primary).
+    replica_slot: Mutex<Option<usize>>,
     alive: AtomicBool,
     status: Mutex<pb::DucklingStatus>,
     last_seen: Mutex<Instant>,
@@ -82,6 +89,11 @@ pub struct Member {
 }
 
 impl Member {
+    /// The duckling's key: hop tokens and tickets for it are signed with it.
+    pub fn key(&self) -> &ClusterKey {
+        &self.key
+    }
+
     /// A Flight client of the duckling.
     pub fn client(&self) -> FlightServiceClient<Channel> {
         self.client.clone()
@@ -113,6 +125,11 @@ pub struct Pool {
     primaries: Mutex<HashMap<String, Arc<Member>>>,
     starting: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     registering: Mutex<HashMap<String, oneshot::Sender<Arc<Member>>>>,
+    /// Each user's read replicas (`--read-replicas`).
+    replicas: Mutex<HashMap<String, Vec<Arc<Member>>>>,
+    /// Which replica serves a (user, client connection): a connection stays on one.
+    affinity: Mutex<HashMap<(String, SocketAddr), (String, Instant)>>,
+    next_replica: std::sync::atomic::AtomicUsize,
     /// Set when shutdown begins: no duckling is started or assigned after it.
     draining: AtomicBool,
 }
@@ -128,6 +145,9 @@ impl Pool {
             primaries: Mutex::new(HashMap::new()),
             starting: Mutex::new(HashMap::new()),
             registering: Mutex::new(HashMap::new()),
+            replicas: Mutex::new(HashMap::new()),
+            affinity: Mutex::new(HashMap::new()),
+            next_replica: std::sync::atomic::AtomicUsize::new(0),
             draining: AtomicBool::new(false),
         })
     }
@@ -145,10 +165,16 @@ impl Pool {
         *self.cluster_url.lock() = url;
     }
 
-    /// The duckling that serves `principal`, started or assigned on first use.
-    pub async fn route(self: &Arc<Self>, principal: &Principal) -> Result<Arc<Member>> {
+    /// The duckling that serves `principal`, started or assigned on first use. With
+    /// `--read-replicas N`, a read-only principal is served by one of the user's N replicas,
+    /// picked round-robin per client connection (`client`), so that a connection's calls (a
+    /// query's GetFlightInfo and DoGet, its session) stay on one replica.
+    pub async fn route(self: &Arc<Self>, principal: &Principal, client: Option<SocketAddr>) -> Result<Arc<Member>> {
         if self.draining.load(Ordering::SeqCst) {
             return Err(ClusterError::Unavailable("the server is shutting down".into()));
+        }
+        if principal.read_only && self.config.read_replicas > 0 {
+            return self.route_replica(&principal.user, client).await;
         }
         let user = &principal.user;
         if let Some(m) = self.primaries.lock().get(user)
@@ -156,36 +182,118 @@ impl Pool {
         {
             return Ok(Arc::clone(m));
         }
-        let lock = Arc::clone(self.starting.lock().entry(user.clone()).or_default());
-        let _starting = lock.lock().await;
-        if let Some(m) = self.primaries.lock().get(user)
-            && m.is_alive()
-        {
-            return Ok(Arc::clone(m));
+        // Started in a task of its own: a caller that gives up (deadline, disconnect) does not
+        // leave a half-started duckling that nobody owns.
+        let (pool, user) = (Arc::clone(self), user.clone());
+        tokio::spawn(async move {
+            let lock = Arc::clone(pool.starting.lock().entry(user.clone()).or_default());
+            let _starting = lock.lock().await;
+            if let Some(m) = pool.primaries.lock().get(&user)
+                && m.is_alive()
+            {
+                return Ok(Arc::clone(m));
+            }
+            let member = pool.start(&user, None).await?;
+            pool.primaries.lock().insert(user, Arc::clone(&member));
+            Ok(member)
+        })
+        .await
+        .map_err(|e| ClusterError::Protocol(format!("starting a duckling failed: {e}")))?
+    }
+
+    async fn route_replica(self: &Arc<Self>, user: &str, client: Option<SocketAddr>) -> Result<Arc<Member>> {
+        let (pool, user) = (Arc::clone(self), user.to_string());
+        tokio::spawn(async move { pool.route_replica_task(&user, client).await })
+            .await
+            .map_err(|e| ClusterError::Protocol(format!("starting a read replica failed: {e}")))?
+    }
+
+    async fn route_replica_task(self: &Arc<Self>, user: &str, client: Option<SocketAddr>) -> Result<Arc<Member>> {
+        if let Some(addr) = client {
+            let pinned = self
+                .affinity
+                .lock()
+                .get(&(user.to_string(), addr))
+                .map(|(id, _)| id.clone());
+            if let Some(id) = pinned
+                && let Some(m) = self.members.lock().get(&id).filter(|m| m.is_alive()).cloned()
+            {
+                self.affinity
+                    .lock()
+                    .insert((user.to_string(), addr), (id, Instant::now()));
+                return Ok(m);
+            }
         }
+        let live = |pool: &Self| -> Vec<Arc<Member>> {
+            let mut v = pool.replicas.lock().get(user).cloned().unwrap_or_default();
+            v.retain(|m| m.is_alive());
+            v
+        };
+        if live(self).len() < self.config.read_replicas {
+            let lock = Arc::clone(self.starting.lock().entry(format!("{user}#replicas")).or_default());
+            let _starting = lock.lock().await;
+            let mut replicas = live(self);
+            while replicas.len() < self.config.read_replicas {
+                let slot = (0..self.config.read_replicas)
+                    .find(|k| !replicas.iter().any(|m| *m.replica_slot.lock() == Some(*k)))
+                    .unwrap_or(replicas.len());
+                let m = self.start(user, Some(slot)).await?;
+                replicas.push(m);
+                self.replicas.lock().insert(user.to_string(), replicas.clone());
+            }
+        }
+        let replicas = live(self);
+        let n = self.next_replica.fetch_add(1, Ordering::Relaxed);
+        let m = Arc::clone(
+            replicas
+                .get(n % replicas.len().max(1))
+                .ok_or_else(|| ClusterError::Unavailable(format!("no read replica of {user} is running")))?,
+        );
+        if let Some(addr) = client {
+            self.affinity
+                .lock()
+                .insert((user.to_string(), addr), (m.id.clone(), Instant::now()));
+        }
+        Ok(m)
+    }
+
+    /// Starts (process mode) or takes (remote mode) a duckling for `user` and assigns it:
+    /// the primary, or read replica number `replica`.
+    async fn start(self: &Arc<Self>, user: &str, replica: Option<usize>) -> Result<Arc<Member>> {
         let started = Instant::now();
         let member = match self.config.mode {
-            DucklingMode::Process => self.spawn(user).await?,
-            DucklingMode::Remote => self.take_free()?,
+            DucklingMode::Process => self.spawn(user, replica).await?,
+            DucklingMode::Remote => self.take_free(user)?,
         };
-        *member.user.lock() = Some(user.clone());
-        if let Err(e) = self.assign(&member, user).await {
+        *member.user.lock() = Some(user.to_string());
+        *member.replica_slot.lock() = replica;
+        let assigned = tokio::time::timeout(self.config.start_timeout, self.assign(&member, user, replica.is_some()))
+            .await
+            .unwrap_or_else(|_| {
+                Err(ClusterError::Unavailable(format!(
+                    "the duckling did not open {user}'s databases within {:?}",
+                    self.config.start_timeout
+                )))
+            });
+        if let Err(e) = assigned {
             self.lost(&member, &format!("assignment failed: {e}"));
             return Err(e);
         }
         info!(
             user,
             duckling = member.id,
+            read_replica = replica.is_some(),
             cold_start_ms = started.elapsed().as_secs_f64() * 1000.0,
             "duckling started"
         );
-        self.primaries.lock().insert(user.clone(), Arc::clone(&member));
         Ok(member)
     }
 
-    fn take_free(&self) -> Result<Arc<Member>> {
-        self.members
-            .lock()
+    /// A free registered duckling, taken for `user` (under the members lock, so two users
+    /// never take the same one).
+    fn take_free(&self, user: &str) -> Result<Arc<Member>> {
+        let members = self.members.lock();
+        let free = members
             .values()
             .find(|m| m.is_alive() && m.user.lock().is_none())
             .cloned()
@@ -194,18 +302,20 @@ impl Pool {
                     "no duckling is free to take this user: start one with `pond duckling --coordinator grpc://HOST:PORT`"
                         .into(),
                 )
-            })
+            })?;
+        *free.user.lock() = Some(user.to_string());
+        Ok(free)
     }
 
-    async fn assign(&self, member: &Member, user: &str) -> Result<()> {
+    async fn assign(&self, member: &Member, user: &str, read_replica: bool) -> Result<()> {
         let mut request = tonic::Request::new(protocol::action(
             protocol::ASSIGN,
             &pb::Assign {
                 user: user.to_string(),
-                read_replica: false,
+                read_replica,
             },
         ));
-        crate::set_bearer(request.metadata_mut(), &self.key.peer_token()?)?;
+        crate::set_bearer(request.metadata_mut(), &member.key.peer_token()?)?;
         let mut results = member.client().do_action(request).await?.into_inner();
         let first = results
             .next()
@@ -216,11 +326,20 @@ impl Pool {
     }
 
     /// Spawns a `pond duckling` child for `user` and waits for it to register.
-    async fn spawn(self: &Arc<Self>, user: &str) -> Result<Arc<Member>> {
+    async fn spawn(self: &Arc<Self>, user: &str, replica: Option<usize>) -> Result<Arc<Member>> {
         let id = format!("d_{}", uuid::Uuid::new_v4().simple());
         let (registered_tx, registered) = oneshot::channel();
         self.registering.lock().insert(id.clone(), registered_tx);
-        let dir = self.config.data_dir.join("cluster").join(user);
+        let dir = match replica {
+            None => self.config.data_dir.join("cluster").join("primary").join(user),
+            Some(k) => self
+                .config
+                .data_dir
+                .join("cluster")
+                .join("replicas")
+                .join(user)
+                .join(k.to_string()),
+        };
         let url = self.cluster_url.lock().clone();
         let mut command = tokio::process::Command::new(&self.config.exe);
         command
@@ -229,7 +348,8 @@ impl Pool {
             .arg("--data-dir")
             .arg(&dir)
             .args(&self.config.child_args)
-            .env("POND_CLUSTER_SECRET", self.key.to_hex())
+            // Only its own key: a child cannot act as another duckling.
+            .env("POND_DUCKLING_KEY", self.key.for_duckling(&id).to_hex())
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .kill_on_drop(true);
@@ -296,6 +416,9 @@ impl Pool {
         }
         self.members.lock().remove(&member.id);
         self.primaries.lock().retain(|_, m| m.id != member.id);
+        for replicas in self.replicas.lock().values_mut() {
+            replicas.retain(|m| m.id != member.id);
+        }
         if let Some(kill) = member.kill.lock().take() {
             let _ = kill.send(());
         }
@@ -323,16 +446,27 @@ impl Pool {
             id: request.duckling_id.clone(),
             address: address.to_string(),
             pid: request.pid,
+            key: self.key.for_duckling(&request.duckling_id),
             client: crate::flight_client(crate::channel(&address.to_string())?),
             mode: self.config.mode,
             user: Mutex::new(None),
+            replica_slot: Mutex::new(None),
             alive: AtomicBool::new(true),
             status: Mutex::new(pb::DucklingStatus::default()),
             last_seen: Mutex::new(Instant::now()),
             kill: Mutex::new(None),
             exited: tokio::sync::Notify::new(),
         });
-        self.members.lock().insert(member.id.clone(), Arc::clone(&member));
+        let previous = self.members.lock().insert(member.id.clone(), Arc::clone(&member));
+        if let Some(old) = previous {
+            // The same id again (a remote duckling restarted): the old process is gone.
+            old.alive.store(false, Ordering::SeqCst);
+            self.primaries.lock().retain(|_, m| !Arc::ptr_eq(m, &old));
+            for replicas in self.replicas.lock().values_mut() {
+                replicas.retain(|m| !Arc::ptr_eq(m, &old));
+            }
+            old.exited.notify_waiters();
+        }
         info!(duckling = member.id, address = member.address, "duckling registered");
         if let Some(tx) = waiting {
             let _ = tx.send(member);
@@ -347,6 +481,11 @@ impl Pool {
         let status = beat.status.unwrap_or_default();
         let member = self.members.lock().get(&status.duckling_id).cloned();
         match member {
+            Some(m) if status.state == protocol::STOPPING => {
+                // It stops on its own (idle): route nothing more to it.
+                self.forget(&m, "it went idle", false);
+                pb::HeartbeatResponse { stop: true }
+            }
             Some(m) => {
                 *m.last_seen.lock() = Instant::now();
                 *m.status.lock() = status;
@@ -368,6 +507,10 @@ impl Pool {
         for m in silent {
             self.lost(&m, "its heartbeats stopped");
         }
+        // Connections idle for an hour have most likely closed.
+        self.affinity
+            .lock()
+            .retain(|_, (_, used)| used.elapsed() < Duration::from_secs(3600));
     }
 
     /// `pond.cluster.catalog`, for duckling `duckling_id`.
@@ -434,6 +577,7 @@ impl Pool {
             .map(|m| {
                 let s = m.status.lock().clone();
                 DucklingInfo {
+                    read_replica: m.replica_slot.lock().is_some(),
                     id: m.id.clone(),
                     user: m.user.lock().clone().unwrap_or_default(),
                     mode: match m.mode {
@@ -484,28 +628,18 @@ impl Pool {
     pub async fn drain(&self) {
         self.draining.store(true, Ordering::SeqCst);
         let members: Vec<Arc<Member>> = self.members.lock().values().cloned().collect();
-        let token = match self.key.peer_token() {
-            Ok(t) => t,
-            Err(e) => {
-                warn!(error = %e, "cannot drain ducklings");
-                return;
+        let drains = members.iter().map(|m| async move {
+            let mut request = tonic::Request::new(protocol::action(protocol::DRAIN, &pb::DucklingStatus::default()));
+            if let Ok(token) = m.key.peer_token()
+                && crate::set_bearer(request.metadata_mut(), &token).is_ok()
+                && let Err(e) = m.client().do_action(request).await
+            {
+                warn!(duckling = m.id, error = %e, "drain request failed");
             }
-        };
-        let drains = members.iter().map(|m| {
-            let token = token.clone();
-            async move {
-                let mut request =
-                    tonic::Request::new(protocol::action(protocol::DRAIN, &pb::DucklingStatus::default()));
-                if crate::set_bearer(request.metadata_mut(), &token).is_ok()
-                    && let Err(e) = m.client().do_action(request).await
-                {
-                    warn!(duckling = m.id, error = %e, "drain request failed");
-                }
-                if m.mode == DucklingMode::Process
-                    && !m.gone_within(self.config.drain_timeout + Duration::from_secs(5)).await
-                {
-                    self.lost(m, "it did not stop after draining");
-                }
+            if m.mode == DucklingMode::Process
+                && !m.gone_within(self.config.drain_timeout + Duration::from_secs(5)).await
+            {
+                self.lost(m, "it did not stop after draining");
             }
         });
         futures::future::join_all(drains).await;

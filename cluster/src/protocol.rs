@@ -3,8 +3,11 @@
 //!
 //! Invariants:
 //! - Everything that crosses between coordinator and duckling is authenticated with the
-//!   cluster secret. User tokens are signed with another key, so a user's token never opens a
-//!   duckling, and a cluster token never comes from a user.
+//!   duckling's own key, derived from the cluster secret and its id
+//!   ([`ClusterKey::for_duckling`]). A duckling the coordinator spawns gets only its own key,
+//!   so it can neither act as another duckling nor mint tokens another duckling accepts.
+//! - User tokens are signed with another key, so a user's token never opens a duckling, and a
+//!   cluster token never comes from a user.
 //! - Tokens minted for the hop to a duckling live for [`HOP_TOKEN_TTL`]; signed tickets for
 //!   [`TICKET_TTL`].
 
@@ -25,8 +28,12 @@ pub const ASSIGN: &str = "pond.duckling.assign";
 pub const STATUS: &str = "pond.duckling.status";
 pub const DRAIN: &str = "pond.duckling.drain";
 
-/// The subject of tokens ducklings present to their coordinator.
-pub const DUCKLING_SUBJECT: &str = "pond-duckling";
+/// The state a duckling reports in its last heartbeat before it stops on its own (idle).
+pub const STOPPING: &str = "stopping";
+
+/// The subject of peer tokens (cluster actions). It is not a valid user name, so a peer token
+/// never acts as a user and no user's token is a peer token.
+pub const DUCKLING_SUBJECT: &str = "@pond-duckling";
 
 /// How long a token for one coordinator→duckling hop lives (it is re-minted well before).
 pub const HOP_TOKEN_TTL: Duration = Duration::from_secs(300);
@@ -78,6 +85,15 @@ impl ClusterKey {
         &self.tokens
     }
 
+    /// The key of duckling `id`: what it signs and verifies with, and all a spawned duckling
+    /// holds.
+    pub fn for_duckling(&self, id: &str) -> ClusterKey {
+        let mut material = self.secret.clone();
+        material.push(0);
+        material.extend_from_slice(id.as_bytes());
+        ClusterKey::new(&blake3::derive_key("pond cluster duckling key v1", &material))
+    }
+
     /// Another authority over the secret, for a duckling's own coordinator.
     pub fn authority(&self) -> TokenAuthority {
         TokenAuthority::from_secret(&self.secret, None)
@@ -93,7 +109,7 @@ impl ClusterKey {
         Ok(self.tokens.mint(&principal.user, principal.read_only, HOP_TOKEN_TTL)?.0)
     }
 
-    /// Verifies a duckling's (or coordinator's) own token.
+    /// Verifies a peer token (a cluster action of the coordinator or the duckling).
     pub fn verify_peer(&self, token: &str) -> Result<()> {
         let p = self.tokens.verify(token).map_err(|_| ClusterError::Unauthenticated)?;
         if p.user != DUCKLING_SUBJECT {
@@ -104,7 +120,7 @@ impl ClusterKey {
 
     /// A token for cluster actions (duckling → coordinator, coordinator → duckling).
     pub fn peer_token(&self) -> Result<String> {
-        Ok(self.tokens.mint(DUCKLING_SUBJECT, false, HOP_TOKEN_TTL)?.0)
+        Ok(self.tokens.mint_service(DUCKLING_SUBJECT, HOP_TOKEN_TTL)?)
     }
 
     fn mac(&self, t: &SignedTicket) -> Vec<u8> {
@@ -214,5 +230,10 @@ mod tests {
         key.verify_peer(&key.peer_token().unwrap()).unwrap();
         let other = ClusterKey::new(&[8u8; 32]);
         assert!(other.verify_peer(&key.peer_token().unwrap()).is_err());
+        // Each duckling's key is its own.
+        let (d1, d2) = (key.for_duckling("d1"), key.for_duckling("d2"));
+        assert!(d2.verify_peer(&d1.peer_token().unwrap()).is_err());
+        key.for_duckling("d1").verify_peer(&d1.peer_token().unwrap()).unwrap();
+        assert!(d2.tokens().verify(&d1.mint_for(&alice).unwrap()).is_err());
     }
 }

@@ -18,6 +18,7 @@ use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 use pond_coordinator::{Coordinator, Principal};
 use pond_flight_server::PondFlightSql;
+use pond_proto::cluster as pb;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::error::ClusterError;
@@ -57,13 +58,13 @@ impl Proxy {
     /// a cluster token for the same principal, every other header (session cookie) kept.
     async fn route<T>(&self, request: Request<T>) -> Result<(Principal, Arc<Member>, Request<T>), Status> {
         let principal = self.authenticate(request.metadata())?;
-        let member = self.pool.route(&principal).await.map_err(ClusterError::into_status)?;
-        let (mut metadata, _, message) = request.into_parts();
-        let token = self
+        let member = self
             .pool
-            .key()
-            .mint_for(&principal)
+            .route(&principal, request.remote_addr())
+            .await
             .map_err(ClusterError::into_status)?;
+        let (mut metadata, _, message) = request.into_parts();
+        let token = member.key().mint_for(&principal).map_err(ClusterError::into_status)?;
         crate::set_bearer(&mut metadata, &token).map_err(ClusterError::into_status)?;
         metadata.remove("content-length");
         Ok((
@@ -81,24 +82,9 @@ impl Proxy {
 }
 
 async fn failure(pool: &Pool, member: &Member, status: Status) -> Status {
-    use tonic::Code;
-    let transport = matches!(
-        status.code(),
-        Code::Unavailable | Code::Unknown | Code::Internal | Code::Cancelled
-    ) && {
-        let m = status.message().to_ascii_lowercase();
-        [
-            "transport",
-            "connection",
-            "broken pipe",
-            "h2 protocol",
-            "stream closed",
-            "reset",
-            "error reading",
-        ]
-        .iter()
-        .any(|w| m.contains(w))
-    };
+    // A status the duckling sent is its answer (a storage error included), however it reads;
+    // only one the client library made itself, from a broken connection, carries a source.
+    let transport = std::error::Error::source(&status).is_some();
     let dead = member
         .gone_within(if transport { LOSS_CHECK } else { Duration::ZERO })
         .await;
@@ -182,23 +168,35 @@ impl Proxy {
     ) -> Result<Response<BoxStream<'static, Result<arrow_flight::Result, Status>>>, Status> {
         let token =
             crate::bearer(request.metadata()).ok_or_else(|| Status::unauthenticated("invalid or expired token"))?;
-        self.pool.key().verify_peer(&token).map_err(ClusterError::into_status)?;
+        // The duckling names itself, and proves it with its own key.
         let duckling = request
             .metadata()
             .get(crate::DUCKLING_ID_HEADER)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_string();
+        self.pool
+            .key()
+            .for_duckling(&duckling)
+            .verify_peer(&token)
+            .map_err(ClusterError::into_status)?;
         let action = request.into_inner();
         let e = ClusterError::into_status;
         let body = match action.r#type.as_str() {
-            protocol::REGISTER => one_result(
-                &self
-                    .pool
-                    .register(protocol::decode(&action.body).map_err(e)?)
-                    .map_err(e)?,
-            ),
-            protocol::HEARTBEAT => one_result(&self.pool.heartbeat(protocol::decode(&action.body).map_err(e)?)),
+            protocol::REGISTER => {
+                let request: pb::RegisterRequest = protocol::decode(&action.body).map_err(e)?;
+                if request.duckling_id != duckling {
+                    return Err(Status::permission_denied("a duckling registers under its own id only"));
+                }
+                one_result(&self.pool.register(request).map_err(e)?)
+            }
+            protocol::HEARTBEAT => {
+                let beat: pb::Heartbeat = protocol::decode(&action.body).map_err(e)?;
+                if beat.status.as_ref().is_some_and(|s| s.duckling_id != duckling) {
+                    return Err(Status::permission_denied("a duckling reports for itself only"));
+                }
+                one_result(&self.pool.heartbeat(beat))
+            }
             protocol::CATALOG => one_result(
                 &self
                     .pool
@@ -217,11 +215,7 @@ impl Proxy {
         if self.pool.config().endpoints == Endpoints::Direct {
             for endpoint in &mut info.endpoint {
                 if let Some(ticket) = &mut endpoint.ticket {
-                    ticket.ticket = self
-                        .pool
-                        .key()
-                        .sign_ticket(&ticket.ticket, principal, &member.id)
-                        .into();
+                    ticket.ticket = member.key().sign_ticket(&ticket.ticket, principal, &member.id).into();
                     endpoint.location = vec![Location {
                         uri: format!("grpc://{}", member.address),
                     }];
@@ -330,6 +324,14 @@ impl FlightService for Proxy {
     async fn do_action(&self, request: Request<Action>) -> Result<Response<Self::DoActionStream>, Status> {
         if request.get_ref().r#type.starts_with("pond.cluster.") {
             return self.cluster_action(request).await;
+        }
+        if request.get_ref().r#type.starts_with("pond.") {
+            // The coordinator's actions on ducklings are not for clients to send.
+            self.authenticate(request.metadata())?;
+            return Err(Status::invalid_argument(format!(
+                "unknown action {}",
+                request.get_ref().r#type
+            )));
         }
         let (_, member, request) = self.route(request).await?;
         match member.client().do_action(request).await {

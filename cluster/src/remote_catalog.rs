@@ -221,6 +221,7 @@ pub(crate) fn info_from(d: pb::DucklingInfo) -> DucklingInfo {
         memory_bytes: d.memory_bytes,
         running_queries: d.running_queries,
         sessions: d.sessions,
+        read_replica: d.read_replica,
     }
 }
 
@@ -237,5 +238,6 @@ pub(crate) fn info_to(d: DucklingInfo) -> pb::DucklingInfo {
         memory_bytes: d.memory_bytes,
         running_queries: d.running_queries,
         sessions: d.sessions,
+        read_replica: d.read_replica,
     }
 }

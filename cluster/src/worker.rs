@@ -95,6 +95,9 @@ impl Worker {
             .tokens()
             .verify(&token)
             .map_err(|_| Status::unauthenticated("invalid or expired token"))?;
+        if principal.user == protocol::DUCKLING_SUBJECT {
+            return Err(Status::unauthenticated("invalid or expired token"));
+        }
         match &*self.assigned.lock() {
             Some((user, _)) if *user == principal.user => Ok(principal),
             Some(_) => Err(Status::permission_denied(
@@ -119,6 +122,9 @@ impl Worker {
                         }
                         _ => *assigned = Some((assign.user.clone(), assign.read_replica)),
                     }
+                }
+                if assign.read_replica {
+                    self.coordinator.serve_as_read_replica();
                 }
                 let (coordinator, user) = (Arc::clone(&self.coordinator), assign.user.clone());
                 tokio::task::spawn_blocking(move || coordinator.start_duckling(&user))
@@ -245,11 +251,19 @@ impl FlightService for DucklingDoor {
     }
 }
 
+/// What a duckling authenticates with.
+pub enum DucklingKey {
+    /// The cluster secret (a remote duckling): its own key is derived from it and its id.
+    ClusterSecret(ClusterKey),
+    /// Its own key, as a coordinator hands it to a duckling it spawns (with its id).
+    Own(ClusterKey),
+}
+
 /// Runs a duckling on `listener` until `shutdown` resolves, it is drained, or its coordinator
 /// stops answering; then drains running queries and stores its databases' final state.
 pub async fn run_duckling(
     listener: TcpListener,
-    key: Arc<ClusterKey>,
+    key: DucklingKey,
     config: WorkerConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
@@ -264,6 +278,10 @@ pub async fn run_duckling(
         .id
         .clone()
         .unwrap_or_else(|| format!("d_{}", uuid::Uuid::new_v4().simple()));
+    let key = Arc::new(match key {
+        DucklingKey::ClusterSecret(secret) => secret.for_duckling(&id),
+        DucklingKey::Own(own) => own,
+    });
     let client = CoordinatorClient::new(crate::channel(&config.coordinator_url)?, Arc::clone(&key), id.clone());
     let registered: pb::RegisterResponse = register(&client, &id, advertise).await?;
     let remote = Arc::new(RemoteCatalog::new(client.clone()));
@@ -346,26 +364,52 @@ async fn register(client: &CoordinatorClient, id: &str, address: SocketAddr) -> 
 /// Reports status every [`protocol::HEARTBEAT_EVERY`]; stops the duckling when it went idle
 /// (`--duckling-idle-timeout`), when the coordinator no longer knows it, or when the
 /// coordinator has not answered for [`protocol::HEARTBEAT_TIMEOUT`] × 2.
+///
+/// The status is gathered on a blocking thread with a deadline: it takes locks a long commit
+/// upload holds, and a heartbeat must not wait for one (the coordinator would think the
+/// duckling dead). Past the deadline the last status goes out again.
 async fn heartbeat(worker: Arc<Worker>, client: CoordinatorClient) {
     let mut last_answer = Instant::now();
+    let mut last_status = pb::DucklingStatus {
+        duckling_id: worker.id.clone(),
+        ..Default::default()
+    };
+    let mut gathering: Option<tokio::task::JoinHandle<(pb::DucklingStatus, bool)>> = None;
     let mut tick = tokio::time::interval(protocol::HEARTBEAT_EVERY);
     loop {
         tick.tick().await;
-        let w = Arc::clone(&worker);
-        let Ok(status) = tokio::task::spawn_blocking(move || w.status()).await else {
-            continue;
-        };
-        if worker.started.load(Ordering::SeqCst) && worker.coordinator.local_ducklings().is_empty() {
-            info!(
-                duckling = worker.id,
-                "idle: the user's DuckDB stopped, so does this process"
-            );
-            break;
+        let mut task = gathering.take().unwrap_or_else(|| {
+            let w = Arc::clone(&worker);
+            tokio::task::spawn_blocking(move || {
+                let idle = w.started.load(Ordering::SeqCst) && w.coordinator.local_ducklings().is_empty();
+                (w.status(), idle)
+            })
+        });
+        let mut idle = false;
+        match tokio::time::timeout(protocol::HEARTBEAT_EVERY / 2, &mut task).await {
+            Ok(Ok((status, stopped))) => {
+                last_status = status;
+                idle = stopped;
+            }
+            Ok(Err(_)) => {}
+            // Still gathering: report the last status, and keep waiting for this one.
+            Err(_) => gathering = Some(task),
+        }
+        let mut status = last_status.clone();
+        if idle {
+            status.state = protocol::STOPPING.to_string();
         }
         match client
             .call::<pb::HeartbeatResponse>(protocol::HEARTBEAT, &pb::Heartbeat { status: Some(status) })
             .await
         {
+            _ if idle => {
+                info!(
+                    duckling = worker.id,
+                    "idle: the user's DuckDB stopped, so does this process"
+                );
+                break;
+            }
             Ok(r) if r.stop => {
                 warn!(duckling = worker.id, "the coordinator replaced this duckling: stopping");
                 break;

@@ -138,6 +138,26 @@ impl TokenAuthority {
         Ok((token, claims.jti))
     }
 
+    /// Mints a token for a service subject that is not a user name (cluster peers); returns
+    /// the token.
+    pub fn mint_service(&self, subject: &str, ttl: Duration) -> Result<String> {
+        if crate::catalog::validate_name("user", subject).is_ok() {
+            return Err(CoordinatorError::Internal(format!(
+                "{subject} is a valid user name; a service subject must not be one"
+            )));
+        }
+        let iat = now_ms() / 1000;
+        let claims = Claims {
+            sub: subject.to_string(),
+            iat,
+            exp: iat + ttl.as_secs().max(1),
+            jti: uuid::Uuid::new_v4().simple().to_string(),
+            scope: Scope::ReadOnly,
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| CoordinatorError::Internal(format!("could not sign a token: {e}")))
+    }
+
     /// Verifies a token: signature, algorithm, expiry, revocation.
     pub fn verify(&self, token: &str) -> Result<Principal> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)

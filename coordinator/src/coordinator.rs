@@ -166,7 +166,9 @@ pub struct TableFilter {
 /// only its own user's calls.
 #[derive(Default)]
 struct DucklingSlot {
-    duckling: once_cell::sync::OnceCell<Arc<Duckling>>,
+    /// Held while the duckling starts or stops: a call for the user waits, then finds it
+    /// running, or starts a new one.
+    duckling: Mutex<Option<Arc<Duckling>>>,
     /// Statements of this user that may run at once (the rest queue).
     admission: once_cell::sync::OnceCell<Arc<tokio::sync::Semaphore>>,
     last_used: Mutex<Option<std::time::Instant>>,
@@ -200,6 +202,8 @@ pub struct DucklingInfo {
     pub memory_bytes: u64,
     pub running_queries: u64,
     pub sessions: u64,
+    /// Serves read-only sessions from snapshots (`--read-replicas`).
+    pub read_replica: bool,
 }
 
 /// The coordinator.
@@ -214,6 +218,9 @@ pub struct Coordinator {
     sessions: Mutex<HashMap<String, Arc<Session>>>,
     /// Lists the ducklings of a whole cluster; `None` in a single process.
     cluster: Option<Arc<dyn ClusterView>>,
+    /// A read replica attaches the user's databases as snapshots and moves them to the
+    /// newest before each statement, instead of opening them for writing.
+    read_replica: std::sync::atomic::AtomicBool,
 }
 
 /// What a coordinator in a duckling process asks its cluster for `pond_ducklings()`.
@@ -257,12 +264,12 @@ pub const ADMIN_USER: &str = "admin";
 /// `pond_ducklings()` as a temporary table macro over `rows`.
 fn ducklings_macro(rows: &[DucklingInfo]) -> String {
     const COLUMNS: &str = "duckling_id, user_name, mode, state, address, pid, started_ts, cold_start_ms, \
-                           memory_bytes, running_queries, sessions";
+                           memory_bytes, running_queries, sessions, read_replica";
     let values: Vec<String> = rows
         .iter()
         .map(|d| {
             format!(
-                "({}, {}, {}, {}, {}, {}::UINTEGER, make_timestamp({}::BIGINT * 1000), {}::DOUBLE, {}::UBIGINT, {}::UBIGINT, {}::UBIGINT)",
+                "({}, {}, {}, {}, {}, {}::UINTEGER, make_timestamp({}::BIGINT * 1000), {}::DOUBLE, {}::UBIGINT, {}::UBIGINT, {}::UBIGINT, {})",
                 quote_literal(&d.id),
                 quote_literal(&d.user),
                 quote_literal(&d.mode),
@@ -273,14 +280,15 @@ fn ducklings_macro(rows: &[DucklingInfo]) -> String {
                 d.cold_start_ms,
                 d.memory_bytes,
                 d.running_queries,
-                d.sessions
+                d.sessions,
+                d.read_replica
             )
         })
         .collect();
     let body = if values.is_empty() {
         format!(
             "SELECT * FROM (VALUES (NULL::VARCHAR, NULL::VARCHAR, NULL::VARCHAR, NULL::VARCHAR, NULL::VARCHAR, NULL::UINTEGER, \
-             NULL::TIMESTAMP, NULL::DOUBLE, NULL::UBIGINT, NULL::UBIGINT, NULL::UBIGINT)) AS t({COLUMNS}) WHERE false"
+             NULL::TIMESTAMP, NULL::DOUBLE, NULL::UBIGINT, NULL::UBIGINT, NULL::UBIGINT, NULL::BOOLEAN)) AS t({COLUMNS}) WHERE false"
         )
     } else {
         format!("SELECT * FROM (VALUES {}) AS t({COLUMNS})", values.join(", "))
@@ -393,24 +401,58 @@ async fn run_on_connection<T: Send + 'static>(
     let work = blocking(move || {
         // Held until DuckDB is done, even when the caller stopped waiting earlier.
         let _permit = permit;
-        let conn = s.acquire(&access)?;
-        s.started(&op, conn.interrupt_handle());
-        let result = if may_write {
-            s.duckling().writing(|| f(&s, &conn), || !s.in_transaction())
-        } else {
-            Ok(f(&s, &conn))
-        };
-        s.finished(&op);
-        result?
+        s.duckling().running(|| {
+            let conn = s.acquire(&access)?;
+            s.started(&op, conn.interrupt_handle());
+            let result = if may_write {
+                s.duckling().writing(|| f(&s, &conn), || !s.in_transaction())
+            } else {
+                Ok(f(&s, &conn))
+            };
+            s.finished(&op);
+            result?
+        })
     });
     let out = match session.limits().query_timeout {
         None => work.await,
-        // On timeout the guard, still armed, interrupts DuckDB as it drops.
-        Some(limit) => tokio::time::timeout(limit, work).await.map_err(|_| timed_out(limit))?,
+        Some(limit) => {
+            tokio::pin!(work);
+            match tokio::time::timeout(limit, &mut work).await {
+                Ok(out) => out,
+                Err(_) => {
+                    // Interrupt, then report what really happened: a statement that finished
+                    // (a write that committed) before the interrupt landed is not an error.
+                    session.cancel(&guard.op);
+                    match work.await {
+                        Err(e) if is_interrupted(&e) => Err(timed_out(limit)),
+                        other => other,
+                    }
+                }
+            }
+        }
     };
     guard.armed = false;
     out
 }
+
+/// Whether DuckDB stopped a statement because it was interrupted.
+fn is_interrupted(e: &CoordinatorError) -> bool {
+    matches!(
+        e,
+        CoordinatorError::Duckling(DucklingError::Sql {
+            kind: pond_duckling::SqlErrorKind::Interrupted,
+            ..
+        })
+    )
+}
+
+/// Results collected whole (instead of streamed) are bounded even without
+/// `--max-result-bytes`: they are held in the server's memory, outside DuckDB's limit.
+const COLLECTED_RESULT_LIMIT: u64 = 256 << 20;
+
+/// How long a read replica waits for running statements before moving a database to its
+/// newest snapshot; past it, the statement runs on the snapshot the replica has.
+const REPLICA_REFRESH_WAIT: Duration = Duration::from_secs(2);
 
 /// The error of a statement interrupted by `--query-timeout`.
 fn timed_out(limit: Duration) -> CoordinatorError {
@@ -471,6 +513,7 @@ impl Coordinator {
             ducklings: Mutex::new(HashMap::new()),
             sessions: Mutex::new(HashMap::new()),
             cluster,
+            read_replica: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
@@ -500,14 +543,20 @@ impl Coordinator {
     }
 
     fn slot(&self, user: &str) -> Arc<DucklingSlot> {
-        let slot = Arc::clone(self.ducklings.lock().entry(user.to_string()).or_default());
+        let mut ducklings = self.ducklings.lock();
+        let slot = Arc::clone(ducklings.entry(user.to_string()).or_default());
+        // Under the map lock, which the idle reaper holds while it decides.
         slot.touch();
         slot
     }
 
     fn duckling(&self, user: &str) -> Result<Arc<Duckling>> {
         let slot = self.slot(user);
-        let d = slot.duckling.get_or_try_init(|| {
+        let mut cell = slot.duckling.lock();
+        if let Some(d) = &*cell {
+            return Ok(Arc::clone(d));
+        }
+        let d = {
             let u = self.catalog.ensure_user(user)?;
             let started = std::time::Instant::now();
             let d = Duckling::open(&DucklingConfig {
@@ -516,8 +565,13 @@ impl Coordinator {
                 memory_limit: self.config.duckling_memory.clone(),
                 storage: self.storage.clone(),
             })?;
+            let replica = self.is_read_replica();
             for db in self.catalog.databases(user)? {
-                d.attach(&db.name, &db.id)?;
+                if replica {
+                    self.attach_latest(&d, &db)?;
+                } else {
+                    d.attach(&db.name, &db.id)?;
+                }
             }
             let elapsed = started.elapsed();
             slot.cold_start_us
@@ -525,9 +579,10 @@ impl Coordinator {
             slot.started_ms
                 .store(crate::catalog::now_ms(), std::sync::atomic::Ordering::Relaxed);
             info!(user, cold_start_ms = elapsed.as_secs_f64() * 1000.0, "duckling started");
-            Ok::<_, CoordinatorError>(d)
-        })?;
-        Ok(Arc::clone(d))
+            d
+        };
+        *cell = Some(Arc::clone(&d));
+        Ok(d)
     }
 
     /// The semaphore that admits `user`'s statements (`--max-concurrent-queries`).
@@ -537,6 +592,55 @@ impl Coordinator {
             slot.admission
                 .get_or_init(|| Arc::new(tokio::sync::Semaphore::new(self.config.max_concurrent_queries.max(1)))),
         )
+    }
+
+    /// Makes this coordinator a read replica (before its duckling starts): databases are
+    /// attached read-only at their newest snapshot and follow it, so no writer is fenced.
+    pub fn serve_as_read_replica(&self) {
+        self.read_replica.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn is_read_replica(&self) -> bool {
+        self.read_replica.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Attaches `db`'s newest snapshot, following it. A database nobody has written yet has
+    /// no snapshot: it is skipped, and attached by a later [`Self::follow_latest`].
+    fn attach_latest(&self, d: &Duckling, db: &crate::catalog::DatabaseEntry) -> Result<()> {
+        match block_on(self.storage.select(&db.id, &SnapshotSelector::Latest)) {
+            Ok(seq) => Ok(d.attach_snapshot(&db.name, &db.id, seq, true)?),
+            Err(pond_storage::StorageError::NoSnapshot { .. }) => {
+                debug!(database = db.name, "no snapshot yet; not attached on this replica");
+                Ok(())
+            }
+            Err(e) => Err(DucklingError::from(e).into()),
+        }
+    }
+
+    /// On a read replica, moves every database to its newest snapshot, so a session sees the
+    /// commits made before its statement (on the primary). Elsewhere, nothing.
+    async fn follow_latest(self: &Arc<Self>, session: &Arc<Session>) -> Result<()> {
+        if !self.is_read_replica() {
+            return Ok(());
+        }
+        let (this, s) = (Arc::clone(self), Arc::clone(session));
+        blocking(move || {
+            let d = s.duckling();
+            let attached = d.databases();
+            for db in this.catalog.databases(&s.principal().user)? {
+                if attached.contains(&db.name) {
+                    // A statement that keeps running past the wait (a long query, a stream
+                    // its client reads slowly) leaves this one on the snapshot it had.
+                    if d.refresh_within(&db.name, REPLICA_REFRESH_WAIT)?.is_none() {
+                        debug!(database = db.name, "replica busy; kept its snapshot for this statement");
+                    }
+                } else {
+                    this.attach_latest(d, &db)?;
+                }
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Starts `user`'s duckling now if it is not running (a duckling process does on
@@ -550,7 +654,7 @@ impl Coordinator {
         let slots: Vec<_> = self.ducklings.lock().values().cloned().collect();
         slots
             .iter()
-            .filter_map(|s| s.duckling.get())
+            .filter_map(|s| s.duckling.try_lock().and_then(|d| d.clone()))
             .flat_map(|d| d.pinned())
             .collect()
     }
@@ -567,7 +671,9 @@ impl Coordinator {
         let sessions: Vec<Arc<Session>> = self.sessions.lock().values().cloned().collect();
         let mut out = Vec::new();
         for (user, slot) in slots {
-            let Some(d) = slot.duckling.get() else { continue };
+            let Some(d) = slot.duckling.try_lock().and_then(|d| d.clone()) else {
+                continue;
+            };
             let mine: Vec<&Arc<Session>> = sessions.iter().filter(|s| s.principal().user == user).collect();
             let running: u64 = mine.iter().map(|s| s.running_count() as u64).sum();
             out.push(DucklingInfo {
@@ -582,6 +688,7 @@ impl Coordinator {
                 memory_bytes: d.memory_bytes(),
                 running_queries: running,
                 sessions: mine.len() as u64,
+                read_replica: self.read_replica.load(std::sync::atomic::Ordering::Relaxed),
             });
         }
         out.sort_by(|a, b| a.user.cmp(&b.user));
@@ -594,30 +701,41 @@ impl Coordinator {
         let Some(timeout) = self.config.duckling_idle_timeout else {
             return 0;
         };
-        let mut stopped = Vec::new();
-        {
-            let mut ducklings = self.ducklings.lock();
-            let mut sessions = self.sessions.lock();
-            ducklings.retain(|user, slot| {
+        let slots: Vec<(String, Arc<DucklingSlot>)> = self
+            .ducklings
+            .lock()
+            .iter()
+            .map(|(u, s)| (u.clone(), Arc::clone(s)))
+            .collect();
+        let mut stopped = 0;
+        for (user, slot) in slots {
+            // Starting or stopping right now: not idle.
+            let Some(mut cell) = slot.duckling.try_lock() else {
+                continue;
+            };
+            let stopping = {
+                // Decided under the map lock, under which every call touches its slot first.
+                let _ducklings = self.ducklings.lock();
+                let mut sessions = self.sessions.lock();
                 let idle = slot.last_used.lock().is_none_or(|t| t.elapsed() >= timeout);
                 let busy = sessions
                     .values()
-                    .any(|s| &s.principal().user == user && s.running_count() > 0);
-                if !idle || busy || slot.duckling.get().is_none() {
-                    return true;
+                    .any(|s| s.principal().user == user && s.running_count() > 0);
+                if idle && !busy && cell.is_some() {
+                    sessions.retain(|_, s| s.principal().user != user);
+                    cell.take()
+                } else {
+                    None
                 }
-                sessions.retain(|_, s| &s.principal().user != user);
-                stopped.push((user.clone(), Arc::clone(slot)));
-                false
-            });
-        }
-        for (user, slot) in &stopped {
-            if let Some(d) = slot.duckling.get() {
+            };
+            if let Some(d) = stopping {
+                // Still holding the slot: the user's next call waits for this, then starts anew.
                 d.close();
+                stopped += 1;
+                info!(user, "stopped an idle duckling");
             }
-            info!(user, "stopped an idle duckling");
         }
-        stopped.len()
+        stopped
     }
 
     /// How often [`Self::reap`] should run.
@@ -640,12 +758,18 @@ impl Coordinator {
 
     /// The caller's session `id`, or a new one (`true` when new).
     pub fn session(&self, principal: &Principal, id: Option<&str>) -> Result<(Arc<Session>, bool)> {
-        if let Some(id) = id
-            && let Some(s) = self.sessions.lock().get(id)
-            && s.principal().user == principal.user
-        {
-            s.mark_returned();
-            return Ok((Arc::clone(s), false));
+        if let Some(id) = id {
+            let found = self
+                .sessions
+                .lock()
+                .get(id)
+                .filter(|s| s.principal().user == principal.user)
+                .cloned();
+            if let Some(s) = found {
+                s.mark_returned();
+                self.slot(&principal.user);
+                return Ok((s, false));
+            }
         }
         let duckling = self.duckling(&principal.user)?;
         let id = uuid::Uuid::new_v4().simple().to_string();
@@ -979,7 +1103,7 @@ impl Coordinator {
         let slots: Vec<_> = self.ducklings.lock().values().cloned().collect();
         let mut pinned: Vec<(String, u64)> = slots
             .iter()
-            .filter_map(|c| c.duckling.get())
+            .filter_map(|c| c.duckling.lock().clone())
             .flat_map(|d| d.pinned())
             .collect();
         pinned.extend_from_slice(elsewhere);
@@ -995,7 +1119,7 @@ impl Coordinator {
     /// Stores every duckling's final state and detaches its databases (graceful shutdown).
     pub fn shutdown(&self) {
         let slots: Vec<_> = self.ducklings.lock().values().cloned().collect();
-        for d in slots.iter().filter_map(|c| c.duckling.get()) {
+        for d in slots.iter().filter_map(|c| c.duckling.lock().clone()) {
             d.close();
         }
     }
@@ -1018,6 +1142,7 @@ impl Coordinator {
             });
             return Ok(Planned { query_id, schema });
         }
+        self.follow_latest(session).await?;
         self.fill_information_schema_for(session, sql).await?;
         let prelude = self.prelude_for(session, sql)?;
         let sql_owned = sql.to_string();
@@ -1036,7 +1161,7 @@ impl Coordinator {
                     schema: described.dataset_schema,
                 });
             }
-            track_transaction(s, control, collect(&mut stmt, None))
+            track_transaction(s, control, collect(&mut stmt, None, s.limits()))
         })
         .await?;
         let schema = pending.schema();
@@ -1087,6 +1212,7 @@ impl Coordinator {
                 coordinator_command: true,
             }
         } else {
+            self.follow_latest(session).await?;
             self.fill_information_schema_for(session, sql).await?;
             let prelude = self.prelude_for(session, sql)?;
             let sql = sql.to_string();
@@ -1121,6 +1247,7 @@ impl Coordinator {
         if stmt.coordinator_command {
             return self.plan_statement(session, &stmt.sql, None).await;
         }
+        self.follow_latest(session).await?;
         self.fill_information_schema_for(session, &stmt.sql).await?;
         if stmt.dataset_schema.fields().is_empty() {
             // An update run through the query path: run it now, report the count.
@@ -1147,7 +1274,7 @@ impl Coordinator {
             // (`SELECT ? AS v`): run now, so the FlightInfo announces the real schema.
             let pending = on_connection(session, None, move |s, conn| {
                 let (mut prepared, _) = prepare_script(conn, &stmt.sql, &allowed_kinds(s.principal()))?;
-                collect(&mut prepared, stmt.params.as_ref())
+                collect(&mut prepared, stmt.params.as_ref(), s.limits())
             })
             .await?;
             let schema = pending.schema();
@@ -1276,7 +1403,11 @@ impl Coordinator {
                                 Err(e) => CoordinatorError::Internal(format!("query task failed: {e}")),
                             };
                             let error = match timeout {
-                                Some(limit) if fired.load(std::sync::atomic::Ordering::SeqCst) => timed_out(limit),
+                                Some(limit)
+                                    if fired.load(std::sync::atomic::Ordering::SeqCst) && is_interrupted(&error) =>
+                                {
+                                    timed_out(limit)
+                                }
                                 _ => error,
                             };
                             let _ = tx.send(Err(error)).await;
@@ -1655,9 +1786,23 @@ fn for_each_batch(
 
 /// Runs a prepared statement like [`for_each_batch`] and collects the result: for updates,
 /// scripts and results whose type only execution reveals.
-fn collect(stmt: &mut pond_duckling::Prepared<'_>, params: Option<&RecordBatch>) -> Result<PendingQuery> {
+fn collect(
+    stmt: &mut pond_duckling::Prepared<'_>,
+    params: Option<&RecordBatch>,
+    limits: &crate::session::SessionLimits,
+) -> Result<PendingQuery> {
+    let limit = limits.max_result_bytes.unwrap_or(u64::MAX).min(COLLECTED_RESULT_LIMIT);
     let mut batches = Vec::new();
+    let mut held = 0u64;
     let schema = for_each_batch(stmt, params, |b| {
+        held += b.get_array_memory_size() as u64;
+        if held > limit {
+            return Err(CoordinatorError::ResourceExhausted(format!(
+                "the result is larger than the {limit}-byte limit for results held whole (a script's last \
+                 statement, or a query whose types depend on its parameters; --max-result-bytes); \
+                 run it as a single statement, or add a LIMIT"
+            )));
+        }
         batches.push(b);
         Ok(true)
     })?;
@@ -1702,13 +1847,15 @@ fn run_streaming(
     query: &Streaming<'_>,
     tx: &mpsc::Sender<Result<RecordBatch>>,
 ) -> Result<()> {
-    let conn = session.acquire(&query.transaction.map(str::to_string).into())?;
-    // Registered only while this connection runs the query: a cancel that arrives later must
-    // not interrupt whatever the connection runs next.
-    session.started(query_id, conn.interrupt_handle());
-    let result = run_prelude(&conn, query.prelude).and_then(|()| stream_on(&conn, session, query, tx));
-    session.finished(query_id);
-    result
+    session.duckling().running(|| {
+        let conn = session.acquire(&query.transaction.map(str::to_string).into())?;
+        // Registered only while this connection runs the query: a cancel that arrives later
+        // must not interrupt whatever the connection runs next.
+        session.started(query_id, conn.interrupt_handle());
+        let result = run_prelude(&conn, query.prelude).and_then(|()| stream_on(&conn, session, query, tx));
+        session.finished(query_id);
+        result
+    })
 }
 
 fn stream_on(

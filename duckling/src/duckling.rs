@@ -59,6 +59,9 @@ enum Attachment {
     },
 }
 
+/// How long an explicit REFRESH waits for running statements before it gives up.
+pub const REFRESH_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A user's DuckDB instance.
 pub struct Duckling {
     db: Arc<Database>,
@@ -68,6 +71,10 @@ pub struct Duckling {
     storage: Storage,
     /// Held by statements that may write and by syncs (see the module invariants).
     gate: Mutex<()>,
+    /// Held shared by every statement while it runs and exclusively by a refresh while it
+    /// swaps an attachment's copy, so no statement sees a database vanish for that moment.
+    /// Taken before `gate`.
+    swap: parking_lot::RwLock<()>,
     /// Snapshot copies no longer attached, newest last: attaching the same snapshot again
     /// reuses its copy, and a copy of the same database is the base for a newer one.
     spare: Mutex<Vec<SpareCopy>>,
@@ -114,6 +121,7 @@ impl Duckling {
             dir,
             storage: config.storage.clone(),
             gate: Mutex::new(()),
+            swap: parking_lot::RwLock::new(()),
             spare: Mutex::new(Vec::new()),
         }))
     }
@@ -253,9 +261,32 @@ impl Duckling {
         Ok((path, blocks))
     }
 
+    /// Runs one statement's work: attachments are not swapped meanwhile (see [`Self::refresh`]).
+    pub fn running<T>(&self, f: impl FnOnce() -> T) -> T {
+        let _running = self.swap.read();
+        f()
+    }
+
     /// Moves snapshot attachment `alias` to its database's newest snapshot, fetching only
-    /// the blocks that changed. Returns the snapshot it now shows.
+    /// the blocks that changed. Returns the snapshot it now shows. It waits for running
+    /// statements to end, up to [`REFRESH_WAIT`].
     pub fn refresh(&self, alias: &str) -> Result<u64, DucklingError> {
+        self.refresh_within(alias, REFRESH_WAIT)?.ok_or_else(|| {
+            DucklingError::invalid(format!(
+                "{alias} is in use by running queries; REFRESH again when they end"
+            ))
+        })
+    }
+
+    /// [`Self::refresh`], giving up (`Ok(None)`) when statements still run after `wait`.
+    pub fn refresh_within(&self, alias: &str, wait: std::time::Duration) -> Result<Option<u64>, DucklingError> {
+        let Some(_swapping) = self.swap.try_write_for(wait) else {
+            return Ok(None);
+        };
+        self.refresh_now(alias).map(Some)
+    }
+
+    fn refresh_now(&self, alias: &str) -> Result<u64, DucklingError> {
         let _gate = self.gate.lock();
         let mut attached = self.attached.lock();
         let Some(Attachment::Snapshot {

@@ -9,6 +9,7 @@ import subprocess
 import threading
 import time
 
+import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
 
@@ -136,8 +137,19 @@ def test_killed_duckling_fails_its_query_cleanly_and_loses_nothing(cluster):
 
 
 def test_writer_and_concurrent_readers_see_consistent_snapshots(cluster):
+    check_ledger(cluster, read_only_readers=False)
+
+
+def test_read_replicas_stay_consistent_under_a_writer(pond_factory):
+    check_ledger(pond_factory(["--ducklings", "process", "--read-replicas", "2"]), read_only_readers=True)
+
+
+def check_ledger(cluster, read_only_readers: bool):
+    """A writer commits balanced pairs while readers sum the ledger: every read sees whole
+    transactions, and the last commit is visible to the next query of another session."""
     name = unique("u")
     token = cluster.new_user(name)
+    reader_token = cluster.new_user(name, read_only=True) if read_only_readers else token
     setup = cluster.connect(token=token, autocommit=True)
     cur = setup.cursor()
     cur.execute("CREATE TABLE ledger (id INTEGER, amount INTEGER)")
@@ -148,7 +160,7 @@ def test_writer_and_concurrent_readers_see_consistent_snapshots(cluster):
     seen_counts: list[int] = []
 
     def read():
-        conn = cluster.connect(token=token, autocommit=True)
+        conn = cluster.connect(token=reader_token, autocommit=True)
         try:
             while not stop.is_set():
                 total, count = rows(conn, "SELECT COALESCE(sum(amount), 0), count(*) FROM ledger")[0]
@@ -172,6 +184,8 @@ def test_writer_and_concurrent_readers_see_consistent_snapshots(cluster):
             writer.commit()
         # Another session sees the last commit on its next query.
         assert scalar(setup, "SELECT count(*) FROM ledger") == 80
+        last = cluster.connect(token=reader_token, autocommit=True)
+        assert scalar(last, "SELECT count(*) FROM ledger") == 80
     finally:
         stop.set()
         for r in readers:
@@ -380,3 +394,105 @@ def test_shutdown_drains_running_queries(pond_factory):
     assert out.get("rows") == [(sum(range(7)) * (n // 7) + sum(range(n % 7)),)], out
     assert server.proc.wait(60) == 0
     server.proc = None
+
+
+def test_read_replicas_serve_read_only_sessions_and_see_new_commits(pond_factory):
+    server = pond_factory(["--ducklings", "process", "--read-replicas", "2"])
+    admin = server.connect(autocommit=True)
+    name = unique("u")
+    writer = server.connect(token=server.new_user(name), autocommit=True)
+    cur = writer.cursor()
+    cur.execute("CREATE TABLE t AS SELECT 1 AS v")
+    cur.close()
+    read_only = server.new_user(name, read_only=True)
+    readers = [server.connect(token=read_only, autocommit=True) for _ in range(4)]
+    for r in readers:
+        assert scalar(r, "SELECT count(*) FROM t") == 1
+    # A commit on the primary is seen by every replica's next query.
+    cur = writer.cursor()
+    cur.execute("INSERT INTO t VALUES (2)")
+    cur.close()
+    for r in readers:
+        assert scalar(r, "SELECT sum(v) FROM t") == 3
+    with pytest.raises(Error, match="read-only"):
+        rows(readers[0], "INSERT INTO t VALUES (3)")
+
+    def mine():
+        return [d for d in ducklings(admin) if d["user_name"] == name]
+
+    listed = mine()
+    assert sorted(d["read_replica"] for d in listed) == [False, True, True]
+    assert len({d["pid"] for d in listed}) == 3
+    # Round-robin: both replicas carry sessions.
+    wait_for(
+        lambda: all(d["sessions"] >= 1 for d in mine() if d["read_replica"]),
+        what="sessions on both replicas",
+    )
+    assert scalar(writer, "SELECT sum(v) FROM t") == 3
+
+
+def _jwt_hs256(key: bytes, claims: dict) -> str:
+    import base64
+    import hashlib
+    import hmac
+    import json
+
+    def b64(b: bytes) -> str:
+        return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+    head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    body = b64(json.dumps(claims).encode())
+    sig = hmac.new(key, f"{head}.{body}".encode(), hashlib.sha256).digest()
+    return f"{head}.{body}.{b64(sig)}"
+
+
+def _catalog_request(owner: str) -> bytes:
+    # pond.cluster.v1.CatalogRequest{op: DATABASES (3), owner}
+    data = owner.encode()
+    return b"\x08\x03" + b"\x12" + bytes([len(data)]) + data
+
+
+def test_a_duckling_key_cannot_act_for_another_duckling_or_user(cluster):
+    admin = cluster.connect(autocommit=True)
+    alice, a = new_user(cluster)
+    bob, b = new_user(cluster)
+    assert scalar(a, "SELECT 1") == 1 and scalar(b, "SELECT 1") == 1
+    listed = {d["user_name"]: d for d in ducklings(admin)}
+    # What a compromised duckling holds: its own id and key (from its environment).
+    env = open(f"/proc/{listed[alice]['pid']}/environ", "rb").read().split(b"\0")
+    key_hex = next(e for e in env if e.startswith(b"POND_DUCKLING_KEY=")).split(b"=", 1)[1]
+    assert not any(e.startswith(b"POND_CLUSTER_SECRET=") for e in env), "children never get the cluster secret"
+    key = bytes.fromhex(key_hex.decode())
+    now = int(time.time())
+    peer = _jwt_hs256(key, {"sub": "@pond-duckling", "iat": now, "exp": now + 60, "jti": "x", "scope": "read_only"})
+    client = flight.FlightClient(cluster.url)
+
+    def catalog(as_duckling: str, owner: str):
+        options = flight.FlightCallOptions(
+            headers=[(b"authorization", f"Bearer {peer}".encode()), (b"x-pond-duckling", as_duckling.encode())]
+        )
+        return list(client.do_action(flight.Action("pond.cluster.catalog", _catalog_request(owner)), options))
+
+    # Its own user's catalog: allowed (that is its job).
+    assert catalog(listed[alice]["duckling_id"], alice)
+    # Another user's, under its own id: refused.
+    with pytest.raises(flight.FlightError, match="does not serve"):
+        catalog(listed[alice]["duckling_id"], bob)
+    # Posing as bob's duckling: its key is not bob's duckling's key.
+    with pytest.raises(flight.FlightUnauthenticatedError):
+        catalog(listed[bob]["duckling_id"], bob)
+    # A token it mints for bob opens neither bob's duckling nor the coordinator.
+    as_bob = _jwt_hs256(key, {"sub": bob, "iat": now, "exp": now + 60, "jti": "y", "scope": "read_write"})
+    direct = flight.FlightClient(f"grpc://{listed[bob]['address']}")
+    with pytest.raises(flight.FlightUnauthenticatedError):
+        list(direct.list_actions(options=flight.FlightCallOptions(headers=[(b"authorization", f"Bearer {as_bob}".encode())])))
+    # Clients cannot send the coordinator's duckling actions through the proxy.
+    user_token = cluster.new_user(alice)
+    with pytest.raises(pa.ArrowInvalid, match="unknown action"):
+        list(
+            client.do_action(
+                flight.Action("pond.duckling.drain", b""),
+                flight.FlightCallOptions(headers=[(b"authorization", f"Bearer {user_token}".encode())]),
+            )
+        )
+    assert scalar(a, "SELECT 1") == 1 and scalar(b, "SELECT 1") == 1

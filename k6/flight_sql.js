@@ -1,7 +1,8 @@
 // A Flight SQL load test for Pond (k6, gRPC). Each virtual user runs, per iteration:
 //   - short queries: GetFlightInfo(CommandStatementQuery) then DoGet of its ticket;
 //   - metadata calls: CommandGetCatalogs and CommandGetTables, the same way;
-//   - one long stream: a 2M-row result read to its end.
+//   - one long stream: a 200k-row result (3.2 MB of Arrow) read to its end; k6 decodes every
+//     message into JavaScript, so larger streams measure k6 rather than the server.
 // It ramps to 64 virtual users (K6_SMOKE=1: a 30-second run to 8). Environment:
 //   POND_ADDR    host:port of the server (plaintext gRPC)
 //   POND_TOKENS  comma-separated bearer tokens; virtual users take them round-robin, so
@@ -35,13 +36,16 @@ export const options = {
       gracefulRampDown: '30s',
     },
   },
-  // Set from measured runs on the 2-core CI machine (see README, "Load test"), with headroom.
+  // Set from measured runs on a 2-core machine (README, "Load test") with about 2-3x headroom
+  // for a noisier CI machine. Measured, smoke (8 VUs): short p95 40 ms, metadata p95 38 ms,
+  // long stream p95 93 ms; full (64 VUs): short p95 359 / p99 442 ms, metadata p95 353 /
+  // p99 429 ms, long stream p95 1.36 / p99 2.02 s.
   thresholds: {
     flight_errors: ['count==0'],
     checks: ['rate==1.0'],
-    flight_short_query_ms: SMOKE ? ['p(95)<150', 'p(99)<300'] : ['p(95)<400', 'p(99)<800'],
-    flight_metadata_ms: SMOKE ? ['p(95)<200', 'p(99)<400'] : ['p(95)<500', 'p(99)<1000'],
-    flight_long_stream_ms: SMOKE ? ['p(95)<3000', 'p(99)<5000'] : ['p(95)<8000', 'p(99)<12000'],
+    flight_short_query_ms: SMOKE ? ['p(95)<150', 'p(99)<300'] : ['p(95)<900', 'p(99)<1200'],
+    flight_metadata_ms: SMOKE ? ['p(95)<150', 'p(99)<300'] : ['p(95)<900', 'p(99)<1200'],
+    flight_long_stream_ms: SMOKE ? ['p(95)<400', 'p(99)<800'] : ['p(95)<3500', 'p(99)<5000'],
   },
 };
 
@@ -104,7 +108,7 @@ function doGet(ticket) {
     let bytes = 0;
     const stream = new grpc.Stream(client, 'arrow.flight.protocol.FlightService/DoGet', {
       metadata: callMetadata(),
-      timeout: '60s',
+      timeout: '120s',
     });
     stream.on('data', (m) => {
       messages += 1;
@@ -161,7 +165,7 @@ export default async function () {
   check(c, { 'catalogs answered': (m) => m !== null && m >= 1 });
   const t = await timed(metadata, 'tables', () => flightSql(command.tables()));
   check(t, { 'tables answered': (m) => m !== null && m >= 1 });
-  const rows = SMOKE ? 500000 : 2000000;
+  const rows = SMOKE ? 100000 : 200000;
   const l = await timed(longStream, 'long stream', () =>
     flightSql(command.query(`SELECT range AS id, range * 2 AS twice FROM range(${rows})`)),
   );

@@ -378,7 +378,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
         })
     };
     let scheme = if tls.is_some() { "grpc+tls" } else { "grpc" };
-    let config = ServerConfig { tls };
+    let config = ServerConfig {
+        tls,
+        drain_timeout: args.drain_timeout,
+    };
     match pool {
         None => {
             print_listening(scheme, addr);

@@ -347,6 +347,7 @@ impl Pool {
             .args(["--coordinator", &url, "--listen", "127.0.0.1:0", "--id", &id])
             .arg("--data-dir")
             .arg(&dir)
+            .arg(format!("--drain-timeout={}ms", self.config.drain_timeout.as_millis()))
             .args(&self.config.child_args)
             // Only its own key: a child cannot act as another duckling.
             .env("POND_DUCKLING_KEY", self.key.for_duckling(&id).to_hex())

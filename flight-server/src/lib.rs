@@ -53,6 +53,8 @@ pub struct TlsConfig {
 pub struct ServerConfig {
     /// Serve `grpc+tls://` when set.
     pub tls: Option<TlsConfig>,
+    /// On shutdown, running queries may finish for this long before they are interrupted.
+    pub drain_timeout: Duration,
 }
 
 /// Errors starting or running the server.
@@ -111,7 +113,8 @@ pub fn spawn_reaper(coordinator: Arc<Coordinator>) -> tokio::task::JoinHandle<()
 }
 
 /// Serves Flight SQL on `listener` until `shutdown` resolves, then stops accepting calls,
-/// interrupts running queries and waits for in-flight calls to finish.
+/// lets running queries finish for `config.drain_timeout`, interrupts those still running, and
+/// waits for in-flight calls to end.
 pub async fn serve(
     listener: TcpListener,
     coordinator: Arc<Coordinator>,
@@ -123,11 +126,15 @@ pub async fn serve(
     let reaper = spawn_reaper(Arc::clone(&coordinator));
     let mut builder = server_builder(&config)?;
     let stopping = {
-        let coordinator = Arc::clone(&coordinator);
+        let (coordinator, drain) = (Arc::clone(&coordinator), config.drain_timeout);
         async move {
             shutdown.await;
-            tracing::info!("shutting down: interrupting running queries");
-            coordinator.interrupt_all();
+            tracing::info!(?drain, "shutting down: running queries may finish");
+            tokio::spawn(async move {
+                tokio::time::sleep(drain).await;
+                tracing::info!("interrupting the queries still running");
+                coordinator.interrupt_all();
+            });
         }
     };
     let result = builder

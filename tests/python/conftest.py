@@ -106,6 +106,9 @@ class PondServer:
                 str(self.data_dir),
                 "--listen",
                 "127.0.0.1:0",
+                # Queries still running at shutdown are interrupted well within STOP_TIMEOUT_S
+                # (the default, 30 s, is for production); a test may pass its own.
+                *([] if "--drain-timeout" in self.extra_args else ["--drain-timeout", "3s"]),
                 *self.extra_args,
             ],
             stdout=subprocess.PIPE,

@@ -356,6 +356,24 @@ def test_max_result_bytes(pond_factory):
     assert scalar(conn, "SELECT count(*) FROM range(10000000)") == 10000000
 
 
+def test_idle_in_process_duckling_stops_and_restarts(pond_factory):
+    server = pond_factory(["--duckling-idle-timeout", "1s"])
+    admin = server.connect(autocommit=True)
+    name, conn = new_user(server)
+    cur = conn.cursor()
+    cur.execute("CREATE TABLE t AS SELECT 7 AS v")
+    cur.close()
+    started = next(d["started_ts"] for d in ducklings(admin) if d["user_name"] == name)
+    wait_for(
+        lambda: name not in {d["user_name"] for d in ducklings(admin)},
+        timeout=30,
+        what="the idle duckling to stop",
+    )
+    assert scalar(conn, "SELECT v FROM t") == 7
+    restarted = next(d["started_ts"] for d in ducklings(admin) if d["user_name"] == name)
+    assert restarted > started
+
+
 def test_pond_ducklings_is_for_admins(pond, user, admin_conn):
     conn = user.connect(autocommit=True)
     assert scalar(conn, "SELECT 1") == 1
@@ -381,8 +399,9 @@ def test_memory_limit_reaches_process_ducklings_with_a_clear_error(pond_factory)
     assert_usable(conn)
 
 
-def test_shutdown_drains_running_queries(pond_factory):
-    server = pond_factory(["--ducklings", "process"])
+@pytest.mark.parametrize("mode", ["in-process", "process"])
+def test_shutdown_drains_running_queries(pond_factory, mode):
+    server = pond_factory(["--ducklings", mode])
     _, conn = new_user(server)
     n = 300_000_000
     expected = scalar(conn, "SELECT sum(i % 7) FROM range(1000) t(i)")  # the duckling is up
@@ -496,3 +515,28 @@ def test_a_duckling_key_cannot_act_for_another_duckling_or_user(cluster):
             )
         )
     assert scalar(a, "SELECT 1") == 1 and scalar(b, "SELECT 1") == 1
+
+
+def test_sandbox_holds_in_duckling_processes(cluster):
+    """The escape attempts of test_adversarial, against a duckling process."""
+    from test_adversarial import ATTEMPTS, TARGET
+
+    from pond_helpers import assert_refused, expect_error
+
+    name, conn = new_user(cluster)
+    for label, sql in ATTEMPTS.items():
+        err = expect_error(conn, sql)
+        msg = str(err).lower()
+        assert "root:" not in msg, f"{label}: file content leaked: {err}"
+        if not any(w in msg for w in ("does not exist", "not found", "invalid", "unknown")):
+            assert_refused(err, sql)
+        assert_usable(conn)
+    leftovers = [p for p in os.listdir("/tmp") if p.startswith(os.path.basename(TARGET))]
+    assert leftovers == [], leftovers
+    # Another user's database is invisible from this user's duckling process.
+    _, victim = new_user(cluster)
+    private = unique("private")
+    victim.cursor().execute(f"CREATE DATABASE {private}")
+    listed = str(scalar(conn, "SELECT string_agg(database_name, ',') FROM duckdb_databases()"))
+    assert private not in listed
+    assert private in str(expect_error(conn, f"SELECT * FROM {private}.main.anything"))

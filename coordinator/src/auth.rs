@@ -125,17 +125,7 @@ impl TokenAuthority {
     /// Mints a token for `user`, valid for `ttl`. Returns the token and its id.
     pub fn mint(&self, user: &str, read_only: bool, ttl: Duration) -> Result<(String, String)> {
         crate::catalog::validate_name("user", user)?;
-        let iat = now_ms() / 1000;
-        let claims = Claims {
-            sub: user.to_string(),
-            iat,
-            exp: iat + ttl.as_secs().max(1),
-            jti: uuid::Uuid::new_v4().simple().to_string(),
-            scope: if read_only { Scope::ReadOnly } else { Scope::ReadWrite },
-        };
-        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map_err(|e| CoordinatorError::Internal(format!("could not sign a token: {e}")))?;
-        Ok((token, claims.jti))
+        self.sign(user, if read_only { Scope::ReadOnly } else { Scope::ReadWrite }, ttl)
     }
 
     /// Mints a token for a service subject that is not a user name (cluster peers); returns
@@ -146,16 +136,21 @@ impl TokenAuthority {
                 "{subject} is a valid user name; a service subject must not be one"
             )));
         }
+        Ok(self.sign(subject, Scope::ReadOnly, ttl)?.0)
+    }
+
+    fn sign(&self, subject: &str, scope: Scope, ttl: Duration) -> Result<(String, String)> {
         let iat = now_ms() / 1000;
         let claims = Claims {
             sub: subject.to_string(),
             iat,
             exp: iat + ttl.as_secs().max(1),
             jti: uuid::Uuid::new_v4().simple().to_string(),
-            scope: Scope::ReadOnly,
+            scope,
         };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map_err(|e| CoordinatorError::Internal(format!("could not sign a token: {e}")))
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| CoordinatorError::Internal(format!("could not sign a token: {e}")))?;
+        Ok((token, claims.jti))
     }
 
     /// Verifies a token: signature, algorithm, expiry, revocation.

@@ -659,15 +659,20 @@ impl Coordinator {
             .collect()
     }
 
-    /// Every duckling of this process with what it is doing, for `pond_ducklings()`.
-    pub fn local_ducklings(&self) -> Vec<DucklingInfo> {
-        use std::sync::atomic::Ordering::Relaxed;
-        let slots: Vec<(String, Arc<DucklingSlot>)> = self
-            .ducklings
+    /// Every user's slot, copied out of the map (whose lock must not be held while a
+    /// duckling starts or stops).
+    fn slots(&self) -> Vec<(String, Arc<DucklingSlot>)> {
+        self.ducklings
             .lock()
             .iter()
             .map(|(u, s)| (u.clone(), Arc::clone(s)))
-            .collect();
+            .collect()
+    }
+
+    /// Every duckling of this process with what it is doing, for `pond_ducklings()`.
+    pub fn local_ducklings(&self) -> Vec<DucklingInfo> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let slots = self.slots();
         let sessions: Vec<Arc<Session>> = self.sessions.lock().values().cloned().collect();
         let mut out = Vec::new();
         for (user, slot) in slots {
@@ -701,12 +706,7 @@ impl Coordinator {
         let Some(timeout) = self.config.duckling_idle_timeout else {
             return 0;
         };
-        let slots: Vec<(String, Arc<DucklingSlot>)> = self
-            .ducklings
-            .lock()
-            .iter()
-            .map(|(u, s)| (u.clone(), Arc::clone(s)))
-            .collect();
+        let slots = self.slots();
         let mut stopped = 0;
         for (user, slot) in slots {
             // Starting or stopping right now: not idle.

@@ -49,17 +49,26 @@ ATTEMPTS = {
 }
 
 
+def assert_attempt_refused(conn, sql):
+    """`sql` fails without leaking file content, as a refusal, and the session stays usable."""
+    err = expect_error(conn, sql)
+    msg = str(err).lower()
+    assert "root:" not in msg, f"file content leaked: {err}"
+    # A refusal says "permission"/"not allowed"; some disguises fail earlier in DuckDB's
+    # binder, which is a refusal too as long as nothing ran.
+    if not any(w in msg for w in ("does not exist", "not found", "invalid", "unknown")):
+        assert_refused(err, sql)
+    assert_usable(conn)
+
+
+def files_left_behind():
+    return [p for p in os.listdir("/tmp") if p.startswith(os.path.basename(TARGET))]
+
+
 @pytest.mark.parametrize("sql", list(ATTEMPTS.values()), ids=list(ATTEMPTS))
 def test_escape_attempt_is_refused(user, sql):
     with user.connect(autocommit=True) as conn:
-        err = expect_error(conn, sql)
-        msg = str(err).lower()
-        assert "root:" not in msg, f"file content leaked: {err}"
-        # A refusal says "permission"/"not allowed"; some disguises fail earlier in DuckDB's
-        # binder, which is a refusal too as long as nothing ran.
-        if not any(w in msg for w in ("does not exist", "not found", "invalid", "unknown")):
-            assert_refused(err, sql)
-        assert_usable(conn)
+        assert_attempt_refused(conn, sql)
 
 
 def test_other_users_databases_stay_invisible(pond, user):
@@ -79,5 +88,5 @@ def test_other_users_databases_stay_invisible(pond, user):
 
 
 def test_no_file_was_created():
-    leftovers = [p for p in os.listdir("/tmp") if p.startswith(os.path.basename(TARGET))]
+    leftovers = files_left_behind()
     assert leftovers == [], leftovers

@@ -48,6 +48,8 @@ pub enum Command {
         name: String,
     },
     ShowDatabases,
+    /// `SHUTDOWN`: stop the caller's duckling now; it restarts on the next query.
+    Shutdown,
     Use {
         database: String,
         schema: Option<String>,
@@ -171,6 +173,10 @@ fn end(t: &[Token], at: usize, what: &str) -> Result<()> {
 pub fn parse(sql: &str) -> Result<Option<Command>> {
     let Ok(t) = tokenize(sql) else { return Ok(None) };
     let at = |i: usize| t.get(i);
+    if is_kw(at(0), "shutdown") {
+        end(&t, 1, "SHUTDOWN")?;
+        return Ok(Some(Command::Shutdown));
+    }
     if is_kw(at(0), "show") && is_kw(at(1), "databases") {
         end(&t, 2, "SHOW DATABASES")?;
         return Ok(Some(Command::ShowDatabases));

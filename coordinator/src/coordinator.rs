@@ -738,6 +738,29 @@ impl Coordinator {
         stopped
     }
 
+    /// `SHUTDOWN`: stops `user`'s duckling now, interrupting what it runs. Its sessions go,
+    /// except `caller`, which keeps the statement's answer and moves to a new duckling on its
+    /// next call. Blocking.
+    fn stop_duckling(&self, user: &str, caller: &str) {
+        let Some(slot) = self.ducklings.lock().get(user).cloned() else {
+            return;
+        };
+        let mut cell = slot.duckling.lock();
+        let Some(d) = cell.take() else {
+            return;
+        };
+        {
+            let mut sessions = self.sessions.lock();
+            for s in sessions.values().filter(|s| s.principal().user == user) {
+                s.interrupt_all();
+            }
+            sessions.retain(|id, s| s.principal().user != user || id == caller);
+        }
+        // Still holding the slot: the user's next call waits for this, then starts anew.
+        d.close();
+        info!(user, "duckling stopped by SHUTDOWN");
+    }
+
     /// How often [`Self::reap`] should run.
     pub fn reap_interval(&self) -> Duration {
         let mut every = Duration::from_secs(30);
@@ -765,7 +788,10 @@ impl Coordinator {
                 .get(id)
                 .filter(|s| s.principal().user == principal.user)
                 .cloned();
-            if let Some(s) = found {
+            if let Some(s) = found.as_ref().filter(|s| s.duckling().is_closed()) {
+                // Its duckling stopped (SHUTDOWN): the session goes, a new one starts below.
+                self.sessions.lock().remove(s.id());
+            } else if let Some(s) = found {
                 s.mark_returned();
                 self.slot(&principal.user);
                 return Ok((s, false));
@@ -839,6 +865,7 @@ impl Coordinator {
         let writes = !matches!(
             cmd,
             Command::ShowDatabases
+                | Command::Shutdown
                 | Command::Use { .. }
                 | Command::AttachSnapshot { .. }
                 | Command::Detach { .. }
@@ -852,6 +879,10 @@ impl Coordinator {
         let empty = || Ok((Arc::new(Schema::empty()), vec![]));
         let duckling = session.duckling();
         match cmd {
+            Command::Shutdown => {
+                self.stop_duckling(user, session.id());
+                empty()
+            }
             Command::ShowDatabases => single_column(
                 "database_name",
                 self.catalog.databases(user)?.into_iter().map(|d| d.name).collect(),

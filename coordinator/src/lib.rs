@@ -6,8 +6,9 @@
 //!
 //! - [`catalog`]: users and databases, persisted atomically.
 //! - [`auth`]: JWTs and revocation.
-//! - [`commands`]: `CREATE/DROP/UNDROP DATABASE`, `SHOW DATABASES`, `USE`.
-//! - [`session`]: per-connection state.
+//! - [`commands`]: Pond's statements: databases, clones, snapshots, time travel, retention,
+//!   `REFRESH`, `SHUTDOWN`.
+//! - [`session`]: per-connection state and the limits statements run under.
 //! - [`coordinator`]: the API the front door calls.
 //!
 //! ```

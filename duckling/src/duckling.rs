@@ -75,6 +75,8 @@ pub struct Duckling {
     /// swaps an attachment's copy, so no statement sees a database vanish for that moment.
     /// Taken before `gate`.
     swap: parking_lot::RwLock<()>,
+    /// Set by [`Self::close`].
+    closed: std::sync::atomic::AtomicBool,
     /// Snapshot copies no longer attached, newest last: attaching the same snapshot again
     /// reuses its copy, and a copy of the same database is the base for a newer one.
     spare: Mutex<Vec<SpareCopy>>,
@@ -122,6 +124,7 @@ impl Duckling {
             storage: config.storage.clone(),
             gate: Mutex::new(()),
             swap: parking_lot::RwLock::new(()),
+            closed: std::sync::atomic::AtomicBool::new(false),
             spare: Mutex::new(Vec::new()),
         }))
     }
@@ -440,12 +443,19 @@ impl Duckling {
 
     /// Detaches everything, storing each database's final state (graceful shutdown).
     pub fn close(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
         let names: Vec<String> = self.attached.lock().keys().cloned().collect();
         for name in names {
             if let Err(e) = self.detach(&name) {
                 warn!(database = name, error = %e, "could not detach on shutdown");
             }
         }
+    }
+
+    /// Whether [`Self::close`] ran: its databases are gone, and sessions must move to a new
+    /// duckling.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The attached user databases (own and snapshot attachments).

@@ -522,3 +522,26 @@ def test_sandbox_holds_in_duckling_processes(cluster):
     from pond_helpers import expect_error
 
     assert private in str(expect_error(conn, f"SELECT * FROM {private}.main.anything"))
+
+
+@pytest.mark.parametrize("mode", ["in-process", "process"])
+def test_shutdown_statement_stops_the_duckling_and_the_next_query_restarts_it(pond_factory, mode):
+    server = pond_factory(["--ducklings", mode])
+    admin = server.connect(autocommit=True)
+    name, conn = new_user(server)
+    run(conn, "CREATE TABLE t AS SELECT 11 AS v")
+    before = next(d for d in ducklings(admin) if d["user_name"] == name)
+    other = server.connect(token=server.new_user(name), autocommit=True)
+    thread, out = run_in_thread(other, LONG_QUERY)
+    time.sleep(0.5)
+    run(conn, "SHUTDOWN")
+    thread.join(30)
+    assert "error" in out, f"SHUTDOWN interrupts the user's running queries: {out}"
+    if mode == "process":
+        wait_for(lambda: not pid_alive(before["pid"]), what="the duckling process to exit")
+    else:
+        assert name not in {d["user_name"] for d in ducklings(admin)}
+    # The next query starts a new duckling, with the data.
+    assert scalar(conn, "SELECT v FROM t") == 11
+    after = next(d for d in ducklings(admin) if d["user_name"] == name)
+    assert (after["pid"], after["started_ts"]) != (before["pid"], before["started_ts"])

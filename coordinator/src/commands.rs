@@ -50,6 +50,11 @@ pub enum Command {
     ShowDatabases,
     /// `SHUTDOWN`: stop the caller's duckling now; it restarts on the next query.
     Shutdown,
+    /// `SELECT pond_interrupt('connection id')` (or `CALL`): interrupt what one of the
+    /// caller's connections runs.
+    Interrupt {
+        connection: String,
+    },
     Use {
         database: String,
         schema: Option<String>,
@@ -173,6 +178,25 @@ fn end(t: &[Token], at: usize, what: &str) -> Result<()> {
 pub fn parse(sql: &str) -> Result<Option<Command>> {
     let Ok(t) = tokenize(sql) else { return Ok(None) };
     let at = |i: usize| t.get(i);
+    if (is_kw(at(0), "select") || is_kw(at(0), "call"))
+        && is_kw(at(1), "pond_interrupt")
+        && at(2) == Some(&Token::Punct('('))
+    {
+        let Some(Token::Str(connection)) = at(3) else {
+            return Err(CoordinatorError::InvalidArgument(
+                "pond_interrupt takes a connection id as a string: pond_interrupt('…')".into(),
+            ));
+        };
+        if at(4) != Some(&Token::Punct(')')) {
+            return Err(CoordinatorError::InvalidArgument(
+                "pond_interrupt takes one argument".into(),
+            ));
+        }
+        end(&t, 5, "pond_interrupt(…)")?;
+        return Ok(Some(Command::Interrupt {
+            connection: connection.clone(),
+        }));
+    }
     if is_kw(at(0), "shutdown") {
         end(&t, 1, "SHUTDOWN")?;
         return Ok(Some(Command::Shutdown));

@@ -866,6 +866,7 @@ impl Coordinator {
             cmd,
             Command::ShowDatabases
                 | Command::Shutdown
+                | Command::Interrupt { .. }
                 | Command::Use { .. }
                 | Command::AttachSnapshot { .. }
                 | Command::Detach { .. }
@@ -882,6 +883,24 @@ impl Coordinator {
             Command::Shutdown => {
                 self.stop_duckling(user, session.id());
                 empty()
+            }
+            Command::Interrupt { connection } => {
+                let target = self
+                    .sessions
+                    .lock()
+                    .get(&connection)
+                    .filter(|s| s.principal().user == user)
+                    .cloned()
+                    .ok_or_else(|| CoordinatorError::NotFound(format!("you have no connection {connection}")))?;
+                let interrupted = target.running_count() > 0;
+                target.interrupt_all();
+                let schema = Arc::new(Schema::new(vec![Field::new("interrupted", DataType::Boolean, false)]));
+                let batch = RecordBatch::try_new(
+                    Arc::clone(&schema),
+                    vec![Arc::new(arrow::array::BooleanArray::from(vec![interrupted])) as ArrayRef],
+                )
+                .map_err(DucklingError::from)?;
+                Ok((schema, vec![batch]))
             }
             Command::ShowDatabases => single_column(
                 "database_name",
@@ -1040,12 +1059,56 @@ impl Coordinator {
         Ok(block_on(self.storage.select(id, &selector)).map_err(DucklingError::from)?)
     }
 
-    /// SQL to run on a query's connection before it when `sql` calls `pond_ducklings()`: a
-    /// temporary table macro holding the ducklings' rows as of now. Admins only.
+    /// SQL to run on a query's connection before it when `sql` calls Pond's table functions:
+    /// temporary table macros holding their rows as of now.
     fn prelude_for(&self, session: &Session, sql: &str) -> Result<Option<String>> {
-        if !sql.to_ascii_lowercase().contains("pond_ducklings") {
-            return Ok(None);
+        let lower = sql.to_ascii_lowercase();
+        let mut prelude = Vec::new();
+        if lower.contains("pond_active_connections") {
+            prelude.push(self.connections_macro(&session.principal().user));
         }
+        if lower.contains("pond_ducklings") {
+            prelude.push(self.ducklings_prelude(session)?);
+        }
+        Ok((!prelude.is_empty()).then(|| prelude.join(";\n")))
+    }
+
+    /// `pond_active_connections()`: the caller's connections (sessions) on this duckling.
+    fn connections_macro(&self, user: &str) -> String {
+        let mine: Vec<Arc<Session>> = self
+            .sessions
+            .lock()
+            .values()
+            .filter(|s| s.principal().user == user)
+            .cloned()
+            .collect();
+        let rows: Vec<String> = mine
+            .iter()
+            .map(|s| {
+                let (database, _) = s.current();
+                format!(
+                    "({}, {}, {}::UBIGINT, {}::DOUBLE, {})",
+                    quote_literal(s.id()),
+                    quote_literal(&database),
+                    s.running_count(),
+                    s.idle_for().as_secs_f64(),
+                    s.in_transaction()
+                )
+            })
+            .collect();
+        let columns = "connection_id, current_database, running_queries, idle_seconds, in_transaction";
+        let body = if rows.is_empty() {
+            format!(
+                "SELECT * FROM (VALUES (NULL::VARCHAR, NULL::VARCHAR, NULL::UBIGINT, NULL::DOUBLE, NULL::BOOLEAN)) AS t({columns}) WHERE false"
+            )
+        } else {
+            format!("SELECT * FROM (VALUES {}) AS t({columns})", rows.join(", "))
+        };
+        format!("CREATE OR REPLACE TEMP MACRO pond_active_connections() AS TABLE {body}")
+    }
+
+    /// `pond_ducklings()`: every duckling of the server. Admins only.
+    fn ducklings_prelude(&self, session: &Session) -> Result<String> {
         if session.principal().user != ADMIN_USER {
             return Err(CoordinatorError::PermissionDenied(
                 "pond_ducklings() lists every user's duckling: only the admin user may call it".into(),
@@ -1055,7 +1118,7 @@ impl Coordinator {
             Some(cluster) => cluster.ducklings()?,
             None => self.local_ducklings(),
         };
-        Ok(Some(ducklings_macro(&rows)))
+        Ok(ducklings_macro(&rows))
     }
 
     /// Fills `pond_information_schema`'s tables for the caller when `sql` reads them, on a
@@ -1233,6 +1296,9 @@ impl Coordinator {
         let stmt = if let Some(cmd) = commands::parse(sql)? {
             let schema = match cmd {
                 Command::ShowDatabases => single_column("database_name", vec![])?.0,
+                Command::Interrupt { .. } => {
+                    Arc::new(Schema::new(vec![Field::new("interrupted", DataType::Boolean, false)]))
+                }
                 _ => Arc::new(Schema::empty()),
             };
             PreparedStatement {

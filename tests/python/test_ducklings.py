@@ -545,3 +545,24 @@ def test_shutdown_statement_stops_the_duckling_and_the_next_query_restarts_it(po
     assert scalar(conn, "SELECT v FROM t") == 11
     after = next(d for d in ducklings(admin) if d["user_name"] == name)
     assert (after["pid"], after["started_ts"]) != (before["pid"], before["started_ts"])
+
+
+def test_active_connections_and_interrupting_one(pond, user):
+    busy = user.connect(autocommit=True)
+    me = user.connect(autocommit=True)
+    thread, out = run_in_thread(busy, LONG_QUERY)
+    time.sleep(1.0)
+    listed = rows(me, "SELECT connection_id, running_queries FROM pond_active_connections() WHERE running_queries > 0")
+    assert len(listed) == 1, listed
+    connection = listed[0][0]
+    assert rows(me, f"SELECT pond_interrupt('{connection}')") == [(True,)]
+    thread.join(30)
+    assert "error" in out and "cancel" in str(out["error"]).lower(), out
+    assert_usable(busy)
+    # Only your own connections.
+    with pytest.raises(Error, match="no connection"):
+        rows(me, "SELECT pond_interrupt('not-a-connection')")
+    other = pond.connect(token=pond.new_user(unique("other")), autocommit=True)
+    with pytest.raises(Error, match="no connection"):
+        rows(other, f"CALL pond_interrupt('{connection}')")
+    assert connection not in str(rows(other, "SELECT * FROM pond_active_connections()"))

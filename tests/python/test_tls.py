@@ -47,6 +47,20 @@ def test_queries_over_tls_with_the_test_ca(tls_server, certs):
         assert scalar(conn, "SELECT 40 + 2") == 42
 
 
+def test_process_ducklings_behind_a_tls_front_door(pond_factory, certs):
+    # The children register on a loopback port of their own; clients see only TLS.
+    server = pond_factory([
+        "--tls-cert", str(certs / "server.pem"), "--tls-key", str(certs / "server.key"),
+        "--ducklings", "process",
+    ])
+    ca = (certs / "ca.pem").read_text()
+    with server.connect(autocommit=True, db_kwargs={
+        "adbc.flight.sql.client_option.tls_root_certs": ca,
+    }) as conn:
+        assert scalar(conn, "SELECT 40 + 2") == 42
+        assert scalar(conn, "SELECT count(*) FROM pond_ducklings() WHERE mode = 'process'") >= 1
+
+
 def refusal(url: str, db_kwargs: dict) -> str:
     """The error a client gets from its first query; fails the test if the query succeeds."""
     conn = flight_sql.connect(url, db_kwargs=db_kwargs, autocommit=True)

@@ -216,7 +216,15 @@ impl Pool {
                 .get(&(user.to_string(), addr))
                 .map(|(id, _)| id.clone());
             if let Some(id) = pinned
-                && let Some(m) = self.members.lock().get(&id).filter(|m| m.is_alive()).cloned()
+                && let Some(m) = self
+                    .members
+                    .lock()
+                    .get(&id)
+                    .filter(|m| {
+                        // Still this user's replica (a restarted duckling under the same id is not).
+                        m.is_alive() && m.user.lock().as_deref() == Some(user) && m.replica_slot.lock().is_some()
+                    })
+                    .cloned()
             {
                 self.affinity
                     .lock()
@@ -237,7 +245,15 @@ impl Pool {
                 let slot = (0..self.config.read_replicas)
                     .find(|k| !replicas.iter().any(|m| *m.replica_slot.lock() == Some(*k)))
                     .unwrap_or(replicas.len());
-                let m = self.start(user, Some(slot)).await?;
+                let m = match self.start(user, Some(slot)).await {
+                    Ok(m) => m,
+                    // Serve from the replicas that run rather than fail the query.
+                    Err(e) if !replicas.is_empty() => {
+                        warn!(user, error = %e, "a read replica could not start; serving from the others");
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                };
                 replicas.push(m);
                 self.replicas.lock().insert(user.to_string(), replicas.clone());
             }
@@ -361,7 +377,8 @@ impl Pool {
         tokio::spawn(async move {
             let status = tokio::select! {
                 s = child.wait() => s,
-                _ = kill => {
+                // Only a sent kill: a dropped sender (the member forgotten) lets it exit itself.
+                Ok(()) = kill => {
                     let _ = child.start_kill();
                     child.wait().await
                 }
@@ -420,7 +437,8 @@ impl Pool {
         for replicas in self.replicas.lock().values_mut() {
             replicas.retain(|m| m.id != member.id);
         }
-        if let Some(kill) = member.kill.lock().take() {
+        // A duckling that stops on its own (idle, SHUTDOWN) drains and exits by itself.
+        if unexpected && let Some(kill) = member.kill.lock().take() {
             let _ = kill.send(());
         }
         member.exited.notify_waiters();

@@ -381,7 +381,7 @@ async fn heartbeat(worker: Arc<Worker>, client: CoordinatorClient) {
         let mut task = gathering.take().unwrap_or_else(|| {
             let w = Arc::clone(&worker);
             tokio::task::spawn_blocking(move || {
-                let idle = w.started.load(Ordering::SeqCst) && w.coordinator.local_ducklings().is_empty();
+                let idle = w.started.load(Ordering::SeqCst) && !w.coordinator.has_ducklings();
                 (w.status(), idle)
             })
         });

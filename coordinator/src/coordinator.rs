@@ -398,16 +398,28 @@ async fn run_on_connection<T: Send + 'static>(
         armed: true,
     };
     let s = Arc::clone(session);
+    // Set when the timeout fires: a statement still waiting for its connection or the write
+    // gate then never starts (an interrupt only reaches a statement that runs).
+    let abandoned = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let gave_up = Arc::clone(&abandoned);
     let work = blocking(move || {
         // Held until DuckDB is done, even when the caller stopped waiting earlier.
         let _permit = permit;
         s.duckling().running(|| {
             let conn = s.acquire(&access)?;
             s.started(&op, conn.interrupt_handle());
+            let run = || {
+                if gave_up.load(std::sync::atomic::Ordering::SeqCst) {
+                    return Err(CoordinatorError::Cancelled(
+                        "the statement timed out before it started".into(),
+                    ));
+                }
+                f(&s, &conn)
+            };
             let result = if may_write {
-                s.duckling().writing(|| f(&s, &conn), || !s.in_transaction())
+                s.duckling().writing(run, || !s.in_transaction())
             } else {
-                Ok(f(&s, &conn))
+                Ok(run())
             };
             s.finished(&op);
             result?
@@ -422,10 +434,14 @@ async fn run_on_connection<T: Send + 'static>(
                 Err(_) => {
                     // Interrupt, then report what really happened: a statement that finished
                     // (a write that committed) before the interrupt landed is not an error.
+                    abandoned.store(true, std::sync::atomic::Ordering::SeqCst);
                     session.cancel(&guard.op);
-                    match work.await {
-                        Err(e) if is_interrupted(&e) => Err(timed_out(limit)),
-                        other => other,
+                    match tokio::time::timeout(limit, &mut work).await {
+                        Ok(Err(e)) if is_interrupted(&e) => Err(timed_out(limit)),
+                        Ok(other) => other,
+                        // Still not done (waiting for a connection a stream holds): it will
+                        // not start, and the guard interrupts it if it runs.
+                        Err(_) => Err(timed_out(limit)),
                     }
                 }
             }
@@ -435,15 +451,25 @@ async fn run_on_connection<T: Send + 'static>(
     out
 }
 
+/// Runs blocking `f` from wherever it is called: on a multi-threaded runtime's worker it
+/// first hands the worker's other tasks to another thread.
+fn off_the_workers<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
 /// Whether DuckDB stopped a statement because it was interrupted.
 fn is_interrupted(e: &CoordinatorError) -> bool {
-    matches!(
-        e,
-        CoordinatorError::Duckling(DucklingError::Sql {
-            kind: pond_duckling::SqlErrorKind::Interrupted,
-            ..
-        })
-    )
+    matches!(e, CoordinatorError::Cancelled(_))
+        || matches!(
+            e,
+            CoordinatorError::Duckling(DucklingError::Sql {
+                kind: pond_duckling::SqlErrorKind::Interrupted,
+                ..
+            })
+        )
 }
 
 /// Results collected whole (instead of streamed) are bounded even without
@@ -552,7 +578,12 @@ impl Coordinator {
 
     fn duckling(&self, user: &str) -> Result<Arc<Duckling>> {
         let slot = self.slot(user);
-        let mut cell = slot.duckling.lock();
+        let mut cell = match slot.duckling.try_lock() {
+            Some(cell) => cell,
+            // Starting or stopping (which stores state through the runtime): wait off the
+            // async workers, which that work needs.
+            None => off_the_workers(|| slot.duckling.lock()),
+        };
         if let Some(d) = &*cell {
             return Ok(Arc::clone(d));
         }
@@ -628,14 +659,27 @@ impl Coordinator {
             let d = s.duckling();
             let attached = d.databases();
             for db in this.catalog.databases(&s.principal().user)? {
-                if attached.contains(&db.name) {
+                if attached.contains(&db.name) && d.attached_id(&db.name).as_deref() != Some(db.id.as_str()) {
+                    // Dropped and created again under the same name: a different database.
+                    d.detach(&db.name)?;
+                }
+                let moved = if d.databases().contains(&db.name) {
                     // A statement that keeps running past the wait (a long query, a stream
                     // its client reads slowly) leaves this one on the snapshot it had.
-                    if d.refresh_within(&db.name, REPLICA_REFRESH_WAIT)?.is_none() {
-                        debug!(database = db.name, "replica busy; kept its snapshot for this statement");
-                    }
+                    d.refresh_within(&db.name, REPLICA_REFRESH_WAIT).map(|shown| {
+                        if shown.is_none() {
+                            debug!(database = db.name, "replica busy; kept its snapshot for this statement");
+                        }
+                    })
                 } else {
-                    this.attach_latest(d, &db)?;
+                    this.attach_latest(d, &db).map_err(|e| match e {
+                        CoordinatorError::Duckling(d) => d,
+                        other => DucklingError::Internal(other.to_string()),
+                    })
+                };
+                // The snapshot it has still answers: serve it rather than fail the statement.
+                if let Err(e) = moved {
+                    warn!(database = db.name, error = %e, "a read replica could not move to the newest snapshot");
                 }
             }
             Ok(())
@@ -647,6 +691,13 @@ impl Coordinator {
     /// assignment, so the user's first query does not wait for it).
     pub fn start_duckling(&self, user: &str) -> Result<()> {
         self.duckling(user).map(|_| ())
+    }
+
+    /// Whether this process runs (or is starting or stopping) any duckling.
+    pub fn has_ducklings(&self) -> bool {
+        self.slots()
+            .iter()
+            .any(|(_, s)| s.duckling.try_lock().is_none_or(|d| d.is_some()))
     }
 
     /// Snapshots open in this process's ducklings (garbage collection keeps them).
@@ -1197,7 +1248,7 @@ impl Coordinator {
         let slots: Vec<_> = self.ducklings.lock().values().cloned().collect();
         let mut pinned: Vec<(String, u64)> = slots
             .iter()
-            .filter_map(|c| c.duckling.lock().clone())
+            .filter_map(|c| c.duckling.try_lock().and_then(|d| d.clone()))
             .flat_map(|d| d.pinned())
             .collect();
         pinned.extend_from_slice(elsewhere);

@@ -283,6 +283,21 @@ impl Duckling {
 
     /// [`Self::refresh`], giving up (`Ok(None)`) when statements still run after `wait`.
     pub fn refresh_within(&self, alias: &str, wait: std::time::Duration) -> Result<Option<u64>, DucklingError> {
+        // Nothing newer (the common case): no need to hold statements up.
+        let shown = match self.attached.lock().get(alias) {
+            Some(Attachment::Snapshot {
+                database_id,
+                seq,
+                follows_latest: true,
+                ..
+            }) => Some((database_id.clone(), *seq)),
+            _ => None,
+        };
+        if let Some((database_id, seq)) = shown
+            && block_on(self.storage.latest_after(&database_id, seq))? == seq
+        {
+            return Ok(Some(seq));
+        }
         let Some(_swapping) = self.swap.try_write_for(wait) else {
             return Ok(None);
         };
@@ -449,6 +464,14 @@ impl Duckling {
             if let Err(e) = self.detach(&name) {
                 warn!(database = name, error = %e, "could not detach on shutdown");
             }
+        }
+    }
+
+    /// The id of the database attached as `name`, if any.
+    pub fn attached_id(&self, name: &str) -> Option<String> {
+        match self.attached.lock().get(name)? {
+            Attachment::Writable(w) => Some(w.database_id().to_string()),
+            Attachment::Snapshot { database_id, .. } => Some(database_id.clone()),
         }
     }
 

@@ -154,6 +154,11 @@ impl DatabaseWriter {
         &self.database
     }
 
+    /// The database it writes.
+    pub fn database_id(&self) -> &str {
+        &self.database
+    }
+
     /// The newest durable snapshot.
     pub fn seq(&self) -> u64 {
         self.seq

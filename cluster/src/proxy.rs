@@ -74,10 +74,26 @@ impl Proxy {
         ))
     }
 
-    /// A duckling's failure as the client sees it: if the duckling died, UNAVAILABLE with a
-    /// clear message (and the pool forgets it); otherwise its own status.
-    async fn failure(&self, member: &Member, status: Status) -> Status {
-        failure(&self.pool, member, status).await
+    /// A duckling's answer to a forwarded call, as the client's: the headers it set (the
+    /// session cookie) kept, and a failure reported by [`failure`].
+    async fn answer<T>(&self, member: &Member, result: Result<Response<T>, Status>) -> Result<Response<T>, Status> {
+        match result {
+            Ok(r) => {
+                let (md, body, _) = r.into_parts();
+                Ok(respond(&md, body))
+            }
+            Err(s) => Err(failure(&self.pool, member, s).await),
+        }
+    }
+
+    /// [`Self::answer`] for a streamed answer, whose items are relayed as they come.
+    async fn answer_stream<T: Send + 'static>(
+        &self,
+        member: Arc<Member>,
+        result: Result<Response<Streaming<T>>, Status>,
+    ) -> Result<Response<BoxStream<'static, Result<T, Status>>>, Status> {
+        let answer = self.answer(&member, result).await?;
+        Ok(answer.map(|body| relay(Arc::clone(&self.pool), member, body)))
     }
 }
 
@@ -245,58 +261,37 @@ impl FlightService for Proxy {
 
     async fn list_flights(&self, request: Request<Criteria>) -> Result<Response<Self::ListFlightsStream>, Status> {
         let (_, member, request) = self.route(request).await?;
-        match member.client().list_flights(request).await {
-            Ok(r) => {
-                let (md, body, _) = r.into_parts();
-                Ok(respond(&md, relay(Arc::clone(&self.pool), member, body)))
-            }
-            Err(s) => Err(self.failure(&member, s).await),
-        }
+        let result = member.client().list_flights(request).await;
+        self.answer_stream(member, result).await
     }
 
     async fn get_flight_info(&self, request: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
         let (principal, member, request) = self.route(request).await?;
-        match member.client().get_flight_info(request).await {
-            Ok(r) => {
-                let (md, info, _) = r.into_parts();
-                Ok(respond(&md, self.direct(&principal, &member, info)))
-            }
-            Err(s) => Err(self.failure(&member, s).await),
-        }
+        let result = member.client().get_flight_info(request).await;
+        let answer = self.answer(&member, result).await?;
+        Ok(answer.map(|info| self.direct(&principal, &member, info)))
     }
 
     async fn poll_flight_info(&self, request: Request<FlightDescriptor>) -> Result<Response<PollInfo>, Status> {
         let (principal, member, request) = self.route(request).await?;
-        match member.client().poll_flight_info(request).await {
-            Ok(r) => {
-                let (md, mut poll, _) = r.into_parts();
-                poll.info = poll.info.map(|i| self.direct(&principal, &member, i));
-                Ok(respond(&md, poll))
-            }
-            Err(s) => Err(self.failure(&member, s).await),
-        }
+        let result = member.client().poll_flight_info(request).await;
+        let answer = self.answer(&member, result).await?;
+        Ok(answer.map(|mut poll| {
+            poll.info = poll.info.map(|i| self.direct(&principal, &member, i));
+            poll
+        }))
     }
 
     async fn get_schema(&self, request: Request<FlightDescriptor>) -> Result<Response<SchemaResult>, Status> {
         let (_, member, request) = self.route(request).await?;
-        match member.client().get_schema(request).await {
-            Ok(r) => {
-                let (md, body, _) = r.into_parts();
-                Ok(respond(&md, body))
-            }
-            Err(s) => Err(self.failure(&member, s).await),
-        }
+        let result = member.client().get_schema(request).await;
+        self.answer(&member, result).await
     }
 
     async fn do_get(&self, request: Request<Ticket>) -> Result<Response<Self::DoGetStream>, Status> {
         let (_, member, request) = self.route(request).await?;
-        match member.client().do_get(request).await {
-            Ok(r) => {
-                let (md, body, _) = r.into_parts();
-                Ok(respond(&md, relay(Arc::clone(&self.pool), member, body)))
-            }
-            Err(s) => Err(self.failure(&member, s).await),
-        }
+        let result = member.client().do_get(request).await;
+        self.answer_stream(member, result).await
     }
 
     async fn do_put(&self, request: Request<Streaming<FlightData>>) -> Result<Response<Self::DoPutStream>, Status> {
@@ -312,13 +307,7 @@ impl FlightService for Proxy {
             // Dropping the call resets the duckling's stream: the upload rolls back.
             Ok(s) = &mut client_failed => return Err(s),
         };
-        match result {
-            Ok(r) => {
-                let (md, body, _) = r.into_parts();
-                Ok(respond(&md, relay(Arc::clone(&self.pool), member, body)))
-            }
-            Err(s) => Err(self.failure(&member, s).await),
-        }
+        self.answer_stream(member, result).await
     }
 
     async fn do_action(&self, request: Request<Action>) -> Result<Response<Self::DoActionStream>, Status> {
@@ -334,24 +323,14 @@ impl FlightService for Proxy {
             )));
         }
         let (_, member, request) = self.route(request).await?;
-        match member.client().do_action(request).await {
-            Ok(r) => {
-                let (md, body, _) = r.into_parts();
-                Ok(respond(&md, relay(Arc::clone(&self.pool), member, body)))
-            }
-            Err(s) => Err(self.failure(&member, s).await),
-        }
+        let result = member.client().do_action(request).await;
+        self.answer_stream(member, result).await
     }
 
     async fn list_actions(&self, request: Request<Empty>) -> Result<Response<Self::ListActionsStream>, Status> {
         let (_, member, request) = self.route(request).await?;
-        match member.client().list_actions(request).await {
-            Ok(r) => {
-                let (md, body, _) = r.into_parts();
-                Ok(respond(&md, relay(Arc::clone(&self.pool), member, body)))
-            }
-            Err(s) => Err(self.failure(&member, s).await),
-        }
+        let result = member.client().list_actions(request).await;
+        self.answer_stream(member, result).await
     }
 
     async fn do_exchange(

@@ -183,7 +183,7 @@ impl DucklingSlot {
 }
 
 /// One duckling as `pond_ducklings()` lists it.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DucklingInfo {
     /// `in-process:<user id>`, or the registered id of a duckling process.
     pub id: String,
@@ -263,37 +263,66 @@ pub const ADMIN_USER: &str = "admin";
 
 /// `pond_ducklings()` as a temporary table macro over `rows`.
 fn ducklings_macro(rows: &[DucklingInfo]) -> String {
-    const COLUMNS: &str = "duckling_id, user_name, mode, state, address, pid, started_ts, cold_start_ms, \
-                           memory_bytes, running_queries, sessions, read_replica";
-    let values: Vec<String> = rows
+    let rows: Vec<Vec<String>> = rows
         .iter()
         .map(|d| {
-            format!(
-                "({}, {}, {}, {}, {}, {}::UINTEGER, make_timestamp({}::BIGINT * 1000), {}::DOUBLE, {}::UBIGINT, {}::UBIGINT, {}::UBIGINT, {})",
+            vec![
                 quote_literal(&d.id),
                 quote_literal(&d.user),
                 quote_literal(&d.mode),
                 quote_literal(&d.state),
                 quote_literal(&d.address),
                 d.pid.map_or("NULL".to_string(), |p| p.to_string()),
-                d.started_ms,
-                d.cold_start_ms,
-                d.memory_bytes,
-                d.running_queries,
-                d.sessions,
-                d.read_replica
-            )
+                format!("make_timestamp({}::BIGINT * 1000)", d.started_ms),
+                d.cold_start_ms.to_string(),
+                d.memory_bytes.to_string(),
+                d.running_queries.to_string(),
+                d.sessions.to_string(),
+                d.read_replica.to_string(),
+            ]
         })
         .collect();
-    let body = if values.is_empty() {
-        format!(
-            "SELECT * FROM (VALUES (NULL::VARCHAR, NULL::VARCHAR, NULL::VARCHAR, NULL::VARCHAR, NULL::VARCHAR, NULL::UINTEGER, \
-             NULL::TIMESTAMP, NULL::DOUBLE, NULL::UBIGINT, NULL::UBIGINT, NULL::UBIGINT, NULL::BOOLEAN)) AS t({COLUMNS}) WHERE false"
-        )
-    } else {
-        format!("SELECT * FROM (VALUES {}) AS t({COLUMNS})", values.join(", "))
+    table_macro(
+        "pond_ducklings",
+        &[
+            ("duckling_id", "VARCHAR"),
+            ("user_name", "VARCHAR"),
+            ("mode", "VARCHAR"),
+            ("state", "VARCHAR"),
+            ("address", "VARCHAR"),
+            ("pid", "UINTEGER"),
+            ("started_ts", "TIMESTAMP"),
+            ("cold_start_ms", "DOUBLE"),
+            ("memory_bytes", "UBIGINT"),
+            ("running_queries", "UBIGINT"),
+            ("sessions", "UBIGINT"),
+            ("read_replica", "BOOLEAN"),
+        ],
+        &rows,
+    )
+}
+
+/// A temporary table macro `name()` over `rows` of SQL literals, typed by `columns` (so it
+/// has its columns and types even with no rows).
+fn table_macro(name: &str, columns: &[(&str, &str)], rows: &[Vec<String>]) -> String {
+    let names: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
+    let typed = |values: &[String]| {
+        let cast: Vec<String> = values
+            .iter()
+            .zip(columns)
+            .map(|(v, (_, t))| format!("{v}::{t}"))
+            .collect();
+        format!("({})", cast.join(", "))
     };
-    format!("CREATE OR REPLACE TEMP MACRO pond_ducklings() AS TABLE {body}")
+    let (values, filter) = if rows.is_empty() {
+        (typed(&vec!["NULL".to_string(); columns.len()]), " WHERE false")
+    } else {
+        (rows.iter().map(|r| typed(r)).collect::<Vec<_>>().join(", "), "")
+    };
+    format!(
+        "CREATE OR REPLACE TEMP MACRO {name}() AS TABLE SELECT * FROM (VALUES {values}) AS t({}){filter}",
+        names.join(", ")
+    )
 }
 
 /// Runs a query's prelude (see `Coordinator::prelude_for`) on its connection.
@@ -657,13 +686,14 @@ impl Coordinator {
         let (this, s) = (Arc::clone(self), Arc::clone(session));
         blocking(move || {
             let d = s.duckling();
-            let attached = d.databases();
             for db in this.catalog.databases(&s.principal().user)? {
-                if attached.contains(&db.name) && d.attached_id(&db.name).as_deref() != Some(db.id.as_str()) {
+                let mut attached = d.attached_id(&db.name);
+                if attached.as_ref().is_some_and(|id| *id != db.id) {
                     // Dropped and created again under the same name: a different database.
                     d.detach(&db.name)?;
+                    attached = None;
                 }
-                let moved = if d.databases().contains(&db.name) {
+                let moved = if attached.is_some() {
                     // A statement that keeps running past the wait (a long query, a stream
                     // its client reads slowly) leaves this one on the snapshot it had.
                     d.refresh_within(&db.name, REPLICA_REFRESH_WAIT).map(|shown| {
@@ -1133,29 +1163,30 @@ impl Coordinator {
             .filter(|s| s.principal().user == user)
             .cloned()
             .collect();
-        let rows: Vec<String> = mine
+        let rows: Vec<Vec<String>> = mine
             .iter()
             .map(|s| {
                 let (database, _) = s.current();
-                format!(
-                    "({}, {}, {}::UBIGINT, {}::DOUBLE, {})",
+                vec![
                     quote_literal(s.id()),
                     quote_literal(&database),
-                    s.running_count(),
-                    s.idle_for().as_secs_f64(),
-                    s.in_transaction()
-                )
+                    s.running_count().to_string(),
+                    s.idle_for().as_secs_f64().to_string(),
+                    s.in_transaction().to_string(),
+                ]
             })
             .collect();
-        let columns = "connection_id, current_database, running_queries, idle_seconds, in_transaction";
-        let body = if rows.is_empty() {
-            format!(
-                "SELECT * FROM (VALUES (NULL::VARCHAR, NULL::VARCHAR, NULL::UBIGINT, NULL::DOUBLE, NULL::BOOLEAN)) AS t({columns}) WHERE false"
-            )
-        } else {
-            format!("SELECT * FROM (VALUES {}) AS t({columns})", rows.join(", "))
-        };
-        format!("CREATE OR REPLACE TEMP MACRO pond_active_connections() AS TABLE {body}")
+        table_macro(
+            "pond_active_connections",
+            &[
+                ("connection_id", "VARCHAR"),
+                ("current_database", "VARCHAR"),
+                ("running_queries", "UBIGINT"),
+                ("idle_seconds", "DOUBLE"),
+                ("in_transaction", "BOOLEAN"),
+            ],
+            &rows,
+        )
     }
 
     /// `pond_ducklings()`: every duckling of the server. Admins only.

@@ -6,6 +6,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/pond.proto",
         "proto/storage.proto",
         "proto/cluster.proto",
+        "proto/dual.proto",
     ];
     for f in files {
         println!("cargo:rerun-if-changed={f}");

@@ -2,6 +2,7 @@
 //! libraries take plain config structs.
 
 mod bench;
+mod shell;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -45,6 +46,10 @@ enum Command {
     /// Mint or revoke tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Interactive client: a local DuckDB (in memory, or the file given) with the cloud attached.
+    Shell(shell::ShellArgs),
+    /// The same client, one-shot, for scripts: exit code 0 on success, 1 on any SQL error.
+    Sql(shell::SqlArgs),
     /// Run the benchmarks and print `name: value unit` lines.
     Bench(bench::BenchArgs),
 }
@@ -302,9 +307,9 @@ enum TokenCommand {
     },
 }
 
-fn init_logging(format: LogFormat) {
+fn init_logging(format: LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("POND_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -315,14 +320,19 @@ fn init_logging(format: LogFormat) {
 }
 
 #[tokio::main]
-async fn main() -> Result<()> {
+async fn main() -> Result<std::process::ExitCode> {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    // The client commands print results on stdout; only warnings belong on their stderr.
+    let client = matches!(cli.command, Command::Shell(_) | Command::Sql(_));
+    init_logging(cli.log_format, if client { "warn" } else { "info" });
+    let ok = |r: Result<()>| r.map(|()| std::process::ExitCode::SUCCESS);
     match cli.command {
-        Command::Serve(args) => serve(args).await,
-        Command::Duckling(args) => duckling(args).await,
-        Command::Token(cmd) => token(cmd),
-        Command::Bench(args) => bench::run(args).await,
+        Command::Serve(args) => ok(serve(args).await),
+        Command::Duckling(args) => ok(duckling(args).await),
+        Command::Token(cmd) => ok(token(cmd)),
+        Command::Shell(args) => shell::shell(args).await,
+        Command::Sql(args) => shell::sql(args).await,
+        Command::Bench(args) => ok(bench::run(args).await),
     }
 }
 

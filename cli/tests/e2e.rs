@@ -535,6 +535,7 @@ fn benchmarks_run_at_small_scale() {
         vec!["bench", "flight", "--iterations", "20", "--rows", "100000"],
         vec!["bench", "tpch", "--scale", "0.01", "--runs", "1"],
         vec!["bench", "storage", "--sizes", "8MiB", "--iterations", "20"],
+        vec!["bench", "dual", "--scale", "0.002"],
     ] {
         let out = pond().args(&args).env("POND_LOG", "warn").output().unwrap();
         assert!(
@@ -556,6 +557,12 @@ fn benchmarks_run_at_small_scale() {
         }
         if args[1] == "storage" {
             assert!(text.contains("storage_reader_next_snapshot_bytes_8mib:"), "{text}");
+        }
+        if args[1] == "dual" {
+            assert!(
+                text.contains("dual_100mbit_worst_selective_time_vs_download_all:"),
+                "{text}"
+            );
         }
     }
 }
@@ -666,5 +673,301 @@ async fn sql_transactions_keep_their_connection() {
         i64_at(&c.query("SELECT count(*)::BIGINT FROM sqltx").await.unwrap(), 0),
         vec![0]
     );
+    server.stop();
+}
+
+/// The dual-execution corpus: `-- name: …` headers, one query each.
+fn corpus() -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dual/corpus.sql")).unwrap();
+    let mut out = Vec::new();
+    for block in text.split("-- name: ").skip(1) {
+        let (name, sql) = block.split_once('\n').unwrap();
+        out.push((name.trim().to_string(), sql.trim().trim_end_matches(';').to_string()));
+    }
+    out
+}
+
+fn dual_fixture(name: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dual").join(name)).unwrap()
+}
+
+/// Whether a query has an ORDER BY outside all parentheses (its row order is defined).
+fn ordered(sql: &str) -> bool {
+    let lower = sql.to_ascii_lowercase();
+    let mut depth = 0i32;
+    let bytes = lower.as_bytes();
+    for i in 0..bytes.len() {
+        match bytes[i] {
+            b'(' => depth += 1,
+            b')' => depth -= 1,
+            b'o' if depth == 0 && lower[i..].starts_with("order by") => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Rows as text, for comparing results across engines and transports.
+fn rows_as_text(batches: &[RecordBatch]) -> Vec<String> {
+    let options = arrow::util::display::FormatOptions::default().with_null("NULL");
+    let mut rows = Vec::new();
+    for b in batches {
+        let formatters: Vec<_> = b
+            .columns()
+            .iter()
+            .map(|c| arrow::util::display::ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
+            .collect();
+        for r in 0..b.num_rows() {
+            rows.push(
+                formatters
+                    .iter()
+                    .map(|f| f.value(r).to_string())
+                    .collect::<Vec<_>>()
+                    .join(" | "),
+            );
+        }
+    }
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dual_execution_matches_all_local() {
+    use pond_client::{ConnectOptions, DualSession, LocalDb, Venue};
+    let server = Server::start();
+    let token = server.token("dana", false);
+    let mut cloud = server.client(&token).await;
+    cloud.execute("CREATE DATABASE shop").await.unwrap();
+    cloud.execute("USE shop").await.unwrap();
+    for statement in pond_client::split_statements(&dual_fixture("cloud.sql")) {
+        cloud.execute(&statement).await.unwrap();
+    }
+
+    // The reference: one local DuckDB holding both sides' tables under the same names.
+    let reference = LocalDb::open(None).unwrap();
+    reference.execute(&dual_fixture("local.sql")).unwrap();
+    reference.execute("ATTACH ':memory:' AS cloud; USE cloud;").unwrap();
+    reference.execute(&dual_fixture("cloud.sql")).unwrap();
+    reference.execute("USE memory").unwrap();
+
+    let mut options = ConnectOptions::parse(&server.url).unwrap();
+    options.token = Some(token.clone());
+    let mut session = DualSession::open(None, Some(options)).await.unwrap();
+    session.run_script(&dual_fixture("local.sql")).await.unwrap();
+    session.run("ATTACH 'pond:shop' AS cloud").await.unwrap();
+
+    let queries = corpus();
+    assert!(queries.len() >= 60, "the corpus has {} queries", queries.len());
+    let mut venues = std::collections::BTreeMap::new();
+    let mut failures = Vec::new();
+    for mode in ["auto", "local", "remote"] {
+        session.run(&format!("SET pond_run = '{mode}'")).await.unwrap();
+        for (name, sql) in &queries {
+            let (_, expected) = reference
+                .query(sql)
+                .unwrap_or_else(|e| panic!("{name} fails in DuckDB: {e}"));
+            let mut expected = rows_as_text(&expected);
+            let outcome = match session.run(sql).await {
+                Ok(o) => o,
+                Err(e) => {
+                    failures.push(format!("{mode}/{name}: error {e}"));
+                    continue;
+                }
+            };
+            if mode == "auto" {
+                *venues.entry(format!("{:?}", outcome.venue)).or_insert(0) += 1;
+                if let Some(plan) = &outcome.plan {
+                    let key = if plan.strategy.contains("whole tables") {
+                        "fallback"
+                    } else {
+                        "datafusion"
+                    };
+                    *venues.entry(key.to_string()).or_insert(0) += 1;
+                }
+                if name.starts_with("local_") {
+                    assert_eq!(outcome.venue, Venue::Local, "{name} ran {:?}", outcome.venue);
+                    assert_eq!(outcome.bytes_moved, 0, "{name} is local-only but moved bytes");
+                }
+                if name.starts_with("cloud_") {
+                    assert_eq!(outcome.venue, Venue::Remote, "{name} ran {:?}", outcome.venue);
+                }
+            }
+            let mut actual = rows_as_text(&outcome.batches);
+            if !ordered(sql) {
+                expected.sort();
+                actual.sort();
+            }
+            if actual != expected {
+                failures.push(format!(
+                    "{mode}/{name}: {} rows, expected {}; first difference: {:?}",
+                    actual.len(),
+                    expected.len(),
+                    actual.iter().zip(&expected).find(|(a, e)| a != e)
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} differences:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(venues.get("Dual").copied().unwrap_or(0) >= 60, "{venues:?}");
+    // DataFusion plans most of DuckDB's SQL; the rest moves whole relations, still correctly.
+    assert!(venues.get("datafusion").copied().unwrap_or(0) >= 40, "{venues:?}");
+    eprintln!("dual corpus: {venues:?}");
+
+    // No temporary table outlives its statement, on either side.
+    let (_, left) = session
+        .local()
+        .query("SELECT count(*) FROM duckdb_tables() WHERE temporary")
+        .unwrap();
+    assert_eq!(i64_at(&left, 0), vec![0]);
+    let (_, remote) = session
+        .cloud()
+        .unwrap()
+        .query_with_schema("SELECT count(*) FROM duckdb_tables() WHERE temporary")
+        .await
+        .unwrap();
+    assert_eq!(i64_at(&remote, 0), vec![0]);
+    server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dual_execution_explains_moves_and_copies_databases() {
+    use pond_client::{ConnectOptions, DualSession, Venue};
+    let server = Server::start();
+    let token = server.token("erin", false);
+    let mut cloud = server.client(&token).await;
+    cloud
+        .execute("CREATE TABLE orders AS SELECT range AS id, range % 1000 AS customer, range * 0.5 AS amount FROM range(200000)")
+        .await
+        .unwrap();
+    let mut options = ConnectOptions::parse(&server.url).unwrap();
+    options.token = Some(token.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let local_file = dir.path().join("laptop.duckdb");
+    let mut session = DualSession::open(Some(&local_file), Some(options)).await.unwrap();
+    session.run("ATTACH 'pond:'").await.unwrap();
+    session
+        .run("CREATE TABLE customers AS SELECT range AS id, 'c' || range AS name FROM range(1000)")
+        .await
+        .unwrap();
+
+    // A selective local filter: the plan moves a few keys or rows, not 200,000 orders.
+    let q = "SELECT c.name, sum(o.amount) AS total FROM customers c JOIN my_db.orders o ON o.customer = c.id \
+             WHERE c.id < 3 GROUP BY c.name ORDER BY c.name";
+    let outcome = session.run(q).await.unwrap();
+    assert_eq!(outcome.venue, Venue::Dual);
+    assert_eq!(strings_at(&outcome.batches, 0), vec!["c0", "c1", "c2"]);
+    assert!(outcome.bytes_moved < 100_000, "moved {} bytes", outcome.bytes_moved);
+
+    let explain = session.run(&format!("EXPLAIN {q}")).await.unwrap();
+    let text = strings_at(&explain.batches, 0).join("\n");
+    assert!(text.contains("(L)") && text.contains("(R)"), "{text}");
+    assert!(text.contains("estimated bytes moved"), "{text}");
+    let analyzed = session.run(&format!("EXPLAIN ANALYZE {q}")).await.unwrap();
+    let text = strings_at(&analyzed.batches, 0).join("\n");
+    assert!(
+        text.contains("Actual bridge 1") && text.contains("Actual time: local"),
+        "{text}"
+    );
+
+    // Overrides force a side without changing the answer.
+    session.run("SET pond_run = 'remote'").await.unwrap();
+    let remote = session.run(q).await.unwrap();
+    assert_eq!(remote.plan.as_ref().unwrap().run_on, pond_client::Side::Remote as i32);
+    assert_eq!(rows_as_text(&remote.batches), rows_as_text(&outcome.batches));
+    session.run("SET md_run = 'auto'").await.unwrap();
+
+    // A local-only query sends nothing.
+    let before = session.link().moved();
+    let local = session.run("SELECT count(*) FROM customers").await.unwrap();
+    assert_eq!(local.venue, Venue::Local);
+    assert_eq!(session.link().moved(), before);
+
+    // Local dev → cloud: upload the laptop's database; cloud → local: copy it back down.
+    let up = session
+        .run("CREATE DATABASE laptop_copy FROM CURRENT_DATABASE()")
+        .await
+        .unwrap();
+    assert_eq!(up.venue, Venue::Client);
+    let n = cloud
+        .query("SELECT count(*) FROM laptop_copy.main.customers")
+        .await
+        .unwrap();
+    assert_eq!(i64_at(&n, 0), vec![1000]);
+    session.run("ATTACH ':memory:' AS scratch").await.unwrap();
+    session.run("COPY FROM DATABASE my_db TO scratch").await.unwrap();
+    let (_, down) = session
+        .local()
+        .query("SELECT count(*), sum(customer) FROM scratch.main.orders")
+        .unwrap();
+    assert_eq!(i64_at(&down, 0), vec![200_000]);
+
+    // A mixed CREATE TABLE … AS lands on its target's side.
+    session
+        .run("CREATE TABLE big_spenders AS SELECT c.id FROM customers c JOIN my_db.orders o ON o.customer = c.id WHERE o.amount > 99990")
+        .await
+        .unwrap();
+    let (_, spenders) = session.local().query("SELECT count(*) FROM big_spenders").unwrap();
+    assert_eq!(i64_at(&spenders, 0), vec![19]);
+
+    // Errors keep DuckDB's message.
+    let e = session
+        .run("SELECT * FROM customers JOIN my_db.nope USING (id)")
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("nope"), "{e}");
+    server.stop();
+}
+
+#[test]
+fn pond_sql_runs_scripts_with_exit_codes() {
+    let server = Server::start();
+    let token = server.token("fay", false);
+    let run = |args: &[&str]| {
+        pond()
+            .arg("sql")
+            .args(args)
+            .env("POND_SERVER", &server.url)
+            .env("POND_TOKEN", &token)
+            .output()
+            .unwrap()
+    };
+    let out = run(&[
+        "-c",
+        "CREATE TABLE my_db.t AS SELECT 42 AS answer; SELECT answer FROM my_db.t",
+        "--format",
+        "csv",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "answer\n42\n");
+    let out = run(&[
+        "-c",
+        "SELECT * FROM range(2) r JOIN my_db.t ON true",
+        "--format",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        r#"[{"range":0,"answer":42},{"range":1,"answer":42}]"#
+    );
+    let out = run(&["-c", "SELECT 1; SELECT * FROM no_such_table; SELECT 2"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no_such_table"), "{stderr}");
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains('2'),
+        "stopped at the error"
+    );
+    let out = pond()
+        .args(["sql", "-c", "SELECT 7 AS x", "--format", "line"])
+        .env_remove("POND_TOKEN")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "x = 7\n\n");
     server.stop();
 }

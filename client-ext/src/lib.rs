@@ -1,5 +1,13 @@
 //! Pond's Rust client: connect to a Pond server over Arrow Flight SQL, run queries as Arrow
-//! record batch streams, execute updates, use prepared statements and upload batches.
+//! record batch streams, execute updates, use prepared statements and upload batches; and
+//! [`DualSession`], a local DuckDB with the cloud attached (`ATTACH 'pond:'`) that runs each
+//! query where its data lives (dual execution).
+//!
+//! - [`PondClient`]: the Flight SQL connection.
+//! - [`DualSession`] (`dual.rs`): routing, bridges, `EXPLAIN`, database copies in both
+//!   directions; the plans come from the coordinator's cost model (`pond-planner`).
+//! - `analyze.rs`: what a query reads, from the local DuckDB's own parser.
+//! - `local.rs`: the embedded DuckDB. `link.rs`: the metered (optionally throttled) transport.
 //!
 //! The connection string is `pond://HOST:PORT[/DATABASE][?token=…&tls=true]`; without a
 //! `token` parameter the token comes from `POND_TOKEN`. The client carries Pond's session
@@ -14,7 +22,11 @@
 //! # Ok(()) }
 //! ```
 
+mod analyze;
 mod cookie;
+mod dual;
+mod link;
+mod local;
 
 use std::sync::Arc;
 
@@ -29,7 +41,12 @@ use arrow_flight::sql::{CommandStatementIngest, TableDefinitionOptions, TableExi
 use futures::{Stream, StreamExt, TryStreamExt};
 use tonic::transport::{ClientTlsConfig, Endpoint};
 
+pub use analyze::split_statements;
 pub use cookie::CookieChannel;
+pub use dual::{DualSession, Outcome, Progress, RunMode, Venue};
+pub use link::Link;
+pub use local::LocalDb;
+pub use pond_proto::dual::{Plan, Side};
 
 /// Client errors.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +63,15 @@ pub enum ClientError {
     /// Arrow or Flight decoding failed.
     #[error("{0}")]
     Arrow(#[from] arrow::error::ArrowError),
+    /// The local DuckDB refused a statement (DuckDB's message).
+    #[error("{0}")]
+    Local(#[from] pond_duckling::DucklingError),
+    /// A statement needs the cloud, and the session has no server connection.
+    #[error("not connected to a Pond server: {0}")]
+    NotConnected(String),
+    /// A statement Pond's client understands was malformed or refused.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl From<FlightError> for ClientError {
@@ -144,6 +170,7 @@ impl ConnectOptions {
 /// A connection to a Pond server.
 pub struct PondClient {
     sql: FlightSqlServiceClient<CookieChannel>,
+    link: Arc<Link>,
     /// Clients of the other locations FlightInfo endpoints named (a duckling's address, when
     /// the server hands out direct endpoints), by URI.
     locations: std::collections::HashMap<String, FlightServiceClient<tonic::transport::Channel>>,
@@ -161,6 +188,11 @@ impl PondClient {
 
     /// Connects with parsed options.
     pub async fn connect_with(options: ConnectOptions) -> Result<Self, ClientError> {
+        Self::connect_over(options, Link::unlimited()).await
+    }
+
+    /// Connects with parsed options over `link`, which counts (and may throttle) every byte.
+    pub async fn connect_over(options: ConnectOptions, link: Arc<Link>) -> Result<Self, ClientError> {
         let scheme = if options.tls { "https" } else { "http" };
         let mut endpoint =
             Endpoint::from_shared(format!("{scheme}://{}:{}", options.host, options.port))?.tcp_nodelay(true);
@@ -171,13 +203,16 @@ impl PondClient {
             };
             endpoint = endpoint.tls_config(config.domain_name(options.host.clone()))?;
         }
-        let channel = endpoint.connect().await?;
+        let channel = endpoint
+            .connect_with_connector(link::connector(Arc::clone(&link)))
+            .await?;
         let mut sql = FlightSqlServiceClient::new(CookieChannel::new(channel));
         if let Some(t) = options.token {
             sql.set_token(t);
         }
         let mut client = Self {
             sql,
+            link,
             locations: Default::default(),
         };
         if let Some(db) = options.database {
@@ -224,8 +259,7 @@ impl PondClient {
                     reason: "only grpc:// endpoint locations are supported".into(),
                 })?;
                 let channel = Endpoint::from_shared(format!("http://{address}"))?
-                    .tcp_nodelay(true)
-                    .connect()
+                    .connect_with_connector(link::connector(Arc::clone(&self.link)))
                     .await?;
                 let c = FlightServiceClient::new(channel).max_decoding_message_size(usize::MAX);
                 self.locations.insert(location, c.clone());
@@ -268,25 +302,104 @@ impl PondClient {
 
     /// Uploads batches into `table`, creating it if needed and appending otherwise.
     pub async fn ingest(&mut self, table: &str, batches: Vec<RecordBatch>) -> Result<i64, ClientError> {
+        let stream = futures::stream::iter(batches.into_iter().map(Ok));
+        self.ingest_stream(IngestTarget::table(table), stream).await
+    }
+
+    /// Uploads a stream of batches into `target`, creating the table if needed and appending
+    /// otherwise. The upload is all or nothing.
+    pub async fn ingest_stream(
+        &mut self,
+        target: IngestTarget,
+        batches: impl Stream<Item = Result<RecordBatch, ClientError>> + Send + 'static,
+    ) -> Result<i64, ClientError> {
         let cmd = CommandStatementIngest {
             table_definition_options: Some(TableDefinitionOptions {
                 if_not_exist: TableNotExistOption::Create as i32,
-                if_exists: TableExistsOption::Append as i32,
+                if_exists: if target.replace {
+                    TableExistsOption::Replace as i32
+                } else {
+                    TableExistsOption::Append as i32
+                },
             }),
-            table: table.to_string(),
-            schema: None,
-            catalog: None,
-            temporary: false,
+            table: target.table,
+            schema: target.schema,
+            catalog: target.catalog,
+            temporary: target.temporary,
             transaction_id: None,
             options: Default::default(),
         };
-        let stream = futures::stream::iter(batches.into_iter().map(Ok));
+        let stream = batches.map_err(|e| FlightError::ExternalError(Box::new(e)));
         Ok(self.sql.execute_ingest(cmd, stream).await?)
+    }
+
+    /// The names of the caller's databases (Flight SQL catalogs).
+    pub async fn catalogs(&mut self) -> Result<Vec<String>, ClientError> {
+        let info = self.sql.get_catalogs().await?;
+        let mut names = Vec::new();
+        for endpoint in info.endpoint {
+            let batches: Vec<RecordBatch> = self.fetch(endpoint).await?.try_collect().await?;
+            for b in batches {
+                let col = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8)?;
+                let col = col
+                    .as_any()
+                    .downcast_ref::<arrow::array::StringArray>()
+                    .ok_or_else(|| ClientError::Invalid("catalog names are not text".into()))?;
+                names.extend(col.iter().flatten().map(str::to_string));
+            }
+        }
+        Ok(names)
+    }
+
+    /// Asks the coordinator to plan a dual-execution query.
+    pub async fn plan_dual(
+        &mut self,
+        request: &pond_proto::dual::PlanRequest,
+    ) -> Result<pond_proto::dual::Plan, ClientError> {
+        use prost::Message;
+        let action = arrow_flight::Action {
+            r#type: "PlanDualQuery".into(),
+            body: request.encode_to_vec().into(),
+        };
+        let mut results = self.sql.do_action(action).await?;
+        let first = results
+            .next()
+            .await
+            .ok_or_else(|| ClientError::Invalid("the server sent no plan".into()))??;
+        pond_proto::dual::Plan::decode(first.body)
+            .map_err(|e| ClientError::Invalid(format!("the server sent a malformed plan: {e}")))
+    }
+
+    /// The link this client's bytes cross.
+    pub fn link(&self) -> &Arc<Link> {
+        &self.link
     }
 
     /// The underlying Flight SQL client, for calls this API does not wrap.
     pub fn flight_sql(&mut self) -> &mut FlightSqlServiceClient<CookieChannel> {
         &mut self.sql
+    }
+}
+
+/// Where an upload goes.
+#[derive(Debug, Clone, Default)]
+pub struct IngestTarget {
+    pub catalog: Option<String>,
+    pub schema: Option<String>,
+    pub table: String,
+    /// A session-scoped temporary table.
+    pub temporary: bool,
+    /// Replace the table if it exists (otherwise append).
+    pub replace: bool,
+}
+
+impl IngestTarget {
+    /// A table in the session's current database and schema.
+    pub fn table(name: &str) -> Self {
+        Self {
+            table: name.to_string(),
+            ..Default::default()
+        }
     }
 }
 

@@ -51,6 +51,8 @@ pub const CANCEL_FLIGHT_INFO: &str = "CancelFlightInfo";
 pub const SET_SESSION_OPTIONS: &str = "SetSessionOptions";
 pub const GET_SESSION_OPTIONS: &str = "GetSessionOptions";
 pub const CLOSE_SESSION: &str = "CloseSession";
+/// Pond's dual-execution planning action: body and result are `pond.dual.v1` messages.
+pub const PLAN_DUAL_QUERY: &str = "PlanDualQuery";
 
 /// The Flight SQL service.
 pub struct PondFlightSql {
@@ -940,6 +942,13 @@ impl FlightSqlService for PondFlightSql {
                 // CloseSessionResult.Status: 1 = CLOSED.
                 Ok(reply(session_pb::CloseSessionResult { status: 1 }.encode_to_vec()))
             }
+            PLAN_DUAL_QUERY => {
+                let req = pond_proto::dual::PlanRequest::decode(body)
+                    .map_err(|_| Status::invalid_argument("malformed PlanRequest"))?;
+                let session = context(&request)?.session()?;
+                let plan = self.coordinator.plan_dual(&session, req).await.map_err(status)?;
+                Ok(reply(plan.encode_to_vec()))
+            }
             other => Err(Status::unimplemented(format!("action {other:?} is not supported"))),
         }
     }
@@ -967,6 +976,10 @@ impl FlightSqlService for PondFlightSql {
             action(
                 CLOSE_SESSION,
                 "Closes the session.\nRequest: CloseSessionRequest\nResponse: CloseSessionResult",
+            ),
+            action(
+                PLAN_DUAL_QUERY,
+                "Plans a query over local and cloud relations (dual execution).\nRequest: pond.dual.v1.PlanRequest\nResponse: pond.dual.v1.Plan",
             ),
         ])
     }

@@ -4,6 +4,7 @@
 //! - [`pond`]: Pond's internal messages, such as the ticket that names a parked query.
 //! - [`storage`]: snapshot manifests and block-map pages, as stored in object storage.
 //! - [`cluster`]: the coordinator↔duckling protocol (carried by Arrow Flight actions).
+//! - [`dual`]: dual execution's planning request and plan (the `PlanDualQuery` action).
 //!
 //! ```
 //! use prost::Message;
@@ -30,4 +31,9 @@ pub mod storage {
 /// The coordinator↔duckling protocol (package `pond.cluster.v1`).
 pub mod cluster {
     include!(concat!(env!("OUT_DIR"), "/pond.cluster.v1.rs"));
+}
+
+/// Dual execution's plan request and plan (package `pond.dual.v1`).
+pub mod dual {
+    include!(concat!(env!("OUT_DIR"), "/pond.dual.v1.rs"));
 }

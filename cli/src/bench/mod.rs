@@ -2,6 +2,7 @@
 //! same run. Every figure is printed as `name: value unit`; latencies are medians (p50) and
 //! 99th percentiles of repeated runs.
 
+mod dual;
 mod ducklings;
 mod storage;
 mod tpch;
@@ -51,6 +52,8 @@ enum Suite {
     Storage,
     /// Duckling cold start, and 16 users at once in-process, proxied and direct.
     Ducklings,
+    /// Dual execution: bytes moved and time against moving everything, also at 100 Mbit/s.
+    Dual,
 }
 
 #[allow(clippy::print_stdout)]
@@ -73,6 +76,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         Suite::Flight => flight(args).await,
         Suite::Tpch => tpch_suite(args).await,
         Suite::Ducklings => ducklings::run(args.seconds).await,
+        Suite::Dual => dual::run(args.scale).await,
         Suite::Storage => {
             let sizes: Vec<u64> = args.sizes.iter().map(|s| s.as_u64()).collect();
             let iterations = args.iterations;
@@ -85,6 +89,8 @@ pub async fn run(args: BenchArgs) -> Result<()> {
 struct BenchServer {
     _dir: tempfile::TempDir,
     client: PondClient,
+    /// `pond://` URL with the admin token.
+    url: String,
     stop: tokio::sync::oneshot::Sender<()>,
     server: tokio::task::JoinHandle<Result<(), pond_flight_server::ServeError>>,
 }
@@ -105,12 +111,14 @@ impl BenchServer {
                 let _ = stop_rx.await;
             },
         ));
-        let client = PondClient::connect(&format!("pond://{addr}?token={}", token.trim()))
+        let url = format!("pond://{addr}?token={}", token.trim());
+        let client = PondClient::connect(&url)
             .await
             .context("connecting to the benchmark server")?;
         Ok(Self {
             _dir: dir,
             client,
+            url,
             stop,
             server,
         })

@@ -1,0 +1,764 @@
+-- name: local_customers_by_region
+SELECT region, count(*) AS n, count(credit) AS n_credit, sum(credit) AS total_credit,
+       min(signup) AS first_signup, max(signup) AS last_signup
+FROM customers
+GROUP BY region;
+
+-- name: local_regions_left_join_customers
+SELECT r.code, r.label, count(c.id) AS n_customers, sum(c.credit) AS credit
+FROM regions r
+LEFT JOIN customers c ON c.region = r.code
+GROUP BY r.code, r.label;
+
+-- name: local_regions_full_outer_customers
+SELECT r.code, c.region, count(*) AS n, count(c.id) AS n_customers
+FROM regions r
+FULL OUTER JOIN customers c ON c.region = r.code
+GROUP BY r.code, c.region;
+
+-- name: local_customers_unknown_region_not_exists
+SELECT coalesce(c.region, '<null>') AS region, count(*) AS n
+FROM customers c
+WHERE NOT EXISTS (SELECT 1 FROM regions r WHERE r.code = c.region)
+GROUP BY 1;
+
+-- name: local_targets_rollup
+SELECT region, extract(quarter FROM month) AS q, sum(goal) AS goal, grouping(region, q) AS g
+FROM targets
+GROUP BY ROLLUP (region, q)
+ORDER BY region NULLS LAST, q NULLS LAST;
+
+-- name: local_top_credit_per_region_qualify
+SELECT region, id, name, credit,
+       rank() OVER (PARTITION BY region ORDER BY credit DESC, id) AS rnk
+FROM customers
+WHERE credit IS NOT NULL
+QUALIFY rnk <= 3
+ORDER BY region NULLS FIRST, rnk, id;
+
+-- name: local_name_like_ilike
+SELECT count(*) FILTER (WHERE name LIKE 'alice%') AS like_lower,
+       count(*) FILTER (WHERE name LIKE 'Alice%') AS like_upper,
+       count(*) FILTER (WHERE name ILIKE 'alice%') AS ilike_any,
+       count(*) FILTER (WHERE name ILIKE '%SMITH%') AS ilike_smith,
+       count(*) FILTER (WHERE upper(substr(name, 1, 3)) = 'BOB') AS bob_prefix
+FROM customers;
+
+-- name: local_signups_per_year_month_vip
+SELECT extract(year FROM signup) AS yr, CAST(date_trunc('month', signup) AS DATE) AS mon,
+       count(*) AS n, count(*) FILTER (WHERE vip) AS n_vip
+FROM customers
+WHERE signup BETWEEN DATE '2023-01-01' AND DATE '2023-12-31'
+GROUP BY ALL
+ORDER BY mon;
+
+-- name: local_targets_running_goal
+SELECT region, month, goal,
+       sum(goal) OVER (PARTITION BY region ORDER BY month ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS ytd,
+       goal - lag(goal) OVER (PARTITION BY region ORDER BY month) AS delta
+FROM targets
+ORDER BY region, month;
+
+-- name: local_targets_with_tax_join_using
+SELECT t.region, r.label, round(sum(t.goal * (1 + r.tax_rate)), 2) AS goal_with_tax
+FROM targets t
+JOIN (SELECT code AS region, label, tax_rate FROM regions) r USING (region)
+GROUP BY t.region, r.label;
+
+-- name: cloud_orders_by_status
+SELECT status, count(*) AS n, count(qty) AS n_qty, sum(amount) AS total,
+       min(amount) AS min_amount, max(amount) AS max_amount, round(avg(amount), 4) AS avg_amount
+FROM cloud.orders
+GROUP BY status;
+
+-- name: cloud_monthly_revenue_2024
+SELECT CAST(date_trunc('month', ordered_at) AS DATE) AS mon, count(*) AS n, sum(amount) AS revenue
+FROM cloud.main.orders
+WHERE ordered_at >= DATE '2024-01-01' AND ordered_at < DATE '2025-01-01'
+GROUP BY mon
+ORDER BY mon;
+
+-- name: cloud_products_by_category
+SELECT category, count(*) AS n, count(price) AS n_priced, min(price) AS min_price,
+       max(price) AS max_price, round(avg(price), 4) AS avg_price
+FROM cloud.products
+GROUP BY category;
+
+-- name: cloud_top_products_by_quantity
+SELECT oi.product_id, sum(oi.quantity) AS units, count(*) AS lines
+FROM cloud.order_items oi
+GROUP BY oi.product_id
+ORDER BY units DESC, oi.product_id
+LIMIT 20;
+
+-- name: cloud_items_without_product_anti
+SELECT oi.product_id, count(*) AS n
+FROM cloud.main.order_items oi
+ANTI JOIN cloud.main.products p ON p.id = oi.product_id
+GROUP BY oi.product_id;
+
+-- name: cloud_category_grouping_sets
+SELECT p.category, o.status, count(*) AS lines, sum(oi.quantity) AS units
+FROM cloud.order_items oi
+JOIN cloud.products p ON p.id = oi.product_id
+JOIN cloud.orders o ON o.id = oi.order_id
+GROUP BY GROUPING SETS ((p.category), (o.status), ());
+
+-- name: cloud_only_cte_order_sizes
+WITH sized AS (
+    SELECT oi.order_id, count(*) AS n_items, sum(oi.quantity) AS units
+    FROM cloud.order_items oi
+    GROUP BY oi.order_id
+)
+SELECT s.n_items, o.status, count(*) AS n_orders, sum(s.units) AS units, sum(o.amount) AS amount
+FROM sized s
+JOIN cloud.orders o ON o.id = s.order_id
+GROUP BY s.n_items, o.status;
+
+-- name: cloud_distinct_status_year
+SELECT DISTINCT extract(year FROM ordered_at) AS yr, status
+FROM cloud.orders
+WHERE status IS NOT NULL;
+
+-- name: cloud_discounted_revenue_by_category
+SELECT p.category,
+       sum(oi.quantity * p.price * (1 - CAST(coalesce(oi.discount, 0) AS DECIMAL(4,2)))) AS net,
+       round(avg(oi.discount), 4) AS avg_discount,
+       round(sum(oi.discount), 4) AS sum_discount,
+       sum(oi.quantity * p.price) AS gross,
+       count(*) FILTER (WHERE oi.discount IS NULL) AS no_discount
+FROM cloud.main.order_items oi
+JOIN cloud.main.products p ON p.id = oi.product_id
+GROUP BY p.category;
+
+-- name: cloud_orders_amount_buckets_case
+SELECT CASE
+           WHEN amount < 100 THEN 'small'
+           WHEN amount < 500 THEN 'medium'
+           WHEN amount < 900 THEN 'large'
+           ELSE 'huge'
+       END AS bucket,
+       count(*) AS n, sum(amount) AS total
+FROM cloud.orders
+GROUP BY bucket;
+
+-- name: mixed_inner_join_region_revenue
+SELECT c.region, count(*) AS n_orders, sum(o.amount) AS revenue
+FROM customers c
+JOIN cloud.orders o ON o.customer_id = c.id
+GROUP BY c.region;
+
+-- name: mixed_left_join_customer_order_counts
+SELECT c.id, c.name, count(o.id) AS n_orders, coalesce(sum(o.amount), 0) AS spent
+FROM customers c
+LEFT JOIN cloud.orders o ON o.customer_id = c.id
+WHERE c.id <= 300
+GROUP BY c.id, c.name;
+
+-- name: mixed_customers_without_orders_left_join_is_null
+SELECT c.id, c.region, c.signup
+FROM customers c
+LEFT JOIN cloud.main.orders o ON o.customer_id = c.id
+WHERE o.id IS NULL;
+
+-- name: mixed_right_join_orphan_orders
+SELECT o.customer_id IS NULL AS null_customer, c.id IS NULL AS no_match,
+       count(*) AS n, sum(o.amount) AS amount
+FROM customers c
+RIGHT JOIN cloud.orders o ON o.customer_id = c.id
+GROUP BY ALL;
+
+-- name: mixed_full_outer_customer_totals
+SELECT CASE
+           WHEN c.id IS NULL THEN 'orders_only'
+           WHEN t.customer_id IS NULL THEN 'customer_only'
+           ELSE 'both'
+       END AS side,
+       count(*) AS n, sum(t.total) AS total, count(c.credit) AS with_credit
+FROM customers c
+FULL OUTER JOIN (
+    SELECT customer_id, sum(amount) AS total
+    FROM cloud.orders
+    GROUP BY customer_id
+) t ON t.customer_id = c.id
+GROUP BY side;
+
+-- name: mixed_cross_join_regions_statuses
+SELECT r.code, s.status, s.n
+FROM regions r
+CROSS JOIN (SELECT status, count(*) AS n FROM cloud.orders WHERE status IS NOT NULL GROUP BY status) s
+ORDER BY r.code, s.status;
+
+-- name: mixed_semi_in_subquery
+SELECT c.region, count(*) AS n
+FROM customers c
+WHERE c.id IN (SELECT o.customer_id FROM cloud.orders o WHERE o.amount > 995 AND o.status = 'returned')
+GROUP BY c.region;
+
+-- name: mixed_exists_correlated
+SELECT c.id, c.name
+FROM customers c
+WHERE c.vip
+  AND EXISTS (SELECT 1 FROM cloud.orders o
+              WHERE o.customer_id = c.id AND o.status = 'cancelled' AND o.ordered_at >= DATE '2025-10-01');
+
+-- name: mixed_not_in_with_nulls
+SELECT count(*) AS n
+FROM customers c
+WHERE c.id NOT IN (SELECT o.customer_id FROM cloud.orders o);
+
+-- name: mixed_not_in_non_null
+SELECT c.id, c.region
+FROM customers c
+WHERE c.id NOT IN (SELECT o.customer_id FROM cloud.orders o WHERE o.customer_id IS NOT NULL);
+
+-- name: mixed_not_exists
+SELECT coalesce(c.region, 'none') AS region, count(*) AS n
+FROM customers c
+WHERE NOT EXISTS (SELECT 1 FROM cloud.main.orders o WHERE o.customer_id = c.id AND o.status = 'delivered')
+GROUP BY 1;
+
+-- name: mixed_anti_join_syntax
+SELECT c.id, c.name, c.vip
+FROM customers c
+ANTI JOIN cloud.orders o ON o.customer_id = c.id;
+
+-- name: mixed_semi_join_syntax
+SELECT c.region, count(*) AS n, sum(c.credit) AS credit
+FROM customers c
+SEMI JOIN cloud.orders o ON o.customer_id = c.id AND o.amount >= 1000
+GROUP BY c.region;
+
+-- name: mixed_anti_join_orders_without_customer
+SELECT o.customer_id IS NULL AS null_key, count(*) AS n, count(DISTINCT o.customer_id) AS ids
+FROM cloud.orders o
+ANTI JOIN customers c ON c.id = o.customer_id
+GROUP BY 1;
+
+-- name: mixed_join_using
+SELECT c.region, o.status, count(*) AS n
+FROM (SELECT id AS customer_id, region FROM customers) c
+JOIN cloud.orders o USING (customer_id)
+WHERE o.ordered_at >= DATE '2025-07-01'
+GROUP BY c.region, o.status;
+
+-- name: mixed_join_on_extra_predicates
+SELECT c.region, count(*) AS n, sum(o.amount) AS amount
+FROM customers c
+JOIN cloud.orders o
+  ON o.customer_id = c.id
+ AND o.ordered_at >= c.signup
+ AND o.status <> 'cancelled'
+ AND o.amount > coalesce(c.credit, 0)
+GROUP BY c.region;
+
+-- name: mixed_multiway_region_category
+SELECT r.code, p.category, count(*) AS lines, sum(oi.quantity) AS units,
+       round(sum(oi.quantity * p.price * (1 + r.tax_rate)), 2) AS gross_with_tax
+FROM customers c
+JOIN regions r ON r.code = c.region
+JOIN cloud.orders o ON o.customer_id = c.id
+JOIN cloud.order_items oi ON oi.order_id = o.id
+JOIN cloud.products p ON p.id = oi.product_id
+WHERE o.ordered_at BETWEEN DATE '2024-01-01' AND DATE '2024-06-30'
+GROUP BY r.code, p.category;
+
+-- name: mixed_multiway_left_chain
+SELECT c.vip, p.category IS NULL AS no_category, count(*) AS n, count(oi.order_id) AS items
+FROM customers c
+LEFT JOIN cloud.main.orders o ON o.customer_id = c.id AND o.status = 'pending'
+LEFT JOIN cloud.main.order_items oi ON oi.order_id = o.id
+LEFT JOIN cloud.main.products p ON p.id = oi.product_id
+GROUP BY ALL;
+
+-- name: mixed_cloud_self_join_consecutive_days
+SELECT c.region, count(*) AS pairs
+FROM cloud.orders o1
+JOIN cloud.orders o2
+  ON o2.customer_id = o1.customer_id
+ AND o2.ordered_at BETWEEN o1.ordered_at + 1 AND o1.ordered_at + 3
+JOIN customers c ON c.id = o1.customer_id
+GROUP BY c.region;
+
+-- name: mixed_cloud_self_join_same_day_vip
+SELECT c.id, o1.ordered_at, o1.id AS first_order, o2.id AS second_order
+FROM customers c
+JOIN cloud.main.orders o1 ON o1.customer_id = c.id
+JOIN cloud.main.orders o2 ON o2.customer_id = o1.customer_id AND o2.ordered_at = o1.ordered_at AND o2.id > o1.id
+WHERE c.vip;
+
+-- name: mixed_string_agg_ordered
+SELECT c.id, c.name,
+       string_agg(o.status, ',' ORDER BY o.ordered_at, o.id) AS statuses,
+       string_agg(CAST(o.id AS VARCHAR), '|' ORDER BY o.id DESC) AS ids
+FROM customers c
+JOIN cloud.orders o ON o.customer_id = c.id
+WHERE c.id <= 12
+GROUP BY c.id, c.name;
+
+-- name: mixed_rollup_region_status
+SELECT c.region, o.status, count(*) AS n, sum(o.amount) AS amount, grouping(c.region, o.status) AS g
+FROM customers c
+JOIN cloud.orders o ON o.customer_id = c.id
+GROUP BY ROLLUP (c.region, o.status);
+
+-- name: mixed_grouping_sets_vip_year
+SELECT c.vip, extract(year FROM o.ordered_at) AS yr, count(*) AS n, sum(o.amount) AS amount
+FROM customers c
+JOIN cloud.orders o ON o.customer_id = c.id
+GROUP BY GROUPING SETS ((c.vip), (yr), (c.vip, yr));
+
+-- name: mixed_having_heavy_customers
+SELECT c.id, c.region, count(*) AS n, sum(o.amount) AS total
+FROM customers c
+JOIN cloud.orders o ON o.customer_id = c.id
+GROUP BY c.id, c.region
+HAVING count(*) >= 90 AND sum(o.amount) > 50000;
+
+-- name: mixed_count_distinct
+SELECT c.region, count(DISTINCT o.customer_id) AS buyers, count(DISTINCT o.status) AS statuses,
+       count(DISTINCT extract(month FROM o.ordered_at)) AS months
+FROM customers c
+JOIN cloud.orders o ON o.customer_id = c.id
+GROUP BY c.region;
+
+-- name: mixed_correlated_scalar_subquery_select
+SELECT c.id,
+       (SELECT count(*) FROM cloud.orders o WHERE o.customer_id = c.id) AS n_orders,
+       (SELECT max(o.amount) FROM cloud.orders o WHERE o.customer_id = c.id) AS max_amount
+FROM customers c
+WHERE c.id <= 40;
+
+-- name: mixed_uncorrelated_scalar_subquery
+SELECT c.id, c.credit
+FROM customers c
+WHERE c.credit > (SELECT max(amount) - 60 FROM cloud.orders);
+
+-- name: mixed_correlated_subquery_where
+SELECT o.id, o.customer_id, o.amount
+FROM cloud.orders o
+WHERE o.customer_id IN (SELECT id FROM customers WHERE id <= 20)
+  AND o.amount > (SELECT 1.8 * avg(o2.amount) FROM cloud.orders o2 WHERE o2.customer_id = o.customer_id);
+
+-- name: mixed_correlated_local_in_cloud
+SELECT o.status, count(*) AS n
+FROM cloud.orders o
+WHERE o.amount < (SELECT c.credit FROM customers c WHERE c.id = o.customer_id)
+GROUP BY o.status;
+
+-- name: mixed_row_number_per_region
+SELECT region, id, total, rn
+FROM (
+    SELECT c.region, c.id, sum(o.amount) AS total,
+           row_number() OVER (PARTITION BY c.region ORDER BY sum(o.amount) DESC, c.id) AS rn
+    FROM customers c
+    JOIN cloud.orders o ON o.customer_id = c.id
+    GROUP BY c.region, c.id
+) s
+WHERE rn <= 5
+ORDER BY region NULLS LAST, rn;
+
+-- name: mixed_rank_dense_rank
+SELECT c.id, o.qty,
+       rank() OVER (PARTITION BY c.id ORDER BY o.qty DESC NULLS LAST) AS rnk,
+       dense_rank() OVER (PARTITION BY c.id ORDER BY o.qty DESC NULLS LAST) AS drnk,
+       o.id
+FROM customers c
+JOIN cloud.orders o ON o.customer_id = c.id
+WHERE c.id BETWEEN 1 AND 15
+ORDER BY c.id, rnk, o.id;
+
+-- name: mixed_lag_lead_order_gaps
+SELECT c.id AS customer_id, o.id, o.ordered_at,
+       o.ordered_at - lag(o.ordered_at) OVER (PARTITION BY c.id ORDER BY o.ordered_at, o.id) AS days_since_prev,
+       lead(o.amount) OVER (PARTITION BY c.id ORDER BY o.ordered_at, o.id) AS next_amount
+FROM customers c
+JOIN cloud.orders o ON o.customer_id = c.id
+WHERE c.id IN (7, 77, 777, 1777)
+ORDER BY c.id, o.ordered_at, o.id;
+
+-- name: mixed_running_sum_frames
+SELECT c.id AS customer_id, o.id, o.ordered_at, o.amount,
+       sum(o.amount) OVER (PARTITION BY c.id ORDER BY o.ordered_at, o.id
+                           ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS running_total,
+       sum(o.amount) OVER (PARTITION BY c.id ORDER BY o.ordered_at, o.id
+                           ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) AS last3,
+       count(*) OVER (PARTITION BY c.id) AS n_orders
+FROM customers c
+JOIN cloud.main.orders o ON o.customer_id = c.id
+WHERE c.region = 'EU' AND c.id <= 60
+ORDER BY customer_id, o.ordered_at, o.id;
+
+-- name: mixed_window_over_monthly_region
+SELECT region, mon, revenue,
+       sum(revenue) OVER (PARTITION BY region ORDER BY mon ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) AS rolling_3m,
+       revenue - lag(revenue, 12) OVER (PARTITION BY region ORDER BY mon) AS yoy
+FROM (
+    SELECT coalesce(c.region, '?') AS region, CAST(date_trunc('month', o.ordered_at) AS DATE) AS mon,
+           sum(o.amount) AS revenue
+    FROM customers c
+    JOIN cloud.orders o ON o.customer_id = c.id
+    GROUP BY 1, 2
+) m
+ORDER BY region, mon;
+
+-- name: mixed_qualify_latest_order
+SELECT c.id, c.name, o.id AS order_id, o.ordered_at, o.amount
+FROM customers c
+JOIN cloud.orders o ON o.customer_id = c.id
+WHERE c.region = 'APAC'
+QUALIFY row_number() OVER (PARTITION BY c.id ORDER BY o.ordered_at DESC, o.id DESC) = 1;
+
+-- name: mixed_cte_used_twice
+WITH cust_rev AS (
+    SELECT c.id, c.region, sum(o.amount) AS revenue
+    FROM customers c
+    JOIN cloud.orders o ON o.customer_id = c.id
+    GROUP BY c.id, c.region
+)
+SELECT a.region, count(*) AS above_avg_customers, sum(a.revenue) AS revenue
+FROM cust_rev a
+JOIN (SELECT region, avg(revenue) AS avg_rev FROM cust_rev GROUP BY region) b
+  ON a.region IS NOT DISTINCT FROM b.region
+WHERE a.revenue > b.avg_rev
+GROUP BY a.region;
+
+-- name: mixed_cloud_only_cte_joined_local
+WITH big_orders AS (
+    SELECT o.customer_id, count(*) AS n_big, max(o.amount) AS max_amount
+    FROM cloud.main.orders o
+    JOIN cloud.main.order_items oi ON oi.order_id = o.id
+    WHERE o.amount > 990 AND oi.quantity >= 4
+    GROUP BY o.customer_id
+)
+SELECT c.region, count(*) AS customers, sum(b.n_big) AS big_lines, max(b.max_amount) AS max_amount
+FROM big_orders b
+JOIN customers c ON c.id = b.customer_id
+GROUP BY c.region;
+
+-- name: mixed_multiple_ctes_targets_vs_actual
+WITH actual AS (
+    SELECT c.region, CAST(date_trunc('month', o.ordered_at) AS DATE) AS month, sum(o.amount) AS revenue
+    FROM customers c
+    JOIN cloud.orders o ON o.customer_id = c.id
+    WHERE o.ordered_at BETWEEN DATE '2024-01-01' AND DATE '2024-12-31'
+      AND o.status IN ('shipped', 'delivered')
+    GROUP BY 1, 2
+),
+cmp AS (
+    SELECT t.region, t.month, t.goal, a.revenue
+    FROM targets t
+    LEFT JOIN actual a ON a.region = t.region AND a.month = t.month
+)
+SELECT region, month, goal, revenue, coalesce(revenue, 0) >= goal AS met
+FROM cmp
+ORDER BY region, month;
+
+-- name: mixed_union_distinct_codes
+SELECT code AS name FROM regions
+UNION
+SELECT category FROM cloud.products WHERE category IS NOT NULL
+UNION
+SELECT status FROM cloud.orders;
+
+-- name: mixed_union_all_events
+SELECT 'signup' AS kind, id AS customer_id, signup AS day FROM customers WHERE id <= 10
+UNION ALL
+SELECT 'order', customer_id, ordered_at FROM cloud.orders WHERE customer_id <= 10 AND ordered_at >= DATE '2025-09-01'
+ORDER BY customer_id, day, kind;
+
+-- name: mixed_intersect_ids
+SELECT id FROM customers WHERE vip
+INTERSECT
+SELECT customer_id FROM cloud.orders WHERE status = 'returned' AND ordered_at >= DATE '2025-06-01';
+
+-- name: mixed_except_ids
+SELECT id FROM customers
+EXCEPT
+SELECT customer_id FROM cloud.main.orders;
+
+-- name: mixed_except_cloud_minus_local
+SELECT customer_id FROM cloud.orders
+EXCEPT
+SELECT id FROM customers;
+
+-- name: mixed_union_all_aggregated
+SELECT src, count(*) AS n, min(d) AS first_day, max(d) AS last_day
+FROM (
+    SELECT 'local' AS src, signup AS d FROM customers
+    UNION ALL
+    SELECT 'cloud', ordered_at FROM cloud.orders
+    UNION ALL
+    SELECT 'target', month FROM targets
+) u
+GROUP BY src;
+
+-- name: mixed_intersect_all_except_all
+(SELECT region FROM customers WHERE id <= 200
+ INTERSECT ALL
+ SELECT c.region FROM customers c JOIN cloud.orders o ON o.customer_id = c.id WHERE o.id <= 300)
+EXCEPT ALL
+SELECT code FROM regions;
+
+-- name: mixed_order_by_limit_offset
+SELECT c.id, c.name, sum(o.amount) AS total
+FROM customers c
+JOIN cloud.orders o ON o.customer_id = c.id
+GROUP BY c.id, c.name
+ORDER BY total DESC, c.id
+LIMIT 10 OFFSET 5;
+
+-- name: mixed_order_by_limit_rows
+SELECT o.id, o.customer_id, c.name, o.amount, o.ordered_at
+FROM cloud.orders o
+JOIN customers c ON c.id = o.customer_id
+WHERE o.status = 'returned'
+ORDER BY o.amount DESC, o.ordered_at, o.id
+LIMIT 25;
+
+-- name: mixed_null_region_coalesce
+SELECT coalesce(c.region, 'unknown') AS region, c.region IS NULL AS was_null,
+       count(*) AS n, sum(o.amount) AS amount
+FROM customers c
+JOIN cloud.orders o ON o.customer_id = c.id
+GROUP BY ALL;
+
+-- name: mixed_null_join_keys
+SELECT count(*) AS joined,
+       count(*) FILTER (WHERE c.region IS NULL) AS null_region_rows,
+       count(t.region) AS with_target
+FROM customers c
+JOIN cloud.orders o ON o.customer_id = c.id
+LEFT JOIN targets t ON t.region = c.region AND t.month = CAST(date_trunc('month', o.ordered_at) AS DATE);
+
+-- name: mixed_is_not_distinct_from_region
+SELECT c.region, count(*) AS n
+FROM customers c
+JOIN (SELECT DISTINCT region FROM customers WHERE id <= 50) r ON r.region IS NOT DISTINCT FROM c.region
+JOIN cloud.orders o ON o.customer_id = c.id AND o.qty IS NULL
+GROUP BY c.region;
+
+-- name: mixed_null_counts
+SELECT o.status IS NULL AS null_status, o.qty IS NULL AS null_qty, c.credit IS NULL AS null_credit,
+       count(*) AS n, sum(coalesce(o.qty, 0)) AS qty
+FROM cloud.orders o
+JOIN customers c ON c.id = o.customer_id
+GROUP BY ALL;
+
+-- name: mixed_date_functions
+SELECT extract(year FROM o.ordered_at) AS yr, extract(quarter FROM o.ordered_at) AS q,
+       dayname(o.ordered_at) AS dow_name, extract(dow FROM o.ordered_at) AS dow,
+       count(*) AS n
+FROM cloud.orders o
+JOIN customers c ON c.id = o.customer_id
+WHERE c.vip AND o.ordered_at BETWEEN DATE '2024-02-01' AND DATE '2024-04-30'
+GROUP BY ALL;
+
+-- name: mixed_date_arithmetic
+SELECT c.id, min(o.ordered_at - c.signup) AS min_days_after_signup,
+       max(date_diff('day', c.signup, o.ordered_at)) AS max_days,
+       min(c.signup + INTERVAL 30 DAY) AS signup_plus_30,
+       count(*) FILTER (WHERE o.ordered_at < c.signup) AS before_signup
+FROM customers c
+JOIN cloud.orders o ON o.customer_id = c.id
+WHERE c.id % 100 = 3
+GROUP BY c.id;
+
+-- name: mixed_date_trunc_join_targets
+SELECT t.region, t.month, t.goal, count(o.id) AS n_orders
+FROM targets t
+JOIN customers c ON c.region = t.region
+JOIN cloud.orders o ON o.customer_id = c.id AND date_trunc('month', o.ordered_at) = t.month
+GROUP BY t.region, t.month, t.goal;
+
+-- name: mixed_decimal_arithmetic
+SELECT c.region,
+       sum(o.amount) AS total,
+       sum(o.amount * r.tax_rate) AS tax,
+       round(sum(o.amount * (1 + r.tax_rate)), 2) AS total_with_tax,
+       round(avg(o.amount), 4) AS avg_amount,
+       sum(o.amount) - sum(c.credit) AS diff,
+       max(o.amount * o.qty) AS max_line
+FROM customers c
+JOIN regions r ON r.code = c.region
+JOIN cloud.orders o ON o.customer_id = c.id
+GROUP BY c.region;
+
+-- name: mixed_decimal_rounding
+SELECT c.id, round(o.amount * 1.0825, 2) AS with_tax, floor(o.amount) AS fl, ceil(o.amount) AS ce,
+       round(o.amount / 3, 3) AS third, CAST(o.amount * 100 AS BIGINT) AS cents
+FROM customers c
+JOIN cloud.orders o ON o.customer_id = c.id
+WHERE c.id BETWEEN 1000 AND 1003;
+
+-- name: mixed_string_functions
+SELECT upper(substr(c.name, 1, 3)) AS prefix, lower(o.status) AS status, length(c.name) AS len,
+       count(*) AS n
+FROM customers c
+JOIN cloud.orders o ON o.customer_id = c.id
+WHERE c.name ILIKE 'GRACE%' AND o.status LIKE '%ed'
+GROUP BY ALL;
+
+-- name: mixed_string_like_products
+SELECT c.region, p.name, count(*) AS n
+FROM customers c
+JOIN cloud.orders o ON o.customer_id = c.id
+JOIN cloud.order_items oi ON oi.order_id = o.id
+JOIN cloud.products p ON p.id = oi.product_id
+WHERE p.name LIKE 'Widget Pro%' AND c.name LIKE '%Smith%'
+GROUP BY c.region, p.name;
+
+-- name: mixed_case_segments
+SELECT CASE WHEN c.vip THEN 'vip'
+            WHEN c.credit IS NULL THEN 'no_credit'
+            WHEN c.credit >= 500 THEN 'high'
+            ELSE 'low' END AS segment,
+       CASE o.status WHEN 'delivered' THEN 'ok' WHEN 'shipped' THEN 'ok' ELSE 'other' END AS state,
+       count(*) AS n, sum(o.amount) AS amount
+FROM customers c
+JOIN cloud.orders o ON o.customer_id = c.id
+GROUP BY ALL;
+
+-- name: mixed_distinct_pairs
+SELECT DISTINCT c.region, o.status
+FROM customers c
+JOIN cloud.orders o ON o.customer_id = c.id;
+
+-- name: mixed_distinct_on
+SELECT DISTINCT ON (c.region) c.region, c.id, o.id AS order_id, o.amount
+FROM customers c
+JOIN cloud.orders o ON o.customer_id = c.id
+ORDER BY c.region, o.amount DESC, o.id;
+
+-- name: selective_customer_range_items
+SELECT c.id, c.name, o.id AS order_id, oi.product_id, oi.quantity, p.price
+FROM customers c
+JOIN cloud.orders o ON o.customer_id = c.id
+JOIN cloud.order_items oi ON oi.order_id = o.id
+LEFT JOIN cloud.products p ON p.id = oi.product_id
+WHERE c.id BETWEEN 500 AND 520;
+
+-- name: selective_customer_name
+SELECT c.id, c.name, count(*) AS n, sum(o.amount) AS total
+FROM customers c
+JOIN cloud.main.orders o ON o.customer_id = c.id
+WHERE c.name LIKE 'Alice Smith #1%'
+GROUP BY c.id, c.name;
+
+-- name: selective_vip_region_signup
+SELECT c.id, o.status, count(*) AS n, max(o.ordered_at) AS last_order
+FROM customers c
+JOIN cloud.orders o ON o.customer_id = c.id
+WHERE c.vip AND c.region = 'LATAM' AND c.signup >= DATE '2024-06-01'
+GROUP BY c.id, o.status;
+
+-- name: selective_single_customer_orders
+SELECT o.id, o.amount, o.status, o.ordered_at
+FROM customers c
+JOIN cloud.orders o ON o.customer_id = c.id
+WHERE c.id = 1234
+ORDER BY o.ordered_at, o.id;
+
+-- name: tiny_cloud_aggregate_cross_regions
+SELECT r.code, r.tax_rate, s.n, s.total, round(s.total * r.tax_rate, 2) AS tax
+FROM regions r
+CROSS JOIN (SELECT count(*) AS n, sum(amount) AS total FROM cloud.orders WHERE status = 'pending') s;
+
+-- name: tiny_cloud_aggregate_scalar_filter
+SELECT c.id, c.signup
+FROM customers c
+WHERE c.signup > (SELECT min(ordered_at) + 790 FROM cloud.orders WHERE status = 'returned');
+
+-- name: tiny_cloud_monthly_vs_targets
+SELECT t.month, sum(t.goal) AS goal, m.revenue
+FROM targets t
+JOIN (SELECT CAST(date_trunc('month', ordered_at) AS DATE) AS month, sum(amount) AS revenue
+      FROM cloud.main.orders GROUP BY 1) m ON m.month = t.month
+GROUP BY t.month, m.revenue
+ORDER BY t.month;
+
+-- name: tiny_cloud_status_join_local
+SELECT s.status, s.n, r.code
+FROM (SELECT status, count(*) AS n FROM cloud.orders GROUP BY status) s
+JOIN regions r ON length(r.code) = length(s.status) - 5;
+
+-- name: mixed_lateral_top_orders
+SELECT c.id, t.id AS order_id, t.amount
+FROM customers c,
+     LATERAL (SELECT o.id, o.amount FROM cloud.orders o WHERE o.customer_id = c.id
+              ORDER BY o.amount DESC, o.id LIMIT 2) t
+WHERE c.id <= 30;
+
+-- name: mixed_percentage_of_total_window
+SELECT region, revenue, round(100.0 * revenue / sum(revenue) OVER (), 4) AS pct
+FROM (
+    SELECT coalesce(c.region, '?') AS region, sum(o.amount) AS revenue
+    FROM customers c
+    JOIN cloud.orders o ON o.customer_id = c.id
+    GROUP BY 1
+) s
+ORDER BY region;
+
+-- name: mixed_ntile_buckets
+SELECT bucket, count(*) AS customers, min(total) AS lo, max(total) AS hi
+FROM (
+    SELECT c.id, sum(o.amount) AS total,
+           ntile(4) OVER (ORDER BY sum(o.amount), c.id) AS bucket
+    FROM customers c
+    JOIN cloud.orders o ON o.customer_id = c.id
+    GROUP BY c.id
+) s
+GROUP BY bucket
+ORDER BY bucket;
+
+-- name: mixed_exists_or_in
+SELECT c.region, count(*) AS n
+FROM customers c
+WHERE EXISTS (SELECT 1 FROM cloud.orders o WHERE o.customer_id = c.id AND o.amount > 1000)
+   OR c.id IN (SELECT customer_id FROM cloud.orders WHERE qty IS NULL AND status = 'returned')
+GROUP BY c.region;
+
+-- name: mixed_nested_subquery_products
+SELECT p.category, count(DISTINCT p.id) AS products
+FROM cloud.products p
+WHERE p.id IN (
+    SELECT oi.product_id FROM cloud.order_items oi
+    WHERE oi.order_id IN (
+        SELECT o.id FROM cloud.orders o
+        WHERE o.customer_id IN (SELECT id FROM customers WHERE vip AND region = 'NA')
+    )
+)
+GROUP BY p.category;
+
+-- name: mixed_any_all_comparison
+SELECT c.id, c.credit
+FROM customers c
+WHERE c.id <= 400
+  AND c.credit > ALL (SELECT o.amount FROM cloud.orders o WHERE o.customer_id = c.id AND o.status = 'pending');
+
+-- name: mixed_having_count_distinct_categories
+SELECT c.id, count(DISTINCT p.category) AS categories, count(*) AS lines
+FROM customers c
+JOIN cloud.orders o ON o.customer_id = c.id
+JOIN cloud.order_items oi ON oi.order_id = o.id
+JOIN cloud.products p ON p.id = oi.product_id
+WHERE c.region = 'MEA'
+GROUP BY c.id
+HAVING count(DISTINCT p.category) < 6;
+
+-- name: mixed_min_max_by
+SELECT c.region, arg_max(o.id, o.amount) AS top_order_by_amount, max(o.amount) AS top_amount,
+       min(o.ordered_at) AS first_order, max(o.ordered_at) AS last_order
+FROM customers c
+JOIN cloud.orders o ON o.customer_id = c.id
+WHERE o.amount < 1000.5
+GROUP BY c.region;
+
+-- name: mixed_in_list_and_between
+SELECT c.region, o.status, count(*) AS n
+FROM customers c
+JOIN cloud.main.orders o ON o.customer_id = c.id
+WHERE c.region IN ('EU', 'NA')
+  AND o.status IN ('pending', 'returned')
+  AND o.amount BETWEEN 250 AND 260
+GROUP BY c.region, o.status;

@@ -1,0 +1,431 @@
+//! What a query reads, from DuckDB's own parser.
+//!
+//! The local DuckDB serializes a SELECT to JSON (`json_serialize_sql`); this module walks that
+//! tree for the relations the query reads: base tables (with the byte offset of their name in
+//! the text), table functions (with a `pond_run := …` override, if any) and CTE names. The
+//! dual-execution session then decides each relation's side and rewrites the text by splicing
+//! at those offsets, so the SQL that finally runs is the user's own text, not a re-rendering.
+
+use serde_json::Value;
+
+/// A base-table reference as written: `[catalog.][schema.]table [AS alias]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableRef {
+    pub catalog: String,
+    pub schema: String,
+    pub table: String,
+    pub alias: String,
+    /// Byte range of the (possibly qualified, possibly quoted) name in the SQL text.
+    pub span: (usize, usize),
+}
+
+/// A table function call such as `read_parquet('…', pond_run = 'remote')`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionRef {
+    pub name: String,
+    /// The first argument when it is a string constant (the path, for readers).
+    pub path: Option<String>,
+    /// A `pond_run` / `md_run` override, lower-cased.
+    pub run: Option<String>,
+    /// Byte range of the override argument, leading comma included, to cut from the text.
+    pub run_span: Option<(usize, usize)>,
+    /// Byte range of the whole call, when it could be located.
+    pub span: Option<(usize, usize)>,
+    pub alias: String,
+}
+
+/// The relations one SELECT reads.
+#[derive(Debug, Default, Clone)]
+pub struct QueryShape {
+    pub tables: Vec<TableRef>,
+    pub functions: Vec<FunctionRef>,
+    /// Names bound by WITH anywhere in the query; an unqualified reference to one is not a table.
+    pub ctes: Vec<String>,
+    /// Every column name mentioned (last part, lower-cased).
+    pub columns: std::collections::BTreeSet<String>,
+    /// Whether the query has a `*` (or `t.*`, `COLUMNS(*)`).
+    pub star: bool,
+}
+
+/// Why a statement could not be analyzed.
+#[derive(Debug, thiserror::Error)]
+pub enum AnalyzeError {
+    /// Not a SELECT: DuckDB's serializer only handles queries.
+    #[error("not a query: {0}")]
+    NotAQuery(String),
+    /// The JSON did not have the expected shape, or an offset did not match the text.
+    #[error("could not analyze the query: {0}")]
+    Shape(String),
+}
+
+/// Walks the JSON of `json_serialize_sql(sql)` for one statement.
+pub fn analyze(sql: &str, json: &str) -> Result<QueryShape, AnalyzeError> {
+    let root: Value = serde_json::from_str(json).map_err(|e| AnalyzeError::Shape(e.to_string()))?;
+    if root.get("error").and_then(Value::as_bool) == Some(true) {
+        let message = root
+            .get("error_message")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown")
+            .to_string();
+        return Err(AnalyzeError::NotAQuery(message));
+    }
+    let statements = root
+        .get("statements")
+        .and_then(Value::as_array)
+        .ok_or_else(|| AnalyzeError::Shape("no statements".into()))?;
+    if statements.len() != 1 {
+        return Err(AnalyzeError::Shape(format!(
+            "{} statements, expected one",
+            statements.len()
+        )));
+    }
+    let mut shape = QueryShape::default();
+    walk(sql, &statements[0], &mut shape)?;
+    Ok(shape)
+}
+
+fn text(v: &Value, key: &str) -> String {
+    v.get(key).and_then(Value::as_str).unwrap_or_default().to_string()
+}
+
+fn location(v: &Value) -> Option<usize> {
+    v.get("query_location")
+        .and_then(Value::as_u64)
+        .filter(|l| *l != u64::MAX)
+        .map(|l| l as usize)
+}
+
+fn walk(sql: &str, v: &Value, shape: &mut QueryShape) -> Result<(), AnalyzeError> {
+    match v {
+        Value::Array(items) => {
+            for item in items {
+                walk(sql, item, shape)?;
+            }
+        }
+        Value::Object(map) => {
+            if let Some(ctes) = map.get("cte_map").and_then(|c| c.get("map")).and_then(Value::as_array) {
+                for cte in ctes {
+                    let name = text(cte, "key");
+                    if !name.is_empty() {
+                        shape.ctes.push(name.to_lowercase());
+                    }
+                }
+            }
+            match map.get("type").and_then(Value::as_str) {
+                Some("BASE_TABLE") if map.contains_key("table_name") => {
+                    shape.tables.push(table_ref(sql, v)?);
+                    return Ok(());
+                }
+                Some("TABLE_FUNCTION") => {
+                    if let Some(f) = v.get("function") {
+                        let mut function = function_ref(sql, f)?;
+                        function.alias = text(v, "alias");
+                        function.span = location(v).and_then(|start| call_end(sql, start).map(|end| (start, end)));
+                        shape.functions.push(function);
+                    }
+                }
+                Some("COLUMN_REF") => {
+                    if let Some(last) = v
+                        .get("column_names")
+                        .and_then(Value::as_array)
+                        .and_then(|n| n.last())
+                        .and_then(Value::as_str)
+                    {
+                        shape.columns.insert(last.to_lowercase());
+                    }
+                }
+                Some("STAR") => shape.star = true,
+                _ => {}
+            }
+            for value in map.values() {
+                walk(sql, value, shape)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn table_ref(sql: &str, v: &Value) -> Result<TableRef, AnalyzeError> {
+    let (catalog, schema, table) = (text(v, "catalog_name"), text(v, "schema_name"), text(v, "table_name"));
+    let start = location(v).ok_or_else(|| AnalyzeError::Shape(format!("no location for table {table}")))?;
+    let end = qualified_name_end(sql, start)
+        .ok_or_else(|| AnalyzeError::Shape(format!("table {table} is not at offset {start}")))?;
+    let written = &sql[start..end];
+    let last = split_qualified(written).pop().unwrap_or_default();
+    if !last.eq_ignore_ascii_case(&table) {
+        return Err(AnalyzeError::Shape(format!(
+            "expected table {table} at offset {start}, found {written}"
+        )));
+    }
+    Ok(TableRef {
+        catalog,
+        schema,
+        table,
+        alias: text(v, "alias"),
+        span: (start, end),
+    })
+}
+
+fn function_ref(sql: &str, f: &Value) -> Result<FunctionRef, AnalyzeError> {
+    let name = text(f, "function_name").to_lowercase();
+    let children = f.get("children").and_then(Value::as_array).cloned().unwrap_or_default();
+    let path = children
+        .first()
+        .filter(|c| text(c, "class") == "CONSTANT")
+        .and_then(|c| c.get("value"))
+        .and_then(|v| v.get("value"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let mut run = None;
+    let mut run_span = None;
+    for child in &children {
+        if text(child, "class") != "COMPARISON" {
+            continue;
+        }
+        let (Some(left), Some(right)) = (child.get("left"), child.get("right")) else {
+            continue;
+        };
+        let names = left.get("column_names").and_then(Value::as_array);
+        let name = names
+            .filter(|n| n.len() == 1)
+            .and_then(|n| n[0].as_str())
+            .map(str::to_lowercase);
+        if !matches!(name.as_deref(), Some("pond_run" | "md_run")) {
+            continue;
+        }
+        let value = match text(right, "class").as_str() {
+            "CONSTANT" => right.get("value").and_then(|v| v.get("value")).and_then(Value::as_str),
+            "COLUMN_REF" => right
+                .get("column_names")
+                .and_then(Value::as_array)
+                .and_then(|n| n.first())
+                .and_then(Value::as_str),
+            _ => None,
+        };
+        let value = value
+            .map(str::to_lowercase)
+            .ok_or_else(|| AnalyzeError::Shape("pond_run takes 'local', 'remote' or 'auto'".into()))?;
+        let (Some(from), Some(value_at)) = (location(left), location(right)) else {
+            return Err(AnalyzeError::Shape("no location for pond_run".into()));
+        };
+        run_span = Some(argument_span(sql, from, value_at)?);
+        run = Some(value);
+    }
+    Ok(FunctionRef {
+        name,
+        path,
+        run,
+        run_span,
+        span: None,
+        alias: String::new(),
+    })
+}
+
+/// The end of a call `name(…)` starting at `at`: just past its matching parenthesis.
+fn call_end(sql: &str, at: usize) -> Option<usize> {
+    let bytes = sql.as_bytes();
+    let mut i = qualified_name_end(sql, at)?;
+    while bytes.get(i).is_some_and(u8::is_ascii_whitespace) {
+        i += 1;
+    }
+    if bytes.get(i) != Some(&b'(') {
+        return None;
+    }
+    let mut depth = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'(' => depth += 1,
+            b')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(i + 1);
+                }
+            }
+            q @ (b'\'' | b'"') => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != q {
+                    i += 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The span of `, name = value` given the offsets of `name` and `value`.
+fn argument_span(sql: &str, name_at: usize, value_at: usize) -> Result<(usize, usize), AnalyzeError> {
+    let bytes = sql.as_bytes();
+    let mut start = name_at;
+    while start > 0 && bytes[start - 1].is_ascii_whitespace() {
+        start -= 1;
+    }
+    if start == 0 || bytes[start - 1] != b',' {
+        return Err(AnalyzeError::Shape("pond_run must follow another argument".into()));
+    }
+    start -= 1;
+    let end = if bytes.get(value_at) == Some(&b'\'') {
+        let mut i = value_at + 1;
+        loop {
+            match bytes.get(i) {
+                None => return Err(AnalyzeError::Shape("unterminated string".into())),
+                Some(b'\'') if bytes.get(i + 1) == Some(&b'\'') => i += 2,
+                Some(b'\'') => break i + 1,
+                Some(_) => i += 1,
+            }
+        }
+    } else {
+        identifier_end(sql, value_at).unwrap_or(value_at)
+    };
+    Ok((start, end))
+}
+
+fn is_ident_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
+}
+
+/// End of one identifier (bare or double-quoted) starting at `at`.
+fn identifier_end(sql: &str, at: usize) -> Option<usize> {
+    let bytes = sql.as_bytes();
+    if bytes.get(at) == Some(&b'"') {
+        let mut i = at + 1;
+        loop {
+            match bytes.get(i)? {
+                b'"' if bytes.get(i + 1) == Some(&b'"') => i += 2,
+                b'"' => return Some(i + 1),
+                _ => i += 1,
+            }
+        }
+    }
+    let mut i = at;
+    while i < bytes.len() && is_ident_byte(bytes[i]) {
+        i += 1;
+    }
+    (i > at).then_some(i)
+}
+
+/// End of `ident(.ident)*` starting at `at` (spaces around dots are not DuckDB style and are
+/// not accepted here).
+fn qualified_name_end(sql: &str, at: usize) -> Option<usize> {
+    let mut end = identifier_end(sql, at)?;
+    while sql.as_bytes().get(end) == Some(&b'.') {
+        match identifier_end(sql, end + 1) {
+            Some(e) => end = e,
+            None => break,
+        }
+    }
+    Some(end)
+}
+
+/// Splits a written qualified name into its unquoted parts.
+pub fn split_qualified(written: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut at = 0;
+    while at < written.len() {
+        let Some(end) = identifier_end(written, at) else { break };
+        let part = &written[at..end];
+        parts.push(if part.starts_with('"') {
+            part[1..part.len() - 1].replace("\"\"", "\"")
+        } else {
+            part.to_string()
+        });
+        at = end + 1;
+    }
+    parts
+}
+
+/// Splits a script into statements at semicolons outside quotes and comments. Empty
+/// statements are dropped; each statement keeps its text without the semicolon.
+pub fn split_statements(script: &str) -> Vec<String> {
+    let bytes = script.as_bytes();
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            q @ (b'\'' | b'"') => {
+                i += 1;
+                while i < bytes.len() {
+                    if bytes[i] == q {
+                        if bytes.get(i + 1) == Some(&q) {
+                            i += 1;
+                        } else {
+                            break;
+                        }
+                    }
+                    i += 1;
+                }
+            }
+            b'-' if bytes.get(i + 1) == Some(&b'-') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i + 1 < bytes.len() && !(bytes[i] == b'*' && bytes[i + 1] == b'/') {
+                    i += 1;
+                }
+                i += 1;
+            }
+            b';' => {
+                out.push(script[start..i].to_string());
+                start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out.push(script[start.min(script.len())..].to_string());
+    out.into_iter()
+        .filter(|s| !strip_comments(s).trim().is_empty())
+        .collect()
+}
+
+/// The statement without leading comments and whitespace.
+pub fn strip_comments(sql: &str) -> &str {
+    let mut s = sql.trim_start();
+    loop {
+        if let Some(rest) = s.strip_prefix("--") {
+            s = rest.split_once('\n').map(|(_, r)| r).unwrap_or("").trim_start();
+        } else if let Some(rest) = s.strip_prefix("/*") {
+            s = rest.split_once("*/").map(|(_, r)| r).unwrap_or("").trim_start();
+        } else {
+            return s;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_scripts_outside_quotes_and_comments() {
+        let s = split_statements("select ';' ; -- a ; comment\nselect \"x;\" from t;; /* ; */ ");
+        assert_eq!(s, vec!["select ';' ", " -- a ; comment\nselect \"x;\" from t"]);
+    }
+
+    #[test]
+    fn finds_qualified_names_and_their_parts() {
+        let sql = r#"select * from "My ""db""".main.t x"#;
+        let end = qualified_name_end(sql, 14).unwrap();
+        assert_eq!(&sql[14..end], r#""My ""db""".main.t"#);
+        assert_eq!(split_qualified(&sql[14..end]), vec!["My \"db\"", "main", "t"]);
+    }
+
+    #[test]
+    fn cuts_a_run_override_argument() {
+        let sql = "read_parquet('a.parquet', pond_run = 'remote')";
+        let span = argument_span(sql, 26, 37).unwrap();
+        assert_eq!(
+            format!("{}{}", &sql[..span.0], &sql[span.1..]),
+            "read_parquet('a.parquet')"
+        );
+        let sql = "read_csv('a.csv',md_run=REMOTE)";
+        let span = argument_span(sql, 17, 24).unwrap();
+        assert_eq!(format!("{}{}", &sql[..span.0], &sql[span.1..]), "read_csv('a.csv')");
+    }
+}

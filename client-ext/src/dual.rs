@@ -1,0 +1,1419 @@
+//! Dual execution: a local DuckDB with the cloud attached, running each statement where its
+//! data lives.
+//!
+//! A statement's relations are found with DuckDB's own parser ([`crate::analyze`]) and each is
+//! given a side: a name qualified by an attached cloud alias is remote, anything else local
+//! (unless `USE` made a cloud database current). Then:
+//! - only local relations: the statement runs in the local DuckDB and nothing is sent;
+//! - only cloud relations: it runs on the user's duckling, names rewritten to the cloud's;
+//! - both: relations become placeholders, the coordinator's cost model returns a plan
+//!   (`pond.dual.v1.Plan`), bridges move reduced relations into temporary tables (downloads
+//!   are Flight streams appended through the Arrow interface; uploads are ingests into
+//!   session-scoped temporary tables), and the query runs on the chosen side.
+//!
+//! Invariants:
+//! - The SQL that runs is the user's text with relation names spliced in at the offsets
+//!   DuckDB reported, never a re-rendering, so DuckDB semantics are kept on both sides.
+//! - Every temporary table a statement creates is dropped when it ends, on success or error.
+//! - `SET pond_run` and per-scan `pond_run := …` (alias `md_run`) only move work; they never
+//!   change a result.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::array::{RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use futures::TryStreamExt;
+use pond_duckling::engine::{quote_ident, quote_literal};
+use pond_proto::dual::{Plan, PlanRequest, Relation, Side};
+
+use crate::analyze::{self, AnalyzeError, QueryShape, strip_comments};
+use crate::local::LocalDb;
+use crate::{ClientError, ConnectOptions, IngestTarget, Link, PondClient};
+
+/// Where queries run: `SET pond_run = 'auto' | 'local' | 'remote'`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RunMode {
+    #[default]
+    Auto,
+    Local,
+    Remote,
+}
+
+impl RunMode {
+    fn parse(text: &str) -> Option<Self> {
+        match text.trim().trim_matches('\'').to_ascii_lowercase().as_str() {
+            "auto" => Some(Self::Auto),
+            "local" => Some(Self::Local),
+            "remote" => Some(Self::Remote),
+            _ => None,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Local => "local",
+            Self::Remote => "remote",
+        }
+    }
+}
+
+/// Where a statement ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Venue {
+    /// The client itself (session commands such as `ATTACH 'pond:'`).
+    Client,
+    Local,
+    Remote,
+    /// Split between the two by a plan.
+    Dual,
+}
+
+/// The result of one statement.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+    pub venue: Venue,
+    /// Bytes that crossed the network (both directions), as counted by the link.
+    pub bytes_moved: u64,
+    /// The plan, for dual statements.
+    pub plan: Option<Plan>,
+    /// Whether the statement is one whose rows a shell shows (a query, `EXPLAIN`, `SHOW`…),
+    /// as opposed to DDL, DML and session commands, whose change counts DuckDB's CLI hides.
+    pub is_query: bool,
+}
+
+impl Outcome {
+    fn client(message: impl Into<String>) -> Self {
+        let schema = Arc::new(Schema::new(vec![Field::new("Success", DataType::Utf8, false)]));
+        let column = Arc::new(StringArray::from(vec![message.into()]));
+        let batch = RecordBatch::try_new(Arc::clone(&schema), vec![column]).expect("one text column");
+        Self {
+            schema,
+            batches: vec![batch],
+            venue: Venue::Client,
+            bytes_moved: 0,
+            plan: None,
+            is_query: false,
+        }
+    }
+
+    fn lines(venue: Venue, name: &str, text: &str, plan: Option<Plan>) -> Self {
+        let schema = Arc::new(Schema::new(vec![Field::new(name, DataType::Utf8, false)]));
+        let column = Arc::new(StringArray::from(text.lines().map(str::to_string).collect::<Vec<_>>()));
+        let batch = RecordBatch::try_new(Arc::clone(&schema), vec![column]).expect("one text column");
+        Self {
+            schema,
+            batches: vec![batch],
+            venue,
+            bytes_moved: 0,
+            plan,
+            is_query: true,
+        }
+    }
+
+    /// Rows in the result.
+    pub fn num_rows(&self) -> usize {
+        self.batches.iter().map(RecordBatch::num_rows).sum()
+    }
+}
+
+/// Progress of a long transfer, for progress bars.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    pub what: String,
+    pub rows: u64,
+    pub done: bool,
+}
+
+type ProgressSink = Arc<dyn Fn(&Progress) + Send + Sync>;
+
+/// A cloud relation's resolved place.
+#[derive(Debug, Clone)]
+struct CloudName {
+    database: String,
+    schema: String,
+    table: String,
+}
+
+impl CloudName {
+    fn quoted(&self) -> String {
+        format!(
+            "{}.{}.{}",
+            quote_ident(&self.database),
+            quote_ident(&self.schema),
+            quote_ident(&self.table)
+        )
+    }
+}
+
+/// One relation of a statement being planned.
+#[derive(Debug, Clone)]
+struct Rel {
+    side: Side,
+    /// SQL that reads it on its side.
+    source: String,
+    /// Byte range in the statement that the placeholder replaces.
+    span: (usize, usize),
+    /// Appended after the placeholder so the relation keeps the name the query uses.
+    alias: Option<String>,
+}
+
+/// What running a dual plan measured, for `EXPLAIN ANALYZE`.
+#[derive(Debug, Default)]
+struct Measured {
+    bridges: Vec<(String, u64, u64, Duration)>,
+    local_time: Duration,
+    remote_time: Duration,
+    result_bytes: u64,
+}
+
+/// A local DuckDB with cloud databases attached.
+pub struct DualSession {
+    local: LocalDb,
+    cloud: Option<PondClient>,
+    /// Attached cloud databases: alias → database name on the server.
+    attached: BTreeMap<String, String>,
+    run: RunMode,
+    /// The attached alias `USE` made current, if a cloud one.
+    current_cloud: Option<String>,
+    link: Arc<Link>,
+    progress: Option<ProgressSink>,
+}
+
+/// Placeholder names are fixed-width so no one is a prefix of another.
+fn placeholder(i: usize) -> String {
+    format!("__pond_ref_{i:03}")
+}
+
+/// The statement's first words, lower-cased, for dispatch.
+fn words(sql: &str, n: usize) -> Vec<String> {
+    strip_comments(sql)
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .take(n)
+        .map(str::to_ascii_lowercase)
+        .collect()
+}
+
+/// The first single-quoted string literal of `sql`, unescaped.
+fn first_string_literal(sql: &str) -> Option<(String, usize)> {
+    let start = sql.find('\'')?;
+    let bytes = sql.as_bytes();
+    let mut out = String::new();
+    let mut i = start + 1;
+    while i < bytes.len() {
+        if bytes[i] == b'\'' {
+            if bytes.get(i + 1) == Some(&b'\'') {
+                out.push('\'');
+                i += 2;
+                continue;
+            }
+            return Some((out, i + 1));
+        }
+        let ch = sql[i..].chars().next()?;
+        out.push(ch);
+        i += ch.len_utf8();
+    }
+    None
+}
+
+/// A bare or quoted identifier at the start of `text`, unquoted, and the rest.
+fn take_identifier(text: &str) -> Option<(String, &str)> {
+    let text = text.trim_start();
+    if let Some(body) = text.strip_prefix('"') {
+        let mut out = String::new();
+        let mut chars = body.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            if c == '"' {
+                if chars.peek().map(|(_, c)| *c) == Some('"') {
+                    chars.next();
+                    out.push('"');
+                } else {
+                    return Some((out, &body[i + 1..]));
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        return None;
+    }
+    let end = text
+        .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
+        .unwrap_or(text.len());
+    (end > 0).then(|| (text[..end].to_string(), &text[end..]))
+}
+
+fn splice(sql: &str, mut edits: Vec<((usize, usize), String)>) -> String {
+    edits.sort_by_key(|e| std::cmp::Reverse(e.0.0));
+    let mut out = sql.to_string();
+    for ((start, end), text) in edits {
+        out.replace_range(start..end, &text);
+    }
+    out
+}
+
+impl DualSession {
+    /// Opens a local DuckDB (`path`, or in memory) and, with `server`, connects to Pond.
+    pub async fn open(path: Option<&Path>, server: Option<ConnectOptions>) -> Result<Self, ClientError> {
+        Self::open_over(path, server, Link::unlimited()).await
+    }
+
+    /// [`DualSession::open`] over a given link (to meter or throttle the network).
+    pub async fn open_over(
+        path: Option<&Path>,
+        server: Option<ConnectOptions>,
+        link: Arc<Link>,
+    ) -> Result<Self, ClientError> {
+        let local = LocalDb::open(path)?;
+        let cloud = match server {
+            Some(options) => Some(PondClient::connect_over(options, Arc::clone(&link)).await?),
+            None => None,
+        };
+        Ok(Self {
+            local,
+            cloud,
+            attached: BTreeMap::new(),
+            run: RunMode::Auto,
+            current_cloud: None,
+            link,
+            progress: None,
+        })
+    }
+
+    /// Reports transfers (uploads, copies) to `sink`.
+    pub fn on_progress(&mut self, sink: impl Fn(&Progress) + Send + Sync + 'static) {
+        self.progress = Some(Arc::new(sink));
+    }
+
+    /// The local database.
+    pub fn local(&self) -> &LocalDb {
+        &self.local
+    }
+
+    /// The server connection, if any.
+    pub fn cloud(&mut self) -> Option<&mut PondClient> {
+        self.cloud.as_mut()
+    }
+
+    /// Attached cloud databases, alias → server name.
+    pub fn attached(&self) -> &BTreeMap<String, String> {
+        &self.attached
+    }
+
+    /// The current `pond_run` mode.
+    pub fn run_mode(&self) -> RunMode {
+        self.run
+    }
+
+    /// The link's counters.
+    pub fn link(&self) -> &Arc<Link> {
+        &self.link
+    }
+
+    fn cloud_client(&mut self, what: &str) -> Result<&mut PondClient, ClientError> {
+        self.cloud.as_mut().ok_or_else(|| {
+            ClientError::NotConnected(format!("{what} needs a server (--server and --token, or POND_TOKEN)"))
+        })
+    }
+
+    fn report(&self, what: &str, rows: u64, done: bool) {
+        if let Some(sink) = &self.progress {
+            sink(&Progress {
+                what: what.to_string(),
+                rows,
+                done,
+            });
+        }
+    }
+
+    /// Runs a script: every statement in order, stopping at the first error.
+    pub async fn run_script(&mut self, script: &str) -> Result<Vec<Outcome>, ClientError> {
+        let mut out = Vec::new();
+        for statement in analyze::split_statements(script) {
+            out.push(self.run(&statement).await?);
+        }
+        Ok(out)
+    }
+
+    /// Runs one statement.
+    pub async fn run(&mut self, sql: &str) -> Result<Outcome, ClientError> {
+        let text = strip_comments(sql).trim().trim_end_matches(';').trim_end();
+        let w = words(text, 8);
+        let w: Vec<&str> = w.iter().map(String::as_str).collect();
+        match w.as_slice() {
+            ["attach", ..] if is_pond_path(text) => self.attach(text).await,
+            ["detach", rest @ ..] => {
+                let name = rest.iter().find(|x| !matches!(**x, "database" | "if" | "exists"));
+                match name.map(|n| n.to_string()) {
+                    Some(n) if self.attached.contains_key(&n) => {
+                        self.attached.remove(&n);
+                        if self.current_cloud.as_deref() == Some(n.as_str()) {
+                            self.current_cloud = None;
+                        }
+                        Ok(Outcome::client(format!("detached {n}")))
+                    }
+                    _ => self.run_local(text),
+                }
+            }
+            ["set" | "reset", ..] if w.iter().any(|x| matches!(*x, "pond_run" | "md_run")) => {
+                self.run = if w[0] == "reset" {
+                    RunMode::Auto
+                } else {
+                    run_setting(text)
+                        .ok_or_else(|| ClientError::Invalid("pond_run must be 'auto', 'local' or 'remote'".into()))?
+                };
+                Ok(Outcome::client(format!("pond_run = '{}'", self.run.as_str())))
+            }
+            ["use", ..] => self.use_database(text).await,
+            ["explain", "analyze", ..] => {
+                let query = strip_comments(text)[7..].trim_start()[7..].trim_start().to_string();
+                self.explain(&query, true).await
+            }
+            ["explain", ..] => {
+                let query = strip_comments(text)[7..].trim_start().to_string();
+                self.explain(&query, false).await
+            }
+            ["create", "database", ..] if uploads_local(text) => self.upload_database(text).await,
+            ["copy", "from", "database", ..] => self.copy_database(text).await,
+            ["show", "databases"] => self.show_databases(),
+            _ if server_only(&w) => self.run_remote(text).await,
+            _ => self.run_statement(text).await,
+        }
+    }
+
+    fn run_local(&self, sql: &str) -> Result<Outcome, ClientError> {
+        let (schema, batches) = self.local.query(sql)?;
+        Ok(Outcome {
+            schema,
+            batches,
+            venue: Venue::Local,
+            bytes_moved: 0,
+            plan: None,
+            is_query: returns_rows(sql),
+        })
+    }
+
+    async fn run_remote(&mut self, sql: &str) -> Result<Outcome, ClientError> {
+        let before = self.link.moved();
+        let cloud = self.cloud_client("this statement")?;
+        let (schema, batches) = cloud.query_with_schema(sql).await?;
+        Ok(Outcome {
+            schema,
+            batches,
+            venue: Venue::Remote,
+            bytes_moved: self.link.moved() - before,
+            plan: None,
+            is_query: returns_rows(sql),
+        })
+    }
+
+    async fn attach(&mut self, text: &str) -> Result<Outcome, ClientError> {
+        let (path, after) =
+            first_string_literal(text).ok_or_else(|| ClientError::Invalid("ATTACH needs a 'pond:…' path".into()))?;
+        let target = path
+            .strip_prefix("pond:")
+            .or_else(|| path.strip_prefix("md:"))
+            .unwrap_or_default()
+            .to_string();
+        let rest = text[after..].trim_start();
+        let (alias, options) = match rest.get(..2) {
+            Some(a) if a.eq_ignore_ascii_case("as") => {
+                let (alias, options) = take_identifier(&rest[2..])
+                    .ok_or_else(|| ClientError::Invalid("ATTACH … AS needs a name".into()))?;
+                (Some(alias), options.trim())
+            }
+            _ => (None, rest),
+        };
+        let catalogs = self.cloud_client("ATTACH 'pond:'")?.catalogs().await?;
+        if target.is_empty() {
+            if alias.is_some() || !options.is_empty() {
+                return Err(ClientError::Invalid(
+                    "ATTACH 'pond:' attaches every database under its own name; give one database to alias it".into(),
+                ));
+            }
+            for c in &catalogs {
+                self.attached.insert(c.clone(), c.clone());
+            }
+            return Ok(Outcome::client(format!(
+                "attached {} cloud database(s)",
+                catalogs.len()
+            )));
+        }
+        if target.starts_with("_share/") || !options.is_empty() {
+            // Shares and time travel are attachments the server makes; the alias is its name.
+            let alias = alias.ok_or_else(|| ClientError::Invalid("this ATTACH needs AS <name>".into()))?;
+            let statement = text.to_string();
+            self.cloud_client("ATTACH")?.execute(&statement).await?;
+            self.attached.insert(alias.clone(), alias.clone());
+            return Ok(Outcome::client(format!("attached {alias}")));
+        }
+        let database = catalogs
+            .iter()
+            .find(|c| c.eq_ignore_ascii_case(&target))
+            .ok_or_else(|| ClientError::Invalid(format!("cloud database {target} does not exist")))?
+            .clone();
+        let alias = alias.unwrap_or_else(|| database.clone());
+        self.attached.insert(alias.clone(), database);
+        Ok(Outcome::client(format!("attached {alias}")))
+    }
+
+    async fn use_database(&mut self, text: &str) -> Result<Outcome, ClientError> {
+        let after = text.trim_start()[3..].trim_start();
+        let (first, rest) = take_identifier(after).ok_or_else(|| ClientError::Invalid("USE needs a name".into()))?;
+        let schema = rest
+            .trim_start()
+            .strip_prefix('.')
+            .and_then(take_identifier)
+            .map(|(s, _)| s);
+        if let Some(database) = self.cloud_database(&first) {
+            let mut statement = format!("USE {}", quote_ident(&database));
+            if let Some(s) = &schema {
+                statement += &format!(".{}", quote_ident(s));
+            }
+            self.cloud_client("USE")?.execute(&statement).await?;
+            self.current_cloud = Some(first.to_lowercase());
+            return Ok(Outcome::client(format!("using cloud database {first}")));
+        }
+        self.local.execute(text)?;
+        self.current_cloud = None;
+        Ok(Outcome::client(format!("using {first}")))
+    }
+
+    fn cloud_database(&self, alias: &str) -> Option<String> {
+        self.attached
+            .iter()
+            .find(|(a, _)| a.eq_ignore_ascii_case(alias))
+            .map(|(_, d)| d.clone())
+    }
+
+    fn show_databases(&self) -> Result<Outcome, ClientError> {
+        let (_, batches) = self
+            .local
+            .query("SELECT database_name FROM duckdb_databases() WHERE NOT internal ORDER BY 1")?;
+        let mut names: Vec<String> = Vec::new();
+        for b in &batches {
+            if let Some(c) = b.column(0).as_any().downcast_ref::<StringArray>() {
+                names.extend(c.iter().flatten().map(str::to_string));
+            }
+        }
+        let mut kinds = vec!["local"; names.len()];
+        for (alias, db) in &self.attached {
+            names.push(if alias == db {
+                alias.clone()
+            } else {
+                format!("{alias} ({db})")
+            });
+            kinds.push("cloud");
+        }
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("database_name", DataType::Utf8, false),
+            Field::new("location", DataType::Utf8, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![Arc::new(StringArray::from(names)), Arc::new(StringArray::from(kinds))],
+        )?;
+        Ok(Outcome {
+            schema,
+            batches: vec![batch],
+            venue: Venue::Client,
+            bytes_moved: 0,
+            plan: None,
+            is_query: true,
+        })
+    }
+
+    /// Any statement that is not a client command.
+    async fn run_statement(&mut self, text: &str) -> Result<Outcome, ClientError> {
+        let json = self.local.serialize(text)?;
+        match analyze::analyze(text, &json) {
+            Ok(shape) => self.run_query(text, &shape).await,
+            Err(AnalyzeError::NotAQuery(_)) => self.run_other(text).await,
+            Err(AnalyzeError::Shape(reason)) => {
+                tracing::debug!(%reason, "could not analyze; running locally");
+                self.run_local(text)
+            }
+        }
+    }
+
+    /// Sides of a query's relations; `None` for a CTE reference.
+    fn resolve(&self, sql: &str, shape: &QueryShape) -> Vec<Rel> {
+        let mut rels = Vec::new();
+        for t in &shape.tables {
+            let unqualified = t.catalog.is_empty() && t.schema.is_empty();
+            if unqualified && shape.ctes.contains(&t.table.to_lowercase()) {
+                continue;
+            }
+            let cloud = if !t.catalog.is_empty() {
+                self.cloud_database(&t.catalog).map(|db| CloudName {
+                    database: db,
+                    schema: t.schema.clone(),
+                    table: t.table.clone(),
+                })
+            } else if !t.schema.is_empty() {
+                match self.cloud_database(&t.schema) {
+                    Some(db) => Some(CloudName {
+                        database: db,
+                        schema: "main".into(),
+                        table: t.table.clone(),
+                    }),
+                    None => self.current_cloud_db().map(|db| CloudName {
+                        database: db,
+                        schema: t.schema.clone(),
+                        table: t.table.clone(),
+                    }),
+                }
+            } else {
+                self.current_cloud_db().map(|db| CloudName {
+                    database: db,
+                    schema: "main".into(),
+                    table: t.table.clone(),
+                })
+            };
+            let alias = t.alias.is_empty().then(|| quote_ident(&t.table));
+            rels.push(match cloud {
+                Some(name) => Rel {
+                    side: Side::Remote,
+                    source: name.quoted(),
+                    span: t.span,
+                    alias,
+                },
+                None => Rel {
+                    side: Side::Local,
+                    source: sql[t.span.0..t.span.1].to_string(),
+                    span: t.span,
+                    alias,
+                },
+            });
+        }
+        for f in &shape.functions {
+            let Some(span) = f.span else { continue };
+            let side = match f.run.as_deref() {
+                Some("remote") => Side::Remote,
+                Some("local") => Side::Local,
+                // A cloud-only query's readers run with it; others read where the client is.
+                _ => Side::Unspecified,
+            };
+            let mut source = sql[span.0..span.1].to_string();
+            if let Some(cut) = f.run_span {
+                source = format!("{}{}", &sql[span.0..cut.0], &sql[cut.1..span.1]);
+            }
+            let alias = f.alias.is_empty().then(|| quote_ident(&f.name));
+            rels.push(Rel {
+                side,
+                source,
+                span,
+                alias,
+            });
+        }
+        rels
+    }
+
+    fn current_cloud_db(&self) -> Option<String> {
+        self.current_cloud.as_deref().and_then(|a| self.cloud_database(a))
+    }
+
+    async fn run_query(&mut self, text: &str, shape: &QueryShape) -> Result<Outcome, ClientError> {
+        let mut rels = self.resolve(text, shape);
+        let has_remote = rels.iter().any(|r| r.side == Side::Remote);
+        let has_local = rels.iter().any(|r| r.side == Side::Local);
+        // Readers without an override go with the query: remote in a cloud-only query.
+        let unassigned = if has_remote && !has_local {
+            Side::Remote
+        } else {
+            Side::Local
+        };
+        for r in &mut rels {
+            if r.side == Side::Unspecified {
+                r.side = unassigned;
+            }
+        }
+        let has_local = rels.iter().any(|r| r.side == Side::Local);
+        let single = match (has_local, has_remote, self.run) {
+            (_, false, RunMode::Auto | RunMode::Local) => Some(Side::Local),
+            (false, true, RunMode::Auto | RunMode::Remote) => Some(Side::Remote),
+            (false, false, RunMode::Remote) => Some(Side::Local),
+            _ => None,
+        };
+        match single {
+            Some(side) => {
+                let edits = rels.iter().map(|r| (r.span, with_alias(&r.source, &r.alias))).collect();
+                let sql = splice(text, edits);
+                if side == Side::Local {
+                    self.run_local(&sql)
+                } else {
+                    self.run_remote(&sql).await
+                }
+            }
+            None => {
+                let (outcome, _) = self.run_dual(text, shape, &rels).await?;
+                Ok(outcome)
+            }
+        }
+    }
+
+    fn plan_request(&self, text: &str, shape: &QueryShape, rels: &[Rel]) -> Result<(PlanRequest, String), ClientError> {
+        let mut edits = Vec::new();
+        let mut relations = Vec::new();
+        for (i, r) in rels.iter().enumerate() {
+            let name = placeholder(i);
+            edits.push((r.span, with_alias(&name, &r.alias)));
+            let statistics = if r.side == Side::Local {
+                let schema = self.local.describe(&format!("SELECT * FROM {}", r.source))?;
+                Some(pond_planner::statistics::collect(&r.source, &schema, |q| {
+                    self.local.query(q).map(|(_, b)| b)
+                })?)
+            } else if pond_planner::statistics::parse_quoted_name(&r.source).is_some() {
+                None
+            } else {
+                // A remote reader: the coordinator measures only tables; plan it blind.
+                Some(Default::default())
+            };
+            relations.push(Relation {
+                name,
+                side: r.side as i32,
+                source: r.source.clone(),
+                statistics,
+            });
+        }
+        let sql = splice(text, edits);
+        Ok((
+            PlanRequest {
+                sql: sql.clone(),
+                relations,
+                run: self.run.as_str().to_string(),
+                column_names: shape.columns.iter().cloned().collect(),
+                star: shape.star,
+            },
+            sql,
+        ))
+    }
+
+    async fn run_dual(
+        &mut self,
+        text: &str,
+        shape: &QueryShape,
+        rels: &[Rel],
+    ) -> Result<(Outcome, Measured), ClientError> {
+        let (request, sql) = self.plan_request(text, shape, rels)?;
+        let before = self.link.moved();
+        let plan = self.cloud_client("a query on cloud data")?.plan_dual(&request).await?;
+        let mut measured = Measured::default();
+        let mut local_temps = Vec::new();
+        let mut remote_temps = Vec::new();
+        let result = self
+            .execute_plan(&plan, &sql, &mut measured, &mut local_temps, &mut remote_temps)
+            .await;
+        for t in &local_temps {
+            self.local.drop_temp(t);
+        }
+        if !remote_temps.is_empty()
+            && let Some(cloud) = self.cloud.as_mut()
+        {
+            let drops: Vec<String> = remote_temps
+                .iter()
+                .map(|t| format!("DROP TABLE IF EXISTS {}", pond_planner::temp_name(t)))
+                .collect();
+            if let Err(e) = cloud.execute(&drops.join("; ")).await {
+                tracing::warn!(error = %e, "could not drop the plan's temporary tables");
+            }
+        }
+        let (schema, batches) = result?;
+        let outcome = Outcome {
+            schema,
+            batches,
+            venue: Venue::Dual,
+            bytes_moved: self.link.moved() - before,
+            plan: Some(plan),
+            is_query: true,
+        };
+        Ok((outcome, measured))
+    }
+
+    async fn execute_plan(
+        &mut self,
+        plan: &Plan,
+        sql: &str,
+        measured: &mut Measured,
+        local_temps: &mut Vec<String>,
+        remote_temps: &mut Vec<String>,
+    ) -> Result<(SchemaRef, Vec<RecordBatch>), ClientError> {
+        for bridge in &plan.bridges {
+            let started = Instant::now();
+            let before = self.link.moved();
+            let rows;
+            if bridge.from == Side::Remote as i32 {
+                let cloud = self.cloud_client("a download")?;
+                let (schema, batches) = cloud.query_with_schema(&bridge.sql).await?;
+                local_temps.push(bridge.target.clone());
+                rows = self.local.load_temp(&bridge.target, &schema, &batches)?;
+            } else {
+                let (schema, mut batches) = self.local.query(&bridge.sql)?;
+                if batches.is_empty() {
+                    batches.push(RecordBatch::new_empty(schema));
+                }
+                rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+                remote_temps.push(bridge.target.clone());
+                let target = IngestTarget {
+                    table: bridge.target.clone(),
+                    temporary: true,
+                    replace: true,
+                    ..Default::default()
+                };
+                let stream = futures::stream::iter(batches.into_iter().map(Ok));
+                self.cloud_client("an upload")?.ingest_stream(target, stream).await?;
+            }
+            measured.bridges.push((
+                bridge.target.clone(),
+                rows,
+                self.link.moved() - before,
+                started.elapsed(),
+            ));
+        }
+        let mut final_sql = sql.to_string();
+        for (name, replacement) in &plan.names {
+            final_sql = final_sql.replace(name.as_str(), replacement);
+        }
+        let started = Instant::now();
+        if plan.run_on == Side::Remote as i32 {
+            let before = self.link.moved();
+            let result = self
+                .cloud_client("a remote query")?
+                .query_with_schema(&final_sql)
+                .await?;
+            measured.remote_time += started.elapsed();
+            measured.result_bytes = self.link.moved() - before;
+            Ok(result)
+        } else {
+            let result = self.local.query(&final_sql)?;
+            measured.local_time += started.elapsed();
+            Ok(result)
+        }
+    }
+
+    /// Statements other than queries: DDL and DML. They run on the side of the names they
+    /// mention; `CREATE TABLE … AS` and `INSERT INTO … SELECT` whose query reads the other
+    /// side run the query by dual execution first.
+    async fn run_other(&mut self, text: &str) -> Result<Outcome, ClientError> {
+        if let Some((prefix, target, query)) = split_write_query(text) {
+            let target_side = if self.mentions_cloud(&target) || (self.current_cloud.is_some() && !target.contains('.'))
+            {
+                Side::Remote
+            } else {
+                Side::Local
+            };
+            let json = self.local.serialize(&query)?;
+            if let Ok(shape) = analyze::analyze(&query, &json) {
+                let rels = self.resolve(&query, &shape);
+                let foreign = rels
+                    .iter()
+                    .any(|r| r.side != target_side && r.side != Side::Unspecified);
+                if foreign {
+                    let result = Box::pin(self.run_query(&query, &shape)).await?;
+                    let temp = "__pond_result";
+                    let statement = format!("{prefix} SELECT * FROM {}", pond_planner::temp_name(temp));
+                    return if target_side == Side::Local {
+                        self.local.load_temp(temp, &result.schema, &result.batches)?;
+                        let r = self.local.execute(&self.rewrite_cloud_names(&statement));
+                        self.local.drop_temp(temp);
+                        r?;
+                        Ok(Outcome::client(format!("{} rows", result.num_rows())))
+                    } else {
+                        let rows = result.num_rows();
+                        let mut batches = result.batches;
+                        if batches.is_empty() {
+                            batches.push(RecordBatch::new_empty(Arc::clone(&result.schema)));
+                        }
+                        let cloud = self.cloud_client("a write to the cloud")?;
+                        let target = IngestTarget {
+                            table: temp.into(),
+                            temporary: true,
+                            replace: true,
+                            ..Default::default()
+                        };
+                        cloud
+                            .ingest_stream(target, futures::stream::iter(batches.into_iter().map(Ok)))
+                            .await?;
+                        let statement = self.rewrite_cloud_names(&statement);
+                        let cloud = self.cloud_client("a write to the cloud")?;
+                        let r = cloud.execute(&statement).await;
+                        let _ = cloud
+                            .execute(&format!("DROP TABLE IF EXISTS {}", pond_planner::temp_name(temp)))
+                            .await;
+                        r?;
+                        Ok(Outcome::client(format!("{rows} rows")))
+                    };
+                }
+            }
+        }
+        if self.mentions_cloud(text) || self.current_cloud.is_some() {
+            let sql = self.rewrite_cloud_names(text);
+            let before = self.link.moved();
+            let cloud = self.cloud_client("this statement")?;
+            let info_less = cloud.query_with_schema(&sql).await;
+            let (schema, batches) = info_less?;
+            return Ok(Outcome {
+                schema,
+                batches,
+                venue: Venue::Remote,
+                bytes_moved: self.link.moved() - before,
+                plan: None,
+                is_query: returns_rows(&sql),
+            });
+        }
+        self.run_local(text)
+    }
+
+    /// Whether `text` names an attached cloud alias as a qualifier (`alias.`).
+    fn mentions_cloud(&self, text: &str) -> bool {
+        qualifiers(text).iter().any(|(q, _)| self.cloud_database(q).is_some())
+    }
+
+    /// Rewrites `alias.` qualifiers to the cloud's database names.
+    fn rewrite_cloud_names(&self, text: &str) -> String {
+        let edits = qualifiers(text)
+            .into_iter()
+            .filter_map(|(q, span)| {
+                let db = self.cloud_database(&q)?;
+                (db != q).then(|| (span, quote_ident(&db)))
+            })
+            .collect();
+        splice(text, edits)
+    }
+
+    async fn explain(&mut self, query: &str, analyze_run: bool) -> Result<Outcome, ClientError> {
+        let json = self.local.serialize(query)?;
+        let shape = match analyze::analyze(query, &json) {
+            Ok(shape) => shape,
+            Err(_) => {
+                let prefix = if analyze_run { "EXPLAIN ANALYZE" } else { "EXPLAIN" };
+                return self.run_local(&format!("{prefix} {query}"));
+            }
+        };
+        let mut rels = self.resolve(query, &shape);
+        let has_remote = rels.iter().any(|r| r.side == Side::Remote);
+        for r in &mut rels {
+            if r.side == Side::Unspecified {
+                r.side = if has_remote { Side::Remote } else { Side::Local };
+            }
+        }
+        let has_local = rels.iter().any(|r| r.side == Side::Local);
+        if !has_remote && self.run != RunMode::Remote {
+            // Local-only: planned here, nothing crosses the network.
+            let (mut request, _) = self.plan_request(query, &shape, &rels)?;
+            request.run = "local".into();
+            let plan = pond_planner::plan(&request);
+            let mut text = plan.explain.clone();
+            if analyze_run {
+                let started = Instant::now();
+                let outcome = self.run_local(query)?;
+                text += &format!(
+                    "Actual: {} rows; 0 B moved; local {:.1} ms\n",
+                    outcome.num_rows(),
+                    started.elapsed().as_secs_f64() * 1e3
+                );
+            }
+            return Ok(Outcome::lines(Venue::Local, "explain", &text, Some(plan)));
+        }
+        if !analyze_run {
+            let (mut request, _) = self.plan_request(query, &shape, &rels)?;
+            if !has_local && self.run != RunMode::Local {
+                request.run = "remote".into();
+            }
+            let plan = self
+                .cloud_client("EXPLAIN of a cloud query")?
+                .plan_dual(&request)
+                .await?;
+            let text = plan.explain.clone();
+            return Ok(Outcome::lines(Venue::Dual, "explain", &text, Some(plan)));
+        }
+        let saved = self.run;
+        if !has_local && self.run == RunMode::Auto {
+            self.run = RunMode::Remote;
+        }
+        let started = Instant::now();
+        let result = self.run_dual(query, &shape, &rels).await;
+        self.run = saved;
+        let (outcome, measured) = result?;
+        let plan = outcome.plan.clone().unwrap_or_default();
+        let mut text = plan.explain.clone();
+        text += &format!(
+            "Actual: {} rows; {} moved in total; {:.1} ms\n",
+            outcome.num_rows(),
+            pond_planner::human_bytes(outcome.bytes_moved as f64),
+            started.elapsed().as_secs_f64() * 1e3
+        );
+        for (i, (target, rows, bytes, time)) in measured.bridges.iter().enumerate() {
+            text += &format!(
+                "Actual bridge {}: {target}: {rows} rows, {} in {:.1} ms\n",
+                i + 1,
+                pond_planner::human_bytes(*bytes as f64),
+                time.as_secs_f64() * 1e3
+            );
+        }
+        text += &format!(
+            "Actual time: local {:.1} ms, remote {:.1} ms; result download {}\n",
+            measured.local_time.as_secs_f64() * 1e3,
+            measured.remote_time.as_secs_f64() * 1e3,
+            pond_planner::human_bytes(measured.result_bytes as f64)
+        );
+        Ok(Outcome::lines(Venue::Dual, "explain", &text, Some(plan)))
+    }
+
+    /// `CREATE DATABASE d FROM 'file.duckdb'` or `FROM CURRENT_DATABASE()`: uploads every
+    /// table of a local database into a new cloud database.
+    async fn upload_database(&mut self, text: &str) -> Result<Outcome, ClientError> {
+        let after = text.trim_start()["create".len()..].trim_start()["database".len()..].trim_start();
+        let (name, rest) =
+            take_identifier(after).ok_or_else(|| ClientError::Invalid("CREATE DATABASE needs a name".into()))?;
+        let rest = rest.trim_start();
+        let source_expr = rest
+            .get(4..)
+            .filter(|_| rest[..4].eq_ignore_ascii_case("from"))
+            .ok_or_else(|| ClientError::Invalid("expected FROM after the database name".into()))?
+            .trim();
+        let (source, attached_here) = if source_expr.to_ascii_lowercase().starts_with("current_database") {
+            let current = self
+                .local
+                .scalar_string("SELECT current_database()")?
+                .unwrap_or_else(|| self.local.catalog().to_string());
+            (current, false)
+        } else {
+            let (path, _) = first_string_literal(source_expr)
+                .ok_or_else(|| ClientError::Invalid("FROM needs 'file.duckdb' or CURRENT_DATABASE()".into()))?;
+            self.local
+                .execute(&format!("ATTACH {} AS __pond_upload (READ_ONLY)", quote_literal(&path)))?;
+            ("__pond_upload".to_string(), true)
+        };
+        let result = self.upload_tables(&source, &name).await;
+        if attached_here {
+            let _ = self.local.execute("DETACH __pond_upload");
+        }
+        let (tables, rows) = result?;
+        self.attached.insert(name.clone(), name.clone());
+        Ok(Outcome::client(format!(
+            "uploaded {tables} table(s), {rows} rows, into cloud database {name}"
+        )))
+    }
+
+    fn local_tables(&self, database: &str) -> Result<Vec<(String, String)>, ClientError> {
+        let (_, batches) = self.local.query(&format!(
+            "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = {} AND NOT temporary ORDER BY 1, 2",
+            quote_literal(database)
+        ))?;
+        Ok(pairs(&batches))
+    }
+
+    async fn upload_tables(&mut self, source: &str, database: &str) -> Result<(usize, u64), ClientError> {
+        let tables = self.local_tables(source)?;
+        let cloud = self.cloud_client("CREATE DATABASE … FROM a local database")?;
+        cloud
+            .execute(&format!("CREATE DATABASE {}", quote_ident(database)))
+            .await?;
+        self.copy_up(source, database, &tables).await
+    }
+
+    async fn copy_up(
+        &mut self,
+        source: &str,
+        database: &str,
+        tables: &[(String, String)],
+    ) -> Result<(usize, u64), ClientError> {
+        let mut total = 0;
+        for (schema, table) in tables {
+            if schema != "main" {
+                let statement = format!(
+                    "CREATE SCHEMA IF NOT EXISTS {}.{}",
+                    quote_ident(database),
+                    quote_ident(schema)
+                );
+                self.cloud_client("an upload")?.execute(&statement).await?;
+            }
+            let what = format!("{schema}.{table}");
+            let (batch_schema, mut batches) = self.local.query(&format!(
+                "SELECT * FROM {}.{}.{}",
+                quote_ident(source),
+                quote_ident(schema),
+                quote_ident(table)
+            ))?;
+            if batches.is_empty() {
+                batches.push(RecordBatch::new_empty(batch_schema));
+            }
+            let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
+            let target = IngestTarget {
+                catalog: Some(database.to_string()),
+                schema: Some(schema.clone()),
+                table: table.clone(),
+                temporary: false,
+                replace: false,
+            };
+            // Progress is reported as batches are handed to the upload stream.
+            let progress = self.progress.clone();
+            let label = what.clone();
+            let mut sent = 0u64;
+            let stream = futures::stream::iter(batches.into_iter().map(move |b| {
+                sent += b.num_rows() as u64;
+                if let Some(p) = &progress {
+                    p(&Progress {
+                        what: label.clone(),
+                        rows: sent,
+                        done: false,
+                    });
+                }
+                Ok(b)
+            }));
+            let result = self.cloud_client("an upload")?.ingest_stream(target, stream).await;
+            result?;
+            self.report(&what, rows, true);
+            total += rows;
+        }
+        Ok((tables.len(), total))
+    }
+
+    /// `COPY FROM DATABASE a TO b` where one side is cloud: copies every table across.
+    async fn copy_database(&mut self, text: &str) -> Result<Outcome, ClientError> {
+        let after = text.trim_start()[4..].trim_start()[4..].trim_start()[8..].trim_start();
+        let (from, rest) =
+            take_identifier(after).ok_or_else(|| ClientError::Invalid("COPY FROM DATABASE needs a source".into()))?;
+        let rest = rest.trim_start();
+        let rest = rest
+            .get(2..)
+            .filter(|_| rest[..2].eq_ignore_ascii_case("to"))
+            .ok_or_else(|| ClientError::Invalid("expected TO".into()))?;
+        let (to, _) =
+            take_identifier(rest).ok_or_else(|| ClientError::Invalid("COPY FROM DATABASE needs a target".into()))?;
+        match (self.cloud_database(&from), self.cloud_database(&to)) {
+            (None, None) => self.run_local(text),
+            (Some(_), Some(_)) => self.run_remote(&self.rewrite_cloud_names(text)).await,
+            (None, Some(db)) => {
+                let tables = self.local_tables(&from)?;
+                let (n, rows) = self.copy_up(&from, &db, &tables).await?;
+                Ok(Outcome::client(format!(
+                    "copied {n} table(s), {rows} rows, to cloud database {to}"
+                )))
+            }
+            (Some(db), None) => {
+                let listing = format!(
+                    "SELECT table_schema, table_name FROM information_schema.tables WHERE table_catalog = {} AND table_type = 'BASE TABLE' ORDER BY 1, 2",
+                    quote_literal(&db)
+                );
+                let (_, batches) = self
+                    .cloud_client("COPY FROM a cloud database")?
+                    .query_with_schema(&listing)
+                    .await?;
+                let tables = pairs(&batches);
+                let mut total = 0;
+                for (schema, table) in &tables {
+                    if schema != "main" {
+                        self.local.execute(&format!(
+                            "CREATE SCHEMA IF NOT EXISTS {}.{}",
+                            quote_ident(&to),
+                            quote_ident(schema)
+                        ))?;
+                    }
+                    let q = format!(
+                        "SELECT * FROM {}.{}.{}",
+                        quote_ident(&db),
+                        quote_ident(schema),
+                        quote_ident(table)
+                    );
+                    let cloud = self.cloud_client("COPY FROM a cloud database")?;
+                    let (batch_schema, batches) = cloud.query_with_schema(&q).await?;
+                    let temp = "__pond_copy";
+                    let rows = self.local.load_temp(temp, &batch_schema, &batches)?;
+                    let r = self.local.execute(&format!(
+                        "CREATE TABLE {}.{}.{} AS SELECT * FROM {}",
+                        quote_ident(&to),
+                        quote_ident(schema),
+                        quote_ident(table),
+                        pond_planner::temp_name(temp)
+                    ));
+                    self.local.drop_temp(temp);
+                    r?;
+                    self.report(&format!("{schema}.{table}"), rows, true);
+                    total += rows;
+                }
+                Ok(Outcome::client(format!(
+                    "copied {} table(s), {total} rows, from cloud database {from}",
+                    tables.len()
+                )))
+            }
+        }
+    }
+
+    /// Collects a query's result as a stream would deliver it (for callers that want
+    /// batches one by one); dual plans collect the final result first.
+    pub async fn query_stream(
+        &mut self,
+        sql: &str,
+    ) -> Result<impl futures::Stream<Item = Result<RecordBatch, ClientError>> + use<>, ClientError> {
+        let outcome = self.run(sql).await?;
+        Ok(futures::stream::iter(outcome.batches.into_iter().map(Ok)))
+    }
+
+    /// Runs a query and collects its batches.
+    pub async fn query(&mut self, sql: &str) -> Result<Vec<RecordBatch>, ClientError> {
+        self.query_stream(sql).await?.try_collect().await
+    }
+}
+
+fn with_alias(name: &str, alias: &Option<String>) -> String {
+    match alias {
+        Some(a) => format!("{name} AS {a}"),
+        None => name.to_string(),
+    }
+}
+
+fn pairs(batches: &[RecordBatch]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for b in batches {
+        let col = |i: usize| {
+            arrow::compute::cast(b.column(i), &DataType::Utf8)
+                .ok()
+                .and_then(|c| c.as_any().downcast_ref::<StringArray>().cloned())
+        };
+        if let (Some(s), Some(t)) = (col(0), col(1)) {
+            for i in 0..b.num_rows() {
+                out.push((s.value(i).to_string(), t.value(i).to_string()));
+            }
+        }
+    }
+    out
+}
+
+/// The value of `SET [SESSION] pond_run = 'x'` / `SET md_run TO x`.
+fn run_setting(text: &str) -> Option<RunMode> {
+    let lower = text.to_ascii_lowercase();
+    let at = lower
+        .find("pond_run")
+        .map(|i| i + 8)
+        .or_else(|| lower.find("md_run").map(|i| i + 6))?;
+    let rest = lower[at..].trim_start();
+    let rest = rest
+        .strip_prefix('=')
+        .or_else(|| rest.strip_prefix("to"))?
+        .trim()
+        .trim_end_matches(';')
+        .trim();
+    RunMode::parse(rest)
+}
+
+/// Whether DuckDB's CLI would show this statement's rows: not for DDL, DML and session
+/// commands, which answer with a change count.
+fn returns_rows(sql: &str) -> bool {
+    let first = words(sql, 1);
+    !matches!(
+        first.first().map(String::as_str),
+        Some(
+            "insert"
+                | "update"
+                | "delete"
+                | "create"
+                | "drop"
+                | "alter"
+                | "copy"
+                | "attach"
+                | "detach"
+                | "use"
+                | "set"
+                | "reset"
+                | "begin"
+                | "commit"
+                | "rollback"
+                | "abort"
+                | "checkpoint"
+                | "vacuum"
+                | "load"
+                | "install"
+                | "export"
+                | "import"
+                | "truncate"
+                | "comment"
+                | "merge"
+                | "start"
+                | "end"
+                | "grant"
+                | "revoke"
+                | "refresh"
+                | "update_share"
+                | "shutdown"
+        )
+    )
+}
+
+fn is_pond_path(text: &str) -> bool {
+    first_string_literal(text).is_some_and(|(p, _)| p.starts_with("pond:") || p.starts_with("md:"))
+}
+
+/// `CREATE DATABASE d FROM 'file'` / `FROM CURRENT_DATABASE()`, as opposed to a cloud clone.
+fn uploads_local(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    let Some(at) = lower.find(" from ") else { return false };
+    let source = lower[at + 6..].trim_start();
+    source.starts_with('\'') || source.starts_with("current_database")
+}
+
+/// Pond's own statements, which only the server understands.
+fn server_only(w: &[&str]) -> bool {
+    matches!(
+        w,
+        ["create" | "drop", "database", ..]
+            | ["create", "snapshot", ..]
+            | ["create", "share", ..]
+            | ["create", "or", "replace", "share", ..]
+            | ["alter", "database", ..]
+            | ["refresh", "database", ..]
+            | ["update", "share", ..]
+            | ["grant" | "revoke", ..]
+            | ["drop", "share", ..]
+            | ["shutdown"]
+    ) || (matches!(w, ["create", ..]) && w.contains(&"secret") && w.contains(&"pond"))
+        || (matches!(w, ["create", "persistent", "secret", ..])
+            || matches!(w, ["create", "or", "replace", "persistent", ..]))
+        || w.iter()
+            .any(|x| matches!(*x, "pond_interrupt" | "pond_active_connections"))
+}
+
+/// Qualifiers in `text`: identifiers followed by `.` that are not themselves after a `.`,
+/// outside string literals, with their byte spans.
+fn qualifiers(text: &str) -> Vec<(String, (usize, usize))> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut previous_dot = false;
+    while i < bytes.len() {
+        let c = bytes[i];
+        if c == b'\'' {
+            i += 1;
+            while i < bytes.len() && !(bytes[i] == b'\'' && bytes.get(i + 1) != Some(&b'\'')) {
+                i += if bytes[i] == b'\'' { 2 } else { 1 };
+            }
+            i += 1;
+            previous_dot = false;
+            continue;
+        }
+        if c == b'"' || c.is_ascii_alphabetic() || c == b'_' {
+            let Some((name, rest)) = take_identifier(&text[i..]) else {
+                break;
+            };
+            let end = text.len() - rest.len();
+            if !previous_dot && rest.starts_with('.') {
+                out.push((name, (i, end)));
+            }
+            previous_dot = false;
+            i = end;
+            continue;
+        }
+        previous_dot = c == b'.';
+        i += 1;
+    }
+    out
+}
+
+/// Splits `CREATE [OR REPLACE] [TEMP] TABLE name AS query` and `INSERT INTO name [(…)] query`
+/// into (statement prefix, target name, query).
+fn split_write_query(text: &str) -> Option<(String, String, String)> {
+    let lower = text.to_ascii_lowercase();
+    let w = words(text, 6);
+    let is_ctas = w.first().map(String::as_str) == Some("create") && w.iter().take(5).any(|x| x == "table");
+    let is_insert = w.first().map(String::as_str) == Some("insert");
+    if !is_ctas && !is_insert {
+        return None;
+    }
+    // The target name follows TABLE / INTO (and IF NOT EXISTS).
+    let keyword = if is_ctas { "table" } else { "into" };
+    let mut at = lower.find(&format!(" {keyword} "))? + keyword.len() + 2;
+    let after = lower[at..].trim_start();
+    at = lower.len() - after.len();
+    if after.starts_with("if not exists") {
+        at += "if not exists".len();
+    }
+    let mut name_end;
+    let start = at + (text[at..].len() - text[at..].trim_start().len());
+    let mut cursor = &text[start..];
+    loop {
+        let (_, rest) = take_identifier(cursor)?;
+        name_end = text.len() - rest.len();
+        match rest.strip_prefix('.') {
+            Some(r) => cursor = r,
+            None => break,
+        }
+    }
+    let target = text[start..name_end].to_string();
+    let rest = &text[name_end..];
+    let query_at = if is_ctas {
+        let trimmed = rest.trim_start();
+        if !trimmed.to_ascii_lowercase().starts_with("as") {
+            return None;
+        }
+        name_end + (rest.len() - trimmed.len()) + 2
+    } else {
+        let mut r = rest.trim_start();
+        if r.starts_with('(') {
+            let close = r.find(')')?;
+            r = r[close + 1..].trim_start();
+        }
+        let lr = r.to_ascii_lowercase();
+        if !(lr.starts_with("select") || lr.starts_with("with") || lr.starts_with("from") || lr.starts_with('(')) {
+            return None;
+        }
+        text.len() - r.len()
+    };
+    let prefix = text[..query_at].to_string();
+    let query = text[query_at..].trim().to_string();
+    Some((prefix, target, query))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_qualifiers_outside_strings() {
+        let q = qualifiers("select a.x, 'b.y', \"c d\".z from cloud.main.t");
+        let names: Vec<&str> = q.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, vec!["a", "c d", "cloud"]);
+    }
+
+    #[test]
+    fn splits_writes_that_carry_a_query() {
+        let (prefix, target, query) = split_write_query("CREATE OR REPLACE TABLE t2 AS SELECT * FROM c.t").unwrap();
+        assert_eq!(
+            (prefix.as_str(), target.as_str(), query.as_str()),
+            ("CREATE OR REPLACE TABLE t2 AS", "t2", "SELECT * FROM c.t")
+        );
+        let (prefix, target, query) = split_write_query("insert into cloud.main.t (a, b) select 1, 2").unwrap();
+        assert_eq!(target, "cloud.main.t");
+        assert_eq!(prefix, "insert into cloud.main.t (a, b) ");
+        assert_eq!(query, "select 1, 2");
+        assert!(split_write_query("insert into t values (1)").is_none());
+        assert!(split_write_query("create table t (a int)").is_none());
+    }
+
+    #[test]
+    fn parses_run_settings() {
+        assert_eq!(run_setting("SET pond_run = 'remote'"), Some(RunMode::Remote));
+        assert_eq!(run_setting("set md_run to local"), Some(RunMode::Local));
+        assert_eq!(run_setting("SET SESSION pond_run='AUTO'"), Some(RunMode::Auto));
+        assert_eq!(run_setting("SET pond_run = 'sideways'"), None);
+    }
+
+    #[test]
+    fn recognises_pond_statements() {
+        let w = |s: &str| words(s, 8);
+        let check = |s: &str| server_only(&w(s).iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(check("CREATE DATABASE x"));
+        assert!(check("create secret s in pond (type s3)"));
+        assert!(check("SELECT * FROM pond_active_connections()"));
+        assert!(!check("create secret s (type s3)"));
+        assert!(!check("select 1"));
+        assert!(uploads_local("CREATE DATABASE d FROM 'x.duckdb'"));
+        assert!(uploads_local("create database d from current_database()"));
+        assert!(!uploads_local("CREATE DATABASE d FROM src"));
+    }
+}

@@ -1,0 +1,141 @@
+//! The embedded local DuckDB: the user's own database file (or memory), unsandboxed, because
+//! it runs on the user's machine with the user's rights.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{Array, RecordBatch};
+use arrow::datatypes::SchemaRef;
+use pond_duckling::engine::{Connection, Database, duckdb_type_for_arrow, quote_ident};
+
+use crate::ClientError;
+
+/// A local DuckDB database and the one connection the client uses on it.
+pub struct LocalDb {
+    conn: Connection,
+    _db: Arc<Database>,
+    /// The name DuckDB gives the database (`memory`, or the file's stem).
+    catalog: String,
+}
+
+impl LocalDb {
+    /// Opens `path`, or an in-memory database.
+    pub fn open(path: Option<&Path>) -> Result<Self, ClientError> {
+        let db = Database::open(path, &[])?;
+        let conn = db.connect()?;
+        let mut local = Self {
+            conn,
+            _db: db,
+            catalog: String::new(),
+        };
+        local.catalog = local
+            .scalar_string("SELECT current_database()")?
+            .unwrap_or_else(|| "memory".into());
+        Ok(local)
+    }
+
+    /// The name of the default local catalog.
+    pub fn catalog(&self) -> &str {
+        &self.catalog
+    }
+
+    /// Runs one statement and returns its schema and batches.
+    pub fn query(&self, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>), ClientError> {
+        let mut stmt = self.conn.prepare(sql)?;
+        let mut stream = stmt.execute_streaming()?;
+        let schema = stream.schema();
+        let mut out = Vec::new();
+        while let Some(b) = stream.next_batch()? {
+            out.push(b);
+        }
+        Ok((schema, out))
+    }
+
+    /// Runs statements, discarding results.
+    pub fn execute(&self, sql: &str) -> Result<(), ClientError> {
+        Ok(self.conn.execute_batch(sql)?)
+    }
+
+    /// The schema a query would return, without running it.
+    pub fn describe(&self, sql: &str) -> Result<SchemaRef, ClientError> {
+        Ok(self.conn.prepare(sql)?.result_schema()?)
+    }
+
+    /// The first column of the first row, as text.
+    pub fn scalar_string(&self, sql: &str) -> Result<Option<String>, ClientError> {
+        let (_, batches) = self.query(sql)?;
+        let Some(b) = batches.iter().find(|b| b.num_rows() > 0) else {
+            return Ok(None);
+        };
+        let col = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8)?;
+        let s = col.as_any().downcast_ref::<arrow::array::StringArray>();
+        Ok(s.filter(|s| !s.is_null(0)).map(|s| s.value(0).to_string()))
+    }
+
+    /// DuckDB's JSON serialization of a query, for [`crate::analyze`].
+    pub fn serialize(&self, sql: &str) -> Result<String, ClientError> {
+        let q = format!(
+            "SELECT json_serialize_sql({})",
+            pond_duckling::engine::quote_literal(sql)
+        );
+        Ok(self.scalar_string(&q)?.unwrap_or_default())
+    }
+
+    /// Creates (or replaces) the temporary table `name` with `schema` and appends `batches`.
+    pub fn load_temp(&self, name: &str, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<u64, ClientError> {
+        let mut table = self.create_temp(name, schema)?;
+        for b in batches {
+            table.append(b)?;
+        }
+        table.finish()
+    }
+
+    /// Creates (or replaces) the temporary table `name`, to be filled batch by batch.
+    pub fn create_temp(&self, name: &str, schema: &SchemaRef) -> Result<TempTableWriter<'_>, ClientError> {
+        let columns = schema
+            .fields()
+            .iter()
+            .map(|f| {
+                Ok(format!(
+                    "{} {}",
+                    quote_ident(f.name()),
+                    duckdb_type_for_arrow(f.data_type())?
+                ))
+            })
+            .collect::<Result<Vec<_>, ClientError>>()?;
+        self.execute(&format!(
+            "CREATE OR REPLACE TEMP TABLE {} ({})",
+            quote_ident(name),
+            columns.join(", ")
+        ))?;
+        Ok(TempTableWriter {
+            appender: self.conn.appender("temp", "main", name)?,
+            rows: 0,
+        })
+    }
+
+    /// Drops a temporary table if it exists.
+    pub fn drop_temp(&self, name: &str) {
+        let _ = self.execute(&format!("DROP TABLE IF EXISTS temp.main.{}", quote_ident(name)));
+    }
+}
+
+/// Appends batches into a temporary table.
+pub struct TempTableWriter<'c> {
+    appender: pond_duckling::engine::Appender<'c>,
+    rows: u64,
+}
+
+impl TempTableWriter<'_> {
+    /// Appends one batch.
+    pub fn append(&mut self, batch: &RecordBatch) -> Result<(), ClientError> {
+        self.rows += batch.num_rows() as u64;
+        Ok(self.appender.append(batch)?)
+    }
+
+    /// Flushes and returns the rows written.
+    pub fn finish(mut self) -> Result<u64, ClientError> {
+        self.appender.flush()?;
+        Ok(self.rows)
+    }
+}

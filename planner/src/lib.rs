@@ -1,0 +1,125 @@
+//! Dual execution's cost model: where each part of a query over local and cloud data runs.
+//!
+//! The client names every relation a query reads with a placeholder and says which side
+//! holds it; [`plan`] answers with a [`Plan`]: bridge steps that move reduced relations
+//! between the sides into temporary tables, the side that runs the query, and what each
+//! placeholder reads there. The client executes it; the coordinator only plans.
+//!
+//! - [`statistics`]: the statistics both sides collect with the same DuckDB SQL.
+//! - `model`: DataFusion's logical plan of the query, with projections and filters pushed to
+//!   the scans, cardinality and width estimates, and semi-join opportunities.
+//! - `render`: the filters DataFusion pushed, as DuckDB SQL (a safe subset only).
+//! - `strategy`: the choice of side and the plan's bridges, by estimated bytes moved.
+//!
+//! Invariants:
+//! - **Correctness never depends on the model.** The query that finally runs is the user's
+//!   own SQL with placeholders replaced; bridges only ever drop rows and columns the query
+//!   provably cannot use. When DataFusion cannot plan the query (DuckDB's SQL is a superset),
+//!   relations move whole, cut only to the column names the query mentions.
+//! - **Planning never fails.** A malformed statistic or schema degrades the estimate, not the
+//!   answer.
+//!
+//! ```
+//! use pond_proto::dual::{PlanRequest, Relation, Side};
+//! use pond_planner::statistics::encode_schema;
+//! use arrow::datatypes::{DataType, Field, Schema};
+//!
+//! let stats = |rows: f64, fields: Vec<Field>| pond_proto::dual::TableStatistics {
+//!     rows,
+//!     arrow_schema: encode_schema(&Schema::new(fields)),
+//!     columns: vec![],
+//! };
+//! let request = PlanRequest {
+//!     sql: "SELECT c.name, sum(o.amount) FROM __pond_ref_000 c JOIN __pond_ref_001 o ON c.id = o.customer \
+//!           WHERE c.id < 10 GROUP BY c.name".into(),
+//!     relations: vec![
+//!         Relation {
+//!             name: "__pond_ref_000".into(),
+//!             side: Side::Local as i32,
+//!             source: "customers".into(),
+//!             statistics: Some(stats(1_000.0, vec![
+//!                 Field::new("id", DataType::Int64, false),
+//!                 Field::new("name", DataType::Utf8, false),
+//!             ])),
+//!         },
+//!         Relation {
+//!             name: "__pond_ref_001".into(),
+//!             side: Side::Remote as i32,
+//!             source: "my_db.main.orders".into(),
+//!             statistics: Some(stats(10_000_000.0, vec![
+//!                 Field::new("customer", DataType::Int64, false),
+//!                 Field::new("amount", DataType::Float64, false),
+//!             ])),
+//!         },
+//!     ],
+//!     run: "auto".into(),
+//!     ..Default::default()
+//! };
+//! let plan = pond_planner::plan(&request);
+//! // Ten customers (or their keys) cross the network, never ten million orders.
+//! assert!(plan.estimated_bytes < 1_000_000.0, "{}", plan.explain);
+//! assert!(plan.explain.contains("(R)") && plan.explain.contains("(L)"));
+//! ```
+
+mod model;
+mod render;
+pub mod statistics;
+mod strategy;
+
+use std::sync::Arc;
+
+use arrow::datatypes::Schema;
+pub use pond_proto::dual::{Bridge, Plan, PlanRequest, Side};
+pub use strategy::{human_bytes, temp_name};
+
+/// Plans a query over local and remote relations. Relations without statistics are taken as
+/// empty; the client and coordinator fill them before calling.
+pub fn plan(request: &PlanRequest) -> Plan {
+    let empty = pond_proto::dual::TableStatistics::default();
+    let relations: Vec<strategy::Relation<'_>> = request
+        .relations
+        .iter()
+        .map(|r| {
+            let statistics = r.statistics.as_ref().unwrap_or(&empty);
+            let schema = statistics::decode_schema(&statistics.arrow_schema).unwrap_or_else(Schema::empty);
+            strategy::Relation {
+                name: &r.name,
+                side: Side::try_from(r.side).unwrap_or(Side::Local),
+                source: &r.source,
+                schema: Arc::new(schema),
+                statistics,
+            }
+        })
+        .collect();
+    let inputs: Vec<model::RelationInput<'_>> = relations
+        .iter()
+        .map(|r| model::RelationInput {
+            name: r.name,
+            schema: Arc::clone(&r.schema),
+            statistics: r.statistics,
+        })
+        .collect();
+    let fallback =
+        |reason: String| strategy::Knowledge::fallback(&relations, &request.column_names, request.star, reason);
+    // DataFusion is asked about SQL it was not written for; a panic in its optimizer must cost
+    // the estimate, not the server's request.
+    let modelled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model::model(&request.sql, &inputs)))
+        .unwrap_or_else(|_| Err("DataFusion panicked while planning".to_string()));
+    let knowledge = match modelled {
+        Ok(m) => {
+            let mut k = strategy::Knowledge::from_model(m);
+            // Relations only a subquery DataFusion left in an expression reads move whole.
+            let blind = fallback(String::new());
+            for (name, u) in blind.uses {
+                k.uses.entry(name).or_insert(u);
+            }
+            k
+        }
+        Err(reason) => {
+            tracing::debug!(%reason, "DataFusion could not plan the query; moving whole relations");
+            fallback(reason)
+        }
+    };
+    let run = request.run.to_ascii_lowercase();
+    strategy::choose(&relations, &knowledge, &run)
+}

@@ -1,0 +1,896 @@
+//! The query as DataFusion sees it: a logical plan over the relations' schemas, optimized so
+//! that projections and filters sit on the scans, then walked bottom-up for cardinality and
+//! width estimates, what each relation must deliver (columns, filters), and the joins that
+//! allow a semi-join reduction.
+//!
+//! Invariants:
+//! - No filter is pushed below the subquery side of an anti or mark join: `NOT IN` is false
+//!   for every row once its subquery holds a NULL, so dropping any subquery row can change
+//!   the answer. And no `IS NOT NULL` is pushed anywhere: DataFusion infers those from join
+//!   keys even where DuckDB's `IS NOT DISTINCT FROM` matches NULLs.
+//! - A scan's filters are only ever used to *reduce* data moved; the final query re-applies
+//!   every predicate of the user's SQL. So a filter that cannot be rendered as DuckDB SQL is
+//!   dropped (more rows move), never approximated.
+//! - A semi-join reduction is only proposed where rows of the reduced relation whose key is
+//!   absent from the other side cannot reach the result: the joining key passes unchanged
+//!   from the scan to an equi-join that drops unmatched rows of that side, through nothing but
+//!   projections, aliases, filters, sorts without fetch and other joins.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion_common::config::ConfigOptions;
+use datafusion_common::{Column, DFSchema, JoinType, NullEquality, ScalarValue, TableReference, plan_err};
+use datafusion_expr::expr::{Alias, InList, Like};
+use datafusion_expr::planner::{ContextProvider, ExprPlanner};
+use datafusion_expr::{
+    AggregateUDF, Between, BinaryExpr, Expr, HigherOrderUDF, LogicalPlan, Operator, ScalarUDF,
+    TableProviderFilterPushDown, TableSource, WindowUDF,
+};
+use datafusion_optimizer::{Analyzer, Optimizer, OptimizerContext};
+use datafusion_sql::planner::{ParserOptions, SqlToRel};
+use datafusion_sql::sqlparser::dialect::DuckDbDialect;
+use datafusion_sql::sqlparser::parser::Parser;
+use pond_proto::dual::TableStatistics;
+
+use crate::render::render_filter;
+use crate::statistics::fixed_width;
+
+/// One relation as the model sees it.
+pub(crate) struct RelationInput<'a> {
+    pub name: &'a str,
+    pub schema: SchemaRef,
+    pub statistics: &'a TableStatistics,
+}
+
+/// What the query needs from one relation.
+#[derive(Debug, Clone)]
+pub(crate) struct RelationUse {
+    /// Real column names, in the relation's order.
+    pub columns: Vec<String>,
+    /// DuckDB SQL conjuncts that every row the query needs satisfies.
+    pub filters: Vec<String>,
+    /// Estimated rows after `filters`.
+    pub rows: f64,
+    /// Estimated bytes per row of `columns`.
+    pub row_bytes: f64,
+    /// How many scans of the relation the plan has (a CTE used twice scans twice).
+    pub scans: usize,
+}
+
+/// An equi-join that lets `reduce` be cut down to the keys `by` holds.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SemiJoin {
+    pub reduce: String,
+    pub reduce_column: String,
+    pub by: String,
+    pub by_column: String,
+    /// Distinct keys of `reduce_column` (estimate).
+    pub reduce_distinct: f64,
+    /// Distinct keys `by` delivers (estimate, after its filters).
+    pub by_distinct: f64,
+    pub by_key_bytes: f64,
+}
+
+/// The model of one query.
+pub(crate) struct QueryModel {
+    pub uses: BTreeMap<String, RelationUse>,
+    pub result_rows: f64,
+    pub result_row_bytes: f64,
+    pub semi_joins: Vec<SemiJoin>,
+    pub plan: LogicalPlan,
+}
+
+/// Plans `sql` with DataFusion. An error means DataFusion cannot plan this DuckDB SQL; the
+/// caller falls back to moving whole relations.
+pub(crate) fn model(sql: &str, relations: &[RelationInput<'_>]) -> Result<QueryModel, String> {
+    let provider = Provider::new(relations);
+    let statements = Parser::parse_sql(&DuckDbDialect {}, sql).map_err(|e| e.to_string())?;
+    let [statement] = statements.as_slice() else {
+        return Err("expected one statement".into());
+    };
+    let options = ParserOptions::new().with_parse_float_as_decimal(true);
+    let plan = SqlToRel::new_with_options(&provider, options)
+        .sql_statement_to_plan(statement.clone())
+        .map_err(|e| e.to_string())?;
+    let config = ConfigOptions::default();
+    let plan = Analyzer::new()
+        .execute_and_check(plan, &config, |_, _| {})
+        .map_err(|e| e.to_string())?;
+    let plan = Optimizer::new()
+        .optimize(plan, &OptimizerContext::new(), |_, _| {})
+        .map_err(|e| e.to_string())?;
+
+    let inputs: HashMap<&str, &RelationInput<'_>> = relations.iter().map(|r| (r.name, r)).collect();
+    let mut walk = Walk {
+        inputs,
+        scans: BTreeMap::new(),
+        semi_joins: Vec::new(),
+        under_anti: 0,
+    };
+    let result = walk.estimate(&plan);
+    let uses = walk.uses();
+    let mut semi_joins = walk.semi_joins;
+    // A relation scanned twice may be needed whole by its other scan.
+    semi_joins.retain(|s| uses.get(&s.reduce).is_some_and(|u| u.scans == 1));
+    semi_joins.dedup();
+    Ok(QueryModel {
+        uses,
+        result_rows: result.rows,
+        result_row_bytes: result.row_bytes(),
+        semi_joins,
+        plan,
+    })
+}
+
+/// A relation's schema for DataFusion: names lower-cased, as DataFusion normalizes unquoted
+/// identifiers and DuckDB matches names case-insensitively.
+fn normalized(schema: &Schema) -> SchemaRef {
+    Arc::new(Schema::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| Field::new(f.name().to_lowercase(), f.data_type().clone(), true))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+struct Relation {
+    schema: SchemaRef,
+}
+
+impl TableSource for Relation {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    /// Every single-relation filter belongs to the scan: that is where it can cut data.
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> datafusion_common::Result<Vec<TableProviderFilterPushDown>> {
+        Ok(vec![TableProviderFilterPushDown::Exact; filters.len()])
+    }
+}
+
+struct Provider {
+    tables: HashMap<String, Arc<dyn TableSource>>,
+    scalars: HashMap<String, Arc<ScalarUDF>>,
+    aggregates: HashMap<String, Arc<AggregateUDF>>,
+    windows: HashMap<String, Arc<WindowUDF>>,
+    planners: Vec<Arc<dyn ExprPlanner>>,
+    options: ConfigOptions,
+}
+
+impl Provider {
+    fn new(relations: &[RelationInput<'_>]) -> Self {
+        let tables = relations
+            .iter()
+            .map(|r| {
+                let source: Arc<dyn TableSource> = Arc::new(Relation {
+                    schema: normalized(&r.schema),
+                });
+                (r.name.to_lowercase(), source)
+            })
+            .collect();
+        let mut scalars = HashMap::new();
+        for f in datafusion_functions::all_default_functions() {
+            for alias in f.aliases() {
+                scalars.insert(alias.clone(), Arc::clone(&f));
+            }
+            scalars.insert(f.name().to_string(), f);
+        }
+        let mut aggregates = HashMap::new();
+        for f in datafusion_functions_aggregate::all_default_aggregate_functions() {
+            for alias in f.aliases() {
+                aggregates.insert(alias.clone(), Arc::clone(&f));
+            }
+            aggregates.insert(f.name().to_string(), f);
+        }
+        let mut windows = HashMap::new();
+        for f in datafusion_functions_window::all_default_window_functions() {
+            for alias in f.aliases() {
+                windows.insert(alias.clone(), Arc::clone(&f));
+            }
+            windows.insert(f.name().to_string(), f);
+        }
+        let planners: Vec<Arc<dyn ExprPlanner>> = vec![
+            Arc::new(datafusion_functions::core::planner::CoreFunctionPlanner::default()),
+            Arc::new(datafusion_functions::datetime::planner::DatetimeFunctionPlanner),
+            Arc::new(datafusion_functions::unicode::planner::UnicodeFunctionPlanner),
+            Arc::new(datafusion_functions_aggregate::planner::AggregateFunctionPlanner),
+            Arc::new(datafusion_functions_window::planner::WindowFunctionPlanner),
+        ];
+        Self {
+            tables,
+            scalars,
+            aggregates,
+            windows,
+            planners,
+            options: ConfigOptions::default(),
+        }
+    }
+}
+
+impl ContextProvider for Provider {
+    fn get_table_source(&self, name: TableReference) -> datafusion_common::Result<Arc<dyn TableSource>> {
+        if name.schema().is_some() {
+            return plan_err!("unexpected qualified relation {name}");
+        }
+        match self.tables.get(name.table()) {
+            Some(t) => Ok(Arc::clone(t)),
+            None => plan_err!("unknown relation {name}"),
+        }
+    }
+
+    fn get_expr_planners(&self) -> &[Arc<dyn ExprPlanner>] {
+        &self.planners
+    }
+
+    fn get_function_meta(&self, name: &str) -> Option<Arc<ScalarUDF>> {
+        self.scalars.get(name).cloned()
+    }
+
+    fn get_higher_order_meta(&self, _name: &str) -> Option<Arc<HigherOrderUDF>> {
+        None
+    }
+
+    fn get_aggregate_meta(&self, name: &str) -> Option<Arc<AggregateUDF>> {
+        self.aggregates.get(name).cloned()
+    }
+
+    fn get_window_meta(&self, name: &str) -> Option<Arc<WindowUDF>> {
+        self.windows.get(name).cloned()
+    }
+
+    fn get_variable_type(&self, _names: &[String]) -> Option<DataType> {
+        None
+    }
+
+    fn options(&self) -> &ConfigOptions {
+        &self.options
+    }
+
+    fn udf_names(&self) -> Vec<String> {
+        self.scalars.keys().cloned().collect()
+    }
+
+    fn higher_order_function_names(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn udaf_names(&self) -> Vec<String> {
+        self.aggregates.keys().cloned().collect()
+    }
+
+    fn udwf_names(&self) -> Vec<String> {
+        self.windows.keys().cloned().collect()
+    }
+}
+
+/// Estimates of one column.
+#[derive(Debug, Clone, Copy)]
+struct ColumnEstimate {
+    distinct: f64,
+    width: f64,
+    range: Option<(f64, f64)>,
+}
+
+/// Estimates of one plan node's output, columns aligned with its schema.
+#[derive(Debug, Clone)]
+pub(crate) struct Estimate {
+    rows: f64,
+    columns: Vec<ColumnEstimate>,
+}
+
+impl Estimate {
+    fn row_bytes(&self) -> f64 {
+        self.columns.iter().map(|c| c.width).sum::<f64>().max(1.0)
+    }
+
+    fn capped(mut self) -> Self {
+        let rows = self.rows.max(0.0);
+        for c in &mut self.columns {
+            c.distinct = c.distinct.min(rows).max(if rows > 0.0 { 1.0 } else { 0.0 });
+        }
+        self.rows = rows;
+        self
+    }
+
+    fn column(&self, schema: &DFSchema, expr: &Expr) -> Option<ColumnEstimate> {
+        match expr {
+            Expr::Column(c) => schema
+                .index_of_column(c)
+                .ok()
+                .and_then(|i| self.columns.get(i).copied()),
+            Expr::Alias(Alias { expr, .. }) => self.column(schema, expr),
+            _ => None,
+        }
+    }
+}
+
+fn derived(rows: f64, data_type: &DataType) -> ColumnEstimate {
+    ColumnEstimate {
+        distinct: rows,
+        width: fixed_width(data_type).unwrap_or(16.0),
+        range: None,
+    }
+}
+
+/// One scan as found in the plan.
+struct Scan {
+    columns: BTreeSet<usize>,
+    filters: Vec<String>,
+    rows: f64,
+}
+
+struct Walk<'a> {
+    inputs: HashMap<&'a str, &'a RelationInput<'a>>,
+    scans: BTreeMap<String, Vec<Scan>>,
+    semi_joins: Vec<SemiJoin>,
+    /// How many anti/mark joins' subquery sides the walk is under (no filters pushed there).
+    under_anti: usize,
+}
+
+impl Walk<'_> {
+    /// What each relation must deliver: the union of its scans' columns; the filters of its
+    /// scans when there is one, or when all its scans filter alike.
+    fn uses(&self) -> BTreeMap<String, RelationUse> {
+        let mut out = BTreeMap::new();
+        for (name, scans) in &self.scans {
+            let Some(input) = self.inputs.get(name.as_str()) else {
+                continue;
+            };
+            let mut columns: BTreeSet<usize> = scans.iter().flat_map(|s| s.columns.iter().copied()).collect();
+            if columns.is_empty() && !input.schema.fields().is_empty() {
+                // count(*) still needs rows: move the narrowest column.
+                let narrowest = (0..input.schema.fields().len())
+                    .min_by(|a, b| width_of(input, *a).total_cmp(&width_of(input, *b)))
+                    .unwrap_or(0);
+                columns.insert(narrowest);
+            }
+            let same_filters = scans.windows(2).all(|w| w[0].filters == w[1].filters);
+            let (filters, rows) = if same_filters {
+                (scans[0].filters.clone(), scans[0].rows)
+            } else {
+                (Vec::new(), input.statistics.rows)
+            };
+            out.insert(
+                name.clone(),
+                RelationUse {
+                    columns: columns.iter().map(|i| input.schema.field(*i).name().clone()).collect(),
+                    filters,
+                    rows,
+                    row_bytes: columns.iter().map(|i| width_of(input, *i)).sum::<f64>().max(1.0),
+                    scans: scans.len(),
+                },
+            );
+        }
+        out
+    }
+
+    fn estimate(&mut self, plan: &LogicalPlan) -> Estimate {
+        let estimate = match plan {
+            LogicalPlan::TableScan(scan) => self.scan(scan),
+            LogicalPlan::Filter(f) => {
+                let input = self.estimate(&f.input);
+                let s = selectivity(&f.predicate, f.input.schema(), &input);
+                Estimate {
+                    rows: input.rows * s,
+                    columns: input.columns,
+                }
+            }
+            LogicalPlan::Projection(p) => {
+                let input = self.estimate(&p.input);
+                let columns = p
+                    .expr
+                    .iter()
+                    .zip(p.schema.fields())
+                    .map(|(e, f)| {
+                        input
+                            .column(p.input.schema(), e)
+                            .unwrap_or_else(|| derived(input.rows, f.data_type()))
+                    })
+                    .collect();
+                Estimate {
+                    rows: input.rows,
+                    columns,
+                }
+            }
+            LogicalPlan::Aggregate(a) => {
+                let input = self.estimate(&a.input);
+                let groups: f64 = a
+                    .group_expr
+                    .iter()
+                    .map(|e| {
+                        input
+                            .column(a.input.schema(), e)
+                            .map_or(input.rows.sqrt().max(1.0), |c| c.distinct)
+                    })
+                    .product();
+                let rows = if a.group_expr.is_empty() {
+                    1.0
+                } else {
+                    groups.min(input.rows)
+                };
+                let mut columns: Vec<ColumnEstimate> = a
+                    .group_expr
+                    .iter()
+                    .map(|e| {
+                        input
+                            .column(a.input.schema(), e)
+                            .unwrap_or_else(|| derived(rows, &DataType::Int64))
+                    })
+                    .collect();
+                for f in a.schema.fields().iter().skip(columns.len()) {
+                    columns.push(derived(rows, f.data_type()));
+                }
+                Estimate { rows, columns }
+            }
+            LogicalPlan::Window(w) => {
+                let mut input = self.estimate(&w.input);
+                for f in w.schema.fields().iter().skip(input.columns.len()) {
+                    input.columns.push(derived(input.rows, f.data_type()));
+                }
+                input
+            }
+            LogicalPlan::Sort(s) => {
+                let mut input = self.estimate(&s.input);
+                if let Some(fetch) = s.fetch {
+                    input.rows = input.rows.min(fetch as f64);
+                }
+                input
+            }
+            LogicalPlan::Limit(l) => {
+                let mut input = self.estimate(&l.input);
+                if let Ok(datafusion_expr::logical_plan::FetchType::Literal(Some(fetch))) = l.get_fetch_type() {
+                    input.rows = input.rows.min(fetch as f64);
+                }
+                input
+            }
+            LogicalPlan::Join(j) => self.join(j),
+            LogicalPlan::Union(u) => {
+                let inputs: Vec<Estimate> = u.inputs.iter().map(|i| self.estimate(i)).collect();
+                let rows = inputs.iter().map(|e| e.rows).sum();
+                let columns = u
+                    .schema
+                    .fields()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| ColumnEstimate {
+                        distinct: inputs.iter().filter_map(|e| e.columns.get(i)).map(|c| c.distinct).sum(),
+                        width: inputs
+                            .iter()
+                            .filter_map(|e| e.columns.get(i))
+                            .map(|c| c.width)
+                            .fold(fixed_width(f.data_type()).unwrap_or(0.0), f64::max),
+                        range: None,
+                    })
+                    .collect();
+                Estimate { rows, columns }
+            }
+            LogicalPlan::Distinct(d) => {
+                let input = self.estimate(d.input());
+                let distinct: f64 = input.columns.iter().map(|c| c.distinct.max(1.0)).product();
+                Estimate {
+                    rows: input.rows.min(distinct),
+                    columns: input.columns,
+                }
+            }
+            LogicalPlan::SubqueryAlias(a) => self.estimate(&a.input),
+            LogicalPlan::Subquery(s) => self.estimate(&s.subquery),
+            LogicalPlan::EmptyRelation(e) => Estimate {
+                rows: if e.produce_one_row { 1.0 } else { 0.0 },
+                columns: e.schema.fields().iter().map(|f| derived(1.0, f.data_type())).collect(),
+            },
+            LogicalPlan::Values(v) => {
+                let rows = v.values.len() as f64;
+                Estimate {
+                    rows,
+                    columns: v.schema.fields().iter().map(|f| derived(rows, f.data_type())).collect(),
+                }
+            }
+            other => {
+                let rows = other
+                    .inputs()
+                    .into_iter()
+                    .map(|i| self.estimate(i).rows)
+                    .fold(1.0, f64::max);
+                Estimate {
+                    rows,
+                    columns: other
+                        .schema()
+                        .fields()
+                        .iter()
+                        .map(|f| derived(rows, f.data_type()))
+                        .collect(),
+                }
+            }
+        };
+        estimate.capped()
+    }
+
+    fn scan(&mut self, scan: &datafusion_expr::TableScan) -> Estimate {
+        let name = scan.table_name.table().to_string();
+        let Some(input) = self.inputs.get(name.as_str()).copied() else {
+            let rows = 1000.0;
+            return Estimate {
+                rows,
+                columns: scan
+                    .projected_schema
+                    .fields()
+                    .iter()
+                    .map(|f| derived(rows, f.data_type()))
+                    .collect(),
+            };
+        };
+        let stats = input.statistics;
+        let all: Vec<ColumnEstimate> = (0..input.schema.fields().len())
+            .map(|i| {
+                let c = stats.columns.get(i);
+                ColumnEstimate {
+                    distinct: c.map_or(stats.rows, |c| if c.distinct > 0.0 { c.distinct } else { stats.rows }),
+                    width: width_of(input, i),
+                    range: c.filter(|c| c.has_range).map(|c| (c.min, c.max)),
+                }
+            })
+            .collect();
+        let full = Estimate {
+            rows: stats.rows,
+            columns: all.clone(),
+        };
+        let table_schema = DFSchema::try_from_qualified_schema(scan.table_name.clone(), &normalized(&input.schema));
+        let mut all_selectivity = 1.0;
+        let mut moved_selectivity = 1.0;
+        let mut filters = Vec::new();
+        if let Ok(table_schema) = &table_schema {
+            let real = |column: &str| {
+                input
+                    .schema
+                    .fields()
+                    .iter()
+                    .find(|f| f.name().eq_ignore_ascii_case(column))
+                    .map(|f| f.name().clone())
+            };
+            for f in &scan.filters {
+                let s = selectivity(f, table_schema, &full);
+                all_selectivity *= s;
+                if self.under_anti > 0 || matches!(f, Expr::IsNotNull(_)) {
+                    continue;
+                }
+                if let Some(sql) = render_filter(f, &real) {
+                    moved_selectivity *= s;
+                    filters.push(sql);
+                }
+            }
+        }
+        let projection: Vec<usize> = scan
+            .projection
+            .clone()
+            .unwrap_or_else(|| (0..input.schema.fields().len()).collect());
+        // The query re-applies every filter on the side it runs, so the columns the filters
+        // read move too, even when nothing above the scan reads them.
+        let mut moved: BTreeSet<usize> = projection.iter().copied().collect();
+        for f in &scan.filters {
+            for c in f.column_refs() {
+                if let Some(i) = input
+                    .schema
+                    .fields()
+                    .iter()
+                    .position(|x| x.name().eq_ignore_ascii_case(&c.name))
+                {
+                    moved.insert(i);
+                }
+            }
+        }
+        self.scans.entry(name).or_default().push(Scan {
+            columns: moved,
+            filters,
+            rows: stats.rows * moved_selectivity,
+        });
+        let rows = stats.rows * all_selectivity;
+        // Distinct values left after keeping a fraction s of the rows: each value survives
+        // unless all of its rows/distinct copies are dropped.
+        let thinned = |c: ColumnEstimate| {
+            let copies = (stats.rows / c.distinct.max(1.0)).max(1.0);
+            ColumnEstimate {
+                distinct: c.distinct * (1.0 - (1.0 - all_selectivity).powf(copies)),
+                ..c
+            }
+        };
+        Estimate {
+            rows,
+            columns: projection.iter().map(|i| thinned(all[*i])).collect(),
+        }
+    }
+
+    fn join(&mut self, j: &datafusion_expr::logical_plan::Join) -> Estimate {
+        let (left_anti, right_anti) = match j.join_type {
+            JoinType::LeftAnti | JoinType::LeftMark => (false, true),
+            JoinType::RightAnti | JoinType::RightMark => (true, false),
+            _ => (false, false),
+        };
+        self.under_anti += usize::from(left_anti);
+        let left = self.estimate(&j.left);
+        self.under_anti -= usize::from(left_anti);
+        self.under_anti += usize::from(right_anti);
+        let right = self.estimate(&j.right);
+        self.under_anti -= usize::from(right_anti);
+        let mut divisor: f64 = 1.0;
+        let mut semi_fraction: f64 = 1.0;
+        for (l, r) in &j.on {
+            let lc = left.column(j.left.schema(), l);
+            let rc = right.column(j.right.schema(), r);
+            let ld = lc.map_or(left.rows, |c| c.distinct).max(1.0);
+            let rd = rc.map_or(right.rows, |c| c.distinct).max(1.0);
+            divisor *= ld.max(rd);
+            semi_fraction = semi_fraction.min((rd / ld).min(1.0));
+            if j.null_equality == NullEquality::NullEqualsNothing
+                && let (Expr::Column(lcol), Expr::Column(rcol)) = (l, r)
+            {
+                self.propose_semi_joins(j, lcol, rcol, ld, rd, lc, rc);
+            }
+        }
+        let filter = j.filter.as_ref().map_or(1.0, |_| 0.5);
+        let cross = left.rows * right.rows;
+        let inner = if j.on.is_empty() { cross } else { cross / divisor } * filter;
+        let both = || {
+            left.columns
+                .iter()
+                .chain(right.columns.iter())
+                .copied()
+                .collect::<Vec<_>>()
+        };
+        match j.join_type {
+            JoinType::Inner => Estimate {
+                rows: inner,
+                columns: both(),
+            },
+            JoinType::Left => Estimate {
+                rows: inner.max(left.rows),
+                columns: both(),
+            },
+            JoinType::Right => Estimate {
+                rows: inner.max(right.rows),
+                columns: both(),
+            },
+            JoinType::Full => Estimate {
+                rows: inner.max(left.rows + right.rows),
+                columns: both(),
+            },
+            JoinType::LeftSemi => Estimate {
+                rows: left.rows * semi_fraction * filter,
+                columns: left.columns.clone(),
+            },
+            JoinType::LeftAnti => Estimate {
+                rows: left.rows * (1.0 - semi_fraction * filter).max(0.1),
+                columns: left.columns.clone(),
+            },
+            JoinType::RightSemi => Estimate {
+                rows: right.rows * semi_fraction.min(1.0) * filter,
+                columns: right.columns.clone(),
+            },
+            JoinType::RightAnti => Estimate {
+                rows: right.rows * 0.5,
+                columns: right.columns.clone(),
+            },
+            JoinType::LeftMark | JoinType::RightMark => {
+                let (rows, mut columns) = if j.join_type == JoinType::LeftMark {
+                    (left.rows, left.columns.clone())
+                } else {
+                    (right.rows, right.columns.clone())
+                };
+                columns.push(derived(2.0, &DataType::Boolean));
+                Estimate { rows, columns }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn propose_semi_joins(
+        &mut self,
+        j: &datafusion_expr::logical_plan::Join,
+        lcol: &Column,
+        rcol: &Column,
+        left_distinct: f64,
+        right_distinct: f64,
+        lc: Option<ColumnEstimate>,
+        rc: Option<ColumnEstimate>,
+    ) {
+        let (Some((lrel, lname)), Some((rrel, rname))) = (trace(&j.left, lcol), trace(&j.right, rcol)) else {
+            return;
+        };
+        if lrel == rrel {
+            return;
+        }
+        // Which sides of this join drop their rows that find no match.
+        let (left_reducible, right_reducible) = match j.join_type {
+            JoinType::Inner | JoinType::LeftSemi | JoinType::RightSemi => (true, true),
+            JoinType::Left => (false, true),
+            JoinType::Right => (true, false),
+            _ => (false, false),
+        };
+        if left_reducible {
+            self.semi_joins.push(SemiJoin {
+                reduce: lrel.clone(),
+                reduce_column: lname.clone(),
+                by: rrel.clone(),
+                by_column: rname.clone(),
+                reduce_distinct: left_distinct,
+                by_distinct: right_distinct,
+                by_key_bytes: rc.map_or(8.0, |c| c.width),
+            });
+        }
+        if right_reducible {
+            self.semi_joins.push(SemiJoin {
+                reduce: rrel,
+                reduce_column: rname,
+                by: lrel,
+                by_column: lname,
+                reduce_distinct: right_distinct,
+                by_distinct: left_distinct,
+                by_key_bytes: lc.map_or(8.0, |c| c.width),
+            });
+        }
+    }
+}
+
+fn width_of(input: &RelationInput<'_>, i: usize) -> f64 {
+    input
+        .statistics
+        .columns
+        .get(i)
+        .map(|c| c.avg_bytes)
+        .filter(|w| *w > 0.0)
+        .unwrap_or_else(|| fixed_width(input.schema.field(i).data_type()).unwrap_or(16.0))
+}
+
+/// Follows a column down to the scan it comes from, through nodes that pass rows' values
+/// unchanged and never keep a row because of another row (no aggregates, windows, limits).
+fn trace(plan: &LogicalPlan, column: &Column) -> Option<(String, String)> {
+    match plan {
+        LogicalPlan::TableScan(scan) => {
+            scan.projected_schema.index_of_column(column).ok()?;
+            Some((scan.table_name.table().to_string(), column.name.clone()))
+        }
+        LogicalPlan::SubqueryAlias(a) => {
+            let i = a.schema.index_of_column(column).ok()?;
+            let (qualifier, field) = a.input.schema().qualified_field(i);
+            trace(&a.input, &Column::new(qualifier.cloned(), field.name()))
+        }
+        LogicalPlan::Projection(p) => {
+            let i = p.schema.index_of_column(column).ok()?;
+            match &p.expr[i] {
+                Expr::Column(c) => trace(&p.input, c),
+                Expr::Alias(Alias { expr, .. }) => match expr.as_ref() {
+                    Expr::Column(c) => trace(&p.input, c),
+                    _ => None,
+                },
+                _ => None,
+            }
+        }
+        LogicalPlan::Filter(f) => trace(&f.input, column),
+        LogicalPlan::Sort(s) if s.fetch.is_none() => trace(&s.input, column),
+        LogicalPlan::Join(j) => {
+            if j.left.schema().index_of_column(column).is_ok() {
+                trace(&j.left, column)
+            } else {
+                trace(&j.right, column)
+            }
+        }
+        _ => None,
+    }
+}
+
+/// The fraction of rows a predicate keeps, from distinct counts and value ranges.
+fn selectivity(predicate: &Expr, schema: &DFSchema, input: &Estimate) -> f64 {
+    let column = |e: &Expr| input.column(schema, e);
+    let s = match predicate {
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => match op {
+            Operator::And => selectivity(left, schema, input) * selectivity(right, schema, input),
+            Operator::Or => {
+                let (a, b) = (selectivity(left, schema, input), selectivity(right, schema, input));
+                a + b - a * b
+            }
+            Operator::Eq | Operator::IsNotDistinctFrom => match (column(left), column(right)) {
+                (Some(l), Some(r)) => 1.0 / l.distinct.max(r.distinct).max(1.0),
+                (Some(c), None) | (None, Some(c)) => 1.0 / c.distinct.max(1.0),
+                _ => 0.1,
+            },
+            Operator::NotEq | Operator::IsDistinctFrom => match column(left).or(column(right)) {
+                Some(c) => 1.0 - 1.0 / c.distinct.max(1.0),
+                None => 0.9,
+            },
+            Operator::Lt | Operator::LtEq | Operator::Gt | Operator::GtEq => {
+                range_selectivity(left, *op, right, &column)
+            }
+            _ => 0.5,
+        },
+        Expr::Between(Between {
+            expr,
+            negated,
+            low,
+            high,
+        }) => {
+            let s = range_selectivity(expr, Operator::GtEq, low, &column)
+                + range_selectivity(expr, Operator::LtEq, high, &column)
+                - 1.0;
+            let s = s.clamp(0.0, 1.0).max(0.001);
+            if *negated { 1.0 - s } else { s }
+        }
+        Expr::InList(InList { expr, list, negated }) => {
+            let s = (list.len() as f64 / column(expr).map_or(10.0, |c| c.distinct.max(1.0))).min(1.0);
+            if *negated { 1.0 - s } else { s }
+        }
+        Expr::IsNull(_) => 0.05,
+        Expr::IsNotNull(_) => 0.95,
+        Expr::Like(Like { negated, .. }) => {
+            if *negated {
+                0.9
+            } else {
+                0.1
+            }
+        }
+        Expr::Not(e) => 1.0 - selectivity(e, schema, input),
+        Expr::Literal(ScalarValue::Boolean(Some(b)), _) => {
+            if *b {
+                1.0
+            } else {
+                0.0
+            }
+        }
+        _ => 0.33,
+    };
+    s.clamp(0.0, 1.0)
+}
+
+fn range_selectivity(left: &Expr, op: Operator, right: &Expr, column: &dyn Fn(&Expr) -> Option<ColumnEstimate>) -> f64 {
+    // Normalize to `column op value`.
+    let (c, op, value) = match (column(left), literal_number(right), column(right), literal_number(left)) {
+        (Some(c), Some(v), _, _) => (c, op, v),
+        (_, _, Some(c), Some(v)) => (c, op.swap().unwrap_or(op), v),
+        _ => return 1.0 / 3.0,
+    };
+    let Some((min, max)) = c.range else { return 1.0 / 3.0 };
+    if max <= min {
+        return 0.5;
+    }
+    let below = ((value - min) / (max - min)).clamp(0.0, 1.0);
+    let s = match op {
+        Operator::Lt | Operator::LtEq => below,
+        _ => 1.0 - below,
+    };
+    s.max(1.0 / c.distinct.max(1.0))
+}
+
+/// A literal as a number comparable with `stats()` ranges (dates as days).
+fn literal_number(e: &Expr) -> Option<f64> {
+    match e {
+        Expr::Literal(v, _) => scalar_number(v),
+        Expr::Cast(c) => literal_number(&c.expr),
+        Expr::TryCast(c) => literal_number(&c.expr),
+        _ => None,
+    }
+}
+
+pub(crate) fn scalar_number(v: &ScalarValue) -> Option<f64> {
+    Some(match v {
+        ScalarValue::Int8(Some(x)) => *x as f64,
+        ScalarValue::Int16(Some(x)) => *x as f64,
+        ScalarValue::Int32(Some(x)) => *x as f64,
+        ScalarValue::Int64(Some(x)) => *x as f64,
+        ScalarValue::UInt8(Some(x)) => *x as f64,
+        ScalarValue::UInt16(Some(x)) => *x as f64,
+        ScalarValue::UInt32(Some(x)) => *x as f64,
+        ScalarValue::UInt64(Some(x)) => *x as f64,
+        ScalarValue::Float32(Some(x)) => *x as f64,
+        ScalarValue::Float64(Some(x)) => *x,
+        ScalarValue::Decimal128(Some(x), _, s) => *x as f64 / 10f64.powi(*s as i32),
+        ScalarValue::Date32(Some(d)) => *d as f64,
+        ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => {
+            crate::statistics::number_or_date(s)?
+        }
+        _ => return None,
+    })
+}

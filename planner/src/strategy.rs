@@ -1,0 +1,346 @@
+//! Choosing where the query runs and what crosses the network.
+//!
+//! The query runs whole on one side, chosen by estimated bytes moved. Every relation held by
+//! the other side crosses over, cut down to the columns and rows the query needs; where an
+//! equi-join allows it, it is first reduced to the keys the running side holds (a semi-join:
+//! the keys cross one way, the matching rows the other). Running remotely also costs the
+//! result's download. Aggregating before moving falls out of this: a query that aggregates
+//! cloud data runs remotely when its inputs from the laptop are smaller than the cloud rows it
+//! reads, and only the aggregate comes back.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use arrow::datatypes::SchemaRef;
+use pond_proto::dual::{Bridge, Plan, Side, TableStatistics};
+
+use crate::model::{QueryModel, RelationUse, SemiJoin};
+use crate::statistics::{fixed_width, quote_ident};
+
+/// A relation as the strategy sees it.
+pub(crate) struct Relation<'a> {
+    pub name: &'a str,
+    pub side: Side,
+    pub source: &'a str,
+    pub schema: SchemaRef,
+    pub statistics: &'a TableStatistics,
+}
+
+/// How one relation gets to the running side.
+#[derive(Debug, Clone)]
+enum Move {
+    Plain,
+    Reduced(SemiJoin),
+}
+
+struct Candidate {
+    run_on: Side,
+    bytes: f64,
+    moves: BTreeMap<String, (Move, f64, f64)>,
+}
+
+/// What the strategy knows about the query: DataFusion's model, or the fallback's guesses.
+pub(crate) struct Knowledge {
+    pub uses: BTreeMap<String, RelationUse>,
+    pub result_bytes: f64,
+    pub semi_joins: Vec<SemiJoin>,
+    pub model: Option<QueryModel>,
+    pub fallback_reason: Option<String>,
+}
+
+impl Knowledge {
+    pub fn from_model(model: QueryModel) -> Self {
+        Self {
+            uses: model.uses.clone(),
+            result_bytes: model.result_rows * model.result_row_bytes,
+            semi_joins: model.semi_joins.clone(),
+            model: Some(model),
+            fallback_reason: None,
+        }
+    }
+
+    /// Whole relations, cut to the columns the query names; the result is assumed as large as
+    /// the largest relation, so that a blind plan does not bet on a small one.
+    pub fn fallback(relations: &[Relation<'_>], column_names: &[String], star: bool, reason: String) -> Self {
+        let names: BTreeSet<String> = column_names.iter().map(|c| c.to_lowercase()).collect();
+        let mut uses = BTreeMap::new();
+        for r in relations {
+            let fields = r.schema.fields();
+            let mut keep: Vec<usize> = (0..fields.len())
+                .filter(|i| star || names.contains(&fields[*i].name().to_lowercase()))
+                .collect();
+            if keep.is_empty() && !fields.is_empty() {
+                keep.push(0);
+            }
+            let width = |i: usize| {
+                r.statistics
+                    .columns
+                    .get(i)
+                    .map(|c| c.avg_bytes)
+                    .filter(|w| *w > 0.0)
+                    .unwrap_or_else(|| fixed_width(fields[i].data_type()).unwrap_or(16.0))
+            };
+            uses.insert(
+                r.name.to_string(),
+                RelationUse {
+                    columns: keep.iter().map(|i| fields[*i].name().clone()).collect(),
+                    filters: Vec::new(),
+                    rows: r.statistics.rows,
+                    row_bytes: keep.iter().map(|i| width(*i)).sum::<f64>().max(1.0),
+                    scans: 1,
+                },
+            );
+        }
+        let result_bytes = uses.values().map(|u| u.rows * u.row_bytes).fold(0.0, f64::max);
+        Self {
+            uses,
+            result_bytes,
+            semi_joins: Vec::new(),
+            model: None,
+            fallback_reason: Some(reason),
+        }
+    }
+}
+
+/// Picks the cheapest side allowed by `run` and writes the plan.
+pub(crate) fn choose(relations: &[Relation<'_>], knowledge: &Knowledge, run: &str) -> Plan {
+    let sides: &[Side] = match run {
+        "local" => &[Side::Local],
+        "remote" => &[Side::Remote],
+        _ => &[Side::Local, Side::Remote],
+    };
+    let best = sides
+        .iter()
+        .map(|s| candidate(relations, knowledge, *s))
+        .min_by(|a, b| a.bytes.total_cmp(&b.bytes))
+        .expect("at least one side");
+    emit(relations, knowledge, best)
+}
+
+fn candidate(relations: &[Relation<'_>], knowledge: &Knowledge, run_on: Side) -> Candidate {
+    let side_of = |name: &str| relations.iter().find(|r| r.name == name).map(|r| r.side);
+    let mut moves = BTreeMap::new();
+    let mut bytes = if run_on == Side::Remote {
+        knowledge.result_bytes
+    } else {
+        0.0
+    };
+    for r in relations.iter().filter(|r| r.side != run_on) {
+        let Some(u) = knowledge.uses.get(r.name) else { continue };
+        let mut best = (Move::Plain, u.rows * u.row_bytes, u.rows);
+        for s in knowledge.semi_joins.iter().filter(|s| s.reduce == r.name) {
+            if side_of(&s.by) != Some(run_on) {
+                continue;
+            }
+            let Some(by) = knowledge.uses.get(&s.by) else { continue };
+            let keys = s.by_distinct.min(by.rows).max(1.0);
+            let rows = u.rows * (keys / s.reduce_distinct.max(1.0)).min(1.0);
+            let cost = keys * s.by_key_bytes + rows * u.row_bytes;
+            if cost < best.1 {
+                best = (Move::Reduced(s.clone()), cost, rows);
+            }
+        }
+        bytes += best.1;
+        moves.insert(r.name.to_string(), best);
+    }
+    Candidate { run_on, bytes, moves }
+}
+
+fn select(source: &str, u: &RelationUse, extra: Option<String>) -> String {
+    let columns: Vec<String> = u.columns.iter().map(|c| quote_ident(c)).collect();
+    let mut filters = u.filters.clone();
+    filters.extend(extra);
+    let mut sql = format!("SELECT {} FROM {source}", columns.join(", "));
+    if !filters.is_empty() {
+        sql += " WHERE ";
+        sql += &filters.join(" AND ");
+    }
+    sql
+}
+
+/// The name a temporary table of the plan has on either side.
+pub fn temp_name(name: &str) -> String {
+    format!("temp.main.{}", quote_ident(name))
+}
+
+fn emit(relations: &[Relation<'_>], knowledge: &Knowledge, best: Candidate) -> Plan {
+    let run_on = best.run_on;
+    let mut bridges = Vec::new();
+    let mut names = std::collections::HashMap::new();
+    for r in relations {
+        let Some((how, bytes, rows)) = best.moves.get(r.name) else {
+            names.insert(r.name.to_string(), r.source.to_string());
+            continue;
+        };
+        let Some(u) = knowledge.uses.get(r.name) else {
+            names.insert(r.name.to_string(), r.source.to_string());
+            continue;
+        };
+        let extra = match how {
+            Move::Plain => None,
+            Move::Reduced(s) => {
+                let by = relations.iter().find(|x| x.name == s.by).expect("semi-join partner");
+                let by_use = &knowledge.uses[&s.by];
+                let keys_table = format!("__pond_keys_{}", r.name.trim_start_matches("__pond_"));
+                let mut keys_sql = format!("SELECT DISTINCT {} FROM {}", quote_ident(&s.by_column), by.source);
+                if !by_use.filters.is_empty() {
+                    keys_sql += " WHERE ";
+                    keys_sql += &by_use.filters.join(" AND ");
+                }
+                let keys = s.by_distinct.min(by_use.rows).max(1.0);
+                bridges.push(Bridge {
+                    from: run_on as i32,
+                    sql: keys_sql,
+                    target: keys_table.clone(),
+                    estimated_rows: keys,
+                    estimated_bytes: keys * s.by_key_bytes,
+                });
+                Some(format!(
+                    "{} IN (SELECT {} FROM {})",
+                    quote_ident(&s.reduce_column),
+                    quote_ident(&s.by_column),
+                    temp_name(&keys_table)
+                ))
+            }
+        };
+        let reduced = matches!(how, Move::Reduced(_));
+        let key_bytes: f64 = bridges.last().filter(|_| reduced).map_or(0.0, |b| b.estimated_bytes);
+        bridges.push(Bridge {
+            from: r.side as i32,
+            sql: select(r.source, u, extra),
+            target: r.name.to_string(),
+            estimated_rows: *rows,
+            estimated_bytes: bytes - key_bytes,
+        });
+        names.insert(r.name.to_string(), temp_name(r.name));
+    }
+    let strategy = strategy_label(run_on, &best, knowledge);
+    let explain = explain(relations, knowledge, &best, &bridges);
+    Plan {
+        bridges,
+        run_on: run_on as i32,
+        names,
+        estimated_bytes: best.bytes,
+        explain,
+        strategy,
+    }
+}
+
+fn side_letter(side: Side) -> &'static str {
+    if side == Side::Remote { "R" } else { "L" }
+}
+
+fn strategy_label(run_on: Side, best: &Candidate, knowledge: &Knowledge) -> String {
+    let reduced = best.moves.values().filter(|m| matches!(m.0, Move::Reduced(_))).count();
+    let mut label = match run_on {
+        Side::Remote => "upload local data, run remotely".to_string(),
+        _ => "download cloud data, run locally".to_string(),
+    };
+    if reduced > 0 {
+        let _ = write!(label, ", {reduced} semi-join reduction(s)");
+    }
+    if knowledge.model.is_none() {
+        label += ", whole tables (DataFusion could not plan the query)";
+    }
+    label
+}
+
+/// Bytes with a binary unit.
+pub fn human_bytes(bytes: f64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes.max(0.0);
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < units.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{v:.0} {}", units[u])
+    } else {
+        format!("{v:.1} {}", units[u])
+    }
+}
+
+fn explain(relations: &[Relation<'_>], knowledge: &Knowledge, best: &Candidate, bridges: &[Bridge]) -> String {
+    let run = side_letter(best.run_on);
+    let readable = |text: &str| {
+        let mut text = text.to_string();
+        for r in relations {
+            text = text.replace(r.name, r.source);
+        }
+        text
+    };
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Dual execution: the query runs {} ({run}); estimated bytes moved: {}",
+        if best.run_on == Side::Remote {
+            "remotely"
+        } else {
+            "locally"
+        },
+        human_bytes(best.bytes)
+    );
+    if let Some(reason) = &knowledge.fallback_reason {
+        let _ = writeln!(out, "Cost model: fallback to whole tables ({reason})");
+    }
+    if best.run_on == Side::Remote {
+        let _ = writeln!(out, "Result download: ~{}", human_bytes(knowledge.result_bytes));
+    }
+    for (i, b) in bridges.iter().enumerate() {
+        let from = Side::try_from(b.from).unwrap_or(Side::Local);
+        let _ = writeln!(
+            out,
+            "Bridge {}: {} ~{:.0} rows, ~{} ({}→{}): {} → {}",
+            i + 1,
+            if from == Side::Remote { "download" } else { "upload" },
+            b.estimated_rows,
+            human_bytes(b.estimated_bytes),
+            side_letter(from),
+            if from == Side::Remote { "L" } else { "R" },
+            readable(&b.sql),
+            b.target
+        );
+    }
+    if let Some(model) = &knowledge.model {
+        let _ = writeln!(out, "Plan:");
+        render_tree(&model.plan, 1, relations, best, &mut out, &readable);
+    }
+    out
+}
+
+fn render_tree(
+    plan: &datafusion_expr::LogicalPlan,
+    depth: usize,
+    relations: &[Relation<'_>],
+    best: &Candidate,
+    out: &mut String,
+    readable: &dyn Fn(&str) -> String,
+) {
+    let (side, note) = match plan {
+        datafusion_expr::LogicalPlan::TableScan(scan) => {
+            let name = scan.table_name.table();
+            let side = relations
+                .iter()
+                .find(|r| r.name == name)
+                .map_or(best.run_on, |r| r.side);
+            let note = match best.moves.get(name) {
+                Some((Move::Plain, bytes, rows)) => format!(" → moves ~{rows:.0} rows, ~{}", human_bytes(*bytes)),
+                Some((Move::Reduced(s), bytes, rows)) => format!(
+                    " → semi-join on {} ∈ keys of {}: moves ~{rows:.0} rows, ~{}",
+                    s.reduce_column,
+                    readable(&s.by),
+                    human_bytes(*bytes)
+                ),
+                None => String::new(),
+            };
+            (side, note)
+        }
+        _ => (best.run_on, String::new()),
+    };
+    let line = readable(&plan.display().to_string());
+    let _ = writeln!(out, "{}{line} ({}){note}", "  ".repeat(depth), side_letter(side));
+    for input in plan.inputs() {
+        render_tree(input, depth + 1, relations, best, out, readable);
+    }
+}

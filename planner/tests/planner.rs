@@ -1,0 +1,167 @@
+//! The cost model's choices on synthetic statistics.
+
+use arrow::datatypes::{DataType, Field, Schema};
+use pond_planner::statistics::encode_schema;
+use pond_proto::dual::{ColumnStatistics, PlanRequest, Relation, Side, TableStatistics};
+
+fn table(rows: f64, columns: &[(&str, DataType, f64)]) -> TableStatistics {
+    let schema = Schema::new(
+        columns
+            .iter()
+            .map(|(n, t, _)| Field::new(*n, t.clone(), true))
+            .collect::<Vec<_>>(),
+    );
+    TableStatistics {
+        rows,
+        arrow_schema: encode_schema(&schema),
+        columns: columns
+            .iter()
+            .map(|(n, t, distinct)| ColumnStatistics {
+                name: n.to_string(),
+                avg_bytes: pond_planner::statistics::fixed_width(t).unwrap_or(12.0),
+                distinct: *distinct,
+                has_range: matches!(t, DataType::Int64 | DataType::Int32),
+                min: 0.0,
+                max: *distinct,
+            })
+            .collect(),
+    }
+}
+
+fn relation(name: &str, side: Side, source: &str, statistics: TableStatistics) -> Relation {
+    Relation {
+        name: name.into(),
+        side: side as i32,
+        source: source.into(),
+        statistics: Some(statistics),
+    }
+}
+
+/// customers: 1M local rows; orders: 10M cloud rows.
+fn shop(sql: &str, run: &str) -> pond_planner::Plan {
+    let customers = table(
+        1_000_000.0,
+        &[
+            ("id", DataType::Int64, 1_000_000.0),
+            ("name", DataType::Utf8, 900_000.0),
+            ("region", DataType::Utf8, 10.0),
+        ],
+    );
+    let orders = table(
+        10_000_000.0,
+        &[
+            ("id", DataType::Int64, 10_000_000.0),
+            ("customer_id", DataType::Int64, 1_000_000.0),
+            ("amount", DataType::Float64, 100_000.0),
+            ("note", DataType::Utf8, 10_000_000.0),
+        ],
+    );
+    pond_planner::plan(&PlanRequest {
+        sql: sql.into(),
+        relations: vec![
+            relation("__pond_ref_000", Side::Local, "customers", customers),
+            relation("__pond_ref_001", Side::Remote, "\"shop\".\"main\".\"orders\"", orders),
+            relation(
+                "__pond_ref_002",
+                Side::Local,
+                "customers",
+                table(
+                    1000.0,
+                    &[("id", DataType::Int64, 1000.0), ("region", DataType::Utf8, 10.0)],
+                ),
+            ),
+        ],
+        run: run.into(),
+        column_names: vec![],
+        star: true,
+    })
+}
+
+#[test]
+fn a_selective_local_filter_ships_the_keys_or_the_rows_to_the_cloud() {
+    let plan = shop(
+        "SELECT c.name, sum(o.amount) FROM __pond_ref_000 c JOIN __pond_ref_001 o ON c.id = o.customer_id \
+         WHERE c.id < 1000 GROUP BY c.name",
+        "auto",
+    );
+    // Either the ~1,000 customers go up, or their keys go up and their ~10,000 orders come
+    // down; never the whole of either table.
+    assert!(plan.estimated_bytes < 400_000.0, "{}", plan.explain);
+    let upload = plan.bridges.iter().find(|b| b.from == Side::Local as i32).unwrap();
+    assert!(upload.sql.contains("\"id\" < 1000"), "{}", upload.sql);
+    assert!(!upload.sql.contains("region"), "projection pushed: {}", upload.sql);
+}
+
+#[test]
+fn a_non_selective_join_with_a_small_result_runs_remotely_and_aggregates_there() {
+    let plan = shop(
+        "SELECT c.region, count(*) FROM __pond_ref_000 c JOIN __pond_ref_001 o ON c.id = o.customer_id GROUP BY c.region",
+        "auto",
+    );
+    assert_eq!(plan.run_on, Side::Remote as i32, "{}", plan.explain);
+    // Only customers' id and region go up; the ten-row aggregate comes down.
+    assert!(plan.estimated_bytes < 40_000_000.0, "{}", plan.explain);
+}
+
+#[test]
+fn a_selective_cloud_filter_downloads_the_few_rows() {
+    let plan = shop(
+        "SELECT c.name, o.amount FROM __pond_ref_000 c JOIN __pond_ref_001 o ON c.id = o.customer_id WHERE o.id = 42",
+        "auto",
+    );
+    assert_eq!(plan.run_on, Side::Local as i32, "{}", plan.explain);
+    assert!(plan.estimated_bytes < 1_000.0, "{}", plan.explain);
+    let download = &plan.bridges[0];
+    assert!(download.sql.contains("(\"id\" = 42"), "{}", download.sql);
+}
+
+#[test]
+fn the_run_override_wins_over_the_estimate() {
+    let sql =
+        "SELECT c.name, o.amount FROM __pond_ref_000 c JOIN __pond_ref_001 o ON c.id = o.customer_id WHERE o.id = 42";
+    let plan = shop(sql, "remote");
+    assert_eq!(plan.run_on, Side::Remote as i32);
+    assert!(
+        plan.bridges
+            .iter()
+            .any(|b| b.target == "__pond_ref_000" && b.from == Side::Local as i32)
+    );
+    assert!(
+        plan.bridges.iter().all(|b| b.target != "__pond_ref_001"),
+        "orders stay in the cloud"
+    );
+}
+
+#[test]
+fn duckdb_only_sql_falls_back_to_whole_projected_relations() {
+    let plan = shop(
+        "SELECT o.customer_id, c.id FROM __pond_ref_001 o ASOF JOIN __pond_ref_000 c ON o.customer_id >= c.id",
+        "auto",
+    );
+    assert!(plan.explain.contains("fallback"), "{}", plan.explain);
+    assert!(plan.strategy.contains("whole tables"));
+    // Without a model the result is assumed as large as the largest input: download orders.
+    assert_eq!(plan.run_on, Side::Local as i32);
+}
+
+#[test]
+fn nothing_is_pushed_below_not_in_and_no_inferred_not_null() {
+    for run in ["local", "remote"] {
+        let plan = shop(
+            "SELECT count(*) AS n FROM __pond_ref_000 c WHERE c.id NOT IN (SELECT o.customer_id FROM __pond_ref_001 o)",
+            run,
+        );
+        for b in &plan.bridges {
+            assert!(!b.sql.contains("WHERE"), "{run}: {}", b.sql);
+        }
+        let plan = shop(
+            "SELECT c.region, count(*) FROM __pond_ref_000 c JOIN (SELECT DISTINCT region FROM __pond_ref_002) r \
+             ON r.region IS NOT DISTINCT FROM c.region JOIN __pond_ref_001 o ON o.customer_id = c.id GROUP BY 1",
+            run,
+        );
+        for b in &plan.bridges {
+            assert!(!b.sql.contains("IS NOT NULL"), "{run}: {}", b.sql);
+            assert!(!b.sql.contains("\"region\" IN"), "{run}: {}", b.sql);
+        }
+    }
+}

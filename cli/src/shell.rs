@@ -74,10 +74,24 @@ async fn open(client: &ClientArgs, local_db: Option<&PathBuf>, interactive: bool
         _ => None,
     };
     let connected = server.is_some();
-    let mut session = DualSession::open(local_db.map(PathBuf::as_path), server).await?;
-    if connected {
-        session.run("ATTACH 'pond:'").await?;
-    } else if interactive {
+    let path = local_db.map(PathBuf::as_path);
+    let mut session = match DualSession::open(path, server).await {
+        Ok(s) => s,
+        // The shell still opens on the laptop's data when the cloud is out of reach.
+        Err(e) if interactive && connected => {
+            eprintln!("Could not reach {}: {e}. Local DuckDB only.", client.server);
+            DualSession::open(path, None).await?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if connected && session.cloud().is_some() {
+        if let Err(e) = session.run("ATTACH 'pond:'").await {
+            if !interactive {
+                return Err(e.into());
+            }
+            eprintln!("ATTACH 'pond:' failed: {e}");
+        }
+    } else if interactive && !connected {
         eprintln!("No token (--token or POND_TOKEN): local DuckDB only.");
     }
     if interactive && std::io::stderr().is_terminal() {
@@ -233,15 +247,40 @@ async fn print_tables(session: &mut DualSession, mode: Mode) {
     }
 }
 
-/// Whether the buffer holds complete statements (ends with `;` outside quotes).
+/// Whether the buffer holds complete statements: it ends with `;` outside quotes and comments.
 fn statement_complete(buffer: &str) -> bool {
-    let trimmed = buffer.trim_end();
-    if !trimmed.ends_with(';') {
-        return false;
+    let bytes = buffer.as_bytes();
+    let mut i = 0;
+    let mut last_significant = None;
+    while i < bytes.len() {
+        match bytes[i] {
+            q @ (b'\'' | b'"') => {
+                i += 1;
+                loop {
+                    match bytes.get(i) {
+                        None => return false,
+                        Some(c) if *c == q && bytes.get(i + 1) == Some(&q) => i += 2,
+                        Some(c) if *c == q => break,
+                        Some(_) => i += 1,
+                    }
+                }
+                last_significant = Some(q);
+            }
+            b'-' if bytes.get(i + 1) == Some(&b'-') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => match buffer[i + 2..].find("*/") {
+                Some(end) => i += end + 3,
+                None => return false,
+            },
+            c if c.is_ascii_whitespace() => {}
+            c => last_significant = Some(c),
+        }
+        i += 1;
     }
-    let statements = pond_client::split_statements(trimmed);
-    let rebuilt: usize = statements.iter().map(|s| s.len() + 1).sum();
-    rebuilt >= trimmed.len()
+    last_significant == Some(b';')
 }
 
 async fn run_and_print(session: &mut DualSession, sql: &str, mode: Mode, timer: bool) -> bool {
@@ -266,7 +305,20 @@ async fn run_and_print(session: &mut DualSession, sql: &str, mode: Mode, timer: 
     } else {
         None
     };
-    let result = session.run(sql).await;
+    // Ctrl-C interrupts the statement, as in DuckDB's CLI, instead of ending the shell.
+    let interrupt = session.local().interrupt_handle();
+    let (cancel, cancelled) = tokio::sync::oneshot::channel::<()>();
+    let watcher = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            interrupt.interrupt();
+            let _ = cancel.send(());
+        }
+    });
+    let result = tokio::select! {
+        r = session.run(sql) => r,
+        Ok(()) = cancelled => Err(pond_client::ClientError::Invalid("Interrupted".into())),
+    };
+    watcher.abort();
     done.store(true, Ordering::Relaxed);
     if let Some(s) = spinner {
         let _ = s.await;
@@ -371,4 +423,19 @@ pub fn print_outcome(out: &mut impl Write, outcome: &Outcome, mode: Mode) -> Res
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::statement_complete;
+
+    #[test]
+    fn statements_complete_only_outside_quotes_and_comments() {
+        assert!(statement_complete("SELECT 1;\n"));
+        assert!(!statement_complete("INSERT INTO t VALUES ('a;\n"));
+        assert!(statement_complete("INSERT INTO t VALUES ('a;\nb');"));
+        assert!(!statement_complete("SELECT 1; -- done\nSELECT 2"));
+        assert!(statement_complete("SELECT 1 /* ; */;"));
+        assert!(!statement_complete("SELECT 1 /* ;"));
+    }
 }

@@ -135,6 +135,17 @@ fn walk(sql: &str, v: &Value, shape: &mut QueryShape) -> Result<(), AnalyzeError
                     }
                 }
                 Some("STAR") => shape.star = true,
+                Some("JOIN") => {
+                    // USING and NATURAL name join columns without column references.
+                    if text(v, "ref_type") == "NATURAL" {
+                        shape.star = true;
+                    }
+                    for c in v.get("using_columns").and_then(Value::as_array).into_iter().flatten() {
+                        if let Some(c) = c.as_str() {
+                            shape.columns.insert(c.to_lowercase());
+                        }
+                    }
+                }
                 _ => {}
             }
             for value in map.values() {

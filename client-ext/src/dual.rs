@@ -200,6 +200,24 @@ fn words(sql: &str, n: usize) -> Vec<String> {
         .collect()
 }
 
+/// `text` after the keywords `kws` (case-insensitive, separated by whitespace), if it starts
+/// with them.
+fn after_keywords<'t>(text: &'t str, kws: &[&str]) -> Option<&'t str> {
+    let mut rest = strip_comments(text);
+    for kw in kws {
+        let head = rest.get(..kw.len())?;
+        if !head.eq_ignore_ascii_case(kw) {
+            return None;
+        }
+        rest = &rest[kw.len()..];
+        if rest.starts_with(|c: char| c.is_alphanumeric() || c == '_') {
+            return None;
+        }
+        rest = rest.trim_start();
+    }
+    Some(rest)
+}
+
 /// The first single-quoted string literal of `sql`, unescaped.
 fn first_string_literal(sql: &str) -> Option<(String, usize)> {
     let start = sql.find('\'')?;
@@ -248,12 +266,20 @@ fn take_identifier(text: &str) -> Option<(String, &str)> {
     (end > 0).then(|| (text[..end].to_string(), &text[end..]))
 }
 
+/// Replaces byte ranges of `sql`; an edit that overlaps an earlier one (by start) is dropped.
 fn splice(sql: &str, mut edits: Vec<((usize, usize), String)>) -> String {
-    edits.sort_by_key(|e| std::cmp::Reverse(e.0.0));
-    let mut out = sql.to_string();
+    edits.sort_by_key(|e| e.0.0);
+    let mut out = String::with_capacity(sql.len());
+    let mut at = 0;
     for ((start, end), text) in edits {
-        out.replace_range(start..end, &text);
+        if start < at || end > sql.len() || !sql.is_char_boundary(start) || !sql.is_char_boundary(end) {
+            continue;
+        }
+        out.push_str(&sql[at..start]);
+        out.push_str(&text);
+        at = end;
     }
+    out.push_str(&sql[at..]);
     out
 }
 
@@ -370,12 +396,14 @@ impl DualSession {
                 Ok(Outcome::client(format!("pond_run = '{}'", self.run.as_str())))
             }
             ["use", ..] => self.use_database(text).await,
-            ["explain", "analyze", ..] => {
-                let query = strip_comments(text)[7..].trim_start()[7..].trim_start().to_string();
+            ["explain", "analyze", ..] if after_keywords(text, &["explain", "analyze"]).is_some() => {
+                let query = after_keywords(text, &["explain", "analyze"])
+                    .unwrap_or_default()
+                    .to_string();
                 self.explain(&query, true).await
             }
-            ["explain", ..] => {
-                let query = strip_comments(text)[7..].trim_start().to_string();
+            ["explain", ..] if after_keywords(text, &["explain"]).is_some_and(|q| !q.starts_with('(')) => {
+                let query = after_keywords(text, &["explain"]).unwrap_or_default().to_string();
                 self.explain(&query, false).await
             }
             ["create", "database", ..] if uploads_local(text) => self.upload_database(text).await,
@@ -422,7 +450,7 @@ impl DualSession {
             .to_string();
         let rest = text[after..].trim_start();
         let (alias, options) = match rest.get(..2) {
-            Some(a) if a.eq_ignore_ascii_case("as") => {
+            Some(a) if a.eq_ignore_ascii_case("as") && rest.len() > 2 => {
                 let (alias, options) = take_identifier(&rest[2..])
                     .ok_or_else(|| ClientError::Invalid("ATTACH … AS needs a name".into()))?;
                 (Some(alias), options.trim())
@@ -463,7 +491,7 @@ impl DualSession {
     }
 
     async fn use_database(&mut self, text: &str) -> Result<Outcome, ClientError> {
-        let after = text.trim_start()[3..].trim_start();
+        let after = after_keywords(text, &["use"]).ok_or_else(|| ClientError::Invalid("USE needs a name".into()))?;
         let (first, rest) = take_identifier(after).ok_or_else(|| ClientError::Invalid("USE needs a name".into()))?;
         let schema = rest
             .trim_start()
@@ -593,6 +621,10 @@ impl DualSession {
         }
         for f in &shape.functions {
             let Some(span) = f.span else { continue };
+            // A call whose arguments read tables stays in the text; its tables are the relations.
+            if shape.tables.iter().any(|t| t.span.0 >= span.0 && t.span.1 <= span.1) {
+                continue;
+            }
             let side = match f.run.as_deref() {
                 Some("remote") => Side::Remote,
                 Some("local") => Side::Local,
@@ -619,20 +651,8 @@ impl DualSession {
     }
 
     async fn run_query(&mut self, text: &str, shape: &QueryShape) -> Result<Outcome, ClientError> {
-        let mut rels = self.resolve(text, shape);
+        let rels = assign_sides(self.resolve(text, shape));
         let has_remote = rels.iter().any(|r| r.side == Side::Remote);
-        let has_local = rels.iter().any(|r| r.side == Side::Local);
-        // Readers without an override go with the query: remote in a cloud-only query.
-        let unassigned = if has_remote && !has_local {
-            Side::Remote
-        } else {
-            Side::Local
-        };
-        for r in &mut rels {
-            if r.side == Side::Unspecified {
-                r.side = unassigned;
-            }
-        }
         let has_local = rels.iter().any(|r| r.side == Side::Local);
         let single = match (has_local, has_remote, self.run) {
             (_, false, RunMode::Auto | RunMode::Local) => Some(Side::Local),
@@ -818,8 +838,10 @@ impl DualSession {
                     let temp = "__pond_result";
                     let statement = format!("{prefix} SELECT * FROM {}", pond_planner::temp_name(temp));
                     return if target_side == Side::Local {
-                        self.local.load_temp(temp, &result.schema, &result.batches)?;
-                        let r = self.local.execute(&self.rewrite_cloud_names(&statement));
+                        let r = self
+                            .local
+                            .load_temp(temp, &result.schema, &result.batches)
+                            .and_then(|_| self.local.execute(&self.rewrite_cloud_names(&statement)));
                         self.local.drop_temp(temp);
                         r?;
                         Ok(Outcome::client(format!("{} rows", result.num_rows())))
@@ -851,7 +873,15 @@ impl DualSession {
                 }
             }
         }
-        if self.mentions_cloud(text) || self.current_cloud.is_some() {
+        let remote = match statement_target(text) {
+            // A write runs where its target is.
+            Some(target) => match analyze::split_qualified(&target).as_slice() {
+                [qualifier, _, ..] => self.cloud_database(qualifier).is_some(),
+                _ => self.current_cloud.is_some(),
+            },
+            None => self.mentions_cloud(text) || self.current_cloud.is_some(),
+        };
+        if remote {
             let sql = self.rewrite_cloud_names(text);
             let before = self.link.moved();
             let cloud = self.cloud_client("this statement")?;
@@ -895,13 +925,8 @@ impl DualSession {
                 return self.run_local(&format!("{prefix} {query}"));
             }
         };
-        let mut rels = self.resolve(query, &shape);
+        let rels = assign_sides(self.resolve(query, &shape));
         let has_remote = rels.iter().any(|r| r.side == Side::Remote);
-        for r in &mut rels {
-            if r.side == Side::Unspecified {
-                r.side = if has_remote { Side::Remote } else { Side::Local };
-            }
-        }
         let has_local = rels.iter().any(|r| r.side == Side::Local);
         if !has_remote && self.run != RunMode::Remote {
             // Local-only: planned here, nothing crosses the network.
@@ -968,13 +993,12 @@ impl DualSession {
     /// `CREATE DATABASE d FROM 'file.duckdb'` or `FROM CURRENT_DATABASE()`: uploads every
     /// table of a local database into a new cloud database.
     async fn upload_database(&mut self, text: &str) -> Result<Outcome, ClientError> {
-        let after = text.trim_start()["create".len()..].trim_start()["database".len()..].trim_start();
+        let after = after_keywords(text, &["create", "database"])
+            .ok_or_else(|| ClientError::Invalid("expected CREATE DATABASE name FROM …".into()))?;
         let (name, rest) =
             take_identifier(after).ok_or_else(|| ClientError::Invalid("CREATE DATABASE needs a name".into()))?;
         let rest = rest.trim_start();
-        let source_expr = rest
-            .get(4..)
-            .filter(|_| rest[..4].eq_ignore_ascii_case("from"))
+        let source_expr = after_keywords(rest, &["from"])
             .ok_or_else(|| ClientError::Invalid("expected FROM after the database name".into()))?
             .trim();
         let (source, attached_here) = if source_expr.to_ascii_lowercase().starts_with("current_database") {
@@ -1077,14 +1101,12 @@ impl DualSession {
 
     /// `COPY FROM DATABASE a TO b` where one side is cloud: copies every table across.
     async fn copy_database(&mut self, text: &str) -> Result<Outcome, ClientError> {
-        let after = text.trim_start()[4..].trim_start()[4..].trim_start()[8..].trim_start();
+        let Some(after) = after_keywords(text, &["copy", "from", "database"]) else {
+            return self.run_local(text);
+        };
         let (from, rest) =
             take_identifier(after).ok_or_else(|| ClientError::Invalid("COPY FROM DATABASE needs a source".into()))?;
-        let rest = rest.trim_start();
-        let rest = rest
-            .get(2..)
-            .filter(|_| rest[..2].eq_ignore_ascii_case("to"))
-            .ok_or_else(|| ClientError::Invalid("expected TO".into()))?;
+        let rest = after_keywords(rest, &["to"]).ok_or_else(|| ClientError::Invalid("expected TO".into()))?;
         let (to, _) =
             take_identifier(rest).ok_or_else(|| ClientError::Invalid("COPY FROM DATABASE needs a target".into()))?;
         match (self.cloud_database(&from), self.cloud_database(&to)) {
@@ -1125,16 +1147,19 @@ impl DualSession {
                     let cloud = self.cloud_client("COPY FROM a cloud database")?;
                     let (batch_schema, batches) = cloud.query_with_schema(&q).await?;
                     let temp = "__pond_copy";
-                    let rows = self.local.load_temp(temp, &batch_schema, &batches)?;
-                    let r = self.local.execute(&format!(
+                    let statement = format!(
                         "CREATE TABLE {}.{}.{} AS SELECT * FROM {}",
                         quote_ident(&to),
                         quote_ident(schema),
                         quote_ident(table),
                         pond_planner::temp_name(temp)
-                    ));
+                    );
+                    let copied = self
+                        .local
+                        .load_temp(temp, &batch_schema, &batches)
+                        .and_then(|rows| self.local.execute(&statement).map(|()| rows));
                     self.local.drop_temp(temp);
-                    r?;
+                    let rows = copied?;
                     self.report(&format!("{schema}.{table}"), rows, true);
                     total += rows;
                 }
@@ -1160,6 +1185,24 @@ impl DualSession {
     pub async fn query(&mut self, sql: &str) -> Result<Vec<RecordBatch>, ClientError> {
         self.query_stream(sql).await?.try_collect().await
     }
+}
+
+/// Readers without a `pond_run` override go with the query: remote in a query that reads
+/// only cloud tables, local otherwise.
+fn assign_sides(mut rels: Vec<Rel>) -> Vec<Rel> {
+    let has_remote = rels.iter().any(|r| r.side == Side::Remote);
+    let has_local = rels.iter().any(|r| r.side == Side::Local);
+    let unassigned = if has_remote && !has_local {
+        Side::Remote
+    } else {
+        Side::Local
+    };
+    for r in &mut rels {
+        if r.side == Side::Unspecified {
+            r.side = unassigned;
+        }
+    }
+    rels
 }
 
 fn with_alias(name: &str, alias: &Option<String>) -> String {
@@ -1201,6 +1244,53 @@ fn run_setting(text: &str) -> Option<RunMode> {
         .trim_end_matches(';')
         .trim();
     RunMode::parse(rest)
+}
+
+/// The table, view or other object a DDL/DML statement writes, as written.
+fn statement_target(text: &str) -> Option<String> {
+    let body = strip_comments(text);
+    let lower = body.to_ascii_lowercase();
+    let w = words(body, 3);
+    let keyword = match w.first().map(String::as_str)? {
+        "insert" => " into ",
+        "update" => "update ",
+        "delete" => " from ",
+        "create" | "drop" | "alter" | "truncate" => {
+            [
+                "table ",
+                "view ",
+                "schema ",
+                "sequence ",
+                "macro ",
+                "function ",
+                "index ",
+                "type ",
+            ]
+            .into_iter()
+            .filter_map(|k| lower.find(k).map(|i| (i, k)))
+            .min()?
+            .1
+        }
+        _ => return None,
+    };
+    let at = lower.find(keyword)? + keyword.len();
+    let mut rest = body[at..].trim_start();
+    for skip in ["if not exists ", "if exists ", "only "] {
+        if rest.to_ascii_lowercase().starts_with(skip) {
+            rest = rest[skip.len()..].trim_start();
+        }
+    }
+    let mut end;
+    let mut cursor = rest;
+    loop {
+        let (_, after) = take_identifier(cursor)?;
+        end = rest.len() - after.len();
+        match after.strip_prefix('.') {
+            Some(next) => cursor = next,
+            None => break,
+        }
+    }
+    Some(rest[..end].to_string())
 }
 
 /// Whether DuckDB's CLI would show this statement's rows: not for DDL, DML and session
@@ -1393,6 +1483,38 @@ mod tests {
         assert_eq!(query, "select 1, 2");
         assert!(split_write_query("insert into t values (1)").is_none());
         assert!(split_write_query("create table t (a int)").is_none());
+    }
+
+    #[test]
+    fn finds_the_target_of_writes() {
+        assert_eq!(
+            statement_target("DELETE FROM orders USING sales WHERE orders.id = sales.oid").unwrap(),
+            "orders"
+        );
+        assert_eq!(
+            statement_target("insert into cloud.main.t select 1").unwrap(),
+            "cloud.main.t"
+        );
+        assert_eq!(
+            statement_target("CREATE OR REPLACE TABLE IF NOT EXISTS c.t AS SELECT 1").unwrap(),
+            "c.t"
+        );
+        assert_eq!(statement_target("update \"my db\".t set a = 1").unwrap(), "\"my db\".t");
+        assert_eq!(statement_target("SHOW TABLES"), None);
+    }
+
+    #[test]
+    fn keywords_are_matched_without_fixed_offsets() {
+        assert_eq!(
+            after_keywords("EXPLAIN   ANALYZE SELECT 1", &["explain", "analyze"]),
+            Some("SELECT 1")
+        );
+        assert_eq!(after_keywords("explain /*é*/ select 1", &["explain", "analyze"]), None);
+        assert_eq!(after_keywords("explainx", &["explain"]), None);
+        assert_eq!(
+            splice("abcdef", vec![((1, 4), "X".into()), ((2, 3), "Y".into())]),
+            "aXef"
+        );
     }
 
     #[test]

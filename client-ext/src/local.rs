@@ -34,6 +34,11 @@ impl LocalDb {
         Ok(local)
     }
 
+    /// A handle that interrupts the running local query from another thread (Ctrl-C).
+    pub fn interrupt_handle(&self) -> pond_duckling::InterruptHandle {
+        self.conn.interrupt_handle()
+    }
+
     /// The name of the default local catalog.
     pub fn catalog(&self) -> &str {
         &self.catalog

@@ -1863,7 +1863,8 @@ impl Coordinator {
             missing.push((i, r.source.clone()));
         }
         if !missing.is_empty() {
-            let measured = reading_on_connection(session, None, move |_, conn| {
+            // Measuring reads tables: it queues for admission like any statement.
+            let measured = on_connection(session, None, move |_, conn| {
                 let mut out = Vec::new();
                 for (i, source) in missing {
                     let schema = conn
@@ -1879,7 +1880,10 @@ impl Coordinator {
                 request.relations[i].statistics = Some(stats);
             }
         }
-        Ok(pond_planner::plan(&request))
+        // DataFusion's planning is CPU work; keep it off the async workers.
+        tokio::task::spawn_blocking(move || pond_planner::plan(&request))
+            .await
+            .map_err(|e| CoordinatorError::Internal(format!("the planner failed: {e}")))
     }
 
     /// Primary-key and foreign-key columns from DuckDB's constraints. `pk` filters the

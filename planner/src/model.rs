@@ -85,8 +85,12 @@ pub(crate) struct QueryModel {
 /// Plans `sql` with DataFusion. An error means DataFusion cannot plan this DuckDB SQL; the
 /// caller falls back to moving whole relations.
 pub(crate) fn model(sql: &str, relations: &[RelationInput<'_>]) -> Result<QueryModel, String> {
+    // DataFusion 54's optimizer panics on some DISTINCT ON plans; do not ask it.
+    if sql.to_ascii_lowercase().contains("distinct on") {
+        return Err("DISTINCT ON is not planned by DataFusion".into());
+    }
     let provider = Provider::new(relations);
-    let statements = Parser::parse_sql(&DuckDbDialect {}, sql).map_err(|e| e.to_string())?;
+    let statements = Parser::parse_sql(&DuckDbDialect {}, without_order_by_all(sql)).map_err(|e| e.to_string())?;
     let [statement] = statements.as_slice() else {
         return Err("expected one statement".into());
     };
@@ -98,7 +102,15 @@ pub(crate) fn model(sql: &str, relations: &[RelationInput<'_>]) -> Result<QueryM
     let plan = Analyzer::new()
         .execute_and_check(plan, &config, |_, _| {})
         .map_err(|e| e.to_string())?;
-    let plan = Optimizer::new()
+    // No expression simplification: it folds constants by DataFusion's rules (7/2 is 3 there,
+    // 3.5 in DuckDB), and a folded literal in a pushed filter would drop rows DuckDB keeps.
+    // Unfolded arithmetic is simply not rendered, so such filters are not pushed.
+    let rules = Optimizer::new()
+        .rules
+        .into_iter()
+        .filter(|r| r.name() != "simplify_expressions")
+        .collect();
+    let plan = Optimizer::with_rules(rules)
         .optimize(plan, &OptimizerContext::new(), |_, _| {})
         .map_err(|e| e.to_string())?;
 
@@ -122,6 +134,19 @@ pub(crate) fn model(sql: &str, relations: &[RelationInput<'_>]) -> Result<QueryM
         semi_joins,
         plan,
     })
+}
+
+/// The query without a final `ORDER BY ALL`, which DataFusion does not plan: it orders by
+/// the select list only, so it changes neither what the query reads nor how much it returns.
+fn without_order_by_all(sql: &str) -> &str {
+    let trimmed = sql.trim_end().trim_end_matches(';').trim_end();
+    let lower = trimmed.to_ascii_lowercase();
+    for suffix in ["order by all", "order by all asc", "order by all desc"] {
+        if lower.ends_with(suffix) {
+            return &trimmed[..trimmed.len() - suffix.len()];
+        }
+    }
+    sql
 }
 
 /// A relation's schema for DataFusion: names lower-cased, as DataFusion normalizes unquoted

@@ -59,8 +59,9 @@ impl Knowledge {
         }
     }
 
-    /// Whole relations, cut to the columns the query names; the result is assumed as large as
-    /// the largest relation, so that a blind plan does not bet on a small one.
+    /// Whole relations, cut to the columns the query names. Without a model the result size
+    /// is unknown; it is taken as the smallest relation, so a blind plan ships the smaller
+    /// side to the larger, the classic rule for a join of unknown selectivity.
     pub fn fallback(relations: &[Relation<'_>], column_names: &[String], star: bool, reason: String) -> Self {
         let names: BTreeSet<String> = column_names.iter().map(|c| c.to_lowercase()).collect();
         let mut uses = BTreeMap::new();
@@ -91,7 +92,11 @@ impl Knowledge {
                 },
             );
         }
-        let result_bytes = uses.values().map(|u| u.rows * u.row_bytes).fold(0.0, f64::max);
+        let result_bytes = uses
+            .values()
+            .map(|u| u.rows * u.row_bytes)
+            .fold(f64::INFINITY, f64::min)
+            .min(f64::MAX);
         Self {
             uses,
             result_bytes,
@@ -148,9 +153,15 @@ fn candidate(relations: &[Relation<'_>], knowledge: &Knowledge, run_on: Side) ->
 
 fn select(source: &str, u: &RelationUse, extra: Option<String>) -> String {
     let columns: Vec<String> = u.columns.iter().map(|c| quote_ident(c)).collect();
+    // A relation whose schema the planner never saw (a remote reader) moves whole.
+    let columns = if columns.is_empty() {
+        "*".to_string()
+    } else {
+        columns.join(", ")
+    };
     let mut filters = u.filters.clone();
     filters.extend(extra);
-    let mut sql = format!("SELECT {} FROM {source}", columns.join(", "));
+    let mut sql = format!("SELECT {columns} FROM {source}");
     if !filters.is_empty() {
         sql += " WHERE ";
         sql += &filters.join(" AND ");

@@ -140,8 +140,18 @@ fn duckdb_only_sql_falls_back_to_whole_projected_relations() {
     );
     assert!(plan.explain.contains("fallback"), "{}", plan.explain);
     assert!(plan.strategy.contains("whole tables"));
-    // Without a model the result is assumed as large as the largest input: download orders.
-    assert_eq!(plan.run_on, Side::Local as i32);
+    // Without a model the smaller side (a million customers) goes to the larger.
+    assert_eq!(plan.run_on, Side::Remote as i32);
+    let plan = shop(
+        "SELECT c.region, o.note, count(*) AS n FROM __pond_ref_000 c JOIN __pond_ref_001 o ON o.customer_id = c.id \
+         WHERE c.region = 'x' GROUP BY ALL ORDER BY ALL",
+        "auto",
+    );
+    assert!(
+        !plan.strategy.contains("whole tables"),
+        "ORDER BY ALL is modelled: {}",
+        plan.explain
+    );
 }
 
 #[test]

@@ -919,6 +919,26 @@ async fn dual_execution_explains_moves_and_copies_databases() {
         .await
         .unwrap_err();
     assert!(e.to_string().contains("nope"), "{e}");
+
+    // A read-only token cannot upload; its mixed queries still run, on downloads only.
+    let mut options = ConnectOptions::parse(&server.url).unwrap();
+    options.token = Some(server.token("erin", true));
+    let mut reader = DualSession::open(None, Some(options)).await.unwrap();
+    reader.run("ATTACH 'pond:'").await.unwrap();
+    reader
+        .run("CREATE TABLE customers AS SELECT range AS id, 'c' || range AS name FROM range(1000)")
+        .await
+        .unwrap();
+    reader.run("SET pond_run = 'remote'").await.unwrap();
+    let read = reader.run(q).await.unwrap();
+    assert_eq!(rows_as_text(&read.batches), rows_as_text(&outcome.batches));
+    assert!(
+        read.plan
+            .unwrap()
+            .bridges
+            .iter()
+            .all(|b| b.from == pond_client::Side::Remote as i32)
+    );
     server.stop();
 }
 
@@ -969,5 +989,42 @@ fn pond_sql_runs_scripts_with_exit_codes() {
         .unwrap();
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout), "x = 7\n\n");
+    server.stop();
+}
+
+#[test]
+fn pond_shell_reads_statements_and_dot_commands() {
+    use std::io::Write;
+    let server = Server::start();
+    let token = server.token("gus", false);
+    let mut child = pond()
+        .arg("shell")
+        .env("POND_SERVER", &server.url)
+        .env("POND_TOKEN", &token)
+        .env("HOME", tempfile::tempdir().unwrap().path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            b".mode csv\nCREATE TABLE my_db.t AS\n  SELECT 'a;b' AS s;\nSELECT s, 42 AS n\nFROM my_db.t;\n.databases\nSELECT * FROM nope;\nSELECT 'still here' AS ok;\n.quit\n",
+        )
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("s,n\na;b,42\n"), "{stdout}");
+    assert!(stdout.contains("my_db,cloud"), ".databases lists the cloud: {stdout}");
+    assert!(stderr.contains("nope"), "errors carry DuckDB's message: {stderr}");
+    assert!(
+        stdout.contains("ok\nstill here"),
+        "an error does not end the shell: {stdout}"
+    );
     server.stop();
 }

@@ -173,6 +173,23 @@ struct Measured {
 }
 
 /// A local DuckDB with cloud databases attached.
+///
+/// ```no_run
+/// # async fn example() -> Result<(), pond_client::ClientError> {
+/// use pond_client::{ConnectOptions, DualSession, Venue};
+/// let server = ConnectOptions::parse("pond://127.0.0.1:31337?token=…")?;
+/// let mut session = DualSession::open(None, Some(server)).await?;
+/// session.run("ATTACH 'pond:'").await?;
+/// session.run("CREATE TABLE regions AS SELECT * FROM (VALUES (1, 'north'), (2, 'south')) r(id, name)").await?;
+/// // `regions` is local, `my_db.main.orders` is in the cloud: the coordinator's cost model
+/// // decides what crosses the network.
+/// let outcome = session
+///     .run("SELECT r.name, sum(o.amount) FROM regions r JOIN my_db.main.orders o ON o.region = r.id GROUP BY r.name")
+///     .await?;
+/// assert_eq!(outcome.venue, Venue::Dual);
+/// println!("{} bytes moved", outcome.bytes_moved);
+/// # Ok(()) }
+/// ```
 pub struct DualSession {
     local: LocalDb,
     cloud: Option<PondClient>,
@@ -709,6 +726,7 @@ impl DualSession {
                 run: self.run.as_str().to_string(),
                 column_names: shape.columns.iter().cloned().collect(),
                 star: shape.star,
+                downloads_only: false,
             },
             sql,
         ))
@@ -720,15 +738,31 @@ impl DualSession {
         shape: &QueryShape,
         rels: &[Rel],
     ) -> Result<(Outcome, Measured), ClientError> {
-        let (request, sql) = self.plan_request(text, shape, rels)?;
+        let (mut request, sql) = self.plan_request(text, shape, rels)?;
         let before = self.link.moved();
-        let plan = self.cloud_client("a query on cloud data")?.plan_dual(&request).await?;
+        let mut plan = self.cloud_client("a query on cloud data")?.plan_dual(&request).await?;
         let mut measured = Measured::default();
         let mut local_temps = Vec::new();
         let mut remote_temps = Vec::new();
-        let result = self
+        let mut result = self
             .execute_plan(&plan, &sql, &mut measured, &mut local_temps, &mut remote_temps)
             .await;
+        // A read-only token may not upload: such a user's mixed queries run locally.
+        let uploads = plan.bridges.iter().any(|b| b.from == Side::Local as i32);
+        if uploads
+            && request.run != "local"
+            && result.as_ref().err().and_then(ClientError::code) == Some(tonic::Code::PermissionDenied)
+        {
+            request.run = "local".into();
+            request.downloads_only = true;
+            plan = self.cloud_client("a query on cloud data")?.plan_dual(&request).await?;
+            if plan.bridges.iter().all(|b| b.from == Side::Remote as i32) {
+                measured = Measured::default();
+                result = self
+                    .execute_plan(&plan, &sql, &mut measured, &mut local_temps, &mut remote_temps)
+                    .await;
+            }
+        }
         for t in &local_temps {
             self.local.drop_temp(t);
         }

@@ -16,6 +16,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Sleep;
 
+/// How far the limit may run ahead before a read or write waits.
+const BURST: Duration = Duration::from_millis(20);
+
 /// Byte counters and an optional bandwidth limit, shared by all of a client's connections.
 #[derive(Debug, Default)]
 pub struct Link {
@@ -67,7 +70,10 @@ impl Link {
         let start = free.filter(|f| *f > now).unwrap_or(now);
         let until = start + Duration::from_secs_f64(n as f64 / rate as f64);
         *free = Some(until);
-        (until > now).then_some(until)
+        // Sleep only once the debt is worth a timer tick: tokio's timer rounds up to whole
+        // milliseconds, and a sleep per small read would hold the link well under its rate.
+        // The debt is kept, so the average rate is exact.
+        (until > now + BURST).then_some(until)
     }
 }
 

@@ -120,6 +120,10 @@ pub fn plan(request: &PlanRequest) -> Plan {
             fallback(reason)
         }
     };
-    let run = request.run.to_ascii_lowercase();
-    strategy::choose(&relations, &knowledge, &run)
+    let run = if request.downloads_only {
+        "local".to_string()
+    } else {
+        request.run.to_ascii_lowercase()
+    };
+    strategy::choose(&relations, &knowledge, &run, request.downloads_only)
 }

@@ -108,7 +108,7 @@ impl Knowledge {
 }
 
 /// Picks the cheapest side allowed by `run` and writes the plan.
-pub(crate) fn choose(relations: &[Relation<'_>], knowledge: &Knowledge, run: &str) -> Plan {
+pub(crate) fn choose(relations: &[Relation<'_>], knowledge: &Knowledge, run: &str, downloads_only: bool) -> Plan {
     let sides: &[Side] = match run {
         "local" => &[Side::Local],
         "remote" => &[Side::Remote],
@@ -116,13 +116,13 @@ pub(crate) fn choose(relations: &[Relation<'_>], knowledge: &Knowledge, run: &st
     };
     let best = sides
         .iter()
-        .map(|s| candidate(relations, knowledge, *s))
+        .map(|s| candidate(relations, knowledge, *s, downloads_only))
         .min_by(|a, b| a.bytes.total_cmp(&b.bytes))
         .expect("at least one side");
     emit(relations, knowledge, best)
 }
 
-fn candidate(relations: &[Relation<'_>], knowledge: &Knowledge, run_on: Side) -> Candidate {
+fn candidate(relations: &[Relation<'_>], knowledge: &Knowledge, run_on: Side, downloads_only: bool) -> Candidate {
     let side_of = |name: &str| relations.iter().find(|r| r.name == name).map(|r| r.side);
     let mut moves = BTreeMap::new();
     let mut bytes = if run_on == Side::Remote {
@@ -133,7 +133,12 @@ fn candidate(relations: &[Relation<'_>], knowledge: &Knowledge, run_on: Side) ->
     for r in relations.iter().filter(|r| r.side != run_on) {
         let Some(u) = knowledge.uses.get(r.name) else { continue };
         let mut best = (Move::Plain, u.rows * u.row_bytes, u.rows);
-        for s in knowledge.semi_joins.iter().filter(|s| s.reduce == r.name) {
+        // A semi-join sends keys the other way: not when nothing may be uploaded.
+        for s in knowledge
+            .semi_joins
+            .iter()
+            .filter(|s| s.reduce == r.name && !downloads_only)
+        {
             if side_of(&s.by) != Some(run_on) {
                 continue;
             }

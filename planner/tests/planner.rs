@@ -74,6 +74,7 @@ fn shop(sql: &str, run: &str) -> pond_planner::Plan {
         run: run.into(),
         column_names: vec![],
         star: true,
+        downloads_only: false,
     })
 }
 

@@ -241,7 +241,7 @@ pub async fn run(scale: f64) -> Result<()> {
         .execute(&format!(
             "CREATE TABLE my_db.orders AS SELECT range AS id, (range * 7919) % {local_rows} AS customer_id, \
              ((range % 100000) / 100)::DECIMAL(12,2) AS amount, \
-             ['new', 'paid', 'shipped', 'returned'][hash(range) % 4 + 1] AS status, \
+             ['new', 'paid', 'shipped', 'returned'][(hash(range) % 4)::BIGINT + 1] AS status, \
              'note-' || (range % 50000)::VARCHAR AS note FROM range({cloud_rows})"
         ))
         .await?;

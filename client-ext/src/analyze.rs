@@ -45,6 +45,8 @@ pub struct QueryShape {
     pub columns: std::collections::BTreeSet<String>,
     /// Whether the query has a `*` (or `t.*`, `COLUMNS(*)`).
     pub star: bool,
+    /// Every function call (scalar, aggregate, table) with its byte offset.
+    pub calls: Vec<(String, usize)>,
 }
 
 /// Why a statement could not be analyzed.
@@ -135,6 +137,12 @@ fn walk(sql: &str, v: &Value, shape: &mut QueryShape) -> Result<(), AnalyzeError
                     }
                 }
                 Some("STAR") => shape.star = true,
+                Some("FUNCTION") if text(v, "class") == "FUNCTION" => {
+                    shape.calls.push((
+                        text(v, "function_name").to_lowercase(),
+                        location(v).unwrap_or(usize::MAX),
+                    ));
+                }
                 Some("JOIN") => {
                     // USING and NATURAL name join columns without column references.
                     if text(v, "ref_type") == "NATURAL" {

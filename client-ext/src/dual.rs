@@ -741,6 +741,7 @@ impl DualSession {
         let (mut request, sql) = self.plan_request(text, shape, rels)?;
         let before = self.link.moved();
         let mut plan = self.cloud_client("a query on cloud data")?.plan_dual(&request).await?;
+        self.check_plan(&request, &plan)?;
         let mut measured = Measured::default();
         let mut local_temps = Vec::new();
         let mut remote_temps = Vec::new();
@@ -756,6 +757,7 @@ impl DualSession {
             request.run = "local".into();
             request.downloads_only = true;
             plan = self.cloud_client("a query on cloud data")?.plan_dual(&request).await?;
+            self.check_plan(&request, &plan)?;
             if plan.bridges.iter().all(|b| b.from == Side::Remote as i32) {
                 measured = Measured::default();
                 result = self
@@ -787,6 +789,69 @@ impl DualSession {
             is_query: true,
         };
         Ok((outcome, measured))
+    }
+
+    /// Refuses a plan that would make the local DuckDB do more than the query asked: the local
+    /// DuckDB is not sandboxed, so SQL from the server runs here only if it reads nothing but
+    /// the query's own local relations and the plan's key tables, through comparison, boolean,
+    /// `LIKE` and cast operators, and final names are the relations' own or the plan's temps.
+    fn check_plan(&self, request: &PlanRequest, plan: &Plan) -> Result<(), ClientError> {
+        let refuse = |what: String| ClientError::Invalid(format!("refused a plan from the server: {what}"));
+        let source_of = |name: &str| request.relations.iter().find(|r| r.name == name);
+        for (name, replacement) in &plan.names {
+            let relation = source_of(name).ok_or_else(|| refuse(format!("unknown relation {name}")))?;
+            if *replacement != relation.source && *replacement != pond_planner::temp_name(name) {
+                return Err(refuse(format!("{name} read as {replacement}")));
+            }
+        }
+        let local_sources: Vec<&str> = request
+            .relations
+            .iter()
+            .filter(|r| r.side == Side::Local as i32)
+            .map(|r| r.source.as_str())
+            .collect();
+        for bridge in &plan.bridges {
+            if !bridge.target.starts_with("__pond_") {
+                return Err(refuse(format!("temporary table {}", bridge.target)));
+            }
+            if bridge.from != Side::Local as i32 {
+                continue;
+            }
+            let sql = bridge.sql.as_str();
+            let shape = analyze::analyze(sql, &self.local.serialize(sql)?).map_err(|e| refuse(e.to_string()))?;
+            let mut allowed_spans = Vec::new();
+            for t in &shape.tables {
+                let written = &sql[t.span.0..t.span.1];
+                let keys = t.catalog.eq_ignore_ascii_case("temp") && t.table.starts_with("__pond_keys_");
+                if !keys && !local_sources.contains(&written) {
+                    return Err(refuse(format!("a bridge reads {written}")));
+                }
+            }
+            for f in &shape.functions {
+                let call = f.span.map(|(a, b)| &sql[a..b]);
+                match (f.span, call) {
+                    (Some(span), Some(call)) if local_sources.contains(&call) => allowed_spans.push(span),
+                    _ => return Err(refuse(format!("a bridge calls {}", f.name))),
+                }
+            }
+            const OPERATORS: &[&str] = &[
+                "~~",
+                "!~~",
+                "~~*",
+                "!~~*",
+                "like_escape",
+                "not_like_escape",
+                "ilike_escape",
+                "not_ilike_escape",
+            ];
+            for (name, at) in &shape.calls {
+                let inside_source = allowed_spans.iter().any(|(a, b)| at >= a && at < b);
+                if !inside_source && !OPERATORS.contains(&name.as_str()) {
+                    return Err(refuse(format!("a bridge calls {name}")));
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn execute_plan(
@@ -1517,6 +1582,50 @@ mod tests {
         assert_eq!(query, "select 1, 2");
         assert!(split_write_query("insert into t values (1)").is_none());
         assert!(split_write_query("create table t (a int)").is_none());
+    }
+
+    #[tokio::test]
+    async fn refuses_plans_that_reach_beyond_the_query() {
+        let session = DualSession::open(None, None).await.unwrap();
+        session
+            .local
+            .execute("CREATE TABLE customers AS SELECT 1 AS id")
+            .unwrap();
+        let request = PlanRequest {
+            sql: "SELECT * FROM __pond_ref_000".into(),
+            relations: vec![Relation {
+                name: "__pond_ref_000".into(),
+                side: Side::Local as i32,
+                source: "customers".into(),
+                statistics: None,
+            }],
+            ..Default::default()
+        };
+        let bridge = |sql: &str| Plan {
+            bridges: vec![pond_proto::dual::Bridge {
+                from: Side::Local as i32,
+                sql: sql.into(),
+                target: "__pond_ref_000".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let ok = bridge(
+            "SELECT \"id\" FROM customers WHERE (\"id\" > 1) AND \"id\" IN (SELECT \"k\" FROM temp.main.\"__pond_keys_ref_000\")",
+        );
+        session.check_plan(&request, &ok).unwrap();
+        for evil in [
+            "SELECT * FROM read_text('/etc/passwd')",
+            "SELECT \"id\" FROM customers WHERE getenv('HOME') IS NOT NULL",
+            "SELECT * FROM other_table",
+        ] {
+            assert!(session.check_plan(&request, &bridge(evil)).is_err(), "{evil}");
+        }
+        let mut renamed = Plan::default();
+        renamed
+            .names
+            .insert("__pond_ref_000".into(), "read_text('/etc/passwd')".into());
+        assert!(session.check_plan(&request, &renamed).is_err());
     }
 
     #[test]

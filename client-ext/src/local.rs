@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, RecordBatch};
 use arrow::datatypes::SchemaRef;
-use pond_duckling::engine::{Connection, Database, duckdb_type_for_arrow, quote_ident};
+use pond_duckling::engine::{Connection, Database, column_definitions, quote_ident};
 
 use crate::ClientError;
 
@@ -97,21 +97,10 @@ impl LocalDb {
 
     /// Creates (or replaces) the temporary table `name`, to be filled batch by batch.
     pub fn create_temp(&self, name: &str, schema: &SchemaRef) -> Result<TempTableWriter<'_>, ClientError> {
-        let columns = schema
-            .fields()
-            .iter()
-            .map(|f| {
-                Ok(format!(
-                    "{} {}",
-                    quote_ident(f.name()),
-                    duckdb_type_for_arrow(f.data_type())?
-                ))
-            })
-            .collect::<Result<Vec<_>, ClientError>>()?;
         self.execute(&format!(
             "CREATE OR REPLACE TEMP TABLE {} ({})",
             quote_ident(name),
-            columns.join(", ")
+            column_definitions(schema.fields())?
         ))?;
         Ok(TempTableWriter {
             appender: self.conn.appender("temp", "main", name)?,

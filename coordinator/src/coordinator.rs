@@ -12,7 +12,7 @@ use std::time::Duration;
 use arrow::array::{ArrayRef, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use parking_lot::Mutex;
-use pond_duckling::engine::{duckdb_type_for_arrow, quote_ident, quote_literal};
+use pond_duckling::engine::{column_definitions, quote_ident, quote_literal};
 use pond_duckling::{Connection, Duckling, DucklingConfig, DucklingError, StatementKind, prepare_script};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
@@ -1664,18 +1664,7 @@ impl Coordinator {
                 ))?
                 .iter()
                 .all(|b| b.num_rows() == 0);
-            let columns = schema
-                .fields()
-                .iter()
-                .map(|f| {
-                    Ok(format!(
-                        "{} {}",
-                        quote_ident(f.name()),
-                        duckdb_type_for_arrow(f.data_type())?
-                    ))
-                })
-                .collect::<Result<Vec<_>, DucklingError>>()?
-                .join(", ");
+            let columns = column_definitions(schema.fields())?;
             let create = format!(
                 "CREATE {}TABLE {} ({columns})",
                 if target.temporary { "TEMPORARY " } else { "" },

@@ -944,19 +944,7 @@ pub fn duckdb_type_for_arrow(dt: &DataType) -> Result<String> {
             format!("{}[]", duckdb_type_for_arrow(f.data_type())?)
         }
         DataType::FixedSizeList(f, n) => format!("{}[{n}]", duckdb_type_for_arrow(f.data_type())?),
-        DataType::Struct(fields) => {
-            let parts: Vec<String> = fields
-                .iter()
-                .map(|f| {
-                    Ok(format!(
-                        "{} {}",
-                        quote_ident(f.name()),
-                        duckdb_type_for_arrow(f.data_type())?
-                    ))
-                })
-                .collect::<Result<_>>()?;
-            format!("STRUCT({})", parts.join(", "))
-        }
+        DataType::Struct(fields) => format!("STRUCT({})", column_definitions(fields)?),
         DataType::Map(entries, _) => match entries.data_type() {
             DataType::Struct(kv) if kv.len() == 2 => format!(
                 "MAP({}, {})",
@@ -972,6 +960,21 @@ pub fn duckdb_type_for_arrow(dt: &DataType) -> Result<String> {
             )));
         }
     })
+}
+
+/// `"name" TYPE, …` for Arrow fields: a `CREATE TABLE` column list, or a `STRUCT`'s members.
+pub fn column_definitions(fields: &arrow::datatypes::Fields) -> Result<String> {
+    let parts = fields
+        .iter()
+        .map(|f| {
+            Ok(format!(
+                "{} {}",
+                quote_ident(f.name()),
+                duckdb_type_for_arrow(f.data_type())?
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(parts.join(", "))
 }
 
 /// Quotes an SQL identifier for DuckDB.

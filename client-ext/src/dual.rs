@@ -872,20 +872,12 @@ impl DualSession {
                 local_temps.push(bridge.target.clone());
                 rows = self.local.load_temp(&bridge.target, &schema, &batches)?;
             } else {
-                let (schema, mut batches) = self.local.query(&bridge.sql)?;
-                if batches.is_empty() {
-                    batches.push(RecordBatch::new_empty(schema));
-                }
+                let (schema, batches) = self.local.query(&bridge.sql)?;
                 rows = batches.iter().map(|b| b.num_rows() as u64).sum();
                 remote_temps.push(bridge.target.clone());
-                let target = IngestTarget {
-                    table: bridge.target.clone(),
-                    temporary: true,
-                    replace: true,
-                    ..Default::default()
-                };
-                let stream = futures::stream::iter(batches.into_iter().map(Ok));
-                self.cloud_client("an upload")?.ingest_stream(target, stream).await?;
+                self.cloud_client("an upload")?
+                    .upload_temp(&bridge.target, schema, batches)
+                    .await?;
             }
             measured.bridges.push((
                 bridge.target.clone(),
@@ -946,20 +938,8 @@ impl DualSession {
                         Ok(Outcome::client(format!("{} rows", result.num_rows())))
                     } else {
                         let rows = result.num_rows();
-                        let mut batches = result.batches;
-                        if batches.is_empty() {
-                            batches.push(RecordBatch::new_empty(Arc::clone(&result.schema)));
-                        }
                         let cloud = self.cloud_client("a write to the cloud")?;
-                        let target = IngestTarget {
-                            table: temp.into(),
-                            temporary: true,
-                            replace: true,
-                            ..Default::default()
-                        };
-                        cloud
-                            .ingest_stream(target, futures::stream::iter(batches.into_iter().map(Ok)))
-                            .await?;
+                        cloud.upload_temp(temp, result.schema, result.batches).await?;
                         let statement = self.rewrite_cloud_names(&statement);
                         let cloud = self.cloud_client("a write to the cloud")?;
                         let r = cloud.execute(&statement).await;

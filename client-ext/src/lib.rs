@@ -333,6 +333,27 @@ impl PondClient {
         Ok(self.sql.execute_ingest(cmd, stream).await?)
     }
 
+    /// Uploads `batches` into the session-scoped temporary table `table`, replacing it. The
+    /// table is created with `schema` even when there are no rows.
+    pub async fn upload_temp(
+        &mut self,
+        table: &str,
+        schema: SchemaRef,
+        mut batches: Vec<RecordBatch>,
+    ) -> Result<i64, ClientError> {
+        if batches.is_empty() {
+            batches.push(RecordBatch::new_empty(schema));
+        }
+        let target = IngestTarget {
+            table: table.to_string(),
+            temporary: true,
+            replace: true,
+            ..Default::default()
+        };
+        self.ingest_stream(target, futures::stream::iter(batches.into_iter().map(Ok)))
+            .await
+    }
+
     /// The names of the caller's databases (Flight SQL catalogs).
     pub async fn catalogs(&mut self) -> Result<Vec<String>, ClientError> {
         let info = self.sql.get_catalogs().await?;

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use pond_client::{ConnectOptions, DualSession, IngestTarget, Link, Venue};
+use pond_client::{ConnectOptions, DualSession, Link, Venue};
 
 use super::{BenchServer, figure};
 
@@ -99,18 +99,10 @@ async fn download_all(session: &mut DualSession) -> Result<Figures> {
 async fn upload_all(session: &mut DualSession) -> Result<Figures> {
     let before = session.link().moved();
     let t = Instant::now();
-    let (_, batches) = session.local().query("SELECT * FROM customers")?;
+    let (schema, batches) = session.local().query("SELECT * FROM customers")?;
     let rows = batches.iter().map(|b| b.num_rows()).sum();
     let cloud = session.cloud().context("connected")?;
-    let target = IngestTarget {
-        table: "all_customers".into(),
-        temporary: true,
-        replace: true,
-        ..Default::default()
-    };
-    cloud
-        .ingest_stream(target, futures::stream::iter(batches.into_iter().map(Ok)))
-        .await?;
+    cloud.upload_temp("all_customers", schema, batches).await?;
     Ok(Figures {
         bytes: session.link().moved() - before,
         time: t.elapsed(),

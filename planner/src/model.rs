@@ -17,7 +17,7 @@
 //!   projections, aliases, filters, sorts without fetch and other joins.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion_common::config::ConfigOptions;
@@ -179,12 +179,50 @@ impl TableSource for Relation {
     }
 }
 
-struct Provider {
-    tables: HashMap<String, Arc<dyn TableSource>>,
+/// DataFusion's built-in functions by name and alias, and its expression planners: the same
+/// for every query, so built once.
+struct Functions {
     scalars: HashMap<String, Arc<ScalarUDF>>,
     aggregates: HashMap<String, Arc<AggregateUDF>>,
     windows: HashMap<String, Arc<WindowUDF>>,
     planners: Vec<Arc<dyn ExprPlanner>>,
+}
+
+static FUNCTIONS: LazyLock<Functions> = LazyLock::new(|| Functions {
+    scalars: by_name(datafusion_functions::all_default_functions(), |f| {
+        (f.name(), f.aliases())
+    }),
+    aggregates: by_name(datafusion_functions_aggregate::all_default_aggregate_functions(), |f| {
+        (f.name(), f.aliases())
+    }),
+    windows: by_name(datafusion_functions_window::all_default_window_functions(), |f| {
+        (f.name(), f.aliases())
+    }),
+    planners: vec![
+        Arc::new(datafusion_functions::core::planner::CoreFunctionPlanner::default()),
+        Arc::new(datafusion_functions::datetime::planner::DatetimeFunctionPlanner),
+        Arc::new(datafusion_functions::unicode::planner::UnicodeFunctionPlanner),
+        Arc::new(datafusion_functions_aggregate::planner::AggregateFunctionPlanner),
+        Arc::new(datafusion_functions_window::planner::WindowFunctionPlanner),
+    ],
+});
+
+/// Functions keyed by their name and each alias.
+fn by_name<T: ?Sized>(functions: Vec<Arc<T>>, names: impl Fn(&T) -> (&str, &[String])) -> HashMap<String, Arc<T>> {
+    let mut out = HashMap::new();
+    for f in functions {
+        let (name, aliases) = names(&f);
+        for alias in aliases {
+            out.insert(alias.clone(), Arc::clone(&f));
+        }
+        out.insert(name.to_string(), Arc::clone(&f));
+    }
+    out
+}
+
+struct Provider {
+    tables: HashMap<String, Arc<dyn TableSource>>,
+    functions: &'static Functions,
     options: ConfigOptions,
 }
 
@@ -199,40 +237,9 @@ impl Provider {
                 (r.name.to_lowercase(), source)
             })
             .collect();
-        let mut scalars = HashMap::new();
-        for f in datafusion_functions::all_default_functions() {
-            for alias in f.aliases() {
-                scalars.insert(alias.clone(), Arc::clone(&f));
-            }
-            scalars.insert(f.name().to_string(), f);
-        }
-        let mut aggregates = HashMap::new();
-        for f in datafusion_functions_aggregate::all_default_aggregate_functions() {
-            for alias in f.aliases() {
-                aggregates.insert(alias.clone(), Arc::clone(&f));
-            }
-            aggregates.insert(f.name().to_string(), f);
-        }
-        let mut windows = HashMap::new();
-        for f in datafusion_functions_window::all_default_window_functions() {
-            for alias in f.aliases() {
-                windows.insert(alias.clone(), Arc::clone(&f));
-            }
-            windows.insert(f.name().to_string(), f);
-        }
-        let planners: Vec<Arc<dyn ExprPlanner>> = vec![
-            Arc::new(datafusion_functions::core::planner::CoreFunctionPlanner::default()),
-            Arc::new(datafusion_functions::datetime::planner::DatetimeFunctionPlanner),
-            Arc::new(datafusion_functions::unicode::planner::UnicodeFunctionPlanner),
-            Arc::new(datafusion_functions_aggregate::planner::AggregateFunctionPlanner),
-            Arc::new(datafusion_functions_window::planner::WindowFunctionPlanner),
-        ];
         Self {
             tables,
-            scalars,
-            aggregates,
-            windows,
-            planners,
+            functions: &FUNCTIONS,
             options: ConfigOptions::default(),
         }
     }
@@ -250,11 +257,11 @@ impl ContextProvider for Provider {
     }
 
     fn get_expr_planners(&self) -> &[Arc<dyn ExprPlanner>] {
-        &self.planners
+        &self.functions.planners
     }
 
     fn get_function_meta(&self, name: &str) -> Option<Arc<ScalarUDF>> {
-        self.scalars.get(name).cloned()
+        self.functions.scalars.get(name).cloned()
     }
 
     fn get_higher_order_meta(&self, _name: &str) -> Option<Arc<HigherOrderUDF>> {
@@ -262,11 +269,11 @@ impl ContextProvider for Provider {
     }
 
     fn get_aggregate_meta(&self, name: &str) -> Option<Arc<AggregateUDF>> {
-        self.aggregates.get(name).cloned()
+        self.functions.aggregates.get(name).cloned()
     }
 
     fn get_window_meta(&self, name: &str) -> Option<Arc<WindowUDF>> {
-        self.windows.get(name).cloned()
+        self.functions.windows.get(name).cloned()
     }
 
     fn get_variable_type(&self, _names: &[String]) -> Option<DataType> {
@@ -278,7 +285,7 @@ impl ContextProvider for Provider {
     }
 
     fn udf_names(&self) -> Vec<String> {
-        self.scalars.keys().cloned().collect()
+        self.functions.scalars.keys().cloned().collect()
     }
 
     fn higher_order_function_names(&self) -> Vec<String> {
@@ -286,11 +293,11 @@ impl ContextProvider for Provider {
     }
 
     fn udaf_names(&self) -> Vec<String> {
-        self.aggregates.keys().cloned().collect()
+        self.functions.aggregates.keys().cloned().collect()
     }
 
     fn udwf_names(&self) -> Vec<String> {
-        self.windows.keys().cloned().collect()
+        self.functions.windows.keys().cloned().collect()
     }
 }
 

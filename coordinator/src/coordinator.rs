@@ -436,7 +436,7 @@ async fn run_on_connection<T: Send + 'static>(
         let _permit = permit;
         s.duckling().running(|| {
             let conn = s.acquire(&access)?;
-            s.started(&op, conn.interrupt_handle());
+            s.started(&op, conn.interrupt_handle())?;
             let run = || {
                 if gave_up.load(std::sync::atomic::Ordering::SeqCst) {
                     return Err(CoordinatorError::Cancelled(
@@ -2072,7 +2072,7 @@ fn run_streaming(
         let conn = session.acquire(&query.transaction.map(str::to_string).into())?;
         // Registered only while this connection runs the query: a cancel that arrives later
         // must not interrupt whatever the connection runs next.
-        session.started(query_id, conn.interrupt_handle());
+        session.started(query_id, conn.interrupt_handle())?;
         let result = run_prelude(&conn, query.prelude).and_then(|()| stream_on(&conn, session, query, tx));
         session.finished(query_id);
         result

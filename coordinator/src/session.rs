@@ -448,15 +448,20 @@ impl Session {
             .ok_or_else(|| CoordinatorError::NotFound(format!("query {query_id} is unknown or was already fetched")))
     }
 
-    /// Records that `query_id` is running and can be interrupted through `handle`.
-    /// A query whose cancel arrived before it started is interrupted as soon as it starts.
-    pub fn started(&self, query_id: &str, handle: InterruptHandle) {
+    /// Records that `query_id` is about to run and can be interrupted through `handle`.
+    ///
+    /// Fails when the query's cancel arrived before it started: the caller must not run it
+    /// (DuckDB forgets an interrupt that arrives before its statement starts).
+    pub fn started(&self, query_id: &str, handle: InterruptHandle) -> Result<()> {
         let mut s = self.state.lock();
         if let Some(pos) = s.cancelled.iter().position(|c| c == query_id) {
             s.cancelled.remove(pos);
-            handle.interrupt();
+            return Err(CoordinatorError::Cancelled(format!(
+                "query {query_id} was cancelled before it started"
+            )));
         }
         s.running.insert(query_id.to_string(), handle);
+        Ok(())
     }
 
     /// Records that `query_id` finished.

@@ -19,6 +19,7 @@ use std::ffi::{CStr, CString, c_char};
 use std::path::Path;
 use std::ptr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StructArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -130,6 +131,7 @@ impl Database {
         Ok(Connection {
             raw: Arc::new(RawConnection {
                 raw: conn,
+                interrupt_requested: AtomicBool::new(false),
                 _db: Arc::clone(self),
             }),
         })
@@ -145,6 +147,9 @@ impl Drop for Database {
 
 struct RawConnection {
     raw: ffi::duckdb_connection,
+    /// Whether an [`InterruptHandle`] interrupted the statement running now. DuckDB also
+    /// reports an interrupt when a worker thread fails, so only this tells the two apart.
+    interrupt_requested: AtomicBool,
     _db: Arc<Database>,
 }
 
@@ -170,6 +175,7 @@ pub struct InterruptHandle {
 impl InterruptHandle {
     /// Asks DuckDB to stop the connection's running query; it fails with an INTERRUPT error.
     pub fn interrupt(&self) {
+        self.conn.interrupt_requested.store(true, Ordering::SeqCst);
         // SAFETY: the connection is alive (we hold an Arc); duckdb_interrupt is thread-safe.
         unsafe { ffi::duckdb_interrupt(self.conn.raw) }
     }
@@ -596,6 +602,8 @@ impl<'c> Prepared<'c> {
     /// result's (it can be more specific than [`Self::result_schema`] when parameter types
     /// were only known once bound).
     pub fn execute_streaming(&mut self) -> Result<ResultStream<'_>> {
+        // DuckDB forgets an interrupt when a statement starts; so do we.
+        self.conn.raw.interrupt_requested.store(false, Ordering::SeqCst);
         // SAFETY: the result is owned by ResultStream (or destroyed here on error); column
         // names belong to the result; logical types are destroyed by convert_types.
         unsafe {
@@ -632,6 +640,9 @@ impl<'c> Prepared<'c> {
                 options,
                 schema,
                 ffi_schema,
+                stmt: self.raw,
+                kind: self.kind(),
+                conn: self.conn,
                 _stmt: std::marker::PhantomData,
             })
         }
@@ -639,6 +650,7 @@ impl<'c> Prepared<'c> {
 
     /// Executes to completion and returns the number of rows changed (0 for non-DML).
     pub fn execute(&mut self) -> Result<u64> {
+        self.conn.raw.interrupt_requested.store(false, Ordering::SeqCst);
         // SAFETY: the result is destroyed before returning.
         unsafe {
             let mut res: ffi::duckdb_result = std::mem::zeroed();
@@ -673,6 +685,10 @@ pub struct ResultStream<'s> {
     options: ArrowOptions,
     schema: SchemaRef,
     ffi_schema: FFI_ArrowSchema,
+    /// The statement that produced the result, run again by [`Self::recover_worker_error`].
+    stmt: ffi::duckdb_prepared_statement,
+    kind: StatementKind,
+    conn: &'s Connection,
     _stmt: std::marker::PhantomData<&'s mut ()>,
 }
 
@@ -684,6 +700,66 @@ impl ResultStream<'_> {
 
     /// The next batch of at most one DuckDB vector (2048 rows), or `None` at the end.
     pub fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        match self.fetch_batch() {
+            Err(e) if self.is_lost_worker_error(&e) => Err(self.recover_worker_error()),
+            other => other,
+        }
+    }
+
+    /// Whether `e` is DuckDB 1.5's stand-in for an error raised in one of its worker threads.
+    ///
+    /// When a worker fails while the thread fetching a streaming result is between two
+    /// fetches, the next fetch sees the connection's interrupt flag (which the failing worker
+    /// set to stop its siblings) before it sees the worker's error, and reports a plain
+    /// interrupt: the real message is lost. Nobody asked for an interrupt, so it is that.
+    fn is_lost_worker_error(&self, e: &DucklingError) -> bool {
+        matches!(
+            e,
+            DucklingError::Sql {
+                kind: SqlErrorKind::Interrupted,
+                ..
+            }
+        ) && !self.conn.raw.interrupt_requested.load(Ordering::SeqCst)
+    }
+
+    /// Finds the error a worker thread raised by running the statement again with its result
+    /// materialized, a path where DuckDB reports worker errors faithfully. Only read-only
+    /// statements run again; for the rest, or when the second run does not fail the same way,
+    /// the error says what happened.
+    fn recover_worker_error(&mut self) -> DucklingError {
+        let lost = || {
+            DucklingError::internal(
+                "DuckDB stopped the query because one of its worker threads failed, but did not report \
+                 that thread's error (a defect of DuckDB 1.5's streaming results); run the statement again",
+            )
+        };
+        if self.kind != StatementKind::Select {
+            return lost();
+        }
+        tracing::debug!("DuckDB reported an interrupt nobody asked for: running the query again for its error");
+        // SAFETY: the old result is destroyed before `res` is refilled (destroying zeroes it,
+        // so Drop's second destroy is a no-op); `stmt` outlives `self` (it is borrowed for 's).
+        let again = unsafe {
+            ffi::duckdb_destroy_result(&mut self.res);
+            let state = ffi::duckdb_execute_prepared(self.stmt, &mut self.res);
+            let err = result_error(&mut self.res, state);
+            ffi::duckdb_destroy_result(&mut self.res);
+            err
+        };
+        match again {
+            Some(e @ DucklingError::Sql { kind, .. }) => match kind {
+                SqlErrorKind::Interrupted if !self.conn.raw.interrupt_requested.load(Ordering::SeqCst) => lost(),
+                // An explicit transaction is aborted by the first failure: the second run only
+                // says so.
+                SqlErrorKind::Transaction => lost(),
+                _ => e,
+            },
+            Some(e) => e,
+            None => lost(),
+        }
+    }
+
+    fn fetch_batch(&mut self) -> Result<Option<RecordBatch>> {
         // SAFETY: `res` is a live result; the chunk is destroyed after conversion; the Arrow
         // array is moved into arrow-rs, which releases it.
         unsafe {
@@ -1073,9 +1149,9 @@ mod tests {
     #[test]
     fn errors_raised_mid_stream_surface() {
         let c = conn();
-        // One thread: with several, DuckDB may report the interrupt of a sibling task that the
-        // error cancelled instead of the error itself.
-        c.execute_batch("SET threads = 1").unwrap();
+        // Several threads and a slow reader: the worker that fails usually does so while the
+        // reader sleeps between fetches, which is when DuckDB 1.5 loses the error.
+        c.execute_batch("SET threads = 4").unwrap();
         let mut stmt = c
             .prepare(
                 "SELECT CASE WHEN i = 2500000 THEN error('boom at row 2500000') ELSE i END FROM range(3000000) t(i)",
@@ -1090,6 +1166,51 @@ mod tests {
             }
         };
         assert!(err.to_string().contains("boom at row 2500000"), "{err}");
+    }
+
+    /// What DuckDB 1.5 reports in place of a worker thread's error.
+    fn bare_interrupt() -> DucklingError {
+        DucklingError::Sql {
+            kind: SqlErrorKind::Interrupted,
+            message: "INTERRUPT Error: Interrupted!".into(),
+        }
+    }
+
+    #[test]
+    fn a_lost_worker_error_is_found_by_running_the_query_again() {
+        let c = conn();
+        let mut stmt = c
+            .prepare("SELECT CASE WHEN i = 250000 THEN error('boom at row 250000') ELSE i END FROM range(300000) t(i)")
+            .unwrap();
+        let mut stream = stmt.execute_streaming().unwrap();
+        assert!(stream.next_batch().unwrap().is_some());
+        assert!(stream.is_lost_worker_error(&bare_interrupt()));
+        let err = stream.recover_worker_error();
+        assert!(err.to_string().contains("boom at row 250000"), "{err}");
+    }
+
+    #[test]
+    fn only_read_only_statements_run_again() {
+        let c = conn();
+        c.execute_batch("CREATE TABLE t (i INTEGER)").unwrap();
+        let mut stmt = c.prepare("INSERT INTO t SELECT 1 RETURNING i").unwrap();
+        let mut stream = stmt.execute_streaming().unwrap();
+        while stream.next_batch().unwrap().is_some() {}
+        let err = stream.recover_worker_error();
+        assert!(err.to_string().contains("did not report"), "{err}");
+        drop(stream);
+        let n = c.query_all("SELECT count(*)::INTEGER FROM t").unwrap();
+        assert_eq!(n[0].column(0).as_primitive::<arrow::datatypes::Int32Type>().value(0), 1);
+    }
+
+    #[test]
+    fn a_requested_interrupt_is_not_mistaken_for_a_lost_error() {
+        let c = conn();
+        let mut stmt = c.prepare("SELECT * FROM range(10000000)").unwrap();
+        let stream = stmt.execute_streaming().unwrap();
+        assert!(stream.is_lost_worker_error(&bare_interrupt()));
+        c.interrupt_handle().interrupt();
+        assert!(!stream.is_lost_worker_error(&bare_interrupt()));
     }
 
     #[test]

@@ -457,6 +457,120 @@ async fn dropping_a_stream_cancels_the_query() {
     server.stop();
 }
 
+/// GetFlightInfo for `sql` as Pond's client sends it: asking for the result inline.
+async fn plan_inline(c: &mut PondClient, token: &str, sql: &str) -> Result<arrow_flight::FlightInfo, tonic::Status> {
+    use arrow_flight::sql::ProstMessageExt;
+    use prost::Message;
+    let cmd = arrow_flight::sql::CommandStatementQuery {
+        query: sql.into(),
+        transaction_id: None,
+    };
+    let mut request = tonic::Request::new(arrow_flight::FlightDescriptor::new_cmd(cmd.as_any().encode_to_vec()));
+    request
+        .metadata_mut()
+        .insert(pond_proto::inline::REQUEST_HEADER, "65536".parse().unwrap());
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    c.flight_sql()
+        .inner_mut()
+        .get_flight_info(request)
+        .await
+        .map(|r| r.into_inner())
+}
+
+/// A small result travels inside the FlightInfo when the client asks (one round trip); a
+/// large one is parked with the rows already gathered and streams in order; standard
+/// clients, which do not ask, get standard Flight SQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_results_come_with_the_flight_info() {
+    let server = Server::start();
+    let token = server.admin_token();
+    let mut c = server.client(&token).await;
+
+    let info = plan_inline(&mut c, &token, "SELECT 41 + 1 AS answer").await.unwrap();
+    assert!(info.endpoint.is_empty(), "{info:?}");
+    assert!(info.app_metadata.starts_with(pond_proto::inline::MAGIC));
+    assert_eq!(info.total_records, 1);
+    assert_eq!(i64_at(&c.query("SELECT (41 + 1)::BIGINT").await.unwrap(), 0), vec![42]);
+
+    // Past the limit: parked, and DoGet streams every row, the gathered ones first.
+    let info = plan_inline(&mut c, &token, "SELECT range AS i FROM range(300000)")
+        .await
+        .unwrap();
+    assert!(info.app_metadata.is_empty());
+    let ticket = info.endpoint[0].ticket.clone().unwrap();
+    let batches: Vec<RecordBatch> = c
+        .flight_sql()
+        .do_get(ticket)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    let values = i64_at(&batches, 0);
+    assert_eq!(values.len(), 300_000);
+    assert!(values.iter().enumerate().all(|(n, v)| *v == n as i64));
+
+    // An error is the GetFlightInfo's own.
+    let err = plan_inline(&mut c, &token, "SELECT error('boom at planning')")
+        .await
+        .unwrap_err();
+    assert!(err.message().contains("boom at planning"), "{err}");
+
+    // A client that does not ask gets an endpoint to fetch.
+    let info = c.flight_sql().execute("SELECT 1::BIGINT".into(), None).await.unwrap();
+    assert_eq!(info.endpoint.len(), 1);
+    assert!(info.app_metadata.is_empty());
+    let ticket = info.endpoint[0].ticket.clone().unwrap();
+    let batches: Vec<RecordBatch> = c
+        .flight_sql()
+        .do_get(ticket)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(i64_at(&batches, 0), vec![1]);
+
+    // A statement answered inline has released the session's connection: the next one sees
+    // its temporary table.
+    for n in 0..50i64 {
+        c.query(&format!("CREATE OR REPLACE TEMP TABLE t AS SELECT {n}::BIGINT AS v"))
+            .await
+            .unwrap();
+        assert_eq!(i64_at(&c.query("SELECT v FROM t").await.unwrap(), 0), vec![n]);
+    }
+
+    // Queries planned and not fetched yet hold nothing the session needs, and are fetched
+    // whenever the client comes for them, in any order.
+    let mut tickets = Vec::new();
+    for n in 0..40i64 {
+        let sql = format!("SELECT range + {n} AS v FROM range(100000)");
+        let info = c.flight_sql().execute(sql, None).await.unwrap();
+        tickets.push(info.endpoint[0].ticket.clone().unwrap());
+    }
+    assert_eq!(i64_at(&c.query("SELECT 7::BIGINT").await.unwrap(), 0), vec![7]);
+    for (n, ticket) in tickets.into_iter().enumerate().rev() {
+        let batches: Vec<RecordBatch> = c
+            .flight_sql()
+            .do_get(ticket)
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        let values = i64_at(&batches, 0);
+        assert_eq!((values.len(), values[0]), (100_000, n as i64));
+    }
+    // One left unfetched does not hold up shutdown.
+    c.flight_sql()
+        .execute("SELECT range FROM range(100000000)".into(), None)
+        .await
+        .unwrap();
+    server.stop();
+}
+
 /// Runs the data-driven SQL files in `tests/sql/` (a sqllogictest dialect: `statement ok`,
 /// `statement error <substring>`, `query <types>` followed by `----` and tab-separated rows).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

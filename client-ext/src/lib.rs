@@ -167,6 +167,20 @@ impl ConnectOptions {
     }
 }
 
+/// The most result bytes the client accepts inline in a FlightInfo (the server caps it too).
+pub const INLINE_LIMIT: u64 = 1 << 20;
+
+/// The result a FlightInfo carries inline (see [`pond_proto::inline`]), if it does.
+fn inline_result(info: &arrow_flight::FlightInfo) -> Option<Result<(SchemaRef, Vec<RecordBatch>), ClientError>> {
+    let ipc = info.app_metadata.strip_prefix(pond_proto::inline::MAGIC)?;
+    Some((|| {
+        let reader = arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(ipc), None)?;
+        let schema = reader.schema();
+        let batches = reader.collect::<Result<Vec<_>, _>>()?;
+        Ok((schema, batches))
+    })())
+}
+
 /// A connection to a Pond server.
 pub struct PondClient {
     sql: FlightSqlServiceClient<CookieChannel>,
@@ -221,17 +235,44 @@ impl PondClient {
         Ok(client)
     }
 
-    /// Runs a query and streams its batches, fetching each endpoint where it says.
+    /// Runs a query and streams its batches, fetching each endpoint where it says. A small
+    /// result comes whole with the query's FlightInfo (one round trip instead of two).
     pub async fn query_stream(
         &mut self,
         sql: &str,
     ) -> Result<impl Stream<Item = Result<RecordBatch, ClientError>> + use<>, ClientError> {
-        let info = self.sql.execute(sql.to_string(), None).await?;
+        let info = self.plan_query(sql).await?;
+        let inline = match inline_result(&info) {
+            Some(result) => result?.1,
+            None => Vec::new(),
+        };
         let mut streams = Vec::new();
         for endpoint in info.endpoint {
-            streams.push(self.fetch(endpoint).await?);
+            streams.push(self.fetch(endpoint).await?.map_err(ClientError::from));
         }
-        Ok(futures::stream::iter(streams).flatten().map_err(ClientError::from))
+        let inline = futures::stream::iter(inline.into_iter().map(Ok));
+        Ok(inline.chain(futures::stream::iter(streams).flatten()))
+    }
+
+    /// GetFlightInfo for a query, asking for its result inline up to [`INLINE_LIMIT`] bytes.
+    async fn plan_query(&mut self, sql: &str) -> Result<arrow_flight::FlightInfo, ClientError> {
+        use arrow_flight::sql::ProstMessageExt;
+        use prost::Message;
+        let cmd = arrow_flight::sql::CommandStatementQuery {
+            query: sql.to_string(),
+            transaction_id: None,
+        };
+        let descriptor = arrow_flight::FlightDescriptor::new_cmd(cmd.as_any().encode_to_vec());
+        let mut request = tonic::Request::new(descriptor);
+        let metadata = request.metadata_mut();
+        metadata.insert(pond_proto::inline::REQUEST_HEADER, INLINE_LIMIT.into());
+        if let Some(token) = self.sql.token() {
+            let bearer = format!("Bearer {token}")
+                .parse()
+                .map_err(|_| ClientError::Invalid("the token is not a valid header value".into()))?;
+            metadata.insert("authorization", bearer);
+        }
+        Ok(self.sql.inner_mut().get_flight_info(request).await?.into_inner())
     }
 
     /// DoGet of one endpoint: on this connection, or at the location it names. A location's
@@ -279,7 +320,10 @@ impl PondClient {
 
     /// Runs a query and returns its schema and batches.
     pub async fn query_with_schema(&mut self, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>), ClientError> {
-        let info = self.sql.execute(sql.to_string(), None).await?;
+        let info = self.plan_query(sql).await?;
+        if let Some(result) = inline_result(&info) {
+            return result;
+        }
         let schema = Arc::new(info.clone().try_decode_schema()?);
         let mut batches = Vec::new();
         for endpoint in info.endpoint {

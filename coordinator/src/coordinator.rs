@@ -76,12 +76,35 @@ impl CoordinatorConfig {
 /// measured slower end to end than sending them as they come.
 const STREAM_WINDOW: usize = 4;
 
-/// What GetFlightInfo needs: the result schema and the id DoGet will fetch.
+/// What GetFlightInfo needs: the result schema, and the id DoGet will fetch or the result itself.
 #[derive(Debug, Clone)]
 pub struct Planned {
-    pub query_id: String,
     pub schema: SchemaRef,
+    pub result: PlannedResult,
 }
+
+/// Where a planned statement's result is.
+#[derive(Debug, Clone)]
+pub enum PlannedResult {
+    /// Parked in the session under this id until DoGet fetches it.
+    Parked(String),
+    /// The whole result, small enough to travel in the FlightInfo (the caller asked for that
+    /// and gave the limit); nothing is parked.
+    Inline(Vec<RecordBatch>),
+}
+
+impl Planned {
+    fn parked(query_id: String, schema: SchemaRef) -> Self {
+        Self {
+            schema,
+            result: PlannedResult::Parked(query_id),
+        }
+    }
+}
+
+/// The most result bytes a FlightInfo carries inline, whatever the client asks: well under
+/// gRPC's default 4 MiB message limit.
+pub const MAX_INLINE_BYTES: u64 = 1 << 20;
 
 /// A prepared statement's public description.
 #[derive(Debug, Clone)]
@@ -932,6 +955,14 @@ impl Coordinator {
         before - sessions.len()
     }
 
+    /// Stops the queries started at GetFlightInfo that no DoGet fetches yet (shutdown: once
+    /// the server stops taking calls, none will).
+    pub fn stop_unfetched(&self) {
+        for s in self.sessions.lock().values() {
+            s.stop_unfetched();
+        }
+    }
+
     /// Interrupts every running query (shutdown).
     pub fn interrupt_all(&self) {
         for s in self.sessions.lock().values() {
@@ -1302,11 +1333,16 @@ impl Coordinator {
 
     /// Plans a statement for GetFlightInfo. Queries are parked to stream at DoGet; everything
     /// else runs now, and DoGet returns its (small) result.
+    ///
+    /// With `inline`, a result of at most that many bytes (capped at [`MAX_INLINE_BYTES`]) is
+    /// returned whole instead of parked, when the statement runs outside a transaction: the
+    /// client then needs one round trip, not two.
     pub async fn plan_statement(
         self: &Arc<Self>,
         session: &Arc<Session>,
         sql: &str,
         transaction: Option<&str>,
+        inline: Option<u64>,
     ) -> Result<Planned> {
         if let Some(cmd) = commands::parse(sql)? {
             let s = Arc::clone(session);
@@ -1316,14 +1352,27 @@ impl Coordinator {
                 schema: Arc::clone(&schema),
                 batches,
             });
-            return Ok(Planned { query_id, schema });
+            return Ok(Planned::parked(query_id, schema));
         }
         self.follow_latest(session).await?;
         self.fill_information_schema_for(session, sql).await?;
         let prelude = self.prelude_for(session, sql)?;
+        let control = commands::transaction_control(sql);
+        // The fast path outside transactions. With a query timeout, queued behind the
+        // concurrent-query limit, or while another started query waits for its DoGet (a client
+        // may plan many queries before it fetches any), the statement is planned first and
+        // runs at DoGet, holding nothing meanwhile.
+        if transaction.is_none()
+            && control.is_none()
+            && session.limits().query_timeout.is_none()
+            && !session.in_transaction()
+            && !session.has_unfetched()
+            && let Ok(permit) = Arc::clone(&session.limits().admission).try_acquire_owned()
+        {
+            return start_statement(session, sql, prelude, permit, inline.map(|n| n.min(MAX_INLINE_BYTES))).await;
+        }
         let sql_owned = sql.to_string();
         let txn = transaction.map(str::to_string);
-        let control = commands::transaction_control(sql);
         let pending = on_connection(session, access_for(&txn, control), move |s, conn| {
             run_prelude(conn, prelude.as_deref())?;
             let (mut stmt, described) = prepare_script(conn, &sql_owned, &allowed_kinds(s.principal()))?;
@@ -1342,7 +1391,7 @@ impl Coordinator {
         .await?;
         let schema = pending.schema();
         let query_id = session.park(pending);
-        Ok(Planned { query_id, schema })
+        Ok(Planned::parked(query_id, schema))
     }
 
     /// Runs an update (DoPut CommandStatementUpdate) and returns the rows changed.
@@ -1424,7 +1473,7 @@ impl Coordinator {
     pub async fn plan_prepared(self: &Arc<Self>, session: &Arc<Session>, handle: &str) -> Result<Planned> {
         let stmt = session.prepared(handle)?;
         if stmt.coordinator_command {
-            return self.plan_statement(session, &stmt.sql, None).await;
+            return self.plan_statement(session, &stmt.sql, None, None).await;
         }
         self.follow_latest(session).await?;
         self.fill_information_schema_for(session, &stmt.sql).await?;
@@ -1441,7 +1490,7 @@ impl Coordinator {
                 schema: Arc::clone(&schema),
                 batches: vec![batch],
             });
-            return Ok(Planned { query_id, schema });
+            return Ok(Planned::parked(query_id, schema));
         }
         if stmt
             .dataset_schema
@@ -1458,7 +1507,7 @@ impl Coordinator {
             .await?;
             let schema = pending.schema();
             let query_id = session.park(pending);
-            return Ok(Planned { query_id, schema });
+            return Ok(Planned::parked(query_id, schema));
         }
         let schema = Arc::clone(&stmt.dataset_schema);
         let prelude = self.prelude_for(session, &stmt.sql)?;
@@ -1469,7 +1518,7 @@ impl Coordinator {
             transaction: None,
             schema: Arc::clone(&schema),
         });
-        Ok(Planned { query_id, schema })
+        Ok(Planned::parked(query_id, schema))
     }
 
     /// Runs a prepared update once per bound parameter row; returns the total rows changed.
@@ -1505,6 +1554,15 @@ impl Coordinator {
         let schema = pending.schema();
         let (tx, rx) = mpsc::channel(STREAM_WINDOW);
         match pending {
+            PendingQuery::Running { first, rx, .. } => {
+                return Ok(QueryStream {
+                    schema,
+                    first: first.into(),
+                    rx,
+                    session: Arc::clone(session),
+                    query_id: query_id.to_string(),
+                });
+            }
             PendingQuery::Ready { batches, .. } => {
                 tokio::spawn(async move {
                     for b in batches {
@@ -1597,6 +1655,7 @@ impl Coordinator {
         }
         Ok(QueryStream {
             schema,
+            first: Default::default(),
             rx,
             session: Arc::clone(session),
             query_id: query_id.to_string(),
@@ -2089,12 +2148,26 @@ fn stream_on(
         sql, params, schema, ..
     } = *query;
     let mut stmt = pond_duckling::prepare_checked(conn, sql, &allowed_kinds(session.principal()))?;
+    send_batches(&mut stmt, session, sql, params, schema, |batch| {
+        tx.blocking_send(Ok(batch)).is_ok()
+    })
+}
+
+/// Runs prepared `stmt` and hands its result, conformed to `schema`, to `emit`, which returns
+/// `false` to stop (the client went away).
+fn send_batches(
+    stmt: &mut pond_duckling::Prepared<'_>,
+    session: &Session,
+    sql: &str,
+    params: Option<&RecordBatch>,
+    schema: &SchemaRef,
+    mut emit: impl FnMut(RecordBatch) -> bool,
+) -> Result<()> {
     let reads = is_read(stmt.kind()) && !advances_a_sequence(sql);
     let limit = session.limits().max_result_bytes;
     let mut sent = 0u64;
-    // A failed send means the client went away: stop the query.
     let mut run = || {
-        for_each_batch(&mut stmt, params, |batch| {
+        for_each_batch(stmt, params, |batch| {
             if let Some(limit) = limit {
                 sent += batch.get_array_memory_size() as u64;
                 if sent > limit {
@@ -2104,7 +2177,7 @@ fn stream_on(
                     )));
                 }
             }
-            Ok(tx.blocking_send(Ok(conform(batch, schema)?)).is_ok())
+            Ok(emit(conform(batch, schema)?))
         })
     };
     if reads {
@@ -2114,6 +2187,181 @@ fn stream_on(
         session.duckling().writing(run, || !session.in_transaction())??;
     }
     Ok(())
+}
+
+/// What [`start_on`] reports once the statement is prepared, or has run far enough.
+enum Started {
+    /// A plain read: `first` arrived, the rest streams into the channel.
+    Streaming { schema: SchemaRef, first: Vec<RecordBatch> },
+    /// A plain read's whole result, within the inline limit the caller gave.
+    Complete {
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+    },
+    /// Anything else, ready for DoGet: already run (scripts, updates), or to run there
+    /// (writes that return rows, which must not run before DoGet asks).
+    Parked(PendingQuery),
+}
+
+type StartedSender = tokio::sync::oneshot::Sender<Result<Started>>;
+
+/// The fast path of [`Coordinator::plan_statement`] outside transactions: one job prepares
+/// the statement and, when it is a plain read, runs it at once, on one blocking thread.
+///
+/// - Without `inline`, GetFlightInfo returns as soon as the schema is known while the rows
+///   stream into a bounded channel, so DoGet finds them waiting: one prepare and one thread
+///   hand-off per query instead of two each.
+/// - With `inline`, the job gathers rows up to that many bytes before it reports: a result
+///   that ends within them returns whole, in one hand-off; a larger one is parked with the
+///   rows gathered so far, and the rest streams.
+///
+/// The rows wait at most [`STREAM_WINDOW`] batches ahead; a query that DoGet never fetches
+/// stops when its parked entry is dropped (session end, or too many parked queries).
+async fn start_statement(
+    session: &Arc<Session>,
+    sql: &str,
+    prelude: Option<String>,
+    permit: tokio::sync::OwnedSemaphorePermit,
+    inline: Option<u64>,
+) -> Result<Planned> {
+    let query_id = session.new_query_id();
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel::<Result<Started>>();
+    let (tx, rx) = mpsc::channel(STREAM_WINDOW);
+    let mut guard = CancelOnDrop {
+        session: Arc::clone(session),
+        op: query_id.clone(),
+        armed: true,
+    };
+    let s = Arc::clone(session);
+    let qid = query_id.clone();
+    let sql = sql.to_string();
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let mut started_tx = Some(started_tx);
+        let result = s.duckling().running(|| {
+            let conn = s.acquire(&Access::Any)?;
+            s.started(&qid, conn.interrupt_handle())?;
+            let result = start_on(&conn, &s, &sql, prelude, inline, &mut started_tx, &tx);
+            s.finished(&qid);
+            result
+        });
+        // Only now, with the connection back: the client's next statement must find the
+        // session's connection free (its temporary tables live there).
+        match result {
+            Ok(Some(done)) => report(&mut started_tx, done),
+            Ok(None) => {}
+            Err(e) => match started_tx.take() {
+                Some(started) => drop(started.send(Err(e))),
+                None => drop(tx.blocking_send(Err(e))),
+            },
+        }
+    });
+    let started = started_rx
+        .await
+        .map_err(|_| CoordinatorError::Internal("the statement's worker stopped".into()))??;
+    guard.armed = false;
+    let pending = match started {
+        Started::Complete { schema, batches } => {
+            return Ok(Planned {
+                schema,
+                result: PlannedResult::Inline(batches),
+            });
+        }
+        Started::Parked(PendingQuery::Ready { schema, batches })
+            if inline.is_some_and(|limit| bytes_of(&batches) <= limit) =>
+        {
+            return Ok(Planned {
+                schema,
+                result: PlannedResult::Inline(batches),
+            });
+        }
+        Started::Streaming { schema, first } => PendingQuery::Running { schema, first, rx },
+        Started::Parked(pending) => pending,
+    };
+    let schema = pending.schema();
+    let query_id = session.park_as(query_id, pending);
+    Ok(Planned::parked(query_id, schema))
+}
+
+fn bytes_of(batches: &[RecordBatch]) -> u64 {
+    batches.iter().map(|b| b.get_array_memory_size() as u64).sum()
+}
+
+/// Sends `what` to the waiting GetFlightInfo, once.
+fn report(started: &mut Option<StartedSender>, what: Started) {
+    if let Some(tx) = started.take() {
+        // The caller may have gone; a streaming query then stops at its first send.
+        let _ = tx.send(Ok(what));
+    }
+}
+
+/// The body of [`start_statement`], on a blocking thread with a connection. A streaming read
+/// reports through `started` as it runs, its rows going to `tx`; a statement that is done
+/// returns its report, which the caller sends once the connection is released.
+fn start_on(
+    conn: &Connection,
+    session: &Session,
+    sql: &str,
+    prelude: Option<String>,
+    inline: Option<u64>,
+    started: &mut Option<StartedSender>,
+    tx: &mpsc::Sender<Result<RecordBatch>>,
+) -> Result<Option<Started>> {
+    let duckling = session.duckling();
+    let committed = || !session.in_transaction();
+    // Pond's own temporary objects: nothing to gate.
+    run_prelude(conn, prelude.as_deref())?;
+    let (mut stmt, described) = duckling.prepare_script(conn, sql, &allowed_kinds(session.principal()), &committed)?;
+    if described.statements > 1 || !described.returns_rows() {
+        let ran = duckling.writing(|| collect(&mut stmt, None, session.limits()), committed)??;
+        return Ok(Some(Started::Parked(ran)));
+    }
+    if !is_read(described.kind) || advances_a_sequence(sql) {
+        return Ok(Some(Started::Parked(PendingQuery::Sql {
+            sql: sql.to_string(),
+            prelude,
+            params: None,
+            transaction: None,
+            schema: described.dataset_schema,
+        })));
+    }
+    let schema = described.dataset_schema;
+    let send = |batch| tx.blocking_send(Ok(batch)).is_ok();
+    let Some(limit) = inline else {
+        report(
+            started,
+            Started::Streaming {
+                schema: Arc::clone(&schema),
+                first: Vec::new(),
+            },
+        );
+        send_batches(&mut stmt, session, sql, None, &schema, send)?;
+        return Ok(None);
+    };
+    // Gathered here rather than through the channel: a small result then costs one hand-off.
+    let mut gathered = Some((Vec::new(), 0u64));
+    send_batches(&mut stmt, session, sql, None, &schema, |batch| {
+        match gathered.as_mut() {
+            None => send(batch),
+            Some((first, bytes)) => {
+                *bytes += batch.get_array_memory_size() as u64;
+                first.push(batch);
+                if *bytes > limit
+                    && let Some((first, _)) = gathered.take()
+                {
+                    report(
+                        started,
+                        Started::Streaming {
+                            schema: Arc::clone(&schema),
+                            first,
+                        },
+                    );
+                }
+                true
+            }
+        }
+    })?;
+    Ok(gathered.map(|(batches, _)| Started::Complete { schema, batches }))
 }
 
 /// Makes a batch carry exactly the announced schema (the FlightInfo promise), casting columns
@@ -2135,9 +2383,21 @@ fn conform(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
 /// A query's result stream. Dropping it before the end interrupts the query.
 pub struct QueryStream {
     pub schema: SchemaRef,
-    pub rx: mpsc::Receiver<Result<RecordBatch>>,
+    /// Batches received before DoGet (while GetFlightInfo waited to inline them); sent first.
+    first: std::collections::VecDeque<RecordBatch>,
+    rx: mpsc::Receiver<Result<RecordBatch>>,
     session: Arc<Session>,
     query_id: String,
+}
+
+impl QueryStream {
+    /// The next batch, `None` at the end.
+    pub async fn next(&mut self) -> Option<Result<RecordBatch>> {
+        match self.first.pop_front() {
+            Some(b) => Some(Ok(b)),
+            None => self.rx.recv().await,
+        }
+    }
 }
 
 impl Drop for QueryStream {

@@ -32,7 +32,8 @@ pub use auth::{Principal, TokenAuthority, load_or_create_key};
 pub use catalog::{Catalog, DatabaseEntry, FileCatalog, User};
 pub use coordinator::{
     ADMIN_USER, ClusterView, Coordinator, CoordinatorConfig, DucklingInfo, IfExists, IfNotExists, IngestChunk,
-    IngestTarget, KeyColumn, Planned, PreparedInfo, QueryStream, TableFilter, TableInfo,
+    IngestTarget, KeyColumn, MAX_INLINE_BYTES, Planned, PlannedResult, PreparedInfo, QueryStream, TableFilter,
+    TableInfo,
 };
 pub use error::{CoordinatorError, Result};
 pub use session::{Session, SessionLimits};

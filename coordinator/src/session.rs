@@ -40,7 +40,7 @@ pub struct PreparedStatement {
 }
 
 /// A query planned by GetFlightInfo and run by DoGet.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum PendingQuery {
     /// Runs and streams at DoGet.
     Sql {
@@ -57,13 +57,22 @@ pub enum PendingQuery {
         schema: SchemaRef,
         batches: Vec<RecordBatch>,
     },
+    /// Started at GetFlightInfo: `first` already arrived, the rest streams into `rx`.
+    /// Dropping it stops the query.
+    Running {
+        schema: SchemaRef,
+        first: Vec<RecordBatch>,
+        rx: tokio::sync::mpsc::Receiver<Result<RecordBatch>>,
+    },
 }
 
 impl PendingQuery {
     /// The schema DoGet will stream.
     pub fn schema(&self) -> SchemaRef {
         match self {
-            PendingQuery::Sql { schema, .. } | PendingQuery::Ready { schema, .. } => Arc::clone(schema),
+            PendingQuery::Sql { schema, .. }
+            | PendingQuery::Ready { schema, .. }
+            | PendingQuery::Running { schema, .. } => Arc::clone(schema),
         }
     }
 }
@@ -421,8 +430,18 @@ impl Session {
 
     /// Parks a planned query until DoGet fetches it; returns its id.
     pub fn park(&self, query: PendingQuery) -> String {
+        self.park_as(self.new_query_id(), query)
+    }
+
+    /// An id for a query that must be known before it is parked (it runs meanwhile).
+    pub fn new_query_id(&self) -> String {
+        self.next_id("q")
+    }
+
+    /// Parks `query` under `id`, from [`Self::new_query_id`]; returns the id. The oldest
+    /// parked queries beyond the limit are dropped, which stops those that run.
+    pub fn park_as(&self, id: String, query: PendingQuery) -> String {
         self.touch();
-        let id = self.next_id("q");
         let mut s = self.state.lock();
         s.pending.insert(id.clone(), query);
         s.pending_order.push_back(id.clone());
@@ -474,6 +493,9 @@ impl Session {
         let mut s = self.state.lock();
         if let Some(h) = s.running.get(query_id) {
             h.interrupt();
+            // A query started at GetFlightInfo may be waiting for room in its channel rather
+            // than in DuckDB: dropping its receiver ends that wait.
+            s.pending.remove(query_id);
             return true;
         }
         // Parked, or between being taken and being started: remember the cancel.
@@ -489,10 +511,30 @@ impl Session {
         self.state.lock().running.len()
     }
 
-    /// Interrupts everything the session runs (shutdown, session close).
+    /// Interrupts everything the session runs (shutdown, session close), including queries
+    /// started at GetFlightInfo that wait for a DoGet.
     pub fn interrupt_all(&self) {
         for h in self.state.lock().running.values() {
             h.interrupt();
         }
+        self.stop_unfetched();
+    }
+
+    /// Whether a query started at GetFlightInfo waits for its DoGet while it still runs, and
+    /// so holds a connection (one whose rows all fit in its channel has finished).
+    pub fn has_unfetched(&self) -> bool {
+        let s = self.state.lock();
+        s.pending
+            .iter()
+            .any(|(id, q)| matches!(q, PendingQuery::Running { .. }) && s.running.contains_key(id))
+    }
+
+    /// Stops the queries started at GetFlightInfo that no DoGet fetches yet (shutdown: no new
+    /// call will come for them).
+    pub fn stop_unfetched(&self) {
+        self.state
+            .lock()
+            .pending
+            .retain(|_, q| !matches!(q, PendingQuery::Running { .. }));
     }
 }

@@ -557,6 +557,33 @@ pub fn prepare_script<'c>(
     sql: &str,
     allow: &dyn Fn(StatementKind) -> Result<(), DucklingError>,
 ) -> Result<(Prepared<'c>, Described), DucklingError> {
+    prepare_script_with(conn, sql, allow, &mut |run| run())
+}
+
+/// A script's statements before its last, run by whoever calls [`prepare_script_with`].
+type Earlier<'a> = &'a mut dyn FnMut() -> Result<(), DucklingError>;
+
+impl Duckling {
+    /// [`prepare_script`] for callers outside the write gate: a script's earlier statements,
+    /// which may write, run under it (`committed` as in [`Self::writing`]), while a single
+    /// statement is prepared without waiting for writers.
+    pub fn prepare_script<'c>(
+        &self,
+        conn: &'c Connection,
+        sql: &str,
+        allow: &dyn Fn(StatementKind) -> Result<(), DucklingError>,
+        committed: &dyn Fn() -> bool,
+    ) -> Result<(Prepared<'c>, Described), DucklingError> {
+        prepare_script_with(conn, sql, allow, &mut |run| self.writing(run, committed)?)
+    }
+}
+
+fn prepare_script_with<'c>(
+    conn: &'c Connection,
+    sql: &str,
+    allow: &dyn Fn(StatementKind) -> Result<(), DucklingError>,
+    run_earlier: &mut dyn FnMut(Earlier<'_>) -> Result<(), DucklingError>,
+) -> Result<(Prepared<'c>, Described), DucklingError> {
     let extracted = conn.extract(sql)?;
     let last = extracted.len() - 1;
     let check = |kind: StatementKind| -> Result<(), DucklingError> {
@@ -570,10 +597,15 @@ pub fn prepare_script<'c>(
         sandbox::check(kind, sql)?;
         allow(kind)
     };
-    for i in 0..last {
-        let mut stmt = extracted.prepare(i)?;
-        check(stmt.kind())?;
-        stmt.execute()?;
+    if last > 0 {
+        run_earlier(&mut || {
+            for i in 0..last {
+                let mut stmt = extracted.prepare(i)?;
+                check(stmt.kind())?;
+                stmt.execute()?;
+            }
+            Ok(())
+        })?;
     }
     let prepared = extracted.prepare(last)?;
     check(prepared.kind())?;

@@ -130,6 +130,7 @@ pub async fn serve(
         async move {
             shutdown.await;
             tracing::info!(?drain, "shutting down: running queries may finish");
+            coordinator.stop_unfetched();
             tokio::spawn(async move {
                 tokio::time::sleep(drain).await;
                 tracing::info!("interrupting the queries still running");

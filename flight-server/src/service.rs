@@ -32,8 +32,8 @@ use base64::Engine;
 use bytes::Bytes;
 use futures::{Stream, StreamExt, TryStreamExt};
 use pond_coordinator::{
-    Coordinator, IfExists, IfNotExists, IngestChunk, IngestTarget, KeyColumn, Planned, QueryStream, Session,
-    TableFilter,
+    Coordinator, IfExists, IfNotExists, IngestChunk, IngestTarget, KeyColumn, Planned, PlannedResult, QueryStream,
+    Session, TableFilter,
 };
 use pond_proto::flight as session_pb;
 use pond_proto::pond::QueryTicket;
@@ -128,19 +128,67 @@ fn schema_bytes(schema: &Schema) -> Result<Bytes, Status> {
 }
 
 fn statement_info(planned: &Planned, session: &Session, descriptor: FlightDescriptor) -> Result<FlightInfo, Status> {
-    let ticket = TicketStatementQuery {
-        statement_handle: QueryTicket {
-            session_id: session.id().to_string(),
-            query_id: planned.query_id.clone(),
+    let schema = flight_schema(&planned.schema);
+    let info = FlightInfo::new()
+        .try_with_schema(&schema)
+        .map_err(|e| Status::internal(e.to_string()))?
+        .with_descriptor(descriptor)
+        .with_ordered(true);
+    match &planned.result {
+        PlannedResult::Parked(query_id) => {
+            let ticket = TicketStatementQuery {
+                statement_handle: QueryTicket {
+                    session_id: session.id().to_string(),
+                    query_id: query_id.clone(),
+                }
+                .encode_to_vec()
+                .into(),
+            };
+            Ok(info.with_endpoint(FlightEndpoint::new().with_ticket(Ticket::new(ticket.as_any().encode_to_vec()))))
         }
-        .encode_to_vec()
-        .into(),
-    };
-    let endpoint = FlightEndpoint::new().with_ticket(Ticket::new(ticket.as_any().encode_to_vec()));
-    FlightInfo::new()
-        .try_with_schema(&flight_schema(&planned.schema))
-        .map_err(|e| Status::internal(e.to_string()))
-        .map(|i| i.with_endpoint(endpoint).with_descriptor(descriptor).with_ordered(true))
+        PlannedResult::Inline(batches) => {
+            let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+            Ok(info
+                .with_total_records(rows as i64)
+                .with_app_metadata(inline_result(&Arc::new(schema), batches)?))
+        }
+    }
+}
+
+/// A whole result as `app_metadata`: [`pond_proto::inline::MAGIC`], then an Arrow IPC stream
+/// of the announced (dictionary-free) schema, as DoGet would have sent it.
+fn inline_result(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Bytes, Status> {
+    let internal = |e: arrow::error::ArrowError| Status::internal(format!("encoding an inline result: {e}"));
+    let mut out = pond_proto::inline::MAGIC.to_vec();
+    let mut writer = arrow::ipc::writer::StreamWriter::try_new(&mut out, schema).map_err(internal)?;
+    for batch in batches {
+        let columns = batch
+            .columns()
+            .iter()
+            .zip(schema.fields())
+            .map(|(c, f)| arrow::compute::cast(c, f.data_type()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(internal)?;
+        let batch = RecordBatch::try_new_with_options(
+            Arc::clone(schema),
+            columns,
+            &arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+        )
+        .map_err(internal)?;
+        writer.write(&batch).map_err(internal)?;
+    }
+    writer.finish().map_err(internal)?;
+    drop(writer);
+    Ok(out.into())
+}
+
+/// The inline limit a GetFlightInfo asks for with [`pond_proto::inline::REQUEST_HEADER`].
+fn inline_limit<T>(request: &Request<T>) -> Option<u64> {
+    request
+        .metadata()
+        .get(pond_proto::inline::REQUEST_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
 }
 
 fn metadata_info(
@@ -160,7 +208,7 @@ fn metadata_info(
 fn query_stream(q: QueryStream) -> BoxStream<arrow_flight::FlightData> {
     let schema = Arc::new(flight_schema(&q.schema));
     let batches = futures::stream::unfold(q, |mut q| async move {
-        let next = q.rx.recv().await?;
+        let next = q.next().await?;
         Some((next.map_err(|e| FlightError::Tonic(Box::new(to_status(e)))), q))
     });
     let encoded = FlightDataEncoderBuilder::new().with_schema(schema).build(batches);
@@ -349,7 +397,7 @@ impl FlightSqlService for PondFlightSql {
         let (session, txn) = self.session_for(&request, query.transaction_id.as_deref())?;
         let planned = self
             .coordinator
-            .plan_statement(&session, &query.query, txn.as_deref())
+            .plan_statement(&session, &query.query, txn.as_deref(), inline_limit(&request))
             .await
             .map_err(to_status)?;
         Ok(Response::new(statement_info(&planned, &session, request.into_inner())?))

@@ -37,3 +37,21 @@ pub mod cluster {
 pub mod dual {
     include!(concat!(env!("OUT_DIR"), "/pond.dual.v1.rs"));
 }
+
+/// Results inline in a FlightInfo: Pond's one-round-trip query, for clients that ask.
+///
+/// A standard Flight SQL query takes two round trips: GetFlightInfo, then DoGet. A client
+/// that sends [`REQUEST_HEADER`](inline::REQUEST_HEADER) with GetFlightInfo
+/// (CommandStatementQuery), giving the most bytes it accepts, may receive the whole result in
+/// the FlightInfo's `app_metadata`: [`MAGIC`](inline::MAGIC) followed by an Arrow IPC stream.
+/// Such a FlightInfo has no endpoints. Clients that do not ask see standard Flight SQL.
+///
+/// ```
+/// assert!(pond_proto::inline::MAGIC.starts_with(b"POND"));
+/// ```
+pub mod inline {
+    /// The GetFlightInfo request header that asks for an inline result, valued in bytes.
+    pub const REQUEST_HEADER: &str = "x-pond-inline-limit";
+    /// How an inline result's `app_metadata` starts; an Arrow IPC stream follows.
+    pub const MAGIC: &[u8] = b"POND-INLINE-IPC/1\n";
+}

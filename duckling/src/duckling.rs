@@ -584,6 +584,14 @@ fn prepare_script_with<'c>(
     allow: &dyn Fn(StatementKind) -> Result<(), DucklingError>,
     run_earlier: &mut dyn FnMut(Earlier<'_>) -> Result<(), DucklingError>,
 ) -> Result<(Prepared<'c>, Described), DucklingError> {
+    if let Some(prepared) = conn.take_prepared(sql) {
+        // The same text, a single SELECT, passed these checks when it was prepared; they are
+        // cheap, and the caller's `allow` may differ.
+        sandbox::check(prepared.kind(), sql)?;
+        allow(prepared.kind())?;
+        let described = describe(&prepared, 1)?;
+        return Ok((prepared, described));
+    }
     let extracted = conn.extract(sql)?;
     let last = extracted.len() - 1;
     let check = |kind: StatementKind| -> Result<(), DucklingError> {
@@ -607,9 +615,12 @@ fn prepare_script_with<'c>(
             Ok(())
         })?;
     }
-    let prepared = extracted.prepare(last)?;
+    let mut prepared = extracted.prepare(last)?;
     check(prepared.kind())?;
     let described = describe(&prepared, extracted.len())?;
+    if last == 0 {
+        prepared.keep_for_reuse(sql);
+    }
     Ok((prepared, described))
 }
 

@@ -27,6 +27,7 @@ use arrow::ffi::{FFI_ArrowArray, FFI_ArrowSchema};
 use libduckdb_sys as ffi;
 
 use crate::error::{DucklingError, SqlErrorKind};
+use crate::statement_cache::{Generation, StatementCache};
 
 type Result<T, E = DucklingError> = std::result::Result<T, E>;
 
@@ -72,6 +73,9 @@ fn take_error_data(mut data: ffi::duckdb_error_data) -> Option<DucklingError> {
 /// An open DuckDB database instance.
 pub struct Database {
     raw: ffi::duckdb_database,
+    /// Advanced around every statement that may change how SQL binds (see
+    /// [`crate::statement_cache`]).
+    generation: Generation,
 }
 
 // SAFETY: a duckdb_database is a thread-safe handle to DuckDB's DatabaseInstance.
@@ -117,7 +121,10 @@ impl Database {
                     "could not open DuckDB database: {message}"
                 )));
             }
-            Ok(Arc::new(Self { raw: db }))
+            Ok(Arc::new(Self {
+                raw: db,
+                generation: Generation::default(),
+            }))
         }
     }
 
@@ -129,10 +136,11 @@ impl Database {
             return Err(DucklingError::internal("could not connect to DuckDB"));
         }
         Ok(Connection {
+            statements: Default::default(),
             raw: Arc::new(RawConnection {
                 raw: conn,
                 interrupt_requested: AtomicBool::new(false),
-                _db: Arc::clone(self),
+                db: Arc::clone(self),
             }),
         })
     }
@@ -150,7 +158,7 @@ struct RawConnection {
     /// Whether an [`InterruptHandle`] interrupted the statement running now. DuckDB also
     /// reports an interrupt when a worker thread fails, so only this tells the two apart.
     interrupt_requested: AtomicBool,
-    _db: Arc<Database>,
+    db: Arc<Database>,
 }
 
 // SAFETY: the connection is only *used* through `Connection` (one thread at a time); the
@@ -190,6 +198,8 @@ impl InterruptHandle {
 
 /// One DuckDB connection: its own transaction, temporary objects and current database.
 pub struct Connection {
+    /// Declared before `raw`: the kept statements are destroyed before the connection closes.
+    statements: parking_lot::Mutex<StatementCache>,
     raw: Arc<RawConnection>,
 }
 
@@ -205,18 +215,44 @@ impl Connection {
         self.raw.raw
     }
 
+    fn generation(&self) -> &Generation {
+        &self.raw.db.generation
+    }
+
+    /// The SELECT prepared earlier from exactly `sql` on this connection, if nothing that
+    /// changes how it binds ran since (see [`crate::statement_cache`]). It returns to the
+    /// connection's cache when dropped.
+    pub fn take_prepared(&self, sql: &str) -> Option<Prepared<'_>> {
+        let now = self.generation().current();
+        let raw = self.statements.lock().take(sql, now)?;
+        Some(Prepared {
+            raw,
+            conn: self,
+            prepared_in: now,
+            reuse: Some(sql.to_string()),
+        })
+    }
+
+    /// How many prepared statements the connection keeps for reuse.
+    pub fn kept_statements(&self) -> usize {
+        self.statements.lock().len()
+    }
+
     /// Runs SQL (possibly several statements) and discards any result. Host use only: this
     /// bypasses the sandbox's statement checks.
     pub fn execute_batch(&self, sql: &str) -> Result<()> {
         let c = cstring(sql)?;
+        self.generation().advance();
         // SAFETY: result is zero-initialised, filled by duckdb_query and destroyed once.
-        unsafe {
+        let out = unsafe {
             let mut res: ffi::duckdb_result = std::mem::zeroed();
             let state = ffi::duckdb_query(self.raw(), c.as_ptr(), &mut res);
             let err = result_error(&mut res, state);
             ffi::duckdb_destroy_result(&mut res);
             err.map_or(Ok(()), Err)
-        }
+        };
+        self.generation().advance();
+        out
     }
 
     /// Splits `sql` into statements with DuckDB's parser.
@@ -245,10 +281,11 @@ impl Connection {
     pub fn prepare(&self, sql: &str) -> Result<Prepared<'_>> {
         let c = cstring(sql)?;
         let mut raw: ffi::duckdb_prepared_statement = ptr::null_mut();
+        let generation = self.generation().current();
         // SAFETY: raw is owned by Prepared, whose Drop destroys it even on error.
         unsafe {
             let state = ffi::duckdb_prepare(self.raw(), c.as_ptr(), &mut raw);
-            Prepared::checked(self, raw, state)
+            Prepared::checked(self, raw, state, generation)
         }
     }
 
@@ -369,10 +406,11 @@ impl<'c> Extracted<'c> {
     /// Prepares statement `index`. Later statements may depend on earlier ones having run.
     pub fn prepare(&self, index: usize) -> Result<Prepared<'c>> {
         let mut raw: ffi::duckdb_prepared_statement = ptr::null_mut();
+        let generation = self.conn.generation().current();
         // SAFETY: index < count; raw is owned by Prepared.
         unsafe {
             let state = ffi::duckdb_prepare_extracted_statement(self.conn.raw(), self.raw, index as u64, &mut raw);
-            Prepared::checked(self.conn, raw, state)
+            Prepared::checked(self.conn, raw, state, generation)
         }
     }
 }
@@ -447,6 +485,10 @@ statement_kinds! {
 pub struct Prepared<'c> {
     raw: ffi::duckdb_prepared_statement,
     conn: &'c Connection,
+    /// The database's generation when the statement was prepared.
+    prepared_in: u64,
+    /// The text under which the statement returns to the connection's cache when dropped.
+    reuse: Option<String>,
 }
 
 impl<'c> Prepared<'c> {
@@ -456,8 +498,14 @@ impl<'c> Prepared<'c> {
         conn: &'c Connection,
         raw: ffi::duckdb_prepared_statement,
         state: ffi::duckdb_state,
+        prepared_in: u64,
     ) -> Result<Self> {
-        let prepared = Prepared { raw, conn };
+        let prepared = Prepared {
+            raw,
+            conn,
+            prepared_in,
+            reuse: None,
+        };
         if state != ffi::DuckDBSuccess {
             // SAFETY: the prepare error string belongs to the statement, read before its Drop.
             let message = unsafe { borrowed_str(ffi::duckdb_prepare_error(raw)) }
@@ -466,6 +514,19 @@ impl<'c> Prepared<'c> {
             return Err(DucklingError::Sql { kind, message });
         }
         Ok(prepared)
+    }
+
+    /// Keeps the statement for [`Connection::take_prepared`] of `sql` once dropped, if it is
+    /// a SELECT (the only kind kept). `sql` must be this statement's whole text.
+    pub fn keep_for_reuse(&mut self, sql: &str) {
+        if self.kind() == StatementKind::Select {
+            self.reuse = Some(sql.to_string());
+        }
+    }
+
+    /// Whether running the statement may change how later SQL binds.
+    fn may_change_binding(&self) -> bool {
+        self.kind() != StatementKind::Select
     }
 
     /// The statement's kind, from DuckDB's parser.
@@ -604,6 +665,10 @@ impl<'c> Prepared<'c> {
     pub fn execute_streaming(&mut self) -> Result<ResultStream<'_>> {
         // DuckDB forgets an interrupt when a statement starts; so do we.
         self.conn.raw.interrupt_requested.store(false, Ordering::SeqCst);
+        let changes_binding = self.may_change_binding();
+        if changes_binding {
+            self.conn.generation().advance();
+        }
         // SAFETY: the result is owned by ResultStream (or destroyed here on error); column
         // names belong to the result; logical types are destroyed by convert_types.
         unsafe {
@@ -642,6 +707,7 @@ impl<'c> Prepared<'c> {
                 ffi_schema,
                 stmt: self.raw,
                 kind: self.kind(),
+                changes_binding,
                 conn: self.conn,
                 _stmt: std::marker::PhantomData,
             })
@@ -651,6 +717,11 @@ impl<'c> Prepared<'c> {
     /// Executes to completion and returns the number of rows changed (0 for non-DML).
     pub fn execute(&mut self) -> Result<u64> {
         self.conn.raw.interrupt_requested.store(false, Ordering::SeqCst);
+        let changes_binding = self.may_change_binding();
+        if changes_binding {
+            self.conn.generation().advance();
+        }
+        let _after = changes_binding.then(|| AdvanceOnDrop(self.conn.generation()));
         // SAFETY: the result is destroyed before returning.
         unsafe {
             let mut res: ffi::duckdb_result = std::mem::zeroed();
@@ -674,8 +745,24 @@ impl std::fmt::Debug for Prepared<'_> {
 
 impl Drop for Prepared<'_> {
     fn drop(&mut self) {
+        if let Some(sql) = self.reuse.take()
+            && self.prepared_in == self.conn.generation().current()
+        {
+            self.conn.statements.lock().put(sql, self.prepared_in, self.raw);
+            return;
+        }
         // SAFETY: owned handle.
         unsafe { ffi::duckdb_destroy_prepare(&mut self.raw) }
+    }
+}
+
+/// Advances a database's generation when dropped: after a statement that may change how SQL
+/// binds has finished.
+struct AdvanceOnDrop<'a>(&'a Generation);
+
+impl Drop for AdvanceOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.advance();
     }
 }
 
@@ -688,6 +775,8 @@ pub struct ResultStream<'s> {
     /// The statement that produced the result, run again by [`Self::recover_worker_error`].
     stmt: ffi::duckdb_prepared_statement,
     kind: StatementKind,
+    /// The statement may change how SQL binds: the generation advances again when it ends.
+    changes_binding: bool,
     conn: &'s Connection,
     _stmt: std::marker::PhantomData<&'s mut ()>,
 }
@@ -794,6 +883,9 @@ impl Drop for ResultStream<'_> {
     fn drop(&mut self) {
         // SAFETY: owned result.
         unsafe { ffi::duckdb_destroy_result(&mut self.res) }
+        if self.changes_binding {
+            self.conn.generation().advance();
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 //!   interrupt).
 //! - [`sandbox`]: what user SQL may do: DuckDB's own locks plus a statement check by DuckDB's
 //!   parser.
+//! - [`statement_cache`]: prepared SELECTs a connection keeps and reuses for the same text.
 //! - [`duckling`]: a user's instance with the user's databases attached, each a working copy
 //!   of its latest snapshot in differential storage, synced after every commit.
 //!
@@ -31,6 +32,7 @@ pub mod duckling;
 pub mod engine;
 pub mod error;
 pub mod sandbox;
+pub mod statement_cache;
 
 pub use duckling::{
     Described, Duckling, DucklingConfig, SYSTEM_CATALOGS, any_kind, describe, prepare_checked, prepare_script,

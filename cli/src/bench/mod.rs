@@ -145,6 +145,17 @@ async fn flight(args: BenchArgs) -> Result<()> {
         assert_eq!(batches[0].num_rows(), 1);
         local.push(t.elapsed());
     }
+    // In-process again with one statement prepared once, as a client that keeps its
+    // prepared statement would run it (Pond's server keeps repeated SELECTs prepared).
+    let mut local_prepared = Vec::with_capacity(args.iterations);
+    let mut stmt = conn.prepare("SELECT 1")?;
+    for _ in 0..args.iterations {
+        let t = Instant::now();
+        let batch = stmt.execute_streaming()?.next_batch()?;
+        assert_eq!(batch.map(|b| b.num_rows()), Some(1));
+        local_prepared.push(t.elapsed());
+    }
+    drop(stmt);
     let mut remote = Vec::with_capacity(args.iterations);
     for _ in 0..args.iterations.min(100) {
         client.query("SELECT 1").await?;
@@ -171,9 +182,20 @@ async fn flight(args: BenchArgs) -> Result<()> {
     figure("flight_select1_p99", micros(percentile(&remote, 0.99)), "us");
     figure("inprocess_select1_p50", micros(percentile(&local, 0.5)), "us");
     figure("inprocess_select1_p99", micros(percentile(&local, 0.99)), "us");
+    local_prepared.sort();
+    figure(
+        "inprocess_select1_prepared_once_p50",
+        micros(percentile(&local_prepared, 0.5)),
+        "us",
+    );
     figure(
         "flight_select1_overhead_p50",
         micros(percentile(&remote, 0.5)) - micros(percentile(&local, 0.5)),
+        "us",
+    );
+    figure(
+        "flight_select1_overhead_over_prepared_once_p50",
+        micros(percentile(&remote, 0.5)) - micros(percentile(&local_prepared, 0.5)),
         "us",
     );
 

@@ -1,0 +1,198 @@
+//! Prepared SELECTs kept per connection and reused for the same SQL text.
+//!
+//! Preparing (parse, bind, optimize) is about half the cost of a small query in DuckDB, and
+//! dashboards and drivers send the same text again and again. A connection therefore keeps
+//! its last [`CAPACITY`] single-statement SELECTs, by text, and [`Connection::take_prepared`]
+//! hands one back instead of preparing anew.
+//!
+//! Invariants:
+//! - Only statements DuckDB classifies as SELECT are kept: running one changes nothing that
+//!   binding depends on.
+//! - Every other statement, on any connection of the database (DDL, DML, SET, USE, ATTACH,
+//!   host SQL), advances the database's [`Generation`] before and after it runs. A statement
+//!   prepared in an older generation is never reused, so a reused statement binds exactly as a
+//!   fresh prepare of its text would: same connection settings and search path, same catalog.
+//!   (DuckDB also rebinds on its own when a catalog it read changed; the generation covers
+//!   what it does not check, such as the search path, and keeps the described result schema
+//!   true.)
+//! - A taken statement is out of the cache until its [`Prepared`] drops: one statement never
+//!   serves two uses at once. Its parameter bindings are cleared when it is taken.
+//!
+//! [`Connection::take_prepared`]: crate::engine::Connection::take_prepared
+//! [`Prepared`]: crate::engine::Prepared
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use libduckdb_sys as ffi;
+
+/// How many statements a connection keeps.
+pub const CAPACITY: usize = 32;
+
+/// A database's count of statements that may change how SQL binds.
+#[derive(Debug, Default)]
+pub(crate) struct Generation(AtomicU64);
+
+impl Generation {
+    pub(crate) fn current(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn advance(&self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+struct Entry {
+    sql: String,
+    generation: u64,
+    raw: ffi::duckdb_prepared_statement,
+}
+
+/// One connection's kept statements, least recently used first.
+#[derive(Default)]
+pub(crate) struct StatementCache {
+    entries: Vec<Entry>,
+}
+
+// SAFETY: the prepared statements belong to the connection that owns this cache, which is
+// used by one thread at a time.
+unsafe impl Send for StatementCache {}
+
+impl StatementCache {
+    /// Takes the statement kept for `sql` if it was prepared in generation `now`.
+    pub(crate) fn take(&mut self, sql: &str, now: u64) -> Option<ffi::duckdb_prepared_statement> {
+        self.forget_older_than(now);
+        let at = self.entries.iter().position(|e| e.sql == sql)?;
+        let entry = self.entries.remove(at);
+        // SAFETY: a live statement owned by the cache until now.
+        unsafe { ffi::duckdb_clear_bindings(entry.raw) };
+        Some(entry.raw)
+    }
+
+    /// Destroys the statements of older generations: they will never be reused, and they may
+    /// refer to catalog objects that are gone.
+    fn forget_older_than(&mut self, now: u64) {
+        self.entries.retain_mut(|e| {
+            let keep = e.generation == now;
+            if !keep {
+                destroy(&mut e.raw);
+            }
+            keep
+        });
+    }
+
+    /// Keeps `raw`, prepared from `sql` in `generation`, dropping the least recently used
+    /// statement beyond [`CAPACITY`].
+    pub(crate) fn put(&mut self, sql: String, generation: u64, raw: ffi::duckdb_prepared_statement) {
+        self.forget_older_than(generation);
+        if let Some(at) = self.entries.iter().position(|e| e.sql == sql) {
+            destroy(&mut self.entries.remove(at).raw);
+        }
+        if self.entries.len() >= CAPACITY {
+            destroy(&mut self.entries.remove(0).raw);
+        }
+        self.entries.push(Entry { sql, generation, raw });
+    }
+
+    /// How many statements are kept.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+impl Drop for StatementCache {
+    fn drop(&mut self) {
+        for e in &mut self.entries {
+            destroy(&mut e.raw);
+        }
+    }
+}
+
+fn destroy(raw: &mut ffi::duckdb_prepared_statement) {
+    // SAFETY: each kept statement is destroyed once, when it leaves the cache for good.
+    unsafe { ffi::duckdb_destroy_prepare(raw) }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::AsArray;
+    use arrow::datatypes::Int32Type;
+
+    use crate::engine::{Connection, Database};
+    use crate::{any_kind, prepare_script};
+
+    fn value(conn: &Connection, sql: &str) -> i32 {
+        let (mut stmt, _) = prepare_script(conn, sql, &any_kind).unwrap();
+        let batch = stmt.execute_streaming().unwrap().next_batch().unwrap().unwrap();
+        batch.column(0).as_primitive::<Int32Type>().value(0)
+    }
+
+    #[test]
+    fn a_repeated_select_is_prepared_once() {
+        let conn = Database::open(None, &[]).unwrap().connect().unwrap();
+        assert_eq!(value(&conn, "SELECT 41 + 1"), 42);
+        assert_eq!(conn.kept_statements(), 1);
+        assert!(conn.take_prepared("SELECT 41 + 1").is_some());
+        // Taken and dropped: kept again; another text is not found.
+        assert_eq!(conn.kept_statements(), 1);
+        assert!(conn.take_prepared("SELECT 41 + 2").is_none());
+        // Only single SELECTs are kept.
+        prepare_script(&conn, "CREATE TABLE t AS SELECT 1 AS a", &any_kind)
+            .unwrap()
+            .0
+            .execute()
+            .unwrap();
+        prepare_script(&conn, "SELECT 1; SELECT 2", &any_kind).unwrap();
+        assert_eq!(conn.kept_statements(), 0);
+    }
+
+    #[test]
+    fn a_kept_select_follows_the_search_path() {
+        let conn = Database::open(None, &[]).unwrap().connect().unwrap();
+        conn.execute_batch(
+            "CREATE SCHEMA a; CREATE SCHEMA b; \
+             CREATE TABLE a.t AS SELECT 1 AS v; CREATE TABLE b.t AS SELECT 2 AS v; SET schema = 'a'",
+        )
+        .unwrap();
+        assert_eq!(value(&conn, "SELECT v FROM t"), 1);
+        prepare_script(&conn, "SET schema = 'b'", &any_kind)
+            .unwrap()
+            .0
+            .execute()
+            .unwrap();
+        assert_eq!(value(&conn, "SELECT v FROM t"), 2);
+    }
+
+    #[test]
+    fn ddl_on_another_connection_retires_kept_statements() {
+        let db = Database::open(None, &[]).unwrap();
+        let (one, other) = (db.connect().unwrap(), db.connect().unwrap());
+        one.execute_batch("CREATE TABLE t AS SELECT 1 AS v").unwrap();
+        let (_, described) = prepare_script(&one, "SELECT * FROM t", &any_kind).unwrap();
+        assert_eq!(described.dataset_schema.fields().len(), 1);
+        let (mut alter, _) = prepare_script(&other, "ALTER TABLE t ADD COLUMN w INTEGER", &any_kind).unwrap();
+        alter.execute().unwrap();
+        let (_, described) = prepare_script(&one, "SELECT * FROM t", &any_kind).unwrap();
+        assert_eq!(described.dataset_schema.fields().len(), 2);
+    }
+
+    #[test]
+    fn a_kept_statement_forgets_its_parameters() {
+        let conn = Database::open(None, &[]).unwrap().connect().unwrap();
+        let params = arrow::array::RecordBatch::try_from_iter(vec![(
+            "p",
+            std::sync::Arc::new(arrow::array::Int32Array::from(vec![7])) as _,
+        )])
+        .unwrap();
+        {
+            let (mut stmt, _) = prepare_script(&conn, "SELECT $1::INTEGER", &any_kind).unwrap();
+            stmt.bind_row(&params, 0).unwrap();
+            stmt.execute_streaming().unwrap().next_batch().unwrap();
+        }
+        let (mut again, _) = prepare_script(&conn, "SELECT $1::INTEGER", &any_kind).unwrap();
+        assert!(
+            again.execute_streaming().is_err(),
+            "ran with the previous use's parameter"
+        );
+    }
+}

@@ -563,6 +563,35 @@ async fn small_results_come_with_the_flight_info() {
         let values = i64_at(&batches, 0);
         assert_eq!((values.len(), values[0]), (100_000, n as i64));
     }
+    // A query started and not fetched gives the session's connection back to a transaction
+    // and to the session's temporary tables, and still returns every row at DoGet.
+    let sql = "SELECT range AS v FROM range(2000000)";
+    let info = c.flight_sql().execute(sql.into(), None).await.unwrap();
+    c.query("CREATE OR REPLACE TEMP TABLE t2 AS SELECT 5::BIGINT AS v")
+        .await
+        .unwrap();
+    assert_eq!(i64_at(&c.query("SELECT v FROM t2").await.unwrap(), 0), vec![5]);
+    let fs = c.flight_sql();
+    let txn = tokio::time::timeout(Duration::from_secs(20), fs.begin_transaction())
+        .await
+        .expect("BeginTransaction waited for a query nobody fetched")
+        .unwrap();
+    fs.end_transaction(txn, arrow_flight::sql::EndTransaction::Commit)
+        .await
+        .unwrap();
+    let ticket = info.endpoint[0].ticket.clone().unwrap();
+    let batches: Vec<RecordBatch> = c
+        .flight_sql()
+        .do_get(ticket)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    let values = i64_at(&batches, 0);
+    assert_eq!(values.len(), 2_000_000);
+    assert!(values.iter().enumerate().all(|(n, v)| *v == n as i64));
+
     // One left unfetched does not hold up shutdown.
     c.flight_sql()
         .execute("SELECT range FROM range(100000000)".into(), None)

@@ -826,7 +826,13 @@ impl Coordinator {
                     .values()
                     .any(|s| s.principal().user == user && s.running_count() > 0);
                 if idle && !busy && cell.is_some() {
-                    sessions.retain(|_, s| s.principal().user != user);
+                    sessions.retain(|_, s| {
+                        let keep = s.principal().user != user;
+                        if !keep {
+                            s.interrupt_all();
+                        }
+                        keep
+                    });
                     cell.take()
                 } else {
                     None
@@ -951,7 +957,14 @@ impl Coordinator {
         let (timeout, unreturned) = (self.config.session_idle_timeout, self.config.unreturned_session_timeout);
         let mut sessions = self.sessions.lock();
         let before = sessions.len();
-        sessions.retain(|_, s| !s.expired(timeout, unreturned));
+        sessions.retain(|_, s| {
+            let keep = !s.expired(timeout, unreturned);
+            if !keep {
+                // Stops what waits for a DoGet that will not come.
+                s.interrupt_all();
+            }
+            keep
+        });
         before - sessions.len()
     }
 
@@ -2234,9 +2247,10 @@ async fn start_statement(
     };
     let s = Arc::clone(session);
     let qid = query_id.clone();
+    // Kept to run the query again at DoGet if it must give its connection back first.
+    let (rerun_sql, rerun_prelude) = (sql.to_string(), prelude.clone());
     let sql = sql.to_string();
     tokio::task::spawn_blocking(move || {
-        let _permit = permit;
         let mut started_tx = Some(started_tx);
         let result = s.duckling().running(|| {
             let conn = s.acquire(&Access::Any)?;
@@ -2245,6 +2259,8 @@ async fn start_statement(
             s.finished(&qid);
             result
         });
+        // DuckDB is done: an error below may wait for room in the channel without the permit.
+        drop(permit);
         // Only now, with the connection back: the client's next statement must find the
         // session's connection free (its temporary tables live there).
         match result {
@@ -2275,7 +2291,13 @@ async fn start_statement(
                 result: PlannedResult::Inline(batches),
             });
         }
-        Started::Streaming { schema, first } => PendingQuery::Running { schema, first, rx },
+        Started::Streaming { schema, first } => PendingQuery::Running {
+            schema,
+            first,
+            rx,
+            sql: rerun_sql,
+            prelude: rerun_prelude,
+        },
         Started::Parked(pending) => pending,
     };
     let schema = pending.schema();

@@ -63,6 +63,9 @@ pub enum PendingQuery {
         schema: SchemaRef,
         first: Vec<RecordBatch>,
         rx: tokio::sync::mpsc::Receiver<Result<RecordBatch>>,
+        /// What runs again at DoGet if the query must give its connection back first.
+        sql: String,
+        prelude: Option<String>,
     },
 }
 
@@ -295,6 +298,7 @@ impl Session {
             )
         };
         let guard = if wait {
+            self.demote_unfetched();
             let g = self.conn.lock();
             // The transaction may have ended while this call waited for its connection.
             if let Some(t) = transaction
@@ -304,7 +308,13 @@ impl Session {
             }
             Some(g)
         } else {
-            self.conn.try_lock()
+            match self.conn.try_lock() {
+                Some(g) => Some(g),
+                // Held by a query that waits for its DoGet: that one runs again at DoGet,
+                // and this call gets the session's connection (and temporary tables).
+                None if self.demote_unfetched() => Some(self.conn.lock()),
+                None => None,
+            }
         };
         match guard {
             Some(mut g) => {
@@ -354,6 +364,7 @@ impl Session {
             ));
         }
         let id = self.next_id("tx");
+        self.demote_unfetched();
         let mut g = self.conn.lock();
         if g.is_none() {
             let (database, schema) = self.current();
@@ -431,6 +442,11 @@ impl Session {
     /// Parks a planned query until DoGet fetches it; returns its id.
     pub fn park(&self, query: PendingQuery) -> String {
         self.park_as(self.new_query_id(), query)
+    }
+
+    /// Parks a result that already ran, for DoGet; returns its id.
+    pub fn park_result(&self, schema: SchemaRef, batches: Vec<RecordBatch>) -> String {
+        self.park(PendingQuery::Ready { schema, batches })
     }
 
     /// An id for a query that must be known before it is parked (it runs meanwhile).
@@ -518,6 +534,42 @@ impl Session {
             h.interrupt();
         }
         self.stop_unfetched();
+    }
+
+    /// Stops the queries started at GetFlightInfo that still run, holding the session's
+    /// connection, while they wait for their DoGet, and parks them to run at DoGet instead
+    /// (they are plain reads nobody has seen). For calls that need that connection: a
+    /// transaction, or the session's temporary tables. Returns whether there were any.
+    fn demote_unfetched(&self) -> bool {
+        let mut s = self.state.lock();
+        let s = &mut *s;
+        let holding: Vec<String> = s
+            .pending
+            .iter()
+            .filter(|(id, q)| matches!(q, PendingQuery::Running { .. }) && s.running.contains_key(*id))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &holding {
+            if let Some(PendingQuery::Running {
+                schema, sql, prelude, ..
+            }) = s.pending.remove(id)
+            {
+                s.pending.insert(
+                    id.clone(),
+                    PendingQuery::Sql {
+                        sql,
+                        prelude,
+                        params: None,
+                        transaction: None,
+                        schema,
+                    },
+                );
+            }
+            if let Some(h) = s.running.get(id) {
+                h.interrupt();
+            }
+        }
+        !holding.is_empty()
     }
 
     /// Whether a query started at GetFlightInfo waits for its DoGet while it still runs, and

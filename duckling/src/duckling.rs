@@ -646,9 +646,13 @@ pub fn prepare_checked<'c>(
     sql: &str,
     allow: &dyn Fn(StatementKind) -> Result<(), DucklingError>,
 ) -> Result<Prepared<'c>, DucklingError> {
-    let prepared = conn.prepare(sql)?;
+    let mut prepared = match conn.take_prepared(sql) {
+        Some(kept) => kept,
+        None => conn.prepare(sql)?,
+    };
     sandbox::check(prepared.kind(), sql)?;
     allow(prepared.kind())?;
+    prepared.keep_for_reuse(sql);
     Ok(prepared)
 }
 

@@ -204,8 +204,12 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// A handle that interrupts this connection from another thread.
+    /// A handle that interrupts this connection from another thread. A new handle starts a
+    /// new operation: interrupts through earlier handles no longer apply, while one through
+    /// this handle also stops statements that have not started yet (DuckDB itself forgets an
+    /// interrupt that arrives between statements).
     pub fn interrupt_handle(&self) -> InterruptHandle {
+        self.raw.interrupt_requested.store(false, Ordering::SeqCst);
         InterruptHandle {
             conn: Arc::clone(&self.raw),
         }
@@ -524,6 +528,17 @@ impl<'c> Prepared<'c> {
         }
     }
 
+    /// A statement whose operation was interrupted before it started does not run.
+    fn refuse_if_interrupted(&self) -> Result<()> {
+        if self.conn.raw.interrupt_requested.load(Ordering::SeqCst) {
+            return Err(DucklingError::Sql {
+                kind: SqlErrorKind::Interrupted,
+                message: "INTERRUPT Error: the statement was cancelled before it started".into(),
+            });
+        }
+        Ok(())
+    }
+
     /// Whether running the statement may change how later SQL binds.
     fn may_change_binding(&self) -> bool {
         self.kind() != StatementKind::Select
@@ -663,8 +678,7 @@ impl<'c> Prepared<'c> {
     /// result's (it can be more specific than [`Self::result_schema`] when parameter types
     /// were only known once bound).
     pub fn execute_streaming(&mut self) -> Result<ResultStream<'_>> {
-        // DuckDB forgets an interrupt when a statement starts; so do we.
-        self.conn.raw.interrupt_requested.store(false, Ordering::SeqCst);
+        self.refuse_if_interrupted()?;
         let changes_binding = self.may_change_binding();
         if changes_binding {
             self.conn.generation().advance();
@@ -708,6 +722,7 @@ impl<'c> Prepared<'c> {
                 stmt: self.raw,
                 kind: self.kind(),
                 changes_binding,
+                failed: false,
                 conn: self.conn,
                 _stmt: std::marker::PhantomData,
             })
@@ -716,7 +731,7 @@ impl<'c> Prepared<'c> {
 
     /// Executes to completion and returns the number of rows changed (0 for non-DML).
     pub fn execute(&mut self) -> Result<u64> {
-        self.conn.raw.interrupt_requested.store(false, Ordering::SeqCst);
+        self.refuse_if_interrupted()?;
         let changes_binding = self.may_change_binding();
         if changes_binding {
             self.conn.generation().advance();
@@ -777,6 +792,8 @@ pub struct ResultStream<'s> {
     kind: StatementKind,
     /// The statement may change how SQL binds: the generation advances again when it ends.
     changes_binding: bool,
+    /// The result ended with an error that [`Self::recover_worker_error`] reported.
+    failed: bool,
     conn: &'s Connection,
     _stmt: std::marker::PhantomData<&'s mut ()>,
 }
@@ -789,8 +806,14 @@ impl ResultStream<'_> {
 
     /// The next batch of at most one DuckDB vector (2048 rows), or `None` at the end.
     pub fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        if self.failed {
+            return Err(DucklingError::internal("the query already ended with an error"));
+        }
         match self.fetch_batch() {
-            Err(e) if self.is_lost_worker_error(&e) => Err(self.recover_worker_error()),
+            Err(e) if self.is_lost_worker_error(&e) => {
+                self.failed = true;
+                Err(self.recover_worker_error())
+            }
             other => other,
         }
     }
@@ -812,9 +835,10 @@ impl ResultStream<'_> {
     }
 
     /// Finds the error a worker thread raised by running the statement again with its result
-    /// materialized, a path where DuckDB reports worker errors faithfully. Only read-only
-    /// statements run again; for the rest, or when the second run does not fail the same way,
-    /// the error says what happened.
+    /// materialized, a path where DuckDB reports worker errors faithfully (within DuckDB's
+    /// memory limit, spilling to its temporary directory). Only SELECTs run again (one that
+    /// calls `nextval` draws again: sequences promise no gapless values); for the rest, or when
+    /// the second run does not fail the same way, the error says what happened.
     fn recover_worker_error(&mut self) -> DucklingError {
         let lost = || {
             DucklingError::internal(
@@ -1303,6 +1327,28 @@ mod tests {
         assert!(stream.is_lost_worker_error(&bare_interrupt()));
         c.interrupt_handle().interrupt();
         assert!(!stream.is_lost_worker_error(&bare_interrupt()));
+    }
+
+    #[test]
+    fn an_interrupt_before_a_statement_starts_stops_it() {
+        let c = conn();
+        let h = c.interrupt_handle();
+        h.interrupt();
+        let mut stmt = c.prepare("SELECT 1").unwrap();
+        let e = stmt.execute_streaming().err().expect("interrupted before it started");
+        assert!(
+            matches!(
+                e,
+                DucklingError::Sql {
+                    kind: SqlErrorKind::Interrupted,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        // A new operation's handle starts afresh.
+        let _next = c.interrupt_handle();
+        assert!(stmt.execute_streaming().unwrap().next_batch().unwrap().is_some());
     }
 
     #[test]

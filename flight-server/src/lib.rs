@@ -143,5 +143,8 @@ pub async fn serve(
         .serve_with_incoming_shutdown(incoming(listener), stopping)
         .await;
     reaper.abort();
+    // No call is left to fetch a query started at a GetFlightInfo that raced the shutdown,
+    // nor to wait for the drain: stop everything before the runtime waits for its threads.
+    coordinator.interrupt_all();
     result.map_err(Into::into)
 }

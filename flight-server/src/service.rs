@@ -32,8 +32,8 @@ use base64::Engine;
 use bytes::Bytes;
 use futures::{Stream, StreamExt, TryStreamExt};
 use pond_coordinator::{
-    Coordinator, IfExists, IfNotExists, IngestChunk, IngestTarget, KeyColumn, Planned, PlannedResult, QueryStream,
-    Session, TableFilter,
+    Coordinator, IfExists, IfNotExists, IngestChunk, IngestTarget, KeyColumn, MAX_INLINE_BYTES, Planned, PlannedResult,
+    QueryStream, Session, TableFilter,
 };
 use pond_proto::flight as session_pb;
 use pond_proto::pond::QueryTicket;
@@ -127,32 +127,41 @@ fn schema_bytes(schema: &Schema) -> Result<Bytes, Status> {
     Ok(bytes)
 }
 
-fn statement_info(planned: &Planned, session: &Session, descriptor: FlightDescriptor) -> Result<FlightInfo, Status> {
+/// The FlightInfo of a planned statement. An inline result whose encoding is larger than
+/// `inline_limit` (dictionaries travel hydrated, so it can be) is parked for DoGet instead.
+fn statement_info(
+    planned: Planned,
+    session: &Session,
+    descriptor: FlightDescriptor,
+    inline_limit: Option<u64>,
+) -> Result<FlightInfo, Status> {
     let schema = flight_schema(&planned.schema);
     let info = FlightInfo::new()
         .try_with_schema(&schema)
         .map_err(|e| Status::internal(e.to_string()))?
         .with_descriptor(descriptor)
         .with_ordered(true);
-    match &planned.result {
-        PlannedResult::Parked(query_id) => {
-            let ticket = TicketStatementQuery {
-                statement_handle: QueryTicket {
-                    session_id: session.id().to_string(),
-                    query_id: query_id.clone(),
-                }
-                .encode_to_vec()
-                .into(),
-            };
-            Ok(info.with_endpoint(FlightEndpoint::new().with_ticket(Ticket::new(ticket.as_any().encode_to_vec()))))
-        }
+    let query_id = match planned.result {
+        PlannedResult::Parked(query_id) => query_id,
         PlannedResult::Inline(batches) => {
-            let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-            Ok(info
-                .with_total_records(rows as i64)
-                .with_app_metadata(inline_result(&Arc::new(schema), batches)?))
+            let encoded = inline_result(&Arc::new(schema), &batches)?;
+            let limit = inline_limit.unwrap_or(0).min(MAX_INLINE_BYTES);
+            if encoded.len() as u64 <= limit {
+                let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+                return Ok(info.with_total_records(rows as i64).with_app_metadata(encoded));
+            }
+            session.park_result(planned.schema, batches)
         }
-    }
+    };
+    let ticket = TicketStatementQuery {
+        statement_handle: QueryTicket {
+            session_id: session.id().to_string(),
+            query_id,
+        }
+        .encode_to_vec()
+        .into(),
+    };
+    Ok(info.with_endpoint(FlightEndpoint::new().with_ticket(Ticket::new(ticket.as_any().encode_to_vec()))))
 }
 
 /// A whole result as `app_metadata`: [`pond_proto::inline::MAGIC`], then an Arrow IPC stream
@@ -395,12 +404,18 @@ impl FlightSqlService for PondFlightSql {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let (session, txn) = self.session_for(&request, query.transaction_id.as_deref())?;
+        let inline = inline_limit(&request);
         let planned = self
             .coordinator
-            .plan_statement(&session, &query.query, txn.as_deref(), inline_limit(&request))
+            .plan_statement(&session, &query.query, txn.as_deref(), inline)
             .await
             .map_err(to_status)?;
-        Ok(Response::new(statement_info(&planned, &session, request.into_inner())?))
+        Ok(Response::new(statement_info(
+            planned,
+            &session,
+            request.into_inner(),
+            inline,
+        )?))
     }
 
     async fn get_flight_info_prepared_statement(
@@ -415,7 +430,12 @@ impl FlightSqlService for PondFlightSql {
             .plan_prepared(&session, &handle)
             .await
             .map_err(to_status)?;
-        Ok(Response::new(statement_info(&planned, &session, request.into_inner())?))
+        Ok(Response::new(statement_info(
+            planned,
+            &session,
+            request.into_inner(),
+            None,
+        )?))
     }
 
     async fn get_flight_info_catalogs(

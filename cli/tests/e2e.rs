@@ -201,14 +201,7 @@ async fn prepared_statements_bind_many_rows() {
     select.set_parameters(params).unwrap();
     let info = select.execute().await.unwrap();
     let ticket = info.endpoint[0].ticket.clone().unwrap();
-    let batches: Vec<RecordBatch> = c
-        .flight_sql()
-        .do_get(ticket)
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
+    let batches = fetch_all(&mut c, ticket).await;
     assert_eq!(strings_at(&batches, 0), vec!["y"]);
     server.stop();
 }
@@ -457,6 +450,17 @@ async fn dropping_a_stream_cancels_the_query() {
     server.stop();
 }
 
+/// DoGet of `ticket` on `c`, every batch.
+async fn fetch_all(c: &mut PondClient, ticket: arrow_flight::Ticket) -> Vec<RecordBatch> {
+    c.flight_sql()
+        .do_get(ticket)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap()
+}
+
 /// GetFlightInfo for `sql` as Pond's client sends it: asking for the result inline.
 async fn plan_inline(c: &mut PondClient, token: &str, sql: &str) -> Result<arrow_flight::FlightInfo, tonic::Status> {
     use arrow_flight::sql::ProstMessageExt;
@@ -500,14 +504,7 @@ async fn small_results_come_with_the_flight_info() {
         .unwrap();
     assert!(info.app_metadata.is_empty());
     let ticket = info.endpoint[0].ticket.clone().unwrap();
-    let batches: Vec<RecordBatch> = c
-        .flight_sql()
-        .do_get(ticket)
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
+    let batches = fetch_all(&mut c, ticket).await;
     let values = i64_at(&batches, 0);
     assert_eq!(values.len(), 300_000);
     assert!(values.iter().enumerate().all(|(n, v)| *v == n as i64));
@@ -523,14 +520,7 @@ async fn small_results_come_with_the_flight_info() {
     assert_eq!(info.endpoint.len(), 1);
     assert!(info.app_metadata.is_empty());
     let ticket = info.endpoint[0].ticket.clone().unwrap();
-    let batches: Vec<RecordBatch> = c
-        .flight_sql()
-        .do_get(ticket)
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
+    let batches = fetch_all(&mut c, ticket).await;
     assert_eq!(i64_at(&batches, 0), vec![1]);
 
     // A statement answered inline has released the session's connection: the next one sees
@@ -552,15 +542,7 @@ async fn small_results_come_with_the_flight_info() {
     }
     assert_eq!(i64_at(&c.query("SELECT 7::BIGINT").await.unwrap(), 0), vec![7]);
     for (n, ticket) in tickets.into_iter().enumerate().rev() {
-        let batches: Vec<RecordBatch> = c
-            .flight_sql()
-            .do_get(ticket)
-            .await
-            .unwrap()
-            .try_collect()
-            .await
-            .unwrap();
-        let values = i64_at(&batches, 0);
+        let values = i64_at(&fetch_all(&mut c, ticket).await, 0);
         assert_eq!((values.len(), values[0]), (100_000, n as i64));
     }
     // A query started and not fetched gives the session's connection back to a transaction
@@ -580,14 +562,7 @@ async fn small_results_come_with_the_flight_info() {
         .await
         .unwrap();
     let ticket = info.endpoint[0].ticket.clone().unwrap();
-    let batches: Vec<RecordBatch> = c
-        .flight_sql()
-        .do_get(ticket)
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
+    let batches = fetch_all(&mut c, ticket).await;
     let values = i64_at(&batches, 0);
     assert_eq!(values.len(), 2_000_000);
     assert!(values.iter().enumerate().all(|(n, v)| *v == n as i64));

@@ -2392,14 +2392,7 @@ fn conform(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
     if batch.schema_ref() == schema {
         return Ok(batch);
     }
-    let columns = batch
-        .columns()
-        .iter()
-        .zip(schema.fields())
-        .map(|(c, f)| arrow::compute::cast(c, f.data_type()))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(DucklingError::from)?;
-    Ok(RecordBatch::try_new(Arc::clone(schema), columns).map_err(DucklingError::from)?)
+    Ok(pond_duckling::engine::cast_to_schema(&batch, schema).map_err(DucklingError::from)?)
 }
 
 /// A query's result stream. Dropping it before the end interrupts the query.

@@ -95,6 +95,17 @@ struct SessionState {
     next_id: u64,
 }
 
+impl SessionState {
+    /// The queries started at GetFlightInfo that wait for their DoGet while they still run,
+    /// holding a connection (one whose rows all fit in its channel has finished).
+    fn unfetched_holding(&self) -> impl Iterator<Item = &String> {
+        self.pending
+            .iter()
+            .filter(|(id, q)| matches!(q, PendingQuery::Running { .. }) && self.running.contains_key(*id))
+            .map(|(id, _)| id)
+    }
+}
+
 /// The limits a session's statements run under (flags of `pond serve`).
 #[derive(Debug, Clone)]
 pub struct SessionLimits {
@@ -543,12 +554,7 @@ impl Session {
     fn demote_unfetched(&self) -> bool {
         let mut s = self.state.lock();
         let s = &mut *s;
-        let holding: Vec<String> = s
-            .pending
-            .iter()
-            .filter(|(id, q)| matches!(q, PendingQuery::Running { .. }) && s.running.contains_key(*id))
-            .map(|(id, _)| id.clone())
-            .collect();
+        let holding: Vec<String> = s.unfetched_holding().cloned().collect();
         for id in &holding {
             if let Some(PendingQuery::Running {
                 schema, sql, prelude, ..
@@ -575,10 +581,7 @@ impl Session {
     /// Whether a query started at GetFlightInfo waits for its DoGet while it still runs, and
     /// so holds a connection (one whose rows all fit in its channel has finished).
     pub fn has_unfetched(&self) -> bool {
-        let s = self.state.lock();
-        s.pending
-            .iter()
-            .any(|(id, q)| matches!(q, PendingQuery::Running { .. }) && s.running.contains_key(id))
+        self.state.lock().unfetched_holding().next().is_some()
     }
 
     /// Stops the queries started at GetFlightInfo that no DoGet fetches yet (shutdown: no new

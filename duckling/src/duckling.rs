@@ -584,11 +584,7 @@ fn prepare_script_with<'c>(
     allow: &dyn Fn(StatementKind) -> Result<(), DucklingError>,
     run_earlier: &mut dyn FnMut(Earlier<'_>) -> Result<(), DucklingError>,
 ) -> Result<(Prepared<'c>, Described), DucklingError> {
-    if let Some(prepared) = conn.take_prepared(sql) {
-        // The same text, a single SELECT, passed these checks when it was prepared; they are
-        // cheap, and the caller's `allow` may differ.
-        sandbox::check(prepared.kind(), sql)?;
-        allow(prepared.kind())?;
+    if let Some(prepared) = take_kept(conn, sql, allow)? {
         let described = describe(&prepared, 1)?;
         return Ok((prepared, described));
     }
@@ -646,14 +642,29 @@ pub fn prepare_checked<'c>(
     sql: &str,
     allow: &dyn Fn(StatementKind) -> Result<(), DucklingError>,
 ) -> Result<Prepared<'c>, DucklingError> {
-    let mut prepared = match conn.take_prepared(sql) {
-        Some(kept) => kept,
-        None => conn.prepare(sql)?,
-    };
+    if let Some(kept) = take_kept(conn, sql, allow)? {
+        return Ok(kept);
+    }
+    let mut prepared = conn.prepare(sql)?;
     sandbox::check(prepared.kind(), sql)?;
     allow(prepared.kind())?;
     prepared.keep_for_reuse(sql);
     Ok(prepared)
+}
+
+/// The statement `conn` kept for `sql` (a single SELECT), checked again: the checks are
+/// cheap, and the caller's `allow` may differ from the one it passed when prepared.
+fn take_kept<'c>(
+    conn: &'c Connection,
+    sql: &str,
+    allow: &dyn Fn(StatementKind) -> Result<(), DucklingError>,
+) -> Result<Option<Prepared<'c>>, DucklingError> {
+    let Some(kept) = conn.take_prepared(sql) else {
+        return Ok(None);
+    };
+    sandbox::check(kept.kind(), sql)?;
+    allow(kept.kind())?;
+    Ok(Some(kept))
 }
 
 /// An `allow` that permits every kind the sandbox permits.

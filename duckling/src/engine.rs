@@ -1154,6 +1154,22 @@ pub fn duckdb_type_for_arrow(dt: &DataType) -> Result<String> {
     })
 }
 
+/// `batch` with each column cast to the type of `schema`'s field in its place, keeping the
+/// row count (even of a batch without columns).
+pub fn cast_to_schema(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, arrow::error::ArrowError> {
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(c, f)| arrow::compute::cast(c, f.data_type()))
+        .collect::<Result<Vec<_>, _>>()?;
+    RecordBatch::try_new_with_options(
+        Arc::clone(schema),
+        columns,
+        &arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+    )
+}
+
 /// `"name" TYPE, …` for Arrow fields: a `CREATE TABLE` column list, or a `STRUCT`'s members.
 pub fn column_definitions(fields: &arrow::datatypes::Fields) -> Result<String> {
     let parts = fields

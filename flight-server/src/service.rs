@@ -171,19 +171,7 @@ fn inline_result(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Bytes, S
     let mut out = pond_proto::inline::MAGIC.to_vec();
     let mut writer = arrow::ipc::writer::StreamWriter::try_new(&mut out, schema).map_err(internal)?;
     for batch in batches {
-        let columns = batch
-            .columns()
-            .iter()
-            .zip(schema.fields())
-            .map(|(c, f)| arrow::compute::cast(c, f.data_type()))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(internal)?;
-        let batch = RecordBatch::try_new_with_options(
-            Arc::clone(schema),
-            columns,
-            &arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
-        )
-        .map_err(internal)?;
+        let batch = pond_duckling::engine::cast_to_schema(batch, schema).map_err(internal)?;
         writer.write(&batch).map_err(internal)?;
     }
     writer.finish().map_err(internal)?;

@@ -4,7 +4,6 @@
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -283,28 +282,61 @@ fn statement_complete(buffer: &str) -> bool {
     last_significant == Some(b';')
 }
 
+/// How long a statement runs before the spinner shows: quick answers print with no flicker.
+const SPINNER_DELAY: Duration = Duration::from_secs(1);
+/// How often a shown spinner is redrawn.
+const SPINNER_TICK: Duration = Duration::from_millis(200);
+
+/// The elapsed time and bytes moved of a running statement, on stderr, once it has run for
+/// [`SPINNER_DELAY`].
+struct Spinner {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Spinner {
+    fn start(link: Arc<pond_client::Link>, started: Instant) -> Self {
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let base = link.moved();
+        let task = tokio::spawn(async move {
+            let mut drawn = false;
+            let mut wait = SPINNER_DELAY;
+            loop {
+                tokio::select! {
+                    // A dropped sender stops it too, so the spinner never outlives its statement.
+                    _ = &mut stopped => break,
+                    () = tokio::time::sleep(wait) => {
+                        eprint!(
+                            "\r{:.1} s, {} moved…",
+                            started.elapsed().as_secs_f64(),
+                            pond_planner::human_bytes(link.moved().saturating_sub(base) as f64)
+                        );
+                        drawn = true;
+                        wait = SPINNER_TICK;
+                    }
+                }
+            }
+            // Only a drawn line is cleared, so quick statements write no stray escape codes.
+            if drawn {
+                eprint!("\r\x1b[K");
+            }
+        });
+        Self { stop, task }
+    }
+
+    /// Stops the spinner at once (it wakes on the signal, not on its next tick) and waits until
+    /// its line is cleared, so the result never interleaves with a redraw.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
 async fn run_and_print(session: &mut DualSession, sql: &str, mode: Mode, timer: bool) -> bool {
     let started = Instant::now();
-    let done = Arc::new(AtomicBool::new(false));
-    let spinner = if std::io::stderr().is_terminal() {
-        let done = Arc::clone(&done);
-        let link = Arc::clone(session.link());
-        let base = link.moved();
-        Some(tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            while !done.load(Ordering::Relaxed) {
-                eprint!(
-                    "\r{:.1} s, {} moved…",
-                    started.elapsed().as_secs_f64(),
-                    pond_planner::human_bytes((link.moved() - base) as f64)
-                );
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            eprint!("\r\x1b[K");
-        }))
-    } else {
-        None
-    };
+    let spinner = std::io::stderr()
+        .is_terminal()
+        .then(|| Spinner::start(Arc::clone(session.link()), started));
     // Ctrl-C interrupts the statement, as in DuckDB's CLI, instead of ending the shell.
     let interrupt = session.local().interrupt_handle();
     let (cancel, cancelled) = tokio::sync::oneshot::channel::<()>();
@@ -319,9 +351,8 @@ async fn run_and_print(session: &mut DualSession, sql: &str, mode: Mode, timer: 
         Ok(()) = cancelled => Err(pond_client::ClientError::Invalid("Interrupted".into())),
     };
     watcher.abort();
-    done.store(true, Ordering::Relaxed);
     if let Some(s) = spinner {
-        let _ = s.await;
+        s.stop().await;
     }
     let mut out = std::io::stdout().lock();
     match result {
@@ -369,12 +400,39 @@ fn message_lines(outcome: &Outcome) -> Vec<String> {
     out
 }
 
+/// The text of an `EXPLAIN` result: DuckDB's (`explain_key`, `explain_value`) rows, whose values
+/// are the plan as DuckDB's CLI prints it, or Pond's dual plan, one line per row.
+fn plan_text(outcome: &Outcome) -> Option<String> {
+    let names: Vec<&str> = outcome.schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let column = match names.as_slice() {
+        ["explain_key", "explain_value"] => 1,
+        ["explain"] if outcome.plan.is_some() => 0,
+        _ => return None,
+    };
+    let mut text = String::new();
+    for b in &outcome.batches {
+        let c = b.column(column).as_any().downcast_ref::<arrow::array::StringArray>()?;
+        for v in c.iter() {
+            text.push_str(v.unwrap_or_default());
+            if !text.ends_with('\n') {
+                text.push('\n');
+            }
+        }
+    }
+    Some(text)
+}
+
 /// Prints a result in `mode`.
 pub fn print_outcome(out: &mut impl Write, outcome: &Outcome, mode: Mode) -> Result<()> {
     let batches: Vec<RecordBatch> = outcome.batches.iter().filter(|b| b.num_rows() > 0).cloned().collect();
     match mode {
         Mode::Table => {
             if outcome.schema.fields().is_empty() {
+                return Ok(());
+            }
+            if let Some(plan) = plan_text(outcome) {
+                // A plan is a drawing: in a table cell its lines would be escaped or boxed.
+                write!(out, "{plan}")?;
                 return Ok(());
             }
             let shown = if batches.is_empty() {

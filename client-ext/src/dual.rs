@@ -284,19 +284,279 @@ fn take_identifier(text: &str) -> Option<(String, &str)> {
 }
 
 /// Replaces byte ranges of `sql`; an edit that overlaps an earlier one (by start) is dropped.
-fn splice(sql: &str, mut edits: Vec<((usize, usize), String)>) -> String {
+fn splice(sql: &str, edits: Vec<((usize, usize), String)>) -> String {
+    splice_mapped(sql, edits).sql
+}
+
+/// [`splice`], remembering where each edit went so DuckDB's errors can point into the user's
+/// text.
+fn splice_mapped(sql: &str, mut edits: Vec<((usize, usize), String)>) -> Spliced {
     edits.sort_by_key(|e| e.0.0);
     let mut out = String::with_capacity(sql.len());
+    let mut applied = Vec::with_capacity(edits.len());
     let mut at = 0;
     for ((start, end), text) in edits {
         if start < at || end > sql.len() || !sql.is_char_boundary(start) || !sql.is_char_boundary(end) {
             continue;
         }
         out.push_str(&sql[at..start]);
+        let spliced_start = out.len();
         out.push_str(&text);
+        applied.push(((start, end), (spliced_start, out.len())));
         at = end;
     }
     out.push_str(&sql[at..]);
+    Spliced {
+        sql: out,
+        edits: applied,
+    }
+}
+
+/// A statement as it runs once Pond spliced names into the user's text.
+#[derive(Debug)]
+struct Spliced {
+    sql: String,
+    /// Each applied edit in order: its byte range in the user's text, then in `sql`.
+    edits: Vec<((usize, usize), (usize, usize))>,
+}
+
+impl Spliced {
+    /// The byte of the user's text that byte `at` of `sql` came from; a byte of a spliced-in
+    /// name maps to the start of the name the user wrote.
+    fn user_offset(&self, at: usize) -> usize {
+        let mut shift = 0isize;
+        for &((user_start, user_end), (start, end)) in &self.edits {
+            if at < start {
+                break;
+            }
+            if at < end {
+                return user_start;
+            }
+            shift = end as isize - user_end as isize;
+        }
+        at.saturating_add_signed(-shift)
+    }
+
+    /// `error` as the user's own text would have given it: DuckDB ends a message with the line
+    /// of the statement it points at, and users should see what they typed there, not Pond's
+    /// rewrite. The rest of the message is DuckDB's, untouched.
+    fn user_error(&self, user: &str, error: ClientError) -> ClientError {
+        if self.sql == user {
+            return error;
+        }
+        match error {
+            ClientError::Local(pond_duckling::DucklingError::Sql { kind, message }) => {
+                ClientError::Local(pond_duckling::DucklingError::Sql {
+                    kind,
+                    message: self.user_message(user, &message),
+                })
+            }
+            ClientError::Server(status) => ClientError::Server(tonic::Status::with_details_and_metadata(
+                status.code(),
+                self.user_message(user, status.message()),
+                status.details().to_vec().into(),
+                status.metadata().clone(),
+            )),
+            other => other,
+        }
+    }
+
+    /// DuckDB's `message` about `sql`, its pointer (`LINE n: …` and a caret) moved to the same
+    /// place in `user`. A pointer that cannot be placed is dropped rather than shown on the
+    /// rewritten text.
+    fn user_message(&self, user: &str, message: &str) -> String {
+        let Some(cut) = message.rfind("\n\nLINE ") else {
+            return message.to_string();
+        };
+        let (body, pointer) = message.split_at(cut);
+        let Some(number) = pointer["\n\nLINE ".len()..]
+            .split_once(':')
+            .and_then(|(n, _)| n.parse::<usize>().ok())
+        else {
+            return message.to_string();
+        };
+        let Some(line) = ErrorLine::numbered(&self.sql, number) else {
+            return body.to_string();
+        };
+        let Some(at) = line.locate(pointer) else {
+            tracing::debug!(%message, "could not place DuckDB's pointer in the statement that ran");
+            return body.to_string();
+        };
+        let user_at = self.user_offset(at);
+        match ErrorLine::at(user, user_at) {
+            Some(line) => format!("{body}{}", line.pointer(line.cluster_of(user_at))),
+            None => body.to_string(),
+        }
+    }
+}
+
+/// One line of a statement as DuckDB shows it under an error (`QueryErrorContext::Format`):
+/// its grapheme clusters with their render widths, so a pointer can be drawn, or found.
+struct ErrorLine<'q> {
+    number: usize,
+    /// Byte offset of the line in the statement.
+    start: usize,
+    text: &'q str,
+    /// Each cluster's byte offset in `text`, render width, and whether DuckDB may cut the line
+    /// there (a space or an operator character).
+    clusters: Vec<(usize, usize, bool)>,
+}
+
+/// DuckDB shows at most this many columns on either side of the error.
+const HALF_LINE_WIDTH: usize = 60;
+
+impl<'q> ErrorLine<'q> {
+    /// The line holding byte `at`, numbered as DuckDB numbers it.
+    fn at(query: &'q str, at: usize) -> Option<Self> {
+        if at >= query.len() {
+            return None;
+        }
+        let bytes = query.as_bytes();
+        let mut number = 1;
+        let mut start = 0;
+        for i in 0..at {
+            let newline = match bytes[i] {
+                b'\r' => i + 1 >= at || bytes[i + 1] != b'\n',
+                b'\n' => true,
+                _ => false,
+            };
+            if newline {
+                number += 1;
+                start = i + 1;
+            }
+        }
+        let end = query[at..].find(['\n', '\r']).map_or(query.len(), |e| at + e);
+        let text = query.get(start..end)?;
+        Some(Self {
+            number,
+            start,
+            text,
+            clusters: clusters(text),
+        })
+    }
+
+    /// Line `number` of `query`.
+    fn numbered(query: &'q str, number: usize) -> Option<Self> {
+        let bytes = query.as_bytes();
+        let mut start = 0;
+        let mut seen = 1;
+        let mut i = 0;
+        while seen < number {
+            match bytes.get(i)? {
+                b'\r' if bytes.get(i + 1) == Some(&b'\n') => {}
+                b'\r' | b'\n' => {
+                    seen += 1;
+                    start = i + 1;
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        // An empty last line holds no byte DuckDB could point at.
+        if start >= query.len() {
+            return None;
+        }
+        Self::at(query, start)
+    }
+
+    /// The cluster DuckDB points at for byte `at` of the statement.
+    fn cluster_of(&self, at: usize) -> usize {
+        let relative = at.saturating_sub(self.start);
+        self.clusters.iter().position(|c| c.0 >= relative).unwrap_or(0)
+    }
+
+    /// The byte of the statement whose pointer DuckDB drew as `pointer`, if any.
+    fn locate(&self, pointer: &str) -> Option<usize> {
+        (0..self.clusters.len().max(1))
+            .find(|&c| self.pointer(c) == pointer)
+            .map(|c| self.start + self.clusters.get(c).map_or(0, |c| c.0))
+    }
+
+    /// DuckDB's pointer at cluster `error`: a blank line, the line (cut to about 120 columns
+    /// around the error, marked with `...`), and a caret under the error.
+    fn pointer(&self, error: usize) -> String {
+        let width_of = |i: usize| self.clusters[i].1;
+        let (mut from, mut to) = (0, self.text.len());
+        let (mut first, mut cut_start, mut cut_end) = (0, false, false);
+        let mut width = 0;
+        let mut i = error;
+        while i > 0 {
+            width += width_of(i);
+            if width >= HALF_LINE_WIDTH {
+                let scan = i.saturating_sub(4)..(i + 4).min(error);
+                if let Some(k) = scan.into_iter().find(|&k| self.clusters[k].2) {
+                    i = k;
+                }
+                cut_start = true;
+                from = self.clusters[i].0;
+                first = i;
+                break;
+            }
+            i -= 1;
+        }
+        width = 0;
+        for mut i in error..self.clusters.len() {
+            width += width_of(i);
+            if width >= HALF_LINE_WIDTH {
+                let scan = if i > error + 4 { i - 4 } else { error }..(i + 4).min(self.clusters.len());
+                if let Some(k) = scan.into_iter().find(|&k| self.clusters[k].2) {
+                    i = k;
+                }
+                cut_end = true;
+                to = self.clusters[i].0;
+                break;
+            }
+        }
+        let indicator = format!("LINE {}: ", self.number);
+        let dots = |cut: bool| if cut { "..." } else { "" };
+        let caret = indicator.len() + dots(cut_start).len() + (first..error).map(width_of).sum::<usize>();
+        format!(
+            "\n\n{indicator}{}{}{}\n{}^",
+            dots(cut_start),
+            self.text.get(from..to).unwrap_or_default(),
+            dots(cut_end),
+            " ".repeat(caret)
+        )
+    }
+}
+
+/// The grapheme clusters of `line` as DuckDB's utf8proc sees them, approximately outside ASCII:
+/// combining marks, joiners and variation selectors join the cluster before them; East Asian
+/// wide characters and emoji are two columns; control characters none.
+fn clusters(line: &str) -> Vec<(usize, usize, bool)> {
+    let mut out: Vec<(usize, usize, bool)> = Vec::new();
+    let mut joined = false;
+    for (i, c) in line.char_indices() {
+        let code = c as u32;
+        let extends = matches!(code, 0x300..=0x36F | 0x1AB0..=0x1AFF | 0x1DC0..=0x1DFF | 0x20D0..=0x20FF
+            | 0xFE00..=0xFE0F | 0xFE20..=0xFE2F | 0x200C..=0x200D | 0x1F3FB..=0x1F3FF | 0xE0100..=0xE01EF);
+        if (extends || joined) && !out.is_empty() {
+            joined = code == 0x200D;
+            continue;
+        }
+        joined = false;
+        let width = match code {
+            0..=0x1F | 0x7F..=0x9F => 0,
+            0x1100..=0x115F
+            | 0x2E80..=0x303E
+            | 0x3041..=0x33FF
+            | 0x3400..=0x4DBF
+            | 0x4E00..=0x9FFF
+            | 0xA000..=0xA4CF
+            | 0xAC00..=0xD7A3
+            | 0xF900..=0xFAFF
+            | 0xFE30..=0xFE4F
+            | 0xFF00..=0xFF60
+            | 0xFFE0..=0xFFE6
+            | 0x1F300..=0x1F64F
+            | 0x1F900..=0x1F9FF
+            | 0x20000..=0x3FFFD => 2,
+            _ => 1,
+        };
+        let cut = c.is_ascii()
+            && (matches!(c, ' ' | '\t' | '\n' | '\x0b' | '\x0c' | '\r') || (c.is_ascii_punctuation() && c != '_'));
+        out.push((i, width, cut));
+    }
     out
 }
 
@@ -417,11 +677,11 @@ impl DualSession {
                 let query = after_keywords(text, &["explain", "analyze"])
                     .unwrap_or_default()
                     .to_string();
-                self.explain(&query, true).await
+                self.explain(text, &query, true).await
             }
             ["explain", ..] if after_keywords(text, &["explain"]).is_some_and(|q| !q.starts_with('(')) => {
                 let query = after_keywords(text, &["explain"]).unwrap_or_default().to_string();
-                self.explain(&query, false).await
+                self.explain(text, &query, false).await
             }
             ["create", "database", ..] if uploads_local(text) => self.upload_database(text).await,
             ["copy", "from", "database", ..] => self.copy_database(text).await,
@@ -679,13 +939,21 @@ impl DualSession {
         };
         match single {
             Some(side) => {
-                let edits = rels.iter().map(|r| (r.span, with_alias(&r.source, &r.alias))).collect();
-                let sql = splice(text, edits);
-                if side == Side::Local {
-                    self.run_local(&sql)
+                let edits = rels
+                    .iter()
+                    // A relation read as written needs no alias: the user's text already names
+                    // it, and leaving it alone keeps DuckDB's binding (`main.t` answers to
+                    // `main.t.x`, which an alias would hide).
+                    .filter(|r| r.source != text[r.span.0..r.span.1])
+                    .map(|r| (r.span, with_alias(&r.source, &r.alias)))
+                    .collect();
+                let sql = splice_mapped(text, edits);
+                let result = if side == Side::Local {
+                    self.run_local(&sql.sql)
                 } else {
-                    self.run_remote(&sql).await
-                }
+                    self.run_remote(&sql.sql).await
+                };
+                result.map_err(|e| sql.user_error(text, e))
             }
             None => {
                 let (outcome, _) = self.run_dual(text, shape, &rels).await?;
@@ -694,7 +962,7 @@ impl DualSession {
         }
     }
 
-    fn plan_request(&self, text: &str, shape: &QueryShape, rels: &[Rel]) -> Result<(PlanRequest, String), ClientError> {
+    fn plan_request(&self, text: &str, shape: &QueryShape, rels: &[Rel]) -> Result<PlanRequest, ClientError> {
         let mut edits = Vec::new();
         let mut relations = Vec::new();
         for (i, r) in rels.iter().enumerate() {
@@ -718,18 +986,14 @@ impl DualSession {
                 statistics,
             });
         }
-        let sql = splice(text, edits);
-        Ok((
-            PlanRequest {
-                sql: sql.clone(),
-                relations,
-                run: self.run.as_str().to_string(),
-                column_names: shape.columns.iter().cloned().collect(),
-                star: shape.star,
-                downloads_only: false,
-            },
-            sql,
-        ))
+        Ok(PlanRequest {
+            sql: splice(text, edits),
+            relations,
+            run: self.run.as_str().to_string(),
+            column_names: shape.columns.iter().cloned().collect(),
+            star: shape.star,
+            downloads_only: false,
+        })
     }
 
     async fn run_dual(
@@ -738,7 +1002,7 @@ impl DualSession {
         shape: &QueryShape,
         rels: &[Rel],
     ) -> Result<(Outcome, Measured), ClientError> {
-        let (mut request, sql) = self.plan_request(text, shape, rels)?;
+        let mut request = self.plan_request(text, shape, rels)?;
         let before = self.link.moved();
         let mut plan = self.cloud_client("a query on cloud data")?.plan_dual(&request).await?;
         self.check_plan(&request, &plan)?;
@@ -746,7 +1010,7 @@ impl DualSession {
         let mut local_temps = Vec::new();
         let mut remote_temps = Vec::new();
         let mut result = self
-            .execute_plan(&plan, &sql, &mut measured, &mut local_temps, &mut remote_temps)
+            .execute_plan(&plan, text, rels, &mut measured, &mut local_temps, &mut remote_temps)
             .await;
         // A read-only token may not upload: such a user's mixed queries run locally.
         let uploads = plan.bridges.iter().any(|b| b.from == Side::Local as i32);
@@ -761,7 +1025,7 @@ impl DualSession {
             if plan.bridges.iter().all(|b| b.from == Side::Remote as i32) {
                 measured = Measured::default();
                 result = self
-                    .execute_plan(&plan, &sql, &mut measured, &mut local_temps, &mut remote_temps)
+                    .execute_plan(&plan, text, rels, &mut measured, &mut local_temps, &mut remote_temps)
                     .await;
             }
         }
@@ -857,7 +1121,8 @@ impl DualSession {
     async fn execute_plan(
         &mut self,
         plan: &Plan,
-        sql: &str,
+        text: &str,
+        rels: &[Rel],
         measured: &mut Measured,
         local_temps: &mut Vec<String>,
         remote_temps: &mut Vec<String>,
@@ -886,22 +1151,34 @@ impl DualSession {
                 started.elapsed(),
             ));
         }
-        let mut final_sql = sql.to_string();
-        for (name, replacement) in &plan.names {
-            final_sql = final_sql.replace(name.as_str(), replacement);
-        }
+        // Each relation's placeholder becomes the plan's name for it, spliced at the offsets
+        // the placeholder was, so errors can point into the user's text.
+        let edits = rels
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let name = placeholder(i);
+                let replacement = plan.names.get(&name).unwrap_or(&name);
+                (r.span, with_alias(replacement, &r.alias))
+            })
+            .collect();
+        let final_sql = splice_mapped(text, edits);
         let started = Instant::now();
         if plan.run_on == Side::Remote as i32 {
             let before = self.link.moved();
             let result = self
                 .cloud_client("a remote query")?
-                .query_with_schema(&final_sql)
-                .await?;
+                .query_with_schema(&final_sql.sql)
+                .await
+                .map_err(|e| final_sql.user_error(text, e))?;
             measured.remote_time += started.elapsed();
             measured.result_bytes = self.link.moved() - before;
             Ok(result)
         } else {
-            let result = self.local.query(&final_sql)?;
+            let result = self
+                .local
+                .query(&final_sql.sql)
+                .map_err(|e| final_sql.user_error(text, e))?;
             measured.local_time += started.elapsed();
             Ok(result)
         }
@@ -961,18 +1238,18 @@ impl DualSession {
             None => self.mentions_cloud(text) || self.current_cloud.is_some(),
         };
         if remote {
-            let sql = self.rewrite_cloud_names(text);
+            let sql = self.rewrite_cloud_names_mapped(text);
             let before = self.link.moved();
             let cloud = self.cloud_client("this statement")?;
-            let info_less = cloud.query_with_schema(&sql).await;
-            let (schema, batches) = info_less?;
+            let info_less = cloud.query_with_schema(&sql.sql).await;
+            let (schema, batches) = info_less.map_err(|e| sql.user_error(text, e))?;
             return Ok(Outcome {
                 schema,
                 batches,
                 venue: Venue::Remote,
                 bytes_moved: self.link.moved() - before,
                 plan: None,
-                is_query: returns_rows(&sql),
+                is_query: returns_rows(&sql.sql),
             });
         }
         self.run_local(text)
@@ -985,6 +1262,10 @@ impl DualSession {
 
     /// Rewrites `alias.` qualifiers to the cloud's database names.
     fn rewrite_cloud_names(&self, text: &str) -> String {
+        self.rewrite_cloud_names_mapped(text).sql
+    }
+
+    fn rewrite_cloud_names_mapped(&self, text: &str) -> Spliced {
         let edits = qualifiers(text)
             .into_iter()
             .filter_map(|(q, span)| {
@@ -992,24 +1273,23 @@ impl DualSession {
                 (db != q).then(|| (span, quote_ident(&db)))
             })
             .collect();
-        splice(text, edits)
+        splice_mapped(text, edits)
     }
 
-    async fn explain(&mut self, query: &str, analyze_run: bool) -> Result<Outcome, ClientError> {
+    /// `statement` is the whole `EXPLAIN [ANALYZE] query`.
+    async fn explain(&mut self, statement: &str, query: &str, analyze_run: bool) -> Result<Outcome, ClientError> {
         let json = self.local.serialize(query)?;
         let shape = match analyze::analyze(query, &json) {
             Ok(shape) => shape,
-            Err(_) => {
-                let prefix = if analyze_run { "EXPLAIN ANALYZE" } else { "EXPLAIN" };
-                return self.run_local(&format!("{prefix} {query}"));
-            }
+            // DuckDB's own EXPLAIN of the statement as typed, so its errors quote the user.
+            Err(_) => return self.run_local(statement),
         };
         let rels = assign_sides(self.resolve(query, &shape));
         let has_remote = rels.iter().any(|r| r.side == Side::Remote);
         let has_local = rels.iter().any(|r| r.side == Side::Local);
         if !has_remote && self.run != RunMode::Remote {
             // Local-only: planned here, nothing crosses the network.
-            let (mut request, _) = self.plan_request(query, &shape, &rels)?;
+            let mut request = self.plan_request(query, &shape, &rels)?;
             request.run = "local".into();
             let plan = pond_planner::plan(&request);
             let mut text = plan.explain.clone();
@@ -1025,7 +1305,7 @@ impl DualSession {
             return Ok(Outcome::lines(Venue::Local, "explain", &text, Some(plan)));
         }
         if !analyze_run {
-            let (mut request, _) = self.plan_request(query, &shape, &rels)?;
+            let mut request = self.plan_request(query, &shape, &rels)?;
             if !has_local && self.run != RunMode::Local {
                 request.run = "remote".into();
             }
@@ -1190,7 +1470,10 @@ impl DualSession {
             take_identifier(rest).ok_or_else(|| ClientError::Invalid("COPY FROM DATABASE needs a target".into()))?;
         match (self.cloud_database(&from), self.cloud_database(&to)) {
             (None, None) => self.run_local(text),
-            (Some(_), Some(_)) => self.run_remote(&self.rewrite_cloud_names(text)).await,
+            (Some(_), Some(_)) => {
+                let sql = self.rewrite_cloud_names_mapped(text);
+                self.run_remote(&sql.sql).await.map_err(|e| sql.user_error(text, e))
+            }
             (None, Some(db)) => {
                 let tables = self.local_tables(&from)?;
                 let (n, rows) = self.copy_up(&from, &db, &tables).await?;
@@ -1624,6 +1907,84 @@ mod tests {
         );
         assert_eq!(statement_target("update \"my db\".t set a = 1").unwrap(), "\"my db\".t");
         assert_eq!(statement_target("SHOW TABLES"), None);
+    }
+
+    /// DuckDB's message for `sql` on `db`.
+    fn local_error(db: &LocalDb, sql: &str) -> String {
+        db.query(sql).expect_err(sql).to_string()
+    }
+
+    /// `user` with every whole word `t` read as `memory.main.t AS "t"`, as Pond splices names.
+    fn spliced_t(user: &str) -> Spliced {
+        let edits = user
+            .match_indices('t')
+            .filter(|(i, _)| {
+                let word = |c: char| c.is_alphanumeric() || c == '_' || c == '\'';
+                !user[..*i].ends_with(word) && !user[i + 1..].starts_with(word)
+            })
+            .map(|(i, _)| ((i, i + 1), r#"memory.main.t AS "t""#.to_string()))
+            .collect();
+        splice_mapped(user, edits)
+    }
+
+    #[test]
+    fn errors_point_into_the_users_text() {
+        let db = LocalDb::open(None).unwrap();
+        db.execute("CREATE TABLE t(x INTEGER)").unwrap();
+        let long_select: String = (0..30).map(|i| format!("x + {i} AS c{i}, ")).collect();
+        let long_where: String = (0..30).map(|i| format!("x <> {i} AND ")).collect();
+        let users = [
+            "SELECT nope FROM t",
+            "SELECT x FROM t WHERE nope > 1",
+            "SELECT x\nFROM t\nWHERE x > 1 AND\n  nope > 1",
+            "SELECT x FROM t\r\nWHERE nope > 1",
+            "SELECT x FROM t WHERE x >> FROMM",
+            &format!("SELECT {long_select}nope FROM t"),
+            &format!("SELECT x FROM t WHERE {long_where}nope > 1"),
+            &format!("SELECT x FROM t WHERE {long_where}{long_where}nope > 1 AND {long_where}x > 0"),
+            "SELECT '日本語 é', x FROM t WHERE '🦆' = 'x' AND nope > 1",
+        ];
+        for user in users {
+            let spliced = spliced_t(user);
+            assert_ne!(spliced.sql, user, "the test rewrites {user:?}");
+            let ran = local_error(&db, &spliced.sql);
+            assert!(ran.contains("LINE "), "DuckDB points at the error: {ran}");
+            assert_eq!(
+                spliced.user_message(user, &ran),
+                local_error(&db, user),
+                "{user:?} ran as {:?}",
+                spliced.sql
+            );
+        }
+    }
+
+    #[test]
+    fn an_error_in_a_spliced_name_points_at_the_name_typed() {
+        let db = LocalDb::open(None).unwrap();
+        let user = "SELECT *\nFROM my_db.t JOIN u USING (k)";
+        let edit = (user.find("my_db.t").unwrap(), user.find(" JOIN").unwrap());
+        let spliced = splice_mapped(user, vec![(edit, r#""memory"."main"."no_such_t" AS "t""#.to_string())]);
+        let ran = local_error(&db, &spliced.sql);
+        assert!(ran.contains(r#"LINE 2: FROM "memory"."main"."no_such_t""#), "{ran}");
+        let shown = spliced.user_message(user, &ran);
+        assert!(
+            shown.ends_with("\n\nLINE 2: FROM my_db.t JOIN u USING (k)\n             ^"),
+            "{shown}"
+        );
+        assert!(!shown.contains("AS \"t\""), "{shown}");
+        let body = &ran[..ran.rfind("\n\nLINE").unwrap()];
+        assert!(shown.starts_with(body), "DuckDB's message is kept: {shown}");
+    }
+
+    #[test]
+    fn a_pointer_that_cannot_be_placed_is_dropped() {
+        let spliced = splice_mapped("SELECT * FROM t", vec![((14, 15), "x AS \"t\"".into())]);
+        let message = "Binder Error: odd\n\nLINE 1: SELECT * FROM elsewhere\n              ^";
+        assert_eq!(spliced.user_message("SELECT * FROM t", message), "Binder Error: odd");
+        assert_eq!(spliced.user_message("SELECT * FROM t", "no pointer"), "no pointer");
+        let unchanged = splice_mapped("SELECT 1", Vec::new());
+        let error = ClientError::Invalid("kept".into());
+        assert_eq!(unchanged.user_error("SELECT 1", error).to_string(), "kept");
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crate::auth::{Principal, TokenAuthority};
 use crate::catalog::{Catalog, DEFAULT_DATABASE, FileCatalog};
 use crate::commands::{self, CloneSource, Command, SnapshotSpec};
 use crate::error::{CoordinatorError, Result};
-use crate::session::{Access, PendingQuery, PreparedStatement, Session, SessionLimits};
+use crate::session::{Access, PendingQuery, PreparedBody, PreparedStatement, Session, SessionLimits};
 use pond_storage::{DatabaseWriter, SnapshotSelector, Storage, StorageConfig, block_on};
 
 /// Coordinator settings; the binary fills them from flags.
@@ -370,6 +370,29 @@ fn advances_a_sequence(sql: &str) -> bool {
 }
 
 /// Whether statements of `kind` only read.
+/// The result DuckDB gives statements that only succeed (`USE`, `DROP`, `SET`): a `Success`
+/// column and no rows.
+fn success_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![Field::new("Success", DataType::Boolean, true)]))
+}
+
+/// Whether a statement of `kind` changes rows and reports how many.
+fn is_dml(kind: StatementKind) -> bool {
+    use StatementKind::*;
+    matches!(kind, Insert | Update | Delete | Merge)
+}
+
+/// A prepared statement run as plain text takes no parameters: refuse bound ones rather than
+/// drop them.
+fn refuse_parameters(stmt: &PreparedStatement) -> Result<()> {
+    match &stmt.params {
+        Some(p) if p.num_columns() > 0 => Err(CoordinatorError::InvalidArgument(
+            "parameters cannot be bound to a text of several statements; prepare one statement".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn is_read(kind: StatementKind) -> bool {
     use StatementKind::*;
     matches!(
@@ -1034,7 +1057,7 @@ impl Coordinator {
             Command::Use { database, schema } => {
                 self.own_database(user, &database)?;
                 session.use_database(&database, schema.as_deref())?;
-                empty()
+                Ok((success_schema(), vec![]))
             }
             Command::CreateDatabase {
                 name,
@@ -1443,6 +1466,8 @@ impl Coordinator {
                 Command::Interrupt { .. } => {
                     Arc::new(Schema::new(vec![Field::new("interrupted", DataType::Boolean, false)]))
                 }
+                // `USE` answers `Success` when run, but like DuckDB's `DROP` it prepares as a
+                // statement without a result set (what JDBC's `execute` reports).
                 _ => Arc::new(Schema::empty()),
             };
             PreparedStatement {
@@ -1450,7 +1475,7 @@ impl Coordinator {
                 dataset_schema: schema,
                 parameter_schema: Schema::empty(),
                 params: None,
-                coordinator_command: true,
+                body: PreparedBody::AsStatement,
             }
         } else {
             self.follow_latest(session).await?;
@@ -1460,15 +1485,36 @@ impl Coordinator {
             let txn = transaction.map(str::to_string);
             reading_on_connection(session, txn, move |_, conn| {
                 run_prelude(conn, prelude.as_deref())?;
-                // One statement only: a script's leading statements would run at prepare time.
-                let prepared = pond_duckling::prepare_checked(conn, &sql, &pond_duckling::any_kind)?;
+                // One statement only: a script's leading statements would run at prepare time, so
+                // a script is kept as text and runs whole when executed.
+                let prepared = match pond_duckling::prepare_checked(conn, &sql, &pond_duckling::any_kind) {
+                    Ok(prepared) => prepared,
+                    Err(e) if conn.extract(&sql).is_ok_and(|statements| statements.len() > 1) => {
+                        tracing::debug!(error = %e, "a multi-statement text, prepared as text");
+                        // The result is the last statement's: announce its schema when it can be
+                        // prepared alone (JDBC reads an empty one as "no result set"); when it
+                        // depends on the statements before it, only running tells.
+                        let dataset_schema = pond_duckling::lexer::last_statement(&sql)
+                            .and_then(|last| pond_duckling::prepare_checked(conn, last, &pond_duckling::any_kind).ok())
+                            .and_then(|last| pond_duckling::describe(&last, 1).ok())
+                            .map_or_else(|| Arc::new(Schema::empty()), |d| d.dataset_schema);
+                        return Ok(PreparedStatement {
+                            sql,
+                            dataset_schema,
+                            parameter_schema: Schema::empty(),
+                            params: None,
+                            body: PreparedBody::AsStatement,
+                        });
+                    }
+                    Err(e) => return Err(e.into()),
+                };
                 let described = pond_duckling::describe(&prepared, 1)?;
                 Ok(PreparedStatement {
                     sql,
                     dataset_schema: described.dataset_schema,
                     parameter_schema: prepared.param_schema()?,
                     params: None,
-                    coordinator_command: false,
+                    body: PreparedBody::Statement(described.kind),
                 })
             })
             .await?
@@ -1485,15 +1531,30 @@ impl Coordinator {
     /// Plans a prepared query for GetFlightInfo.
     pub async fn plan_prepared(self: &Arc<Self>, session: &Arc<Session>, handle: &str) -> Result<Planned> {
         let stmt = session.prepared(handle)?;
-        if stmt.coordinator_command {
-            return self.plan_statement(session, &stmt.sql, None, None).await;
-        }
+        let kind = match stmt.body {
+            PreparedBody::AsStatement => {
+                refuse_parameters(&stmt)?;
+                return self.plan_statement(session, &stmt.sql, None, None).await;
+            }
+            PreparedBody::Statement(kind) => kind,
+        };
         self.follow_latest(session).await?;
         self.fill_information_schema_for(session, &stmt.sql).await?;
+        if stmt.dataset_schema.fields().is_empty() && !is_dml(kind) {
+            // DDL and the like, run through the query path: DuckDB's own (empty) result.
+            let pending = on_connection(session, None, move |s, conn| {
+                let (mut prepared, _) = prepare_script(conn, &stmt.sql, &allowed_kinds(s.principal()))?;
+                collect(&mut prepared, stmt.params.as_ref(), s.limits())
+            })
+            .await?;
+            let schema = pending.schema();
+            let query_id = session.park(pending);
+            return Ok(Planned::parked(query_id, schema));
+        }
         if stmt.dataset_schema.fields().is_empty() {
             // An update run through the query path: run it now, report the count.
             let rows = self.execute_prepared_update(session, handle).await?;
-            let schema = Arc::new(Schema::new(vec![Field::new("Count", DataType::Int64, false)]));
+            let schema = Arc::new(Schema::new(vec![Field::new("Count", DataType::Int64, true)]));
             let batch = RecordBatch::try_new(
                 Arc::clone(&schema),
                 vec![Arc::new(arrow::array::Int64Array::from(vec![rows])) as ArrayRef],
@@ -1537,7 +1598,8 @@ impl Coordinator {
     /// Runs a prepared update once per bound parameter row; returns the total rows changed.
     pub async fn execute_prepared_update(self: &Arc<Self>, session: &Arc<Session>, handle: &str) -> Result<i64> {
         let stmt = session.prepared(handle)?;
-        if stmt.coordinator_command {
+        if stmt.body == PreparedBody::AsStatement {
+            refuse_parameters(&stmt)?;
             return self.execute_update(session, &stmt.sql, None).await;
         }
         on_connection(session, None, move |s, conn| {

@@ -35,8 +35,18 @@ pub struct PreparedStatement {
     pub parameter_schema: Schema,
     /// Parameter rows bound by the last DoPut, if any.
     pub params: Option<RecordBatch>,
-    /// Set for statements the coordinator owns (e.g. `SHOW DATABASES`).
-    pub coordinator_command: bool,
+    pub body: PreparedBody,
+}
+
+/// How a prepared statement runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PreparedBody {
+    /// One DuckDB statement of this kind, prepared again on the session's connection.
+    Statement(pond_duckling::StatementKind),
+    /// Run as if sent as a plain statement: the coordinator's own statements (e.g. `SHOW
+    /// DATABASES`), and texts of several statements, which DuckDB cannot prepare as one; like
+    /// DuckDB's own clients, Pond runs them whole and returns the last statement's result.
+    AsStatement,
 }
 
 /// A query planned by GetFlightInfo and run by DoGet.

@@ -23,7 +23,7 @@ use tracing::{debug, warn};
 
 use crate::engine::{Connection, Database, Prepared, StatementKind, quote_ident, quote_literal};
 use crate::error::DucklingError;
-use crate::sandbox;
+use crate::sandbox::{self, Allowed};
 
 /// How to start a duckling. Plain data: the binary parses flags, libraries take this.
 #[derive(Debug, Clone)]
@@ -115,7 +115,8 @@ impl Duckling {
         let db = Database::open(None, &opts)?;
         let host = db.connect()?;
         host.execute_batch(&format!("ATTACH ':memory:' AS {INFORMATION_SCHEMA}"))?;
-        host.execute_batch(&sandbox::lockdown_sql(&dir))?;
+        let settings = host.setting_names()?;
+        host.execute_batch(&sandbox::lockdown_sql(&dir, &settings))?;
         Ok(Arc::new(Self {
             db,
             host: Mutex::new(host),
@@ -589,30 +590,45 @@ fn prepare_script_with<'c>(
         return Ok((prepared, described));
     }
     let extracted = conn.extract(sql)?;
+    sandbox::check_text(sql, conn.system_table_functions()?)?;
     let last = extracted.len() - 1;
-    let check = |kind: StatementKind| -> Result<(), DucklingError> {
-        // The sandbox's text checks (SET names, PRAGMA names) read the statement's own text,
-        // which a script does not give per statement: those kinds must come alone.
-        if last > 0 && matches!(kind, StatementKind::Set | StatementKind::Pragma) {
-            return Err(DucklingError::PermissionDenied(
-                "SET and PRAGMA must be sent as a statement of their own".into(),
-            ));
-        }
-        sandbox::check(kind, sql)?;
-        allow(kind)
+    // Each statement's own text, where the lexer splits the script as DuckDB's parser did
+    // (DuckDB expands some statements, PIVOT among them, into several).
+    let texts = match last {
+        0 => Some(vec![sql]),
+        _ => crate::lexer::statements(sql).filter(|t| t.len() == extracted.len()),
+    };
+    let check = |i: usize, kind: StatementKind| -> Result<Allowed, DucklingError> {
+        let text = match (&texts, kind) {
+            (Some(texts), _) => texts[i],
+            // SET and PRAGMA are checked by their own text, which this script does not give.
+            (None, StatementKind::Set | StatementKind::Pragma) => {
+                return Err(DucklingError::PermissionDenied(
+                    "SET and PRAGMA must be sent as a statement of their own in this script".into(),
+                ));
+            }
+            (None, _) => sql,
+        };
+        let allowed = sandbox::check(kind, text)?;
+        allow(kind)?;
+        Ok(allowed)
     };
     if last > 0 {
         run_earlier(&mut || {
             for i in 0..last {
                 let mut stmt = extracted.prepare(i)?;
-                check(stmt.kind())?;
+                if let Allowed::Instead(text) = check(i, stmt.kind())? {
+                    stmt = conn.prepare(&text)?;
+                }
                 stmt.execute()?;
             }
             Ok(())
         })?;
     }
     let mut prepared = extracted.prepare(last)?;
-    check(prepared.kind())?;
+    if let Allowed::Instead(text) = check(last, prepared.kind())? {
+        prepared = conn.prepare(&text)?;
+    }
     let described = describe(&prepared, extracted.len())?;
     if last == 0 {
         prepared.keep_for_reuse(sql);
@@ -645,8 +661,15 @@ pub fn prepare_checked<'c>(
     if let Some(kept) = take_kept(conn, sql, allow)? {
         return Ok(kept);
     }
+    if let Err(e) = sandbox::check_text(sql, conn.system_table_functions()?) {
+        // A text this lexer cannot read: DuckDB's own parse error says more, if it has one.
+        conn.extract(sql)?;
+        return Err(e);
+    }
     let mut prepared = conn.prepare(sql)?;
-    sandbox::check(prepared.kind(), sql)?;
+    if let Allowed::Instead(text) = sandbox::check(prepared.kind(), sql)? {
+        prepared = conn.prepare(&text)?;
+    }
     allow(prepared.kind())?;
     prepared.keep_for_reuse(sql);
     Ok(prepared)
@@ -662,6 +685,7 @@ fn take_kept<'c>(
     let Some(kept) = conn.take_prepared(sql) else {
         return Ok(None);
     };
+    sandbox::check_text(sql, conn.system_table_functions()?)?;
     sandbox::check(kept.kind(), sql)?;
     allow(kept.kind())?;
     Ok(Some(kept))

@@ -15,11 +15,12 @@
 //! - Arrow data crosses the boundary through the C Data Interface; the release callback of every
 //!   array runs exactly once (DuckDB nulls it when it takes ownership, arrow-rs otherwise).
 
+use std::collections::HashSet;
 use std::ffi::{CStr, CString, c_char};
 use std::path::Path;
 use std::ptr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StructArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -76,6 +77,8 @@ pub struct Database {
     /// Advanced around every statement that may change how SQL binds (see
     /// [`crate::statement_cache`]).
     generation: Generation,
+    /// The names of the table functions DuckDB has (built in or from extensions), read once.
+    table_functions: OnceLock<HashSet<String>>,
 }
 
 // SAFETY: a duckdb_database is a thread-safe handle to DuckDB's DatabaseInstance.
@@ -124,6 +127,7 @@ impl Database {
             Ok(Arc::new(Self {
                 raw: db,
                 generation: Generation::default(),
+                table_functions: OnceLock::new(),
             }))
         }
     }
@@ -217,6 +221,38 @@ impl Connection {
 
     fn raw(&self) -> ffi::duckdb_connection {
         self.raw.raw
+    }
+
+    /// The names of the settings DuckDB has, lowercased.
+    pub fn setting_names(&self) -> Result<HashSet<String>> {
+        self.strings("SELECT lower(name) FROM duckdb_settings()")
+    }
+
+    /// The first column of a host query's result, as strings.
+    fn strings(&self, sql: &str) -> Result<HashSet<String>> {
+        let mut out = HashSet::new();
+        for batch in &self.query_all(sql)? {
+            let column = arrow::compute::cast(batch.column(0), &DataType::Utf8)?;
+            out.extend(column.as_string::<i32>().iter().flatten().map(str::to_string));
+        }
+        Ok(out)
+    }
+
+    /// The names of every table function (and table macro) of DuckDB's system catalog: what
+    /// the sandbox refuses unless reviewed. Read on first use, on a connection of its own.
+    pub fn system_table_functions(&self) -> Result<&HashSet<String>> {
+        let db = &self.raw.db;
+        if let Some(names) = db.table_functions.get() {
+            return Ok(names);
+        }
+        let names = db.connect()?.strings(
+            "SELECT DISTINCT lower(function_name) FROM duckdb_functions() \
+             WHERE database_name = 'system' AND function_type IN ('table', 'table_macro')",
+        )?;
+        if names.is_empty() {
+            return Err(DucklingError::internal("DuckDB listed no table functions"));
+        }
+        Ok(db.table_functions.get_or_init(|| names))
     }
 
     fn generation(&self) -> &Generation {
@@ -1161,13 +1197,33 @@ pub fn cast_to_schema(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordB
         .columns()
         .iter()
         .zip(schema.fields())
-        .map(|(c, f)| arrow::compute::cast(c, f.data_type()))
+        .map(|(c, f)| cast_column(c, f.data_type()))
         .collect::<Result<Vec<_>, _>>()?;
     RecordBatch::try_new_with_options(
         Arc::clone(schema),
         columns,
         &arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
     )
+}
+
+/// `array` cast to `to`, member by member for unions (which Arrow's cast does not reach into).
+fn cast_column(array: &ArrayRef, to: &DataType) -> Result<ArrayRef, arrow::error::ArrowError> {
+    match (array.data_type(), to) {
+        (DataType::Union(_, mode), DataType::Union(fields, to_mode)) if mode == to_mode && array.data_type() != to => {
+            let union = array.as_union();
+            let children = fields
+                .iter()
+                .map(|(id, f)| cast_column(union.child(id), f.data_type()))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Arc::new(arrow::array::UnionArray::try_new(
+                fields.clone(),
+                union.type_ids().clone(),
+                union.offsets().cloned(),
+                children,
+            )?))
+        }
+        _ => arrow::compute::cast(array, to),
+    }
 }
 
 /// `"name" TYPE, …` for Arrow fields: a `CREATE TABLE` column list, or a `STRUCT`'s members.

@@ -4,7 +4,8 @@
 //! - [`engine`]: a safe wrapper over DuckDB's C API (prepare, stream Arrow, bind, append,
 //!   interrupt).
 //! - [`sandbox`]: what user SQL may do: DuckDB's own locks plus a statement check by DuckDB's
-//!   parser.
+//!   parser and reviewed allow-lists.
+//! - [`lexer`]: where DuckDB's SQL splits into words, names, strings and comments.
 //! - [`statement_cache`]: prepared SELECTs a connection keeps and reuses for the same text.
 //! - [`duckling`]: a user's instance with the user's databases attached, each a working copy
 //!   of its latest snapshot in differential storage, synced after every commit.
@@ -31,6 +32,7 @@
 pub mod duckling;
 pub mod engine;
 pub mod error;
+pub mod lexer;
 pub mod sandbox;
 pub mod statement_cache;
 

@@ -4,17 +4,24 @@
 //! 1. DuckDB's own locks, set by the host before any user SQL runs: external access off except
 //!    for the duckling's private directory, no extension install or autoload, and the
 //!    configuration locked (see [`lockdown_sql`]).
-//! 2. A statement check before DuckDB sees the statement: DuckDB's parser classifies every
-//!    statement ([`StatementKind`]); kinds that touch files, extensions or settings are refused,
-//!    and so are the few built-in table functions that take raw pointers (see [`check`]).
+//! 2. A check of the text before DuckDB prepares it ([`check_text`]) and of the prepared
+//!    statement before it runs ([`check`]): DuckDB's parser
+//!    classifies every statement ([`StatementKind`]); kinds that touch files, extensions or
+//!    settings are refused. Table functions, `CALL`s and `PRAGMA`s pass only from reviewed
+//!    allow-lists ([`ALLOWED_TABLE_FUNCTIONS`], [`ALLOWED_PRAGMAS`]); settings only from
+//!    [`SESSION_SETTINGS`], and always for the session alone.
 //!
-//! Invariant: user SQL reaches DuckDB only through [`check`]; host SQL (attach, lockdown) goes
-//! through `Connection::execute_batch` and never carries user text except quoted names.
+//! Invariants: user SQL reaches DuckDB's prepare only through [`check_text`], and runs only
+//! through [`check`], as the text [`check`] returns;
+//! host SQL (attach, lockdown) goes through `Connection::execute_batch` and never carries user
+//! text except quoted names. A session's setting never changes what another session sees.
 
+use std::collections::HashSet;
 use std::path::Path;
 
-use crate::engine::{StatementKind, quote_literal};
+use crate::engine::{StatementKind, quote_ident, quote_literal};
 use crate::error::DucklingError;
+use crate::lexer::{self, Token};
 
 /// Options applied when the duckling's DuckDB instance opens.
 pub fn open_options(threads: Option<usize>, memory_limit: Option<&str>) -> Vec<(&'static str, String)> {
@@ -28,6 +35,9 @@ pub fn open_options(threads: Option<usize>, memory_limit: Option<&str>) -> Vec<(
         ("produce_arrow_string_view", "false".to_string()),
         ("arrow_lossless_conversion", "false".to_string()),
         ("checkpoint_threshold", "64MB".to_string()),
+        // DuckDB's own persistent secrets live in the server's home directory, which the
+        // lockdown hides: the secret manager would fail half-initialized on first use.
+        ("allow_persistent_secrets", "false".to_string()),
     ];
     if let Some(t) = threads {
         opts.push(("threads", t.to_string()));
@@ -39,11 +49,17 @@ pub fn open_options(threads: Option<usize>, memory_limit: Option<&str>) -> Vec<(
 }
 
 /// Host SQL that locks the instance down once its private directory exists. DuckDB requires
-/// `allowed_directories` before `enable_external_access = false`.
-pub fn lockdown_sql(private_dir: &Path) -> String {
+/// `allowed_directories` before `enable_external_access = false`. `settings` are the names of
+/// the settings this DuckDB has (lowercased): DuckDB refuses to allow one it does not know, and
+/// a build without ICU has no `TimeZone`.
+pub fn lockdown_sql(private_dir: &Path, settings: &HashSet<String>) -> String {
     let dir = format!("{}/", private_dir.display());
     let tmp = private_dir.join("tmp");
-    let allowed: Vec<String> = SESSION_SETTINGS.iter().map(|s| quote_literal(s)).collect();
+    let allowed: Vec<String> = SESSION_SETTINGS
+        .iter()
+        .filter(|s| settings.contains(**s))
+        .map(|s| quote_literal(s))
+        .collect();
     format!(
         "SET temp_directory = {tmp};\n\
          SET allowed_directories = [{dir}];\n\
@@ -56,12 +72,97 @@ pub fn lockdown_sql(private_dir: &Path) -> String {
     )
 }
 
-/// Table functions that take raw memory addresses: a call with made-up numbers would crash
-/// the server, so no user statement may name them.
-const POINTER_FUNCTIONS: &[&str] = &["arrow_scan", "arrow_scan_dumb", "getenv"];
+/// Table functions (reached by `FROM f(…)` and `CALL f(…)`) a user statement may call. Every
+/// other table function DuckDB has (see [`crate::engine::Connection::system_table_functions`])
+/// is refused by name, so one that a new DuckDB release adds stays refused until reviewed here.
+///
+/// Reviewed as: catalog listings of the user's own instance, pure generators, and readers whose
+/// every path DuckDB's own external-access lock checks. Left out on purpose: `query` and
+/// `query_table` and `json_execute_serialized_sql` (they run SQL this check never sees), the
+/// pointer-taking `arrow_scan*` and `pandas_scan`, logging and profiling switches (instance-wide,
+/// and `enable_logging` with a storage path aborts the process), `checkpoint`s (the write gate
+/// owns them), and listings that show the server's own paths (`duckdb_extensions`,
+/// `duckdb_temporary_files`, `duckdb_external_file_cache`) or other sessions' statements
+/// (`duckdb_logs*`).
+pub const ALLOWED_TABLE_FUNCTIONS: &[&str] = &[
+    // The instance's catalog, as DuckDB lists it.
+    "duckdb_approx_database_count",
+    "duckdb_columns",
+    "duckdb_connection_count",
+    "duckdb_constraints",
+    "duckdb_coordinate_systems",
+    "duckdb_databases",
+    "duckdb_dependencies",
+    "duckdb_functions",
+    "duckdb_indexes",
+    "duckdb_keywords",
+    "duckdb_memory",
+    "duckdb_optimizers",
+    "duckdb_prepared_statements",
+    "duckdb_schemas",
+    "duckdb_secret_types",
+    "duckdb_secrets",
+    "duckdb_sequences",
+    "duckdb_settings",
+    "duckdb_table_sample",
+    "duckdb_tables",
+    "duckdb_types",
+    "duckdb_variables",
+    "duckdb_views",
+    "which_secret",
+    "pragma_collations",
+    "pragma_database_size",
+    "pragma_metadata_info",
+    "pragma_platform",
+    "pragma_show",
+    "pragma_storage_info",
+    "pragma_table_info",
+    "pragma_user_agent",
+    "pragma_version",
+    "icu_calendar_names",
+    "pg_timezone_names",
+    // Generators and table-shaped views of values.
+    "generate_series",
+    "range",
+    "repeat",
+    "repeat_row",
+    "unnest",
+    "summary",
+    "json_each",
+    "json_tree",
+    "test_all_types",
+    "test_vector_types",
+    "histogram",
+    "histogram_values",
+    // Readers: DuckDB checks each path against the duckling's allowed directories.
+    "glob",
+    "read_blob",
+    "read_text",
+    "read_csv",
+    "read_csv_auto",
+    "sniff_csv",
+    "read_json",
+    "read_json_auto",
+    "read_json_objects",
+    "read_json_objects_auto",
+    "read_ndjson",
+    "read_ndjson_auto",
+    "read_ndjson_objects",
+    "parquet_scan",
+    "read_parquet",
+    "parquet_metadata",
+    "parquet_schema",
+    "parquet_file_metadata",
+    "parquet_kv_metadata",
+    "parquet_full_metadata",
+    "parquet_bloom_probe",
+];
 
-/// PRAGMAs that only read catalog metadata.
-const READ_ONLY_PRAGMAS: &[&str] = &[
+/// Scalar functions no user statement may call: they read the server's environment.
+const REFUSED_SCALAR_FUNCTIONS: &[&str] = &["getenv"];
+
+/// PRAGMAs a user may run: each only reads catalog metadata.
+pub const ALLOWED_PRAGMAS: &[&str] = &[
     "table_info",
     "show",
     "show_tables",
@@ -78,8 +179,11 @@ const READ_ONLY_PRAGMAS: &[&str] = &[
     "user_agent",
 ];
 
-/// Session settings a user may change: each alters only how that session's queries behave or
-/// read, never files, extensions, resources or what other sessions see.
+/// Settings a user may change, always for the session alone. DuckDB keeps most of them
+/// instance-wide, where a plain `SET` would change every session of the user; Pond runs each
+/// user `SET`/`RESET` as `SET SESSION`/`RESET SESSION` (see [`check`]), which DuckDB scopes to
+/// the connection. Each alters only how that session's queries behave or read, never files,
+/// extensions, resources or what other sessions see.
 pub const SESSION_SETTINGS: &[&str] = &[
     "preserve_identifier_case",
     "default_order",
@@ -98,47 +202,59 @@ pub const SESSION_SETTINGS: &[&str] = &[
     "enable_progress_bar",
     "enable_progress_bar_print",
     "progress_bar_time",
+    "timezone",
+    "calendar",
 ];
 
-/// Why a SET/RESET is refused, if it is: variables and the session settings above are the
-/// user's own; everything else is the server's.
-fn set_refusal(sql: &str) -> Option<&'static str> {
-    let words = words(sql);
-    let mut rest = words.iter().skip(1).map(String::as_str).peekable();
-    match rest.next() {
-        Some("variable") => return None,
-        Some("global") => return Some("SET GLOBAL"),
-        Some("session" | "local") => {}
-        Some(name) if SESSION_SETTINGS.contains(&name) => return None,
-        _ => return Some("SET/RESET of a server setting"),
-    }
-    match rest.next() {
-        Some(name) if SESSION_SETTINGS.contains(&name) => None,
-        _ => Some("SET/RESET of a server setting"),
-    }
+/// A user statement the sandbox lets through: as written, or as Pond must run it instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Allowed {
+    AsWritten,
+    /// Run this text in its place (a `SET` scoped to the session).
+    Instead(String),
 }
 
-/// Refuses a user statement that the sandbox does not allow, naming what was refused.
-pub fn check(kind: StatementKind, sql: &str) -> Result<(), DucklingError> {
+/// Checks the text of user SQL before DuckDB prepares any of it (preparing binds table
+/// functions and runs PRAGMA handlers, so a refusal must come first): the table functions and
+/// PRAGMAs it calls. `table_functions` are the table functions DuckDB has. Names what is refused.
+pub fn check_text(sql: &str, table_functions: &HashSet<String>) -> Result<(), DucklingError> {
+    let tokens = tokens(sql)?;
+    if let Some(what) = pragma_refusal(&tokens) {
+        return Err(DucklingError::PermissionDenied(format!("{what} is not allowed")));
+    }
+    for name in lexer::called_names(&tokens) {
+        let refused_table_function =
+            table_functions.contains(&name) && !ALLOWED_TABLE_FUNCTIONS.contains(&name.as_str());
+        if refused_table_function || REFUSED_SCALAR_FUNCTIONS.contains(&name.as_str()) {
+            return Err(DucklingError::PermissionDenied(format!(
+                "the function {name} is not allowed"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn tokens(sql: &str) -> Result<Vec<Token>, DucklingError> {
+    lexer::tokenize(sql).map_err(|e| DucklingError::invalid(format!("could not read the statement: {e}")))
+}
+
+/// Checks a prepared user statement of `kind` with text `sql` (already through
+/// [`check_text`]): what its kind may do. Names what is refused.
+pub fn check(kind: StatementKind, sql: &str) -> Result<Allowed, DucklingError> {
     use StatementKind::*;
+    let tokens = tokens(sql)?;
     let refused = match kind {
         Select | Insert | Update | Delete | Merge | Explain | Drop | Alter | Transaction | Call | Analyze | Vacuum
-        | VariableSet | CreateFunction | CopyDatabase => None,
+        | VariableSet | CreateFunction | CopyDatabase | Pragma => None,
         // A SQL-level prepared statement hides its inner statement's kind from this check.
         Prepare | Execute => Some("SQL PREPARE/EXECUTE (use the client's prepared statements)"),
         Create => {
-            let words = words(sql);
             // CREATE [OR REPLACE] [PERSISTENT|TEMPORARY] SECRET, anywhere in a script.
-            let secret = words
+            let secret = tokens
                 .iter()
                 .enumerate()
-                .any(|(i, w)| w == "create" && words.iter().skip(i + 1).take(4).any(|w| w == "secret"));
+                .any(|(i, t)| t.is_word("create") && tokens.iter().skip(i + 1).take(4).any(|t| t.is_word("secret")));
             secret.then_some("CREATE SECRET (use CREATE SECRET ... IN POND)")
-        }
-        Pragma => {
-            let words = words(sql);
-            let name = words.get(1).map(String::as_str).unwrap_or("");
-            (!READ_ONLY_PRAGMAS.contains(&name)).then_some("this PRAGMA")
         }
         Copy => Some("COPY (reading or writing server files)"),
         Export => Some("EXPORT DATABASE (writing server files)"),
@@ -146,101 +262,83 @@ pub fn check(kind: StatementKind, sql: &str) -> Result<(), DucklingError> {
         Detach => Some("DETACH"),
         Load => Some("LOAD (extensions)"),
         Extension | UpdateExtensions => Some("INSTALL/UPDATE EXTENSIONS"),
-        Set => set_refusal(sql),
+        Set => return session_scoped_set(sql, &tokens),
         Relation | LogicalPlan | Multi | Invalid => Some("this statement type"),
     };
-    if let Some(what) = refused {
-        return Err(DucklingError::PermissionDenied(format!("{what} is not allowed")));
+    match refused {
+        Some(what) => Err(DucklingError::PermissionDenied(format!("{what} is not allowed"))),
+        None => Ok(Allowed::AsWritten),
     }
-    let words = words(sql);
-    if let Some(f) = words.iter().find(|w| POINTER_FUNCTIONS.contains(&w.as_str())) {
-        return Err(DucklingError::PermissionDenied(format!(
-            "the function {f} is not allowed"
-        )));
-    }
-    Ok(())
 }
 
-/// The identifier-like words of `sql`, lowercased, with comments and string literals removed
-/// and quoted identifiers unquoted.
-fn words(sql: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut chars = sql.chars().peekable();
-    let mut cur = String::new();
-    let flush = |cur: &mut String, out: &mut Vec<String>| {
-        if !cur.is_empty() {
-            out.push(cur.to_lowercase());
-            cur.clear();
-        }
+/// Why a `PRAGMA` text is refused, if it is, whatever kind of statement DuckDB made of it.
+/// Statements DuckDB turns into PRAGMAs (`SHOW TABLES`, `DESCRIBE t`) only read the catalog.
+fn pragma_refusal(tokens: &[Token]) -> Option<String> {
+    let statement_starts = std::iter::once(0).chain(
+        tokens
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.is_punct(';'))
+            .map(|(i, _)| i + 1),
+    );
+    statement_starts
+        .filter(|&i| tokens.get(i).is_some_and(|t| t.is_word("pragma")))
+        // `PRAGMA name = value` is a SET, judged as one once prepared ([`check`]).
+        .filter(|&i| !tokens.get(i + 2).is_some_and(|t| t.is_punct('=')))
+        .map(|i| tokens.get(i + 1).and_then(Token::name).unwrap_or_default())
+        .find(|name| !ALLOWED_PRAGMAS.contains(&name.as_str()))
+        .map(|name| format!("PRAGMA {name}"))
+}
+
+/// A user `SET`/`RESET` of one of [`SESSION_SETTINGS`], rewritten to change the session only;
+/// anything else is refused. `SET VARIABLE` is a kind of its own and never comes here.
+fn session_scoped_set(sql: &str, tokens: &[Token]) -> Result<Allowed, DucklingError> {
+    let refuse = |what: &str| Err(DucklingError::PermissionDenied(format!("{what} is not allowed")));
+    let verb = match tokens.first() {
+        // `PRAGMA name = value` is DuckDB's other spelling of `SET`.
+        Some(t) if t.is_word("set") || t.is_word("pragma") => "SET",
+        Some(t) if t.is_word("reset") => "RESET",
+        _ => return refuse("this SET statement"),
     };
-    while let Some(c) = chars.next() {
-        match c {
-            '-' if chars.peek() == Some(&'-') => {
-                flush(&mut cur, &mut out);
-                for n in chars.by_ref() {
-                    if n == '\n' {
-                        break;
-                    }
-                }
-            }
-            '/' if chars.peek() == Some(&'*') => {
-                flush(&mut cur, &mut out);
-                chars.next();
-                let mut prev = ' ';
-                for n in chars.by_ref() {
-                    if prev == '*' && n == '/' {
-                        break;
-                    }
-                    prev = n;
-                }
-            }
-            '\'' => {
-                flush(&mut cur, &mut out);
-                while let Some(n) = chars.next() {
-                    if n == '\'' {
-                        if chars.peek() == Some(&'\'') {
-                            chars.next();
-                        } else {
-                            break;
-                        }
-                    }
-                }
-            }
-            '"' => {
-                flush(&mut cur, &mut out);
-                let mut ident = String::new();
-                while let Some(n) = chars.next() {
-                    if n == '"' {
-                        if chars.peek() == Some(&'"') {
-                            chars.next();
-                            ident.push('"');
-                        } else {
-                            break;
-                        }
-                    } else {
-                        ident.push(n);
-                    }
-                }
-                out.push(ident.to_lowercase());
-            }
-            c if c.is_alphanumeric() || c == '_' => cur.push(c),
-            _ => flush(&mut cur, &mut out),
-        }
+    let mut at = 1;
+    match tokens.get(at) {
+        Some(t) if t.is_word("global") => return refuse("SET GLOBAL"),
+        Some(t) if t.is_word("session") || t.is_word("local") => at += 1,
+        _ => {}
     }
-    flush(&mut cur, &mut out);
-    out
+    let Some(name_token) = tokens.get(at) else {
+        return refuse("this SET statement");
+    };
+    // `SET VARIABLE`/`RESET VARIABLE`: DuckDB keeps variables per connection.
+    if at == 1 && name_token.is_word("variable") {
+        return Ok(Allowed::AsWritten);
+    }
+    let name = name_token.name().unwrap_or_default();
+    if !SESSION_SETTINGS.contains(&name.as_str()) {
+        return refuse(&format!("SET/RESET of the server setting {name}"));
+    }
+    let rest = &sql[name_token.span.end..];
+    Ok(Allowed::Instead(format!("{verb} SESSION {}{rest}", quote_ident(&name))))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn words_skip_comments_and_literals() {
-        assert_eq!(
-            words("SELECT /* arrow_scan */ 'arrow_scan', \"Arrow_Scan\"(1) -- x\nFROM t"),
-            vec!["select", "arrow_scan", "1", "from", "t"]
-        );
+    fn functions() -> HashSet<String> {
+        ["query", "range", "arrow_scan", "enable_logging", "read_csv"]
+            .map(String::from)
+            .into()
+    }
+
+    /// Both checks, as a statement meets them.
+    fn check(kind: StatementKind, sql: &str) -> Result<Allowed, DucklingError> {
+        check_text(sql, &functions())?;
+        super::check(kind, sql)
+    }
+
+    fn refused(kind: StatementKind, sql: &str) -> bool {
+        matches!(check(kind, sql), Err(DucklingError::PermissionDenied(_)))
     }
 
     #[test]
@@ -251,23 +349,72 @@ mod tests {
             StatementKind::Load,
             StatementKind::Set,
         ] {
-            assert!(matches!(check(kind, "x"), Err(DucklingError::PermissionDenied(_))));
+            assert!(refused(kind, "x"));
         }
-        assert!(check(StatementKind::Select, "SELECT 1").is_ok());
-        assert!(check(StatementKind::Select, "SELECT * FROM ARROW_SCAN(1,2,3)").is_err());
-        assert!(check(StatementKind::Create, "CREATE PERSISTENT SECRET s (TYPE s3)").is_err());
-        assert!(check(StatementKind::Create, "CREATE OR REPLACE PERSISTENT SECRET s (TYPE s3)").is_err());
-        assert!(
-            check(
-                StatementKind::Create,
-                "CREATE TABLE t (a INT); CREATE SECRET s (TYPE s3)"
-            )
-            .is_err()
-        );
-        assert!(check(StatementKind::Prepare, "PREPARE p AS DELETE FROM t").is_err());
-        assert!(check(StatementKind::Execute, "EXECUTE p").is_err());
+        assert_eq!(check(StatementKind::Select, "SELECT 1").unwrap(), Allowed::AsWritten);
+        assert!(refused(StatementKind::Create, "CREATE PERSISTENT SECRET s (TYPE s3)"));
+        assert!(refused(
+            StatementKind::Create,
+            "CREATE OR REPLACE PERSISTENT SECRET s (TYPE s3)"
+        ));
+        assert!(refused(
+            StatementKind::Create,
+            "CREATE TABLE t (a INT); CREATE SECRET s (TYPE s3)"
+        ));
+        assert!(refused(StatementKind::Prepare, "PREPARE p AS DELETE FROM t"));
+        assert!(refused(StatementKind::Execute, "EXECUTE p"));
         assert!(check(StatementKind::Pragma, "PRAGMA table_info('t')").is_ok());
-        assert!(check(StatementKind::Pragma, "PRAGMA enable_profiling").is_err());
+        assert!(check(StatementKind::Pragma, "SHOW TABLES").is_ok());
+        assert!(refused(StatementKind::Pragma, "PRAGMA enable_profiling"));
+        assert!(refused(StatementKind::Select, "SELECT getenv('HOME')"));
+        assert!(refused(StatementKind::CopyDatabase, "PRAGMA copy_database('a', 'b')"));
+        assert!(refused(StatementKind::Select, "SELECT 1; pragma \"enable_profiling\""));
+    }
+
+    #[test]
+    fn table_functions_pass_only_from_the_allow_list() {
+        assert!(check(StatementKind::Select, "SELECT * FROM range(3)").is_ok());
+        assert!(check(StatementKind::Select, "SELECT * FROM read_csv('x.csv')").is_ok());
+        assert!(check(StatementKind::Select, "SELECT * FROM my_macro(3)").is_ok());
+        for sql in [
+            "CALL enable_logging(storage_path = '/tmp/x')",
+            "SELECT * FROM query('SELECT 1')",
+            "SELECT * FROM main.\"Query\" /* c */ ('SELECT 1')",
+            "SELECT $$'$$, * FROM query('x') -- '",
+            "CREATE MACRO m() AS TABLE SELECT * FROM query('SELECT 1')",
+        ] {
+            let err = check(StatementKind::Call, sql).unwrap_err().to_string();
+            assert!(err.contains("query") || err.contains("enable_logging"), "{sql}: {err}");
+        }
+        assert!(check(StatementKind::Select, "SELECT 'query(1)', \"query\" FROM t").is_ok());
+    }
+
+    #[test]
+    fn session_settings_run_scoped_to_the_session() {
+        assert_eq!(
+            check(StatementKind::Set, "SET default_null_order = 'nulls_first'").unwrap(),
+            Allowed::Instead("SET SESSION \"default_null_order\" = 'nulls_first'".into())
+        );
+        assert_eq!(
+            check(StatementKind::Set, "/* hi */ set local TimeZone TO 'America/New_York';").unwrap(),
+            Allowed::Instead("SET SESSION \"timezone\" TO 'America/New_York';".into())
+        );
+        assert_eq!(
+            check(StatementKind::Set, "RESET integer_division").unwrap(),
+            Allowed::Instead("RESET SESSION \"integer_division\"".into())
+        );
+        assert!(refused(
+            StatementKind::Set,
+            "SET GLOBAL default_null_order = 'nulls_first'"
+        ));
+        assert!(refused(StatementKind::Set, "SET threads = 64"));
+        assert_eq!(
+            check(StatementKind::Set, "PRAGMA default_order = 'desc'").unwrap(),
+            Allowed::Instead("SET SESSION \"default_order\" = 'desc'".into())
+        );
+        let err = check(StatementKind::Set, "PRAGMA show = 'x'").unwrap_err().to_string();
+        assert!(err.contains("show"), "{err}");
+        assert!(refused(StatementKind::Set, "SET enable_external_access = true"));
     }
 
     fn kind() -> impl proptest::strategy::Strategy<Value = StatementKind> {
@@ -281,21 +428,26 @@ mod tests {
             let _ = check(k, &sql);
         }
 
-        /// A pointer-taking function is refused whatever the casing, quoting and comments
-        /// around it, in any statement the sandbox otherwise allows.
+        /// A refused table function is refused whatever the casing, quoting, qualification and
+        /// comments around it, in any statement the sandbox otherwise allows.
         #[test]
-        fn pointer_functions_are_always_refused(
+        fn refused_functions_are_always_refused(
             prefix in "[ a-z0-9,(]{0,20}",
             upper in proptest::bool::ANY,
             quoted in proptest::bool::ANY,
+            qualified in proptest::bool::ANY,
             comment in proptest::bool::ANY,
         ) {
             let mut f = if upper { "ARROW_SCAN".to_string() } else { "arrow_scan".to_string() };
             if quoted {
                 f = format!("\"{f}\"");
             }
-            let sql = format!("SELECT * FROM {prefix}{}{f}(1, 2, 3)", if comment { "/* x */ " } else { " " });
-            proptest::prop_assert!(check(StatementKind::Select, &sql).is_err(), "{}", sql);
+            if qualified {
+                f = format!("system.main.{f}");
+            }
+            let sql = format!("SELECT * FROM {prefix}{}{f}{}(1, 2, 3)",
+                if comment { "/* x */ " } else { " " }, if comment { " -- y\n" } else { "" });
+            proptest::prop_assert!(refused(StatementKind::Select, &sql), "{}", sql);
         }
     }
 }

@@ -18,6 +18,7 @@
 //! ```
 
 pub mod context;
+pub mod encode;
 pub mod front;
 pub mod metadata;
 pub mod service;

@@ -8,7 +8,6 @@ use arrow::array::{ArrayRef, Int32Array, RecordBatch, StringArray, UInt8Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::ipc::writer::IpcWriteOptions;
 use arrow_flight::decode::FlightRecordBatchStream;
-use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
 use arrow_flight::flight_service_server::FlightService;
 use arrow_flight::sql::metadata::{SqlInfoData, XdbcTypeInfoData};
@@ -42,7 +41,8 @@ use tokio::sync::mpsc;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::context::context;
-use crate::status::{status, to_status};
+use crate::encode::{self, Dictionaries, announced_schema};
+use crate::status::{flight_status, status, to_status};
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
@@ -98,28 +98,6 @@ fn utf8(bytes: &[u8], what: &str) -> Result<String, Status> {
     String::from_utf8(bytes.to_vec()).map_err(|_| Status::invalid_argument(format!("{what} is not valid UTF-8")))
 }
 
-/// Dictionary columns travel hydrated (as their values), so FlightInfo announces the value type.
-fn flight_schema(schema: &Schema) -> Schema {
-    fn hydrate(dt: &DataType) -> DataType {
-        match dt {
-            DataType::Dictionary(_, v) => hydrate(v),
-            DataType::List(f) => DataType::List(Arc::new(hydrate_field(f))),
-            DataType::LargeList(f) => DataType::LargeList(Arc::new(hydrate_field(f))),
-            DataType::FixedSizeList(f, n) => DataType::FixedSizeList(Arc::new(hydrate_field(f)), *n),
-            DataType::Struct(fs) => DataType::Struct(fs.iter().map(|f| Arc::new(hydrate_field(f))).collect()),
-            DataType::Map(f, sorted) => DataType::Map(Arc::new(hydrate_field(f)), *sorted),
-            other => other.clone(),
-        }
-    }
-    fn hydrate_field(f: &Field) -> Field {
-        f.clone().with_data_type(hydrate(f.data_type()))
-    }
-    Schema::new_with_metadata(
-        schema.fields().iter().map(|f| hydrate_field(f)).collect::<Vec<_>>(),
-        schema.metadata().clone(),
-    )
-}
-
 fn schema_bytes(schema: &Schema) -> Result<Bytes, Status> {
     let IpcMessage(bytes) = SchemaAsIpc::new(schema, &IpcWriteOptions::default())
         .try_into()
@@ -128,14 +106,15 @@ fn schema_bytes(schema: &Schema) -> Result<Bytes, Status> {
 }
 
 /// The FlightInfo of a planned statement. An inline result whose encoding is larger than
-/// `inline_limit` (dictionaries travel hydrated, so it can be) is parked for DoGet instead.
+/// `inline_limit` (hydrated dictionaries can make it so) is parked for DoGet instead.
 fn statement_info(
     planned: Planned,
     session: &Session,
     descriptor: FlightDescriptor,
     inline_limit: Option<u64>,
+    dictionaries: Dictionaries,
 ) -> Result<FlightInfo, Status> {
-    let schema = flight_schema(&planned.schema);
+    let schema = announced_schema(&planned.schema, dictionaries);
     let info = FlightInfo::new()
         .try_with_schema(&schema)
         .map_err(|e| Status::internal(e.to_string()))?
@@ -165,17 +144,11 @@ fn statement_info(
 }
 
 /// A whole result as `app_metadata`: [`pond_proto::inline::MAGIC`], then an Arrow IPC stream
-/// of the announced (dictionary-free) schema, as DoGet would have sent it.
+/// of the announced schema, as DoGet would have sent it.
 fn inline_result(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Bytes, Status> {
-    let internal = |e: arrow::error::ArrowError| Status::internal(format!("encoding an inline result: {e}"));
     let mut out = pond_proto::inline::MAGIC.to_vec();
-    let mut writer = arrow::ipc::writer::StreamWriter::try_new(&mut out, schema).map_err(internal)?;
-    for batch in batches {
-        let batch = pond_duckling::engine::cast_to_schema(batch, schema).map_err(internal)?;
-        writer.write(&batch).map_err(internal)?;
-    }
-    writer.finish().map_err(internal)?;
-    drop(writer);
+    encode::ipc_stream(schema, batches, &mut out)
+        .map_err(|e| Status::internal(format!("encoding an inline result: {e}")))?;
     Ok(out.into())
 }
 
@@ -202,28 +175,20 @@ fn metadata_info(
 
 /// Encodes a coordinator result stream as Flight data. The stream owns the [`QueryStream`], so
 /// a client that goes away (or whose deadline passes) interrupts the query.
-fn query_stream(q: QueryStream) -> BoxStream<arrow_flight::FlightData> {
-    let schema = Arc::new(flight_schema(&q.schema));
+fn query_stream(q: QueryStream, dictionaries: Dictionaries) -> BoxStream<arrow_flight::FlightData> {
+    let schema = Arc::new(announced_schema(&q.schema, dictionaries));
     let batches = futures::stream::unfold(q, |mut q| async move {
         let next = q.next().await?;
-        Some((next.map_err(|e| FlightError::Tonic(Box::new(to_status(e)))), q))
+        Some((next.map_err(to_status), q))
     });
-    let encoded = FlightDataEncoderBuilder::new().with_schema(schema).build(batches);
-    Box::pin(encoded.map_err(flight_error_status))
-}
-
-fn flight_error_status(e: FlightError) -> Status {
-    match e {
-        FlightError::Tonic(s) => *s,
-        other => Status::internal(other.to_string()),
-    }
+    Box::pin(encode::flight_stream(schema, batches))
 }
 
 fn batches_stream(schema: SchemaRef, batches: Vec<RecordBatch>) -> BoxStream<arrow_flight::FlightData> {
-    let encoded = FlightDataEncoderBuilder::new()
-        .with_schema(schema)
-        .build(futures::stream::iter(batches.into_iter().map(Ok)));
-    Box::pin(encoded.map_err(flight_error_status))
+    Box::pin(encode::flight_stream(
+        schema,
+        futures::stream::iter(batches.into_iter().map(Ok)),
+    ))
 }
 
 fn keys_schema() -> SchemaRef {
@@ -303,7 +268,7 @@ async fn read_batches(stream: PeekableFlightDataStream) -> Result<(Option<Schema
     let mut decoded = decode_put(stream);
     let mut batches = Vec::new();
     while let Some(b) = decoded.next().await {
-        batches.push(b.map_err(flight_error_status)?);
+        batches.push(b.map_err(flight_status)?);
     }
     Ok((decoded.schema().cloned(), batches))
 }
@@ -393,6 +358,7 @@ impl FlightSqlService for PondFlightSql {
     ) -> Result<Response<FlightInfo>, Status> {
         let (session, txn) = self.session_for(&request, query.transaction_id.as_deref())?;
         let inline = inline_limit(&request);
+        let dictionaries = Dictionaries::of(&request);
         let planned = self
             .coordinator
             .plan_statement(&session, &query.query, txn.as_deref(), inline)
@@ -403,6 +369,7 @@ impl FlightSqlService for PondFlightSql {
             &session,
             request.into_inner(),
             inline,
+            dictionaries,
         )?))
     }
 
@@ -413,6 +380,7 @@ impl FlightSqlService for PondFlightSql {
     ) -> Result<Response<FlightInfo>, Status> {
         let handle = utf8(&cmd.prepared_statement_handle, "prepared statement handle")?;
         let session = context(&request)?.session_of(&handle)?;
+        let dictionaries = Dictionaries::of(&request);
         let planned = self
             .coordinator
             .plan_prepared(&session, &handle)
@@ -423,6 +391,7 @@ impl FlightSqlService for PondFlightSql {
             &session,
             request.into_inner(),
             None,
+            dictionaries,
         )?))
     }
 
@@ -536,7 +505,7 @@ impl FlightSqlService for PondFlightSql {
         let t = decode_ticket(&ticket.statement_handle)?;
         let session = context(&request)?.session_of(&t.session_id)?;
         let stream = self.coordinator.stream(&session, &t.query_id).map_err(to_status)?;
-        Ok(Response::new(query_stream(stream)))
+        Ok(Response::new(query_stream(stream, Dictionaries::of(&request))))
     }
 
     async fn do_get_catalogs(
@@ -767,7 +736,7 @@ impl FlightSqlService for PondFlightSql {
             transaction,
         };
         let mut decoded = decode_put(request.into_inner());
-        let first = decoded.next().await.transpose().map_err(flight_error_status)?;
+        let first = decoded.next().await.transpose().map_err(flight_status)?;
         let schema = decoded
             .schema()
             .cloned()
@@ -788,7 +757,7 @@ impl FlightSqlService for PondFlightSql {
                 Some(Err(e)) => {
                     drop(tx);
                     let _ = task.await;
-                    return Err(flight_error_status(e));
+                    return Err(flight_status(e));
                 }
                 None => IngestChunk::End,
             };
@@ -847,7 +816,7 @@ impl FlightSqlService for PondFlightSql {
             .map_err(to_status)?;
         Ok(ActionCreatePreparedStatementResult {
             prepared_statement_handle: Bytes::from(info.handle),
-            dataset_schema: schema_bytes(&flight_schema(&info.dataset_schema))?,
+            dataset_schema: schema_bytes(&announced_schema(&info.dataset_schema, Dictionaries::of(&request)))?,
             parameter_schema: schema_bytes(&info.parameter_schema)?,
         })
     }
@@ -1072,7 +1041,7 @@ impl PondFlightSql {
             let handle = utf8(&cmd.prepared_statement_handle, "prepared statement handle")?;
             let session = context(&request)?.session_of(&handle)?;
             let stmt = session.prepared(&handle).map_err(to_status)?;
-            return Ok(flight_schema(&stmt.dataset_schema));
+            return Ok(announced_schema(&stmt.dataset_schema, Dictionaries::of(&request)));
         }
         if let Ok(Some(cmd)) = any.unpack::<CommandStatementQuery>() {
             // Prepare without running, then forget the statement.
@@ -1083,7 +1052,7 @@ impl PondFlightSql {
                 .await
                 .map_err(to_status)?;
             session.close_prepared(&info.handle);
-            return Ok(flight_schema(&info.dataset_schema));
+            return Ok(announced_schema(&info.dataset_schema, Dictionaries::of(&request)));
         }
         // Metadata commands: their FlightInfo carries the schema and runs nothing.
         let info = <Self as FlightService>::get_flight_info(self, request)

@@ -27,6 +27,14 @@ pub fn to_status(e: CoordinatorError) -> Status {
     }
 }
 
+/// A Flight decoding error (an ingest or parameter stream from the client) as a status.
+pub fn flight_status(e: arrow_flight::error::FlightError) -> Status {
+    match e {
+        arrow_flight::error::FlightError::Tonic(s) => *s,
+        other => Status::invalid_argument(other.to_string()),
+    }
+}
+
 fn duckling_status(e: DucklingError) -> Status {
     match &e {
         DucklingError::Sql { kind, message } => match kind {

@@ -24,6 +24,12 @@ pub enum StorageError {
         ours: u64,
         theirs: u64,
     },
+    /// The store answered an upload, but keeps other bytes than were sent (a proxy or the
+    /// network changed the body). Transient: the next attempt may get through.
+    #[error(
+        "the object store kept other bytes at {key} than were uploaded ({stored} for {sent}): the body was changed on its way"
+    )]
+    UploadMismatch { key: String, sent: u64, stored: u64 },
     /// An error shared by every caller of one single-flight fetch.
     #[error("{0}")]
     Shared(std::sync::Arc<StorageError>),
@@ -41,6 +47,7 @@ impl StorageError {
             self,
             StorageError::Store(object_store::Error::Generic { .. } | object_store::Error::JoinError { .. })
                 | StorageError::Io(_)
+                | StorageError::UploadMismatch { .. }
         )
     }
 

@@ -27,7 +27,12 @@
 //!   wholly visible or absent, and two writers can never both commit snapshot `n`.
 //! - A writer that opens a database writes a fencing manifest with a higher epoch; a stale
 //!   writer's next commit finds its sequence number taken by a newer epoch and stops.
-//! - A commit is acknowledged only after its manifest is in the object store.
+//! - A commit is acknowledged only after its manifest is in the object store, and only with
+//!   bytes the store verifiably kept: S3 uploads carry a SHA-256 checksum the server checks, and
+//!   their ETags are compared with the MD5 of what was sent ([`StorageError::UploadMismatch`];
+//!   see `store.rs`). A manifest the store kept mangled is deleted by the writer that created
+//!   it, and an object the durable snapshot already names is never uploaded again, so a faulty
+//!   path cannot overwrite acknowledged bytes.
 //! - Readers open private, immutable copies built from cached objects: no file ever changes
 //!   under an open DuckDB.
 //! - Garbage collection deletes only what no retained manifest (or pinned reader) reaches, and

@@ -4,11 +4,21 @@
 //! Conditional puts (`PutMode::Create`) are what make manifests safe. The local directory and
 //! `memory://` support them natively; S3 supports them through `If-None-Match: *` (AWS since
 //! 2024, MinIO, moto), which `object_store` uses by default.
+//!
+//! An upload is only as good as the bytes the server kept. A proxy that empties or cuts request
+//! bodies makes a server store them as sent, and answer 200. So S3 uploads are checked twice:
+//! - they carry `x-amz-checksum-sha256`, which AWS and MinIO verify (moto does not), refusing
+//!   a body that does not match (the commit fails and is retried; nothing is overwritten);
+//! - the answer's ETag, which S3 computes as the MD5 of what it stored (for a single-part
+//!   upload without KMS or customer keys), is compared with the MD5 of what was sent. This
+//!   catches servers that ignore the checksum header (moto does). When an ETag differs but a
+//!   read shows the stored bytes intact, the bucket's ETags are not MD5s and this check stops.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -23,6 +33,7 @@ use object_store::{
     PutMultipartOptions, PutOptions, PutPayload, PutResult,
 };
 use rand::Rng;
+use tracing::{info, warn};
 
 use crate::error::{Result, StorageError};
 use crate::manifest::ObjectId;
@@ -52,6 +63,30 @@ pub struct Store {
     inner: Arc<dyn ObjectStore>,
     url: String,
     stats: Arc<StoreStats>,
+    /// Set for stores whose put answers carry S3's ETags (see the module's documentation).
+    etags: Option<Arc<EtagCheck>>,
+}
+
+/// The ETag check's state, shared by every clone of a store.
+#[derive(Debug)]
+struct EtagCheck {
+    /// Cleared for good once the store shows that its ETags are not MD5 digests.
+    md5: AtomicBool,
+    /// Keys this store created conditionally with a mangled body and could not delete: the
+    /// next conditional put of one deletes it first, so a retry is not refused by the bad
+    /// bytes of its own earlier attempt.
+    stranded: parking_lot::Mutex<HashSet<Path>>,
+}
+
+impl EtagCheck {
+    fn stop(&self, etag: &str) {
+        if self.md5.swap(false, Ordering::Relaxed) {
+            info!(
+                etag,
+                "the store's ETags are not MD5 digests: uploads rest on its checksum check alone"
+            );
+        }
+    }
 }
 
 impl fmt::Debug for Store {
@@ -86,13 +121,15 @@ impl Store {
                 let bucket = parsed.host_str().ok_or_else(|| invalid(url, "no bucket"))?;
                 let s3 = object_store::aws::AmazonS3Builder::from_env()
                     .with_bucket_name(bucket)
+                    .with_checksum_algorithm(object_store::aws::Checksum::SHA256)
                     .build()?;
                 let prefix = parsed.path().trim_matches('/');
-                if prefix.is_empty() {
+                let inner: Arc<dyn ObjectStore> = if prefix.is_empty() {
                     Arc::new(s3)
                 } else {
                     Arc::new(PrefixStore::new(s3, prefix))
-                }
+                };
+                return Ok(Self::new(inner, url).checking_etags());
             }
             other => {
                 return Err(invalid(
@@ -110,7 +147,18 @@ impl Store {
             inner,
             url: url.to_string(),
             stats: Arc::default(),
+            etags: None,
         }
+    }
+
+    /// Compares every put's ETag with the MD5 of the bytes sent, as S3 stores are opened: an
+    /// upload the store kept otherwise fails with [`StorageError::UploadMismatch`].
+    pub fn checking_etags(mut self) -> Self {
+        self.etags = Some(Arc::new(EtagCheck {
+            md5: AtomicBool::new(true),
+            stranded: Default::default(),
+        }));
+        self
     }
 
     /// The URL the store was opened from.
@@ -141,29 +189,94 @@ impl Store {
         Path::from(format!("databases/{database}/manifests/{seq:020}"))
     }
 
-    /// Writes `bytes` at `key`, replacing what was there (content-addressed objects).
+    /// Writes `bytes` at `key`, replacing what was there (content-addressed objects: an
+    /// overwrite refreshes the object's age, which GC's grace period relies on).
     pub(crate) async fn put(&self, key: &Path, bytes: Bytes) -> Result<()> {
         let n = bytes.len() as u64;
-        self.inner.put_opts(key, bytes.into(), PutOptions::default()).await?;
+        let r = self
+            .inner
+            .put_opts(key, bytes.clone().into(), PutOptions::default())
+            .await?;
         self.count_put(n);
-        Ok(())
+        self.check_upload(key, &bytes, r.e_tag.as_deref()).await
     }
 
     /// Writes `bytes` at `key` only if nothing is there; `false` when something was.
     pub(crate) async fn put_if_absent(&self, key: &Path, bytes: Bytes) -> Result<bool> {
+        if let Some(check) = &self.etags
+            && check.stranded.lock().contains(key)
+        {
+            self.delete(key).await?;
+            check.stranded.lock().remove(key);
+        }
         let n = bytes.len() as u64;
         let opts = PutOptions {
             mode: PutMode::Create,
             ..Default::default()
         };
-        match self.inner.put_opts(key, bytes.into(), opts).await {
-            Ok(_) => {
-                self.count_put(n);
-                Ok(true)
+        let r = match self.inner.put_opts(key, bytes.clone().into(), opts).await {
+            Ok(r) => r,
+            Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => {
+                return Ok(false);
             }
-            Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => Ok(false),
-            Err(e) => Err(e.into()),
+            Err(e) => return Err(e.into()),
+        };
+        self.count_put(n);
+        match self.check_upload(key, &bytes, r.e_tag.as_deref()).await {
+            Err(e @ StorageError::UploadMismatch { .. }) => {
+                // This put created the key and what it holds cannot be decoded, so nothing
+                // can have been built on it: remove it, or it would block its own retry.
+                if let Err(d) = self.delete(key).await {
+                    warn!(%key, error = %d, "could not remove a mangled upload; the next attempt will");
+                    if let Some(check) = &self.etags {
+                        check.stranded.lock().insert(key.clone());
+                    }
+                }
+                Err(e)
+            }
+            other => other.map(|()| true),
         }
+    }
+
+    /// Checks what the store says it kept at `key` against `sent` (see the module's
+    /// documentation); a no-op unless [`Store::checking_etags`].
+    async fn check_upload(&self, key: &Path, sent: &Bytes, etag: Option<&str>) -> Result<()> {
+        let Some(check) = &self.etags else { return Ok(()) };
+        if !check.md5.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let Some(etag) = etag.map(|e| e.trim_matches('"')) else {
+            return Ok(());
+        };
+        if etag.len() != 32 || !etag.bytes().all(|b| b.is_ascii_hexdigit()) {
+            check.stop(etag);
+            return Ok(());
+        }
+        if etag.eq_ignore_ascii_case(&md5_hex(sent)) {
+            return Ok(());
+        }
+        // Either the body changed on its way, or this bucket's ETags are not MD5s (KMS or
+        // customer keys). The stored bytes tell which.
+        let stored = match self.inner.get_opts(key, GetOptions::default()).await {
+            Ok(r) => r.bytes().await?,
+            Err(object_store::Error::NotFound { .. }) => Bytes::new(),
+            Err(e) => return Err(e.into()),
+        };
+        if stored == *sent {
+            check.stop(etag);
+            return Ok(());
+        }
+        warn!(
+            %key,
+            sent = sent.len(),
+            stored = stored.len(),
+            "the store kept other bytes than were uploaded"
+        );
+        Err(StorageError::UploadMismatch {
+            key: key.to_string(),
+            sent: sent.len() as u64,
+            stored: stored.len() as u64,
+        })
     }
 
     /// The bytes at `key`, or `None` when there is no such object.
@@ -208,6 +321,16 @@ impl Store {
         self.stats.puts.fetch_add(1, Ordering::Relaxed);
         self.stats.put_bytes.fetch_add(n, Ordering::Relaxed);
     }
+}
+
+fn md5_hex(bytes: &[u8]) -> String {
+    use md5::Digest;
+    use std::fmt::Write;
+    let mut hex = String::with_capacity(32);
+    for b in md5::Md5::digest(bytes) {
+        let _ = write!(hex, "{b:02x}");
+    }
+    hex
 }
 
 /// What a [`FaultyStore`] does to the calls it passes on.

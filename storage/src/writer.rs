@@ -13,6 +13,7 @@
 //! - Opening a writer makes the local file exactly the latest snapshot (reusing it when it
 //!   already is, which is checked: header, block checksums, WAL bytes) and fences older writers.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -385,6 +386,14 @@ impl DatabaseWriter {
             wal_bytes = bytes.len() as u64;
             uploads.push((*id, bytes.clone()));
         }
+        // Bytes the durable snapshot already names are in the store (checked when they went
+        // up) and kept from GC by the newest manifest. Sending them again could only replace
+        // good bytes with whatever a faulty path delivers, on a server that checks nothing.
+        let mut skip: HashSet<ObjectId> = self.state.objects().collect();
+        if !c.blocks.is_empty() {
+            skip.extend(self.blocks.iter().filter_map(|b| ObjectId::from_slice(&b.hash)));
+        }
+        uploads.retain(|(id, _)| skip.insert(*id));
         let uploaded: u64 = uploads.iter().map(|(_, b)| b.len() as u64).sum();
         futures::future::try_join_all(uploads.into_iter().map(|(id, bytes)| {
             let store = store.clone();

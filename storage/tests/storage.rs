@@ -21,13 +21,17 @@ struct Fixture {
 }
 
 fn fixture_with(inner: Arc<dyn ObjectStore>) -> Fixture {
+    fixture_with_store(Store::new(inner, "memory://"))
+}
+
+fn fixture_with_store(store: Store) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let config = StorageConfig {
-        url: "memory://".into(),
+        url: store.url().into(),
         cache_dir: dir.path().join("cache"),
         cache_bytes: 1 << 30,
     };
-    let storage = Storage::with_store(Store::new(inner, "memory://"), &config).unwrap();
+    let storage = Storage::with_store(store, &config).unwrap();
     Fixture { dir, storage }
 }
 
@@ -427,4 +431,230 @@ async fn the_local_directory_backend_refuses_a_second_manifest_with_the_same_num
             .to_string()
             .contains("unknown scheme ftp")
     );
+}
+
+// ---- uploads the store keeps otherwise than sent ------------------------------------------
+
+/// What [`ProxiedS3`] does to put bodies.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Mangle {
+    Off,
+    /// Every body emptied, as the broken proxy did.
+    All,
+    /// Only manifests' bodies emptied: the objects of a commit get through.
+    Manifests,
+}
+
+/// S3 behind a proxy that mangles bodies, on a server that verifies no checksum (moto): a put
+/// stores what arrived and answers with S3's ETag, the MD5 of what it stored. With
+/// `opaque_etags` it answers ETags that are no MD5 of anything, as SSE-KMS buckets do.
+#[derive(Debug)]
+struct ProxiedS3 {
+    inner: InMemory,
+    mangle: parking_lot::Mutex<Mangle>,
+    opaque_etags: bool,
+    gets: std::sync::atomic::AtomicU64,
+}
+
+impl ProxiedS3 {
+    fn new(opaque_etags: bool) -> Arc<Self> {
+        Arc::new(Self {
+            inner: InMemory::new(),
+            mangle: parking_lot::Mutex::new(Mangle::Off),
+            opaque_etags,
+            gets: Default::default(),
+        })
+    }
+
+    fn set(&self, m: Mangle) {
+        *self.mangle.lock() = m;
+    }
+
+    fn store(self: &Arc<Self>) -> Store {
+        Store::new(self.clone(), "s3://proxied").checking_etags()
+    }
+}
+
+impl std::fmt::Display for ProxiedS3 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ProxiedS3")
+    }
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for ProxiedS3 {
+    async fn put_opts(
+        &self,
+        location: &object_store::path::Path,
+        payload: object_store::PutPayload,
+        opts: object_store::PutOptions,
+    ) -> object_store::Result<object_store::PutResult> {
+        let mut body = bytes::Bytes::from(payload);
+        let mangle = *self.mangle.lock();
+        if mangle == Mangle::All || (mangle == Mangle::Manifests && location.as_ref().contains("/manifests/")) {
+            body = bytes::Bytes::new();
+        }
+        use md5::Digest;
+        let mut digest = md5::Md5::digest(&body).to_vec();
+        if self.opaque_etags {
+            digest.reverse();
+        }
+        let e_tag: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        self.inner.put_opts(location, body.into(), opts).await?;
+        Ok(object_store::PutResult {
+            e_tag: Some(format!("\"{e_tag}\"")),
+            version: None,
+        })
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &object_store::path::Path,
+        opts: object_store::PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
+        self.inner.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(
+        &self,
+        location: &object_store::path::Path,
+        options: object_store::GetOptions,
+    ) -> object_store::Result<object_store::GetResult> {
+        self.gets.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.get_opts(location, options).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: futures::stream::BoxStream<'static, object_store::Result<object_store::path::Path>>,
+    ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::path::Path>> {
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(
+        &self,
+        prefix: Option<&object_store::path::Path>,
+    ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+
+    async fn list_with_delimiter(
+        &self,
+        prefix: Option<&object_store::path::Path>,
+    ) -> object_store::Result<object_store::ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(
+        &self,
+        from: &object_store::path::Path,
+        to: &object_store::path::Path,
+        options: object_store::CopyOptions,
+    ) -> object_store::Result<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
+}
+
+/// Reads snapshot `seq` through a fresh cache: what the store itself holds.
+async fn materialized_from_store(f: &Fixture, db: &str, seq: u64, name: &str) -> (Vec<u8>, Option<Vec<u8>>) {
+    let config = StorageConfig {
+        url: f.storage.store().url().into(),
+        cache_dir: f.path(&format!("{name}.cache")),
+        cache_bytes: 1 << 30,
+    };
+    let fresh = Storage::with_store(f.storage.store().clone(), &config).unwrap();
+    let state = fresh.resolve(db, seq).await.unwrap();
+    let dest = f.path(name);
+    fresh.materialize(db, seq, &state, &dest, None).await.unwrap();
+    read(&dest)
+}
+
+#[tokio::test]
+async fn an_upload_the_store_keeps_mangled_is_never_acknowledged() {
+    let s3 = ProxiedS3::new(false);
+    let f = fixture_with_store(s3.store());
+    let (path, mut w) = first_snapshot(&f, "work.db", "db", 4).await;
+    append_wal(&path, b"acknowledged");
+    w.sync().await.unwrap().unwrap();
+    let acked = w.seq();
+    let acked_bytes = read(&path);
+
+    for mangle in [Mangle::All, Mangle::Manifests] {
+        s3.set(mangle);
+        write_block(&path, 2, 77);
+        append_wal(&path, b"refused");
+        let err = w.sync().await.unwrap_err();
+        assert!(matches!(err, StorageError::UploadMismatch { .. }), "{mangle:?}: {err}");
+        assert!(err.is_transient());
+        assert_eq!(w.seq(), acked, "{mangle:?}");
+        // The writer removed the manifest it found mangled: the number is free, nothing
+        // undecodable is left for readers or for its own retry.
+        assert_eq!(f.storage.latest_seq("db").await.unwrap(), Some(acked), "{mangle:?}");
+        assert!(
+            s3.inner
+                .head(&object_store::path::Path::from(format!(
+                    "databases/db/manifests/{:020}",
+                    acked + 1
+                )))
+                .await
+                .is_err()
+        );
+    }
+    assert_eq!(materialized_from_store(&f, "db", acked, "acked").await, acked_bytes);
+
+    // Once bodies get through, the next commit stores everything since the last acknowledged.
+    s3.set(Mangle::Off);
+    append_wal(&path, b"after");
+    let stats = w.sync().await.unwrap().unwrap();
+    assert_eq!(stats.seq, acked + 1);
+    assert_eq!(materialized_from_store(&f, "db", stats.seq, "after").await, read(&path));
+    assert_eq!(
+        materialized_from_store(&f, "db", acked, "acked_again").await,
+        acked_bytes
+    );
+}
+
+#[tokio::test]
+async fn bytes_an_acknowledged_snapshot_names_are_not_sent_again() {
+    let s3 = ProxiedS3::new(false);
+    let f = fixture_with_store(s3.store());
+    let (path, mut w) = first_snapshot(&f, "work.db", "db", 4).await;
+    append_wal(&path, b"same bytes");
+    w.sync().await.unwrap().unwrap();
+    let acked = w.seq();
+    let acked_bytes = read(&path);
+
+    // The same WAL bytes again: a segment with the same name as the acknowledged one. Sent
+    // through a mangling path, it would overwrite that one with nothing.
+    s3.set(Mangle::All);
+    append_wal(&path, b"same bytes");
+    assert!(matches!(
+        w.sync().await.unwrap_err(),
+        StorageError::UploadMismatch { .. }
+    ));
+    assert_eq!(materialized_from_store(&f, "db", acked, "acked").await, acked_bytes);
+
+    s3.set(Mangle::Off);
+    let (put_before, _) = f.storage.store().stats().bytes();
+    let stats = w.sync().await.unwrap().unwrap();
+    let (put_after, _) = f.storage.store().stats().bytes();
+    assert_eq!(stats.wal_bytes, 10);
+    assert!(
+        put_after - put_before < 10 + 1024 && stats.bytes == put_after - put_before,
+        "only the manifest went up: {stats:?}"
+    );
+    assert_eq!(materialized_from_store(&f, "db", stats.seq, "after").await, read(&path));
+}
+
+#[tokio::test]
+async fn etags_that_are_not_md5s_stop_the_check_after_one_read() {
+    let s3 = ProxiedS3::new(true);
+    let f = fixture_with_store(s3.store());
+    let (path, mut w) = first_snapshot(&f, "work.db", "db", 2).await;
+    let gets = s3.gets.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(gets >= 1, "the first differing ETag is settled by reading the object");
+    append_wal(&path, b"x");
+    w.sync().await.unwrap().unwrap();
+    assert_eq!(s3.gets.load(std::sync::atomic::Ordering::Relaxed), gets);
+    assert_eq!(materialized_from_store(&f, "db", w.seq(), "m").await, read(&path));
 }

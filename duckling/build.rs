@@ -1,0 +1,182 @@
+//! Provides the DuckDB library Pond links.
+//!
+//! By default: DuckDB's official shared library (ICU, parquet, json and autocomplete built in,
+//! and the only build DuckDB's official loadable extensions load into). DuckDB publishes it inside
+//! the npm package `@duckdb/node-bindings-<platform>`; this script takes it, in order, from
+//! - `POND_DUCKDB_LIB_DIR` (a directory holding `libduckdb.so` / `libduckdb.dylib`),
+//! - a cache under the target directory (`<target>/duckdb-official/<version>/`),
+//! - the npm registry (downloaded with `curl`, checked against the package's published SHA-512).
+//!
+//! It then copies the library next to the executables and tests of this profile, where their
+//! rpath (`$ORIGIN`, see `.cargo/config.toml`) finds it, and tells the linker where it is.
+//! libduckdb-sys itself (default features off) only asks to link `duckdb`.
+//!
+//! With the `bundled-duckdb` feature libduckdb-sys compiles DuckDB's sources instead and this
+//! script does nothing.
+
+use std::env;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use base64::Engine as _;
+use sha2::{Digest, Sha512};
+
+/// The npm release of `@duckdb/node-bindings-*` that carries DuckDB 1.5.5, the version of
+/// libduckdb-sys `1.10505.x` and of the official extensions on PyPI.
+const NPM_VERSION: &str = "1.5.5-r.5";
+
+/// (Rust target os, arch) → (npm platform, library file name, SHA-512 of the npm tarball, base64).
+const PLATFORMS: &[(&str, &str, &str, &str, &str)] = &[
+    (
+        "linux",
+        "x86_64",
+        "linux-x64",
+        "libduckdb.so",
+        "kCyq6BXhn6QXfwF8yVdVKriSSHP+rfVWcJ56cG8qZzlOZpxyvT5WGm6jMshxg4ditLlOsHsIN/D47RYrcjXuHQ==",
+    ),
+    (
+        "linux",
+        "aarch64",
+        "linux-arm64",
+        "libduckdb.so",
+        "CafH2AIvXtpwDynG3KB/4uEOHRGlFoB7auCRMIwH3BKNIobsANV5LSpDJ3tfyRCFIsK6e8AT1eseWVnu2Dv3cw==",
+    ),
+    (
+        "macos",
+        "aarch64",
+        "darwin-arm64",
+        "libduckdb.dylib",
+        "WJdeLTFy4pRg60rkbp9smtlP1iIQ8ErtIJkxS+2LQtM1ZZMSByyW+3WPpNoKe7IwPtVl2fLlPw7tDmQW4Z974g==",
+    ),
+    (
+        "macos",
+        "x86_64",
+        "darwin-x64",
+        "libduckdb.dylib",
+        "rN0KjX13MwVQ5V5ufykolty/tf4SaafOpGWcUA1Cegf98jPeRdsJsEE1IMXn8n3u6WvMSZEVJmHJ3ma4Hr7Vzg==",
+    ),
+];
+
+fn main() {
+    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-env-changed=POND_DUCKDB_LIB_DIR");
+    if env::var_os("CARGO_FEATURE_BUNDLED_DUCKDB").is_some() {
+        return;
+    }
+    if let Err(message) = provide_official_library() {
+        panic!(
+            "DuckDB's official library is not available: {message}\n\
+             Set POND_DUCKDB_LIB_DIR to a directory holding DuckDB {NPM_VERSION}'s shared library, \
+             or build with `--features bundled-duckdb` to compile DuckDB from source."
+        );
+    }
+}
+
+fn provide_official_library() -> Result<(), String> {
+    let os = env::var("CARGO_CFG_TARGET_OS").map_err(|e| e.to_string())?;
+    let arch = env::var("CARGO_CFG_TARGET_ARCH").map_err(|e| e.to_string())?;
+    let out_dir = PathBuf::from(env::var("OUT_DIR").map_err(|e| e.to_string())?);
+    // OUT_DIR is <target>/<profile>/build/<crate>-<hash>/out (or with a <triple> level).
+    let profile_dir = out_dir
+        .ancestors()
+        .nth(3)
+        .ok_or("OUT_DIR has an unexpected layout")?
+        .to_path_buf();
+
+    let (library_dir, file_name) = match env::var_os("POND_DUCKDB_LIB_DIR") {
+        Some(dir) => {
+            let dir = PathBuf::from(dir);
+            let name = if os == "macos" {
+                "libduckdb.dylib"
+            } else {
+                "libduckdb.so"
+            };
+            if !dir.join(name).is_file() {
+                return Err(format!("POND_DUCKDB_LIB_DIR has no {name}: {}", dir.display()));
+            }
+            (dir, name)
+        }
+        None => {
+            let &(_, _, platform, name, integrity) = PLATFORMS
+                .iter()
+                .find(|(o, a, ..)| *o == os && *a == arch)
+                .ok_or_else(|| format!("no official build for {os}/{arch}"))?;
+            let target_root = env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| profile_dir.parent().map(Path::to_path_buf).unwrap_or_default());
+            let cache = target_root.join("duckdb-official").join(NPM_VERSION).join(platform);
+            if !cache.join(name).is_file() {
+                download(platform, integrity, &cache)?;
+            }
+            (cache, name)
+        }
+    };
+
+    for dir in [profile_dir.clone(), profile_dir.join("deps")] {
+        fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        copy_if_changed(&library_dir.join(file_name), &dir.join(file_name))?;
+    }
+    println!("cargo:rustc-link-search=native={}", profile_dir.display());
+    Ok(())
+}
+
+fn download(platform: &str, integrity: &str, cache: &Path) -> Result<(), String> {
+    let url = format!(
+        "https://registry.npmjs.org/@duckdb/node-bindings-{platform}/-/node-bindings-{platform}-{NPM_VERSION}.tgz"
+    );
+    fs::create_dir_all(cache).map_err(|e| e.to_string())?;
+    let tarball = cache.join("package.tgz");
+    let status = Command::new("curl")
+        .args(["--fail", "--silent", "--show-error", "--location", "--retry", "3", "-o"])
+        .arg(&tarball)
+        .arg(&url)
+        .status()
+        .map_err(|e| format!("running curl: {e}"))?;
+    if !status.success() {
+        return Err(format!("downloading {url} failed ({status})"));
+    }
+    let bytes = fs::read(&tarball).map_err(|e| e.to_string())?;
+    let digest = base64::engine::general_purpose::STANDARD.encode(Sha512::digest(&bytes));
+    if digest != integrity {
+        let _ = fs::remove_file(&tarball);
+        return Err(format!("{url} does not match its published SHA-512"));
+    }
+    let status = Command::new("tar")
+        .args(["xzf"])
+        .arg(&tarball)
+        .arg("-C")
+        .arg(cache)
+        .args(["--strip-components=1", "package/"])
+        .status()
+        .map_err(|e| format!("running tar: {e}"))?;
+    if !status.success() {
+        return Err(format!("unpacking {} failed ({status})", tarball.display()));
+    }
+    let _ = fs::remove_file(&tarball);
+    Ok(())
+}
+
+/// Copies unless the destination already has the same size and modification time, so that a
+/// rebuild does not rewrite a 70 MB file a running server has mapped.
+fn copy_if_changed(from: &Path, to: &Path) -> Result<(), String> {
+    let source = fs::metadata(from).map_err(|e| format!("{}: {e}", from.display()))?;
+    if let Ok(existing) = fs::metadata(to)
+        && existing.len() == source.len()
+        && existing.modified().ok() == source.modified().ok()
+    {
+        return Ok(());
+    }
+    // Write beside and rename: a process that has the old file mapped keeps its copy intact.
+    let partial = to.with_extension("partial");
+    fs::copy(from, &partial).map_err(|e| format!("copying to {}: {e}", partial.display()))?;
+    if let Ok(modified) = source.modified() {
+        let file = fs::File::options()
+            .write(true)
+            .open(&partial)
+            .map_err(|e| e.to_string())?;
+        file.set_modified(modified).map_err(|e| e.to_string())?;
+    }
+    fs::rename(&partial, to).map_err(|e| e.to_string())?;
+    Ok(())
+}

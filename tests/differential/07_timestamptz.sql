@@ -1,0 +1,127 @@
+-- TIMESTAMPTZ, AT TIME ZONE, time zone names (ICU), TIMETZ. The session time zone is the
+-- server's default (never SET here: TimeZone is not a session setting Pond lets users change).
+----
+SELECT TIMESTAMPTZ '2024-01-02 03:04:05.123456+00'
+----
+SELECT TIMESTAMPTZ '2024-01-02 03:04:05+02'
+----
+SELECT '2024-07-01 12:00:00 America/New_York'::TIMESTAMPTZ
+----
+SELECT typeof(TIMESTAMPTZ '2024-01-01 00:00:00+00'), typeof(now())
+----
+SELECT current_setting('TimeZone')
+----
+SELECT TIMESTAMP '2024-01-01 12:00:00' AT TIME ZONE 'UTC'
+----
+SELECT TIMESTAMP '2024-01-01 12:00:00' AT TIME ZONE 'America/New_York'
+----
+SELECT TIMESTAMPTZ '2024-01-01 12:00:00+00' AT TIME ZONE 'Asia/Tokyo'
+----
+SELECT TIMESTAMPTZ '2024-07-01 12:00:00+00' AT TIME ZONE 'Europe/Berlin', TIMESTAMPTZ '2024-01-01 12:00:00+00' AT TIME ZONE 'Europe/Berlin'
+----
+SELECT timezone('America/Los_Angeles', TIMESTAMPTZ '2024-03-10 12:00:00+00')
+----
+SELECT timezone('Australia/Adelaide', TIMESTAMP '2024-01-01 00:00:00')
+----
+SELECT typeof(TIMESTAMP '2024-01-01' AT TIME ZONE 'UTC'), typeof(TIMESTAMPTZ '2024-01-01 00:00+00' AT TIME ZONE 'UTC')
+----
+SELECT TIMESTAMP '2024-01-01 12:00:00' AT TIME ZONE 'Not/AZone'
+----
+SELECT TIMESTAMPTZ '2024-01-01 00:00:00+05:30'::TIMESTAMP
+----
+SELECT TIMESTAMPTZ '2024-01-01 00:00:00+00'::DATE, TIMESTAMPTZ '2024-01-01 23:30:00-02'::DATE
+----
+SELECT TIMESTAMPTZ '2024-01-01 00:00:00+00'::VARCHAR
+----
+SELECT TIMESTAMP '2024-01-01 10:00:00'::TIMESTAMPTZ
+----
+SELECT DATE '2024-06-01'::TIMESTAMPTZ
+----
+SELECT date_trunc('day', TIMESTAMPTZ '2024-03-10 15:00:00+00'), date_trunc('month', TIMESTAMPTZ '2024-03-10 15:00:00+00')
+----
+SELECT extract(hour FROM TIMESTAMPTZ '2024-01-01 10:00:00+03'), date_part('timezone', TIMESTAMPTZ '2024-01-01 10:00:00+03')
+----
+SELECT TIMESTAMPTZ '2024-01-01 00:00:00+00' + INTERVAL 1 DAY, TIMESTAMPTZ '2024-01-01 00:00:00+00' - INTERVAL 1 MONTH
+----
+SELECT TIMESTAMPTZ '2024-01-02 00:00:00+00' - TIMESTAMPTZ '2024-01-01 00:00:00+05'
+----
+SELECT age(TIMESTAMPTZ '2024-06-01 00:00:00+00', TIMESTAMPTZ '2024-01-01 00:00:00+00')
+----
+SELECT date_diff('hour', TIMESTAMPTZ '2024-03-09 12:00:00+00', TIMESTAMPTZ '2024-03-10 12:00:00+00')
+----
+SELECT strftime(TIMESTAMPTZ '2024-01-02 03:04:05+00', '%Y-%m-%d %H:%M:%S %Z')
+----
+SELECT strptime('2024-01-02 03:04:05 +0200', '%Y-%m-%d %H:%M:%S %z')
+----
+SELECT typeof(strptime('2024-01-02 03:04:05 +0200', '%Y-%m-%d %H:%M:%S %z'))
+----
+SELECT make_timestamptz(2024, 1, 2, 3, 4, 5.5), make_timestamptz(2024, 1, 2, 3, 4, 5, 'Europe/Paris')
+----
+SELECT to_timestamp(1704164645)
+----
+SELECT epoch(TIMESTAMPTZ '2024-01-01 00:00:00+00'), epoch_ms(TIMESTAMPTZ '2024-01-01 00:00:00+01')
+----
+SELECT TIMESTAMPTZ '2024-01-01 00:00:00+00' = TIMESTAMPTZ '2024-01-01 01:00:00+01'
+----
+SELECT TIMESTAMPTZ '2024-01-01 00:00:00+00' < TIMESTAMP '2024-01-01 00:30:00'
+----
+CREATE TABLE tz(id INTEGER, at TIMESTAMPTZ);
+INSERT INTO tz VALUES (1, '2024-01-01 00:00:00+00'), (2, '2024-06-15 12:30:00-04'), (3, NULL), (4, '1999-12-31 23:59:59.999999+14')
+----
+SELECT * FROM tz ORDER BY id
+----
+SELECT id, at AT TIME ZONE 'America/Sao_Paulo' FROM tz ORDER BY id
+----
+SELECT id, at::VARCHAR FROM tz ORDER BY id
+----
+SELECT min(at), max(at) FROM tz
+----
+SELECT id, date_trunc('hour', at), at + INTERVAL 90 MINUTE FROM tz ORDER BY id
+----
+SELECT [at] FROM tz WHERE id = 1
+----
+SELECT {'at': at, 'id': id} FROM tz WHERE id = 2
+----
+SELECT list(at ORDER BY id) FROM tz
+----
+SELECT MAP {'k': at} FROM tz WHERE id = 1
+----
+SELECT * FROM generate_series(TIMESTAMPTZ '2024-03-09 00:00:00+00', TIMESTAMPTZ '2024-03-11 00:00:00+00', INTERVAL 1 DAY) t(x) ORDER BY x
+----
+SELECT time_bucket(INTERVAL 1 HOUR, TIMESTAMPTZ '2024-01-01 10:37:00+00')
+----
+SELECT TIMETZ '10:00:00+02', TIMETZ '23:59:59-11:30'
+----
+SELECT '10:00:00+02'::TIMETZ::TIME, typeof('10:00:00'::TIMETZ)
+----
+SELECT TIMESTAMPTZ '2024-01-01 10:00:00+02'::TIMETZ
+----
+SELECT 'infinity'::TIMESTAMPTZ, '-infinity'::TIMESTAMPTZ
+----
+SELECT name FROM pg_timezone_names() WHERE name IN ('UTC', 'Europe/Amsterdam', 'Asia/Kolkata') ORDER BY name
+----
+SELECT count(*) > 300 FROM pg_timezone_names()
+----
+SELECT abbrev, utc_offset FROM pg_timezone_names() WHERE name = 'Asia/Kolkata'
+----
+SELECT TIMESTAMPTZ '2024-03-31 00:59:59+00' AT TIME ZONE 'Europe/London', TIMESTAMPTZ '2024-03-31 01:00:00+00' AT TIME ZONE 'Europe/London'
+----
+SELECT TIMESTAMP '2024-03-31 01:30:00' AT TIME ZONE 'Europe/London'
+----
+SELECT icu_sort_key('a', 'de') IS NOT NULL
+----
+SELECT 'b' COLLATE de < 'ä' COLLATE de
+----
+SELECT v FROM (VALUES ('Zebra'), ('äpfel'), ('apfel'), ('Äpfel')) t(v) ORDER BY v COLLATE de
+----
+SELECT current_timestamp - current_timestamp, typeof(current_timestamp)
+----
+SELECT TIMESTAMPTZ '2024-01-01 00:00:00+00' AT TIME ZONE 'UTC' AT TIME ZONE 'Asia/Tokyo'
+----
+SELECT date_part('tz_hour', TIMESTAMPTZ '2024-01-01 00:00:00+00'), date_part('tz_minute', TIMESTAMPTZ '2024-01-01 00:00:00+00')
+----
+SELECT TIMESTAMPTZ '2024-01-01 00:00:00 Pacific/Chatham'
+----
+SELECT TIMESTAMP_NS '2024-01-01 00:00:00.000000001'::TIMESTAMPTZ
+----
+SELECT typeof(TIMESTAMP_NS '2024-01-01 00:00:00.000000001'::TIMESTAMPTZ)

@@ -107,7 +107,7 @@ fn provide_official_library() -> Result<(), String> {
                 .unwrap_or_else(|| profile_dir.parent().map(Path::to_path_buf).unwrap_or_default());
             let cache = target_root.join("duckdb-official").join(NPM_VERSION).join(platform);
             if !cache.join(name).is_file() {
-                download(platform, integrity, &cache)?;
+                download(platform, name, integrity, &cache)?;
             }
             (cache, name)
         }
@@ -121,16 +121,27 @@ fn provide_official_library() -> Result<(), String> {
     Ok(())
 }
 
-fn download(platform: &str, integrity: &str, cache: &Path) -> Result<(), String> {
+/// Downloads and unpacks the library into `cache`. Every step writes beside its destination
+/// and renames (two builds may race here, and an interrupted one must not leave a truncated
+/// library that later builds trust).
+fn download(platform: &str, name: &str, integrity: &str, cache: &Path) -> Result<(), String> {
     let url = format!(
         "https://registry.npmjs.org/@duckdb/node-bindings-{platform}/-/node-bindings-{platform}-{NPM_VERSION}.tgz"
     );
-    fs::create_dir_all(cache).map_err(|e| e.to_string())?;
-    let tarball = cache.join("package.tgz");
+    let work = cache.join(format!(".partial-{}", std::process::id()));
+    fs::create_dir_all(&work).map_err(|e| e.to_string())?;
+    let result = fetch_and_unpack(&url, integrity, &work)
+        .and_then(|()| fs::rename(work.join(name), cache.join(name)).map_err(|e| format!("placing {name}: {e}")));
+    let _ = fs::remove_dir_all(&work);
+    result
+}
+
+fn fetch_and_unpack(url: &str, integrity: &str, work: &Path) -> Result<(), String> {
+    let tarball = work.join("package.tgz");
     let status = Command::new("curl")
         .args(["--fail", "--silent", "--show-error", "--location", "--retry", "3", "-o"])
         .arg(&tarball)
-        .arg(&url)
+        .arg(url)
         .status()
         .map_err(|e| format!("running curl: {e}"))?;
     if !status.success() {
@@ -139,21 +150,19 @@ fn download(platform: &str, integrity: &str, cache: &Path) -> Result<(), String>
     let bytes = fs::read(&tarball).map_err(|e| e.to_string())?;
     let digest = base64::engine::general_purpose::STANDARD.encode(Sha512::digest(&bytes));
     if digest != integrity {
-        let _ = fs::remove_file(&tarball);
         return Err(format!("{url} does not match its published SHA-512"));
     }
     let status = Command::new("tar")
         .args(["xzf"])
         .arg(&tarball)
         .arg("-C")
-        .arg(cache)
+        .arg(work)
         .args(["--strip-components=1", "package/"])
         .status()
         .map_err(|e| format!("running tar: {e}"))?;
     if !status.success() {
         return Err(format!("unpacking {} failed ({status})", tarball.display()));
     }
-    let _ = fs::remove_file(&tarball);
     Ok(())
 }
 

@@ -246,40 +246,10 @@ async fn print_tables(session: &mut DualSession, mode: Mode) {
     }
 }
 
-/// Whether the buffer holds complete statements: it ends with `;` outside quotes and comments.
+/// Whether the buffer holds complete statements: its last token is `;`. A buffer DuckDB's
+/// lexer cannot finish (an open string, dollar quote, quoted name or comment) waits for more.
 fn statement_complete(buffer: &str) -> bool {
-    let bytes = buffer.as_bytes();
-    let mut i = 0;
-    let mut last_significant = None;
-    while i < bytes.len() {
-        match bytes[i] {
-            q @ (b'\'' | b'"') => {
-                i += 1;
-                loop {
-                    match bytes.get(i) {
-                        None => return false,
-                        Some(c) if *c == q && bytes.get(i + 1) == Some(&q) => i += 2,
-                        Some(c) if *c == q => break,
-                        Some(_) => i += 1,
-                    }
-                }
-                last_significant = Some(q);
-            }
-            b'-' if bytes.get(i + 1) == Some(&b'-') => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'*') => match buffer[i + 2..].find("*/") {
-                Some(end) => i += end + 3,
-                None => return false,
-            },
-            c if c.is_ascii_whitespace() => {}
-            c => last_significant = Some(c),
-        }
-        i += 1;
-    }
-    last_significant == Some(b';')
+    pond_duckling::lexer::tokenize(buffer).is_ok_and(|tokens| tokens.last().is_some_and(|t| t.is_punct(';')))
 }
 
 /// How long a statement runs before the spinner shows: quick answers print with no flicker.
@@ -495,5 +465,17 @@ mod tests {
         assert!(!statement_complete("SELECT 1; -- done\nSELECT 2"));
         assert!(statement_complete("SELECT 1 /* ; */;"));
         assert!(!statement_complete("SELECT 1 /* ;"));
+    }
+
+    #[test]
+    fn statements_complete_as_duckdb_quotes() {
+        assert!(!statement_complete("SELECT $$a;\n"));
+        assert!(statement_complete("SELECT $$a;\n$$;"));
+        assert!(!statement_complete("SELECT $t$ $$; $t;\n"));
+        assert!(!statement_complete("SELECT E'\\';\n"));
+        assert!(statement_complete("SELECT E'\\'';"));
+        assert!(!statement_complete("SELECT /* /* */ ;\n"));
+        assert!(statement_complete("SELECT /* /* */ */ 1;"));
+        assert!(!statement_complete("SELECT \"a;\n"));
     }
 }

@@ -8,6 +8,8 @@
 
 use serde_json::Value;
 
+use crate::sql_words::Lexed;
+
 /// A base-table reference as written: `[catalog.][schema.]table [AS alias]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableRef {
@@ -82,7 +84,7 @@ pub fn analyze(sql: &str, json: &str) -> Result<QueryShape, AnalyzeError> {
         )));
     }
     let mut shape = QueryShape::default();
-    walk(sql, &statements[0], &mut shape)?;
+    walk(&Lexed::new(sql), &statements[0], &mut shape)?;
     Ok(shape)
 }
 
@@ -97,7 +99,7 @@ fn location(v: &Value) -> Option<usize> {
         .map(|l| l as usize)
 }
 
-fn walk(sql: &str, v: &Value, shape: &mut QueryShape) -> Result<(), AnalyzeError> {
+fn walk(sql: &Lexed<'_>, v: &Value, shape: &mut QueryShape) -> Result<(), AnalyzeError> {
     match v {
         Value::Array(items) => {
             for item in items {
@@ -165,16 +167,18 @@ fn walk(sql: &str, v: &Value, shape: &mut QueryShape) -> Result<(), AnalyzeError
     Ok(())
 }
 
-fn table_ref(sql: &str, v: &Value) -> Result<TableRef, AnalyzeError> {
+fn table_ref(sql: &Lexed<'_>, v: &Value) -> Result<TableRef, AnalyzeError> {
     let (catalog, schema, table) = (text(v, "catalog_name"), text(v, "schema_name"), text(v, "table_name"));
     let start = location(v).ok_or_else(|| AnalyzeError::Shape(format!("no location for table {table}")))?;
-    let end = qualified_name_end(sql, start)
+    let (first, end) = sql
+        .token_at(start)
+        .and_then(|first| Some((first, sql.qualified_name_end(first)?)))
         .ok_or_else(|| AnalyzeError::Shape(format!("table {table} is not at offset {start}")))?;
-    let written = &sql[start..end];
-    let last = split_qualified(written).pop().unwrap_or_default();
+    let last = sql.identifier(end - 1).unwrap_or_default();
     if !last.eq_ignore_ascii_case(&table) {
         return Err(AnalyzeError::Shape(format!(
-            "expected table {table} at offset {start}, found {written}"
+            "expected table {table} at offset {start}, found {}",
+            sql.text_of(first, end)
         )));
     }
     Ok(TableRef {
@@ -182,11 +186,11 @@ fn table_ref(sql: &str, v: &Value) -> Result<TableRef, AnalyzeError> {
         schema,
         table,
         alias: text(v, "alias"),
-        span: (start, end),
+        span: (start, sql.tokens[end - 1].span.end),
     })
 }
 
-fn function_ref(sql: &str, f: &Value) -> Result<FunctionRef, AnalyzeError> {
+fn function_ref(sql: &Lexed<'_>, f: &Value) -> Result<FunctionRef, AnalyzeError> {
     let name = text(f, "function_name").to_lowercase();
     let children = f.get("children").and_then(Value::as_array).cloned().unwrap_or_default();
     let path = children
@@ -242,179 +246,42 @@ fn function_ref(sql: &str, f: &Value) -> Result<FunctionRef, AnalyzeError> {
 }
 
 /// The end of a call `name(…)` starting at `at`: just past its matching parenthesis.
-fn call_end(sql: &str, at: usize) -> Option<usize> {
-    let bytes = sql.as_bytes();
-    let mut i = qualified_name_end(sql, at)?;
-    while bytes.get(i).is_some_and(u8::is_ascii_whitespace) {
-        i += 1;
-    }
-    if bytes.get(i) != Some(&b'(') {
+fn call_end(sql: &Lexed<'_>, at: usize) -> Option<usize> {
+    let name_end = sql.qualified_name_end(sql.token_at(at)?)?;
+    if !sql.is_punct(name_end, '(') {
         return None;
     }
-    let mut depth = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'(' => depth += 1,
-            b')' => {
-                depth -= 1;
-                if depth == 0 {
-                    return Some(i + 1);
-                }
-            }
-            q @ (b'\'' | b'"') => {
-                i += 1;
-                while i < bytes.len() && bytes[i] != q {
-                    i += 1;
-                }
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    None
+    let end = sql.parenthesized_end(name_end)?;
+    Some(sql.tokens[end - 1].span.end)
 }
 
 /// The span of `, name = value` given the offsets of `name` and `value`.
-fn argument_span(sql: &str, name_at: usize, value_at: usize) -> Result<(usize, usize), AnalyzeError> {
-    let bytes = sql.as_bytes();
-    let mut start = name_at;
-    while start > 0 && bytes[start - 1].is_ascii_whitespace() {
-        start -= 1;
-    }
-    if start == 0 || bytes[start - 1] != b',' {
+fn argument_span(sql: &Lexed<'_>, name_at: usize, value_at: usize) -> Result<(usize, usize), AnalyzeError> {
+    let name = sql
+        .token_at(name_at)
+        .ok_or_else(|| AnalyzeError::Shape("pond_run is not at its offset".into()))?;
+    if name == 0 || !sql.is_punct(name - 1, ',') {
         return Err(AnalyzeError::Shape("pond_run must follow another argument".into()));
     }
-    start -= 1;
-    let end = if bytes.get(value_at) == Some(&b'\'') {
-        let mut i = value_at + 1;
-        loop {
-            match bytes.get(i) {
-                None => return Err(AnalyzeError::Shape("unterminated string".into())),
-                Some(b'\'') if bytes.get(i + 1) == Some(&b'\'') => i += 2,
-                Some(b'\'') => break i + 1,
-                Some(_) => i += 1,
-            }
-        }
-    } else {
-        identifier_end(sql, value_at).unwrap_or(value_at)
-    };
-    Ok((start, end))
-}
-
-fn is_ident_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
-}
-
-/// End of one identifier (bare or double-quoted) starting at `at`.
-fn identifier_end(sql: &str, at: usize) -> Option<usize> {
-    let bytes = sql.as_bytes();
-    if bytes.get(at) == Some(&b'"') {
-        let mut i = at + 1;
-        loop {
-            match bytes.get(i)? {
-                b'"' if bytes.get(i + 1) == Some(&b'"') => i += 2,
-                b'"' => return Some(i + 1),
-                _ => i += 1,
-            }
-        }
-    }
-    let mut i = at;
-    while i < bytes.len() && is_ident_byte(bytes[i]) {
-        i += 1;
-    }
-    (i > at).then_some(i)
-}
-
-/// End of `ident(.ident)*` starting at `at` (spaces around dots are not DuckDB style and are
-/// not accepted here).
-fn qualified_name_end(sql: &str, at: usize) -> Option<usize> {
-    let mut end = identifier_end(sql, at)?;
-    while sql.as_bytes().get(end) == Some(&b'.') {
-        match identifier_end(sql, end + 1) {
-            Some(e) => end = e,
-            None => break,
-        }
-    }
-    Some(end)
+    let value = sql
+        .token_at(value_at)
+        .ok_or_else(|| AnalyzeError::Shape("pond_run's value is not at its offset".into()))?;
+    Ok((sql.tokens[name - 1].span.start, sql.tokens[value].span.end))
 }
 
 /// Splits a written qualified name into its unquoted parts.
 pub fn split_qualified(written: &str) -> Vec<String> {
+    let lexed = Lexed::new(written);
     let mut parts = Vec::new();
     let mut at = 0;
-    while at < written.len() {
-        let Some(end) = identifier_end(written, at) else { break };
-        let part = &written[at..end];
-        parts.push(if part.starts_with('"') {
-            part[1..part.len() - 1].replace("\"\"", "\"")
-        } else {
-            part.to_string()
-        });
-        at = end + 1;
+    while let Some(part) = lexed.identifier(at) {
+        parts.push(part);
+        if !lexed.is_punct(at + 1, '.') {
+            break;
+        }
+        at += 2;
     }
     parts
-}
-
-/// Splits a script into statements at semicolons outside quotes and comments. Empty
-/// statements are dropped; each statement keeps its text without the semicolon.
-pub fn split_statements(script: &str) -> Vec<String> {
-    let bytes = script.as_bytes();
-    let mut out = Vec::new();
-    let mut start = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            q @ (b'\'' | b'"') => {
-                i += 1;
-                while i < bytes.len() {
-                    if bytes[i] == q {
-                        if bytes.get(i + 1) == Some(&q) {
-                            i += 1;
-                        } else {
-                            break;
-                        }
-                    }
-                    i += 1;
-                }
-            }
-            b'-' if bytes.get(i + 1) == Some(&b'-') => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                i += 2;
-                while i + 1 < bytes.len() && !(bytes[i] == b'*' && bytes[i + 1] == b'/') {
-                    i += 1;
-                }
-                i += 1;
-            }
-            b';' => {
-                out.push(script[start..i].to_string());
-                start = i + 1;
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    out.push(script[start.min(script.len())..].to_string());
-    out.into_iter()
-        .filter(|s| !strip_comments(s).trim().is_empty())
-        .collect()
-}
-
-/// The statement without leading comments and whitespace.
-pub fn strip_comments(sql: &str) -> &str {
-    let mut s = sql.trim_start();
-    loop {
-        if let Some(rest) = s.strip_prefix("--") {
-            s = rest.split_once('\n').map(|(_, r)| r).unwrap_or("").trim_start();
-        } else if let Some(rest) = s.strip_prefix("/*") {
-            s = rest.split_once("*/").map(|(_, r)| r).unwrap_or("").trim_start();
-        } else {
-            return s;
-        }
-    }
 }
 
 #[cfg(test)]
@@ -422,29 +289,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn splits_scripts_outside_quotes_and_comments() {
-        let s = split_statements("select ';' ; -- a ; comment\nselect \"x;\" from t;; /* ; */ ");
-        assert_eq!(s, vec!["select ';' ", " -- a ; comment\nselect \"x;\" from t"]);
-    }
-
-    #[test]
     fn finds_qualified_names_and_their_parts() {
         let sql = r#"select * from "My ""db""".main.t x"#;
-        let end = qualified_name_end(sql, 14).unwrap();
-        assert_eq!(&sql[14..end], r#""My ""db""".main.t"#);
-        assert_eq!(split_qualified(&sql[14..end]), vec!["My \"db\"", "main", "t"]);
+        assert_eq!(split_qualified(&sql[14..]), vec!["My \"db\"", "main", "t"]);
+        let lexed = Lexed::new("select * from read_csv($$a)b$$ /* ) */, x := ')') t");
+        let end = call_end(&lexed, 14).unwrap();
+        assert_eq!(&lexed.text[14..end], "read_csv($$a)b$$ /* ) */, x := ')')");
     }
 
     #[test]
     fn cuts_a_run_override_argument() {
         let sql = "read_parquet('a.parquet', pond_run = 'remote')";
-        let span = argument_span(sql, 26, 37).unwrap();
+        let span = argument_span(&Lexed::new(sql), 26, 37).unwrap();
         assert_eq!(
             format!("{}{}", &sql[..span.0], &sql[span.1..]),
             "read_parquet('a.parquet')"
         );
         let sql = "read_csv('a.csv',md_run=REMOTE)";
-        let span = argument_span(sql, 17, 24).unwrap();
+        let span = argument_span(&Lexed::new(sql), 17, 24).unwrap();
         assert_eq!(format!("{}{}", &sql[..span.0], &sql[span.1..]), "read_csv('a.csv')");
     }
 }

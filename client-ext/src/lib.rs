@@ -4,9 +4,11 @@
 //! query where its data lives (dual execution).
 //!
 //! - [`PondClient`]: the Flight SQL connection.
-//! - [`DualSession`] (`dual.rs`): routing, bridges, `EXPLAIN`, database copies in both
-//!   directions; the plans come from the coordinator's cost model (`pond-planner`).
-//! - `analyze.rs`: what a query reads, from the local DuckDB's own parser.
+//! - [`DualSession`] (`dual/`): routing, bridges, `EXPLAIN`, database copies in both
+//!   directions, DuckDB's errors pointed back into the user's text; the plans come from the
+//!   coordinator's cost model (`pond-planner`).
+//! - `analyze.rs`: what a query reads, from the local DuckDB's own parser. `sql_words.rs`: a
+//!   statement's keywords, names and strings, from the workspace's one lexer.
 //! - `local.rs`: the embedded DuckDB. `link.rs`: the metered (optionally throttled) transport.
 //!
 //! The connection string is `pond://HOST:PORT[/DATABASE][?token=…&tls=true]`; without a
@@ -27,6 +29,7 @@ mod cookie;
 mod dual;
 mod link;
 mod local;
+mod sql_words;
 
 use std::sync::Arc;
 
@@ -41,12 +44,12 @@ use arrow_flight::sql::{CommandStatementIngest, TableDefinitionOptions, TableExi
 use futures::{Stream, StreamExt, TryStreamExt};
 use tonic::transport::{ClientTlsConfig, Endpoint};
 
-pub use analyze::split_statements;
 pub use cookie::CookieChannel;
 pub use dual::{DualSession, Outcome, Progress, RunMode, Venue};
 pub use link::Link;
 pub use local::LocalDb;
 pub use pond_proto::dual::{Plan, Side};
+pub use sql_words::split_statements;
 
 /// Client errors.
 #[derive(Debug, thiserror::Error)]

@@ -1,6 +1,8 @@
-//! The cluster's error type, mapped to gRPC statuses in one place ([`ClusterError::into_status`]).
+//! The cluster's error type. It becomes a gRPC status through the front door's edge
+//! ([`pond_flight_server::status`]), never here.
 
 use pond_coordinator::CoordinatorError;
+use pond_flight_server::FlightSqlError;
 
 /// Everything cluster calls can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -17,12 +19,18 @@ pub enum ClusterError {
     /// No duckling can take the work now, or the one doing it stopped.
     #[error("{0}")]
     Unavailable(String),
-    /// A duckling asked for something outside its user.
+    /// A duckling asked for something outside its user, or a user called another's duckling.
     #[error("permission denied: {0}")]
     PermissionDenied(String),
+    /// A user call reached a duckling before its user was assigned.
+    #[error("this duckling has no user assigned yet")]
+    Unassigned,
     /// The coordinator's own answer (catalog operations).
     #[error(transparent)]
     Coordinator(#[from] CoordinatorError),
+    /// The front door's own failure (starting a duckling's Flight SQL service).
+    #[error(transparent)]
+    FrontDoor(#[from] FlightSqlError),
     /// A call to a peer failed.
     #[error("{0}")]
     Rpc(#[from] tonic::Status),
@@ -36,17 +44,27 @@ pub enum ClusterError {
 /// Shorthand for cluster results.
 pub type Result<T, E = ClusterError> = std::result::Result<T, E>;
 
-impl ClusterError {
-    /// The status a client or peer gets.
-    pub fn into_status(self) -> tonic::Status {
-        match self {
-            ClusterError::Unauthenticated => tonic::Status::unauthenticated(self.to_string()),
-            ClusterError::Config(m) | ClusterError::Protocol(m) => tonic::Status::invalid_argument(m),
-            ClusterError::Unavailable(m) => tonic::Status::unavailable(m),
-            ClusterError::PermissionDenied(_) => tonic::Status::permission_denied(self.to_string()),
-            ClusterError::Coordinator(e) => pond_flight_server::status::to_status(e),
-            ClusterError::Rpc(s) => s,
-            ClusterError::Transport(_) | ClusterError::Io(_) => tonic::Status::unavailable(self.to_string()),
+/// The cluster's errors cross the same edge as the front door's, so a client is told the same
+/// in every mode; a peer's status passes on unchanged.
+impl From<ClusterError> for FlightSqlError {
+    fn from(e: ClusterError) -> Self {
+        match e {
+            ClusterError::Unauthenticated => FlightSqlError::Unauthenticated,
+            ClusterError::Config(m) | ClusterError::Protocol(m) => FlightSqlError::InvalidArgument(m),
+            ClusterError::Unavailable(m) => FlightSqlError::Unavailable(m),
+            ClusterError::PermissionDenied(m) => FlightSqlError::PermissionDenied(m),
+            ClusterError::Unassigned => FlightSqlError::FailedPrecondition(e.to_string()),
+            ClusterError::Coordinator(e) => FlightSqlError::Coordinator(e),
+            ClusterError::FrontDoor(e) => e,
+            ClusterError::Rpc(s) => FlightSqlError::Peer(s),
+            ClusterError::Transport(_) | ClusterError::Io(_) => FlightSqlError::Unavailable(e.to_string()),
         }
+    }
+}
+
+/// Lets `?` answer a gRPC call with a cluster error; the status itself is built at the edge.
+impl From<ClusterError> for tonic::Status {
+    fn from(e: ClusterError) -> Self {
+        FlightSqlError::from(e).into()
     }
 }

@@ -21,6 +21,9 @@
 //!   reaches a new duckling, and committed data is in object storage before it was
 //!   acknowledged.
 //! - **Advertised addresses are routable**: never an unspecified address such as 0.0.0.0.
+//! - **Errors answer as the front door's do.** A [`ClusterError`] becomes a status only by
+//!   converting into the front door's `FlightSqlError` ([`error`]); a duckling's own status
+//!   passes through the proxy unchanged, unless the duckling died (then UNAVAILABLE).
 
 pub mod error;
 pub mod pool;

@@ -17,11 +17,11 @@ use arrow_flight::{
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 use pond_coordinator::{Coordinator, Principal};
-use pond_flight_server::PondFlightSql;
+use pond_flight_server::{FlightSqlError, PondFlightSql};
 use pond_proto::cluster as pb;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::error::ClusterError;
+use crate::error::{ClusterError, Result};
 use crate::pool::{Endpoints, Member, Pool};
 use crate::protocol;
 
@@ -47,25 +47,19 @@ impl Proxy {
         })
     }
 
-    fn authenticate(&self, metadata: &tonic::metadata::MetadataMap) -> Result<Principal, Status> {
-        let token = crate::bearer(metadata).ok_or_else(|| Status::unauthenticated("invalid or expired token"))?;
-        self.coordinator
-            .authenticate(&token)
-            .map_err(pond_flight_server::status::to_status)
+    fn authenticate(&self, metadata: &tonic::metadata::MetadataMap) -> Result<Principal> {
+        let token = crate::bearer(metadata).ok_or(ClusterError::Unauthenticated)?;
+        Ok(self.coordinator.authenticate(&token)?)
     }
 
     /// The caller's duckling, and the call rewritten for it: the client's token replaced by
     /// a cluster token for the same principal, every other header (session cookie) kept.
-    async fn route<T>(&self, request: Request<T>) -> Result<(Principal, Arc<Member>, Request<T>), Status> {
+    async fn route<T>(&self, request: Request<T>) -> Result<(Principal, Arc<Member>, Request<T>)> {
         let principal = self.authenticate(request.metadata())?;
-        let member = self
-            .pool
-            .route(&principal, request.remote_addr())
-            .await
-            .map_err(ClusterError::into_status)?;
+        let member = self.pool.route(&principal, request.remote_addr()).await?;
         let (mut metadata, _, message) = request.into_parts();
-        let token = member.key().mint_for(&principal).map_err(ClusterError::into_status)?;
-        crate::set_bearer(&mut metadata, &token).map_err(ClusterError::into_status)?;
+        let token = member.key().mint_for(&principal)?;
+        crate::set_bearer(&mut metadata, &token)?;
         metadata.remove("content-length");
         Ok((
             principal,
@@ -106,11 +100,12 @@ async fn failure(pool: &Pool, member: &Member, status: Status) -> Status {
         .await;
     if dead || transport {
         pool.lost(member, &format!("a call failed: {}", status.message()));
-        return Status::unavailable(format!(
+        return ClusterError::Unavailable(format!(
             "the duckling running this call stopped ({}); the call did not complete and nothing it had not committed was kept. \
              Retry: the next query starts a new duckling",
             status.message()
-        ));
+        ))
+        .into();
     }
     status
 }
@@ -181,9 +176,8 @@ impl Proxy {
     async fn cluster_action(
         &self,
         request: Request<Action>,
-    ) -> Result<Response<BoxStream<'static, Result<arrow_flight::Result, Status>>>, Status> {
-        let token =
-            crate::bearer(request.metadata()).ok_or_else(|| Status::unauthenticated("invalid or expired token"))?;
+    ) -> Result<Response<BoxStream<'static, Result<arrow_flight::Result, Status>>>> {
+        let token = crate::bearer(request.metadata()).ok_or(ClusterError::Unauthenticated)?;
         // The duckling names itself, and proves it with its own key.
         let duckling = request
             .metadata()
@@ -191,37 +185,30 @@ impl Proxy {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_string();
-        self.pool
-            .key()
-            .for_duckling(&duckling)
-            .verify_peer(&token)
-            .map_err(ClusterError::into_status)?;
+        self.pool.key().for_duckling(&duckling).verify_peer(&token)?;
         let action = request.into_inner();
-        let e = ClusterError::into_status;
         let body = match action.r#type.as_str() {
             protocol::REGISTER => {
-                let request: pb::RegisterRequest = protocol::decode(&action.body).map_err(e)?;
+                let request: pb::RegisterRequest = protocol::decode(&action.body)?;
                 if request.duckling_id != duckling {
-                    return Err(Status::permission_denied("a duckling registers under its own id only"));
+                    return Err(ClusterError::PermissionDenied(
+                        "a duckling registers under its own id only".into(),
+                    ));
                 }
-                one_result(&self.pool.register(request).map_err(e)?)
+                one_result(&self.pool.register(request)?)
             }
             protocol::HEARTBEAT => {
-                let beat: pb::Heartbeat = protocol::decode(&action.body).map_err(e)?;
+                let beat: pb::Heartbeat = protocol::decode(&action.body)?;
                 if beat.status.as_ref().is_some_and(|s| s.duckling_id != duckling) {
-                    return Err(Status::permission_denied("a duckling reports for itself only"));
+                    return Err(ClusterError::PermissionDenied(
+                        "a duckling reports for itself only".into(),
+                    ));
                 }
                 one_result(&self.pool.heartbeat(beat))
             }
-            protocol::CATALOG => one_result(
-                &self
-                    .pool
-                    .catalog(&duckling, protocol::decode(&action.body).map_err(e)?)
-                    .await
-                    .map_err(e)?,
-            ),
+            protocol::CATALOG => one_result(&self.pool.catalog(&duckling, protocol::decode(&action.body)?).await?),
             protocol::DUCKLINGS => one_result(&self.pool.duckling_list()),
-            other => return Err(Status::invalid_argument(format!("unknown cluster action {other}"))),
+            other => return Err(ClusterError::Protocol(format!("unknown cluster action {other}"))),
         };
         Ok(Response::new(body))
     }
@@ -312,15 +299,12 @@ impl FlightService for Proxy {
 
     async fn do_action(&self, request: Request<Action>) -> Result<Response<Self::DoActionStream>, Status> {
         if request.get_ref().r#type.starts_with("pond.cluster.") {
-            return self.cluster_action(request).await;
+            return Ok(self.cluster_action(request).await?);
         }
         if request.get_ref().r#type.starts_with("pond.") {
             // The coordinator's actions on ducklings are not for clients to send.
             self.authenticate(request.metadata())?;
-            return Err(Status::invalid_argument(format!(
-                "unknown action {}",
-                request.get_ref().r#type
-            )));
+            return Err(ClusterError::Protocol(format!("unknown action {}", request.get_ref().r#type)).into());
         }
         let (_, member, request) = self.route(request).await?;
         let result = member.client().do_action(request).await;
@@ -338,6 +322,6 @@ impl FlightService for Proxy {
         request: Request<Streaming<FlightData>>,
     ) -> Result<Response<Self::DoExchangeStream>, Status> {
         self.authenticate(request.metadata())?;
-        Err(Status::unimplemented("DoExchange is not supported"))
+        Err(FlightSqlError::Unsupported("DoExchange is not supported".into()).into())
     }
 }

@@ -19,7 +19,7 @@ use arrow_flight::{
 use futures::stream::BoxStream;
 use parking_lot::Mutex;
 use pond_coordinator::{ClusterView, Coordinator, CoordinatorConfig, Principal};
-use pond_flight_server::{FrontDoor, PondFlightSql};
+use pond_flight_server::{FlightSqlError, FrontDoor, PondFlightSql};
 use pond_proto::cluster::{self as pb};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -88,22 +88,22 @@ impl Worker {
     }
 
     /// The caller of a user call, refused unless it is this duckling's user.
-    fn check_user(&self, metadata: &tonic::metadata::MetadataMap) -> Result<Principal, Status> {
-        let token = crate::bearer(metadata).ok_or_else(|| Status::unauthenticated("invalid or expired token"))?;
+    fn check_user(&self, metadata: &tonic::metadata::MetadataMap) -> Result<Principal> {
+        let token = crate::bearer(metadata).ok_or(ClusterError::Unauthenticated)?;
         let principal = self
             .key
             .tokens()
             .verify(&token)
-            .map_err(|_| Status::unauthenticated("invalid or expired token"))?;
+            .map_err(|_| ClusterError::Unauthenticated)?;
         if principal.user == protocol::DUCKLING_SUBJECT {
-            return Err(Status::unauthenticated("invalid or expired token"));
+            return Err(ClusterError::Unauthenticated);
         }
         match &*self.assigned.lock() {
             Some((user, _)) if *user == principal.user => Ok(principal),
-            Some(_) => Err(Status::permission_denied(
-                "permission denied: this duckling serves another user",
+            Some(_) => Err(ClusterError::PermissionDenied(
+                "this duckling serves another user".into(),
             )),
-            None => Err(Status::failed_precondition("this duckling has no user assigned yet")),
+            None => Err(ClusterError::Unassigned),
         }
     }
 
@@ -168,9 +168,7 @@ impl FlightService for DucklingDoor {
         &self,
         _request: Request<Streaming<HandshakeRequest>>,
     ) -> Result<Response<Self::HandshakeStream>, Status> {
-        Err(Status::unimplemented(
-            "authenticate with the coordinator, not a duckling",
-        ))
+        Err(FlightSqlError::Unsupported("authenticate with the coordinator, not a duckling".into()).into())
     }
 
     async fn list_flights(&self, request: Request<Criteria>) -> Result<Response<Self::ListFlightsStream>, Status> {
@@ -197,13 +195,9 @@ impl FlightService for DucklingDoor {
         // A direct endpoint's ticket is its own credential.
         let (mut metadata, extensions, ticket) = request.into_parts();
         if let Some(opened) = self.worker.key.open_ticket(&ticket.ticket, &self.worker.id) {
-            let (principal, inner) = opened.map_err(ClusterError::into_status)?;
-            let token = self
-                .worker
-                .key
-                .mint_for(&principal)
-                .map_err(ClusterError::into_status)?;
-            crate::set_bearer(&mut metadata, &token).map_err(ClusterError::into_status)?;
+            let (principal, inner) = opened?;
+            let token = self.worker.key.mint_for(&principal)?;
+            crate::set_bearer(&mut metadata, &token)?;
             let request = Request::from_parts(metadata, extensions, Ticket { ticket: inner.into() });
             self.worker.check_user(request.metadata())?;
             return self.front.do_get(request).await;
@@ -220,14 +214,9 @@ impl FlightService for DucklingDoor {
 
     async fn do_action(&self, request: Request<Action>) -> Result<Response<Self::DoActionStream>, Status> {
         if request.get_ref().r#type.starts_with("pond.duckling.") {
-            let token =
-                crate::bearer(request.metadata()).ok_or_else(|| Status::unauthenticated("invalid or expired token"))?;
-            self.worker.key.verify_peer(&token).map_err(ClusterError::into_status)?;
-            let status = self
-                .worker
-                .control(request.into_inner())
-                .await
-                .map_err(ClusterError::into_status)?;
+            let token = crate::bearer(request.metadata()).ok_or(ClusterError::Unauthenticated)?;
+            self.worker.key.verify_peer(&token)?;
+            let status = self.worker.control(request.into_inner()).await?;
             let result = arrow_flight::Result {
                 body: prost::Message::encode_to_vec(&status).into(),
             };
@@ -306,7 +295,7 @@ pub async fn run_duckling(
     info!(duckling = id, %advertise, "duckling registered");
 
     let heartbeat = tokio::spawn(heartbeat(Arc::clone(&worker), client));
-    let sql = Arc::new(PondFlightSql::new(Arc::clone(&coordinator)).map_err(ClusterError::Rpc)?);
+    let sql = Arc::new(PondFlightSql::new(Arc::clone(&coordinator))?);
     let door = DucklingDoor {
         worker: Arc::clone(&worker),
         front: FrontDoor::new(sql),

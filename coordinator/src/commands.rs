@@ -5,6 +5,8 @@
 //! keywords say so exactly; anything it does not recognise goes to DuckDB (whose parser, with
 //! the sandbox, decides).
 
+use pond_duckling::lexer::{Token, TokenKind, tokenize};
+
 use crate::error::{CoordinatorError, Result};
 
 /// A coordinator-owned statement.
@@ -79,93 +81,104 @@ pub enum CloneSource {
     Local(String),
 }
 
-/// A token of the coordinator's tiny grammar.
+/// A token of the coordinator's tiny grammar, read from DuckDB's tokens (see [`words_of`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Token {
-    Word(String),
+enum Word {
+    /// A bare word or number, as written (case kept).
+    Bare(String),
+    /// A `"quoted"` name, unquoted.
     Quoted(String),
+    /// A string literal's value.
     Str(String),
     Punct(char),
 }
 
-fn tokenize(sql: &str) -> Result<Vec<Token>> {
-    let mut out = Vec::new();
-    let mut it = sql.chars().peekable();
-    while let Some(c) = it.next() {
-        match c {
-            c if c.is_whitespace() => {}
-            '-' if it.peek() == Some(&'-') => {
-                for n in it.by_ref() {
-                    if n == '\n' {
-                        break;
-                    }
-                }
-            }
-            '/' if it.peek() == Some(&'*') => {
-                it.next();
-                let mut prev = ' ';
-                for n in it.by_ref() {
-                    if prev == '*' && n == '/' {
-                        break;
-                    }
-                    prev = n;
-                }
-            }
-            '"' | '\'' => {
-                let mut s = String::new();
-                let mut closed = false;
-                while let Some(n) = it.next() {
-                    if n == c {
-                        if it.peek() == Some(&c) {
-                            it.next();
-                            s.push(c);
-                        } else {
-                            closed = true;
-                            break;
-                        }
-                    } else {
-                        s.push(n);
-                    }
-                }
-                if !closed {
-                    return Err(CoordinatorError::InvalidArgument("unterminated quoted text".into()));
-                }
-                out.push(if c == '"' { Token::Quoted(s) } else { Token::Str(s) });
-            }
-            c if c.is_alphanumeric() || c == '_' || c == '-' || c == '$' => {
-                let mut w = String::from(c);
-                while let Some(&n) = it.peek() {
-                    if n.is_alphanumeric() || n == '_' || n == '-' || n == '$' {
-                        w.push(n);
-                        it.next();
-                    } else {
-                        break;
-                    }
-                }
-                out.push(Token::Word(w));
-            }
-            c => out.push(Token::Punct(c)),
+/// The statement `tokens` of `sql` (DuckDB's lexer) as the coordinator's grammar reads them:
+/// words, numbers, `-` and `$` that touch one another form one bare word, so a Pond name such
+/// as `my-db` needs no quotes (as before DuckDB's lexer read Pond's statements); trailing
+/// `;` are dropped.
+fn words_of(sql: &str, tokens: &[Token]) -> Vec<Word> {
+    let mut out: Vec<Word> = Vec::new();
+    // Where the bare word being built ends, while one is.
+    let mut bare_end: Option<usize> = None;
+    for token in tokens {
+        let text = &sql[token.span.clone()];
+        let word = match &token.kind {
+            TokenKind::Word(_) | TokenKind::Number | TokenKind::Punct('-' | '$') => None,
+            TokenKind::Parameter if text != "?" => None,
+            TokenKind::Parameter => Some(Word::Punct('?')),
+            TokenKind::QuotedName(name) => Some(Word::Quoted(name.clone())),
+            TokenKind::String => Some(Word::Str(string_value(text))),
+            TokenKind::Punct(c) => Some(Word::Punct(*c)),
+        };
+        if let Some(word) = word {
+            bare_end = None;
+            out.push(word);
+            continue;
         }
+        match (bare_end, out.last_mut()) {
+            (Some(end), Some(Word::Bare(bare))) if end == token.span.start => bare.push_str(text),
+            _ => out.push(Word::Bare(text.to_string())),
+        }
+        bare_end = Some(token.span.end);
     }
-    while out.last() == Some(&Token::Punct(';')) {
+    while out.last() == Some(&Word::Punct(';')) {
         out.pop();
     }
-    Ok(out)
+    out
 }
 
-fn is_kw(t: Option<&Token>, kw: &str) -> bool {
-    matches!(t, Some(Token::Word(w)) if w.eq_ignore_ascii_case(kw))
+/// The value of a string literal as DuckDB's lexer delimits it: `'…'` (a doubled quote is
+/// one), `E'…'` (backslash escapes too), either continued by another quoted part after a
+/// newline, or `$tag$…$tag$` (taken as written).
+fn string_value(literal: &str) -> String {
+    if let Some(rest) = literal.strip_prefix('$') {
+        let Some(tag_end) = rest.find('$') else {
+            return String::new();
+        };
+        let tag = &literal[..tag_end + 2];
+        let body = &literal[tag.len()..];
+        return body.strip_suffix(tag).unwrap_or(body).to_string();
+    }
+    let escapes = literal.starts_with(['e', 'E']);
+    let mut out = String::with_capacity(literal.len());
+    let mut chars = literal.chars().skip(usize::from(escapes)).peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' if quoted && chars.peek() == Some(&'\'') => {
+                chars.next();
+                out.push('\'');
+            }
+            '\'' => quoted = !quoted,
+            '\\' if quoted && escapes => match chars.next() {
+                Some('n') => out.push('\n'),
+                Some('t') => out.push('\t'),
+                Some('r') => out.push('\r'),
+                Some(other) => out.push(other),
+                None => {}
+            },
+            c if quoted => out.push(c),
+            // The whitespace between continued parts.
+            _ => {}
+        }
+    }
+    out
 }
 
-fn name(t: Option<&Token>) -> Result<String> {
+fn is_kw(t: Option<&Word>, kw: &str) -> bool {
+    matches!(t, Some(Word::Bare(w)) if w.eq_ignore_ascii_case(kw))
+}
+
+fn name(t: Option<&Word>) -> Result<String> {
     match t {
-        Some(Token::Word(w)) => Ok(w.clone()),
-        Some(Token::Quoted(q)) => Ok(q.clone()),
+        Some(Word::Bare(w)) => Ok(w.clone()),
+        Some(Word::Quoted(q)) => Ok(q.clone()),
         _ => Err(CoordinatorError::InvalidArgument("expected a database name".into())),
     }
 }
 
-fn end(t: &[Token], at: usize, what: &str) -> Result<()> {
+fn end(t: &[Word], at: usize, what: &str) -> Result<()> {
     if t.len() > at {
         return Err(CoordinatorError::InvalidArgument(format!(
             "unexpected text after {what}"
@@ -174,175 +187,220 @@ fn end(t: &[Token], at: usize, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// Recognises a coordinator statement; `Ok(None)` means "DuckDB SQL".
+/// Recognises a coordinator statement; `Ok(None)` means "DuckDB SQL" (including a text
+/// DuckDB's lexer cannot read, for DuckDB to refuse).
 pub fn parse(sql: &str) -> Result<Option<Command>> {
-    let Ok(t) = tokenize(sql) else { return Ok(None) };
+    match tokenize(sql) {
+        Ok(tokens) => parse_tokens(sql, &tokens),
+        Err(_) => Ok(None),
+    }
+}
+
+/// [`parse`] over the tokens DuckDB's lexer read from `sql`.
+pub(crate) fn parse_tokens(sql: &str, tokens: &[Token]) -> Result<Option<Command>> {
+    let t = words_of(sql, tokens);
+    let keyword = |i: usize| match t.get(i) {
+        Some(Word::Bare(w)) => w.to_ascii_lowercase(),
+        _ => String::new(),
+    };
+    let command = match (keyword(0).as_str(), keyword(1).as_str()) {
+        ("select" | "call", "pond_interrupt") if t.get(2) == Some(&Word::Punct('(')) => interrupt(&t)?,
+        ("shutdown", _) => {
+            end(&t, 1, "SHUTDOWN")?;
+            Command::Shutdown
+        }
+        ("show", "databases") => {
+            end(&t, 2, "SHOW DATABASES")?;
+            Command::ShowDatabases
+        }
+        ("use", _) => use_database(&t)?,
+        ("undrop", "database") => {
+            let n = name(t.get(2))?;
+            end(&t, 3, "UNDROP DATABASE")?;
+            Command::UndropDatabase { name: n }
+        }
+        ("drop", "database") => drop_database(&t)?,
+        ("create", "database") => create_database(&t)?,
+        ("create", "snapshot") => create_snapshot(&t)?,
+        ("alter", "database") => set_retention(&t)?,
+        ("refresh", "database") => {
+            let database = name(t.get(2))?;
+            end(&t, 3, "REFRESH DATABASE")?;
+            Command::Refresh { database }
+        }
+        ("attach", _) => return attach(&t),
+        ("detach", _) => detach(&t)?,
+        _ => return Ok(None),
+    };
+    Ok(Some(command))
+}
+
+/// `SELECT pond_interrupt('connection')` or `CALL pond_interrupt('connection')`.
+fn interrupt(t: &[Word]) -> Result<Command> {
     let at = |i: usize| t.get(i);
-    if (is_kw(at(0), "select") || is_kw(at(0), "call"))
-        && is_kw(at(1), "pond_interrupt")
-        && at(2) == Some(&Token::Punct('('))
-    {
-        let Some(Token::Str(connection)) = at(3) else {
-            return Err(CoordinatorError::InvalidArgument(
-                "pond_interrupt takes a connection id as a string: pond_interrupt('…')".into(),
-            ));
-        };
-        if at(4) != Some(&Token::Punct(')')) {
-            return Err(CoordinatorError::InvalidArgument(
-                "pond_interrupt takes one argument".into(),
-            ));
-        }
-        end(&t, 5, "pond_interrupt(…)")?;
-        return Ok(Some(Command::Interrupt {
-            connection: connection.clone(),
-        }));
+    let Some(Word::Str(connection)) = at(3) else {
+        return Err(CoordinatorError::InvalidArgument(
+            "pond_interrupt takes a connection id as a string: pond_interrupt('…')".into(),
+        ));
+    };
+    if at(4) != Some(&Word::Punct(')')) {
+        return Err(CoordinatorError::InvalidArgument(
+            "pond_interrupt takes one argument".into(),
+        ));
     }
-    if is_kw(at(0), "shutdown") {
-        end(&t, 1, "SHUTDOWN")?;
-        return Ok(Some(Command::Shutdown));
-    }
-    if is_kw(at(0), "show") && is_kw(at(1), "databases") {
-        end(&t, 2, "SHOW DATABASES")?;
-        return Ok(Some(Command::ShowDatabases));
-    }
-    if is_kw(at(0), "use") {
-        let database = name(at(1))?;
-        let schema = if at(2) == Some(&Token::Punct('.')) {
-            Some(name(at(3))?)
-        } else {
-            None
-        };
-        end(&t, if schema.is_some() { 4 } else { 2 }, "USE")?;
-        return Ok(Some(Command::Use { database, schema }));
-    }
-    if is_kw(at(0), "undrop") && is_kw(at(1), "database") {
-        let n = name(at(2))?;
-        end(&t, 3, "UNDROP DATABASE")?;
-        return Ok(Some(Command::UndropDatabase { name: n }));
-    }
-    if is_kw(at(0), "drop") && is_kw(at(1), "database") {
-        let (if_exists, i) = if is_kw(at(2), "if") && is_kw(at(3), "exists") {
-            (true, 4)
-        } else {
-            (false, 2)
-        };
-        let n = name(at(i))?;
-        end(&t, i + 1, "DROP DATABASE")?;
-        return Ok(Some(Command::DropDatabase { name: n, if_exists }));
-    }
-    if is_kw(at(0), "create") && is_kw(at(1), "database") {
-        let (if_not_exists, i) = if is_kw(at(2), "if") && is_kw(at(3), "not") && is_kw(at(4), "exists") {
-            (true, 5)
-        } else {
-            (false, 2)
-        };
-        let n = name(at(i))?;
-        let from = if is_kw(at(i + 1), "from") {
-            Some(match at(i + 2) {
-                Some(Token::Word(_) | Token::Quoted(_))
-                    if !is_kw(at(i + 2), "current_database")
-                        && (at(i + 3).is_none() || at(i + 3) == Some(&Token::Punct('('))) =>
-                {
-                    let (spec, next) = snapshot_spec(&t, i + 3)?;
-                    end(&t, next, "CREATE DATABASE … FROM")?;
-                    CloneSource::Database {
-                        name: name(at(i + 2))?,
-                        at: spec,
-                    }
-                }
-                _ => CloneSource::Local(t[i + 2..].iter().map(token_text).collect::<Vec<_>>().join(" ")),
-            })
-        } else {
-            end(&t, i + 1, "CREATE DATABASE")?;
-            None
-        };
-        return Ok(Some(Command::CreateDatabase {
-            name: n,
-            if_not_exists,
-            from,
-        }));
-    }
-    if is_kw(at(0), "create") && is_kw(at(1), "snapshot") {
-        let (snapshot, i) = if is_kw(at(2), "of") {
-            (None, 3)
-        } else {
-            (Some(name(at(2))?), 4)
-        };
-        if !is_kw(at(i - 1), "of") {
-            return Err(CoordinatorError::InvalidArgument(
-                "expected CREATE SNAPSHOT [name] OF database".into(),
-            ));
-        }
-        let database = name(at(i))?;
-        end(&t, i + 1, "CREATE SNAPSHOT")?;
-        return Ok(Some(Command::CreateSnapshot {
-            name: snapshot,
-            database,
-        }));
-    }
-    if is_kw(at(0), "alter") && is_kw(at(1), "database") {
-        let database = name(at(2))?;
-        let days = match (at(3), at(4), at(5), at(6)) {
-            (Some(set), Some(key), Some(Token::Punct('=')), Some(Token::Word(n)))
-                if is_kw(Some(set), "set") && is_kw(Some(key), "snapshot_retention_days") =>
+    end(t, 5, "pond_interrupt(…)")?;
+    Ok(Command::Interrupt {
+        connection: connection.clone(),
+    })
+}
+
+/// `USE database[.schema]`.
+fn use_database(t: &[Word]) -> Result<Command> {
+    let at = |i: usize| t.get(i);
+    let database = name(at(1))?;
+    let schema = if at(2) == Some(&Word::Punct('.')) {
+        Some(name(at(3))?)
+    } else {
+        None
+    };
+    end(t, if schema.is_some() { 4 } else { 2 }, "USE")?;
+    Ok(Command::Use { database, schema })
+}
+
+/// `DROP DATABASE [IF EXISTS] name`.
+fn drop_database(t: &[Word]) -> Result<Command> {
+    let at = |i: usize| t.get(i);
+    let (if_exists, i) = if is_kw(at(2), "if") && is_kw(at(3), "exists") {
+        (true, 4)
+    } else {
+        (false, 2)
+    };
+    let n = name(at(i))?;
+    end(t, i + 1, "DROP DATABASE")?;
+    Ok(Command::DropDatabase { name: n, if_exists })
+}
+
+/// `CREATE DATABASE [IF NOT EXISTS] name [FROM source [(snapshot)]]`.
+fn create_database(t: &[Word]) -> Result<Command> {
+    let at = |i: usize| t.get(i);
+    let (if_not_exists, i) = if is_kw(at(2), "if") && is_kw(at(3), "not") && is_kw(at(4), "exists") {
+        (true, 5)
+    } else {
+        (false, 2)
+    };
+    let n = name(at(i))?;
+    let from = if is_kw(at(i + 1), "from") {
+        Some(match at(i + 2) {
+            Some(Word::Bare(_) | Word::Quoted(_))
+                if !is_kw(at(i + 2), "current_database")
+                    && (at(i + 3).is_none() || at(i + 3) == Some(&Word::Punct('('))) =>
             {
-                n.parse::<u32>().map_err(|_| {
-                    CoordinatorError::InvalidArgument(format!(
-                        "SNAPSHOT_RETENTION_DAYS must be a whole number of days, not {n}"
-                    ))
-                })?
+                let (spec, next) = snapshot_spec(t, i + 3)?;
+                end(t, next, "CREATE DATABASE … FROM")?;
+                CloneSource::Database {
+                    name: name(at(i + 2))?,
+                    at: spec,
+                }
             }
-            _ => {
-                return Err(CoordinatorError::InvalidArgument(
-                    "expected ALTER DATABASE d SET SNAPSHOT_RETENTION_DAYS = n".into(),
-                ));
-            }
-        };
-        end(&t, 7, "ALTER DATABASE")?;
-        return Ok(Some(Command::SetRetention { database, days }));
+            _ => CloneSource::Local(t[i + 2..].iter().map(word_text).collect::<Vec<_>>().join(" ")),
+        })
+    } else {
+        end(t, i + 1, "CREATE DATABASE")?;
+        None
+    };
+    Ok(Command::CreateDatabase {
+        name: n,
+        if_not_exists,
+        from,
+    })
+}
+
+/// `CREATE SNAPSHOT [name] OF database`.
+fn create_snapshot(t: &[Word]) -> Result<Command> {
+    let at = |i: usize| t.get(i);
+    let (snapshot, i) = if is_kw(at(2), "of") {
+        (None, 3)
+    } else {
+        (Some(name(at(2))?), 4)
+    };
+    if !is_kw(at(i - 1), "of") {
+        return Err(CoordinatorError::InvalidArgument(
+            "expected CREATE SNAPSHOT [name] OF database".into(),
+        ));
     }
-    if is_kw(at(0), "refresh") && is_kw(at(1), "database") {
-        let database = name(at(2))?;
-        end(&t, 3, "REFRESH DATABASE")?;
-        return Ok(Some(Command::Refresh { database }));
-    }
-    if is_kw(at(0), "attach") {
-        let i = if is_kw(at(1), "database") { 2 } else { 1 };
-        if let Some(Token::Str(url)) = at(i)
-            && let Some(source) = url.strip_prefix("pond:").or_else(|| url.strip_prefix("md:"))
+    let database = name(at(i))?;
+    end(t, i + 1, "CREATE SNAPSHOT")?;
+    Ok(Command::CreateSnapshot {
+        name: snapshot,
+        database,
+    })
+}
+
+/// `ALTER DATABASE d SET SNAPSHOT_RETENTION_DAYS = n`.
+fn set_retention(t: &[Word]) -> Result<Command> {
+    let at = |i: usize| t.get(i);
+    let database = name(at(2))?;
+    let days = match (at(3), at(4), at(5), at(6)) {
+        (Some(set), Some(key), Some(Word::Punct('=')), Some(Word::Bare(n)))
+            if is_kw(Some(set), "set") && is_kw(Some(key), "snapshot_retention_days") =>
         {
-            if !is_kw(at(i + 1), "as") {
-                return Err(CoordinatorError::InvalidArgument(format!(
-                    "expected ATTACH '{url}' AS name"
-                )));
-            }
-            let alias = name(at(i + 2))?;
-            let (spec, next) = snapshot_spec(&t, i + 3)?;
-            end(&t, next, "ATTACH")?;
-            return Ok(Some(Command::AttachSnapshot {
-                source: source.to_string(),
-                alias,
-                at: spec,
-            }));
+            n.parse::<u32>().map_err(|_| {
+                CoordinatorError::InvalidArgument(format!(
+                    "SNAPSHOT_RETENTION_DAYS must be a whole number of days, not {n}"
+                ))
+            })?
         }
-    }
-    if is_kw(at(0), "detach") {
-        let mut i = if is_kw(at(1), "database") { 2 } else { 1 };
-        let if_exists = is_kw(at(i), "if") && is_kw(at(i + 1), "exists");
-        if if_exists {
-            i += 2;
+        _ => {
+            return Err(CoordinatorError::InvalidArgument(
+                "expected ALTER DATABASE d SET SNAPSHOT_RETENTION_DAYS = n".into(),
+            ));
         }
-        let alias = name(at(i))?;
-        end(&t, i + 1, "DETACH")?;
-        return Ok(Some(Command::Detach { alias, if_exists }));
+    };
+    end(t, 7, "ALTER DATABASE")?;
+    Ok(Command::SetRetention { database, days })
+}
+
+/// `ATTACH [DATABASE] 'pond:source' AS alias [(snapshot)]`; another `ATTACH` is DuckDB's.
+fn attach(t: &[Word]) -> Result<Option<Command>> {
+    let at = |i: usize| t.get(i);
+    let i = if is_kw(at(1), "database") { 2 } else { 1 };
+    if let Some(Word::Str(url)) = at(i)
+        && let Some(source) = url.strip_prefix("pond:").or_else(|| url.strip_prefix("md:"))
+    {
+        if !is_kw(at(i + 1), "as") {
+            return Err(CoordinatorError::InvalidArgument(format!(
+                "expected ATTACH '{url}' AS name"
+            )));
+        }
+        let alias = name(at(i + 2))?;
+        let (spec, next) = snapshot_spec(t, i + 3)?;
+        end(t, next, "ATTACH")?;
+        return Ok(Some(Command::AttachSnapshot {
+            source: source.to_string(),
+            alias,
+            at: spec,
+        }));
     }
     Ok(None)
 }
 
+/// `DETACH [DATABASE] [IF EXISTS] alias`.
+fn detach(t: &[Word]) -> Result<Command> {
+    let at = |i: usize| t.get(i);
+    let mut i = if is_kw(at(1), "database") { 2 } else { 1 };
+    let if_exists = is_kw(at(i), "if") && is_kw(at(i + 1), "exists");
+    if if_exists {
+        i += 2;
+    }
+    let alias = name(at(i))?;
+    end(t, i + 1, "DETACH")?;
+    Ok(Command::Detach { alias, if_exists })
+}
+
 /// Parses an optional `(SNAPSHOT_ID n | SNAPSHOT_TIME 'ts' | SNAPSHOT_NAME 'name')` at `i`;
 /// returns it and the index after it.
-fn snapshot_spec(t: &[Token], i: usize) -> Result<(Option<SnapshotSpec>, usize)> {
-    if t.get(i) != Some(&Token::Punct('(')) {
+fn snapshot_spec(t: &[Word], i: usize) -> Result<(Option<SnapshotSpec>, usize)> {
+    if t.get(i) != Some(&Word::Punct('(')) {
         return Ok((None, i));
     }
     let bad = || {
@@ -350,14 +408,14 @@ fn snapshot_spec(t: &[Token], i: usize) -> Result<(Option<SnapshotSpec>, usize)>
             "expected (SNAPSHOT_ID n), (SNAPSHOT_TIME 'timestamp') or (SNAPSHOT_NAME 'name')".into(),
         )
     };
-    let (Some(Token::Word(key)), Some(value), Some(Token::Punct(')'))) = (t.get(i + 1), t.get(i + 2), t.get(i + 3))
+    let (Some(Word::Bare(key)), Some(value), Some(Word::Punct(')'))) = (t.get(i + 1), t.get(i + 2), t.get(i + 3))
     else {
         return Err(bad());
     };
     let spec = match (key.to_ascii_lowercase().as_str(), value) {
-        ("snapshot_id", Token::Word(n)) => SnapshotSpec::Id(n.parse().map_err(|_| bad())?),
-        ("snapshot_time", Token::Str(ts)) => SnapshotSpec::Time(ts.clone()),
-        ("snapshot_name", Token::Str(n) | Token::Quoted(n) | Token::Word(n)) => SnapshotSpec::Name(n.clone()),
+        ("snapshot_id", Word::Bare(n)) => SnapshotSpec::Id(n.parse().map_err(|_| bad())?),
+        ("snapshot_time", Word::Str(ts)) => SnapshotSpec::Time(ts.clone()),
+        ("snapshot_name", Word::Str(n) | Word::Quoted(n) | Word::Bare(n)) => SnapshotSpec::Name(n.clone()),
         _ => return Err(bad()),
     };
     Ok((Some(spec), i + 4))
@@ -365,28 +423,33 @@ fn snapshot_spec(t: &[Token], i: usize) -> Result<(Option<SnapshotSpec>, usize)>
 
 /// Whether a SQL text opens (`Some(true)`) or ends (`Some(false)`) a transaction, judged by
 /// the first word of its last transaction-control statement (`BEGIN`, `START`, `COMMIT`,
-/// `END`, `ROLLBACK`, `ABORT`); `None` when it has none.
+/// `END`, `ROLLBACK`, `ABORT`); `None` when it has none, or DuckDB's lexer cannot read it.
 pub fn transaction_control(sql: &str) -> Option<bool> {
-    let tokens = tokenize(sql).ok()?;
+    transaction_control_of(&tokenize(sql).ok()?)
+}
+
+/// [`transaction_control`] over the tokens DuckDB's lexer read.
+pub(crate) fn transaction_control_of(tokens: &[Token]) -> Option<bool> {
     let mut effect = None;
-    for statement in tokens.split(|t| *t == Token::Punct(';')) {
-        if let Some(Token::Word(w)) = statement.first() {
-            match w.to_ascii_lowercase().as_str() {
-                "begin" | "start" => effect = Some(true),
-                "commit" | "end" | "rollback" | "abort" => effect = Some(false),
-                _ => {}
+    for statement in tokens.split(|t| t.is_punct(';')) {
+        match statement.first().map(|t| &t.kind) {
+            Some(TokenKind::Word(w)) if matches!(w.as_str(), "begin" | "start") => effect = Some(true),
+            Some(TokenKind::Word(w)) if matches!(w.as_str(), "commit" | "end" | "rollback" | "abort") => {
+                effect = Some(false)
             }
+            _ => {}
         }
     }
     effect
 }
 
-fn token_text(t: &Token) -> String {
-    match t {
-        Token::Word(w) => w.clone(),
-        Token::Quoted(q) => format!("\"{q}\""),
-        Token::Str(s) => format!("'{s}'"),
-        Token::Punct(c) => c.to_string(),
+/// A word as the user wrote it (for messages).
+fn word_text(w: &Word) -> String {
+    match w {
+        Word::Bare(w) => w.clone(),
+        Word::Quoted(q) => format!("\"{q}\""),
+        Word::Str(s) => format!("'{s}'"),
+        Word::Punct(c) => c.to_string(),
     }
 }
 
@@ -494,6 +557,51 @@ mod tests {
         );
         assert_eq!(transaction_control("/* x */ ROLLBACK"), Some(false));
         assert_eq!(transaction_control("SELECT 'begin'"), None);
+        assert_eq!(transaction_control("SELECT $$; begin$$"), None);
+        assert_eq!(transaction_control("SELECT 1 /* /* */ ; begin */"), None);
+        assert_eq!(transaction_control("SELECT E'\\'; begin'"), None);
+    }
+
+    #[test]
+    fn reads_text_as_duckdb_does() {
+        // A Pond name may hold `-` without quotes, as catalog names allow.
+        assert_eq!(
+            parse("USE my-db.main").unwrap(),
+            Some(Command::Use {
+                database: "my-db".into(),
+                schema: Some("main".into())
+            })
+        );
+        assert_eq!(
+            parse("SELECT pond_interrupt($$a'b$$)").unwrap(),
+            Some(Command::Interrupt {
+                connection: "a'b".into()
+            })
+        );
+        assert_eq!(
+            parse("CALL pond_interrupt('a''b')").unwrap(),
+            Some(Command::Interrupt {
+                connection: "a'b".into()
+            })
+        );
+        assert_eq!(
+            parse("ATTACH E'pond:s\\'' AS x").unwrap(),
+            Some(Command::AttachSnapshot {
+                source: "s'".into(),
+                alias: "x".into(),
+                at: None
+            })
+        );
+        // Nested comments hide all they hold; an unreadable text is DuckDB's to refuse.
+        assert_eq!(parse("/* /* */ SHUTDOWN */ SELECT 1").unwrap(), None);
+        assert_eq!(parse("SHUTDOWN /* /* */").unwrap(), None);
+        assert!(matches!(
+            parse("CREATE DATABASE c FROM 'local.duckdb'").unwrap(),
+            Some(Command::CreateDatabase {
+                from: Some(CloneSource::Local(what)),
+                ..
+            }) if what == "'local.duckdb'"
+        ));
     }
 
     proptest::proptest! {

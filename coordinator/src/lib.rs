@@ -7,9 +7,12 @@
 //! - [`catalog`]: users and databases, persisted atomically.
 //! - [`auth`]: JWTs and revocation.
 //! - [`commands`]: Pond's statements: databases, clones, snapshots, time travel, retention,
-//!   `REFRESH`, `SHUTDOWN`.
+//!   `REFRESH`, `SHUTDOWN`, recognised from DuckDB's tokens.
+//! - [`classify`]: what a statement's text tells the coordinator, read once by DuckDB's lexer.
 //! - [`session`]: per-connection state and the limits statements run under.
-//! - [`coordinator`]: the API the front door calls.
+//! - [`coordinator`]: the API the front door calls, one room per job (ducklings, running on a
+//!   connection, statements, prepared statements, streaming, Pond's statements and views,
+//!   metadata, ingest, dual planning).
 //!
 //! ```
 //! use pond_coordinator::{Coordinator, CoordinatorConfig};
@@ -23,6 +26,7 @@
 
 pub mod auth;
 pub mod catalog;
+pub mod classify;
 pub mod commands;
 pub mod coordinator;
 pub mod error;

@@ -22,6 +22,7 @@ use parking_lot::{Mutex, MutexGuard};
 use pond_duckling::{Connection, Duckling, InterruptHandle, engine::quote_ident};
 
 use crate::auth::Principal;
+use crate::classify::Classification;
 use crate::error::{CoordinatorError, Result};
 
 /// How many planned-but-not-fetched queries a session keeps; older ones are forgotten.
@@ -36,6 +37,8 @@ pub struct PreparedStatement {
     /// Parameter rows bound by the last DoPut, if any.
     pub params: Option<RecordBatch>,
     pub body: PreparedBody,
+    /// What its text is, read once when it was prepared.
+    pub classification: Classification,
 }
 
 /// How a prepared statement runs.
@@ -61,6 +64,8 @@ pub enum PendingQuery {
         params: Option<RecordBatch>,
         transaction: Option<String>,
         schema: SchemaRef,
+        /// The query calls `nextval`/`setval`: it writes, though DuckDB calls it a read.
+        advances_a_sequence: bool,
     },
     /// Already ran (updates, coordinator statements, scripts); DoGet returns these batches.
     Ready {
@@ -76,6 +81,7 @@ pub enum PendingQuery {
         /// What runs again at DoGet if the query must give its connection back first.
         sql: String,
         prelude: Option<String>,
+        advances_a_sequence: bool,
     },
 }
 
@@ -567,7 +573,11 @@ impl Session {
         let holding: Vec<String> = s.unfetched_holding().cloned().collect();
         for id in &holding {
             if let Some(PendingQuery::Running {
-                schema, sql, prelude, ..
+                schema,
+                sql,
+                prelude,
+                advances_a_sequence,
+                ..
             }) = s.pending.remove(id)
             {
                 s.pending.insert(
@@ -578,6 +588,7 @@ impl Session {
                         params: None,
                         transaction: None,
                         schema,
+                        advances_a_sequence,
                     },
                 );
             }

@@ -589,8 +589,9 @@ fn prepare_script_with<'c>(
         let described = describe(&prepared, 1)?;
         return Ok((prepared, described));
     }
-    let extracted = conn.extract(sql)?;
+    // Before DuckDB sees the text at all: extracting statements already runs PRAGMA handlers.
     sandbox::check_text(sql, conn.system_table_functions()?)?;
+    let extracted = conn.extract(sql)?;
     let last = extracted.len() - 1;
     // Each statement's own text, where the lexer splits the script as DuckDB's parser did
     // (DuckDB expands some statements, PIVOT among them, into several).
@@ -598,18 +599,35 @@ fn prepare_script_with<'c>(
         0 => Some(vec![sql]),
         _ => crate::lexer::statements(sql).filter(|t| t.len() == extracted.len()),
     };
+    // A text that does not start the way its statement's kind does belongs to another statement.
+    let aligned = |text: &str, kind: StatementKind| {
+        let first = crate::lexer::tokenize(text)
+            .ok()
+            .and_then(|t| t.first().and_then(|t| t.name()));
+        let sets = matches!(first.as_deref(), Some("set" | "reset" | "pragma"));
+        sets == (kind == StatementKind::Set) || kind == StatementKind::Pragma
+    };
     let check = |i: usize, kind: StatementKind| -> Result<Allowed, DucklingError> {
         let text = match (&texts, kind) {
-            (Some(texts), _) => texts[i],
+            (Some(texts), _) if aligned(texts[i], kind) => texts[i],
             // SET and PRAGMA are checked by their own text, which this script does not give.
-            (None, StatementKind::Set | StatementKind::Pragma) => {
+            (_, StatementKind::Set | StatementKind::Pragma) => {
                 return Err(DucklingError::PermissionDenied(
                     "SET and PRAGMA must be sent as a statement of their own in this script".into(),
                 ));
             }
-            (None, _) => sql,
+            _ => sql,
         };
         let allowed = sandbox::check(kind, text)?;
+        if let Some((true, explained)) = sandbox::explained(text)? {
+            // EXPLAIN ANALYZE runs what it explains, which the kind `Explain` does not show.
+            let inner = conn.prepare(explained)?.kind();
+            if inner != StatementKind::Select {
+                return Err(DucklingError::PermissionDenied(format!(
+                    "EXPLAIN ANALYZE of a {inner:?} statement is not allowed (only queries may be analyzed)"
+                )));
+            }
+        }
         allow(kind)?;
         Ok(allowed)
     };
@@ -661,12 +679,13 @@ pub fn prepare_checked<'c>(
     if let Some(kept) = take_kept(conn, sql, allow)? {
         return Ok(kept);
     }
-    if let Err(e) = sandbox::check_text(sql, conn.system_table_functions()?) {
-        // A text this lexer cannot read: DuckDB's own parse error says more, if it has one.
-        conn.extract(sql)?;
-        return Err(e);
-    }
+    sandbox::check_text(sql, conn.system_table_functions()?)?;
     let mut prepared = conn.prepare(sql)?;
+    if let Some((true, _)) = sandbox::explained(sql)? {
+        // Judged with its inner statement's kind, as a script's statements are.
+        drop(prepared);
+        return prepare_script(conn, sql, allow).map(|(prepared, _)| prepared);
+    }
     if let Allowed::Instead(text) = sandbox::check(prepared.kind(), sql)? {
         prepared = conn.prepare(&text)?;
     }

@@ -7,9 +7,17 @@
 //! - block comments nest (`/* /* */ x */` is one comment);
 //! - `$$…$$` and `$tag$…$tag$` are strings, while `$` inside a word (`a$b`) and `$1` are not;
 //! - `E'…'`/`e'…'` strings take backslash escapes (`E'\''` is one quote), other strings do not;
-//! - `''` inside a string and `""` inside a quoted name stand for one quote.
+//! - `''` inside a string and `""` inside a quoted name stand for one quote;
+//! - a string continues across whitespace holding a newline (`'a'\n'b'` is one string, and the
+//!   continuation of an `E''` string keeps its backslash escapes);
+//! - a `--` comment ends at `\n` or `\r`;
+//! - only ASCII spaces separate tokens: every other character can be part of a word;
+//! - numbers end where PostgreSQL's do (`1x` is `1` then `x`, `1e$` is `1` then `e$`).
 //!
-//! A text DuckDB could not read either (an unterminated string, comment or name) is an error.
+//! DuckDB turns some Unicode spaces into ASCII ones before it lexes, by a pre-pass whose idea of
+//! quotes differs from its lexer's; a text holding one of those outside a string is refused
+//! ([`LexError::UnicodeSpace`]) rather than guessed at. A text DuckDB could not read either (an
+//! unterminated string, comment or name) is an error.
 
 use std::ops::Range;
 
@@ -67,10 +75,25 @@ pub enum LexError {
     UnterminatedComment,
     #[error("unterminated dollar-quoted string")]
     UnterminatedDollarString,
+    #[error("the Unicode space U+{0:04X} outside a string")]
+    UnicodeSpace(u32),
+}
+
+/// Spaces DuckDB's pre-pass rewrites or that other scanners call whitespace; refused outside
+/// strings (see the module's invariant).
+fn is_unicode_space(c: char) -> bool {
+    matches!(
+        c as u32,
+        0x85 | 0xA0 | 0x1680 | 0x2000..=0x200B | 0x2028 | 0x2029 | 0x202F | 0x205F | 0x2060 | 0x3000 | 0xFEFF
+    )
+}
+
+fn is_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c')
 }
 
 fn is_word_start(c: char) -> bool {
-    c.is_alphabetic() || c == '_' || !c.is_ascii() && !c.is_whitespace()
+    c.is_ascii_alphabetic() || c == '_' || !c.is_ascii()
 }
 
 fn is_word_char(c: char) -> bool {
@@ -83,13 +106,19 @@ pub fn tokenize(sql: &str) -> Result<Vec<Token>, LexError> {
     let mut out = Vec::new();
     let mut i = 0;
     let char_at = |i: usize| sql[i..].chars().next();
+    let no_unicode_space = |text: &str| match text.chars().find(|&c| is_unicode_space(c)) {
+        Some(c) => Err(LexError::UnicodeSpace(c as u32)),
+        None => Ok(()),
+    };
     while let Some(c) = char_at(i) {
         let start = i;
         let next = char_at(i + c.len_utf8());
         match c {
-            c if c.is_whitespace() => i += c.len_utf8(),
+            c if is_space(c) => i += 1,
+            c if is_unicode_space(c) => return Err(LexError::UnicodeSpace(c as u32)),
             '-' if next == Some('-') => {
-                i = sql[i..].find('\n').map_or(sql.len(), |n| i + n + 1);
+                i = end_of_line_comment(sql, i);
+                no_unicode_space(&sql[start..i])?;
             }
             '/' if next == Some('*') => {
                 let mut depth = 0usize;
@@ -112,16 +141,17 @@ pub fn tokenize(sql: &str) -> Result<Vec<Token>, LexError> {
                         _ => i += 1,
                     }
                 }
+                no_unicode_space(&sql[start..i])?;
             }
             '\'' => {
-                i = end_of_quoted(bytes, i + 1, b'\'', false).ok_or(LexError::UnterminatedString)?;
+                i = end_of_string(sql, i + 1, false)?;
                 out.push(Token {
                     kind: TokenKind::String,
                     span: start..i,
                 });
             }
             'e' | 'E' if next == Some('\'') => {
-                i = end_of_quoted(bytes, i + 2, b'\'', true).ok_or(LexError::UnterminatedString)?;
+                i = end_of_string(sql, i + 2, true)?;
                 out.push(Token {
                     kind: TokenKind::String,
                     span: start..i,
@@ -172,6 +202,9 @@ pub fn tokenize(sql: &str) -> Result<Vec<Token>, LexError> {
             }
             c if is_word_start(c) => {
                 while let Some(w) = char_at(i).filter(|&w| is_word_char(w)) {
+                    if is_unicode_space(w) {
+                        return Err(LexError::UnicodeSpace(w as u32));
+                    }
                     i += w.len_utf8();
                 }
                 out.push(Token {
@@ -180,9 +213,7 @@ pub fn tokenize(sql: &str) -> Result<Vec<Token>, LexError> {
                 });
             }
             c if c.is_ascii_digit() || (c == '.' && next.is_some_and(|n| n.is_ascii_digit())) => {
-                while char_at(i).is_some_and(|d| d.is_ascii_alphanumeric() || d == '.' || d == '_') {
-                    i += 1;
-                }
+                i = end_of_number(bytes, i);
                 out.push(Token {
                     kind: TokenKind::Number,
                     span: start..i,
@@ -198,6 +229,68 @@ pub fn tokenize(sql: &str) -> Result<Vec<Token>, LexError> {
         }
     }
     Ok(out)
+}
+
+/// The offset just past a `--` comment starting at `at` (its line end included).
+fn end_of_line_comment(sql: &str, at: usize) -> usize {
+    sql[at..].find(['\n', '\r']).map_or(sql.len(), |n| at + n + 1)
+}
+
+/// The offset just past a string literal whose body starts at `from`, following its
+/// continuations (`'a'\n'b'`), which keep its escape mode.
+fn end_of_string(sql: &str, from: usize, backslash: bool) -> Result<usize, LexError> {
+    let bytes = sql.as_bytes();
+    let mut end = end_of_quoted(bytes, from, b'\'', backslash).ok_or(LexError::UnterminatedString)?;
+    loop {
+        // Whitespace (and `--` comments) holding a newline, then a quote, continue the string.
+        let mut j = end;
+        let mut newline = false;
+        loop {
+            match bytes.get(j) {
+                Some(b'\n' | b'\r') => {
+                    newline = true;
+                    j += 1;
+                }
+                Some(b' ' | b'\t' | b'\x0b' | b'\x0c') => j += 1,
+                Some(b'-') if bytes.get(j + 1) == Some(&b'-') => {
+                    j = end_of_line_comment(sql, j);
+                    newline = true;
+                }
+                _ => break,
+            }
+        }
+        if !(newline && bytes.get(j) == Some(&b'\'')) {
+            return Ok(end);
+        }
+        end = end_of_quoted(bytes, j + 1, b'\'', backslash).ok_or(LexError::UnterminatedString)?;
+    }
+}
+
+/// The offset just past a number starting at `at`, as PostgreSQL's scanner ends it: digits
+/// (with `_` between them), a fraction, an exponent only when digits follow its `e`.
+fn end_of_number(bytes: &[u8], at: usize) -> usize {
+    let digits = |mut j: usize| {
+        while j < bytes.len()
+            && (bytes[j].is_ascii_digit() || (bytes[j] == b'_' && bytes.get(j + 1).is_some_and(u8::is_ascii_digit)))
+        {
+            j += 1;
+        }
+        j
+    };
+    let mut j = digits(at);
+    if bytes.get(j) == Some(&b'.') && bytes.get(j + 1) != Some(&b'.') {
+        j = digits(j + 1);
+    }
+    if matches!(bytes.get(j), Some(b'e' | b'E')) {
+        let mut k = j + 1;
+        if matches!(bytes.get(k), Some(b'+' | b'-')) {
+            k += 1;
+        }
+        if bytes.get(k).is_some_and(u8::is_ascii_digit) {
+            j = digits(k);
+        }
+    }
+    j
 }
 
 /// The offset just past the closing `quote` of a quoted text whose body starts at `from`, or
@@ -326,6 +419,36 @@ mod tests {
             vec!["SET x = 1", "SELECT 2"]
         );
         assert_eq!(last_statement("SELECT 'unterminated"), None);
+    }
+
+    #[test]
+    fn edges_where_other_scanners_differ_from_duckdbs() {
+        // A `--` comment ends at a carriage return.
+        assert_eq!(calls("SELECT 1 --\r, * FROM query('SELECT 42')"), vec!["query"]);
+        // Numbers end early; the rest is a word (and `$` may follow inside it).
+        assert_eq!(calls("SELECT 1x$a$, * FROM query('SELECT 42') --$a$"), vec!["query"]);
+        assert_eq!(calls("SELECT 1e$$, * FROM query('SELECT 42') --$$"), vec!["query"]);
+        assert_eq!(calls("SELECT 1.x$a$, * FROM query('x') --$a$"), vec!["query"]);
+        // `1E'…'` is `1` then an escape string, which swallows the would-be call.
+        assert!(calls("SELECT 1E'\\', query('x') -- '").is_empty());
+        // Continued strings keep their escapes.
+        assert_eq!(
+            calls("SELECT E'a'\n'\\' AS x, ' , * FROM query('SELECT 42') --'"),
+            vec!["query"]
+        );
+        assert_eq!(calls("SELECT 'a'\n'b', query('x')"), vec!["query"]);
+        // Non-ASCII characters are word characters, Unicode spaces are refused.
+        assert_eq!(names("SELECT 1 AS xé$a$"), vec!["select", "as", "xé$a$"]);
+        assert_eq!(
+            tokenize("SELECT 1 AS x\u{2028}$a$"),
+            Err(LexError::UnicodeSpace(0x2028))
+        );
+        for space in ['\u{200b}', '\u{a0}', '\u{feff}', '\u{3000}', '\u{85}'] {
+            let sql = format!("SELECT * FROM{space}query('SELECT 42')");
+            assert_eq!(tokenize(&sql), Err(LexError::UnicodeSpace(space as u32)), "{sql}");
+            assert!(tokenize(&format!("SELECT '{space}'")).is_ok());
+            assert!(tokenize(&format!("SELECT 1 /* {space} */")).is_err());
+        }
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! A duckling: one user's sandboxed DuckDB instance, and the safe DuckDB API the rest of Pond
 //! uses.
 //!
-//! - [`engine`]: a safe wrapper over DuckDB's C API (prepare, stream Arrow, bind, append,
-//!   interrupt).
+//! - [`engine`]: a safe wrapper over DuckDB's C API, one room per job: the database, a
+//!   connection (one thread at a time) and its interrupt handle (any thread), statements,
+//!   parameter binding, result streams, the appender, Arrow type conversion, and the SQL text
+//!   Pond writes (quoting, column types), which holds no `unsafe`.
 //! - [`sandbox`]: what user SQL may do: DuckDB's own locks plus a statement check by DuckDB's
 //!   parser and reviewed allow-lists.
 //! - [`lexer`]: where DuckDB's SQL splits into words, names, strings and comments.

@@ -9,10 +9,10 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use pond_coordinator::{Coordinator, Principal, Session};
+use tonic::Request;
 use tonic::metadata::MetadataMap;
-use tonic::{Request, Status};
 
-use crate::status::to_status;
+use crate::status::{FlightSqlError, Result};
 
 /// The name of Pond's session cookie.
 pub const SESSION_COOKIE: &str = "pond_session";
@@ -37,14 +37,11 @@ impl CallContext {
     }
 
     /// The caller's session: the cookie's, or a new one.
-    pub fn session(&self) -> Result<Arc<Session>, Status> {
+    pub fn session(&self) -> Result<Arc<Session>> {
         if let Some(s) = self.created.lock().as_ref() {
             return Ok(Arc::clone(s));
         }
-        let (session, new) = self
-            .coordinator
-            .session(&self.principal, self.cookie.as_deref())
-            .map_err(to_status)?;
+        let (session, new) = self.coordinator.session(&self.principal, self.cookie.as_deref())?;
         if new {
             *self.created.lock() = Some(Arc::clone(&session));
         }
@@ -52,8 +49,8 @@ impl CallContext {
     }
 
     /// The session that owns a handle (transaction id, prepared statement, query ticket).
-    pub fn session_of(&self, handle: &str) -> Result<Arc<Session>, Status> {
-        self.coordinator.session_of(&self.principal, handle).map_err(to_status)
+    pub fn session_of(&self, handle: &str) -> Result<Arc<Session>> {
+        Ok(self.coordinator.session_of(&self.principal, handle)?)
     }
 
     /// The cookie to set on the response, if this call created a session.
@@ -66,12 +63,12 @@ impl CallContext {
 }
 
 /// Reads the context the front door attached.
-pub fn context<T>(request: &Request<T>) -> Result<CallContext, Status> {
+pub fn context<T>(request: &Request<T>) -> Result<CallContext> {
     request
         .extensions()
         .get::<CallContext>()
         .cloned()
-        .ok_or_else(|| Status::unauthenticated("invalid or expired token"))
+        .ok_or(FlightSqlError::Unauthenticated)
 }
 
 /// The bearer token of a call, if any.

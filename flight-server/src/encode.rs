@@ -20,6 +20,8 @@ use arrow_flight::FlightData;
 use futures::{Stream, StreamExt};
 use tonic::{Request, Status};
 
+use crate::status::FlightSqlError;
+
 /// A request header choosing how dictionary columns travel: `keep` or `hydrate`.
 pub const DICTIONARIES_HEADER: &str = "x-pond-dictionaries";
 
@@ -137,7 +139,7 @@ impl Encoder {
 /// An error ends the stream with that error.
 pub fn flight_stream(
     schema: SchemaRef,
-    batches: impl Stream<Item = Result<RecordBatch, Status>> + Send + 'static,
+    batches: impl Stream<Item = Result<RecordBatch, FlightSqlError>> + Send + 'static,
 ) -> impl Stream<Item = Result<FlightData, Status>> + Send + 'static {
     let mut encoder = Encoder::new(schema);
     let head = futures::stream::once(futures::future::ready(Ok(encoder.schema_message())));
@@ -145,11 +147,11 @@ pub fn flight_stream(
         let messages = batch.and_then(|b| {
             encoder
                 .batch_messages(&b)
-                .map_err(|e| Status::internal(format!("encoding a result batch: {e}")))
+                .map_err(|e| FlightSqlError::Internal(format!("encoding a result batch: {e}")))
         });
         futures::stream::iter(match messages {
             Ok(messages) => messages.into_iter().map(Ok).collect::<Vec<_>>(),
-            Err(status) => vec![Err(status)],
+            Err(e) => vec![Err(e.into())],
         })
     });
     head.chain(body)

@@ -19,7 +19,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::context::{CallContext, bearer, session_cookie};
 use crate::service::PondFlightSql;
-use crate::status::to_status;
+use crate::status::{FlightSqlError, answer};
 
 /// The gRPC service: authentication and session cookies around [`PondFlightSql`].
 #[derive(Clone)]
@@ -37,9 +37,9 @@ impl FrontDoor {
         self.sql.coordinator()
     }
 
-    fn authenticate<T>(&self, request: &mut Request<T>) -> Result<CallContext, Status> {
-        let token = bearer(request.metadata()).ok_or_else(|| Status::unauthenticated("invalid or expired token"))?;
-        let principal = self.coordinator().authenticate(&token).map_err(to_status)?;
+    fn authenticate<T>(&self, request: &mut Request<T>) -> Result<CallContext, FlightSqlError> {
+        let token = bearer(request.metadata()).ok_or(FlightSqlError::Unauthenticated)?;
+        let principal = self.coordinator().authenticate(&token)?;
         let ctx = CallContext::new(
             principal,
             Arc::clone(self.coordinator()),
@@ -105,12 +105,13 @@ impl FlightService for FrontDoor {
     }
 
     async fn get_schema(&self, mut request: Request<FlightDescriptor>) -> Result<Response<SchemaResult>, Status> {
-        let ctx = self.authenticate(&mut request)?;
-        let schema = self.sql.schema_of(request).await?;
-        let result: SchemaResult = SchemaAsIpc::new(&schema, &IpcWriteOptions::default())
-            .try_into()
-            .map_err(|e: arrow::error::ArrowError| Status::internal(e.to_string()))?;
-        Ok(with_cookie(&ctx, Response::new(result)))
+        answer(async move {
+            let ctx = self.authenticate(&mut request)?;
+            let schema = self.sql.schema_of(request).await?;
+            let result: SchemaResult = SchemaAsIpc::new(&schema, &IpcWriteOptions::default()).try_into()?;
+            Ok(with_cookie(&ctx, Response::new(result)))
+        })
+        .await
     }
 
     async fn do_get(&self, mut request: Request<Ticket>) -> Result<Response<Self::DoGetStream>, Status> {
@@ -141,6 +142,6 @@ impl FlightService for FrontDoor {
         mut request: Request<Streaming<FlightData>>,
     ) -> Result<Response<Self::DoExchangeStream>, Status> {
         self.authenticate(&mut request)?;
-        Err(Status::unimplemented("DoExchange is not supported"))
+        Err(FlightSqlError::Unsupported("DoExchange is not supported".into()).into())
     }
 }

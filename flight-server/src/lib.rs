@@ -3,7 +3,8 @@
 //! Any Flight SQL client (ADBC, the JDBC driver, Pond's own client) connects here. This crate
 //! only translates the protocol: [`front`] authenticates calls and manages session cookies,
 //! [`service`] maps each Flight SQL command to a [`Coordinator`] call, [`metadata`] builds
-//! SqlInfo and type info, and [`status`] is the one place errors become gRPC statuses.
+//! SqlInfo and type info, and [`status`] is the one place errors become gRPC statuses: handlers
+//! fail with a [`FlightSqlError`] and `?` does the rest.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
@@ -36,6 +37,7 @@ use tonic::transport::{Identity, ServerTlsConfig};
 
 pub use front::FrontDoor;
 pub use service::PondFlightSql;
+pub use status::FlightSqlError;
 
 /// The largest gRPC message accepted or sent (ingest batches, large result batches).
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
@@ -62,7 +64,7 @@ pub struct ServerConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error("could not start the Flight SQL service: {0}")]
-    Setup(tonic::Status),
+    Setup(status::FlightSqlError),
     #[error("transport error: {0}")]
     Transport(#[from] tonic::transport::Error),
 }

@@ -38,11 +38,12 @@ use pond_proto::flight as session_pb;
 use pond_proto::pond::QueryTicket;
 use prost::Message;
 use tokio::sync::mpsc;
+use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::context::context;
 use crate::encode::{self, Dictionaries, announced_schema};
-use crate::status::{flight_status, status, to_status};
+use crate::status::{FlightSqlError, Result, answer};
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
@@ -63,11 +64,11 @@ pub struct PondFlightSql {
 
 impl PondFlightSql {
     /// Builds the service; computes SqlInfo and XDBC type info once.
-    pub fn new(coordinator: Arc<Coordinator>) -> Result<Self, Status> {
+    pub fn new(coordinator: Arc<Coordinator>) -> Result<Self> {
         Ok(Self {
             coordinator,
-            sql_info: crate::metadata::sql_info().map_err(status)?,
-            xdbc: crate::metadata::xdbc_type_info().map_err(status)?,
+            sql_info: crate::metadata::sql_info()?,
+            xdbc: crate::metadata::xdbc_type_info()?,
         })
     }
 
@@ -82,7 +83,7 @@ impl PondFlightSql {
         &self,
         request: &Request<T>,
         transaction: Option<&[u8]>,
-    ) -> Result<(Arc<Session>, Option<String>), Status> {
+    ) -> Result<(Arc<Session>, Option<String>)> {
         let ctx = context(request)?;
         match transaction {
             Some(t) if !t.is_empty() => {
@@ -94,14 +95,14 @@ impl PondFlightSql {
     }
 }
 
-fn utf8(bytes: &[u8], what: &str) -> Result<String, Status> {
-    String::from_utf8(bytes.to_vec()).map_err(|_| Status::invalid_argument(format!("{what} is not valid UTF-8")))
+fn utf8(bytes: &[u8], what: &str) -> Result<String> {
+    String::from_utf8(bytes.to_vec()).map_err(|_| malformed(&format!("{what} is not valid UTF-8")))
 }
 
-fn schema_bytes(schema: &Schema) -> Result<Bytes, Status> {
+fn schema_bytes(schema: &Schema) -> Result<Bytes> {
     let IpcMessage(bytes) = SchemaAsIpc::new(schema, &IpcWriteOptions::default())
         .try_into()
-        .map_err(|e: arrow::error::ArrowError| Status::internal(format!("could not encode a schema: {e}")))?;
+        .map_err(|e: arrow::error::ArrowError| FlightSqlError::Internal(format!("could not encode a schema: {e}")))?;
     Ok(bytes)
 }
 
@@ -113,11 +114,10 @@ fn statement_info(
     descriptor: FlightDescriptor,
     inline_limit: Option<u64>,
     dictionaries: Dictionaries,
-) -> Result<FlightInfo, Status> {
+) -> Result<FlightInfo> {
     let schema = announced_schema(&planned.schema, dictionaries);
     let info = FlightInfo::new()
-        .try_with_schema(&schema)
-        .map_err(|e| Status::internal(e.to_string()))?
+        .try_with_schema(&schema)?
         .with_descriptor(descriptor)
         .with_ordered(true);
     let query_id = match planned.result {
@@ -145,10 +145,10 @@ fn statement_info(
 
 /// A whole result as `app_metadata`: [`pond_proto::inline::MAGIC`], then an Arrow IPC stream
 /// of the announced schema, as DoGet would have sent it.
-fn inline_result(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Bytes, Status> {
+fn inline_result(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Bytes> {
     let mut out = pond_proto::inline::MAGIC.to_vec();
     encode::ipc_stream(schema, batches, &mut out)
-        .map_err(|e| Status::internal(format!("encoding an inline result: {e}")))?;
+        .map_err(|e| FlightSqlError::Internal(format!("encoding an inline result: {e}")))?;
     Ok(out.into())
 }
 
@@ -161,16 +161,12 @@ fn inline_limit<T>(request: &Request<T>) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
-fn metadata_info(
-    command: impl ProstMessageExt,
-    schema: &Schema,
-    descriptor: FlightDescriptor,
-) -> Result<FlightInfo, Status> {
+fn metadata_info(command: impl ProstMessageExt, schema: &Schema, descriptor: FlightDescriptor) -> Result<FlightInfo> {
     let endpoint = FlightEndpoint::new().with_ticket(Ticket::new(command.as_any().encode_to_vec()));
-    FlightInfo::new()
-        .try_with_schema(schema)
-        .map_err(|e| Status::internal(e.to_string()))
-        .map(|i| i.with_endpoint(endpoint).with_descriptor(descriptor))
+    Ok(FlightInfo::new()
+        .try_with_schema(schema)?
+        .with_endpoint(endpoint)
+        .with_descriptor(descriptor))
 }
 
 /// Encodes a coordinator result stream as Flight data. The stream owns the [`QueryStream`], so
@@ -179,16 +175,18 @@ fn query_stream(q: QueryStream, dictionaries: Dictionaries) -> BoxStream<arrow_f
     let schema = Arc::new(announced_schema(&q.schema, dictionaries));
     let batches = futures::stream::unfold(q, |mut q| async move {
         let next = q.next().await?;
-        Some((next.map_err(to_status), q))
+        Some((next.map_err(FlightSqlError::from), q))
     });
     Box::pin(encode::flight_stream(schema, batches))
 }
 
-fn batches_stream(schema: SchemaRef, batches: Vec<RecordBatch>) -> BoxStream<arrow_flight::FlightData> {
-    Box::pin(encode::flight_stream(
+/// A metadata answer: one batch, streamed as Flight data.
+fn one_batch(batch: RecordBatch) -> Result<Response<BoxStream<arrow_flight::FlightData>>> {
+    let schema = batch.schema();
+    Ok(Response::new(Box::pin(encode::flight_stream(
         schema,
-        futures::stream::iter(batches.into_iter().map(Ok)),
-    ))
+        futures::stream::once(futures::future::ready(Ok(batch))),
+    ))))
 }
 
 fn keys_schema() -> SchemaRef {
@@ -228,10 +226,10 @@ fn opt_strings<'a>(it: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
     Arc::new(StringArray::from(it.collect::<Vec<_>>()))
 }
 
-fn keys_batch(keys: &[KeyColumn]) -> Result<RecordBatch, Status> {
+fn keys_batch(keys: &[KeyColumn]) -> Result<RecordBatch> {
     // DuckDB enforces foreign keys as RESTRICT (NO ACTION) on update and delete: rule 3.
     let rules: ArrayRef = Arc::new(UInt8Array::from(vec![3u8; keys.len()]));
-    RecordBatch::try_new(
+    Ok(RecordBatch::try_new(
         keys_schema(),
         vec![
             strings(keys.iter().map(|k| k.pk_catalog.as_str())),
@@ -250,8 +248,7 @@ fn keys_batch(keys: &[KeyColumn]) -> Result<RecordBatch, Status> {
             Arc::clone(&rules),
             rules,
         ],
-    )
-    .map_err(|e| Status::internal(e.to_string()))
+    )?)
 }
 
 /// Reads parameter rows (or ingest data) from a DoPut stream into one batch.
@@ -264,31 +261,53 @@ fn decode_put(stream: PeekableFlightDataStream) -> FlightRecordBatchStream {
     FlightRecordBatchStream::new_from_flight_data(data)
 }
 
-async fn read_batches(stream: PeekableFlightDataStream) -> Result<(Option<SchemaRef>, Vec<RecordBatch>), Status> {
+async fn read_batches(stream: PeekableFlightDataStream) -> Result<(Option<SchemaRef>, Vec<RecordBatch>)> {
     let mut decoded = decode_put(stream);
     let mut batches = Vec::new();
     while let Some(b) = decoded.next().await {
-        batches.push(b.map_err(flight_status)?);
+        batches.push(b?);
     }
     Ok((decoded.schema().cloned(), batches))
 }
 
 /// Joins parameter batches into one. Batches without columns bind nothing: the JDBC driver
 /// sends one for statements that have no parameters.
-fn concat(schema: Option<SchemaRef>, mut batches: Vec<RecordBatch>) -> Result<Option<RecordBatch>, Status> {
+fn concat(schema: Option<SchemaRef>, mut batches: Vec<RecordBatch>) -> Result<Option<RecordBatch>> {
     batches.retain(|b| b.num_columns() > 0);
     match (schema, batches.len()) {
         (_, 0) => Ok(None),
         (_, 1) => Ok(batches.into_iter().next()),
         (Some(s), _) => arrow::compute::concat_batches(&s, &batches)
             .map(Some)
-            .map_err(|e| Status::invalid_argument(e.to_string())),
-        (None, _) => Err(Status::invalid_argument("parameter batches without a schema")),
+            .map_err(|e| FlightSqlError::InvalidArgument(e.to_string())),
+        (None, _) => Err(malformed("parameter batches without a schema")),
     }
 }
 
-fn decode_ticket(handle: &[u8]) -> Result<QueryTicket, Status> {
-    QueryTicket::decode(handle).map_err(|_| Status::invalid_argument("malformed statement ticket"))
+/// A request the client sent that Pond cannot use: bytes that do not decode, a missing field.
+fn malformed(what: &str) -> FlightSqlError {
+    FlightSqlError::InvalidArgument(what.to_string())
+}
+
+fn decode_ticket(handle: &[u8]) -> Result<QueryTicket> {
+    QueryTicket::decode(handle).map_err(|_| malformed("malformed statement ticket"))
+}
+
+fn no_savepoints() -> FlightSqlError {
+    FlightSqlError::Unsupported("DuckDB does not support savepoints".into())
+}
+
+/// The user and token of a handshake's `Basic` credentials, if they decode.
+fn basic_credentials(encoded: &str) -> Option<(String, String)> {
+    // Clients differ on base64 padding (Go's ADBC driver omits it): accept both.
+    let lenient = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+    );
+    let decoded = String::from_utf8(lenient.decode(encoded.trim()).ok()?).ok()?;
+    let (user, token) = decoded.split_once(':')?;
+    Some((user.to_string(), token.to_string()))
 }
 
 fn session_value(v: &str) -> session_pb::SessionOptionValue {
@@ -307,37 +326,7 @@ impl FlightSqlService for PondFlightSql {
         &self,
         request: Request<Streaming<HandshakeRequest>>,
     ) -> Result<Response<BoxStream<HandshakeResponse>>, Status> {
-        let header = request
-            .metadata()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| Status::unauthenticated("invalid or expired token"))?;
-        let token = if let Some(basic) = header.strip_prefix("Basic ").or_else(|| header.strip_prefix("basic ")) {
-            // Clients differ on base64 padding (Go's ADBC driver omits it): accept both.
-            let lenient = base64::engine::GeneralPurpose::new(
-                &base64::alphabet::STANDARD,
-                base64::engine::GeneralPurposeConfig::new()
-                    .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
-            );
-            let decoded = lenient
-                .decode(basic.trim())
-                .map_err(|_| Status::unauthenticated("invalid or expired token"))?;
-            let decoded =
-                String::from_utf8(decoded).map_err(|_| Status::unauthenticated("invalid or expired token"))?;
-            let (user, token) = decoded
-                .split_once(':')
-                .ok_or_else(|| Status::unauthenticated("invalid or expired token"))?;
-            let principal = self.coordinator.authenticate(token).map_err(to_status)?;
-            if principal.user != user {
-                return Err(Status::unauthenticated("invalid or expired token"));
-            }
-            token.to_string()
-        } else {
-            let token = crate::context::bearer(request.metadata())
-                .ok_or_else(|| Status::unauthenticated("invalid or expired token"))?;
-            self.coordinator.authenticate(&token).map_err(to_status)?;
-            token
-        };
+        let token = self.handshake_token(request.metadata())?;
         let reply = HandshakeResponse {
             protocol_version: 0,
             payload: Bytes::from(token.clone()),
@@ -346,7 +335,7 @@ impl FlightSqlService for PondFlightSql {
             Response::new(Box::pin(futures::stream::iter(vec![Ok(reply)])));
         let value = format!("Bearer {token}")
             .parse()
-            .map_err(|_| Status::internal("token is not a valid header value"))?;
+            .map_err(|_| FlightSqlError::Internal("token is not a valid header value".into()))?;
         response.metadata_mut().insert("authorization", value);
         Ok(response)
     }
@@ -356,21 +345,23 @@ impl FlightSqlService for PondFlightSql {
         query: CommandStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let (session, txn) = self.session_for(&request, query.transaction_id.as_deref())?;
-        let inline = inline_limit(&request);
-        let dictionaries = Dictionaries::of(&request);
-        let planned = self
-            .coordinator
-            .plan_statement(&session, &query.query, txn.as_deref(), inline)
-            .await
-            .map_err(to_status)?;
-        Ok(Response::new(statement_info(
-            planned,
-            &session,
-            request.into_inner(),
-            inline,
-            dictionaries,
-        )?))
+        answer(async move {
+            let (session, txn) = self.session_for(&request, query.transaction_id.as_deref())?;
+            let inline = inline_limit(&request);
+            let dictionaries = Dictionaries::of(&request);
+            let planned = self
+                .coordinator
+                .plan_statement(&session, &query.query, txn.as_deref(), inline)
+                .await?;
+            Ok(Response::new(statement_info(
+                planned,
+                &session,
+                request.into_inner(),
+                inline,
+                dictionaries,
+            )?))
+        })
+        .await
     }
 
     async fn get_flight_info_prepared_statement(
@@ -378,21 +369,20 @@ impl FlightSqlService for PondFlightSql {
         cmd: CommandPreparedStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let handle = utf8(&cmd.prepared_statement_handle, "prepared statement handle")?;
-        let session = context(&request)?.session_of(&handle)?;
-        let dictionaries = Dictionaries::of(&request);
-        let planned = self
-            .coordinator
-            .plan_prepared(&session, &handle)
-            .await
-            .map_err(to_status)?;
-        Ok(Response::new(statement_info(
-            planned,
-            &session,
-            request.into_inner(),
-            None,
-            dictionaries,
-        )?))
+        answer(async move {
+            let handle = utf8(&cmd.prepared_statement_handle, "prepared statement handle")?;
+            let session = context(&request)?.session_of(&handle)?;
+            let dictionaries = Dictionaries::of(&request);
+            let planned = self.coordinator.plan_prepared(&session, &handle).await?;
+            Ok(Response::new(statement_info(
+                planned,
+                &session,
+                request.into_inner(),
+                None,
+                dictionaries,
+            )?))
+        })
+        .await
     }
 
     async fn get_flight_info_catalogs(
@@ -502,10 +492,13 @@ impl FlightSqlService for PondFlightSql {
         ticket: TicketStatementQuery,
         request: Request<Ticket>,
     ) -> Result<Response<BoxStream<arrow_flight::FlightData>>, Status> {
-        let t = decode_ticket(&ticket.statement_handle)?;
-        let session = context(&request)?.session_of(&t.session_id)?;
-        let stream = self.coordinator.stream(&session, &t.query_id).map_err(to_status)?;
-        Ok(Response::new(query_stream(stream, Dictionaries::of(&request))))
+        answer(async move {
+            let t = decode_ticket(&ticket.statement_handle)?;
+            let session = context(&request)?.session_of(&t.session_id)?;
+            let stream = self.coordinator.stream(&session, &t.query_id)?;
+            Ok(Response::new(query_stream(stream, Dictionaries::of(&request))))
+        })
+        .await
     }
 
     async fn do_get_catalogs(
@@ -513,13 +506,15 @@ impl FlightSqlService for PondFlightSql {
         query: CommandGetCatalogs,
         request: Request<Ticket>,
     ) -> Result<Response<BoxStream<arrow_flight::FlightData>>, Status> {
-        let ctx = context(&request)?;
-        let mut b = query.into_builder();
-        for c in self.coordinator.catalogs(&ctx.principal).map_err(to_status)? {
-            b.append(c);
-        }
-        let batch = b.build().map_err(|e| Status::internal(e.to_string()))?;
-        Ok(Response::new(batches_stream(batch.schema(), vec![batch])))
+        answer(async move {
+            let ctx = context(&request)?;
+            let mut b = query.into_builder();
+            for c in self.coordinator.catalogs(&ctx.principal)? {
+                b.append(c);
+            }
+            one_batch(b.build()?)
+        })
+        .await
     }
 
     async fn do_get_schemas(
@@ -527,18 +522,19 @@ impl FlightSqlService for PondFlightSql {
         query: CommandGetDbSchemas,
         request: Request<Ticket>,
     ) -> Result<Response<BoxStream<arrow_flight::FlightData>>, Status> {
-        let session = context(&request)?.session()?;
-        let rows = self
-            .coordinator
-            .schemas(&session, query.catalog.clone(), query.db_schema_filter_pattern.clone())
-            .await
-            .map_err(to_status)?;
-        let mut b = query.into_builder();
-        for (c, s) in rows {
-            b.append(c, s);
-        }
-        let batch = b.build().map_err(|e| Status::internal(e.to_string()))?;
-        Ok(Response::new(batches_stream(batch.schema(), vec![batch])))
+        answer(async move {
+            let session = context(&request)?.session()?;
+            let rows = self
+                .coordinator
+                .schemas(&session, query.catalog.clone(), query.db_schema_filter_pattern.clone())
+                .await?;
+            let mut b = query.into_builder();
+            for (c, s) in rows {
+                b.append(c, s);
+            }
+            one_batch(b.build()?)
+        })
+        .await
     }
 
     async fn do_get_tables(
@@ -546,29 +542,30 @@ impl FlightSqlService for PondFlightSql {
         query: CommandGetTables,
         request: Request<Ticket>,
     ) -> Result<Response<BoxStream<arrow_flight::FlightData>>, Status> {
-        let session = context(&request)?.session()?;
-        let filter = TableFilter {
-            catalog: query.catalog.clone(),
-            schema_pattern: query.db_schema_filter_pattern.clone(),
-            table_pattern: query.table_name_filter_pattern.clone(),
-            table_types: query.table_types.clone(),
-            include_schema: query.include_schema,
-        };
-        let tables = self.coordinator.tables(&session, filter).await.map_err(to_status)?;
-        let mut b = query.into_builder();
-        let empty = Schema::empty();
-        for t in &tables {
-            b.append(
-                &t.catalog,
-                &t.schema,
-                &t.name,
-                &t.table_type,
-                t.arrow_schema.as_ref().unwrap_or(&empty),
-            )
-            .map_err(|e| Status::internal(e.to_string()))?;
-        }
-        let batch = b.build().map_err(|e| Status::internal(e.to_string()))?;
-        Ok(Response::new(batches_stream(batch.schema(), vec![batch])))
+        answer(async move {
+            let session = context(&request)?.session()?;
+            let filter = TableFilter {
+                catalog: query.catalog.clone(),
+                schema_pattern: query.db_schema_filter_pattern.clone(),
+                table_pattern: query.table_name_filter_pattern.clone(),
+                table_types: query.table_types.clone(),
+                include_schema: query.include_schema,
+            };
+            let tables = self.coordinator.tables(&session, filter).await?;
+            let mut b = query.into_builder();
+            let empty = Schema::empty();
+            for t in &tables {
+                b.append(
+                    &t.catalog,
+                    &t.schema,
+                    &t.name,
+                    &t.table_type,
+                    t.arrow_schema.as_ref().unwrap_or(&empty),
+                )?;
+            }
+            one_batch(b.build()?)
+        })
+        .await
     }
 
     async fn do_get_table_types(
@@ -576,12 +573,14 @@ impl FlightSqlService for PondFlightSql {
         query: CommandGetTableTypes,
         _request: Request<Ticket>,
     ) -> Result<Response<BoxStream<arrow_flight::FlightData>>, Status> {
-        let mut b = query.into_builder();
-        for t in ["LOCAL TEMPORARY", "TABLE", "VIEW"] {
-            b.append(t);
-        }
-        let batch = b.build().map_err(|e| Status::internal(e.to_string()))?;
-        Ok(Response::new(batches_stream(batch.schema(), vec![batch])))
+        answer(async move {
+            let mut b = query.into_builder();
+            for t in ["LOCAL TEMPORARY", "TABLE", "VIEW"] {
+                b.append(t);
+            }
+            one_batch(b.build()?)
+        })
+        .await
     }
 
     async fn do_get_sql_info(
@@ -589,11 +588,7 @@ impl FlightSqlService for PondFlightSql {
         query: CommandGetSqlInfo,
         _request: Request<Ticket>,
     ) -> Result<Response<BoxStream<arrow_flight::FlightData>>, Status> {
-        let batch = query
-            .into_builder(&self.sql_info)
-            .build()
-            .map_err(|e| Status::internal(e.to_string()))?;
-        Ok(Response::new(batches_stream(batch.schema(), vec![batch])))
+        answer(async move { one_batch(query.into_builder(&self.sql_info).build()?) }).await
     }
 
     async fn do_get_primary_keys(
@@ -601,32 +596,33 @@ impl FlightSqlService for PondFlightSql {
         query: CommandGetPrimaryKeys,
         request: Request<Ticket>,
     ) -> Result<Response<BoxStream<arrow_flight::FlightData>>, Status> {
-        let session = context(&request)?.session()?;
-        let keys = self
-            .coordinator
-            .keys(
-                &session,
-                true,
-                Some((query.catalog, query.db_schema, query.table)),
-                None,
-            )
-            .await
-            .map_err(to_status)?;
-        let batch = RecordBatch::try_new(
-            primary_keys_schema(),
-            vec![
-                strings(keys.iter().map(|k| k.pk_catalog.as_str())),
-                strings(keys.iter().map(|k| k.pk_schema.as_str())),
-                strings(keys.iter().map(|k| k.pk_table.as_str())),
-                strings(keys.iter().map(|k| k.pk_column.as_str())),
-                opt_strings(keys.iter().map(|k| k.pk_name.as_deref())),
-                Arc::new(Int32Array::from(
-                    keys.iter().map(|k| k.key_sequence).collect::<Vec<_>>(),
-                )),
-            ],
-        )
-        .map_err(|e| Status::internal(e.to_string()))?;
-        Ok(Response::new(batches_stream(primary_keys_schema(), vec![batch])))
+        answer(async move {
+            let session = context(&request)?.session()?;
+            let keys = self
+                .coordinator
+                .keys(
+                    &session,
+                    true,
+                    Some((query.catalog, query.db_schema, query.table)),
+                    None,
+                )
+                .await?;
+            let batch = RecordBatch::try_new(
+                primary_keys_schema(),
+                vec![
+                    strings(keys.iter().map(|k| k.pk_catalog.as_str())),
+                    strings(keys.iter().map(|k| k.pk_schema.as_str())),
+                    strings(keys.iter().map(|k| k.pk_table.as_str())),
+                    strings(keys.iter().map(|k| k.pk_column.as_str())),
+                    opt_strings(keys.iter().map(|k| k.pk_name.as_deref())),
+                    Arc::new(Int32Array::from(
+                        keys.iter().map(|k| k.key_sequence).collect::<Vec<_>>(),
+                    )),
+                ],
+            )?;
+            one_batch(batch)
+        })
+        .await
     }
 
     async fn do_get_exported_keys(
@@ -634,18 +630,20 @@ impl FlightSqlService for PondFlightSql {
         query: CommandGetExportedKeys,
         request: Request<Ticket>,
     ) -> Result<Response<BoxStream<arrow_flight::FlightData>>, Status> {
-        let session = context(&request)?.session()?;
-        let keys = self
-            .coordinator
-            .keys(
-                &session,
-                false,
-                Some((query.catalog, query.db_schema, query.table)),
-                None,
-            )
-            .await
-            .map_err(to_status)?;
-        Ok(Response::new(batches_stream(keys_schema(), vec![keys_batch(&keys)?])))
+        answer(async move {
+            let session = context(&request)?.session()?;
+            let keys = self
+                .coordinator
+                .keys(
+                    &session,
+                    false,
+                    Some((query.catalog, query.db_schema, query.table)),
+                    None,
+                )
+                .await?;
+            one_batch(keys_batch(&keys)?)
+        })
+        .await
     }
 
     async fn do_get_imported_keys(
@@ -653,18 +651,20 @@ impl FlightSqlService for PondFlightSql {
         query: CommandGetImportedKeys,
         request: Request<Ticket>,
     ) -> Result<Response<BoxStream<arrow_flight::FlightData>>, Status> {
-        let session = context(&request)?.session()?;
-        let keys = self
-            .coordinator
-            .keys(
-                &session,
-                false,
-                None,
-                Some((query.catalog, query.db_schema, query.table)),
-            )
-            .await
-            .map_err(to_status)?;
-        Ok(Response::new(batches_stream(keys_schema(), vec![keys_batch(&keys)?])))
+        answer(async move {
+            let session = context(&request)?.session()?;
+            let keys = self
+                .coordinator
+                .keys(
+                    &session,
+                    false,
+                    None,
+                    Some((query.catalog, query.db_schema, query.table)),
+                )
+                .await?;
+            one_batch(keys_batch(&keys)?)
+        })
+        .await
     }
 
     async fn do_get_cross_reference(
@@ -672,18 +672,20 @@ impl FlightSqlService for PondFlightSql {
         query: CommandGetCrossReference,
         request: Request<Ticket>,
     ) -> Result<Response<BoxStream<arrow_flight::FlightData>>, Status> {
-        let session = context(&request)?.session()?;
-        let keys = self
-            .coordinator
-            .keys(
-                &session,
-                false,
-                Some((query.pk_catalog, query.pk_db_schema, query.pk_table)),
-                Some((query.fk_catalog, query.fk_db_schema, query.fk_table)),
-            )
-            .await
-            .map_err(to_status)?;
-        Ok(Response::new(batches_stream(keys_schema(), vec![keys_batch(&keys)?])))
+        answer(async move {
+            let session = context(&request)?.session()?;
+            let keys = self
+                .coordinator
+                .keys(
+                    &session,
+                    false,
+                    Some((query.pk_catalog, query.pk_db_schema, query.pk_table)),
+                    Some((query.fk_catalog, query.fk_db_schema, query.fk_table)),
+                )
+                .await?;
+            one_batch(keys_batch(&keys)?)
+        })
+        .await
     }
 
     async fn do_get_xdbc_type_info(
@@ -691,11 +693,7 @@ impl FlightSqlService for PondFlightSql {
         query: CommandGetXdbcTypeInfo,
         _request: Request<Ticket>,
     ) -> Result<Response<BoxStream<arrow_flight::FlightData>>, Status> {
-        let batch = query
-            .into_builder(&self.xdbc)
-            .build()
-            .map_err(|e| Status::internal(e.to_string()))?;
-        Ok(Response::new(batches_stream(batch.schema(), vec![batch])))
+        answer(async move { one_batch(query.into_builder(&self.xdbc).build()?) }).await
     }
 
     async fn do_put_statement_update(
@@ -703,11 +701,14 @@ impl FlightSqlService for PondFlightSql {
         cmd: CommandStatementUpdate,
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
-        let (session, txn) = self.session_for(&request, cmd.transaction_id.as_deref())?;
-        self.coordinator
-            .execute_update(&session, &cmd.query, txn.as_deref())
-            .await
-            .map_err(to_status)
+        answer(async move {
+            let (session, txn) = self.session_for(&request, cmd.transaction_id.as_deref())?;
+            Ok(self
+                .coordinator
+                .execute_update(&session, &cmd.query, txn.as_deref())
+                .await?)
+        })
+        .await
     }
 
     async fn do_put_statement_ingest(
@@ -715,61 +716,7 @@ impl FlightSqlService for PondFlightSql {
         cmd: CommandStatementIngest,
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
-        let (session, transaction) = self.session_for(&request, cmd.transaction_id.as_deref())?;
-        let opts = cmd.table_definition_options.unwrap_or_default();
-        let if_not_exists = match TableNotExistOption::try_from(opts.if_not_exist) {
-            Ok(TableNotExistOption::Fail) => IfNotExists::Fail,
-            _ => IfNotExists::Create,
-        };
-        let if_exists = match TableExistsOption::try_from(opts.if_exists) {
-            Ok(TableExistsOption::Append) => IfExists::Append,
-            Ok(TableExistsOption::Replace) => IfExists::Replace,
-            _ => IfExists::Fail,
-        };
-        let target = IngestTarget {
-            table: cmd.table,
-            schema: cmd.schema,
-            catalog: cmd.catalog,
-            temporary: cmd.temporary,
-            if_not_exists,
-            if_exists,
-            transaction,
-        };
-        let mut decoded = decode_put(request.into_inner());
-        let first = decoded.next().await.transpose().map_err(flight_status)?;
-        let schema = decoded
-            .schema()
-            .cloned()
-            .ok_or_else(|| Status::invalid_argument("ingest stream has no schema"))?;
-        let (tx, rx) = mpsc::channel(4);
-        let coordinator = Arc::clone(&self.coordinator);
-        // If this call is dropped (client gone), `tx` goes without an End and the ingest rolls
-        // back; the task itself finishes on its own.
-        let task = tokio::spawn(async move { coordinator.ingest(&session, target, schema, rx).await });
-        let mut next = first.map(Ok);
-        loop {
-            let item = match next.take() {
-                Some(item) => Some(item),
-                None => decoded.next().await,
-            };
-            let chunk = match item {
-                Some(Ok(b)) => IngestChunk::Batch(b),
-                Some(Err(e)) => {
-                    drop(tx);
-                    let _ = task.await;
-                    return Err(flight_status(e));
-                }
-                None => IngestChunk::End,
-            };
-            let end = matches!(chunk, IngestChunk::End);
-            if tx.send(chunk).await.is_err() || end {
-                break;
-            }
-        }
-        drop(tx);
-        task.await
-            .map_err(|e| Status::internal(format!("ingest task failed: {e}")))?
-            .map_err(to_status)
+        answer(self.ingest(cmd, request)).await
     }
 
     async fn do_put_prepared_statement_query(
@@ -777,13 +724,16 @@ impl FlightSqlService for PondFlightSql {
         cmd: CommandPreparedStatementQuery,
         request: Request<PeekableFlightDataStream>,
     ) -> Result<DoPutPreparedStatementResult, Status> {
-        let handle = utf8(&cmd.prepared_statement_handle, "prepared statement handle")?;
-        let session = context(&request)?.session_of(&handle)?;
-        let (schema, batches) = read_batches(request.into_inner()).await?;
-        session.bind(&handle, concat(schema, batches)?).map_err(to_status)?;
-        Ok(DoPutPreparedStatementResult {
-            prepared_statement_handle: Some(cmd.prepared_statement_handle),
+        answer(async move {
+            let handle = utf8(&cmd.prepared_statement_handle, "prepared statement handle")?;
+            let session = context(&request)?.session_of(&handle)?;
+            let (schema, batches) = read_batches(request.into_inner()).await?;
+            session.bind(&handle, concat(schema, batches)?)?;
+            Ok(DoPutPreparedStatementResult {
+                prepared_statement_handle: Some(cmd.prepared_statement_handle),
+            })
         })
+        .await
     }
 
     async fn do_put_prepared_statement_update(
@@ -791,16 +741,16 @@ impl FlightSqlService for PondFlightSql {
         cmd: CommandPreparedStatementUpdate,
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
-        let handle = utf8(&cmd.prepared_statement_handle, "prepared statement handle")?;
-        let session = context(&request)?.session_of(&handle)?;
-        let (schema, batches) = read_batches(request.into_inner()).await?;
-        if let Some(params) = concat(schema, batches)? {
-            session.bind(&handle, Some(params)).map_err(to_status)?;
-        }
-        self.coordinator
-            .execute_prepared_update(&session, &handle)
-            .await
-            .map_err(to_status)
+        answer(async move {
+            let handle = utf8(&cmd.prepared_statement_handle, "prepared statement handle")?;
+            let session = context(&request)?.session_of(&handle)?;
+            let (schema, batches) = read_batches(request.into_inner()).await?;
+            if let Some(params) = concat(schema, batches)? {
+                session.bind(&handle, Some(params))?;
+            }
+            Ok(self.coordinator.execute_prepared_update(&session, &handle).await?)
+        })
+        .await
     }
 
     async fn do_action_create_prepared_statement(
@@ -808,17 +758,16 @@ impl FlightSqlService for PondFlightSql {
         query: ActionCreatePreparedStatementRequest,
         request: Request<Action>,
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
-        let (session, txn) = self.session_for(&request, query.transaction_id.as_deref())?;
-        let info = self
-            .coordinator
-            .prepare(&session, &query.query, txn.as_deref())
-            .await
-            .map_err(to_status)?;
-        Ok(ActionCreatePreparedStatementResult {
-            prepared_statement_handle: Bytes::from(info.handle),
-            dataset_schema: schema_bytes(&announced_schema(&info.dataset_schema, Dictionaries::of(&request)))?,
-            parameter_schema: schema_bytes(&info.parameter_schema)?,
+        answer(async move {
+            let (session, txn) = self.session_for(&request, query.transaction_id.as_deref())?;
+            let info = self.coordinator.prepare(&session, &query.query, txn.as_deref()).await?;
+            Ok(ActionCreatePreparedStatementResult {
+                prepared_statement_handle: Bytes::from(info.handle),
+                dataset_schema: schema_bytes(&announced_schema(&info.dataset_schema, Dictionaries::of(&request)))?,
+                parameter_schema: schema_bytes(&info.parameter_schema)?,
+            })
         })
+        .await
     }
 
     async fn do_action_close_prepared_statement(
@@ -838,11 +787,14 @@ impl FlightSqlService for PondFlightSql {
         _query: ActionBeginTransactionRequest,
         request: Request<Action>,
     ) -> Result<ActionBeginTransactionResult, Status> {
-        let session = context(&request)?.session()?;
-        let id = self.coordinator.begin(&session).await.map_err(to_status)?;
-        Ok(ActionBeginTransactionResult {
-            transaction_id: Bytes::from(id),
+        answer(async move {
+            let session = context(&request)?.session()?;
+            let id = self.coordinator.begin(&session).await?;
+            Ok(ActionBeginTransactionResult {
+                transaction_id: Bytes::from(id),
+            })
         })
+        .await
     }
 
     async fn do_action_end_transaction(
@@ -850,14 +802,17 @@ impl FlightSqlService for PondFlightSql {
         query: ActionEndTransactionRequest,
         request: Request<Action>,
     ) -> Result<(), Status> {
-        let id = utf8(&query.transaction_id, "transaction id")?;
-        let session = context(&request)?.session_of(&id)?;
-        let commit = match EndTransaction::try_from(query.action) {
-            Ok(EndTransaction::Commit) => true,
-            Ok(EndTransaction::Rollback) => false,
-            _ => return Err(Status::invalid_argument("EndTransaction needs COMMIT or ROLLBACK")),
-        };
-        self.coordinator.end(&session, &id, commit).await.map_err(to_status)
+        answer(async move {
+            let id = utf8(&query.transaction_id, "transaction id")?;
+            let session = context(&request)?.session_of(&id)?;
+            let commit = match EndTransaction::try_from(query.action) {
+                Ok(EndTransaction::Commit) => true,
+                Ok(EndTransaction::Rollback) => false,
+                _ => return Err(malformed("EndTransaction needs COMMIT or ROLLBACK")),
+            };
+            Ok(self.coordinator.end(&session, &id, commit).await?)
+        })
+        .await
     }
 
     async fn do_action_begin_savepoint(
@@ -865,7 +820,7 @@ impl FlightSqlService for PondFlightSql {
         _query: ActionBeginSavepointRequest,
         _request: Request<Action>,
     ) -> Result<ActionBeginSavepointResult, Status> {
-        Err(Status::unimplemented("DuckDB does not support savepoints"))
+        Err(no_savepoints().into())
     }
 
     async fn do_action_end_savepoint(
@@ -873,7 +828,7 @@ impl FlightSqlService for PondFlightSql {
         _query: ActionEndSavepointRequest,
         _request: Request<Action>,
     ) -> Result<(), Status> {
-        Err(Status::unimplemented("DuckDB does not support savepoints"))
+        Err(no_savepoints().into())
     }
 
     async fn do_action_cancel_query(
@@ -881,7 +836,7 @@ impl FlightSqlService for PondFlightSql {
         query: ActionCancelQueryRequest,
         request: Request<Action>,
     ) -> Result<ActionCancelQueryResult, Status> {
-        let info = FlightInfo::decode(query.info).map_err(|_| Status::invalid_argument("malformed FlightInfo"))?;
+        let info = FlightInfo::decode(query.info).map_err(|_| malformed("malformed FlightInfo"))?;
         let cancelled = self.cancel(&request, &info)?;
         // CancelResult: 1 = CANCELLED, 3 = NOT_CANCELLABLE.
         Ok(ActionCancelQueryResult {
@@ -893,89 +848,67 @@ impl FlightSqlService for PondFlightSql {
         &self,
         request: Request<Action>,
     ) -> Result<Response<BoxStream<arrow_flight::Result>>, Status> {
-        let body = request.get_ref().body.clone();
-        let reply = |bytes: Vec<u8>| -> Response<BoxStream<arrow_flight::Result>> {
-            Response::new(Box::pin(futures::stream::iter(vec![Ok(arrow_flight::Result {
-                body: bytes.into(),
-            })])))
-        };
-        match request.get_ref().r#type.as_str() {
-            CANCEL_FLIGHT_INFO => {
-                let req = CancelFlightInfoRequest::decode(body)
-                    .map_err(|_| Status::invalid_argument("malformed CancelFlightInfoRequest"))?;
-                let info = req
-                    .info
-                    .ok_or_else(|| Status::invalid_argument("CancelFlightInfo needs a FlightInfo"))?;
-                let cancelled = self.cancel(&request, &info)?;
-                let status = if cancelled {
-                    CancelStatus::Cancelled
-                } else {
-                    CancelStatus::NotCancellable
-                };
-                Ok(reply(CancelFlightInfoResult { status: status as i32 }.encode_to_vec()))
-            }
-            SET_SESSION_OPTIONS => {
-                let req = session_pb::SetSessionOptionsRequest::decode(body)
-                    .map_err(|_| Status::invalid_argument("malformed SetSessionOptionsRequest"))?;
-                let session = context(&request)?.session()?;
-                let mut errors = std::collections::HashMap::new();
-                let mut catalog = None;
-                let mut schema = None;
-                for (name, value) in req.session_options {
-                    let text = match value.option_value {
-                        Some(session_pb::session_option_value::OptionValue::StringValue(s)) => Some(s),
-                        _ => None,
+        answer(async move {
+            let body = request.get_ref().body.clone();
+            let reply = |bytes: Vec<u8>| -> Response<BoxStream<arrow_flight::Result>> {
+                Response::new(Box::pin(futures::stream::iter(vec![Ok(arrow_flight::Result {
+                    body: bytes.into(),
+                })])))
+            };
+            match request.get_ref().r#type.as_str() {
+                CANCEL_FLIGHT_INFO => {
+                    let req = CancelFlightInfoRequest::decode(body)
+                        .map_err(|_| malformed("malformed CancelFlightInfoRequest"))?;
+                    let info = req
+                        .info
+                        .ok_or_else(|| malformed("CancelFlightInfo needs a FlightInfo"))?;
+                    let cancelled = self.cancel(&request, &info)?;
+                    let status = if cancelled {
+                        CancelStatus::Cancelled
+                    } else {
+                        CancelStatus::NotCancellable
                     };
-                    match (name.as_str(), text) {
-                        ("catalog", Some(v)) => catalog = Some(v),
-                        ("schema", Some(v)) => schema = Some(v),
-                        ("catalog" | "schema", None) => {
-                            errors.insert(name, session_pb::set_session_options_result::Error { value: 2 });
-                        }
-                        _ => {
-                            errors.insert(name, session_pb::set_session_options_result::Error { value: 1 });
-                        }
-                    }
+                    Ok(reply(CancelFlightInfoResult { status: status as i32 }.encode_to_vec()))
                 }
-                if (catalog.is_some() || schema.is_some())
-                    && let Err(e) = self.coordinator.set_current(&session, catalog, schema).await
-                {
-                    tracing::debug!(error = %e, "SetSessionOptions refused");
-                    errors.insert(
-                        "catalog".into(),
-                        session_pb::set_session_options_result::Error { value: 2 },
-                    );
+                SET_SESSION_OPTIONS => {
+                    let req = session_pb::SetSessionOptionsRequest::decode(body)
+                        .map_err(|_| malformed("malformed SetSessionOptionsRequest"))?;
+                    let session = context(&request)?.session()?;
+                    let result = self.set_session_options(&session, req).await;
+                    Ok(reply(result.encode_to_vec()))
                 }
-                Ok(reply(session_pb::SetSessionOptionsResult { errors }.encode_to_vec()))
+                GET_SESSION_OPTIONS => {
+                    let session = context(&request)?.session()?;
+                    let (db, schema) = session.current();
+                    let mut options = std::collections::HashMap::new();
+                    options.insert("catalog".to_string(), session_value(&db));
+                    options.insert("schema".to_string(), session_value(schema.as_deref().unwrap_or("main")));
+                    Ok(reply(
+                        session_pb::GetSessionOptionsResult {
+                            session_options: options,
+                        }
+                        .encode_to_vec(),
+                    ))
+                }
+                CLOSE_SESSION => {
+                    let session = context(&request)?.session()?;
+                    self.coordinator.close_session(&session);
+                    // CloseSessionResult.Status: 1 = CLOSED.
+                    Ok(reply(session_pb::CloseSessionResult { status: 1 }.encode_to_vec()))
+                }
+                PLAN_DUAL_QUERY => {
+                    let req =
+                        pond_proto::dual::PlanRequest::decode(body).map_err(|_| malformed("malformed PlanRequest"))?;
+                    let session = context(&request)?.session()?;
+                    let plan = self.coordinator.plan_dual(&session, req).await?;
+                    Ok(reply(plan.encode_to_vec()))
+                }
+                other => Err(FlightSqlError::Unsupported(format!(
+                    "action {other:?} is not supported"
+                ))),
             }
-            GET_SESSION_OPTIONS => {
-                let session = context(&request)?.session()?;
-                let (db, schema) = session.current();
-                let mut options = std::collections::HashMap::new();
-                options.insert("catalog".to_string(), session_value(&db));
-                options.insert("schema".to_string(), session_value(schema.as_deref().unwrap_or("main")));
-                Ok(reply(
-                    session_pb::GetSessionOptionsResult {
-                        session_options: options,
-                    }
-                    .encode_to_vec(),
-                ))
-            }
-            CLOSE_SESSION => {
-                let session = context(&request)?.session()?;
-                self.coordinator.close_session(&session);
-                // CloseSessionResult.Status: 1 = CLOSED.
-                Ok(reply(session_pb::CloseSessionResult { status: 1 }.encode_to_vec()))
-            }
-            PLAN_DUAL_QUERY => {
-                let req = pond_proto::dual::PlanRequest::decode(body)
-                    .map_err(|_| Status::invalid_argument("malformed PlanRequest"))?;
-                let session = context(&request)?.session()?;
-                let plan = self.coordinator.plan_dual(&session, req).await.map_err(status)?;
-                Ok(reply(plan.encode_to_vec()))
-            }
-            other => Err(Status::unimplemented(format!("action {other:?} is not supported"))),
-        }
+        })
+        .await
     }
 
     async fn list_custom_actions(&self) -> Option<Vec<Result<ActionType, Status>>> {
@@ -1013,8 +946,124 @@ impl FlightSqlService for PondFlightSql {
 }
 
 impl PondFlightSql {
+    /// Ingests a DoPut stream into a table. The stream is handed to the coordinator batch by
+    /// batch and ends with an explicit end marker, so a stream that fails rolls back.
+    async fn ingest(&self, cmd: CommandStatementIngest, request: Request<PeekableFlightDataStream>) -> Result<i64> {
+        let (session, transaction) = self.session_for(&request, cmd.transaction_id.as_deref())?;
+        let opts = cmd.table_definition_options.unwrap_or_default();
+        let if_not_exists = match TableNotExistOption::try_from(opts.if_not_exist) {
+            Ok(TableNotExistOption::Fail) => IfNotExists::Fail,
+            _ => IfNotExists::Create,
+        };
+        let if_exists = match TableExistsOption::try_from(opts.if_exists) {
+            Ok(TableExistsOption::Append) => IfExists::Append,
+            Ok(TableExistsOption::Replace) => IfExists::Replace,
+            _ => IfExists::Fail,
+        };
+        let target = IngestTarget {
+            table: cmd.table,
+            schema: cmd.schema,
+            catalog: cmd.catalog,
+            temporary: cmd.temporary,
+            if_not_exists,
+            if_exists,
+            transaction,
+        };
+        let mut decoded = decode_put(request.into_inner());
+        let first = decoded.next().await.transpose()?;
+        let schema = decoded
+            .schema()
+            .cloned()
+            .ok_or_else(|| malformed("ingest stream has no schema"))?;
+        let (tx, rx) = mpsc::channel(4);
+        let coordinator = Arc::clone(&self.coordinator);
+        // If this call is dropped (client gone), `tx` goes without an End and the ingest rolls
+        // back; the task itself finishes on its own.
+        let task = tokio::spawn(async move { coordinator.ingest(&session, target, schema, rx).await });
+        let mut next = first.map(Ok);
+        loop {
+            let item = match next.take() {
+                Some(item) => Some(item),
+                None => decoded.next().await,
+            };
+            let chunk = match item {
+                Some(Ok(b)) => IngestChunk::Batch(b),
+                Some(Err(e)) => {
+                    drop(tx);
+                    let _ = task.await;
+                    return Err(e.into());
+                }
+                None => IngestChunk::End,
+            };
+            let end = matches!(chunk, IngestChunk::End);
+            if tx.send(chunk).await.is_err() || end {
+                break;
+            }
+        }
+        drop(tx);
+        Ok(task
+            .await
+            .map_err(|e| FlightSqlError::Internal(format!("ingest task failed: {e}")))??)
+    }
+
+    /// Applies SetSessionOptions: `catalog` and `schema` are the options Pond knows; any other,
+    /// or one the coordinator refuses, is reported in the result rather than failing the call.
+    async fn set_session_options(
+        &self,
+        session: &Arc<Session>,
+        req: session_pb::SetSessionOptionsRequest,
+    ) -> session_pb::SetSessionOptionsResult {
+        // SetSessionOptionsResult.ErrorValue: 1 = INVALID_NAME, 2 = INVALID_VALUE.
+        let error = |value| session_pb::set_session_options_result::Error { value };
+        let mut errors = std::collections::HashMap::new();
+        let mut catalog = None;
+        let mut schema = None;
+        for (name, value) in req.session_options {
+            let text = match value.option_value {
+                Some(session_pb::session_option_value::OptionValue::StringValue(s)) => Some(s),
+                _ => None,
+            };
+            match (name.as_str(), text) {
+                ("catalog", Some(v)) => catalog = Some(v),
+                ("schema", Some(v)) => schema = Some(v),
+                ("catalog" | "schema", None) => {
+                    errors.insert(name, error(2));
+                }
+                _ => {
+                    errors.insert(name, error(1));
+                }
+            }
+        }
+        if (catalog.is_some() || schema.is_some())
+            && let Err(e) = self.coordinator.set_current(session, catalog, schema).await
+        {
+            tracing::debug!(error = %e, "SetSessionOptions refused");
+            errors.insert("catalog".into(), error(2));
+        }
+        session_pb::SetSessionOptionsResult { errors }
+    }
+
+    /// The token a handshake's credentials prove: `Basic user:token`, whose user must be the
+    /// token's, or `Bearer token`.
+    fn handshake_token(&self, metadata: &MetadataMap) -> Result<String> {
+        let header = metadata
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .ok_or(FlightSqlError::Unauthenticated)?;
+        if let Some(basic) = header.strip_prefix("Basic ").or_else(|| header.strip_prefix("basic ")) {
+            let (user, token) = basic_credentials(basic).ok_or(FlightSqlError::Unauthenticated)?;
+            if self.coordinator.authenticate(&token)?.user != user {
+                return Err(FlightSqlError::Unauthenticated);
+            }
+            return Ok(token);
+        }
+        let token = crate::context::bearer(metadata).ok_or(FlightSqlError::Unauthenticated)?;
+        self.coordinator.authenticate(&token)?;
+        Ok(token)
+    }
+
     /// Cancels the query a FlightInfo names; whether there was anything to cancel.
-    fn cancel<T>(&self, request: &Request<T>, info: &FlightInfo) -> Result<bool, Status> {
+    fn cancel<T>(&self, request: &Request<T>, info: &FlightInfo) -> Result<bool> {
         let ctx = context(request)?;
         let mut cancelled = false;
         for endpoint in &info.endpoint {
@@ -1034,23 +1083,18 @@ impl PondFlightSql {
     }
 
     /// The schema a command would produce, without running anything (GetSchema).
-    pub async fn schema_of(&self, request: Request<FlightDescriptor>) -> Result<Schema, Status> {
-        let any =
-            Any::decode(request.get_ref().cmd.clone()).map_err(|_| Status::invalid_argument("malformed command"))?;
+    pub async fn schema_of(&self, request: Request<FlightDescriptor>) -> Result<Schema> {
+        let any = Any::decode(request.get_ref().cmd.clone()).map_err(|_| malformed("malformed command"))?;
         if let Ok(Some(cmd)) = any.unpack::<CommandPreparedStatementQuery>() {
             let handle = utf8(&cmd.prepared_statement_handle, "prepared statement handle")?;
             let session = context(&request)?.session_of(&handle)?;
-            let stmt = session.prepared(&handle).map_err(to_status)?;
+            let stmt = session.prepared(&handle)?;
             return Ok(announced_schema(&stmt.dataset_schema, Dictionaries::of(&request)));
         }
         if let Ok(Some(cmd)) = any.unpack::<CommandStatementQuery>() {
             // Prepare without running, then forget the statement.
             let (session, txn) = self.session_for(&request, cmd.transaction_id.as_deref())?;
-            let info = self
-                .coordinator
-                .prepare(&session, &cmd.query, txn.as_deref())
-                .await
-                .map_err(to_status)?;
+            let info = self.coordinator.prepare(&session, &cmd.query, txn.as_deref()).await?;
             session.close_prepared(&info.handle);
             return Ok(announced_schema(&info.dataset_schema, Dictionaries::of(&request)));
         }
@@ -1058,7 +1102,7 @@ impl PondFlightSql {
         let info = <Self as FlightService>::get_flight_info(self, request)
             .await?
             .into_inner();
-        info.try_decode_schema().map_err(|e| Status::internal(e.to_string()))
+        Ok(info.try_decode_schema()?)
     }
 }
 

@@ -1,13 +1,102 @@
-//! The one place where errors become gRPC statuses.
+//! The error edge: the one place where errors become gRPC statuses.
+//!
+//! Handlers fail with a [`FlightSqlError`], whose `From` conversions let `?` take the
+//! coordinator's, a duckling's, Arrow's and Flight's errors as they come, and whose one
+//! `From<FlightSqlError> for Status` decides what a client is told. The cluster crate maps its
+//! own errors into [`FlightSqlError`] too, so a call answers the same in every mode.
+//!
+//! Invariants:
+//! - SQL errors are INVALID_ARGUMENT with DuckDB's message, refusals PERMISSION_DENIED,
+//!   interrupted queries CANCELLED, missing features UNIMPLEMENTED (ADBC falls back on it),
+//!   bytes a client sent that do not decode INVALID_ARGUMENT.
+//! - A failed credential check never says why: every one is "invalid or expired token".
+//! - Internal errors and storage failures are logged here, once, where they leave the server.
 
+use std::future::Future;
+
+use arrow::error::ArrowError;
+use arrow_flight::error::FlightError;
 use pond_coordinator::CoordinatorError;
 use pond_duckling::{DucklingError, SqlErrorKind};
 use tonic::Status;
 
-/// Maps a coordinator error to the status a Flight SQL client expects: SQL errors are
-/// INVALID_ARGUMENT with DuckDB's message, refusals PERMISSION_DENIED, cancelled queries
-/// CANCELLED, and missing features UNIMPLEMENTED (ADBC falls back on it).
-pub fn to_status(e: CoordinatorError) -> Status {
+/// Everything a call to Pond's front door can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum FlightSqlError {
+    /// The coordinator's answer, a duckling's or the storage's failure included.
+    #[error(transparent)]
+    Coordinator(#[from] CoordinatorError),
+    /// No valid credentials (missing, malformed or not matching). Never says why, so tokens
+    /// cannot be probed.
+    #[error("invalid or expired token")]
+    Unauthenticated,
+    /// A request Pond cannot use: bytes that do not decode (a command, a ticket, a handle, an
+    /// action's body), an unknown action, an argument out of range.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// A Flight data stream from the client (ingest, parameters) that does not decode.
+    #[error(transparent)]
+    Stream(#[from] FlightError),
+    /// What Flight SQL allows and Pond does not do.
+    #[error("{0}")]
+    Unsupported(String),
+    /// A refusal the coordinator did not make (a duckling serving another user).
+    #[error("permission denied: {0}")]
+    PermissionDenied(String),
+    /// A call that comes too early (a duckling not yet assigned its user).
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// The component doing the work is gone or stopping; a retry reaches a new one.
+    #[error("{0}")]
+    Unavailable(String),
+    /// An answer that could not be built (Arrow encoding): a bug.
+    #[error("{0}")]
+    Internal(String),
+    /// Arrow failed building an answer: a bug.
+    #[error(transparent)]
+    Arrow(#[from] ArrowError),
+    /// A peer's status (a duckling's, the coordinator's), passed on as it is.
+    #[error(transparent)]
+    Peer(#[from] Status),
+}
+
+impl From<DucklingError> for FlightSqlError {
+    fn from(e: DucklingError) -> Self {
+        Self::Coordinator(e.into())
+    }
+}
+
+/// Shorthand for results at the edge.
+pub type Result<T, E = FlightSqlError> = std::result::Result<T, E>;
+
+impl From<FlightSqlError> for Status {
+    fn from(e: FlightSqlError) -> Self {
+        match e {
+            FlightSqlError::Coordinator(e) => coordinator_status(e),
+            FlightSqlError::Unauthenticated => Status::unauthenticated(e.to_string()),
+            FlightSqlError::InvalidArgument(m) => Status::invalid_argument(m),
+            FlightSqlError::Stream(FlightError::Tonic(s)) => *s,
+            FlightSqlError::Stream(other) => Status::invalid_argument(other.to_string()),
+            FlightSqlError::Unsupported(m) => Status::unimplemented(m),
+            FlightSqlError::PermissionDenied(_) => Status::permission_denied(e.to_string()),
+            FlightSqlError::FailedPrecondition(m) => Status::failed_precondition(m),
+            FlightSqlError::Unavailable(m) => Status::unavailable(m),
+            FlightSqlError::Internal(_) | FlightSqlError::Arrow(_) => {
+                tracing::error!(error = %e, "internal error");
+                Status::internal(e.to_string())
+            }
+            FlightSqlError::Peer(s) => s,
+        }
+    }
+}
+
+/// Runs a handler whose `?` yields [`FlightSqlError`]s, and answers with the status its failure
+/// maps to: the shape of every gRPC method whose signature demands a [`Status`].
+pub async fn answer<T>(handler: impl Future<Output = Result<T>>) -> Result<T, Status> {
+    Ok(handler.await?)
+}
+
+fn coordinator_status(e: CoordinatorError) -> Status {
     match e {
         CoordinatorError::Unauthenticated => Status::unauthenticated(e.to_string()),
         CoordinatorError::PermissionDenied(_) => Status::permission_denied(e.to_string()),
@@ -24,14 +113,6 @@ pub fn to_status(e: CoordinatorError) -> Status {
             tracing::error!(error = %e, "internal error");
             Status::internal(e.to_string())
         }
-    }
-}
-
-/// A Flight decoding error (an ingest or parameter stream from the client) as a status.
-pub fn flight_status(e: arrow_flight::error::FlightError) -> Status {
-    match e {
-        arrow_flight::error::FlightError::Tonic(s) => *s,
-        other => Status::invalid_argument(other.to_string()),
     }
 }
 
@@ -75,7 +156,61 @@ fn storage_status(s: &pond_storage::StorageError, e: &DucklingError) -> Status {
     }
 }
 
-/// Shorthand: `.map_err(status)`.
-pub fn status(e: impl Into<CoordinatorError>) -> Status {
-    to_status(e.into())
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic::Code;
+
+    fn status(e: impl Into<FlightSqlError>) -> Status {
+        e.into().into()
+    }
+
+    #[test]
+    fn every_credential_failure_reads_the_same() {
+        let edge = status(FlightSqlError::Unauthenticated);
+        let coordinator = status(CoordinatorError::Unauthenticated);
+        for s in [edge, coordinator] {
+            assert_eq!(s.code(), Code::Unauthenticated);
+            assert_eq!(s.message(), "invalid or expired token");
+        }
+    }
+
+    #[test]
+    fn refusals_name_what_was_refused() {
+        let edge = status(FlightSqlError::PermissionDenied(
+            "this duckling serves another user".into(),
+        ));
+        let coordinator = status(CoordinatorError::PermissionDenied(
+            "this duckling serves another user".into(),
+        ));
+        for s in [edge, coordinator] {
+            assert_eq!(s.code(), Code::PermissionDenied);
+            assert_eq!(s.message(), "permission denied: this duckling serves another user");
+        }
+    }
+
+    #[test]
+    fn sql_errors_carry_duckdbs_message() {
+        let s = status(DucklingError::Sql {
+            kind: SqlErrorKind::Catalog,
+            message: "Catalog Error: Table with name nope does not exist!".into(),
+        });
+        assert_eq!(s.code(), Code::InvalidArgument);
+        assert_eq!(s.message(), "Catalog Error: Table with name nope does not exist!");
+        let s = status(DucklingError::Sql {
+            kind: SqlErrorKind::Interrupted,
+            message: "INTERRUPT Error".into(),
+        });
+        assert_eq!(s.code(), Code::Cancelled);
+    }
+
+    #[test]
+    fn peer_statuses_and_flight_statuses_pass_unchanged() {
+        let s = status(Status::not_found("no such database"));
+        assert_eq!((s.code(), s.message()), (Code::NotFound, "no such database"));
+        let s = status(FlightError::Tonic(Box::new(Status::cancelled("client went away"))));
+        assert_eq!((s.code(), s.message()), (Code::Cancelled, "client went away"));
+        let s = status(FlightError::DecodeError("bad IPC".into()));
+        assert_eq!(s.code(), Code::InvalidArgument);
+    }
 }

@@ -155,3 +155,38 @@ def test_a_session_setting_stays_in_its_session(user):
         assert rows(later, "SELECT current_setting('TimeZone')") == [("America/New_York",)]
         rows(later, "RESET TimeZone")
         assert rows(later, "SELECT current_setting('TimeZone')") != [("America/New_York",)]
+
+
+def test_statements_that_run_others_are_judged_by_what_they_run(conn):
+    # The duckling's own directory, where DuckDB's file lock would let a COPY write.
+    private = rows(conn, "SELECT value FROM duckdb_settings() WHERE name = 'temp_directory'")[0][0]
+    refused = [
+        f"EXPLAIN ANALYZE COPY (SELECT 42) TO '{private}/pond_walk.csv'",
+        "EXPLAIN ANALYZE SET GLOBAL TimeZone = 'Asia/Tokyo'",
+        "EXPLAIN ANALYZE PRAGMA enable_profiling",
+        "EXPLAIN (ANALYZE) LOAD icu",
+        "IMPORT DATABASE '/tmp'",
+        "CHECKPOINT",
+        "SELECT * FROM\u200bquery('SELECT 1')",
+        "CALL\u200benable_logging()",
+        "\u200bPRAGMA enable_profiling",
+        "SELECT 1 --\r, * FROM query('SELECT 42')",
+        "SELECT 1x$a$, * FROM query('SELECT 42') --$a$",
+    ]
+    for sql in refused:
+        cur = conn.cursor()
+        try:
+            with pytest.raises(Error, match="not allowed|could not read|Unicode"):
+                cur.execute(sql)
+                cur.fetchall()
+        finally:
+            cur.close()
+        assert_usable(conn)
+    t = f"t_{abs(hash(conn)) % 10**8}"
+    rows(conn, f"CREATE TABLE {t} AS SELECT 1 AS a")
+    with pytest.raises(Error, match="not allowed"):
+        rows(conn, f"EXPLAIN ANALYZE DELETE FROM {t}")
+    assert rows(conn, f"SELECT count(*) FROM {t}") == [(1,)]
+    plan = rows(conn, f"EXPLAIN ANALYZE SELECT count(*) FROM {t}")
+    assert plan and "QUERY" in str(plan).upper()
+    assert rows(conn, "SELECT current_setting('TimeZone')") != [("Asia/Tokyo",)]

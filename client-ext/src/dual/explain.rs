@@ -1,0 +1,106 @@
+//! `EXPLAIN [ANALYZE]` of a dual query: Pond's plan (where each relation is read, what
+//! crosses the network, the estimates behind the choice) rather than DuckDB's, and with
+//! `ANALYZE` what running it measured.
+//!
+//! Invariant: `EXPLAIN` without `ANALYZE` runs nothing and moves no data; a local-only query is
+//! planned here without asking the server.
+
+use std::time::Instant;
+
+use super::routing::{Rel, assign_sides};
+use super::{DualSession, Outcome, RunMode, Venue};
+use crate::ClientError;
+use crate::analyze::{self, QueryShape};
+use pond_proto::dual::Side;
+
+impl DualSession {
+    /// `statement` is the whole `EXPLAIN [ANALYZE] query`.
+    pub(super) async fn explain(
+        &mut self,
+        statement: &str,
+        query: &str,
+        analyze_run: bool,
+    ) -> Result<Outcome, ClientError> {
+        let json = self.local.serialize(query)?;
+        let shape = match analyze::analyze(query, &json) {
+            Ok(shape) => shape,
+            // DuckDB's own EXPLAIN of the statement as typed, so its errors quote the user.
+            Err(_) => return self.run_local(statement),
+        };
+        let rels = assign_sides(self.resolve(query, &shape));
+        let has_remote = rels.iter().any(|r| r.side == Side::Remote);
+        let has_local = rels.iter().any(|r| r.side == Side::Local);
+        if !has_remote && self.run != RunMode::Remote {
+            // Local-only: planned here, nothing crosses the network.
+            let mut request = self.plan_request(query, &shape, &rels)?;
+            request.run = "local".into();
+            let plan = pond_planner::plan(&request);
+            let mut text = plan.explain.clone();
+            if analyze_run {
+                let started = Instant::now();
+                let outcome = self.run_local(query)?;
+                text += &format!(
+                    "Actual: {} rows; 0 B moved; local {:.1} ms\n",
+                    outcome.num_rows(),
+                    started.elapsed().as_secs_f64() * 1e3
+                );
+            }
+            return Ok(Outcome::lines(Venue::Local, "explain", &text, Some(plan)));
+        }
+        if !analyze_run {
+            let mut request = self.plan_request(query, &shape, &rels)?;
+            if !has_local && self.run != RunMode::Local {
+                request.run = "remote".into();
+            }
+            let plan = self
+                .cloud_client("EXPLAIN of a cloud query")?
+                .plan_dual(&request)
+                .await?;
+            let text = plan.explain.clone();
+            return Ok(Outcome::lines(Venue::Dual, "explain", &text, Some(plan)));
+        }
+        self.explain_analyze_dual(query, &shape, &rels, has_local).await
+    }
+
+    /// `EXPLAIN ANALYZE` of a query that reads the cloud: the plan, run, with what each part
+    /// measured.
+    async fn explain_analyze_dual(
+        &mut self,
+        query: &str,
+        shape: &QueryShape,
+        rels: &[Rel],
+        has_local: bool,
+    ) -> Result<Outcome, ClientError> {
+        let saved = self.run;
+        if !has_local && self.run == RunMode::Auto {
+            self.run = RunMode::Remote;
+        }
+        let started = Instant::now();
+        let result = self.run_dual(query, shape, rels).await;
+        self.run = saved;
+        let (outcome, measured) = result?;
+        let plan = outcome.plan.clone().unwrap_or_default();
+        let mut text = plan.explain.clone();
+        text += &format!(
+            "Actual: {} rows; {} moved in total; {:.1} ms\n",
+            outcome.num_rows(),
+            pond_planner::human_bytes(outcome.bytes_moved as f64),
+            started.elapsed().as_secs_f64() * 1e3
+        );
+        for (i, (target, rows, bytes, time)) in measured.bridges.iter().enumerate() {
+            text += &format!(
+                "Actual bridge {}: {target}: {rows} rows, {} in {:.1} ms\n",
+                i + 1,
+                pond_planner::human_bytes(*bytes as f64),
+                time.as_secs_f64() * 1e3
+            );
+        }
+        text += &format!(
+            "Actual time: local {:.1} ms, remote {:.1} ms; result download {}\n",
+            measured.local_time.as_secs_f64() * 1e3,
+            measured.remote_time.as_secs_f64() * 1e3,
+            pond_planner::human_bytes(measured.result_bytes as f64)
+        );
+        Ok(Outcome::lines(Venue::Dual, "explain", &text, Some(plan)))
+    }
+}

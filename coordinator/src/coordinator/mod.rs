@@ -1,0 +1,339 @@
+//! The coordinator: authenticates callers, keeps sessions, runs the statements it owns and
+//! dispatches the rest to the caller's duckling. This module holds the coordinator itself and
+//! its sessions; each job it does has its own room:
+//!
+//! - `ducklings`: each user's duckling: start, idle stop, `SHUTDOWN`, read
+//!   replicas, garbage collection.
+//! - `connection`: running work on a session's connection, off the async
+//!   workers, under admission, the write gate and `--query-timeout`.
+//! - `statements`: SQL statements (GetFlightInfo, updates, transactions);
+//!   `prepared`: Flight SQL prepared statements.
+//! - `start`: the GetFlightInfo fast path that starts a plain read at once;
+//!   `streaming`: results streamed at DoGet.
+//! - `pond_statements`: Pond's own statements (databases, snapshots,
+//!   `SHUTDOWN`, …); `pond_views`: `pond_information_schema` and Pond's
+//!   table functions.
+//! - `metadata`: catalogs, schemas, tables and keys; `ingest`:
+//!   bulk ingest; `dual`: dual-execution planning.
+//!
+//! Invariants:
+//! - Every DuckDB call runs on a blocking thread (`spawn_blocking`); results stream back
+//!   through bounded channels, so a slow client slows its query instead of growing server
+//!   memory.
+//! - A statement's text is classified once ([`crate::classify`]) where it enters, and the
+//!   [`Classification`](crate::classify::Classification) travels with it.
+//! - A session belongs to one user: every lookup by id or handle checks the caller is that user.
+//! - The maps of ducklings and sessions are never locked while a duckling starts or stops.
+
+mod connection;
+mod dual;
+mod ducklings;
+mod ingest;
+mod metadata;
+mod pond_statements;
+mod pond_views;
+mod prepared;
+mod start;
+mod statements;
+mod streaming;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use pond_duckling::DucklingError;
+use pond_storage::{Storage, StorageConfig};
+use tracing::{debug, info};
+
+use crate::auth::{Principal, TokenAuthority};
+use crate::catalog::{Catalog, DEFAULT_DATABASE, FileCatalog};
+use crate::error::{CoordinatorError, Result};
+use crate::session::{Session, SessionLimits};
+use connection::blocking;
+use ducklings::DucklingSlot;
+
+pub use ducklings::{ClusterView, DucklingInfo};
+pub use ingest::{IfExists, IfNotExists, IngestChunk, IngestTarget};
+pub use metadata::{KeyColumn, TableFilter, TableInfo};
+pub use prepared::PreparedInfo;
+pub use statements::{MAX_INLINE_BYTES, Planned, PlannedResult};
+pub use streaming::QueryStream;
+
+/// Coordinator settings; the binary fills them from flags.
+#[derive(Debug, Clone)]
+pub struct CoordinatorConfig {
+    /// Where the catalog, keys and databases live.
+    pub data_dir: PathBuf,
+    /// DuckDB threads per duckling.
+    pub duckling_threads: Option<usize>,
+    /// DuckDB memory limit per duckling, e.g. "4GB".
+    pub duckling_memory: Option<String>,
+    /// Idle sessions are closed after this long.
+    pub session_idle_timeout: Duration,
+    /// Sessions the client never came back to (no cookie carried) are closed after this long.
+    pub unreturned_session_timeout: Duration,
+    /// Where snapshots live (`file://`, `memory://`, `s3://`); `None`: `<data_dir>/storage`.
+    pub storage_url: Option<String>,
+    /// The local object cache's size bound.
+    pub cache_bytes: u64,
+    /// Statements running longer are interrupted (`None`: no limit).
+    pub query_timeout: Option<Duration>,
+    /// A result larger than this (Arrow bytes) ends with an error (`None`: no limit).
+    pub max_result_bytes: Option<u64>,
+    /// Statements of one user that run at once; the rest wait their turn.
+    pub max_concurrent_queries: usize,
+    /// A duckling nobody used for this long is stopped (`None`: never); it restarts on the
+    /// user's next query.
+    pub duckling_idle_timeout: Option<Duration>,
+}
+
+impl CoordinatorConfig {
+    /// Defaults for a data directory.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            duckling_threads: None,
+            duckling_memory: None,
+            session_idle_timeout: Duration::from_secs(30 * 60),
+            unreturned_session_timeout: Duration::from_secs(60),
+            storage_url: None,
+            cache_bytes: 10 << 30,
+            query_timeout: None,
+            max_result_bytes: None,
+            max_concurrent_queries: 32,
+            duckling_idle_timeout: None,
+        }
+    }
+}
+
+/// The coordinator.
+pub struct Coordinator {
+    config: CoordinatorConfig,
+    catalog: Arc<dyn Catalog>,
+    storage: Storage,
+    auth: TokenAuthority,
+    /// Users the catalog already knows: authentication skips the catalog for them.
+    known_users: Mutex<std::collections::HashSet<String>>,
+    ducklings: Mutex<HashMap<String, Arc<DucklingSlot>>>,
+    sessions: Mutex<HashMap<String, Arc<Session>>>,
+    /// Lists the ducklings of a whole cluster; `None` in a single process.
+    cluster: Option<Arc<dyn ClusterView>>,
+    /// A read replica attaches the user's databases as snapshots and moves them to the
+    /// newest before each statement, instead of opening them for writing.
+    read_replica: std::sync::atomic::AtomicBool,
+}
+
+/// The user with access to the whole server (`pond_ducklings()`).
+pub const ADMIN_USER: &str = "admin";
+
+impl Coordinator {
+    /// Opens the coordinator on its data directory. On first start this creates the directory,
+    /// the signing key and the `admin` user, and writes an admin token to `admin.token`.
+    pub fn open(config: CoordinatorConfig) -> Result<Arc<Self>> {
+        std::fs::create_dir_all(&config.data_dir)?;
+        let data_dir = config.data_dir.canonicalize()?;
+        let catalog = Arc::new(FileCatalog::open(&data_dir.join("catalog.json"))?);
+        let auth = TokenAuthority::open(&data_dir)?;
+        let token_path = data_dir.join("admin.token");
+        if !token_path.exists() {
+            catalog.ensure_user(ADMIN_USER)?;
+            let (token, _) = auth.mint(ADMIN_USER, false, Duration::from_secs(10 * 365 * 24 * 3600))?;
+            crate::auth::write_private(&token_path, format!("{token}\n").as_bytes())?;
+            info!(path = %token_path.display(), "wrote the admin token");
+        }
+        Self::with_parts(CoordinatorConfig { data_dir, ..config }, catalog, auth, None)
+    }
+
+    /// A coordinator over a catalog and token authority held elsewhere: what a duckling
+    /// process runs, with its cluster's catalog and the cluster secret.
+    pub fn with_parts(
+        config: CoordinatorConfig,
+        catalog: Arc<dyn Catalog>,
+        auth: TokenAuthority,
+        cluster: Option<Arc<dyn ClusterView>>,
+    ) -> Result<Arc<Self>> {
+        std::fs::create_dir_all(&config.data_dir)?;
+        let data_dir = config.data_dir.canonicalize()?;
+        let url = config
+            .storage_url
+            .clone()
+            .unwrap_or_else(|| format!("file://{}", data_dir.join("storage").display()));
+        let storage = Storage::open(&StorageConfig {
+            url: url.clone(),
+            cache_dir: data_dir.join("cache"),
+            cache_bytes: config.cache_bytes,
+        })
+        .map_err(DucklingError::from)?;
+        Ok(Arc::new(Self {
+            config: CoordinatorConfig {
+                data_dir,
+                storage_url: Some(url),
+                ..config
+            },
+            catalog,
+            storage,
+            auth,
+            known_users: Mutex::new(Default::default()),
+            ducklings: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(HashMap::new()),
+            cluster,
+            read_replica: std::sync::atomic::AtomicBool::new(false),
+        }))
+    }
+
+    /// The catalog this coordinator works on.
+    pub fn catalog(&self) -> &Arc<dyn Catalog> {
+        &self.catalog
+    }
+
+    /// The settings it runs with (`storage_url` resolved).
+    pub fn config(&self) -> &CoordinatorConfig {
+        &self.config
+    }
+
+    /// The token authority (mint, verify, revoke).
+    pub fn tokens(&self) -> &TokenAuthority {
+        &self.auth
+    }
+
+    /// Verifies a bearer token. The user is created on first sight of a valid token.
+    pub fn authenticate(&self, token: &str) -> Result<Principal> {
+        let p = self.auth.verify(token)?;
+        if !self.known_users.lock().contains(&p.user) {
+            self.catalog.ensure_user(&p.user)?;
+            self.known_users.lock().insert(p.user.clone());
+        }
+        Ok(p)
+    }
+
+    /// How often [`Self::reap`] should run.
+    pub fn reap_interval(&self) -> Duration {
+        let mut every = Duration::from_secs(30);
+        if let Some(t) = self.config.duckling_idle_timeout {
+            every = every.min(t / 2).max(Duration::from_millis(200));
+        }
+        every
+    }
+
+    /// Closes idle sessions and stops idle ducklings. Blocking.
+    pub fn reap(&self) {
+        let sessions = self.reap_idle_sessions();
+        let ducklings = self.reap_idle_ducklings();
+        if sessions + ducklings > 0 {
+            debug!(sessions, ducklings, "reaped idle sessions and ducklings");
+        }
+    }
+
+    /// The caller's session `id`, or a new one (`true` when new).
+    pub fn session(&self, principal: &Principal, id: Option<&str>) -> Result<(Arc<Session>, bool)> {
+        if let Some(id) = id {
+            let found = self
+                .sessions
+                .lock()
+                .get(id)
+                .filter(|s| s.principal().user == principal.user)
+                .cloned();
+            if let Some(s) = found.as_ref().filter(|s| s.duckling().is_closed()) {
+                // Its duckling stopped (SHUTDOWN): the session goes, a new one starts below.
+                self.sessions.lock().remove(s.id());
+            } else if let Some(s) = found {
+                s.mark_returned();
+                self.slot(&principal.user);
+                return Ok((s, false));
+            }
+        }
+        let duckling = self.duckling(&principal.user)?;
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let limits = SessionLimits {
+            admission: self.admission(&principal.user),
+            query_timeout: self.config.query_timeout,
+            max_result_bytes: self.config.max_result_bytes,
+        };
+        let s = Arc::new(Session::new(
+            id.clone(),
+            principal.clone(),
+            duckling,
+            DEFAULT_DATABASE.into(),
+            limits,
+        ));
+        self.sessions.lock().insert(id, Arc::clone(&s));
+        debug!(user = principal.user, session = s.id(), "session opened");
+        Ok((s, true))
+    }
+
+    /// The session that owns `handle` (a transaction id, prepared handle or query id).
+    pub fn session_of(&self, principal: &Principal, handle: &str) -> Result<Arc<Session>> {
+        let id = handle.split('.').next().unwrap_or_default();
+        let s = self
+            .sessions
+            .lock()
+            .get(id)
+            .cloned()
+            .filter(|s| s.principal().user == principal.user)
+            .ok_or_else(|| {
+                CoordinatorError::NotFound(format!(
+                    "{handle} does not belong to a live session: it was closed, timed out, or its duckling restarted"
+                ))
+            })?;
+        s.touch();
+        self.slot(&principal.user);
+        Ok(s)
+    }
+
+    /// Closes a session: interrupts its queries; its connection (and with it any open
+    /// transaction, rolled back by DuckDB) goes when the last call using it ends.
+    pub fn close_session(&self, session: &Session) {
+        session.interrupt_all();
+        self.sessions.lock().remove(session.id());
+    }
+
+    /// Closes sessions idle for longer than the configured timeout. Returns how many.
+    pub fn reap_idle_sessions(&self) -> usize {
+        let (timeout, unreturned) = (self.config.session_idle_timeout, self.config.unreturned_session_timeout);
+        let mut sessions = self.sessions.lock();
+        let before = sessions.len();
+        sessions.retain(|_, s| {
+            let keep = !s.expired(timeout, unreturned);
+            if !keep {
+                // Stops what waits for a DoGet that will not come.
+                s.interrupt_all();
+            }
+            keep
+        });
+        before - sessions.len()
+    }
+
+    /// Stops the queries started at GetFlightInfo that no DoGet fetches yet (shutdown: once
+    /// the server stops taking calls, none will).
+    pub fn stop_unfetched(&self) {
+        for s in self.sessions.lock().values() {
+            s.stop_unfetched();
+        }
+    }
+
+    /// Interrupts every running query (shutdown).
+    pub fn interrupt_all(&self) {
+        for s in self.sessions.lock().values() {
+            s.interrupt_all();
+        }
+    }
+
+    /// Selects a database/schema for the session (Flight SQL session options).
+    pub async fn set_current(
+        &self,
+        session: &Arc<Session>,
+        database: Option<String>,
+        schema: Option<String>,
+    ) -> Result<()> {
+        let user = session.principal().user.clone();
+        let (cur_db, _) = session.current();
+        let db = database.unwrap_or(cur_db);
+        if self.catalog.database(&user, &db)?.is_none() {
+            return Err(CoordinatorError::NotFound(format!("database {db} does not exist")));
+        }
+        let s = Arc::clone(session);
+        blocking(move || s.use_database(&db, schema.as_deref())).await
+    }
+}

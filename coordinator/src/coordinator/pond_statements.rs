@@ -1,0 +1,272 @@
+//! Pond's own statements (see [`crate::commands`]), run by the coordinator instead of DuckDB:
+//! databases, clones, snapshots, time travel, retention, `REFRESH`, `USE`, `SHUTDOWN` and
+//! `pond_interrupt`.
+//!
+//! Invariants:
+//! - The catalog and the duckling agree after every statement: when the second step of a
+//!   change fails, the first is undone.
+//! - A read-only token runs only the statements that change nothing ([`writes`]).
+//! - A caller names only its own databases and sessions; another user's are NOT_FOUND.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use pond_duckling::DucklingError;
+use pond_duckling::engine::quote_literal;
+use pond_storage::{DatabaseWriter, SnapshotSelector, block_on};
+
+use super::Coordinator;
+use crate::catalog::DEFAULT_DATABASE;
+use crate::commands::{CloneSource, Command, SnapshotSpec};
+use crate::error::{CoordinatorError, Result};
+use crate::session::Session;
+
+pub(super) fn single_column(name: &str, values: Vec<String>) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    let schema = Arc::new(Schema::new(vec![Field::new(name, DataType::Utf8, false)]));
+    let batch = RecordBatch::try_new(
+        Arc::clone(&schema),
+        vec![Arc::new(StringArray::from(values)) as ArrayRef],
+    )
+    .map_err(DucklingError::from)?;
+    Ok((schema, vec![batch]))
+}
+
+/// The result DuckDB gives statements that only succeed (`USE`, `DROP`, `SET`): a `Success`
+/// column and no rows.
+fn success_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![Field::new("Success", DataType::Boolean, true)]))
+}
+
+/// Whether `cmd` changes the catalog or storage (refused with a read-only token).
+fn writes(cmd: &Command) -> bool {
+    !matches!(
+        cmd,
+        Command::ShowDatabases
+            | Command::Shutdown
+            | Command::Interrupt { .. }
+            | Command::Use { .. }
+            | Command::AttachSnapshot { .. }
+            | Command::Detach { .. }
+            | Command::Refresh { .. }
+    )
+}
+
+/// A one-row, one-column result.
+fn single_value(name: &str, data_type: DataType, value: ArrayRef) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    let schema = Arc::new(Schema::new(vec![Field::new(name, data_type, false)]));
+    let batch = RecordBatch::try_new(Arc::clone(&schema), vec![value]).map_err(DucklingError::from)?;
+    Ok((schema, vec![batch]))
+}
+
+impl Coordinator {
+    /// Runs a coordinator-owned statement; returns its result.
+    pub(super) fn run_command(&self, session: &Arc<Session>, cmd: Command) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+        let principal = session.principal();
+        let user = principal.user.as_str();
+        if writes(&cmd) && principal.read_only {
+            return Err(CoordinatorError::PermissionDenied(
+                "a read-only token cannot create, drop, restore, snapshot or alter databases".into(),
+            ));
+        }
+        let duckling = session.duckling();
+        match cmd {
+            Command::Shutdown => self.stop_duckling(user, session.id()),
+            Command::Interrupt { connection } => return self.interrupt(user, &connection),
+            Command::ShowDatabases => {
+                return single_column(
+                    "database_name",
+                    self.catalog.databases(user)?.into_iter().map(|d| d.name).collect(),
+                );
+            }
+            Command::Use { database, schema } => {
+                self.own_database(user, &database)?;
+                session.use_database(&database, schema.as_deref())?;
+                return Ok((success_schema(), vec![]));
+            }
+            Command::CreateDatabase {
+                name,
+                if_not_exists,
+                from,
+            } => self.create_database(session, &name, if_not_exists, from.as_ref())?,
+            Command::DropDatabase { name, if_exists } => self.drop_database(session, &name, if_exists)?,
+            Command::UndropDatabase { name } => {
+                let entry = self.catalog.undrop_database(user, &name)?;
+                duckling.attach(&entry.name, &entry.id)?;
+            }
+            Command::CreateSnapshot { name, database } => {
+                self.own_database(user, &database)?;
+                let seq = duckling.create_snapshot(&database, name.as_deref().unwrap_or(""))?;
+                let value = Arc::new(arrow::array::UInt64Array::from(vec![seq]));
+                return single_value("snapshot_id", DataType::UInt64, value);
+            }
+            Command::SetRetention { database, days } => {
+                self.catalog.set_retention(user, &database, days)?;
+            }
+            Command::Refresh { database } => {
+                if !duckling.databases().contains(&database) {
+                    return Err(CoordinatorError::NotFound(format!(
+                        "database {database} is not attached"
+                    )));
+                }
+                duckling.refresh(&database)?;
+            }
+            Command::AttachSnapshot { source, alias, at } => {
+                self.attach_snapshot(session, &source, &alias, at.as_ref())?
+            }
+            Command::Detach { alias, if_exists } => self.detach(session, &alias, if_exists)?,
+        }
+        Ok((Arc::new(Schema::empty()), vec![]))
+    }
+
+    /// `pond_interrupt('connection')`: interrupts what one of `user`'s sessions runs; answers
+    /// whether it ran anything.
+    fn interrupt(&self, user: &str, connection: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+        let target = self
+            .sessions
+            .lock()
+            .get(connection)
+            .filter(|s| s.principal().user == user)
+            .cloned()
+            .ok_or_else(|| CoordinatorError::NotFound(format!("you have no connection {connection}")))?;
+        let interrupted = target.running_count() > 0;
+        target.interrupt_all();
+        let value = Arc::new(arrow::array::BooleanArray::from(vec![interrupted]));
+        single_value("interrupted", DataType::Boolean, value)
+    }
+
+    /// `CREATE DATABASE [IF NOT EXISTS] name [FROM source]`: a new database, or a branch of
+    /// one of the caller's at a snapshot. The catalog entry goes again if storage fails.
+    fn create_database(
+        &self,
+        session: &Session,
+        name: &str,
+        if_not_exists: bool,
+        from: Option<&CloneSource>,
+    ) -> Result<()> {
+        let user = session.principal().user.as_str();
+        let source = match from {
+            None => None,
+            Some(CloneSource::Local(what)) => {
+                return Err(CoordinatorError::InvalidArgument(format!(
+                    "CREATE DATABASE … FROM {what} uploads a local database: run it from the pond client (pond shell), which has the file"
+                )));
+            }
+            Some(CloneSource::Database { name: src, at }) => {
+                let entry = self.own_database(user, src)?;
+                let seq = self.select_snapshot(session, &entry.id, at.as_ref())?;
+                Some((entry.id, seq))
+            }
+        };
+        let Some(entry) = self.catalog.create_database(user, name, if_not_exists)? else {
+            return Ok(());
+        };
+        let made = source
+            .map(|(src, seq)| block_on(DatabaseWriter::branch(&self.storage, &entry.id, &src, seq)))
+            .transpose()
+            .map_err(DucklingError::from)
+            .and_then(|_| session.duckling().attach(&entry.name, &entry.id));
+        if let Err(e) = made {
+            let _ = self.catalog.drop_database(user, name, true);
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// `DROP DATABASE [IF EXISTS] name`: sessions using it fall back to the default database;
+    /// the catalog entry comes back if the duckling cannot detach it.
+    fn drop_database(&self, session: &Session, name: &str, if_exists: bool) -> Result<()> {
+        let user = session.principal().user.as_str();
+        let Some(entry) = self.catalog.drop_database(user, name, if_exists)? else {
+            return Ok(());
+        };
+        // Copied out first: forget_database may wait for a session's connection, and
+        // the sessions map must not stay locked meanwhile.
+        let users_sessions: Vec<Arc<Session>> = self
+            .sessions
+            .lock()
+            .values()
+            .filter(|s| s.principal().user == user)
+            .cloned()
+            .collect();
+        for s in users_sessions {
+            s.forget_database(name, DEFAULT_DATABASE);
+        }
+        if let Err(e) = session.duckling().detach(name) {
+            // Keep catalog and duckling in agreement: the database stays.
+            let _ = self.catalog.undrop_database(user, &entry.name);
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// `ATTACH 'pond:source' AS alias [(snapshot)]`: a read-only copy of one of the caller's
+    /// databases at a snapshot, following the newest when none is named.
+    fn attach_snapshot(&self, session: &Session, source: &str, alias: &str, at: Option<&SnapshotSpec>) -> Result<()> {
+        let user = session.principal().user.as_str();
+        if source.starts_with("_share/") {
+            return Err(CoordinatorError::Unimplemented(
+                "shares are not available on this server yet".into(),
+            ));
+        }
+        if self.catalog.database(user, alias)?.is_some() {
+            return Err(CoordinatorError::AlreadyExists(format!(
+                "{alias} is the name of one of your databases; attach under another name"
+            )));
+        }
+        let entry = self.own_database(user, source)?;
+        let seq = self.select_snapshot(session, &entry.id, at)?;
+        session
+            .duckling()
+            .attach_snapshot(alias, &entry.id, seq, at.is_none())?;
+        Ok(())
+    }
+
+    /// `DETACH [IF EXISTS] alias`: only snapshot attachments detach; a database drops.
+    fn detach(&self, session: &Session, alias: &str, if_exists: bool) -> Result<()> {
+        let duckling = session.duckling();
+        if duckling.is_snapshot(alias) {
+            duckling.detach(alias)?;
+        } else if self.catalog.database(&session.principal().user, alias)?.is_some() {
+            return Err(CoordinatorError::InvalidArgument(format!(
+                "{alias} is one of your databases, not an attachment: use DROP DATABASE {alias}"
+            )));
+        } else if !if_exists {
+            return Err(CoordinatorError::NotFound(format!("database {alias} is not attached")));
+        }
+        Ok(())
+    }
+
+    /// The caller's database `name`, or NOT_FOUND.
+    fn own_database(&self, user: &str, name: &str) -> Result<crate::catalog::DatabaseEntry> {
+        self.catalog
+            .database(user, name)?
+            .ok_or_else(|| CoordinatorError::NotFound(format!("database {name} does not exist")))
+    }
+
+    /// The snapshot of database `id` that `at` names (the newest when `None`).
+    fn select_snapshot(&self, session: &Session, id: &str, at: Option<&SnapshotSpec>) -> Result<u64> {
+        let selector = match at {
+            None => SnapshotSelector::Latest,
+            Some(SnapshotSpec::Id(n)) => SnapshotSelector::Id(*n),
+            Some(SnapshotSpec::Name(n)) => SnapshotSelector::Name(n.clone()),
+            Some(SnapshotSpec::Time(ts)) => {
+                // DuckDB reads the timestamp, in every format its casts accept.
+                let conn = session.duckling().connect(DEFAULT_DATABASE)?;
+                let batches =
+                    conn.query_all(&format!("SELECT epoch_ms(CAST({} AS TIMESTAMPTZ))", quote_literal(ts)))?;
+                let ms = batches
+                    .first()
+                    .and_then(|b| {
+                        b.column(0)
+                            .as_any()
+                            .downcast_ref::<arrow::array::Int64Array>()
+                            .map(|a| a.value(0))
+                    })
+                    .ok_or_else(|| CoordinatorError::InvalidArgument(format!("{ts} is not a timestamp")))?;
+                SnapshotSelector::AtOrBefore(ms)
+            }
+        };
+        Ok(block_on(self.storage.select(id, &selector)).map_err(DucklingError::from)?)
+    }
+}

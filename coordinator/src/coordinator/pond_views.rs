@@ -1,0 +1,217 @@
+//! Pond's views of itself inside DuckDB: `pond_information_schema` (databases and their
+//! snapshots) and the table functions `pond_active_connections()` and `pond_ducklings()`.
+//!
+//! Invariants:
+//! - They are filled on demand, only for a statement whose classification names them, and
+//!   hold the caller's rows as of that statement.
+//! - Table functions are temporary macros created on the statement's own connection just
+//!   before it (its prelude), so they never outlive or leak out of the caller's session.
+//! - `pond_ducklings()` lists every user's duckling: only the admin user may call it.
+
+use std::sync::Arc;
+
+use pond_duckling::engine::quote_literal;
+use pond_duckling::{Connection, DucklingError};
+use pond_storage::block_on;
+
+use super::connection::blocking;
+use super::{ADMIN_USER, Coordinator, DucklingInfo};
+use crate::classify::{ACTIVE_CONNECTIONS, Classification, DUCKLINGS};
+use crate::error::{CoordinatorError, Result};
+use crate::session::Session;
+
+/// `pond_ducklings()` as a temporary table macro over `rows`.
+fn ducklings_macro(rows: &[DucklingInfo]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|d| {
+            vec![
+                quote_literal(&d.id),
+                quote_literal(&d.user),
+                quote_literal(&d.mode),
+                quote_literal(&d.state),
+                quote_literal(&d.address),
+                d.pid.map_or("NULL".to_string(), |p| p.to_string()),
+                format!("make_timestamp({}::BIGINT * 1000)", d.started_ms),
+                d.cold_start_ms.to_string(),
+                d.memory_bytes.to_string(),
+                d.running_queries.to_string(),
+                d.sessions.to_string(),
+                d.read_replica.to_string(),
+            ]
+        })
+        .collect();
+    table_macro(
+        DUCKLINGS,
+        &[
+            ("duckling_id", "VARCHAR"),
+            ("user_name", "VARCHAR"),
+            ("mode", "VARCHAR"),
+            ("state", "VARCHAR"),
+            ("address", "VARCHAR"),
+            ("pid", "UINTEGER"),
+            ("started_ts", "TIMESTAMP"),
+            ("cold_start_ms", "DOUBLE"),
+            ("memory_bytes", "UBIGINT"),
+            ("running_queries", "UBIGINT"),
+            ("sessions", "UBIGINT"),
+            ("read_replica", "BOOLEAN"),
+        ],
+        &rows,
+    )
+}
+
+/// A temporary table macro `name()` over `rows` of SQL literals, typed by `columns` (so it
+/// has its columns and types even with no rows).
+fn table_macro(name: &str, columns: &[(&str, &str)], rows: &[Vec<String>]) -> String {
+    let names: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
+    let typed = |values: &[String]| {
+        let cast: Vec<String> = values
+            .iter()
+            .zip(columns)
+            .map(|(v, (_, t))| format!("{v}::{t}"))
+            .collect();
+        format!("({})", cast.join(", "))
+    };
+    let (values, filter) = if rows.is_empty() {
+        (typed(&vec!["NULL".to_string(); columns.len()]), " WHERE false")
+    } else {
+        (rows.iter().map(|r| typed(r)).collect::<Vec<_>>().join(", "), "")
+    };
+    format!(
+        "CREATE OR REPLACE TEMP MACRO {name}() AS TABLE SELECT * FROM (VALUES {values}) AS t({}){filter}",
+        names.join(", ")
+    )
+}
+
+/// Runs a query's prelude (see `Coordinator::prelude_for`) on its connection.
+pub(super) fn run_prelude(conn: &Connection, prelude: Option<&str>) -> Result<()> {
+    if let Some(sql) = prelude {
+        conn.execute_batch(sql)?;
+    }
+    Ok(())
+}
+
+impl Coordinator {
+    /// SQL to run on a query's connection before it when the statement calls Pond's table
+    /// functions: temporary table macros holding their rows as of now.
+    pub(super) fn prelude_for(&self, session: &Session, statement: &Classification) -> Result<Option<String>> {
+        let mut prelude = Vec::new();
+        if statement.calls_active_connections {
+            prelude.push(self.connections_macro(&session.principal().user));
+        }
+        if statement.calls_ducklings {
+            prelude.push(self.ducklings_prelude(session)?);
+        }
+        Ok((!prelude.is_empty()).then(|| prelude.join(";\n")))
+    }
+
+    /// `pond_active_connections()`: the caller's connections (sessions) on this duckling.
+    fn connections_macro(&self, user: &str) -> String {
+        let mine: Vec<Arc<Session>> = self
+            .sessions
+            .lock()
+            .values()
+            .filter(|s| s.principal().user == user)
+            .cloned()
+            .collect();
+        let rows: Vec<Vec<String>> = mine
+            .iter()
+            .map(|s| {
+                let (database, _) = s.current();
+                vec![
+                    quote_literal(s.id()),
+                    quote_literal(&database),
+                    s.running_count().to_string(),
+                    s.idle_for().as_secs_f64().to_string(),
+                    s.in_transaction().to_string(),
+                ]
+            })
+            .collect();
+        table_macro(
+            ACTIVE_CONNECTIONS,
+            &[
+                ("connection_id", "VARCHAR"),
+                ("current_database", "VARCHAR"),
+                ("running_queries", "UBIGINT"),
+                ("idle_seconds", "DOUBLE"),
+                ("in_transaction", "BOOLEAN"),
+            ],
+            &rows,
+        )
+    }
+
+    /// `pond_ducklings()`: every duckling of the server. Admins only.
+    fn ducklings_prelude(&self, session: &Session) -> Result<String> {
+        if session.principal().user != ADMIN_USER {
+            return Err(CoordinatorError::PermissionDenied(
+                "pond_ducklings() lists every user's duckling: only the admin user may call it".into(),
+            ));
+        }
+        let rows = match &self.cluster {
+            Some(cluster) => cluster.ducklings()?,
+            None => self.local_ducklings(),
+        };
+        Ok(ducklings_macro(&rows))
+    }
+
+    /// Fills `pond_information_schema`'s tables for the caller when the statement reads them,
+    /// on a blocking thread (it lists manifests in the store and writes DuckDB tables).
+    pub(super) async fn fill_information_schema_for(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        statement: &Classification,
+    ) -> Result<()> {
+        if !statement.reads_information_schema {
+            return Ok(());
+        }
+        let (this, s) = (Arc::clone(self), Arc::clone(session));
+        blocking(move || this.refresh_information_schema(&s)).await
+    }
+
+    /// Fills `pond_information_schema`'s tables for the caller.
+    fn refresh_information_schema(&self, session: &Session) -> Result<()> {
+        let user = &session.principal().user;
+        let ts = |ms: i64| format!("make_timestamp({}::BIGINT * 1000)", ms);
+        let mut databases = Vec::new();
+        let mut snapshots = Vec::new();
+        for db in self.catalog.databases(user)? {
+            databases.push(format!(
+                "({}, {}, {})",
+                quote_literal(&db.name),
+                ts(db.created_ms as i64),
+                db.retention_days()
+            ));
+            for s in block_on(self.storage.snapshots(&db.id)).map_err(DucklingError::from)? {
+                snapshots.push(format!(
+                    "({}, {}, {}, {}, {}, {})",
+                    quote_literal(&db.name),
+                    s.seq,
+                    s.name.as_deref().map(quote_literal).unwrap_or_else(|| "NULL".into()),
+                    ts(s.created_ms),
+                    s.bytes_added,
+                    s.total_bytes
+                ));
+            }
+        }
+        let schema = pond_duckling::duckling::INFORMATION_SCHEMA;
+        let mut sql = format!(
+            "CREATE OR REPLACE TABLE {schema}.databases (database_name VARCHAR, created_ts TIMESTAMP, snapshot_retention_days INTEGER);
+             CREATE OR REPLACE TABLE {schema}.database_snapshots (database_name VARCHAR, snapshot_id UBIGINT, snapshot_name VARCHAR, created_ts TIMESTAMP, bytes_added UBIGINT, total_bytes UBIGINT);"
+        );
+        if !databases.is_empty() {
+            sql.push_str(&format!(
+                "INSERT INTO {schema}.databases VALUES {};",
+                databases.join(", ")
+            ));
+        }
+        if !snapshots.is_empty() {
+            sql.push_str(&format!(
+                "INSERT INTO {schema}.database_snapshots VALUES {};",
+                snapshots.join(", ")
+            ));
+        }
+        session.duckling().host_execute(&sql)?;
+        Ok(())
+    }
+}

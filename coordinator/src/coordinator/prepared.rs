@@ -1,0 +1,233 @@
+//! Flight SQL prepared statements: prepared on the session's connection, planned for
+//! GetFlightInfo, run as updates once per bound parameter row.
+//!
+//! Invariants:
+//! - Only a single DuckDB statement is prepared: a script's leading statements would run at
+//!   prepare time, so a script (and any of Pond's own statements) is kept as text and runs
+//!   whole when executed, like a plain statement ([`PreparedBody::AsStatement`]); parameters
+//!   bound to it are refused, never dropped.
+//! - A prepared statement's text is classified once, when it is prepared, and the
+//!   classification is kept with it.
+//! - Preparing never writes, so it neither queues for admission nor takes the write gate.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, RecordBatch};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use pond_duckling::{DucklingError, StatementKind, prepare_script};
+
+use super::Coordinator;
+use super::connection::{on_connection, reading_on_connection, run_in_transaction};
+use super::pond_statements::single_column;
+use super::pond_views::run_prelude;
+use super::statements::{Planned, allowed_kinds, collect};
+use crate::classify::classify;
+use crate::commands::Command;
+use crate::error::{CoordinatorError, Result};
+use crate::session::{PendingQuery, PreparedBody, PreparedStatement, Session};
+
+/// A prepared statement's public description.
+#[derive(Debug, Clone)]
+pub struct PreparedInfo {
+    pub handle: String,
+    pub dataset_schema: SchemaRef,
+    pub parameter_schema: Schema,
+}
+
+/// Whether a statement of `kind` changes rows and reports how many.
+fn is_dml(kind: StatementKind) -> bool {
+    use StatementKind::*;
+    matches!(kind, Insert | Update | Delete | Merge)
+}
+
+/// A prepared statement run as plain text takes no parameters: refuse bound ones rather than
+/// drop them.
+fn refuse_parameters(stmt: &PreparedStatement) -> Result<()> {
+    match &stmt.params {
+        Some(p) if p.num_columns() > 0 => Err(CoordinatorError::InvalidArgument(
+            "parameters cannot be bound to a text of several statements; prepare one statement".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+impl Coordinator {
+    /// Creates a Flight SQL prepared statement.
+    pub async fn prepare(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        sql: &str,
+        transaction: Option<&str>,
+    ) -> Result<PreparedInfo> {
+        let statement = classify(sql)?;
+        let stmt = if let Some(cmd) = &statement.command {
+            let schema = match cmd {
+                Command::ShowDatabases => single_column("database_name", vec![])?.0,
+                Command::Interrupt { .. } => {
+                    Arc::new(Schema::new(vec![Field::new("interrupted", DataType::Boolean, false)]))
+                }
+                // `USE` answers `Success` when run, but like DuckDB's `DROP` it prepares as a
+                // statement without a result set (what JDBC's `execute` reports).
+                _ => Arc::new(Schema::empty()),
+            };
+            PreparedStatement {
+                sql: sql.to_string(),
+                dataset_schema: schema,
+                parameter_schema: Schema::empty(),
+                params: None,
+                body: PreparedBody::AsStatement,
+                classification: statement,
+            }
+        } else {
+            self.follow_latest(session).await?;
+            self.fill_information_schema_for(session, &statement).await?;
+            let prelude = self.prelude_for(session, &statement)?;
+            let sql = sql.to_string();
+            let txn = transaction.map(str::to_string);
+            reading_on_connection(session, txn, move |_, conn| {
+                run_prelude(conn, prelude.as_deref())?;
+                // One statement only: a script's leading statements would run at prepare time, so
+                // a script is kept as text and runs whole when executed.
+                let prepared = match pond_duckling::prepare_checked(conn, &sql, &pond_duckling::any_kind) {
+                    Ok(prepared) => prepared,
+                    // Only DuckDB's own refusal to prepare several statements: a sandbox refusal
+                    // stands, and refused text never reaches DuckDB's parser.
+                    Err(e @ pond_duckling::DucklingError::Sql { .. })
+                        if conn.extract(&sql).is_ok_and(|statements| statements.len() > 1) =>
+                    {
+                        tracing::debug!(error = %e, "a multi-statement text, prepared as text");
+                        // The result is the last statement's: announce its schema when it can be
+                        // prepared alone (JDBC reads an empty one as "no result set"); when it
+                        // depends on the statements before it, only running tells.
+                        let dataset_schema = pond_duckling::lexer::last_statement(&sql)
+                            .and_then(|last| pond_duckling::prepare_checked(conn, last, &pond_duckling::any_kind).ok())
+                            .and_then(|last| pond_duckling::describe(&last, 1).ok())
+                            .map_or_else(|| Arc::new(Schema::empty()), |d| d.dataset_schema);
+                        return Ok(PreparedStatement {
+                            sql,
+                            dataset_schema,
+                            parameter_schema: Schema::empty(),
+                            params: None,
+                            body: PreparedBody::AsStatement,
+                            classification: statement,
+                        });
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                let described = pond_duckling::describe(&prepared, 1)?;
+                Ok(PreparedStatement {
+                    sql,
+                    dataset_schema: described.dataset_schema,
+                    parameter_schema: prepared.param_schema()?,
+                    params: None,
+                    body: PreparedBody::Statement(described.kind),
+                    classification: statement,
+                })
+            })
+            .await?
+        };
+        let info = PreparedInfo {
+            handle: String::new(),
+            dataset_schema: Arc::clone(&stmt.dataset_schema),
+            parameter_schema: stmt.parameter_schema.clone(),
+        };
+        let handle = session.add_prepared(stmt);
+        Ok(PreparedInfo { handle, ..info })
+    }
+
+    /// Plans a prepared query for GetFlightInfo.
+    pub async fn plan_prepared(self: &Arc<Self>, session: &Arc<Session>, handle: &str) -> Result<Planned> {
+        let stmt = session.prepared(handle)?;
+        let kind = match stmt.body {
+            PreparedBody::AsStatement => {
+                refuse_parameters(&stmt)?;
+                return self
+                    .plan_classified(session, &stmt.sql, stmt.classification.clone(), None, None)
+                    .await;
+            }
+            PreparedBody::Statement(kind) => kind,
+        };
+        self.follow_latest(session).await?;
+        self.fill_information_schema_for(session, &stmt.classification).await?;
+        if stmt.dataset_schema.fields().is_empty() && !is_dml(kind) {
+            // DDL and the like, run through the query path: as a plain statement (its
+            // transaction control, prelude and write gate), with DuckDB's own (empty) result.
+            refuse_parameters(&stmt)?;
+            return self
+                .plan_classified(session, &stmt.sql, stmt.classification.clone(), None, None)
+                .await;
+        }
+        if stmt.dataset_schema.fields().is_empty() {
+            // An update run through the query path: run it now, report the count.
+            let rows = self.execute_prepared_update(session, handle).await?;
+            let schema = Arc::new(Schema::new(vec![Field::new("Count", DataType::Int64, true)]));
+            let batch = RecordBatch::try_new(
+                Arc::clone(&schema),
+                vec![Arc::new(arrow::array::Int64Array::from(vec![rows])) as ArrayRef],
+            )
+            .map_err(DucklingError::from)?;
+            let query_id = session.park(PendingQuery::Ready {
+                schema: Arc::clone(&schema),
+                batches: vec![batch],
+            });
+            return Ok(Planned::parked(query_id, schema));
+        }
+        if stmt
+            .dataset_schema
+            .fields()
+            .iter()
+            .any(|f| f.data_type() == &DataType::Null)
+        {
+            // A result type hangs on a parameter type DuckDB only learns from the bound value
+            // (`SELECT ? AS v`): run now, so the FlightInfo announces the real schema.
+            let pending = on_connection(session, None, move |s, conn| {
+                let (mut prepared, _) = prepare_script(conn, &stmt.sql, &allowed_kinds(s.principal()))?;
+                collect(&mut prepared, stmt.params.as_ref(), s.limits())
+            })
+            .await?;
+            let schema = pending.schema();
+            let query_id = session.park(pending);
+            return Ok(Planned::parked(query_id, schema));
+        }
+        let schema = Arc::clone(&stmt.dataset_schema);
+        let prelude = self.prelude_for(session, &stmt.classification)?;
+        let query_id = session.park(PendingQuery::Sql {
+            sql: stmt.sql,
+            prelude,
+            params: stmt.params,
+            transaction: None,
+            schema: Arc::clone(&schema),
+            advances_a_sequence: stmt.classification.advances_a_sequence,
+        });
+        Ok(Planned::parked(query_id, schema))
+    }
+
+    /// Runs a prepared update once per bound parameter row; returns the total rows changed.
+    pub async fn execute_prepared_update(self: &Arc<Self>, session: &Arc<Session>, handle: &str) -> Result<i64> {
+        let stmt = session.prepared(handle)?;
+        if stmt.body == PreparedBody::AsStatement {
+            refuse_parameters(&stmt)?;
+            return self
+                .execute_classified(session, &stmt.sql, stmt.classification.clone(), None)
+                .await;
+        }
+        on_connection(session, None, move |s, conn| {
+            let (mut prepared, _) = prepare_script(conn, &stmt.sql, &allowed_kinds(s.principal()))?;
+            match &stmt.params {
+                None => Ok(prepared.execute()? as i64),
+                Some(params) => {
+                    let mut total = 0i64;
+                    run_in_transaction(conn, s.in_transaction(), || {
+                        for row in 0..params.num_rows() {
+                            prepared.bind_row(params, row)?;
+                            total += prepared.execute()? as i64;
+                        }
+                        Ok(())
+                    })?;
+                    Ok(total)
+                }
+            }
+        })
+        .await
+    }
+}

@@ -129,6 +129,16 @@ pub struct Coordinator {
 pub const ADMIN_USER: &str = "admin";
 
 impl Coordinator {
+    /// `user`'s sessions, copied out so the sessions map is not held while they are used.
+    fn sessions_of(&self, user: &str) -> Vec<Arc<Session>> {
+        self.sessions
+            .lock()
+            .values()
+            .filter(|s| s.principal().user == user)
+            .cloned()
+            .collect()
+    }
+
     /// Opens the coordinator on its data directory. On first start this creates the directory,
     /// the signing key and the `admin` user, and writes an admin token to `admin.token`.
     pub fn open(config: CoordinatorConfig) -> Result<Arc<Self>> {

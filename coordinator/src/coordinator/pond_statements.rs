@@ -182,13 +182,7 @@ impl Coordinator {
         };
         // Copied out first: forget_database may wait for a session's connection, and
         // the sessions map must not stay locked meanwhile.
-        let users_sessions: Vec<Arc<Session>> = self
-            .sessions
-            .lock()
-            .values()
-            .filter(|s| s.principal().user == user)
-            .cloned()
-            .collect();
+        let users_sessions = self.sessions_of(user);
         for s in users_sessions {
             s.forget_database(name, DEFAULT_DATABASE);
         }

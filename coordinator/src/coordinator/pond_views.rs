@@ -108,13 +108,7 @@ impl Coordinator {
 
     /// `pond_active_connections()`: the caller's connections (sessions) on this duckling.
     fn connections_macro(&self, user: &str) -> String {
-        let mine: Vec<Arc<Session>> = self
-            .sessions
-            .lock()
-            .values()
-            .filter(|s| s.principal().user == user)
-            .cloned()
-            .collect();
+        let mine = self.sessions_of(user);
         let rows: Vec<Vec<String>> = mine
             .iter()
             .map(|s| {

@@ -138,25 +138,21 @@ impl Coordinator {
     /// Plans a prepared query for GetFlightInfo.
     pub async fn plan_prepared(self: &Arc<Self>, session: &Arc<Session>, handle: &str) -> Result<Planned> {
         let stmt = session.prepared(handle)?;
-        let kind = match stmt.body {
-            PreparedBody::AsStatement => {
-                refuse_parameters(&stmt)?;
-                return self
-                    .plan_classified(session, &stmt.sql, stmt.classification.clone(), None, None)
-                    .await;
-            }
-            PreparedBody::Statement(kind) => kind,
+        // Run as a plain statement (its transaction control, prelude, write gate and DuckDB's own
+        // result, empty for DDL): scripts, Pond's commands, and statements that are neither a
+        // query nor an update. That path follows the latest snapshot itself.
+        let as_statement = match stmt.body {
+            PreparedBody::AsStatement => true,
+            PreparedBody::Statement(kind) => stmt.dataset_schema.fields().is_empty() && !is_dml(kind),
         };
-        self.follow_latest(session).await?;
-        self.fill_information_schema_for(session, &stmt.classification).await?;
-        if stmt.dataset_schema.fields().is_empty() && !is_dml(kind) {
-            // DDL and the like, run through the query path: as a plain statement (its
-            // transaction control, prelude and write gate), with DuckDB's own (empty) result.
+        if as_statement {
             refuse_parameters(&stmt)?;
             return self
                 .plan_classified(session, &stmt.sql, stmt.classification.clone(), None, None)
                 .await;
         }
+        self.follow_latest(session).await?;
+        self.fill_information_schema_for(session, &stmt.classification).await?;
         if stmt.dataset_schema.fields().is_empty() {
             // An update run through the query path: run it now, report the count.
             let rows = self.execute_prepared_update(session, handle).await?;

@@ -1,5 +1,7 @@
-//! The `pond` binary: every command of DESIGN.md. Flags are parsed here and only here; the
-//! libraries take plain config structs.
+//! The `pond` binary: every command of DESIGN.md. Flags are parsed here and only here. The
+//! libraries take config structs; the coordinator's (`pond_coordinator::config`) defines its
+//! own flags, which `serve` and `duckling` flatten, and which reach spawned ducklings through
+//! `child_flags`.
 
 mod bench;
 mod shell;
@@ -10,11 +12,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use pond_cluster::{
     ClusterKey, DucklingKey, DucklingMode, Endpoints, Pool, PoolConfig, Proxy, WorkerConfig, run_duckling,
 };
-use pond_coordinator::{Coordinator, CoordinatorConfig, TokenAuthority};
+use pond_coordinator::{Coordinator, CoordinatorConfig, TokenAuthority, child_flags};
 use pond_flight_server::{ServerConfig, TlsConfig};
 
 #[derive(Parser)]
@@ -72,27 +74,7 @@ impl ByteSize {
 impl std::str::FromStr for ByteSize {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let s = s.trim();
-        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-        let (n, unit) = s.split_at(split);
-        let n: u64 = n
-            .parse()
-            .map_err(|_| format!("{s}: expected a number of bytes such as 10GiB"))?;
-        let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-            "" | "b" => 1,
-            "kb" => 1000,
-            "kib" => 1 << 10,
-            "mb" => 1000 * 1000,
-            "mib" => 1 << 20,
-            "gb" => 1000 * 1000 * 1000,
-            "gib" => 1 << 30,
-            "tb" => 1000 * 1000 * 1000 * 1000,
-            "tib" => 1 << 40,
-            other => return Err(format!("{s}: unknown unit {other}")),
-        };
-        n.checked_mul(mult)
-            .map(ByteSize)
-            .ok_or_else(|| format!("{s}: too large"))
+        pond_coordinator::parse_byte_size(s).map(ByteSize)
     }
 }
 
@@ -137,8 +119,9 @@ struct ServeArgs {
     /// read replicas (round-robin by client connection) instead of the user's own duckling.
     #[arg(long, env = "POND_READ_REPLICAS", default_value_t = 0)]
     read_replicas: usize,
+    // What every duckling runs with: passed on to the ducklings this server spawns.
     #[command(flatten)]
-    duckling: DucklingArgs,
+    duckling: CoordinatorConfig,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -152,88 +135,6 @@ enum DucklingsArg {
 enum EndpointsArg {
     Proxy,
     Direct,
-}
-
-/// What every duckling runs with: `pond serve` passes these on to the ducklings it spawns.
-#[derive(Args, Clone)]
-struct DucklingArgs {
-    /// Local cache of snapshot objects, e.g. 10GiB (its size bound).
-    #[arg(long, env = "POND_CACHE_SIZE", default_value = "10GiB")]
-    cache_size: ByteSize,
-    /// DuckDB threads per duckling (default: DuckDB's, one per core).
-    #[arg(long, env = "POND_DUCKLING_THREADS")]
-    duckling_threads: Option<usize>,
-    /// DuckDB memory limit per duckling, e.g. 4GB (default: DuckDB's, 80% of RAM).
-    #[arg(long, env = "POND_DUCKLING_MEMORY")]
-    duckling_memory: Option<String>,
-    /// Interrupt statements that run longer than this, e.g. 5m (default: no limit).
-    #[arg(long, env = "POND_QUERY_TIMEOUT", value_parser = humantime::parse_duration)]
-    query_timeout: Option<Duration>,
-    /// End results larger than this many Arrow bytes with an error, e.g. 1GiB (default: no limit).
-    #[arg(long, env = "POND_MAX_RESULT_BYTES")]
-    max_result_bytes: Option<ByteSize>,
-    /// Statements of one user that run at once; more wait their turn.
-    #[arg(long, env = "POND_MAX_CONCURRENT_QUERIES", default_value_t = 32)]
-    max_concurrent_queries: usize,
-    /// Stop a duckling nobody used for this long, e.g. 10m; it restarts on the next query.
-    #[arg(long, env = "POND_DUCKLING_IDLE_TIMEOUT", value_parser = humantime::parse_duration)]
-    duckling_idle_timeout: Option<Duration>,
-    /// Close sessions idle for this long.
-    #[arg(long, env = "POND_SESSION_IDLE_TIMEOUT", default_value = "30m", value_parser = humantime::parse_duration)]
-    session_idle_timeout: Duration,
-    /// Close sessions whose client never came back (no session cookie) after this long.
-    #[arg(long, env = "POND_UNRETURNED_SESSION_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
-    unreturned_session_timeout: Duration,
-}
-
-impl DucklingArgs {
-    fn config(&self, data_dir: PathBuf, storage_url: Option<String>) -> CoordinatorConfig {
-        CoordinatorConfig {
-            duckling_threads: self.duckling_threads,
-            duckling_memory: self.duckling_memory.clone(),
-            session_idle_timeout: self.session_idle_timeout,
-            unreturned_session_timeout: self.unreturned_session_timeout,
-            storage_url,
-            cache_bytes: self.cache_size.as_u64(),
-            query_timeout: self.query_timeout,
-            max_result_bytes: self.max_result_bytes.map(ByteSize::as_u64),
-            max_concurrent_queries: self.max_concurrent_queries,
-            duckling_idle_timeout: self.duckling_idle_timeout,
-            ..CoordinatorConfig::new(data_dir)
-        }
-    }
-
-    /// The same settings as flags, for a spawned `pond duckling`.
-    fn to_args(&self) -> Vec<String> {
-        let mut args = vec![
-            format!("--cache-size={}", self.cache_size.as_u64()),
-            format!("--max-concurrent-queries={}", self.max_concurrent_queries),
-            format!(
-                "--session-idle-timeout={}",
-                humantime::format_duration(self.session_idle_timeout)
-            ),
-            format!(
-                "--unreturned-session-timeout={}",
-                humantime::format_duration(self.unreturned_session_timeout)
-            ),
-        ];
-        if let Some(t) = self.duckling_threads {
-            args.push(format!("--duckling-threads={t}"));
-        }
-        if let Some(m) = &self.duckling_memory {
-            args.push(format!("--duckling-memory={m}"));
-        }
-        if let Some(t) = self.query_timeout {
-            args.push(format!("--query-timeout={}", humantime::format_duration(t)));
-        }
-        if let Some(b) = self.max_result_bytes {
-            args.push(format!("--max-result-bytes={}", b.as_u64()));
-        }
-        if let Some(t) = self.duckling_idle_timeout {
-            args.push(format!("--duckling-idle-timeout={}", humantime::format_duration(t)));
-        }
-        args
-    }
 }
 
 #[derive(Args)]
@@ -275,8 +176,9 @@ struct DucklingCommandArgs {
     /// How long running queries may take to finish when the duckling stops.
     #[arg(long, env = "POND_DRAIN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     drain_timeout: Duration,
+    // What every duckling runs with: passed on to the ducklings this server spawns.
     #[command(flatten)]
-    duckling: DucklingArgs,
+    duckling: CoordinatorConfig,
 }
 
 #[derive(Subcommand)]
@@ -321,13 +223,18 @@ fn init_logging(format: LogFormat, default_level: &str) {
 
 #[tokio::main]
 async fn main() -> Result<std::process::ExitCode> {
-    let cli = Cli::parse();
+    // The matches outlive the parse: spawned ducklings get the serve flags' text from them.
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut Cli::command()).exit());
     // The client commands print results on stdout; only warnings belong on their stderr.
     let client = matches!(cli.command, Command::Shell(_) | Command::Sql(_));
     init_logging(cli.log_format, if client { "warn" } else { "info" });
     let ok = |r: Result<()>| r.map(|()| std::process::ExitCode::SUCCESS);
     match cli.command {
-        Command::Serve(args) => ok(serve(args).await),
+        Command::Serve(args) => {
+            let serve_matches = matches.subcommand_matches("serve").expect("the serve command matched");
+            ok(serve(args, child_flags::<CoordinatorConfig>(serve_matches)).await)
+        }
         Command::Duckling(args) => ok(duckling(args).await),
         Command::Token(cmd) => ok(token(cmd)),
         Command::Shell(args) => shell::shell(args).await,
@@ -336,7 +243,8 @@ async fn main() -> Result<std::process::ExitCode> {
     }
 }
 
-async fn serve(args: ServeArgs) -> Result<()> {
+/// `child_args`: the duckling settings as flags, for the `pond duckling` processes it spawns.
+async fn serve(args: ServeArgs, child_args: Vec<String>) -> Result<()> {
     if args.read_replicas > 0 && matches!(args.ducklings, DucklingsArg::InProcess) {
         anyhow::bail!("--read-replicas needs duckling processes: add --ducklings process (or remote)");
     }
@@ -364,8 +272,12 @@ async fn serve(args: ServeArgs) -> Result<()> {
     if tls.is_none() && !args.listen.ip().is_loopback() {
         tracing::warn!(listen = %args.listen, "serving plaintext on a non-loopback address; use --tls-cert/--tls-key");
     }
-    let coordinator = Coordinator::open(args.duckling.config(args.data.data_dir.clone(), args.storage.clone()))
-        .context("opening the data directory")?;
+    let coordinator = Coordinator::open(CoordinatorConfig {
+        data_dir: args.data.data_dir.clone(),
+        storage_url: args.storage.clone(),
+        ..args.duckling.clone()
+    })
+    .context("opening the data directory")?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
@@ -373,7 +285,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let shutdown = shutdown_signal()?;
     let pool = match args.ducklings {
         DucklingsArg::InProcess => None,
-        mode => Some(cluster_pool(&args, mode, &coordinator)?),
+        mode => Some(cluster_pool(&args, mode, &coordinator, child_args)?),
     };
     let gc = {
         let (coordinator, pool) = (Arc::clone(&coordinator), pool.clone());
@@ -414,7 +326,12 @@ fn print_listening(scheme: &str, addr: SocketAddr) {
     println!("pond {} listening on {scheme}://{addr}", env!("CARGO_PKG_VERSION"));
 }
 
-fn cluster_pool(args: &ServeArgs, mode: DucklingsArg, coordinator: &Arc<Coordinator>) -> Result<Arc<Pool>> {
+fn cluster_pool(
+    args: &ServeArgs,
+    mode: DucklingsArg,
+    coordinator: &Arc<Coordinator>,
+    child_args: Vec<String>,
+) -> Result<Arc<Pool>> {
     let data_dir = coordinator.config().data_dir.clone();
     let secret = pond_coordinator::load_or_create_key(&data_dir.join("cluster.key"))?;
     let config = PoolConfig {
@@ -428,7 +345,7 @@ fn cluster_pool(args: &ServeArgs, mode: DucklingsArg, coordinator: &Arc<Coordina
         },
         storage_url: coordinator.config().storage_url.clone().unwrap_or_default(),
         exe: std::env::current_exe().context("locating the pond executable")?,
-        child_args: args.duckling.to_args(),
+        child_args,
         data_dir,
         start_timeout: Duration::from_secs(60),
         drain_timeout: args.drain_timeout,
@@ -513,7 +430,11 @@ async fn duckling(args: DucklingCommandArgs) -> Result<()> {
         coordinator_url: args.coordinator.clone(),
         advertise: args.advertise,
         id: args.id.clone(),
-        coordinator: args.duckling.config(args.data_dir.clone(), None),
+        // Its storage comes from the coordinator it registers with.
+        coordinator: CoordinatorConfig {
+            data_dir: args.data_dir.clone(),
+            ..args.duckling.clone()
+        },
         drain_timeout: args.drain_timeout,
     };
     let shutdown = shutdown_signal()?;
@@ -573,4 +494,50 @@ fn token(cmd: TokenCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> (Cli, clap::ArgMatches) {
+        // The settings under test come from these command lines alone.
+        let matches = Cli::command()
+            .mut_subcommands(|sub| sub.mut_args(|arg| arg.env(None)))
+            .try_get_matches_from(args)
+            .expect("flags parse");
+        (Cli::from_arg_matches(&matches).expect("the command"), matches)
+    }
+
+    /// The flags `pond serve` hands its children give the child the server's settings.
+    #[test]
+    fn a_spawned_duckling_runs_with_the_servers_settings() {
+        for flags in [
+            &[][..],
+            &[
+                "--query-timeout=90s",
+                "--max-result-bytes=1GiB",
+                "--duckling-threads=2",
+                "--cache-size=1MiB",
+            ][..],
+        ] {
+            let serve_line = [&["pond", "serve"][..], flags].concat();
+            let (cli, matches) = parse(&serve_line);
+            let Command::Serve(serve) = cli.command else {
+                panic!("not serve");
+            };
+            let child_args = child_flags::<CoordinatorConfig>(matches.subcommand_matches("serve").unwrap());
+            let mut duckling_line = vec![
+                "pond",
+                "duckling",
+                "--coordinator=grpc://127.0.0.1:1",
+                "--cluster-secret=00",
+            ];
+            duckling_line.extend(child_args.iter().map(String::as_str));
+            let Command::Duckling(duckling) = parse(&duckling_line).0.command else {
+                panic!("not duckling");
+            };
+            assert_eq!(duckling.duckling, serve.duckling, "{flags:?}");
+        }
+    }
 }

@@ -68,7 +68,7 @@ pub enum ClientError {
     Arrow(#[from] arrow::error::ArrowError),
     /// The local DuckDB refused a statement (DuckDB's message).
     #[error("{0}")]
-    Local(#[from] pond_duckling::DucklingError),
+    Local(#[from] pond_duckdb::DuckdbError),
     /// A statement needs the cloud, and the session has no server connection.
     #[error("not connected to a Pond server: {0}")]
     NotConnected(String),

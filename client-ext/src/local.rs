@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, RecordBatch};
 use arrow::datatypes::SchemaRef;
-use pond_duckling::engine::{Connection, Database, column_definitions, quote_ident};
+use pond_duckdb::engine::{Connection, Database, column_definitions, quote_ident};
 
 use crate::ClientError;
 
@@ -35,7 +35,7 @@ impl LocalDb {
     }
 
     /// A handle that interrupts the running local query from another thread (Ctrl-C).
-    pub fn interrupt_handle(&self) -> pond_duckling::InterruptHandle {
+    pub fn interrupt_handle(&self) -> pond_duckdb::InterruptHandle {
         self.conn.interrupt_handle()
     }
 
@@ -79,10 +79,7 @@ impl LocalDb {
 
     /// DuckDB's JSON serialization of a query, for [`crate::analyze`].
     pub fn serialize(&self, sql: &str) -> Result<String, ClientError> {
-        let q = format!(
-            "SELECT json_serialize_sql({})",
-            pond_duckling::engine::quote_literal(sql)
-        );
+        let q = format!("SELECT json_serialize_sql({})", pond_duckdb::engine::quote_literal(sql));
         Ok(self.scalar_string(&q)?.unwrap_or_default())
     }
 
@@ -116,7 +113,7 @@ impl LocalDb {
 
 /// Appends batches into a temporary table.
 pub struct TempTableWriter<'c> {
-    appender: pond_duckling::engine::Appender<'c>,
+    appender: pond_duckdb::engine::Appender<'c>,
     rows: u64,
 }
 

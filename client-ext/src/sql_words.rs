@@ -1,5 +1,5 @@
 //! A statement's words as the client reads them, over the workspace's one SQL lexer
-//! ([`pond_duckling::lexer`]).
+//! ([`pond_duckdb::lexer`]).
 //!
 //! Invariant: the client decides nothing by substring. Every keyword, name and string it acts
 //! on is a token of DuckDB's own splitting, so a keyword inside a string, a comment, a dollar
@@ -7,7 +7,7 @@
 //! string, name or comment) has no tokens: the client then decides nothing from it and lets
 //! DuckDB report the error.
 
-use pond_duckling::lexer::{self, Token, TokenKind};
+use pond_duckdb::lexer::{self, Token, TokenKind};
 
 /// A statement's text and its tokens.
 pub(crate) struct Lexed<'s> {

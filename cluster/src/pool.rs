@@ -8,6 +8,8 @@
 //!   call's connection is forgotten (and killed, if it is a child), so the next call starts or
 //!   assigns another.
 //! - A duckling's catalog requests are answered only for the user it was assigned.
+//! - Silence is measured with the pool's injected clock ([`Pool::with_clock`]): the sweep's
+//!   timer only decides when to look, [`heartbeat_overdue`] decides who is gone.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -19,6 +21,7 @@ use std::time::{Duration, Instant};
 use arrow_flight::flight_service_client::FlightServiceClient;
 use futures::StreamExt;
 use parking_lot::Mutex;
+use pond_clock::Clock;
 use pond_coordinator::{Coordinator, DucklingInfo, Principal};
 use pond_proto::cluster::{self as pb, catalog_request::Op};
 use tokio::sync::oneshot;
@@ -114,9 +117,20 @@ impl Member {
     }
 }
 
+/// How long a client connection keeps its read replica after its last call: connections idle
+/// for longer have most likely closed.
+const AFFINITY_IDLE: Duration = Duration::from_secs(3600);
+
+/// Whether a duckling last heard from `silent_for` ago is gone: the sweep's decision.
+pub fn heartbeat_overdue(silent_for: Duration) -> bool {
+    silent_for > protocol::HEARTBEAT_TIMEOUT
+}
+
 /// The ducklings of one coordinator.
 pub struct Pool {
     config: PoolConfig,
+    /// Heartbeats, the sweep and replica affinity are timed by it.
+    clock: Arc<dyn Clock>,
     key: Arc<ClusterKey>,
     coordinator: Arc<Coordinator>,
     /// Where children reach the coordinator; set once it listens.
@@ -136,8 +150,19 @@ pub struct Pool {
 
 impl Pool {
     pub fn new(config: PoolConfig, key: Arc<ClusterKey>, coordinator: Arc<Coordinator>) -> Arc<Self> {
+        Self::with_clock(config, key, coordinator, pond_clock::system())
+    }
+
+    /// [`Self::new`], timing heartbeats with `clock`.
+    pub fn with_clock(
+        config: PoolConfig,
+        key: Arc<ClusterKey>,
+        coordinator: Arc<Coordinator>,
+        clock: Arc<dyn Clock>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             config,
+            clock,
             key,
             coordinator,
             cluster_url: Mutex::new(String::new()),
@@ -228,7 +253,7 @@ impl Pool {
             {
                 self.affinity
                     .lock()
-                    .insert((user.to_string(), addr), (id, Instant::now()));
+                    .insert((user.to_string(), addr), (id, self.clock.instant()));
                 return Ok(m);
             }
         }
@@ -268,7 +293,7 @@ impl Pool {
         if let Some(addr) = client {
             self.affinity
                 .lock()
-                .insert((user.to_string(), addr), (m.id.clone(), Instant::now()));
+                .insert((user.to_string(), addr), (m.id.clone(), self.clock.instant()));
         }
         Ok(m)
     }
@@ -276,7 +301,7 @@ impl Pool {
     /// Starts (process mode) or takes (remote mode) a duckling for `user` and assigns it:
     /// the primary, or read replica number `replica`.
     async fn start(self: &Arc<Self>, user: &str, replica: Option<usize>) -> Result<Arc<Member>> {
-        let started = Instant::now();
+        let started = self.clock.instant();
         let member = match self.config.mode {
             DucklingMode::Process => self.spawn(user, replica).await?,
             DucklingMode::Remote => self.take_free(user)?,
@@ -299,7 +324,7 @@ impl Pool {
             user,
             duckling = member.id,
             read_replica = replica.is_some(),
-            cold_start_ms = started.elapsed().as_secs_f64() * 1000.0,
+            cold_start_ms = self.clock.since(started).as_secs_f64() * 1000.0,
             "duckling started"
         );
         Ok(member)
@@ -472,7 +497,7 @@ impl Pool {
             replica_slot: Mutex::new(None),
             alive: AtomicBool::new(true),
             status: Mutex::new(pb::DucklingStatus::default()),
-            last_seen: Mutex::new(Instant::now()),
+            last_seen: Mutex::new(self.clock.instant()),
             kill: Mutex::new(None),
             exited: tokio::sync::Notify::new(),
         });
@@ -506,7 +531,7 @@ impl Pool {
                 pb::HeartbeatResponse { stop: true }
             }
             Some(m) => {
-                *m.last_seen.lock() = Instant::now();
+                *m.last_seen.lock() = self.clock.instant();
                 *m.status.lock() = status;
                 pb::HeartbeatResponse { stop: false }
             }
@@ -520,16 +545,15 @@ impl Pool {
             .members
             .lock()
             .values()
-            .filter(|m| m.last_seen.lock().elapsed() > protocol::HEARTBEAT_TIMEOUT)
+            .filter(|m| heartbeat_overdue(self.clock.since(*m.last_seen.lock())))
             .cloned()
             .collect();
         for m in silent {
             self.lost(&m, "its heartbeats stopped");
         }
-        // Connections idle for an hour have most likely closed.
         self.affinity
             .lock()
-            .retain(|_, (_, used)| used.elapsed() < Duration::from_secs(3600));
+            .retain(|_, (_, used)| self.clock.since(*used) < AFFINITY_IDLE);
     }
 
     /// `pond.cluster.catalog`, for duckling `duckling_id`.
@@ -662,5 +686,82 @@ impl Pool {
             }
         });
         futures::future::join_all(drains).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use pond_clock::ManualClock;
+    use pond_coordinator::CoordinatorConfig;
+
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn a_duckling_is_overdue_only_past_the_heartbeat_timeout() {
+        assert!(!heartbeat_overdue(Duration::ZERO));
+        assert!(!heartbeat_overdue(protocol::HEARTBEAT_TIMEOUT));
+        assert!(heartbeat_overdue(protocol::HEARTBEAT_TIMEOUT + MS));
+    }
+
+    /// A remote-mode pool on a manual clock, with one registered duckling (whose channel
+    /// connects lazily, so nothing listens).
+    fn pool_with_a_duckling(dir: &std::path::Path) -> (Arc<ManualClock>, Arc<Pool>, Arc<Member>) {
+        let clock = Arc::new(ManualClock::new());
+        let coordinator = Coordinator::open(CoordinatorConfig::new(dir.join("coordinator"))).unwrap();
+        let config = PoolConfig {
+            mode: DucklingMode::Remote,
+            endpoints: Endpoints::Proxy,
+            storage_url: "memory://".into(),
+            exe: PathBuf::new(),
+            child_args: vec![],
+            data_dir: dir.to_path_buf(),
+            start_timeout: Duration::from_secs(1),
+            drain_timeout: Duration::from_secs(1),
+            read_replicas: 0,
+        };
+        let key = Arc::new(ClusterKey::new(&[7u8; 32]));
+        let pool = Pool::with_clock(config, key, coordinator, clock.clone());
+        pool.register(pb::RegisterRequest {
+            duckling_id: "d1".into(),
+            address: "127.0.0.1:9".into(),
+            ..Default::default()
+        })
+        .unwrap();
+        let member = Arc::clone(pool.members.lock().get("d1").unwrap());
+        (clock, pool, member)
+    }
+
+    fn beat(pool: &Pool) -> pb::HeartbeatResponse {
+        pool.heartbeat(pb::Heartbeat {
+            status: Some(pb::DucklingStatus {
+                duckling_id: "d1".into(),
+                ..Default::default()
+            }),
+        })
+    }
+
+    #[tokio::test]
+    async fn the_sweep_forgets_a_duckling_only_once_its_heartbeat_deadline_passed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (clock, pool, member) = pool_with_a_duckling(dir.path());
+
+        clock.advance(protocol::HEARTBEAT_TIMEOUT);
+        pool.sweep();
+        assert!(member.is_alive(), "silent for exactly the timeout is not yet gone");
+
+        // A heartbeat restarts the deadline.
+        assert!(!beat(&pool).stop);
+        clock.advance(protocol::HEARTBEAT_TIMEOUT);
+        pool.sweep();
+        assert!(member.is_alive());
+        assert_eq!(pool.ducklings().len(), 1);
+
+        clock.advance(MS);
+        pool.sweep();
+        assert!(!member.is_alive());
+        assert!(pool.ducklings().is_empty());
+        assert!(beat(&pool).stop, "a forgotten duckling is told to stop");
     }
 }

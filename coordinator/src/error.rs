@@ -46,5 +46,12 @@ pub enum CoordinatorError {
     Internal(String),
 }
 
+/// DuckDB's own errors (the engine in `pond-duckdb`) arrive as the duckling's, kind unchanged.
+impl From<pond_duckling::DuckdbError> for CoordinatorError {
+    fn from(e: pond_duckling::DuckdbError) -> Self {
+        Self::Duckling(e.into())
+    }
+}
+
 /// Shorthand for coordinator results.
 pub type Result<T, E = CoordinatorError> = std::result::Result<T, E>;

@@ -10,6 +10,7 @@
 //!   `REFRESH`, `SHUTDOWN`, recognised from DuckDB's tokens.
 //! - [`classify`]: what a statement's text tells the coordinator, read once by DuckDB's lexer.
 //! - [`session`]: per-connection state and the limits statements run under.
+//! - [`config`]: the coordinator's settings, which are also the flags that set them.
 //! - [`coordinator`]: the API the front door calls, one room per job (ducklings, running on a
 //!   connection, statements, prepared statements, streaming, Pond's statements and views,
 //!   metadata, ingest, dual planning).
@@ -28,12 +29,14 @@ pub mod auth;
 pub mod catalog;
 pub mod classify;
 pub mod commands;
+pub mod config;
 pub mod coordinator;
 pub mod error;
 pub mod session;
 
 pub use auth::{Principal, TokenAuthority, load_or_create_key};
 pub use catalog::{Catalog, DatabaseEntry, FileCatalog, User};
+pub use config::{child_flags, parse_byte_size};
 pub use coordinator::{
     ADMIN_USER, ClusterView, Coordinator, CoordinatorConfig, DucklingInfo, IfExists, IfNotExists, IngestChunk,
     IngestTarget, KeyColumn, MAX_INLINE_BYTES, Planned, PlannedResult, PreparedInfo, QueryStream, TableFilter,

@@ -11,14 +11,19 @@
 //!   where it waits: a transaction's statements must all run on its connection.
 //! - Transaction ids and prepared-statement handles start with the session id, so a client that
 //!   carries no session cookie (ADBC's default) still reaches the right session through them.
+//! - Idleness is measured with the session's injected clock ([`Activity`]), so the reaper's
+//!   decision (idle past its timeout, or past the shorter one for a session the client never
+//!   came back to) is the same whether time passes or a test advances it.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::{Schema, SchemaRef};
 use parking_lot::{Mutex, MutexGuard};
+use pond_clock::Clock;
 use pond_duckling::{Connection, Duckling, InterruptHandle, engine::quote_ident};
 
 use crate::auth::Principal;
@@ -52,21 +57,25 @@ pub enum PreparedBody {
     AsStatement,
 }
 
+/// A query that runs at DoGet: its text and what it runs with.
+#[derive(Debug)]
+pub struct SqlQuery {
+    pub sql: String,
+    /// Pond's SQL that must run on the same connection first (see
+    /// `Coordinator::prelude_for`).
+    pub prelude: Option<String>,
+    pub params: Option<RecordBatch>,
+    pub transaction: Option<String>,
+    pub schema: SchemaRef,
+    /// The query calls `nextval`/`setval`: it writes, though DuckDB calls it a read.
+    pub advances_a_sequence: bool,
+}
+
 /// A query planned by GetFlightInfo and run by DoGet.
 #[derive(Debug)]
 pub enum PendingQuery {
     /// Runs and streams at DoGet.
-    Sql {
-        sql: String,
-        /// Pond's SQL that must run on the same connection first (see
-        /// `Coordinator::prelude_for`).
-        prelude: Option<String>,
-        params: Option<RecordBatch>,
-        transaction: Option<String>,
-        schema: SchemaRef,
-        /// The query calls `nextval`/`setval`: it writes, though DuckDB calls it a read.
-        advances_a_sequence: bool,
-    },
+    Sql(SqlQuery),
     /// Already ran (updates, coordinator statements, scripts); DoGet returns these batches.
     Ready {
         schema: SchemaRef,
@@ -75,13 +84,10 @@ pub enum PendingQuery {
     /// Started at GetFlightInfo: `first` already arrived, the rest streams into `rx`.
     /// Dropping it stops the query.
     Running {
-        schema: SchemaRef,
         first: Vec<RecordBatch>,
         rx: tokio::sync::mpsc::Receiver<Result<RecordBatch>>,
         /// What runs again at DoGet if the query must give its connection back first.
-        sql: String,
-        prelude: Option<String>,
-        advances_a_sequence: bool,
+        rerun: SqlQuery,
     },
 }
 
@@ -89,9 +95,12 @@ impl PendingQuery {
     /// The schema DoGet will stream.
     pub fn schema(&self) -> SchemaRef {
         match self {
-            PendingQuery::Sql { schema, .. }
+            PendingQuery::Sql(SqlQuery { schema, .. })
             | PendingQuery::Ready { schema, .. }
-            | PendingQuery::Running { schema, .. } => Arc::clone(schema),
+            | PendingQuery::Running {
+                rerun: SqlQuery { schema, .. },
+                ..
+            } => Arc::clone(schema),
         }
     }
 }
@@ -141,10 +150,50 @@ pub struct Session {
     limits: SessionLimits,
     conn: Mutex<Option<Connection>>,
     state: Mutex<SessionState>,
+    activity: Activity,
+}
+
+/// When a session was last used, by its clock, and whether its client came back: what the
+/// reaper decides by.
+struct Activity {
+    clock: Arc<dyn Clock>,
     last_used: Mutex<Instant>,
     /// Set once the client sends this session's cookie back: a client that never does (ADBC
     /// without cookie middleware) leaves sessions it will not reach again once its query ends.
-    returned: std::sync::atomic::AtomicBool,
+    returned: AtomicBool,
+}
+
+impl Activity {
+    fn new(clock: Arc<dyn Clock>) -> Self {
+        Self {
+            last_used: Mutex::new(clock.instant()),
+            clock,
+            returned: AtomicBool::new(false),
+        }
+    }
+
+    fn touch(&self) {
+        *self.last_used.lock() = self.clock.instant();
+    }
+
+    fn mark_returned(&self) {
+        self.touch();
+        self.returned.store(true, Ordering::Relaxed);
+    }
+
+    fn idle_for(&self) -> Duration {
+        self.clock.since(*self.last_used.lock())
+    }
+
+    /// Idle past `timeout`, or past `unreturned_timeout` when the client never came back and
+    /// `holds_reachable()` says nothing in the session could still be reached.
+    fn expired(&self, timeout: Duration, unreturned_timeout: Duration, holds_reachable: impl FnOnce() -> bool) -> bool {
+        let idle = self.idle_for();
+        if idle >= timeout {
+            return true;
+        }
+        !self.returned.load(Ordering::Relaxed) && idle >= unreturned_timeout && !holds_reachable()
+    }
 }
 
 /// Which connection a call needs.
@@ -181,12 +230,14 @@ impl std::ops::Deref for ConnGuard<'_> {
 }
 
 impl Session {
-    pub(crate) fn new(
+    /// A new session of `principal` on `duckling`, measuring idleness with `clock`.
+    pub(crate) fn with_clock(
         id: String,
         principal: Principal,
         duckling: Arc<Duckling>,
         database: String,
         limits: SessionLimits,
+        clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             id,
@@ -198,8 +249,7 @@ impl Session {
                 database,
                 ..Default::default()
             }),
-            last_used: Mutex::new(Instant::now()),
-            returned: std::sync::atomic::AtomicBool::new(false),
+            activity: Activity::new(clock),
         }
     }
 
@@ -239,36 +289,30 @@ impl Session {
 
     /// Records a use of the session.
     pub(crate) fn touch(&self) {
-        *self.last_used.lock() = Instant::now();
+        self.activity.touch();
     }
 
     /// Records that the client carries this session (its cookie came back). Handles (tickets,
     /// transaction ids) do not count: a client without cookies uses those once per query.
     pub(crate) fn mark_returned(&self) {
-        self.touch();
-        self.returned.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.activity.mark_returned();
     }
 
     /// Whether a reaper may close the session: idle past `timeout`, or idle past
     /// `unreturned_timeout` when the client never came back and nothing in it (a transaction,
     /// a prepared statement) could still be reached.
-    pub(crate) fn expired(&self, timeout: std::time::Duration, unreturned_timeout: std::time::Duration) -> bool {
-        let idle = self.idle_for();
-        if idle >= timeout {
-            return true;
-        }
-        let returned = self.returned.load(std::sync::atomic::Ordering::Relaxed);
-        let state = self.state.lock();
-        !returned
-            && idle >= unreturned_timeout
-            && state.transaction.is_none()
-            && state.prepared.is_empty()
-            && state.pending.is_empty()
-            && state.running.is_empty()
+    pub(crate) fn expired(&self, timeout: Duration, unreturned_timeout: Duration) -> bool {
+        self.activity.expired(timeout, unreturned_timeout, || {
+            let state = self.state.lock();
+            state.transaction.is_some()
+                || !state.prepared.is_empty()
+                || !state.pending.is_empty()
+                || !state.running.is_empty()
+        })
     }
 
-    pub(crate) fn idle_for(&self) -> std::time::Duration {
-        self.last_used.lock().elapsed()
+    pub(crate) fn idle_for(&self) -> Duration {
+        self.activity.idle_for()
     }
 
     /// The current database and schema.
@@ -572,25 +616,8 @@ impl Session {
         let s = &mut *s;
         let holding: Vec<String> = s.unfetched_holding().cloned().collect();
         for id in &holding {
-            if let Some(PendingQuery::Running {
-                schema,
-                sql,
-                prelude,
-                advances_a_sequence,
-                ..
-            }) = s.pending.remove(id)
-            {
-                s.pending.insert(
-                    id.clone(),
-                    PendingQuery::Sql {
-                        sql,
-                        prelude,
-                        params: None,
-                        transaction: None,
-                        schema,
-                        advances_a_sequence,
-                    },
-                );
+            if let Some(PendingQuery::Running { rerun, .. }) = s.pending.remove(id) {
+                s.pending.insert(id.clone(), PendingQuery::Sql(rerun));
             }
             if let Some(h) = s.running.get(id) {
                 h.interrupt();
@@ -612,5 +639,70 @@ impl Session {
             .lock()
             .pending
             .retain(|_, q| !matches!(q, PendingQuery::Running { .. }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use pond_clock::ManualClock;
+
+    use super::*;
+
+    const TIMEOUT: Duration = Duration::from_secs(30 * 60);
+    const UNRETURNED: Duration = Duration::from_secs(60);
+    const MS: Duration = Duration::from_millis(1);
+
+    fn activity() -> (Arc<ManualClock>, Activity) {
+        let clock = Arc::new(ManualClock::new());
+        (clock.clone(), Activity::new(clock))
+    }
+
+    #[test]
+    fn an_idle_session_is_reaped_at_its_timeout_and_not_before() {
+        let (clock, a) = activity();
+        a.mark_returned();
+        clock.advance(TIMEOUT - MS);
+        assert!(!a.expired(TIMEOUT, UNRETURNED, || false));
+        clock.advance(MS);
+        assert!(a.expired(TIMEOUT, UNRETURNED, || false));
+        // Whatever it holds: the client is gone.
+        assert!(a.expired(TIMEOUT, UNRETURNED, || true));
+    }
+
+    #[test]
+    fn a_use_restarts_the_idle_time() {
+        let (clock, a) = activity();
+        a.mark_returned();
+        clock.advance(TIMEOUT - MS);
+        a.touch();
+        clock.advance(TIMEOUT - MS);
+        assert_eq!(a.idle_for(), TIMEOUT - MS);
+        assert!(!a.expired(TIMEOUT, UNRETURNED, || false));
+    }
+
+    #[test]
+    fn a_session_never_returned_is_reaped_at_the_shorter_timeout() {
+        let (clock, a) = activity();
+        clock.advance(UNRETURNED - MS);
+        assert!(!a.expired(TIMEOUT, UNRETURNED, || false));
+        clock.advance(MS);
+        assert!(a.expired(TIMEOUT, UNRETURNED, || false));
+    }
+
+    #[test]
+    fn a_session_never_returned_but_holding_something_reachable_waits_for_the_full_timeout() {
+        let (clock, a) = activity();
+        clock.advance(UNRETURNED);
+        assert!(!a.expired(TIMEOUT, UNRETURNED, || true));
+        clock.advance(TIMEOUT - UNRETURNED);
+        assert!(a.expired(TIMEOUT, UNRETURNED, || true));
+    }
+
+    #[test]
+    fn a_returned_session_is_not_reaped_at_the_shorter_timeout() {
+        let (clock, a) = activity();
+        a.mark_returned();
+        clock.advance(UNRETURNED * 2);
+        assert!(!a.expired(TIMEOUT, UNRETURNED, || false));
     }
 }

@@ -161,7 +161,7 @@ impl Duckling {
 
     /// Runs SQL on the host connection (Pond's own statements, never user SQL).
     pub fn host_execute(&self, sql: &str) -> Result<(), DucklingError> {
-        self.host.lock().execute_batch(sql)
+        Ok(self.host.lock().execute_batch(sql)?)
     }
 
     /// Attaches database `database_id` as `name`: its working copy is made the latest
@@ -208,7 +208,7 @@ impl Duckling {
         let (path, blocks) = self.copy_of(database_id, seq)?;
         if let Err(e) = self.host.lock().execute_batch(&attach_sql(&path, alias, true)) {
             remove_copy(&path);
-            return Err(e);
+            return Err(e.into());
         }
         attached.insert(
             alias.to_string(),
@@ -341,7 +341,7 @@ impl Duckling {
             remove_copy(&new_path);
             // Back to the copy it had, if DuckDB let it go.
             let _ = host.execute_batch(&attach_sql(path, alias, true));
-            return Err(e);
+            return Err(e.into());
         }
         drop(host);
         let previous = SpareCopy {
@@ -654,6 +654,65 @@ fn prepare_script_with<'c>(
     Ok((prepared, described))
 }
 
+/// Statement kinds a rehearsal may run: DuckDB undoes all of them on `ROLLBACK`. Settings,
+/// sequences' `nextval`, files written by `COPY`, attachments and `PREPARE`d statements outlive
+/// a rollback, so a script holding any of them is not rehearsed.
+const REHEARSABLE: &[StatementKind] = &[
+    StatementKind::Select,
+    StatementKind::Relation,
+    StatementKind::Insert,
+    StatementKind::Update,
+    StatementKind::Delete,
+    StatementKind::Merge,
+    StatementKind::Create,
+    StatementKind::Drop,
+    StatementKind::Alter,
+];
+
+/// The result schema of a script whose last statement needs the ones before it (`CREATE TABLE
+/// t …; SELECT * FROM t`), which only running them tells: the script is rehearsed in a
+/// transaction on `conn` that is always rolled back, its last statement prepared, not run.
+///
+/// The caller makes sure `conn` is not in a transaction and holds the write gate (a
+/// rehearsal's large inserts may write blocks before they are rolled back). Statements outside
+/// [`REHEARSABLE`], and statements before the last that call `nextval` or `setval` (a sequence
+/// does not roll back), refuse the rehearsal, never run. A sequence advanced out of sight (a
+/// column default, a view) keeps a gap, as after any rolled-back insert.
+pub fn rehearsed_schema(
+    conn: &Connection,
+    sql: &str,
+    allow: &dyn Fn(StatementKind) -> Result<(), DucklingError>,
+) -> Result<SchemaRef, DucklingError> {
+    let statements = crate::lexer::statements(sql).unwrap_or_default();
+    let advances_a_sequence = |text: &&str| {
+        crate::lexer::tokenize(text).map_or(true, |tokens| {
+            crate::lexer::called_names(&tokens).any(|name| name == "nextval" || name == "setval")
+        })
+    };
+    match statements.split_last() {
+        Some((_, earlier)) if !earlier.iter().any(advances_a_sequence) => {}
+        _ => {
+            return Err(DucklingError::PermissionDenied(
+                "a script whose statements before the last advance a sequence is not rehearsed".into(),
+            ));
+        }
+    }
+    let rehearsable = |kind: StatementKind| {
+        if !REHEARSABLE.contains(&kind) {
+            return Err(DucklingError::PermissionDenied(format!(
+                "a script with a {kind:?} statement is not rehearsed"
+            )));
+        }
+        allow(kind)
+    };
+    conn.execute_batch("BEGIN TRANSACTION")?;
+    let described = prepare_script_with(conn, sql, &rehearsable, &mut |run| run()).map(|(_, d)| d);
+    let rolled_back = conn.execute_batch("ROLLBACK");
+    let described = described?;
+    rolled_back?;
+    Ok(described.dataset_schema)
+}
+
 /// Describes a prepared statement (the last of `statements`).
 pub fn describe(prepared: &Prepared<'_>, statements: usize) -> Result<Described, DucklingError> {
     let kind = prepared.kind();
@@ -763,11 +822,52 @@ mod tests {
             format!("ATTACH '{}' AS x", marker.display()),
         ] {
             let err = prepare_script(&conn, &sql, &any_kind)
-                .and_then(|(mut p, _)| p.execute())
+                .and_then(|(mut p, _)| Ok(p.execute()?))
                 .unwrap_err();
             assert!(refused(&err), "{sql}: {err:?}");
         }
         assert!(!marker.exists());
+    }
+
+    #[test]
+    fn a_rehearsal_learns_a_scripts_schema_and_leaves_nothing_behind() {
+        let (_dir, d) = duckling();
+        let conn = d.connect("my_db").unwrap();
+        conn.execute_batch("CREATE SEQUENCE s").unwrap();
+        let script = "CREATE TABLE r(i INTEGER); INSERT INTO r VALUES (1); SELECT i, nextval('s') AS n FROM r";
+        let schema = rehearsed_schema(&conn, script, &any_kind).unwrap();
+        let names: Vec<_> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(names, ["i", "n"]);
+        // Rolled back, and the last statement's nextval was only prepared.
+        assert_eq!(
+            count(
+                &d,
+                "my_db",
+                "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'r'"
+            ),
+            0
+        );
+        assert_eq!(count(&d, "my_db", "SELECT nextval('s')"), 1);
+        // Not rehearsed: what a rollback would not undo, before the last statement.
+        for refused_script in [
+            "SELECT nextval('s'); CREATE TABLE r2 AS SELECT 1 AS x; SELECT * FROM r2",
+            "SET VARIABLE v = 1; CREATE TABLE r3 AS SELECT 1 AS x; SELECT * FROM r3",
+            "CREATE TABLE r4(i INTEGER); COPY r4 TO 'x.csv'; SELECT * FROM r4",
+        ] {
+            let err = rehearsed_schema(&conn, refused_script, &any_kind).unwrap_err();
+            assert!(refused(&err), "{refused_script}: {err:?}");
+        }
+        assert_eq!(count(&d, "my_db", "SELECT nextval('s')"), 2);
+        assert_eq!(
+            count(
+                &d,
+                "my_db",
+                "SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE 'r%'"
+            ),
+            0
+        );
+        // The connection is usable, outside any transaction, after each.
+        conn.execute_batch("BEGIN; COMMIT").unwrap();
     }
 
     fn count(d: &Duckling, db: &str, sql: &str) -> i64 {

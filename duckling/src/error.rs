@@ -1,69 +1,10 @@
 //! The duckling's error type.
+//!
+//! The engine's errors ([`DuckdbError`]) convert variant by variant into the same variants
+//! here, so a caller matches `DucklingError::Sql { kind, .. }` whichever layer failed.
 
-use libduckdb_sys as ffi;
-
-/// What kind of SQL error DuckDB reported; the front door maps kinds to status codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SqlErrorKind {
-    /// Syntax errors.
-    Parser,
-    /// A missing table, schema or function.
-    Catalog,
-    /// Binding, type and conversion errors.
-    Binder,
-    /// Constraint violations.
-    Constraint,
-    /// Transaction conflicts.
-    Transaction,
-    /// The query was interrupted (cancel, deadline, shutdown).
-    Interrupted,
-    /// DuckDB itself refused an operation (its own permission checks).
-    Permission,
-    /// Out of memory.
-    OutOfMemory,
-    /// DuckDB hit an internal or fatal error.
-    Internal,
-    /// Anything else that is the statement's fault.
-    Other,
-}
-
-impl SqlErrorKind {
-    pub(crate) fn from_duckdb(t: ffi::duckdb_error_type) -> Self {
-        match t {
-            ffi::duckdb_error_type_DUCKDB_ERROR_PARSER | ffi::duckdb_error_type_DUCKDB_ERROR_SYNTAX => Self::Parser,
-            ffi::duckdb_error_type_DUCKDB_ERROR_CATALOG => Self::Catalog,
-            ffi::duckdb_error_type_DUCKDB_ERROR_BINDER
-            | ffi::duckdb_error_type_DUCKDB_ERROR_CONVERSION
-            | ffi::duckdb_error_type_DUCKDB_ERROR_MISMATCH_TYPE
-            | ffi::duckdb_error_type_DUCKDB_ERROR_INVALID_TYPE
-            | ffi::duckdb_error_type_DUCKDB_ERROR_PARAMETER_NOT_RESOLVED => Self::Binder,
-            ffi::duckdb_error_type_DUCKDB_ERROR_CONSTRAINT => Self::Constraint,
-            ffi::duckdb_error_type_DUCKDB_ERROR_TRANSACTION => Self::Transaction,
-            ffi::duckdb_error_type_DUCKDB_ERROR_INTERRUPT => Self::Interrupted,
-            ffi::duckdb_error_type_DUCKDB_ERROR_PERMISSION => Self::Permission,
-            ffi::duckdb_error_type_DUCKDB_ERROR_OUT_OF_MEMORY => Self::OutOfMemory,
-            ffi::duckdb_error_type_DUCKDB_ERROR_INTERNAL | ffi::duckdb_error_type_DUCKDB_ERROR_FATAL => Self::Internal,
-            _ => Self::Other,
-        }
-    }
-
-    /// Prepare errors only come as text; DuckDB prefixes them with the error class.
-    pub(crate) fn from_message(message: &str) -> Self {
-        let class = message.split(" Error:").next().unwrap_or("");
-        match class {
-            "Parser" | "Syntax" => Self::Parser,
-            "Catalog" => Self::Catalog,
-            "Binder" | "Conversion" | "Mismatch Type" | "Invalid Type" => Self::Binder,
-            "Constraint" => Self::Constraint,
-            "TransactionContext" | "Transaction" => Self::Transaction,
-            "INTERRUPT" | "Interrupt" => Self::Interrupted,
-            "Permission" => Self::Permission,
-            "Out of Memory" => Self::OutOfMemory,
-            "INTERNAL" | "FATAL" => Self::Internal,
-            _ => Self::Other,
-        }
-    }
-}
+use pond_duckdb::DuckdbError;
+pub use pond_duckdb::SqlErrorKind;
 
 /// Everything that can go wrong inside a duckling.
 #[derive(Debug, thiserror::Error)]
@@ -95,7 +36,15 @@ impl DucklingError {
     pub(crate) fn invalid(msg: impl Into<String>) -> Self {
         Self::InvalidInput(msg.into())
     }
-    pub(crate) fn internal(msg: impl Into<String>) -> Self {
-        Self::Internal(msg.into())
+}
+
+impl From<DuckdbError> for DucklingError {
+    fn from(e: DuckdbError) -> Self {
+        match e {
+            DuckdbError::Sql { kind, message } => Self::Sql { kind, message },
+            DuckdbError::InvalidInput(message) => Self::InvalidInput(message),
+            DuckdbError::Arrow(e) => Self::Arrow(e),
+            DuckdbError::Internal(message) => Self::Internal(message),
+        }
     }
 }

@@ -1,16 +1,14 @@
-//! A duckling: one user's sandboxed DuckDB instance, and the safe DuckDB API the rest of Pond
-//! uses.
+//! A duckling: one user's sandboxed DuckDB instance.
 //!
-//! - [`engine`]: a safe wrapper over DuckDB's C API, one room per job: the database, a
-//!   connection (one thread at a time) and its interrupt handle (any thread), statements,
-//!   parameter binding, result streams, the appender, Arrow type conversion, and the SQL text
-//!   Pond writes (quoting, column types), which holds no `unsafe`.
 //! - [`sandbox`]: what user SQL may do: DuckDB's own locks plus a statement check by DuckDB's
 //!   parser and reviewed allow-lists.
-//! - [`lexer`]: where DuckDB's SQL splits into words, names, strings and comments.
-//! - [`statement_cache`]: prepared SELECTs a connection keeps and reuses for the same text.
 //! - [`duckling`]: a user's instance with the user's databases attached, each a working copy
 //!   of its latest snapshot in differential storage, synced after every commit.
+//! - [`error`]: [`DucklingError`], which carries the engine's errors unchanged in kind.
+//!
+//! DuckDB itself (the C API wrapper [`engine`], the [`statement_cache`], DuckDB's [`lexer`])
+//! lives in `pond-duckdb`, which the client uses without the server's storage; it is
+//! re-exported here under its old paths.
 //!
 //! ```
 //! use pond_duckling::{Duckling, DucklingConfig, prepare_script};
@@ -32,14 +30,14 @@
 //! ```
 
 pub mod duckling;
-pub mod engine;
 pub mod error;
-pub mod lexer;
 pub mod sandbox;
-pub mod statement_cache;
 
 pub use duckling::{
     Described, Duckling, DucklingConfig, SYSTEM_CATALOGS, any_kind, describe, prepare_checked, prepare_script,
 };
-pub use engine::{Connection, Database, InterruptHandle, Prepared, ResultStream, StatementKind};
-pub use error::{DucklingError, SqlErrorKind};
+pub use error::DucklingError;
+pub use pond_duckdb::{
+    Connection, Database, DuckdbError, InterruptHandle, Prepared, ResultStream, SqlErrorKind, StatementKind, engine,
+    lexer, statement_cache,
+};

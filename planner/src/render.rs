@@ -11,8 +11,7 @@ use arrow::datatypes::DataType;
 use datafusion_common::ScalarValue;
 use datafusion_expr::expr::{Cast, InList, Like, TryCast};
 use datafusion_expr::{Between, BinaryExpr, Expr, Operator};
-
-use crate::statistics::quote_ident;
+use pond_duckdb::engine::{duckdb_type_for_arrow, quote_ident, quote_literal};
 
 /// Renders a filter over one relation; `column` maps a (lower-cased) column to its real name.
 pub(crate) fn render_filter(expr: &Expr, column: &dyn Fn(&str) -> Option<String>) -> Option<String> {
@@ -103,10 +102,6 @@ pub(crate) fn render_filter(expr: &Expr, column: &dyn Fn(&str) -> Option<String>
     })
 }
 
-fn quote_literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
-
 fn literal(v: &ScalarValue) -> Option<String> {
     if v.is_null() {
         return Some("NULL".into());
@@ -146,24 +141,28 @@ fn decimal_text(value: i128, scale: i8) -> String {
     format!("{}{int}.{frac}", if negative { "-" } else { "" })
 }
 
+/// The DuckDB type of a rendered cast, only for targets whose casts DataFusion and DuckDB
+/// agree on; the name is DuckDB's, from the one Arrow-to-DuckDB type map.
 fn sql_type(dt: &DataType) -> Option<String> {
-    Some(match dt {
-        DataType::Boolean => "BOOLEAN".into(),
-        DataType::Int8 => "TINYINT".into(),
-        DataType::Int16 => "SMALLINT".into(),
-        DataType::Int32 => "INTEGER".into(),
-        DataType::Int64 => "BIGINT".into(),
-        DataType::UInt8 => "UTINYINT".into(),
-        DataType::UInt16 => "USMALLINT".into(),
-        DataType::UInt32 => "UINTEGER".into(),
-        DataType::UInt64 => "UBIGINT".into(),
-        DataType::Float32 => "FLOAT".into(),
-        DataType::Float64 => "DOUBLE".into(),
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "VARCHAR".into(),
-        DataType::Date32 => "DATE".into(),
-        DataType::Decimal128(p, s) => format!("DECIMAL({p},{s})"),
-        _ => return None,
-    })
+    let plain = matches!(
+        dt,
+        DataType::Boolean
+            | DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32
+            | DataType::UInt64
+            | DataType::Float32
+            | DataType::Float64
+            | DataType::Utf8
+            | DataType::LargeUtf8
+            | DataType::Utf8View
+            | DataType::Date32
+    ) || matches!(dt, DataType::Decimal128(p, _) if *p <= 38);
+    plain.then(|| duckdb_type_for_arrow(dt).ok()).flatten()
 }
 
 #[cfg(test)]
@@ -189,6 +188,30 @@ mod tests {
                 .unwrap()
                 .contains("NOT IN ('o''k')")
         );
+    }
+
+    #[test]
+    fn casts_render_only_to_plain_types() {
+        let real = |c: &str| Some(c.to_string());
+        let cast = |to: DataType| render_filter(&Expr::Cast(Cast::new(Box::new(col("a")), to)), &real);
+        assert_eq!(cast(DataType::Int64).unwrap(), "CAST(\"a\" AS BIGINT)");
+        assert_eq!(cast(DataType::UInt16).unwrap(), "CAST(\"a\" AS USMALLINT)");
+        assert_eq!(cast(DataType::Float32).unwrap(), "CAST(\"a\" AS FLOAT)");
+        assert_eq!(cast(DataType::Utf8View).unwrap(), "CAST(\"a\" AS VARCHAR)");
+        assert_eq!(
+            cast(DataType::Decimal128(12, 3)).unwrap(),
+            "CAST(\"a\" AS DECIMAL(12,3))"
+        );
+        // Types DuckDB names too, but whose casts may differ from DataFusion's, are not pushed.
+        for to in [
+            DataType::Null,
+            DataType::Float16,
+            DataType::Date64,
+            DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, None),
+            DataType::Decimal256(50, 2),
+        ] {
+            assert!(cast(to.clone()).is_none(), "{to}");
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 use arrow::array::{Array, RecordBatch};
 use arrow::datatypes::{DataType, Schema};
+use pond_duckdb::engine::quote_ident;
 use pond_proto::dual::{ColumnStatistics, TableStatistics};
 
 /// Rows read to measure variable-width columns.
@@ -229,11 +230,6 @@ pub fn parse_quoted_name(source: &str) -> Option<Vec<String>> {
         }
         rest = rest.strip_prefix('.')?;
     }
-}
-
-/// Quotes an identifier for DuckDB.
-pub fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 #[cfg(test)]

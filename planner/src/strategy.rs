@@ -12,10 +12,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use arrow::datatypes::SchemaRef;
+use pond_duckdb::engine::quote_ident;
 use pond_proto::dual::{Bridge, Plan, Side, TableStatistics};
 
 use crate::model::{QueryModel, RelationUse, SemiJoin};
-use crate::statistics::{fixed_width, quote_ident};
+use crate::statistics::fixed_width;
 
 /// A relation as the strategy sees it.
 pub(crate) struct Relation<'a> {

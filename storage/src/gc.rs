@@ -6,6 +6,9 @@
 //! snapshots of branches), and every object a retained snapshot's state names. It deletes the
 //! rest, but only what is older than the grace period: a commit uploads its objects before its
 //! manifest, and those objects must survive until the manifest lands.
+//!
+//! "Now" is the storage's clock ([`Storage::clock`]); ages compare it with manifests'
+//! `created_ms` (retention) and with the store's last-modified times (grace).
 
 use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
@@ -16,7 +19,7 @@ use pond_proto::storage::manifest::Body;
 
 use crate::Storage;
 use crate::error::Result;
-use crate::manifest::{ObjectId, now_ms};
+use crate::manifest::ObjectId;
 use crate::store::Store;
 
 /// A database GC must keep, with its retention.
@@ -44,7 +47,7 @@ impl Storage {
         pinned: &[(String, u64)],
         grace: Duration,
     ) -> Result<GcReport> {
-        let now = now_ms();
+        let now = self.clock.unix_ms();
         let grace_ms = grace.as_millis() as i64;
         let mut roots: Vec<(String, u64)> = pinned.to_vec();
         // Manifests kept without keeping their objects: each epoch's first (its fence), so a
@@ -138,5 +141,84 @@ impl Storage {
             }
         }
         Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::SystemTime;
+
+    use bytes::Bytes;
+    use object_store::memory::InMemory;
+    use pond_clock::ManualClock;
+    use pond_proto::storage as pb;
+
+    use super::*;
+    use crate::StorageConfig;
+    use crate::manifest::{self, Manifest};
+
+    const GRACE: Duration = Duration::from_secs(600);
+
+    fn storage(cache: &std::path::Path) -> Storage {
+        let store = Store::new(Arc::new(InMemory::new()), "memory://");
+        let config = StorageConfig {
+            url: store.url().into(),
+            cache_dir: cache.to_path_buf(),
+            cache_bytes: 1 << 20,
+        };
+        Storage::with_store(store, &config).unwrap()
+    }
+
+    /// An object nothing names, and snapshot 1 of a database nobody keeps (a purged one).
+    async fn unreachable(storage: &Storage) {
+        let bytes = Bytes::from_static(b"an orphaned block");
+        let key = Store::object_key(&ObjectId::of(&bytes));
+        storage.store.put(&key, bytes).await.unwrap();
+        let m = Manifest {
+            database_id: "purged".into(),
+            seq: 1,
+            epoch: 1,
+            base_seq: 1,
+            body: Some(Body::Full(pb::State::default())),
+            ..Default::default()
+        };
+        let key = Store::manifest_key("purged", 1);
+        storage.store.put(&key, manifest::encode(&m)).await.unwrap();
+    }
+
+    /// The store's newest last-modified time: where a clock stands when the youngest of them
+    /// was just written.
+    async fn newest_write(storage: &Storage) -> SystemTime {
+        let all = storage.store.list(&Path::from("")).await.unwrap();
+        all.iter().map(|m| SystemTime::from(m.last_modified)).max().unwrap()
+    }
+
+    #[tokio::test]
+    async fn unreachable_objects_survive_the_grace_period_and_go_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let written = storage(dir.path());
+        unreachable(&written).await;
+        let clock = Arc::new(ManualClock::starting_at(newest_write(&written).await));
+        let storage = written.with_clock(clock.clone());
+
+        clock.advance(GRACE);
+        let report = storage.collect_garbage(&[], &[], GRACE).await.unwrap();
+        assert_eq!(report, GcReport::default(), "within the grace period nothing goes");
+
+        clock.advance(Duration::from_millis(1));
+        let report = storage.collect_garbage(&[], &[], GRACE).await.unwrap();
+        assert_eq!((report.objects_deleted, report.manifests_deleted), (1, 1), "{report:?}");
+        assert!(storage.store.list(&Path::from("")).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_clock_set_before_the_writes_deletes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::starting_at(SystemTime::UNIX_EPOCH));
+        let storage = storage(dir.path()).with_clock(clock.clone());
+        unreachable(&storage).await;
+        let report = storage.collect_garbage(&[], &[], Duration::ZERO).await.unwrap();
+        assert_eq!(report, GcReport::default());
     }
 }

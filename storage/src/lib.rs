@@ -37,6 +37,8 @@
 //!   under an open DuckDB.
 //! - Garbage collection deletes only what no retained manifest (or pinned reader) reaches, and
 //!   only objects older than a grace period, so uploads of a commit in flight survive.
+//! - Time is read from the storage's injected [`Clock`] ([`Storage::with_clock`]; the system
+//!   clock by default): manifests' creation times and GC's horizons alike.
 
 mod cache;
 mod error;
@@ -58,6 +60,8 @@ pub use writer::{CommitStats, DatabaseWriter};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use pond_clock::Clock;
+
 /// Where snapshots live and where their bytes are cached. Plain data: the binary fills it.
 #[derive(Debug, Clone)]
 pub struct StorageConfig {
@@ -77,6 +81,8 @@ pub struct Storage {
     /// Decoded manifests by (database, seq): immutable once written, so a reader walking a
     /// chain, a `database_snapshots` query and GC each fetch a manifest once.
     manifests: moka::future::Cache<(String, u64), manifest::Manifest>,
+    /// Stamps manifests and decides GC's horizons.
+    clock: Arc<dyn Clock>,
 }
 
 /// Manifests kept decoded in memory.
@@ -96,7 +102,18 @@ impl Storage {
             store,
             cache,
             manifests: moka::future::Cache::new(MANIFEST_CACHE_ENTRIES),
+            clock: pond_clock::system(),
         })
+    }
+
+    /// The same storage reading time from `clock` (the system clock unless replaced here).
+    pub fn with_clock(self, clock: Arc<dyn Clock>) -> Self {
+        Self { clock, ..self }
+    }
+
+    /// The clock that stamps manifests and decides GC's retention and grace horizons.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
     }
 
     /// The object store.

@@ -8,6 +8,8 @@
 //! - Manifests of a database are numbered 1, 2, 3, ... without gaps; each is written once.
 //! - A delta's `base_seq` names a full or branch manifest of the same database at most
 //!   [`FULL_EVERY`] snapshots back, so resolving a state reads a bounded chain.
+//! - A manifest's `created_ms` is its storage's clock ([`crate::Storage::clock`]) when it was
+//!   written: retention and time travel compare against it.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -152,14 +154,6 @@ pub(crate) fn segment(h: &ObjectId, len: u64) -> pb::WalSegment {
 
 fn id(bytes: &[u8], database: &str, seq: u64) -> Result<ObjectId> {
     ObjectId::from_slice(bytes).ok_or_else(|| StorageError::corrupt(database, seq, "an object hash is not 32 bytes"))
-}
-
-/// Milliseconds since the Unix epoch: manifests' creation times and retention horizons.
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// Sets `m.bytes_added` to `uploaded` plus the manifest's own encoded size, and encodes it.

@@ -24,7 +24,7 @@ use tracing::{debug, warn};
 use crate::Storage;
 use crate::error::{Result, StorageError};
 use crate::layout;
-use crate::manifest::{self, FULL_EVERY, FileState, Manifest, ObjectId, PAGE_BLOCKS, now_ms};
+use crate::manifest::{self, FULL_EVERY, FileState, Manifest, ObjectId, PAGE_BLOCKS};
 use crate::store::Store;
 use crate::watch::ModifyWatch;
 
@@ -435,7 +435,7 @@ impl DatabaseWriter {
             database_id: self.database.clone(),
             seq,
             epoch: self.epoch,
-            created_ms: now_ms(),
+            created_ms: self.storage.clock().unix_ms(),
             name,
             bytes_added: uploaded,
             base_seq,
@@ -480,7 +480,7 @@ impl DatabaseWriter {
             database_id: database.to_string(),
             seq: 1,
             epoch: 1,
-            created_ms: now_ms(),
+            created_ms: storage.clock().unix_ms(),
             name: String::new(),
             bytes_added: 0,
             base_seq: 1,

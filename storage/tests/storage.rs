@@ -9,8 +9,10 @@ use std::time::Duration;
 
 use object_store::memory::InMemory;
 use object_store::{ObjectStore, ObjectStoreExt};
+use pond_clock::ManualClock;
 use pond_storage::gc::Retention;
 use pond_storage::layout::{BLOCK_LEN, HEADER_LEN, wal_path};
+use pond_storage::manifest::FULL_EVERY;
 use pond_storage::{
     DatabaseWriter, FaultConfig, FaultyStore, SnapshotSelector, Storage, StorageConfig, StorageError, Store,
 };
@@ -293,10 +295,12 @@ async fn clones_are_small_share_blocks_and_diverge() {
 
 #[tokio::test]
 async fn snapshots_are_chosen_by_id_name_and_time() {
-    let f = fixture();
+    let clock = Arc::new(ManualClock::new());
+    let mut f = fixture();
+    f.storage = f.storage.with_clock(clock.clone());
     let (path, mut w) = first_snapshot(&f, "w.db", "db", 1).await;
     let named = w.snapshot("before").await.unwrap();
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    clock.advance(Duration::from_millis(20));
     append_wal(&path, b"later");
     w.sync().await.unwrap();
     let list = f.storage.snapshots("db").await.unwrap();
@@ -404,6 +408,41 @@ async fn gc_keeps_what_retained_snapshots_clones_and_pins_reach() {
         .await
         .unwrap();
     assert_eq!(again, Default::default());
+}
+
+#[tokio::test]
+async fn retention_keeps_snapshots_until_the_clock_passes_it() {
+    const RETENTION: Duration = Duration::from_secs(3600);
+    let clock = Arc::new(ManualClock::new());
+    let mut f = fixture();
+    f.storage = f.storage.with_clock(clock.clone());
+    let (path, mut w) = first_snapshot(&f, "w.db", "db", 2).await;
+    let first = w.seq();
+    // Enough commits for a full manifest, so the older snapshots leave the latest's chain.
+    for fill in 0..FULL_EVERY as u8 {
+        write_block(&path, 0, 100 + fill);
+        w.sync().await.unwrap();
+    }
+    let expected_first = materialized(&f, "db", first, "first").await;
+    let keep = [Retention {
+        database: "db".into(),
+        retention: RETENTION,
+    }];
+    let gc = async || f.storage.collect_garbage(&keep, &[], Duration::ZERO).await.unwrap();
+
+    clock.advance(RETENTION - Duration::from_secs(60));
+    assert_eq!(gc().await, Default::default(), "every snapshot is within retention");
+    f.storage.cache().clear().await;
+    assert_eq!(materialized(&f, "db", first, "first2").await, expected_first);
+
+    clock.advance(Duration::from_secs(120));
+    let report = gc().await;
+    assert!(report.manifests_deleted > 0 && report.objects_deleted > 0, "{report:?}");
+    let seqs = f.storage.manifest_seqs("db").await.unwrap();
+    // The epoch's first manifest stays as its fence; the latest stays whole.
+    assert_eq!(seqs, vec![1, w.seq()]);
+    f.storage.cache().clear().await;
+    assert_eq!(materialized(&f, "db", w.seq(), "latest").await, read(&path));
 }
 
 #[tokio::test]

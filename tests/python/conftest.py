@@ -6,12 +6,20 @@ $HOME/.cache/pond-target/release/pond) started on 127.0.0.1:0 in a fresh data di
 Fixtures:
   pond        session-scoped server shared by most tests (admin token, helpers below)
   pond_factory  function-scoped factory for private servers (tests that restart or need a
-              clean data dir); every server it starts is stopped and checked at teardown
+              clean data dir): pond_factory(extra_args=None, env=None); every server it starts
+              is stopped and checked at teardown
   user        a fresh user (own `my_db`) on the shared server: a PondUser with .token/.connect
+  conn        an autocommit connection of a fresh user (closed at teardown)
+  admin_conn  the admin's autocommit connection on the shared server
+  s3_server   session-scoped S3-compatible server (moto) on loopback: an S3Server
 
 Helpers on a server object: url, port, token, data_dir, connect(token=None, autocommit=False,
 cookies=True), new_user(name, read_only=False, ttl=None) -> token, revoke(token_id),
 restart(), stop(), stop_clean(), crash().
+
+An S3Server has endpoint_url, host, port, region, access_key_id, secret_access_key, a boto3
+`client`, and new_bucket(), put_object(bucket, key, body), objects(bucket, prefix) and
+pond_env(endpoint_url=None): the environment that points `pond serve --storage s3://…` at it.
 """
 
 from __future__ import annotations
@@ -21,7 +29,9 @@ import os
 import queue
 import re
 import signal
+import socket
 import subprocess
+import sys
 import threading
 import time
 import warnings
@@ -35,6 +45,7 @@ from pond_helpers import unique
 
 START_TIMEOUT_S = 60
 STOP_TIMEOUT_S = 10
+S3_START_TIMEOUT_S = 30
 # Client-side deadline on every Flight RPC, so a server that never answers fails the test with
 # DEADLINE_EXCEEDED instead of hanging the run (pytest-timeout is the backstop).
 RPC_TIMEOUT_S = "90"
@@ -61,9 +72,18 @@ def _die_with_parent():
 class PondServer:
     """One `pond serve` process over one data directory (restartable)."""
 
-    def __init__(self, data_dir: Path, log_dir: Path, extra_args: list[str] | None = None):
+    def __init__(
+        self,
+        data_dir: Path,
+        log_dir: Path,
+        extra_args: list[str] | None = None,
+        env: dict[str, str] | None = None,
+    ):
         self.bin = pond_bin()
         self.extra_args = list(extra_args or [])
+        # Added to the test runner's environment for every `pond` process of this server
+        # (e.g. S3Server.pond_env()).
+        self.env = dict(env or {})
         self.scheme = "grpc"
         self.data_dir = Path(data_dir)
         self.log_dir = Path(log_dir)
@@ -87,6 +107,10 @@ class PondServer:
             return text[-n:]
         return "<no stderr>"
 
+    def process_env(self) -> dict[str, str]:
+        """The environment of this server's `pond` processes (serve and the token CLI)."""
+        return {**os.environ, **self.env}
+
     def start(self) -> None:
         if not os.path.isfile(self.bin) or not os.access(self.bin, os.X_OK):
             pytest.fail(
@@ -96,7 +120,7 @@ class PondServer:
         self._starts += 1
         self._stderr_path = self.log_dir / f"pond-stderr-{self._starts}.log"
         stderr_f = open(self._stderr_path, "wb")
-        env = dict(os.environ)
+        env = self.process_env()
         env.setdefault("POND_LOG", "info")
         self.proc = subprocess.Popen(
             [
@@ -292,7 +316,7 @@ class PondServer:
             cmd.append("--read-only")
         if ttl is not None:
             cmd += ["--ttl", ttl]
-        res = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=self.process_env())
         assert res.returncode == 0, (
             f"{' '.join(cmd)} failed with {res.returncode}:\n{res.stderr}"
         )
@@ -305,7 +329,7 @@ class PondServer:
     def revoke(self, token_id: str) -> None:
         """Runs `pond token revoke ID` against this server's data dir."""
         cmd = [self.bin, "token", "revoke", token_id, "--data-dir", str(self.data_dir)]
-        res = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=self.process_env())
         assert res.returncode == 0, f"{' '.join(cmd)} failed with {res.returncode}:\n{res.stderr}"
 
 
@@ -319,6 +343,105 @@ class PondUser:
         return self.server.connect(
             token=self.token, autocommit=autocommit, cookies=cookies, **kw
         )
+
+
+class S3Server:
+    """A real S3-compatible server (moto) on loopback, for `--storage s3://…` and for ducklings
+    reading s3:// files. Each test takes its own bucket (new_bucket), so one server serves the
+    whole session. moto accepts any credentials; these are the ones Pond is given."""
+
+    region = "us-east-1"
+    access_key_id = "test"
+    secret_access_key = "test"
+
+    def __init__(self, log_path: Path):
+        self.log_path = Path(log_path)
+        self.host = "127.0.0.1"
+        self.port = _free_port()
+        self.proc: subprocess.Popen | None = None
+        self._client = None
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> None:
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent,
+            )
+        deadline = time.monotonic() + S3_START_TIMEOUT_S
+        while True:
+            try:
+                socket.create_connection((self.host, self.port), timeout=0.5).close()
+                return
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                pytest.fail(
+                    f"moto server did not start on {self.endpoint_url}; log:\n"
+                    + self.log_path.read_text(errors="replace")[-4000:],
+                    pytrace=False,
+                )
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    @property
+    def client(self):
+        """A boto3 S3 client on this server (created on first use)."""
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client(
+                "s3",
+                endpoint_url=self.endpoint_url,
+                aws_access_key_id=self.access_key_id,
+                aws_secret_access_key=self.secret_access_key,
+                region_name=self.region,
+            )
+        return self._client
+
+    def new_bucket(self, prefix: str = "pond") -> str:
+        """Creates a bucket no other test uses and returns its name."""
+        # Bucket names allow no underscore.
+        name = unique(prefix).replace("_", "-")
+        self.client.create_bucket(Bucket=name)
+        return name
+
+    def put_object(self, bucket: str, key: str, body: bytes) -> None:
+        self.client.put_object(Bucket=bucket, Key=key, Body=body)
+
+    def objects(self, bucket: str, prefix: str = "") -> list[dict]:
+        """Every object under prefix, as boto3 lists them (dicts with Key, Size, ...)."""
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        return [o for page in pages for o in page.get("Contents", [])]
+
+    def pond_env(self, endpoint_url: str | None = None) -> dict[str, str]:
+        """The environment that points Pond's object store at this server (or at endpoint_url,
+        e.g. a proxy in front of it); pass it as pond_factory(..., env=...)."""
+        return {
+            "AWS_ACCESS_KEY_ID": self.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": self.secret_access_key,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_ENDPOINT": endpoint_url or self.endpoint_url,
+            "AWS_ALLOW_HTTP": "true",
+        }
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 # ---- pytest plumbing ---------------------------------------------------------------------
@@ -337,10 +460,10 @@ def pond(tmp_path_factory):
 def pond_factory(tmp_path):
     started: list[PondServer] = []
 
-    def make(extra_args: list[str] | None = None) -> PondServer:
+    def make(extra_args: list[str] | None = None, env: dict[str, str] | None = None) -> PondServer:
         d = tmp_path / f"server{len(started)}"
         d.mkdir()
-        s = PondServer(d / "data", d, extra_args)
+        s = PondServer(d / "data", d, extra_args, env)
         s.start()
         started.append(s)
         return s
@@ -363,11 +486,27 @@ def user(pond) -> PondUser:
 
 
 @pytest.fixture
+def conn(user):
+    """An autocommit connection of a fresh user (own `my_db`)."""
+    with user.connect(autocommit=True) as c:
+        yield c
+
+
+@pytest.fixture
 def admin_conn(pond):
     """Admin connection in autocommit mode (cookies on)."""
     conn = pond.connect(autocommit=True)
     yield conn
     conn.close()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """One S3-compatible server (moto) for the session; tests take buckets with new_bucket()."""
+    server = S3Server(tmp_path_factory.mktemp("s3") / "moto.log")
+    server.start()
+    yield server
+    server.stop()
 
 
 def pytest_configure(config):

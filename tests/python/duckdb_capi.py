@@ -1,4 +1,4 @@
-"""DuckDB's C API Arrow export, through ctypes: what Pond streams (duckling/src/engine/ takes a
+"""DuckDB's C API Arrow export, through ctypes: what Pond streams (duckdb/src/engine/ takes a
 result's Arrow options with duckdb_result_get_arrow_options, its schema from
 duckdb_to_arrow_schema and its batches from duckdb_data_chunk_to_arrow), without Pond.
 

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import secrets
+import threading
+import time
 
 import adbc_driver_manager
 
@@ -87,3 +93,47 @@ def assert_refused(err: Error, what: str) -> None:
 def assert_usable(conn) -> None:
     """The connection still answers queries correctly."""
     assert scalar(conn, "SELECT 40 + 2") == 42
+
+
+def run_in_thread(cur, sql, close: bool = False):
+    """Starts cur.execute(sql) and fetchall() on a daemon thread; returns (thread, outcome).
+
+    outcome gets "rows" (the result) or "error" (the Error that ended it), then "done"
+    (time.time() at the end) and "elapsed" (seconds). The caller keeps the cursor (to cancel
+    it, say) unless close=True, when the thread closes it once the query ended."""
+    outcome: dict = {}
+
+    def work():
+        started = time.monotonic()
+        try:
+            cur.execute(sql)
+            outcome["rows"] = cur.fetchall()
+        except Error as e:  # the test inspects it
+            outcome["error"] = e
+        finally:
+            outcome["elapsed"] = time.monotonic() - started
+            outcome["done"] = time.time()
+            if close:
+                try:
+                    cur.close()
+                except Error:
+                    pass  # e.g. the server went away with the query
+
+    t = threading.Thread(target=work, daemon=True)
+    t.start()
+    return t, outcome
+
+
+def b64url(data: bytes) -> str:
+    """Unpadded base64url, as JWTs encode their parts."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def jwt(header: dict, claims: dict, key: bytes | None) -> str:
+    """A JWT signed with HMAC-SHA256 under key (header["alg"] should say HS256), or unsigned
+    (empty signature) when key is None."""
+    head = b64url(json.dumps(header).encode()) + "." + b64url(json.dumps(claims).encode())
+    if key is None:
+        return head + "."
+    sig = hmac.new(key, head.encode(), hashlib.sha256).digest()
+    return head + "." + b64url(sig)

@@ -1,8 +1,6 @@
 """Authentication: bearer tokens, the Basic handshake, read-only tokens."""
 
 import base64
-import hashlib
-import hmac
 import json
 import secrets
 import time
@@ -10,7 +8,18 @@ import time
 import adbc_driver_flightsql.dbapi as flight_sql
 import pytest
 
-from pond_helpers import AdbcStatusCode, Error, assert_usable, expect_error, rows, run, scalar, unique
+from pond_helpers import (
+    AdbcStatusCode,
+    Error,
+    assert_usable,
+    b64url,
+    expect_error,
+    jwt,
+    rows,
+    run,
+    scalar,
+    unique,
+)
 
 
 def assert_unauthenticated(err: Error):
@@ -38,18 +47,6 @@ def try_query(pond, **connect_kw):
             except Error:
                 pass
     raise AssertionError(f"query without valid credentials succeeded: {got}")
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def jwt(header: dict, claims: dict, key: bytes | None) -> str:
-    head = b64url(json.dumps(header).encode()) + "." + b64url(json.dumps(claims).encode())
-    if key is None:
-        return head + "."
-    sig = hmac.new(key, head.encode(), hashlib.sha256).digest()
-    return head + "." + b64url(sig)
 
 
 def claims_of(token: str) -> dict:

@@ -1,12 +1,11 @@
 """Cancelling a running query from another thread."""
 
 import os
-import threading
 import time
 
 import pytest
 
-from pond_helpers import LONG_QUERY, Error, assert_usable, scalar
+from pond_helpers import LONG_QUERY, Error, assert_usable, run_in_thread, scalar
 
 
 def cpu_seconds(pid: int) -> float:
@@ -15,23 +14,6 @@ def cpu_seconds(pid: int) -> float:
         fields = f.read().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
     return (int(fields[11]) + int(fields[12])) / ticks
-
-
-def run_in_thread(cur, sql):
-    outcome = {}
-
-    def work():
-        started = time.monotonic()
-        try:
-            cur.execute(sql)
-            outcome["result"] = cur.fetchall()
-        except BaseException as e:  # noqa: BLE001 - we report whatever ended it
-            outcome["error"] = e
-        outcome["elapsed"] = time.monotonic() - started
-
-    t = threading.Thread(target=work, daemon=True)
-    t.start()
-    return t, outcome
 
 
 @pytest.mark.parametrize("autocommit", [True, False], ids=["autocommit", "transaction"])
@@ -45,7 +27,7 @@ def test_cancel_long_query(pond, user, autocommit):
         cur.adbc_cancel()
         t.join(timeout=20)
         assert not t.is_alive(), "the query was still running 20 s after adbc_cancel()"
-        assert "error" in outcome, f"cancelled query returned a result: {outcome.get('result')}"
+        assert "error" in outcome, f"cancelled query returned a result: {outcome.get('rows')}"
         assert isinstance(outcome["error"], Error), repr(outcome["error"])
         assert time.monotonic() - cancelled_at < 20
 

@@ -9,12 +9,6 @@ import pytest
 from pond_helpers import rows, table, unique
 
 
-@pytest.fixture
-def conn(user):
-    with user.connect(autocommit=True) as c:
-        yield c
-
-
 def test_a_union_column_is_announced_as_streamed(conn):
     t = table(conn, "SELECT union_value(i32 := 1)::UNION(i32 INT, str VARCHAR) AS u")
     assert pa.types.is_union(t.schema.field("u").type)

@@ -14,16 +14,22 @@ import pyarrow.flight as flight
 import pytest
 
 from conftest import PondServer
-from pond_helpers import LONG_QUERY, Error, assert_usable, rows, run, scalar, unique
+from pond_helpers import (
+    LONG_QUERY,
+    Error,
+    assert_usable,
+    jwt,
+    rows,
+    run,
+    run_in_thread,
+    scalar,
+    table,
+    unique,
+)
 
 
 def ducklings(admin) -> list[dict]:
-    cur = admin.cursor()
-    try:
-        cur.execute("SELECT * FROM pond_ducklings() ORDER BY user_name")
-        return cur.fetch_arrow_table().to_pylist()
-    finally:
-        cur.close()
+    return table(admin, "SELECT * FROM pond_ducklings() ORDER BY user_name").to_pylist()
 
 
 def pid_alive(pid: int) -> bool:
@@ -53,25 +59,6 @@ def new_user(server: PondServer):
     name = unique("u")
     token = server.new_user(name)
     return name, server.connect(token=token, autocommit=True)
-
-
-def run_in_thread(conn, sql):
-    out: dict = {}
-
-    def work():
-        cur = conn.cursor()
-        try:
-            cur.execute(sql)
-            out["rows"] = cur.fetchall()
-        except Error as e:  # noqa: BLE001 - the test inspects it
-            out["error"] = e
-        finally:
-            out["done"] = time.time()
-            cur.close()
-
-    t = threading.Thread(target=work, daemon=True)
-    t.start()
-    return t, out
 
 
 # ---- process ducklings ----------------------------------------------------------------------
@@ -118,7 +105,7 @@ def test_killed_duckling_fails_its_query_cleanly_and_loses_nothing(cluster):
     cur.close()
     pid = next(d["pid"] for d in ducklings(admin) if d["user_name"] == name)
 
-    thread, out = run_in_thread(conn, LONG_QUERY)
+    thread, out = run_in_thread(conn.cursor(), LONG_QUERY, close=True)
     time.sleep(1.0)
     os.kill(pid, signal.SIGKILL)
     thread.join(30)
@@ -238,8 +225,8 @@ def test_direct_endpoints_name_the_duckling_with_a_signed_ticket(pond_factory):
     assert "0.0.0.0" not in location
     # The duckling accepts the signed ticket without any token ...
     direct = flight.FlightClient(location)
-    table = direct.do_get(endpoint.ticket).read_all()
-    assert table.column(0).to_pylist() == [42]
+    answer = direct.do_get(endpoint.ticket).read_all()
+    assert answer.column(0).to_pylist() == [42]
     # ... and refuses a tampered one.
     info = client.get_flight_info(flight.FlightDescriptor.for_command(anymsg), options)
     raw = bytearray(info.endpoints[0].ticket.ticket)
@@ -325,9 +312,9 @@ def test_query_timeout_interrupts_and_concurrency_limit_queues(pond_factory):
     a = server.connect(token=token, autocommit=True)
     b = server.connect(token=token, autocommit=True)
     started = time.time()
-    long_thread, long_out = run_in_thread(a, LONG_QUERY)
+    long_thread, long_out = run_in_thread(a.cursor(), LONG_QUERY, close=True)
     time.sleep(0.5)
-    short_thread, short_out = run_in_thread(b, "SELECT 42")
+    short_thread, short_out = run_in_thread(b.cursor(), "SELECT 42", close=True)
     time.sleep(0.7)
     # Queued behind the long query, not refused.
     assert "done" not in short_out, short_out
@@ -398,7 +385,7 @@ def test_shutdown_drains_running_queries(pond_factory, mode):
     n = 300_000_000
     expected = scalar(conn, "SELECT sum(i % 7) FROM range(1000) t(i)")  # the duckling is up
     assert expected is not None
-    thread, out = run_in_thread(conn, f"SELECT sum(i % 7) FROM range({n}) t(i)")
+    thread, out = run_in_thread(conn.cursor(), f"SELECT sum(i % 7) FROM range({n}) t(i)", close=True)
     time.sleep(0.3)
     server.proc.send_signal(signal.SIGTERM)
     thread.join(60)
@@ -439,18 +426,7 @@ def test_read_replicas_serve_read_only_sessions_and_see_new_commits(pond_factory
 
 
 def _jwt_hs256(key: bytes, claims: dict) -> str:
-    import base64
-    import hashlib
-    import hmac
-    import json
-
-    def b64(b: bytes) -> str:
-        return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
-
-    head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-    body = b64(json.dumps(claims).encode())
-    sig = hmac.new(key, f"{head}.{body}".encode(), hashlib.sha256).digest()
-    return f"{head}.{body}.{b64(sig)}"
+    return jwt({"alg": "HS256", "typ": "JWT"}, claims, key)
 
 
 def _catalog_request(owner: str) -> bytes:
@@ -532,7 +508,7 @@ def test_shutdown_statement_stops_the_duckling_and_the_next_query_restarts_it(po
     run(conn, "CREATE TABLE t AS SELECT 11 AS v")
     before = next(d for d in ducklings(admin) if d["user_name"] == name)
     other = server.connect(token=server.new_user(name), autocommit=True)
-    thread, out = run_in_thread(other, LONG_QUERY)
+    thread, out = run_in_thread(other.cursor(), LONG_QUERY, close=True)
     time.sleep(0.5)
     run(conn, "SHUTDOWN")
     thread.join(30)
@@ -550,7 +526,7 @@ def test_shutdown_statement_stops_the_duckling_and_the_next_query_restarts_it(po
 def test_active_connections_and_interrupting_one(pond, user):
     busy = user.connect(autocommit=True)
     me = user.connect(autocommit=True)
-    thread, out = run_in_thread(busy, LONG_QUERY)
+    thread, out = run_in_thread(busy.cursor(), LONG_QUERY, close=True)
     time.sleep(1.0)
     listed = rows(me, "SELECT connection_id, running_queries FROM pond_active_connections() WHERE running_queries > 0")
     assert len(listed) == 1, listed

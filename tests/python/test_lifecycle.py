@@ -3,10 +3,9 @@
 import os
 import signal
 import stat
-import threading
 import time
 
-from pond_helpers import LONG_QUERY, rows, run, scalar, unique
+from pond_helpers import LONG_QUERY, rows, run, run_in_thread, scalar, unique
 
 
 def test_first_start_writes_private_admin_token(pond_factory):
@@ -24,18 +23,7 @@ def test_sigterm_with_query_in_flight(pond_factory):
     with server.connect(autocommit=True) as conn:
         run(conn, "CREATE TABLE durable AS SELECT i FROM range(100) t(i)")
     conn = server.connect(autocommit=True)
-    cur = conn.cursor()
-    outcome = {}
-
-    def work():
-        try:
-            cur.execute(LONG_QUERY)
-            outcome["result"] = cur.fetchall()
-        except BaseException as e:  # noqa: BLE001
-            outcome["error"] = e
-
-    t = threading.Thread(target=work, daemon=True)
-    t.start()
+    t, outcome = run_in_thread(conn.cursor(), LONG_QUERY)
     time.sleep(1.5)
     assert t.is_alive()
     # SIGTERM directly, not through restart(): restart() first closes the fixture's client
@@ -47,7 +35,7 @@ def test_sigterm_with_query_in_flight(pond_factory):
     server.start()
     t.join(timeout=20)
     assert not t.is_alive(), "the client never learnt its query was stopped"
-    assert "error" in outcome, f"interrupted query returned {outcome.get('result')}"
+    assert "error" in outcome, f"interrupted query returned {outcome.get('rows')}"
     with server.connect(autocommit=True) as conn2:
         assert rows(conn2, "SELECT count(*), sum(i) FROM durable") == [(100, 4950)]
 

@@ -125,3 +125,16 @@ def test_wrong_parameter_count_is_an_error(admin_conn):
     err = expect_error(admin_conn, "SELECT ? + ?", (1,))
     assert str(err)
     assert scalar(admin_conn, "SELECT ? * 3", (14,)) == 42
+
+
+def test_preparing_a_script_changes_nothing_and_running_it_runs_it_once(admin_conn):
+    # Its result schema needs the CREATE before it: preparing rehearses the script in a
+    # transaction it rolls back.
+    name = unique("ps")
+    script = f"CREATE TABLE {name} (i INTEGER); INSERT INTO {name} VALUES (1), (2); SELECT sum(i) AS s FROM {name}"
+    cur = admin_conn.cursor()
+    cur.adbc_prepare(script)
+    cur.close()
+    assert rows(admin_conn, f"SELECT count(*) FROM duckdb_tables() WHERE table_name = '{name}'") == [(0,)]
+    assert rows(admin_conn, script) == [(3,)]
+    assert rows(admin_conn, f"SELECT count(*) FROM {name}") == [(2,)]

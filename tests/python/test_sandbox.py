@@ -18,12 +18,6 @@ def escape_path(ext: str) -> str:
     return path
 
 
-@pytest.fixture
-def conn(user):
-    with user.connect(autocommit=True) as c:
-        yield c
-
-
 @pytest.fixture(scope="module")
 def secret_file(tmp_path_factory):
     """A readable file on the server's machine whose content must never reach a user."""

@@ -64,12 +64,6 @@ def calls_for(name: str, kind: str, types: list[str]) -> list[str]:
     return out
 
 
-@pytest.fixture
-def conn(user):
-    with user.connect(autocommit=True) as c:
-        yield c
-
-
 def functions(conn) -> dict[tuple[str, str], list[list[str]]]:
     found: dict[tuple[str, str], list[list[str]]] = {}
     for name, kind, types in rows(

@@ -7,12 +7,8 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import socket
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -175,68 +171,14 @@ def test_a_corrupt_manifest_is_an_error_naming_database_and_snapshot(pond_factor
 # ---- S3 against moto ---------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def moto_s3(tmp_path):
-    port = free_port()
-    log = open(tmp_path / "moto.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail("moto server did not start")
-    import boto3
-
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        region_name="us-east-1",
-    )
-    s3.create_bucket(Bucket="pond-test")
-    env = {
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT": endpoint,
-        "AWS_ALLOW_HTTP": "true",
-    }
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    yield s3
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-    proc.terminate()
-    proc.wait(timeout=10)
-
-
-def test_s3_storage_with_conditional_puts(pond_factory, moto_s3):
-    server = pond_factory(["--storage", "s3://pond-test/deployment-1"])
+def test_s3_storage_with_conditional_puts(pond_factory, s3_server):
+    bucket = s3_server.new_bucket()
+    server = pond_factory(["--storage", f"s3://{bucket}/deployment-1"], env=s3_server.pond_env())
     conn = server.connect(autocommit=True)
     run(conn, "CREATE TABLE t AS SELECT range AS i FROM range(100000)")
     run(conn, "INSERT INTO t VALUES (-1)")
     run(conn, "CREATE DATABASE copy FROM my_db")
-    keys = [o["Key"] for o in moto_s3.list_objects_v2(Bucket="pond-test").get("Contents", [])]
+    keys = [o["Key"] for o in s3_server.objects(bucket)]
     assert any(k.startswith("deployment-1/databases/") and "/manifests/" in k for k in keys), keys[:5]
     assert any(k.startswith("deployment-1/objects/") for k in keys), keys[:5]
     server.stop_clean()
@@ -331,17 +273,18 @@ def test_a_flight_sql_commit_is_durable_when_acknowledged(pond_factory):
     assert sorted(r[0] for r in rows(c, "SELECT i FROM t")) == [1, 3]
 
 
-def test_a_second_writer_on_the_same_bucket_fences_the_first(pond_factory, moto_s3):
+def test_a_second_writer_on_the_same_bucket_fences_the_first(pond_factory, s3_server):
     """Two servers on one S3 prefix and one catalog: the one that opens a database last fences
     the other, whose next commit fails instead of forking the database (conditional puts on a
     real S3-compatible server)."""
-    args = ["--storage", "s3://pond-test/fencing"]
-    a = pond_factory(args)
+    args = ["--storage", f"s3://{s3_server.new_bucket()}/fencing"]
+    env = s3_server.pond_env()
+    a = pond_factory(args, env=env)
     ca = a.connect(autocommit=True)
     run(ca, "CREATE TABLE t(i INTEGER)")
     run(ca, "INSERT INTO t VALUES (1)")
 
-    b = pond_factory(args)
+    b = pond_factory(args, env=env)
     b.stop_clean()
     shutil.rmtree(b.data_dir)
     shutil.copytree(a.data_dir, b.data_dir, ignore=shutil.ignore_patterns("ducklings", "cache"))
@@ -353,7 +296,7 @@ def test_a_second_writer_on_the_same_bucket_fences_the_first(pond_factory, moto_
         run(ca, "INSERT INTO t VALUES (2)")
     run(cb, "INSERT INTO t VALUES (3)")
     assert sorted(r[0] for r in rows(cb, "SELECT i FROM t")) == [1, 3]
-    # Stop both while moto still answers (a fenced server's shutdown sync fails fast).
+    # Both stop cleanly, the fenced one too (its shutdown sync fails fast).
     a.stop_clean()
     b.stop_clean()
 

@@ -7,25 +7,13 @@ ETag with what it sent; servers that verify the checksum refuse the body outrigh
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
-import subprocess
-import sys
 import threading
-import time
 
 import pytest
 
 from pond_helpers import Error, rows, run, scalar
-
-BUCKET = "pond-integrity"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def read_head(sock: socket.socket) -> tuple[bytes, bytes] | None:
@@ -145,63 +133,25 @@ class ManglingProxy:
 
 
 @pytest.fixture
-def proxied_s3(tmp_path):
-    """moto on loopback, a bucket, and a ManglingProxy in front of it that Pond is pointed at."""
-    port = free_port()
-    log = open(tmp_path / "moto.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail("moto server did not start")
-    import boto3
-
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=f"http://127.0.0.1:{port}",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        region_name="us-east-1",
-    )
-    s3.create_bucket(Bucket=BUCKET)
-    proxy = ManglingProxy(port)
-    env = {
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT": f"http://127.0.0.1:{proxy.port}",
-        "AWS_ALLOW_HTTP": "true",
-    }
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    yield proxy, s3
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+def proxied_s3(s3_server):
+    """A fresh bucket on the S3 server and a ManglingProxy in front of it that Pond is pointed
+    at; yields (proxy, bucket)."""
+    bucket = s3_server.new_bucket("integrity")
+    proxy = ManglingProxy(s3_server.port)
+    yield proxy, bucket
     proxy.close()
-    proc.terminate()
-    proc.wait(timeout=10)
 
 
 NOT_ACKNOWLEDGED = "(?i)not acknowledged"
 
 
 @pytest.mark.parametrize("mode", ["empty", "cut", "flip", "short"])
-def test_a_mangled_upload_is_never_acknowledged(pond_factory, proxied_s3, mode):
-    proxy, s3 = proxied_s3
-    server = pond_factory(["--storage", f"s3://{BUCKET}/deployment"])
+def test_a_mangled_upload_is_never_acknowledged(pond_factory, s3_server, proxied_s3, mode):
+    proxy, bucket = proxied_s3
+    server = pond_factory(
+        ["--storage", f"s3://{bucket}/deployment"],
+        env=s3_server.pond_env(endpoint_url=f"http://127.0.0.1:{proxy.port}"),
+    )
     conn = server.connect(autocommit=True)
     run(conn, "CREATE TABLE t(i BIGINT, s VARCHAR)")
     run(conn, "INSERT INTO t SELECT range, 'bulk ' || range FROM range(100000)")
@@ -251,9 +201,5 @@ def test_a_mangled_upload_is_never_acknowledged(pond_factory, proxied_s3, mode):
     for (sid,) in snapshots:
         run(conn, f"ATTACH 'pond:my_db' AS s{sid} (SNAPSHOT_ID {sid})")
         run(conn, f"DETACH s{sid}")
-    manifests = [
-        o
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix="deployment/databases/")
-        for o in page.get("Contents", [])
-    ]
+    manifests = s3_server.objects(bucket, prefix="deployment/databases/")
     assert manifests and all(o["Size"] > 0 for o in manifests), [o["Key"] for o in manifests if not o["Size"]]

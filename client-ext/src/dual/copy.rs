@@ -8,7 +8,7 @@
 
 use arrow::array::{RecordBatch, StringArray};
 use arrow::datatypes::DataType;
-use pond_duckling::engine::{quote_ident, quote_literal};
+use pond_duckdb::engine::{quote_ident, quote_literal};
 
 use super::{DualSession, Outcome, Progress};
 use crate::sql_words::Lexed;

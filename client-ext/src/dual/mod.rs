@@ -39,7 +39,7 @@ use std::sync::Arc;
 use arrow::array::{RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use futures::TryStreamExt;
-use pond_duckling::lexer::TokenKind;
+use pond_duckdb::lexer::TokenKind;
 use pond_proto::dual::Plan;
 
 use crate::local::LocalDb;

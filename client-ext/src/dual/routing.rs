@@ -8,8 +8,8 @@
 //! Invariant: the SQL that runs is the user's text with names spliced in at the offsets DuckDB
 //! reported (or, for DDL and DML, at the qualifiers the lexer found), never a re-rendering.
 
-use pond_duckling::engine::quote_ident;
-use pond_duckling::lexer::TokenKind;
+use pond_duckdb::engine::quote_ident;
+use pond_duckdb::lexer::TokenKind;
 use pond_proto::dual::Side;
 
 use super::user_error::{Spliced, splice_mapped};

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use arrow::array::{RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
-use pond_duckling::engine::quote_ident;
-use pond_duckling::lexer::Token;
+use pond_duckdb::engine::quote_ident;
+use pond_duckdb::lexer::Token;
 
 use super::{DualSession, Outcome, RunMode, Venue};
 use crate::ClientError;

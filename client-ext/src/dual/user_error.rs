@@ -73,8 +73,8 @@ impl Spliced {
             return error;
         }
         match error {
-            ClientError::Local(pond_duckling::DucklingError::Sql { kind, message }) => {
-                ClientError::Local(pond_duckling::DucklingError::Sql {
+            ClientError::Local(pond_duckdb::DuckdbError::Sql { kind, message }) => {
+                ClientError::Local(pond_duckdb::DuckdbError::Sql {
                     kind,
                     message: self.user_message(user, &message),
                 })

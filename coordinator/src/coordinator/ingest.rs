@@ -11,7 +11,7 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use pond_duckling::Connection;
-use pond_duckling::engine::{column_definitions, quote_ident, quote_literal};
+use pond_duckling::engine::{Appender, column_definitions, quote_ident, quote_literal};
 use tokio::sync::mpsc;
 
 use super::Coordinator;
@@ -103,70 +103,85 @@ fn ingest_on(
         .clone()
         .or(current_schema)
         .unwrap_or_else(|| "main".into());
-    let qualified = format!(
-        "{}.{}.{}",
-        quote_ident(&catalog),
-        quote_ident(&schema_name),
-        quote_ident(&target.table)
-    );
-    let exists = !conn
-        .query_all(&format!(
-            "SELECT 1 FROM duckdb_tables() WHERE database_name = {} AND schema_name = {} AND table_name = {}",
-            quote_literal(&catalog),
-            quote_literal(&schema_name),
-            quote_literal(&target.table)
-        ))?
-        .iter()
-        .all(|b| b.num_rows() == 0);
-    let columns = column_definitions(schema.fields())?;
-    let create = format!(
-        "CREATE {}TABLE {} ({columns})",
-        if target.temporary { "TEMPORARY " } else { "" },
-        if target.temporary {
-            quote_ident(&target.table)
-        } else {
-            qualified.clone()
-        }
-    );
+    let exists = table_exists(conn, &catalog, &schema_name, &target.table)?;
     let mut total = 0i64;
     run_in_transaction(conn, target.transaction.is_some() || session.in_transaction(), || {
-        match (exists, target.if_exists, target.if_not_exists) {
-            (true, IfExists::Fail, _) => {
-                return Err(CoordinatorError::AlreadyExists(format!(
-                    "table {} already exists",
-                    target.table
-                )));
-            }
-            (true, IfExists::Replace, _) => {
-                conn.execute_batch(&format!("DROP TABLE {qualified}"))?;
-                conn.execute_batch(&create)?;
-            }
-            (true, IfExists::Append, _) => {}
-            (false, _, IfNotExists::Fail) => {
-                return Err(CoordinatorError::NotFound(format!(
-                    "table {} does not exist",
-                    target.table
-                )));
-            }
-            (false, _, IfNotExists::Create) => conn.execute_batch(&create)?,
-        }
+        make_room(conn, target, exists, &catalog, &schema_name, schema)?;
         let mut appender = conn.appender(&catalog, &schema_name, &target.table)?;
-        loop {
-            match batches.blocking_recv() {
-                Some(IngestChunk::Batch(batch)) => {
-                    appender.append(&batch)?;
-                    total += batch.num_rows() as i64;
-                }
-                Some(IngestChunk::End) => break,
-                None => {
-                    return Err(CoordinatorError::Cancelled(
-                        "the ingest stream stopped before its end; nothing was written".into(),
-                    ));
-                }
-            }
-        }
+        total = append_until_end(&mut appender, batches)?;
         appender.flush()?;
         Ok(())
     })?;
     Ok(total)
+}
+
+fn table_exists(conn: &Connection, catalog: &str, schema: &str, table: &str) -> Result<bool> {
+    let sql = format!(
+        "SELECT 1 FROM duckdb_tables() WHERE database_name = {} AND schema_name = {} AND table_name = {}",
+        quote_literal(catalog),
+        quote_literal(schema),
+        quote_literal(table)
+    );
+    Ok(conn.query_all(&sql)?.iter().any(|b| b.num_rows() > 0))
+}
+
+/// Creates, replaces or keeps the target table as the ingest's modes say, or refuses.
+fn make_room(
+    conn: &Connection,
+    target: &IngestTarget,
+    exists: bool,
+    catalog: &str,
+    schema_name: &str,
+    schema: &SchemaRef,
+) -> Result<()> {
+    let qualified = format!(
+        "{}.{}.{}",
+        quote_ident(catalog),
+        quote_ident(schema_name),
+        quote_ident(&target.table)
+    );
+    let create = || -> Result<()> {
+        let columns = column_definitions(schema.fields())?;
+        let sql = match target.temporary {
+            true => format!("CREATE TEMPORARY TABLE {} ({columns})", quote_ident(&target.table)),
+            false => format!("CREATE TABLE {qualified} ({columns})"),
+        };
+        Ok(conn.execute_batch(&sql)?)
+    };
+    match (exists, target.if_exists, target.if_not_exists) {
+        (true, IfExists::Fail, _) => Err(CoordinatorError::AlreadyExists(format!(
+            "table {} already exists",
+            target.table
+        ))),
+        (true, IfExists::Replace, _) => {
+            conn.execute_batch(&format!("DROP TABLE {qualified}"))?;
+            create()
+        }
+        (true, IfExists::Append, _) => Ok(()),
+        (false, _, IfNotExists::Fail) => Err(CoordinatorError::NotFound(format!(
+            "table {} does not exist",
+            target.table
+        ))),
+        (false, _, IfNotExists::Create) => create(),
+    }
+}
+
+/// Appends every batch until the stream's end; a stream that stops before it writes nothing
+/// (the caller's transaction rolls back).
+fn append_until_end(appender: &mut Appender<'_>, batches: &mut mpsc::Receiver<IngestChunk>) -> Result<i64> {
+    let mut total = 0i64;
+    loop {
+        match batches.blocking_recv() {
+            Some(IngestChunk::Batch(batch)) => {
+                appender.append(&batch)?;
+                total += batch.num_rows() as i64;
+            }
+            Some(IngestChunk::End) => return Ok(total),
+            None => {
+                return Err(CoordinatorError::Cancelled(
+                    "the ingest stream stopped before its end; nothing was written".into(),
+                ));
+            }
+        }
+    }
 }

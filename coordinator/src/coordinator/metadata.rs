@@ -165,80 +165,79 @@ impl Coordinator {
         &self,
         session: &Arc<Session>,
         primary_only: bool,
-        pk: Option<(Option<String>, Option<String>, String)>,
-        fk: Option<(Option<String>, Option<String>, String)>,
+        pk: Option<TableName>,
+        fk: Option<TableName>,
     ) -> Result<Vec<KeyColumn>> {
         let allowed = self.catalogs(session.principal())?;
         reading_on_connection(session, None, move |s, conn| {
             let (current_db, _) = s.current();
-            let sql = if primary_only {
-                "SELECT database_name, schema_name, table_name, UNNEST(constraint_column_names) AS col, \
-                   UNNEST(generate_series(1, len(constraint_column_names))) AS seq, constraint_name, \
-                   database_name, schema_name, table_name, constraint_name \
-                 FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY'"
-            } else {
-                "SELECT c.database_name, c.schema_name, c.referenced_table, UNNEST(c.referenced_column_names), \
-                   UNNEST(generate_series(1, len(c.constraint_column_names))), NULL, \
-                   c.database_name, c.schema_name, c.table_name, c.constraint_name, UNNEST(c.constraint_column_names) \
-                 FROM duckdb_constraints() c WHERE c.constraint_type = 'FOREIGN KEY'"
+            let wanted = |f: &Option<TableName>, catalog: &str, schema: &str, table: &str| {
+                f.as_ref().is_none_or(|(fc, fs, ft)| {
+                    fc.as_deref().unwrap_or(current_db.as_str()) == catalog
+                        && fs.as_deref().is_none_or(|x| x == schema)
+                        && ft == table
+                })
             };
+            let sql = if primary_only { PRIMARY_KEYS } else { FOREIGN_KEYS };
             let mut out = Vec::new();
-            for b in conn.query_all(sql)? {
-                for i in 0..b.num_rows() {
-                    let text = |c: usize| -> Option<String> {
-                        let a = b.column(c);
-                        if a.is_null(i) {
-                            return None;
-                        }
-                        arrow::util::display::array_value_to_string(a, i).ok()
-                    };
-                    let (pk_cat, pk_sch, pk_tab, pk_col) = (
-                        text(0).unwrap_or_default(),
-                        text(1).unwrap_or_default(),
-                        text(2).unwrap_or_default(),
-                        text(3).unwrap_or_default(),
-                    );
-                    let seq: i32 = text(4).and_then(|x| x.parse().ok()).unwrap_or(1);
-                    let (fk_cat, fk_sch, fk_tab) = (
-                        text(6).unwrap_or_default(),
-                        text(7).unwrap_or_default(),
-                        text(8).unwrap_or_default(),
-                    );
-                    let fk_col = if primary_only {
-                        pk_col.clone()
-                    } else {
-                        text(10).unwrap_or_default()
-                    };
-                    if !allowed.contains(&pk_cat) {
-                        continue;
+            for batch in conn.query_all(sql)? {
+                for row in 0..batch.num_rows() {
+                    let key = key_column(&batch, row, primary_only);
+                    if allowed.contains(&key.pk_catalog)
+                        && wanted(&pk, &key.pk_catalog, &key.pk_schema, &key.pk_table)
+                        && wanted(&fk, &key.fk_catalog, &key.fk_schema, &key.fk_table)
+                    {
+                        out.push(key);
                     }
-                    let matches = |f: &Option<(Option<String>, Option<String>, String)>, c: &str, s_: &str, t: &str| {
-                        f.as_ref().is_none_or(|(fc, fs, ft)| {
-                            fc.as_deref().unwrap_or(current_db.as_str()) == c
-                                && fs.as_deref().is_none_or(|x| x == s_)
-                                && ft == t
-                        })
-                    };
-                    if !matches(&pk, &pk_cat, &pk_sch, &pk_tab) || !matches(&fk, &fk_cat, &fk_sch, &fk_tab) {
-                        continue;
-                    }
-                    out.push(KeyColumn {
-                        pk_catalog: pk_cat,
-                        pk_schema: pk_sch,
-                        pk_table: pk_tab,
-                        pk_column: pk_col,
-                        fk_catalog: fk_cat,
-                        fk_schema: fk_sch,
-                        fk_table: fk_tab,
-                        fk_column: fk_col,
-                        key_sequence: seq,
-                        fk_name: if primary_only { None } else { text(9) },
-                        pk_name: if primary_only { text(5) } else { None },
-                    });
                 }
             }
             Ok(out)
         })
         .await
+    }
+}
+
+/// A table named by an optional catalog (default: the session's database), an optional schema
+/// (default: any) and a name.
+pub type TableName = (Option<String>, Option<String>, String);
+
+/// Primary keys as [`key_column`] reads them: the fk columns repeat the pk table.
+const PRIMARY_KEYS: &str = "SELECT database_name, schema_name, table_name, UNNEST(constraint_column_names) AS col, \
+       UNNEST(generate_series(1, len(constraint_column_names))) AS seq, constraint_name, \
+       database_name, schema_name, table_name, constraint_name \
+     FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY'";
+
+/// Foreign keys as [`key_column`] reads them: referenced table first, the fk column last.
+const FOREIGN_KEYS: &str = "SELECT c.database_name, c.schema_name, c.referenced_table, UNNEST(c.referenced_column_names), \
+       UNNEST(generate_series(1, len(c.constraint_column_names))), NULL, \
+       c.database_name, c.schema_name, c.table_name, c.constraint_name, UNNEST(c.constraint_column_names) \
+     FROM duckdb_constraints() c WHERE c.constraint_type = 'FOREIGN KEY'";
+
+/// Row `row` of [`PRIMARY_KEYS`] or [`FOREIGN_KEYS`]'s answer.
+fn key_column(batch: &arrow::array::RecordBatch, row: usize, primary_only: bool) -> KeyColumn {
+    let text = |c: usize| -> Option<String> {
+        let a = batch.column(c);
+        if a.is_null(row) {
+            return None;
+        }
+        arrow::util::display::array_value_to_string(a, row).ok()
+    };
+    let pk_column = text(3).unwrap_or_default();
+    KeyColumn {
+        pk_catalog: text(0).unwrap_or_default(),
+        pk_schema: text(1).unwrap_or_default(),
+        pk_table: text(2).unwrap_or_default(),
+        fk_column: if primary_only {
+            pk_column.clone()
+        } else {
+            text(10).unwrap_or_default()
+        },
+        pk_column,
+        fk_catalog: text(6).unwrap_or_default(),
+        fk_schema: text(7).unwrap_or_default(),
+        fk_table: text(8).unwrap_or_default(),
+        key_sequence: text(4).and_then(|x| x.parse().ok()).unwrap_or(1),
+        fk_name: if primary_only { None } else { text(9) },
+        pk_name: if primary_only { text(5) } else { None },
     }
 }

@@ -38,7 +38,6 @@ mod statements;
 mod streaming;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -56,57 +55,12 @@ use ducklings::DucklingSlot;
 
 pub use ducklings::{ClusterView, DucklingInfo};
 pub use ingest::{IfExists, IfNotExists, IngestChunk, IngestTarget};
-pub use metadata::{KeyColumn, TableFilter, TableInfo};
+pub use metadata::{KeyColumn, TableFilter, TableInfo, TableName};
 pub use prepared::PreparedInfo;
 pub use statements::{MAX_INLINE_BYTES, Planned, PlannedResult};
 pub use streaming::QueryStream;
 
-/// Coordinator settings; the binary fills them from flags.
-#[derive(Debug, Clone)]
-pub struct CoordinatorConfig {
-    /// Where the catalog, keys and databases live.
-    pub data_dir: PathBuf,
-    /// DuckDB threads per duckling.
-    pub duckling_threads: Option<usize>,
-    /// DuckDB memory limit per duckling, e.g. "4GB".
-    pub duckling_memory: Option<String>,
-    /// Idle sessions are closed after this long.
-    pub session_idle_timeout: Duration,
-    /// Sessions the client never came back to (no cookie carried) are closed after this long.
-    pub unreturned_session_timeout: Duration,
-    /// Where snapshots live (`file://`, `memory://`, `s3://`); `None`: `<data_dir>/storage`.
-    pub storage_url: Option<String>,
-    /// The local object cache's size bound.
-    pub cache_bytes: u64,
-    /// Statements running longer are interrupted (`None`: no limit).
-    pub query_timeout: Option<Duration>,
-    /// A result larger than this (Arrow bytes) ends with an error (`None`: no limit).
-    pub max_result_bytes: Option<u64>,
-    /// Statements of one user that run at once; the rest wait their turn.
-    pub max_concurrent_queries: usize,
-    /// A duckling nobody used for this long is stopped (`None`: never); it restarts on the
-    /// user's next query.
-    pub duckling_idle_timeout: Option<Duration>,
-}
-
-impl CoordinatorConfig {
-    /// Defaults for a data directory.
-    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
-        Self {
-            data_dir: data_dir.into(),
-            duckling_threads: None,
-            duckling_memory: None,
-            session_idle_timeout: Duration::from_secs(30 * 60),
-            unreturned_session_timeout: Duration::from_secs(60),
-            storage_url: None,
-            cache_bytes: 10 << 30,
-            query_timeout: None,
-            max_result_bytes: None,
-            max_concurrent_queries: 32,
-            duckling_idle_timeout: None,
-        }
-    }
-}
+pub use crate::config::CoordinatorConfig;
 
 /// The coordinator.
 pub struct Coordinator {
@@ -261,12 +215,14 @@ impl Coordinator {
             query_timeout: self.config.query_timeout,
             max_result_bytes: self.config.max_result_bytes,
         };
-        let s = Arc::new(Session::new(
+        // One clock for the coordinator: the storage's, which also stamps its snapshots.
+        let s = Arc::new(Session::with_clock(
             id.clone(),
             principal.clone(),
             duckling,
             DEFAULT_DATABASE.into(),
             limits,
+            Arc::clone(self.storage.clock()),
         ));
         self.sessions.lock().insert(id, Arc::clone(&s));
         debug!(user = principal.user, session = s.id(), "session opened");

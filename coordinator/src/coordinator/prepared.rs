@@ -4,17 +4,21 @@
 //! Invariants:
 //! - Only a single DuckDB statement is prepared: a script's leading statements would run at
 //!   prepare time, so a script (and any of Pond's own statements) is kept as text and runs
-//!   whole when executed, like a plain statement ([`PreparedBody::AsStatement`]); parameters
-//!   bound to it are refused, never dropped.
+//!   whole when executed, like a plain statement ([`PreparedBody::AsStatement`]), as is
+//!   transaction control, so that the session knows its transaction; parameters
+//!   bound to it are refused, never dropped. Its announced schema is its last statement's;
+//!   when that needs the statements before it, they are rehearsed in a transaction that is
+//!   rolled back, so preparing still changes nothing.
 //! - A prepared statement's text is classified once, when it is prepared, and the
 //!   classification is kept with it.
-//! - Preparing never writes, so it neither queues for admission nor takes the write gate.
+//! - Preparing never writes, so it does not queue for admission; only a rehearsal takes the write
+//!   gate, and commits nothing.
 
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use pond_duckling::{DucklingError, StatementKind, prepare_script};
+use pond_duckling::{Connection, DucklingError, StatementKind, prepare_script};
 
 use super::Coordinator;
 use super::connection::{on_connection, reading_on_connection, run_in_transaction};
@@ -24,7 +28,7 @@ use super::statements::{Planned, allowed_kinds, collect};
 use crate::classify::classify;
 use crate::commands::Command;
 use crate::error::{CoordinatorError, Result};
-use crate::session::{PendingQuery, PreparedBody, PreparedStatement, Session};
+use crate::session::{PendingQuery, PreparedBody, PreparedStatement, Session, SqlQuery};
 
 /// A prepared statement's public description.
 #[derive(Debug, Clone)]
@@ -48,6 +52,23 @@ fn refuse_parameters(stmt: &PreparedStatement) -> Result<()> {
             "parameters cannot be bound to a text of several statements; prepare one statement".into(),
         )),
         _ => Ok(()),
+    }
+}
+
+/// A script's result schema learnt by rehearsing it ([`pond_duckling::duckling::rehearsed_schema`])
+/// under the write gate, with nothing committed; `None` when it cannot be rehearsed.
+fn rehearse(session: &Session, conn: &Connection, sql: &str) -> Option<SchemaRef> {
+    let allow = allowed_kinds(session.principal());
+    let rehearsed = session.duckling().writing(
+        || pond_duckling::duckling::rehearsed_schema(conn, sql, &allow),
+        || false,
+    );
+    match rehearsed {
+        Ok(Ok(schema)) => Some(schema),
+        Ok(Err(e)) | Err(e) => {
+            tracing::debug!(error = %e, "a script's result schema is announced empty: no rehearsal");
+            None
+        }
     }
 }
 
@@ -84,7 +105,10 @@ impl Coordinator {
             let prelude = self.prelude_for(session, &statement)?;
             let sql = sql.to_string();
             let txn = transaction.map(str::to_string);
-            reading_on_connection(session, txn, move |_, conn| {
+            // A rehearsal runs a script in a transaction of its own that it rolls back: not
+            // inside the caller's.
+            let may_rehearse = txn.is_none() && statement.transaction_control.is_none();
+            reading_on_connection(session, txn, move |s, conn| {
                 run_prelude(conn, prelude.as_deref())?;
                 // One statement only: a script's leading statements would run at prepare time, so
                 // a script is kept as text and runs whole when executed.
@@ -96,13 +120,19 @@ impl Coordinator {
                         if conn.extract(&sql).is_ok_and(|statements| statements.len() > 1) =>
                     {
                         tracing::debug!(error = %e, "a multi-statement text, prepared as text");
-                        // The result is the last statement's: announce its schema when it can be
-                        // prepared alone (JDBC reads an empty one as "no result set"); when it
-                        // depends on the statements before it, only running tells.
+                        // The result is the last statement's, and JDBC reads an empty schema as
+                        // "no result set": announce it from the last statement prepared alone, or,
+                        // when that needs the statements before it, from a rehearsal.
                         let dataset_schema = pond_duckling::lexer::last_statement(&sql)
                             .and_then(|last| pond_duckling::prepare_checked(conn, last, &pond_duckling::any_kind).ok())
                             .and_then(|last| pond_duckling::describe(&last, 1).ok())
-                            .map_or_else(|| Arc::new(Schema::empty()), |d| d.dataset_schema);
+                            .map(|d| d.dataset_schema)
+                            .or_else(|| {
+                                (may_rehearse && !s.in_transaction())
+                                    .then(|| rehearse(s, conn, &sql))
+                                    .flatten()
+                            })
+                            .unwrap_or_else(|| Arc::new(Schema::empty()));
                         return Ok(PreparedStatement {
                             sql,
                             dataset_schema,
@@ -115,12 +145,18 @@ impl Coordinator {
                     Err(e) => return Err(e.into()),
                 };
                 let described = pond_duckling::describe(&prepared, 1)?;
+                // `BEGIN`, `COMMIT` and `ROLLBACK` run as plain statements, which keep the
+                // session's transaction state (and its connection) with them.
+                let body = match statement.transaction_control {
+                    Some(_) => PreparedBody::AsStatement,
+                    None => PreparedBody::Statement(described.kind),
+                };
                 Ok(PreparedStatement {
                     sql,
                     dataset_schema: described.dataset_schema,
                     parameter_schema: prepared.param_schema()?,
                     params: None,
-                    body: PreparedBody::Statement(described.kind),
+                    body,
                     classification: statement,
                 })
             })
@@ -187,14 +223,14 @@ impl Coordinator {
         }
         let schema = Arc::clone(&stmt.dataset_schema);
         let prelude = self.prelude_for(session, &stmt.classification)?;
-        let query_id = session.park(PendingQuery::Sql {
+        let query_id = session.park(PendingQuery::Sql(SqlQuery {
             sql: stmt.sql,
             prelude,
             params: stmt.params,
             transaction: None,
             schema: Arc::clone(&schema),
             advances_a_sequence: stmt.classification.advances_a_sequence,
-        });
+        }));
         Ok(Planned::parked(query_id, schema))
     }
 

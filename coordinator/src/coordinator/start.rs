@@ -25,7 +25,7 @@ use super::statements::{Planned, PlannedResult, allowed_kinds, collect, is_read}
 use super::streaming::{STREAM_WINDOW, send_batches};
 use crate::classify::Classification;
 use crate::error::{CoordinatorError, Result};
-use crate::session::{Access, PendingQuery, Session};
+use crate::session::{Access, PendingQuery, Session, SqlQuery};
 
 /// What [`start_on`] reports once the statement is prepared, or has run far enough.
 enum Started {
@@ -131,12 +131,16 @@ pub(super) async fn start_statement(
             });
         }
         Started::Streaming { schema, first } => PendingQuery::Running {
-            schema,
             first,
             rx,
-            sql: rerun_sql,
-            prelude: rerun_prelude,
-            advances_a_sequence,
+            rerun: SqlQuery {
+                sql: rerun_sql,
+                prelude: rerun_prelude,
+                params: None,
+                transaction: None,
+                schema,
+                advances_a_sequence,
+            },
         },
         Started::Parked(pending) => pending,
     };
@@ -183,14 +187,14 @@ fn start_on(
         return Ok(Some(Started::Parked(ran)));
     }
     if !is_read(described.kind) || advances_a_sequence {
-        return Ok(Some(Started::Parked(PendingQuery::Sql {
+        return Ok(Some(Started::Parked(PendingQuery::Sql(SqlQuery {
             sql,
             prelude,
             params: None,
             transaction: None,
             schema: described.dataset_schema,
             advances_a_sequence,
-        })));
+        }))));
     }
     let schema = described.dataset_schema;
     let send = |batch| tx.blocking_send(Ok(batch)).is_ok();

@@ -24,7 +24,7 @@ use super::start::start_statement;
 use crate::auth::Principal;
 use crate::classify::{Classification, classify};
 use crate::error::{CoordinatorError, Result};
-use crate::session::{PendingQuery, Session};
+use crate::session::{PendingQuery, Session, SqlQuery};
 
 /// What GetFlightInfo needs: the result schema, and the id DoGet will fetch or the result itself.
 #[derive(Debug, Clone)]
@@ -212,14 +212,14 @@ impl Coordinator {
             let (mut stmt, described) = prepare_script(conn, &sql_owned, &allowed_kinds(s.principal()))?;
             let single = described.statements == 1;
             if single && described.returns_rows() {
-                return Ok(PendingQuery::Sql {
+                return Ok(PendingQuery::Sql(SqlQuery {
                     sql: sql_owned,
                     prelude,
                     params: None,
                     transaction: txn,
                     schema: described.dataset_schema,
                     advances_a_sequence,
-                });
+                }));
             }
             track_transaction(s, control, collect(&mut stmt, None, s.limits()))
         })

@@ -23,7 +23,7 @@ use super::connection::{is_interrupted, timed_out};
 use super::pond_views::run_prelude;
 use super::statements::{allowed_kinds, for_each_batch, is_read};
 use crate::error::{CoordinatorError, Result};
-use crate::session::{PendingQuery, Session};
+use crate::session::{PendingQuery, Session, SqlQuery};
 
 /// Batches in flight between a duckling and the client: the back-pressure window. A batch is
 /// one DuckDB vector (2,048 rows): merging vectors into larger batches costs a copy that
@@ -84,24 +84,7 @@ impl Coordinator {
                     }
                 });
             }
-            PendingQuery::Sql {
-                sql,
-                prelude,
-                params,
-                transaction,
-                schema,
-                advances_a_sequence,
-            } => {
-                let query = Streaming {
-                    sql,
-                    prelude,
-                    params,
-                    transaction,
-                    schema,
-                    advances_a_sequence,
-                };
-                spawn_streaming(session, query_id, query, tx);
-            }
+            PendingQuery::Sql(query) => spawn_streaming(session, query_id, query, tx),
         }
         Ok(QueryStream {
             schema,
@@ -113,20 +96,10 @@ impl Coordinator {
     }
 }
 
-/// A parked query, taken to run at DoGet.
-struct Streaming {
-    sql: String,
-    prelude: Option<String>,
-    params: Option<RecordBatch>,
-    transaction: Option<String>,
-    schema: SchemaRef,
-    advances_a_sequence: bool,
-}
-
 /// Runs a parked query into `tx`: straight on a blocking thread when a permit is free and no
 /// timeout applies (the common case, with no hop beyond that thread), otherwise once admitted
 /// and under the timeout's timer.
-fn spawn_streaming(session: &Arc<Session>, query_id: &str, query: Streaming, tx: BatchSender) {
+fn spawn_streaming(session: &Arc<Session>, query_id: &str, query: SqlQuery, tx: BatchSender) {
     let (s, qid) = (Arc::clone(session), query_id.to_string());
     let run = move |permit: OwnedSemaphorePermit, tx: BatchSender| {
         let _permit = permit;
@@ -199,7 +172,7 @@ async fn run_admitted(
 }
 
 /// The body of a streaming query, on a blocking thread.
-fn run_streaming(session: &Arc<Session>, query_id: &str, query: &Streaming, tx: &BatchSender) -> Result<()> {
+fn run_streaming(session: &Arc<Session>, query_id: &str, query: &SqlQuery, tx: &BatchSender) -> Result<()> {
     session.duckling().running(|| {
         let conn = session.acquire(&query.transaction.clone().into())?;
         // Registered only while this connection runs the query: a cancel that arrives later
@@ -211,7 +184,7 @@ fn run_streaming(session: &Arc<Session>, query_id: &str, query: &Streaming, tx: 
     })
 }
 
-fn stream_on(conn: &Connection, session: &Session, query: &Streaming, tx: &BatchSender) -> Result<()> {
+fn stream_on(conn: &Connection, session: &Session, query: &SqlQuery, tx: &BatchSender) -> Result<()> {
     let mut stmt = pond_duckling::prepare_checked(conn, &query.sql, &allowed_kinds(session.principal()))?;
     send_batches(
         &mut stmt,

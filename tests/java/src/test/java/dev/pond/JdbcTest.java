@@ -573,6 +573,37 @@ class JdbcTest {
   }
 
   @Test
+  void scriptWhoseLastQueryNeedsTheStatementsBeforeItReturnsItsRows() throws Exception {
+    try (Connection c = connect();
+        Statement s = c.createStatement()) {
+      // The driver prepares the text first; preparing learns the result schema by rehearsing the
+      // script in a rolled-back transaction, so the script then runs exactly once.
+      assertTrue(
+          s.execute(
+              "CREATE TABLE jdbc_script_t (i INTEGER); INSERT INTO jdbc_script_t VALUES (1), (2);"
+                  + " SELECT sum(i) AS total, count(*) AS n FROM jdbc_script_t"),
+          "the script's last statement is a query: execute must return a result set");
+      try (ResultSet rs = s.getResultSet()) {
+        assertEquals(List.of(List.of("3", "2")), rows(rs));
+      }
+      assertEquals(2, count(c, "jdbc_script_t"));
+      // The last statement is only prepared in a rehearsal, so its nextval runs once.
+      assertTrue(s.execute("CREATE SEQUENCE jdbc_script_seq; SELECT nextval('jdbc_script_seq') AS v"));
+      try (ResultSet rs = s.getResultSet()) {
+        assertEquals(List.of(List.of("1")), rows(rs));
+      }
+      // A sequence does not roll back: a script that advances one before its last statement is
+      // not rehearsed (the driver then runs it as an update), and it still runs exactly once.
+      s.execute(
+          "SELECT nextval('jdbc_script_seq'); CREATE TABLE jdbc_script_seq_t AS SELECT 1 AS one;"
+              + " SELECT one FROM jdbc_script_seq_t");
+      try (ResultSet rs = s.executeQuery("SELECT nextval('jdbc_script_seq') AS v")) {
+        assertEquals(List.of(List.of("3")), rows(rs));
+      }
+    }
+  }
+
+  @Test
   void writesAreVisibleToAnotherConnection() throws Exception {
     try (Connection c1 = connect();
         Statement s = c1.createStatement()) {

@@ -21,7 +21,7 @@ use libduckdb_sys as ffi;
 use super::Result;
 use super::connection::Connection;
 use super::raw::{cstring, take_error_data};
-use crate::error::DucklingError;
+use crate::error::DuckdbError;
 
 /// DuckDB's vector size: the largest chunk the Arrow-to-DuckDB conversion accepts.
 const VECTOR_SIZE: usize = 2048;
@@ -57,10 +57,10 @@ impl<'c> Appender<'c> {
 }
 
 impl Appender<'_> {
-    fn error(&self) -> DucklingError {
+    fn error(&self) -> DuckdbError {
         // SAFETY: live appender.
         let data = unsafe { ffi::duckdb_appender_error_data(self.raw) };
-        take_error_data(data).unwrap_or_else(|| DucklingError::internal("appender failed"))
+        take_error_data(data).unwrap_or_else(|| DuckdbError::internal("appender failed"))
     }
 
     /// Appends every row of `batch`; its columns must match the table's in order.

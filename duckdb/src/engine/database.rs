@@ -16,7 +16,7 @@ use libduckdb_sys as ffi;
 use super::Result;
 use super::connection::Connection;
 use super::raw::{cstring, owned_str};
-use crate::error::DucklingError;
+use crate::error::DuckdbError;
 use crate::statement_cache::Generation;
 
 /// An open DuckDB database instance.
@@ -51,7 +51,7 @@ impl Database {
             let state = ffi::duckdb_open_ext(path.as_ptr(), &mut db, config.raw, &mut err);
             if state != ffi::DuckDBSuccess {
                 let message = owned_str(err).unwrap_or_else(|| "unknown error".into());
-                return Err(DucklingError::internal(format!(
+                return Err(DuckdbError::internal(format!(
                     "could not open DuckDB database: {message}"
                 )));
             }
@@ -69,7 +69,7 @@ impl Database {
         // SAFETY: `self.raw` is a live database; the connection handle is handed to Connection,
         // which owns it from here on.
         if unsafe { ffi::duckdb_connect(self.raw, &mut conn) } != ffi::DuckDBSuccess {
-            return Err(DucklingError::internal("could not connect to DuckDB"));
+            return Err(DuckdbError::internal("could not connect to DuckDB"));
         }
         Ok(Connection::new(conn, Arc::clone(self)))
     }
@@ -92,13 +92,13 @@ impl Config {
         let mut config = Config { raw: ptr::null_mut() };
         // SAFETY: the config handle is owned by `config`, whose Drop destroys it.
         if unsafe { ffi::duckdb_create_config(&mut config.raw) } != ffi::DuckDBSuccess {
-            return Err(DucklingError::internal("could not create a DuckDB config"));
+            return Err(DuckdbError::internal("could not create a DuckDB config"));
         }
         for (name, value) in options {
             let (n, v) = (cstring(name)?, cstring(value)?);
             // SAFETY: a live config; DuckDB copies the name and value.
             if unsafe { ffi::duckdb_set_config(config.raw, n.as_ptr(), v.as_ptr()) } != ffi::DuckDBSuccess {
-                return Err(DucklingError::internal(format!(
+                return Err(DuckdbError::internal(format!(
                     "DuckDB refused the configuration option {name}={value}"
                 )));
             }

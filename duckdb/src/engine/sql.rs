@@ -15,7 +15,7 @@ use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 
 use super::Result;
-use crate::error::DucklingError;
+use crate::error::DuckdbError;
 
 /// DuckDB's SQL name for an Arrow type, for `CREATE TABLE` during ingest.
 pub fn duckdb_type_for_arrow(dt: &DataType) -> Result<String> {
@@ -59,11 +59,11 @@ pub fn duckdb_type_for_arrow(dt: &DataType) -> Result<String> {
                 duckdb_type_for_arrow(kv[0].data_type())?,
                 duckdb_type_for_arrow(kv[1].data_type())?
             ),
-            other => return Err(DucklingError::invalid(format!("unsupported Arrow map layout {other}"))),
+            other => return Err(DuckdbError::invalid(format!("unsupported Arrow map layout {other}"))),
         },
         DataType::Dictionary(_, value) => duckdb_type_for_arrow(value)?,
         other => {
-            return Err(DucklingError::invalid(format!(
+            return Err(DuckdbError::invalid(format!(
                 "Arrow type {other} has no DuckDB column type"
             )));
         }

@@ -50,4 +50,4 @@ pub use statement::{Extracted, Prepared};
 pub use statement_kind::StatementKind;
 pub use stream::ResultStream;
 
-type Result<T, E = crate::error::DucklingError> = std::result::Result<T, E>;
+type Result<T, E = crate::error::DuckdbError> = std::result::Result<T, E>;

@@ -17,7 +17,7 @@ use libduckdb_sys as ffi;
 
 use super::Result;
 use super::raw::{cstring, take_error_data};
-use crate::error::DucklingError;
+use crate::error::DuckdbError;
 
 /// The options of DuckDB's Arrow conversion (for example, how it exports strings).
 pub(super) struct ArrowOptions {
@@ -91,7 +91,7 @@ pub(super) fn convert_types(
     if let Some(e) = take_error_data(err) {
         return Err(e);
     }
-    Schema::try_from(&out).map_err(DucklingError::from)
+    Schema::try_from(&out).map_err(DuckdbError::from)
 }
 
 /// Converts columns' logical types (taking ownership) to an Arrow schema; a type DuckDB has not

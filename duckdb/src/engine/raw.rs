@@ -10,11 +10,11 @@ use std::ffi::{CStr, CString, c_char};
 use libduckdb_sys as ffi;
 
 use super::Result;
-use crate::error::{DucklingError, SqlErrorKind};
+use crate::error::{DuckdbError, SqlErrorKind};
 
 /// `s` as a C string for DuckDB; Rust strings may hold a NUL, C strings may not.
 pub(super) fn cstring(s: &str) -> Result<CString> {
-    CString::new(s).map_err(|_| DucklingError::invalid("SQL text contains a NUL byte"))
+    CString::new(s).map_err(|_| DuckdbError::invalid("SQL text contains a NUL byte"))
 }
 
 /// Reads a DuckDB-owned C string without taking ownership.
@@ -45,7 +45,7 @@ pub(super) unsafe fn owned_str(p: *const c_char) -> Option<String> {
 }
 
 /// Takes an error out of a `duckdb_error_data`, destroying it.
-pub(super) fn take_error_data(mut data: ffi::duckdb_error_data) -> Option<DucklingError> {
+pub(super) fn take_error_data(mut data: ffi::duckdb_error_data) -> Option<DuckdbError> {
     if data.is_null() {
         return None;
     }
@@ -54,7 +54,7 @@ pub(super) fn take_error_data(mut data: ffi::duckdb_error_data) -> Option<Duckli
         let err = if ffi::duckdb_error_data_has_error(data) {
             let message = borrowed_str(ffi::duckdb_error_data_message(data)).unwrap_or_default();
             let kind = SqlErrorKind::from_duckdb(ffi::duckdb_error_data_error_type(data));
-            Some(DucklingError::Sql { kind, message })
+            Some(DuckdbError::Sql { kind, message })
         } else {
             None
         };
@@ -67,7 +67,7 @@ pub(super) fn take_error_data(mut data: ffi::duckdb_error_data) -> Option<Duckli
 ///
 /// # Safety
 /// `res` was filled by a DuckDB execute/query call.
-pub(super) unsafe fn result_error(res: &mut ffi::duckdb_result, state: ffi::duckdb_state) -> Option<DucklingError> {
+pub(super) unsafe fn result_error(res: &mut ffi::duckdb_result, state: ffi::duckdb_state) -> Option<DuckdbError> {
     // SAFETY: caller guarantees `res` is a filled result.
     unsafe {
         let message = borrowed_str(ffi::duckdb_result_error(res));
@@ -75,7 +75,7 @@ pub(super) unsafe fn result_error(res: &mut ffi::duckdb_result, state: ffi::duck
             return None;
         }
         let kind = SqlErrorKind::from_duckdb(ffi::duckdb_result_error_type(res));
-        Some(DucklingError::Sql {
+        Some(DuckdbError::Sql {
             kind,
             message: message.unwrap_or_else(|| "unknown DuckDB error".into()),
         })
@@ -86,10 +86,10 @@ pub(super) unsafe fn result_error(res: &mut ffi::duckdb_result, state: ffi::duck
 ///
 /// # Safety
 /// `stmt` is the statement a DuckDB prepare call just filled, not yet destroyed.
-pub(super) unsafe fn prepare_error(stmt: ffi::duckdb_prepared_statement) -> DucklingError {
+pub(super) unsafe fn prepare_error(stmt: ffi::duckdb_prepared_statement) -> DuckdbError {
     // SAFETY: the prepare error string belongs to the statement, which outlives this call.
     let message = unsafe { borrowed_str(ffi::duckdb_prepare_error(stmt)) }
         .unwrap_or_else(|| "could not prepare statement".into());
     let kind = SqlErrorKind::from_message(&message);
-    DucklingError::Sql { kind, message }
+    DuckdbError::Sql { kind, message }
 }

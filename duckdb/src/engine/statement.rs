@@ -24,7 +24,7 @@ use super::connection::Connection;
 use super::raw::{borrowed_str, cstring, owned_str, prepare_error, result_error};
 use super::statement_kind::StatementKind;
 use super::stream::ResultStream;
-use crate::error::{DucklingError, SqlErrorKind};
+use crate::error::{DuckdbError, SqlErrorKind};
 use crate::statement_cache::Generation;
 
 /// Statements split out of one SQL string by DuckDB's parser.
@@ -47,7 +47,7 @@ impl<'c> Extracted<'c> {
                     .unwrap_or_else(|| "empty statement".to_string());
                 ffi::duckdb_destroy_extracted(&mut raw);
                 let kind = SqlErrorKind::from_message(&message);
-                return Err(DucklingError::Sql { kind, message });
+                return Err(DuckdbError::Sql { kind, message });
             }
             Ok(Extracted {
                 raw,
@@ -158,7 +158,7 @@ impl<'c> Prepared<'c> {
     /// A statement whose operation was interrupted before it started does not run.
     fn refuse_if_interrupted(&self) -> Result<()> {
         if self.conn.interrupt_requested() {
-            return Err(DucklingError::Sql {
+            return Err(DuckdbError::Sql {
                 kind: SqlErrorKind::Interrupted,
                 message: "INTERRUPT Error: the statement was cancelled before it started".into(),
             });
@@ -226,7 +226,7 @@ impl<'c> Prepared<'c> {
     /// Binds row `row` of `params` to the statement's parameters, in column order.
     pub fn bind_row(&mut self, params: &RecordBatch, row: usize) -> Result<()> {
         if params.num_columns() != self.param_count() {
-            return Err(DucklingError::invalid(format!(
+            return Err(DuckdbError::invalid(format!(
                 "the statement has {} parameter(s) but {} value(s) were bound",
                 self.param_count(),
                 params.num_columns()
@@ -333,7 +333,7 @@ mod tests {
         assert!(
             matches!(
                 e,
-                DucklingError::Sql {
+                DuckdbError::Sql {
                     kind: SqlErrorKind::Catalog,
                     ..
                 }

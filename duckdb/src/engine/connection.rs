@@ -26,7 +26,7 @@ use super::appender::Appender;
 use super::database::Database;
 use super::raw::{cstring, result_error};
 use super::statement::{Extracted, Prepared};
-use crate::error::DucklingError;
+use crate::error::DuckdbError;
 use crate::statement_cache::{Generation, StatementCache};
 
 /// What other threads may touch of a connection (through an [`InterruptHandle`]).
@@ -83,7 +83,7 @@ impl InterruptHandle {
 ///
 /// ```compile_fail
 /// fn shared_by_threads<T: Sync>() {}
-/// shared_by_threads::<pond_duckling::Connection>();
+/// shared_by_threads::<pond_duckdb::Connection>();
 /// ```
 pub struct Connection {
     /// Declared before `shared`: the kept statements are destroyed before the connection
@@ -163,7 +163,7 @@ impl Connection {
              WHERE database_name = 'system' AND function_type IN ('table', 'table_macro')",
         )?;
         if names.is_empty() {
-            return Err(DucklingError::internal("DuckDB listed no table functions"));
+            return Err(DuckdbError::internal("DuckDB listed no table functions"));
         }
         Ok(db.table_functions.get_or_init(|| names))
     }
@@ -254,7 +254,7 @@ mod tests {
         assert!(
             matches!(
                 e,
-                DucklingError::Sql {
+                DuckdbError::Sql {
                     kind: SqlErrorKind::Interrupted,
                     ..
                 }
@@ -281,7 +281,7 @@ mod tests {
         assert!(
             matches!(
                 e,
-                DucklingError::Sql {
+                DuckdbError::Sql {
                     kind: SqlErrorKind::Interrupted,
                     ..
                 }

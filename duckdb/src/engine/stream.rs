@@ -23,7 +23,7 @@ use super::connection::Connection;
 use super::raw::{borrowed_str, result_error, take_error_data};
 use super::statement::Prepared;
 use super::statement_kind::StatementKind;
-use crate::error::{DucklingError, SqlErrorKind};
+use crate::error::{DuckdbError, SqlErrorKind};
 
 /// A running query's result, fetched chunk by chunk as Arrow record batches.
 pub struct ResultStream<'s> {
@@ -109,7 +109,7 @@ impl ResultStream<'_> {
     /// The next batch of at most one DuckDB vector (2048 rows), or `None` at the end.
     pub fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
         if self.failed {
-            return Err(DucklingError::internal("the query already ended with an error"));
+            return Err(DuckdbError::internal("the query already ended with an error"));
         }
         match self.fetch_batch() {
             Err(e) if self.is_lost_worker_error(&e) => {
@@ -126,10 +126,10 @@ impl ResultStream<'_> {
     /// fetches, the next fetch sees the connection's interrupt flag (which the failing worker
     /// set to stop its siblings) before it sees the worker's error, and reports a plain
     /// interrupt: the real message is lost. Nobody asked for an interrupt, so it is that.
-    fn is_lost_worker_error(&self, e: &DucklingError) -> bool {
+    fn is_lost_worker_error(&self, e: &DuckdbError) -> bool {
         matches!(
             e,
-            DucklingError::Sql {
+            DuckdbError::Sql {
                 kind: SqlErrorKind::Interrupted,
                 ..
             }
@@ -141,9 +141,9 @@ impl ResultStream<'_> {
     /// memory limit, spilling to its temporary directory). Only SELECTs run again (one that
     /// calls `nextval` draws again: sequences promise no gapless values); for the rest, or when
     /// the second run does not fail the same way, the error says what happened.
-    fn recover_worker_error(&mut self) -> DucklingError {
+    fn recover_worker_error(&mut self) -> DuckdbError {
         let lost = || {
-            DucklingError::internal(
+            DuckdbError::internal(
                 "DuckDB stopped the query because one of its worker threads failed, but did not report \
                  that thread's error (a defect of DuckDB 1.5's streaming results); run the statement again",
             )
@@ -162,7 +162,7 @@ impl ResultStream<'_> {
             err
         };
         match again {
-            Some(e @ DucklingError::Sql { kind, .. }) => match kind {
+            Some(e @ DuckdbError::Sql { kind, .. }) => match kind {
                 SqlErrorKind::Interrupted if !self.conn.interrupt_requested() => lost(),
                 // An explicit transaction is aborted by the first failure: the second run only
                 // says so.
@@ -267,8 +267,8 @@ mod tests {
     }
 
     /// What DuckDB 1.5 reports in place of a worker thread's error.
-    fn bare_interrupt() -> DucklingError {
-        DucklingError::Sql {
+    fn bare_interrupt() -> DuckdbError {
+        DuckdbError::Sql {
             kind: SqlErrorKind::Interrupted,
             message: "INTERRUPT Error: Interrupted!".into(),
         }

@@ -118,11 +118,29 @@ mod tests {
     use arrow::array::AsArray;
     use arrow::datatypes::Int32Type;
 
-    use crate::engine::{Connection, Database};
-    use crate::{any_kind, prepare_script};
+    use crate::engine::{Connection, Database, Prepared};
+
+    /// The way the duckling prepares a script (`pond_duckling::prepare_script`, without the
+    /// sandbox): a kept statement if there is one, else every statement but the last run and
+    /// the last prepared, kept for reuse when it is the only one.
+    fn prepare_script<'c>(conn: &'c Connection, sql: &str) -> Prepared<'c> {
+        if let Some(kept) = conn.take_prepared(sql) {
+            return kept;
+        }
+        let extracted = conn.extract(sql).unwrap();
+        let last = extracted.len() - 1;
+        for i in 0..last {
+            extracted.prepare(i).unwrap().execute().unwrap();
+        }
+        let mut prepared = extracted.prepare(last).unwrap();
+        if last == 0 {
+            prepared.keep_for_reuse(sql);
+        }
+        prepared
+    }
 
     fn value(conn: &Connection, sql: &str) -> i32 {
-        let (mut stmt, _) = prepare_script(conn, sql, &any_kind).unwrap();
+        let mut stmt = prepare_script(conn, sql);
         let batch = stmt.execute_streaming().unwrap().next_batch().unwrap().unwrap();
         batch.column(0).as_primitive::<Int32Type>().value(0)
     }
@@ -137,12 +155,10 @@ mod tests {
         assert_eq!(conn.kept_statements(), 1);
         assert!(conn.take_prepared("SELECT 41 + 2").is_none());
         // Only single SELECTs are kept.
-        prepare_script(&conn, "CREATE TABLE t AS SELECT 1 AS a", &any_kind)
-            .unwrap()
-            .0
+        prepare_script(&conn, "CREATE TABLE t AS SELECT 1 AS a")
             .execute()
             .unwrap();
-        prepare_script(&conn, "SELECT 1; SELECT 2", &any_kind).unwrap();
+        prepare_script(&conn, "SELECT 1; SELECT 2");
         assert_eq!(conn.kept_statements(), 0);
     }
 
@@ -155,11 +171,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(value(&conn, "SELECT v FROM t"), 1);
-        prepare_script(&conn, "SET schema = 'b'", &any_kind)
-            .unwrap()
-            .0
-            .execute()
-            .unwrap();
+        prepare_script(&conn, "SET schema = 'b'").execute().unwrap();
         assert_eq!(value(&conn, "SELECT v FROM t"), 2);
     }
 
@@ -168,12 +180,18 @@ mod tests {
         let db = Database::open(None, &[]).unwrap();
         let (one, other) = (db.connect().unwrap(), db.connect().unwrap());
         one.execute_batch("CREATE TABLE t AS SELECT 1 AS v").unwrap();
-        let (_, described) = prepare_script(&one, "SELECT * FROM t", &any_kind).unwrap();
-        assert_eq!(described.dataset_schema.fields().len(), 1);
-        let (mut alter, _) = prepare_script(&other, "ALTER TABLE t ADD COLUMN w INTEGER", &any_kind).unwrap();
-        alter.execute().unwrap();
-        let (_, described) = prepare_script(&one, "SELECT * FROM t", &any_kind).unwrap();
-        assert_eq!(described.dataset_schema.fields().len(), 2);
+        let columns = |conn: &Connection| {
+            prepare_script(conn, "SELECT * FROM t")
+                .result_schema()
+                .unwrap()
+                .fields()
+                .len()
+        };
+        assert_eq!(columns(&one), 1);
+        prepare_script(&other, "ALTER TABLE t ADD COLUMN w INTEGER")
+            .execute()
+            .unwrap();
+        assert_eq!(columns(&one), 2);
     }
 
     #[test]
@@ -185,11 +203,11 @@ mod tests {
         )])
         .unwrap();
         {
-            let (mut stmt, _) = prepare_script(&conn, "SELECT $1::INTEGER", &any_kind).unwrap();
+            let mut stmt = prepare_script(&conn, "SELECT $1::INTEGER");
             stmt.bind_row(&params, 0).unwrap();
             stmt.execute_streaming().unwrap().next_batch().unwrap();
         }
-        let (mut again, _) = prepare_script(&conn, "SELECT $1::INTEGER", &any_kind).unwrap();
+        let mut again = prepare_script(&conn, "SELECT $1::INTEGER");
         assert!(
             again.execute_streaming().is_err(),
             "ran with the previous use's parameter"

@@ -12,7 +12,7 @@ use arrow::datatypes::*;
 use libduckdb_sys as ffi;
 
 use super::Result;
-use crate::error::DucklingError;
+use crate::error::DuckdbError;
 
 /// Binds row `row` of `array` to parameter `index` (1-based) of `stmt`.
 ///
@@ -26,14 +26,14 @@ pub(super) unsafe fn bind(
 ) -> Result<()> {
     let value = arrow_value_to_duckdb(array, row)?;
     if value.0.is_null() {
-        return Err(DucklingError::invalid(format!(
+        return Err(DuckdbError::invalid(format!(
             "parameter {index} of type {} has a value DuckDB cannot represent",
             array.data_type()
         )));
     }
     // SAFETY: as the caller guarantees; the value is live and not null (DuckDB copies it).
     if unsafe { ffi::duckdb_bind_value(stmt, index as u64, value.0) } != ffi::DuckDBSuccess {
-        return Err(DucklingError::invalid(format!(
+        return Err(DuckdbError::invalid(format!(
             "could not bind parameter {index} of type {}",
             array.data_type()
         )));

@@ -4,10 +4,13 @@
 //! microseconds, without sleeping.
 //!
 //! Invariants:
-//! - Every decision made by time (GC's grace and retention horizons, manifests' creation times,
-//!   the pool's heartbeat deadline, sessions' idle timeouts) reads an injected `Arc<dyn Clock>`,
-//!   never `SystemTime::now()` or `Instant::now()`. Tokio timers that only schedule work (a
-//!   sweep's interval) or bound a wait may keep tokio's time: they decide nothing.
+//! - The decisions storage, the cluster's pool and sessions make by time (GC's grace and
+//!   retention horizons, manifests' creation times, the pool's heartbeat deadline, sessions'
+//!   idle timeouts) read an injected `Arc<dyn Clock>`, never `SystemTime::now()` or
+//!   `Instant::now()`. Tokio timers that only schedule work (a sweep's interval) or bound a wait
+//!   may keep tokio's time: they decide nothing. Not yet injected: the coordinator's idle
+//!   duckling stop, a duckling process's deadline for a silent coordinator, the catalog's and
+//!   tokens' timestamps.
 //! - [`Clock::instant`] never goes backwards: durations (idle, silent) are measured with it.
 //!   [`Clock::now`] is wall time, which may jump when the system clock is set, so it is used
 //!   only for times that are stored or compared with stored ones (a manifest's `created_ms`, an

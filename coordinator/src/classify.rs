@@ -8,7 +8,7 @@
 //! - A text the lexer cannot read is DuckDB SQL (DuckDB refuses it) and counted as one that
 //!   may advance a sequence: when in doubt, a statement writes.
 
-use pond_duckling::lexer::{Token, called_names, tokenize};
+use pond_duckling::lexer::{advances_a_sequence, tokenize};
 
 use crate::commands::{self, Command};
 use crate::error::Result;
@@ -56,10 +56,6 @@ pub fn classify(sql: &str) -> Result<Classification> {
         calls_ducklings: names(DUCKLINGS),
         advances_a_sequence: advances_a_sequence(&tokens),
     })
-}
-
-fn advances_a_sequence(tokens: &[Token]) -> bool {
-    called_names(tokens).any(|name| name == "nextval" || name == "setval")
 }
 
 #[cfg(test)]

@@ -75,6 +75,8 @@ impl CoordinatorConfig {
 /// The command-line flags that give a child process the values `matches` holds for `T`'s
 /// flags, as `--long=value` from the raw text the parent parsed (so the child parses exactly
 /// what the parent did), whether it came from the command line, the environment or a default.
+/// A flag that hides its environment value (a secret) is never put on a command line, where
+/// `ps` shows it: a child must get it through its environment.
 pub fn child_flags<T: Args>(matches: &ArgMatches) -> Vec<String> {
     let command = T::augment_args(Command::new("flags"));
     let mut flags = Vec::new();
@@ -82,6 +84,9 @@ pub fn child_flags<T: Args>(matches: &ArgMatches) -> Vec<String> {
         let (Some(long), id) = (arg.get_long(), arg.get_id().as_str()) else {
             continue;
         };
+        if arg.is_hide_env_values_set() {
+            continue;
+        }
         if !arg.get_action().takes_values() {
             if matches.try_get_one::<bool>(id).ok().flatten() == Some(&true) {
                 flags.push(format!("--{long}"));

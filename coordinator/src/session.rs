@@ -348,6 +348,13 @@ impl Session {
         Ok(c)
     }
 
+    /// A new connection at the session's database and schema, sharing none of its connection's
+    /// state (transaction, temporary tables, settings). Blocking.
+    pub fn fresh_connection(&self) -> Result<Connection> {
+        let (database, schema) = self.current();
+        self.open_connection(&database, schema.as_deref())
+    }
+
     /// Borrows a connection for one call (blocking: call from a blocking thread).
     pub fn acquire(&self, access: &Access) -> Result<ConnGuard<'_>> {
         let transaction = match access {

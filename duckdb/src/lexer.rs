@@ -335,6 +335,12 @@ pub fn called_names(tokens: &[Token]) -> impl Iterator<Item = String> + '_ {
         .filter_map(|pair| pair[0].name())
 }
 
+/// Whether `tokens` call `nextval` or `setval`: a statement that advances a sequence, which
+/// writes though DuckDB may call it a read, and which no rollback undoes.
+pub fn advances_a_sequence(tokens: &[Token]) -> bool {
+    called_names(tokens).any(|name| name == "nextval" || name == "setval")
+}
+
 /// The texts of the statements of `sql` (split at `;`, which DuckDB's grammar allows only
 /// between statements), trimmed, without terminators; `None` when `sql` cannot be read.
 pub fn statements(sql: &str) -> Option<Vec<&str>> {

@@ -558,7 +558,7 @@ pub fn prepare_script<'c>(
     sql: &str,
     allow: &dyn Fn(StatementKind) -> Result<(), DucklingError>,
 ) -> Result<(Prepared<'c>, Described), DucklingError> {
-    prepare_script_with(conn, sql, allow, &mut |run| run())
+    prepare_script_with(conn, sql, allow, &|_| true, &mut |run| run())
 }
 
 /// A script's statements before its last, run by whoever calls [`prepare_script_with`].
@@ -575,14 +575,17 @@ impl Duckling {
         allow: &dyn Fn(StatementKind) -> Result<(), DucklingError>,
         committed: &dyn Fn() -> bool,
     ) -> Result<(Prepared<'c>, Described), DucklingError> {
-        prepare_script_with(conn, sql, allow, &mut |run| self.writing(run, committed)?)
+        prepare_script_with(conn, sql, allow, &|_| true, &mut |run| self.writing(run, committed)?)
     }
 }
 
+/// `runs` says which of a script's earlier statements run (a rehearsal's choice); the others are
+/// checked and prepared only.
 fn prepare_script_with<'c>(
     conn: &'c Connection,
     sql: &str,
     allow: &dyn Fn(StatementKind) -> Result<(), DucklingError>,
+    runs: &dyn Fn(StatementKind) -> bool,
     run_earlier: &mut dyn FnMut(Earlier<'_>) -> Result<(), DucklingError>,
 ) -> Result<(Prepared<'c>, Described), DucklingError> {
     if let Some(prepared) = take_kept(conn, sql, allow)? {
@@ -638,7 +641,9 @@ fn prepare_script_with<'c>(
                 if let Allowed::Instead(text) = check(i, stmt.kind())? {
                     stmt = conn.prepare(&text)?;
                 }
-                stmt.execute()?;
+                if runs(stmt.kind()) {
+                    stmt.execute()?;
+                }
             }
             Ok(())
         })?;
@@ -654,63 +659,75 @@ fn prepare_script_with<'c>(
     Ok((prepared, described))
 }
 
-/// Statement kinds a rehearsal may run: DuckDB undoes all of them on `ROLLBACK`. Settings,
-/// sequences' `nextval`, files written by `COPY`, attachments and `PREPARE`d statements outlive
-/// a rollback, so a script holding any of them is not rehearsed.
-const REHEARSABLE: &[StatementKind] = &[
+/// What a rehearsal runs: statements that change the catalog, which a later statement's result
+/// type may depend on, and which DuckDB undoes on `ROLLBACK`.
+const REHEARSAL_RUNS: &[StatementKind] = &[StatementKind::Create, StatementKind::Drop, StatementKind::Alter];
+
+/// What a rehearsal checks and prepares but does not run: statements that change only rows
+/// (or nothing), so no later statement's result type.
+const REHEARSAL_SKIPS: &[StatementKind] = &[
     StatementKind::Select,
     StatementKind::Relation,
     StatementKind::Insert,
     StatementKind::Update,
     StatementKind::Delete,
     StatementKind::Merge,
-    StatementKind::Create,
-    StatementKind::Drop,
-    StatementKind::Alter,
 ];
 
-/// The result schema of a script whose last statement needs the ones before it (`CREATE TABLE
-/// t …; SELECT * FROM t`), which only running them tells: the script is rehearsed in a
-/// transaction on `conn` that is always rolled back, its last statement prepared, not run.
-///
-/// The caller makes sure `conn` is not in a transaction and holds the write gate (a
-/// rehearsal's large inserts may write blocks before they are rolled back). Statements outside
-/// [`REHEARSABLE`], and statements before the last that call `nextval` or `setval` (a sequence
-/// does not roll back), refuse the rehearsal, never run. A sequence advanced out of sight (a
-/// column default, a view) keeps a gap, as after any rolled-back insert.
-pub fn rehearsed_schema(
-    conn: &Connection,
-    sql: &str,
-    allow: &dyn Fn(StatementKind) -> Result<(), DucklingError>,
-) -> Result<SchemaRef, DucklingError> {
-    let statements = crate::lexer::statements(sql).unwrap_or_default();
-    let advances_a_sequence = |text: &&str| {
-        crate::lexer::tokenize(text).map_or(true, |tokens| {
-            crate::lexer::called_names(&tokens).any(|name| name == "nextval" || name == "setval")
-        })
-    };
-    match statements.split_last() {
-        Some((_, earlier)) if !earlier.iter().any(advances_a_sequence) => {}
-        _ => {
-            return Err(DucklingError::PermissionDenied(
-                "a script whose statements before the last advance a sequence is not rehearsed".into(),
-            ));
+/// How long a rehearsal waits for the write gate before it gives up (it is best-effort: the
+/// script then announces no schema).
+const REHEARSAL_GATE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl Duckling {
+    /// The result schema of a script whose last statement needs the ones before it (`CREATE
+    /// TABLE t …; SELECT * FROM t`), which only running them tells: the script is rehearsed on
+    /// `conn` in a transaction that is always rolled back, running only what changes the
+    /// catalog ([`REHEARSAL_RUNS`]), its last statement prepared, not run.
+    ///
+    /// `conn` must be a connection of its own, in no transaction (a failed `BEGIN` would abort
+    /// a caller's). The rehearsal holds the write gate (a `CREATE TABLE … AS` may write blocks
+    /// before it is rolled back), waiting for it at most [`REHEARSAL_GATE_WAIT`]. Refused, never
+    /// run: statements outside [`REHEARSAL_RUNS`] and [`REHEARSAL_SKIPS`], a script whose
+    /// statements before the last call `nextval` or `setval` (a sequence does not roll back;
+    /// when DuckDB expands a statement into several, as PIVOT, the whole text). A sequence advanced out of
+    /// sight (a `CREATE TABLE … AS` over a view that calls `nextval`) keeps a gap, as after
+    /// any rolled-back statement.
+    pub fn rehearse(
+        &self,
+        conn: &Connection,
+        sql: &str,
+        allow: &dyn Fn(StatementKind) -> Result<(), DucklingError>,
+    ) -> Result<SchemaRef, DucklingError> {
+        let refused = |why: &str| DucklingError::PermissionDenied(format!("not rehearsed: {why}"));
+        let statements = crate::lexer::statements(sql).unwrap_or_default();
+        let Some((_, earlier)) = statements.split_last() else {
+            return Err(refused("the lexer cannot read the script"));
+        };
+        let advances_a_sequence =
+            |text: &&str| crate::lexer::tokenize(text).is_ok_and(|t| crate::lexer::advances_a_sequence(&t));
+        // DuckDB expands some statements (PIVOT) into several: their texts are not the
+        // lexer's, so the whole text is judged.
+        let expanded = conn.extract(sql)?.len() != statements.len();
+        if earlier.iter().any(advances_a_sequence) || (expanded && advances_a_sequence(&sql)) {
+            return Err(refused("a statement before the last advances a sequence"));
         }
+        let rehearsable = |kind: StatementKind| {
+            if !REHEARSAL_RUNS.contains(&kind) && !REHEARSAL_SKIPS.contains(&kind) {
+                return Err(refused(&format!("the script has a {kind:?} statement")));
+            }
+            allow(kind)
+        };
+        let Some(_gate) = self.gate.try_lock_for(REHEARSAL_GATE_WAIT) else {
+            return Err(refused("the user's writes hold the write gate"));
+        };
+        conn.execute_batch("BEGIN TRANSACTION")?;
+        let runs = |kind: StatementKind| REHEARSAL_RUNS.contains(&kind);
+        let described = prepare_script_with(conn, sql, &rehearsable, &runs, &mut |run| run()).map(|(_, d)| d);
+        let rolled_back = conn.execute_batch("ROLLBACK");
+        let described = described?;
+        rolled_back?;
+        Ok(described.dataset_schema)
     }
-    let rehearsable = |kind: StatementKind| {
-        if !REHEARSABLE.contains(&kind) {
-            return Err(DucklingError::PermissionDenied(format!(
-                "a script with a {kind:?} statement is not rehearsed"
-            )));
-        }
-        allow(kind)
-    };
-    conn.execute_batch("BEGIN TRANSACTION")?;
-    let described = prepare_script_with(conn, sql, &rehearsable, &mut |run| run()).map(|(_, d)| d);
-    let rolled_back = conn.execute_batch("ROLLBACK");
-    let described = described?;
-    rolled_back?;
-    Ok(described.dataset_schema)
 }
 
 /// Describes a prepared statement (the last of `statements`).
@@ -835,7 +852,7 @@ mod tests {
         let conn = d.connect("my_db").unwrap();
         conn.execute_batch("CREATE SEQUENCE s").unwrap();
         let script = "CREATE TABLE r(i INTEGER); INSERT INTO r VALUES (1); SELECT i, nextval('s') AS n FROM r";
-        let schema = rehearsed_schema(&conn, script, &any_kind).unwrap();
+        let schema = d.rehearse(&conn, script, &any_kind).unwrap();
         let names: Vec<_> = schema.fields().iter().map(|f| f.name().as_str()).collect();
         assert_eq!(names, ["i", "n"]);
         // Rolled back, and the last statement's nextval was only prepared.
@@ -854,9 +871,16 @@ mod tests {
             "SET VARIABLE v = 1; CREATE TABLE r3 AS SELECT 1 AS x; SELECT * FROM r3",
             "CREATE TABLE r4(i INTEGER); COPY r4 TO 'x.csv'; SELECT * FROM r4",
         ] {
-            let err = rehearsed_schema(&conn, refused_script, &any_kind).unwrap_err();
+            let err = d.rehearse(&conn, refused_script, &any_kind).unwrap_err();
             assert!(refused(&err), "{refused_script}: {err:?}");
         }
+        // Rows change no result type: an INSERT is prepared, not run (its default's nextval
+        // would survive the rollback).
+        conn.execute_batch("CREATE TABLE seqt(id BIGINT DEFAULT nextval('s'), v INTEGER)")
+            .unwrap();
+        let script = "INSERT INTO seqt(v) VALUES (1); CREATE TABLE r5(x INTEGER); SELECT * FROM r5";
+        d.rehearse(&conn, script, &any_kind).unwrap();
+        assert_eq!(count(&d, "my_db", "SELECT count(*) FROM seqt"), 0);
         assert_eq!(count(&d, "my_db", "SELECT nextval('s')"), 2);
         assert_eq!(
             count(

@@ -6,7 +6,8 @@
 //!   wait on an async worker first hands the worker's other tasks away ([`off_the_workers`]).
 //! - Work that may write queues for one of the user's `--max-concurrent-queries` permits and
 //!   holds it until DuckDB is done, even after the caller left; work that never writes (prepare,
-//!   metadata) neither queues nor takes the write gate.
+//!   metadata) neither queues nor takes the write gate here (a prepare's rehearsal of a script
+//!   takes the gate itself, briefly, and commits nothing: `prepared.rs`).
 //! - A query's interrupt handle is registered only while its connection runs it, so a cancel
 //!   interrupts only what it names; dropping the caller's future interrupts the work
 //!   ([`CancelOnDrop`]).
@@ -64,7 +65,7 @@ pub(super) async fn on_connection<T: Send + 'static>(
 }
 
 /// [`on_connection`] for work that never writes (prepare, metadata): it skips the duckling's
-/// write gate, so it neither waits for a user's writes nor holds them up.
+/// write gate and the admission queue, so it neither waits for a user's writes nor holds them up.
 pub(super) async fn reading_on_connection<T: Send + 'static>(
     session: &Arc<Session>,
     access: impl Into<Access>,

@@ -25,7 +25,7 @@ use super::connection::{on_connection, reading_on_connection, run_in_transaction
 use super::pond_statements::single_column;
 use super::pond_views::run_prelude;
 use super::statements::{Planned, allowed_kinds, collect};
-use crate::classify::classify;
+use crate::classify::{Classification, classify};
 use crate::commands::Command;
 use crate::error::{CoordinatorError, Result};
 use crate::session::{PendingQuery, PreparedBody, PreparedStatement, Session, SqlQuery};
@@ -55,17 +55,99 @@ fn refuse_parameters(stmt: &PreparedStatement) -> Result<()> {
     }
 }
 
-/// A script's result schema learnt by rehearsing it ([`pond_duckling::duckling::rehearsed_schema`])
-/// under the write gate, with nothing committed; `None` when it cannot be rehearsed.
-fn rehearse(session: &Session, conn: &Connection, sql: &str) -> Option<SchemaRef> {
+/// Prepares `sql` on `conn`: one DuckDB statement, or a script kept as text to run whole.
+/// `rehearsal` is `Some(prelude)` when a script may be rehearsed to learn its schema.
+fn prepare_on(
+    session: &Session,
+    conn: &Connection,
+    sql: String,
+    statement: Classification,
+    rehearsal: Option<Option<&str>>,
+) -> Result<PreparedStatement> {
+    let prepared = match pond_duckling::prepare_checked(conn, &sql, &pond_duckling::any_kind) {
+        Ok(prepared) => prepared,
+        // Only DuckDB's own refusal to prepare several statements: a sandbox refusal stands,
+        // and refused text never reaches DuckDB's parser.
+        Err(e @ DucklingError::Sql { .. }) if conn.extract(&sql).is_ok_and(|statements| statements.len() > 1) => {
+            tracing::debug!(error = %e, "a multi-statement text, prepared as text");
+            let dataset_schema = script_schema(session, conn, &sql, rehearsal);
+            return Ok(PreparedStatement {
+                sql,
+                dataset_schema,
+                parameter_schema: Schema::empty(),
+                params: None,
+                body: PreparedBody::AsStatement,
+                classification: statement,
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let described = pond_duckling::describe(&prepared, 1)?;
+    // `BEGIN`, `COMMIT` and `ROLLBACK` run as plain statements, which keep the session's
+    // transaction state (and its connection) with them.
+    let body = match statement.transaction_control {
+        Some(_) => PreparedBody::AsStatement,
+        None => PreparedBody::Statement(described.kind),
+    };
+    Ok(PreparedStatement {
+        sql,
+        dataset_schema: described.dataset_schema,
+        parameter_schema: prepared.param_schema()?,
+        params: None,
+        body,
+        classification: statement,
+    })
+}
+
+/// A script's result is its last statement's, and JDBC reads an empty schema as "no result
+/// set". Its schema comes from the last statement prepared alone, or from a rehearsal when that
+/// needs the statements before it, or when one of them changes the catalog (the last one alone
+/// would be prepared against the catalog before them); empty when neither tells.
+fn script_schema(session: &Session, conn: &Connection, sql: &str, rehearsal: Option<Option<&str>>) -> SchemaRef {
+    let alone = || {
+        pond_duckling::lexer::last_statement(sql)
+            .and_then(|last| pond_duckling::prepare_checked(conn, last, &pond_duckling::any_kind).ok())
+            .and_then(|last| pond_duckling::describe(&last, 1).ok())
+            .map(|described| described.dataset_schema)
+    };
+    let rehearsed = || {
+        let prelude = rehearsal.filter(|_| !session.in_transaction())?;
+        rehearse(session, sql, prelude)
+    };
+    let schema = match changes_the_catalog_before_its_last(sql) {
+        true => rehearsed().or_else(alone),
+        false => alone().or_else(rehearsed),
+    };
+    schema.unwrap_or_else(|| Arc::new(Schema::empty()))
+}
+
+/// Whether a statement before the script's last creates, drops or alters something.
+fn changes_the_catalog_before_its_last(sql: &str) -> bool {
+    let statements = pond_duckling::lexer::statements(sql).unwrap_or_default();
+    let first_word = |text: &&str| {
+        pond_duckling::lexer::tokenize(text)
+            .ok()
+            .and_then(|tokens| tokens.first().and_then(|t| t.name()))
+    };
+    statements.split_last().is_some_and(|(_, earlier)| {
+        earlier
+            .iter()
+            .filter_map(first_word)
+            .any(|word| matches!(word.as_str(), "create" | "drop" | "alter"))
+    })
+}
+
+/// A script's result schema learnt by rehearsing it ([`pond_duckling::Duckling::rehearse`]) on
+/// a connection of its own, with `prelude` run first; `None` when it cannot be rehearsed.
+fn rehearse(session: &Session, sql: &str, prelude: Option<&str>) -> Option<SchemaRef> {
     let allow = allowed_kinds(session.principal());
-    let rehearsed = session.duckling().writing(
-        || pond_duckling::duckling::rehearsed_schema(conn, sql, &allow),
-        || false,
-    );
+    let rehearsed = session.fresh_connection().and_then(|conn| {
+        run_prelude(&conn, prelude)?;
+        Ok(session.duckling().rehearse(&conn, sql, &allow)?)
+    });
     match rehearsed {
-        Ok(Ok(schema)) => Some(schema),
-        Ok(Err(e)) | Err(e) => {
+        Ok(schema) => Some(schema),
+        Err(e) => {
             tracing::debug!(error = %e, "a script's result schema is announced empty: no rehearsal");
             None
         }
@@ -110,55 +192,9 @@ impl Coordinator {
             let may_rehearse = txn.is_none() && statement.transaction_control.is_none();
             reading_on_connection(session, txn, move |s, conn| {
                 run_prelude(conn, prelude.as_deref())?;
-                // One statement only: a script's leading statements would run at prepare time, so
-                // a script is kept as text and runs whole when executed.
-                let prepared = match pond_duckling::prepare_checked(conn, &sql, &pond_duckling::any_kind) {
-                    Ok(prepared) => prepared,
-                    // Only DuckDB's own refusal to prepare several statements: a sandbox refusal
-                    // stands, and refused text never reaches DuckDB's parser.
-                    Err(e @ pond_duckling::DucklingError::Sql { .. })
-                        if conn.extract(&sql).is_ok_and(|statements| statements.len() > 1) =>
-                    {
-                        tracing::debug!(error = %e, "a multi-statement text, prepared as text");
-                        // The result is the last statement's, and JDBC reads an empty schema as
-                        // "no result set": announce it from the last statement prepared alone, or,
-                        // when that needs the statements before it, from a rehearsal.
-                        let dataset_schema = pond_duckling::lexer::last_statement(&sql)
-                            .and_then(|last| pond_duckling::prepare_checked(conn, last, &pond_duckling::any_kind).ok())
-                            .and_then(|last| pond_duckling::describe(&last, 1).ok())
-                            .map(|d| d.dataset_schema)
-                            .or_else(|| {
-                                (may_rehearse && !s.in_transaction())
-                                    .then(|| rehearse(s, conn, &sql))
-                                    .flatten()
-                            })
-                            .unwrap_or_else(|| Arc::new(Schema::empty()));
-                        return Ok(PreparedStatement {
-                            sql,
-                            dataset_schema,
-                            parameter_schema: Schema::empty(),
-                            params: None,
-                            body: PreparedBody::AsStatement,
-                            classification: statement,
-                        });
-                    }
-                    Err(e) => return Err(e.into()),
-                };
-                let described = pond_duckling::describe(&prepared, 1)?;
-                // `BEGIN`, `COMMIT` and `ROLLBACK` run as plain statements, which keep the
-                // session's transaction state (and its connection) with them.
-                let body = match statement.transaction_control {
-                    Some(_) => PreparedBody::AsStatement,
-                    None => PreparedBody::Statement(described.kind),
-                };
-                Ok(PreparedStatement {
-                    sql,
-                    dataset_schema: described.dataset_schema,
-                    parameter_schema: prepared.param_schema()?,
-                    params: None,
-                    body,
-                    classification: statement,
-                })
+                // A rehearsal runs the prelude again on its own connection.
+                let rehearsal = may_rehearse.then_some(prelude.as_deref());
+                prepare_on(s, conn, sql, statement, rehearsal)
             })
             .await?
         };

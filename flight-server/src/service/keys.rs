@@ -12,14 +12,12 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow_flight::sql::{CommandGetPrimaryKeys, ProstMessageExt};
 use arrow_flight::{FlightData, FlightDescriptor, FlightInfo, Ticket};
 use pond_coordinator::KeyColumn;
+use pond_coordinator::coordinator::TableName;
 use tonic::{Request, Response};
 
 use super::{BoxStream, PondFlightSql, metadata_info, one_batch};
 use crate::context::context;
 use crate::status::Result;
-
-/// A table as a command names it: catalog, schema, table.
-pub(super) type TableName = (Option<String>, Option<String>, String);
 
 /// Flight SQL's `UpdateDeleteRules.RESTRICT`.
 const RESTRICT: u8 = 3;

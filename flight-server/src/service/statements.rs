@@ -162,7 +162,7 @@ impl PondFlightSql {
             return Ok(announced_schema(&stmt.dataset_schema, Dictionaries::of(&request)));
         }
         if let Ok(Some(cmd)) = any.unpack::<CommandStatementQuery>() {
-            // Prepare without running, then forget the statement.
+            // Prepare (a script is at most rehearsed, and rolled back), then forget the statement.
             let (session, txn) = self.session_for(&request, cmd.transaction_id.as_deref())?;
             let info = self.coordinator.prepare(&session, &cmd.query, txn.as_deref()).await?;
             session.close_prepared(&info.handle);

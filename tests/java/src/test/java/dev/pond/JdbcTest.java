@@ -577,7 +577,7 @@ class JdbcTest {
     try (Connection c = connect();
         Statement s = c.createStatement()) {
       // The driver prepares the text first; preparing learns the result schema by rehearsing the
-      // script in a rolled-back transaction, so the script then runs exactly once.
+      // script's CREATE in a rolled-back transaction, so the script's effects happen once.
       assertTrue(
           s.execute(
               "CREATE TABLE jdbc_script_t (i INTEGER); INSERT INTO jdbc_script_t VALUES (1), (2);"

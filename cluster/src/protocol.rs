@@ -175,10 +175,8 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    // Never negative: `unix_ms` reads 0 for a clock set before the epoch.
+    pond_clock::system().unix_ms().unsigned_abs()
 }
 
 /// An action carrying `message`.

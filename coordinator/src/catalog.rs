@@ -9,7 +9,6 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
@@ -94,10 +93,8 @@ pub struct FileCatalog {
 }
 
 pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    // Never negative: `unix_ms` reads 0 for a clock set before the epoch.
+    pond_clock::system().unix_ms().unsigned_abs()
 }
 
 fn new_id(prefix: &str) -> String {

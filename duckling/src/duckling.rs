@@ -663,6 +663,16 @@ fn prepare_script_with<'c>(
 /// type may depend on, and which DuckDB undoes on `ROLLBACK`.
 const REHEARSAL_RUNS: &[StatementKind] = &[StatementKind::Create, StatementKind::Drop, StatementKind::Alter];
 
+/// Whether a statement's text creates, drops or alters something (what [`REHEARSAL_RUNS`]
+/// holds), read from its first word: for a statement of a script that cannot be prepared before
+/// the ones ahead of it have run.
+pub fn changes_the_catalog(statement: &str) -> bool {
+    crate::lexer::tokenize(statement)
+        .ok()
+        .and_then(|tokens| tokens.first().and_then(|t| t.name()))
+        .is_some_and(|word| matches!(word.as_str(), "create" | "drop" | "alter"))
+}
+
 /// What a rehearsal checks and prepares but does not run: statements that change only rows
 /// (or nothing), so no later statement's result type.
 const REHEARSAL_SKIPS: &[StatementKind] = &[

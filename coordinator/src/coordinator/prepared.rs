@@ -55,14 +55,15 @@ fn refuse_parameters(stmt: &PreparedStatement) -> Result<()> {
     }
 }
 
-/// Prepares `sql` on `conn`: one DuckDB statement, or a script kept as text to run whole.
-/// `rehearsal` is `Some(prelude)` when a script may be rehearsed to learn its schema.
+/// Prepares `sql` on `conn`: one DuckDB statement, or a script kept as text to run whole,
+/// rehearsed (with `prelude` first) to learn its schema when `may_rehearse`.
 fn prepare_on(
     session: &Session,
     conn: &Connection,
     sql: String,
     statement: Classification,
-    rehearsal: Option<Option<&str>>,
+    may_rehearse: bool,
+    prelude: Option<&str>,
 ) -> Result<PreparedStatement> {
     let prepared = match pond_duckling::prepare_checked(conn, &sql, &pond_duckling::any_kind) {
         Ok(prepared) => prepared,
@@ -70,7 +71,8 @@ fn prepare_on(
         // and refused text never reaches DuckDB's parser.
         Err(e @ DucklingError::Sql { .. }) if conn.extract(&sql).is_ok_and(|statements| statements.len() > 1) => {
             tracing::debug!(error = %e, "a multi-statement text, prepared as text");
-            let dataset_schema = script_schema(session, conn, &sql, rehearsal);
+            let may_rehearse = may_rehearse && !session.in_transaction();
+            let dataset_schema = script_schema(session, conn, &sql, may_rehearse, prelude);
             return Ok(PreparedStatement {
                 sql,
                 dataset_schema,
@@ -100,41 +102,34 @@ fn prepare_on(
 }
 
 /// A script's result is its last statement's, and JDBC reads an empty schema as "no result
-/// set". Its schema comes from the last statement prepared alone, or from a rehearsal when that
-/// needs the statements before it, or when one of them changes the catalog (the last one alone
-/// would be prepared against the catalog before them); empty when neither tells.
-fn script_schema(session: &Session, conn: &Connection, sql: &str, rehearsal: Option<Option<&str>>) -> SchemaRef {
+/// set". Its schema comes from the last statement prepared alone, or from a rehearsal (when
+/// `may_rehearse`, with `prelude` first) when that needs the statements before it, or when one
+/// of them changes the catalog (the last one alone would be prepared against the catalog before
+/// them); empty when neither tells.
+fn script_schema(
+    session: &Session,
+    conn: &Connection,
+    sql: &str,
+    may_rehearse: bool,
+    prelude: Option<&str>,
+) -> SchemaRef {
+    let statements = pond_duckling::lexer::statements(sql).unwrap_or_default();
+    let Some((last, earlier)) = statements.split_last() else {
+        return Arc::new(Schema::empty());
+    };
     let alone = || {
-        pond_duckling::lexer::last_statement(sql)
-            .and_then(|last| pond_duckling::prepare_checked(conn, last, &pond_duckling::any_kind).ok())
-            .and_then(|last| pond_duckling::describe(&last, 1).ok())
-            .map(|described| described.dataset_schema)
+        let prepared = pond_duckling::prepare_checked(conn, last, &pond_duckling::any_kind).ok()?;
+        Some(pond_duckling::describe(&prepared, 1).ok()?.dataset_schema)
     };
-    let rehearsed = || {
-        let prelude = rehearsal.filter(|_| !session.in_transaction())?;
-        rehearse(session, sql, prelude)
-    };
-    let schema = match changes_the_catalog_before_its_last(sql) {
+    let rehearsed = || may_rehearse.then(|| rehearse(session, sql, prelude)).flatten();
+    let schema = match earlier
+        .iter()
+        .any(|text| pond_duckling::duckling::changes_the_catalog(text))
+    {
         true => rehearsed().or_else(alone),
         false => alone().or_else(rehearsed),
     };
     schema.unwrap_or_else(|| Arc::new(Schema::empty()))
-}
-
-/// Whether a statement before the script's last creates, drops or alters something.
-fn changes_the_catalog_before_its_last(sql: &str) -> bool {
-    let statements = pond_duckling::lexer::statements(sql).unwrap_or_default();
-    let first_word = |text: &&str| {
-        pond_duckling::lexer::tokenize(text)
-            .ok()
-            .and_then(|tokens| tokens.first().and_then(|t| t.name()))
-    };
-    statements.split_last().is_some_and(|(_, earlier)| {
-        earlier
-            .iter()
-            .filter_map(first_word)
-            .any(|word| matches!(word.as_str(), "create" | "drop" | "alter"))
-    })
 }
 
 /// A script's result schema learnt by rehearsing it ([`pond_duckling::Duckling::rehearse`]) on
@@ -193,8 +188,7 @@ impl Coordinator {
             reading_on_connection(session, txn, move |s, conn| {
                 run_prelude(conn, prelude.as_deref())?;
                 // A rehearsal runs the prelude again on its own connection.
-                let rehearsal = may_rehearse.then_some(prelude.as_deref());
-                prepare_on(s, conn, sql, statement, rehearsal)
+                prepare_on(s, conn, sql, statement, may_rehearse, prelude.as_deref())
             })
             .await?
         };

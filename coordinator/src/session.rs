@@ -205,6 +205,9 @@ pub enum Access {
     Own,
     /// The connection of the session's open Flight SQL transaction.
     Transaction(String),
+    /// A new connection at the session's database and schema, sharing none of its
+    /// connection's state (transaction, temporary tables, settings).
+    Fresh,
 }
 
 impl From<Option<String>> for Access {
@@ -348,15 +351,12 @@ impl Session {
         Ok(c)
     }
 
-    /// A new connection at the session's database and schema, sharing none of its connection's
-    /// state (transaction, temporary tables, settings). Blocking.
-    pub fn fresh_connection(&self) -> Result<Connection> {
-        let (database, schema) = self.current();
-        self.open_connection(&database, schema.as_deref())
-    }
-
     /// Borrows a connection for one call (blocking: call from a blocking thread).
     pub fn acquire(&self, access: &Access) -> Result<ConnGuard<'_>> {
+        if matches!(access, Access::Fresh) {
+            let (database, schema) = self.current();
+            return Ok(ConnGuard::Fresh(self.open_connection(&database, schema.as_deref())?));
+        }
         let transaction = match access {
             Access::Transaction(t) => Some(t.as_str()),
             _ => None,

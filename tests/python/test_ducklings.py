@@ -328,6 +328,24 @@ def test_query_timeout_interrupts_and_concurrency_limit_queues(pond_factory):
     assert_usable(a)
 
 
+def test_query_timeout_interrupts_a_scripts_rehearsal(pond_factory):
+    # Preparing a script whose last statement needs a CREATE TABLE ... AS before it rehearses
+    # that CREATE on a connection of its own: the timeout must reach that connection too, or
+    # the rehearsal would run its hours-long query holding the user's write gate.
+    server = pond_factory(["--query-timeout", "2s"])
+    conn = server.connect(autocommit=True)
+    name = unique("rh")
+    cur = conn.cursor()
+    started = time.time()
+    cur.adbc_prepare(f"CREATE TABLE {name} AS {LONG_QUERY}; SELECT * FROM {name}")
+    cur.close()
+    assert time.time() - started < 15
+    assert rows(conn, f"SELECT count(*) FROM duckdb_tables() WHERE table_name = '{name}'") == [(0,)]
+    # The write gate is free again: a write neither waits nor times out.
+    run(conn, f"CREATE TABLE {name}_after AS SELECT 1 AS one")
+    assert rows(conn, f"SELECT one FROM {name}_after") == [(1,)]
+
+
 def test_max_result_bytes(pond_factory):
     server = pond_factory(["--max-result-bytes", "1MiB"])
     conn = server.connect(autocommit=True)

@@ -28,7 +28,7 @@ use super::statements::{Planned, allowed_kinds, collect};
 use crate::classify::{Classification, classify};
 use crate::commands::Command;
 use crate::error::{CoordinatorError, Result};
-use crate::session::{PendingQuery, PreparedBody, PreparedStatement, Session, SqlQuery};
+use crate::session::{Access, PendingQuery, PreparedBody, PreparedStatement, Session, SqlQuery};
 
 /// A prepared statement's public description.
 #[derive(Debug, Clone)]
@@ -55,32 +55,39 @@ fn refuse_parameters(stmt: &PreparedStatement) -> Result<()> {
     }
 }
 
-/// Prepares `sql` on `conn`: one DuckDB statement, or a script kept as text to run whole,
-/// rehearsed (with `prelude` first) to learn its schema when `may_rehearse`.
-fn prepare_on(
-    session: &Session,
-    conn: &Connection,
-    sql: String,
-    statement: Classification,
-    may_rehearse: bool,
-    prelude: Option<&str>,
-) -> Result<PreparedStatement> {
+/// What preparing on the session's connection gave.
+enum Prepared {
+    /// One DuckDB statement, or one that runs as a plain statement: described whole.
+    Described(PreparedStatement),
+    /// A script, kept as text to run whole, whose schema is still to be chosen: `alone` is its
+    /// last statement's prepared alone, when it can be.
+    Script {
+        stmt: PreparedStatement,
+        alone: Option<SchemaRef>,
+    },
+}
+
+/// Prepares `sql` on `conn`: one DuckDB statement, or a script kept as text to run whole.
+fn prepare_on(conn: &Connection, sql: String, statement: Classification) -> Result<Prepared> {
     let prepared = match pond_duckling::prepare_checked(conn, &sql, &pond_duckling::any_kind) {
         Ok(prepared) => prepared,
         // Only DuckDB's own refusal to prepare several statements: a sandbox refusal stands,
         // and refused text never reaches DuckDB's parser.
         Err(e @ DucklingError::Sql { .. }) if conn.extract(&sql).is_ok_and(|statements| statements.len() > 1) => {
             tracing::debug!(error = %e, "a multi-statement text, prepared as text");
-            let may_rehearse = may_rehearse && !session.in_transaction();
-            let dataset_schema = script_schema(session, conn, &sql, may_rehearse, prelude);
-            return Ok(PreparedStatement {
+            let alone = pond_duckling::lexer::last_statement(&sql).and_then(|last| {
+                let prepared = pond_duckling::prepare_checked(conn, last, &pond_duckling::any_kind).ok()?;
+                Some(pond_duckling::describe(&prepared, 1).ok()?.dataset_schema)
+            });
+            let stmt = PreparedStatement {
                 sql,
-                dataset_schema,
+                dataset_schema: Arc::new(Schema::empty()),
                 parameter_schema: Schema::empty(),
                 params: None,
                 body: PreparedBody::AsStatement,
                 classification: statement,
-            });
+            };
+            return Ok(Prepared::Script { stmt, alone });
         }
         Err(e) => return Err(e.into()),
     };
@@ -91,55 +98,38 @@ fn prepare_on(
         Some(_) => PreparedBody::AsStatement,
         None => PreparedBody::Statement(described.kind),
     };
-    Ok(PreparedStatement {
+    Ok(Prepared::Described(PreparedStatement {
         sql,
         dataset_schema: described.dataset_schema,
         parameter_schema: prepared.param_schema()?,
         params: None,
         body,
         classification: statement,
+    }))
+}
+
+/// Whether a statement before the script's last changes the catalog: the last one prepared
+/// alone would then be prepared against the catalog before it.
+fn changes_the_catalog_before_its_last(sql: &str) -> bool {
+    let statements = pond_duckling::lexer::statements(sql).unwrap_or_default();
+    statements.split_last().is_some_and(|(_, earlier)| {
+        earlier
+            .iter()
+            .any(|text| pond_duckling::duckling::changes_the_catalog(text))
     })
 }
 
-/// A script's result is its last statement's, and JDBC reads an empty schema as "no result
-/// set". Its schema comes from the last statement prepared alone, or from a rehearsal (when
-/// `may_rehearse`, with `prelude` first) when that needs the statements before it, or when one
-/// of them changes the catalog (the last one alone would be prepared against the catalog before
-/// them); empty when neither tells.
-fn script_schema(
-    session: &Session,
-    conn: &Connection,
-    sql: &str,
-    may_rehearse: bool,
-    prelude: Option<&str>,
-) -> SchemaRef {
-    let statements = pond_duckling::lexer::statements(sql).unwrap_or_default();
-    let Some((last, earlier)) = statements.split_last() else {
-        return Arc::new(Schema::empty());
-    };
-    let alone = || {
-        let prepared = pond_duckling::prepare_checked(conn, last, &pond_duckling::any_kind).ok()?;
-        Some(pond_duckling::describe(&prepared, 1).ok()?.dataset_schema)
-    };
-    let rehearsed = || may_rehearse.then(|| rehearse(session, sql, prelude)).flatten();
-    let schema = match earlier
-        .iter()
-        .any(|text| pond_duckling::duckling::changes_the_catalog(text))
-    {
-        true => rehearsed().or_else(alone),
-        false => alone().or_else(rehearsed),
-    };
-    schema.unwrap_or_else(|| Arc::new(Schema::empty()))
-}
-
 /// A script's result schema learnt by rehearsing it ([`pond_duckling::Duckling::rehearse`]) on
-/// a connection of its own, with `prelude` run first; `None` when it cannot be rehearsed.
-fn rehearse(session: &Session, sql: &str, prelude: Option<&str>) -> Option<SchemaRef> {
-    let allow = allowed_kinds(session.principal());
-    let rehearsed = session.fresh_connection().and_then(|conn| {
-        run_prelude(&conn, prelude)?;
-        Ok(session.duckling().rehearse(&conn, sql, &allow)?)
-    });
+/// a connection of its own, with `prelude` run first; `None` when it cannot be rehearsed. Like
+/// any work on a session's connection, a cancel, `--query-timeout` or a caller that leaves
+/// interrupts it.
+async fn rehearse(session: &Arc<Session>, sql: &str, prelude: Option<String>) -> Option<SchemaRef> {
+    let sql = sql.to_string();
+    let rehearsed = reading_on_connection(session, Access::Fresh, move |s, conn| {
+        run_prelude(conn, prelude.as_deref())?;
+        Ok(s.duckling().rehearse(conn, &sql, &allowed_kinds(s.principal()))?)
+    })
+    .await;
     match rehearsed {
         Ok(schema) => Some(schema),
         Err(e) => {
@@ -147,6 +137,27 @@ fn rehearse(session: &Session, sql: &str, prelude: Option<&str>) -> Option<Schem
             None
         }
     }
+}
+
+/// A script's result is its last statement's, and JDBC reads an empty schema as "no result
+/// set". Its schema is `alone` (the last statement prepared alone), or a rehearsal's (when
+/// `may_rehearse`, with `prelude` first) when that needs the statements before it, or when one
+/// of them changes the catalog; empty when neither tells.
+async fn script_schema(
+    session: &Arc<Session>,
+    sql: &str,
+    alone: Option<SchemaRef>,
+    may_rehearse: bool,
+    prelude: Option<String>,
+) -> SchemaRef {
+    let schema = match alone {
+        Some(alone) if may_rehearse && changes_the_catalog_before_its_last(sql) => {
+            Some(rehearse(session, sql, prelude).await.unwrap_or(alone))
+        }
+        None if may_rehearse => rehearse(session, sql, prelude).await,
+        alone => alone,
+    };
+    schema.unwrap_or_else(|| Arc::new(Schema::empty()))
 }
 
 impl Coordinator {
@@ -185,12 +196,22 @@ impl Coordinator {
             // A rehearsal runs a script in a transaction of its own that it rolls back: not
             // inside the caller's.
             let may_rehearse = txn.is_none() && statement.transaction_control.is_none();
-            reading_on_connection(session, txn, move |s, conn| {
-                run_prelude(conn, prelude.as_deref())?;
-                // A rehearsal runs the prelude again on its own connection.
-                prepare_on(s, conn, sql, statement, may_rehearse, prelude.as_deref())
-            })
-            .await?
+            let prepared = {
+                let prelude = prelude.clone();
+                reading_on_connection(session, txn, move |_, conn| {
+                    run_prelude(conn, prelude.as_deref())?;
+                    prepare_on(conn, sql, statement)
+                })
+                .await?
+            };
+            match prepared {
+                Prepared::Described(stmt) => stmt,
+                Prepared::Script { mut stmt, alone } => {
+                    let may_rehearse = may_rehearse && !session.in_transaction();
+                    stmt.dataset_schema = script_schema(session, &stmt.sql, alone, may_rehearse, prelude).await;
+                    stmt
+                }
+            }
         };
         let info = PreparedInfo {
             handle: String::new(),

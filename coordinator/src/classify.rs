@@ -8,7 +8,7 @@
 //! - A text the lexer cannot read is DuckDB SQL (DuckDB refuses it) and counted as one that
 //!   may advance a sequence: when in doubt, a statement writes.
 
-use pond_duckling::lexer::{advances_a_sequence, tokenize};
+use pond_duckling::lexer::{Token, advances_a_sequence, statement_starts, tokenize};
 
 use crate::commands::{self, Command};
 use crate::error::Result;
@@ -33,6 +33,10 @@ pub struct Classification {
     pub calls_ducklings: bool,
     /// Calls `nextval` or `setval`: a query that writes, so it commits under the write gate.
     pub advances_a_sequence: bool,
+    /// Has a statement that changes a setting or variable of the connection it runs on
+    /// (`SET`, `RESET`, `PRAGMA name = value`), which the session carries to its other
+    /// connections once it ran (`Session::record_settings`).
+    pub changes_settings: bool,
 }
 
 /// Reads `sql` once. Fails only when it is one of Pond's statements, malformed.
@@ -45,6 +49,7 @@ pub fn classify(sql: &str) -> Result<Classification> {
             calls_active_connections: false,
             calls_ducklings: false,
             advances_a_sequence: true,
+            changes_settings: false,
         });
     };
     let names = |name: &str| tokens.iter().any(|t| t.name().as_deref() == Some(name));
@@ -55,6 +60,15 @@ pub fn classify(sql: &str) -> Result<Classification> {
         calls_active_connections: names(ACTIVE_CONNECTIONS),
         calls_ducklings: names(DUCKLINGS),
         advances_a_sequence: advances_a_sequence(&tokens),
+        changes_settings: changes_settings(&tokens),
+    })
+}
+
+/// Whether a statement of the text starts `SET`, `RESET` or `PRAGMA name =`.
+fn changes_settings(tokens: &[Token]) -> bool {
+    statement_starts(tokens).any(|i| {
+        let word = |k: usize, w: &str| tokens.get(i + k).is_some_and(|t| t.is_word(w));
+        word(0, "set") || word(0, "reset") || (word(0, "pragma") && tokens.get(i + 2).is_some_and(|t| t.is_punct('=')))
     })
 }
 
@@ -77,6 +91,13 @@ mod tests {
             Some(Command::ShowDatabases)
         );
         assert!(classify("DROP DATABASE a b").is_err());
+        assert!(classify("SELECT 1; set TimeZone = 'UTC'").unwrap().changes_settings);
+        assert!(classify("pragma default_order = 'desc'").unwrap().changes_settings);
+        assert!(
+            !classify("PRAGMA table_info('t'); SELECT 'set'")
+                .unwrap()
+                .changes_settings
+        );
     }
 
     #[test]

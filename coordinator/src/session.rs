@@ -9,6 +9,10 @@
 //! - Its DuckDB connection runs one statement at a time. A call that finds it busy runs on a
 //!   fresh connection of the same duckling instead, unless the session is inside a transaction,
 //!   where it waits: a transaction's statements must all run on its connection.
+//! - Its settings and variables (`SET`, `RESET`, `SET VARIABLE`) hold on every connection it
+//!   runs on: each one that ran is recorded ([`Session::record_settings`]) and run again, through
+//!   the sandbox, on a fresh connection and on the session's own when it ran elsewhere. A
+//!   variable set from a query is set again by running that query again.
 //! - Transaction ids and prepared-statement handles start with the session id, so a client that
 //!   carries no session cookie (ADBC's default) still reaches the right session through them.
 //! - Idleness is measured with the session's injected clock ([`Activity`]), so the reaper's
@@ -17,7 +21,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
@@ -118,6 +122,11 @@ struct SessionState {
     running: HashMap<String, InterruptHandle>,
     cancelled: Vec<String>,
     next_id: u64,
+    /// The last statement that changed each setting or variable of the session, by what it
+    /// changes ([`pond_duckling::sandbox::session_setting_key`]).
+    settings: Vec<(String, String)>,
+    /// Counts the changes to `settings`.
+    settings_version: u64,
 }
 
 impl SessionState {
@@ -149,6 +158,9 @@ pub struct Session {
     duckling: Arc<Duckling>,
     limits: SessionLimits,
     conn: Mutex<Option<Connection>>,
+    /// The `settings_version` the session's own connection has run, changed only while `conn`
+    /// is held.
+    own_settings: AtomicU64,
     state: Mutex<SessionState>,
     activity: Activity,
 }
@@ -248,6 +260,7 @@ impl Session {
             duckling,
             limits,
             conn: Mutex::new(None),
+            own_settings: AtomicU64::new(0),
             state: Mutex::new(SessionState {
                 database,
                 ..Default::default()
@@ -342,20 +355,73 @@ impl Session {
         }
     }
 
-    /// A new connection of the session's duckling with `database` (and `schema`) selected.
-    fn open_connection(&self, database: &str, schema: Option<&str>) -> Result<Connection> {
+    /// A new connection of the session's duckling with `database` (and `schema`) selected and
+    /// the session's settings run; returns the `settings_version` it ran.
+    fn open_connection(&self, database: &str, schema: Option<&str>) -> Result<(Connection, u64)> {
         let c = self.duckling.connect(database)?;
         if schema.is_some() {
             c.execute_batch(&Self::use_sql(database, schema))?;
         }
-        Ok(c)
+        let version = self.apply_settings(&c)?;
+        Ok((c, version))
+    }
+
+    /// Runs the session's recorded settings on `conn`, each checked by the sandbox as when the
+    /// user sent it; returns the `settings_version` they are.
+    fn apply_settings(&self, conn: &Connection) -> Result<u64> {
+        let (settings, version) = {
+            let s = self.state.lock();
+            (s.settings.clone(), s.settings_version)
+        };
+        for (_, text) in &settings {
+            pond_duckling::prepare_checked(conn, text, &pond_duckling::any_kind)?.execute()?;
+        }
+        Ok(version)
+    }
+
+    /// Brings the session's own connection (held in `conn`) up to its settings, creating it if
+    /// it is not open yet.
+    fn ready_own(&self, conn: &mut Option<Connection>, database: &str, schema: Option<&str>) -> Result<()> {
+        match conn {
+            None => {
+                let (c, version) = self.open_connection(database, schema)?;
+                *conn = Some(c);
+                self.own_settings.store(version, Ordering::Relaxed);
+            }
+            Some(c) if self.own_settings.load(Ordering::Relaxed) != self.state.lock().settings_version => {
+                let version = self.apply_settings(c)?;
+                self.own_settings.store(version, Ordering::Relaxed);
+            }
+            Some(_) => {}
+        }
+        Ok(())
+    }
+
+    /// Records the statements of `sql` that changed a setting or a variable, after `sql` ran,
+    /// so that every connection the session runs on later has them. The session's own
+    /// connection runs them again too (a cheap `SET`, whichever connection `sql` ran on).
+    pub(crate) fn record_settings(&self, sql: &str) {
+        let changes: Vec<(String, String)> = pond_duckling::lexer::statements(sql)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|text| Some((pond_duckling::sandbox::session_setting_key(text)?, text.to_string())))
+            .collect();
+        if changes.is_empty() {
+            return;
+        }
+        let mut s = self.state.lock();
+        for (key, text) in changes {
+            s.settings.retain(|(k, _)| *k != key);
+            s.settings.push((key, text));
+        }
+        s.settings_version += 1;
     }
 
     /// Borrows a connection for one call (blocking: call from a blocking thread).
     pub fn acquire(&self, access: &Access) -> Result<ConnGuard<'_>> {
         if matches!(access, Access::Fresh) {
             let (database, schema) = self.current();
-            return Ok(ConnGuard::Fresh(self.open_connection(&database, schema.as_deref())?));
+            return Ok(ConnGuard::Fresh(self.open_connection(&database, schema.as_deref())?.0));
         }
         let transaction = match access {
             Access::Transaction(t) => Some(t.as_str()),
@@ -396,12 +462,10 @@ impl Session {
         };
         match guard {
             Some(mut g) => {
-                if g.is_none() {
-                    *g = Some(self.open_connection(&database, schema.as_deref())?);
-                }
+                self.ready_own(&mut g, &database, schema.as_deref())?;
                 Ok(ConnGuard::Session(g))
             }
-            None => Ok(ConnGuard::Fresh(self.open_connection(&database, schema.as_deref())?)),
+            None => Ok(ConnGuard::Fresh(self.open_connection(&database, schema.as_deref())?.0)),
         }
     }
 
@@ -444,10 +508,8 @@ impl Session {
         let id = self.next_id("tx");
         self.demote_unfetched();
         let mut g = self.conn.lock();
-        if g.is_none() {
-            let (database, schema) = self.current();
-            *g = Some(self.open_connection(&database, schema.as_deref())?);
-        }
+        let (database, schema) = self.current();
+        self.ready_own(&mut g, &database, schema.as_deref())?;
         g.as_ref().expect("just created").execute_batch("BEGIN TRANSACTION")?;
         self.state.lock().transaction = Some(id.clone());
         Ok(id)
@@ -662,6 +724,91 @@ mod tests {
     fn activity() -> (Arc<ManualClock>, Activity) {
         let clock = Arc::new(ManualClock::new());
         (clock.clone(), Activity::new(clock))
+    }
+
+    fn session() -> (tempfile::TempDir, Session) {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = pond_storage::Storage::open(&pond_storage::StorageConfig {
+            url: "memory://".into(),
+            cache_dir: dir.path().join("cache"),
+            cache_bytes: 1 << 30,
+        })
+        .unwrap();
+        let duckling = Duckling::open(&pond_duckling::DucklingConfig {
+            dir: dir.path().join("u1"),
+            threads: Some(1),
+            memory_limit: None,
+            storage,
+        })
+        .unwrap();
+        duckling.attach("my_db", "db1").unwrap();
+        let limits = SessionLimits {
+            admission: Arc::new(tokio::sync::Semaphore::new(4)),
+            query_timeout: None,
+            max_result_bytes: None,
+        };
+        let principal = Principal {
+            user: "u1".into(),
+            read_only: false,
+            token_id: "t".into(),
+        };
+        let session = Session::with_clock(
+            "s1".into(),
+            principal,
+            duckling,
+            "my_db".into(),
+            limits,
+            Arc::new(ManualClock::new()),
+        );
+        (dir, session)
+    }
+
+    fn setting(conn: &Connection, name: &str) -> String {
+        let batches = conn
+            .query_all(&format!("SELECT current_setting('{name}')::VARCHAR"))
+            .unwrap();
+        let column = batches[0]
+            .column(0)
+            .as_any()
+            .downcast_ref::<arrow::array::StringArray>()
+            .unwrap();
+        column.value(0).to_string()
+    }
+
+    fn run(session: &Session, access: &Access, sql: &str) {
+        let conn = session.acquire(access).unwrap();
+        pond_duckling::prepare_checked(&conn, sql, &pond_duckling::any_kind)
+            .unwrap()
+            .execute()
+            .unwrap();
+        drop(conn);
+        session.record_settings(sql);
+    }
+
+    #[test]
+    fn a_setting_holds_on_every_connection_the_session_runs_on() {
+        let (_dir, session) = session();
+        run(&session, &Access::Any, "SET default_null_order = 'nulls_first'");
+        // The session's connection is busy: the next call runs on a fresh one.
+        let own = session.acquire(&Access::Own).unwrap();
+        assert!(matches!(own, ConnGuard::Session(_)));
+        let fresh = session.acquire(&Access::Any).unwrap();
+        assert!(matches!(fresh, ConnGuard::Fresh(_)));
+        assert_eq!(setting(&fresh, "default_null_order"), "NULLS_FIRST");
+        drop(fresh);
+        // A setting changed on a fresh connection reaches the session's own.
+        run(&session, &Access::Any, "SET TimeZone = 'Asia/Tokyo'");
+        run(&session, &Access::Any, "RESET default_null_order");
+        drop(own);
+        let own = session.acquire(&Access::Any).unwrap();
+        assert!(matches!(own, ConnGuard::Session(_)));
+        assert_eq!(setting(&own, "TimeZone"), "Asia/Tokyo");
+        assert_eq!(setting(&own, "default_null_order"), "NULLS_LAST");
+        drop(own);
+        assert_eq!(
+            setting(&session.acquire(&Access::Fresh).unwrap(), "default_null_order"),
+            "NULLS_LAST"
+        );
     }
 
     #[test]

@@ -341,6 +341,17 @@ pub fn advances_a_sequence(tokens: &[Token]) -> bool {
     called_names(tokens).any(|name| name == "nextval" || name == "setval")
 }
 
+/// Where each statement of a text begins: the first token, and each one after a `;`.
+pub fn statement_starts(tokens: &[Token]) -> impl Iterator<Item = usize> + '_ {
+    std::iter::once(0).chain(
+        tokens
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.is_punct(';'))
+            .map(|(i, _)| i + 1),
+    )
+}
+
 /// The texts of the statements of `sql` (split at `;`, which DuckDB's grammar allows only
 /// between statements), trimmed, without terminators; `None` when `sql` cannot be read.
 pub fn statements(sql: &str) -> Option<Vec<&str>> {

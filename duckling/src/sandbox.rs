@@ -270,21 +270,10 @@ fn raw_calls(sql: &str) -> impl Iterator<Item = String> + '_ {
     })
 }
 
-/// Where each statement of a text begins: the first token, and each one after a `;`.
-fn statement_starts(tokens: &[Token]) -> impl Iterator<Item = usize> + '_ {
-    std::iter::once(0).chain(
-        tokens
-            .iter()
-            .enumerate()
-            .filter(|(_, t)| t.is_punct(';'))
-            .map(|(i, _)| i + 1),
-    )
-}
-
 /// Why a statement of the text is refused by its first words, if one is: statements that
 /// reach files or run others without their kind showing.
 fn statement_refusal(tokens: &[Token]) -> Option<String> {
-    let starts = statement_starts(tokens);
+    let starts = lexer::statement_starts(tokens);
     for i in starts {
         let word = |k: usize| {
             tokens
@@ -372,13 +361,38 @@ pub fn check(kind: StatementKind, sql: &str) -> Result<Allowed, DucklingError> {
 /// Why a `PRAGMA` text is refused, if it is, whatever kind of statement DuckDB made of it.
 /// Statements DuckDB turns into PRAGMAs (`SHOW TABLES`, `DESCRIBE t`) only read the catalog.
 fn pragma_refusal(tokens: &[Token]) -> Option<String> {
-    statement_starts(tokens)
+    lexer::statement_starts(tokens)
         .filter(|&i| tokens.get(i).is_some_and(|t| t.is_word("pragma")))
         // `PRAGMA name = value` is a SET, judged as one once prepared ([`check`]).
         .filter(|&i| !tokens.get(i + 2).is_some_and(|t| t.is_punct('=')))
         .map(|i| tokens.get(i + 1).and_then(Token::name).unwrap_or_default())
         .find(|name| !ALLOWED_PRAGMAS.contains(&name.as_str()))
         .map(|name| format!("PRAGMA {name}"))
+}
+
+/// What a statement that changes one setting or variable of the session's connection changes
+/// (`timezone`, `variable x`), for a session to carry it to its other connections; `None` for
+/// any other statement. Read from the text alone, so it says nothing of whether the sandbox
+/// allows the statement.
+pub fn session_setting_key(statement: &str) -> Option<String> {
+    let tokens = lexer::tokenize(statement).ok()?;
+    let first = tokens.first()?;
+    let pragma_set = first.is_word("pragma") && tokens.get(2).is_some_and(|t| t.is_punct('='));
+    if !(first.is_word("set") || first.is_word("reset") || pragma_set) {
+        return None;
+    }
+    let mut at = 1;
+    if tokens
+        .get(at)
+        .is_some_and(|t| t.is_word("session") || t.is_word("local"))
+    {
+        at += 1;
+    }
+    let name = tokens.get(at)?.name()?;
+    if at == 1 && name == "variable" {
+        return Some(format!("variable {}", tokens.get(2)?.name()?));
+    }
+    Some(name)
 }
 
 /// A user `SET`/`RESET` of one of [`SESSION_SETTINGS`], rewritten to change the session only;
@@ -509,6 +523,22 @@ mod tests {
         assert!(check(StatementKind::Select, "SELECT \"query\", query FROM t").is_ok());
         // The raw backstop over-reports: a refused name before `(` even inside a string.
         assert!(refused(StatementKind::Select, "SELECT 'query(1)'"));
+    }
+
+    #[test]
+    fn a_setting_is_keyed_by_what_it_changes() {
+        let key = |sql: &str| session_setting_key(sql);
+        assert_eq!(
+            key("SET default_null_order = 'nulls_first'").as_deref(),
+            Some("default_null_order")
+        );
+        assert_eq!(key("set local TimeZone TO 'UTC'").as_deref(), Some("timezone"));
+        assert_eq!(key("RESET SESSION \"TimeZone\"").as_deref(), Some("timezone"));
+        assert_eq!(key("PRAGMA default_order = 'desc'").as_deref(), Some("default_order"));
+        assert_eq!(key("SET VARIABLE x = 1").as_deref(), Some("variable x"));
+        assert_eq!(key("PRAGMA table_info('t')"), None);
+        assert_eq!(key("SELECT 1"), None);
+        assert_eq!(key("/* SET x = 1 */ SELECT 1"), None);
     }
 
     #[test]

@@ -4,8 +4,8 @@
 //! Invariants:
 //! - Only a single DuckDB statement is prepared: a script's leading statements would run at
 //!   prepare time, so a script (and any of Pond's own statements) is kept as text and runs
-//!   whole when executed, like a plain statement ([`PreparedBody::AsStatement`]), as is
-//!   transaction control, so that the session knows its transaction; parameters
+//!   whole when executed, like a plain statement ([`PreparedBody::AsStatement`]), as are
+//!   transaction control and `SET`, so that the session knows its transaction and settings; parameters
 //!   bound to it are refused, never dropped. Its announced schema is its last statement's;
 //!   when that needs the statements before it, they are rehearsed in a transaction that is
 //!   rolled back, so preparing still changes nothing.
@@ -92,11 +92,12 @@ fn prepare_on(conn: &Connection, sql: String, statement: Classification) -> Resu
         Err(e) => return Err(e.into()),
     };
     let described = pond_duckling::describe(&prepared, 1)?;
-    // `BEGIN`, `COMMIT` and `ROLLBACK` run as plain statements, which keep the session's
-    // transaction state (and its connection) with them.
-    let body = match statement.transaction_control {
-        Some(_) => PreparedBody::AsStatement,
-        None => PreparedBody::Statement(described.kind),
+    // `BEGIN`, `COMMIT`, `ROLLBACK` and `SET` run as plain statements, which keep the
+    // session's transaction and settings (and its connection) with them.
+    let body = if statement.transaction_control.is_some() || statement.changes_settings {
+        PreparedBody::AsStatement
+    } else {
+        PreparedBody::Statement(described.kind)
     };
     Ok(Prepared::Described(PreparedStatement {
         sql,

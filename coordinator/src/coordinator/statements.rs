@@ -6,8 +6,10 @@
 //! - Every statement of a script is checked against what the caller may run
 //!   ([`allowed_kinds`]) before any of it runs.
 //! - SQL transaction control (`BEGIN`, `COMMIT`, …) runs on the session's own connection, and
-//!   the session records what it did ([`track_transaction`]): every later call waits for that
-//!   connection while a transaction is open.
+//!   the session records what it did ([`track_session_state`]): every later call waits for that
+//!   connection while a transaction is open. A statement that changes a setting records it the
+//!   same way, for every connection the session runs on later; it never takes the fast path,
+//!   which records nothing.
 //! - A result held whole in the server is bounded ([`COLLECTED_RESULT_LIMIT`]), even without
 //!   `--max-result-bytes`.
 
@@ -79,14 +81,22 @@ pub(super) fn is_read(kind: StatementKind) -> bool {
     )
 }
 
-/// Records what SQL transaction control did once it ran: a `BEGIN` that succeeded opens, a
+/// Records what a statement did to its session once it ran: a `BEGIN` that succeeded opens, a
 /// `COMMIT`/`ROLLBACK` ends the transaction whether or not it succeeded (DuckDB rolls back a
-/// failed commit).
-pub(super) fn track_transaction<T>(session: &Session, control: Option<bool>, result: Result<T>) -> Result<T> {
+/// failed commit); `settings`, the text when it changes settings, records them if it succeeded.
+pub(super) fn track_session_state<T>(
+    session: &Session,
+    control: Option<bool>,
+    settings: Option<&str>,
+    result: Result<T>,
+) -> Result<T> {
     match (control, &result) {
         (Some(open), Ok(_)) => session.set_sql_transaction(open),
         (Some(false), Err(_)) => session.set_sql_transaction(false),
         _ => {}
+    }
+    if let (Some(sql), Ok(_)) = (settings, &result) {
+        session.record_settings(sql);
     }
     result
 }
@@ -197,6 +207,7 @@ impl Coordinator {
         // runs at DoGet, holding nothing meanwhile.
         if transaction.is_none()
             && control.is_none()
+            && !statement.changes_settings
             && session.limits().query_timeout.is_none()
             && !session.in_transaction()
             && !session.has_unfetched()
@@ -206,6 +217,7 @@ impl Coordinator {
             return start_statement(session, sql, &statement, prelude, permit, inline).await;
         }
         let sql_owned = sql.to_string();
+        let settings = statement.changes_settings.then(|| sql.to_string());
         let txn = transaction.map(str::to_string);
         let pending = on_connection(session, access_for(&txn, control), move |s, conn| {
             run_prelude(conn, prelude.as_deref())?;
@@ -221,7 +233,8 @@ impl Coordinator {
                     advances_a_sequence,
                 }));
             }
-            track_transaction(s, control, collect(&mut stmt, None, s.limits()))
+            let result = collect(&mut stmt, None, s.limits());
+            track_session_state(s, control, settings.as_deref(), result)
         })
         .await?;
         let schema = pending.schema();
@@ -257,9 +270,11 @@ impl Coordinator {
         let sql = sql.to_string();
         let txn = transaction.map(str::to_string);
         let control = statement.transaction_control;
+        let changes_settings = statement.changes_settings;
         on_connection(session, access_for(&txn, control), move |s, conn| {
             let (mut stmt, _) = prepare_script(conn, &sql, &allowed_kinds(s.principal()))?;
-            track_transaction(s, control, stmt.execute().map(|n| n as i64).map_err(Into::into))
+            let result = stmt.execute().map(|n| n as i64).map_err(Into::into);
+            track_session_state(s, control, changes_settings.then_some(sql.as_str()), result)
         })
         .await
     }

@@ -367,14 +367,20 @@ impl Session {
     }
 
     /// Runs the session's recorded settings on `conn`, each checked by the sandbox as when the
-    /// user sent it; returns the `settings_version` they are.
+    /// user sent it; returns the `settings_version` they are. The current schema is the
+    /// session's own state (`USE`), never replayed as a setting.
     fn apply_settings(&self, conn: &Connection) -> Result<u64> {
         let (settings, version) = {
             let s = self.state.lock();
             (s.settings.clone(), s.settings_version)
         };
-        for (_, text) in &settings {
-            pond_duckling::prepare_checked(conn, text, &pond_duckling::any_kind)?.execute()?;
+        for (key, text) in &settings {
+            // One that no longer applies (its schema dropped since) is left as DuckDB leaves it.
+            let applied = pond_duckling::prepare_checked(conn, text, &pond_duckling::any_kind)
+                .and_then(|mut p| p.execute().map_err(Into::into));
+            if let Err(e) = applied {
+                tracing::debug!(setting = key, error = %e, "a session setting did not apply to another connection");
+            }
         }
         Ok(version)
     }
@@ -405,6 +411,7 @@ impl Session {
             .unwrap_or_default()
             .into_iter()
             .filter_map(|text| Some((pond_duckling::sandbox::session_setting_key(text)?, text.to_string())))
+            .filter(|(key, _)| key != "schema" && key != "search_path")
             .collect();
         if changes.is_empty() {
             return;

@@ -30,7 +30,7 @@ use tracing::{info, warn};
 
 use crate::error::{ClusterError, Result};
 use crate::protocol::{self, ClusterKey};
-use crate::remote_catalog::{database_to, info_to, user_to};
+use crate::remote_catalog::{database_to, info_to, on_existing_from, secret_from, secret_to, user_to};
 
 /// Where ducklings come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -570,18 +570,22 @@ impl Pool {
         let response = tokio::task::spawn_blocking(move || -> pond_coordinator::Result<pb::CatalogResponse> {
             let (owner, name) = (request.owner.as_str(), request.name.as_str());
             let databases = |v: Vec<pond_coordinator::DatabaseEntry>| pb::CatalogResponse {
-                user: None,
                 databases: v.into_iter().map(database_to).collect(),
+                ..Default::default()
+            };
+            let changed = |changed: bool| pb::CatalogResponse {
+                changed,
+                ..Default::default()
             };
             let op = Op::try_from(request.op).unwrap_or(Op::Unspecified);
             Ok(match op {
                 Op::EnsureUser => pb::CatalogResponse {
                     user: Some(user_to(catalog.ensure_user(owner)?)),
-                    databases: vec![],
+                    ..Default::default()
                 },
                 Op::User => pb::CatalogResponse {
                     user: catalog.user(owner)?.map(user_to),
-                    databases: vec![],
+                    ..Default::default()
                 },
                 Op::Databases => databases(catalog.databases(owner)?),
                 Op::Database => databases(catalog.database(owner, name)?.into_iter().collect()),
@@ -599,6 +603,22 @@ impl Pool {
                 ),
                 Op::UndropDatabase => databases(vec![catalog.undrop_database(owner, name)?]),
                 Op::SetRetention => databases(vec![catalog.set_retention(owner, name, request.days)?]),
+                Op::Secrets => pb::CatalogResponse {
+                    secrets: catalog
+                        .secrets(owner)?
+                        .iter()
+                        .map(|s| secret_to(&s.spec, s.created_ms))
+                        .collect(),
+                    ..Default::default()
+                },
+                Op::PutSecret => {
+                    let secret = request.secret.clone().ok_or_else(|| {
+                        pond_coordinator::CoordinatorError::InvalidArgument("PUT_SECRET without a secret".into())
+                    })?;
+                    let entry = secret_from(secret);
+                    changed(catalog.put_secret(owner, &entry.spec, on_existing_from(request.on_existing))?)
+                }
+                Op::DropSecret => changed(catalog.drop_secret(owner, name, request.lenient)?),
                 Op::Unspecified => {
                     return Err(pond_coordinator::CoordinatorError::InvalidArgument(
                         "unknown catalog operation".into(),

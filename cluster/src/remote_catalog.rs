@@ -5,7 +5,10 @@ use std::sync::Arc;
 
 use arrow_flight::flight_service_client::FlightServiceClient;
 use futures::StreamExt;
-use pond_coordinator::{Catalog, ClusterView, CoordinatorError, DatabaseEntry, DucklingInfo, User};
+use pond_coordinator::{
+    Catalog, ClusterView, CoordinatorError, DatabaseEntry, DucklingInfo, OnExisting, SecretEntry, SecretOptions,
+    SecretSpec, User,
+};
 use pond_proto::cluster::{self as pb, CatalogRequest, CatalogResponse, catalog_request::Op};
 use prost::Message;
 use tonic::transport::Channel;
@@ -65,13 +68,17 @@ impl RemoteCatalog {
         lenient: bool,
         days: u32,
     ) -> pond_coordinator::Result<CatalogResponse> {
-        let request = CatalogRequest {
+        self.send(CatalogRequest {
             op: op as i32,
             owner: owner.to_string(),
             name: name.to_string(),
             lenient,
             days,
-        };
+            ..Default::default()
+        })
+    }
+
+    fn send(&self, request: CatalogRequest) -> pond_coordinator::Result<CatalogResponse> {
         pond_storage::block_on(self.client.call(protocol::CATALOG, &request)).map_err(coordinator_error)
     }
 }
@@ -92,6 +99,44 @@ pub(crate) fn coordinator_error(e: ClusterError) -> CoordinatorError {
         },
         ClusterError::Coordinator(e) => e,
         other => CoordinatorError::Unavailable(format!("the coordinator's catalog is unavailable: {other}")),
+    }
+}
+
+pub(crate) fn secret_from(s: pb::Secret) -> SecretEntry {
+    SecretEntry {
+        spec: SecretSpec {
+            name: s.name,
+            secret_type: s.secret_type,
+            scope: s.scope,
+            options: SecretOptions(s.options.into_iter().collect()),
+        },
+        created_ms: s.created_ms,
+    }
+}
+
+pub(crate) fn secret_to(s: &SecretSpec, created_ms: u64) -> pb::Secret {
+    pb::Secret {
+        name: s.name.clone(),
+        secret_type: s.secret_type.clone(),
+        scope: s.scope.clone(),
+        options: s.options.0.clone().into_iter().collect(),
+        created_ms,
+    }
+}
+
+pub(crate) fn on_existing_to(e: OnExisting) -> u32 {
+    match e {
+        OnExisting::Fail => 0,
+        OnExisting::Replace => 1,
+        OnExisting::Keep => 2,
+    }
+}
+
+pub(crate) fn on_existing_from(n: u32) -> OnExisting {
+    match n {
+        1 => OnExisting::Replace,
+        2 => OnExisting::Keep,
+        _ => OnExisting::Fail,
     }
 }
 
@@ -196,6 +241,27 @@ impl Catalog for RemoteCatalog {
         Err(CoordinatorError::PermissionDenied(
             "a duckling sees only its own user's databases".into(),
         ))
+    }
+
+    fn secrets(&self, owner: &str) -> pond_coordinator::Result<Vec<SecretEntry>> {
+        let response = self.call(Op::Secrets, owner, "", false, 0)?;
+        Ok(response.secrets.into_iter().map(secret_from).collect())
+    }
+
+    fn put_secret(&self, owner: &str, spec: &SecretSpec, existing: OnExisting) -> pond_coordinator::Result<bool> {
+        let response = self.send(CatalogRequest {
+            op: Op::PutSecret as i32,
+            owner: owner.to_string(),
+            name: spec.name.clone(),
+            secret: Some(secret_to(spec, 0)),
+            on_existing: on_existing_to(existing),
+            ..Default::default()
+        })?;
+        Ok(response.changed)
+    }
+
+    fn drop_secret(&self, owner: &str, name: &str, if_exists: bool) -> pond_coordinator::Result<bool> {
+        Ok(self.call(Op::DropSecret, owner, name, if_exists, 0)?.changed)
     }
 }
 

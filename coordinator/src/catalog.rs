@@ -5,15 +5,19 @@
 //!   crash leaves either the old or the new catalog, never a torn one.
 //! - A database's file name is derived from its id, never from its user-visible name.
 //! - A dropped database keeps its file until it is purged, so `UNDROP DATABASE` can restore it.
+//! - A secret's options are stored sealed ([`crate::secrets::SecretsKey`]); only its name,
+//!   type, scope and creation time are in the clear.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use base64::Engine as _;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{CoordinatorError, Result};
+use crate::secrets::{SecretEntry, SecretSpec, SecretsKey};
 
 /// The database every user has.
 pub const DEFAULT_DATABASE: &str = "my_db";
@@ -60,6 +64,28 @@ impl DatabaseEntry {
 struct CatalogData {
     users: BTreeMap<String, User>,
     databases: Vec<DatabaseEntry>,
+    #[serde(default)]
+    secrets: Vec<StoredSecret>,
+}
+
+/// A secret as the catalog file holds it: its options sealed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoredSecret {
+    owner: String,
+    name: String,
+    secret_type: String,
+    scope: Option<String>,
+    created_ms: u64,
+    /// Nonce and ciphertext, base64.
+    sealed: String,
+}
+
+/// How [`Catalog::put_secret`] treats a secret of the same name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnExisting {
+    Fail,
+    Replace,
+    Keep,
 }
 
 /// The catalog's operations. [`FileCatalog`] is the coordinator's own; a duckling process
@@ -84,12 +110,20 @@ pub trait Catalog: Send + Sync {
     fn set_retention(&self, owner: &str, name: &str, days: u32) -> Result<DatabaseEntry>;
     /// Every database of every user, dropped ones included (GC keeps what UNDROP may need).
     fn all_databases(&self) -> Result<Vec<DatabaseEntry>>;
+    /// The secrets of `owner`, opened, sorted by name.
+    fn secrets(&self, owner: &str) -> Result<Vec<SecretEntry>>;
+    /// Stores a secret of `owner`; `Ok(false)` when one of its name exists and is kept.
+    fn put_secret(&self, owner: &str, spec: &SecretSpec, existing: OnExisting) -> Result<bool>;
+    /// Removes secret `name` of `owner`; `Ok(false)` when missing and `if_exists`.
+    fn drop_secret(&self, owner: &str, name: &str, if_exists: bool) -> Result<bool>;
 }
 
 /// The catalog file of a coordinator, shared by all sessions.
 pub struct FileCatalog {
     path: PathBuf,
     data: Mutex<CatalogData>,
+    /// Seals secrets; `None`: this catalog stores none.
+    secrets_key: Option<SecretsKey>,
 }
 
 pub(crate) fn now_ms() -> u64 {
@@ -133,7 +167,22 @@ impl FileCatalog {
         Ok(Self {
             path: path.to_path_buf(),
             data: Mutex::new(data),
+            secrets_key: None,
         })
+    }
+
+    /// Seals and opens secrets with `key`.
+    pub fn with_secrets_key(self, key: SecretsKey) -> Self {
+        Self {
+            secrets_key: Some(key),
+            ..self
+        }
+    }
+
+    fn secrets_key(&self) -> Result<&SecretsKey> {
+        self.secrets_key
+            .as_ref()
+            .ok_or_else(|| CoordinatorError::Unimplemented("this catalog keeps no secrets".into()))
     }
 
     fn persist(&self, data: &CatalogData) -> Result<()> {
@@ -311,6 +360,84 @@ impl Catalog for FileCatalog {
     /// Every database of every user, dropped ones included (GC keeps what UNDROP may need).
     fn all_databases(&self) -> Result<Vec<DatabaseEntry>> {
         Ok(self.data.lock().databases.clone())
+    }
+
+    fn secrets(&self, owner: &str) -> Result<Vec<SecretEntry>> {
+        let key = self.secrets_key()?;
+        let stored: Vec<StoredSecret> = self
+            .data
+            .lock()
+            .secrets
+            .iter()
+            .filter(|s| s.owner == owner)
+            .cloned()
+            .collect();
+        let mut out = Vec::with_capacity(stored.len());
+        for s in stored {
+            let sealed = base64::engine::general_purpose::STANDARD
+                .decode(&s.sealed)
+                .map_err(|e| CoordinatorError::Internal(format!("secret {} is corrupt: {e}", s.name)))?;
+            let options = match key.open(owner, &s.name, &sealed) {
+                Ok(options) => options,
+                Err(e) => {
+                    // Listed nowhere, loaded nowhere: the user sees it missing and creates it again.
+                    tracing::warn!(owner, secret = s.name, error = %e, "a secret cannot be opened");
+                    continue;
+                }
+            };
+            out.push(SecretEntry {
+                spec: SecretSpec {
+                    options,
+                    name: s.name,
+                    secret_type: s.secret_type,
+                    scope: s.scope,
+                },
+                created_ms: s.created_ms,
+            });
+        }
+        out.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
+        Ok(out)
+    }
+
+    fn put_secret(&self, owner: &str, spec: &SecretSpec, existing: OnExisting) -> Result<bool> {
+        let sealed = self.secrets_key()?.seal(owner, &spec.name, &spec.options)?;
+        self.update(|d| {
+            let at = d.secrets.iter().position(|s| s.owner == owner && s.name == spec.name);
+            match (at, existing) {
+                (Some(_), OnExisting::Keep) => return Ok(false),
+                (Some(_), OnExisting::Fail) => {
+                    return Err(CoordinatorError::AlreadyExists(format!(
+                        "secret {} already exists (CREATE OR REPLACE SECRET replaces it)",
+                        spec.name
+                    )));
+                }
+                (Some(i), OnExisting::Replace) => {
+                    d.secrets.remove(i);
+                }
+                (None, _) => {}
+            }
+            d.secrets.push(StoredSecret {
+                owner: owner.to_string(),
+                name: spec.name.clone(),
+                secret_type: spec.secret_type.clone(),
+                scope: spec.scope.clone(),
+                created_ms: now_ms(),
+                sealed: base64::engine::general_purpose::STANDARD.encode(&sealed),
+            });
+            Ok(true)
+        })
+    }
+
+    fn drop_secret(&self, owner: &str, name: &str, if_exists: bool) -> Result<bool> {
+        self.update(|d| {
+            let before = d.secrets.len();
+            d.secrets.retain(|s| !(s.owner == owner && s.name == name));
+            match (d.secrets.len() < before, if_exists) {
+                (true, _) => Ok(true),
+                (false, true) => Ok(false),
+                (false, false) => Err(CoordinatorError::NotFound(format!("secret {name} does not exist"))),
+            }
+        })
     }
 }
 

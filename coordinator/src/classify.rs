@@ -16,6 +16,7 @@ use crate::error::Result;
 /// Pond's table macros, filled for the caller before a query that calls them.
 pub(crate) const ACTIVE_CONNECTIONS: &str = "pond_active_connections";
 pub(crate) const DUCKLINGS: &str = "pond_ducklings";
+pub(crate) const DUCKDB_SECRETS: &str = "duckdb_secrets";
 
 /// What a statement's text tells the coordinator.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +32,9 @@ pub struct Classification {
     pub calls_active_connections: bool,
     /// Names `pond_ducklings()`, a macro over the server's ducklings (admin only).
     pub calls_ducklings: bool,
+    /// Names `duckdb_secrets()`, answered by a macro over the caller's secrets that shows no
+    /// option of theirs (DuckDB's own shows key ids and endpoints).
+    pub calls_duckdb_secrets: bool,
     /// Calls `nextval` or `setval`: a query that writes, so it commits under the write gate.
     pub advances_a_sequence: bool,
     /// Has a statement that changes a setting or variable of the connection it runs on
@@ -48,6 +52,7 @@ pub fn classify(sql: &str) -> Result<Classification> {
             reads_information_schema: false,
             calls_active_connections: false,
             calls_ducklings: false,
+            calls_duckdb_secrets: false,
             advances_a_sequence: true,
             changes_settings: false,
         });
@@ -59,6 +64,7 @@ pub fn classify(sql: &str) -> Result<Classification> {
         reads_information_schema: names(pond_duckling::duckling::INFORMATION_SCHEMA),
         calls_active_connections: names(ACTIVE_CONNECTIONS),
         calls_ducklings: names(DUCKLINGS),
+        calls_duckdb_secrets: names(DUCKDB_SECRETS),
         advances_a_sequence: advances_a_sequence(&tokens),
         changes_settings: changes_settings(&tokens),
     })

@@ -7,7 +7,9 @@
 
 use pond_duckling::lexer::{Token, TokenKind, tokenize};
 
+use crate::catalog::OnExisting;
 use crate::error::{CoordinatorError, Result};
+use crate::secrets::{SecretOptions, SecretSpec};
 
 /// A coordinator-owned statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +63,18 @@ pub enum Command {
         database: String,
         schema: Option<String>,
     },
+    /// `CREATE [OR REPLACE] [PERSISTENT] SECRET [IF NOT EXISTS] [name] [IN POND] (TYPE …, …)`.
+    CreateSecret {
+        spec: SecretSpec,
+        existing: OnExisting,
+    },
+    /// `DROP [PERSISTENT] SECRET [IF EXISTS] name [FROM POND]`.
+    DropSecret {
+        name: String,
+        if_exists: bool,
+    },
+    /// `SHOW SECRETS`: the caller's secrets, without their values.
+    ShowSecrets,
 }
 
 /// Which past snapshot: `SNAPSHOT_ID n`, `SNAPSHOT_TIME 'ts'` or `SNAPSHOT_NAME 'name'`.
@@ -213,6 +227,12 @@ pub(crate) fn parse_tokens(sql: &str, tokens: &[Token]) -> Result<Option<Command
             end(&t, 2, "SHOW DATABASES")?;
             Command::ShowDatabases
         }
+        ("show", "secrets") => {
+            end(&t, 2, "SHOW SECRETS")?;
+            Command::ShowSecrets
+        }
+        ("create", _) if secret_keyword_at(&t, 1).is_some() => create_secret(&t)?,
+        ("drop", _) if secret_keyword_at(&t, 1).is_some() => drop_secret(&t)?,
         ("use", _) => use_database(&t)?,
         ("undrop", "database") => {
             let n = name(t.get(2))?;
@@ -233,6 +253,146 @@ pub(crate) fn parse_tokens(sql: &str, tokens: &[Token]) -> Result<Option<Command
         _ => return Ok(None),
     };
     Ok(Some(command))
+}
+
+/// Where `SECRET` stands after `CREATE`/`DROP` (from `from`) and the modifiers that may come
+/// before it: `OR REPLACE`, `PERSISTENT`, `TEMPORARY`.
+fn secret_keyword_at(t: &[Word], from: usize) -> Option<usize> {
+    let mut i = from;
+    if is_kw(t.get(i), "or") && is_kw(t.get(i + 1), "replace") {
+        i += 2;
+    }
+    if is_kw(t.get(i), "persistent") || is_kw(t.get(i), "temporary") || is_kw(t.get(i), "temp") {
+        i += 1;
+    }
+    is_kw(t.get(i), "secret").then_some(i)
+}
+
+/// Refuses a secret DuckDB would keep in this connection only: Pond keeps secrets for the user.
+fn refuse_temporary(t: &[Word], from: usize, at: usize) -> Result<()> {
+    if t[from..at]
+        .iter()
+        .any(|w| is_kw(Some(w), "temporary") || is_kw(Some(w), "temp"))
+    {
+        return Err(CoordinatorError::InvalidArgument(
+            "Pond keeps secrets for the user, not per connection: use CREATE SECRET … IN POND".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `IN POND` / `FROM POND` at `i`, if there; another storage is refused.
+fn pond_storage(t: &[Word], i: usize, keyword: &str) -> Result<usize> {
+    if !is_kw(t.get(i), keyword) {
+        return Ok(i);
+    }
+    if is_kw(t.get(i + 1), "pond") {
+        return Ok(i + 2);
+    }
+    Err(CoordinatorError::InvalidArgument(format!(
+        "secrets are stored {} POND",
+        keyword.to_uppercase()
+    )))
+}
+
+/// `CREATE [OR REPLACE] [PERSISTENT] SECRET [IF NOT EXISTS] [name] [IN POND] (key value, …)`.
+/// Errors name options, never their values.
+fn create_secret(t: &[Word]) -> Result<Command> {
+    let at = |i: usize| t.get(i);
+    let secret = secret_keyword_at(t, 1).expect("checked by the caller");
+    refuse_temporary(t, 1, secret)?;
+    let replace = is_kw(at(1), "or");
+    let mut i = secret + 1;
+    let if_not_exists = is_kw(at(i), "if") && is_kw(at(i + 1), "not") && is_kw(at(i + 2), "exists");
+    if if_not_exists {
+        i += 3;
+    }
+    let explicit_name = match at(i) {
+        Some(Word::Bare(w)) if !w.eq_ignore_ascii_case("in") => {
+            i += 1;
+            Some(w.to_ascii_lowercase())
+        }
+        Some(Word::Quoted(q)) => {
+            i += 1;
+            Some(q.to_ascii_lowercase())
+        }
+        _ => None,
+    };
+    i = pond_storage(t, i, "in")?;
+    let malformed = || {
+        CoordinatorError::InvalidArgument(
+            "expected CREATE SECRET name IN POND (TYPE s3, KEY_ID '…', SECRET '…', …)".into(),
+        )
+    };
+    if at(i) != Some(&Word::Punct('(')) {
+        return Err(malformed());
+    }
+    i += 1;
+    let mut options = std::collections::BTreeMap::new();
+    loop {
+        let key = match at(i) {
+            Some(Word::Bare(k)) => k.to_ascii_lowercase(),
+            _ => return Err(malformed()),
+        };
+        let value = match at(i + 1) {
+            Some(Word::Str(v) | Word::Bare(v) | Word::Quoted(v)) => v.clone(),
+            _ => {
+                return Err(CoordinatorError::InvalidArgument(format!(
+                    "the secret's option {key} needs one value (a list is not supported)"
+                )));
+            }
+        };
+        if options.insert(key.clone(), value).is_some() {
+            return Err(CoordinatorError::InvalidArgument(format!(
+                "the secret sets {key} twice"
+            )));
+        }
+        i += 2;
+        match at(i) {
+            Some(Word::Punct(',')) => i += 1,
+            Some(Word::Punct(')')) => break,
+            _ => return Err(malformed()),
+        }
+    }
+    end(t, i + 1, "CREATE SECRET (…)")?;
+    let secret_type = options
+        .remove("type")
+        .ok_or_else(|| CoordinatorError::InvalidArgument("a secret needs a TYPE (s3, r2, gcs)".into()))?
+        .to_ascii_lowercase();
+    let scope = options.remove("scope");
+    Ok(Command::CreateSecret {
+        spec: SecretSpec {
+            name: explicit_name.unwrap_or_else(|| format!("__default_{secret_type}")),
+            secret_type,
+            scope,
+            options: SecretOptions(options),
+        },
+        existing: match (replace, if_not_exists) {
+            (true, _) => OnExisting::Replace,
+            (false, true) => OnExisting::Keep,
+            (false, false) => OnExisting::Fail,
+        },
+    })
+}
+
+/// `DROP [PERSISTENT] SECRET [IF EXISTS] name [FROM POND]`.
+fn drop_secret(t: &[Word]) -> Result<Command> {
+    let at = |i: usize| t.get(i);
+    let secret = secret_keyword_at(t, 1).expect("checked by the caller");
+    refuse_temporary(t, 1, secret)?;
+    let mut i = secret + 1;
+    let if_exists = is_kw(at(i), "if") && is_kw(at(i + 1), "exists");
+    if if_exists {
+        i += 2;
+    }
+    let name = match at(i) {
+        Some(Word::Bare(w)) => w.to_ascii_lowercase(),
+        Some(Word::Quoted(q)) => q.to_ascii_lowercase(),
+        _ => return Err(CoordinatorError::InvalidArgument("expected DROP SECRET name".into())),
+    };
+    let next = pond_storage(t, i + 1, "from")?;
+    end(t, next, "DROP SECRET")?;
+    Ok(Command::DropSecret { name, if_exists })
 }
 
 /// `SELECT pond_interrupt('connection')` or `CALL pond_interrupt('connection')`.
@@ -546,6 +706,46 @@ mod tests {
         assert_eq!(parse("SELECT 1").unwrap(), None);
         assert_eq!(parse("CREATE TABLE database(x int)").unwrap(), None);
         assert!(parse("DROP DATABASE a b").is_err());
+    }
+
+    #[test]
+    fn reads_secrets_without_echoing_their_values() {
+        let c = parse("CREATE OR REPLACE PERSISTENT SECRET Lake IN POND (TYPE S3, KEY_ID 'AKIA', SECRET 'shh', USE_SSL false, SCOPE 's3://b/p/');")
+            .unwrap()
+            .unwrap();
+        let Command::CreateSecret { spec, existing } = c else {
+            panic!("not a secret: {c:?}");
+        };
+        assert_eq!(existing, OnExisting::Replace);
+        assert_eq!((spec.name.as_str(), spec.secret_type.as_str()), ("lake", "s3"));
+        assert_eq!(spec.scope.as_deref(), Some("s3://b/p/"));
+        assert_eq!(spec.options.0.get("use_ssl").map(String::as_str), Some("false"));
+        assert_eq!(spec.options.0.get("secret").map(String::as_str), Some("shh"));
+        let Some(Command::CreateSecret { spec, existing }) =
+            parse("create secret if not exists (type s3, key_id 'k')").unwrap()
+        else {
+            panic!("an unnamed secret");
+        };
+        assert_eq!((spec.name.as_str(), existing), ("__default_s3", OnExisting::Keep));
+        for bad in [
+            "CREATE SECRET s IN POND (TYPE s3, SECRET 'shh-value', SECRET 'shh-value')",
+            "CREATE SECRET s IN POND (TYPE s3, SECRET 'shh-value' KEY_ID 'x')",
+            "CREATE SECRET s IN local_file (TYPE s3, SECRET 'shh-value')",
+            "CREATE TEMPORARY SECRET s (TYPE s3, SECRET 'shh-value')",
+            "CREATE SECRET s IN POND (TYPE s3, SCOPE ('s3://a', 's3://b'), SECRET 'shh-value')",
+        ] {
+            let e = parse(bad).unwrap_err().to_string();
+            assert!(!e.contains("shh-value"), "{bad}: {e}");
+        }
+        assert_eq!(
+            parse("DROP PERSISTENT SECRET IF EXISTS \"Lake\" FROM POND").unwrap(),
+            Some(Command::DropSecret {
+                name: "lake".into(),
+                if_exists: true
+            })
+        );
+        assert_eq!(parse("show secrets").unwrap(), Some(Command::ShowSecrets));
+        assert_eq!(parse("CREATE TABLE secret (x INT)").unwrap(), None);
     }
 
     #[test]

@@ -52,6 +52,21 @@ pub struct CoordinatorConfig {
     /// Close sessions idle for this long.
     #[arg(long, env = "POND_SESSION_IDLE_TIMEOUT", default_value = "30m", value_parser = humantime::parse_duration)]
     pub session_idle_timeout: Duration,
+    /// Where users' statements may read and write remote data, through DuckDB's httpfs and
+    /// their secrets (`CREATE SECRET … IN POND`): URL prefixes, comma-separated; empty: none.
+    /// End a host's prefix with `/`. Plain `http://` is off by default: it reaches the server's
+    /// own network.
+    #[arg(
+        long,
+        env = "POND_REMOTE_PREFIXES",
+        value_delimiter = ',',
+        default_value = "s3://,s3a://,s3n://,r2://,gcs://,gs://,https://"
+    )]
+    pub remote_prefixes: Vec<String>,
+    /// Let secrets name an ENDPOINT on a loopback or private address (a local S3 such as MinIO);
+    /// link-local addresses stay refused.
+    #[arg(long, env = "POND_PRIVATE_ENDPOINTS")]
+    pub private_endpoints: bool,
     /// Close sessions whose client never came back (no session cookie) after this long.
     #[arg(long, env = "POND_UNRETURNED_SESSION_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
     pub unreturned_session_timeout: Duration,

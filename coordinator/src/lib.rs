@@ -4,7 +4,9 @@
 //! The front door (`pond-flight-server`) only translates Flight SQL into calls on
 //! [`Coordinator`]; nothing here knows about gRPC.
 //!
-//! - [`catalog`]: users and databases, persisted atomically.
+//! - [`catalog`]: users, databases and sealed secrets, persisted atomically.
+//! - [`secrets`]: users' secrets for remote data: checked, sealed at rest, made DuckDB secrets
+//!   inside their owner's duckling only.
 //! - [`auth`]: JWTs and revocation.
 //! - [`commands`]: Pond's statements: databases, clones, snapshots, time travel, retention,
 //!   `REFRESH`, `SHUTDOWN`, recognised from DuckDB's tokens.
@@ -32,10 +34,11 @@ pub mod commands;
 pub mod config;
 pub mod coordinator;
 pub mod error;
+pub mod secrets;
 pub mod session;
 
 pub use auth::{Principal, TokenAuthority, load_or_create_key};
-pub use catalog::{Catalog, DatabaseEntry, FileCatalog, User};
+pub use catalog::{Catalog, DatabaseEntry, FileCatalog, OnExisting, User};
 pub use config::{child_flags, parse_byte_size};
 pub use coordinator::{
     ADMIN_USER, ClusterView, Coordinator, CoordinatorConfig, DucklingInfo, IfExists, IfNotExists, IngestChunk,
@@ -43,4 +46,5 @@ pub use coordinator::{
     TableInfo,
 };
 pub use error::{CoordinatorError, Result};
+pub use secrets::{SecretEntry, SecretOptions, SecretSpec};
 pub use session::{Session, SessionLimits};

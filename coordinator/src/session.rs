@@ -746,6 +746,7 @@ mod tests {
             threads: Some(1),
             memory_limit: None,
             storage,
+            remote_prefixes: Vec::new(),
         })
         .unwrap();
         duckling.attach("my_db", "db1").unwrap();

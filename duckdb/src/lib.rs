@@ -7,6 +7,7 @@
 //!   Pond writes (quoting, column types), which holds no `unsafe`.
 //! - [`statement_cache`]: prepared SELECTs a connection keeps and reuses for the same text.
 //! - [`lexer`]: where DuckDB's SQL splits into words, names, strings and comments.
+//! - [`extensions`]: the official extensions Pond ships (httpfs), found and verified.
 //! - [`error`]: what the engine returns, [`DuckdbError`], with DuckDB's [`SqlErrorKind`].
 //!
 //! Which DuckDB is linked is decided by this crate's `build.rs`: DuckDB's official shared
@@ -22,6 +23,7 @@
 
 pub mod engine;
 pub mod error;
+pub mod extensions;
 pub mod lexer;
 pub mod statement_cache;
 

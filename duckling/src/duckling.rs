@@ -36,7 +36,15 @@ pub struct DucklingConfig {
     pub memory_limit: Option<String>,
     /// Where the databases' snapshots live.
     pub storage: Storage,
+    /// The remote locations a user's statements may read and write (`s3://`, `https://`, a
+    /// host's prefix…), through DuckDB's httpfs; empty: none.
+    pub remote_prefixes: Vec<String>,
 }
+
+/// The remote prefixes a duckling allows unless told otherwise: every object store DuckDB's
+/// httpfs reads, and HTTPS. Plain `http://` is left out: it reaches the server's own network
+/// (cloud metadata services answer there) in clear.
+pub const DEFAULT_REMOTE_PREFIXES: &[&str] = &["s3://", "s3a://", "s3n://", "r2://", "gcs://", "gs://", "https://"];
 
 /// A WAL longer than this many segments or bytes gets a checkpoint after the commit that grew
 /// it, so readers replay a short WAL and cold opens fetch few objects.
@@ -115,8 +123,19 @@ impl Duckling {
         let db = Database::open(None, &opts)?;
         let host = db.connect()?;
         host.execute_batch(&format!("ATTACH ':memory:' AS {INFORMATION_SCHEMA}"))?;
+        let remote = match (config.remote_prefixes.is_empty(), crate::extensions::httpfs()) {
+            (true, _) => &[][..],
+            (false, Ok(httpfs)) => {
+                host.execute_batch(&format!("LOAD {}", quote_literal(&httpfs.display().to_string())))?;
+                &config.remote_prefixes[..]
+            }
+            (false, Err(why)) => {
+                warn!(why, "the duckling reads no remote data");
+                &[][..]
+            }
+        };
         let settings = host.setting_names()?;
-        host.execute_batch(&sandbox::lockdown_sql(&dir, &settings))?;
+        host.execute_batch(&sandbox::lockdown_sql(&dir, remote, &settings))?;
         Ok(Arc::new(Self {
             db,
             host: Mutex::new(host),
@@ -818,6 +837,7 @@ mod tests {
             threads: Some(1),
             memory_limit: None,
             storage,
+            remote_prefixes: Vec::new(),
         })
         .unwrap();
         d.attach("my_db", "db1").unwrap();
@@ -948,6 +968,7 @@ mod tests {
             threads: Some(1),
             memory_limit: None,
             storage: d.storage().clone(),
+            remote_prefixes: Vec::new(),
         })
         .unwrap();
         other.attach("my_db", "db1").unwrap();

@@ -19,7 +19,7 @@
 //!     cache_dir: dir.path().join("cache"),
 //!     cache_bytes: 1 << 30,
 //! })?;
-//! let d = Duckling::open(&DucklingConfig { dir: dir.path().join("alice"), threads: Some(1), memory_limit: None, storage })?;
+//! let d = Duckling::open(&DucklingConfig { dir: dir.path().join("alice"), threads: Some(1), memory_limit: None, storage, remote_prefixes: vec![] })?;
 //! d.attach("my_db", "db-1")?;
 //! let conn = d.connect("my_db")?;
 //! let (mut stmt, described) = prepare_script(&conn, "SELECT 42 AS answer", &pond_duckling::any_kind)?;
@@ -34,10 +34,11 @@ pub mod error;
 pub mod sandbox;
 
 pub use duckling::{
-    Described, Duckling, DucklingConfig, SYSTEM_CATALOGS, any_kind, describe, prepare_checked, prepare_script,
+    DEFAULT_REMOTE_PREFIXES, Described, Duckling, DucklingConfig, SYSTEM_CATALOGS, any_kind, describe, prepare_checked,
+    prepare_script,
 };
 pub use error::DucklingError;
 pub use pond_duckdb::{
     Connection, Database, DuckdbError, InterruptHandle, Prepared, ResultStream, SqlErrorKind, StatementKind, engine,
-    lexer, statement_cache,
+    extensions, lexer, statement_cache,
 };

@@ -48,12 +48,18 @@ pub fn open_options(threads: Option<usize>, memory_limit: Option<&str>) -> Vec<(
     opts
 }
 
-/// Host SQL that locks the instance down once its private directory exists. DuckDB requires
-/// `allowed_directories` before `enable_external_access = false`. `settings` are the names of
-/// the settings this DuckDB has (lowercased): DuckDB refuses to allow one it does not know, and
-/// a build without ICU has no `TimeZone`.
-pub fn lockdown_sql(private_dir: &Path, settings: &HashSet<String>) -> String {
-    let dir = format!("{}/", private_dir.display());
+/// Host SQL that locks the instance down once its private directory exists: the private
+/// directory and the `remote` prefixes (`s3://`, …) are all DuckDB may reach. DuckDB requires
+/// `allowed_directories` before `enable_external_access = false`, and keeps them fixed once
+/// the configuration is locked. `settings` are the names of the settings this DuckDB has
+/// (lowercased): DuckDB refuses to allow one it does not know, and a build without ICU has no
+/// `TimeZone`.
+pub fn lockdown_sql(private_dir: &Path, remote: &[String], settings: &HashSet<String>) -> String {
+    let dir = std::iter::once(format!("{}/", private_dir.display()))
+        .chain(remote.iter().cloned())
+        .map(|d| quote_literal(&d))
+        .collect::<Vec<_>>()
+        .join(", ");
     let tmp = private_dir.join("tmp");
     let allowed: Vec<String> = SESSION_SETTINGS
         .iter()
@@ -67,7 +73,7 @@ pub fn lockdown_sql(private_dir: &Path, settings: &HashSet<String>) -> String {
          SET allowed_configs = [{allowed}];\n\
          SET lock_configuration = true;",
         tmp = quote_literal(&tmp.display().to_string()),
-        dir = quote_literal(&dir),
+        dir = dir,
         allowed = allowed.join(", "),
     )
 }
@@ -234,7 +240,24 @@ pub fn check_text(sql: &str, table_functions: &HashSet<String>) -> Result<(), Du
             "the function {name} is not allowed"
         )));
     }
+    if reaches_duckdbs_secrets(&tokens) {
+        return Err(DucklingError::PermissionDenied(
+            "duckdb_secrets may only be called, unqualified: duckdb_secrets()".into(),
+        ));
+    }
     Ok(())
+}
+
+/// Whether the text names `duckdb_secrets` other than as an unqualified call. The coordinator
+/// answers `duckdb_secrets()` with a temporary macro that shows no secret's options; DuckDB's
+/// own (reached qualified, `system.main.duckdb_secrets()`, or once the macro is dropped) shows
+/// key ids and endpoints.
+fn reaches_duckdbs_secrets(tokens: &[Token]) -> bool {
+    tokens.iter().enumerate().any(|(i, t)| {
+        t.name().as_deref() == Some("duckdb_secrets")
+            && (i.checked_sub(1).is_some_and(|p| tokens[p].is_punct('.'))
+                || !tokens.get(i + 1).is_some_and(|n| n.is_punct('(')))
+    })
 }
 
 /// Every word of `sql` (ASCII letters, digits, `_`, `$`, lowercased) that the raw text follows
@@ -343,7 +366,8 @@ pub fn check(kind: StatementKind, sql: &str) -> Result<Allowed, DucklingError> {
                 .any(|(i, t)| t.is_word("create") && tokens.iter().skip(i + 1).take(4).any(|t| t.is_word("secret")));
             secret.then_some("CREATE SECRET (use CREATE SECRET ... IN POND)")
         }
-        Copy => Some("COPY (reading or writing server files)"),
+        Copy if copies_remote_data(sql, &tokens) => None,
+        Copy => Some("COPY of a local file (COPY … TO/FROM 's3://…' reads and writes remote data)"),
         Export => Some("EXPORT DATABASE (writing server files)"),
         Attach => Some("ATTACH (use CREATE DATABASE or ATTACH 'pond:...')"),
         Detach => Some("DETACH"),
@@ -356,6 +380,42 @@ pub fn check(kind: StatementKind, sql: &str) -> Result<Allowed, DucklingError> {
         Some(what) => Err(DucklingError::PermissionDenied(format!("{what} is not allowed"))),
         None => Ok(Allowed::AsWritten),
     }
+}
+
+/// URL schemes a `COPY` may name: remote data, which DuckDB's httpfs reaches only where the
+/// lockdown's `allowed_directories` let it. Anything else (a bare path, `file://`) is local.
+const REMOTE_COPY_SCHEMES: &[&str] = &[
+    "s3://", "s3a://", "s3n://", "r2://", "gcs://", "gs://", "http://", "https://",
+];
+
+/// Whether a `COPY` names, as the plain string after its top-level `TO` or `FROM`, a remote
+/// URL. A duckling's private directory is open to DuckDB (its databases live there), so a
+/// `COPY` of a local path is never let through.
+fn copies_remote_data(sql: &str, tokens: &[Token]) -> bool {
+    let mut depth = 0usize;
+    let mut target = None;
+    for (i, t) in tokens.iter().enumerate() {
+        match &t.kind {
+            lexer::TokenKind::Punct('(') => depth += 1,
+            lexer::TokenKind::Punct(')') => depth = depth.saturating_sub(1),
+            lexer::TokenKind::Punct(';') => return false,
+            _ if depth == 0 && (t.is_word("to") || t.is_word("from")) && target.is_none() => target = Some(i + 1),
+            _ => {}
+        }
+    }
+    let Some(path) = target.and_then(|i| tokens.get(i)) else {
+        return false;
+    };
+    let text = &sql[path.span.clone()];
+    // A plain 'literal' only: no escapes, no dollar quoting, no continuation to misread.
+    let Some(value) = text.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')) else {
+        return false;
+    };
+    if !matches!(path.kind, lexer::TokenKind::String) || value.contains('\'') {
+        return false;
+    }
+    let lower = value.to_ascii_lowercase();
+    REMOTE_COPY_SCHEMES.iter().any(|scheme| lower.starts_with(scheme))
 }
 
 /// Why a `PRAGMA` text is refused, if it is, whatever kind of statement DuckDB made of it.
@@ -523,6 +583,32 @@ mod tests {
         assert!(check(StatementKind::Select, "SELECT \"query\", query FROM t").is_ok());
         // The raw backstop over-reports: a refused name before `(` even inside a string.
         assert!(refused(StatementKind::Select, "SELECT 'query(1)'"));
+    }
+
+    #[test]
+    fn copy_reaches_remote_data_only() {
+        let allowed = |sql: &str| check(StatementKind::Copy, sql).is_ok();
+        assert!(allowed("COPY (SELECT 1) TO 's3://b/out.parquet' (FORMAT parquet)"));
+        assert!(allowed("copy t from 'HTTPS://host/x.csv'"));
+        assert!(allowed("COPY (SELECT 'x' FROM t WHERE a = 'to') TO 'gs://b/o.csv'"));
+        assert!(!allowed("COPY (SELECT 1) TO '/tmp/x.csv'"));
+        assert!(!allowed("COPY (SELECT 1) TO 'file:///tmp/x.csv'"));
+        assert!(!allowed("COPY (SELECT 's3://x') TO '/tmp/x.csv'"));
+        assert!(!allowed("COPY t TO E's3://b/x' "));
+        assert!(!allowed("COPY t TO 's3://b/x'; COPY t TO '/tmp/y'"));
+        assert!(!allowed("COPY t TO stdout"));
+    }
+
+    #[test]
+    fn duckdbs_own_secret_listing_is_out_of_reach() {
+        let functions = functions();
+        let refused = |sql: &str| check_text(sql, &functions).is_err();
+        assert!(!refused("SELECT name FROM duckdb_secrets() WHERE type = 's3'"));
+        assert!(refused("SELECT * FROM system.main.duckdb_secrets()"));
+        assert!(refused("SELECT * FROM main . \"duckdb_secrets\" ()"));
+        assert!(refused("DROP MACRO TABLE duckdb_secrets"));
+        assert!(refused("DROP MACRO TABLE temp.duckdb_secrets; FROM duckdb_secrets()"));
+        assert!(!refused("SELECT 'system.main.duckdb_secrets()' AS s"));
     }
 
     #[test]

@@ -31,6 +31,18 @@ pub mod storage {
 /// The coordinator↔duckling protocol (package `pond.cluster.v1`).
 pub mod cluster {
     include!(concat!(env!("OUT_DIR"), "/pond.cluster.v1.rs"));
+
+    /// Names a secret's options, never their values.
+    impl std::fmt::Debug for Secret {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("Secret")
+                .field("name", &self.name)
+                .field("secret_type", &self.secret_type)
+                .field("scope", &self.scope)
+                .field("options", &self.options.keys().collect::<Vec<_>>())
+                .finish()
+        }
+    }
 }
 
 /// Dual execution's plan request and plan (package `pond.dual.v1`).

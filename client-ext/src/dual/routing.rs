@@ -109,6 +109,8 @@ impl DualSession {
             let side = match f.run.as_deref() {
                 Some("remote") => Side::Remote,
                 Some("local") => Side::Local,
+                // Remote data is read next to the duckling, not pulled over the client's link.
+                _ if f.path.as_deref().is_some_and(is_remote_url) => Side::Remote,
                 // A cloud-only query's readers run with it; others read where the client is.
                 _ => Side::Unspecified,
             };
@@ -395,6 +397,18 @@ fn split_write_query(lexed: &Lexed<'_>) -> Option<WriteQuery> {
         qualified: name_end > at + 1,
         query: lexed.text[query_at..].trim().to_string(),
     })
+}
+
+/// URL schemes DuckDB's httpfs reads: data there is as near the cloud as the laptop, usually
+/// nearer, so a reader of such a path runs in the cloud unless told otherwise.
+const REMOTE_SCHEMES: &[&str] = &[
+    "s3://", "s3a://", "s3n://", "r2://", "gcs://", "gs://", "http://", "https://",
+];
+
+/// Whether `path` is a remote URL (see [`REMOTE_SCHEMES`]).
+fn is_remote_url(path: &str) -> bool {
+    let lower = path.trim_start().to_ascii_lowercase();
+    REMOTE_SCHEMES.iter().any(|scheme| lower.starts_with(scheme))
 }
 
 #[cfg(test)]

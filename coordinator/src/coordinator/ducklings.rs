@@ -103,7 +103,23 @@ impl Coordinator {
                 threads: self.config.duckling_threads,
                 memory_limit: self.config.duckling_memory.clone(),
                 storage: self.storage.clone(),
+                remote_prefixes: self
+                    .config
+                    .remote_prefixes
+                    .iter()
+                    .filter(|p| !p.is_empty())
+                    .cloned()
+                    .collect(),
             })?;
+            for secret in self.catalog.secrets(user)? {
+                if let Err(e) = d.host_execute(&secret.spec.create_sql()) {
+                    warn!(
+                        secret = secret.spec.name,
+                        error = secret.spec.mask(&e.to_string()),
+                        "a stored secret was not loaded"
+                    );
+                }
+            }
             let replica = self.is_read_replica();
             for db in self.catalog.databases(user)? {
                 if replica {

@@ -98,8 +98,14 @@ impl Coordinator {
     pub fn open(config: CoordinatorConfig) -> Result<Arc<Self>> {
         std::fs::create_dir_all(&config.data_dir)?;
         let data_dir = config.data_dir.canonicalize()?;
-        let catalog = Arc::new(FileCatalog::open(&data_dir.join("catalog.json"))?);
         let auth = TokenAuthority::open(&data_dir)?;
+        // Secrets are sealed under a key derived from the signing key, which the catalog file
+        // does not hold.
+        let server_key = crate::auth::load_or_create_key(&data_dir.join("signing.key"))?;
+        let catalog = Arc::new(
+            FileCatalog::open(&data_dir.join("catalog.json"))?
+                .with_secrets_key(crate::secrets::SecretsKey::derive(&server_key)),
+        );
         let token_path = data_dir.join("admin.token");
         if !token_path.exists() {
             catalog.ensure_user(ADMIN_USER)?;

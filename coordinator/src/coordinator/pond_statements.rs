@@ -1,6 +1,6 @@
 //! Pond's own statements (see [`crate::commands`]), run by the coordinator instead of DuckDB:
-//! databases, clones, snapshots, time travel, retention, `REFRESH`, `USE`, `SHUTDOWN` and
-//! `pond_interrupt`.
+//! databases, clones, snapshots, time travel, retention, `REFRESH`, `USE`, `SHUTDOWN`,
+//! `pond_interrupt` and secrets.
 //!
 //! Invariants:
 //! - The catalog and the duckling agree after every statement: when the second step of a
@@ -15,11 +15,13 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use pond_duckling::DucklingError;
 use pond_duckling::engine::quote_literal;
 use pond_storage::{DatabaseWriter, SnapshotSelector, block_on};
+use tracing::warn;
 
 use super::Coordinator;
-use crate::catalog::DEFAULT_DATABASE;
+use crate::catalog::{DEFAULT_DATABASE, OnExisting};
 use crate::commands::{CloneSource, Command, SnapshotSpec};
 use crate::error::{CoordinatorError, Result};
+use crate::secrets::{SecretEntry, SecretSpec};
 use crate::session::Session;
 
 pub(super) fn single_column(name: &str, values: Vec<String>) -> Result<(SchemaRef, Vec<RecordBatch>)> {
@@ -49,6 +51,7 @@ fn writes(cmd: &Command) -> bool {
             | Command::AttachSnapshot { .. }
             | Command::Detach { .. }
             | Command::Refresh { .. }
+            | Command::ShowSecrets
     )
 }
 
@@ -66,7 +69,8 @@ impl Coordinator {
         let user = principal.user.as_str();
         if writes(&cmd) && principal.read_only {
             return Err(CoordinatorError::PermissionDenied(
-                "a read-only token cannot create, drop, restore, snapshot or alter databases".into(),
+                "a read-only token cannot create, drop, restore, snapshot or alter databases, or create or drop secrets"
+                    .into(),
             ));
         }
         let duckling = session.duckling();
@@ -115,8 +119,76 @@ impl Coordinator {
                 self.attach_snapshot(session, &source, &alias, at.as_ref())?
             }
             Command::Detach { alias, if_exists } => self.detach(session, &alias, if_exists)?,
+            Command::CreateSecret { spec, existing } => self.create_secret(session, spec, existing)?,
+            Command::DropSecret { name, if_exists } => {
+                if self.catalog.drop_secret(user, &name, if_exists)? {
+                    duckling.host_execute(&crate::secrets::drop_sql(&name))?;
+                }
+            }
+            Command::ShowSecrets => return self.show_secrets(user),
         }
         Ok((Arc::new(Schema::empty()), vec![]))
+    }
+
+    /// `CREATE SECRET … IN POND`: stored sealed in the catalog, then made a temporary secret of
+    /// the caller's duckling; when the duckling refuses it, the catalog is put back.
+    fn create_secret(&self, session: &Session, spec: SecretSpec, existing: OnExisting) -> Result<()> {
+        let user = session.principal().user.as_str();
+        let spec = spec.checked(self.config.private_endpoints)?;
+        let previous = self
+            .catalog
+            .secrets(user)?
+            .into_iter()
+            .find(|s| s.spec.name == spec.name);
+        if !self.catalog.put_secret(user, &spec, existing)? {
+            return Ok(());
+        }
+        if let Err(e) = session.duckling().host_execute(&spec.create_sql()) {
+            let undone = match previous {
+                Some(p) => self.catalog.put_secret(user, &p.spec, OnExisting::Replace).map(|_| ()),
+                None => self.catalog.drop_secret(user, &spec.name, true).map(|_| ()),
+            };
+            if let Err(undo) = undone {
+                warn!(error = %undo, secret = spec.name, "could not undo a secret DuckDB refused");
+            }
+            return Err(CoordinatorError::InvalidArgument(
+                spec.mask(&format!("DuckDB refused secret {}: {e}", spec.name)),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `SHOW SECRETS`: name, type, scope and creation time of the caller's secrets.
+    fn show_secrets(&self, user: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+        let secrets = self.catalog.secrets(user)?;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("name", DataType::Utf8, false),
+            Field::new("type", DataType::Utf8, false),
+            Field::new("scope", DataType::Utf8, true),
+            Field::new("storage", DataType::Utf8, false),
+            Field::new(
+                "created_ts",
+                DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, None),
+                false,
+            ),
+        ]));
+        let column = |f: &dyn Fn(&SecretEntry) -> Option<String>| {
+            Arc::new(StringArray::from(secrets.iter().map(f).collect::<Vec<_>>())) as ArrayRef
+        };
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![
+                column(&|s| Some(s.spec.name.clone())),
+                column(&|s| Some(s.spec.secret_type.clone())),
+                column(&|s| s.spec.scope.clone()),
+                column(&|_| Some("pond".into())),
+                Arc::new(arrow::array::TimestampMillisecondArray::from(
+                    secrets.iter().map(|s| s.created_ms as i64).collect::<Vec<_>>(),
+                )),
+            ],
+        )
+        .map_err(DucklingError::from)?;
+        Ok((schema, vec![batch]))
     }
 
     /// `pond_interrupt('connection')`: interrupts what one of `user`'s sessions runs; answers

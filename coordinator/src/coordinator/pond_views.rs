@@ -1,5 +1,6 @@
-//! Pond's views of itself inside DuckDB: `pond_information_schema` (databases and their
-//! snapshots) and the table functions `pond_active_connections()` and `pond_ducklings()`.
+//! Pond's views of itself inside DuckDB: `pond_information_schema` (databases, their
+//! snapshots, secrets) and the table functions `pond_active_connections()`, `pond_ducklings()`
+//! and `duckdb_secrets()` (in place of DuckDB's, which shows key ids).
 //!
 //! Invariants:
 //! - They are filled on demand, only for a statement whose classification names them, and
@@ -16,7 +17,7 @@ use pond_storage::block_on;
 
 use super::connection::blocking;
 use super::{ADMIN_USER, Coordinator, DucklingInfo};
-use crate::classify::{ACTIVE_CONNECTIONS, Classification, DUCKLINGS};
+use crate::classify::{ACTIVE_CONNECTIONS, Classification, DUCKDB_SECRETS, DUCKLINGS};
 use crate::error::{CoordinatorError, Result};
 use crate::session::Session;
 
@@ -103,6 +104,9 @@ impl Coordinator {
         if statement.calls_ducklings {
             prelude.push(self.ducklings_prelude(session)?);
         }
+        if statement.calls_duckdb_secrets {
+            prelude.push(self.secrets_macro(&session.principal().user)?);
+        }
         Ok((!prelude.is_empty()).then(|| prelude.join(";\n")))
     }
 
@@ -133,6 +137,51 @@ impl Coordinator {
             ],
             &rows,
         )
+    }
+
+    /// `duckdb_secrets()` with DuckDB's columns, over the caller's secrets: `secret_string`
+    /// names the options set, never their values.
+    fn secrets_macro(&self, user: &str) -> Result<String> {
+        let rows: Vec<Vec<String>> = self
+            .catalog
+            .secrets(user)?
+            .iter()
+            .map(|s| {
+                let scope = s
+                    .spec
+                    .scope
+                    .as_deref()
+                    .map_or("[]".to_string(), |p| format!("[{}]", quote_literal(p)));
+                let options: Vec<String> = s.spec.options.0.keys().map(|k| format!("{k}=redacted")).collect();
+                vec![
+                    quote_literal(&s.spec.name),
+                    quote_literal(&s.spec.secret_type),
+                    quote_literal("config"),
+                    "true".into(),
+                    quote_literal("pond"),
+                    scope,
+                    quote_literal(&format!(
+                        "name={};type={};provider=config;{}",
+                        s.spec.name,
+                        s.spec.secret_type,
+                        options.join(";")
+                    )),
+                ]
+            })
+            .collect();
+        Ok(table_macro(
+            DUCKDB_SECRETS,
+            &[
+                ("name", "VARCHAR"),
+                ("type", "VARCHAR"),
+                ("provider", "VARCHAR"),
+                ("persistent", "BOOLEAN"),
+                ("storage", "VARCHAR"),
+                ("scope", "VARCHAR[]"),
+                ("secret_string", "VARCHAR"),
+            ],
+            &rows,
+        ))
     }
 
     /// `pond_ducklings()`: every duckling of the server. Admins only.
@@ -188,11 +237,33 @@ impl Coordinator {
                 ));
             }
         }
+        let secrets: Vec<String> = self
+            .catalog
+            .secrets(user)?
+            .iter()
+            .map(|s| {
+                format!(
+                    "({}, {}, {}, {})",
+                    quote_literal(&s.spec.name),
+                    quote_literal(&s.spec.secret_type),
+                    s.spec
+                        .scope
+                        .as_deref()
+                        .map(quote_literal)
+                        .unwrap_or_else(|| "NULL".into()),
+                    ts(s.created_ms as i64)
+                )
+            })
+            .collect();
         let schema = pond_duckling::duckling::INFORMATION_SCHEMA;
         let mut sql = format!(
             "CREATE OR REPLACE TABLE {schema}.databases (database_name VARCHAR, created_ts TIMESTAMP, snapshot_retention_days INTEGER);
-             CREATE OR REPLACE TABLE {schema}.database_snapshots (database_name VARCHAR, snapshot_id UBIGINT, snapshot_name VARCHAR, created_ts TIMESTAMP, bytes_added UBIGINT, total_bytes UBIGINT);"
+             CREATE OR REPLACE TABLE {schema}.database_snapshots (database_name VARCHAR, snapshot_id UBIGINT, snapshot_name VARCHAR, created_ts TIMESTAMP, bytes_added UBIGINT, total_bytes UBIGINT);
+             CREATE OR REPLACE TABLE {schema}.secrets (name VARCHAR, type VARCHAR, scope VARCHAR, created_ts TIMESTAMP);"
         );
+        if !secrets.is_empty() {
+            sql.push_str(&format!("INSERT INTO {schema}.secrets VALUES {};", secrets.join(", ")));
+        }
         if !databases.is_empty() {
             sql.push_str(&format!(
                 "INSERT INTO {schema}.databases VALUES {};",

@@ -11,6 +11,12 @@ import java.io.BufferedReader;
 import java.io.File;
 import java.io.IOException;
 import java.io.InputStreamReader;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -81,7 +87,14 @@ class JdbcTest {
 
     ProcessBuilder pb =
         new ProcessBuilder(
-            bin.toString(), "serve", "--data-dir", dataDir.toString(), "--listen", "127.0.0.1:0");
+            bin.toString(),
+            "serve",
+            "--data-dir",
+            dataDir.toString(),
+            "--listen",
+            "127.0.0.1:0",
+            // The S3 test's moto server listens on loopback.
+            "--private-endpoints");
     pb.redirectError(stderrLog.toFile());
     pb.redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
     server = pb.start();
@@ -253,6 +266,73 @@ class JdbcTest {
   // ---------------------------------------------------------------------------------------------
   // Connecting
   // ---------------------------------------------------------------------------------------------
+
+  /**
+   * A user's S3 data through JDBC: a secret IN POND, a COPY to S3 and a read of it back, against
+   * a real S3-compatible server (moto, from the Python suite's environment; POND_PYTHON names
+   * another interpreter that has it).
+   */
+  @Test
+  @Timeout(120)
+  void readsAndWritesS3ThroughASecret() throws Exception {
+    String python =
+        System.getenv()
+            .getOrDefault(
+                "POND_PYTHON", System.getProperty("user.home") + "/.cache/pond-venv/bin/python");
+    assertTrue(
+        Files.isExecutable(Paths.get(python)),
+        "no Python with moto at " + python + " (run tests/python/run.sh first, or set POND_PYTHON)");
+    int s3Port;
+    try (ServerSocket free = new ServerSocket(0)) {
+      s3Port = free.getLocalPort();
+    }
+    Process moto =
+        new ProcessBuilder(python, "-m", "moto.server", "-H", "127.0.0.1", "-p", String.valueOf(s3Port))
+            .redirectErrorStream(true)
+            .redirectOutput(tempDir.resolve("moto.log").toFile())
+            .start();
+    try {
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+      while (true) {
+        try (Socket probe = new Socket("127.0.0.1", s3Port)) {
+          break;
+        } catch (IOException notYet) {
+          assertTrue(moto.isAlive() && System.nanoTime() < deadline, "moto did not start");
+          Thread.sleep(100);
+        }
+      }
+      HttpResponse<String> bucket =
+          HttpClient.newHttpClient()
+              .send(
+                  HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + s3Port + "/jdbc-lake"))
+                      .PUT(HttpRequest.BodyPublishers.noBody())
+                      .build(),
+                  HttpResponse.BodyHandlers.ofString());
+      assertEquals(200, bucket.statusCode(), bucket.body());
+      try (Connection c = connect();
+          Statement s = c.createStatement()) {
+        s.execute(
+            "CREATE OR REPLACE SECRET jdbc_lake IN POND (TYPE s3, KEY_ID 'jdbc-key', SECRET 'jdbc-secret', "
+                + "REGION 'us-east-1', ENDPOINT '127.0.0.1:"
+                + s3Port
+                + "', URL_STYLE 'path', USE_SSL false, SCOPE 's3://jdbc-lake/')");
+        s.execute(
+            "COPY (SELECT range AS n FROM range(10)) TO 's3://jdbc-lake/n.parquet' (FORMAT parquet)");
+        try (ResultSet rs = s.executeQuery("SELECT sum(n), count(*) FROM 's3://jdbc-lake/n.parquet'")) {
+          assertTrue(rs.next());
+          assertEquals(45, rs.getLong(1));
+          assertEquals(10, rs.getLong(2));
+        }
+        try (ResultSet rs = s.executeQuery("SELECT name, storage FROM duckdb_secrets()")) {
+          assertEquals(List.of(List.of("jdbc_lake", "pond")), rows(rs));
+        }
+        s.execute("DROP SECRET jdbc_lake");
+      }
+    } finally {
+      moto.destroy();
+      moto.waitFor(10, TimeUnit.SECONDS);
+    }
+  }
 
   @Test
   void connectsWithTokenWithoutEncryption() throws Exception {

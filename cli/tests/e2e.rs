@@ -991,6 +991,18 @@ async fn dual_execution_explains_moves_and_copies_databases() {
         "{text}"
     );
 
+    // A reader of remote data runs in the cloud, next to the data, unless told otherwise.
+    let explain = session
+        .run("EXPLAIN SELECT count(*) FROM read_parquet('s3://lake/v.parquet')")
+        .await
+        .unwrap();
+    let text = strings_at(&explain.batches, 0).join("\n");
+    let reader = text
+        .lines()
+        .find(|l| l.contains("s3://lake/v.parquet"))
+        .unwrap_or_default();
+    assert!(reader.contains("(R)"), "{text}");
+
     // Overrides force a side without changing the answer.
     session.run("SET pond_run = 'remote'").await.unwrap();
     let remote = session.run(q).await.unwrap();

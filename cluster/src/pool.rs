@@ -567,6 +567,7 @@ impl Pool {
             )));
         }
         let catalog = Arc::clone(self.coordinator.catalog());
+        let private_endpoints = self.coordinator.config().private_endpoints;
         let response = tokio::task::spawn_blocking(move || -> pond_coordinator::Result<pb::CatalogResponse> {
             let (owner, name) = (request.owner.as_str(), request.name.as_str());
             let databases = |v: Vec<pond_coordinator::DatabaseEntry>| pb::CatalogResponse {
@@ -615,8 +616,9 @@ impl Pool {
                     let secret = request.secret.clone().ok_or_else(|| {
                         pond_coordinator::CoordinatorError::InvalidArgument("PUT_SECRET without a secret".into())
                     })?;
-                    let entry = secret_from(secret);
-                    changed(catalog.put_secret(owner, &entry.spec, on_existing_from(request.on_existing))?)
+                    // Checked again here: a duckling process is not trusted with the catalog.
+                    let spec = secret_from(secret).spec.checked(private_endpoints)?;
+                    changed(catalog.put_secret(owner, &spec, on_existing_from(request.on_existing))?)
                 }
                 Op::DropSecret => changed(catalog.drop_secret(owner, name, request.lenient)?),
                 Op::Unspecified => {

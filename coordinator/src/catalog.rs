@@ -374,10 +374,11 @@ impl Catalog for FileCatalog {
             .collect();
         let mut out = Vec::with_capacity(stored.len());
         for s in stored {
-            let sealed = base64::engine::general_purpose::STANDARD
-                .decode(&s.sealed)
-                .map_err(|e| CoordinatorError::Internal(format!("secret {} is corrupt: {e}", s.name)))?;
-            let options = match key.open(owner, &s.name, &sealed) {
+            let sealed = base64::engine::general_purpose::STANDARD.decode(&s.sealed);
+            let options = match sealed
+                .map_err(|e| CoordinatorError::Internal(format!("secret {} is corrupt: {e}", s.name)))
+                .and_then(|sealed| key.open(owner, &s.name, &sealed))
+            {
                 Ok(options) => options,
                 Err(e) => {
                     // Listed nowhere, loaded nowhere: the user sees it missing and creates it again.

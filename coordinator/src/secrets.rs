@@ -15,7 +15,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::{IpAddr, ToSocketAddrs};
 
 use pond_duckling::engine::{quote_ident, quote_literal};
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
@@ -104,6 +103,18 @@ impl SecretSpec {
                 return Err(CoordinatorError::InvalidArgument(format!("{key} takes true or false")));
             }
         }
+        // Both become part of a host name DuckDB builds (`<account_id>.r2.cloudflarestorage.com`,
+        // `s3.<region>.amazonaws.com`).
+        for key in ["region", "account_id"] {
+            if let Some(value) = self.options.0.get(key)
+                && !value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            {
+                return Err(CoordinatorError::InvalidArgument(format!(
+                    "a secret's {} is letters, digits and '-'",
+                    key.to_uppercase()
+                )));
+            }
+        }
         if let Some(endpoint) = self.options.0.get("endpoint") {
             check_endpoint(endpoint, private_endpoints)?;
         }
@@ -148,55 +159,36 @@ impl SecretSpec {
     }
 }
 
-/// The host SQL that removes secret `name` from a duckling.
-pub fn drop_sql(name: &str) -> String {
-    format!("DROP TEMPORARY SECRET IF EXISTS {}", quote_ident(name))
-}
-
 /// Refuses an endpoint whose host is link-local (cloud metadata services), or loopback or
 /// private unless `private_endpoints`: a secret must not turn the duckling into a client of
-/// the server's own network.
+/// the server's own network. The duckling's egress proxy judges every connection again
+/// (`pond_duckling::egress`); this check tells the user at `CREATE SECRET`.
 fn check_endpoint(endpoint: &str, private_endpoints: bool) -> Result<()> {
     let without_scheme = endpoint.split_once("://").map_or(endpoint, |(_, rest)| rest);
     let authority = without_scheme.split('/').next().unwrap_or_default();
-    let authority = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
-    let with_port = if authority.starts_with('[')
-        || authority
-            .rsplit_once(':')
-            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-    {
-        authority.to_string()
-    } else {
-        format!("{authority}:443")
-    };
-    let refused = |why: &str| {
-        Err(CoordinatorError::PermissionDenied(format!(
-            "the secret's ENDPOINT {authority} is {why}"
-        )))
-    };
-    let addresses: Vec<IpAddr> = match with_port.to_socket_addrs() {
-        Ok(a) => a.map(|a| a.ip()).collect(),
-        Err(_) => return refused("not a host name this server can resolve"),
-    };
-    for ip in addresses {
-        let (link_local, private) = match ip {
-            IpAddr::V4(v4) => (
-                v4.is_link_local(),
-                v4.is_loopback() || v4.is_private() || v4.is_unspecified(),
-            ),
-            IpAddr::V6(v6) => (
-                (v6.segments()[0] & 0xffc0) == 0xfe80,
-                v6.is_loopback() || v6.is_unspecified() || (v6.segments()[0] & 0xfe00) == 0xfc00,
-            ),
-        };
-        if link_local {
-            return refused("link-local (where cloud metadata services answer)");
-        }
-        if private && !private_endpoints {
-            return refused("on the server's own network (pond serve --private-endpoints allows it)");
-        }
+    if authority.is_empty() || authority.contains(['@', '?', '#', '\\', ' ']) {
+        return Err(CoordinatorError::InvalidArgument(
+            "a secret's ENDPOINT is host[:port], without user, query or fragment".into(),
+        ));
     }
-    Ok(())
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => (
+            host,
+            port.parse::<u16>()
+                .map_err(|_| CoordinatorError::InvalidArgument("the ENDPOINT's port is not a number".into()))?,
+        ),
+        _ => (authority, 443),
+    };
+    pond_duckling::egress::allowed_address(host, port, private_endpoints)
+        .map(|_| ())
+        .map_err(|unreached| match unreached {
+            pond_duckling::egress::Unreached::Refused(why) => {
+                CoordinatorError::PermissionDenied(format!("the secret's ENDPOINT {why}"))
+            }
+            pond_duckling::egress::Unreached::Unreachable(why) => {
+                CoordinatorError::InvalidArgument(format!("the secret's ENDPOINT {why}"))
+            }
+        })
 }
 
 /// The key that seals secrets at rest.
@@ -306,6 +298,12 @@ mod tests {
         assert!(err(spec(&[("endpoint", "169.254.169.254")]), true).contains("link-local"));
         assert!(err(spec(&[("endpoint", "http://[fe80::1]:80")]), true).contains("link-local"));
         assert!(err(spec(&[("endpoint", "127.0.0.1:9000")]), false).contains("--private-endpoints"));
+        assert!(err(spec(&[("endpoint", "[::ffff:169.254.169.254]:80")]), true).contains("link-local"));
+        assert!(err(spec(&[("endpoint", "10.0.0.5:8080?@example.com")]), true).contains("without user"));
+        let mut r2 = spec(&[("account_id", "169.254.169.254/x?")]);
+        r2.secret_type = "r2".into();
+        assert!(err(r2, true).contains("ACCOUNT_ID"));
+        assert!(err(spec(&[("region", "us-east-1.evil/")]), true).contains("REGION"));
         assert!(spec(&[("endpoint", "127.0.0.1:9000")]).checked(true).is_ok());
         let mut other = spec(&[]);
         other.secret_type = "azure".into();

@@ -746,7 +746,7 @@ mod tests {
             threads: Some(1),
             memory_limit: None,
             storage,
-            remote_prefixes: Vec::new(),
+            remote: Default::default(),
         })
         .unwrap();
         duckling.attach("my_db", "db1").unwrap();

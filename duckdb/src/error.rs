@@ -26,6 +26,9 @@ pub enum SqlErrorKind {
     OutOfMemory,
     /// DuckDB hit an internal or fatal error.
     Internal,
+    /// Reading or writing a file or URL failed (DuckDB's IO and HTTP errors): a missing
+    /// object, a refusal by the store, a store that cannot be reached.
+    Io,
     /// Anything else that is the statement's fault.
     Other,
 }
@@ -46,6 +49,7 @@ impl SqlErrorKind {
             ffi::duckdb_error_type_DUCKDB_ERROR_PERMISSION => Self::Permission,
             ffi::duckdb_error_type_DUCKDB_ERROR_OUT_OF_MEMORY => Self::OutOfMemory,
             ffi::duckdb_error_type_DUCKDB_ERROR_INTERNAL | ffi::duckdb_error_type_DUCKDB_ERROR_FATAL => Self::Internal,
+            ffi::duckdb_error_type_DUCKDB_ERROR_IO | ffi::duckdb_error_type_DUCKDB_ERROR_HTTP => Self::Io,
             _ => Self::Other,
         }
     }
@@ -63,6 +67,7 @@ impl SqlErrorKind {
             "Permission" => Self::Permission,
             "Out of Memory" => Self::OutOfMemory,
             "INTERNAL" | "FATAL" => Self::Internal,
+            "IO" | "HTTP" => Self::Io,
             _ => Self::Other,
         }
     }

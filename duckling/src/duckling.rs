@@ -36,15 +36,20 @@ pub struct DucklingConfig {
     pub memory_limit: Option<String>,
     /// Where the databases' snapshots live.
     pub storage: Storage,
-    /// The remote locations a user's statements may read and write (`s3://`, `https://`, a
-    /// host's prefix…), through DuckDB's httpfs; empty: none.
-    pub remote_prefixes: Vec<String>,
+    /// What it may reach beyond its private directory.
+    pub remote: RemoteAccess,
 }
 
-/// The remote prefixes a duckling allows unless told otherwise: every object store DuckDB's
-/// httpfs reads, and HTTPS. Plain `http://` is left out: it reaches the server's own network
-/// (cloud metadata services answer there) in clear.
-pub const DEFAULT_REMOTE_PREFIXES: &[&str] = &["s3://", "s3a://", "s3n://", "r2://", "gcs://", "gs://", "https://"];
+/// What a duckling may reach outside its private directory, through DuckDB's httpfs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RemoteAccess {
+    /// URL prefixes a user's statements may read and write (`s3://`, `https://`, a host's
+    /// prefix…); empty: none, and httpfs is not loaded.
+    pub prefixes: Vec<String>,
+    /// Whether loopback and private addresses may be reached (a local MinIO); link-local ones
+    /// never are (see [`crate::egress`]).
+    pub private_endpoints: bool,
+}
 
 /// A WAL longer than this many segments or bytes gets a checkpoint after the commit that grew
 /// it, so readers replay a short WAL and cold opens fetch few objects.
@@ -88,6 +93,9 @@ pub struct Duckling {
     /// Snapshot copies no longer attached, newest last: attaching the same snapshot again
     /// reuses its copy, and a copy of the same database is the base for a newer one.
     spare: Mutex<Vec<SpareCopy>>,
+    /// The user's secrets as temporary DuckDB secrets of this instance: name → the host SQL
+    /// that created it (see [`Self::sync_secrets`]).
+    secrets: Mutex<BTreeMap<String, String>>,
 }
 
 /// A materialized snapshot copy kept after its DETACH. DuckDB opened it read-only, which
@@ -123,11 +131,13 @@ impl Duckling {
         let db = Database::open(None, &opts)?;
         let host = db.connect()?;
         host.execute_batch(&format!("ATTACH ':memory:' AS {INFORMATION_SCHEMA}"))?;
-        let remote = match (config.remote_prefixes.is_empty(), crate::extensions::httpfs()) {
+        let remote = match (config.remote.prefixes.is_empty(), crate::extensions::httpfs()) {
             (true, _) => &[][..],
             (false, Ok(httpfs)) => {
                 host.execute_batch(&format!("LOAD {}", quote_literal(&httpfs.display().to_string())))?;
-                &config.remote_prefixes[..]
+                let proxy = crate::egress::proxy(config.remote.private_endpoints)?;
+                host.execute_batch(&sandbox::remote_sql(&proxy, &host.setting_names()?))?;
+                &config.remote.prefixes[..]
             }
             (false, Err(why)) => {
                 warn!(why, "the duckling reads no remote data");
@@ -146,6 +156,7 @@ impl Duckling {
             swap: parking_lot::RwLock::new(()),
             closed: std::sync::atomic::AtomicBool::new(false),
             spare: Mutex::new(Vec::new()),
+            secrets: Mutex::new(BTreeMap::new()),
         }))
     }
 
@@ -181,6 +192,41 @@ impl Duckling {
     /// Runs SQL on the host connection (Pond's own statements, never user SQL).
     pub fn host_execute(&self, sql: &str) -> Result<(), DucklingError> {
         Ok(self.host.lock().execute_batch(sql)?)
+    }
+
+    /// Creates (or replaces) secret `name` with `create_sql`, host SQL that makes a temporary
+    /// DuckDB secret of that name.
+    pub fn put_secret(&self, name: &str, create_sql: &str) -> Result<(), DucklingError> {
+        let mut secrets = self.secrets.lock();
+        self.host_execute(create_sql)?;
+        secrets.insert(name.to_string(), create_sql.to_string());
+        Ok(())
+    }
+
+    /// Removes secret `name`.
+    pub fn drop_secret(&self, name: &str) -> Result<(), DucklingError> {
+        let mut secrets = self.secrets.lock();
+        self.host_execute(&format!("DROP TEMPORARY SECRET IF EXISTS {}", quote_ident(name)))?;
+        secrets.remove(name);
+        Ok(())
+    }
+
+    /// Makes the instance's secrets exactly `wanted` (name → create SQL), creating, replacing
+    /// and dropping only what differs; returns the secrets DuckDB refused, with why.
+    pub fn sync_secrets(&self, wanted: &BTreeMap<String, String>) -> Vec<(String, DucklingError)> {
+        let held = self.secrets.lock().clone();
+        let mut refused = Vec::new();
+        for name in held.keys().filter(|n| !wanted.contains_key(*n)) {
+            if let Err(e) = self.drop_secret(name) {
+                refused.push((name.clone(), e));
+            }
+        }
+        for (name, sql) in wanted.iter().filter(|(n, sql)| held.get(*n) != Some(*sql)) {
+            if let Err(e) = self.put_secret(name, sql) {
+                refused.push((name.clone(), e));
+            }
+        }
+        refused
     }
 
     /// Attaches database `database_id` as `name`: its working copy is made the latest
@@ -837,7 +883,7 @@ mod tests {
             threads: Some(1),
             memory_limit: None,
             storage,
-            remote_prefixes: Vec::new(),
+            remote: Default::default(),
         })
         .unwrap();
         d.attach("my_db", "db1").unwrap();
@@ -968,7 +1014,7 @@ mod tests {
             threads: Some(1),
             memory_limit: None,
             storage: d.storage().clone(),
-            remote_prefixes: Vec::new(),
+            remote: Default::default(),
         })
         .unwrap();
         other.attach("my_db", "db1").unwrap();

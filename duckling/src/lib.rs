@@ -4,6 +4,8 @@
 //!   parser and reviewed allow-lists.
 //! - [`duckling`]: a user's instance with the user's databases attached, each a working copy
 //!   of its latest snapshot in differential storage, synced after every commit.
+//! - [`egress`]: the loopback proxy every remote read and write goes through, which refuses
+//!   link-local (and, unless allowed, private) addresses.
 //! - [`error`]: [`DucklingError`], which carries the engine's errors unchanged in kind.
 //!
 //! DuckDB itself (the C API wrapper [`engine`], the [`statement_cache`], DuckDB's [`lexer`])
@@ -19,7 +21,7 @@
 //!     cache_dir: dir.path().join("cache"),
 //!     cache_bytes: 1 << 30,
 //! })?;
-//! let d = Duckling::open(&DucklingConfig { dir: dir.path().join("alice"), threads: Some(1), memory_limit: None, storage, remote_prefixes: vec![] })?;
+//! let d = Duckling::open(&DucklingConfig { dir: dir.path().join("alice"), threads: Some(1), memory_limit: None, storage, remote: Default::default() })?;
 //! d.attach("my_db", "db-1")?;
 //! let conn = d.connect("my_db")?;
 //! let (mut stmt, described) = prepare_script(&conn, "SELECT 42 AS answer", &pond_duckling::any_kind)?;
@@ -30,11 +32,12 @@
 //! ```
 
 pub mod duckling;
+pub mod egress;
 pub mod error;
 pub mod sandbox;
 
 pub use duckling::{
-    DEFAULT_REMOTE_PREFIXES, Described, Duckling, DucklingConfig, SYSTEM_CATALOGS, any_kind, describe, prepare_checked,
+    Described, Duckling, DucklingConfig, RemoteAccess, SYSTEM_CATALOGS, any_kind, describe, prepare_checked,
     prepare_script,
 };
 pub use error::DucklingError;

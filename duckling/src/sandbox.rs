@@ -48,6 +48,31 @@ pub fn open_options(threads: Option<usize>, memory_limit: Option<&str>) -> Vec<(
     opts
 }
 
+/// Host SQL run once httpfs is loaded, before the lockdown: every request goes through the
+/// egress proxy at `proxy` ([`crate::egress`]); the `s3_*` settings httpfs copied from the
+/// server's environment (`AWS_ACCESS_KEY_ID`, …, which are the server's own storage
+/// credentials) are reset, so a path without a user's secret goes out anonymous; and TLS
+/// certificates are verified. `settings` are the names this DuckDB has.
+pub fn remote_sql(proxy: &str, settings: &HashSet<String>) -> String {
+    let mut sql: Vec<String> = settings
+        .iter()
+        .filter(|name| name.starts_with("s3_"))
+        .map(|name| format!("RESET GLOBAL {}", quote_ident(name)))
+        .collect();
+    sql.sort();
+    sql.push(format!("SET GLOBAL http_proxy = {}", quote_literal(proxy)));
+    for (name, value) in [
+        ("enable_global_s3_configuration", "false"),
+        ("enable_server_cert_verification", "true"),
+        ("enable_curl_server_cert_verification", "true"),
+    ] {
+        if settings.contains(name) {
+            sql.push(format!("SET GLOBAL {name} = {value}"));
+        }
+    }
+    sql.join(";\n") + ";"
+}
+
 /// Host SQL that locks the instance down once its private directory exists: the private
 /// directory and the `remote` prefixes (`s3://`, …) are all DuckDB may reach. DuckDB requires
 /// `allowed_directories` before `enable_external_access = false`, and keeps them fixed once
@@ -242,10 +267,42 @@ pub fn check_text(sql: &str, table_functions: &HashSet<String>) -> Result<(), Du
     }
     if reaches_duckdbs_secrets(&tokens) {
         return Err(DucklingError::PermissionDenied(
-            "duckdb_secrets may only be called, unqualified: duckdb_secrets()".into(),
+            "duckdb_secrets may only be called, unqualified, in a query: duckdb_secrets()".into(),
+        ));
+    }
+    if unicode_escaped(&tokens) {
+        // `U&"quer\0079"` names `query` in a way no name check here reads.
+        return Err(DucklingError::PermissionDenied(
+            "Unicode-escaped names and strings (U&\"…\") are not allowed".into(),
+        ));
+    }
+    if creates_a_secret(&tokens) {
+        // Pond takes `CREATE SECRET` sent alone; in a script it would reach DuckDB's parser,
+        // whose errors quote the text, values and all.
+        return Err(DucklingError::PermissionDenied(
+            "CREATE SECRET must be sent as a statement of its own (CREATE SECRET name IN POND (…))".into(),
         ));
     }
     Ok(())
+}
+
+/// Whether the text has `U&` right before a quoted name or string: DuckDB reads its escapes.
+fn unicode_escaped(tokens: &[Token]) -> bool {
+    tokens.windows(3).any(|w| {
+        w[0].is_word("u")
+            && w[1].is_punct('&')
+            && w[0].span.end == w[1].span.start
+            && w[1].span.end == w[2].span.start
+            && matches!(w[2].kind, lexer::TokenKind::QuotedName(_) | lexer::TokenKind::String)
+    })
+}
+
+/// Whether a statement of the text starts `CREATE [OR REPLACE] [PERSISTENT|TEMPORARY] SECRET`.
+fn creates_a_secret(tokens: &[Token]) -> bool {
+    lexer::statement_starts(tokens).any(|i| {
+        tokens.get(i).is_some_and(|t| t.is_word("create"))
+            && tokens.iter().skip(i + 1).take(4).any(|t| t.is_word("secret"))
+    })
 }
 
 /// Whether the text names `duckdb_secrets` other than as an unqualified call. The coordinator
@@ -253,9 +310,13 @@ pub fn check_text(sql: &str, table_functions: &HashSet<String>) -> Result<(), Du
 /// own (reached qualified, `system.main.duckdb_secrets()`, or once the macro is dropped) shows
 /// key ids and endpoints.
 fn reaches_duckdbs_secrets(tokens: &[Token]) -> bool {
+    // A view or macro over it is bound again wherever it is used, where Pond's macro may not
+    // be: only a query may name it.
+    let creates = tokens.iter().any(|t| t.is_word("create"));
     tokens.iter().enumerate().any(|(i, t)| {
         t.name().as_deref() == Some("duckdb_secrets")
-            && (i.checked_sub(1).is_some_and(|p| tokens[p].is_punct('.'))
+            && (creates
+                || i.checked_sub(1).is_some_and(|p| tokens[p].is_punct('.'))
                 || !tokens.get(i + 1).is_some_and(|n| n.is_punct('(')))
     })
 }
@@ -609,6 +670,15 @@ mod tests {
         assert!(refused("DROP MACRO TABLE duckdb_secrets"));
         assert!(refused("DROP MACRO TABLE temp.duckdb_secrets; FROM duckdb_secrets()"));
         assert!(!refused("SELECT 'system.main.duckdb_secrets()' AS s"));
+        assert!(refused("CREATE VIEW leak AS FROM duckdb_secrets()"));
+        assert!(refused("CREATE TEMP MACRO leak() AS TABLE FROM duckdb_secrets()"));
+        assert!(refused("FROM U&\"duckdb\\005fsecrets\"()"));
+        assert!(refused("CALL u&\"quer\\0079\"('SELECT 1')"));
+        assert!(refused("SELECT U&'d\\0061ta'"));
+        assert!(!refused("SELECT u & 1 FROM (SELECT 3 AS u)"));
+        assert!(refused("SELECT 1; CREATE SECRET s (TYPE s3, SECRET 'value')"));
+        assert!(refused("select 1; create or replace persistent secret s (type s3)"));
+        assert!(!refused("SELECT 'create secret'"));
     }
 
     #[test]

@@ -123,6 +123,7 @@ fn duckling_status(e: DucklingError) -> Status {
             SqlErrorKind::Permission => Status::permission_denied(message.clone()),
             SqlErrorKind::OutOfMemory => Status::resource_exhausted(message.clone()),
             SqlErrorKind::Internal => Status::internal(message.clone()),
+            SqlErrorKind::Io => io_status(message),
             _ => Status::invalid_argument(message.clone()),
         },
         DucklingError::PermissionDenied(_) => Status::permission_denied(e.to_string()),
@@ -133,6 +134,49 @@ fn duckling_status(e: DucklingError) -> Status {
             tracing::error!(error = %e, "duckling internal error");
             Status::internal(e.to_string())
         }
+    }
+}
+
+/// A file or URL that could not be read or written, by what DuckDB says of it: the store
+/// refused (PERMISSION_DENIED, with the store's message), the object or bucket is missing
+/// (NOT_FOUND), the store could not be reached or failed (UNAVAILABLE: a retry may succeed).
+/// A refusal or a failure on an `s3://` path says how a user gives Pond credentials.
+fn io_status(message: &str) -> Status {
+    let has = |needles: &[&str]| needles.iter().any(|n| message.contains(n));
+    let s3 = has(&["s3://", "amazonaws.com", "r2://", "gcs://", "gs://"]);
+    let credentials = if s3 {
+        " (the path may need a secret of yours: CREATE SECRET name IN POND (TYPE s3, KEY_ID '…', SECRET '…', \
+         SCOPE 's3://bucket/'); SHOW SECRETS lists them)"
+    } else {
+        ""
+    };
+    if has(&[
+        "HTTP 401",
+        "HTTP 403",
+        "AccessDenied",
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+    ]) {
+        Status::permission_denied(format!("{message}{credentials}"))
+    } else if has(&["HTTP 404", "NoSuchKey", "NoSuchBucket", "No files found"]) {
+        Status::not_found(message.to_string())
+    } else if has(&[
+        "Could not establish connection",
+        "Could not connect",
+        "Could not resolve",
+        "Failure when receiving data from the peer",
+        "Failure when sending data to the peer",
+        "Connection refused",
+        "Connection error",
+        "HTTP 429",
+        "HTTP 5",
+        "SlowDown",
+        "timed out",
+        "Timeout",
+    ]) {
+        Status::unavailable(format!("{message}{credentials}"))
+    } else {
+        Status::invalid_argument(message.to_string())
     }
 }
 
@@ -163,6 +207,35 @@ mod tests {
 
     fn status(e: impl Into<FlightSqlError>) -> Status {
         e.into().into()
+    }
+
+    #[test]
+    fn a_remote_read_fails_with_the_status_its_cause_deserves() {
+        let io = |message: &str| {
+            status(CoordinatorError::Duckling(DucklingError::Sql {
+                kind: SqlErrorKind::Io,
+                message: message.into(),
+            }))
+        };
+        let denied = io("HTTP Error: HTTP GET error on 'https://b.s3.amazonaws.com/x' (HTTP 403)");
+        assert_eq!(denied.code(), Code::PermissionDenied);
+        assert!(denied.message().contains("CREATE SECRET name IN POND"));
+        assert_eq!(
+            io("IO Error: No files found that match the pattern \"s3://b/x\"").code(),
+            Code::NotFound
+        );
+        assert_eq!(
+            io("HTTP Error: HTTP HEAD error on 'http://h/b/403.parquet' (HTTP 404)").code(),
+            Code::NotFound
+        );
+        let gone = io("IO Error: Could not connect to server error for HTTP GET to 'http://127.0.0.1:9/b/x'");
+        assert_eq!(gone.code(), Code::Unavailable);
+        assert!(!gone.message().contains("CREATE SECRET"));
+        assert_eq!(io("HTTP Error: ... (HTTP 503)").code(), Code::Unavailable);
+        assert_eq!(
+            io("IO Error: Cannot open file \"x\": Is a directory").code(),
+            Code::InvalidArgument
+        );
     }
 
     #[test]

@@ -30,7 +30,9 @@ ATTEMPTS = {
     "view_over_file": "CREATE VIEW v_adv AS SELECT * FROM read_csv('/etc/passwd')",
     "macro_over_file": "CREATE MACRO m_adv() AS TABLE SELECT * FROM read_text('/etc/hostname'); SELECT * FROM m_adv()",
     "url_read": "SELECT * FROM read_csv('http://127.0.0.1:1/x.csv')",
-    "s3_read": "SELECT * FROM read_parquet('s3://bucket/x.parquet')",
+    # httpfs takes an endpoint from the URL: the metadata service must stay out of reach.
+    "s3_query_endpoint": "SELECT * FROM read_text('s3://latest/meta-data?s3_endpoint=169.254.169.254&s3_use_ssl=false&s3_url_style=path')",
+    "unicode_escaped_function": "SELECT * FROM U&\"quer\\0079\"('SELECT 1')",
     "getenv": "SELECT getenv('HOME')",
     "profiling_output": f"SET profiling_output = '{TARGET}_e.json'",
     "enable_profiling_pragma": "PRAGMA enable_profiling = 'json'",

@@ -4,6 +4,7 @@
 
 mod dual;
 mod ducklings;
+mod lake;
 mod storage;
 mod tpch;
 
@@ -37,6 +38,10 @@ pub struct BenchArgs {
     /// Seconds of load per mode for the ducklings benchmark.
     #[arg(long, env = "POND_BENCH_SECONDS", default_value_t = 10)]
     seconds: u64,
+    /// An S3-compatible server for the lake benchmark (`host:port`, taking unsigned requests);
+    /// default: moto, started with `POND_PYTHON` or `python3`.
+    #[arg(long, env = "POND_BENCH_S3_ENDPOINT")]
+    s3_endpoint: Option<String>,
     /// Database sizes for the storage benchmark, e.g. 1GiB,4GiB.
     #[arg(long, env = "POND_BENCH_SIZES", value_delimiter = ',', default_value = "1GiB,4GiB")]
     sizes: Vec<crate::ByteSize>,
@@ -54,6 +59,9 @@ enum Suite {
     Ducklings,
     /// Dual execution: bytes moved and time against moving everything, also at 100 Mbit/s.
     Dual,
+    /// Parquet on S3 read by a duckling: bytes fetched, cold and warm time against local
+    /// in-process DuckDB, and dual execution at 100 Mbit/s (`--scale 10`: about 2 GB).
+    Lake,
 }
 
 #[allow(clippy::print_stdout)]
@@ -77,6 +85,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         Suite::Tpch => tpch_suite(args).await,
         Suite::Ducklings => ducklings::run(args.seconds).await,
         Suite::Dual => dual::run(args.scale).await,
+        Suite::Lake => lake::run(args.scale, args.runs, args.s3_endpoint).await,
         Suite::Storage => {
             let sizes: Vec<u64> = args.sizes.iter().map(|s| s.as_u64()).collect();
             let iterations = args.iterations;
@@ -97,8 +106,15 @@ struct BenchServer {
 
 impl BenchServer {
     async fn start() -> Result<Self> {
+        Self::start_with(|_| {}).await
+    }
+
+    /// [`Self::start`] with the coordinator's settings changed by `configure`.
+    async fn start_with(configure: impl FnOnce(&mut CoordinatorConfig)) -> Result<Self> {
         let dir = tempfile::tempdir()?;
-        let coordinator = Coordinator::open(CoordinatorConfig::new(dir.path()))?;
+        let mut config = CoordinatorConfig::new(dir.path());
+        configure(&mut config);
+        let coordinator = Coordinator::open(config)?;
         let token = std::fs::read_to_string(dir.path().join("admin.token"))?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;

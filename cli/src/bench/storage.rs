@@ -64,7 +64,7 @@ fn build(size: u64, root: &Path) -> Result<Fixture> {
         threads: None,
         memory_limit: None,
         storage: storage.clone(),
-        remote_prefixes: Vec::new(),
+        remote: Default::default(),
     })?;
     duckling.attach("db", "bench")?;
     let conn = duckling.connect("db")?;

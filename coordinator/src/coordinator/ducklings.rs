@@ -103,23 +103,18 @@ impl Coordinator {
                 threads: self.config.duckling_threads,
                 memory_limit: self.config.duckling_memory.clone(),
                 storage: self.storage.clone(),
-                remote_prefixes: self
-                    .config
-                    .remote_prefixes
-                    .iter()
-                    .filter(|p| !p.is_empty())
-                    .cloned()
-                    .collect(),
+                remote: pond_duckling::RemoteAccess {
+                    prefixes: self
+                        .config
+                        .remote_prefixes
+                        .iter()
+                        .filter(|p| !p.is_empty())
+                        .cloned()
+                        .collect(),
+                    private_endpoints: self.config.private_endpoints,
+                },
             })?;
-            for secret in self.catalog.secrets(user)? {
-                if let Err(e) = d.host_execute(&secret.spec.create_sql()) {
-                    warn!(
-                        secret = secret.spec.name,
-                        error = secret.spec.mask(&e.to_string()),
-                        "a stored secret was not loaded"
-                    );
-                }
-            }
+            self.sync_secrets(&d, user)?;
             let replica = self.is_read_replica();
             for db in self.catalog.databases(user)? {
                 if replica {
@@ -181,6 +176,9 @@ impl Coordinator {
         let (this, s) = (Arc::clone(self), Arc::clone(session));
         blocking(move || {
             let d = s.duckling();
+            // A replica serves while the user's primary changes secrets: a dropped one stops
+            // working here by this statement.
+            this.sync_secrets(d, &s.principal().user)?;
             for db in this.catalog.databases(&s.principal().user)? {
                 let mut attached = d.attached_id(&db.name);
                 if attached.as_ref().is_some_and(|id| *id != db.id) {
@@ -210,6 +208,24 @@ impl Coordinator {
             Ok(())
         })
         .await
+    }
+
+    /// Makes `d`'s secrets the ones `user` has in the catalog. A secret DuckDB refuses is left
+    /// out and logged with its values masked; the others load.
+    pub(super) fn sync_secrets(&self, d: &Duckling, user: &str) -> Result<()> {
+        let secrets = self.catalog.secrets(user)?;
+        let wanted = secrets
+            .iter()
+            .map(|s| (s.spec.name.clone(), s.spec.create_sql()))
+            .collect();
+        for (name, e) in d.sync_secrets(&wanted) {
+            let masked = secrets
+                .iter()
+                .find(|s| s.spec.name == name)
+                .map_or_else(|| e.to_string(), |s| s.spec.mask(&e.to_string()));
+            warn!(secret = name, error = masked, "a stored secret was not loaded");
+        }
+        Ok(())
     }
 
     /// Starts `user`'s duckling now if it is not running (a duckling process does on

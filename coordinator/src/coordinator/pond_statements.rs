@@ -122,7 +122,7 @@ impl Coordinator {
             Command::CreateSecret { spec, existing } => self.create_secret(session, spec, existing)?,
             Command::DropSecret { name, if_exists } => {
                 if self.catalog.drop_secret(user, &name, if_exists)? {
-                    duckling.host_execute(&crate::secrets::drop_sql(&name))?;
+                    duckling.drop_secret(&name)?;
                 }
             }
             Command::ShowSecrets => return self.show_secrets(user),
@@ -143,7 +143,7 @@ impl Coordinator {
         if !self.catalog.put_secret(user, &spec, existing)? {
             return Ok(());
         }
-        if let Err(e) = session.duckling().host_execute(&spec.create_sql()) {
+        if let Err(e) = session.duckling().put_secret(&spec.name, &spec.create_sql()) {
             let undone = match previous {
                 Some(p) => self.catalog.put_secret(user, &p.spec, OnExisting::Replace).map(|_| ()),
                 None => self.catalog.drop_secret(user, &spec.name, true).map(|_| ()),

@@ -1,0 +1,338 @@
+//! A duckling's only way out to the network: an HTTP proxy on loopback that DuckDB's httpfs
+//! is locked to (`http_proxy`, set before the lockdown). URLs, secrets' endpoints, the
+//! `?s3_endpoint=` a URL may carry, redirects and DNS all end in one place, a connection to an
+//! address, and this proxy judges that address.
+//!
+//! Invariants:
+//! - Every connection is checked on the address it actually connects to, resolved here once:
+//!   a name that resolves elsewhere later (DNS rebinding) or a redirect is judged anew.
+//! - Link-local addresses (where cloud metadata services answer), the shared address space
+//!   (100.64/10, Alibaba's metadata) and unspecified or broadcast addresses are always refused;
+//!   loopback and private ones only unless the server allows private endpoints.
+//! - Plain HTTP carries one request per connection (`Connection: close` is forced), so a reused
+//!   connection cannot move to another host unchecked; HTTPS is a `CONNECT` tunnel, checked
+//!   when it opens.
+//! - One proxy per process and policy, started on first use; it never stops.
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use tracing::{debug, warn};
+
+use crate::error::DucklingError;
+
+/// Why `ip` may not be reached, if it may not: `allow_private` lets loopback and private
+/// addresses through, never link-local ones.
+pub fn address_refusal(ip: IpAddr, allow_private: bool) -> Option<&'static str> {
+    const AWS_METADATA_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x0254);
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => {
+            let shared = v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64;
+            if v4.is_link_local() || shared || v4.is_unspecified() || v4.is_broadcast() || v4.is_multicast() {
+                return Some("link-local or reserved (where cloud metadata services answer)");
+            }
+            if (v4.is_loopback() || v4.is_private()) && !allow_private {
+                return Some("on the server's own network (pond serve --private-endpoints allows it)");
+            }
+        }
+        IpAddr::V6(v6) => {
+            let link_local = (v6.segments()[0] & 0xffc0) == 0xfe80;
+            if link_local || v6 == AWS_METADATA_V6 || v6.is_unspecified() || v6.is_multicast() {
+                return Some("link-local or reserved (where cloud metadata services answer)");
+            }
+            let unique_local = (v6.segments()[0] & 0xfe00) == 0xfc00;
+            if (v6.is_loopback() || unique_local) && !allow_private {
+                return Some("on the server's own network (pond serve --private-endpoints allows it)");
+            }
+        }
+    }
+    None
+}
+
+/// Why a destination is not reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unreached {
+    /// Pond's policy refuses it (answered 403).
+    Refused(String),
+    /// It cannot be resolved or connected to (answered 502: a retry may succeed).
+    Unreachable(String),
+}
+
+impl std::fmt::Display for Unreached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unreached::Refused(why) | Unreached::Unreachable(why) => f.write_str(why),
+        }
+    }
+}
+
+/// The first address of `host:port` that may be reached, or why none may.
+pub fn allowed_address(host: &str, port: u16, allow_private: bool) -> Result<SocketAddr, Unreached> {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let addresses: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| Unreached::Unreachable(format!("{host} cannot be resolved: {e}")))?
+        .collect();
+    let mut why = Unreached::Unreachable(format!("{host} has no address"));
+    for a in addresses {
+        match address_refusal(a.ip(), allow_private) {
+            None => return Ok(a),
+            Some(refused) => why = Unreached::Refused(format!("{host} ({}) is {refused}", a.ip())),
+        }
+    }
+    Err(why)
+}
+
+/// The loopback proxy of this process for `allow_private`, started on first use; its
+/// `host:port`, for DuckDB's `http_proxy`.
+pub fn proxy(allow_private: bool) -> Result<String, DucklingError> {
+    static STRICT: OnceLock<Result<String, String>> = OnceLock::new();
+    static PRIVATE: OnceLock<Result<String, String>> = OnceLock::new();
+    let cell = if allow_private { &PRIVATE } else { &STRICT };
+    cell.get_or_init(|| start(allow_private).map_err(|e| e.to_string()))
+        .clone()
+        .map_err(|e| DucklingError::Internal(format!("the egress proxy did not start: {e}")))
+}
+
+fn start(allow_private: bool) -> std::io::Result<String> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let address = listener.local_addr()?.to_string();
+    std::thread::Builder::new().name("pond-egress".into()).spawn(move || {
+        for client in listener.incoming().flatten() {
+            let _ = std::thread::Builder::new()
+                .name("pond-egress-conn".into())
+                .spawn(move || serve(client, allow_private));
+        }
+    })?;
+    Ok(address)
+}
+
+/// The longest request head the proxy reads.
+const MAX_HEAD: usize = 64 << 10;
+
+fn serve(mut client: TcpStream, allow_private: bool) {
+    let _ = client.set_read_timeout(Some(Duration::from_secs(60)));
+    let Some((head, rest)) = read_head(&mut client) else {
+        return;
+    };
+    let _ = client.set_read_timeout(None);
+    let mut lines = head.split("\r\n");
+    let request_line = lines.next().unwrap_or_default();
+    let mut parts = request_line.split(' ');
+    let (method, target, version) = (
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or("HTTP/1.1"),
+    );
+    if method.eq_ignore_ascii_case("CONNECT") {
+        let Some((host, port)) = split_host_port(target, 443) else {
+            return refuse(client, "a CONNECT without host:port");
+        };
+        let server = match allowed_address(&host, port, allow_private).and_then(connect) {
+            Ok(s) => s,
+            Err(unreached) => return answer(client, &unreached),
+        };
+        if client
+            .write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+            .is_err()
+        {
+            return;
+        }
+        return relay(client, server, &rest);
+    }
+    // Plain HTTP: an absolute URI, sent on in origin form, one request per connection.
+    let Some(after_scheme) = target.strip_prefix("http://") else {
+        return refuse(client, "only absolute http:// requests and CONNECT pass this proxy");
+    };
+    let (authority, path) = after_scheme.split_at(after_scheme.find('/').unwrap_or(after_scheme.len()));
+    if authority.contains('@') {
+        return refuse(client, "a URL with user information");
+    }
+    let Some((host, port)) = split_host_port(authority, 80) else {
+        return refuse(client, "a URL without a host");
+    };
+    let mut server = match allowed_address(&host, port, allow_private).and_then(connect) {
+        Ok(s) => s,
+        Err(unreached) => return answer(client, &unreached),
+    };
+    let path = if path.is_empty() { "/" } else { path };
+    let mut forwarded = format!("{method} {path} {version}\r\n");
+    for line in lines.filter(|l| !l.is_empty()) {
+        let name = line.split(':').next().unwrap_or_default().trim().to_ascii_lowercase();
+        if !matches!(
+            name.as_str(),
+            "connection" | "proxy-connection" | "proxy-authorization" | "keep-alive"
+        ) {
+            forwarded.push_str(line);
+            forwarded.push_str("\r\n");
+        }
+    }
+    forwarded.push_str("Connection: close\r\n\r\n");
+    if server.write_all(forwarded.as_bytes()).is_err() {
+        return;
+    }
+    relay(client, server, &rest);
+}
+
+/// Reads up to the end of the request head; returns it and the bytes read past it.
+fn read_head(client: &mut TcpStream) -> Option<(String, Vec<u8>)> {
+    let mut buffer = Vec::with_capacity(4096);
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buffer[..end]).into_owned();
+            return Some((head, buffer[end + 4..].to_vec()));
+        }
+        if buffer.len() > MAX_HEAD {
+            return None;
+        }
+        let n = client.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+    }
+}
+
+fn split_host_port(authority: &str, default_port: u16) -> Option<(String, u16)> {
+    let (host, port) = match authority.rsplit_once(':') {
+        // An IPv6 literal's colons are inside brackets.
+        Some((host, port)) if !port.contains(']') => (host, port.parse().ok()?),
+        _ => (authority, default_port),
+    };
+    (!host.is_empty()).then(|| (host.to_string(), port))
+}
+
+fn connect(address: SocketAddr) -> Result<TcpStream, Unreached> {
+    TcpStream::connect_timeout(&address, Duration::from_secs(30))
+        .map_err(|e| Unreached::Unreachable(format!("{address}: {e}")))
+}
+
+fn refuse(client: TcpStream, why: &str) {
+    answer(client, &Unreached::Refused(why.to_string()));
+}
+
+/// Answers a request the proxy does not pass on: 403 for Pond's refusal, 502 for a
+/// destination that cannot be reached.
+fn answer(mut client: TcpStream, unreached: &Unreached) {
+    debug!(%unreached, "the egress proxy did not pass a request on");
+    let (status, body) = match unreached {
+        Unreached::Refused(why) => ("403 Forbidden", format!("Pond refuses this destination: {why}\n")),
+        Unreached::Unreachable(why) => ("502 Bad Gateway", format!("cannot reach {why}\n")),
+    };
+    let _ = write!(
+        client,
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = client.shutdown(Shutdown::Both);
+}
+
+/// Copies both ways until either side ends, `pending` (bytes the client sent past its head)
+/// first.
+fn relay(client: TcpStream, mut server: TcpStream, pending: &[u8]) {
+    if !pending.is_empty() && server.write_all(pending).is_err() {
+        return;
+    }
+    let (Ok(mut client_reader), Ok(mut server_writer)) = (client.try_clone(), server.try_clone()) else {
+        return;
+    };
+    let upstream = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut client_reader, &mut server_writer);
+        let _ = server_writer.shutdown(Shutdown::Write);
+    });
+    let mut client_writer = client;
+    if let Err(e) = std::io::copy(&mut server, &mut client_writer) {
+        debug!(error = %e, "an egress connection ended early");
+    }
+    let _ = client_writer.shutdown(Shutdown::Both);
+    let _ = server.shutdown(Shutdown::Both);
+    if upstream.join().is_err() {
+        warn!("an egress relay thread panicked");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_services_are_never_reached_and_private_networks_only_when_allowed() {
+        let refused = |ip: &str, private: bool| address_refusal(ip.parse().unwrap(), private).is_some();
+        for always in [
+            "169.254.169.254",
+            "::ffff:169.254.169.254",
+            "100.100.100.200",
+            "fe80::1",
+            "fd00:ec2::254",
+            "0.0.0.0",
+            "::",
+        ] {
+            assert!(refused(always, true), "{always}");
+        }
+        for private in [
+            "127.0.0.1",
+            "10.0.0.5",
+            "192.168.1.1",
+            "172.16.0.1",
+            "::1",
+            "fd12::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(refused(private, false), "{private}");
+            assert!(!refused(private, true), "{private}");
+        }
+        assert!(!refused("93.184.216.34", false));
+        assert!(!refused("2606:4700::1111", false));
+    }
+
+    fn through_proxy(proxy: &str, request: &str) -> String {
+        let mut s = TcpStream::connect(proxy).unwrap();
+        s.write_all(request.as_bytes()).unwrap();
+        let mut answer = String::new();
+        let _ = s.read_to_string(&mut answer);
+        answer
+    }
+
+    #[test]
+    fn the_proxy_forwards_to_allowed_hosts_one_request_per_connection_and_refuses_others() {
+        // An origin on loopback that echoes the request head it got.
+        let origin = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = origin.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for mut c in origin.incoming().flatten() {
+                let (head, _) = read_head(&mut c).unwrap();
+                let body = head.replace("\r\n", "|");
+                let _ = write!(c, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+            }
+        });
+        let strict = proxy(false).unwrap();
+        let request = format!(
+            "GET http://127.0.0.1:{port}/bucket/key?x=1 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: keep-alive\r\n\r\n"
+        );
+        let refused = through_proxy(&strict, &request);
+        assert!(
+            refused.starts_with("HTTP/1.1 403") && refused.contains("own network"),
+            "{refused}"
+        );
+        let open = proxy(true).unwrap();
+        let answer = through_proxy(&open, &request);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.contains("GET /bucket/key?x=1 HTTP/1.1|"), "{answer}");
+        assert!(
+            answer.contains("Connection: close") && !answer.contains("keep-alive"),
+            "{answer}"
+        );
+        let metadata = through_proxy(&open, "CONNECT 169.254.169.254:80 HTTP/1.1\r\n\r\n");
+        assert!(
+            metadata.starts_with("HTTP/1.1 403") && metadata.contains("metadata"),
+            "{metadata}"
+        );
+        let userinfo = through_proxy(&open, &format!("GET http://x@127.0.0.1:{port}/ HTTP/1.1\r\n\r\n"));
+        assert!(userinfo.starts_with("HTTP/1.1 403"), "{userinfo}");
+        let closed = through_proxy(&open, "GET http://127.0.0.1:9/x HTTP/1.1\r\n\r\n");
+        assert!(closed.starts_with("HTTP/1.1 502"), "{closed}");
+    }
+}

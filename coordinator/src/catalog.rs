@@ -171,8 +171,28 @@ impl FileCatalog {
         })
     }
 
-    /// Seals and opens secrets with `key`.
+    /// Seals and opens secrets with `key`. Secrets sealed under another key (a rotated signing
+    /// key) are named in the log now, at startup, not only when their owner's duckling starts.
     pub fn with_secrets_key(self, key: SecretsKey) -> Self {
+        let unreadable: Vec<String> = self
+            .data
+            .lock()
+            .secrets
+            .iter()
+            .filter(|s| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(&s.sealed)
+                    .map_or(true, |sealed| key.open(&s.owner, &s.name, &sealed).is_err())
+            })
+            .map(|s| format!("{}/{}", s.owner, s.name))
+            .collect();
+        if !unreadable.is_empty() {
+            tracing::warn!(
+                count = unreadable.len(),
+                secrets = unreadable.join(", "),
+                "secrets sealed under another key cannot be opened; their owners must create them again"
+            );
+        }
         Self {
             secrets_key: Some(key),
             ..self
@@ -445,6 +465,37 @@ impl Catalog for FileCatalog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_open_only_under_the_key_that_sealed_them_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalog.json");
+        let key = || SecretsKey::derive(&[1u8; 32]);
+        let spec = SecretSpec {
+            name: "lake".into(),
+            secret_type: "s3".into(),
+            scope: None,
+            options: crate::secrets::SecretOptions([("secret".to_string(), "hunter2-value".to_string())].into()),
+        };
+        let c = FileCatalog::open(&path).unwrap().with_secrets_key(key());
+        assert!(c.put_secret("alice", &spec, OnExisting::Fail).unwrap());
+        assert!(!c.put_secret("alice", &spec, OnExisting::Keep).unwrap());
+        assert!(c.put_secret("alice", &spec, OnExisting::Fail).is_err());
+        assert!(c.secrets("bob").unwrap().is_empty());
+        drop(c);
+        assert!(!std::fs::read_to_string(&path).unwrap().contains("hunter2"));
+        let reopened = FileCatalog::open(&path).unwrap().with_secrets_key(key());
+        assert_eq!(reopened.secrets("alice").unwrap()[0].spec, spec);
+        // A rotated key: the secret is left out, and can be dropped and made again.
+        let rotated = FileCatalog::open(&path)
+            .unwrap()
+            .with_secrets_key(SecretsKey::derive(&[2u8; 32]));
+        assert!(rotated.secrets("alice").unwrap().is_empty());
+        assert!(rotated.put_secret("alice", &spec, OnExisting::Replace).unwrap());
+        assert_eq!(rotated.secrets("alice").unwrap().len(), 1);
+        assert!(rotated.drop_secret("alice", "lake", false).unwrap());
+        assert!(!rotated.drop_secret("alice", "lake", true).unwrap());
+    }
 
     #[test]
     fn users_get_a_default_database_and_survive_reopen() {

@@ -77,6 +77,9 @@ pub struct Coordinator {
     /// A read replica attaches the user's databases as snapshots and moves them to the
     /// newest before each statement, instead of opening them for writing.
     read_replica: std::sync::atomic::AtomicBool,
+    /// Held while a secret is created or dropped: a refused `CREATE OR REPLACE` puts back the
+    /// secret it read before, which no other change may have replaced meanwhile.
+    secret_changes: Mutex<()>,
 }
 
 /// The user with access to the whole server (`pond_ducklings()`).
@@ -150,6 +153,7 @@ impl Coordinator {
             sessions: Mutex::new(HashMap::new()),
             cluster,
             read_replica: std::sync::atomic::AtomicBool::new(false),
+            secret_changes: Mutex::new(()),
         }))
     }
 

@@ -121,6 +121,7 @@ impl Coordinator {
             Command::Detach { alias, if_exists } => self.detach(session, &alias, if_exists)?,
             Command::CreateSecret { spec, existing } => self.create_secret(session, spec, existing)?,
             Command::DropSecret { name, if_exists } => {
+                let _changing = self.secret_changes.lock();
                 if self.catalog.drop_secret(user, &name, if_exists)? {
                     duckling.drop_secret(&name)?;
                 }
@@ -135,6 +136,7 @@ impl Coordinator {
     fn create_secret(&self, session: &Session, spec: SecretSpec, existing: OnExisting) -> Result<()> {
         let user = session.principal().user.as_str();
         let spec = spec.checked(self.config.private_endpoints)?;
+        let _changing = self.secret_changes.lock();
         let previous = self
             .catalog
             .secrets(user)?

@@ -103,6 +103,15 @@ def test_secrets_are_listed_never_shown_and_dropped(lake, lake_conn, s3_server):
     assert "key_id=redacted" in mine[0][4]
     info = rows(lake_conn, "SELECT name, type, scope FROM pond_information_schema.secrets")
     assert info == [("shown", "s3", f"s3://{bucket}/p/")]
+    for sql, columns in [
+        ("SELECT * FROM pond_information_schema.secrets", ["name", "type", "scope", "created"]),
+        ("SHOW SECRETS", ["name", "type", "scope", "storage", "created"]),
+    ]:
+        cur = lake_conn.cursor()
+        cur.execute(sql)
+        assert [d[0] for d in cur.description] == columns, sql
+        cur.fetchall()
+        cur.close()
     everything = repr(listed) + repr(mine) + repr(info)
     assert SECRET_VALUE not in everything and KEY_ID_VALUE not in everything
     # DuckDB's own listing, qualified or after dropping Pond's, stays out of reach.
@@ -401,12 +410,12 @@ def test_jdbc_and_adbc_clients_see_the_same_s3_rows(lake_conn, s3_server):
     assert table.to_pylist() == [{"i": 1, "s": "a"}, {"i": 2, "s": "b"}]
 
 
-class ThrottlingProxy:
-    """A loopback proxy to the S3 server that answers its first `refusals` requests with S3's
-    503 SlowDown, then passes everything through."""
+class RefusingProxy:
+    """A loopback proxy to the S3 server that answers its first `refusals` requests with an S3
+    error (`status`, `code`), then passes everything through."""
 
-    def __init__(self, upstream: tuple[str, int], refusals: int):
-        self.upstream, self.refusals = upstream, refusals
+    def __init__(self, upstream: tuple[str, int], refusals: int, status=b"503 Slow Down", code="SlowDown"):
+        self.upstream, self.refusals, self.status, self.code = upstream, refusals, status, code
         self.refused = 0
         self.lock = threading.Lock()
         self.listener = socket.create_server(("127.0.0.1", 0))
@@ -433,9 +442,9 @@ class ThrottlingProxy:
                 if not chunk:
                     break
                 head += chunk
-            body = b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
+            body = f"<Error><Code>{self.code}</Code><Message>refused by the test</Message></Error>".encode()
             client.sendall(
-                b"HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nConnection: close\r\n"
+                b"HTTP/1.1 " + self.status + b"\r\nContent-Type: application/xml\r\nConnection: close\r\n"
                 + f"Content-Length: {len(body)}\r\n\r\n".encode()
                 + body
             )
@@ -449,7 +458,7 @@ class ThrottlingProxy:
 def test_a_throttling_store_is_retried(lake_conn, s3_server):
     bucket = s3_server.new_bucket()
     s3_server.put_object(bucket, "t.parquet", parquet_bytes(pa.table({"x": [4, 5]})))
-    proxy = ThrottlingProxy((s3_server.host, s3_server.port), refusals=2)
+    proxy = RefusingProxy((s3_server.host, s3_server.port), refusals=2)
     rows(lake_conn, secret_sql(s3_server, scope=f"s3://{bucket}/").replace(
         f"{s3_server.host}:{s3_server.port}", f"127.0.0.1:{proxy.port}"
     ))
@@ -494,3 +503,18 @@ def test_read_replicas_take_secrets_created_and_dropped_on_the_primary(pond_fact
         with pytest.raises(Error) as e:
             rows(r, query)
         assert "amazonaws.com" in str(e.value), str(e.value)
+
+
+def test_a_store_that_refuses_the_secret_answers_permission_denied(lake_conn, s3_server):
+    # moto takes any credentials; this store refuses every request as S3 does wrong keys.
+    bucket = s3_server.new_bucket()
+    s3_server.put_object(bucket, "t.parquet", parquet_bytes(pa.table({"x": [1]})))
+    proxy = RefusingProxy((s3_server.host, s3_server.port), refusals=10**9, status=b"403 Forbidden", code="InvalidAccessKeyId")
+    rows(lake_conn, secret_sql(s3_server, scope=f"s3://{bucket}/").replace(
+        f"{s3_server.host}:{s3_server.port}", f"127.0.0.1:{proxy.port}"
+    ))
+    with pytest.raises(Error) as e:
+        rows(lake_conn, f"SELECT x FROM 's3://{bucket}/t.parquet'")
+    assert "(PermissionDenied;" in str(e.value) and "403" in str(e.value), str(e.value)
+    assert SECRET_VALUE not in str(e.value) and KEY_ID_VALUE not in str(e.value)
+    assert proxy.refused >= 1

@@ -169,7 +169,7 @@ impl Coordinator {
             Field::new("scope", DataType::Utf8, true),
             Field::new("storage", DataType::Utf8, false),
             Field::new(
-                "created_ts",
+                "created",
                 DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, None),
                 false,
             ),

@@ -259,7 +259,7 @@ impl Coordinator {
         let mut sql = format!(
             "CREATE OR REPLACE TABLE {schema}.databases (database_name VARCHAR, created_ts TIMESTAMP, snapshot_retention_days INTEGER);
              CREATE OR REPLACE TABLE {schema}.database_snapshots (database_name VARCHAR, snapshot_id UBIGINT, snapshot_name VARCHAR, created_ts TIMESTAMP, bytes_added UBIGINT, total_bytes UBIGINT);
-             CREATE OR REPLACE TABLE {schema}.secrets (name VARCHAR, type VARCHAR, scope VARCHAR, created_ts TIMESTAMP);"
+             CREATE OR REPLACE TABLE {schema}.secrets (name VARCHAR, type VARCHAR, scope VARCHAR, created TIMESTAMP);"
         );
         if !secrets.is_empty() {
             sql.push_str(&format!("INSERT INTO {schema}.secrets VALUES {};", secrets.join(", ")));

@@ -5,6 +5,37 @@
 mod dual;
 mod ducklings;
 mod lake;
+mod reference;
+
+/// `SELECT 1` as a standard Flight SQL client runs it (GetFlightInfo, then DoGet), `$n` times
+/// after a warm-up; the sorted latencies. A macro: the client's transport types differ.
+macro_rules! standard_select1 {
+    ($client:expr, $n:expr) => {{
+        let n: usize = $n;
+        let warm_up = n.min(100);
+        let mut times = Vec::with_capacity(n);
+        for i in 0..n + warm_up {
+            let t = Instant::now();
+            let info = $client.execute("SELECT 1".to_string(), None).await?;
+            let ticket = info
+                .endpoint
+                .first()
+                .and_then(|e| e.ticket.clone())
+                .context("a FlightInfo without a ticket")?;
+            let mut stream = $client.do_get(ticket).await?;
+            let mut rows = 0;
+            while let Some(batch) = stream.try_next().await? {
+                rows += batch.num_rows();
+            }
+            anyhow::ensure!(rows == 1, "SELECT 1 returned {rows} rows");
+            if i >= warm_up {
+                times.push(t.elapsed());
+            }
+        }
+        times.sort();
+        times
+    }};
+}
 mod storage;
 mod tpch;
 
@@ -38,6 +69,11 @@ pub struct BenchArgs {
     /// Seconds of load per mode for the ducklings benchmark.
     #[arg(long, env = "POND_BENCH_SECONDS", default_value_t = 10)]
     seconds: u64,
+    /// A reference Flight SQL server to measure a standard client against in the flight
+    /// benchmark (`host:port`, no authentication), such as arrow-go's SQLite example; default:
+    /// `sqlite_flightsql_server` started from `PATH` or `~/go/bin` when it is installed.
+    #[arg(long, env = "POND_BENCH_REFERENCE")]
+    reference: Option<String>,
     /// An S3-compatible server for the lake benchmark (`host:port`, taking unsigned requests);
     /// default: moto, started with `POND_PYTHON` or `python3`.
     #[arg(long, env = "POND_BENCH_S3_ENDPOINT")]
@@ -100,6 +136,9 @@ struct BenchServer {
     client: PondClient,
     /// `pond://` URL with the admin token.
     url: String,
+    /// Where it listens, and the admin token, for clients other than Pond's.
+    address: std::net::SocketAddr,
+    token: String,
     stop: tokio::sync::oneshot::Sender<()>,
     server: tokio::task::JoinHandle<Result<(), pond_flight_server::ServeError>>,
 }
@@ -128,6 +167,7 @@ impl BenchServer {
             },
         ));
         let url = format!("pond://{addr}?token={}", token.trim());
+        let token = token.trim().to_string();
         let client = PondClient::connect(&url)
             .await
             .context("connecting to the benchmark server")?;
@@ -135,6 +175,8 @@ impl BenchServer {
             _dir: dir,
             client,
             url,
+            address: addr,
+            token,
             stop,
             server,
         })
@@ -149,6 +191,7 @@ impl BenchServer {
 
 async fn flight(args: BenchArgs) -> Result<()> {
     let mut pond = BenchServer::start().await?;
+    let (address, token) = (pond.address, pond.token.clone());
     let client = &mut pond.client;
 
     // (a) SELECT 1 round trips.
@@ -192,6 +235,60 @@ async fn flight(args: BenchArgs) -> Result<()> {
     }
     bare.sort();
     figure("flight_bare_rpc_p50", micros(percentile(&bare, 0.5)), "us");
+
+    // (a') A standard Flight SQL client's SELECT 1 (GetFlightInfo, then DoGet; no inline
+    // result), against a reference server measured the same way in the same run.
+    let standard = standard_select1!(client.flight_sql(), args.iterations);
+    figure("flight_standard_select1_p50", micros(percentile(&standard, 0.5)), "us");
+    figure("flight_standard_select1_p99", micros(percentile(&standard, 0.99)), "us");
+    // The same without cookies, as ADBC and pyarrow's clients run by default: every call
+    // arrives without its session.
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{address}"))?
+        .connect()
+        .await?;
+    let mut cookieless = arrow_flight::sql::client::FlightSqlServiceClient::new(channel);
+    cookieless.set_token(token);
+    let without_cookies = standard_select1!(&mut cookieless, args.iterations);
+    figure(
+        "flight_standard_no_cookie_select1_p50",
+        micros(percentile(&without_cookies, 0.5)),
+        "us",
+    );
+    figure(
+        "flight_standard_no_cookie_select1_p99",
+        micros(percentile(&without_cookies, 0.99)),
+        "us",
+    );
+    let reference = reference::start(args.reference.clone()).await?;
+    if let Some(reference) = &reference {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", reference.address))?
+            .connect()
+            .await
+            .context("connecting to the reference Flight SQL server")?;
+        let mut reference_client = arrow_flight::sql::client::FlightSqlServiceClient::new(channel);
+        let measured = standard_select1!(&mut reference_client, args.iterations);
+        figure(
+            "reference_standard_select1_p50",
+            micros(percentile(&measured, 0.5)),
+            "us",
+        );
+        figure(
+            "reference_standard_select1_p99",
+            micros(percentile(&measured, 0.99)),
+            "us",
+        );
+        figure(
+            "flight_standard_select1_p50_vs_reference",
+            percentile(&standard, 0.5).as_secs_f64() / percentile(&measured, 0.5).as_secs_f64(),
+            "x",
+        );
+        figure(
+            "flight_standard_no_cookie_select1_p50_vs_reference",
+            percentile(&without_cookies, 0.5).as_secs_f64() / percentile(&measured, 0.5).as_secs_f64(),
+            "x",
+        );
+    }
+    drop(reference);
     local.sort();
     remote.sort();
     figure("flight_select1_p50", micros(percentile(&remote, 0.5)), "us");

@@ -13,6 +13,9 @@
 //!   connection cannot move to another host unchecked; HTTPS is a `CONNECT` tunnel, checked
 //!   when it opens.
 //! - One proxy per process and policy, started on first use; it never stops.
+//! - A destination cannot hold the proxy's resources: at most [`MAX_CONNECTIONS`] relays at
+//!   once (more are answered 503), every socket times out after [`IDLE`] without traffic, and a
+//!   client that leaves ends its relay both ways.
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
@@ -96,17 +99,71 @@ pub fn proxy(allow_private: bool) -> Result<String, DucklingError> {
         .map_err(|e| DucklingError::Internal(format!("the egress proxy did not start: {e}")))
 }
 
+/// Relays open at once, across the process; more connections are answered 503.
+const MAX_CONNECTIONS: usize = 512;
+
+/// How long a relayed socket may stay silent before the proxy drops it. DuckDB's own
+/// `http_timeout` is 30 s (it retries on a new connection); the margin is for a store that
+/// answers only once a large uploaded part has arrived.
+const IDLE: Duration = Duration::from_secs(300);
+
+static OPEN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Counts one open connection while it lives.
+struct Slot;
+
+impl Slot {
+    fn take() -> Option<Self> {
+        let before = OPEN.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if before >= MAX_CONNECTIONS {
+            OPEN.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            return None;
+        }
+        Some(Slot)
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        OPEN.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 fn start(allow_private: bool) -> std::io::Result<String> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let address = listener.local_addr()?.to_string();
     std::thread::Builder::new().name("pond-egress".into()).spawn(move || {
-        for client in listener.incoming().flatten() {
-            let _ = std::thread::Builder::new()
+        for client in listener.incoming() {
+            let client = match client {
+                Ok(c) => c,
+                Err(e) => {
+                    // Out of descriptors, say: wait for relays to end instead of spinning.
+                    debug!(error = %e, "the egress proxy could not accept");
+                    std::thread::sleep(Duration::from_millis(50));
+                    continue;
+                }
+            };
+            let Some(slot) = Slot::take() else {
+                answer_busy(client);
+                continue;
+            };
+            let spawned = std::thread::Builder::new()
                 .name("pond-egress-conn".into())
-                .spawn(move || serve(client, allow_private));
+                .spawn(move || {
+                    let _slot = slot;
+                    serve(client, allow_private);
+                });
+            if let Err(e) = spawned {
+                warn!(error = %e, "the egress proxy could not start a relay");
+            }
         }
     })?;
     Ok(address)
+}
+
+fn answer_busy(mut client: TcpStream) {
+    let _ = client.write_all(b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+    let _ = client.shutdown(Shutdown::Both);
 }
 
 /// The longest request head the proxy reads.
@@ -117,7 +174,6 @@ fn serve(mut client: TcpStream, allow_private: bool) {
     let Some((head, rest)) = read_head(&mut client) else {
         return;
     };
-    let _ = client.set_read_timeout(None);
     let mut lines = head.split("\r\n");
     let request_line = lines.next().unwrap_or_default();
     let mut parts = request_line.split(' ');
@@ -233,24 +289,37 @@ fn answer(mut client: TcpStream, unreached: &Unreached) {
 /// Copies both ways until either side ends, `pending` (bytes the client sent past its head)
 /// first.
 fn relay(client: TcpStream, mut server: TcpStream, pending: &[u8]) {
+    for socket in [&client, &server] {
+        let _ = socket.set_read_timeout(Some(IDLE));
+        let _ = socket.set_write_timeout(Some(IDLE));
+    }
     if !pending.is_empty() && server.write_all(pending).is_err() {
         return;
     }
     let (Ok(mut client_reader), Ok(mut server_writer)) = (client.try_clone(), server.try_clone()) else {
         return;
     };
-    let upstream = std::thread::spawn(move || {
-        let _ = std::io::copy(&mut client_reader, &mut server_writer);
-        let _ = server_writer.shutdown(Shutdown::Write);
-    });
+    let upstream = std::thread::Builder::new()
+        .name("pond-egress-up".into())
+        .spawn(move || {
+            let _ = std::io::copy(&mut client_reader, &mut server_writer);
+            // The client is gone (or silent past IDLE): a destination that never answers must not
+            // keep the other direction waiting.
+            let _ = server_writer.shutdown(Shutdown::Both);
+        });
     let mut client_writer = client;
     if let Err(e) = std::io::copy(&mut server, &mut client_writer) {
         debug!(error = %e, "an egress connection ended early");
     }
     let _ = client_writer.shutdown(Shutdown::Both);
     let _ = server.shutdown(Shutdown::Both);
-    if upstream.join().is_err() {
-        warn!("an egress relay thread panicked");
+    match upstream {
+        Ok(upstream) => {
+            if upstream.join().is_err() {
+                warn!("an egress relay thread panicked");
+            }
+        }
+        Err(e) => warn!(error = %e, "the egress proxy could not start a relay's second half"),
     }
 }
 
@@ -334,5 +403,37 @@ mod tests {
         assert!(userinfo.starts_with("HTTP/1.1 403"), "{userinfo}");
         let closed = through_proxy(&open, "GET http://127.0.0.1:9/x HTTP/1.1\r\n\r\n");
         assert!(closed.starts_with("HTTP/1.1 502"), "{closed}");
+    }
+
+    #[test]
+    fn a_destination_that_never_answers_is_let_go_when_its_client_leaves() {
+        // Accepts and then says nothing, ever.
+        let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = silent.local_addr().unwrap().port();
+        let held = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let keep = std::sync::Arc::clone(&held);
+        std::thread::spawn(move || {
+            for c in silent.incoming().flatten() {
+                keep.lock().push(c);
+            }
+        });
+        let open = proxy(true).unwrap();
+        let before = OPEN.load(std::sync::atomic::Ordering::SeqCst);
+        for _ in 0..20 {
+            let mut s = TcpStream::connect(&open).unwrap();
+            write!(s, "GET http://127.0.0.1:{port}/ HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            drop(s);
+        }
+        // Every relay ends once its client has gone, although the destination never spoke.
+        let settled = || OPEN.load(std::sync::atomic::Ordering::SeqCst) <= before && held.lock().len() == 20;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !settled() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(held.lock().len(), 20, "the proxy reached the destination each time");
+        assert!(
+            OPEN.load(std::sync::atomic::Ordering::SeqCst) <= before,
+            "relays left open"
+        );
     }
 }

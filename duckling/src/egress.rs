@@ -30,10 +30,22 @@ use crate::error::DucklingError;
 /// addresses through, never link-local ones.
 pub fn address_refusal(ip: IpAddr, allow_private: bool) -> Option<&'static str> {
     const AWS_METADATA_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x0254);
-    match ip.to_canonical() {
+    const AZURE_WIRESERVER: std::net::Ipv4Addr = std::net::Ipv4Addr::new(168, 63, 129, 16);
+    match embedded_v4(ip.to_canonical()) {
         IpAddr::V4(v4) => {
-            let shared = v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64;
-            if v4.is_link_local() || shared || v4.is_unspecified() || v4.is_broadcast() || v4.is_multicast() {
+            let [a, b, ..] = v4.octets();
+            let shared = a == 100 && (b & 0xc0) == 64;
+            let benchmarking = a == 198 && (b & 0xfe) == 18;
+            let reserved = a >= 240;
+            if v4.is_link_local()
+                || shared
+                || benchmarking
+                || reserved
+                || v4 == AZURE_WIRESERVER
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+            {
                 return Some("link-local or reserved (where cloud metadata services answer)");
             }
             if (v4.is_loopback() || v4.is_private()) && !allow_private {
@@ -45,7 +57,7 @@ pub fn address_refusal(ip: IpAddr, allow_private: bool) -> Option<&'static str> 
             if link_local || v6 == AWS_METADATA_V6 || v6.is_unspecified() || v6.is_multicast() {
                 return Some("link-local or reserved (where cloud metadata services answer)");
             }
-            let unique_local = (v6.segments()[0] & 0xfe00) == 0xfc00;
+            let unique_local = (v6.segments()[0] & 0xfe00) == 0xfc00 || (v6.segments()[0] & 0xffc0) == 0xfec0;
             if (v6.is_loopback() || unique_local) && !allow_private {
                 return Some("on the server's own network (pond serve --private-endpoints allows it)");
             }
@@ -68,6 +80,22 @@ impl std::fmt::Display for Unreached {
         match self {
             Unreached::Refused(why) | Unreached::Unreachable(why) => f.write_str(why),
         }
+    }
+}
+
+/// The IPv4 address an IPv6 one stands for when it only carries one: NAT64 (`64:ff9b::/96`),
+/// 6to4 (`2002::/16`) and IPv4-compatible (`::a.b.c.d`) forms are judged as that address.
+fn embedded_v4(ip: IpAddr) -> IpAddr {
+    let IpAddr::V6(v6) = ip else {
+        return ip;
+    };
+    let s = v6.segments();
+    let v4 = |hi: u16, lo: u16| IpAddr::V4(std::net::Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo)));
+    match s {
+        [0x0064, 0xff9b, 0, 0, 0, 0, hi, lo] => v4(hi, lo),
+        [0x2002, hi, lo, ..] => v4(hi, lo),
+        [0, 0, 0, 0, 0, 0, hi, lo] if hi != 0 => v4(hi, lo),
+        _ => ip,
     }
 }
 
@@ -338,6 +366,12 @@ mod tests {
             "fd00:ec2::254",
             "0.0.0.0",
             "::",
+            "64:ff9b::a9fe:a9fe",
+            "2002:a9fe:a9fe::1",
+            "::169.254.169.254",
+            "168.63.129.16",
+            "198.18.0.1",
+            "240.0.0.1",
         ] {
             assert!(refused(always, true), "{always}");
         }
@@ -348,7 +382,9 @@ mod tests {
             "172.16.0.1",
             "::1",
             "fd12::1",
+            "fec0::1",
             "::ffff:127.0.0.1",
+            "64:ff9b::a00:5",
         ] {
             assert!(refused(private, false), "{private}");
             assert!(!refused(private, true), "{private}");

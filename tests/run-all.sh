@@ -27,8 +27,9 @@ if [ -x tests/python/run.sh ]; then
   tests/python/run.sh
 fi
 
-step "k6 Flight SQL load test (30-second smoke)"
+step "k6 Flight SQL load test (30-second smoke, then 10 seconds of point queries)"
 k6/run.sh --smoke
+k6/run.sh --point --smoke
 
 if [ -x tests/java/run.sh ]; then
   step "Java JDBC suite"

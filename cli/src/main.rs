@@ -284,7 +284,10 @@ async fn serve(args: ServeArgs, child_args: Vec<String>) -> Result<()> {
     let addr = listener.local_addr()?;
     let shutdown = shutdown_signal()?;
     let pool = match args.ducklings {
-        DucklingsArg::InProcess => None,
+        DucklingsArg::InProcess => {
+            coordinator.keep_a_spare_instance(true);
+            None
+        }
         mode => Some(cluster_pool(&args, mode, &coordinator, child_args)?),
     };
     let gc = {
@@ -388,6 +391,8 @@ async fn serve_cluster(
     } else {
         None
     };
+    // Once children can register: the first user's duckling is then already running.
+    pool.keep_a_spare();
     let sweeper = {
         let pool = Arc::clone(&pool);
         tokio::spawn(async move {

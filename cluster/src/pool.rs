@@ -146,6 +146,11 @@ pub struct Pool {
     next_replica: std::sync::atomic::AtomicUsize,
     /// Set when shutdown begins: no duckling is started or assigned after it.
     draining: AtomicBool,
+    /// Process mode: a duckling process started and registered ahead of the next user who needs
+    /// one, its DuckDB already open (see [`Self::keep_a_spare`]).
+    spare: Mutex<Option<Arc<Member>>>,
+    /// Whether a spare is being started.
+    spare_starting: AtomicBool,
 }
 
 impl Pool {
@@ -160,6 +165,8 @@ impl Pool {
         coordinator: Arc<Coordinator>,
         clock: Arc<dyn Clock>,
     ) -> Arc<Self> {
+        // Spares of an earlier run: their processes are gone, and nothing reuses their files.
+        let _ = std::fs::remove_dir_all(config.data_dir.join("cluster").join("spare"));
         Arc::new(Self {
             config,
             clock,
@@ -174,7 +181,39 @@ impl Pool {
             affinity: Mutex::new(HashMap::new()),
             next_replica: std::sync::atomic::AtomicUsize::new(0),
             draining: AtomicBool::new(false),
+            spare: Mutex::new(None),
+            spare_starting: AtomicBool::new(false),
         })
+    }
+
+    /// Process mode: starts a duckling process for no user yet, so the next user's first query
+    /// waits for an assignment instead of a process start; called again each time one is taken.
+    /// Its files live under `<data_dir>/cluster/spare/<id>` for as long as it serves its user.
+    pub fn keep_a_spare(self: &Arc<Self>) {
+        if self.config.mode != DucklingMode::Process
+            || self.draining.load(Ordering::SeqCst)
+            || self.spare.lock().as_ref().is_some_and(|m| m.is_alive())
+            || self.spare_starting.swap(true, Ordering::SeqCst)
+        {
+            return;
+        }
+        let pool = Arc::clone(self);
+        tokio::spawn(async move {
+            match pool.spawn(None, None).await {
+                Ok(member) => *pool.spare.lock() = Some(member),
+                Err(e) => warn!(error = %e, "could not start a spare duckling process"),
+            }
+            pool.spare_starting.store(false, Ordering::SeqCst);
+        });
+    }
+
+    /// The spare duckling process, if one is ready; another is started in its place.
+    fn take_spare(self: &Arc<Self>) -> Option<Arc<Member>> {
+        let spare = self.spare.lock().take().filter(|m| m.is_alive());
+        if spare.is_some() {
+            self.keep_a_spare();
+        }
+        spare
     }
 
     pub fn config(&self) -> &PoolConfig {
@@ -303,7 +342,10 @@ impl Pool {
     async fn start(self: &Arc<Self>, user: &str, replica: Option<usize>) -> Result<Arc<Member>> {
         let started = self.clock.instant();
         let member = match self.config.mode {
-            DucklingMode::Process => self.spawn(user, replica).await?,
+            DucklingMode::Process => match self.take_spare() {
+                Some(spare) => spare,
+                None => self.spawn(Some(user), replica).await?,
+            },
             DucklingMode::Remote => self.take_free(user)?,
         };
         *member.user.lock() = Some(user.to_string());
@@ -366,21 +408,21 @@ impl Pool {
         Ok(())
     }
 
-    /// Spawns a `pond duckling` child for `user` and waits for it to register.
-    async fn spawn(self: &Arc<Self>, user: &str, replica: Option<usize>) -> Result<Arc<Member>> {
+    /// Spawns a `pond duckling` child for `user` (a spare: for none yet) and waits for it to
+    /// register.
+    async fn spawn(self: &Arc<Self>, user: Option<&str>, replica: Option<usize>) -> Result<Arc<Member>> {
         let id = format!("d_{}", uuid::Uuid::new_v4().simple());
         let (registered_tx, registered) = oneshot::channel();
         self.registering.lock().insert(id.clone(), registered_tx);
-        let dir = match replica {
-            None => self.config.data_dir.join("cluster").join("primary").join(user),
-            Some(k) => self
-                .config
-                .data_dir
-                .join("cluster")
-                .join("replicas")
-                .join(user)
-                .join(k.to_string()),
+        let cluster = self.config.data_dir.join("cluster");
+        let dir = match (user, replica) {
+            (None, _) => cluster.join("spare").join(&id),
+            (Some(user), None) => cluster.join("primary").join(user),
+            (Some(user), Some(k)) => cluster.join("replicas").join(user).join(k.to_string()),
         };
+        // A spare's directory serves whichever user it gets, once: it goes when the process does.
+        let remove_when_gone = user.is_none().then(|| dir.clone());
+        let user = user.unwrap_or("a spare");
         let url = self.cluster_url.lock().clone();
         let mut command = tokio::process::Command::new(&self.config.exe);
         command
@@ -412,6 +454,9 @@ impl Pool {
                 Ok(s) => (format!("its process exited ({s})"), !s.success()),
                 Err(e) => (format!("waiting for its process failed: {e}"), true),
             };
+            if let Some(dir) = remove_when_gone {
+                let _ = tokio::fs::remove_dir_all(dir).await;
+            }
             pool.registering.lock().remove(&child_id);
             let member = pool.members.lock().get(&child_id).cloned();
             if let Some(m) = member {

@@ -271,6 +271,12 @@ pub async fn run_duckling(
         DucklingKey::ClusterSecret(secret) => secret.for_duckling(&id),
         DucklingKey::Own(own) => own,
     });
+    // DuckDB is opened before the duckling says it is ready, so its first assignment (a user's
+    // first query) waits only for the user's lockdown and attaches.
+    let coordinator_config = config.coordinator.clone();
+    let instance = tokio::task::spawn_blocking(move || pond_coordinator::open_instance(&coordinator_config))
+        .await
+        .map_err(|e| ClusterError::Protocol(format!("opening DuckDB stopped: {e}")))??;
     let client = CoordinatorClient::new(crate::channel(&config.coordinator_url)?, Arc::clone(&key), id.clone());
     let registered: pb::RegisterResponse = register(&client, &id, advertise).await?;
     let remote = Arc::new(RemoteCatalog::new(client.clone()));
@@ -283,6 +289,7 @@ pub async fn run_duckling(
         key.authority(),
         Some(remote as Arc<dyn ClusterView>),
     )?;
+    coordinator.give_spare_instance(instance);
     let worker = Arc::new(Worker {
         id: id.clone(),
         key,

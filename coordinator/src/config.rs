@@ -73,6 +73,18 @@ pub struct CoordinatorConfig {
 }
 
 impl CoordinatorConfig {
+    /// What its ducklings' DuckDB instances are opened with.
+    pub fn instance_options(&self) -> pond_duckling::InstanceOptions {
+        pond_duckling::InstanceOptions {
+            threads: self.duckling_threads,
+            memory_limit: self.duckling_memory.clone(),
+            remote: pond_duckling::RemoteAccess {
+                prefixes: self.remote_prefixes.iter().filter(|p| !p.is_empty()).cloned().collect(),
+                private_endpoints: self.private_endpoints,
+            },
+        }
+    }
+
     /// The flags' defaults, for a data directory.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         let matches = Self::augment_args(Command::new("defaults").no_binary_name(true))

@@ -43,7 +43,7 @@ pub use config::{child_flags, parse_byte_size};
 pub use coordinator::{
     ADMIN_USER, ClusterView, Coordinator, CoordinatorConfig, DucklingInfo, IfExists, IfNotExists, IngestChunk,
     IngestTarget, KeyColumn, MAX_INLINE_BYTES, Planned, PlannedResult, PreparedInfo, QueryStream, TableFilter,
-    TableInfo,
+    TableInfo, open_instance,
 };
 pub use error::{CoordinatorError, Result};
 pub use secrets::{SecretEntry, SecretOptions, SecretSpec};

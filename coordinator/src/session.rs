@@ -161,6 +161,10 @@ pub struct Session {
     /// The `settings_version` the session's own connection has run, changed only while `conn`
     /// is held.
     own_settings: AtomicU64,
+    /// Whether only plain reads ran on the session's own connection (see
+    /// [`ConnGuard::ran_only_a_read`]): with nothing of the session in it, it may serve
+    /// another session ([`Session::give_back_if_spent`]).
+    own_clean: AtomicBool,
     state: Mutex<SessionState>,
     activity: Activity,
 }
@@ -230,15 +234,30 @@ impl From<Option<String>> for Access {
 
 /// A DuckDB connection borrowed for one call: the session's own, or a fresh one.
 pub enum ConnGuard<'a> {
-    Session(MutexGuard<'a, Option<Connection>>),
+    /// The session's own connection, and whether it was clean before this call, which counts
+    /// as having left state in it unless it says otherwise.
+    Session {
+        conn: MutexGuard<'a, Option<Connection>>,
+        was_clean: bool,
+    },
     Fresh(Connection),
+}
+
+impl ConnGuard<'_> {
+    /// Says this call ran only one plain read: the session's own connection is as clean as
+    /// it was before.
+    pub fn ran_only_a_read(&self, session: &Session) {
+        if let ConnGuard::Session { was_clean, .. } = self {
+            session.own_clean.store(*was_clean, Ordering::Relaxed);
+        }
+    }
 }
 
 impl std::ops::Deref for ConnGuard<'_> {
     type Target = Connection;
     fn deref(&self) -> &Connection {
         match self {
-            ConnGuard::Session(g) => g.as_ref().expect("session connection is created on acquire"),
+            ConnGuard::Session { conn, .. } => conn.as_ref().expect("session connection is created on acquire"),
             ConnGuard::Fresh(c) => c,
         }
     }
@@ -261,6 +280,7 @@ impl Session {
             limits,
             conn: Mutex::new(None),
             own_settings: AtomicU64::new(0),
+            own_clean: AtomicBool::new(true),
             state: Mutex::new(SessionState {
                 database,
                 ..Default::default()
@@ -470,9 +490,38 @@ impl Session {
         match guard {
             Some(mut g) => {
                 self.ready_own(&mut g, &database, schema.as_deref())?;
-                Ok(ConnGuard::Session(g))
+                let was_clean = self.own_clean.swap(false, Ordering::Relaxed);
+                Ok(ConnGuard::Session { conn: g, was_clean })
             }
             None => Ok(ConnGuard::Fresh(self.open_connection(&database, schema.as_deref())?.0)),
+        }
+    }
+
+    /// Gives the session's own connection to the duckling for other sessions when its client
+    /// never came back (a client without cookies opens a session per query) and nothing of
+    /// the session is in it: only plain reads ran there, at its database, no schema selected,
+    /// no setting changed, no transaction open. Should the client come back after all, the
+    /// session takes a connection again, with the same state. Does nothing while the
+    /// connection is in use.
+    pub fn give_back_if_spent(&self) {
+        if self.activity.returned.load(Ordering::Relaxed) || !self.own_clean.load(Ordering::Relaxed) {
+            return;
+        }
+        let Some(mut own) = self.conn.try_lock() else { return };
+        let database = {
+            let s = self.state.lock();
+            if s.schema.is_some() || s.transaction.is_some() || s.sql_transaction || !s.settings.is_empty() {
+                return;
+            }
+            s.database.clone()
+        };
+        // Re-read under the connection's lock: a call that took it since counts.
+        if !self.own_clean.load(Ordering::Relaxed) {
+            return;
+        }
+        if let Some(conn) = own.take() {
+            self.own_settings.store(0, Ordering::Relaxed);
+            self.duckling.give_back(&database, conn);
         }
     }
 
@@ -485,11 +534,11 @@ impl Session {
     /// Selects the current database (and schema). Blocking.
     pub fn use_database(&self, database: &str, schema: Option<&str>) -> Result<()> {
         let sql = Self::use_sql(database, schema);
-        {
-            let g = self.conn.lock();
-            if let Some(c) = g.as_ref() {
-                c.execute_batch(&sql)?;
-            }
+        // The state changes under the connection's lock, so the two never disagree for
+        // `give_back_if_spent`.
+        let g = self.conn.lock();
+        if let Some(c) = g.as_ref() {
+            c.execute_batch(&sql)?;
         }
         let mut s = self.state.lock();
         s.database = database.to_string();
@@ -799,7 +848,7 @@ mod tests {
         run(&session, &Access::Any, "SET default_null_order = 'nulls_first'");
         // The session's connection is busy: the next call runs on a fresh one.
         let own = session.acquire(&Access::Own).unwrap();
-        assert!(matches!(own, ConnGuard::Session(_)));
+        assert!(matches!(own, ConnGuard::Session { .. }));
         let fresh = session.acquire(&Access::Any).unwrap();
         assert!(matches!(fresh, ConnGuard::Fresh(_)));
         assert_eq!(setting(&fresh, "default_null_order"), "NULLS_FIRST");
@@ -809,7 +858,7 @@ mod tests {
         run(&session, &Access::Any, "RESET default_null_order");
         drop(own);
         let own = session.acquire(&Access::Any).unwrap();
-        assert!(matches!(own, ConnGuard::Session(_)));
+        assert!(matches!(own, ConnGuard::Session { .. }));
         assert_eq!(setting(&own, "TimeZone"), "Asia/Tokyo");
         assert_eq!(setting(&own, "default_null_order"), "NULLS_LAST");
         drop(own);
@@ -817,6 +866,57 @@ mod tests {
             setting(&session.acquire(&Access::Fresh).unwrap(), "default_null_order"),
             "NULLS_LAST"
         );
+    }
+
+    /// A plain read on the session's connection, as the GetFlightInfo fast path runs one.
+    fn read(session: &Session) {
+        let conn = session.acquire(&Access::Any).unwrap();
+        assert_eq!(conn.query_i64("SELECT 7::BIGINT").unwrap(), Some(7));
+        conn.ran_only_a_read(session);
+    }
+
+    #[test]
+    fn only_a_clean_connection_of_a_session_never_returned_to_goes_back_to_the_duckling() {
+        // Plain reads only: given back, and the session takes a connection again when used.
+        let (_dir, s) = session();
+        read(&s);
+        s.give_back_if_spent();
+        assert!(s.conn.lock().is_none());
+        read(&s);
+        assert!(s.conn.lock().is_some());
+
+        // A temporary table, a setting or a schema stays with its session.
+        for (sql, then_read) in [
+            ("CREATE TEMP TABLE t(i INTEGER)", true),
+            ("SET default_null_order = 'nulls_first'", true),
+            ("CREATE SCHEMA s2", false),
+        ] {
+            let (_dir, s) = session();
+            read(&s);
+            run(&s, &Access::Any, sql);
+            if then_read {
+                read(&s);
+            } else {
+                s.use_database("my_db", Some("s2")).unwrap();
+                read(&s);
+            }
+            s.give_back_if_spent();
+            assert!(s.conn.lock().is_some(), "{sql}");
+        }
+
+        // A client that carries its cookie keeps its connection.
+        let (_dir, s) = session();
+        read(&s);
+        s.mark_returned();
+        s.give_back_if_spent();
+        assert!(s.conn.lock().is_some());
+
+        // A transaction keeps it.
+        let (_dir, s) = session();
+        read(&s);
+        s.begin().unwrap();
+        s.give_back_if_spent();
+        assert!(s.conn.lock().is_some());
     }
 
     #[test]

@@ -10,6 +10,9 @@
 //!   that same gate before it is acknowledged ([`Duckling::writing`]), so a sync never reads
 //!   a file DuckDB is writing.
 //! - Snapshot attachments (time travel) are private read-only copies that never change.
+//! - An idle connection ([`Duckling::give_back`]) holds nothing of the session that used it:
+//!   only plain reads ran on it, at its database, with no setting changed. Detaching a
+//!   database drops the idle connections at it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -96,7 +99,14 @@ pub struct Duckling {
     /// The user's secrets as temporary DuckDB secrets of this instance: name → the host SQL
     /// that created it (see [`Self::sync_secrets`]).
     secrets: Mutex<BTreeMap<String, String>>,
+    /// Connections given back clean, with the database each has selected: a client that opens
+    /// a session per query (no cookies) gets one with its prepared statements still warm
+    /// instead of a new connection, a `USE` and a cold prepare.
+    idle: Mutex<Vec<(String, Connection)>>,
 }
+
+/// Idle connections kept per duckling.
+const IDLE_CONNECTIONS: usize = 16;
 
 /// A materialized snapshot copy kept after its DETACH. DuckDB opened it read-only, which
 /// leaves the file untouched, so it is still exactly the snapshot.
@@ -117,26 +127,59 @@ pub const SYSTEM_CATALOGS: &[&str] = &["memory", "system", "temp", INFORMATION_S
 /// The in-memory catalog holding `pond_information_schema`'s tables.
 pub const INFORMATION_SCHEMA: &str = "pond_information_schema";
 
-impl Duckling {
-    /// Opens an in-memory DuckDB instance, locked down to `config.dir`.
-    pub fn open(config: &DucklingConfig) -> Result<Arc<Self>, DucklingError> {
-        std::fs::create_dir_all(config.dir.join("tmp"))?;
-        std::fs::create_dir_all(config.dir.join("snapshots"))?;
-        let dir = config.dir.canonicalize()?;
-        // Snapshot copies of an earlier run are never reused: REFRESH and ATTACH build anew.
-        for entry in std::fs::read_dir(dir.join("snapshots"))?.flatten() {
-            let _ = std::fs::remove_file(entry.path());
+/// A DuckDB instance made ready for a duckling before its user is known: opened with the
+/// duckling's options, httpfs loaded (DuckDB checks its signature, some 30 ms) behind the
+/// process's egress proxy, the server's credentials reset, the system's table functions read. No user statement ever runs on it before
+/// [`Duckling::with_instance`] locks it down to the user's directory; a coordinator keeps one
+/// ready so a user's first query does not wait for it.
+pub struct Instance {
+    db: Arc<Database>,
+    host: Connection,
+    settings: std::collections::HashSet<String>,
+    /// The remote prefixes its lockdown allows: the configured ones when httpfs is loaded.
+    prefixes: Vec<String>,
+    /// What it was opened for: an instance serves only a config asking the same.
+    shape: InstanceOptions,
+}
+
+/// What a DuckDB instance is opened with: the part of a [`DucklingConfig`] that does not
+/// depend on the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceOptions {
+    pub threads: Option<usize>,
+    pub memory_limit: Option<String>,
+    pub remote: RemoteAccess,
+}
+
+impl InstanceOptions {
+    fn of(config: &DucklingConfig) -> Self {
+        Self {
+            threads: config.threads,
+            memory_limit: config.memory_limit.clone(),
+            remote: config.remote.clone(),
         }
-        let opts = sandbox::open_options(config.threads, config.memory_limit.as_deref());
+    }
+}
+
+impl Instance {
+    /// Opens an instance for ducklings started with `config` (its directory and storage do
+    /// not matter yet).
+    pub fn open(config: &DucklingConfig) -> Result<Self, DucklingError> {
+        Self::open_with(InstanceOptions::of(config))
+    }
+
+    /// Opens an instance for ducklings whose config asks for `shape`.
+    pub fn open_with(shape: InstanceOptions) -> Result<Self, DucklingError> {
+        let opts = sandbox::open_options(shape.threads, shape.memory_limit.as_deref());
         let db = Database::open(None, &opts)?;
         let host = db.connect()?;
         host.execute_batch(&format!("ATTACH ':memory:' AS {INFORMATION_SCHEMA}"))?;
         // httpfs adds settings of its own: the names are read once it is loaded.
-        let remote = match (config.remote.prefixes.is_empty(), crate::extensions::httpfs()) {
+        let proxy = match (shape.remote.prefixes.is_empty(), crate::extensions::httpfs()) {
             (true, _) => None,
             (false, Ok(httpfs)) => {
                 host.execute_batch(&format!("LOAD {}", quote_literal(&httpfs.display().to_string())))?;
-                Some(crate::egress::proxy(config.remote.private_endpoints)?)
+                Some(crate::egress::proxy(shape.remote.private_endpoints)?)
             }
             (false, Err(why)) => {
                 warn!(why, "the duckling reads no remote data");
@@ -144,14 +187,59 @@ impl Duckling {
             }
         };
         let settings = host.setting_names()?;
-        let remote = match remote {
+        // The sandbox reads these on an instance's first statement: some 40 ms, paid here.
+        host.system_table_functions()?;
+        let prefixes = match proxy {
             Some(proxy) => {
                 host.execute_batch(&sandbox::remote_sql(&proxy, &settings))?;
-                &config.remote.prefixes[..]
+                shape.remote.prefixes.clone()
             }
-            None => &[][..],
+            None => Vec::new(),
         };
-        host.execute_batch(&sandbox::lockdown_sql(&dir, remote, &settings))?;
+        Ok(Self {
+            db,
+            host,
+            settings,
+            prefixes,
+            shape,
+        })
+    }
+
+    /// Whether it was opened for ducklings started with `config`.
+    pub fn fits(&self, config: &DucklingConfig) -> bool {
+        self.shape == InstanceOptions::of(config)
+    }
+}
+
+impl Duckling {
+    /// Opens an in-memory DuckDB instance, locked down to `config.dir`.
+    pub fn open(config: &DucklingConfig) -> Result<Arc<Self>, DucklingError> {
+        Self::with_instance(Instance::open(config)?, config)
+    }
+
+    /// A duckling on `instance`, locked down to `config.dir` before anything else runs on it.
+    pub fn with_instance(instance: Instance, config: &DucklingConfig) -> Result<Arc<Self>, DucklingError> {
+        // One opened for other options (the flags changed) is not used: a new one is.
+        let instance = if instance.fits(config) {
+            instance
+        } else {
+            Instance::open(config)?
+        };
+        std::fs::create_dir_all(config.dir.join("tmp"))?;
+        std::fs::create_dir_all(config.dir.join("snapshots"))?;
+        let dir = config.dir.canonicalize()?;
+        // Snapshot copies of an earlier run are never reused: REFRESH and ATTACH build anew.
+        for entry in std::fs::read_dir(dir.join("snapshots"))?.flatten() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+        let Instance {
+            db,
+            host,
+            settings,
+            prefixes,
+            ..
+        } = instance;
+        host.execute_batch(&sandbox::lockdown_sql(&dir, &prefixes, &settings))?;
         Ok(Arc::new(Self {
             db,
             host: Mutex::new(host),
@@ -163,6 +251,7 @@ impl Duckling {
             closed: std::sync::atomic::AtomicBool::new(false),
             spare: Mutex::new(Vec::new()),
             secrets: Mutex::new(BTreeMap::new()),
+            idle: Mutex::new(Vec::new()),
         }))
     }
 
@@ -434,6 +523,13 @@ impl Duckling {
             return Ok(());
         }
         self.host.lock().execute_batch(&detach_sql(name))?;
+        let stale: Vec<(String, Connection)> = {
+            let mut idle = self.idle.lock();
+            let (stale, kept) = std::mem::take(&mut *idle).into_iter().partition(|(d, _)| d == name);
+            *idle = kept;
+            stale
+        };
+        drop(stale);
         match attached.remove(name) {
             Some(Attachment::Writable(mut w)) => {
                 // Every commit is already stored; this stores DuckDB's detach checkpoint. If it
@@ -531,6 +627,8 @@ impl Duckling {
     /// Detaches everything, storing each database's final state (graceful shutdown).
     pub fn close(&self) {
         self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        let idle = std::mem::take(&mut *self.idle.lock());
+        drop(idle);
         let names: Vec<String> = self.attached.lock().keys().cloned().collect();
         for name in names {
             if let Err(e) = self.detach(&name) {
@@ -563,11 +661,36 @@ impl Duckling {
         matches!(self.attached.lock().get(name), Some(Attachment::Snapshot { .. }))
     }
 
-    /// A new connection with `database` selected.
+    /// A connection with `database` selected: an idle one ([`Self::give_back`]) if there is
+    /// one, else a new one.
     pub fn connect(&self, database: &str) -> Result<Connection, DucklingError> {
+        let reused = {
+            let mut idle = self.idle.lock();
+            let at = idle.iter().rposition(|(d, _)| d == database);
+            at.map(|i| idle.swap_remove(i).1)
+        };
+        if let Some(conn) = reused {
+            return Ok(conn);
+        }
         let conn = self.db.connect()?;
         conn.execute_batch(&format!("USE {}", quote_ident(database)))?;
         Ok(conn)
+    }
+
+    /// Keeps `conn`, which has `database` selected, for the next [`Self::connect`]. The caller
+    /// vouches that nothing of its session is in it: only plain reads ran on it, no `USE` of a
+    /// schema, no setting, no transaction left open. Beyond [`IDLE_CONNECTIONS`], or once the
+    /// duckling is closed or `database` detached, it closes.
+    pub fn give_back(&self, database: &str, conn: Connection) {
+        // Held while the connection is kept, so a detach of `database` cannot slip between.
+        let attached = self.attached.lock();
+        if self.is_closed() || !attached.contains_key(database) {
+            return;
+        }
+        let mut idle = self.idle.lock();
+        if idle.len() < IDLE_CONNECTIONS {
+            idle.push((database.to_string(), conn));
+        }
     }
 }
 
@@ -906,6 +1029,73 @@ mod tests {
                     ..
                 }
         )
+    }
+
+    #[test]
+    fn a_connection_given_back_serves_the_next_connect_at_its_database_until_that_is_detached() {
+        let (_dir, d) = duckling();
+        d.attach("other_db", "db2").unwrap();
+        let conn = d.connect("my_db").unwrap();
+        let (mut p, _) = prepare_script(&conn, "SELECT 42 AS v", &any_kind).unwrap();
+        p.execute().unwrap();
+        drop(p);
+        let warm = conn.kept_statements();
+        assert!(warm >= 1, "a SELECT is kept for reuse");
+        d.give_back("my_db", conn);
+        // Another database gets a new connection; the same database gets the warm one.
+        assert_eq!(d.connect("other_db").unwrap().kept_statements(), 0);
+        let again = d.connect("my_db").unwrap();
+        assert_eq!(again.kept_statements(), warm);
+        assert_eq!(
+            d.connect("my_db").unwrap().kept_statements(),
+            0,
+            "it was taken, not copied"
+        );
+        d.give_back("my_db", again);
+        d.detach("my_db").unwrap();
+        // A connection at a detached database is never handed out: a new one fails its USE.
+        assert!(d.connect("my_db").is_err());
+        // Nor is one given back for a database no longer attached, or once closed.
+        d.give_back("my_db", d.connect("other_db").unwrap());
+        assert!(d.connect("my_db").is_err());
+        let kept = d.connect("other_db").unwrap();
+        d.close();
+        d.give_back("other_db", kept);
+        assert!(d.idle.lock().is_empty());
+    }
+
+    #[test]
+    fn an_instance_opened_for_other_options_is_not_used() {
+        let (dir, d) = duckling();
+        let config = DucklingConfig {
+            dir: dir.path().join("u2"),
+            threads: Some(1),
+            memory_limit: None,
+            storage: d.storage().clone(),
+            remote: Default::default(),
+        };
+        let other = Instance::open(&DucklingConfig {
+            threads: Some(2),
+            ..config.clone()
+        })
+        .unwrap();
+        assert!(!other.fits(&config));
+        let spare = Instance::open(&config).unwrap();
+        assert!(spare.fits(&config));
+        for instance in [other, spare] {
+            let d2 = Duckling::with_instance(instance, &config).unwrap();
+            let conn = d2.db.connect().unwrap();
+            assert_eq!(
+                conn.query_i64("SELECT current_setting('threads')::BIGINT").unwrap(),
+                Some(1)
+            );
+            // Locked down whichever instance it got.
+            let err = prepare_script(&conn, "SELECT * FROM read_csv('/etc/passwd')", &any_kind)
+                .and_then(|(mut p, _)| Ok(p.execute()?))
+                .unwrap_err();
+            assert!(refused(&err), "{err:?}");
+            d2.close();
+        }
     }
 
     #[test]

@@ -96,6 +96,31 @@ def test_each_user_gets_its_own_duckling_process(cluster):
         list(client.list_actions(options=flight.FlightCallOptions(headers=headers)))
 
 
+def test_a_spare_duckling_process_serves_the_next_new_user(cluster):
+    admin = cluster.connect(autocommit=True)
+
+    def spares():
+        return [d for d in ducklings(admin) if d["user_name"] == ""]
+
+    # The admin's own first query took the first spare; another takes its place.
+    spare = wait_for(spares, what="a spare duckling process")[0]
+    assert spare["mode"] == "process" and pid_alive(spare["pid"])
+    # A spare serves nobody until it is assigned: a user's token is refused there too.
+    client = flight.FlightClient(f"grpc://{spare['address']}")
+    headers = [(b"authorization", f"Bearer {cluster.new_user(unique('u'))}".encode())]
+    with pytest.raises(flight.FlightUnauthenticatedError):
+        list(client.list_actions(options=flight.FlightCallOptions(headers=headers)))
+    alice, a = new_user(cluster)
+    cur = a.cursor()
+    cur.execute("CREATE TABLE t AS SELECT 41 + 1 AS v")
+    cur.close()
+    assert scalar(a, "SELECT v FROM t") == 42
+    listed = {d["user_name"]: d for d in ducklings(admin)}
+    assert listed[alice]["pid"] == spare["pid"], "the new user got the waiting process"
+    assert listed[alice]["duckling_id"] == spare["duckling_id"]
+    wait_for(lambda: [d for d in spares() if d["duckling_id"] != spare["duckling_id"]], what="the next spare")
+
+
 def test_killed_duckling_fails_its_query_cleanly_and_loses_nothing(cluster):
     admin = cluster.connect(autocommit=True)
     name, conn = new_user(cluster)
@@ -268,7 +293,17 @@ def test_remote_ducklings_register_and_serve_one_user_each(pond_factory, tmp_pat
     procs = [start_duckling(server, tmp_path, n) for n in range(2)]
     try:
         admin = server.connect(autocommit=True)
-        wait_for(lambda: len(ducklings(admin)) == 2, what="two registered ducklings")
+
+        def both_registered():
+            # A duckling registers once its DuckDB is open; until one has, the admin's query
+            # finds none free.
+            try:
+                return len(ducklings(admin)) == 2
+            except Error as e:
+                assert "no duckling is free" in str(e), e
+                return False
+
+        wait_for(both_registered, what="two registered ducklings")
         listed = ducklings(admin)
         assert {d["mode"] for d in listed} == {"remote"}
         # The admin's own connection took one of them.

@@ -63,3 +63,23 @@ def test_harmless_setting_applies_to_its_session(user):
         assert table(conn, "SELECT 1 AS MixedCase").column_names == ["mixedcase"]
         with user.connect(autocommit=True, cookies=True) as other:
             assert table(other, "SELECT 1 AS MixedCase").column_names == ["MixedCase"]
+
+
+def test_a_client_without_cookies_gets_a_clean_session_for_every_statement(user):
+    # ADBC without its cookie middleware opens a session per statement. Pond hands the next
+    # such session a connection another one left warm, only when nothing of that one is in it.
+    name = unique("temp")
+    with user.connect(autocommit=True, cookies=False) as conn:
+        for _ in range(3):
+            assert scalar(conn, "SELECT 41 + 1") == 42
+        run(conn, f"CREATE TEMP TABLE {name} AS SELECT 1 AS i")
+        run(conn, "SET default_null_order = 'nulls_first'")
+        run(conn, "SET VARIABLE pond_cookieless = 7")
+        run(conn, "CREATE TEMP MACRO pond_cookieless_macro() AS 1")
+        for _ in range(5):
+            err = expect_error(conn, f"SELECT * FROM {name}")
+            assert name in str(err)
+            assert scalar(conn, "SELECT lower(current_setting('default_null_order'))") == "nulls_last"
+            assert scalar(conn, "SELECT getvariable('pond_cookieless')") is None
+            assert "pond_cookieless_macro" in str(expect_error(conn, "SELECT pond_cookieless_macro()"))
+            assert scalar(conn, "SELECT current_database()") == "my_db"

@@ -77,26 +77,48 @@ impl Server {
     }
 }
 
-/// Median over users of (first query − median warm query): the wait a user's first query
-/// adds by starting their duckling.
-async fn cold_start(server: &Server, users: usize) -> Result<Duration> {
+/// How long apart users arrive for the cold-start figure: users of a running server, not a
+/// crowd arriving in the same instant (the burst figure measures that). Long enough, as a
+/// process, for a stopped duckling's process to exit (it checks once per heartbeat), so the
+/// next query starts a duckling as after an idle stop.
+const ARRIVALS_APART: Duration = Duration::from_millis(1500);
+
+/// What a user's first query adds to a warm one (medians over users): as a new user (the
+/// catalog records them, their default database is created, their duckling starts), and as a
+/// known user whose duckling stopped (`SHUTDOWN`, as after the idle timeout): the cold start.
+/// Users arrive `apart` from each other (zero: one right after the other's warm queries);
+/// `first` numbers the first user.
+async fn cold_start(server: &Server, first: usize, users: usize, apart: Duration) -> Result<(Duration, Duration)> {
+    let mut new_user = Vec::new();
     let mut cold = Vec::new();
-    for u in 0..users {
-        let mut client = server.client(&format!("cold_{u}")).await?;
+    for u in first..first + users {
+        let user = format!("cold_{u}");
+        tokio::time::sleep(apart).await;
+        let mut client = server.client(&user).await?;
+        new_user.push(first_query_extra(&mut client).await?);
+        client.query("SHUTDOWN").await?;
+        tokio::time::sleep(apart).await;
+        let mut client = server.client(&user).await?;
+        cold.push(first_query_extra(&mut client).await?);
+    }
+    new_user.sort();
+    cold.sort();
+    Ok((percentile(&new_user, 0.5), percentile(&cold, 0.5)))
+}
+
+/// The first query's time less the median of 20 that follow it.
+async fn first_query_extra(client: &mut PondClient) -> Result<Duration> {
+    let t = Instant::now();
+    client.query("SELECT 1").await?;
+    let first = t.elapsed();
+    let mut warm = Vec::new();
+    for _ in 0..20 {
         let t = Instant::now();
         client.query("SELECT 1").await?;
-        let first = t.elapsed();
-        let mut warm = Vec::new();
-        for _ in 0..20 {
-            let t = Instant::now();
-            client.query("SELECT 1").await?;
-            warm.push(t.elapsed());
-        }
-        warm.sort();
-        cold.push(first.saturating_sub(percentile(&warm, 0.5)));
+        warm.push(t.elapsed());
     }
-    cold.sort();
-    Ok(percentile(&cold, 0.5))
+    warm.sort();
+    Ok(first.saturating_sub(percentile(&warm, 0.5)))
 }
 
 /// `USERS` users, one client each, running short queries for `duration`: (queries per second,
@@ -147,9 +169,20 @@ pub async fn run(seconds: u64) -> Result<()> {
     for (name, args) in modes {
         let server = Server::start(args).await?;
         if name != "direct" {
-            let cold = cold_start(&server, COLD_SAMPLES).await?;
             let label = if name == "in_process" { "in_process" } else { "process" };
+            let (new_user, cold) = cold_start(&server, 0, COLD_SAMPLES, ARRIVALS_APART).await?;
             figure(&format!("ducklings_cold_start_{label}"), cold.as_secs_f64() * 1e3, "ms");
+            figure(
+                &format!("ducklings_new_user_first_query_{label}"),
+                new_user.as_secs_f64() * 1e3,
+                "ms",
+            );
+            let (_, burst) = cold_start(&server, COLD_SAMPLES, COLD_SAMPLES, Duration::ZERO).await?;
+            figure(
+                &format!("ducklings_cold_start_burst_{label}"),
+                burst.as_secs_f64() * 1e3,
+                "ms",
+            );
         }
         let (qps, p99) = throughput(&server, duration).await?;
         figure(&format!("ducklings_{USERS}_users_qps_{name}"), qps, "queries/s");

@@ -75,6 +75,12 @@ pub trait ClusterView: Send + Sync {
 /// newest snapshot; past it, the statement runs on the snapshot the replica has.
 const REPLICA_REFRESH_WAIT: Duration = Duration::from_secs(2);
 
+/// Opens a DuckDB instance for the ducklings of a coordinator configured with `config`, ahead of
+/// their start (see [`pond_duckling::Instance`]). Blocking.
+pub fn open_instance(config: &crate::CoordinatorConfig) -> Result<pond_duckling::Instance> {
+    Ok(pond_duckling::Instance::open_with(config.instance_options())?)
+}
+
 impl Coordinator {
     pub(super) fn slot(&self, user: &str) -> Arc<DucklingSlot> {
         let mut ducklings = self.ducklings.lock();
@@ -98,22 +104,13 @@ impl Coordinator {
         let d = {
             let u = self.catalog.ensure_user(user)?;
             let started = std::time::Instant::now();
-            let d = Duckling::open(&DucklingConfig {
-                dir: self.config.data_dir.join("ducklings").join(&u.id),
-                threads: self.config.duckling_threads,
-                memory_limit: self.config.duckling_memory.clone(),
-                storage: self.storage.clone(),
-                remote: pond_duckling::RemoteAccess {
-                    prefixes: self
-                        .config
-                        .remote_prefixes
-                        .iter()
-                        .filter(|p| !p.is_empty())
-                        .cloned()
-                        .collect(),
-                    private_endpoints: self.config.private_endpoints,
-                },
-            })?;
+            let config = self.duckling_config(self.config.data_dir.join("ducklings").join(&u.id));
+            let spare = self.spare_instance.lock().take();
+            let took_spare = spare.is_some();
+            let d = match spare {
+                Some(instance) => Duckling::with_instance(instance, &config)?,
+                None => Duckling::open(&config)?,
+            };
             self.sync_secrets(&d, user)?;
             let replica = self.is_read_replica();
             for db in self.catalog.databases(user)? {
@@ -128,11 +125,74 @@ impl Coordinator {
                 .store(elapsed.as_micros() as u64, std::sync::atomic::Ordering::Relaxed);
             slot.started_ms
                 .store(crate::catalog::now_ms(), std::sync::atomic::Ordering::Relaxed);
-            info!(user, cold_start_ms = elapsed.as_secs_f64() * 1000.0, "duckling started");
+            info!(
+                user,
+                cold_start_ms = elapsed.as_secs_f64() * 1000.0,
+                took_spare,
+                "duckling started"
+            );
+            // The next spare is opened once this start no longer needs the cores.
+            if took_spare && let Some(wanted) = &*self.spare_wanted.lock() {
+                let _ = wanted.send(());
+            }
             d
         };
         *cell = Some(Arc::clone(&d));
         Ok(d)
+    }
+
+    /// How this coordinator starts a duckling in `dir`.
+    fn duckling_config(&self, dir: std::path::PathBuf) -> DucklingConfig {
+        let options = self.config.instance_options();
+        DucklingConfig {
+            dir,
+            threads: options.threads,
+            memory_limit: options.memory_limit,
+            storage: self.storage.clone(),
+            remote: options.remote,
+        }
+    }
+
+    /// Keeps `instance` (from [`open_instance`] with this coordinator's config) for the next
+    /// duckling's start.
+    pub fn give_spare_instance(&self, instance: pond_duckling::Instance) {
+        *self.spare_instance.lock() = Some(instance);
+    }
+
+    /// Keeps a DuckDB instance opened ahead of the next duckling's start, so that a user's
+    /// first query waits for the lockdown and the attaches only (see
+    /// [`pond_duckling::Instance`]); with `again`, another is opened each time one is taken.
+    /// The work happens on a thread of its own, which ends with the coordinator.
+    pub fn keep_a_spare_instance(self: &Arc<Self>, again: bool) {
+        let (wanted, requests) = std::sync::mpsc::channel::<()>();
+        if again {
+            *self.spare_wanted.lock() = Some(wanted);
+        }
+        let coordinator = Arc::downgrade(self);
+        let spawned = std::thread::Builder::new()
+            .name("pond-spare-instance".into())
+            .spawn(move || {
+                loop {
+                    let options = match coordinator.upgrade() {
+                        Some(c) => c.config.instance_options(),
+                        None => return,
+                    };
+                    match pond_duckling::Instance::open_with(options) {
+                        Ok(instance) => match coordinator.upgrade() {
+                            Some(c) => *c.spare_instance.lock() = Some(instance),
+                            None => return,
+                        },
+                        Err(e) => warn!(error = %e, "could not open a spare DuckDB instance"),
+                    }
+                    // Until a start takes it; the coordinator's end drops the sender.
+                    if requests.recv().is_err() {
+                        return;
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            warn!(error = %e, "could not start the thread that keeps a spare DuckDB instance");
+        }
     }
 
     /// The semaphore that admits `user`'s statements (`--max-concurrent-queries`).

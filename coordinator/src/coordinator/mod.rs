@@ -53,7 +53,7 @@ use crate::session::{Session, SessionLimits};
 use connection::blocking;
 use ducklings::DucklingSlot;
 
-pub use ducklings::{ClusterView, DucklingInfo};
+pub use ducklings::{ClusterView, DucklingInfo, open_instance};
 pub use ingest::{IfExists, IfNotExists, IngestChunk, IngestTarget};
 pub use metadata::{KeyColumn, TableFilter, TableInfo, TableName};
 pub use prepared::PreparedInfo;
@@ -80,6 +80,11 @@ pub struct Coordinator {
     /// Held while a secret is created or dropped: a refused `CREATE OR REPLACE` puts back the
     /// secret it read before, which no other change may have replaced meanwhile.
     secret_changes: Mutex<()>,
+    /// A DuckDB instance opened ahead of the next duckling's start (see
+    /// [`Self::keep_a_spare_instance`]).
+    spare_instance: Mutex<Option<pond_duckling::Instance>>,
+    /// Asks the thread that keeps the spare for another, once one was taken.
+    spare_wanted: Mutex<Option<std::sync::mpsc::Sender<()>>>,
 }
 
 /// The user with access to the whole server (`pond_ducklings()`).
@@ -154,6 +159,8 @@ impl Coordinator {
             cluster,
             read_replica: std::sync::atomic::AtomicBool::new(false),
             secret_changes: Mutex::new(()),
+            spare_instance: Mutex::new(None),
+            spare_wanted: Mutex::new(None),
         }))
     }
 

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use pond_duckling::Connection;
+use pond_duckling::StatementKind;
 use tokio::sync::mpsc;
 
 use super::connection::CancelOnDrop;
@@ -25,7 +25,7 @@ use super::statements::{Planned, PlannedResult, allowed_kinds, collect, is_read}
 use super::streaming::{STREAM_WINDOW, send_batches};
 use crate::classify::Classification;
 use crate::error::{CoordinatorError, Result};
-use crate::session::{Access, PendingQuery, Session, SqlQuery};
+use crate::session::{Access, ConnGuard, PendingQuery, Session, SqlQuery};
 
 /// What [`start_on`] reports once the statement is prepared, or has run far enough.
 enum Started {
@@ -98,6 +98,7 @@ pub(super) async fn start_statement(
             s.finished(&qid);
             result
         });
+        s.give_back_if_spent();
         // DuckDB is done: an error below may wait for room in the channel without the permit.
         drop(permit);
         // Only now, with the connection back: the client's next statement must find the
@@ -165,7 +166,7 @@ fn report(started: &mut Option<StartedSender>, what: Started) {
 /// reports through `started` as it runs, its rows going to `tx`; a statement that is done
 /// returns its report, which the caller sends once the connection is released.
 fn start_on(
-    conn: &Connection,
+    conn: &ConnGuard<'_>,
     session: &Session,
     starting: Starting,
     inline: Option<u64>,
@@ -195,6 +196,10 @@ fn start_on(
             schema: described.dataset_schema,
             advances_a_sequence,
         }))));
+    }
+    // PRAGMA and CALL count as reads for the write gate, yet may leave state on the connection.
+    if matches!(described.kind, StatementKind::Select | StatementKind::Explain) {
+        conn.ran_only_a_read(session);
     }
     let schema = described.dataset_schema;
     let send = |batch| tx.blocking_send(Ok(batch)).is_ok();

@@ -7,8 +7,8 @@
 //     It ramps to 64 virtual users (K6_SMOKE=1: a 30-second run to 8).
 //   point - point queries only (GetFlightInfo then DoGet of a one-row result), as fast as 64
 //     virtual users go: throughput and tail latency of the two-call path every standard client
-//     takes, with nothing k6 decodes slowly. Any Flight SQL server can be measured with it
-//     (no POND_TOKENS: no authorization header), so a reference server is measured alike.
+//     takes, with nothing k6 decodes slowly. Any Flight SQL server can be measured with it (a
+//     server without authentication ignores the tokens; without POND_TOKENS none is sent).
 // Environment:
 //   POND_ADDR    host:port of the server (plaintext gRPC)
 //   POND_TOKENS  comma-separated bearer tokens; virtual users take them round-robin, so

@@ -99,7 +99,14 @@ for _ in $(seq 1 100); do
 done
 # The same requests as Pond got, bearer tokens included (the reference ignores them): every
 # byte the client sends and parses differs only by what the servers answer.
+set +e
 run_k6 "127.0.0.1:$port" "$tokens" "$work/reference.json"
+code=$?
+set -e
+if [ "$code" -ne 0 ]; then
+  echo "the reference server's run failed ($code): no reference figures"
+  exit 0
+fi
 python3 - "$work/pond.json" "$work/reference.json" <<'PY'
 import json, sys
 pond, ref = (json.load(open(p)) for p in sys.argv[1:3])

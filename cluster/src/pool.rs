@@ -146,11 +146,19 @@ pub struct Pool {
     next_replica: std::sync::atomic::AtomicUsize,
     /// Set when shutdown begins: no duckling is started or assigned after it.
     draining: AtomicBool,
-    /// Process mode: a duckling process started and registered ahead of the next user who needs
-    /// one, its DuckDB already open (see [`Self::keep_a_spare`]).
-    spare: Mutex<Option<Arc<Member>>>,
-    /// Whether a spare is being started.
-    spare_starting: AtomicBool,
+    /// Process mode: a duckling process started and registered ahead of the next new user, its
+    /// DuckDB already open (see [`Self::keep_a_spare`]).
+    spare: Mutex<Spare>,
+    /// Spares taken for a user, by duckling id: where their files go once their process exits
+    /// (it may be forgotten before that).
+    spare_homes: Mutex<HashMap<String, PathBuf>>,
+}
+
+/// The spare duckling process.
+enum Spare {
+    None,
+    Starting,
+    Ready(Arc<Member>),
 }
 
 impl Pool {
@@ -181,39 +189,70 @@ impl Pool {
             affinity: Mutex::new(HashMap::new()),
             next_replica: std::sync::atomic::AtomicUsize::new(0),
             draining: AtomicBool::new(false),
-            spare: Mutex::new(None),
-            spare_starting: AtomicBool::new(false),
+            spare: Mutex::new(Spare::None),
+            spare_homes: Mutex::new(HashMap::new()),
         })
     }
 
-    /// Process mode: starts a duckling process for no user yet, so the next user's first query
+    /// Process mode: starts a duckling process for no user yet, so a new user's first query
     /// waits for an assignment instead of a process start; called again each time one is taken.
-    /// Its files live under `<data_dir>/cluster/spare/<id>` for as long as it serves its user.
+    /// It serves a user who has no files on this host yet; its directory,
+    /// `<data_dir>/cluster/spare/<id>`, becomes that user's (`cluster/primary/<user>`) once the
+    /// process exits, so the user's later ducklings start next to their working copies.
     pub fn keep_a_spare(self: &Arc<Self>) {
-        if self.config.mode != DucklingMode::Process
-            || self.draining.load(Ordering::SeqCst)
-            || self.spare.lock().as_ref().is_some_and(|m| m.is_alive())
-            || self.spare_starting.swap(true, Ordering::SeqCst)
-        {
+        if self.config.mode != DucklingMode::Process || self.draining.load(Ordering::SeqCst) {
             return;
+        }
+        {
+            let mut spare = self.spare.lock();
+            match &*spare {
+                Spare::Starting => return,
+                Spare::Ready(m) if m.is_alive() => return,
+                _ => *spare = Spare::Starting,
+            }
         }
         let pool = Arc::clone(self);
         tokio::spawn(async move {
-            match pool.spawn(None, None).await {
-                Ok(member) => *pool.spare.lock() = Some(member),
-                Err(e) => warn!(error = %e, "could not start a spare duckling process"),
-            }
-            pool.spare_starting.store(false, Ordering::SeqCst);
+            let started = pool.spawn(None, None).await;
+            let mut spare = pool.spare.lock();
+            *spare = match started {
+                Ok(member) => Spare::Ready(member),
+                Err(e) => {
+                    warn!(error = %e, "could not start a spare duckling process");
+                    Spare::None
+                }
+            };
         });
     }
 
-    /// The spare duckling process, if one is ready; another is started in its place.
-    fn take_spare(self: &Arc<Self>) -> Option<Arc<Member>> {
-        let spare = self.spare.lock().take().filter(|m| m.is_alive());
-        if spare.is_some() {
-            self.keep_a_spare();
+    /// The spare duckling process for `user`'s primary, if one is ready and `user` has no
+    /// files on this host; another is started in its place (also when the last one died).
+    fn take_spare(self: &Arc<Self>, user: &str) -> Option<Arc<Member>> {
+        if self.primary_dir(user).exists() {
+            return None;
         }
-        spare
+        let taken = {
+            let mut spare = self.spare.lock();
+            match std::mem::replace(&mut *spare, Spare::None) {
+                Spare::Ready(m) => Some(m).filter(|m| m.is_alive()),
+                Spare::Starting => {
+                    *spare = Spare::Starting;
+                    return None;
+                }
+                Spare::None => None,
+            }
+        };
+        self.keep_a_spare();
+        let member = taken?;
+        self.spare_homes
+            .lock()
+            .insert(member.id.clone(), self.primary_dir(user));
+        Some(member)
+    }
+
+    /// Where `user`'s primary duckling process keeps its files.
+    fn primary_dir(&self, user: &str) -> PathBuf {
+        self.config.data_dir.join("cluster").join("primary").join(user)
     }
 
     pub fn config(&self) -> &PoolConfig {
@@ -342,7 +381,7 @@ impl Pool {
     async fn start(self: &Arc<Self>, user: &str, replica: Option<usize>) -> Result<Arc<Member>> {
         let started = self.clock.instant();
         let member = match self.config.mode {
-            DucklingMode::Process => match self.take_spare() {
+            DucklingMode::Process => match replica.is_none().then(|| self.take_spare(user)).flatten() {
                 Some(spare) => spare,
                 None => self.spawn(Some(user), replica).await?,
             },
@@ -417,11 +456,10 @@ impl Pool {
         let cluster = self.config.data_dir.join("cluster");
         let dir = match (user, replica) {
             (None, _) => cluster.join("spare").join(&id),
-            (Some(user), None) => cluster.join("primary").join(user),
+            (Some(user), None) => self.primary_dir(user),
             (Some(user), Some(k)) => cluster.join("replicas").join(user).join(k.to_string()),
         };
-        // A spare's directory serves whichever user it gets, once: it goes when the process does.
-        let remove_when_gone = user.is_none().then(|| dir.clone());
+        let spare_dir = user.is_none().then(|| dir.clone());
         let user = user.unwrap_or("a spare");
         let url = self.cluster_url.lock().clone();
         let mut command = tokio::process::Command::new(&self.config.exe);
@@ -454,8 +492,19 @@ impl Pool {
                 Ok(s) => (format!("its process exited ({s})"), !s.success()),
                 Err(e) => (format!("waiting for its process failed: {e}"), true),
             };
-            if let Some(dir) = remove_when_gone {
-                let _ = tokio::fs::remove_dir_all(dir).await;
+            // A spare's files become its user's; a spare never assigned leaves nothing.
+            if let Some(dir) = spare_dir {
+                let home = pool.spare_homes.lock().remove(&child_id);
+                let kept = match home {
+                    Some(to) if !to.exists() => {
+                        let _ = tokio::fs::create_dir_all(to.parent().unwrap_or(&to)).await;
+                        tokio::fs::rename(&dir, &to).await.is_ok()
+                    }
+                    _ => false,
+                };
+                if !kept {
+                    let _ = tokio::fs::remove_dir_all(dir).await;
+                }
             }
             pool.registering.lock().remove(&child_id);
             let member = pool.members.lock().get(&child_id).cloned();

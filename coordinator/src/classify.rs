@@ -37,6 +37,9 @@ pub struct Classification {
     pub calls_duckdb_secrets: bool,
     /// Calls `nextval` or `setval`: a query that writes, so it commits under the write gate.
     pub advances_a_sequence: bool,
+    /// Names `setseed`, which changes the connection's random numbers: a read that leaves
+    /// state on its connection.
+    pub seeds_random: bool,
     /// Has a statement that changes a setting or variable of the connection it runs on
     /// (`SET`, `RESET`, `PRAGMA name = value`), which the session carries to its other
     /// connections once it ran (`Session::record_settings`).
@@ -55,6 +58,7 @@ pub fn classify(sql: &str) -> Result<Classification> {
             calls_duckdb_secrets: false,
             advances_a_sequence: true,
             changes_settings: false,
+            seeds_random: true,
         });
     };
     let names = |name: &str| tokens.iter().any(|t| t.name().as_deref() == Some(name));
@@ -67,6 +71,7 @@ pub fn classify(sql: &str) -> Result<Classification> {
         calls_duckdb_secrets: names(DUCKDB_SECRETS),
         advances_a_sequence: advances_a_sequence(&tokens),
         changes_settings: changes_settings(&tokens),
+        seeds_random: names("setseed"),
     })
 }
 
@@ -104,6 +109,8 @@ mod tests {
                 .unwrap()
                 .changes_settings
         );
+        assert!(classify("SELECT setseed(0.5)").unwrap().seeds_random);
+        assert!(!classify("SELECT 'setseed(0.5)'").unwrap().seeds_random);
     }
 
     #[test]

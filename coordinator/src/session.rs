@@ -489,6 +489,9 @@ impl Session {
         };
         match guard {
             Some(mut g) => {
+                // Read again under the connection's lock: a `USE` may have run meanwhile, and
+                // a connection opened now must be at the database the state names.
+                let (database, schema) = self.current();
                 self.ready_own(&mut g, &database, schema.as_deref())?;
                 let was_clean = self.own_clean.swap(false, Ordering::Relaxed);
                 Ok(ConnGuard::Session { conn: g, was_clean })

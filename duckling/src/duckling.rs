@@ -670,6 +670,8 @@ impl Duckling {
             at.map(|i| idle.swap_remove(i).1)
         };
         if let Some(conn) = reused {
+            // A cancel of its last query must not stop the next session's first statement.
+            drop(conn.interrupt_handle());
             return Ok(conn);
         }
         let conn = self.db.connect()?;
@@ -683,7 +685,10 @@ impl Duckling {
     /// duckling is closed or `database` detached, it closes.
     pub fn give_back(&self, database: &str, conn: Connection) {
         // Held while the connection is kept, so a detach of `database` cannot slip between.
-        let attached = self.attached.lock();
+        // Held also while a commit uploads: then the connection closes rather than wait.
+        let Some(attached) = self.attached.try_lock() else {
+            return;
+        };
         if self.is_closed() || !attached.contains_key(database) {
             return;
         }

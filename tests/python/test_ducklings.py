@@ -119,6 +119,17 @@ def test_a_spare_duckling_process_serves_the_next_new_user(cluster):
     assert listed[alice]["pid"] == spare["pid"], "the new user got the waiting process"
     assert listed[alice]["duckling_id"] == spare["duckling_id"]
     wait_for(lambda: [d for d in spares() if d["duckling_id"] != spare["duckling_id"]], what="the next spare")
+    # Once the spare's process exits, its files are alice's: her next duckling starts next to
+    # her working copy, in a process of its own (a spare is for users new to this host).
+    run(a, "SHUTDOWN")
+    wait_for(lambda: not pid_alive(spare["pid"]), what="the stopped duckling's process to exit")
+    primary = cluster.data_dir / "cluster" / "primary" / alice
+    wait_for(primary.is_dir, what="the spare's directory to become the user's")
+    assert not (cluster.data_dir / "cluster" / "spare" / spare["duckling_id"]).exists()
+    waiting = spares()[0]["duckling_id"]
+    assert scalar(a, "SELECT v FROM t") == 42
+    listed = {d["user_name"]: d for d in ducklings(admin)}
+    assert listed[alice]["duckling_id"] != waiting, "a known user does not take the spare"
 
 
 def test_killed_duckling_fails_its_query_cleanly_and_loses_nothing(cluster):

@@ -49,6 +49,9 @@ struct Starting {
     /// Pond's SQL to run first on the same connection.
     prelude: Option<String>,
     advances_a_sequence: bool,
+    /// Whether a plain read of it leaves nothing on its connection: no prelude (Pond's
+    /// temporary macros of the caller's rows), no `setseed`.
+    leaves_nothing: bool,
 }
 
 /// The fast path of `Coordinator::plan_statement` outside transactions: one job prepares
@@ -86,6 +89,7 @@ pub(super) async fn start_statement(
     let advances_a_sequence = statement.advances_a_sequence;
     let starting = Starting {
         sql: sql.to_string(),
+        leaves_nothing: prelude.is_none() && !statement.seeds_random,
         prelude,
         advances_a_sequence,
     };
@@ -177,6 +181,7 @@ fn start_on(
         sql,
         prelude,
         advances_a_sequence,
+        leaves_nothing,
     } = starting;
     let duckling = session.duckling();
     let committed = || !session.in_transaction();
@@ -198,7 +203,7 @@ fn start_on(
         }))));
     }
     // PRAGMA and CALL count as reads for the write gate, yet may leave state on the connection.
-    if matches!(described.kind, StatementKind::Select | StatementKind::Explain) {
+    if leaves_nothing && matches!(described.kind, StatementKind::Select | StatementKind::Explain) {
         conn.ran_only_a_read(session);
     }
     let schema = described.dataset_schema;

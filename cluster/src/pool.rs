@@ -22,7 +22,7 @@ use arrow_flight::flight_service_client::FlightServiceClient;
 use futures::StreamExt;
 use parking_lot::Mutex;
 use pond_clock::Clock;
-use pond_coordinator::{Coordinator, DucklingInfo, Principal};
+use pond_coordinator::{Coordinator, DUCKLINGS_DIR, DucklingInfo, Principal};
 use pond_proto::cluster::{self as pb, catalog_request::Op};
 use tokio::sync::oneshot;
 use tonic::transport::Channel;
@@ -194,11 +194,11 @@ impl Pool {
         })
     }
 
-    /// Process mode: starts a duckling process for no user yet, so a new user's first query
-    /// waits for an assignment instead of a process start; called again each time one is taken.
-    /// It serves a user who has no files on this host yet; its directory,
-    /// `<data_dir>/cluster/spare/<id>`, becomes that user's (`cluster/primary/<user>`) once the
-    /// process exits, so the user's later ducklings start next to their working copies.
+    /// Process mode: starts a duckling process for no user yet, so a user's first query waits
+    /// for an assignment instead of a process start; called again each time one is taken. The
+    /// user's working copies (`cluster/primary/<user>/ducklings`) move into its directory,
+    /// `<data_dir>/cluster/spare/<id>`, before it is assigned, and back when its process exits,
+    /// so every duckling of the user starts next to them.
     pub fn keep_a_spare(self: &Arc<Self>) {
         if self.config.mode != DucklingMode::Process || self.draining.load(Ordering::SeqCst) {
             return;
@@ -225,12 +225,10 @@ impl Pool {
         });
     }
 
-    /// The spare duckling process for `user`'s primary, if one is ready and `user` has no
-    /// files on this host; another is started in its place (also when the last one died).
+    /// The spare duckling process for `user`'s primary, if one is ready, with the user's working
+    /// copies moved in; another is started in its place (also when the last one died). Called
+    /// only while no process of the user's runs (under the user's start lock).
     fn take_spare(self: &Arc<Self>, user: &str) -> Option<Arc<Member>> {
-        if self.primary_dir(user).exists() {
-            return None;
-        }
         let taken = {
             let mut spare = self.spare.lock();
             match std::mem::replace(&mut *spare, Spare::None) {
@@ -244,10 +242,21 @@ impl Pool {
         };
         self.keep_a_spare();
         let member = taken?;
-        self.spare_homes
-            .lock()
-            .insert(member.id.clone(), self.primary_dir(user));
+        let home = self.primary_dir(user);
+        let copies = home.join(DUCKLINGS_DIR);
+        if copies.exists()
+            && let Err(e) = std::fs::rename(&copies, self.spare_dir(&member.id).join(DUCKLINGS_DIR))
+        {
+            // The duckling then builds its copies from storage.
+            warn!(user, error = %e, "could not move the user's working copies to a spare duckling");
+        }
+        self.spare_homes.lock().insert(member.id.clone(), home);
         Some(member)
+    }
+
+    /// Where a spare duckling process keeps its files.
+    fn spare_dir(&self, id: &str) -> PathBuf {
+        self.config.data_dir.join("cluster").join("spare").join(id)
     }
 
     /// Where `user`'s primary duckling process keeps its files.
@@ -455,7 +464,7 @@ impl Pool {
         self.registering.lock().insert(id.clone(), registered_tx);
         let cluster = self.config.data_dir.join("cluster");
         let dir = match (user, replica) {
-            (None, _) => cluster.join("spare").join(&id),
+            (None, _) => self.spare_dir(&id),
             (Some(user), None) => self.primary_dir(user),
             (Some(user), Some(k)) => cluster.join("replicas").join(user).join(k.to_string()),
         };
@@ -492,19 +501,21 @@ impl Pool {
                 Ok(s) => (format!("its process exited ({s})"), !s.success()),
                 Err(e) => (format!("waiting for its process failed: {e}"), true),
             };
-            // A spare's files become its user's; a spare never assigned leaves nothing.
+            // A spare's working copies go home to its user; a spare never assigned leaves
+            // nothing.
             if let Some(dir) = spare_dir {
                 let home = pool.spare_homes.lock().remove(&child_id);
-                let kept = match home {
-                    Some(to) if !to.exists() => {
-                        let _ = tokio::fs::create_dir_all(to.parent().unwrap_or(&to)).await;
-                        tokio::fs::rename(&dir, &to).await.is_ok()
+                if let Some(home) = home {
+                    let (from, to) = (dir.join(DUCKLINGS_DIR), home.join(DUCKLINGS_DIR));
+                    // Copies at home belong to a newer duckling of the user: they stay.
+                    if !to.exists() {
+                        let _ = tokio::fs::create_dir_all(&home).await;
+                        if let Err(e) = tokio::fs::rename(&from, &to).await {
+                            warn!(error = %e, "could not keep a spare duckling's working copies");
+                        }
                     }
-                    _ => false,
-                };
-                if !kept {
-                    let _ = tokio::fs::remove_dir_all(dir).await;
                 }
+                let _ = tokio::fs::remove_dir_all(dir).await;
             }
             pool.registering.lock().remove(&child_id);
             let member = pool.members.lock().get(&child_id).cloned();

@@ -119,17 +119,20 @@ def test_a_spare_duckling_process_serves_the_next_new_user(cluster):
     assert listed[alice]["pid"] == spare["pid"], "the new user got the waiting process"
     assert listed[alice]["duckling_id"] == spare["duckling_id"]
     wait_for(lambda: [d for d in spares() if d["duckling_id"] != spare["duckling_id"]], what="the next spare")
-    # Once the spare's process exits, its files are alice's: her next duckling starts next to
-    # her working copy, in a process of its own (a spare is for users new to this host).
+    # Once the spare's process exits, its working copies go home to alice; her next duckling
+    # (the next spare) gets them moved in before it is assigned.
     run(a, "SHUTDOWN")
     wait_for(lambda: not pid_alive(spare["pid"]), what="the stopped duckling's process to exit")
-    primary = cluster.data_dir / "cluster" / "primary" / alice
-    wait_for(primary.is_dir, what="the spare's directory to become the user's")
-    assert not (cluster.data_dir / "cluster" / "spare" / spare["duckling_id"]).exists()
-    waiting = spares()[0]["duckling_id"]
+    copies = cluster.data_dir / "cluster" / "primary" / alice / "ducklings"
+    wait_for(lambda: copies.is_dir() and any(copies.rglob("*.duckdb")), what="the working copies to go home")
+    wait_for(lambda: not (cluster.data_dir / "cluster" / "spare" / spare["duckling_id"]).exists(),
+             what="the spare's directory to go")
+    waiting = wait_for(spares, what="a spare for alice's next duckling")[0]
     assert scalar(a, "SELECT v FROM t") == 42
     listed = {d["user_name"]: d for d in ducklings(admin)}
-    assert listed[alice]["duckling_id"] != waiting, "a known user does not take the spare"
+    assert listed[alice]["duckling_id"] == waiting["duckling_id"]
+    moved = cluster.data_dir / "cluster" / "spare" / waiting["duckling_id"] / "ducklings"
+    assert any(moved.rglob("*.duckdb")) and not copies.exists(), "her copies moved in"
 
 
 def test_killed_duckling_fails_its_query_cleanly_and_loses_nothing(cluster):

@@ -75,6 +75,10 @@ pub trait ClusterView: Send + Sync {
 /// newest snapshot; past it, the statement runs on the snapshot the replica has.
 const REPLICA_REFRESH_WAIT: Duration = Duration::from_secs(2);
 
+/// The folder of a coordinator's data directory that holds its ducklings' files (working
+/// copies, snapshot copies, DuckDB's temporary files), one folder per user id.
+pub const DUCKLINGS_DIR: &str = "ducklings";
+
 /// Opens a DuckDB instance for the ducklings of a coordinator configured with `config`, ahead of
 /// their start (see [`pond_duckling::Instance`]). Blocking.
 pub fn open_instance(config: &crate::CoordinatorConfig) -> Result<pond_duckling::Instance> {
@@ -104,7 +108,7 @@ impl Coordinator {
         let d = {
             let u = self.catalog.ensure_user(user)?;
             let started = std::time::Instant::now();
-            let config = self.duckling_config(self.config.data_dir.join("ducklings").join(&u.id));
+            let config = self.duckling_config(self.config.data_dir.join(DUCKLINGS_DIR).join(&u.id));
             let spare = self.spare_instance.lock().take();
             let took_spare = spare.is_some();
             let d = match spare {
@@ -190,8 +194,9 @@ impl Coordinator {
                     }
                 }
             });
-        if let Err(e) = spawned {
-            warn!(error = %e, "could not start the thread that keeps a spare DuckDB instance");
+        match spawned {
+            Ok(thread) => *self.spare_thread.lock() = Some(thread),
+            Err(e) => warn!(error = %e, "could not start the thread that keeps a spare DuckDB instance"),
         }
     }
 
@@ -453,7 +458,15 @@ impl Coordinator {
     }
 
     /// Stores every duckling's final state and detaches its databases (graceful shutdown).
+    /// The spare instance is closed, after the thread that opens it has stopped.
     pub fn shutdown(&self) {
+        self.spare_wanted.lock().take();
+        let thread = self.spare_thread.lock().take();
+        if let Some(thread) = thread {
+            // It ends after the open under way, if any: its sender is gone.
+            let _ = thread.join();
+        }
+        self.spare_instance.lock().take();
         let slots: Vec<_> = self.ducklings.lock().values().cloned().collect();
         for d in slots.iter().filter_map(|c| c.duckling.lock().clone()) {
             d.close();

@@ -53,7 +53,7 @@ use crate::session::{Session, SessionLimits};
 use connection::blocking;
 use ducklings::DucklingSlot;
 
-pub use ducklings::{ClusterView, DucklingInfo, open_instance};
+pub use ducklings::{ClusterView, DUCKLINGS_DIR, DucklingInfo, open_instance};
 pub use ingest::{IfExists, IfNotExists, IngestChunk, IngestTarget};
 pub use metadata::{KeyColumn, TableFilter, TableInfo, TableName};
 pub use prepared::PreparedInfo;
@@ -85,6 +85,9 @@ pub struct Coordinator {
     spare_instance: Mutex<Option<pond_duckling::Instance>>,
     /// Asks the thread that keeps the spare for another, once one was taken.
     spare_wanted: Mutex<Option<std::sync::mpsc::Sender<()>>>,
+    /// That thread: joined at shutdown, so no DuckDB instance is being opened while the
+    /// process exits (DuckDB's static destructors would run under it).
+    spare_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 /// The user with access to the whole server (`pond_ducklings()`).
@@ -161,6 +164,7 @@ impl Coordinator {
             secret_changes: Mutex::new(()),
             spare_instance: Mutex::new(None),
             spare_wanted: Mutex::new(None),
+            spare_thread: Mutex::new(None),
         }))
     }
 

@@ -285,7 +285,7 @@ async fn serve(args: ServeArgs, child_args: Vec<String>) -> Result<()> {
     let shutdown = shutdown_signal()?;
     let pool = match args.ducklings {
         DucklingsArg::InProcess => {
-            coordinator.keep_a_spare_instance(true);
+            coordinator.keep_a_spare_instance();
             None
         }
         mode => Some(cluster_pool(&args, mode, &coordinator, child_args)?),

@@ -522,8 +522,8 @@ impl Session {
         if !self.own_clean.load(Ordering::Relaxed) {
             return;
         }
+        // The session's next call opens a connection, and `ready_own` records its settings.
         if let Some(conn) = own.take() {
-            self.own_settings.store(0, Ordering::Relaxed);
             self.duckling.give_back(&database, conn);
         }
     }

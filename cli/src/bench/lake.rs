@@ -95,20 +95,19 @@ pub async fn run(scale: f64, runs: usize, s3_endpoint: Option<String>) -> Result
         )
     };
 
+    // Bytes a query fetched, and their share of the whole file.
+    let fetched_figures = |name: &str, bytes: u64| {
+        figure(&format!("lake_{name}_bytes_fetched"), bytes as f64, "bytes");
+        figure(
+            &format!("lake_{name}_bytes_fetched_ratio"),
+            bytes as f64 / file_bytes as f64,
+            "x",
+        );
+    };
     let (filter_bytes, _) = fetch(&mut pond, &fetched, &filter(&remote)).await?;
-    figure("lake_filter_bytes_fetched", filter_bytes as f64, "bytes");
-    figure(
-        "lake_filter_bytes_fetched_ratio",
-        filter_bytes as f64 / file_bytes as f64,
-        "x",
-    );
+    fetched_figures("filter", filter_bytes);
     let (cold_bytes, cold) = fetch(&mut pond, &fetched, &aggregate(&remote)).await?;
-    figure("lake_aggregate_bytes_fetched", cold_bytes as f64, "bytes");
-    figure(
-        "lake_aggregate_bytes_fetched_ratio",
-        cold_bytes as f64 / file_bytes as f64,
-        "x",
-    );
+    fetched_figures("aggregate", cold_bytes);
     // The physical limit: the column's own compressed bytes, which any reader must fetch.
     let column_bytes = reference
         .query_i64(&format!(

@@ -114,6 +114,12 @@ fn micros(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
+/// Prints `{name}_p50` and `{name}_p99` of `sorted` latencies, in microseconds.
+fn latency_figures(name: &str, sorted: &[Duration]) {
+    figure(&format!("{name}_p50"), micros(percentile(sorted, 0.5)), "us");
+    figure(&format!("{name}_p99"), micros(percentile(sorted, 0.99)), "us");
+}
+
 /// Runs the chosen benchmark suite.
 pub async fn run(args: BenchArgs) -> Result<()> {
     match args.suite {
@@ -239,8 +245,7 @@ async fn flight(args: BenchArgs) -> Result<()> {
     // (a') A standard Flight SQL client's SELECT 1 (GetFlightInfo, then DoGet; no inline
     // result), against a reference server measured the same way in the same run.
     let standard = standard_select1!(client.flight_sql(), args.iterations);
-    figure("flight_standard_select1_p50", micros(percentile(&standard, 0.5)), "us");
-    figure("flight_standard_select1_p99", micros(percentile(&standard, 0.99)), "us");
+    latency_figures("flight_standard_select1", &standard);
     // The same without cookies, as ADBC and pyarrow's clients run by default: every call
     // arrives without its session.
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{address}"))?
@@ -249,16 +254,7 @@ async fn flight(args: BenchArgs) -> Result<()> {
     let mut cookieless = arrow_flight::sql::client::FlightSqlServiceClient::new(channel);
     cookieless.set_token(token);
     let without_cookies = standard_select1!(&mut cookieless, args.iterations);
-    figure(
-        "flight_standard_no_cookie_select1_p50",
-        micros(percentile(&without_cookies, 0.5)),
-        "us",
-    );
-    figure(
-        "flight_standard_no_cookie_select1_p99",
-        micros(percentile(&without_cookies, 0.99)),
-        "us",
-    );
+    latency_figures("flight_standard_no_cookie_select1", &without_cookies);
     let reference = reference::start(args.reference.clone()).await?;
     if let Some(reference) = &reference {
         let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", reference.address))?
@@ -267,16 +263,7 @@ async fn flight(args: BenchArgs) -> Result<()> {
             .context("connecting to the reference Flight SQL server")?;
         let mut reference_client = arrow_flight::sql::client::FlightSqlServiceClient::new(channel);
         let measured = standard_select1!(&mut reference_client, args.iterations);
-        figure(
-            "reference_standard_select1_p50",
-            micros(percentile(&measured, 0.5)),
-            "us",
-        );
-        figure(
-            "reference_standard_select1_p99",
-            micros(percentile(&measured, 0.99)),
-            "us",
-        );
+        latency_figures("reference_standard_select1", &measured);
         figure(
             "flight_standard_select1_p50_vs_reference",
             percentile(&standard, 0.5).as_secs_f64() / percentile(&measured, 0.5).as_secs_f64(),
@@ -291,10 +278,8 @@ async fn flight(args: BenchArgs) -> Result<()> {
     drop(reference);
     local.sort();
     remote.sort();
-    figure("flight_select1_p50", micros(percentile(&remote, 0.5)), "us");
-    figure("flight_select1_p99", micros(percentile(&remote, 0.99)), "us");
-    figure("inprocess_select1_p50", micros(percentile(&local, 0.5)), "us");
-    figure("inprocess_select1_p99", micros(percentile(&local, 0.99)), "us");
+    latency_figures("flight_select1", &remote);
+    latency_figures("inprocess_select1", &local);
     local_prepared.sort();
     figure(
         "inprocess_select1_prepared_once_p50",

@@ -165,13 +165,11 @@ impl Coordinator {
 
     /// Keeps a DuckDB instance opened ahead of the next duckling's start, so that a user's
     /// first query waits for the lockdown and the attaches only (see
-    /// [`pond_duckling::Instance`]); with `again`, another is opened each time one is taken.
-    /// The work happens on a thread of its own, which ends with the coordinator.
-    pub fn keep_a_spare_instance(self: &Arc<Self>, again: bool) {
+    /// [`pond_duckling::Instance`]), and another each time one is taken. The work happens on
+    /// a thread of its own, which ends at [`Self::shutdown`] or with the coordinator.
+    pub fn keep_a_spare_instance(self: &Arc<Self>) {
         let (wanted, requests) = std::sync::mpsc::channel::<()>();
-        if again {
-            *self.spare_wanted.lock() = Some(wanted);
-        }
+        *self.spare_wanted.lock() = Some(wanted);
         let coordinator = Arc::downgrade(self);
         let spawned = std::thread::Builder::new()
             .name("pond-spare-instance".into())
@@ -188,7 +186,7 @@ impl Coordinator {
                         },
                         Err(e) => warn!(error = %e, "could not open a spare DuckDB instance"),
                     }
-                    // Until a start takes it; the coordinator's end drops the sender.
+                    // Until a start takes it; shutdown (or the coordinator's end) drops the sender.
                     if requests.recv().is_err() {
                         return;
                     }

@@ -36,6 +36,17 @@ pub struct FunctionRef {
     pub alias: String,
 }
 
+/// A parenthesized query inside the statement: a derived table, a CTE's body or a subquery
+/// expression.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subquery {
+    /// Byte range in the text, parentheses included.
+    pub span: (usize, usize),
+    /// Whether each output column is a column reference, a plain `*` or aliased: then its name
+    /// is the same to DuckDB and to Pond's cost model.
+    pub plain_names: bool,
+}
+
 /// The relations one SELECT reads.
 #[derive(Debug, Default, Clone)]
 pub struct QueryShape {
@@ -49,6 +60,8 @@ pub struct QueryShape {
     pub star: bool,
     /// Every function call (scalar, aggregate, table) with its byte offset.
     pub calls: Vec<(String, usize)>,
+    /// Every subquery that could be located in the text, outermost first.
+    pub subqueries: Vec<Subquery>,
 }
 
 /// Why a statement could not be analyzed.
@@ -113,7 +126,15 @@ fn walk(sql: &Lexed<'_>, v: &Value, shape: &mut QueryShape) -> Result<(), Analyz
                     if !name.is_empty() {
                         shape.ctes.push(name.to_lowercase());
                     }
+                    if let Some(query) = cte.get("value").and_then(|v| v.get("query")) {
+                        shape.subqueries.extend(subquery(sql, query));
+                    }
                 }
+            }
+            if map.get("type").and_then(Value::as_str) == Some("SUBQUERY")
+                && let Some(query) = map.get("subquery")
+            {
+                shape.subqueries.extend(subquery(sql, query));
             }
             match map.get("type").and_then(Value::as_str) {
                 Some("BASE_TABLE") if map.contains_key("table_name") => {
@@ -165,6 +186,82 @@ fn walk(sql: &Lexed<'_>, v: &Value, shape: &mut QueryShape) -> Result<(), Analyz
         _ => {}
     }
     Ok(())
+}
+
+/// The located subquery whose statement JSON is `query` (`{"node": …}`).
+fn subquery(sql: &Lexed<'_>, query: &Value) -> Option<Subquery> {
+    let (first, last) = locations(query)?;
+    // A location is a token's start, or inside one (an operator's): the token at or before it.
+    let token_of = |at: usize| sql.tokens.partition_point(|t| t.span.start <= at).checked_sub(1);
+    let (first_token, last_token) = (token_of(first)?, token_of(last)?);
+    // Outward from the subquery's first located token: the innermost `(` that opens a query
+    // (`SELECT`, `WITH`, `FROM`) and closes after its last located token.
+    let mut depth = 0usize;
+    for at in (0..first_token).rev() {
+        if sql.is_punct(at, ')') {
+            depth += 1;
+        } else if sql.is_punct(at, '(') {
+            if depth > 0 {
+                depth -= 1;
+                continue;
+            }
+            let opens_query = ["select", "with", "from"].iter().any(|w| sql.is_word(at + 1, w));
+            let Some(end) = sql.parenthesized_end(at) else { continue };
+            if opens_query && end > last_token {
+                return Some(Subquery {
+                    span: (sql.tokens[at].span.start, sql.tokens[end - 1].span.end),
+                    plain_names: plain_names(query.get("node")?),
+                });
+            }
+        }
+    }
+    None
+}
+
+/// The smallest and largest `query_location` in a JSON subtree.
+fn locations(v: &Value) -> Option<(usize, usize)> {
+    let mut out: Option<(usize, usize)> = None;
+    let mut visit = |l: usize| {
+        out = Some(out.map_or((l, l), |(a, b)| (a.min(l), b.max(l))));
+    };
+    fn each(v: &Value, visit: &mut dyn FnMut(usize)) {
+        match v {
+            Value::Array(items) => items.iter().for_each(|i| each(i, visit)),
+            Value::Object(map) => {
+                if let Some(l) = location(v) {
+                    visit(l);
+                }
+                map.values().for_each(|i| each(i, visit));
+            }
+            _ => {}
+        }
+    }
+    each(v, &mut visit);
+    out
+}
+
+/// Whether a query node's output columns are named alike by DuckDB and by a cost model that
+/// names expressions its own way: plain column references, a plain `*`, or aliases.
+fn plain_names(node: &Value) -> bool {
+    match node.get("type").and_then(Value::as_str) {
+        Some("SELECT_NODE") => node.get("select_list").and_then(Value::as_array).is_some_and(|items| {
+            items.iter().all(|e| {
+                !text(e, "alias").is_empty()
+                    || text(e, "class") == "COLUMN_REF"
+                    || (text(e, "class") == "STAR"
+                        && e.get("columns").and_then(Value::as_bool) != Some(true)
+                        && e.get("exclude_list")
+                            .and_then(Value::as_array)
+                            .is_none_or(Vec::is_empty)
+                        && e.get("replace_list")
+                            .and_then(Value::as_array)
+                            .is_none_or(Vec::is_empty)
+                        && e.get("rename_list").and_then(Value::as_array).is_none_or(Vec::is_empty))
+            })
+        }),
+        Some("SET_OPERATION_NODE") => node.get("left").is_some_and(plain_names),
+        _ => false,
+    }
 }
 
 fn table_ref(sql: &Lexed<'_>, v: &Value) -> Result<TableRef, AnalyzeError> {
@@ -295,6 +392,33 @@ mod tests {
         let lexed = Lexed::new("select * from read_csv($$a)b$$ /* ) */, x := ')') t");
         let end = call_end(&lexed, 14).unwrap();
         assert_eq!(&lexed.text[14..end], "read_csv($$a)b$$ /* ) */, x := ')')");
+    }
+
+    /// Each subquery is found with its parentheses, however its first and last located
+    /// tokens sit inside nested parentheses of its own.
+    #[test]
+    fn locates_subqueries_and_whether_their_columns_are_named_plainly() {
+        let sql = "WITH s AS (SELECT k, sum(x) AS t FROM db.sales GROUP BY k) \
+                   SELECT * FROM (SELECT (a + b) AS ab, k FROM (SELECT 1 AS a, 2 AS b, 3 AS k) i) e \
+                   JOIN s USING (k) WHERE e.k IN (SELECT count(*) FROM z) AND e.k <> (SELECT max(k) AS m FROM w)";
+        let json = crate::LocalDb::open(None).unwrap().serialize(sql).unwrap();
+        let shape = analyze(sql, &json).unwrap();
+        let mut found: Vec<(&str, bool)> = shape
+            .subqueries
+            .iter()
+            .map(|s| (&sql[s.span.0..s.span.1], s.plain_names))
+            .collect();
+        found.sort();
+        assert_eq!(
+            found,
+            vec![
+                ("(SELECT (a + b) AS ab, k FROM (SELECT 1 AS a, 2 AS b, 3 AS k) i)", true),
+                ("(SELECT 1 AS a, 2 AS b, 3 AS k)", true),
+                ("(SELECT count(*) FROM z)", false),
+                ("(SELECT k, sum(x) AS t FROM db.sales GROUP BY k)", true),
+                ("(SELECT max(k) AS m FROM w)", true),
+            ]
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //!   the scans, cardinality and width estimates, and semi-join opportunities.
 //! - `render`: the filters DataFusion pushed, as DuckDB SQL (a safe subset only).
 //! - `strategy`: the choice of side and the plan's bridges, by estimated bytes moved.
+//! - `fragments`: single-side subqueries run where their data lives, when that moves less.
 //!
 //! Invariants:
 //! - **Correctness never depends on the model.** The query that finally runs is the user's
@@ -61,6 +62,7 @@
 //! assert!(plan.explain.contains("(R)") && plan.explain.contains("(L)"));
 //! ```
 
+mod fragments;
 mod model;
 mod render;
 pub mod statistics;
@@ -75,9 +77,25 @@ pub use strategy::{human_bytes, temp_name};
 /// Plans a query over local and remote relations. Relations without statistics are taken as
 /// empty; the client and coordinator fill them before calling.
 pub fn plan(request: &PlanRequest) -> Plan {
+    let run = if request.downloads_only {
+        "local".to_string()
+    } else {
+        request.run.to_ascii_lowercase()
+    };
+    let (whole, _) = plan_relations(&request.sql, &request.relations, request, &run);
+    fragments::improve(request, &run, whole)
+}
+
+/// Plans `sql` over `relations`; also says whether DataFusion modelled it (otherwise relations
+/// move whole, cut to the column names `request` lists).
+fn plan_relations(
+    sql: &str,
+    relations: &[pond_proto::dual::Relation],
+    request: &PlanRequest,
+    run: &str,
+) -> (Plan, bool) {
     let empty = pond_proto::dual::TableStatistics::default();
-    let relations: Vec<strategy::Relation<'_>> = request
-        .relations
+    let relations: Vec<strategy::Relation<'_>> = relations
         .iter()
         .map(|r| {
             let statistics = r.statistics.as_ref().unwrap_or(&empty);
@@ -101,11 +119,7 @@ pub fn plan(request: &PlanRequest) -> Plan {
         .collect();
     let fallback =
         |reason: String| strategy::Knowledge::fallback(&relations, &request.column_names, request.star, reason);
-    // DataFusion is asked about SQL it was not written for; a panic in its optimizer must cost
-    // the estimate, not the server's request.
-    let modelled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model::model(&request.sql, &inputs)))
-        .unwrap_or_else(|_| Err("DataFusion panicked while planning".to_string()));
-    let knowledge = match modelled {
+    let (knowledge, modelled) = match model::model_guarded(sql, &inputs) {
         Ok(m) => {
             let mut k = strategy::Knowledge::from_model(m);
             // Relations only a subquery DataFusion left in an expression reads move whole.
@@ -113,17 +127,15 @@ pub fn plan(request: &PlanRequest) -> Plan {
             for (name, u) in blind.uses {
                 k.uses.entry(name).or_insert(u);
             }
-            k
+            (k, true)
         }
         Err(reason) => {
             tracing::debug!(%reason, "DataFusion could not plan the query; moving whole relations");
-            fallback(reason)
+            (fallback(reason), false)
         }
     };
-    let run = if request.downloads_only {
-        "local".to_string()
-    } else {
-        request.run.to_ascii_lowercase()
-    };
-    strategy::choose(&relations, &knowledge, &run, request.downloads_only)
+    (
+        strategy::choose(&relations, &knowledge, run, request.downloads_only),
+        modelled,
+    )
 }

@@ -73,13 +73,30 @@ pub(crate) struct SemiJoin {
     pub by_key_bytes: f64,
 }
 
+/// One column of a query's result, as estimated.
+#[derive(Debug, Clone)]
+pub(crate) struct ResultColumn {
+    pub field: Field,
+    pub width: f64,
+    pub distinct: f64,
+}
+
 /// The model of one query.
 pub(crate) struct QueryModel {
     pub uses: BTreeMap<String, RelationUse>,
     pub result_rows: f64,
     pub result_row_bytes: f64,
+    /// The result's columns by their unqualified names, aligned with the plan's schema.
+    pub result_columns: Vec<ResultColumn>,
     pub semi_joins: Vec<SemiJoin>,
     pub plan: LogicalPlan,
+}
+
+/// [`model`], with a panic in DataFusion's optimizer (it is asked about SQL it was not written
+/// for) turned into an error: it must cost the estimate, not the server's request.
+pub(crate) fn model_guarded(sql: &str, relations: &[RelationInput<'_>]) -> Result<QueryModel, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model(sql, relations)))
+        .unwrap_or_else(|_| Err("DataFusion panicked while planning".to_string()))
 }
 
 /// Plans `sql` with DataFusion. An error means DataFusion cannot plan this DuckDB SQL; the
@@ -127,10 +144,22 @@ pub(crate) fn model(sql: &str, relations: &[RelationInput<'_>]) -> Result<QueryM
     // A relation scanned twice may be needed whole by its other scan.
     semi_joins.retain(|s| uses.get(&s.reduce).is_some_and(|u| u.scans == 1));
     semi_joins.dedup();
+    let result_columns = plan
+        .schema()
+        .fields()
+        .iter()
+        .zip(&result.columns)
+        .map(|(f, c)| ResultColumn {
+            field: f.as_ref().clone(),
+            width: c.width,
+            distinct: c.distinct,
+        })
+        .collect();
     Ok(QueryModel {
         uses,
         result_rows: result.rows,
         result_row_bytes: result.row_bytes(),
+        result_columns,
         semi_joins,
         plan,
     })

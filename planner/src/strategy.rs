@@ -240,6 +240,7 @@ fn emit(relations: &[Relation<'_>], knowledge: &Knowledge, best: Candidate) -> P
         estimated_bytes: best.bytes,
         explain,
         strategy,
+        fragments: Vec::new(),
     }
 }
 

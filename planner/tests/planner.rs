@@ -75,6 +75,7 @@ fn shop(sql: &str, run: &str) -> pond_planner::Plan {
         column_names: vec![],
         star: true,
         downloads_only: false,
+        fragments: vec![],
     })
 }
 

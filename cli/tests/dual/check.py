@@ -14,7 +14,7 @@ Steps:
     same multiset of rows (the same sequence when the query has a top-level
     ORDER BY) -- this catches non-total orderings and float-summation noise;
   * enforce: <= 3 queries returning 0 rows, < ~5,000 rows per query, unique
-    names, >= 70 queries, and that the local filter of every `selective_*`
+    names, >= 150 queries, and that the local filter of every `selective_*`
     query keeps < 2% of customers.
 """
 
@@ -28,7 +28,7 @@ import duckdb
 HERE = os.path.dirname(os.path.abspath(__file__))
 MAX_ROWS = 5000
 MAX_EMPTY = 3
-MIN_QUERIES = 70
+MIN_QUERIES = 150
 
 # Local-side predicate of each selective mixed query (must keep < 2% of customers).
 SELECTIVE_FILTERS = {

@@ -762,3 +762,799 @@ WHERE c.region IN ('EU', 'NA')
   AND o.status IN ('pending', 'returned')
   AND o.amount BETWEEN 250 AND 260
 GROUP BY c.region, o.status;
+
+-- name: split_agg_both_sides_monthly_goal_vs_revenue
+SELECT a.month, a.n_regions, a.goal, b.n_orders, b.revenue, b.revenue - a.goal AS gap
+FROM (SELECT month, count(*) AS n_regions, sum(goal) AS goal FROM targets GROUP BY month) a
+JOIN (SELECT CAST(date_trunc('month', ordered_at) AS DATE) AS month, count(*) AS n_orders, sum(amount) AS revenue
+      FROM cloud.orders
+      WHERE status IS DISTINCT FROM 'cancelled'
+      GROUP BY 1) b ON b.month = a.month
+ORDER BY a.month;
+
+-- name: split_agg_both_sides_signup_vs_order_months
+SELECT coalesce(a.mon, b.mon) AS mon, a.signups, a.vips, b.orders, b.amount
+FROM (SELECT CAST(date_trunc('month', signup) AS DATE) AS mon, count(*) AS signups, count(*) FILTER (WHERE vip) AS vips
+      FROM customers
+      WHERE signup >= DATE '2022-10-01'
+      GROUP BY 1) a
+FULL OUTER JOIN (SELECT CAST(date_trunc('month', ordered_at) AS DATE) AS mon, count(*) AS orders, sum(amount) AS amount
+                 FROM cloud.orders
+                 WHERE ordered_at < DATE '2023-07-01'
+                 GROUP BY 1) b ON b.mon = a.mon
+ORDER BY mon;
+
+-- name: split_agg_both_sides_id_buckets_using
+SELECT bucket, a.n, a.credit, b.n_orders, b.amount, b.buyers
+FROM (SELECT id % 10 AS bucket, count(*) AS n, sum(credit) AS credit
+      FROM customers
+      WHERE region IS NOT NULL
+      GROUP BY 1) a
+JOIN (SELECT customer_id % 10 AS bucket, count(*) AS n_orders, sum(amount) AS amount, count(DISTINCT customer_id) AS buyers
+      FROM cloud.orders
+      WHERE customer_id <= 2000
+      GROUP BY 1) b USING (bucket)
+ORDER BY bucket;
+
+-- name: split_agg_both_sides_local_top_credit_limit
+SELECT a.id, a.name, a.credit, b.n_orders, b.total
+FROM (SELECT id, name, credit FROM customers WHERE credit IS NOT NULL ORDER BY credit DESC, id LIMIT 20) a
+LEFT JOIN (SELECT customer_id, count(*) AS n_orders, sum(amount) AS total
+           FROM cloud.orders
+           GROUP BY customer_id) b ON b.customer_id = a.id
+ORDER BY a.credit DESC, a.id;
+
+-- name: split_agg_both_sides_cloud_top_buyers_limit
+SELECT b.customer_id, b.n_orders, b.total, c.name, c.region, r.label
+FROM (SELECT customer_id, count(*) AS n_orders, sum(amount) AS total
+      FROM cloud.orders
+      WHERE customer_id IS NOT NULL
+      GROUP BY customer_id
+      ORDER BY n_orders DESC, customer_id
+      LIMIT 30) b
+JOIN customers c ON c.id = b.customer_id
+LEFT JOIN regions r ON r.code = c.region
+ORDER BY b.n_orders DESC, b.customer_id;
+
+-- name: split_agg_both_sides_yearly
+SELECT a.yr, a.signups, a.vip_signups, b.orders, b.revenue, b.avg_qty
+FROM (SELECT extract(year FROM signup) AS yr, count(*) AS signups, count(*) FILTER (WHERE vip) AS vip_signups
+      FROM customers
+      GROUP BY 1) a
+JOIN (SELECT extract(year FROM ordered_at) AS yr, count(*) AS orders, sum(amount) AS revenue,
+             CAST(avg(qty) AS DECIMAL(10,4)) AS avg_qty
+      FROM cloud.orders
+      GROUP BY 1) b ON a.yr = b.yr
+ORDER BY a.yr;
+
+-- name: split_agg_both_sides_distinct_inner
+SELECT a.region, b.status, count(*) AS pairs
+FROM (SELECT DISTINCT id, region FROM customers WHERE signup >= DATE '2024-01-01') a
+JOIN (SELECT DISTINCT customer_id, status FROM cloud.orders WHERE ordered_at >= DATE '2025-06-01') b
+  ON b.customer_id = a.id
+GROUP BY a.region, b.status;
+
+-- name: split_agg_both_sides_having_inside
+SELECT a.region, count(*) AS customers, sum(b.n) AS orders, sum(b.total) AS total, sum(a.credit) AS credit
+FROM (SELECT id, region, credit FROM customers WHERE credit >= 500) a
+JOIN (SELECT customer_id, count(*) AS n, sum(amount) AS total
+      FROM cloud.orders
+      GROUP BY customer_id
+      HAVING count(*) >= 25) b ON b.customer_id = a.id
+GROUP BY a.region;
+
+-- name: split_cte_cloud_monthly_join_targets
+WITH m AS (
+    SELECT customer_id, CAST(date_trunc('month', ordered_at) AS DATE) AS month, sum(amount) AS amt
+    FROM cloud.orders
+    WHERE ordered_at BETWEEN DATE '2024-01-01' AND DATE '2024-12-31'
+    GROUP BY 1, 2
+)
+SELECT c.region, m.month, count(*) AS buyers, sum(m.amt) AS revenue, max(t.goal) AS goal
+FROM m
+JOIN customers c ON c.id = m.customer_id
+JOIN targets t ON t.region = c.region AND t.month = m.month
+GROUP BY c.region, m.month
+ORDER BY c.region, m.month;
+
+-- name: split_cte_cloud_referenced_twice_scalar
+WITH per_cust AS (
+    SELECT customer_id, count(*) AS n, sum(amount) AS total
+    FROM cloud.orders
+    WHERE status = 'delivered'
+    GROUP BY customer_id
+)
+SELECT c.region, count(*) AS customers, sum(p.total) AS total,
+       count(*) FILTER (WHERE p.n > (SELECT avg(n) FROM per_cust)) AS above_avg
+FROM per_cust p
+JOIN customers c ON c.id = p.customer_id
+GROUP BY c.region;
+
+-- name: split_cte_cloud_referenced_twice_self_join
+WITH yearly AS (
+    SELECT customer_id, extract(year FROM ordered_at) AS yr, sum(amount) AS total
+    FROM cloud.orders
+    WHERE customer_id IS NOT NULL
+    GROUP BY 1, 2
+)
+SELECT c.region, y2.yr, count(*) AS grew, sum(y2.total - y1.total) AS growth
+FROM yearly y1
+JOIN yearly y2 ON y2.customer_id = y1.customer_id AND y2.yr = y1.yr + 1
+JOIN customers c ON c.id = y1.customer_id
+WHERE y2.total > y1.total
+GROUP BY c.region, y2.yr;
+
+-- name: split_cte_both_sides_vip_orders
+WITH loc AS (
+    SELECT id, region, credit FROM customers WHERE vip
+),
+cl AS (
+    SELECT customer_id, count(*) AS n, max(ordered_at) AS last_order
+    FROM cloud.orders
+    WHERE status IN ('shipped', 'delivered')
+    GROUP BY customer_id
+)
+SELECT loc.region, count(*) AS vips, sum(cl.n) AS orders, max(cl.last_order) AS last_order, sum(loc.credit) AS credit
+FROM loc
+JOIN cl ON cl.customer_id = loc.id
+GROUP BY loc.region;
+
+-- name: split_cte_both_sides_goals_spend
+WITH goals AS (
+    SELECT region, sum(goal) AS goal FROM targets GROUP BY region
+),
+spend AS (
+    SELECT customer_id, sum(amount) AS spent
+    FROM cloud.orders
+    WHERE extract(year FROM ordered_at) = 2024
+    GROUP BY customer_id
+)
+SELECT g.region, g.goal, count(s.customer_id) AS buyers, sum(s.spent) AS spent
+FROM goals g
+LEFT JOIN customers c ON c.region = g.region
+LEFT JOIN spend s ON s.customer_id = c.id
+GROUP BY g.region, g.goal
+ORDER BY g.region;
+
+-- name: split_cte_local_filter_used_in_cloud
+WITH eu_vips AS (
+    SELECT id FROM customers WHERE vip AND region = 'EU'
+)
+SELECT o.status, count(*) AS n, sum(o.amount) AS amount
+FROM cloud.orders o
+WHERE o.customer_id IN (SELECT id FROM eu_vips)
+GROUP BY o.status;
+
+-- name: split_cte_chain_three
+WITH o24 AS (
+    SELECT id, customer_id, amount
+    FROM cloud.orders
+    WHERE ordered_at >= DATE '2024-01-01' AND ordered_at < DATE '2025-01-01'
+),
+items AS (
+    SELECT oi.order_id, sum(oi.quantity) AS units
+    FROM cloud.order_items oi
+    JOIN o24 ON o24.id = oi.order_id
+    GROUP BY oi.order_id
+),
+cust AS (
+    SELECT id, coalesce(region, '?') AS region FROM customers
+)
+SELECT cust.region, count(*) AS orders, sum(items.units) AS units, sum(o24.amount) AS amount
+FROM o24
+JOIN items ON items.order_id = o24.id
+JOIN cust ON cust.id = o24.customer_id
+GROUP BY cust.region;
+
+-- name: split_cte_referenced_twice_union_all
+WITH big AS (
+    SELECT customer_id, amount, ordered_at FROM cloud.orders WHERE amount >= 995
+)
+SELECT 'max' AS kind, c.region, count(*) AS n
+FROM big JOIN customers c ON c.id = big.customer_id
+WHERE big.amount >= 999
+GROUP BY c.region
+UNION ALL
+SELECT 'late', c.region, count(*)
+FROM big JOIN customers c ON c.id = big.customer_id
+WHERE big.ordered_at >= DATE '2025-07-01'
+GROUP BY c.region;
+
+-- name: split_cte_local_referenced_twice
+WITH reg AS (
+    SELECT c.id, c.region, r.tax_rate
+    FROM customers c
+    JOIN regions r ON r.code = c.region
+)
+SELECT a.region, count(*) AS orders, sum(o.amount * a.tax_rate) AS tax,
+       (SELECT count(*) FROM reg b WHERE b.region = a.region) AS region_customers
+FROM reg a
+JOIN cloud.orders o ON o.customer_id = a.id
+WHERE o.status = 'returned'
+GROUP BY a.region;
+
+-- name: split_union_all_agg_branches_top_level
+SELECT 'local' AS side, region AS k, count(*) AS n FROM customers GROUP BY region
+UNION ALL
+SELECT 'cloud', status, count(*) FROM cloud.orders GROUP BY status
+ORDER BY side, k NULLS FIRST;
+
+-- name: split_union_distinct_months
+SELECT CAST(date_trunc('month', signup) AS DATE) AS mon FROM customers WHERE signup >= DATE '2024-06-01'
+UNION
+SELECT CAST(date_trunc('month', ordered_at) AS DATE) FROM cloud.orders WHERE ordered_at < DATE '2025-03-01' AND amount > 990
+ORDER BY mon;
+
+-- name: split_union_all_in_derived_agg
+SELECT k, sum(n) AS n, sum(total) AS total
+FROM (
+    SELECT region AS k, count(*) AS n, sum(credit) AS total
+    FROM customers
+    WHERE region IN ('NA', 'EU')
+    GROUP BY region
+    UNION ALL
+    SELECT CASE WHEN customer_id % 2 = 0 THEN 'NA' ELSE 'EU' END, count(*), sum(amount)
+    FROM cloud.orders
+    WHERE qty = 10 AND customer_id IS NOT NULL
+    GROUP BY 1
+) u
+GROUP BY k
+ORDER BY k;
+
+-- name: split_union_distinct_labels
+SELECT label AS name, 'region' AS kind FROM regions
+UNION
+SELECT DISTINCT category, 'category' FROM cloud.products WHERE category IS NOT NULL
+ORDER BY kind, name;
+
+-- name: split_union_in_derived_joined_local
+SELECT c.region, count(*) AS customers
+FROM (
+    SELECT id AS cid FROM customers WHERE vip
+    UNION
+    SELECT customer_id FROM cloud.orders WHERE amount > 999.5
+) u
+JOIN customers c ON c.id = u.cid
+GROUP BY c.region;
+
+-- name: split_except_agg_branch
+SELECT id FROM customers WHERE region = 'NA'
+EXCEPT
+SELECT customer_id FROM cloud.orders GROUP BY customer_id HAVING count(*) >= 15;
+
+-- name: split_except_in_derived
+SELECT coalesce(c.region, '?') AS region, count(*) AS n
+FROM (
+    SELECT id FROM customers WHERE vip
+    EXCEPT
+    SELECT customer_id FROM cloud.orders WHERE status = 'returned'
+) s
+JOIN customers c ON c.id = s.id
+GROUP BY 1;
+
+-- name: split_intersect_first_order_year_in_derived
+SELECT yr, count(*) AS n
+FROM (
+    SELECT id, extract(year FROM signup) AS yr FROM customers
+    INTERSECT
+    SELECT customer_id, extract(year FROM min(ordered_at)) FROM cloud.orders GROUP BY customer_id
+) s
+GROUP BY yr
+ORDER BY yr;
+
+-- name: split_intersect_agg_top_level
+SELECT region, CAST(count(*) AS BIGINT) AS n FROM customers WHERE id <= 400 GROUP BY region
+INTERSECT
+SELECT c.region, count(*) FROM customers c WHERE c.id <= 400 AND c.id IN (SELECT customer_id FROM cloud.orders) GROUP BY c.region;
+
+-- name: split_except_all_in_derived
+SELECT k, count(*) AS n
+FROM (
+    SELECT CAST(id % 5 AS BIGINT) AS k FROM customers WHERE id <= 400
+    EXCEPT ALL
+    SELECT CAST(customer_id % 5 AS BIGINT) FROM cloud.orders WHERE id <= 200 AND customer_id IS NOT NULL
+) s
+GROUP BY k
+ORDER BY k;
+
+-- name: split_three_way_regions_customers_orders
+SELECT r.code, r.label, count(o.id) AS n, sum(o.amount) AS amount, sum(o.amount * r.tax_rate) AS tax
+FROM regions r
+JOIN customers c ON c.region = r.code
+JOIN cloud.orders o ON o.customer_id = c.id
+WHERE o.status = 'delivered' AND o.ordered_at >= DATE '2025-01-01'
+GROUP BY r.code, r.label
+ORDER BY r.code;
+
+-- name: split_three_way_targets_customers_orders_range
+SELECT t.region, t.month, t.goal, count(DISTINCT c.id) AS buyers, sum(o.amount) AS revenue
+FROM targets t
+JOIN customers c ON c.region = t.region
+JOIN cloud.orders o ON o.customer_id = c.id
+ AND o.ordered_at >= t.month
+ AND o.ordered_at < t.month + INTERVAL 1 MONTH
+WHERE t.month >= DATE '2024-10-01'
+GROUP BY t.region, t.month, t.goal
+ORDER BY t.region, t.month;
+
+-- name: split_three_way_left_regions_customers_orders
+SELECT r.code, count(DISTINCT c.id) AS customers, count(o.id) AS big_orders, sum(o.amount) AS amount
+FROM regions r
+LEFT JOIN customers c ON c.region = r.code
+LEFT JOIN cloud.orders o ON o.customer_id = c.id AND o.amount > 999
+GROUP BY r.code
+ORDER BY r.code;
+
+-- name: split_three_way_customer_pairs_orders
+SELECT c1.region, count(*) AS pairs, sum(o.amount) AS amount
+FROM customers c1
+JOIN customers c2 ON c2.id = c1.id + 1000 AND c2.region = c1.region
+JOIN cloud.orders o ON o.customer_id = c2.id AND o.status = 'pending'
+GROUP BY c1.region;
+
+-- name: split_three_way_customers_orders_items
+SELECT c.region, count(*) AS lines, sum(oi.quantity) AS units, count(DISTINCT o.id) AS orders
+FROM customers c
+JOIN cloud.orders o ON o.customer_id = c.id
+JOIN cloud.order_items oi ON oi.order_id = o.id
+WHERE o.ordered_at BETWEEN DATE '2025-03-01' AND DATE '2025-03-31'
+GROUP BY c.region;
+
+-- name: split_three_way_targets_orders_items
+SELECT t.month, t.goal, count(DISTINCT o.id) AS orders, sum(oi.quantity) AS units
+FROM targets t
+JOIN cloud.orders o ON CAST(date_trunc('month', o.ordered_at) AS DATE) = t.month
+JOIN cloud.order_items oi ON oi.order_id = o.id
+WHERE t.region = 'EU' AND o.status = 'shipped'
+GROUP BY t.month, t.goal
+ORDER BY t.month;
+
+-- name: split_three_way_local_in_middle
+SELECT c.vip, count(*) AS pairs, count(DISTINCT c.id) AS customers
+FROM cloud.orders o1
+JOIN customers c ON c.id = o1.customer_id
+JOIN cloud.orders o2 ON o2.customer_id = c.id AND o2.id > o1.id AND o2.ordered_at = o1.ordered_at + 1
+WHERE c.region = 'LATAM'
+GROUP BY c.vip;
+
+-- name: split_three_way_four_tables_two_local_two_cloud
+SELECT r.code, oi.quantity, count(*) AS lines, count(DISTINCT o.id) AS orders, sum(o.amount) AS amount
+FROM regions r
+JOIN customers c ON c.region = r.code
+JOIN cloud.orders o ON o.customer_id = c.id
+JOIN cloud.order_items oi ON oi.order_id = o.id
+WHERE o.ordered_at >= DATE '2025-11-01' AND c.vip
+GROUP BY r.code, oi.quantity
+ORDER BY r.code, oi.quantity;
+
+-- name: split_three_way_four_tables_one_local_three_cloud
+SELECT c.vip, p.category, count(*) AS lines, sum(oi.quantity * p.price) AS gross
+FROM customers c
+JOIN cloud.orders o ON o.customer_id = c.id
+JOIN cloud.order_items oi ON oi.order_id = o.id
+JOIN cloud.products p ON p.id = oi.product_id
+WHERE o.ordered_at BETWEEN DATE '2024-07-01' AND DATE '2024-07-31'
+GROUP BY c.vip, p.category;
+
+-- name: split_semi_in_uncorrelated_leap_day
+SELECT c.id, c.name, c.region
+FROM customers c
+WHERE c.id IN (SELECT o.customer_id FROM cloud.orders o WHERE o.ordered_at = DATE '2024-02-29')
+ORDER BY c.id;
+
+-- name: split_semi_not_in_nulls_in_subquery_flag
+SELECT c.id NOT IN (SELECT o.customer_id FROM cloud.orders o WHERE o.id <= 500) AS not_in, count(*) AS n
+FROM customers c
+GROUP BY 1;
+
+-- name: split_semi_not_in_nulls_in_outer
+SELECT coalesce(c.region, '<null>') AS region, count(*) AS n
+FROM customers c
+WHERE c.region NOT IN (SELECT CASE o.status WHEN 'pending' THEN 'NA' ELSE 'EU' END
+                       FROM cloud.orders o WHERE o.status IN ('pending', 'shipped'))
+GROUP BY 1;
+
+-- name: split_semi_not_in_local_subquery_with_null
+SELECT o.status, o.qty NOT IN (SELECT CAST(c.credit AS INTEGER) % 10 FROM customers c WHERE c.id BETWEEN 20 AND 23) AS flag,
+       count(*) AS n
+FROM cloud.orders o
+WHERE o.ordered_at >= DATE '2025-12-01'
+GROUP BY ALL;
+
+-- name: split_semi_exists_correlated_after_signup
+SELECT c.region, count(*) AS n
+FROM customers c
+WHERE EXISTS (SELECT 1 FROM cloud.orders o
+              WHERE o.customer_id = c.id AND o.ordered_at BETWEEN c.signup AND c.signup + 30)
+GROUP BY c.region;
+
+-- name: split_semi_not_exists_correlated_year
+SELECT c.vip, count(*) AS n, min(c.id) AS min_id
+FROM customers c
+WHERE NOT EXISTS (SELECT 1 FROM cloud.orders o
+                  WHERE o.customer_id = c.id AND extract(year FROM o.ordered_at) = 2025)
+GROUP BY c.vip;
+
+-- name: split_semi_cloud_outer_local_in
+SELECT o.status, count(*) AS n, sum(o.amount) AS amount
+FROM cloud.orders o
+WHERE o.customer_id IN (SELECT id FROM customers WHERE region IS NULL)
+GROUP BY o.status;
+
+-- name: split_semi_cloud_outer_local_not_exists
+SELECT o.customer_id IS NULL AS null_customer, count(*) AS n, sum(o.amount) AS amount
+FROM cloud.orders o
+WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.id = o.customer_id AND c.region IS NOT NULL)
+GROUP BY 1;
+
+-- name: split_semi_exists_uncorrelated
+SELECT c.id, c.name
+FROM customers c
+WHERE c.id <= 8
+  AND EXISTS (SELECT 1 FROM cloud.orders o WHERE o.amount > 1000)
+  AND NOT EXISTS (SELECT 1 FROM cloud.orders o WHERE o.amount > 5000)
+ORDER BY c.id;
+
+-- name: split_semi_in_products_from_local_ids
+SELECT p.category, count(*) AS products, sum(p.price) AS price
+FROM cloud.products p
+WHERE p.id IN (SELECT id FROM customers WHERE vip)
+GROUP BY p.category;
+
+-- name: split_window_rank_region_spend
+SELECT region, id, total, rnk, drnk
+FROM (
+    SELECT c.region, c.id, sum(o.amount) AS total,
+           rank() OVER (PARTITION BY c.region ORDER BY sum(o.amount) DESC) AS rnk,
+           dense_rank() OVER (PARTITION BY c.region ORDER BY count(*) DESC) AS drnk
+    FROM customers c
+    JOIN cloud.orders o ON o.customer_id = c.id
+    WHERE o.ordered_at >= DATE '2024-01-01' AND o.ordered_at < DATE '2025-01-01'
+    GROUP BY c.region, c.id
+) s
+WHERE rnk <= 3
+ORDER BY region NULLS FIRST, rnk, id;
+
+-- name: split_window_running_region_month
+SELECT region, month, revenue, goal,
+       sum(revenue) OVER (PARTITION BY region ORDER BY month) AS cum_revenue,
+       sum(goal) OVER (PARTITION BY region ORDER BY month) AS cum_goal
+FROM (
+    SELECT t.region, t.month, t.goal, sum(o.amount) AS revenue
+    FROM targets t
+    JOIN customers c ON c.region = t.region
+    JOIN cloud.orders o ON o.customer_id = c.id AND CAST(date_trunc('month', o.ordered_at) AS DATE) = t.month
+    GROUP BY t.region, t.month, t.goal
+) m
+ORDER BY region, month;
+
+-- name: split_window_first_last_value
+SELECT DISTINCT c.id,
+       first_value(o.status) OVER (PARTITION BY c.id ORDER BY o.ordered_at, o.id) AS first_status,
+       last_value(o.amount) OVER (PARTITION BY c.id ORDER BY o.ordered_at, o.id
+                                  ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS last_amount,
+       count(*) OVER (PARTITION BY c.id) AS n
+FROM customers c
+JOIN cloud.orders o ON o.customer_id = c.id
+WHERE c.id BETWEEN 300 AND 340;
+
+-- name: split_window_cume_dist_orders
+SELECT c.region, c.id, n, round(cume_dist() OVER (PARTITION BY c.region ORDER BY n), 6) AS cd,
+       percent_rank() OVER (PARTITION BY c.region ORDER BY n) = 0 AS is_min
+FROM customers c
+JOIN (SELECT customer_id, count(*) AS n FROM cloud.orders GROUP BY customer_id) o ON o.customer_id = c.id
+WHERE c.region IN ('MEA', 'XX') AND c.id <= 600
+ORDER BY c.region, n, c.id;
+
+-- name: split_window_row_number_qualify_status
+SELECT c.region, o.status, o.id, o.amount
+FROM customers c
+JOIN cloud.orders o ON o.customer_id = c.id
+WHERE o.status IS NOT NULL AND c.region IS NOT NULL
+QUALIFY row_number() OVER (PARTITION BY c.region, o.status ORDER BY o.amount DESC, o.id) = 1
+ORDER BY c.region, o.status;
+
+-- name: split_window_moving_sum_decimal
+SELECT mon, revenue,
+       sum(revenue) OVER (ORDER BY mon ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) AS sum_3m,
+       revenue - lag(revenue) OVER (ORDER BY mon) AS delta
+FROM (
+    SELECT CAST(date_trunc('month', o.ordered_at) AS DATE) AS mon, sum(o.amount) AS revenue
+    FROM cloud.orders o
+    JOIN customers c ON c.id = o.customer_id
+    WHERE c.vip
+    GROUP BY 1
+) m
+ORDER BY mon;
+
+-- name: split_window_count_partition_over_join
+SELECT c.region, c.id, count(*) OVER (PARTITION BY c.region) AS region_buyers,
+       sum(c.credit) OVER (PARTITION BY c.region ORDER BY c.id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cum_credit
+FROM customers c
+SEMI JOIN cloud.orders o ON o.customer_id = c.id AND o.amount > 999.9
+ORDER BY c.region NULLS LAST, c.id;
+
+-- name: split_distinct_regions_of_big_buyers
+SELECT DISTINCT c.region
+FROM customers c
+JOIN cloud.orders o ON o.customer_id = c.id
+WHERE o.amount > 1000
+ORDER BY c.region NULLS FIRST;
+
+-- name: split_distinct_count_distinct_multi
+SELECT c.vip, count(DISTINCT o.customer_id) AS buyers, count(DISTINCT c.region) AS regions,
+       count(DISTINCT o.status) AS statuses, count(DISTINCT o.qty) AS qtys,
+       count(DISTINCT o.ordered_at) FILTER (WHERE o.amount > 900) AS big_days
+FROM customers c
+JOIN cloud.orders o ON o.customer_id = c.id
+GROUP BY c.vip;
+
+-- name: split_distinct_limit_nulls_last
+SELECT c.id, c.name, max(o.qty) AS max_qty, count(*) AS n
+FROM customers c
+JOIN cloud.orders o ON o.customer_id = c.id
+WHERE c.region = 'APAC'
+GROUP BY c.id, c.name
+ORDER BY max_qty DESC NULLS LAST, n DESC, c.id
+LIMIT 15;
+
+-- name: split_distinct_limit_nulls_first
+SELECT c.id, c.credit, s.n
+FROM customers c
+JOIN (SELECT customer_id, count(*) AS n FROM cloud.orders WHERE status = 'returned' GROUP BY customer_id) s
+  ON s.customer_id = c.id
+ORDER BY c.credit NULLS FIRST, c.id
+LIMIT 20;
+
+-- name: split_distinct_limit_offset_page
+SELECT o.id, o.customer_id, c.region, o.amount
+FROM cloud.orders o
+JOIN customers c ON c.id = o.customer_id
+WHERE c.region IS NULL
+ORDER BY o.amount DESC, o.id
+LIMIT 10 OFFSET 20;
+
+-- name: split_distinct_statuses_per_customer
+SELECT n_statuses, count(*) AS customers
+FROM (
+    SELECT c.id, count(DISTINCT o.status) AS n_statuses
+    FROM customers c
+    LEFT JOIN cloud.orders o ON o.customer_id = c.id
+    GROUP BY c.id
+) s
+GROUP BY n_statuses
+ORDER BY n_statuses;
+
+-- name: split_distinct_order_by_nulls_status
+SELECT DISTINCT o.status, c.vip
+FROM cloud.orders o
+JOIN customers c ON c.id = o.customer_id
+WHERE c.id % 7 = 3
+ORDER BY o.status NULLS FIRST, c.vip;
+
+-- name: split_null_keys_orders_left_customers
+SELECT o.customer_id IS NULL AS null_key, c.id IS NULL AS unmatched, coalesce(c.region, '<none>') AS region,
+       count(*) AS n, sum(o.amount) AS amount
+FROM cloud.orders o
+LEFT JOIN customers c ON c.id = o.customer_id
+GROUP BY ALL;
+
+-- name: split_null_keys_is_not_distinct_from_status
+SELECT m.code, m.status, count(o.id) AS n, sum(o.amount) AS amount
+FROM (SELECT code, CASE code WHEN 'NA' THEN 'pending' WHEN 'EU' THEN 'shipped' WHEN 'APAC' THEN 'returned' END AS status
+      FROM regions) m
+JOIN cloud.orders o ON o.status IS NOT DISTINCT FROM m.status
+GROUP BY m.code, m.status;
+
+-- name: split_null_keys_is_not_distinct_from_customer
+SELECT l.cid IS NULL AS null_key, count(*) AS n, count(DISTINCT o.id) AS orders, sum(o.amount) AS amount
+FROM (SELECT CASE WHEN id % 17 = 0 THEN NULL ELSE id END AS cid FROM customers WHERE id <= 100) l
+JOIN cloud.orders o ON o.customer_id IS NOT DISTINCT FROM l.cid
+GROUP BY 1;
+
+-- name: split_null_keys_null_group_limit
+SELECT s.customer_id, s.n, s.amount, c.region
+FROM (SELECT customer_id, count(*) AS n, sum(amount) AS amount FROM cloud.orders GROUP BY customer_id) s
+LEFT JOIN customers c ON c.id = s.customer_id
+ORDER BY s.customer_id NULLS FIRST
+LIMIT 10;
+
+-- name: split_null_keys_full_outer_nullable
+SELECT l.cid IS NULL AS local_null, s.customer_id IS NULL AS cloud_null, count(*) AS n,
+       sum(s.n) AS orders
+FROM (SELECT CASE WHEN id % 17 = 0 THEN NULL ELSE id END AS cid FROM customers) l
+FULL OUTER JOIN (SELECT customer_id, count(*) AS n FROM cloud.orders GROUP BY customer_id) s
+  ON s.customer_id = l.cid
+GROUP BY ALL;
+
+-- name: split_null_keys_null_region_orders
+SELECT c.vip, c.credit IS NULL AS no_credit, count(*) AS n, sum(o.amount) AS amount, count(o.qty) AS with_qty
+FROM customers c
+JOIN cloud.orders o ON o.customer_id = c.id
+WHERE c.region IS NULL
+GROUP BY ALL;
+
+-- name: split_decimal_sum_avg_by_region
+SELECT c.region, sum(o.amount) AS total, CAST(avg(o.amount) AS DECIMAL(10,2)) AS avg_amount,
+       sum(CAST(o.amount * o.qty AS DECIMAL(14,2))) AS amount_x_qty,
+       sum(c.credit) AS credit_rows
+FROM customers c
+JOIN cloud.orders o ON o.customer_id = c.id
+WHERE o.ordered_at >= DATE '2025-01-01'
+GROUP BY c.region;
+
+-- name: split_decimal_cast_discount
+SELECT c.vip, p.category,
+       sum(oi.quantity * p.price) AS gross,
+       sum(CAST(oi.discount AS DECIMAL(4,2)) * oi.quantity * p.price) AS discount_value,
+       sum(CAST(oi.quantity AS DECIMAL(10,2)) * coalesce(p.price, 0) * (1 - CAST(coalesce(oi.discount, 0) AS DECIMAL(4,2)))) AS net
+FROM customers c
+JOIN cloud.orders o ON o.customer_id = c.id
+JOIN cloud.order_items oi ON oi.order_id = o.id
+JOIN cloud.products p ON p.id = oi.product_id
+WHERE o.ordered_at BETWEEN DATE '2025-05-01' AND DATE '2025-06-30'
+GROUP BY c.vip, p.category;
+
+-- name: split_decimal_tax_round
+SELECT r.code, CAST(sum(o.amount * r.tax_rate) AS DECIMAL(18,4)) AS tax, round(sum(o.amount * (1 + r.tax_rate)), 1) AS gross,
+       CAST(sum(o.amount) / count(*) AS DECIMAL(12,3)) AS mean_amount
+FROM regions r
+JOIN customers c ON c.region = r.code
+JOIN cloud.orders o ON o.customer_id = c.id
+WHERE o.qty >= 9
+GROUP BY r.code;
+
+-- name: split_decimal_credit_vs_spend
+SELECT c.region, count(*) AS n,
+       sum(CASE WHEN s.spent > c.credit * 20 THEN 1 ELSE 0 END) AS over_20x,
+       sum(s.spent - c.credit) AS total_gap, min(s.spent) AS min_spent, max(c.credit) AS max_credit
+FROM customers c
+JOIN (SELECT customer_id, sum(amount) AS spent FROM cloud.orders WHERE status = 'delivered' GROUP BY customer_id) s
+  ON s.customer_id = c.id
+WHERE c.credit IS NOT NULL
+GROUP BY c.region;
+
+-- name: split_date_trunc_week_vip
+SELECT CAST(date_trunc('week', o.ordered_at) AS DATE) AS wk, c.vip, count(*) AS n, sum(o.amount) AS amount
+FROM cloud.orders o
+JOIN customers c ON c.id = o.customer_id
+WHERE o.ordered_at >= DATE '2025-01-06' AND o.ordered_at < DATE '2025-03-03'
+GROUP BY 1, 2
+ORDER BY wk, c.vip;
+
+-- name: split_date_days_since_signup_buckets
+SELECT CASE WHEN o.ordered_at < c.signup THEN 'before'
+            WHEN o.ordered_at - c.signup < 30 THEN 'first_month'
+            WHEN o.ordered_at - c.signup < 365 THEN 'first_year'
+            ELSE 'later' END AS phase,
+       count(*) AS n, sum(o.amount) AS amount, count(DISTINCT c.id) AS customers
+FROM customers c
+JOIN cloud.orders o ON o.customer_id = c.id
+GROUP BY 1;
+
+-- name: split_date_interval_first_90_days
+SELECT c.region, count(*) AS n, min(o.ordered_at) AS first_day, max(o.ordered_at) AS last_day
+FROM customers c
+JOIN cloud.orders o ON o.customer_id = c.id
+ AND o.ordered_at >= c.signup
+ AND o.ordered_at < c.signup + INTERVAL 90 DAY
+WHERE c.signup BETWEEN DATE '2023-01-01' AND DATE '2023-12-31'
+GROUP BY c.region;
+
+-- name: split_date_extract_month_targets
+SELECT t.region, extract(month FROM t.month) AS m, t.goal, count(o.id) AS orders
+FROM targets t
+LEFT JOIN customers c ON c.region = t.region AND c.vip
+LEFT JOIN cloud.orders o ON o.customer_id = c.id
+ AND extract(year FROM o.ordered_at) = 2024
+ AND extract(month FROM o.ordered_at) = extract(month FROM t.month)
+WHERE t.region IN ('LATAM', 'ANZ')
+GROUP BY t.region, t.month, t.goal
+ORDER BY t.region, m;
+
+-- name: split_date_isodow_last_day
+SELECT isodow(o.ordered_at) AS dow, o.ordered_at = last_day(o.ordered_at) AS month_end,
+       count(*) AS n, count(DISTINCT c.region) AS regions
+FROM cloud.orders o
+JOIN customers c ON c.id = o.customer_id
+WHERE o.ordered_at > DATE '2024-12-31' AND c.credit < 100
+GROUP BY 1, 2;
+
+-- name: split_date_signup_quarter_vs_order_quarter
+SELECT extract(year FROM c.signup) AS signup_year, extract(quarter FROM c.signup) AS signup_q,
+       count(*) AS orders, count(*) FILTER (WHERE date_trunc('quarter', o.ordered_at) = date_trunc('quarter', c.signup)) AS same_quarter
+FROM customers c
+JOIN cloud.orders o ON o.customer_id = c.id
+WHERE c.signup >= DATE '2023-01-01'
+GROUP BY 1, 2
+ORDER BY 1, 2;
+
+-- name: split_scalar_cloud_max_in_local_where
+SELECT c.id, c.signup, c.region
+FROM customers c
+WHERE c.signup > (SELECT max(o.ordered_at) FROM cloud.orders o) - 300
+ORDER BY c.signup, c.id;
+
+-- name: split_scalar_cloud_in_select
+SELECT c.region, count(*) AS n,
+       (SELECT count(DISTINCT o.customer_id) FROM cloud.orders o) AS all_buyers,
+       (SELECT sum(o.amount) FROM cloud.orders o WHERE o.status = 'pending') AS pending_total
+FROM customers c
+GROUP BY c.region;
+
+-- name: split_scalar_local_in_cloud_where
+SELECT o.status, count(*) AS n, min(o.amount) AS min_amount
+FROM cloud.orders o
+WHERE o.amount > (SELECT max(c.credit) FROM customers c)
+GROUP BY o.status;
+
+-- name: split_scalar_share_of_total
+SELECT coalesce(c.region, '?') AS region, sum(o.amount) AS revenue,
+       round(sum(o.amount) / (SELECT sum(amount) FROM cloud.orders), 6) AS share
+FROM customers c
+JOIN cloud.orders o ON o.customer_id = c.id
+GROUP BY 1
+ORDER BY 1;
+
+-- name: split_scalar_correlated_local_name
+SELECT o.id, o.customer_id, (SELECT c.name FROM customers c WHERE c.id = o.customer_id) AS name,
+       (SELECT r.label FROM regions r WHERE r.code = (SELECT c.region FROM customers c WHERE c.id = o.customer_id)) AS label
+FROM cloud.orders o
+WHERE o.id <= 30
+ORDER BY o.id;
+
+-- name: split_scalar_cloud_in_having
+SELECT c.id, count(*) AS n, sum(o.amount) AS total
+FROM customers c
+JOIN cloud.orders o ON o.customer_id = c.id
+WHERE c.region = 'EU'
+GROUP BY c.id
+HAVING sum(o.amount) > (SELECT 60 * avg(amount) FROM cloud.orders);
+
+-- name: split_nested_derived_in_derived
+SELECT region, count(*) AS customers, max(total) AS max_total, sum(total) AS sum_total
+FROM (
+    SELECT c.id, c.region, sum(d.amount) AS total
+    FROM customers c
+    JOIN (SELECT customer_id, amount FROM cloud.orders WHERE status = 'delivered') d ON d.customer_id = c.id
+    GROUP BY c.id, c.region
+) s
+WHERE total > 5000
+GROUP BY region;
+
+-- name: split_nested_cloud_two_levels
+SELECT c.region, s.n_items, count(*) AS orders, sum(s.units) AS units
+FROM (
+    SELECT o.customer_id, i.n_items, i.units
+    FROM cloud.orders o
+    JOIN (SELECT order_id, count(*) AS n_items, sum(quantity) AS units
+          FROM cloud.order_items
+          GROUP BY order_id) i ON i.order_id = o.id
+    WHERE o.ordered_at >= DATE '2025-10-01'
+) s
+JOIN customers c ON c.id = s.customer_id
+GROUP BY c.region, s.n_items;
+
+-- name: split_nested_local_two_levels
+SELECT x.region, x.label, count(*) AS orders, sum(o.amount) AS amount
+FROM (
+    SELECT c.id, c.region, r.label
+    FROM (SELECT id, region FROM customers WHERE credit > 900) c
+    JOIN regions r ON r.code = c.region
+) x
+JOIN cloud.orders o ON o.customer_id = x.id
+GROUP BY x.region, x.label;
+
+-- name: split_nested_both_sides_aggregated_twice
+SELECT band, count(*) AS customers, sum(orders) AS orders
+FROM (
+    SELECT c.id, CASE WHEN c.credit IS NULL THEN 'none' WHEN c.credit < 500 THEN 'low' ELSE 'high' END AS band,
+           s.orders
+    FROM (SELECT id, credit FROM customers WHERE region IN ('APAC', 'MEA')) c
+    JOIN (SELECT customer_id, sum(n) AS orders
+          FROM (SELECT customer_id, status, count(*) AS n FROM cloud.orders GROUP BY customer_id, status) t
+          WHERE status IS NOT NULL
+          GROUP BY customer_id) s ON s.customer_id = c.id
+) z
+GROUP BY band
+ORDER BY band;

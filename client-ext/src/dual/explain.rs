@@ -32,7 +32,7 @@ impl DualSession {
         let has_local = rels.iter().any(|r| r.side == Side::Local);
         if !has_remote && self.run != RunMode::Remote {
             // Local-only: planned here, nothing crosses the network.
-            let mut request = self.plan_request(query, &shape, &rels)?;
+            let mut request = self.plan_request(query, &shape, &rels)?.request;
             request.run = "local".into();
             let plan = pond_planner::plan(&request);
             let mut text = plan.explain.clone();
@@ -48,7 +48,7 @@ impl DualSession {
             return Ok(Outcome::lines(Venue::Local, "explain", &text, Some(plan)));
         }
         if !analyze_run {
-            let mut request = self.plan_request(query, &shape, &rels)?;
+            let mut request = self.plan_request(query, &shape, &rels)?.request;
             if !has_local && self.run != RunMode::Local {
                 request.run = "remote".into();
             }

@@ -173,6 +173,8 @@ pub struct DualSession {
     current_cloud: Option<String>,
     link: Arc<Link>,
     progress: Option<ProgressSink>,
+    /// Plans with fragments that failed and ran again as a whole query.
+    fragment_fallbacks: u64,
 }
 
 impl DualSession {
@@ -200,7 +202,14 @@ impl DualSession {
             current_cloud: None,
             link,
             progress: None,
+            fragment_fallbacks: 0,
         })
+    }
+
+    /// How many plans with fragments failed and ran again as a whole query: each is a query
+    /// the cost model split in a way DuckDB did not accept.
+    pub fn fragment_fallbacks(&self) -> u64 {
+        self.fragment_fallbacks
     }
 
     /// Reports transfers (uploads, copies) to `sink`.

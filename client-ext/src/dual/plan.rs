@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use pond_proto::dual::{Bridge, Plan, PlanRequest, Relation, Side};
+use pond_proto::dual::{Bridge, Fragment, Plan, PlanRequest, Relation, Side};
 
 use super::routing::{Rel, with_alias};
 use super::user_error::{splice, splice_mapped};
@@ -34,18 +34,41 @@ pub(super) struct Measured {
     pub result_bytes: u64,
 }
 
+/// The temporary tables a plan created on each side, dropped when its statement ends.
+#[derive(Default)]
+struct Temps {
+    local: Vec<String>,
+    remote: Vec<String>,
+}
+
 /// Placeholder names are fixed-width so no one is a prefix of another.
 fn placeholder(i: usize) -> String {
     format!("__pond_ref_{i:03}")
 }
 
+/// A plan request, and where each of its fragments is in the user's text.
+pub(super) struct Planned {
+    pub request: PlanRequest,
+    fragment_spans: Vec<(String, (usize, usize))>,
+}
+
+/// Where offset `at` of the original text lands once `edits` (none of which contains it) are
+/// spliced in.
+fn shifted(edits: &[((usize, usize), String)], at: usize) -> usize {
+    let grown: isize = edits
+        .iter()
+        .filter(|((_, end), _)| *end <= at)
+        .map(|((start, end), text)| text.len() as isize - (end - start) as isize)
+        .sum();
+    (at as isize + grown) as usize
+}
+
+fn inside(inner: (usize, usize), outer: (usize, usize)) -> bool {
+    inner.0 >= outer.0 && inner.1 <= outer.1
+}
+
 impl DualSession {
-    pub(super) fn plan_request(
-        &self,
-        text: &str,
-        shape: &QueryShape,
-        rels: &[Rel],
-    ) -> Result<PlanRequest, ClientError> {
+    pub(super) fn plan_request(&self, text: &str, shape: &QueryShape, rels: &[Rel]) -> Result<Planned, ClientError> {
         let mut edits = Vec::new();
         let mut relations = Vec::new();
         for (i, r) in rels.iter().enumerate() {
@@ -69,14 +92,80 @@ impl DualSession {
                 statistics,
             });
         }
-        Ok(PlanRequest {
+        let mut fragments = Vec::new();
+        let mut fragment_spans = Vec::new();
+        for (span, side, inner) in self.fragments(text, shape, rels) {
+            let name = format!("__pond_frag_{:03}", fragments.len());
+            let source_edits = inner
+                .iter()
+                .map(|i| &rels[*i])
+                .filter(|r| r.source != text[r.span.0..r.span.1])
+                .map(|r| ((r.span.0 - span.0, r.span.1 - span.0), with_alias(&r.source, &r.alias)))
+                .collect();
+            fragments.push(Fragment {
+                name: name.clone(),
+                side: side as i32,
+                start: shifted(&edits, span.0) as u32,
+                end: shifted(&edits, span.1) as u32,
+                relations: inner.iter().map(|i| placeholder(*i)).collect(),
+                source: splice(&text[span.0..span.1], source_edits),
+            });
+            fragment_spans.push((name, span));
+        }
+        let request = PlanRequest {
             sql: splice(text, edits),
             relations,
             run: self.run.as_str().to_string(),
             column_names: shape.columns.iter().cloned().collect(),
             star: shape.star,
             downloads_only: false,
+            fragments,
+        };
+        Ok(Planned {
+            request,
+            fragment_spans,
         })
+    }
+
+    /// The subqueries that may run where their data lives, outermost only: each reads one
+    /// side (and at least one relation), no CTE of the query around it, and names its columns
+    /// plainly; a local one must also bind on its own here. Returns each one's span, side and
+    /// the indexes of the relations inside it.
+    fn fragments(&self, text: &str, shape: &QueryShape, rels: &[Rel]) -> Vec<((usize, usize), Side, Vec<usize>)> {
+        let mut out: Vec<((usize, usize), Side, Vec<usize>)> = Vec::new();
+        let mut candidates: Vec<_> = shape.subqueries.iter().filter(|s| s.plain_names).collect();
+        // Outermost first, so a subquery inside a chosen one is never chosen too.
+        candidates.sort_by_key(|s| (s.span.0, std::cmp::Reverse(s.span.1)));
+        for s in candidates {
+            if out.iter().any(|(span, _, _)| inside(s.span, *span)) {
+                continue;
+            }
+            let overlaps = |span: (usize, usize)| span.0 < s.span.1 && s.span.0 < span.1;
+            let inner: Vec<usize> = (0..rels.len()).filter(|i| inside(rels[*i].span, s.span)).collect();
+            let straddles = rels.iter().any(|r| overlaps(r.span) && !inside(r.span, s.span));
+            let reads_a_cte = shape.tables.iter().any(|t| {
+                inside(t.span, s.span)
+                    && t.catalog.is_empty()
+                    && t.schema.is_empty()
+                    && shape.ctes.contains(&t.table.to_lowercase())
+            });
+            let Some(side) = inner.first().map(|i| rels[*i].side) else {
+                continue;
+            };
+            if straddles || reads_a_cte || inner.iter().any(|i| rels[*i].side != side) || side == Side::Unspecified {
+                continue;
+            }
+            if side == Side::Local
+                && self
+                    .local
+                    .describe(&format!("SELECT * FROM {}", &text[s.span.0..s.span.1]))
+                    .is_err()
+            {
+                continue;
+            }
+            out.push((s.span, side, inner));
+        }
+        out
     }
 
     pub(super) async fn run_dual(
@@ -85,16 +174,33 @@ impl DualSession {
         shape: &QueryShape,
         rels: &[Rel],
     ) -> Result<(Outcome, Measured), ClientError> {
-        let mut request = self.plan_request(text, shape, rels)?;
+        let Planned {
+            mut request,
+            fragment_spans,
+        } = self.plan_request(text, shape, rels)?;
         let before = self.link.moved();
         let mut plan = self.cloud_client("a query on cloud data")?.plan_dual(&request).await?;
         self.check_plan(&request, &plan)?;
         let mut measured = Measured::default();
-        let mut local_temps = Vec::new();
-        let mut remote_temps = Vec::new();
+        let mut temps = Temps::default();
         let mut result = self
-            .execute_plan(&plan, text, rels, &mut measured, &mut local_temps, &mut remote_temps)
+            .execute_plan(&plan, text, rels, &fragment_spans, &mut measured, &mut temps)
             .await;
+        // A plan with fragments is checked by nothing but DuckDB running it: should one fail,
+        // the query runs again as a whole, which does not depend on the fragments' results.
+        if let Err(e) = &result
+            && !plan.fragments.is_empty()
+        {
+            tracing::warn!(error = %e, "a plan with fragments failed; planning the whole query");
+            self.fragment_fallbacks += 1;
+            request.fragments.clear();
+            plan = self.cloud_client("a query on cloud data")?.plan_dual(&request).await?;
+            self.check_plan(&request, &plan)?;
+            measured = Measured::default();
+            result = self
+                .execute_plan(&plan, text, rels, &fragment_spans, &mut measured, &mut temps)
+                .await;
+        }
         // A read-only token may not upload: such a user's mixed queries run locally.
         let uploads = plan.bridges.iter().any(|b| b.from == Side::Local as i32);
         if uploads
@@ -108,17 +214,18 @@ impl DualSession {
             if plan.bridges.iter().all(|b| b.from == Side::Remote as i32) {
                 measured = Measured::default();
                 result = self
-                    .execute_plan(&plan, text, rels, &mut measured, &mut local_temps, &mut remote_temps)
+                    .execute_plan(&plan, text, rels, &fragment_spans, &mut measured, &mut temps)
                     .await;
             }
         }
-        for t in &local_temps {
+        for t in &temps.local {
             self.local.drop_temp(t);
         }
-        if !remote_temps.is_empty()
+        if !temps.remote.is_empty()
             && let Some(cloud) = self.cloud.as_mut()
         {
-            let drops: Vec<String> = remote_temps
+            let drops: Vec<String> = temps
+                .remote
                 .iter()
                 .map(|t| format!("DROP TABLE IF EXISTS {}", pond_planner::temp_name(t)))
                 .collect();
@@ -144,13 +251,28 @@ impl DualSession {
     /// `LIKE` and cast operators, and final names are the relations' own or the plan's temps.
     fn check_plan(&self, request: &PlanRequest, plan: &Plan) -> Result<(), ClientError> {
         let refuse = |what: String| ClientError::Invalid(format!("refused a plan from the server: {what}"));
-        let source_of = |name: &str| request.relations.iter().find(|r| r.name == name);
+        let source_of = |name: &str| {
+            let relation = request.relations.iter().find(|r| r.name == name).map(|r| &r.source);
+            relation.or_else(|| request.fragments.iter().find(|f| f.name == name).map(|f| &f.source))
+        };
         for (name, replacement) in &plan.names {
-            let relation = source_of(name).ok_or_else(|| refuse(format!("unknown relation {name}")))?;
-            if *replacement != relation.source && *replacement != pond_planner::temp_name(name) {
+            let source = source_of(name).ok_or_else(|| refuse(format!("unknown relation {name}")))?;
+            if replacement != source && *replacement != pond_planner::temp_name(name) {
                 return Err(refuse(format!("{name} read as {replacement}")));
             }
         }
+        for name in &plan.fragments {
+            if !request.fragments.iter().any(|f| &f.name == name) || !plan.names.contains_key(name) {
+                return Err(refuse(format!("unknown fragment {name}")));
+            }
+        }
+        // A local fragment is the user's own text: a bridge may run it as written.
+        let local_fragments: Vec<&str> = request
+            .fragments
+            .iter()
+            .filter(|f| f.side == Side::Local as i32)
+            .map(|f| f.source.as_str())
+            .collect();
         let local_sources: Vec<&str> = request
             .relations
             .iter()
@@ -166,7 +288,10 @@ impl DualSession {
             }
             let sql = bridge.sql.as_str();
             let shape = analyze::analyze(sql, &self.local.serialize(sql)?).map_err(|e| refuse(e.to_string()))?;
-            let mut allowed_spans = Vec::new();
+            let mut allowed_spans: Vec<(usize, usize)> = local_fragments
+                .iter()
+                .flat_map(|f| sql.match_indices(f).map(|(at, f)| (at, at + f.len())))
+                .collect();
             for t in &shape.tables {
                 let written = &sql[t.span.0..t.span.1];
                 let keys = t.catalog.eq_ignore_ascii_case("temp") && t.table.starts_with("__pond_keys_");
@@ -203,21 +328,16 @@ impl DualSession {
 
     /// Moves one bridge's rows into its temporary table, recording the table to drop; returns
     /// the rows moved.
-    async fn run_bridge(
-        &mut self,
-        bridge: &Bridge,
-        local_temps: &mut Vec<String>,
-        remote_temps: &mut Vec<String>,
-    ) -> Result<u64, ClientError> {
+    async fn run_bridge(&mut self, bridge: &Bridge, temps: &mut Temps) -> Result<u64, ClientError> {
         if bridge.from == Side::Remote as i32 {
             let cloud = self.cloud_client("a download")?;
             let (schema, batches) = cloud.query_with_schema(&bridge.sql).await?;
-            local_temps.push(bridge.target.clone());
+            temps.local.push(bridge.target.clone());
             self.local.load_temp(&bridge.target, &schema, &batches)
         } else {
             let (schema, batches) = self.local.query(&bridge.sql)?;
             let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
-            remote_temps.push(bridge.target.clone());
+            temps.remote.push(bridge.target.clone());
             self.cloud_client("an upload")?
                 .upload_temp(&bridge.target, schema, batches)
                 .await?;
@@ -230,14 +350,14 @@ impl DualSession {
         plan: &Plan,
         text: &str,
         rels: &[Rel],
+        fragment_spans: &[(String, (usize, usize))],
         measured: &mut Measured,
-        local_temps: &mut Vec<String>,
-        remote_temps: &mut Vec<String>,
+        temps: &mut Temps,
     ) -> Result<(SchemaRef, Vec<RecordBatch>), ClientError> {
         for bridge in &plan.bridges {
             let started = Instant::now();
             let before = self.link.moved();
-            let rows = self.run_bridge(bridge, local_temps, remote_temps).await?;
+            let rows = self.run_bridge(bridge, temps).await?;
             measured.bridges.push((
                 bridge.target.clone(),
                 rows,
@@ -246,16 +366,24 @@ impl DualSession {
             ));
         }
         // Each relation's placeholder becomes the plan's name for it, spliced at the offsets
-        // the placeholder was, so errors can point into the user's text.
-        let edits = rels
+        // the placeholder was, so errors can point into the user's text; a fragment that ran
+        // where its data lives is read from its result instead of its relations.
+        let fragments: Vec<((usize, usize), String)> = fragment_spans
+            .iter()
+            .filter(|(name, _)| plan.fragments.contains(name))
+            .filter_map(|(name, span)| Some((*span, format!("(SELECT * FROM {})", plan.names.get(name)?))))
+            .collect();
+        let mut edits: Vec<((usize, usize), String)> = rels
             .iter()
             .enumerate()
+            .filter(|(_, r)| !fragments.iter().any(|(span, _)| inside(r.span, *span)))
             .map(|(i, r)| {
                 let name = placeholder(i);
                 let replacement = plan.names.get(&name).unwrap_or(&name);
                 (r.span, with_alias(replacement, &r.alias))
             })
             .collect();
+        edits.extend(fragments);
         let final_sql = splice_mapped(text, edits);
         let started = Instant::now();
         if plan.run_on == Side::Remote as i32 {

@@ -1,0 +1,349 @@
+//! Fragments: subqueries that read one side only run there, so only their results cross.
+//!
+//! The client marks each parenthesized subquery of the query (a derived table, a CTE's body, a
+//! subquery expression) that reads one side only and names its output columns plainly. Each
+//! fragment DataFusion can model on its own becomes a relation of its own: its result is
+//! estimated from its relations' statistics, and the strategy moves it like any relation (cut to
+//! the columns and rows the query needs, or semi-join reduced), or reads it inline where the
+//! query runs. Every subset of the fragments is planned (they are few; past
+//! [`MAX_ENUMERATED`] only all of them together), and the plan that moves the fewest bytes
+//! wins; the whole-query plan is kept on a tie.
+//!
+//! Invariants:
+//! - **A fragment stands alone.** It is used only when DataFusion plans it by itself, so a
+//!   subquery that refers to the query around it (correlated, lateral) never moves.
+//! - **A fragment's result is what the query would have read there.** In the final query its
+//!   text becomes `(SELECT * FROM <its result>)`, which has the same columns in the same order
+//!   under the same names (the client sends only fragments whose output columns are plain
+//!   column references or aliased, and the names DataFusion gives them must be unique).
+//! - **Only modelled plans compete.** A subset whose query DataFusion cannot plan is skipped:
+//!   its estimate would be a guess.
+
+use arrow::datatypes::{Field, Schema};
+use pond_proto::dual::{ColumnStatistics, Fragment, Plan, PlanRequest, Relation, TableStatistics};
+
+use crate::model::{self, RelationInput};
+use crate::statistics::{decode_schema, encode_schema};
+use crate::strategy::human_bytes;
+
+/// Beyond this many fragments only the plan with all of them is tried (2^6 plans at most).
+const MAX_ENUMERATED: usize = 6;
+
+/// The best of `whole` and the plans that run some of the request's fragments on their sides.
+pub(crate) fn improve(request: &PlanRequest, run: &str, whole: Plan) -> Plan {
+    let fragments = modelled(request);
+    if fragments.is_empty() {
+        return whole;
+    }
+    let n = fragments.len();
+    let subsets: Vec<u64> = if n <= MAX_ENUMERATED {
+        (1..(1u64 << n)).collect()
+    } else {
+        vec![(1u64 << n.min(63)) - 1]
+    };
+    let mut best = whole;
+    for subset in subsets {
+        let chosen: Vec<&(Fragment, Relation)> = (0..n)
+            .filter(|i| subset & (1 << i) != 0)
+            .map(|i| &fragments[i])
+            .collect();
+        let (sql, relations) = outer(request, &chosen);
+        let (mut plan, modelled) = crate::plan_relations(&sql, &relations, request, run);
+        // A strictly better estimate only: on a tie the whole query's plan is the simpler one.
+        if !modelled || plan.estimated_bytes >= best.estimated_bytes {
+            continue;
+        }
+        plan.fragments = chosen.iter().map(|(f, _)| f.name.clone()).collect();
+        plan.strategy += &format!(", {} fragment(s) run where their data lives", chosen.len());
+        plan.explain = explain_fragments(&chosen, &plan) + &plan.explain;
+        best = plan;
+    }
+    best
+}
+
+/// The request's fragments DataFusion can model alone, each with its result as a relation;
+/// overlapping or malformed fragments are dropped.
+fn modelled(request: &PlanRequest) -> Vec<(Fragment, Relation)> {
+    let mut fragments: Vec<&Fragment> = request.fragments.iter().collect();
+    fragments.sort_by_key(|f| f.start);
+    let mut out: Vec<(Fragment, Relation)> = Vec::new();
+    let mut end = 0;
+    for f in fragments {
+        let (start, stop) = (f.start as usize, f.end as usize);
+        let Some(text) = request.sql.get(start..stop) else {
+            continue;
+        };
+        if start < end || !text.starts_with('(') || !text.ends_with(')') || text.len() < 2 {
+            continue;
+        }
+        let inner: Vec<&Relation> = request
+            .relations
+            .iter()
+            .filter(|r| f.relations.contains(&r.name))
+            .collect();
+        if inner.len() != f.relations.len() || inner.iter().any(|r| r.side != f.side) {
+            continue;
+        }
+        if let Some(relation) = result_relation(f, &text[1..text.len() - 1], &inner) {
+            end = stop;
+            out.push((f.clone(), relation));
+        }
+    }
+    out
+}
+
+/// The fragment's result as a relation on its side, with estimated statistics.
+fn result_relation(fragment: &Fragment, sql: &str, inner: &[&Relation]) -> Option<Relation> {
+    let empty = TableStatistics::default();
+    let schemas: Vec<Schema> = inner
+        .iter()
+        .map(|r| {
+            let statistics = r.statistics.as_ref().unwrap_or(&empty);
+            decode_schema(&statistics.arrow_schema).unwrap_or_else(Schema::empty)
+        })
+        .collect();
+    let inputs: Vec<RelationInput<'_>> = inner
+        .iter()
+        .zip(&schemas)
+        .map(|(r, schema)| RelationInput {
+            name: &r.name,
+            schema: std::sync::Arc::new(schema.clone()),
+            statistics: r.statistics.as_ref().unwrap_or(&empty),
+        })
+        .collect();
+    let m = model::model_guarded(sql, &inputs)
+        .map_err(|reason| tracing::debug!(%reason, fragment = %fragment.name, "fragment not modelled"))
+        .ok()?;
+    let mut names = std::collections::BTreeSet::new();
+    if m.result_columns.is_empty()
+        || !m
+            .result_columns
+            .iter()
+            .all(|c| !c.field.name().is_empty() && names.insert(c.field.name().to_lowercase()))
+    {
+        return None;
+    }
+    let fields: Vec<Field> = m.result_columns.iter().map(|c| c.field.clone()).collect();
+    Some(Relation {
+        name: fragment.name.clone(),
+        side: fragment.side,
+        source: fragment.source.clone(),
+        statistics: Some(TableStatistics {
+            rows: m.result_rows,
+            arrow_schema: encode_schema(&Schema::new(fields)),
+            columns: m
+                .result_columns
+                .iter()
+                .map(|c| ColumnStatistics {
+                    name: c.field.name().clone(),
+                    avg_bytes: c.width,
+                    distinct: c.distinct,
+                    ..Default::default()
+                })
+                .collect(),
+        }),
+    })
+}
+
+/// The query with `chosen` fragments read from their results, and its relations.
+fn outer(request: &PlanRequest, chosen: &[&(Fragment, Relation)]) -> (String, Vec<Relation>) {
+    let mut sql = String::with_capacity(request.sql.len());
+    let mut at = 0;
+    for (f, _) in chosen {
+        sql.push_str(&request.sql[at..f.start as usize]);
+        sql.push_str(&format!("(SELECT * FROM {})", f.name));
+        at = f.end as usize;
+    }
+    sql.push_str(&request.sql[at..]);
+    let inside = |name: &String| chosen.iter().any(|(f, _)| f.relations.contains(name));
+    let mut relations: Vec<Relation> = request.relations.iter().filter(|r| !inside(&r.name)).cloned().collect();
+    relations.extend(chosen.iter().map(|(_, r)| r.clone()));
+    (sql, relations)
+}
+
+fn explain_fragments(chosen: &[&(Fragment, Relation)], plan: &Plan) -> String {
+    let mut out = String::new();
+    for (i, (f, r)) in chosen.iter().enumerate() {
+        let side = if f.side == pond_proto::dual::Side::Remote as i32 {
+            "R"
+        } else {
+            "L"
+        };
+        let statistics = r.statistics.as_ref().expect("a fragment's estimate");
+        let row_bytes: f64 = statistics.columns.iter().map(|c| c.avg_bytes).sum();
+        let fate = if plan.bridges.iter().any(|b| b.target == f.name) {
+            "its result crosses"
+        } else {
+            "read inline where the query runs"
+        };
+        out += &format!(
+            "Fragment {} ({side}): {} → ~{:.0} rows, ~{}; {fate}\n",
+            i + 1,
+            f.source,
+            statistics.rows,
+            human_bytes(statistics.rows * row_bytes)
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::datatypes::DataType;
+    use pond_proto::dual::Side;
+
+    use super::*;
+
+    fn relation(name: &str, side: Side, source: &str, rows: f64, fields: Vec<Field>, distinct: &[f64]) -> Relation {
+        Relation {
+            name: name.into(),
+            side: side as i32,
+            source: source.into(),
+            statistics: Some(TableStatistics {
+                rows,
+                arrow_schema: encode_schema(&Schema::new(fields.clone())),
+                columns: fields
+                    .iter()
+                    .zip(distinct)
+                    .map(|(f, d)| ColumnStatistics {
+                        name: f.name().clone(),
+                        avg_bytes: 8.0,
+                        distinct: *d,
+                        ..Default::default()
+                    })
+                    .collect(),
+            }),
+        }
+    }
+
+    /// The issue's example: each side aggregates where it lives and 1,000 groups cross, where
+    /// the whole-query plan moves a relation of millions of rows.
+    #[test]
+    fn aggregates_on_both_sides_move_only_their_groups() {
+        let sql = "SELECT e.k, e.n, s.total FROM (SELECT k, count(*) AS n FROM __pond_ref_000 GROUP BY k) e \
+                   JOIN (SELECT k, sum(x) AS total FROM __pond_ref_001 GROUP BY k) s ON e.k = s.k";
+        let span = |needle: &str| {
+            let start = sql.find(needle).unwrap() - 1;
+            let end = start + sql[start..].find("GROUP BY k)").unwrap() + "GROUP BY k)".len();
+            (start as u32, end as u32)
+        };
+        let (a, b) = (span("SELECT k, count"), span("SELECT k, sum"));
+        let local_source = "(SELECT k, count(*) AS n FROM local_events GROUP BY k)";
+        let remote_source = "(SELECT k, sum(x) AS total FROM \"db\".\"main\".\"sales\" GROUP BY k)";
+        let request = PlanRequest {
+            sql: sql.into(),
+            relations: vec![
+                relation(
+                    "__pond_ref_000",
+                    Side::Local,
+                    "local_events",
+                    2_000_000.0,
+                    vec![
+                        Field::new("k", DataType::Int64, true),
+                        Field::new("v", DataType::Int64, true),
+                    ],
+                    &[1000.0, 2_000_000.0],
+                ),
+                relation(
+                    "__pond_ref_001",
+                    Side::Remote,
+                    "\"db\".\"main\".\"sales\"",
+                    5_000_000.0,
+                    vec![
+                        Field::new("k", DataType::Int64, true),
+                        Field::new("x", DataType::Int64, true),
+                    ],
+                    &[1000.0, 5_000_000.0],
+                ),
+            ],
+            run: "auto".into(),
+            fragments: vec![
+                Fragment {
+                    name: "__pond_frag_000".into(),
+                    side: Side::Local as i32,
+                    start: a.0,
+                    end: a.1,
+                    relations: vec!["__pond_ref_000".into()],
+                    source: local_source.into(),
+                },
+                Fragment {
+                    name: "__pond_frag_001".into(),
+                    side: Side::Remote as i32,
+                    start: b.0,
+                    end: b.1,
+                    relations: vec!["__pond_ref_001".into()],
+                    source: remote_source.into(),
+                },
+            ],
+            ..Default::default()
+        };
+        assert_eq!(modelled(&request).len(), 2);
+        let plan = crate::plan(&request);
+        assert!(!plan.fragments.is_empty(), "{}", plan.explain);
+        assert!(plan.estimated_bytes < 100_000.0, "{}", plan.explain);
+        // Whatever crosses is a fragment's result, never a base relation.
+        for b in &plan.bridges {
+            assert!(b.target.starts_with("__pond_frag_"), "{}", plan.explain);
+            assert!(b.estimated_rows <= 1000.0, "{}", plan.explain);
+        }
+        // The query runs where the local fragment is, so only the cloud one crosses.
+        assert!(plan.explain.contains("Fragment 1 (R)"), "{}", plan.explain);
+        let without = PlanRequest {
+            fragments: vec![],
+            ..request.clone()
+        };
+        let whole = crate::plan(&without);
+        assert!(
+            whole.estimated_bytes > 1_000.0 * plan.estimated_bytes,
+            "{}",
+            whole.explain
+        );
+    }
+
+    /// A subquery that refers to the query around it does not plan alone: it never moves.
+    #[test]
+    fn a_correlated_subquery_is_not_a_fragment() {
+        let sql =
+            "SELECT c.id FROM __pond_ref_000 c WHERE c.v > (SELECT max(x) FROM __pond_ref_001 s WHERE s.k = c.id)";
+        let start = sql.find("(SELECT").unwrap() as u32;
+        let request = PlanRequest {
+            sql: sql.into(),
+            relations: vec![
+                relation(
+                    "__pond_ref_000",
+                    Side::Local,
+                    "c",
+                    10.0,
+                    vec![
+                        Field::new("id", DataType::Int64, true),
+                        Field::new("v", DataType::Int64, true),
+                    ],
+                    &[10.0, 10.0],
+                ),
+                relation(
+                    "__pond_ref_001",
+                    Side::Remote,
+                    "\"db\".\"main\".\"s\"",
+                    1_000_000.0,
+                    vec![
+                        Field::new("k", DataType::Int64, true),
+                        Field::new("x", DataType::Int64, true),
+                    ],
+                    &[1000.0, 1000.0],
+                ),
+            ],
+            run: "auto".into(),
+            fragments: vec![Fragment {
+                name: "__pond_frag_000".into(),
+                side: Side::Remote as i32,
+                start,
+                end: sql.len() as u32,
+                relations: vec!["__pond_ref_001".into()],
+                source: "(SELECT max(x) FROM \"db\".\"main\".\"s\" s WHERE s.k = c.id)".into(),
+            }],
+            ..Default::default()
+        };
+        assert!(modelled(&request).is_empty());
+        assert!(crate::plan(&request).fragments.is_empty());
+    }
+}

@@ -237,6 +237,7 @@ async fn print_tables(session: &mut DualSession, mode: Mode) {
                 batches,
                 venue: Venue::Remote,
                 bytes_moved: 0,
+                planning_bytes: 0,
                 plan: None,
                 is_query: true,
             };

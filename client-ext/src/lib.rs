@@ -173,6 +173,9 @@ impl ConnectOptions {
 /// The most result bytes the client accepts inline in a FlightInfo (the server caps it too).
 pub const INLINE_LIMIT: u64 = 1 << 20;
 
+/// An upload of at most this many rows goes as one Arrow message.
+const COALESCED_ROWS: usize = 1 << 16;
+
 /// The result a FlightInfo carries inline (see [`pond_proto::inline`]), if it does.
 fn inline_result(info: &arrow_flight::FlightInfo) -> Option<Result<(SchemaRef, Vec<RecordBatch>), ClientError>> {
     let ipc = info.app_metadata.strip_prefix(pond_proto::inline::MAGIC)?;
@@ -390,6 +393,10 @@ impl PondClient {
     ) -> Result<i64, ClientError> {
         if batches.is_empty() {
             batches.push(RecordBatch::new_empty(schema));
+        } else if batches.len() > 1 && batches.iter().map(RecordBatch::num_rows).sum::<usize>() <= COALESCED_ROWS {
+            // A local DuckDB result comes in chunks, often of a few rows each; one message per
+            // chunk would cost more in headers and padding than the rows themselves.
+            batches = vec![arrow::compute::concat_batches(&schema, &batches)?];
         }
         let target = IngestTarget {
             table: table.to_string(),

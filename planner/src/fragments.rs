@@ -6,8 +6,8 @@
 //! estimated from its relations' statistics, and the strategy moves it like any relation (cut to
 //! the columns and rows the query needs, or semi-join reduced), or reads it inline where the
 //! query runs. Every subset of the fragments is planned (they are few; past
-//! [`MAX_ENUMERATED`] only all of them together), and the plan that moves the fewest bytes
-//! wins; the whole-query plan is kept on a tie.
+//! [`MAX_ENUMERATED`] only all of them together), and the cheapest plan wins (fewest bytes, or
+//! least time over a measured link); the whole-query plan is kept on a tie.
 //!
 //! Invariants:
 //! - **A fragment stands alone.** It is used only when DataFusion plans it by itself, so a
@@ -24,7 +24,7 @@ use pond_proto::dual::{ColumnStatistics, Fragment, Plan, PlanRequest, Relation, 
 
 use crate::model::{self, RelationInput};
 use crate::statistics::{decode_schema, encode_schema};
-use crate::strategy::human_bytes;
+use crate::strategy::{LinkCost, human_bytes, score};
 
 /// Beyond this many fragments only the plan with all of them is tried (2^6 plans at most).
 const MAX_ENUMERATED: usize = 6;
@@ -41,6 +41,7 @@ pub(crate) fn improve(request: &PlanRequest, run: &str, whole: Plan) -> Plan {
     } else {
         vec![(1u64 << n.min(63)) - 1]
     };
+    let link = LinkCost::measured(request.link.as_ref());
     let mut best = whole;
     for subset in subsets {
         let chosen: Vec<&(Fragment, Relation)> = (0..n)
@@ -50,7 +51,7 @@ pub(crate) fn improve(request: &PlanRequest, run: &str, whole: Plan) -> Plan {
         let (sql, relations) = outer(request, &chosen);
         let (mut plan, modelled) = crate::plan_relations(&sql, &relations, request, run);
         // A strictly better estimate only: on a tie the whole query's plan is the simpler one.
-        if !modelled || plan.estimated_bytes >= best.estimated_bytes {
+        if !modelled || score(&plan, link) >= score(&best, link) {
             continue;
         }
         plan.fragments = chosen.iter().map(|(f, _)| f.name.clone()).collect();
@@ -257,6 +258,7 @@ mod tests {
                 ),
             ],
             run: "auto".into(),
+            explain: true,
             fragments: vec![
                 Fragment {
                     name: "__pond_frag_000".into(),
@@ -333,6 +335,7 @@ mod tests {
                 ),
             ],
             run: "auto".into(),
+            explain: true,
             fragments: vec![Fragment {
                 name: "__pond_frag_000".into(),
                 side: Side::Remote as i32,

@@ -54,6 +54,7 @@
 //!         },
 //!     ],
 //!     run: "auto".into(),
+//!     explain: true,
 //!     ..Default::default()
 //! };
 //! let plan = pond_planner::plan(&request);
@@ -83,7 +84,11 @@ pub fn plan(request: &PlanRequest) -> Plan {
         request.run.to_ascii_lowercase()
     };
     let (whole, _) = plan_relations(&request.sql, &request.relations, request, &run);
-    fragments::improve(request, &run, whole)
+    let mut plan = fragments::improve(request, &run, whole);
+    if !request.explain {
+        plan.explain.clear();
+    }
+    plan
 }
 
 /// Plans `sql` over `relations`; also says whether DataFusion modelled it (otherwise relations
@@ -134,8 +139,9 @@ fn plan_relations(
             (fallback(reason), false)
         }
     };
+    let link = strategy::LinkCost::measured(request.link.as_ref());
     (
-        strategy::choose(&relations, &knowledge, run, request.downloads_only),
+        strategy::choose(&relations, &knowledge, run, request.downloads_only, link),
         modelled,
     )
 }

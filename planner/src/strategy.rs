@@ -1,6 +1,7 @@
 //! Choosing where the query runs and what crosses the network.
 //!
-//! The query runs whole on one side, chosen by estimated bytes moved. Every relation held by
+//! The query runs whole on one side, chosen by estimated bytes moved (by estimated time when the
+//! client measured its link: bytes over bandwidth plus a round trip per transfer). Every relation held by
 //! the other side crosses over, cut down to the columns and rows the query needs; where an
 //! equi-join allows it, it is first reduced to the keys the running side holds (a semi-join:
 //! the keys cross one way, the matching rows the other). Running remotely also costs the
@@ -13,7 +14,7 @@ use std::fmt::Write as _;
 
 use arrow::datatypes::SchemaRef;
 use pond_duckdb::engine::quote_ident;
-use pond_proto::dual::{Bridge, Plan, Side, TableStatistics};
+use pond_proto::dual::{Bridge, LinkEstimate, Plan, Side, TableStatistics};
 
 use crate::model::{QueryModel, RelationUse, SemiJoin};
 use crate::statistics::fixed_width;
@@ -37,7 +38,50 @@ enum Move {
 struct Candidate {
     run_on: Side,
     bytes: f64,
+    /// Transfers that wait for a reply: one per bridge, one more for a semi-join's keys, one
+    /// for running the query remotely.
+    round_trips: f64,
     moves: BTreeMap<String, (Move, f64, f64)>,
+}
+
+/// What moving data costs over the client's link, as the client measured it: bytes over its
+/// bandwidth plus a round trip per transfer. Without a measurement plans compare bytes alone.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LinkCost {
+    bytes_per_second: f64,
+    round_trip_seconds: f64,
+}
+
+impl LinkCost {
+    pub fn measured(link: Option<&LinkEstimate>) -> Option<Self> {
+        let link = link?;
+        (link.bytes_per_second.is_finite()
+            && link.bytes_per_second > 0.0
+            && link.round_trip_seconds.is_finite()
+            && link.round_trip_seconds >= 0.0)
+            .then_some(Self {
+                bytes_per_second: link.bytes_per_second,
+                round_trip_seconds: link.round_trip_seconds,
+            })
+    }
+
+    pub fn seconds(&self, bytes: f64, round_trips: f64) -> f64 {
+        bytes / self.bytes_per_second + round_trips * self.round_trip_seconds
+    }
+}
+
+/// A plan's cost for comparing it with another: its estimated time over a measured link,
+/// otherwise its bytes.
+pub(crate) fn score(plan: &Plan, link: Option<LinkCost>) -> f64 {
+    if link.is_some() {
+        plan.estimated_seconds
+    } else {
+        plan.estimated_bytes
+    }
+}
+
+fn cost(link: Option<LinkCost>, bytes: f64, round_trips: f64) -> f64 {
+    link.map_or(bytes, |l| l.seconds(bytes, round_trips))
 }
 
 /// What the strategy knows about the query: DataFusion's model, or the fallback's guesses.
@@ -109,7 +153,13 @@ impl Knowledge {
 }
 
 /// Picks the cheapest side allowed by `run` and writes the plan.
-pub(crate) fn choose(relations: &[Relation<'_>], knowledge: &Knowledge, run: &str, downloads_only: bool) -> Plan {
+pub(crate) fn choose(
+    relations: &[Relation<'_>],
+    knowledge: &Knowledge,
+    run: &str,
+    downloads_only: bool,
+    link: Option<LinkCost>,
+) -> Plan {
     let sides: &[Side] = match run {
         "local" => &[Side::Local],
         "remote" => &[Side::Remote],
@@ -117,23 +167,30 @@ pub(crate) fn choose(relations: &[Relation<'_>], knowledge: &Knowledge, run: &st
     };
     let best = sides
         .iter()
-        .map(|s| candidate(relations, knowledge, *s, downloads_only))
-        .min_by(|a, b| a.bytes.total_cmp(&b.bytes))
+        .map(|s| candidate(relations, knowledge, *s, downloads_only, link))
+        .min_by(|a, b| cost(link, a.bytes, a.round_trips).total_cmp(&cost(link, b.bytes, b.round_trips)))
         .expect("at least one side");
-    emit(relations, knowledge, best)
+    emit(relations, knowledge, best, link)
 }
 
-fn candidate(relations: &[Relation<'_>], knowledge: &Knowledge, run_on: Side, downloads_only: bool) -> Candidate {
+fn candidate(
+    relations: &[Relation<'_>],
+    knowledge: &Knowledge,
+    run_on: Side,
+    downloads_only: bool,
+    link: Option<LinkCost>,
+) -> Candidate {
     let side_of = |name: &str| relations.iter().find(|r| r.name == name).map(|r| r.side);
     let mut moves = BTreeMap::new();
-    let mut bytes = if run_on == Side::Remote {
-        knowledge.result_bytes
+    let (mut bytes, mut round_trips) = if run_on == Side::Remote {
+        (knowledge.result_bytes, 1.0)
     } else {
-        0.0
+        (0.0, 0.0)
     };
     for r in relations.iter().filter(|r| r.side != run_on) {
         let Some(u) = knowledge.uses.get(r.name) else { continue };
         let mut best = (Move::Plain, u.rows * u.row_bytes, u.rows);
+        let mut best_trips = 1.0;
         // A semi-join sends keys the other way: not when nothing may be uploaded.
         for s in knowledge
             .semi_joins
@@ -146,15 +203,22 @@ fn candidate(relations: &[Relation<'_>], knowledge: &Knowledge, run_on: Side, do
             let Some(by) = knowledge.uses.get(&s.by) else { continue };
             let keys = s.by_distinct.min(by.rows).max(1.0);
             let rows = u.rows * (keys / s.reduce_distinct.max(1.0)).min(1.0);
-            let cost = keys * s.by_key_bytes + rows * u.row_bytes;
-            if cost < best.1 {
-                best = (Move::Reduced(s.clone()), cost, rows);
+            let moved = keys * s.by_key_bytes + rows * u.row_bytes;
+            if cost(link, moved, 2.0) < cost(link, best.1, best_trips) {
+                best = (Move::Reduced(s.clone()), moved, rows);
+                best_trips = 2.0;
             }
         }
         bytes += best.1;
+        round_trips += best_trips;
         moves.insert(r.name.to_string(), best);
     }
-    Candidate { run_on, bytes, moves }
+    Candidate {
+        run_on,
+        bytes,
+        round_trips,
+        moves,
+    }
 }
 
 fn select(source: &str, u: &RelationUse, extra: Option<String>) -> String {
@@ -180,7 +244,7 @@ pub fn temp_name(name: &str) -> String {
     format!("temp.main.{}", quote_ident(name))
 }
 
-fn emit(relations: &[Relation<'_>], knowledge: &Knowledge, best: Candidate) -> Plan {
+fn emit(relations: &[Relation<'_>], knowledge: &Knowledge, best: Candidate, link: Option<LinkCost>) -> Plan {
     let run_on = best.run_on;
     let mut bridges = Vec::new();
     let mut names = std::collections::HashMap::new();
@@ -232,8 +296,10 @@ fn emit(relations: &[Relation<'_>], knowledge: &Knowledge, best: Candidate) -> P
         names.insert(r.name.to_string(), temp_name(r.name));
     }
     let strategy = strategy_label(run_on, &best, knowledge);
-    let explain = explain(relations, knowledge, &best, &bridges);
+    let estimated_seconds = link.map_or(0.0, |l| l.seconds(best.bytes, best.round_trips));
+    let explain = explain(relations, knowledge, &best, &bridges, link);
     Plan {
+        estimated_seconds,
         bridges,
         run_on: run_on as i32,
         names,
@@ -279,7 +345,13 @@ pub fn human_bytes(bytes: f64) -> String {
     }
 }
 
-fn explain(relations: &[Relation<'_>], knowledge: &Knowledge, best: &Candidate, bridges: &[Bridge]) -> String {
+fn explain(
+    relations: &[Relation<'_>],
+    knowledge: &Knowledge,
+    best: &Candidate,
+    bridges: &[Bridge],
+    link: Option<LinkCost>,
+) -> String {
     let run = side_letter(best.run_on);
     let readable = |text: &str| {
         let mut text = text.to_string();
@@ -299,6 +371,16 @@ fn explain(relations: &[Relation<'_>], knowledge: &Knowledge, best: &Candidate, 
         },
         human_bytes(best.bytes)
     );
+    if let Some(l) = link {
+        let _ = writeln!(
+            out,
+            "Estimated time moving data: {:.1} ms ({:.0} round trip(s) over a link measured at {}/s, {:.2} ms round trip)",
+            l.seconds(best.bytes, best.round_trips) * 1e3,
+            best.round_trips,
+            human_bytes(l.bytes_per_second),
+            l.round_trip_seconds * 1e3
+        );
+    }
     if let Some(reason) = &knowledge.fallback_reason {
         let _ = writeln!(out, "Cost model: fallback to whole tables ({reason})");
     }

@@ -2,7 +2,7 @@
 
 use arrow::datatypes::{DataType, Field, Schema};
 use pond_planner::statistics::encode_schema;
-use pond_proto::dual::{ColumnStatistics, PlanRequest, Relation, Side, TableStatistics};
+use pond_proto::dual::{ColumnStatistics, LinkEstimate, PlanRequest, Relation, Side, TableStatistics};
 
 fn table(rows: f64, columns: &[(&str, DataType, f64)]) -> TableStatistics {
     let schema = Schema::new(
@@ -37,8 +37,12 @@ fn relation(name: &str, side: Side, source: &str, statistics: TableStatistics) -
     }
 }
 
-/// customers: 1M local rows; orders: 10M cloud rows.
 fn shop(sql: &str, run: &str) -> pond_planner::Plan {
+    shop_over(sql, run, None)
+}
+
+/// customers: 1M local rows; orders: 10M cloud rows; `link` as the client measured it.
+fn shop_over(sql: &str, run: &str, link: Option<LinkEstimate>) -> pond_planner::Plan {
     let customers = table(
         1_000_000.0,
         &[
@@ -76,6 +80,8 @@ fn shop(sql: &str, run: &str) -> pond_planner::Plan {
         star: true,
         downloads_only: false,
         fragments: vec![],
+        link,
+        explain: true,
     })
 }
 
@@ -176,4 +182,41 @@ fn nothing_is_pushed_below_not_in_and_no_inferred_not_null() {
             assert!(!b.sql.contains("\"region\" IN"), "{run}: {}", b.sql);
         }
     }
+}
+
+/// Over a measured link a plan is chosen by time: where round trips are dear, one transfer of
+/// a few more bytes beats a semi-join's two; where bandwidth is dear, the fewest bytes win.
+#[test]
+fn a_measured_link_trades_bytes_against_round_trips() {
+    let sql = "SELECT c.name, sum(o.amount) FROM __pond_ref_000 c JOIN __pond_ref_001 o ON c.id = o.customer_id \
+               WHERE c.id < 1000 GROUP BY c.name";
+    let far = shop_over(
+        sql,
+        "auto",
+        Some(LinkEstimate {
+            bytes_per_second: 1e9,
+            round_trip_seconds: 0.5,
+        }),
+    );
+    assert_eq!(far.bridges.len(), 1, "{}", far.explain);
+    assert!(far.estimated_seconds > 0.5, "{}", far.explain);
+    assert!(far.explain.contains("Estimated time moving data"), "{}", far.explain);
+    let slow = shop_over(
+        sql,
+        "auto",
+        Some(LinkEstimate {
+            bytes_per_second: 1e3,
+            round_trip_seconds: 0.0,
+        }),
+    );
+    let bytes_only = shop(sql, "auto");
+    // By bytes alone the keys go up and the matching orders come down: two transfers.
+    assert_eq!(bytes_only.bridges.len(), 2, "{}", bytes_only.explain);
+    assert!(
+        (slow.estimated_bytes - bytes_only.estimated_bytes).abs() < 1.0,
+        "{}\n{}",
+        slow.explain,
+        bytes_only.explain
+    );
+    assert!(far.estimated_bytes >= slow.estimated_bytes);
 }

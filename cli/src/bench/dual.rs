@@ -1,9 +1,10 @@
 //! `pond bench dual`: dual execution on generated data, a local table of 1M rows (times
 //! `--scale`) against a cloud table of 10M rows, with selective and non-selective joins.
 //!
-//! For each query it prints the bytes the chosen plan moved, the smallest cut of the two
-//! forced plans (`pond_run = 'local'` and `'remote'`, each with Pond's reductions), and the
-//! time against (a) downloading all cloud data and running locally and (b) uploading all
+//! For each query it prints the bytes the chosen plan moved against the true minimal cut (the
+//! fewest bytes any placement of the query's operators could move, found by exhaustive search
+//! over a plan written out independently of Pond's planner: `min_cut.rs`), the smaller of the
+//! two forced plans (`pond_run = 'local'` and `'remote'`) for reference, and the time against (a) downloading all cloud data and running locally and (b) uploading all
 //! local data and running remotely. The whole-table transfers of (a) and (b) are made once
 //! and their time added to each query's run on the copy. Then it does it all again over an
 //! emulated 100 Mbit/s link (a throttle in the client's transport).
@@ -11,12 +12,14 @@
 //! Status comes from `hash(id)`, so it is independent of the customer key: an arithmetic
 //! pattern there would correlate with the customer segments and empty some joins.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use pond_client::{ConnectOptions, DualSession, Link, Venue};
 
+use super::min_cut::{ORDERS_COPY, true_min_cut};
 use super::{BenchServer, figure};
 
 /// The link speed of the emulated network run.
@@ -60,10 +63,28 @@ const QUERIES: &[(&str, bool, &str)] = &[
         "SELECT o.status, c.region, count(*) AS n, avg(o.amount)::DECIMAL(12,2) AS mean FROM customers c \
          JOIN my_db.orders o ON o.customer_id = c.id GROUP BY ALL ORDER BY ALL",
     ),
+    (
+        "split_agg_both_sides",
+        false,
+        "SELECT l.bucket, l.customers, r.orders, r.total \
+         FROM (SELECT c.id % 1000 AS bucket, count(*) AS customers FROM customers c GROUP BY 1) l \
+         JOIN (SELECT customer_id % 1000 AS bucket, count(*) AS orders, sum(amount) AS total \
+               FROM my_db.orders GROUP BY 1) r USING (bucket) ORDER BY l.bucket",
+    ),
+    (
+        "split_cloud_cte_top_customers",
+        false,
+        "WITH top AS (SELECT customer_id, sum(amount) AS spent FROM my_db.orders GROUP BY customer_id \
+         ORDER BY spent DESC, customer_id LIMIT 100) \
+         SELECT c.name, c.region, t.spent FROM top t JOIN customers c ON c.id = t.customer_id \
+         ORDER BY t.spent DESC, c.name",
+    ),
 ];
 
 struct Figures {
     bytes: u64,
+    /// Of `bytes`, what planning cost (the plan's request and reply, a link probe).
+    planning_bytes: u64,
     time: Duration,
     rows: usize,
 }
@@ -74,6 +95,7 @@ async fn timed(session: &mut DualSession, sql: &str) -> Result<Figures> {
     let outcome = session.run(sql).await.with_context(|| format!("running {sql}"))?;
     Ok(Figures {
         bytes: session.link().moved() - before,
+        planning_bytes: outcome.planning_bytes,
         time: t.elapsed(),
         rows: outcome.num_rows(),
     })
@@ -86,9 +108,12 @@ async fn download_all(session: &mut DualSession) -> Result<Figures> {
     let t = Instant::now();
     let cloud = session.cloud().context("connected")?;
     let (schema, batches) = cloud.query_with_schema("SELECT * FROM my_db.main.orders").await?;
-    let rows = session.local().load_temp("all_orders", &schema, &batches)? as usize;
+    let rows = session
+        .local()
+        .load_temp(ORDERS_COPY.trim_start_matches("temp.main."), &schema, &batches)? as usize;
     Ok(Figures {
         bytes: session.link().moved() - before,
+        planning_bytes: 0,
         time: t.elapsed(),
         rows,
     })
@@ -105,6 +130,7 @@ async fn upload_all(session: &mut DualSession) -> Result<Figures> {
     cloud.upload_temp("all_customers", schema, batches).await?;
     Ok(Figures {
         bytes: session.link().moved() - before,
+        planning_bytes: 0,
         time: t.elapsed(),
         rows,
     })
@@ -113,9 +139,7 @@ async fn upload_all(session: &mut DualSession) -> Result<Figures> {
 /// Strategy (a), second half: the query on the downloaded copy.
 fn run_on_download(session: &DualSession, sql: &str) -> Result<(Duration, usize)> {
     let t = Instant::now();
-    let (_, result) = session
-        .local()
-        .query(&sql.replace("my_db.orders", "temp.main.all_orders"))?;
+    let (_, result) = session.local().query(&sql.replace("my_db.orders", ORDERS_COPY))?;
     Ok((t.elapsed(), result.iter().map(|b| b.num_rows()).sum()))
 }
 
@@ -142,7 +166,8 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-async fn suite(session: &mut DualSession, suffix: &str) -> Result<()> {
+/// `operator_bytes` keeps the sizes the true minimal cuts are made of, measured once for both suites.
+async fn suite(session: &mut DualSession, suffix: &str, operator_bytes: &mut HashMap<String, u64>) -> Result<()> {
     let down = download_all(session).await?;
     let up = upload_all(session).await?;
     figure(
@@ -163,6 +188,7 @@ async fn suite(session: &mut DualSession, suffix: &str) -> Result<()> {
     );
     let mut worst_selective_time_ratio: f64 = 0.0;
     let mut worst_bytes_ratio: f64 = 0.0;
+    let mut worst_data_ratio: f64 = 0.0;
     for (name, selective, sql) in QUERIES {
         session.run("SET pond_run = 'auto'").await?;
         // A warm-up run fills both DuckDBs' caches.
@@ -183,7 +209,10 @@ async fn suite(session: &mut DualSession, suffix: &str) -> Result<()> {
         );
         let all_down = down.time + local_time;
         let all_up = up.time + remote_time;
-        let min_cut = forced_local.bytes.min(forced_remote.bytes).max(1);
+        let best_forced = forced_local.bytes.min(forced_remote.bytes).max(1);
+        let min_cut = true_min_cut(session, name, &sql.replace("my_db.orders", ORDERS_COPY), operator_bytes)?
+            .with_context(|| format!("{name} has no written-out plan"))?
+            .max(1);
         let bytes_ratio = chosen.bytes as f64 / min_cut as f64;
         let time_ratio = chosen.time.as_secs_f64() / all_down.as_secs_f64();
         figure(&format!("dual_{name}{suffix}_rows"), chosen.rows as f64, "rows");
@@ -192,8 +221,30 @@ async fn suite(session: &mut DualSession, suffix: &str) -> Result<()> {
             chosen.bytes as f64,
             "bytes",
         );
-        figure(&format!("dual_{name}{suffix}_min_cut_bytes"), min_cut as f64, "bytes");
-        figure(&format!("dual_{name}{suffix}_bytes_vs_min_cut"), bytes_ratio, "x");
+        figure(
+            &format!("dual_{name}{suffix}_true_min_cut_bytes"),
+            min_cut as f64,
+            "bytes",
+        );
+        figure(&format!("dual_{name}{suffix}_bytes_vs_true_min_cut"), bytes_ratio, "x");
+        // The same without planning's own traffic: what the bridges and the result moved.
+        let data_bytes = chosen.bytes - chosen.planning_bytes;
+        figure(
+            &format!("dual_{name}{suffix}_planning_bytes"),
+            chosen.planning_bytes as f64,
+            "bytes",
+        );
+        figure(
+            &format!("dual_{name}{suffix}_data_bytes_vs_true_min_cut"),
+            data_bytes as f64 / min_cut as f64,
+            "x",
+        );
+        worst_data_ratio = worst_data_ratio.max(data_bytes as f64 / min_cut as f64);
+        figure(
+            &format!("dual_{name}{suffix}_best_forced_plan_bytes"),
+            best_forced as f64,
+            "bytes",
+        );
         figure(&format!("dual_{name}{suffix}_time"), ms(chosen.time), "ms");
         figure(&format!("dual_{name}{suffix}_download_all_time"), ms(all_down), "ms");
         figure(&format!("dual_{name}{suffix}_upload_all_time"), ms(all_up), "ms");
@@ -208,13 +259,22 @@ async fn suite(session: &mut DualSession, suffix: &str) -> Result<()> {
             worst_selective_time_ratio = worst_selective_time_ratio.max(time_ratio);
         }
     }
-    session.local().drop_temp("all_orders");
+    session.local().drop_temp(ORDERS_COPY.trim_start_matches("temp.main."));
     session
         .cloud()
         .context("connected")?
         .execute("DROP TABLE temp.main.all_customers")
         .await?;
-    figure(&format!("dual{suffix}_worst_bytes_vs_min_cut"), worst_bytes_ratio, "x");
+    figure(
+        &format!("dual{suffix}_worst_bytes_vs_true_min_cut"),
+        worst_bytes_ratio,
+        "x",
+    );
+    figure(
+        &format!("dual{suffix}_worst_data_bytes_vs_true_min_cut"),
+        worst_data_ratio,
+        "x",
+    );
     figure(
         &format!("dual{suffix}_worst_selective_time_vs_download_all"),
         worst_selective_time_ratio,
@@ -243,12 +303,13 @@ pub async fn run(scale: f64) -> Result<()> {
          ['north', 'south', 'east', 'west', 'central'][range % 5 + 1] AS region, \
          'segment-' || (range % 100)::VARCHAR AS segment FROM range({local_rows})"
     );
+    let mut operator_bytes = HashMap::new();
     for (link, suffix) in [(Link::unlimited(), ""), (Link::throttled(SLOW_LINK_BITS), "_100mbit")] {
         let mut session = DualSession::open_over(None, Some(options.clone()), Arc::clone(&link)).await?;
         session.run(&local_setup).await?;
         let attached = session.run("ATTACH 'pond:'").await?;
         anyhow::ensure!(attached.venue == Venue::Client, "attach");
-        suite(&mut session, suffix).await?;
+        suite(&mut session, suffix, &mut operator_bytes).await?;
     }
     server.stop().await
 }

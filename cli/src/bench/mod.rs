@@ -5,6 +5,7 @@
 mod dual;
 mod ducklings;
 mod lake;
+mod min_cut;
 mod reference;
 
 /// `SELECT 1` as a standard Flight SQL client runs it (GetFlightInfo, then DoGet), `$n` times
@@ -38,6 +39,7 @@ macro_rules! standard_select1 {
 }
 mod storage;
 mod tpch;
+mod tpch_split;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -93,8 +95,12 @@ enum Suite {
     Storage,
     /// Duckling cold start, and 16 users at once in-process, proxied and direct.
     Ducklings,
-    /// Dual execution: bytes moved and time against moving everything, also at 100 Mbit/s.
+    /// Dual execution: bytes moved against the true minimal cut, and time against moving
+    /// everything, also at 100 Mbit/s.
     Dual,
+    /// TPC-H split between laptop and cloud, by dual execution at 100 Mbit/s: split plans
+    /// against whole-query placement and against downloading every cloud table.
+    TpchSplit,
     /// Parquet on S3 read by a duckling: bytes fetched, cold and warm time against local
     /// in-process DuckDB, and dual execution at 100 Mbit/s (`--scale 10`: about 2 GB).
     Lake,
@@ -127,6 +133,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         Suite::Tpch => tpch_suite(args).await,
         Suite::Ducklings => ducklings::run(args.seconds).await,
         Suite::Dual => dual::run(args.scale).await,
+        Suite::TpchSplit => tpch_split::run(args.scale).await,
         Suite::Lake => lake::run(args.scale, args.runs, args.s3_endpoint).await,
         Suite::Storage => {
             let sizes: Vec<u64> = args.sizes.iter().map(|s| s.as_u64()).collect();
@@ -344,7 +351,7 @@ async fn tpch_suite(args: BenchArgs) -> Result<()> {
 
     let mut pond = BenchServer::start().await?;
     let t = Instant::now();
-    let rows = tpch::load_pond(&reference, &mut pond.client).await?;
+    let rows = tpch::load_pond(&reference, &mut pond.client, &tpch::TABLES).await?;
     let upload = t.elapsed().as_secs_f64();
     figure("tpch_ingest_rows_per_s", rows as f64 / upload, "rows/s");
 

@@ -119,10 +119,10 @@ pub fn load_reference(conn: &Connection, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Copies every table from the reference DuckDB into Pond with bulk ingest.
-pub async fn load_pond(reference: &Connection, client: &mut PondClient) -> Result<u64> {
+/// Copies `tables` from the reference DuckDB into Pond with bulk ingest.
+pub async fn load_pond(reference: &Connection, client: &mut PondClient, tables: &[&str]) -> Result<u64> {
     let mut rows = 0u64;
-    for t in TABLES {
+    for t in tables {
         let mut stmt = reference.prepare(&format!("SELECT * FROM {t}"))?;
         let mut stream = stmt.execute_streaming()?;
         let mut chunk = Vec::new();

@@ -34,6 +34,7 @@ impl DualSession {
             // Local-only: planned here, nothing crosses the network.
             let mut request = self.plan_request(query, &shape, &rels)?.request;
             request.run = "local".into();
+            request.explain = true;
             let plan = pond_planner::plan(&request);
             let mut text = plan.explain.clone();
             if analyze_run {
@@ -49,6 +50,7 @@ impl DualSession {
         }
         if !analyze_run {
             let mut request = self.plan_request(query, &shape, &rels)?.request;
+            request.explain = true;
             if !has_local && self.run != RunMode::Local {
                 request.run = "remote".into();
             }
@@ -76,7 +78,7 @@ impl DualSession {
             self.run = RunMode::Remote;
         }
         let started = Instant::now();
-        let result = self.run_dual(query, shape, rels).await;
+        let result = self.run_dual(query, shape, rels, true).await;
         self.run = saved;
         let (outcome, measured) = result?;
         let plan = outcome.plan.clone().unwrap_or_default();

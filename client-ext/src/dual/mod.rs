@@ -27,6 +27,7 @@
 
 mod copy;
 mod explain;
+mod link_estimate;
 mod plan;
 mod routing;
 mod session;
@@ -93,6 +94,9 @@ pub struct Outcome {
     pub venue: Venue,
     /// Bytes that crossed the network (both directions), as counted by the link.
     pub bytes_moved: u64,
+    /// Of `bytes_moved`, what planning a dual statement cost: probing the link, the plan's
+    /// request (with the local statistics) and its reply. The rest is data and its queries.
+    pub planning_bytes: u64,
     /// The plan, for dual statements.
     pub plan: Option<Plan>,
     /// Whether the statement is one whose rows a shell shows (a query, `EXPLAIN`, `SHOW`…),
@@ -110,6 +114,7 @@ impl Outcome {
             batches: vec![batch],
             venue: Venue::Client,
             bytes_moved: 0,
+            planning_bytes: 0,
             plan: None,
             is_query: false,
         }
@@ -124,6 +129,7 @@ impl Outcome {
             batches: vec![batch],
             venue,
             bytes_moved: 0,
+            planning_bytes: 0,
             plan,
             is_query: true,
         }
@@ -175,6 +181,10 @@ pub struct DualSession {
     progress: Option<ProgressSink>,
     /// Plans with fragments that failed and ran again as a whole query.
     fragment_fallbacks: u64,
+    /// Whether single-side subqueries may run where their data lives (see `pond-planner`).
+    split_subqueries: bool,
+    /// The link as probed and observed (`link_estimate.rs`).
+    measured_link: Option<link_estimate::Measured>,
 }
 
 impl DualSession {
@@ -203,7 +213,15 @@ impl DualSession {
             link,
             progress: None,
             fragment_fallbacks: 0,
+            split_subqueries: true,
+            measured_link: None,
         })
+    }
+
+    /// Lets single-side subqueries run where their data lives (the default), or plans every
+    /// mixed query whole, as a comparison.
+    pub fn set_split_subqueries(&mut self, on: bool) {
+        self.split_subqueries = on;
     }
 
     /// How many plans with fragments failed and ran again as a whole query: each is a query
@@ -299,6 +317,7 @@ impl DualSession {
             batches,
             venue: Venue::Local,
             bytes_moved: 0,
+            planning_bytes: 0,
             plan: None,
             is_query: returns_rows(sql),
         })
@@ -313,6 +332,7 @@ impl DualSession {
             batches,
             venue: Venue::Remote,
             bytes_moved: self.link.moved() - before,
+            planning_bytes: 0,
             plan: None,
             is_query: returns_rows(sql),
         })

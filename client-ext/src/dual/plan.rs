@@ -120,6 +120,8 @@ impl DualSession {
             star: shape.star,
             downloads_only: false,
             fragments,
+            link: self.link_estimate(),
+            explain: false,
         };
         Ok(Planned {
             request,
@@ -133,6 +135,9 @@ impl DualSession {
     /// the indexes of the relations inside it.
     fn fragments(&self, text: &str, shape: &QueryShape, rels: &[Rel]) -> Vec<((usize, usize), Side, Vec<usize>)> {
         let mut out: Vec<((usize, usize), Side, Vec<usize>)> = Vec::new();
+        if !self.split_subqueries {
+            return out;
+        }
         let mut candidates: Vec<_> = shape.subqueries.iter().filter(|s| s.plain_names).collect();
         // Outermost first, so a subquery inside a chosen one is never chosen too.
         candidates.sort_by_key(|s| (s.span.0, std::cmp::Reverse(s.span.1)));
@@ -173,13 +178,17 @@ impl DualSession {
         text: &str,
         shape: &QueryShape,
         rels: &[Rel],
+        explain: bool,
     ) -> Result<(Outcome, Measured), ClientError> {
+        let before = self.link.moved();
+        self.probe_link().await?;
         let Planned {
             mut request,
             fragment_spans,
         } = self.plan_request(text, shape, rels)?;
-        let before = self.link.moved();
+        request.explain = explain;
         let mut plan = self.cloud_client("a query on cloud data")?.plan_dual(&request).await?;
+        let mut planning_bytes = self.link.moved() - before;
         self.check_plan(&request, &plan)?;
         let mut measured = Measured::default();
         let mut temps = Temps::default();
@@ -194,7 +203,9 @@ impl DualSession {
             tracing::warn!(error = %e, "a plan with fragments failed; planning the whole query");
             self.fragment_fallbacks += 1;
             request.fragments.clear();
+            let replanned = self.link.moved();
             plan = self.cloud_client("a query on cloud data")?.plan_dual(&request).await?;
+            planning_bytes += self.link.moved() - replanned;
             self.check_plan(&request, &plan)?;
             measured = Measured::default();
             result = self
@@ -209,7 +220,9 @@ impl DualSession {
         {
             request.run = "local".into();
             request.downloads_only = true;
+            let replanned = self.link.moved();
             plan = self.cloud_client("a query on cloud data")?.plan_dual(&request).await?;
+            planning_bytes += self.link.moved() - replanned;
             self.check_plan(&request, &plan)?;
             if plan.bridges.iter().all(|b| b.from == Side::Remote as i32) {
                 measured = Measured::default();
@@ -239,6 +252,7 @@ impl DualSession {
             batches,
             venue: Venue::Dual,
             bytes_moved: self.link.moved() - before,
+            planning_bytes,
             plan: Some(plan),
             is_query: true,
         };
@@ -358,6 +372,7 @@ impl DualSession {
             let started = Instant::now();
             let before = self.link.moved();
             let rows = self.run_bridge(bridge, temps).await?;
+            self.observe_transfer(self.link.moved() - before, started.elapsed());
             measured.bridges.push((
                 bridge.target.clone(),
                 rows,

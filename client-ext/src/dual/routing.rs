@@ -189,7 +189,7 @@ impl DualSession {
                 result.map_err(|e| sql.user_error(text, e))
             }
             None => {
-                let (outcome, _) = self.run_dual(text, shape, &rels).await?;
+                let (outcome, _) = self.run_dual(text, shape, &rels, false).await?;
                 Ok(outcome)
             }
         }
@@ -237,6 +237,7 @@ impl DualSession {
                 batches,
                 venue: Venue::Remote,
                 bytes_moved: self.link.moved() - before,
+                planning_bytes: 0,
                 plan: None,
                 is_query: returns_rows(&sql.sql),
             });

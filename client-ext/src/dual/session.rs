@@ -165,6 +165,7 @@ impl DualSession {
             batches: vec![batch],
             venue: Venue::Client,
             bytes_moved: 0,
+            planning_bytes: 0,
             plan: None,
             is_query: true,
         })

@@ -85,6 +85,16 @@ pub(super) fn statement_info(
 /// of the announced schema, as DoGet would have sent it.
 fn inline_result(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Bytes> {
     let mut out = pond_proto::inline::MAGIC.to_vec();
+    // DuckDB hands a selective scan's rows over in as many chunks as threads found some; each
+    // IPC message costs hundreds of bytes of header and padding, so a small result goes as one.
+    let coalesced = match batches {
+        [first, _, ..] => Some(
+            arrow::compute::concat_batches(&first.schema(), batches)
+                .map_err(|e| FlightSqlError::Internal(format!("coalescing an inline result: {e}")))?,
+        ),
+        _ => None,
+    };
+    let batches = coalesced.as_ref().map_or(batches, std::slice::from_ref);
     encode::ipc_stream(schema, batches, &mut out)
         .map_err(|e| FlightSqlError::Internal(format!("encoding an inline result: {e}")))?;
     Ok(out.into())

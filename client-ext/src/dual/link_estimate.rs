@@ -1,0 +1,109 @@
+//! The client's link to the server as dual execution's cost model sees it: bandwidth and round
+//! trip, probed once per session (and again when the probe is old), kept fresh by every large
+//! bridge's measured transfer.
+//!
+//! Invariant: a probe moves at most [`PROBE_BYTES`] and runs only before a query that moves
+//! data anyway (never for `EXPLAIN` without `ANALYZE`).
+
+use std::time::{Duration, Instant};
+
+use pond_proto::dual::LinkEstimate;
+
+use super::DualSession;
+use crate::ClientError;
+
+/// How much the bandwidth probe downloads.
+const PROBE_BYTES: usize = 1 << 20;
+/// A probe older than this is made again.
+const PROBE_AGE: Duration = Duration::from_secs(600);
+/// Transfers smaller than this say more about latency than bandwidth.
+const OBSERVED_MIN_BYTES: u64 = 256 << 10;
+/// The weight of a new observation in the running bandwidth estimate.
+const OBSERVED_WEIGHT: f64 = 0.3;
+
+/// The measured link, and when it was probed.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Measured {
+    estimate: LinkEstimate,
+    probed_at: Instant,
+}
+
+impl Measured {
+    /// Folds in a bridge's transfer: `bytes` in `time`, one round trip of it waiting.
+    pub fn observe(&mut self, bytes: u64, time: Duration) {
+        let transfer = time.as_secs_f64() - self.estimate.round_trip_seconds;
+        if bytes < OBSERVED_MIN_BYTES || transfer <= 0.0 {
+            return;
+        }
+        let observed = bytes as f64 / transfer;
+        self.estimate.bytes_per_second =
+            (1.0 - OBSERVED_WEIGHT) * self.estimate.bytes_per_second + OBSERVED_WEIGHT * observed;
+    }
+}
+
+impl DualSession {
+    /// The link as last measured, for a plan request.
+    pub(super) fn link_estimate(&self) -> Option<LinkEstimate> {
+        self.measured_link.map(|m| m.estimate)
+    }
+
+    /// Probes the link when it was never probed or the probe is old: the faster of two
+    /// one-row queries is the round trip; a 1 MiB download, less a round trip, the bandwidth.
+    pub(super) async fn probe_link(&mut self) -> Result<(), ClientError> {
+        if self.measured_link.is_some_and(|m| m.probed_at.elapsed() < PROBE_AGE) {
+            return Ok(());
+        }
+        let link = std::sync::Arc::clone(&self.link);
+        let cloud = self.cloud_client("a query on cloud data")?;
+        let mut round_trip = Duration::MAX;
+        for _ in 0..2 {
+            let t = Instant::now();
+            cloud.query("SELECT 1").await?;
+            round_trip = round_trip.min(t.elapsed());
+        }
+        let before = link.moved();
+        let t = Instant::now();
+        cloud.query(&format!("SELECT repeat('x', {PROBE_BYTES})")).await?;
+        let elapsed = t.elapsed();
+        let bytes = (link.moved() - before).max(PROBE_BYTES as u64) as f64;
+        let transfer = elapsed.saturating_sub(round_trip).max(Duration::from_micros(10));
+        self.measured_link = Some(Measured {
+            estimate: LinkEstimate {
+                bytes_per_second: bytes / transfer.as_secs_f64(),
+                round_trip_seconds: round_trip.as_secs_f64(),
+            },
+            probed_at: Instant::now(),
+        });
+        tracing::debug!(link = ?self.measured_link, "probed the link");
+        Ok(())
+    }
+
+    /// Folds a bridge's measured transfer into the link's estimate.
+    pub(super) fn observe_transfer(&mut self, bytes: u64, time: Duration) {
+        if let Some(m) = self.measured_link.as_mut() {
+            m.observe(bytes, time);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_transfers_move_the_bandwidth_estimate_and_small_ones_do_not() {
+        let mut m = Measured {
+            estimate: LinkEstimate {
+                bytes_per_second: 1e6,
+                round_trip_seconds: 0.01,
+            },
+            probed_at: Instant::now(),
+        };
+        m.observe(1000, Duration::from_millis(500));
+        assert_eq!(m.estimate.bytes_per_second, 1e6);
+        // 1 MiB in 0.11 s, 0.01 s of it the round trip: about 10 MB/s observed.
+        m.observe(1 << 20, Duration::from_millis(110));
+        let expected = 0.7 * 1e6 + 0.3 * ((1 << 20) as f64 / 0.1);
+        assert!((m.estimate.bytes_per_second - expected).abs() < 1.0, "{m:?}");
+    }
+}

@@ -985,7 +985,12 @@ async fn dual_execution_explains_moves_and_copies_databases() {
     let outcome = session.run(q).await.unwrap();
     assert_eq!(outcome.venue, Venue::Dual);
     assert_eq!(strings_at(&outcome.batches, 0), vec!["c0", "c1", "c2"]);
-    assert!(outcome.bytes_moved < 100_000, "moved {} bytes", outcome.bytes_moved);
+    // The session's first mixed query probes the link (1 MiB), counted as planning.
+    assert!(outcome.planning_bytes > 1 << 20, "{}", outcome.planning_bytes);
+    let data = outcome.bytes_moved - outcome.planning_bytes;
+    assert!(data < 100_000, "moved {data} bytes");
+    let again = session.run(q).await.unwrap();
+    assert!(again.planning_bytes < 10_000, "probed again: {}", again.planning_bytes);
 
     let explain = session.run(&format!("EXPLAIN {q}")).await.unwrap();
     let text = strings_at(&explain.batches, 0).join("\n");
@@ -1024,6 +1029,29 @@ async fn dual_execution_explains_moves_and_copies_databases() {
         "{text}"
     );
     assert!(text.contains("__pond_frag_"), "{text}");
+
+    // In a comma join, the cloud's two relations join in the cloud, filtered there: five rows
+    // cross, not 200,000 orders or a thousand customers.
+    cloud
+        .execute("CREATE TABLE items AS SELECT range AS item_id, range % 200000 AS item_order, (range % 5)::INTEGER AS units FROM range(400000)")
+        .await
+        .unwrap();
+    let comma = "SELECT c.name, units FROM customers c, my_db.orders o, my_db.items \
+                 WHERE item_order = o.id AND customer = c.id AND item_id < 5 ORDER BY c.name";
+    let joined = session.run(comma).await.unwrap();
+    assert_eq!(
+        rows_as_text(&joined.batches),
+        vec!["c0 | 0", "c1 | 1", "c2 | 2", "c3 | 3", "c4 | 4"]
+    );
+    assert_eq!(joined.plan.as_ref().unwrap().fragments.len(), 1);
+    assert!(joined.bytes_moved < 20_000, "moved {} bytes", joined.bytes_moved);
+    let text = strings_at(&session.run(&format!("EXPLAIN {comma}")).await.unwrap().batches, 0).join("\n");
+    assert!(
+        text.contains("Fragment 1 (R)")
+            && text.contains("AS \"o\", ")
+            && text.contains("WHERE item_order = o.id AND item_id < 5"),
+        "{text}"
+    );
 
     // A reader of remote data runs in the cloud, next to the data, unless told otherwise.
     let explain = session

@@ -47,6 +47,27 @@ pub struct Subquery {
     pub plain_names: bool,
 }
 
+/// A `FROM a, b, … WHERE …` of base tables: the relations one side holds in it can be joined
+/// there before anything crosses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommaJoin {
+    /// The spans of its tables' names (as [`TableRef::span`]), in order.
+    pub tables: Vec<(usize, usize)>,
+    /// The WHERE clause's top-level `AND` terms.
+    pub conjuncts: Vec<Conjunct>,
+}
+
+/// One top-level `AND` term of a WHERE clause.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conjunct {
+    /// Byte range in the text, its own parentheses included.
+    pub span: (usize, usize),
+    /// The columns it reads: (qualifier as written or empty, name), lower-cased.
+    pub columns: Vec<(String, String)>,
+    /// Whether it holds a subquery (which reads relations of its own).
+    pub has_subquery: bool,
+}
+
 /// The relations one SELECT reads.
 #[derive(Debug, Default, Clone)]
 pub struct QueryShape {
@@ -60,8 +81,14 @@ pub struct QueryShape {
     pub star: bool,
     /// Every function call (scalar, aggregate, table) with its byte offset.
     pub calls: Vec<(String, usize)>,
-    /// Every subquery that could be located in the text, outermost first.
+    /// Every subquery that could be located in the text.
     pub subqueries: Vec<Subquery>,
+    /// Every SELECT whose FROM is a comma-separated list of base tables, with a WHERE.
+    pub comma_joins: Vec<CommaJoin>,
+    /// How many column references name each table qualifier (`o` of `o.id`), lower-cased.
+    pub qualifier_uses: std::collections::BTreeMap<String, usize>,
+    /// How many column references name each (qualifier or empty, column), lower-cased.
+    pub column_uses: std::collections::BTreeMap<(String, String), usize>,
 }
 
 /// Why a statement could not be analyzed.
@@ -136,6 +163,9 @@ fn walk(sql: &Lexed<'_>, v: &Value, shape: &mut QueryShape) -> Result<(), Analyz
             {
                 shape.subqueries.extend(subquery(sql, query));
             }
+            if map.get("type").and_then(Value::as_str) == Some("SELECT_NODE") {
+                shape.comma_joins.extend(comma_join(sql, v));
+            }
             match map.get("type").and_then(Value::as_str) {
                 Some("BASE_TABLE") if map.contains_key("table_name") => {
                     shape.tables.push(table_ref(sql, v)?);
@@ -150,13 +180,18 @@ fn walk(sql: &Lexed<'_>, v: &Value, shape: &mut QueryShape) -> Result<(), Analyz
                     }
                 }
                 Some("COLUMN_REF") => {
-                    if let Some(last) = v
-                        .get("column_names")
-                        .and_then(Value::as_array)
-                        .and_then(|n| n.last())
-                        .and_then(Value::as_str)
-                    {
-                        shape.columns.insert(last.to_lowercase());
+                    let names = column_names(v);
+                    if let Some(last) = names.last() {
+                        shape.columns.insert(last.clone());
+                        let qualifier = if names.len() >= 2 {
+                            names[names.len() - 2].clone()
+                        } else {
+                            String::new()
+                        };
+                        *shape.column_uses.entry((qualifier, last.clone())).or_default() += 1;
+                    }
+                    if names.len() >= 2 {
+                        *shape.qualifier_uses.entry(names[names.len() - 2].clone()).or_default() += 1;
                     }
                 }
                 Some("STAR") => shape.star = true,
@@ -218,25 +253,166 @@ fn subquery(sql: &Lexed<'_>, query: &Value) -> Option<Subquery> {
     None
 }
 
+/// A column reference's parts, lower-cased.
+fn column_names(v: &Value) -> Vec<String> {
+    v.get("column_names")
+        .and_then(Value::as_array)
+        .map(|n| n.iter().filter_map(Value::as_str).map(str::to_lowercase).collect())
+        .unwrap_or_default()
+}
+
+/// Clauses that end a WHERE.
+const AFTER_WHERE: &[&str] = &[
+    "group",
+    "having",
+    "window",
+    "qualify",
+    "order",
+    "limit",
+    "offset",
+    "fetch",
+    "union",
+    "except",
+    "intersect",
+];
+
+/// The comma join of a SELECT node, if its FROM is one: base tables only, crossed without a
+/// condition, and a WHERE whose every top-level term could be located in the text.
+fn comma_join(sql: &Lexed<'_>, node: &Value) -> Option<CommaJoin> {
+    fn tables(sql: &Lexed<'_>, from: &Value, out: &mut Vec<(usize, usize)>) -> Option<()> {
+        match from.get("type").and_then(Value::as_str)? {
+            "BASE_TABLE" => out.push(table_ref(sql, from).ok()?.span),
+            "JOIN" if text(from, "ref_type") == "CROSS" && from.get("condition").is_none_or(Value::is_null) => {
+                tables(sql, from.get("left")?, out)?;
+                tables(sql, from.get("right")?, out)?;
+            }
+            _ => return None,
+        }
+        Some(())
+    }
+    let mut spans = Vec::new();
+    tables(sql, node.get("from_table")?, &mut spans)?;
+    let filter = node.get("where_clause").filter(|w| !w.is_null())?;
+    if spans.len() < 2 {
+        return None;
+    }
+    let terms: Vec<&Value> = if text(filter, "type") == "CONJUNCTION_AND" {
+        filter.get("children")?.as_array()?.iter().collect()
+    } else {
+        vec![filter]
+    };
+    let token_of = |at: usize| sql.tokens.partition_point(|t| t.span.start <= at).checked_sub(1);
+    // Each term starts at its first located token, or at the parentheses opening just before.
+    let mut starts = Vec::with_capacity(terms.len());
+    for (i, term) in terms.iter().enumerate() {
+        let (first, _) = locations(term)?;
+        let mut at = token_of(first)?;
+        while at > 0 && sql.is_punct(at - 1, '(') {
+            at -= 1;
+        }
+        let separator = if i == 0 { "where" } else { "and" };
+        if at == 0 || !sql.is_word(at - 1, separator) {
+            return None;
+        }
+        starts.push(at);
+    }
+    // A term ends before the next one's `AND`; the last before the clause after WHERE.
+    let mut ends = Vec::with_capacity(terms.len());
+    for i in 0..terms.len() {
+        let end = match starts.get(i + 1) {
+            Some(next) => next - 1,
+            None => {
+                let mut depth = 0i32;
+                let mut at = starts[i];
+                while at < sql.tokens.len() {
+                    if sql.is_punct(at, '(') {
+                        depth += 1;
+                    } else if sql.is_punct(at, ')') {
+                        depth -= 1;
+                    }
+                    if depth < 0
+                        || (depth == 0 && (sql.is_punct(at, ';') || AFTER_WHERE.iter().any(|w| sql.is_word(at, w))))
+                    {
+                        break;
+                    }
+                    at += 1;
+                }
+                at
+            }
+        };
+        ends.push(end);
+    }
+    let mut conjuncts = Vec::with_capacity(terms.len());
+    for ((term, start), end) in terms.iter().zip(&starts).zip(&ends) {
+        let (_, last) = locations(term)?;
+        if *end <= *start || token_of(last)? >= *end || !balanced(sql, *start, *end) {
+            return None;
+        }
+        let mut columns = Vec::new();
+        let mut has_subquery = false;
+        visit(term, &mut |v| match v.get("type").and_then(Value::as_str) {
+            Some("COLUMN_REF") => {
+                let names = column_names(v);
+                if let Some(name) = names.last() {
+                    let qualifier = if names.len() >= 2 {
+                        names[names.len() - 2].clone()
+                    } else {
+                        String::new()
+                    };
+                    columns.push((qualifier, name.clone()));
+                }
+            }
+            Some("SUBQUERY") => has_subquery = true,
+            _ => {}
+        });
+        conjuncts.push(Conjunct {
+            span: (sql.tokens[*start].span.start, sql.tokens[end - 1].span.end),
+            columns,
+            has_subquery,
+        });
+    }
+    Some(CommaJoin {
+        tables: spans,
+        conjuncts,
+    })
+}
+
+/// Whether tokens `from..to` close every parenthesis they open, and no other.
+fn balanced(sql: &Lexed<'_>, from: usize, to: usize) -> bool {
+    let mut depth = 0i32;
+    for at in from..to {
+        if sql.is_punct(at, '(') {
+            depth += 1;
+        } else if sql.is_punct(at, ')') {
+            depth -= 1;
+            if depth < 0 {
+                return false;
+            }
+        }
+    }
+    depth == 0
+}
+
+/// Calls `f` on every object of a JSON subtree.
+fn visit(v: &Value, f: &mut dyn FnMut(&Value)) {
+    match v {
+        Value::Array(items) => items.iter().for_each(|i| visit(i, f)),
+        Value::Object(map) => {
+            f(v);
+            map.values().for_each(|i| visit(i, f));
+        }
+        _ => {}
+    }
+}
+
 /// The smallest and largest `query_location` in a JSON subtree.
 fn locations(v: &Value) -> Option<(usize, usize)> {
     let mut out: Option<(usize, usize)> = None;
-    let mut visit = |l: usize| {
-        out = Some(out.map_or((l, l), |(a, b)| (a.min(l), b.max(l))));
-    };
-    fn each(v: &Value, visit: &mut dyn FnMut(usize)) {
-        match v {
-            Value::Array(items) => items.iter().for_each(|i| each(i, visit)),
-            Value::Object(map) => {
-                if let Some(l) = location(v) {
-                    visit(l);
-                }
-                map.values().for_each(|i| each(i, visit));
-            }
-            _ => {}
+    visit(v, &mut |node| {
+        if let Some(l) = location(node) {
+            out = Some(out.map_or((l, l), |(a, b)| (a.min(l), b.max(l))));
         }
-    }
-    each(v, &mut visit);
+    });
     out
 }
 
@@ -419,6 +595,49 @@ mod tests {
                 ("(SELECT max(k) AS m FROM w)", true),
             ]
         );
+    }
+
+    /// A comma join's terms are found with their own parentheses, a BETWEEN's `AND` inside
+    /// one, and the last ends where GROUP BY starts.
+    #[test]
+    fn locates_a_comma_join_and_its_where_terms() {
+        let sql = "SELECT n_name, sum(l_price) FROM customer, orders o, cloud.lineitem, nation \
+                   WHERE c_custkey = o.o_custkey AND (l_x BETWEEN 1 AND 5 OR l_y = 2) \
+                   AND l_orderkey IN (SELECT k FROM z) AND c_nationkey = n_nationkey GROUP BY n_name";
+        let json = crate::LocalDb::open(None).unwrap().serialize(sql).unwrap();
+        let shape = analyze(sql, &json).unwrap();
+        let [join] = shape.comma_joins.as_slice() else {
+            panic!("{:?}", shape.comma_joins)
+        };
+        let tables: Vec<&str> = join.tables.iter().map(|(a, b)| &sql[*a..*b]).collect();
+        assert_eq!(tables, vec!["customer", "orders", "cloud.lineitem", "nation"]);
+        let terms: Vec<(&str, bool)> = join
+            .conjuncts
+            .iter()
+            .map(|c| (&sql[c.span.0..c.span.1], c.has_subquery))
+            .collect();
+        assert_eq!(
+            terms,
+            vec![
+                ("c_custkey = o.o_custkey", false),
+                ("(l_x BETWEEN 1 AND 5 OR l_y = 2)", false),
+                ("l_orderkey IN (SELECT k FROM z)", true),
+                ("c_nationkey = n_nationkey", false),
+            ]
+        );
+        assert_eq!(
+            join.conjuncts[0].columns,
+            vec![
+                (String::new(), "c_custkey".to_string()),
+                ("o".to_string(), "o_custkey".to_string())
+            ]
+        );
+        assert_eq!(shape.qualifier_uses.get("o"), Some(&1));
+        assert_eq!(shape.column_uses.get(&(String::new(), "c_custkey".into())), Some(&1));
+        // A JOIN … ON is not a comma join.
+        let sql = "SELECT 1 FROM a JOIN b ON a.x = b.x WHERE a.y = 1";
+        let json = crate::LocalDb::open(None).unwrap().serialize(sql).unwrap();
+        assert!(analyze(sql, &json).unwrap().comma_joins.is_empty());
     }
 
     #[test]

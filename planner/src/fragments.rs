@@ -1,26 +1,28 @@
-//! Fragments: subqueries that read one side only run there, so only their results cross.
+//! Fragments: parts of a query that read one side only run there, so only their results cross.
 //!
-//! The client marks each parenthesized subquery of the query (a derived table, a CTE's body, a
-//! subquery expression) that reads one side only and names its output columns plainly. Each
-//! fragment DataFusion can model on its own becomes a relation of its own: its result is
-//! estimated from its relations' statistics, and the strategy moves it like any relation (cut to
-//! the columns and rows the query needs, or semi-join reduced), or reads it inline where the
-//! query runs. Every subset of the fragments is planned (they are few; past
+//! The client marks the parts of a query that read one side only and name their output columns
+//! plainly: each parenthesized subquery (a derived table, a CTE's body, a subquery expression)
+//! and, in a comma-separated FROM list, the relations one side holds joined by the WHERE terms
+//! that read only them. Each fragment DataFusion can model on its own becomes a relation of its
+//! own: its result is estimated from its relations' statistics, and the strategy moves it like
+//! any relation (cut to the columns and rows the query needs, or semi-join reduced), or reads it
+//! inline where the query runs. Every subset of the fragments is planned (they are few; past
 //! [`MAX_ENUMERATED`] only all of them together), and the cheapest plan wins (fewest bytes, or
 //! least time over a measured link); the whole-query plan is kept on a tie.
 //!
 //! Invariants:
 //! - **A fragment stands alone.** It is used only when DataFusion plans it by itself, so a
 //!   subquery that refers to the query around it (correlated, lateral) never moves.
-//! - **A fragment's result is what the query would have read there.** In the final query its
-//!   text becomes `(SELECT * FROM <its result>)`, which has the same columns in the same order
-//!   under the same names (the client sends only fragments whose output columns are plain
-//!   column references or aliased, and the names DataFusion gives them must be unique).
-//! - **Only modelled plans compete.** A subset whose query DataFusion cannot plan is skipped:
-//!   its estimate would be a guess.
+//! - **A fragment's result is what the query would have read there.** The client's edits make
+//!   the query read the result under the names it used (a subquery's text becomes
+//!   `(SELECT * FROM <its result>)`; a join's first relation becomes the result, the others a
+//!   one-row relation, and its WHERE terms `TRUE`), and the names DataFusion gives the
+//!   result's columns must be unique.
+//! - **Only modelled plans compete.** A subset whose query DataFusion cannot plan, or whose
+//!   fragments' edits overlap, is skipped: its estimate would be a guess.
 
 use arrow::datatypes::{Field, Schema};
-use pond_proto::dual::{ColumnStatistics, Fragment, Plan, PlanRequest, Relation, TableStatistics};
+use pond_proto::dual::{ColumnStatistics, Edit, Fragment, Plan, PlanRequest, Relation, TableStatistics};
 
 use crate::model::{self, RelationInput};
 use crate::statistics::{decode_schema, encode_schema};
@@ -48,7 +50,9 @@ pub(crate) fn improve(request: &PlanRequest, run: &str, whole: Plan) -> Plan {
             .filter(|i| subset & (1 << i) != 0)
             .map(|i| &fragments[i])
             .collect();
-        let (sql, relations) = outer(request, &chosen);
+        let Some((sql, relations)) = outer(request, &chosen) else {
+            continue;
+        };
         let (mut plan, modelled) = crate::plan_relations(&sql, &relations, request, run);
         // A strictly better estimate only: on a tie the whole query's plan is the simpler one.
         if !modelled || score(&plan, link) >= score(&best, link) {
@@ -63,18 +67,17 @@ pub(crate) fn improve(request: &PlanRequest, run: &str, whole: Plan) -> Plan {
 }
 
 /// The request's fragments DataFusion can model alone, each with its result as a relation;
-/// overlapping or malformed fragments are dropped.
+/// fragments with malformed edits are dropped.
 fn modelled(request: &PlanRequest) -> Vec<(Fragment, Relation)> {
-    let mut fragments: Vec<&Fragment> = request.fragments.iter().collect();
-    fragments.sort_by_key(|f| f.start);
     let mut out: Vec<(Fragment, Relation)> = Vec::new();
-    let mut end = 0;
-    for f in fragments {
-        let (start, stop) = (f.start as usize, f.end as usize);
-        let Some(text) = request.sql.get(start..stop) else {
-            continue;
-        };
-        if start < end || !text.starts_with('(') || !text.ends_with(')') || text.len() < 2 {
+    for f in &request.fragments {
+        let mut edits: Vec<&Edit> = f.edits.iter().collect();
+        edits.sort_by_key(|e| e.start);
+        let in_text = edits
+            .iter()
+            .all(|e| e.start <= e.end && request.sql.get(e.start as usize..e.end as usize).is_some());
+        let apart = edits.windows(2).all(|w| w[0].end <= w[1].start);
+        if edits.is_empty() || !in_text || !apart {
             continue;
         }
         let inner: Vec<&Relation> = request
@@ -85,8 +88,7 @@ fn modelled(request: &PlanRequest) -> Vec<(Fragment, Relation)> {
         if inner.len() != f.relations.len() || inner.iter().any(|r| r.side != f.side) {
             continue;
         }
-        if let Some(relation) = result_relation(f, &text[1..text.len() - 1], &inner) {
-            end = stop;
+        if let Some(relation) = result_relation(f, &f.sql, &inner) {
             out.push((f.clone(), relation));
         }
     }
@@ -146,20 +148,30 @@ fn result_relation(fragment: &Fragment, sql: &str, inner: &[&Relation]) -> Optio
     })
 }
 
-/// The query with `chosen` fragments read from their results, and its relations.
-fn outer(request: &PlanRequest, chosen: &[&(Fragment, Relation)]) -> (String, Vec<Relation>) {
+/// The query with `chosen` fragments read from their results, and its relations; `None` when
+/// their edits overlap.
+fn outer(request: &PlanRequest, chosen: &[&(Fragment, Relation)]) -> Option<(String, Vec<Relation>)> {
+    let mut edits: Vec<(&Edit, &str)> = chosen
+        .iter()
+        .flat_map(|(f, _)| f.edits.iter().map(move |e| (e, f.name.as_str())))
+        .collect();
+    edits.sort_by_key(|(e, _)| e.start);
     let mut sql = String::with_capacity(request.sql.len());
     let mut at = 0;
-    for (f, _) in chosen {
-        sql.push_str(&request.sql[at..f.start as usize]);
-        sql.push_str(&format!("(SELECT * FROM {})", f.name));
-        at = f.end as usize;
+    for (e, name) in edits {
+        let start = e.start as usize;
+        if start < at {
+            return None;
+        }
+        sql.push_str(&request.sql[at..start]);
+        sql.push_str(&e.text.replace("{result}", name));
+        at = e.end as usize;
     }
     sql.push_str(&request.sql[at..]);
     let inside = |name: &String| chosen.iter().any(|(f, _)| f.relations.contains(name));
     let mut relations: Vec<Relation> = request.relations.iter().filter(|r| !inside(&r.name)).cloned().collect();
     relations.extend(chosen.iter().map(|(_, r)| r.clone()));
-    (sql, relations)
+    Some((sql, relations))
 }
 
 fn explain_fragments(chosen: &[&(Fragment, Relation)], plan: &Plan) -> String {
@@ -194,6 +206,22 @@ mod tests {
     use pond_proto::dual::Side;
 
     use super::*;
+
+    /// The fragment a subquery at `span` of `sql` makes, as the client sends it.
+    fn subquery(sql: &str, name: &str, side: Side, span: (u32, u32), relation: &str, source: &str) -> Fragment {
+        Fragment {
+            name: name.into(),
+            side: side as i32,
+            relations: vec![relation.into()],
+            source: source.into(),
+            sql: sql[span.0 as usize + 1..span.1 as usize - 1].into(),
+            edits: vec![Edit {
+                start: span.0,
+                end: span.1,
+                text: "(SELECT * FROM {result})".into(),
+            }],
+        }
+    }
 
     fn relation(name: &str, side: Side, source: &str, rows: f64, fields: Vec<Field>, distinct: &[f64]) -> Relation {
         Relation {
@@ -260,22 +288,8 @@ mod tests {
             run: "auto".into(),
             explain: true,
             fragments: vec![
-                Fragment {
-                    name: "__pond_frag_000".into(),
-                    side: Side::Local as i32,
-                    start: a.0,
-                    end: a.1,
-                    relations: vec!["__pond_ref_000".into()],
-                    source: local_source.into(),
-                },
-                Fragment {
-                    name: "__pond_frag_001".into(),
-                    side: Side::Remote as i32,
-                    start: b.0,
-                    end: b.1,
-                    relations: vec!["__pond_ref_001".into()],
-                    source: remote_source.into(),
-                },
+                subquery(sql, "__pond_frag_000", Side::Local, a, "__pond_ref_000", local_source),
+                subquery(sql, "__pond_frag_001", Side::Remote, b, "__pond_ref_001", remote_source),
             ],
             ..Default::default()
         };
@@ -336,14 +350,14 @@ mod tests {
             ],
             run: "auto".into(),
             explain: true,
-            fragments: vec![Fragment {
-                name: "__pond_frag_000".into(),
-                side: Side::Remote as i32,
-                start,
-                end: sql.len() as u32,
-                relations: vec!["__pond_ref_001".into()],
-                source: "(SELECT max(x) FROM \"db\".\"main\".\"s\" s WHERE s.k = c.id)".into(),
-            }],
+            fragments: vec![subquery(
+                sql,
+                "__pond_frag_000",
+                Side::Remote,
+                (start, sql.len() as u32),
+                "__pond_ref_001",
+                "(SELECT max(x) FROM \"db\".\"main\".\"s\" s WHERE s.k = c.id)",
+            )],
             ..Default::default()
         };
         assert!(modelled(&request).is_empty());

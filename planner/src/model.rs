@@ -678,14 +678,18 @@ impl Walk<'_> {
         self.under_anti += usize::from(right_anti);
         let right = self.estimate(&j.right);
         self.under_anti -= usize::from(right_anti);
-        let mut divisor: f64 = 1.0;
+        // Distinct key combinations on each side: the product of the keys' distinct counts, but
+        // never more than the rows (keys of a composite foreign key are correlated; multiplying
+        // their divisors would take a join on both columns of a key for a near-empty one).
+        let (mut left_keys, mut right_keys): (f64, f64) = (1.0, 1.0);
         let mut semi_fraction: f64 = 1.0;
         for (l, r) in &j.on {
             let lc = left.column(j.left.schema(), l);
             let rc = right.column(j.right.schema(), r);
             let ld = lc.map_or(left.rows, |c| c.distinct).max(1.0);
             let rd = rc.map_or(right.rows, |c| c.distinct).max(1.0);
-            divisor *= ld.max(rd);
+            left_keys *= ld;
+            right_keys *= rd;
             semi_fraction = semi_fraction.min((rd / ld).min(1.0));
             if j.null_equality == NullEquality::NullEqualsNothing
                 && let (Expr::Column(lcol), Expr::Column(rcol)) = (l, r)
@@ -693,6 +697,9 @@ impl Walk<'_> {
                 self.propose_semi_joins(j, lcol, rcol, ld, rd, lc, rc);
             }
         }
+        let divisor = left_keys
+            .min(left.rows.max(1.0))
+            .max(right_keys.min(right.rows.max(1.0)));
         let filter = j.filter.as_ref().map_or(1.0, |_| 0.5);
         let cross = left.rows * right.rows;
         let inner = if j.on.is_empty() { cross } else { cross / divisor } * filter;

@@ -1558,3 +1558,78 @@ FROM (
 ) z
 GROUP BY band
 ORDER BY band;
+
+-- name: split_comma_two_cloud_one_local
+SELECT c.region, count(*) AS lines, sum(quantity) AS units
+FROM customers c, cloud.orders o, cloud.order_items
+WHERE order_id = o.id AND customer_id = c.id AND status = 'shipped'
+GROUP BY c.region;
+
+-- name: split_comma_three_cloud_vip_revenue
+SELECT c.region, category, sum(quantity * price) AS revenue, count(*) AS lines
+FROM customers c, cloud.orders o, cloud.order_items, cloud.products p
+WHERE order_id = o.id AND product_id = p.id AND customer_id = c.id AND c.vip
+GROUP BY c.region, category
+ORDER BY c.region NULLS FIRST, category NULLS FIRST;
+
+-- name: split_comma_two_local_two_cloud
+SELECT r.label, count(*) AS lines, sum(amount) AS total
+FROM regions r, customers c, cloud.orders o, cloud.order_items
+WHERE c.region = r.code AND customer_id = c.id AND order_id = o.id
+  AND ordered_at BETWEEN DATE '2024-01-01' AND DATE '2024-06-30' AND quantity >= 3
+GROUP BY r.label;
+
+-- name: split_comma_cloud_filters_and_or_terms
+SELECT c.id, c.name, count(*) AS n, sum(quantity) AS units
+FROM customers c, cloud.orders o, cloud.order_items i
+WHERE i.order_id = o.id AND customer_id = c.id
+  AND (status = 'returned' OR qty IS NULL) AND c.id BETWEEN 100 AND 160
+GROUP BY c.id, c.name
+ORDER BY c.id;
+
+-- name: split_comma_local_pair_with_cloud
+SELECT r.code, sum(goal) AS goal, count(DISTINCT customer_id) AS buyers
+FROM regions r, targets t, cloud.orders
+WHERE t.region = r.code AND extract(month FROM t.month) = 3
+  AND customer_id % 100 = 7 AND status <> 'cancelled'
+GROUP BY r.code
+ORDER BY r.code;
+
+-- name: split_comma_cloud_group_with_null_discounts
+SELECT c.region, count(*) AS lines, count(discount) AS discounted,
+       sum(CAST(quantity AS DECIMAL(10,2)) * price) AS gross
+FROM customers c, cloud.orders o, cloud.order_items, cloud.products p
+WHERE o.id = order_id AND p.id = product_id AND customer_id = c.id
+  AND category = 'Toys' AND c.signup >= DATE '2023-01-01'
+GROUP BY c.region
+ORDER BY c.region NULLS LAST;
+
+-- name: split_comma_correlated_subquery_reads_group_column
+SELECT c.id, amount, status
+FROM customers c, cloud.orders o, cloud.order_items
+WHERE order_id = o.id AND customer_id = c.id AND c.id <= 40
+  AND quantity = (SELECT max(quantity) FROM cloud.order_items x WHERE x.order_id = o.id)
+ORDER BY c.id, amount, status
+LIMIT 50;
+
+-- name: split_comma_date_window_over_split_join
+SELECT c.region, date_trunc('quarter', ordered_at) AS q, sum(amount) AS total,
+       rank() OVER (PARTITION BY c.region ORDER BY sum(amount) DESC) AS rnk
+FROM customers c, cloud.orders o, cloud.order_items
+WHERE order_id = o.id AND customer_id = c.id AND product_id < 50
+GROUP BY c.region, q
+ORDER BY c.region NULLS FIRST, q;
+
+-- name: split_comma_semi_in_local_list
+SELECT category, count(*) AS lines
+FROM cloud.order_items, cloud.products p, cloud.orders o
+WHERE product_id = p.id AND order_id = o.id
+  AND customer_id IN (SELECT id FROM customers WHERE vip AND region = 'EU')
+GROUP BY category
+ORDER BY category NULLS FIRST;
+
+-- name: split_comma_not_in_with_nulls
+SELECT count(*) AS n, sum(amount) AS total
+FROM cloud.orders o, cloud.order_items
+WHERE order_id = o.id AND quantity = 5
+  AND customer_id NOT IN (SELECT id FROM customers WHERE region IS NULL OR id % 7 = 0);

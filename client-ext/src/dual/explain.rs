@@ -2,8 +2,9 @@
 //! crosses the network, the estimates behind the choice) rather than DuckDB's, and with
 //! `ANALYZE` what running it measured.
 //!
-//! Invariant: `EXPLAIN` without `ANALYZE` runs nothing and moves no data; a local-only query is
-//! planned here without asking the server.
+//! Invariant: `EXPLAIN` without `ANALYZE` runs nothing and moves no table data (it may learn
+//! cloud relations' schemas, as planning does); a local-only query is planned here without
+//! asking the server.
 
 use std::time::Instant;
 
@@ -49,6 +50,7 @@ impl DualSession {
             return Ok(Outcome::lines(Venue::Local, "explain", &text, Some(plan)));
         }
         if !analyze_run {
+            self.learn_cloud_schemas(&shape, &rels).await?;
             let mut request = self.plan_request(query, &shape, &rels)?.request;
             request.explain = true;
             if !has_local && self.run != RunMode::Local {

@@ -27,6 +27,7 @@
 
 mod copy;
 mod explain;
+mod join_groups;
 mod link_estimate;
 mod plan;
 mod routing;
@@ -185,6 +186,8 @@ pub struct DualSession {
     split_subqueries: bool,
     /// The link as probed and observed (`link_estimate.rs`).
     measured_link: Option<link_estimate::Measured>,
+    /// Cloud relations' schemas, by their quoted names, as join groups needed them.
+    cloud_schemas: std::collections::HashMap<String, SchemaRef>,
 }
 
 impl DualSession {
@@ -215,6 +218,7 @@ impl DualSession {
             fragment_fallbacks: 0,
             split_subqueries: true,
             measured_link: None,
+            cloud_schemas: Default::default(),
         })
     }
 

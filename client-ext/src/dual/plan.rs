@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use pond_proto::dual::{Bridge, Fragment, Plan, PlanRequest, Relation, Side};
+use pond_proto::dual::{Bridge, Edit, Fragment, Plan, PlanRequest, Relation, Side};
 
 use super::routing::{Rel, with_alias};
 use super::user_error::{splice, splice_mapped};
@@ -46,11 +46,23 @@ fn placeholder(i: usize) -> String {
     format!("__pond_ref_{i:03}")
 }
 
-/// A plan request, and where each of its fragments is in the user's text.
+/// A plan request, and what reading each of its fragments' results changes in the user's text.
 pub(super) struct Planned {
     pub request: PlanRequest,
-    fragment_spans: Vec<(String, (usize, usize))>,
+    fragments: Vec<UserFragment>,
 }
+
+/// A fragment in the user's text's terms.
+struct UserFragment {
+    name: String,
+    /// Byte ranges replaced by text, `{result}` standing for the fragment's result.
+    edits: Vec<((usize, usize), String)>,
+    /// The statement's relations it reads instead of the query.
+    rels: Vec<usize>,
+}
+
+/// What a subquery fragment's text becomes: a read of its result.
+const READ_RESULT: &str = "(SELECT * FROM {result})";
 
 /// Where offset `at` of the original text lands once `edits` (none of which contains it) are
 /// spliced in.
@@ -92,8 +104,14 @@ impl DualSession {
                 statistics,
             });
         }
+        let sql = splice(text, edits.clone());
         let mut fragments = Vec::new();
-        let mut fragment_spans = Vec::new();
+        let mut user_fragments = Vec::new();
+        let to_request = |(span, text): &((usize, usize), String)| Edit {
+            start: shifted(&edits, span.0) as u32,
+            end: shifted(&edits, span.1) as u32,
+            text: text.clone(),
+        };
         for (span, side, inner) in self.fragments(text, shape, rels) {
             let name = format!("__pond_frag_{:03}", fragments.len());
             let source_edits = inner
@@ -102,18 +120,40 @@ impl DualSession {
                 .filter(|r| r.source != text[r.span.0..r.span.1])
                 .map(|r| ((r.span.0 - span.0, r.span.1 - span.0), with_alias(&r.source, &r.alias)))
                 .collect();
+            let user_edits = vec![(span, READ_RESULT.to_string())];
+            let (start, end) = (shifted(&edits, span.0), shifted(&edits, span.1));
             fragments.push(Fragment {
                 name: name.clone(),
                 side: side as i32,
-                start: shifted(&edits, span.0) as u32,
-                end: shifted(&edits, span.1) as u32,
                 relations: inner.iter().map(|i| placeholder(*i)).collect(),
                 source: splice(&text[span.0..span.1], source_edits),
+                sql: sql[start + 1..end - 1].to_string(),
+                edits: user_edits.iter().map(to_request).collect(),
             });
-            fragment_spans.push((name, span));
+            user_fragments.push(UserFragment {
+                name,
+                edits: user_edits,
+                rels: inner,
+            });
+        }
+        for group in self.join_groups(text, shape, rels) {
+            let name = format!("__pond_frag_{:03}", fragments.len());
+            fragments.push(Fragment {
+                name: name.clone(),
+                side: group.side as i32,
+                relations: group.rels.iter().map(|i| placeholder(*i)).collect(),
+                source: format!("({})", group.query(|i| rels[i].source.clone())),
+                sql: group.query(placeholder),
+                edits: group.edits.iter().map(to_request).collect(),
+            });
+            user_fragments.push(UserFragment {
+                name,
+                edits: group.edits,
+                rels: group.rels,
+            });
         }
         let request = PlanRequest {
-            sql: splice(text, edits),
+            sql,
             relations,
             run: self.run.as_str().to_string(),
             column_names: shape.columns.iter().cloned().collect(),
@@ -125,7 +165,7 @@ impl DualSession {
         };
         Ok(Planned {
             request,
-            fragment_spans,
+            fragments: user_fragments,
         })
     }
 
@@ -182,10 +222,8 @@ impl DualSession {
     ) -> Result<(Outcome, Measured), ClientError> {
         let before = self.link.moved();
         self.probe_link().await?;
-        let Planned {
-            mut request,
-            fragment_spans,
-        } = self.plan_request(text, shape, rels)?;
+        self.learn_cloud_schemas(shape, rels).await?;
+        let Planned { mut request, fragments } = self.plan_request(text, shape, rels)?;
         request.explain = explain;
         let mut plan = self.cloud_client("a query on cloud data")?.plan_dual(&request).await?;
         let mut planning_bytes = self.link.moved() - before;
@@ -193,7 +231,7 @@ impl DualSession {
         let mut measured = Measured::default();
         let mut temps = Temps::default();
         let mut result = self
-            .execute_plan(&plan, text, rels, &fragment_spans, &mut measured, &mut temps)
+            .execute_plan(&plan, text, rels, &fragments, &mut measured, &mut temps)
             .await;
         // A plan with fragments is checked by nothing but DuckDB running it: should one fail,
         // the query runs again as a whole, which does not depend on the fragments' results.
@@ -209,7 +247,7 @@ impl DualSession {
             self.check_plan(&request, &plan)?;
             measured = Measured::default();
             result = self
-                .execute_plan(&plan, text, rels, &fragment_spans, &mut measured, &mut temps)
+                .execute_plan(&plan, text, rels, &fragments, &mut measured, &mut temps)
                 .await;
         }
         // A read-only token may not upload: such a user's mixed queries run locally.
@@ -227,7 +265,7 @@ impl DualSession {
             if plan.bridges.iter().all(|b| b.from == Side::Remote as i32) {
                 measured = Measured::default();
                 result = self
-                    .execute_plan(&plan, text, rels, &fragment_spans, &mut measured, &mut temps)
+                    .execute_plan(&plan, text, rels, &fragments, &mut measured, &mut temps)
                     .await;
             }
         }
@@ -364,7 +402,7 @@ impl DualSession {
         plan: &Plan,
         text: &str,
         rels: &[Rel],
-        fragment_spans: &[(String, (usize, usize))],
+        fragments: &[UserFragment],
         measured: &mut Measured,
         temps: &mut Temps,
     ) -> Result<(SchemaRef, Vec<RecordBatch>), ClientError> {
@@ -383,22 +421,21 @@ impl DualSession {
         // Each relation's placeholder becomes the plan's name for it, spliced at the offsets
         // the placeholder was, so errors can point into the user's text; a fragment that ran
         // where its data lives is read from its result instead of its relations.
-        let fragments: Vec<((usize, usize), String)> = fragment_spans
-            .iter()
-            .filter(|(name, _)| plan.fragments.contains(name))
-            .filter_map(|(name, span)| Some((*span, format!("(SELECT * FROM {})", plan.names.get(name)?))))
-            .collect();
+        let chosen: Vec<&UserFragment> = fragments.iter().filter(|f| plan.fragments.contains(&f.name)).collect();
         let mut edits: Vec<((usize, usize), String)> = rels
             .iter()
             .enumerate()
-            .filter(|(_, r)| !fragments.iter().any(|(span, _)| inside(r.span, *span)))
+            .filter(|(i, _)| !chosen.iter().any(|f| f.rels.contains(i)))
             .map(|(i, r)| {
                 let name = placeholder(i);
                 let replacement = plan.names.get(&name).unwrap_or(&name);
                 (r.span, with_alias(replacement, &r.alias))
             })
             .collect();
-        edits.extend(fragments);
+        for f in chosen {
+            let result = plan.names.get(&f.name).map_or(f.name.as_str(), String::as_str);
+            edits.extend(f.edits.iter().map(|(span, t)| (*span, t.replace("{result}", result))));
+        }
         let final_sql = splice_mapped(text, edits);
         let started = Instant::now();
         if plan.run_on == Side::Remote as i32 {

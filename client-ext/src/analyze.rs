@@ -47,17 +47,17 @@ pub struct Subquery {
     pub plain_names: bool,
 }
 
-/// A `FROM a, b, … WHERE …` of base tables: the relations one side holds in it can be joined
-/// there before anything crosses.
+/// A FROM of base tables crossed by commas or joined by `INNER JOIN … ON`: the relations one
+/// side holds in it can be joined there before anything crosses.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CommaJoin {
+pub struct FlatJoin {
     /// The spans of its tables' names (as [`TableRef::span`]), in order.
     pub tables: Vec<(usize, usize)>,
-    /// The WHERE clause's top-level `AND` terms.
+    /// The top-level `AND` terms of its WHERE clause and ON conditions.
     pub conjuncts: Vec<Conjunct>,
 }
 
-/// One top-level `AND` term of a WHERE clause.
+/// One top-level `AND` term of a WHERE clause or an ON condition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conjunct {
     /// Byte range in the text, its own parentheses included.
@@ -83,8 +83,8 @@ pub struct QueryShape {
     pub calls: Vec<(String, usize)>,
     /// Every subquery that could be located in the text.
     pub subqueries: Vec<Subquery>,
-    /// Every SELECT whose FROM is a comma-separated list of base tables, with a WHERE.
-    pub comma_joins: Vec<CommaJoin>,
+    /// Every SELECT whose FROM is a flat join of base tables.
+    pub flat_joins: Vec<FlatJoin>,
     /// How many column references name each table qualifier (`o` of `o.id`), lower-cased.
     pub qualifier_uses: std::collections::BTreeMap<String, usize>,
     /// How many column references name each (qualifier or empty, column), lower-cased.
@@ -164,7 +164,7 @@ fn walk(sql: &Lexed<'_>, v: &Value, shape: &mut QueryShape) -> Result<(), Analyz
                 shape.subqueries.extend(subquery(sql, query));
             }
             if map.get("type").and_then(Value::as_str) == Some("SELECT_NODE") {
-                shape.comma_joins.extend(comma_join(sql, v));
+                shape.flat_joins.extend(flat_join(sql, v));
             }
             match map.get("type").and_then(Value::as_str) {
                 Some("BASE_TABLE") if map.contains_key("table_name") => {
@@ -190,11 +190,15 @@ fn walk(sql: &Lexed<'_>, v: &Value, shape: &mut QueryShape) -> Result<(), Analyz
                         };
                         *shape.column_uses.entry((qualifier, last.clone())).or_default() += 1;
                     }
-                    if names.len() >= 2 {
-                        *shape.qualifier_uses.entry(names[names.len() - 2].clone()).or_default() += 1;
+                    // `t.c`, `s.t.c` or a struct path `t.c.field`: any part but the last may name
+                    // a relation.
+                    for part in &names[..names.len().saturating_sub(1)] {
+                        *shape.qualifier_uses.entry(part.clone()).or_default() += 1;
                     }
                 }
-                Some("STAR") => shape.star = true,
+                // `#2` names a column by position, as `*` lists them: both change when a join's
+                // relations are swapped for its result.
+                Some("STAR" | "POSITIONAL_REFERENCE") => shape.star = true,
                 Some("FUNCTION") if text(v, "class") == "FUNCTION" => {
                     shape.calls.push((
                         text(v, "function_name").to_lowercase(),
@@ -230,7 +234,7 @@ fn subquery(sql: &Lexed<'_>, query: &Value) -> Option<Subquery> {
     let token_of = |at: usize| sql.tokens.partition_point(|t| t.span.start <= at).checked_sub(1);
     let (first_token, last_token) = (token_of(first)?, token_of(last)?);
     // Outward from the subquery's first located token: the innermost `(` that opens a query
-    // (`SELECT`, `WITH`, `FROM`) and closes after its last located token.
+    // (`SELECT`, `WITH`, `FROM`, `VALUES`) and closes after its last located token.
     let mut depth = 0usize;
     for at in (0..first_token).rev() {
         if sql.is_punct(at, ')') {
@@ -240,7 +244,9 @@ fn subquery(sql: &Lexed<'_>, query: &Value) -> Option<Subquery> {
                 depth -= 1;
                 continue;
             }
-            let opens_query = ["select", "with", "from"].iter().any(|w| sql.is_word(at + 1, w));
+            let opens_query = ["select", "with", "from", "values"]
+                .iter()
+                .any(|w| sql.is_word(at + 1, w));
             let Some(end) = sql.parenthesized_end(at) else { continue };
             if opens_query && end > last_token {
                 return Some(Subquery {
@@ -261,8 +267,20 @@ fn column_names(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Clauses that end a WHERE.
-const AFTER_WHERE: &[&str] = &[
+/// Keywords that end a WHERE or an ON condition (at its own depth of parentheses).
+const AFTER_CONDITION: &[&str] = &[
+    "join",
+    "inner",
+    "left",
+    "right",
+    "full",
+    "cross",
+    "natural",
+    "positional",
+    "asof",
+    "semi",
+    "anti",
+    "where",
     "group",
     "having",
     "window",
@@ -276,30 +294,73 @@ const AFTER_WHERE: &[&str] = &[
     "intersect",
 ];
 
-/// The comma join of a SELECT node, if its FROM is one: base tables only, crossed without a
-/// condition, and a WHERE whose every top-level term could be located in the text.
-fn comma_join(sql: &Lexed<'_>, node: &Value) -> Option<CommaJoin> {
-    fn tables(sql: &Lexed<'_>, from: &Value, out: &mut Vec<(usize, usize)>) -> Option<()> {
+/// The flat join of a SELECT node, if its FROM is one: base tables only, crossed by commas or
+/// joined by `INNER JOIN … ON`, with every top-level term of its WHERE and ON conditions
+/// located in the text.
+fn flat_join(sql: &Lexed<'_>, node: &Value) -> Option<FlatJoin> {
+    fn items<'v>(
+        sql: &Lexed<'_>,
+        from: &'v Value,
+        tables: &mut Vec<(usize, usize)>,
+        conditions: &mut Vec<&'v Value>,
+    ) -> Option<()> {
         match from.get("type").and_then(Value::as_str)? {
-            "BASE_TABLE" => out.push(table_ref(sql, from).ok()?.span),
-            "JOIN" if text(from, "ref_type") == "CROSS" && from.get("condition").is_none_or(Value::is_null) => {
-                tables(sql, from.get("left")?, out)?;
-                tables(sql, from.get("right")?, out)?;
+            // A sample, a column-alias list or a time-travel clause belongs to its table: the
+            // table cannot be swapped for a join's result without it.
+            "BASE_TABLE"
+                if from.get("sample").is_none_or(Value::is_null)
+                    && from.get("at_clause").is_none_or(Value::is_null)
+                    && from
+                        .get("column_name_alias")
+                        .and_then(Value::as_array)
+                        .is_none_or(Vec::is_empty) =>
+            {
+                tables.push(table_ref(sql, from).ok()?.span)
+            }
+            "JOIN" => {
+                let condition = from.get("condition").filter(|c| !c.is_null());
+                let using = from
+                    .get("using_columns")
+                    .and_then(Value::as_array)
+                    .is_some_and(|u| !u.is_empty());
+                let comma = text(from, "ref_type") == "CROSS" && condition.is_none();
+                let inner = text(from, "ref_type") == "REGULAR" && text(from, "join_type") == "INNER" && !using;
+                if !(comma || (inner && condition.is_some())) {
+                    return None;
+                }
+                items(sql, from.get("left")?, tables, conditions)?;
+                items(sql, from.get("right")?, tables, conditions)?;
+                conditions.extend(condition);
             }
             _ => return None,
         }
         Some(())
     }
     let mut spans = Vec::new();
-    tables(sql, node.get("from_table")?, &mut spans)?;
-    let filter = node.get("where_clause").filter(|w| !w.is_null())?;
+    let mut conditions = Vec::new();
+    items(sql, node.get("from_table")?, &mut spans, &mut conditions)?;
     if spans.len() < 2 {
         return None;
     }
-    let terms: Vec<&Value> = if text(filter, "type") == "CONJUNCTION_AND" {
-        filter.get("children")?.as_array()?.iter().collect()
+    let mut conjuncts = Vec::new();
+    if let Some(filter) = node.get("where_clause").filter(|w| !w.is_null()) {
+        conjuncts.extend(terms(sql, filter, "where")?);
+    }
+    for condition in conditions {
+        conjuncts.extend(terms(sql, condition, "on")?);
+    }
+    Some(FlatJoin {
+        tables: spans,
+        conjuncts,
+    })
+}
+
+/// The top-level `AND` terms of a condition that follows `keyword` (`where`, `on`), located.
+fn terms(sql: &Lexed<'_>, condition: &Value, keyword: &str) -> Option<Vec<Conjunct>> {
+    let terms: Vec<&Value> = if text(condition, "type") == "CONJUNCTION_AND" {
+        condition.get("children")?.as_array()?.iter().collect()
     } else {
-        vec![filter]
+        vec![condition]
     };
     let token_of = |at: usize| sql.tokens.partition_point(|t| t.span.start <= at).checked_sub(1);
     // Each term starts at its first located token, or at the parentheses opening just before.
@@ -310,13 +371,13 @@ fn comma_join(sql: &Lexed<'_>, node: &Value) -> Option<CommaJoin> {
         while at > 0 && sql.is_punct(at - 1, '(') {
             at -= 1;
         }
-        let separator = if i == 0 { "where" } else { "and" };
+        let separator = if i == 0 { keyword } else { "and" };
         if at == 0 || !sql.is_word(at - 1, separator) {
             return None;
         }
         starts.push(at);
     }
-    // A term ends before the next one's `AND`; the last before the clause after WHERE.
+    // A term ends before the next one's `AND`; the last before what follows the condition.
     let mut ends = Vec::with_capacity(terms.len());
     for i in 0..terms.len() {
         let end = match starts.get(i + 1) {
@@ -330,9 +391,10 @@ fn comma_join(sql: &Lexed<'_>, node: &Value) -> Option<CommaJoin> {
                     } else if sql.is_punct(at, ')') {
                         depth -= 1;
                     }
-                    if depth < 0
-                        || (depth == 0 && (sql.is_punct(at, ';') || AFTER_WHERE.iter().any(|w| sql.is_word(at, w))))
-                    {
+                    let ends_here = sql.is_punct(at, ';')
+                        || sql.is_punct(at, ',')
+                        || AFTER_CONDITION.iter().any(|w| sql.is_word(at, w));
+                    if depth < 0 || (depth == 0 && ends_here) {
                         break;
                     }
                     at += 1;
@@ -371,10 +433,7 @@ fn comma_join(sql: &Lexed<'_>, node: &Value) -> Option<CommaJoin> {
             has_subquery,
         });
     }
-    Some(CommaJoin {
-        tables: spans,
-        conjuncts,
-    })
+    Some(conjuncts)
 }
 
 /// Whether tokens `from..to` close every parenthesis they open, and no other.
@@ -597,17 +656,17 @@ mod tests {
         );
     }
 
-    /// A comma join's terms are found with their own parentheses, a BETWEEN's `AND` inside
+    /// A flat join's terms are found with their own parentheses, a BETWEEN's `AND` inside
     /// one, and the last ends where GROUP BY starts.
     #[test]
-    fn locates_a_comma_join_and_its_where_terms() {
+    fn locates_a_flat_join_and_its_terms() {
         let sql = "SELECT n_name, sum(l_price) FROM customer, orders o, cloud.lineitem, nation \
                    WHERE c_custkey = o.o_custkey AND (l_x BETWEEN 1 AND 5 OR l_y = 2) \
                    AND l_orderkey IN (SELECT k FROM z) AND c_nationkey = n_nationkey GROUP BY n_name";
         let json = crate::LocalDb::open(None).unwrap().serialize(sql).unwrap();
         let shape = analyze(sql, &json).unwrap();
-        let [join] = shape.comma_joins.as_slice() else {
-            panic!("{:?}", shape.comma_joins)
+        let [join] = shape.flat_joins.as_slice() else {
+            panic!("{:?}", shape.flat_joins)
         };
         let tables: Vec<&str> = join.tables.iter().map(|(a, b)| &sql[*a..*b]).collect();
         assert_eq!(tables, vec!["customer", "orders", "cloud.lineitem", "nation"]);
@@ -634,10 +693,29 @@ mod tests {
         );
         assert_eq!(shape.qualifier_uses.get("o"), Some(&1));
         assert_eq!(shape.column_uses.get(&(String::new(), "c_custkey".into())), Some(&1));
-        // A JOIN … ON is not a comma join.
-        let sql = "SELECT 1 FROM a JOIN b ON a.x = b.x WHERE a.y = 1";
+        // INNER JOIN … ON terms count as WHERE terms; an outer join or USING is no flat join.
+        let sql = "SELECT 1 FROM a JOIN b ON a.x = b.x AND (b.z > 2) JOIN c ON c.k = b.k, d WHERE a.y = 1";
         let json = crate::LocalDb::open(None).unwrap().serialize(sql).unwrap();
-        assert!(analyze(sql, &json).unwrap().comma_joins.is_empty());
+        let shape = analyze(sql, &json).unwrap();
+        let terms: Vec<&str> = shape.flat_joins[0]
+            .conjuncts
+            .iter()
+            .map(|c| &sql[c.span.0..c.span.1])
+            .collect();
+        assert_eq!(terms, vec!["a.y = 1", "a.x = b.x", "(b.z > 2)", "c.k = b.k"]);
+        for sql in [
+            "SELECT 1 FROM a LEFT JOIN b ON a.x = b.x",
+            "SELECT 1 FROM a JOIN b USING (x)",
+            "SELECT 1 FROM a AS q(x, p), b WHERE x = b.y",
+            "SELECT 1 FROM a, b TABLESAMPLE 10% WHERE a.x = b.x",
+        ] {
+            let json = crate::LocalDb::open(None).unwrap().serialize(sql).unwrap();
+            assert!(analyze(sql, &json).unwrap().flat_joins.is_empty(), "{sql}");
+        }
+        // A positional reference lists columns as `*` does.
+        let sql = "SELECT #1 FROM a, b WHERE a.x = b.x";
+        let json = crate::LocalDb::open(None).unwrap().serialize(sql).unwrap();
+        assert!(analyze(sql, &json).unwrap().star);
     }
 
     #[test]

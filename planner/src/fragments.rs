@@ -33,7 +33,9 @@ const MAX_ENUMERATED: usize = 6;
 
 /// The best of `whole` and the plans that run some of the request's fragments on their sides.
 pub(crate) fn improve(request: &PlanRequest, run: &str, whole: Plan) -> Plan {
-    let fragments = modelled(request);
+    let mut fragments = modelled(request);
+    // Subsets are bit masks of a u64.
+    fragments.truncate(63);
     if fragments.is_empty() {
         return whole;
     }

@@ -9,7 +9,8 @@
 //! - `model`: DataFusion's logical plan of the query, with projections and filters pushed to
 //!   the scans, cardinality and width estimates, and semi-join opportunities.
 //! - `render`: the filters DataFusion pushed, as DuckDB SQL (a safe subset only).
-//! - `strategy`: the choice of side and the plan's bridges, by estimated bytes moved.
+//! - `strategy`: the choice of side and the plan's bridges, by estimated bytes moved, or by
+//!   estimated time over the link the client measured.
 //! - `fragments`: single-side subqueries run where their data lives, when that moves less.
 //!
 //! Invariants:

@@ -1633,3 +1633,28 @@ SELECT count(*) AS n, sum(amount) AS total
 FROM cloud.orders o, cloud.order_items
 WHERE order_id = o.id AND quantity = 5
   AND customer_id NOT IN (SELECT id FROM customers WHERE region IS NULL OR id % 7 = 0);
+
+-- name: split_inner_join_on_two_cloud_one_local
+SELECT c.region, count(*) AS lines, sum(quantity) AS units
+FROM customers c
+JOIN cloud.orders o ON customer_id = c.id AND status <> 'cancelled'
+JOIN cloud.order_items ON order_id = o.id AND quantity > 1
+GROUP BY c.region;
+
+-- name: split_inner_join_on_mixed_with_comma
+SELECT r.label, category, count(*) AS lines
+FROM regions r
+JOIN customers c ON c.region = r.code
+JOIN cloud.orders o ON customer_id = c.id, cloud.order_items, cloud.products p
+WHERE order_id = o.id AND product_id = p.id AND price > 150
+GROUP BY r.label, category
+ORDER BY r.label, category NULLS FIRST;
+
+-- name: split_inner_join_on_cloud_pair_first
+SELECT status, c.vip, count(*) AS n, sum(amount) AS total
+FROM cloud.order_items
+INNER JOIN cloud.orders o ON o.id = order_id AND ordered_at >= DATE '2025-01-01'
+INNER JOIN customers c ON c.id = customer_id
+WHERE discount IS NULL
+GROUP BY status, c.vip
+ORDER BY status, c.vip;

@@ -1,13 +1,15 @@
-//! Join groups: in a comma-separated FROM list over both sides, the relations one side holds,
-//! joined there by the WHERE terms that read only them, so the join's result crosses instead
-//! of each relation (TPC-H's shape: `FROM customer, orders, lineitem WHERE …`).
+//! Join groups: in a flat join over both sides (base tables crossed by commas or joined by
+//! `INNER JOIN … ON`), the relations one side holds, joined there by the WHERE and ON terms that
+//! read only them, so the join's result crosses instead of each relation (TPC-H's shape:
+//! `FROM customer, orders, lineitem WHERE …`).
 //!
 //! The group becomes a fragment (see `pond-planner`'s `fragments.rs`): `SELECT <the group's
 //! columns the query names> FROM <its relations, as written> WHERE <its own terms>`. Reading its
-//! result changes the user's text in three kinds of places, none of which moves a comma: the
-//! group's first relation becomes `(SELECT * FROM <result>)`, its others a one-row relation
-//! (`(SELECT 1 AS __pond_one)`, which crosses nothing), and its own WHERE terms `TRUE` (they
-//! ran inside the fragment).
+//! result changes the user's text in three kinds of places, none of which moves a comma or a
+//! JOIN: the group's first relation becomes `(SELECT * FROM <result>)`, its others a one-row
+//! relation (`(SELECT 1 AS __pond_one)`, which crosses nothing), and its own terms `TRUE` (they
+//! ran inside the fragment). For inner joins an ON term filters like a WHERE term, and the
+//! result sits where the group's first relation was, left of every term that reads it.
 //!
 //! Invariants: a group is proposed only when that rewrite keeps every name the query uses:
 //! - no `*` anywhere (it would list the one-row relations' columns);
@@ -28,7 +30,7 @@ use pond_proto::dual::Side;
 use super::DualSession;
 use super::routing::Rel;
 use crate::ClientError;
-use crate::analyze::{CommaJoin, QueryShape, TableRef};
+use crate::analyze::{FlatJoin, QueryShape, TableRef};
 
 /// A join group as a fragment, before placeholders and offsets are known.
 pub(super) struct JoinGroup {
@@ -63,12 +65,12 @@ impl JoinGroup {
 }
 
 impl DualSession {
-    /// Learns the schemas of the cloud relations that comma joins read, once per session.
+    /// Learns the schemas of the cloud relations that flat joins read, once per session.
     pub(super) async fn learn_cloud_schemas(&mut self, shape: &QueryShape, rels: &[Rel]) -> Result<(), ClientError> {
-        if shape.star || shape.comma_joins.is_empty() || !self.split_subqueries {
+        if shape.star || shape.flat_joins.is_empty() || !self.split_subqueries {
             return Ok(());
         }
-        for join in &shape.comma_joins {
+        for join in &shape.flat_joins {
             for span in &join.tables {
                 let Some(r) = rels.iter().find(|r| r.span == *span && r.side == Side::Remote) else {
                     continue;
@@ -87,13 +89,13 @@ impl DualSession {
         Ok(())
     }
 
-    /// The join groups of a statement's comma joins (see the module's invariants).
+    /// The join groups of a statement's flat joins (see the module's invariants).
     pub(super) fn join_groups(&self, text: &str, shape: &QueryShape, rels: &[Rel]) -> Vec<JoinGroup> {
         if shape.star || !self.split_subqueries {
             return Vec::new();
         }
         let mut out = Vec::new();
-        for join in &shape.comma_joins {
+        for join in &shape.flat_joins {
             for side in [Side::Local, Side::Remote] {
                 if let Some(group) = self.join_group(text, shape, rels, join, side, out.len()) {
                     out.push(group);
@@ -115,7 +117,7 @@ impl DualSession {
         text: &str,
         shape: &QueryShape,
         rels: &[Rel],
-        join: &CommaJoin,
+        join: &FlatJoin,
         side: Side,
         k: usize,
     ) -> Option<JoinGroup> {
@@ -184,10 +186,12 @@ impl DualSession {
             }
         }
         // Outside its moved terms, nothing names a group relation: it is gone from the FROM.
+        // (A relation's name used as a column, `SELECT c FROM customer c`, reads its whole row.)
         let named_outside = |t: &TableRef| {
             let name = name_of(t);
             shape.qualifier_uses.get(&name).copied().unwrap_or(0)
                 > moved_qualifiers.get(name.as_str()).copied().unwrap_or(0)
+                || shape.column_uses.contains_key(&(String::new(), name))
         };
         if group.iter().any(|(_, t, _)| named_outside(t)) {
             return None;

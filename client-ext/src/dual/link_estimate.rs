@@ -12,8 +12,9 @@ use pond_proto::dual::LinkEstimate;
 use super::DualSession;
 use crate::ClientError;
 
-/// How much the bandwidth probe downloads.
-const PROBE_BYTES: usize = 1 << 20;
+/// How much the bandwidth probe downloads: small enough to come inline with its FlightInfo
+/// (one round trip, which the probe subtracts).
+const PROBE_BYTES: usize = 512 << 10;
 /// A probe older than this is made again.
 const PROBE_AGE: Duration = Duration::from_secs(600);
 /// Transfers smaller than this say more about latency than bandwidth.
@@ -48,7 +49,7 @@ impl DualSession {
     }
 
     /// Probes the link when it was never probed or the probe is old: the faster of two
-    /// one-row queries is the round trip; a 1 MiB download, less a round trip, the bandwidth.
+    /// one-row queries is the round trip; a 512 KiB download, less a round trip, the bandwidth.
     pub(super) async fn probe_link(&mut self) -> Result<(), ClientError> {
         if self.measured_link.is_some_and(|m| m.probed_at.elapsed() < PROBE_AGE) {
             return Ok(());

@@ -233,23 +233,6 @@ impl DualSession {
         let mut result = self
             .execute_plan(&plan, text, rels, &fragments, &mut measured, &mut temps)
             .await;
-        // A plan with fragments is checked by nothing but DuckDB running it: should one fail,
-        // the query runs again as a whole, which does not depend on the fragments' results.
-        if let Err(e) = &result
-            && !plan.fragments.is_empty()
-        {
-            tracing::warn!(error = %e, "a plan with fragments failed; planning the whole query");
-            self.fragment_fallbacks += 1;
-            request.fragments.clear();
-            let replanned = self.link.moved();
-            plan = self.cloud_client("a query on cloud data")?.plan_dual(&request).await?;
-            planning_bytes += self.link.moved() - replanned;
-            self.check_plan(&request, &plan)?;
-            measured = Measured::default();
-            result = self
-                .execute_plan(&plan, text, rels, &fragments, &mut measured, &mut temps)
-                .await;
-        }
         // A read-only token may not upload: such a user's mixed queries run locally.
         let uploads = plan.bridges.iter().any(|b| b.from == Side::Local as i32);
         if uploads
@@ -268,6 +251,25 @@ impl DualSession {
                     .execute_plan(&plan, text, rels, &fragments, &mut measured, &mut temps)
                     .await;
             }
+        }
+        // A split DuckDB refuses (a fragment's result that does not bind where it is read) runs
+        // again as a whole query, which does not depend on the fragments' results. A refusal
+        // to upload is not the split's doing.
+        if let Err(e) = &result
+            && !plan.fragments.is_empty()
+            && e.code() != Some(tonic::Code::PermissionDenied)
+        {
+            tracing::warn!(error = %e, "a plan with fragments failed; planning the whole query");
+            self.fragment_fallbacks += 1;
+            request.fragments.clear();
+            let replanned = self.link.moved();
+            plan = self.cloud_client("a query on cloud data")?.plan_dual(&request).await?;
+            planning_bytes += self.link.moved() - replanned;
+            self.check_plan(&request, &plan)?;
+            measured = Measured::default();
+            result = self
+                .execute_plan(&plan, text, rels, &fragments, &mut measured, &mut temps)
+                .await;
         }
         for t in &temps.local {
             self.local.drop_temp(t);
@@ -340,9 +342,12 @@ impl DualSession {
             }
             let sql = bridge.sql.as_str();
             let shape = analyze::analyze(sql, &self.local.serialize(sql)?).map_err(|e| refuse(e.to_string()))?;
+            // Where the bridge holds a local fragment's text as a subquery of its own (the text
+            // alone could sit inside a string or a comment and read differently there).
             let mut allowed_spans: Vec<(usize, usize)> = local_fragments
                 .iter()
                 .flat_map(|f| sql.match_indices(f).map(|(at, f)| (at, at + f.len())))
+                .filter(|span| shape.subqueries.iter().any(|s| s.span == *span))
                 .collect();
             for t in &shape.tables {
                 let written = &sql[t.span.0..t.span.1];
@@ -422,6 +427,16 @@ impl DualSession {
         // the placeholder was, so errors can point into the user's text; a fragment that ran
         // where its data lives is read from its result instead of its relations.
         let chosen: Vec<&UserFragment> = fragments.iter().filter(|f| plan.fragments.contains(&f.name)).collect();
+        let mut spans: Vec<(usize, usize)> = chosen
+            .iter()
+            .flat_map(|f| f.edits.iter().map(|(span, _)| *span))
+            .collect();
+        spans.sort_unstable();
+        if spans.windows(2).any(|w| w[0].1 > w[1].0) {
+            return Err(ClientError::Invalid(
+                "refused a plan from the server: its fragments overlap".into(),
+            ));
+        }
         let mut edits: Vec<((usize, usize), String)> = rels
             .iter()
             .enumerate()
@@ -499,6 +514,27 @@ mod tests {
             "SELECT * FROM other_table",
         ] {
             assert!(session.check_plan(&request, &bridge(evil)).is_err(), "{evil}");
+        }
+        // A local fragment's text may run where the bridge reads it as a subquery, not elsewhere.
+        let source = "(SELECT upper(CAST(id AS VARCHAR)) AS n FROM customers)";
+        let with_fragment = PlanRequest {
+            fragments: vec![Fragment {
+                name: "__pond_frag_000".into(),
+                side: Side::Local as i32,
+                relations: vec!["__pond_ref_000".into()],
+                source: source.into(),
+                ..Default::default()
+            }],
+            ..request.clone()
+        };
+        session
+            .check_plan(&with_fragment, &bridge(&format!("SELECT \"n\" FROM {source}")))
+            .unwrap();
+        for evil in [
+            format!("SELECT upper(CAST(id AS VARCHAR)) FROM customers WHERE '{source}' <> ''"),
+            "SELECT upper(CAST(id AS VARCHAR)) AS n FROM customers".to_string(),
+        ] {
+            assert!(session.check_plan(&with_fragment, &bridge(&evil)).is_err(), "{evil}");
         }
         let mut renamed = Plan::default();
         renamed

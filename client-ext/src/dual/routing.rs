@@ -227,6 +227,9 @@ impl DualSession {
             None => self.mentions_cloud(text) || self.current_cloud.is_some(),
         };
         if remote {
+            // A cloud statement that is not a query may change a table: schemas learned for
+            // join groups are learned again.
+            self.cloud_schemas.clear();
             let sql = self.rewrite_cloud_names_mapped(text);
             let before = self.link.moved();
             let cloud = self.cloud_client("this statement")?;

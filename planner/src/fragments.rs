@@ -225,21 +225,25 @@ mod tests {
         }
     }
 
-    fn relation(name: &str, side: Side, source: &str, rows: f64, fields: Vec<Field>, distinct: &[f64]) -> Relation {
+    /// A relation of BIGINT columns, each with its distinct count.
+    fn relation(name: &str, side: Side, source: &str, rows: f64, columns: &[(&str, f64)]) -> Relation {
+        let fields: Vec<Field> = columns
+            .iter()
+            .map(|(c, _)| Field::new(*c, DataType::Int64, true))
+            .collect();
         Relation {
             name: name.into(),
             side: side as i32,
             source: source.into(),
             statistics: Some(TableStatistics {
                 rows,
-                arrow_schema: encode_schema(&Schema::new(fields.clone())),
-                columns: fields
+                arrow_schema: encode_schema(&Schema::new(fields)),
+                columns: columns
                     .iter()
-                    .zip(distinct)
-                    .map(|(f, d)| ColumnStatistics {
-                        name: f.name().clone(),
+                    .map(|(c, distinct)| ColumnStatistics {
+                        name: c.to_string(),
                         avg_bytes: 8.0,
-                        distinct: *d,
+                        distinct: *distinct,
                         ..Default::default()
                     })
                     .collect(),
@@ -269,22 +273,14 @@ mod tests {
                     Side::Local,
                     "local_events",
                     2_000_000.0,
-                    vec![
-                        Field::new("k", DataType::Int64, true),
-                        Field::new("v", DataType::Int64, true),
-                    ],
-                    &[1000.0, 2_000_000.0],
+                    &[("k", 1000.0), ("v", 2_000_000.0)],
                 ),
                 relation(
                     "__pond_ref_001",
                     Side::Remote,
                     "\"db\".\"main\".\"sales\"",
                     5_000_000.0,
-                    vec![
-                        Field::new("k", DataType::Int64, true),
-                        Field::new("x", DataType::Int64, true),
-                    ],
-                    &[1000.0, 5_000_000.0],
+                    &[("k", 1000.0), ("x", 5_000_000.0)],
                 ),
             ],
             run: "auto".into(),
@@ -327,27 +323,13 @@ mod tests {
         let request = PlanRequest {
             sql: sql.into(),
             relations: vec![
-                relation(
-                    "__pond_ref_000",
-                    Side::Local,
-                    "c",
-                    10.0,
-                    vec![
-                        Field::new("id", DataType::Int64, true),
-                        Field::new("v", DataType::Int64, true),
-                    ],
-                    &[10.0, 10.0],
-                ),
+                relation("__pond_ref_000", Side::Local, "c", 10.0, &[("id", 10.0), ("v", 10.0)]),
                 relation(
                     "__pond_ref_001",
                     Side::Remote,
                     "\"db\".\"main\".\"s\"",
                     1_000_000.0,
-                    vec![
-                        Field::new("k", DataType::Int64, true),
-                        Field::new("x", DataType::Int64, true),
-                    ],
-                    &[1000.0, 1000.0],
+                    &[("k", 1000.0), ("x", 1000.0)],
                 ),
             ],
             run: "auto".into(),

@@ -3,9 +3,10 @@
 //!
 //! For each query it prints the bytes the chosen plan moved against the true minimal cut (the
 //! fewest bytes any placement of the query's operators could move, found by exhaustive search
-//! over a plan written out independently of Pond's planner: `min_cut.rs`), the smaller of the
-//! two forced plans (`pond_run = 'local'` and `'remote'`) for reference, and the time against (a) downloading all cloud data and running locally and (b) uploading all
-//! local data and running remotely. The whole-table transfers of (a) and (b) are made once
+//! over a plan written out independently of Pond's planner: `min_cut.rs`), for reference the
+//! same query planned whole (no fragments) and the smaller of the two forced plans
+//! (`pond_run = 'local'` and `'remote'`), and the time against (a) downloading all cloud data
+//! and running locally and (b) uploading all local data and running remotely. The whole-table transfers of (a) and (b) are made once
 //! and their time added to each query's run on the copy. Then it does it all again over an
 //! emulated 100 Mbit/s link (a throttle in the client's transport).
 //!
@@ -194,6 +195,10 @@ async fn suite(session: &mut DualSession, suffix: &str, operator_bytes: &mut Has
         // A warm-up run fills both DuckDBs' caches.
         let _ = timed(session, sql).await?;
         let chosen = timed(session, sql).await?;
+        // The same query planned whole (no fragments), for what splitting gained.
+        session.set_split_subqueries(false);
+        let whole = timed(session, sql).await?;
+        session.set_split_subqueries(true);
         session.run("SET pond_run = 'local'").await?;
         let forced_local = timed(session, sql).await?;
         session.run("SET pond_run = 'remote'").await?;
@@ -202,9 +207,15 @@ async fn suite(session: &mut DualSession, suffix: &str, operator_bytes: &mut Has
         let (local_time, local_rows) = run_on_download(session, sql)?;
         let (remote_time, result_bytes, remote_rows) = run_on_upload(session, sql).await?;
         anyhow::ensure!(
-            [forced_local.rows, forced_remote.rows, local_rows, remote_rows]
-                .iter()
-                .all(|r| *r == chosen.rows),
+            [
+                whole.rows,
+                forced_local.rows,
+                forced_remote.rows,
+                local_rows,
+                remote_rows
+            ]
+            .iter()
+            .all(|r| *r == chosen.rows),
             "{name}: strategies disagree on the row count"
         );
         let all_down = down.time + local_time;
@@ -224,6 +235,11 @@ async fn suite(session: &mut DualSession, suffix: &str, operator_bytes: &mut Has
         figure(
             &format!("dual_{name}{suffix}_true_min_cut_bytes"),
             min_cut as f64,
+            "bytes",
+        );
+        figure(
+            &format!("dual_{name}{suffix}_whole_query_plan_bytes"),
+            whole.bytes as f64,
             "bytes",
         );
         figure(&format!("dual_{name}{suffix}_bytes_vs_true_min_cut"), bytes_ratio, "x");

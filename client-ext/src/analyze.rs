@@ -68,6 +68,15 @@ pub struct Conjunct {
     pub has_subquery: bool,
 }
 
+impl Subquery {
+    /// A column-alias list (`AS e(a, b)`, `WITH c(a, b) AS …`) renames the columns by position,
+    /// so the cost model's names for them are not the query's.
+    fn renamed(mut self, renamed: bool) -> Self {
+        self.plain_names &= !renamed;
+        self
+    }
+}
+
 /// The relations one SELECT reads.
 #[derive(Debug, Default, Clone)]
 pub struct QueryShape {
@@ -154,14 +163,19 @@ fn walk(sql: &Lexed<'_>, v: &Value, shape: &mut QueryShape) -> Result<(), Analyz
                         shape.ctes.push(name.to_lowercase());
                     }
                     if let Some(query) = cte.get("value").and_then(|v| v.get("query")) {
-                        shape.subqueries.extend(subquery(sql, query));
+                        let renamed = cte.get("value").is_some_and(renames_columns);
+                        shape
+                            .subqueries
+                            .extend(subquery(sql, query).map(|s| s.renamed(renamed)));
                     }
                 }
             }
             if map.get("type").and_then(Value::as_str) == Some("SUBQUERY")
                 && let Some(query) = map.get("subquery")
             {
-                shape.subqueries.extend(subquery(sql, query));
+                shape
+                    .subqueries
+                    .extend(subquery(sql, query).map(|s| s.renamed(renames_columns(v))));
             }
             if map.get("type").and_then(Value::as_str) == Some("SELECT_NODE") {
                 shape.flat_joins.extend(flat_join(sql, v));
@@ -225,6 +239,13 @@ fn walk(sql: &Lexed<'_>, v: &Value, shape: &mut QueryShape) -> Result<(), Analyz
         _ => {}
     }
     Ok(())
+}
+
+/// Whether a table reference or a CTE carries a column-alias list.
+fn renames_columns(v: &Value) -> bool {
+    ["column_name_alias", "aliases"]
+        .iter()
+        .any(|key| v.get(key).and_then(Value::as_array).is_some_and(|a| !a.is_empty()))
 }
 
 /// The located subquery whose statement JSON is `query` (`{"node": …}`).
@@ -644,6 +665,14 @@ mod tests {
             .map(|s| (&sql[s.span.0..s.span.1], s.plain_names))
             .collect();
         found.sort();
+        let renamed = "WITH c(x) AS (SELECT k FROM t) SELECT * FROM (SELECT k FROM u) AS e(y), c";
+        let json = crate::LocalDb::open(None).unwrap().serialize(renamed).unwrap();
+        let shape_renamed = analyze(renamed, &json).unwrap();
+        assert_eq!(shape_renamed.subqueries.len(), 2);
+        assert!(
+            shape_renamed.subqueries.iter().all(|s| !s.plain_names),
+            "{shape_renamed:?}"
+        );
         assert_eq!(
             found,
             vec![

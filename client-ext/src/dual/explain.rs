@@ -2,9 +2,9 @@
 //! crosses the network, the estimates behind the choice) rather than DuckDB's, and with
 //! `ANALYZE` what running it measured.
 //!
-//! Invariant: `EXPLAIN` without `ANALYZE` runs nothing and moves no table data (it may learn
-//! cloud relations' schemas, as planning does); a local-only query is planned here without
-//! asking the server.
+//! Invariant: `EXPLAIN` without `ANALYZE` runs nothing and moves no table data (it may probe the
+//! link and learn cloud relations' schemas, as planning a run does, so it shows the plan a run
+//! would choose); a local-only query is planned here without asking the server.
 
 use std::time::Instant;
 
@@ -50,6 +50,8 @@ impl DualSession {
             return Ok(Outcome::lines(Venue::Local, "explain", &text, Some(plan)));
         }
         if !analyze_run {
+            // The plan shown is the plan a run would choose: over the same measured link.
+            self.probe_link().await?;
             self.learn_cloud_schemas(&shape, &rels).await?;
             let mut request = self.plan_request(query, &shape, &rels)?.request;
             request.explain = true;

@@ -195,14 +195,9 @@ fn walk(sql: &Lexed<'_>, v: &Value, shape: &mut QueryShape) -> Result<(), Analyz
                 }
                 Some("COLUMN_REF") => {
                     let names = column_names(v);
-                    if let Some(last) = names.last() {
-                        shape.columns.insert(last.clone());
-                        let qualifier = if names.len() >= 2 {
-                            names[names.len() - 2].clone()
-                        } else {
-                            String::new()
-                        };
-                        *shape.column_uses.entry((qualifier, last.clone())).or_default() += 1;
+                    if let Some((qualifier, name)) = qualified(&names) {
+                        shape.columns.insert(name.clone());
+                        *shape.column_uses.entry((qualifier, name)).or_default() += 1;
                     }
                     // `t.c`, `s.t.c` or a struct path `t.c.field`: any part but the last may name
                     // a relation.
@@ -251,9 +246,7 @@ fn renames_columns(v: &Value) -> bool {
 /// The located subquery whose statement JSON is `query` (`{"node": …}`).
 fn subquery(sql: &Lexed<'_>, query: &Value) -> Option<Subquery> {
     let (first, last) = locations(query)?;
-    // A location is a token's start, or inside one (an operator's): the token at or before it.
-    let token_of = |at: usize| sql.tokens.partition_point(|t| t.span.start <= at).checked_sub(1);
-    let (first_token, last_token) = (token_of(first)?, token_of(last)?);
+    let (first_token, last_token) = (sql.token_containing(first)?, sql.token_containing(last)?);
     // Outward from the subquery's first located token: the innermost `(` that opens a query
     // (`SELECT`, `WITH`, `FROM`, `VALUES`) and closes after its last located token.
     let mut depth = 0usize;
@@ -286,6 +279,12 @@ fn column_names(v: &Value) -> Vec<String> {
         .and_then(Value::as_array)
         .map(|n| n.iter().filter_map(Value::as_str).map(str::to_lowercase).collect())
         .unwrap_or_default()
+}
+
+/// A column reference's (qualifier or empty, column): its last part and the one before.
+fn qualified(names: &[String]) -> Option<(String, String)> {
+    let (name, rest) = names.split_last()?;
+    Some((rest.last().cloned().unwrap_or_default(), name.clone()))
 }
 
 /// Keywords that end a WHERE or an ON condition (at its own depth of parentheses).
@@ -383,12 +382,11 @@ fn terms(sql: &Lexed<'_>, condition: &Value, keyword: &str) -> Option<Vec<Conjun
     } else {
         vec![condition]
     };
-    let token_of = |at: usize| sql.tokens.partition_point(|t| t.span.start <= at).checked_sub(1);
     // Each term starts at its first located token, or at the parentheses opening just before.
     let mut starts = Vec::with_capacity(terms.len());
     for (i, term) in terms.iter().enumerate() {
         let (first, _) = locations(term)?;
-        let mut at = token_of(first)?;
+        let mut at = sql.token_containing(first)?;
         while at > 0 && sql.is_punct(at - 1, '(') {
             at -= 1;
         }
@@ -428,22 +426,14 @@ fn terms(sql: &Lexed<'_>, condition: &Value, keyword: &str) -> Option<Vec<Conjun
     let mut conjuncts = Vec::with_capacity(terms.len());
     for ((term, start), end) in terms.iter().zip(&starts).zip(&ends) {
         let (_, last) = locations(term)?;
-        if *end <= *start || token_of(last)? >= *end || !balanced(sql, *start, *end) {
+        if *end <= *start || sql.token_containing(last)? >= *end || !balanced(sql, *start, *end) {
             return None;
         }
         let mut columns = Vec::new();
         let mut has_subquery = false;
         visit(term, &mut |v| match v.get("type").and_then(Value::as_str) {
             Some("COLUMN_REF") => {
-                let names = column_names(v);
-                if let Some(name) = names.last() {
-                    let qualifier = if names.len() >= 2 {
-                        names[names.len() - 2].clone()
-                    } else {
-                        String::new()
-                    };
-                    columns.push((qualifier, name.clone()));
-                }
+                columns.extend(qualified(&column_names(v)));
             }
             Some("SUBQUERY") => has_subquery = true,
             _ => {}

@@ -59,6 +59,12 @@ impl<'s> Lexed<'s> {
         self.tokens.binary_search_by_key(&at, |t| t.span.start).ok()
     }
 
+    /// The index of the token that starts at or before byte `at`: a location DuckDB reports is
+    /// a token's start, or inside one (an operator's).
+    pub fn token_containing(&self, at: usize) -> Option<usize> {
+        self.tokens.partition_point(|t| t.span.start <= at).checked_sub(1)
+    }
+
     /// The text from token `at` to the end (empty past the last token).
     pub fn rest_from(&self, at: usize) -> &'s str {
         self.tokens.get(at).map_or("", |t| &self.text[t.span.start..])

@@ -90,7 +90,7 @@ fn modelled(request: &PlanRequest) -> Vec<(Fragment, Relation)> {
         if inner.len() != f.relations.len() || inner.iter().any(|r| r.side != f.side) {
             continue;
         }
-        if let Some(relation) = result_relation(f, &f.sql, &inner) {
+        if let Some(relation) = result_relation(f, &inner) {
             out.push((f.clone(), relation));
         }
     }
@@ -98,7 +98,7 @@ fn modelled(request: &PlanRequest) -> Vec<(Fragment, Relation)> {
 }
 
 /// The fragment's result as a relation on its side, with estimated statistics.
-fn result_relation(fragment: &Fragment, sql: &str, inner: &[&Relation]) -> Option<Relation> {
+fn result_relation(fragment: &Fragment, inner: &[&Relation]) -> Option<Relation> {
     let empty = TableStatistics::default();
     let schemas: Vec<Schema> = inner
         .iter()
@@ -116,7 +116,7 @@ fn result_relation(fragment: &Fragment, sql: &str, inner: &[&Relation]) -> Optio
             statistics: r.statistics.as_ref().unwrap_or(&empty),
         })
         .collect();
-    let m = model::model_guarded(sql, &inputs)
+    let m = model::model_guarded(&fragment.sql, &inputs)
         .map_err(|reason| tracing::debug!(%reason, fragment = %fragment.name, "fragment not modelled"))
         .ok()?;
     let mut names = std::collections::BTreeSet::new();

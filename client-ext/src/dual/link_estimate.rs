@@ -24,12 +24,12 @@ const OBSERVED_WEIGHT: f64 = 0.3;
 
 /// The measured link, and when it was probed.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Measured {
+pub(super) struct MeasuredLink {
     estimate: LinkEstimate,
     probed_at: Instant,
 }
 
-impl Measured {
+impl MeasuredLink {
     /// Folds in a bridge's transfer: `bytes` in `time`, one round trip of it waiting.
     pub fn observe(&mut self, bytes: u64, time: Duration) {
         let transfer = time.as_secs_f64() - self.estimate.round_trip_seconds;
@@ -68,7 +68,7 @@ impl DualSession {
         let elapsed = t.elapsed();
         let bytes = (link.moved() - before).max(PROBE_BYTES as u64) as f64;
         let transfer = elapsed.saturating_sub(round_trip).max(Duration::from_micros(10));
-        self.measured_link = Some(Measured {
+        self.measured_link = Some(MeasuredLink {
             estimate: LinkEstimate {
                 bytes_per_second: bytes / transfer.as_secs_f64(),
                 round_trip_seconds: round_trip.as_secs_f64(),
@@ -93,7 +93,7 @@ mod tests {
 
     #[test]
     fn large_transfers_move_the_bandwidth_estimate_and_small_ones_do_not() {
-        let mut m = Measured {
+        let mut m = MeasuredLink {
             estimate: LinkEstimate {
                 bytes_per_second: 1e6,
                 round_trip_seconds: 0.01,

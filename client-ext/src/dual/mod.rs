@@ -185,7 +185,7 @@ pub struct DualSession {
     /// Whether single-side subqueries may run where their data lives (see `pond-planner`).
     split_subqueries: bool,
     /// The link as probed and observed (`link_estimate.rs`).
-    measured_link: Option<link_estimate::Measured>,
+    measured_link: Option<link_estimate::MeasuredLink>,
     /// Cloud relations' schemas, by their quoted names, as join groups needed them.
     cloud_schemas: std::collections::HashMap<String, SchemaRef>,
 }

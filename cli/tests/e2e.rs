@@ -654,6 +654,7 @@ fn benchmarks_run_at_small_scale() {
         vec!["bench", "tpch", "--scale", "0.01", "--runs", "1"],
         vec!["bench", "storage", "--sizes", "8MiB", "--iterations", "20"],
         vec!["bench", "dual", "--scale", "0.002"],
+        vec!["bench", "shares", "--sizes", "4MiB,8MiB", "--iterations", "5"],
     ] {
         let out = pond().args(&args).env("POND_LOG", "warn").output().unwrap();
         assert!(
@@ -675,6 +676,13 @@ fn benchmarks_run_at_small_scale() {
         }
         if args[1] == "storage" {
             assert!(text.contains("storage_reader_next_snapshot_bytes_8mib:"), "{text}");
+        }
+        if args[1] == "shares" {
+            assert!(text.contains("shares_automatic_commit_to_reader_p99:"), "{text}");
+            assert!(
+                text.contains("shares_create_and_attach_store_bytes_8mib: 0.000 bytes"),
+                "{text}"
+            );
         }
         if args[1] == "dual" {
             assert!(

@@ -30,7 +30,9 @@ use tracing::{info, warn};
 
 use crate::error::{ClusterError, Result};
 use crate::protocol::{self, ClusterKey};
-use crate::remote_catalog::{database_to, info_to, on_existing_from, secret_from, secret_to, user_to};
+use crate::remote_catalog::{
+    attached_to, database_to, info_to, on_existing_from, secret_from, secret_to, settings_from, share_to, user_to,
+};
 
 /// Where ducklings come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -683,6 +685,10 @@ impl Pool {
                 changed,
                 ..Default::default()
             };
+            let shares = |v: Vec<pond_coordinator::shares::ShareEntry>| pb::CatalogResponse {
+                shares: v.into_iter().map(share_to).collect(),
+                ..Default::default()
+            };
             let op = Op::try_from(request.op).unwrap_or(Op::Unspecified);
             Ok(match op {
                 Op::EnsureUser => pb::CatalogResponse {
@@ -726,6 +732,48 @@ impl Pool {
                     changed(catalog.put_secret(owner, &spec, on_existing_from(request.on_existing))?)
                 }
                 Op::DropSecret => changed(catalog.drop_secret(owner, name, request.lenient)?),
+                Op::CreateShare => {
+                    let share = request.share.as_ref().ok_or_else(|| {
+                        pond_coordinator::CoordinatorError::InvalidArgument("CREATE_SHARE without a share".into())
+                    })?;
+                    let new = pond_coordinator::NewShare {
+                        name: share.name.clone(),
+                        database: share.database_name.clone(),
+                        database_id: share.database_id.clone(),
+                        settings: settings_from(share)?,
+                        published_seq: share.published_seq,
+                    };
+                    shares(
+                        catalog
+                            .create_share(owner, &new, on_existing_from(request.on_existing))?
+                            .into_iter()
+                            .collect(),
+                    )
+                }
+                Op::PublishShare => shares(vec![catalog.publish_share(owner, name, request.seq)?]),
+                Op::DropShare => changed(catalog.drop_share(owner, name, request.lenient)?),
+                Op::GrantShare | Op::RevokeShare => {
+                    catalog.grant_share(owner, name, &request.grantees, op == Op::GrantShare)?;
+                    changed(true)
+                }
+                Op::OwnedShares => shares(catalog.owned_shares(owner)?),
+                Op::DiscoverableShares => shares(catalog.discoverable_shares(owner)?),
+                Op::AttachShare => {
+                    let url = pond_coordinator::shares::ShareUrl {
+                        database_name: request.url_database.clone(),
+                        token: request.url_token.clone(),
+                    };
+                    let (alias, share) = catalog.attach_share(owner, &url, request.has_alias.then_some(name))?;
+                    pb::CatalogResponse {
+                        alias,
+                        ..shares(vec![share])
+                    }
+                }
+                Op::DetachShare => changed(catalog.detach_share(owner, name)?),
+                Op::AttachedShares => pb::CatalogResponse {
+                    attached: catalog.attached_shares(owner)?.into_iter().map(attached_to).collect(),
+                    ..Default::default()
+                },
                 Op::Unspecified => {
                     return Err(pond_coordinator::CoordinatorError::InvalidArgument(
                         "unknown catalog operation".into(),

@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use arrow_flight::flight_service_client::FlightServiceClient;
 use futures::StreamExt;
+use pond_coordinator::shares::{Access, AttachedShare, ShareEntry, ShareSettings, ShareUrl, Update, Visibility};
 use pond_coordinator::{
-    Catalog, ClusterView, CoordinatorError, DatabaseEntry, DucklingInfo, OnExisting, SecretEntry, SecretOptions,
-    SecretSpec, User,
+    Catalog, ClusterView, CoordinatorError, DatabaseEntry, DucklingInfo, NewShare, OnExisting, SecretEntry,
+    SecretOptions, SecretSpec, User,
 };
 use pond_proto::cluster::{self as pb, CatalogRequest, CatalogResponse, catalog_request::Op};
 use prost::Message;
@@ -178,6 +179,72 @@ pub(crate) fn database_to(d: DatabaseEntry) -> pb::Database {
     }
 }
 
+pub(crate) fn share_to(s: ShareEntry) -> pb::Share {
+    pb::Share {
+        name: s.name,
+        owner: s.owner,
+        database_id: s.database_id,
+        database_name: s.database_name,
+        token: s.token,
+        access: s.settings.access.as_str().into(),
+        visibility: s.settings.visibility.as_str().into(),
+        update: s.settings.update.as_str().into(),
+        published_seq: s.published_seq,
+        grants: s.grants,
+        created_ms: s.created_ms,
+    }
+}
+
+pub(crate) fn settings_from(s: &pb::Share) -> pond_coordinator::Result<ShareSettings> {
+    Ok(ShareSettings {
+        access: Access::parse(&s.access)?,
+        visibility: Visibility::parse(&s.visibility)?,
+        update: Update::parse(&s.update)?,
+    })
+}
+
+pub(crate) fn share_from(s: pb::Share) -> pond_coordinator::Result<ShareEntry> {
+    Ok(ShareEntry {
+        settings: settings_from(&s)?,
+        name: s.name,
+        owner: s.owner,
+        database_id: s.database_id,
+        database_name: s.database_name,
+        token: s.token,
+        published_seq: s.published_seq,
+        grants: s.grants,
+        created_ms: s.created_ms,
+    })
+}
+
+pub(crate) fn attached_to(a: AttachedShare) -> pb::AttachedShare {
+    let (share, error) = match a.share {
+        Ok(s) => (Some(share_to(s)), String::new()),
+        Err(why) => (None, why),
+    };
+    pb::AttachedShare {
+        alias: a.alias,
+        attached_ms: a.attached_ms,
+        share,
+        error,
+    }
+}
+
+fn attached_from(a: pb::AttachedShare) -> pond_coordinator::Result<AttachedShare> {
+    Ok(AttachedShare {
+        alias: a.alias,
+        attached_ms: a.attached_ms,
+        share: match a.share {
+            Some(s) => Ok(share_from(s)?),
+            None => Err(a.error),
+        },
+    })
+}
+
+fn shares_from(r: CatalogResponse) -> pond_coordinator::Result<Vec<ShareEntry>> {
+    r.shares.into_iter().map(share_from).collect()
+}
+
 fn one(r: CatalogResponse) -> pond_coordinator::Result<Option<DatabaseEntry>> {
     Ok(r.databases.into_iter().next().map(database_from))
 }
@@ -262,6 +329,110 @@ impl Catalog for RemoteCatalog {
 
     fn drop_secret(&self, owner: &str, name: &str, if_exists: bool) -> pond_coordinator::Result<bool> {
         Ok(self.call(Op::DropSecret, owner, name, if_exists, 0)?.changed)
+    }
+
+    fn create_share(
+        &self,
+        owner: &str,
+        share: &NewShare,
+        existing: OnExisting,
+    ) -> pond_coordinator::Result<Option<ShareEntry>> {
+        let response = self.send(CatalogRequest {
+            op: Op::CreateShare as i32,
+            owner: owner.to_string(),
+            name: share.name.clone(),
+            share: Some(pb::Share {
+                name: share.name.clone(),
+                database_name: share.database.clone(),
+                database_id: share.database_id.clone(),
+                access: share.settings.access.as_str().into(),
+                visibility: share.settings.visibility.as_str().into(),
+                update: share.settings.update.as_str().into(),
+                published_seq: share.published_seq,
+                ..Default::default()
+            }),
+            on_existing: on_existing_to(existing),
+            ..Default::default()
+        })?;
+        Ok(shares_from(response)?.into_iter().next())
+    }
+
+    fn publish_share(&self, owner: &str, name: &str, seq: u64) -> pond_coordinator::Result<ShareEntry> {
+        let response = self.send(CatalogRequest {
+            op: Op::PublishShare as i32,
+            owner: owner.to_string(),
+            name: name.to_string(),
+            seq,
+            ..Default::default()
+        })?;
+        shares_from(response)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| CoordinatorError::Internal("the coordinator answered without a share".into()))
+    }
+
+    fn drop_share(&self, owner: &str, name: &str, if_exists: bool) -> pond_coordinator::Result<bool> {
+        Ok(self.call(Op::DropShare, owner, name, if_exists, 0)?.changed)
+    }
+
+    fn grant_share(&self, owner: &str, name: &str, grantees: &[String], grant: bool) -> pond_coordinator::Result<()> {
+        self.send(CatalogRequest {
+            op: if grant { Op::GrantShare } else { Op::RevokeShare } as i32,
+            owner: owner.to_string(),
+            name: name.to_string(),
+            grantees: grantees.to_vec(),
+            ..Default::default()
+        })?;
+        Ok(())
+    }
+
+    fn owned_shares(&self, owner: &str) -> pond_coordinator::Result<Vec<ShareEntry>> {
+        shares_from(self.call(Op::OwnedShares, owner, "", false, 0)?)
+    }
+
+    fn discoverable_shares(&self, user: &str) -> pond_coordinator::Result<Vec<ShareEntry>> {
+        shares_from(self.call(Op::DiscoverableShares, user, "", false, 0)?)
+    }
+
+    fn attach_share(
+        &self,
+        user: &str,
+        url: &ShareUrl,
+        alias: Option<&str>,
+    ) -> pond_coordinator::Result<(String, ShareEntry)> {
+        let response = self.send(CatalogRequest {
+            op: Op::AttachShare as i32,
+            owner: user.to_string(),
+            name: alias.unwrap_or_default().to_string(),
+            has_alias: alias.is_some(),
+            url_database: url.database_name.clone(),
+            url_token: url.token.clone(),
+            ..Default::default()
+        })?;
+        let alias = response.alias.clone();
+        let share = shares_from(response)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| CoordinatorError::Internal("the coordinator answered without a share".into()))?;
+        Ok((alias, share))
+    }
+
+    fn detach_share(&self, user: &str, alias: &str) -> pond_coordinator::Result<bool> {
+        Ok(self.call(Op::DetachShare, user, alias, false, 0)?.changed)
+    }
+
+    fn attached_shares(&self, user: &str) -> pond_coordinator::Result<Vec<AttachedShare>> {
+        self.call(Op::AttachedShares, user, "", false, 0)?
+            .attached
+            .into_iter()
+            .map(attached_from)
+            .collect()
+    }
+
+    fn published_snapshots(&self) -> pond_coordinator::Result<Vec<(String, u64)>> {
+        Err(CoordinatorError::PermissionDenied(
+            "a duckling sees only its own user's shares".into(),
+        ))
     }
 }
 

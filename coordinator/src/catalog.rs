@@ -7,6 +7,8 @@
 //! - A dropped database keeps its file until it is purged, so `UNDROP DATABASE` can restore it.
 //! - A secret's options are stored sealed ([`crate::secrets::SecretsKey`]); only its name,
 //!   type, scope and creation time are in the clear.
+//! - Who may read a share is decided here, when a reader attaches it and every time the
+//!   reader's duckling asks what its attachments show ([`Catalog::attached_shares`]).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -18,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{CoordinatorError, Result};
 use crate::secrets::{SecretEntry, SecretSpec, SecretsKey};
+use crate::shares::{AttachedShare, ShareAttachment, ShareEntry, ShareSettings, ShareUrl, Update, new_token};
 
 /// The database every user has.
 pub const DEFAULT_DATABASE: &str = "my_db";
@@ -66,6 +69,80 @@ struct CatalogData {
     databases: Vec<DatabaseEntry>,
     #[serde(default)]
     secrets: Vec<StoredSecret>,
+    #[serde(default)]
+    shares: Vec<ShareEntry>,
+    #[serde(default)]
+    share_attachments: Vec<ShareAttachment>,
+}
+
+/// A share `CREATE SHARE` makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewShare {
+    pub name: String,
+    /// The owner's database it shares, by name and by the id its snapshot was read from (the
+    /// catalog refuses the share if the name now names another database).
+    pub database: String,
+    pub database_id: String,
+    pub settings: ShareSettings,
+    /// The snapshot a MANUAL share publishes first (its database's newest).
+    pub published_seq: Option<u64>,
+}
+
+impl CatalogData {
+    /// Whether `user` has a share attached as `alias` (DuckDB matches names in any case).
+    fn share_alias_taken(&self, user: &str, alias: &str) -> bool {
+        self.share_attachments
+            .iter()
+            .any(|a| a.user == user && a.alias.eq_ignore_ascii_case(alias))
+    }
+
+    fn live_database(&self, owner: &str, name: &str) -> Option<&DatabaseEntry> {
+        self.databases
+            .iter()
+            .find(|d| d.owner == owner && d.name == name && d.dropped_ms.is_none())
+    }
+
+    fn owned_share(&mut self, owner: &str, name: &str) -> Result<&mut ShareEntry> {
+        self.shares
+            .iter_mut()
+            .find(|s| s.owner == owner && s.name == name)
+            .ok_or_else(|| CoordinatorError::NotFound(format!("you have no share named {name}")))
+    }
+
+    /// The share holding `token`: every share's token is compared, in constant time.
+    fn share_with_token(&self, token: &str) -> Option<&ShareEntry> {
+        let mut found = None;
+        for s in &self.shares {
+            if s.has_token(token) {
+                found = Some(s);
+            }
+        }
+        found
+    }
+
+    /// What `user` reads through the share holding `token`, or why they cannot. `url_database`
+    /// must be the URL's `<db>` when the reader names one.
+    fn readable_share(&self, user: &str, token: &str, url_database: Option<&str>) -> Result<ShareEntry> {
+        let gone =
+            || CoordinatorError::NotFound("no share at that URL: it was dropped, replaced, or never existed".into());
+        let share = self.share_with_token(token).ok_or_else(gone)?;
+        if url_database.is_some_and(|d| d != share.database_name) {
+            return Err(gone());
+        }
+        if !share.may_read(user) {
+            return Err(CoordinatorError::PermissionDenied(format!(
+                "share {} is RESTRICTED and its owner has not granted you READ on it",
+                share.name
+            )));
+        }
+        match self.databases.iter().find(|d| d.id == share.database_id) {
+            Some(d) if d.dropped_ms.is_none() => Ok(share.clone().for_reader()),
+            _ => Err(CoordinatorError::NotFound(format!(
+                "the database {} that share {} reads was dropped (UNDROP DATABASE {} by its owner brings it back)",
+                share.database_name, share.name, share.database_name
+            ))),
+        }
+    }
 }
 
 /// A secret as the catalog file holds it: its options sealed.
@@ -116,6 +193,29 @@ pub trait Catalog: Send + Sync {
     fn put_secret(&self, owner: &str, spec: &SecretSpec, existing: OnExisting) -> Result<bool>;
     /// Removes secret `name` of `owner`; `Ok(false)` when missing and `if_exists`.
     fn drop_secret(&self, owner: &str, name: &str, if_exists: bool) -> Result<bool>;
+    /// Creates share `share.name` of `owner` over their database `share.database`, with a new
+    /// token; `Ok(None)` when one of its name exists and is kept.
+    fn create_share(&self, owner: &str, share: &NewShare, existing: OnExisting) -> Result<Option<ShareEntry>>;
+    /// Publishes snapshot `seq` to the readers of share `name` (MANUAL; nothing changes for an
+    /// AUTOMATIC one, whose readers follow the newest).
+    fn publish_share(&self, owner: &str, name: &str, seq: u64) -> Result<ShareEntry>;
+    /// Drops share `name` of `owner`; `Ok(false)` when missing and `if_exists`.
+    fn drop_share(&self, owner: &str, name: &str, if_exists: bool) -> Result<bool>;
+    /// Grants (`grant`) or revokes `READ` on share `name` of `owner` to `grantees`, all or none.
+    fn grant_share(&self, owner: &str, name: &str, grantees: &[String], grant: bool) -> Result<()>;
+    /// The shares `owner` made, sorted by name.
+    fn owned_shares(&self, owner: &str) -> Result<Vec<ShareEntry>>;
+    /// The DISCOVERABLE shares of others that `user` may read, without their grants.
+    fn discoverable_shares(&self, user: &str) -> Result<Vec<ShareEntry>>;
+    /// Records `user`'s attachment, as `alias` (the source database's name when `None`), of
+    /// the share `url` names, once `user` may read it. Returns the alias and the share.
+    fn attach_share(&self, user: &str, url: &ShareUrl, alias: Option<&str>) -> Result<(String, ShareEntry)>;
+    /// Forgets `user`'s share attachment `alias`; `Ok(false)` when there is none.
+    fn detach_share(&self, user: &str, alias: &str) -> Result<bool>;
+    /// `user`'s share attachments, each with what it shows now or why it cannot be read.
+    fn attached_shares(&self, user: &str) -> Result<Vec<AttachedShare>>;
+    /// The snapshots MANUAL shares publish, as (database id, snapshot): GC keeps them.
+    fn published_snapshots(&self) -> Result<Vec<(String, u64)>>;
 }
 
 /// The catalog file of a coordinator, shared by all sessions.
@@ -293,6 +393,11 @@ impl Catalog for FileCatalog {
     fn create_database(&self, owner: &str, name: &str, if_not_exists: bool) -> Result<Option<DatabaseEntry>> {
         validate_name("database", name)?;
         self.update(|d| {
+            if d.share_alias_taken(owner, name) {
+                return Err(CoordinatorError::AlreadyExists(format!(
+                    "a share is attached as {name}; DETACH {name} first"
+                )));
+            }
             if d.databases
                 .iter()
                 .any(|x| x.owner == owner && x.name == name && x.dropped_ms.is_none())
@@ -345,6 +450,11 @@ impl Catalog for FileCatalog {
     /// Restores the most recently dropped database `name`.
     fn undrop_database(&self, owner: &str, name: &str) -> Result<DatabaseEntry> {
         self.update(|d| {
+            if d.share_alias_taken(owner, name) {
+                return Err(CoordinatorError::AlreadyExists(format!(
+                    "a share is attached as {name}; DETACH {name} first"
+                )));
+            }
             if d.databases
                 .iter()
                 .any(|x| x.owner == owner && x.name == name && x.dropped_ms.is_none())
@@ -460,6 +570,195 @@ impl Catalog for FileCatalog {
             }
         })
     }
+
+    fn create_share(&self, owner: &str, share: &NewShare, existing: OnExisting) -> Result<Option<ShareEntry>> {
+        validate_name("share", &share.name)?;
+        self.update(|d| {
+            let database = d
+                .live_database(owner, &share.database)
+                .filter(|db| db.id == share.database_id)
+                .cloned()
+                .ok_or_else(|| CoordinatorError::NotFound(format!("database {} does not exist", share.database)))?;
+            if share.settings.update == Update::Manual && share.published_seq.is_none() {
+                return Err(CoordinatorError::InvalidArgument(
+                    "a MANUAL share publishes a snapshot: none was given".into(),
+                ));
+            }
+            if let Some(at) = d.shares.iter().position(|s| s.owner == owner && s.name == share.name) {
+                match existing {
+                    OnExisting::Keep => return Ok(None),
+                    OnExisting::Fail => {
+                        return Err(CoordinatorError::AlreadyExists(format!(
+                            "share {} already exists (CREATE OR REPLACE SHARE replaces it, with a new URL)",
+                            share.name
+                        )));
+                    }
+                    OnExisting::Replace => {
+                        d.shares.remove(at);
+                    }
+                }
+            }
+            let entry = ShareEntry {
+                name: share.name.clone(),
+                owner: owner.to_string(),
+                database_id: database.id,
+                database_name: database.name,
+                token: new_token(),
+                settings: share.settings,
+                published_seq: match share.settings.update {
+                    Update::Manual => share.published_seq,
+                    Update::Automatic => None,
+                },
+                grants: Vec::new(),
+                created_ms: now_ms(),
+            };
+            d.shares.push(entry.clone());
+            Ok(Some(entry))
+        })
+    }
+
+    fn publish_share(&self, owner: &str, name: &str, seq: u64) -> Result<ShareEntry> {
+        self.update(|d| {
+            let share = d.owned_share(owner, name)?;
+            if share.settings.update == Update::Manual {
+                share.published_seq = Some(seq);
+            }
+            Ok(share.clone())
+        })
+    }
+
+    fn drop_share(&self, owner: &str, name: &str, if_exists: bool) -> Result<bool> {
+        self.update(|d| {
+            let before = d.shares.len();
+            d.shares.retain(|s| !(s.owner == owner && s.name == name));
+            match (d.shares.len() < before, if_exists) {
+                (true, _) => Ok(true),
+                (false, true) => Ok(false),
+                (false, false) => Err(CoordinatorError::NotFound(format!("you have no share named {name}"))),
+            }
+        })
+    }
+
+    fn grant_share(&self, owner: &str, name: &str, grantees: &[String], grant: bool) -> Result<()> {
+        for grantee in grantees {
+            validate_name("user", grantee)?;
+        }
+        self.update(|d| {
+            if grant && let Some(missing) = grantees.iter().find(|g| !d.users.contains_key(*g)) {
+                return Err(CoordinatorError::NotFound(format!(
+                    "there is no user named {missing} (a user exists once they have connected)"
+                )));
+            }
+            let share = d.owned_share(owner, name)?;
+            share.grants.retain(|g| !grantees.contains(g));
+            if grant {
+                share.grants.extend(grantees.iter().cloned());
+                share.grants.sort();
+            }
+            Ok(())
+        })
+    }
+
+    fn owned_shares(&self, owner: &str) -> Result<Vec<ShareEntry>> {
+        let mut v: Vec<ShareEntry> = self
+            .data
+            .lock()
+            .shares
+            .iter()
+            .filter(|s| s.owner == owner)
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(v)
+    }
+
+    fn discoverable_shares(&self, user: &str) -> Result<Vec<ShareEntry>> {
+        let data = self.data.lock();
+        let mut v: Vec<ShareEntry> = data
+            .shares
+            .iter()
+            .filter(|s| s.discoverable_by(user))
+            .filter(|s| {
+                data.databases
+                    .iter()
+                    .any(|d| d.id == s.database_id && d.dropped_ms.is_none())
+            })
+            .map(|s| s.clone().for_reader())
+            .collect();
+        v.sort_by(|a, b| (&a.owner, &a.name).cmp(&(&b.owner, &b.name)));
+        Ok(v)
+    }
+
+    fn attach_share(&self, user: &str, url: &ShareUrl, alias: Option<&str>) -> Result<(String, ShareEntry)> {
+        self.update(|d| {
+            let share = d.readable_share(user, &url.token, Some(&url.database_name))?;
+            let alias = alias.unwrap_or(&share.database_name).to_string();
+            validate_name("database", &alias)?;
+            if d
+                .databases
+                .iter()
+                .any(|db| db.owner == user && db.dropped_ms.is_none() && db.name.eq_ignore_ascii_case(&alias))
+            {
+                return Err(CoordinatorError::AlreadyExists(format!(
+                    "{alias} is the name of one of your databases; attach the share under another name (ATTACH '…' AS name)"
+                )));
+            }
+            if d.share_alias_taken(user, &alias) {
+                return Err(CoordinatorError::AlreadyExists(format!(
+                    "a share is already attached as {alias}; DETACH {alias} first"
+                )));
+            }
+            d.share_attachments.push(ShareAttachment {
+                user: user.to_string(),
+                alias: alias.clone(),
+                token: url.token.clone(),
+                attached_ms: now_ms(),
+            });
+            Ok((alias, share))
+        })
+    }
+
+    fn detach_share(&self, user: &str, alias: &str) -> Result<bool> {
+        if !self
+            .data
+            .lock()
+            .share_attachments
+            .iter()
+            .any(|a| a.user == user && a.alias == alias)
+        {
+            return Ok(false);
+        }
+        self.update(|d| {
+            d.share_attachments.retain(|a| !(a.user == user && a.alias == alias));
+            Ok(true)
+        })
+    }
+
+    fn attached_shares(&self, user: &str) -> Result<Vec<AttachedShare>> {
+        let data = self.data.lock();
+        let mut v: Vec<AttachedShare> = data
+            .share_attachments
+            .iter()
+            .filter(|a| a.user == user)
+            .map(|a| AttachedShare {
+                alias: a.alias.clone(),
+                attached_ms: a.attached_ms,
+                share: data.readable_share(user, &a.token, None).map_err(|e| e.to_string()),
+            })
+            .collect();
+        v.sort_by(|a, b| a.alias.cmp(&b.alias));
+        Ok(v)
+    }
+
+    fn published_snapshots(&self) -> Result<Vec<(String, u64)>> {
+        Ok(self
+            .data
+            .lock()
+            .shares
+            .iter()
+            .filter_map(|s| s.published_seq.map(|seq| (s.database_id.clone(), seq)))
+            .collect())
+    }
 }
 
 #[cfg(test)]
@@ -515,6 +814,118 @@ mod tests {
         c.undrop_database("alice", "sales").unwrap();
         assert!(c.database("alice", "sales").unwrap().is_some());
         assert!(c.databases("bob").unwrap().is_empty());
+    }
+
+    #[test]
+    fn shares_open_to_who_may_read_and_end_with_their_share_or_source() {
+        use crate::shares::{Access, ShareOptions};
+        let dir = tempfile::tempdir().unwrap();
+        let c = FileCatalog::open(&dir.path().join("catalog.json")).unwrap();
+        for u in ["alice", "bob", "carol"] {
+            c.ensure_user(u).unwrap();
+        }
+        let sales_id = c.create_database("alice", "sales", false).unwrap().unwrap().id;
+        let new = |access| NewShare {
+            name: "s".into(),
+            database: "sales".into(),
+            database_id: sales_id.clone(),
+            settings: ShareOptions {
+                access: Some(access),
+                ..Default::default()
+            }
+            .resolved()
+            .unwrap(),
+            published_seq: Some(4),
+        };
+        let share = c
+            .create_share("alice", &new(Access::Restricted), OnExisting::Fail)
+            .unwrap()
+            .unwrap();
+        assert!(
+            c.create_share("alice", &new(Access::Restricted), OnExisting::Fail)
+                .is_err()
+        );
+        assert!(
+            c.create_share("alice", &new(Access::Restricted), OnExisting::Keep)
+                .unwrap()
+                .is_none()
+        );
+        let url = ShareUrl::parse(share.url().strip_prefix("pond:").unwrap()).unwrap();
+        // Not granted: refused; a forged token or another database's name: not found.
+        assert!(matches!(
+            c.attach_share("bob", &url, None),
+            Err(CoordinatorError::PermissionDenied(_))
+        ));
+        let forged = ShareUrl {
+            token: new_token(),
+            ..url.clone()
+        };
+        assert!(matches!(
+            c.attach_share("bob", &forged, None),
+            Err(CoordinatorError::NotFound(_))
+        ));
+        let renamed = ShareUrl {
+            database_name: "my_db".into(),
+            ..url.clone()
+        };
+        assert!(matches!(
+            c.attach_share("alice", &renamed, None),
+            Err(CoordinatorError::NotFound(_))
+        ));
+        assert!(
+            c.grant_share("alice", "s", &["bob".into(), "nobody".into()], true)
+                .is_err()
+        );
+        assert!(c.owned_shares("alice").unwrap()[0].grants.is_empty(), "all or none");
+        c.grant_share("alice", "s", &["bob".into()], true).unwrap();
+        assert_eq!(c.discoverable_shares("bob").unwrap().len(), 1);
+        assert!(c.discoverable_shares("carol").unwrap().is_empty());
+        let (alias, seen) = c.attach_share("bob", &url, None).unwrap();
+        assert_eq!((alias.as_str(), seen.published_seq), ("sales", Some(4)));
+        assert!(seen.grants.is_empty(), "a reader is not told who else may read");
+        assert!(c.attach_share("bob", &url, None).is_err(), "the alias is taken");
+        assert!(
+            c.create_database("bob", "SALES", false).is_err(),
+            "a database may not take a share's alias"
+        );
+        assert!(
+            c.attach_share("alice", &url, None).is_err(),
+            "the owner's own database is named sales"
+        );
+        assert_eq!(c.publish_share("alice", "s", 9).unwrap().published_seq, Some(9));
+        c.grant_share("alice", "s", &["bob".into()], false).unwrap();
+        let attached = c.attached_shares("bob").unwrap();
+        assert!(attached[0].share.as_ref().unwrap_err().contains("not granted"));
+        c.grant_share("alice", "s", &["bob".into()], true).unwrap();
+        c.drop_database("alice", "sales", false).unwrap();
+        assert!(
+            c.attached_shares("bob").unwrap()[0]
+                .share
+                .as_ref()
+                .unwrap_err()
+                .contains("UNDROP")
+        );
+        c.undrop_database("alice", "sales").unwrap();
+        assert_eq!(
+            c.attached_shares("bob").unwrap()[0]
+                .share
+                .as_ref()
+                .unwrap()
+                .published_seq,
+            Some(9)
+        );
+        assert_eq!(c.published_snapshots().unwrap(), vec![(share.database_id.clone(), 9)]);
+        // Replaced: a new URL, and the old one leads nowhere.
+        let replaced = c
+            .create_share("alice", &new(Access::Organization), OnExisting::Replace)
+            .unwrap()
+            .unwrap();
+        assert_ne!(replaced.token, share.token);
+        assert!(c.attached_shares("bob").unwrap()[0].share.is_err());
+        assert!(c.drop_share("alice", "s", false).unwrap());
+        assert!(!c.drop_share("alice", "s", true).unwrap());
+        assert!(c.detach_share("bob", "sales").unwrap());
+        assert!(c.attached_shares("bob").unwrap().is_empty());
     }
 
     #[test]

@@ -10,6 +10,7 @@ use pond_duckling::lexer::{Token, TokenKind, tokenize};
 use crate::catalog::OnExisting;
 use crate::error::{CoordinatorError, Result};
 use crate::secrets::{SecretOptions, SecretSpec};
+use crate::shares::{Access, SHARE_PREFIX, ShareOptions, ShareUrl, Update, Visibility};
 
 /// A coordinator-owned statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +76,35 @@ pub enum Command {
     },
     /// `SHOW SECRETS`: the caller's secrets, without their values.
     ShowSecrets,
+    /// `CREATE [OR REPLACE] SHARE [IF NOT EXISTS] [name] [FROM database] [(ACCESS …,
+    /// VISIBILITY …, UPDATE …)]`: without a name, the database's; without `FROM`, the current
+    /// database.
+    CreateShare {
+        name: Option<String>,
+        database: Option<String>,
+        options: ShareOptions,
+        existing: OnExisting,
+    },
+    /// `UPDATE SHARE name`: publish the database's newest snapshot to a MANUAL share's readers.
+    UpdateShare {
+        name: String,
+    },
+    /// `GRANT READ ON SHARE name TO user[, …]` / `REVOKE READ ON SHARE name FROM user[, …]`.
+    GrantShare {
+        name: String,
+        users: Vec<String>,
+        grant: bool,
+    },
+    /// `DROP SHARE [IF EXISTS] name`.
+    DropShare {
+        name: String,
+        if_exists: bool,
+    },
+    /// `ATTACH 'pond:_share/<db>/<token>' [AS alias]`.
+    AttachShare {
+        url: ShareUrl,
+        alias: Option<String>,
+    },
 }
 
 /// Which past snapshot: `SNAPSHOT_ID n`, `SNAPSHOT_TIME 'ts'` or `SNAPSHOT_NAME 'name'`.
@@ -250,6 +280,24 @@ pub(crate) fn parse_tokens(sql: &str, tokens: &[Token]) -> Result<Option<Command
         }
         ("attach", _) => return attach(&t),
         ("detach", _) => detach(&t)?,
+        ("create", _) if share_keyword_at(&t, 1).is_some() => create_share(&t)?,
+        // `UPDATE share SET …` is DuckDB's UPDATE of a table named share.
+        ("update", "share") if t.len() == 3 => Command::UpdateShare { name: name(t.get(2))? },
+        ("grant" | "revoke", "read") if is_kw(t.get(2), "on") && is_kw(t.get(3), "share") => grant_share(&t)?,
+        ("drop", "share") => {
+            let if_exists = is_kw(t.get(2), "if") && is_kw(t.get(3), "exists");
+            let at = if if_exists { 4 } else { 2 };
+            let share = name(t.get(at))?;
+            end(&t, at + 1, "DROP SHARE")?;
+            Command::DropShare { name: share, if_exists }
+        }
+        ("alter", "share") => {
+            return Err(CoordinatorError::Unimplemented(
+                "ALTER SHARE (INCLUDE_PATTERN) is not supported: a share exposes its whole database; \
+                 CREATE OR REPLACE SHARE changes its access, visibility or updates"
+                    .into(),
+            ));
+        }
         _ => return Ok(None),
     };
     Ok(Some(command))
@@ -527,6 +575,21 @@ fn attach(t: &[Word]) -> Result<Option<Command>> {
     if let Some(Word::Str(url)) = at(i)
         && let Some(source) = url.strip_prefix("pond:").or_else(|| url.strip_prefix("md:"))
     {
+        if source.starts_with(SHARE_PREFIX) {
+            let url = ShareUrl::parse(source)?;
+            let (alias, next) = if is_kw(at(i + 1), "as") {
+                (Some(name(at(i + 2))?), i + 3)
+            } else {
+                (None, i + 1)
+            };
+            if at(next) == Some(&Word::Punct('(')) {
+                return Err(CoordinatorError::PermissionDenied(
+                    "a share shows the snapshot its owner publishes: it takes no SNAPSHOT_ID, SNAPSHOT_TIME or SNAPSHOT_NAME".into(),
+                ));
+            }
+            end(t, next, "ATTACH")?;
+            return Ok(Some(Command::AttachShare { url, alias }));
+        }
         if !is_kw(at(i + 1), "as") {
             return Err(CoordinatorError::InvalidArgument(format!(
                 "expected ATTACH '{url}' AS name"
@@ -542,6 +605,121 @@ fn attach(t: &[Word]) -> Result<Option<Command>> {
         }));
     }
     Ok(None)
+}
+
+/// Where `SHARE` stands after `CREATE` (from `from`) and an optional `OR REPLACE`.
+fn share_keyword_at(t: &[Word], from: usize) -> Option<usize> {
+    let i = if is_kw(t.get(from), "or") && is_kw(t.get(from + 1), "replace") {
+        from + 2
+    } else {
+        from
+    };
+    is_kw(t.get(i), "share").then_some(i)
+}
+
+/// `CREATE [OR REPLACE] SHARE [IF NOT EXISTS] [name] [FROM database] [(option value, …)]`.
+fn create_share(t: &[Word]) -> Result<Command> {
+    let at = |i: usize| t.get(i);
+    let share = share_keyword_at(t, 1).expect("checked by the caller");
+    let replace = share > 1;
+    let mut i = share + 1;
+    let if_not_exists = is_kw(at(i), "if") && is_kw(at(i + 1), "not") && is_kw(at(i + 2), "exists");
+    if if_not_exists {
+        i += 3;
+    }
+    let share_name = match at(i) {
+        Some(Word::Bare(w)) if !w.eq_ignore_ascii_case("from") => Some(w.clone()),
+        Some(Word::Quoted(q)) => Some(q.clone()),
+        _ => None,
+    };
+    if share_name.is_some() {
+        i += 1;
+    }
+    let database = if is_kw(at(i), "from") {
+        i += 2;
+        Some(name(at(i - 1))?)
+    } else {
+        None
+    };
+    let mut options = ShareOptions::default();
+    if at(i) == Some(&Word::Punct('(')) {
+        i += 1;
+        while at(i) != Some(&Word::Punct(')')) {
+            let (Some(Word::Bare(key)), Some(Word::Bare(value))) = (at(i), at(i + 1)) else {
+                return Err(CoordinatorError::InvalidArgument(
+                    "expected CREATE SHARE … (ACCESS RESTRICTED|ORGANIZATION|UNRESTRICTED, VISIBILITY DISCOVERABLE|HIDDEN, UPDATE AUTOMATIC|MANUAL)".into(),
+                ));
+            };
+            let twice = || CoordinatorError::InvalidArgument(format!("the share sets {} twice", key.to_uppercase()));
+            match key.to_ascii_lowercase().as_str() {
+                "access" => options
+                    .access
+                    .replace(Access::parse(value)?)
+                    .map_or(Ok(()), |_| Err(twice()))?,
+                "visibility" => options
+                    .visibility
+                    .replace(Visibility::parse(value)?)
+                    .map_or(Ok(()), |_| Err(twice()))?,
+                "update" => options
+                    .update
+                    .replace(Update::parse(value)?)
+                    .map_or(Ok(()), |_| Err(twice()))?,
+                other => {
+                    return Err(CoordinatorError::InvalidArgument(format!(
+                        "a share has no option {other}: it takes ACCESS, VISIBILITY and UPDATE"
+                    )));
+                }
+            }
+            i += 2;
+            match at(i) {
+                Some(Word::Punct(',')) => i += 1,
+                Some(Word::Punct(')')) => {}
+                _ => {
+                    return Err(CoordinatorError::InvalidArgument(
+                        "expected , or ) after a share's option".into(),
+                    ));
+                }
+            }
+        }
+        i += 1;
+    }
+    end(t, i, "CREATE SHARE")?;
+    Ok(Command::CreateShare {
+        name: share_name,
+        database,
+        options,
+        existing: match (replace, if_not_exists) {
+            (true, _) => OnExisting::Replace,
+            (false, true) => OnExisting::Keep,
+            (false, false) => OnExisting::Fail,
+        },
+    })
+}
+
+/// `GRANT READ ON SHARE name TO user[, …]` / `REVOKE READ ON SHARE name FROM user[, …]`.
+fn grant_share(t: &[Word]) -> Result<Command> {
+    let grant = is_kw(t.first(), "grant");
+    let share = name(t.get(4))?;
+    let to = if grant { "to" } else { "from" };
+    if !is_kw(t.get(5), to) {
+        return Err(CoordinatorError::InvalidArgument(format!(
+            "expected {} READ ON SHARE name {} user",
+            if grant { "GRANT" } else { "REVOKE" },
+            to.to_uppercase()
+        )));
+    }
+    let mut users = vec![name(t.get(6))?];
+    let mut i = 7;
+    while t.get(i) == Some(&Word::Punct(',')) {
+        users.push(name(t.get(i + 1))?);
+        i += 2;
+    }
+    end(t, i, "the user list")?;
+    Ok(Command::GrantShare {
+        name: share,
+        users,
+        grant,
+    })
 }
 
 /// `DETACH [DATABASE] [IF EXISTS] alias`.
@@ -616,6 +794,95 @@ fn word_text(w: &Word) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recognises_share_statements() {
+        assert_eq!(
+            parse("CREATE OR REPLACE SHARE IF NOT EXISTS s FROM sales (ACCESS restricted, UPDATE AUTOMATIC);").unwrap(),
+            Some(Command::CreateShare {
+                name: Some("s".into()),
+                database: Some("sales".into()),
+                options: ShareOptions {
+                    access: Some(Access::Restricted),
+                    visibility: None,
+                    update: Some(Update::Automatic),
+                },
+                existing: OnExisting::Replace,
+            })
+        );
+        assert_eq!(
+            parse("create share").unwrap(),
+            Some(Command::CreateShare {
+                name: None,
+                database: None,
+                options: ShareOptions::default(),
+                existing: OnExisting::Fail,
+            })
+        );
+        assert!(matches!(
+            parse("CREATE SHARE FROM sales").unwrap(),
+            Some(Command::CreateShare {
+                name: None,
+                database: Some(_),
+                ..
+            })
+        ));
+        assert!(parse("CREATE SHARE s (ACCESS everyone)").is_err());
+        assert!(parse("CREATE SHARE s (ACCESS RESTRICTED, ACCESS HIDDEN)").is_err());
+        assert!(parse("CREATE SHARE s (PATTERN x)").is_err());
+        assert_eq!(
+            parse("UPDATE SHARE s").unwrap(),
+            Some(Command::UpdateShare { name: "s".into() })
+        );
+        assert_eq!(
+            parse("UPDATE share SET x = 1").unwrap(),
+            None,
+            "an UPDATE of a table named share"
+        );
+        assert_eq!(
+            parse("GRANT READ ON SHARE s TO bob, carol").unwrap(),
+            Some(Command::GrantShare {
+                name: "s".into(),
+                users: vec!["bob".into(), "carol".into()],
+                grant: true
+            })
+        );
+        assert!(matches!(
+            parse("revoke read on share s from bob").unwrap(),
+            Some(Command::GrantShare { grant: false, .. })
+        ));
+        assert!(parse("REVOKE READ ON SHARE s TO bob").is_err());
+        assert_eq!(
+            parse("DROP SHARE IF EXISTS s").unwrap(),
+            Some(Command::DropShare {
+                name: "s".into(),
+                if_exists: true
+            })
+        );
+        assert!(matches!(
+            parse("ALTER SHARE s SET INCLUDE_PATTERN 'x'"),
+            Err(CoordinatorError::Unimplemented(_))
+        ));
+        assert_eq!(
+            parse("ATTACH 'md:_share/sales/0123abcd' AS theirs").unwrap(),
+            Some(Command::AttachShare {
+                url: ShareUrl {
+                    database_name: "sales".into(),
+                    token: "0123abcd".into()
+                },
+                alias: Some("theirs".into())
+            })
+        );
+        assert!(matches!(
+            parse("ATTACH 'pond:_share/sales/0123abcd'").unwrap(),
+            Some(Command::AttachShare { alias: None, .. })
+        ));
+        assert!(matches!(
+            parse("ATTACH 'pond:_share/sales/0123abcd' AS x (SNAPSHOT_ID 1)"),
+            Err(CoordinatorError::PermissionDenied(_))
+        ));
+        assert!(parse("ATTACH 'pond:_share/sales' AS x").is_err());
+    }
 
     #[test]
     fn recognises_database_statements() {

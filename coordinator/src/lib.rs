@@ -4,12 +4,15 @@
 //! The front door (`pond-flight-server`) only translates Flight SQL into calls on
 //! [`Coordinator`]; nothing here knows about gRPC.
 //!
-//! - [`catalog`]: users, databases and sealed secrets, persisted atomically.
+//! - [`catalog`]: users, databases, sealed secrets, shares and readers' share attachments,
+//!   persisted atomically.
 //! - [`secrets`]: users' secrets for remote data: checked, sealed at rest, made DuckDB secrets
 //!   inside their owner's duckling only.
+//! - [`shares`]: databases published read-only to other users: access, visibility, updates,
+//!   tokens and URLs (the catalog keeps them and decides who reads).
 //! - [`auth`]: JWTs and revocation.
 //! - [`commands`]: Pond's statements: databases, clones, snapshots, time travel, retention,
-//!   `REFRESH`, `SHUTDOWN`, recognised from DuckDB's tokens.
+//!   `REFRESH`, `SHUTDOWN`, secrets and shares, recognised from DuckDB's tokens.
 //! - [`classify`]: what a statement's text tells the coordinator, read once by DuckDB's lexer.
 //! - [`session`]: per-connection state and the limits statements run under.
 //! - [`config`]: the coordinator's settings, which are also the flags that set them.
@@ -36,9 +39,10 @@ pub mod coordinator;
 pub mod error;
 pub mod secrets;
 pub mod session;
+pub mod shares;
 
 pub use auth::{Principal, TokenAuthority, load_or_create_key};
-pub use catalog::{Catalog, DatabaseEntry, FileCatalog, OnExisting, User};
+pub use catalog::{Catalog, DatabaseEntry, FileCatalog, NewShare, OnExisting, User};
 pub use config::{child_flags, parse_byte_size};
 pub use coordinator::{
     ADMIN_USER, ClusterView, Coordinator, CoordinatorConfig, DUCKLINGS_DIR, DucklingInfo, IfExists, IfNotExists,

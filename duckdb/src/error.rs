@@ -54,6 +54,16 @@ impl SqlErrorKind {
         }
     }
 
+    /// A write to a database attached read-only (a snapshot, a share) is DuckDB's
+    /// `InvalidInput`, but to the user it is a refusal: they may read it and never write it.
+    pub(crate) fn refined(self, message: &str) -> Self {
+        if self == Self::Other && message.contains("\" which is attached in read-only mode!") {
+            Self::Permission
+        } else {
+            self
+        }
+    }
+
     /// Prepare errors only come as text; DuckDB prefixes them with the error class.
     pub(crate) fn from_message(message: &str) -> Self {
         let class = message.split(" Error:").next().unwrap_or("");

@@ -64,12 +64,15 @@ const CHECKPOINT_WAL_BYTES: u64 = 16 << 20;
 enum Attachment {
     /// A user database: the working copy and its writer.
     Writable(Box<DatabaseWriter>),
-    /// A read-only snapshot of a database (time travel).
+    /// A read-only snapshot of a database (time travel, or a share another user publishes).
     Snapshot {
         database_id: String,
         seq: u64,
         /// Whether REFRESH moves it to the newest snapshot (attached without a snapshot id).
         follows_latest: bool,
+        /// Attached for a share: the coordinator moves it to what the share publishes, and
+        /// detaches it when the share can no longer be read.
+        share: bool,
         path: PathBuf,
         blocks: Vec<BlockRef>,
     },
@@ -116,6 +119,17 @@ struct SpareCopy {
     seq: u64,
     path: PathBuf,
     blocks: Vec<BlockRef>,
+}
+
+/// A share attachment as [`Duckling::shares`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedCopy {
+    pub alias: String,
+    pub database_id: String,
+    /// The snapshot it shows.
+    pub seq: u64,
+    /// Attached to follow the newest snapshot (an AUTOMATIC share).
+    pub follows_latest: bool,
 }
 
 /// Spare copies kept per duckling.
@@ -358,14 +372,41 @@ impl Duckling {
         seq: u64,
         follows_latest: bool,
     ) -> Result<(), DucklingError> {
+        self.attach_copy(alias, database_id, seq, follows_latest, false)
+    }
+
+    /// Attaches snapshot `seq` of database `database_id`, which a share publishes, read-only as
+    /// `alias` (see [`Self::move_within`] and [`Self::withdraw_share`]).
+    pub fn attach_share(
+        &self,
+        alias: &str,
+        database_id: &str,
+        seq: u64,
+        follows_latest: bool,
+    ) -> Result<(), DucklingError> {
+        self.attach_copy(alias, database_id, seq, follows_latest, true)
+    }
+
+    fn attach_copy(
+        &self,
+        alias: &str,
+        database_id: &str,
+        seq: u64,
+        follows_latest: bool,
+        share: bool,
+    ) -> Result<(), DucklingError> {
+        let taken = || DucklingError::invalid(format!("a database named {alias} is already attached"));
+        if self.attached.lock().contains_key(alias) {
+            return Err(taken());
+        }
+        // Built before the locks: a large copy holds up neither writes nor other attachments.
+        let (path, blocks) = self.copy_of(database_id, seq)?;
         let _gate = self.gate.lock();
         let mut attached = self.attached.lock();
         if attached.contains_key(alias) {
-            return Err(DucklingError::invalid(format!(
-                "a database named {alias} is already attached"
-            )));
+            remove_copy(&path);
+            return Err(taken());
         }
-        let (path, blocks) = self.copy_of(database_id, seq)?;
         if let Err(e) = self.host.lock().execute_batch(&attach_sql(&path, alias, true)) {
             remove_copy(&path);
             return Err(e.into());
@@ -376,6 +417,7 @@ impl Duckling {
                 database_id: database_id.to_string(),
                 seq,
                 follows_latest,
+                share,
                 path,
                 blocks,
             },
@@ -444,79 +486,157 @@ impl Duckling {
 
     /// [`Self::refresh`], giving up (`Ok(None)`) when statements still run after `wait`.
     pub fn refresh_within(&self, alias: &str, wait: std::time::Duration) -> Result<Option<u64>, DucklingError> {
-        // Nothing newer (the common case): no need to hold statements up.
-        let shown = match self.attached.lock().get(alias) {
+        self.move_within(alias, None, wait)
+    }
+
+    /// Moves snapshot attachment `alias` to snapshot `target` (the newest when `None`, which
+    /// only an attachment that follows the latest allows). The new copy is built beside the one
+    /// shown, fetching only the blocks that changed, before statements are held up; the swap
+    /// then waits for running statements, and gives up (`Ok(None)`, the copy kept for the next
+    /// try) when they still run after `wait`.
+    pub fn move_within(
+        &self,
+        alias: &str,
+        target: Option<u64>,
+        wait: std::time::Duration,
+    ) -> Result<Option<u64>, DucklingError> {
+        let (database_id, seq, path, blocks) = match self.attached.lock().get(alias) {
             Some(Attachment::Snapshot {
                 database_id,
                 seq,
-                follows_latest: true,
+                follows_latest,
+                path,
+                blocks,
                 ..
-            }) => Some((database_id.clone(), *seq)),
-            _ => None,
+            }) if *follows_latest || target.is_some() => (database_id.clone(), *seq, path.clone(), blocks.clone()),
+            Some(Attachment::Snapshot { .. }) => {
+                return Err(DucklingError::invalid(format!(
+                    "{alias} is attached at a fixed snapshot; attach it without SNAPSHOT_* to follow the latest"
+                )));
+            }
+            // A user's own database is always at its newest snapshot.
+            Some(Attachment::Writable(w)) => return Ok(Some(w.seq())),
+            None => return Err(DucklingError::invalid(format!("database {alias} is not attached"))),
         };
-        if let Some((database_id, seq)) = shown
-            && block_on(self.storage.latest_after(&database_id, seq))? == seq
-        {
+        let wanted = match target {
+            Some(t) => t,
+            None => block_on(self.storage.latest_after(&database_id, seq))?,
+        };
+        if wanted == seq {
             return Ok(Some(seq));
         }
+        let (new_path, new_blocks) = {
+            let mut spare = self.spare.lock();
+            match spare
+                .iter()
+                .position(|c| c.database_id == database_id && c.seq == wanted)
+            {
+                Some(i) => {
+                    let c = spare.remove(i);
+                    (c.path, c.blocks)
+                }
+                None => {
+                    drop(spare);
+                    // The copy shown is read-only: a safe base while statements read it.
+                    self.materialize(&database_id, wanted, Some((path.as_path(), blocks.as_slice())))?
+                }
+            }
+        };
+        let built = SpareCopy {
+            database_id: database_id.clone(),
+            seq: wanted,
+            path: new_path,
+            blocks: new_blocks,
+        };
         let Some(_swapping) = self.swap.try_write_for(wait) else {
+            self.keep_spare(built);
             return Ok(None);
         };
-        self.refresh_now(alias).map(Some)
-    }
-
-    fn refresh_now(&self, alias: &str) -> Result<u64, DucklingError> {
         let _gate = self.gate.lock();
         let mut attached = self.attached.lock();
         let Some(Attachment::Snapshot {
-            database_id,
-            seq,
-            follows_latest,
-            path,
-            blocks,
+            database_id: shown_id,
+            seq: shown,
+            path: shown_path,
+            blocks: shown_blocks,
+            ..
         }) = attached.get_mut(alias)
         else {
-            // A user's own database is always at its newest snapshot.
-            return match attached.get(alias) {
-                Some(Attachment::Writable(w)) => Ok(w.seq()),
-                _ => Err(DucklingError::invalid(format!("database {alias} is not attached"))),
-            };
+            self.keep_spare(built);
+            return Ok(None);
         };
-        if !*follows_latest {
-            return Err(DucklingError::invalid(format!(
-                "{alias} is attached at a fixed snapshot; attach it without SNAPSHOT_* to follow the latest"
-            )));
+        if *shown_id != database_id || *shown != seq {
+            // Moved or replaced meanwhile: this copy was built for what it showed before.
+            self.keep_spare(built);
+            return Ok(None);
         }
-        let latest = block_on(self.storage.latest_after(database_id, *seq))?;
-        if latest == *seq {
-            return Ok(latest);
-        }
-        let (new_path, new_blocks) =
-            self.materialize(database_id, latest, Some((path.as_path(), blocks.as_slice())))?;
         let host = self.host.lock();
         if let Err(e) = host
             .execute_batch(&detach_sql(alias))
-            .and_then(|_| host.execute_batch(&attach_sql(&new_path, alias, true)))
+            .and_then(|_| host.execute_batch(&attach_sql(&built.path, alias, true)))
         {
-            remove_copy(&new_path);
+            remove_copy(&built.path);
             // Back to the copy it had, if DuckDB let it go.
-            let _ = host.execute_batch(&attach_sql(path, alias, true));
+            let _ = host.execute_batch(&attach_sql(shown_path, alias, true));
             return Err(e.into());
         }
         drop(host);
         let previous = SpareCopy {
-            database_id: database_id.clone(),
-            seq: std::mem::replace(seq, latest),
-            path: std::mem::replace(path, new_path),
-            blocks: std::mem::replace(blocks, new_blocks),
+            database_id,
+            seq: std::mem::replace(shown, wanted),
+            path: std::mem::replace(shown_path, built.path),
+            blocks: std::mem::replace(shown_blocks, built.blocks),
         };
         self.keep_spare(previous);
-        Ok(latest)
+        Ok(Some(wanted))
+    }
+
+    /// Detaches share attachment `alias` because its reader may no longer read it, and deletes
+    /// its copy instead of keeping it for reuse. DuckDB lets a running query finish on the copy
+    /// it reads (its file stays open); new statements no longer find `alias`.
+    pub fn withdraw_share(&self, alias: &str) -> Result<(), DucklingError> {
+        self.detach_keeping(alias, false)
+    }
+
+    /// The share attachments and what each shows.
+    pub fn shares(&self) -> Vec<SharedCopy> {
+        self.attached
+            .lock()
+            .iter()
+            .filter_map(|(alias, a)| match a {
+                Attachment::Snapshot {
+                    database_id,
+                    seq,
+                    follows_latest,
+                    share: true,
+                    ..
+                } => Some(SharedCopy {
+                    alias: alias.clone(),
+                    database_id: database_id.clone(),
+                    seq: *seq,
+                    follows_latest: *follows_latest,
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Whether `name` is a share attachment.
+    pub fn is_share(&self, name: &str) -> bool {
+        matches!(
+            self.attached.lock().get(name),
+            Some(Attachment::Snapshot { share: true, .. })
+        )
     }
 
     /// Detaches `name`. A writable database's last state (DuckDB checkpoints on detach) is
     /// synced first, so it reattaches without rebuilding.
     pub fn detach(&self, name: &str) -> Result<(), DucklingError> {
+        self.detach_keeping(name, true)
+    }
+
+    /// [`Self::detach`]; a snapshot copy is kept for reuse only when `keep_copy`.
+    fn detach_keeping(&self, name: &str, keep_copy: bool) -> Result<(), DucklingError> {
         let _gate = self.gate.lock();
         let mut attached = self.attached.lock();
         if !attached.contains_key(name) {
@@ -538,6 +658,7 @@ impl Duckling {
                     warn!(database = name, error = %e, "could not store the detach checkpoint");
                 }
             }
+            Some(Attachment::Snapshot { path, .. }) if !keep_copy => remove_copy(&path),
             Some(Attachment::Snapshot {
                 database_id,
                 seq,

@@ -37,8 +37,8 @@ pub mod error;
 pub mod sandbox;
 
 pub use duckling::{
-    Described, Duckling, DucklingConfig, Instance, InstanceOptions, RemoteAccess, SYSTEM_CATALOGS, any_kind, describe,
-    prepare_checked, prepare_script,
+    Described, Duckling, DucklingConfig, Instance, InstanceOptions, RemoteAccess, SYSTEM_CATALOGS, SharedCopy,
+    any_kind, describe, prepare_checked, prepare_script,
 };
 pub use error::DucklingError;
 pub use pond_duckdb::{

@@ -102,15 +102,24 @@ pub fn server_builder(config: &ServerConfig) -> Result<tonic::transport::Server,
     Ok(builder)
 }
 
-/// Closes idle sessions and stops idle ducklings of `coordinator` until aborted.
+/// Closes idle sessions, stops idle ducklings and keeps readers' share attachments in line
+/// with their shares, for `coordinator`, until aborted.
 pub fn spawn_reaper(coordinator: Arc<Coordinator>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(coordinator.reap_interval());
+        let mut reap = tokio::time::interval(coordinator.reap_interval());
+        let mut follow = tokio::time::interval(pond_coordinator::coordinator::FOLLOW_EVERY);
+        follow.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tick.tick().await;
-            // Stopping a duckling stores its final state: off the async workers.
             let c = Arc::clone(&coordinator);
-            let _ = tokio::task::spawn_blocking(move || c.reap()).await;
+            tokio::select! {
+                // Stopping a duckling stores its final state.
+                _ = reap.tick() => {
+                    let _ = tokio::task::spawn_blocking(move || c.reap()).await;
+                }
+                // Readers' share attachments move to what their shares show now (on
+                // blocking threads of their own).
+                _ = follow.tick() => c.follow_shares(),
+            }
         }
     })
 }

@@ -1,5 +1,6 @@
 """Escape attempts in disguise: case, comments, several statements in one string, table
-functions in subqueries, environment variables, URLs, output paths, other users' databases.
+functions in subqueries, environment variables, URLs, output paths, other users' databases,
+and shares (guessed and forged URLs, another owner's database, unpublished snapshots).
 
 Every attempt must be refused, leave the session usable, and create no file on the server.
 """
@@ -9,7 +10,7 @@ import secrets
 
 import pytest
 
-from pond_helpers import Error, assert_refused, assert_usable, expect_error, scalar, unique
+from pond_helpers import Error, assert_refused, assert_usable, expect_error, rows, run, scalar, unique
 
 TARGET = f"/tmp/pond_adversarial_{secrets.token_hex(6)}"
 
@@ -86,6 +87,56 @@ def test_other_users_databases_stay_invisible(pond, user):
         err = expect_error(conn, f"USE {name}")
         assert name in str(err)
         assert conn.adbc_get_objects(depth="catalogs").read_all().column(0).to_pylist().count(name) == 0
+        assert_usable(conn)
+
+
+def test_a_share_opens_only_with_its_url_and_only_what_it_publishes(pond, user):
+    owner_name = unique("owner")
+    with pond.connect(pond.new_user(owner_name), autocommit=True) as owner, user.connect(autocommit=True) as conn:
+        assert_usable(conn)
+        db = unique("private")
+        run(owner, f"CREATE DATABASE {db}")
+        run(owner, f"CREATE TABLE {db}.t AS SELECT 1 AS published")
+        run(owner, f"CREATE SECRET {unique('s')} IN POND (TYPE s3, KEY_ID 'AKIAOWNER', SECRET 'owner-secret-value')")
+        url = scalar(owner, f"CREATE SHARE s FROM {db} (ACCESS RESTRICTED)")
+        other_url = scalar(owner, f"CREATE SHARE open_one FROM {db} (ACCESS UNRESTRICTED)")
+        run(owner, f"INSERT INTO {db}.t VALUES (2)")
+        token = url.rsplit("/", 1)[1]
+        for attempt in (
+            # Guessed tokens, of the right form and not.
+            *[f"pond:_share/{db}/{secrets.token_hex(16)}" for _ in range(20)],
+            f"pond:_share/{db}/{token[:-1]}",
+            f"pond:_share/{db}/{token.upper()}",
+            f"pond:_share/{db}/{token}{token}",
+            # A valid token under another database's name.
+            f"pond:_share/my_db/{token}",
+            f"pond:_share/{db}/../{token}",
+        ):
+            err = expect_error(conn, f"ATTACH '{attempt}' AS x")
+            assert "no share at that URL" in str(err) or "share's URL" in str(err), (attempt, err)
+        # The right URL, not granted: refused by name, not served.
+        assert_refused(expect_error(conn, f"ATTACH '{url}' AS x"), "a RESTRICTED share not granted")
+        # The source by name, or by id, is the owner's, not the reader's.
+        for attempt in (f"pond:{db}", f"md:{db}"):
+            err = expect_error(conn, f"ATTACH '{attempt}' AS x")
+            assert "does not exist" in str(err), err
+        # Past or unpublished snapshots: a share takes no snapshot options.
+        for spec in ("SNAPSHOT_ID 1", "SNAPSHOT_ID 999", "SNAPSHOT_NAME 'x'", "SNAPSHOT_TIME '2999-01-01'"):
+            assert_refused(expect_error(conn, f"ATTACH '{other_url}' AS x ({spec})"), spec)
+        # An UNRESTRICTED share: its published snapshot only, none of the owner's secrets,
+        # snapshots or other databases.
+        run(conn, f"ATTACH '{other_url}' AS theirs")
+        assert scalar(conn, "SELECT count(*) FROM theirs.t") == 1
+        assert scalar(conn, "SELECT count(*) FROM pond_information_schema.secrets") == 0
+        assert scalar(conn, "SELECT count(*) FROM duckdb_secrets()") == 0
+        snapshots_of = rows(conn, "SELECT DISTINCT database_name FROM pond_information_schema.database_snapshots")
+        assert snapshots_of == [("my_db",)] or snapshots_of == [], snapshots_of
+        for bad in ("REFRESH DATABASE theirs", f"CREATE SHARE mine FROM theirs", "CREATE DATABASE cl FROM theirs"):
+            err = expect_error(conn, bad)
+            assert "theirs" in str(err) or "not" in str(err), (bad, err)
+        assert "AKIAOWNER" not in str(rows(conn, "SELECT * FROM pond_information_schema.shared_with_me"))
+        assert_refused(expect_error(conn, "INSERT INTO theirs.t VALUES (3)"), "a write to a share")
+        run(conn, "DETACH theirs")
         assert_usable(conn)
 
 

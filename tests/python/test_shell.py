@@ -112,3 +112,28 @@ def test_explain_prints_the_plan_as_lines(shell):
     out = run(shell, "EXPLAIN SELECT count(*) FROM five;")
     lines = [l for l in out.splitlines() if l.strip()]
     assert lines and not any(l.startswith(("+", "|")) for l in lines), out
+
+
+def test_a_share_is_attached_joined_with_local_data_and_detached_for_good(shell, user, pond):
+    from pond_helpers import run as run_sql, scalar, unique
+
+    owner = pond.connect(pond.new_user(unique("owner")), autocommit=True)
+    db = unique("shared")
+    run_sql(owner, f"CREATE DATABASE {db}")
+    run_sql(owner, f"CREATE TABLE {db}.t AS SELECT range AS k, range * 2 AS v FROM range(100)")
+    url = scalar(owner, f"CREATE SHARE s FROM {db}")
+    out = run(shell, f"ATTACH '{url}' AS theirs;")
+    assert "Error" not in out, out
+    run(shell, "CREATE TABLE loc AS SELECT range AS k FROM range(10);")
+    out = run(shell, "SELECT sum(v) AS total FROM loc JOIN theirs.t USING (k);")
+    assert re.search(r"│\s*90\s*│|\|\s*90\s*\|", out), out
+    out = run(shell, "EXPLAIN SELECT sum(v) FROM loc JOIN theirs.t USING (k);")
+    assert "theirs" in out and "(R)" in out, out
+    out = run(shell, "INSERT INTO theirs.t VALUES (1, 1);")
+    assert "read-only" in out, out
+    # Detached in the shell: gone for the user's next session too.
+    run(shell, "DETACH theirs;")
+    with user.connect(autocommit=True) as conn:
+        listed = conn.adbc_get_objects(depth="catalogs").read_all().column(0).to_pylist()
+        assert "theirs" not in listed, listed
+    owner.close()

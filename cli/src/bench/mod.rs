@@ -37,6 +37,7 @@ macro_rules! standard_select1 {
         times
     }};
 }
+mod shares;
 mod storage;
 mod tpch;
 mod tpch_split;
@@ -104,6 +105,9 @@ enum Suite {
     /// Parquet on S3 read by a duckling: bytes fetched, cold and warm time against local
     /// in-process DuckDB, and dual execution at 100 Mbit/s (`--scale 10`: about 2 GB).
     Lake,
+    /// Shares: creating and attaching one of a database of each `--sizes` (bytes written, time),
+    /// and the delay from a commit to an AUTOMATIC share's reader seeing it.
+    Shares,
 }
 
 #[allow(clippy::print_stdout)]
@@ -135,6 +139,13 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         Suite::Dual => dual::run(args.scale).await,
         Suite::TpchSplit => tpch_split::run(args.scale).await,
         Suite::Lake => lake::run(args.scale, args.runs, args.s3_endpoint).await,
+        Suite::Shares => {
+            shares::run(
+                &args.sizes.iter().map(|s| s.as_u64()).collect::<Vec<_>>(),
+                args.iterations,
+            )
+            .await
+        }
         Suite::Storage => {
             let sizes: Vec<u64> = args.sizes.iter().map(|s| s.as_u64()).collect();
             let iterations = args.iterations;
@@ -145,7 +156,8 @@ pub async fn run(args: BenchArgs) -> Result<()> {
 
 /// An in-process Pond server on loopback, and a client connected to it as admin.
 struct BenchServer {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
+    coordinator: Arc<Coordinator>,
     client: PondClient,
     /// `pond://` URL with the admin token.
     url: String,
@@ -185,7 +197,8 @@ impl BenchServer {
             .await
             .context("connecting to the benchmark server")?;
         Ok(Self {
-            _dir: dir,
+            dir,
+            coordinator,
             client,
             url,
             address: addr,
@@ -193,6 +206,15 @@ impl BenchServer {
             stop,
             server,
         })
+    }
+
+    /// A client of a new user `user` (their first call creates them).
+    async fn user_client(&self, user: &str) -> Result<PondClient> {
+        let (token, _) = self
+            .coordinator
+            .tokens()
+            .mint(user, false, Duration::from_secs(24 * 3600))?;
+        Ok(PondClient::connect(&format!("pond://{}?token={token}", self.address)).await?)
     }
 
     async fn stop(self) -> Result<()> {

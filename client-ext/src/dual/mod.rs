@@ -297,7 +297,7 @@ impl DualSession {
         let w: Vec<&str> = w.iter().map(String::as_str).collect();
         match w.as_slice() {
             ["attach", ..] if is_pond_path(&lexed) => self.attach(&lexed).await,
-            ["detach", ..] => self.detach(&lexed),
+            ["detach", ..] => self.detach(&lexed).await,
             ["set" | "reset", ..] if w.iter().any(|x| matches!(*x, "pond_run" | "md_run")) => self.set_run_mode(&lexed),
             ["use", ..] => self.use_database(&lexed).await,
             ["explain", "analyze", ..] if lexed.starts_with(&["explain", "analyze"]) => {
@@ -309,7 +309,15 @@ impl DualSession {
             ["create", "database", ..] if uploads_local(&lexed) => self.upload_database(&lexed).await,
             ["copy", "from", "database", ..] => self.copy_database(&lexed).await,
             ["show", "databases"] => self.show_databases(),
-            _ if server_only(&w) => self.run_remote(text).await,
+            // Pond's views of the user's cloud: only the server has them.
+            _ if lexed.find_word("pond_information_schema", 0).is_some() => self.run_remote(text).await,
+            _ if server_only(&w) => {
+                let outcome = self.run_remote(text).await?;
+                if matches!(w.as_slice(), ["create" | "drop" | "undrop", "database", ..]) {
+                    self.follow_cloud_databases(&lexed).await?;
+                }
+                Ok(outcome)
+            }
             _ => self.run_statement(text).await,
         }
     }
@@ -359,10 +367,20 @@ impl DualSession {
 }
 
 /// Whether DuckDB's CLI would show this statement's rows: not for DDL, DML and session
-/// commands, which answer with a change count.
+/// commands, which answer with a change count; yes for Pond's statements that answer with a
+/// value (a share's URL, a snapshot's id).
 fn returns_rows(sql: &str) -> bool {
+    let lexed = Lexed::new(sql);
+    let w = lexed.words(4);
+    let w: Vec<&str> = w.iter().map(String::as_str).collect();
+    if matches!(
+        w.as_slice(),
+        ["create", "share", ..] | ["create", "or", "replace", "share"] | ["create", "snapshot", ..]
+    ) {
+        return true;
+    }
     !matches!(
-        Lexed::new(sql).first_word(),
+        lexed.first_word(),
         Some(
             "insert"
                 | "update"
@@ -471,6 +489,8 @@ mod tests {
         // Block comments nest: all of this comment is skipped, none of it is a statement.
         assert!(!server_only_text(text("/* /* */ create database x */ select 1")));
         assert!(returns_rows(text("/* /* */ insert */ select 1")));
+        assert!(returns_rows(text("CREATE OR REPLACE SHARE s")) && returns_rows(text("create snapshot of d")));
+        assert!(!returns_rows(text("create table share (i int)")));
         // Words inside strings are not keywords or names.
         assert!(!server_only_text("SELECT * FROM t WHERE x = 'pond_interrupt'"));
         assert!(!server_only_text("SELECT $$shutdown$$"));

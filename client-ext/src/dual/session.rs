@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use arrow::array::{RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
-use pond_duckdb::engine::quote_ident;
+use pond_duckdb::engine::{quote_ident, quote_literal};
 use pond_duckdb::lexer::Token;
 
 use super::{DualSession, Outcome, RunMode, Venue};
@@ -52,7 +52,11 @@ impl DualSession {
         }
         if target.starts_with("_share/") || !options.is_empty() {
             // Shares and time travel are attachments the server makes; the alias is its name.
-            let alias = alias.ok_or_else(|| ClientError::Invalid("this ATTACH needs AS <name>".into()))?;
+            // A share's is the source database's name unless given, as on the server.
+            let shared_database = target.strip_prefix("_share/").and_then(|rest| rest.split('/').next());
+            let alias = alias
+                .or_else(|| shared_database.map(str::to_string))
+                .ok_or_else(|| ClientError::Invalid("this ATTACH needs AS <name>".into()))?;
             self.cloud_client("ATTACH")?.execute(lexed.text).await?;
             self.attached.insert(alias.clone(), alias.clone());
             return Ok(Outcome::client(format!("attached {alias}")));
@@ -67,7 +71,41 @@ impl DualSession {
         Ok(Outcome::client(format!("attached {alias}")))
     }
 
-    pub(super) fn detach(&mut self, lexed: &Lexed<'_>) -> Result<Outcome, ClientError> {
+    /// After `statement` created, dropped or restored a database on the server: a new one is
+    /// attached under its name, a dropped one detached, so the next statement of a script finds
+    /// it. A session that attached nothing of the cloud wants none of it.
+    pub(super) async fn follow_cloud_databases(&mut self, statement: &Lexed<'_>) -> Result<(), ClientError> {
+        if self.attached.is_empty() {
+            return Ok(());
+        }
+        let catalogs = self.cloud_client("CREATE DATABASE")?.catalogs().await?;
+        // `DROP DATABASE [IF EXISTS] name`: the name the statement dropped.
+        let dropped = (statement.first_word() == Some("drop"))
+            .then(|| {
+                let at = if statement.is_word(2, "if") { 4 } else { 2 };
+                statement.identifier(at)
+            })
+            .flatten();
+        if let Some(named) = dropped
+            && !catalogs.iter().any(|c| c.eq_ignore_ascii_case(&named))
+            && self
+                .cloud_database(&named)
+                .is_some_and(|d| d.eq_ignore_ascii_case(&named))
+        {
+            self.attached.retain(|alias, _| !alias.eq_ignore_ascii_case(&named));
+        }
+        for c in catalogs {
+            if self.cloud_database(&c).is_none() {
+                self.attached.insert(c.clone(), c);
+            }
+        }
+        Ok(())
+    }
+
+    /// `DETACH x`: a cloud database leaves this session only; a share or a snapshot the server
+    /// attached is detached there too, as MotherDuck does, so it does not come back with the
+    /// next session.
+    pub(super) async fn detach(&mut self, lexed: &Lexed<'_>) -> Result<Outcome, ClientError> {
         let name = lexed
             .tokens
             .iter()
@@ -76,6 +114,22 @@ impl DualSession {
             .find(|x| !matches!(x.as_str(), "database" | "if" | "exists"));
         match name {
             Some(n) if self.attached.contains_key(&n) => {
+                let database = self.attached[&n].clone();
+                // Only an attachment under its server name can be one the server made.
+                if database.eq_ignore_ascii_case(&n) {
+                    let cloud = self.cloud_client("DETACH")?;
+                    let own = cloud
+                        .query(&format!(
+                            "SELECT 1 FROM pond_information_schema.databases WHERE database_name = {}",
+                            quote_literal(&database)
+                        ))
+                        .await?
+                        .iter()
+                        .any(|b| b.num_rows() > 0);
+                    if !own {
+                        cloud.execute(&format!("DETACH {}", quote_ident(&database))).await?;
+                    }
+                }
                 self.attached.remove(&n);
                 if self.current_cloud.as_deref() == Some(n.as_str()) {
                     self.current_cloud = None;

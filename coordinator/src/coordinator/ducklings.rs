@@ -34,6 +34,11 @@ pub(super) struct DucklingSlot {
     last_used: Mutex<Option<std::time::Instant>>,
     started_ms: std::sync::atomic::AtomicU64,
     cold_start_us: std::sync::atomic::AtomicU64,
+    /// Held while the user's share attachments are followed or one is attached (`shares.rs`).
+    pub(super) shares: Mutex<()>,
+    /// Follows in a row that found no share attachment (`shares.rs` follows such a duckling
+    /// less often).
+    pub(super) idle_follows: std::sync::atomic::AtomicU32,
 }
 
 impl DucklingSlot {
@@ -123,6 +128,10 @@ impl Coordinator {
                 } else {
                     d.attach(&db.name, &db.id)?;
                 }
+            }
+            // A share that cannot be shown now is no reason to refuse the user their own data.
+            if let Err(e) = self.follow_shares_of(&d, user) {
+                warn!(user, error = %e, "could not attach the user's shares at start");
             }
             let elapsed = started.elapsed();
             slot.cold_start_us
@@ -423,7 +432,7 @@ impl Coordinator {
     }
 
     /// Runs garbage collection over every database's snapshots: retention per database,
-    /// snapshots open in ducklings pinned. Objects younger than `grace` are never deleted.
+    /// snapshots open in ducklings and those MANUAL shares publish pinned. Objects younger than `grace` are never deleted.
     /// `elsewhere` adds snapshots open in duckling processes.
     pub async fn collect_garbage(
         &self,
@@ -446,6 +455,7 @@ impl Coordinator {
             .flat_map(|d| d.pinned())
             .collect();
         pinned.extend_from_slice(elsewhere);
+        pinned.extend(self.catalog.published_snapshots()?);
         let report = self
             .storage
             .collect_garbage(&keep, &pinned, grace)

@@ -2,7 +2,8 @@
 //! tables and keys, read from DuckDB's own catalog functions.
 //!
 //! Invariants:
-//! - Only the caller's own databases are listed: DuckDB's answer is filtered by the catalog.
+//! - Only the caller's own databases and attached shares are listed: DuckDB's answer is
+//!   filtered by the catalog.
 //! - Metadata never writes: it neither queues for admission nor takes the write gate.
 //! - Patterns are SQL `LIKE` patterns, passed to DuckDB as quoted literals.
 
@@ -55,14 +56,23 @@ pub struct TableFilter {
 }
 
 impl Coordinator {
-    /// The caller's databases (Flight SQL catalogs).
+    /// The caller's databases and the shares they attached and may read (Flight SQL catalogs).
     pub fn catalogs(&self, principal: &Principal) -> Result<Vec<String>> {
-        Ok(self
+        let mut names: Vec<String> = self
             .catalog
             .databases(&principal.user)?
             .into_iter()
             .map(|d| d.name)
-            .collect())
+            .collect();
+        names.extend(
+            self.catalog
+                .attached_shares(&principal.user)?
+                .into_iter()
+                .filter(|a| a.share.is_ok())
+                .map(|a| a.alias),
+        );
+        names.sort();
+        Ok(names)
     }
 
     /// Schemas of the caller's databases, optionally filtered.

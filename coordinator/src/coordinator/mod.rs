@@ -13,6 +13,8 @@
 //! - `pond_statements`: Pond's own statements (databases, snapshots,
 //!   `SHUTDOWN`, …); `pond_views`: `pond_information_schema` and Pond's
 //!   table functions.
+//! - `shares`: `CREATE`/`UPDATE`/`DROP SHARE`, grants, a reader's `ATTACH` of a
+//!   share, and readers' attachments kept in line with their shares.
 //! - `metadata`: catalogs, schemas, tables and keys; `ingest`:
 //!   bulk ingest; `dual`: dual-execution planning.
 //!
@@ -33,6 +35,7 @@ mod metadata;
 mod pond_statements;
 mod pond_views;
 mod prepared;
+mod shares;
 mod start;
 mod statements;
 mod streaming;
@@ -57,6 +60,7 @@ pub use ducklings::{ClusterView, DUCKLINGS_DIR, DucklingInfo, open_instance};
 pub use ingest::{IfExists, IfNotExists, IngestChunk, IngestTarget};
 pub use metadata::{KeyColumn, TableFilter, TableInfo, TableName};
 pub use prepared::PreparedInfo;
+pub use shares::FOLLOW_EVERY;
 pub use statements::{MAX_INLINE_BYTES, Planned, PlannedResult};
 pub use streaming::QueryStream;
 
@@ -317,9 +321,7 @@ impl Coordinator {
         let user = session.principal().user.clone();
         let (cur_db, _) = session.current();
         let db = database.unwrap_or(cur_db);
-        if self.catalog.database(&user, &db)?.is_none() {
-            return Err(CoordinatorError::NotFound(format!("database {db} does not exist")));
-        }
+        self.usable_database(&user, &db)?;
         let s = Arc::clone(session);
         blocking(move || s.use_database(&db, schema.as_deref())).await
     }

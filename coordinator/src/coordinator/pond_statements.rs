@@ -1,11 +1,13 @@
 //! Pond's own statements (see [`crate::commands`]), run by the coordinator instead of DuckDB:
 //! databases, clones, snapshots, time travel, retention, `REFRESH`, `USE`, `SHUTDOWN`,
-//! `pond_interrupt` and secrets.
+//! `pond_interrupt`, secrets and shares (run in `shares.rs`).
 //!
 //! Invariants:
 //! - The catalog and the duckling agree after every statement: when the second step of a
-//!   change fails, the first is undone.
-//! - A read-only token runs only the statements that change nothing ([`writes`]).
+//!   change fails, the first is undone (a share attachment the catalog forgot but the duckling
+//!   still shows is withdrawn by the next follow, `shares.rs`).
+//! - A read-only token runs only the statements that change no data, database, secret or
+//!   share ([`writes`]); it may attach and detach shares.
 //! - A caller names only its own databases and sessions; another user's are NOT_FOUND.
 
 use std::sync::Arc;
@@ -40,7 +42,9 @@ fn success_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![Field::new("Success", DataType::Boolean, true)]))
 }
 
-/// Whether `cmd` changes the catalog or storage (refused with a read-only token).
+/// Whether `cmd` changes data, databases, secrets or shares (refused with a read-only token).
+/// Attaching and detaching a share (or a snapshot) changes only what the caller sees: a
+/// read-only token may, as MotherDuck lets read-only tokens attach shares.
 fn writes(cmd: &Command) -> bool {
     !matches!(
         cmd,
@@ -52,7 +56,39 @@ fn writes(cmd: &Command) -> bool {
             | Command::Detach { .. }
             | Command::Refresh { .. }
             | Command::ShowSecrets
+            | Command::AttachShare { .. }
     )
+}
+
+/// The schema of what `cmd` answers, as Flight SQL announces it before the command runs (a
+/// prepared statement's): the one `run_command` answers with.
+pub(super) fn result_schema(cmd: &Command) -> SchemaRef {
+    let one = |name: &str, data_type: DataType| Arc::new(Schema::new(vec![Field::new(name, data_type, false)]));
+    match cmd {
+        Command::ShowDatabases => one("database_name", DataType::Utf8),
+        Command::Interrupt { .. } => one("interrupted", DataType::Boolean),
+        Command::CreateSnapshot { .. } => one("snapshot_id", DataType::UInt64),
+        Command::CreateShare { .. } => one("share_url", DataType::Utf8),
+        Command::ShowSecrets => secrets_schema(),
+        // `USE` answers `Success` when run, but like DuckDB's `DROP` it prepares as a
+        // statement without a result set (what JDBC's `execute` reports).
+        _ => Arc::new(Schema::empty()),
+    }
+}
+
+/// `SHOW SECRETS`' columns.
+fn secrets_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("name", DataType::Utf8, false),
+        Field::new("type", DataType::Utf8, false),
+        Field::new("scope", DataType::Utf8, true),
+        Field::new("storage", DataType::Utf8, false),
+        Field::new(
+            "created",
+            DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, None),
+            false,
+        ),
+    ]))
 }
 
 /// A one-row, one-column result.
@@ -69,7 +105,7 @@ impl Coordinator {
         let user = principal.user.as_str();
         if writes(&cmd) && principal.read_only {
             return Err(CoordinatorError::PermissionDenied(
-                "a read-only token cannot create, drop, restore, snapshot or alter databases, or create or drop secrets"
+                "a read-only token cannot create, drop, restore, snapshot or alter databases, create or drop secrets, or create, update, grant or drop shares"
                     .into(),
             ));
         }
@@ -77,14 +113,9 @@ impl Coordinator {
         match cmd {
             Command::Shutdown => self.stop_duckling(user, session.id()),
             Command::Interrupt { connection } => return self.interrupt(user, &connection),
-            Command::ShowDatabases => {
-                return single_column(
-                    "database_name",
-                    self.catalog.databases(user)?.into_iter().map(|d| d.name).collect(),
-                );
-            }
+            Command::ShowDatabases => return single_column("database_name", self.catalogs(principal)?),
             Command::Use { database, schema } => {
-                self.own_database(user, &database)?;
+                self.usable_database(user, &database)?;
                 session.use_database(&database, schema.as_deref())?;
                 return Ok((success_schema(), vec![]));
             }
@@ -108,6 +139,11 @@ impl Coordinator {
                 self.catalog.set_retention(user, &database, days)?;
             }
             Command::Refresh { database } => {
+                if duckling.is_share(&database) {
+                    return Err(CoordinatorError::InvalidArgument(format!(
+                        "{database} is a share: it shows what its owner publishes, and moves by itself"
+                    )));
+                }
                 if !duckling.databases().contains(&database) {
                     return Err(CoordinatorError::NotFound(format!(
                         "database {database} is not attached"
@@ -127,6 +163,18 @@ impl Coordinator {
                 }
             }
             Command::ShowSecrets => return self.show_secrets(user),
+            Command::CreateShare {
+                name,
+                database,
+                options,
+                existing,
+            } => return self.create_share(session, name, database, options, existing),
+            Command::UpdateShare { name } => self.update_share(session, &name)?,
+            Command::GrantShare { name, users, grant } => self.catalog.grant_share(user, &name, &users, grant)?,
+            Command::DropShare { name, if_exists } => {
+                self.catalog.drop_share(user, &name, if_exists)?;
+            }
+            Command::AttachShare { url, alias } => self.attach_share(session, &url, alias.as_deref())?,
         }
         Ok((Arc::new(Schema::empty()), vec![]))
     }
@@ -163,17 +211,7 @@ impl Coordinator {
     /// `SHOW SECRETS`: name, type, scope and creation time of the caller's secrets.
     fn show_secrets(&self, user: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
         let secrets = self.catalog.secrets(user)?;
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("name", DataType::Utf8, false),
-            Field::new("type", DataType::Utf8, false),
-            Field::new("scope", DataType::Utf8, true),
-            Field::new("storage", DataType::Utf8, false),
-            Field::new(
-                "created",
-                DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, None),
-                false,
-            ),
-        ]));
+        let schema = secrets_schema();
         let column = |f: &dyn Fn(&SecretEntry) -> Option<String>| {
             Arc::new(StringArray::from(secrets.iter().map(f).collect::<Vec<_>>())) as ArrayRef
         };
@@ -272,11 +310,6 @@ impl Coordinator {
     /// databases at a snapshot, following the newest when none is named.
     fn attach_snapshot(&self, session: &Session, source: &str, alias: &str, at: Option<&SnapshotSpec>) -> Result<()> {
         let user = session.principal().user.as_str();
-        if source.starts_with("_share/") {
-            return Err(CoordinatorError::Unimplemented(
-                "shares are not available on this server yet".into(),
-            ));
-        }
         if self.catalog.database(user, alias)?.is_some() {
             return Err(CoordinatorError::AlreadyExists(format!(
                 "{alias} is the name of one of your databases; attach under another name"
@@ -290,12 +323,25 @@ impl Coordinator {
         Ok(())
     }
 
-    /// `DETACH [IF EXISTS] alias`: only snapshot attachments detach; a database drops.
+    /// `DETACH [IF EXISTS] alias`: only snapshot and share attachments detach; a database drops.
     fn detach(&self, session: &Session, alias: &str, if_exists: bool) -> Result<()> {
         let duckling = session.duckling();
+        let user = session.principal().user.as_str();
+        // A share's record goes even when this duckling does not show it (a share the catalog
+        // withdrew, or one attached on a read replica).
+        let recorded = self.catalog.detach_share(user, alias)?;
         if duckling.is_snapshot(alias) {
-            duckling.detach(alias)?;
-        } else if self.catalog.database(&session.principal().user, alias)?.is_some() {
+            for s in self.sessions_of(user) {
+                s.forget_database(alias, DEFAULT_DATABASE);
+            }
+            if recorded {
+                duckling.withdraw_share(alias)?;
+            } else {
+                duckling.detach(alias)?;
+            }
+        } else if recorded {
+            // Nothing attached here to detach.
+        } else if self.catalog.database(user, alias)?.is_some() {
             return Err(CoordinatorError::InvalidArgument(format!(
                 "{alias} is one of your databases, not an attachment: use DROP DATABASE {alias}"
             )));
@@ -305,8 +351,24 @@ impl Coordinator {
         Ok(())
     }
 
+    /// Checks that `user` may select `name` (`USE`, the catalog session option): one of their
+    /// databases, or a share they attached and may still read.
+    pub(super) fn usable_database(&self, user: &str, name: &str) -> Result<()> {
+        let shared = || -> Result<bool> {
+            Ok(self
+                .catalog
+                .attached_shares(user)?
+                .iter()
+                .any(|a| a.alias == name && a.share.is_ok()))
+        };
+        if self.catalog.database(user, name)?.is_some() || shared()? {
+            return Ok(());
+        }
+        Err(CoordinatorError::NotFound(format!("database {name} does not exist")))
+    }
+
     /// The caller's database `name`, or NOT_FOUND.
-    fn own_database(&self, user: &str, name: &str) -> Result<crate::catalog::DatabaseEntry> {
+    pub(super) fn own_database(&self, user: &str, name: &str) -> Result<crate::catalog::DatabaseEntry> {
         self.catalog
             .database(user, name)?
             .ok_or_else(|| CoordinatorError::NotFound(format!("database {name} does not exist")))

@@ -1,5 +1,5 @@
 //! Pond's views of itself inside DuckDB: `pond_information_schema` (databases, their
-//! snapshots, secrets) and the table functions `pond_active_connections()`, `pond_ducklings()`
+//! snapshots, secrets, owned shares and shares with the caller) and the table functions `pond_active_connections()`, `pond_ducklings()`
 //! and `duckdb_secrets()` (in place of DuckDB's, which shows key ids).
 //!
 //! Invariants:
@@ -255,12 +255,20 @@ impl Coordinator {
                 )
             })
             .collect();
+        let (owned_shares, shared_with_me) = self.share_rows(user)?;
         let schema = pond_duckling::duckling::INFORMATION_SCHEMA;
         let mut sql = format!(
             "CREATE OR REPLACE TABLE {schema}.databases (database_name VARCHAR, created_ts TIMESTAMP, snapshot_retention_days INTEGER);
              CREATE OR REPLACE TABLE {schema}.database_snapshots (database_name VARCHAR, snapshot_id UBIGINT, snapshot_name VARCHAR, created_ts TIMESTAMP, bytes_added UBIGINT, total_bytes UBIGINT);
-             CREATE OR REPLACE TABLE {schema}.secrets (name VARCHAR, type VARCHAR, scope VARCHAR, created TIMESTAMP);"
+             CREATE OR REPLACE TABLE {schema}.secrets (name VARCHAR, type VARCHAR, scope VARCHAR, created TIMESTAMP);
+             CREATE OR REPLACE TABLE {schema}.owned_shares (name VARCHAR, url VARCHAR, source_db_name VARCHAR, access VARCHAR, visibility VARCHAR, update VARCHAR, created_ts TIMESTAMP, published_snapshot_id UBIGINT, granted_to VARCHAR[]);
+             CREATE OR REPLACE TABLE {schema}.shared_with_me (name VARCHAR, owner VARCHAR, url VARCHAR, source_db_name VARCHAR, access VARCHAR, update VARCHAR, created_ts TIMESTAMP, attached_as VARCHAR, error VARCHAR);"
         );
+        for (table, rows) in [("owned_shares", &owned_shares), ("shared_with_me", &shared_with_me)] {
+            if !rows.is_empty() {
+                sql.push_str(&format!("INSERT INTO {schema}.{table} VALUES {};", rows.join(", ")));
+            }
+        }
         if !secrets.is_empty() {
             sql.push_str(&format!("INSERT INTO {schema}.secrets VALUES {};", secrets.join(", ")));
         }
@@ -278,5 +286,67 @@ impl Coordinator {
         }
         session.duckling().host_execute(&sql)?;
         Ok(())
+    }
+
+    /// Rows of `owned_shares` and `shared_with_me` for `user`, as SQL tuples. `shared_with_me`
+    /// holds the discoverable shares `user` may read and every share they attached, the ones
+    /// they can no longer read with why.
+    fn share_rows(&self, user: &str) -> Result<(Vec<String>, Vec<String>)> {
+        let text = |v: Option<&str>| v.map(quote_literal).unwrap_or_else(|| "NULL".into());
+        let ts = |ms: u64| format!("make_timestamp({ms}::BIGINT * 1000)");
+        let owned = self
+            .catalog
+            .owned_shares(user)?
+            .iter()
+            .map(|s| {
+                let grants: Vec<String> = s.grants.iter().map(|g| quote_literal(g)).collect();
+                format!(
+                    "({}, {}, {}, {}, {}, {}, {}, {}, [{}]::VARCHAR[])",
+                    quote_literal(&s.name),
+                    quote_literal(&s.url()),
+                    quote_literal(&s.database_name),
+                    quote_literal(s.settings.access.as_str()),
+                    quote_literal(s.settings.visibility.as_str()),
+                    quote_literal(s.settings.update.as_str()),
+                    ts(s.created_ms),
+                    s.published_seq.map_or("NULL".into(), |n| n.to_string()),
+                    grants.join(", ")
+                )
+            })
+            .collect();
+        let attached = self.catalog.attached_shares(user)?;
+        let row = |s: &crate::shares::ShareEntry, attached_as: Option<&str>| {
+            format!(
+                "({}, {}, {}, {}, {}, {}, {}, {}, NULL)",
+                quote_literal(&s.name),
+                quote_literal(&s.owner),
+                quote_literal(&s.url()),
+                quote_literal(&s.database_name),
+                quote_literal(s.settings.access.as_str()),
+                quote_literal(s.settings.update.as_str()),
+                ts(s.created_ms),
+                text(attached_as)
+            )
+        };
+        let mut with_me: Vec<String> = attached
+            .iter()
+            .map(|a| match &a.share {
+                Ok(s) => row(s, Some(&a.alias)),
+                Err(why) => format!(
+                    "(NULL, NULL, NULL, NULL, NULL, NULL, NULL, {}, {})",
+                    quote_literal(&a.alias),
+                    quote_literal(why)
+                ),
+            })
+            .collect();
+        for s in self.catalog.discoverable_shares(user)? {
+            let seen = attached
+                .iter()
+                .any(|a| a.share.as_ref().is_ok_and(|x| x.token == s.token));
+            if !seen {
+                with_me.push(row(&s, None));
+            }
+        }
+        Ok((owned, with_me))
     }
 }

@@ -22,11 +22,10 @@ use pond_duckling::{Connection, DucklingError, StatementKind, prepare_script};
 
 use super::Coordinator;
 use super::connection::{on_connection, reading_on_connection, run_in_transaction};
-use super::pond_statements::single_column;
+use super::pond_statements::result_schema;
 use super::pond_views::run_prelude;
 use super::statements::{Planned, allowed_kinds, collect};
 use crate::classify::{Classification, classify};
-use crate::commands::Command;
 use crate::error::{CoordinatorError, Result};
 use crate::session::{Access, PendingQuery, PreparedBody, PreparedStatement, Session, SqlQuery};
 
@@ -171,15 +170,7 @@ impl Coordinator {
     ) -> Result<PreparedInfo> {
         let statement = classify(sql)?;
         let stmt = if let Some(cmd) = &statement.command {
-            let schema = match cmd {
-                Command::ShowDatabases => single_column("database_name", vec![])?.0,
-                Command::Interrupt { .. } => {
-                    Arc::new(Schema::new(vec![Field::new("interrupted", DataType::Boolean, false)]))
-                }
-                // `USE` answers `Success` when run, but like DuckDB's `DROP` it prepares as a
-                // statement without a result set (what JDBC's `execute` reports).
-                _ => Arc::new(Schema::empty()),
-            };
+            let schema = result_schema(cmd);
             PreparedStatement {
                 sql: sql.to_string(),
                 dataset_schema: schema,

@@ -53,7 +53,7 @@ pub(super) fn take_error_data(mut data: ffi::duckdb_error_data) -> Option<Duckdb
     unsafe {
         let err = if ffi::duckdb_error_data_has_error(data) {
             let message = borrowed_str(ffi::duckdb_error_data_message(data)).unwrap_or_default();
-            let kind = SqlErrorKind::from_duckdb(ffi::duckdb_error_data_error_type(data));
+            let kind = SqlErrorKind::from_duckdb(ffi::duckdb_error_data_error_type(data)).refined(&message);
             Some(DuckdbError::Sql { kind, message })
         } else {
             None
@@ -74,11 +74,9 @@ pub(super) unsafe fn result_error(res: &mut ffi::duckdb_result, state: ffi::duck
         if state == ffi::DuckDBSuccess && message.is_none() {
             return None;
         }
-        let kind = SqlErrorKind::from_duckdb(ffi::duckdb_result_error_type(res));
-        Some(DuckdbError::Sql {
-            kind,
-            message: message.unwrap_or_else(|| "unknown DuckDB error".into()),
-        })
+        let message = message.unwrap_or_else(|| "unknown DuckDB error".into());
+        let kind = SqlErrorKind::from_duckdb(ffi::duckdb_result_error_type(res)).refined(&message);
+        Some(DuckdbError::Sql { kind, message })
     }
 }
 
@@ -90,6 +88,6 @@ pub(super) unsafe fn prepare_error(stmt: ffi::duckdb_prepared_statement) -> Duck
     // SAFETY: the prepare error string belongs to the statement, which outlives this call.
     let message = unsafe { borrowed_str(ffi::duckdb_prepare_error(stmt)) }
         .unwrap_or_else(|| "could not prepare statement".into());
-    let kind = SqlErrorKind::from_message(&message);
+    let kind = SqlErrorKind::from_message(&message).refined(&message);
     DuckdbError::Sql { kind, message }
 }

@@ -219,6 +219,19 @@ class JdbcTest {
     return DriverManager.getConnection(url(token));
   }
 
+  /** Mints a token for a user (created on first use) with `pond token create`. */
+  private static String newUserToken(String name) throws Exception {
+    Process p =
+        new ProcessBuilder(
+                pondBinary().toString(), "token", "create", "--user", name, "--data-dir", dataDir.toString())
+            .redirectErrorStream(false)
+            .start();
+    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+    assertTrue(p.waitFor(60, TimeUnit.SECONDS), "token create hung");
+    assertEquals(0, p.exitValue(), "token create failed: " + out);
+    return out.lines().filter(l -> !l.isBlank()).reduce((a, b) -> b).orElseThrow().trim();
+  }
+
   /** Reads a result set's rows as strings (SQL NULL as null). */
   private static List<List<String>> rows(ResultSet rs) throws SQLException {
     int n = rs.getMetaData().getColumnCount();
@@ -792,6 +805,119 @@ class JdbcTest {
           assertEquals("hello", rs.getString(1));
           assertFalse(rs.next());
         }
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Shares
+  // ---------------------------------------------------------------------------------------------
+
+  /**
+   * A RESTRICTED share: its owner creates it and grants READ to one user, who attaches it
+   * read-only (the attachment outlives the connection); a user without a grant cannot attach it;
+   * both sides see it in pond_information_schema.
+   */
+  @Test
+  void aShareIsReadThroughJdbcByWhomItsOwnerGrants() throws Exception {
+    String owner = "jdbc_share_owner";
+    String reader = "jdbc_share_reader";
+    String stranger = "jdbc_share_stranger";
+    String ownerToken = newUserToken(owner);
+    String readerToken = newUserToken(reader);
+    String strangerToken = newUserToken(stranger);
+
+    // A user exists on the server once they have connected: the reader connects before the GRANT.
+    try (Connection b = DriverManager.getConnection(url(readerToken));
+        Statement s = b.createStatement();
+        ResultSet rs = s.executeQuery("SELECT 1")) {
+      assertTrue(rs.next());
+      assertEquals(1, rs.getInt(1));
+    }
+
+    String shareUrl;
+    try (Connection a = DriverManager.getConnection(url(ownerToken));
+        Statement s = a.createStatement()) {
+      s.execute("CREATE DATABASE sales");
+      s.execute("CREATE TABLE sales.t AS SELECT range AS i FROM range(10)");
+      assertTrue(
+          s.execute("CREATE SHARE s FROM sales (ACCESS RESTRICTED)"),
+          "CREATE SHARE must return a result set");
+      try (ResultSet rs = s.getResultSet()) {
+        ResultSetMetaData md = rs.getMetaData();
+        assertEquals(1, md.getColumnCount(), "CREATE SHARE's columns");
+        assertEquals("share_url", md.getColumnLabel(1));
+        List<List<String>> got = rows(rs);
+        assertEquals(1, got.size(), "CREATE SHARE's rows = " + got);
+        shareUrl = got.get(0).get(0);
+      }
+      assertNotNull(shareUrl, "share_url is NULL");
+      assertTrue(
+          shareUrl.matches("pond:_share/sales/[0-9a-f]{32}"), "share_url = " + shareUrl);
+      s.execute("GRANT READ ON SHARE s TO " + reader);
+
+      try (ResultSet rs =
+          s.executeQuery(
+              "SELECT name, url, source_db_name, access, list_contains(granted_to, '"
+                  + reader
+                  + "') FROM pond_information_schema.owned_shares")) {
+        assertEquals(
+            List.of(List.of("s", shareUrl, "sales", "RESTRICTED", "true")),
+            rows(rs),
+            "the owner's owned_shares (name, url, source_db_name, access, granted to the reader)");
+      }
+    }
+
+    try (Connection b = DriverManager.getConnection(url(readerToken));
+        Statement s = b.createStatement()) {
+      s.execute("ATTACH '" + shareUrl + "' AS theirs");
+      assertEquals(10, count(b, "theirs.t"));
+
+      String insert = "INSERT INTO theirs.t VALUES (1)";
+      SQLException e = assertThrows(SQLException.class, () -> s.executeUpdate(insert));
+      assertTrue(
+          messages(e).replace(insert, "").contains("read-only"),
+          "writing to an attached share must fail as read-only:\n" + messages(e));
+      assertEquals(10, count(b, "theirs.t"), "the refused INSERT wrote nothing");
+
+      try (ResultSet rs = b.getMetaData().getCatalogs()) {
+        List<String> cats = column(rs, "TABLE_CAT");
+        assertTrue(
+            cats.contains("theirs") && cats.contains("my_db"), "the reader's getCatalogs() = " + cats);
+      }
+
+      try (ResultSet rs =
+          s.executeQuery(
+              "SELECT name, owner, url, source_db_name, access FROM pond_information_schema.shared_with_me"
+                  + " WHERE attached_as = 'theirs'")) {
+        assertEquals(
+            List.of(List.of("s", owner, shareUrl, "sales", "RESTRICTED")),
+            rows(rs),
+            "the reader's shared_with_me row attached as theirs");
+      }
+    }
+
+    // A new connection of the reader still has the share attached.
+    try (Connection b = DriverManager.getConnection(url(readerToken))) {
+      try (ResultSet rs = b.getMetaData().getCatalogs()) {
+        List<String> cats = column(rs, "TABLE_CAT");
+        assertTrue(cats.contains("theirs"), "getCatalogs() of the reader's new connection = " + cats);
+      }
+      assertEquals(10, count(b, "theirs.t"));
+    }
+
+    // A user without a grant cannot attach it.
+    try (Connection c = DriverManager.getConnection(url(strangerToken));
+        Statement s = c.createStatement()) {
+      String attach = "ATTACH '" + shareUrl + "' AS x";
+      SQLException e = assertThrows(SQLException.class, () -> s.execute(attach));
+      String msg = messages(e).replace(attach, "");
+      assertTrue(
+          msg.contains("RESTRICTED") || msg.toLowerCase().contains("not granted"),
+          "attaching a RESTRICTED share without a grant must be refused as such:\n" + messages(e));
+      try (ResultSet rs = c.getMetaData().getCatalogs()) {
+        List<String> cats = column(rs, "TABLE_CAT");
+        assertFalse(cats.contains("x"), "the refused ATTACH left a catalog: " + cats);
       }
     }
   }

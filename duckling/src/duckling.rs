@@ -592,10 +592,22 @@ impl Duckling {
     }
 
     /// Detaches share attachment `alias` because its reader may no longer read it, and deletes
-    /// its copy instead of keeping it for reuse. DuckDB lets a running query finish on the copy
-    /// it reads (its file stays open); new statements no longer find `alias`.
+    /// its copy and the older copies of its database kept for reuse: the reader's SQL reaches
+    /// the files of its own directory. DuckDB lets a running query finish on the copy it reads
+    /// (its file stays open); new statements no longer find `alias`.
     pub fn withdraw_share(&self, alias: &str) -> Result<(), DucklingError> {
-        self.detach_keeping(alias, false)
+        let database_id = self.attached_id(alias);
+        self.detach_keeping(alias, false)?;
+        if let Some(id) = database_id {
+            self.spare.lock().retain(|c| {
+                let theirs = c.database_id == id;
+                if theirs {
+                    remove_copy(&c.path);
+                }
+                !theirs
+            });
+        }
+        Ok(())
     }
 
     /// The share attachments and what each shows.

@@ -113,9 +113,15 @@ def test_a_share_is_read_by_whom_its_access_allows_and_follows_its_owner(server)
         eventually(lambda: _count_is(ro, "theirs.t", 15), "a read-only session to see the share")
         assert_refused(expect_error(ro, f"CREATE SHARE nope FROM my_db"), "a read-only token creating a share")
 
-    # Revoked: refused within seconds; granted again: back.
+    # Revoked: refused within seconds, and a session that selected it goes back to its
+    # default database; granted again: back.
+    using = server.connect(token=reader_token, autocommit=True)
+    run(using, "USE theirs")
+    assert scalar(using, "SELECT count(*) FROM t") == 15
     run(owner, f"REVOKE READ ON SHARE s FROM {reader_name}")
     eventually(lambda: _fails(reader, "SELECT count(*) FROM theirs.t"), "the revoke to take effect")
+    eventually(lambda: _current_is(using, "my_db"), "the session using the share to move back")
+    using.close()
     [revoked] = view(reader, "shared_with_me")
     assert revoked["attached_as"] == "theirs" and "not granted" in revoked["error"], revoked
     assert "theirs" not in catalogs(reader)
@@ -173,6 +179,10 @@ def test_automatic_shares_follow_commits_and_organization_shares_are_discoverabl
     assert "already exists" in str(err), err
     assert scalar(owner, f"CREATE SHARE IF NOT EXISTS live FROM {db}") == url
     ro.close()
+
+
+def _current_is(conn, database):
+    assert scalar(conn, "SELECT current_database()") == database
 
 
 def _count_is(conn, table, n):

@@ -16,18 +16,8 @@ use anyhow::{Context, Result};
 use arrow::array::{Array, AsArray};
 use pond_client::PondClient;
 
+use super::storage::{BYTES_PER_ROW, label};
 use super::{BenchServer, figure, percentile};
-
-/// Bytes per row of the generated table (the storage benchmark's table).
-const BYTES_PER_ROW: u64 = 26;
-
-fn label(bytes: u64) -> String {
-    if bytes >= 1 << 30 {
-        format!("{}gib", bytes >> 30)
-    } else {
-        format!("{}mib", bytes >> 20)
-    }
-}
 
 /// Bytes allocated on disk under `dir` (sparse holes excluded).
 fn disk_bytes(dir: &Path) -> u64 {

@@ -19,9 +19,10 @@ use pond_storage::{DatabaseWriter, Storage, StorageConfig, block_on};
 use super::{figure, micros, percentile};
 
 /// Bytes per row of the generated table, measured: sizes the row count for a target size.
-const BYTES_PER_ROW: u64 = 26;
+pub(super) const BYTES_PER_ROW: u64 = 26;
 
-fn label(bytes: u64) -> String {
+/// A size as figures' names show it: `1gib`, `64mib`.
+pub(super) fn label(bytes: u64) -> String {
     if bytes >= 1 << 30 {
         format!("{}gib", bytes >> 30)
     } else {

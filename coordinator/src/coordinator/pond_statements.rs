@@ -330,15 +330,13 @@ impl Coordinator {
         // A share's record goes even when this duckling does not show it (a share the catalog
         // withdrew, or one attached on a read replica).
         let recorded = self.catalog.detach_share(user, alias)?;
-        if duckling.is_snapshot(alias) {
+        if duckling.is_snapshot(alias) && recorded {
+            self.withdraw_share(duckling, user, alias)?;
+        } else if duckling.is_snapshot(alias) {
             for s in self.sessions_of(user) {
                 s.forget_database(alias, DEFAULT_DATABASE);
             }
-            if recorded {
-                duckling.withdraw_share(alias)?;
-            } else {
-                duckling.detach(alias)?;
-            }
+            duckling.detach(alias)?;
         } else if recorded {
             // Nothing attached here to detach.
         } else if self.catalog.database(user, alias)?.is_some() {

@@ -29,7 +29,7 @@ use tracing::{debug, warn};
 use super::Coordinator;
 use super::connection::blocking;
 use super::pond_statements::single_column;
-use crate::catalog::{NewShare, OnExisting};
+use crate::catalog::{DEFAULT_DATABASE, NewShare, OnExisting};
 use crate::error::{CoordinatorError, Result};
 use crate::session::Session;
 use crate::shares::{ShareEntry, ShareOptions, ShareUrl, Update};
@@ -168,7 +168,7 @@ impl Coordinator {
                         why,
                         "a share can no longer be read; withdrawing it"
                     );
-                    d.withdraw_share(&a.alias).map_err(Into::into)
+                    self.withdraw_share(d, user, &a.alias)
                 }
                 Err(_) => Ok(()),
             };
@@ -179,10 +179,20 @@ impl Coordinator {
         // Detached through another process of the user (a read replica's primary): gone here too.
         for c in d.shares() {
             if !attached.iter().any(|a| a.alias == c.alias) {
-                d.withdraw_share(&c.alias)?;
+                self.withdraw_share(d, user, &c.alias)?;
             }
         }
         Ok(!attached.is_empty())
+    }
+
+    /// Withdraws share attachment `alias` from `user`'s duckling `d`; sessions that had
+    /// selected it (`USE`) go back to the default database.
+    pub(super) fn withdraw_share(&self, d: &Duckling, user: &str, alias: &str) -> Result<()> {
+        d.withdraw_share(alias)?;
+        for s in self.sessions_of(user) {
+            s.forget_database(alias, DEFAULT_DATABASE);
+        }
+        Ok(())
     }
 
     /// Brings every running duckling's share attachments in line with their shares, each on a
@@ -308,6 +318,14 @@ mod tests {
         run(&c, &alice, "REVOKE READ ON SHARE s FROM bob").await;
         follow(&c).await.unwrap();
         assert!(count(&bob, "SELECT count(*) FROM theirs.t").is_err());
+        // No copy of the share's database stays in bob's directory, older ones included.
+        let sales_id = c.catalog.database("alice", "sales").unwrap().unwrap().id;
+        let copies = std::fs::read_dir(bob.duckling().dir().join("snapshots")).unwrap();
+        let left: Vec<_> = copies
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(&sales_id))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
         while let Some(batch) = stream.next_batch().unwrap() {
             streamed += batch.num_rows();
         }

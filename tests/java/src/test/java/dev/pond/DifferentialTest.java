@@ -145,17 +145,6 @@ class DifferentialTest {
     }
   }
 
-  private static String newUserToken(String name) throws Exception {
-    Process p =
-        new ProcessBuilder(bin.toString(), "token", "create", "--user", name, "--data-dir", dataDir.toString())
-            .redirectErrorStream(false)
-            .start();
-    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
-    assertTrue(p.waitFor(60, TimeUnit.SECONDS), "token create hung");
-    assertEquals(0, p.exitValue(), "token create failed: " + out);
-    return out.lines().filter(l -> !l.isBlank()).reduce((a, b) -> b).orElseThrow().trim();
-  }
-
   // ------------------------------------------------------------------------------------------
   // Corpus (same format and record keys as tests/python/differential.py)
   // ------------------------------------------------------------------------------------------
@@ -826,7 +815,7 @@ class DifferentialTest {
     Files.createDirectories(refDir);
 
     String pondVersion;
-    try (Connection c = DriverManager.getConnection(url(newUserToken("dvj_probe")));
+    try (Connection c = DriverManager.getConnection(url(Tokens.create(bin, dataDir, "dvj_probe")));
         Statement st = c.createStatement();
         ResultSet rs = st.executeQuery("SELECT version()")) {
       rs.next();
@@ -847,7 +836,7 @@ class DifferentialTest {
     for (Path f : files) {
       fileNo++;
       List<Rec> recs = loadFile(f);
-      String token = newUserToken("dvj_" + fileNo + "_" + Long.toHexString(System.nanoTime()));
+      String token = Tokens.create(bin, dataDir, "dvj_" + fileNo + "_" + Long.toHexString(System.nanoTime()));
       Path db = refDir.resolve(f.getFileName().toString().replace(".sql", "") + ".duckdb");
       Map<String, Connection> pondConns = new HashMap<>();
       Map<String, Connection> refConns = new HashMap<>();

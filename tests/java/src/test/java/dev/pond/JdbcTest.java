@@ -219,19 +219,6 @@ class JdbcTest {
     return DriverManager.getConnection(url(token));
   }
 
-  /** Mints a token for a user (created on first use) with `pond token create`. */
-  private static String newUserToken(String name) throws Exception {
-    Process p =
-        new ProcessBuilder(
-                pondBinary().toString(), "token", "create", "--user", name, "--data-dir", dataDir.toString())
-            .redirectErrorStream(false)
-            .start();
-    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
-    assertTrue(p.waitFor(60, TimeUnit.SECONDS), "token create hung");
-    assertEquals(0, p.exitValue(), "token create failed: " + out);
-    return out.lines().filter(l -> !l.isBlank()).reduce((a, b) -> b).orElseThrow().trim();
-  }
-
   /** Reads a result set's rows as strings (SQL NULL as null). */
   private static List<List<String>> rows(ResultSet rs) throws SQLException {
     int n = rs.getMetaData().getColumnCount();
@@ -823,9 +810,9 @@ class JdbcTest {
     String owner = "jdbc_share_owner";
     String reader = "jdbc_share_reader";
     String stranger = "jdbc_share_stranger";
-    String ownerToken = newUserToken(owner);
-    String readerToken = newUserToken(reader);
-    String strangerToken = newUserToken(stranger);
+    String ownerToken = Tokens.create(pondBinary(), dataDir, owner);
+    String readerToken = Tokens.create(pondBinary(), dataDir, reader);
+    String strangerToken = Tokens.create(pondBinary(), dataDir, stranger);
 
     // A user exists on the server once they have connected: the reader connects before the GRANT.
     try (Connection b = DriverManager.getConnection(url(readerToken));

@@ -405,10 +405,13 @@ async fn serve_cluster(
     };
     print_listening(scheme, addr);
     tracing::info!(%addr, mode = ?pool.config().mode, "serving Flight SQL; queries run on duckling processes");
+    let (health, health_service) = pond_flight_server::health_service().await;
     let public = pond_flight_server::server_builder(&config)?
+        .add_service(health_service)
         .add_service(pond_flight_server::flight_service(proxy))
         .serve_with_incoming_shutdown(pond_flight_server::incoming(listener), async move {
             shutdown.await;
+            health.draining().await;
             tracing::info!("shutting down: draining ducklings");
             pool.drain().await;
             let _ = stop_tx.send(true);

@@ -1228,3 +1228,55 @@ fn pond_shell_reads_statements_and_dot_commands() {
     );
     server.stop();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_grpc_health_service_answers_without_a_token_and_says_not_serving_at_shutdown() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let ask = |service: &str| HealthCheckRequest {
+        service: service.to_string(),
+    };
+    for mode in [&[][..], &["--ducklings", "process"][..]] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut server = Server::start_with(&dir.path().join("data"), mode);
+        let address = server.url.trim_start_matches("pond://").to_string();
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut health = HealthClient::new(channel);
+        for service in ["", "arrow.flight.protocol.FlightService"] {
+            let status = health.check(ask(service)).await.unwrap().into_inner().status;
+            assert_eq!(status, ServingStatus::Serving as i32, "{mode:?} {service:?}");
+        }
+        let unknown = health.check(ask("nope")).await.unwrap_err();
+        assert_eq!(unknown.code(), tonic::Code::NotFound);
+        let mut watch = health.watch(ask("")).await.unwrap().into_inner();
+        assert_eq!(
+            watch.message().await.unwrap().unwrap().status,
+            ServingStatus::Serving as i32
+        );
+        let pid = server.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert_eq!(
+            watch.message().await.unwrap().unwrap().status,
+            ServingStatus::NotServing as i32,
+            "{mode:?}"
+        );
+        // The watch ends, and the server exits: an open watch does not hold the shutdown.
+        assert!(matches!(watch.message().await, Ok(None) | Err(_)));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = server.child.try_wait().unwrap() {
+                assert!(status.success(), "{mode:?}: pond serve exited with {status}");
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{mode:?}: pond serve did not stop with a watch open"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}

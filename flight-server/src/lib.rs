@@ -21,6 +21,7 @@
 pub mod context;
 pub mod encode;
 pub mod front;
+pub mod health;
 pub mod metadata;
 pub mod service;
 pub mod status;
@@ -36,6 +37,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Identity, ServerTlsConfig};
 
 pub use front::FrontDoor;
+pub use health::{Health, health_service};
 pub use service::PondFlightSql;
 pub use status::FlightSqlError;
 
@@ -137,10 +139,12 @@ pub async fn serve(
     let service = flight_service(FrontDoor::new(sql));
     let reaper = spawn_reaper(Arc::clone(&coordinator));
     let mut builder = server_builder(&config)?;
+    let (health, health_service) = health_service().await;
     let stopping = {
         let (coordinator, drain) = (Arc::clone(&coordinator), config.drain_timeout);
         async move {
             shutdown.await;
+            health.draining().await;
             tracing::info!(?drain, "shutting down: running queries may finish");
             coordinator.stop_unfetched();
             tokio::spawn(async move {
@@ -151,6 +155,7 @@ pub async fn serve(
         }
     };
     let result = builder
+        .add_service(health_service)
         .add_service(service)
         .serve_with_incoming_shutdown(incoming(listener), stopping)
         .await;

@@ -115,6 +115,10 @@ struct ServeArgs {
     /// How long ducklings may take to finish running queries on shutdown.
     #[arg(long, env = "POND_DRAIN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     drain_timeout: Duration,
+    /// Serve `/metrics` (Prometheus), `/healthz` and `/readyz` over HTTP at this address (off
+    /// when not given; it needs no token, so keep it on loopback or a private network).
+    #[arg(long, env = "POND_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
     /// With process or remote ducklings: serve each user's read-only sessions from this many
     /// read replicas (round-robin by client connection) instead of the user's own duckling.
     #[arg(long, env = "POND_READ_REPLICAS", default_value_t = 0)]
@@ -303,9 +307,36 @@ async fn serve(args: ServeArgs, child_args: Vec<String>) -> Result<()> {
         })
     };
     let scheme = if tls.is_some() { "grpc+tls" } else { "grpc" };
+    let metrics = match args.metrics_listen {
+        Some(address) => {
+            let (coordinator, pool) = (Arc::clone(&coordinator), pool.clone());
+            let metrics = pond_flight_server::Metrics::new(move || {
+                let ducklings = match &pool {
+                    Some(pool) => pool.ducklings(),
+                    None => coordinator.local_ducklings(),
+                };
+                let mut by_state = std::collections::BTreeMap::<String, i64>::new();
+                for d in ducklings {
+                    *by_state.entry(d.state).or_default() += 1;
+                }
+                pond_flight_server::Sample {
+                    sessions: coordinator.session_count() as i64,
+                    ducklings: by_state.into_iter().collect(),
+                }
+            });
+            Some((
+                Arc::clone(&metrics),
+                pond_flight_server::spawn_http(metrics, address)
+                    .await
+                    .with_context(|| format!("binding {address} for --metrics-listen"))?,
+            ))
+        }
+        None => None,
+    };
     let config = ServerConfig {
         tls,
         drain_timeout: args.drain_timeout,
+        metrics: metrics.as_ref().map(|(m, _)| Arc::clone(m)),
     };
     match pool {
         None => {
@@ -316,6 +347,9 @@ async fn serve(args: ServeArgs, child_args: Vec<String>) -> Result<()> {
         Some(pool) => serve_cluster(listener, pool, &coordinator, config, scheme, shutdown).await?,
     }
     gc.abort();
+    if let Some((_, http)) = metrics {
+        http.abort();
+    }
     // Every commit is already durable; this stores DuckDB's shutdown checkpoints, so the next
     // start reuses the working copies instead of rebuilding them.
     tokio::task::spawn_blocking(move || coordinator.shutdown()).await?;
@@ -406,12 +440,17 @@ async fn serve_cluster(
     print_listening(scheme, addr);
     tracing::info!(%addr, mode = ?pool.config().mode, "serving Flight SQL; queries run on duckling processes");
     let (health, health_service) = pond_flight_server::health_service().await;
+    let metrics = config.metrics.clone();
     let public = pond_flight_server::server_builder(&config)?
+        .layer(pond_flight_server::CountCalls::new(config.metrics.clone()))
         .add_service(health_service)
         .add_service(pond_flight_server::flight_service(proxy))
         .serve_with_incoming_shutdown(pond_flight_server::incoming(listener), async move {
             shutdown.await;
             health.draining().await;
+            if let Some(m) = &metrics {
+                m.draining();
+            }
             tracing::info!("shutting down: draining ducklings");
             pool.drain().await;
             let _ = stop_tx.send(true);

@@ -23,6 +23,7 @@ pub mod encode;
 pub mod front;
 pub mod health;
 pub mod metadata;
+pub mod metrics;
 pub mod service;
 pub mod status;
 
@@ -38,6 +39,7 @@ use tonic::transport::{Identity, ServerTlsConfig};
 
 pub use front::FrontDoor;
 pub use health::{Health, health_service};
+pub use metrics::{CountCalls, Metrics, Sample, spawn_http};
 pub use service::PondFlightSql;
 pub use status::FlightSqlError;
 
@@ -60,6 +62,8 @@ pub struct ServerConfig {
     pub tls: Option<TlsConfig>,
     /// On shutdown, running queries may finish for this long before they are interrupted.
     pub drain_timeout: Duration,
+    /// Counts calls for `/metrics` (`--metrics-listen`) when set.
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 /// Errors starting or running the server.
@@ -138,13 +142,17 @@ pub async fn serve(
     let sql = Arc::new(PondFlightSql::new(Arc::clone(&coordinator)).map_err(ServeError::Setup)?);
     let service = flight_service(FrontDoor::new(sql));
     let reaper = spawn_reaper(Arc::clone(&coordinator));
-    let mut builder = server_builder(&config)?;
+    let builder = server_builder(&config)?;
     let (health, health_service) = health_service().await;
+    let metrics = config.metrics.clone();
     let stopping = {
         let (coordinator, drain) = (Arc::clone(&coordinator), config.drain_timeout);
         async move {
             shutdown.await;
             health.draining().await;
+            if let Some(m) = &metrics {
+                m.draining();
+            }
             tracing::info!(?drain, "shutting down: running queries may finish");
             coordinator.stop_unfetched();
             tokio::spawn(async move {
@@ -155,6 +163,7 @@ pub async fn serve(
         }
     };
     let result = builder
+        .layer(CountCalls::new(config.metrics.clone()))
         .add_service(health_service)
         .add_service(service)
         .serve_with_incoming_shutdown(incoming(listener), stopping)

@@ -98,6 +98,11 @@ pub struct Coordinator {
 pub const ADMIN_USER: &str = "admin";
 
 impl Coordinator {
+    /// Open sessions, of every user.
+    pub fn session_count(&self) -> usize {
+        self.sessions.lock().len()
+    }
+
     /// `user`'s sessions, copied out so the sessions map is not held while they are used.
     fn sessions_of(&self, user: &str) -> Vec<Arc<Session>> {
         self.sessions

@@ -1,0 +1,319 @@
+//! What a front door counts for Prometheus, and the operator's HTTP endpoint that serves it
+//! beside liveness and readiness (`--metrics-listen`): `/metrics` (OpenMetrics text, written by
+//! `prometheus-client`), `/healthz` (the process answers) and `/readyz` (it serves; 503 once
+//! shutdown begins, while running queries drain).
+//!
+//! Invariants:
+//! - Off unless `--metrics-listen` is given: no layer, no endpoint.
+//! - No label holds a user's name, SQL text, token or secret: calls are labelled by gRPC
+//!   method and status code only.
+//! - A call is counted when its response headers leave: its code is the `grpc-status` of a
+//!   response without a body (errors), else OK; its time is the time to those headers (for
+//!   DoGet, to the stream's start).
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper_util::rt::TokioIo;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// A call's labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    /// `/package.Service/Method`.
+    method: String,
+    /// The gRPC status code, as its number.
+    code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MethodLabels {
+    method: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    state: String,
+}
+
+/// What the server's own state shows at a scrape: its sessions, and its ducklings by state.
+#[derive(Debug, Clone, Default)]
+pub struct Sample {
+    pub sessions: i64,
+    pub ducklings: Vec<(String, i64)>,
+}
+
+/// The front door's metrics.
+pub struct Metrics {
+    registry: Registry,
+    calls: Family<CallLabels, Counter>,
+    seconds: Family<MethodLabels, Histogram>,
+    sessions: Gauge,
+    ducklings: Family<StateLabels, Gauge>,
+    ready: AtomicBool,
+    sample: Box<dyn Fn() -> Sample + Send + Sync>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics")
+            .field("ready", &self.ready)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Metrics {
+    /// Metrics whose gauges `sample` reads at each scrape.
+    pub fn new(sample: impl Fn() -> Sample + Send + Sync + 'static) -> Arc<Self> {
+        let mut registry = Registry::with_prefix("pond");
+        let calls = Family::<CallLabels, Counter>::default();
+        registry.register(
+            "rpc_calls",
+            "Flight SQL calls, by gRPC method and status code",
+            calls.clone(),
+        );
+        let seconds = Family::<MethodLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.000_05, 2.0, 20))
+        });
+        registry.register(
+            "rpc_seconds",
+            "Time from a call's arrival to its response headers, by gRPC method",
+            seconds.clone(),
+        );
+        let sessions = Gauge::default();
+        registry.register("sessions", "Open client sessions", sessions.clone());
+        let ducklings = Family::<StateLabels, Gauge>::default();
+        registry.register("ducklings", "Ducklings, by state", ducklings.clone());
+        Arc::new(Self {
+            registry,
+            calls,
+            seconds,
+            sessions,
+            ducklings,
+            ready: AtomicBool::new(true),
+            sample: Box::new(sample),
+        })
+    }
+
+    /// Shutdown began: `/readyz` answers 503 from now on.
+    pub fn draining(&self) {
+        self.ready.store(false, Ordering::SeqCst);
+    }
+
+    fn record(&self, method: &'static str, code: &str, started: Instant) {
+        self.calls
+            .get_or_create(&CallLabels {
+                method: method.to_string(),
+                code: code.to_string(),
+            })
+            .inc();
+        self.seconds
+            .get_or_create(&MethodLabels {
+                method: method.to_string(),
+            })
+            .observe(started.elapsed().as_secs_f64());
+    }
+
+    /// The OpenMetrics text of every metric, gauges sampled now.
+    pub fn text(&self) -> String {
+        let sample = (self.sample)();
+        self.sessions.set(sample.sessions);
+        self.ducklings.clear();
+        for (state, n) in sample.ducklings {
+            self.ducklings.get_or_create(&StateLabels { state }).set(n);
+        }
+        let mut out = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::warn!(error = %e, "could not encode the metrics");
+        }
+        out
+    }
+
+    /// Serves `/metrics`, `/healthz` and `/readyz` on `listener` until aborted.
+    pub async fn serve_http(self: Arc<Self>, listener: tokio::net::TcpListener) {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let metrics = Arc::clone(&self);
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
+                    let metrics = Arc::clone(&metrics);
+                    async move { Ok::<_, Infallible>(metrics.answer(request.uri().path())) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    }
+
+    fn answer(&self, path: &str) -> http::Response<Full<Bytes>> {
+        let (status, content_type, body) = match path {
+            "/metrics" => (
+                http::StatusCode::OK,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                self.text(),
+            ),
+            "/healthz" => (http::StatusCode::OK, "text/plain", "ok\n".to_string()),
+            "/readyz" if self.ready.load(Ordering::SeqCst) => {
+                (http::StatusCode::OK, "text/plain", "ready\n".to_string())
+            }
+            "/readyz" => (
+                http::StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                "draining\n".to_string(),
+            ),
+            _ => (http::StatusCode::NOT_FOUND, "text/plain", "not found\n".to_string()),
+        };
+        let mut response = http::Response::new(Full::new(Bytes::from(body)));
+        *response.status_mut() = status;
+        response
+            .headers_mut()
+            .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static(content_type));
+        response
+    }
+}
+
+/// Binds the operator's endpoint at `address` and serves it until the returned task is aborted.
+pub async fn spawn_http(metrics: Arc<Metrics>, address: SocketAddr) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let listener = tokio::net::TcpListener::bind(address).await?;
+    tracing::info!(address = %listener.local_addr()?, "serving /metrics, /healthz and /readyz");
+    Ok(tokio::spawn(metrics.serve_http(listener)))
+}
+
+/// The tower layer that counts a front door's calls.
+#[derive(Clone)]
+pub struct CountCalls {
+    metrics: Option<Arc<Metrics>>,
+}
+
+impl CountCalls {
+    pub fn new(metrics: Option<Arc<Metrics>>) -> Self {
+        Self { metrics }
+    }
+}
+
+impl<S> tower::Layer<S> for CountCalls {
+    type Service = Counted<S>;
+
+    fn layer(&self, inner: S) -> Counted<S> {
+        Counted {
+            inner,
+            metrics: self.metrics.clone(),
+        }
+    }
+}
+
+/// A service whose calls are counted (see [`CountCalls`]).
+#[derive(Clone)]
+pub struct Counted<S> {
+    inner: S,
+    metrics: Option<Arc<Metrics>>,
+}
+
+impl<S, ReqBody, ResBody> tower::Service<http::Request<ReqBody>> for Counted<S>
+where
+    S: tower::Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = futures::future::BoxFuture<'static, Result<S::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
+        let Some(metrics) = self.metrics.clone() else {
+            return Box::pin(self.inner.call(request));
+        };
+        let method = method_label(request.uri().path());
+        let started = Instant::now();
+        let call = self.inner.call(request);
+        Box::pin(async move {
+            let response = call.await?;
+            let code = response
+                .headers()
+                .get("grpc-status")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("0")
+                .to_string();
+            metrics.record(method, &code, started);
+            Ok(response)
+        })
+    }
+}
+
+/// A call's method as a label: the services a front door serves by name, anything else (a
+/// client may send any path) as `other`, so labels stay few.
+fn method_label(path: &str) -> &'static str {
+    const KNOWN: &[&str] = &[
+        "/arrow.flight.protocol.FlightService/Handshake",
+        "/arrow.flight.protocol.FlightService/ListFlights",
+        "/arrow.flight.protocol.FlightService/GetFlightInfo",
+        "/arrow.flight.protocol.FlightService/PollFlightInfo",
+        "/arrow.flight.protocol.FlightService/GetSchema",
+        "/arrow.flight.protocol.FlightService/DoGet",
+        "/arrow.flight.protocol.FlightService/DoPut",
+        "/arrow.flight.protocol.FlightService/DoExchange",
+        "/arrow.flight.protocol.FlightService/DoAction",
+        "/arrow.flight.protocol.FlightService/ListActions",
+        "/grpc.health.v1.Health/Check",
+        "/grpc.health.v1.Health/Watch",
+    ];
+    KNOWN.iter().find(|k| **k == path).copied().unwrap_or("other")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_are_labelled_by_known_methods_only_and_gauges_are_sampled() {
+        let metrics = Metrics::new(|| Sample {
+            sessions: 3,
+            ducklings: vec![("running".into(), 2)],
+        });
+        metrics.record(
+            method_label("/arrow.flight.protocol.FlightService/DoGet"),
+            "0",
+            Instant::now(),
+        );
+        metrics.record(method_label("/evil/${jndi}"), "12", Instant::now());
+        let text = metrics.text();
+        assert!(
+            text.contains(r#"pond_rpc_calls_total{method="/arrow.flight.protocol.FlightService/DoGet",code="0"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"pond_rpc_calls_total{method="other",code="12"} 1"#),
+            "{text}"
+        );
+        assert!(!text.contains("jndi"));
+        assert!(
+            text.contains("pond_sessions 3") && text.contains(r#"pond_ducklings{state="running"} 2"#),
+            "{text}"
+        );
+        assert_eq!(metrics.answer("/readyz").status(), http::StatusCode::OK);
+        metrics.draining();
+        assert_eq!(
+            metrics.answer("/readyz").status(),
+            http::StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(metrics.answer("/healthz").status(), http::StatusCode::OK);
+        assert_eq!(metrics.answer("/nope").status(), http::StatusCode::NOT_FOUND);
+    }
+}

@@ -1,0 +1,88 @@
+"""What an operator sees of a running server through `--metrics-listen`: `/metrics` (parsed
+with the Prometheus client library's OpenMetrics parser), `/healthz` and `/readyz`, in-process
+and with process ducklings. The gRPC health service on the Flight port is tested in
+`cli/tests/e2e.rs` with tonic's health client."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+from pond_helpers import LONG_QUERY, Error, run_in_thread, scalar
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(port: int, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def samples(port: int) -> dict[str, list]:
+    status, text = get(port, "/metrics")
+    assert status == 200, text
+    out: dict[str, list] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out.setdefault(s.name, []).append(s)
+    return out
+
+
+GET_FLIGHT_INFO = "/arrow.flight.protocol.FlightService/GetFlightInfo"
+
+
+@pytest.mark.parametrize("mode", [[], ["--ducklings", "process"]], ids=["in-process", "process"])
+def test_metrics_count_calls_and_readyz_turns_503_while_queries_drain(pond_factory, mode):
+    port = free_port()
+    server = pond_factory(mode + ["--metrics-listen", f"127.0.0.1:{port}", "--drain-timeout", "3s"])
+    assert get(port, "/healthz") == (200, "ok\n")
+    assert get(port, "/readyz")[0] == 200
+    assert get(port, "/nope")[0] == 404
+
+    conn = server.connect(autocommit=True)
+    for i in range(5):
+        assert scalar(conn, f"SELECT {i}") == i
+    with pytest.raises(Error):
+        with server.connect(token="not-a-token", autocommit=True) as bad:
+            scalar(bad, "SELECT 1")
+
+    m = samples(port)
+    calls = {(s.labels["method"], s.labels["code"]): s.value for s in m["pond_rpc_calls_total"]}
+    assert calls.get((GET_FLIGHT_INFO, "0"), 0) >= 5, calls
+    assert any(code == "16" for (_, code) in calls), f"no UNAUTHENTICATED call counted: {calls}"
+    timed = {s.labels["method"]: s.value for s in m["pond_rpc_seconds_count"]}
+    assert timed[GET_FLIGHT_INFO] >= 5, timed
+    assert sum(s.value for s in m["pond_ducklings"]) >= 1, m["pond_ducklings"]
+    if not mode:
+        assert m["pond_sessions"][0].value >= 1
+    # No label carries a user's name, a token or SQL text.
+    _, text = get(port, "/metrics")
+    assert "SELECT" not in text and "admin" not in text and "not-a-token" not in text
+
+    # Shutdown: not ready while the running query drains; alive until the process ends.
+    thread, outcome = run_in_thread(conn.cursor(), LONG_QUERY, close=True)
+    time.sleep(0.5)
+    server.proc.send_signal(signal.SIGTERM)
+    deadline = time.time() + 10
+    while get(port, "/readyz")[0] != 503:
+        assert time.time() < deadline, "/readyz never turned 503"
+        time.sleep(0.05)
+    assert server.proc.poll() is None, "the server exited before its query drained"
+    assert get(port, "/healthz")[0] == 200
+    thread.join(60)
+    assert "error" in outcome, "the long query was interrupted at the drain's end"
+    assert server.proc.wait(60) == 0
+    server.proc = None

@@ -322,6 +322,7 @@ async fn serve(args: ServeArgs, child_args: Vec<String>) -> Result<()> {
                 pond_flight_server::Sample {
                     sessions: coordinator.session_count() as i64,
                     ducklings: by_state.into_iter().collect(),
+                    store: coordinator.store_counts(),
                 }
             });
             Some((

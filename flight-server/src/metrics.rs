@@ -47,12 +47,22 @@ struct StateLabels {
     state: String,
 }
 
-/// What the server's own state shows at a scrape: its sessions, and its ducklings by state.
+/// What the server's own state shows at a scrape: its sessions, its ducklings by state, and
+/// what its object store has done (puts, bytes put, gets, bytes got; monotonic).
 #[derive(Debug, Clone, Default)]
 pub struct Sample {
     pub sessions: i64,
     pub ducklings: Vec<(String, i64)>,
+    pub store: [u64; 4],
 }
+
+/// The object store's counters, in [`Sample::store`]'s order: name, help.
+const STORE_COUNTERS: [(&str, &str); 4] = [
+    ("store_puts", "Objects written to the object store by this process"),
+    ("store_put_bytes", "Bytes written to the object store by this process"),
+    ("store_gets", "Objects read from the object store by this process"),
+    ("store_get_bytes", "Bytes read from the object store by this process"),
+];
 
 /// The front door's metrics.
 pub struct Metrics {
@@ -61,6 +71,8 @@ pub struct Metrics {
     seconds: Family<MethodLabels, Histogram>,
     sessions: Gauge,
     ducklings: Family<StateLabels, Gauge>,
+    /// The store's counters, and the values they last took (each scrape adds what is new).
+    store: [(Counter, std::sync::atomic::AtomicU64); 4],
     ready: AtomicBool,
     sample: Box<dyn Fn() -> Sample + Send + Sync>,
 }
@@ -95,12 +107,18 @@ impl Metrics {
         registry.register("sessions", "Open client sessions", sessions.clone());
         let ducklings = Family::<StateLabels, Gauge>::default();
         registry.register("ducklings", "Ducklings, by state", ducklings.clone());
+        let store = STORE_COUNTERS.map(|(name, help)| {
+            let counter = Counter::default();
+            registry.register(name, help, counter.clone());
+            (counter, std::sync::atomic::AtomicU64::new(0))
+        });
         Arc::new(Self {
             registry,
             calls,
             seconds,
             sessions,
             ducklings,
+            store,
             ready: AtomicBool::new(true),
             sample: Box::new(sample),
         })
@@ -132,6 +150,10 @@ impl Metrics {
         self.ducklings.clear();
         for (state, n) in sample.ducklings {
             self.ducklings.get_or_create(&StateLabels { state }).set(n);
+        }
+        for ((counter, seen), now) in self.store.iter().zip(sample.store) {
+            let before = seen.swap(now, Ordering::Relaxed);
+            counter.inc_by(now.saturating_sub(before));
         }
         let mut out = String::new();
         if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
@@ -286,6 +308,7 @@ mod tests {
         let metrics = Metrics::new(|| Sample {
             sessions: 3,
             ducklings: vec![("running".into(), 2)],
+            store: [1, 100, 2, 200],
         });
         metrics.record(
             method_label("/arrow.flight.protocol.FlightService/DoGet"),
@@ -306,6 +329,11 @@ mod tests {
         assert!(
             text.contains("pond_sessions 3") && text.contains(r#"pond_ducklings{state="running"} 2"#),
             "{text}"
+        );
+        assert!(text.contains("pond_store_put_bytes_total 100"), "{text}");
+        assert!(
+            metrics.text().contains("pond_store_put_bytes_total 100"),
+            "a scrape adds only what is new"
         );
         assert_eq!(metrics.answer("/readyz").status(), http::StatusCode::OK);
         metrics.draining();

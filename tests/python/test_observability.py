@@ -53,6 +53,7 @@ def test_metrics_count_calls_and_readyz_turns_503_while_queries_drain(pond_facto
     assert get(port, "/nope")[0] == 404
 
     conn = server.connect(autocommit=True)
+    conn.cursor().execute("CREATE TABLE counted AS SELECT range AS i FROM range(1000)")
     for i in range(5):
         assert scalar(conn, f"SELECT {i}") == i
     with pytest.raises(Error):
@@ -67,7 +68,10 @@ def test_metrics_count_calls_and_readyz_turns_503_while_queries_drain(pond_facto
     assert timed[GET_FLIGHT_INFO] >= 5, timed
     assert sum(s.value for s in m["pond_ducklings"]) >= 1, m["pond_ducklings"]
     if not mode:
+        # In-process, the commit's snapshot went up through this process's store.
         assert m["pond_sessions"][0].value >= 1
+        assert m["pond_store_put_bytes_total"][0].value > 0, m["pond_store_put_bytes_total"]
+        assert m["pond_store_puts_total"][0].value >= 1
     # No label carries a user's name, a token or SQL text.
     _, text = get(port, "/metrics")
     assert "SELECT" not in text and "admin" not in text and "not-a-token" not in text

@@ -103,6 +103,14 @@ impl Coordinator {
         self.sessions.lock().len()
     }
 
+    /// What this process's object store has done: puts, bytes put, gets, bytes got.
+    pub fn store_counts(&self) -> [u64; 4] {
+        let stats = self.storage.store().stats();
+        let (put_bytes, get_bytes) = stats.bytes();
+        let load = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
+        [load(&stats.puts), put_bytes, load(&stats.gets), get_bytes]
+    }
+
     /// `user`'s sessions, copied out so the sessions map is not held while they are used.
     fn sessions_of(&self, user: &str) -> Vec<Arc<Session>> {
         self.sessions

@@ -440,18 +440,12 @@ async fn serve_cluster(
     };
     print_listening(scheme, addr);
     tracing::info!(%addr, mode = ?pool.config().mode, "serving Flight SQL; queries run on duckling processes");
-    let (health, health_service) = pond_flight_server::health_service().await;
-    let metrics = config.metrics.clone();
-    let public = pond_flight_server::server_builder(&config)?
-        .layer(pond_flight_server::CountCalls::new(config.metrics.clone()))
-        .add_service(health_service)
+    let (router, draining) = pond_flight_server::public_server(&config).await?;
+    let public = router
         .add_service(pond_flight_server::flight_service(proxy))
         .serve_with_incoming_shutdown(pond_flight_server::incoming(listener), async move {
             shutdown.await;
-            health.draining().await;
-            if let Some(m) = &metrics {
-                m.draining();
-            }
+            draining.begin().await;
             tracing::info!("shutting down: draining ducklings");
             pool.drain().await;
             let _ = stop_tx.send(true);

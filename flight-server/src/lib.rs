@@ -95,6 +95,45 @@ pub fn flight_service<S: arrow_flight::flight_service_server::FlightService>(ser
         .max_encoding_message_size(MAX_MESSAGE_BYTES)
 }
 
+/// A public front door's server (in-process, or the proxy in front of process ducklings):
+/// [`server_builder`]'s settings, calls counted for `/metrics` when configured, and the health
+/// service; with what to tell them once shutdown begins.
+pub async fn public_server(
+    config: &ServerConfig,
+) -> Result<
+    (
+        tonic::transport::server::Router<tower::layer::util::Stack<CountCalls, tower::layer::util::Identity>>,
+        Draining,
+    ),
+    ServeError,
+> {
+    let (health, health_service) = health_service().await;
+    let router = server_builder(config)?
+        .layer(CountCalls::new(config.metrics.clone()))
+        .add_service(health_service);
+    let draining = Draining {
+        health,
+        metrics: config.metrics.clone(),
+    };
+    Ok((router, draining))
+}
+
+/// What a public front door tells its watchers when shutdown begins (see [`public_server`]).
+pub struct Draining {
+    health: Health,
+    metrics: Option<Arc<Metrics>>,
+}
+
+impl Draining {
+    /// The health service says NOT_SERVING and `/readyz` answers 503 from now on.
+    pub async fn begin(self) {
+        self.health.draining().await;
+        if let Some(m) = &self.metrics {
+            m.draining();
+        }
+    }
+}
+
 /// The gRPC server settings every Pond port shares: keep-alives and, when configured, TLS.
 pub fn server_builder(config: &ServerConfig) -> Result<tonic::transport::Server, ServeError> {
     let mut builder = tonic::transport::Server::builder().http2_keepalive_interval(Some(Duration::from_secs(30)));
@@ -142,17 +181,12 @@ pub async fn serve(
     let sql = Arc::new(PondFlightSql::new(Arc::clone(&coordinator)).map_err(ServeError::Setup)?);
     let service = flight_service(FrontDoor::new(sql));
     let reaper = spawn_reaper(Arc::clone(&coordinator));
-    let builder = server_builder(&config)?;
-    let (health, health_service) = health_service().await;
-    let metrics = config.metrics.clone();
+    let (router, draining) = public_server(&config).await?;
     let stopping = {
         let (coordinator, drain) = (Arc::clone(&coordinator), config.drain_timeout);
         async move {
             shutdown.await;
-            health.draining().await;
-            if let Some(m) = &metrics {
-                m.draining();
-            }
+            draining.begin().await;
             tracing::info!(?drain, "shutting down: running queries may finish");
             coordinator.stop_unfetched();
             tokio::spawn(async move {
@@ -162,9 +196,7 @@ pub async fn serve(
             });
         }
     };
-    let result = builder
-        .layer(CountCalls::new(config.metrics.clone()))
-        .add_service(health_service)
+    let result = router
         .add_service(service)
         .serve_with_incoming_shutdown(incoming(listener), stopping)
         .await;

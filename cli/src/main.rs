@@ -5,6 +5,7 @@
 
 mod bench;
 mod shell;
+mod telemetry;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -18,6 +19,7 @@ use pond_cluster::{
 };
 use pond_coordinator::{Coordinator, CoordinatorConfig, TokenAuthority, child_flags};
 use pond_flight_server::{ServerConfig, TlsConfig};
+use telemetry::{LogFormat, TelemetryArgs};
 
 #[derive(Parser)]
 #[command(
@@ -29,14 +31,10 @@ struct Cli {
     /// Log format.
     #[arg(long, env = "POND_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     log_format: LogFormat,
+    #[command(flatten)]
+    telemetry: TelemetryArgs,
     #[command(subcommand)]
     command: Command,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
 }
 
 #[derive(Subcommand)]
@@ -213,18 +211,6 @@ enum TokenCommand {
     },
 }
 
-fn init_logging(format: LogFormat, default_level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("POND_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
-}
-
 #[tokio::main]
 async fn main() -> Result<std::process::ExitCode> {
     // The matches outlive the parse: spawned ducklings get the serve flags' text from them.
@@ -232,19 +218,37 @@ async fn main() -> Result<std::process::ExitCode> {
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut Cli::command()).exit());
     // The client commands print results on stdout; only warnings belong on their stderr.
     let client = matches!(cli.command, Command::Shell(_) | Command::Sql(_));
-    init_logging(cli.log_format, if client { "warn" } else { "info" });
+    let process = match &cli.command {
+        Command::Serve(_) => "serve",
+        Command::Duckling(_) => "duckling",
+        Command::Shell(_) | Command::Sql(_) => "client",
+        Command::Token(_) => "token",
+        Command::Bench(_) => "bench",
+    };
+    let telemetry = telemetry::init(
+        cli.log_format,
+        if client { "warn" } else { "info" },
+        &cli.telemetry,
+        process,
+    )?;
     let ok = |r: Result<()>| r.map(|()| std::process::ExitCode::SUCCESS);
-    match cli.command {
+    let outcome = match cli.command {
         Command::Serve(args) => {
             let serve_matches = matches.subcommand_matches("serve").expect("the serve command matched");
-            ok(serve(args, child_flags::<CoordinatorConfig>(serve_matches)).await)
+            // A spawned duckling runs with the server's duckling settings and exports its
+            // traces where the server does.
+            let mut child_args = child_flags::<CoordinatorConfig>(serve_matches);
+            child_args.extend(child_flags::<TelemetryArgs>(&matches));
+            ok(serve(args, child_args).await)
         }
         Command::Duckling(args) => ok(duckling(args).await),
         Command::Token(cmd) => ok(token(cmd)),
         Command::Shell(args) => shell::shell(args).await,
         Command::Sql(args) => shell::sql(args).await,
         Command::Bench(args) => ok(bench::run(args).await),
-    }
+    };
+    telemetry.shutdown();
+    outcome
 }
 
 /// `child_args`: the duckling settings as flags, for the `pond duckling` processes it spawns.
@@ -303,28 +307,60 @@ async fn serve(args: ServeArgs, child_args: Vec<String>) -> Result<()> {
                 if let Err(e) = coordinator.collect_garbage(GC_GRACE, &elsewhere).await {
                     tracing::warn!(error = %e, "garbage collection failed");
                 }
+                // The query history this process keeps (every duckling's) ages out too.
+                let keeper = Arc::clone(&coordinator);
+                let _ = tokio::task::spawn_blocking(move || keeper.prune_history()).await;
             }
         })
     };
     let scheme = if tls.is_some() { "grpc+tls" } else { "grpc" };
     let metrics = match args.metrics_listen {
         Some(address) => {
-            let (coordinator, pool) = (Arc::clone(&coordinator), pool.clone());
+            let (sampled, pool) = (Arc::clone(&coordinator), pool.clone());
             let metrics = pond_flight_server::Metrics::new(move || {
                 let ducklings = match &pool {
                     Some(pool) => pool.ducklings(),
-                    None => coordinator.local_ducklings(),
+                    None => sampled.local_ducklings(),
                 };
+                // Sessions and statements live in the duckling processes, which report them in
+                // their heartbeats; in-process, in the sampled.
+                let (mut sessions, mut running) = (0, 0);
                 let mut by_state = std::collections::BTreeMap::<String, i64>::new();
                 for d in ducklings {
+                    sessions += d.sessions as i64;
+                    running += d.running_queries as i64;
                     *by_state.entry(d.state).or_default() += 1;
                 }
+                if pool.is_none() {
+                    sessions = sampled.session_count() as i64;
+                    running = sampled.running_query_count() as i64;
+                }
+                let load = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
+                let (store, counters) = (sampled.store_counts(), sampled.counters());
                 pond_flight_server::Sample {
-                    sessions: coordinator.session_count() as i64,
+                    sessions,
+                    running_statements: running,
+                    queued_statements: load(&counters.queued) as i64,
                     ducklings: by_state.into_iter().collect(),
-                    store: coordinator.store_counts(),
+                    // In `pond_flight_server::metrics::COUNTERS`' order.
+                    counters: [
+                        store[0],
+                        store[1],
+                        store[2],
+                        store[3],
+                        store[4],
+                        store[5],
+                        load(&counters.cold_starts),
+                        load(&counters.cold_start_micros),
+                        load(&counters.gc_runs),
+                        load(&counters.gc_objects_deleted),
+                        load(&counters.gc_bytes_deleted),
+                        sampled.history_records_dropped(),
+                    ],
                 }
             });
+            let observer = Arc::clone(&metrics);
+            coordinator.observe_queries(Box::new(move |r| observer.statement_finished(r)));
             Some((
                 Arc::clone(&metrics),
                 pond_flight_server::spawn_http(metrics, address)

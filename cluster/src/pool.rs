@@ -31,7 +31,8 @@ use tracing::{info, warn};
 use crate::error::{ClusterError, Result};
 use crate::protocol::{self, ClusterKey};
 use crate::remote_catalog::{
-    attached_to, database_to, info_to, on_existing_from, secret_from, secret_to, settings_from, share_to, user_to,
+    attached_to, database_to, info_to, on_existing_from, query_from, query_to, secret_from, secret_to, settings_from,
+    share_to, user_to,
 };
 
 /// Where ducklings come from.
@@ -674,6 +675,7 @@ impl Pool {
             )));
         }
         let catalog = Arc::clone(self.coordinator.catalog());
+        let coordinator = Arc::clone(&self.coordinator);
         let private_endpoints = self.coordinator.config().private_endpoints;
         let response = tokio::task::spawn_blocking(move || -> pond_coordinator::Result<pb::CatalogResponse> {
             let (owner, name) = (request.owner.as_str(), request.name.as_str());
@@ -772,6 +774,19 @@ impl Pool {
                 Op::DetachShare => changed(catalog.detach_share(owner, name)?),
                 Op::AttachedShares => pb::CatalogResponse {
                     attached: catalog.attached_shares(owner)?.into_iter().map(attached_to).collect(),
+                    ..Default::default()
+                },
+                Op::RecordQueries => {
+                    let records = request
+                        .queries
+                        .into_iter()
+                        .map(query_from)
+                        .collect::<pond_coordinator::Result<Vec<_>>>()?;
+                    coordinator.record_from_duckling(owner, &records)?;
+                    changed(true)
+                }
+                Op::QueryHistory => pb::CatalogResponse {
+                    queries: coordinator.query_history_of(owner)?.iter().map(query_to).collect(),
                     ..Default::default()
                 },
                 Op::Unspecified => {

@@ -61,6 +61,8 @@ impl Proxy {
         let token = member.key().mint_for(&principal)?;
         crate::set_bearer(&mut metadata, &token)?;
         metadata.remove("content-length");
+        // The duckling's spans continue this call's.
+        pond_flight_server::telemetry::inject_current(&mut metadata);
         Ok((
             principal,
             member,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use arrow_flight::flight_service_client::FlightServiceClient;
 use futures::StreamExt;
+use pond_coordinator::history::{QueryRecord, QueryStatus};
 use pond_coordinator::shares::{Access, AttachedShare, ShareEntry, ShareSettings, ShareUrl, Update, Visibility};
 use pond_coordinator::{
     Catalog, ClusterView, CoordinatorError, DatabaseEntry, DucklingInfo, NewShare, OnExisting, SecretEntry,
@@ -241,6 +242,54 @@ fn attached_from(a: pb::AttachedShare) -> pond_coordinator::Result<AttachedShare
     })
 }
 
+pub(crate) fn query_to(r: &QueryRecord) -> pb::QueryRecord {
+    pb::QueryRecord {
+        query_id: r.query_id.clone(),
+        user_name: r.user_name.clone(),
+        session_id: r.session_id.clone(),
+        database_name: r.database_name.clone(),
+        query_text: r.query_text.clone(),
+        kind: r.kind.clone(),
+        start_us: r.start_us,
+        end_us: r.end_us,
+        rows: r.rows,
+        bytes: r.bytes,
+        status: r.status.as_str().to_string(),
+        error: r.error.clone(),
+        duckling_id: r.duckling_id.clone(),
+        transaction_id: r.transaction_id.clone(),
+    }
+}
+
+pub(crate) fn query_from(r: pb::QueryRecord) -> pond_coordinator::Result<QueryRecord> {
+    let status = match r.status.as_str() {
+        "ok" => QueryStatus::Ok,
+        "error" => QueryStatus::Error,
+        "cancelled" => QueryStatus::Cancelled,
+        other => {
+            return Err(CoordinatorError::InvalidArgument(format!(
+                "unknown query status {other:?}"
+            )));
+        }
+    };
+    Ok(QueryRecord {
+        query_id: r.query_id,
+        user_name: r.user_name,
+        session_id: r.session_id,
+        database_name: r.database_name,
+        query_text: r.query_text,
+        kind: r.kind,
+        start_us: r.start_us,
+        end_us: r.end_us,
+        rows: r.rows,
+        bytes: r.bytes,
+        status,
+        error: r.error,
+        duckling_id: r.duckling_id,
+        transaction_id: r.transaction_id,
+    })
+}
+
 fn shares_from(r: CatalogResponse) -> pond_coordinator::Result<Vec<ShareEntry>> {
     r.shares.into_iter().map(share_from).collect()
 }
@@ -433,6 +482,35 @@ impl Catalog for RemoteCatalog {
         Err(CoordinatorError::PermissionDenied(
             "a duckling sees only its own user's shares".into(),
         ))
+    }
+
+    fn record_queries(&self, records: &[QueryRecord]) -> pond_coordinator::Result<()> {
+        let Some(first) = records.first() else {
+            return Ok(());
+        };
+        self.send(CatalogRequest {
+            op: Op::RecordQueries as i32,
+            owner: first.user_name.clone(),
+            queries: records.iter().map(query_to).collect(),
+            ..Default::default()
+        })?;
+        Ok(())
+    }
+
+    /// Everyone's history (`None`) is the admin's to read: the coordinator serves it only to
+    /// the admin's duckling.
+    fn query_history(&self, user: Option<&str>) -> pond_coordinator::Result<Vec<QueryRecord>> {
+        let owner = user.unwrap_or(pond_coordinator::ADMIN_USER);
+        self.call(Op::QueryHistory, owner, "", false, 0)?
+            .queries
+            .into_iter()
+            .map(query_from)
+            .collect()
+    }
+
+    /// The coordinator keeps the history and prunes it.
+    fn prune_query_history(&self, _before_us: u64) -> pond_coordinator::Result<usize> {
+        Ok(0)
     }
 }
 

@@ -289,6 +289,7 @@ pub async fn run_duckling(
         key.authority(),
         Some(remote as Arc<dyn ClusterView>),
     )?;
+    coordinator.set_duckling_id(&id);
     coordinator.give_spare_instance(instance);
     let worker = Arc::new(Worker {
         id: id.clone(),
@@ -325,6 +326,8 @@ pub async fn run_duckling(
         }
     };
     let result = tonic::transport::Server::builder()
+        // Calls the proxy forwards continue its trace.
+        .layer(pond_flight_server::TraceCalls)
         .add_service(pond_flight_server::flight_service(door))
         .serve_with_incoming_shutdown(pond_flight_server::incoming(listener), stopping)
         .await;

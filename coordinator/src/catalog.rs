@@ -7,6 +7,8 @@
 //! - A dropped database keeps its file until it is purged, so `UNDROP DATABASE` can restore it.
 //! - A secret's options are stored sealed ([`crate::secrets::SecretsKey`]); only its name,
 //!   type, scope and creation time are in the clear.
+//! - The query history lives beside the catalog file, one JSON-lines file per day
+//!   ([`crate::history::HistoryFiles`]), appended without rewriting the catalog.
 //! - Who may read a share is decided here, when a reader attaches it and every time the
 //!   reader's duckling asks what its attachments show ([`Catalog::attached_shares`]).
 
@@ -19,6 +21,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{CoordinatorError, Result};
+use crate::history::{HistoryFiles, QueryRecord};
 use crate::secrets::{SecretEntry, SecretSpec, SecretsKey};
 use crate::shares::{AttachedShare, ShareAttachment, ShareEntry, ShareSettings, ShareUrl, Update, new_token};
 
@@ -216,6 +219,13 @@ pub trait Catalog: Send + Sync {
     fn attached_shares(&self, user: &str) -> Result<Vec<AttachedShare>>;
     /// The snapshots MANUAL shares publish, as (database id, snapshot): GC keeps them.
     fn published_snapshots(&self) -> Result<Vec<(String, u64)>>;
+    /// Appends finished statements to the query history, durably.
+    fn record_queries(&self, records: &[QueryRecord]) -> Result<()>;
+    /// The query history: `user`'s statements, or everyone's for `None`; the newest
+    /// [`crate::history::MAX_READ_RECORDS`], oldest first.
+    fn query_history(&self, user: Option<&str>) -> Result<Vec<QueryRecord>>;
+    /// Forgets the history of whole days that ended before `before_us` (Unix microseconds).
+    fn prune_query_history(&self, before_us: u64) -> Result<usize>;
 }
 
 /// The catalog file of a coordinator, shared by all sessions.
@@ -224,6 +234,8 @@ pub struct FileCatalog {
     data: Mutex<CatalogData>,
     /// Seals secrets; `None`: this catalog stores none.
     secrets_key: Option<SecretsKey>,
+    /// The query history, in `query_history/` beside the catalog file.
+    history: HistoryFiles,
 }
 
 pub(crate) fn now_ms() -> u64 {
@@ -264,10 +276,12 @@ impl FileCatalog {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => CatalogData::default(),
             Err(e) => return Err(e.into()),
         };
+        let history = HistoryFiles::open(&path.with_file_name("query_history"))?;
         Ok(Self {
             path: path.to_path_buf(),
             data: Mutex::new(data),
             secrets_key: None,
+            history,
         })
     }
 
@@ -758,6 +772,18 @@ impl Catalog for FileCatalog {
             .iter()
             .filter_map(|s| s.published_seq.map(|seq| (s.database_id.clone(), seq)))
             .collect())
+    }
+
+    fn record_queries(&self, records: &[QueryRecord]) -> Result<()> {
+        self.history.append(records)
+    }
+
+    fn query_history(&self, user: Option<&str>) -> Result<Vec<QueryRecord>> {
+        self.history.read(|r| user.is_none_or(|u| r.user_name == u))
+    }
+
+    fn prune_query_history(&self, before_us: u64) -> Result<usize> {
+        self.history.prune(before_us)
     }
 }
 

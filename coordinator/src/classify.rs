@@ -28,6 +28,11 @@ pub struct Classification {
     pub transaction_control: Option<bool>,
     /// Reads `pond_information_schema`, whose tables are filled on demand.
     pub reads_information_schema: bool,
+    /// Names `query_history`, the one of those tables that is read from the history's files,
+    /// filled only when named.
+    pub reads_query_history: bool,
+    /// Names `recent_queries`, filled only when named.
+    pub reads_recent_queries: bool,
     /// Names `pond_active_connections()`, a macro over the caller's sessions.
     pub calls_active_connections: bool,
     /// Names `pond_ducklings()`, a macro over the server's ducklings (admin only).
@@ -44,6 +49,9 @@ pub struct Classification {
     /// (`SET`, `RESET`, `PRAGMA name = value`), which the session carries to its other
     /// connections once it ran (`Session::record_settings`).
     pub changes_settings: bool,
+    /// The first keyword, upper case (`SELECT`, `INSERT`, …): the statement's kind in the
+    /// query history; `UNKNOWN` for a text the lexer cannot read.
+    pub kind: String,
 }
 
 /// Reads `sql` once. Fails only when it is one of Pond's statements, malformed.
@@ -53,12 +61,15 @@ pub fn classify(sql: &str) -> Result<Classification> {
             command: None,
             transaction_control: None,
             reads_information_schema: false,
+            reads_query_history: false,
+            reads_recent_queries: false,
             calls_active_connections: false,
             calls_ducklings: false,
             calls_duckdb_secrets: false,
             advances_a_sequence: true,
             changes_settings: false,
             seeds_random: true,
+            kind: "UNKNOWN".into(),
         });
     };
     let names = |name: &str| tokens.iter().any(|t| t.name().as_deref() == Some(name));
@@ -66,12 +77,18 @@ pub fn classify(sql: &str) -> Result<Classification> {
         command: commands::parse_tokens(sql, &tokens)?,
         transaction_control: commands::transaction_control_of(&tokens),
         reads_information_schema: names(pond_duckling::duckling::INFORMATION_SCHEMA),
+        reads_query_history: names("query_history"),
+        reads_recent_queries: names("recent_queries"),
         calls_active_connections: names(ACTIVE_CONNECTIONS),
         calls_ducklings: names(DUCKLINGS),
         calls_duckdb_secrets: names(DUCKDB_SECRETS),
         advances_a_sequence: advances_a_sequence(&tokens),
         changes_settings: changes_settings(&tokens),
         seeds_random: names("setseed"),
+        kind: tokens
+            .iter()
+            .find_map(Token::name)
+            .map_or_else(|| "UNKNOWN".into(), |w| w.to_ascii_uppercase()),
     })
 }
 

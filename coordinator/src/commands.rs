@@ -60,6 +60,11 @@ pub enum Command {
     Interrupt {
         connection: String,
     },
+    /// `SELECT pond_kill_session('connection id')` (or `CALL`): interrupt one of the caller's
+    /// connections and close its session; the admin may name anyone's.
+    KillSession {
+        connection: String,
+    },
     Use {
         database: String,
         schema: Option<String>,
@@ -248,7 +253,12 @@ pub(crate) fn parse_tokens(sql: &str, tokens: &[Token]) -> Result<Option<Command
         _ => String::new(),
     };
     let command = match (keyword(0).as_str(), keyword(1).as_str()) {
-        ("select" | "call", "pond_interrupt") if t.get(2) == Some(&Word::Punct('(')) => interrupt(&t)?,
+        ("select" | "call", "pond_interrupt") if t.get(2) == Some(&Word::Punct('(')) => Command::Interrupt {
+            connection: connection_argument(&t, "pond_interrupt")?,
+        },
+        ("select" | "call", "pond_kill_session") if t.get(2) == Some(&Word::Punct('(')) => Command::KillSession {
+            connection: connection_argument(&t, "pond_kill_session")?,
+        },
         ("shutdown", _) => {
             end(&t, 1, "SHUTDOWN")?;
             Command::Shutdown
@@ -443,23 +453,21 @@ fn drop_secret(t: &[Word]) -> Result<Command> {
     Ok(Command::DropSecret { name, if_exists })
 }
 
-/// `SELECT pond_interrupt('connection')` or `CALL pond_interrupt('connection')`.
-fn interrupt(t: &[Word]) -> Result<Command> {
+/// The connection id of `SELECT function('connection')` or `CALL function('connection')`.
+fn connection_argument(t: &[Word], function: &str) -> Result<String> {
     let at = |i: usize| t.get(i);
     let Some(Word::Str(connection)) = at(3) else {
-        return Err(CoordinatorError::InvalidArgument(
-            "pond_interrupt takes a connection id as a string: pond_interrupt('…')".into(),
-        ));
+        return Err(CoordinatorError::InvalidArgument(format!(
+            "{function} takes a connection id as a string: {function}('…')"
+        )));
     };
     if at(4) != Some(&Word::Punct(')')) {
-        return Err(CoordinatorError::InvalidArgument(
-            "pond_interrupt takes one argument".into(),
-        ));
+        return Err(CoordinatorError::InvalidArgument(format!(
+            "{function} takes one argument"
+        )));
     }
-    end(t, 5, "pond_interrupt(…)")?;
-    Ok(Command::Interrupt {
-        connection: connection.clone(),
-    })
+    end(t, 5, &format!("{function}(…)"))?;
+    Ok(connection.clone())
 }
 
 /// `USE database[.schema]`.
@@ -1051,6 +1059,14 @@ mod tests {
                 connection: "a'b".into()
             })
         );
+        assert_eq!(
+            parse("select POND_KILL_SESSION('s1');").unwrap(),
+            Some(Command::KillSession {
+                connection: "s1".into()
+            })
+        );
+        assert!(parse("SELECT pond_kill_session(1)").is_err());
+        assert!(parse("SELECT pond_kill_session('a', 'b')").is_err());
         assert_eq!(
             parse("ATTACH E'pond:s\\'' AS x").unwrap(),
             Some(Command::AttachSnapshot {

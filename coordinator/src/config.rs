@@ -70,6 +70,17 @@ pub struct CoordinatorConfig {
     /// Close sessions whose client never came back (no session cookie) after this long.
     #[arg(long, env = "POND_UNRETURNED_SESSION_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
     pub unreturned_session_timeout: Duration,
+    /// Sessions open at once in this process, of all users; one more is refused
+    /// (RESOURCE_EXHAUSTED) once sessions whose client never came back are closed.
+    #[arg(long, env = "POND_MAX_SESSIONS", default_value_t = 10_000)]
+    pub max_sessions: usize,
+    /// Sessions one user may hold open at once (as for --max-sessions).
+    #[arg(long, env = "POND_MAX_SESSIONS_PER_USER", default_value_t = 1_000)]
+    pub max_sessions_per_user: usize,
+    /// How long the query history (`pond_information_schema.query_history`) is kept, e.g. 30d;
+    /// 0s keeps none.
+    #[arg(long, env = "POND_QUERY_HISTORY_RETENTION", default_value = "30d", value_parser = humantime::parse_duration)]
+    pub query_history_retention: Duration,
 }
 
 impl CoordinatorConfig {
@@ -183,6 +194,9 @@ mod tests {
         assert_eq!(config.query_timeout, None);
         assert_eq!(config.max_result_bytes, None);
         assert_eq!(config.duckling_idle_timeout, None);
+        assert_eq!(config.max_sessions, 10_000);
+        assert_eq!(config.max_sessions_per_user, 1_000);
+        assert_eq!(config.query_history_retention, Duration::from_secs(30 * 24 * 3600));
         let (parsed, _) = parse(&[]);
         assert_eq!(
             CoordinatorConfig {
@@ -207,6 +221,9 @@ mod tests {
                 "--duckling-idle-timeout=10m",
                 "--session-idle-timeout=2h",
                 "--unreturned-session-timeout=90s",
+                "--max-sessions=20",
+                "--max-sessions-per-user=3",
+                "--query-history-retention=0s",
             ]
             .map(String::from)
             .to_vec(),

@@ -10,6 +10,7 @@
 //!   inside their owner's duckling only.
 //! - [`shares`]: databases published read-only to other users: access, visibility, updates,
 //!   tokens and URLs (the catalog keeps them and decides who reads).
+//! - [`history`]: the query history's records, the text it keeps, its files.
 //! - [`auth`]: JWTs and revocation.
 //! - [`commands`]: Pond's statements: databases, clones, snapshots, time travel, retention,
 //!   `REFRESH`, `SHUTDOWN`, secrets and shares, recognised from DuckDB's tokens.
@@ -37,6 +38,7 @@ pub mod commands;
 pub mod config;
 pub mod coordinator;
 pub mod error;
+pub mod history;
 pub mod secrets;
 pub mod session;
 pub mod shares;

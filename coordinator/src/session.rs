@@ -149,6 +149,8 @@ pub struct SessionLimits {
     pub query_timeout: Option<std::time::Duration>,
     /// Results larger than this (Arrow bytes) end with an error.
     pub max_result_bytes: Option<u64>,
+    /// Statements waiting for a turn now, of every user (a gauge for metrics).
+    pub queued: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// One client session.
@@ -317,6 +319,15 @@ impl Session {
             return Ok(p);
         }
         tracing::debug!(user = self.principal.user, "queued behind the concurrent-query limit");
+        /// Counts a waiter for as long as it waits, even when its caller stops waiting.
+        struct Waiting(Arc<std::sync::atomic::AtomicU64>);
+        impl Drop for Waiting {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        self.limits.queued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let _waiting = Waiting(Arc::clone(&self.limits.queued));
         admission
             .acquire_owned()
             .await
@@ -330,7 +341,7 @@ impl Session {
 
     /// Records that the client carries this session (its cookie came back). Handles (tickets,
     /// transaction ids) do not count: a client without cookies uses those once per query.
-    pub(crate) fn mark_returned(&self) {
+    pub fn mark_returned(&self) {
         self.activity.mark_returned();
     }
 
@@ -668,6 +679,27 @@ impl Session {
         id
     }
 
+    /// The rows and Arrow bytes of parked result `query_id` when it already ran (a script, an
+    /// update, Pond's statement), `None` when it runs or streams at DoGet. An update's rows are
+    /// those it changed (DuckDB answers them as one `Count`).
+    pub(crate) fn parked_result_size(&self, query_id: &str) -> Option<(u64, u64)> {
+        let state = self.state.lock();
+        let PendingQuery::Ready { batches, schema } = state.pending.get(query_id)? else {
+            return None;
+        };
+        let bytes = batches.iter().map(|b| b.get_array_memory_size() as u64).sum();
+        let count = match (schema.fields().len(), batches.as_slice()) {
+            (1, [batch]) if schema.field(0).name() == "Count" && batch.num_rows() == 1 => batch
+                .column(0)
+                .as_any()
+                .downcast_ref::<arrow::array::Int64Array>()
+                .map(|c| c.value(0).max(0) as u64),
+            _ => None,
+        };
+        let rows = count.unwrap_or_else(|| batches.iter().map(|b| b.num_rows() as u64).sum());
+        Some((rows, bytes))
+    }
+
     /// Takes a parked query (a query is fetched once).
     pub fn take(&self, query_id: &str) -> Result<PendingQuery> {
         let mut s = self.state.lock();
@@ -806,6 +838,7 @@ mod tests {
             admission: Arc::new(tokio::sync::Semaphore::new(4)),
             query_timeout: None,
             max_result_bytes: None,
+            queued: Default::default(),
         };
         let principal = Principal {
             user: "u1".into(),

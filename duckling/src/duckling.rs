@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 use parking_lot::Mutex;
 use pond_proto::storage::BlockRef;
@@ -301,6 +302,15 @@ impl Duckling {
     /// Runs SQL on the host connection (Pond's own statements, never user SQL).
     pub fn host_execute(&self, sql: &str) -> Result<(), DucklingError> {
         Ok(self.host.lock().execute_batch(sql)?)
+    }
+
+    /// Appends `batch` to table `pond_information_schema.<table>`, whose columns it matches.
+    pub fn append_to_information_schema(&self, table: &str, batch: &RecordBatch) -> Result<(), DucklingError> {
+        let host = self.host.lock();
+        let mut appender = host.appender(INFORMATION_SCHEMA, "main", table)?;
+        appender.append(batch)?;
+        appender.flush()?;
+        Ok(())
     }
 
     /// Creates (or replaces) secret `name` with `create_sql`, host SQL that makes a temporary

@@ -50,7 +50,13 @@ impl CallContext {
 
     /// The session that owns a handle (transaction id, prepared statement, query ticket).
     pub fn session_of(&self, handle: &str) -> Result<Arc<Session>> {
-        Ok(self.coordinator.session_of(&self.principal, handle)?)
+        let session = self.coordinator.session_of(&self.principal, handle)?;
+        // A handle alone does not show the client keeps the session (a client without cookies
+        // uses one per query); the session's cookie beside it does.
+        if self.cookie.as_deref() == Some(session.id()) {
+            session.mark_returned();
+        }
+        Ok(session)
     }
 
     /// The cookie to set on the response, if this call created a session.

@@ -26,6 +26,7 @@ pub mod metadata;
 pub mod metrics;
 pub mod service;
 pub mod status;
+pub mod telemetry;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -42,6 +43,14 @@ pub use health::{Health, health_service};
 pub use metrics::{CountCalls, Metrics, Sample, spawn_http};
 pub use service::PondFlightSql;
 pub use status::FlightSqlError;
+pub use telemetry::TraceCalls;
+
+/// The layers every public front door's calls pass: counted (outermost, so a call's time
+/// includes its tracing), then traced.
+pub type PublicLayers = tower::layer::util::Stack<
+    tower::layer::util::Stack<TraceCalls, tower::layer::util::Stack<CountCalls, tower::layer::util::Identity>>,
+    tower::layer::util::Identity,
+>;
 
 /// The largest gRPC message accepted or sent (ingest batches, large result batches).
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
@@ -100,17 +109,13 @@ pub fn flight_service<S: arrow_flight::flight_service_server::FlightService>(ser
 /// service; with what to tell them once shutdown begins.
 pub async fn public_server(
     config: &ServerConfig,
-) -> Result<
-    (
-        tonic::transport::server::Router<tower::layer::util::Stack<CountCalls, tower::layer::util::Identity>>,
-        Draining,
-    ),
-    ServeError,
-> {
+) -> Result<(tonic::transport::server::Router<PublicLayers>, Draining), ServeError> {
     let (health, health_service) = health_service().await;
-    let router = server_builder(config)?
+    let layers = tower::ServiceBuilder::new()
         .layer(CountCalls::new(config.metrics.clone()))
-        .add_service(health_service);
+        .layer(TraceCalls)
+        .into_inner();
+    let router = server_builder(config)?.layer(layers).add_service(health_service);
     let draining = Draining {
         health,
         metrics: config.metrics.clone(),

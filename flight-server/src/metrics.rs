@@ -47,21 +47,45 @@ struct StateLabels {
     state: String,
 }
 
-/// What the server's own state shows at a scrape: its sessions, its ducklings by state, and
-/// what its object store has done (puts, bytes put, gets, bytes got; monotonic).
+/// A finished statement's labels: how it ended (`ok`, `error`, `cancelled`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabels {
+    status: &'static str,
+}
+
+/// What the server's own state shows at a scrape: gauges, its ducklings by state, and its
+/// monotonic counters in [`COUNTERS`]' order.
 #[derive(Debug, Clone, Default)]
 pub struct Sample {
     pub sessions: i64,
+    /// Statements running now (planned and not yet fully fetched included).
+    pub running_statements: i64,
+    /// Statements waiting for a turn (`--max-concurrent-queries`).
+    pub queued_statements: i64,
     pub ducklings: Vec<(String, i64)>,
-    pub store: [u64; 4],
+    pub counters: [u64; COUNTERS.len()],
 }
 
-/// The object store's counters, in [`Sample::store`]'s order: name, help.
-const STORE_COUNTERS: [(&str, &str); 4] = [
+/// The monotonic counters a [`Sample`] carries, in its order: name, help.
+pub const COUNTERS: [(&str, &str); 12] = [
     ("store_puts", "Objects written to the object store by this process"),
     ("store_put_bytes", "Bytes written to the object store by this process"),
     ("store_gets", "Objects read from the object store by this process"),
     ("store_get_bytes", "Bytes read from the object store by this process"),
+    ("commits", "Snapshots committed by this process"),
+    (
+        "commit_microseconds",
+        "Time this process's commits took (capture, uploads, manifest), summed",
+    ),
+    ("duckling_cold_starts", "Ducklings started in this process"),
+    ("duckling_cold_start_microseconds", "Time those starts took, summed"),
+    ("gc_runs", "Garbage collections"),
+    ("gc_objects_deleted", "Objects garbage collection deleted"),
+    ("gc_bytes_deleted", "Bytes garbage collection deleted"),
+    (
+        "query_history_dropped",
+        "Query history records dropped because the writer fell behind or failed",
+    ),
 ];
 
 /// The front door's metrics.
@@ -70,9 +94,15 @@ pub struct Metrics {
     calls: Family<CallLabels, Counter>,
     seconds: Family<MethodLabels, Histogram>,
     sessions: Gauge,
+    running_statements: Gauge,
+    queued_statements: Gauge,
+    statements: Family<StatusLabels, Counter>,
+    statement_seconds: Family<StatusLabels, Histogram>,
+    rows: Counter,
+    bytes: Counter,
     ducklings: Family<StateLabels, Gauge>,
-    /// The store's counters, and the values they last took (each scrape adds what is new).
-    store: [(Counter, std::sync::atomic::AtomicU64); 4],
+    /// [`COUNTERS`], and the values they last took (each scrape adds what is new).
+    counters: [(Counter, std::sync::atomic::AtomicU64); COUNTERS.len()],
     ready: AtomicBool,
     sample: Box<dyn Fn() -> Sample + Send + Sync>,
 }
@@ -105,9 +135,39 @@ impl Metrics {
         );
         let sessions = Gauge::default();
         registry.register("sessions", "Open client sessions", sessions.clone());
+        let running_statements = Gauge::default();
+        registry.register(
+            "running_statements",
+            "Statements running now, from their start to the last row fetched",
+            running_statements.clone(),
+        );
+        let statements = Family::<StatusLabels, Counter>::default();
+        registry.register(
+            "statements",
+            "Statements finished, by how they ended (ok, error, cancelled)",
+            statements.clone(),
+        );
+        let statement_seconds = Family::<StatusLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.000_1, 2.0, 24))
+        });
+        registry.register(
+            "statement_seconds",
+            "Statements' time from their start to their end (the last row fetched), by how they ended",
+            statement_seconds.clone(),
+        );
+        let queued_statements = Gauge::default();
+        registry.register(
+            "queued_statements",
+            "Statements waiting for a turn (--max-concurrent-queries)",
+            queued_statements.clone(),
+        );
+        let rows = Counter::default();
+        registry.register("statement_rows", "Rows statements returned or changed", rows.clone());
+        let bytes = Counter::default();
+        registry.register("statement_bytes", "Arrow bytes statements returned", bytes.clone());
         let ducklings = Family::<StateLabels, Gauge>::default();
         registry.register("ducklings", "Ducklings, by state", ducklings.clone());
-        let store = STORE_COUNTERS.map(|(name, help)| {
+        let counters = COUNTERS.map(|(name, help)| {
             let counter = Counter::default();
             registry.register(name, help, counter.clone());
             (counter, std::sync::atomic::AtomicU64::new(0))
@@ -117,8 +177,14 @@ impl Metrics {
             calls,
             seconds,
             sessions,
+            running_statements,
+            queued_statements,
+            statements,
+            statement_seconds,
+            rows,
+            bytes,
             ducklings,
-            store,
+            counters,
             ready: AtomicBool::new(true),
             sample: Box::new(sample),
         })
@@ -143,15 +209,30 @@ impl Metrics {
             .observe(started.elapsed().as_secs_f64());
     }
 
+    /// Counts a finished statement (the coordinator's query observer).
+    pub fn statement_finished(&self, r: &pond_coordinator::history::QueryRecord) {
+        let labels = StatusLabels {
+            status: r.status.as_str(),
+        };
+        self.statements.get_or_create(&labels).inc();
+        self.statement_seconds
+            .get_or_create(&labels)
+            .observe(r.duration_ms() / 1000.0);
+        self.rows.inc_by(r.rows);
+        self.bytes.inc_by(r.bytes);
+    }
+
     /// The OpenMetrics text of every metric, gauges sampled now.
     pub fn text(&self) -> String {
         let sample = (self.sample)();
         self.sessions.set(sample.sessions);
+        self.running_statements.set(sample.running_statements);
+        self.queued_statements.set(sample.queued_statements);
         self.ducklings.clear();
         for (state, n) in sample.ducklings {
             self.ducklings.get_or_create(&StateLabels { state }).set(n);
         }
-        for ((counter, seen), now) in self.store.iter().zip(sample.store) {
+        for ((counter, seen), now) in self.counters.iter().zip(sample.counters) {
             let before = seen.swap(now, Ordering::Relaxed);
             counter.inc_by(now.saturating_sub(before));
         }
@@ -281,7 +362,7 @@ where
 
 /// A call's method as a label: the services a front door serves by name, anything else (a
 /// client may send any path) as `other`, so labels stay few.
-fn method_label(path: &str) -> &'static str {
+pub(crate) fn method_label(path: &str) -> &'static str {
     const KNOWN: &[&str] = &[
         "/arrow.flight.protocol.FlightService/Handshake",
         "/arrow.flight.protocol.FlightService/ListFlights",
@@ -307,8 +388,10 @@ mod tests {
     fn calls_are_labelled_by_known_methods_only_and_gauges_are_sampled() {
         let metrics = Metrics::new(|| Sample {
             sessions: 3,
+            running_statements: 4,
+            queued_statements: 6,
             ducklings: vec![("running".into(), 2)],
-            store: [1, 100, 2, 200],
+            counters: [1, 100, 2, 200, 0, 0, 0, 0, 0, 0, 0, 5],
         });
         metrics.record(
             method_label("/arrow.flight.protocol.FlightService/DoGet"),
@@ -331,6 +414,12 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("pond_store_put_bytes_total 100"), "{text}");
+        assert!(
+            text.contains("pond_running_statements 4")
+                && text.contains("pond_queued_statements 6")
+                && text.contains("pond_query_history_dropped_total 5"),
+            "{text}"
+        );
         assert!(
             metrics.text().contains("pond_store_put_bytes_total 100"),
             "a scrape adds only what is new"

@@ -45,6 +45,10 @@ pub struct StoreStats {
     pub puts: AtomicU64,
     pub get_bytes: AtomicU64,
     pub gets: AtomicU64,
+    /// Snapshots committed through this store, and the microseconds their commits took
+    /// (capture, uploads and the manifest's conditional put).
+    pub commits: AtomicU64,
+    pub commit_micros: AtomicU64,
 }
 
 impl StoreStats {

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use pond_proto::storage::{self as pb, BlockRef, manifest::Body};
-use tracing::{debug, warn};
+use tracing::{Instrument, debug, warn};
 
 use crate::Storage;
 use crate::error::{Result, StorageError};
@@ -289,11 +289,33 @@ impl DatabaseWriter {
         if unchanged && self.seq > 0 {
             return Ok(None);
         }
+        // Exported with `--otlp-endpoint`, under the statement that committed.
+        let span = tracing::info_span!(
+            target: "pond_trace",
+            "storage.commit",
+            pond.database_id = %self.database,
+            pond.snapshot = tracing::field::Empty,
+            pond.bytes_uploaded = tracing::field::Empty,
+            pond.blocks = tracing::field::Empty,
+            pond.attempts = tracing::field::Empty,
+        );
         let mut attempt = 0;
+        let started = std::time::Instant::now();
         loop {
             attempt += 1;
-            match self.commit_capture(&c).await {
+            match self.commit_capture(&c).instrument(span.clone()).await {
                 Ok(stats) => {
+                    let counts = self.storage.store().stats();
+                    counts.commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    counts.commit_micros.fetch_add(
+                        started.elapsed().as_micros() as u64,
+                        std::sync::atomic::Ordering::Relaxed,
+                    );
+                    // As i64: OpenTelemetry has no unsigned integers.
+                    span.record("pond.snapshot", stats.seq as i64);
+                    span.record("pond.bytes_uploaded", stats.bytes as i64);
+                    span.record("pond.blocks", stats.blocks as i64);
+                    span.record("pond.attempts", attempt as i64);
                     debug!(
                         database = self.database,
                         seq = stats.seq,

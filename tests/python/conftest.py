@@ -12,6 +12,8 @@ Fixtures:
   conn        an autocommit connection of a fresh user (closed at teardown)
   admin_conn  the admin's autocommit connection on the shared server
   s3_server   session-scoped S3-compatible server (moto) on loopback: an S3Server
+  jaeger      Jaeger v2 (jaeger.py), started before the first test when test_tracing.py is
+              collected
 
 Helpers on a server object: url, port, token, data_dir, connect(token=None, autocommit=False,
 cookies=True), new_user(name, read_only=False, ttl=None) -> token, revoke(token_id),
@@ -31,6 +33,7 @@ import re
 import signal
 import socket
 import subprocess
+import tempfile
 import sys
 import threading
 import time
@@ -513,3 +516,32 @@ def pytest_configure(config):
     # connect() warns when BeginTransaction is refused (e.g. bad token); that is expected in
     # the auth tests and noise elsewhere.
     warnings.filterwarnings("ignore", message="Cannot disable autocommit")
+
+
+# ---- the tracing tests' collector ---------------------------------------------------------
+
+_jaeger = None
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Starts Jaeger before any test runs when a tracing test is collected: it needs an inotify
+    instance, and the servers of a long run can hold all 128 a user may have by the time the
+    tracing tests come."""
+    global _jaeger
+    if any(Path(str(item.fspath)).name == "test_tracing.py" for item in items):
+        import jaeger as jaeger_module
+
+        if not os.access(jaeger_module.JAEGER, os.X_OK):
+            raise pytest.UsageError(f"no Jaeger at {jaeger_module.JAEGER}: tests/python/install-jaeger.sh builds it")
+        _jaeger = jaeger_module.Jaeger(Path(tempfile.mkdtemp(prefix="pond-jaeger-")))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _jaeger is not None:
+        _jaeger.stop()
+
+
+@pytest.fixture
+def jaeger():
+    assert _jaeger is not None, "Jaeger starts when test_tracing.py is collected"
+    return _jaeger

@@ -22,6 +22,9 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+# The collector the tracing tests export to.
+"$here/install-jaeger.sh"
+
 cd "$here"
 export PYTHONDONTWRITEBYTECODE=1
 set +e

@@ -60,7 +60,19 @@ def test_metrics_count_calls_and_readyz_turns_503_while_queries_drain(pond_facto
         with server.connect(token="not-a-token", autocommit=True) as bad:
             scalar(bad, "SELECT 1")
 
-    m = samples(port)
+    # Finished statements are counted: in-process as they end, from process ducklings as
+    # their history records reach the coordinator.
+    deadline = time.time() + 15
+    while True:
+        m = samples(port)
+        ended = {s.labels["status"]: s.value for s in m.get("pond_statements_total", [])}
+        if ended.get("ok", 0) >= 6:
+            break
+        assert time.time() < deadline, f"finished statements were never counted: {ended}"
+        time.sleep(0.1)
+    assert sum(s.value for s in m["pond_statement_seconds_count"]) >= 6
+    assert m["pond_statement_rows_total"][0].value >= 5
+    assert m["pond_running_statements"][0].value >= 0
     calls = {(s.labels["method"], s.labels["code"]): s.value for s in m["pond_rpc_calls_total"]}
     assert calls.get((GET_FLIGHT_INFO, "0"), 0) >= 5, calls
     assert any(code == "16" for (_, code) in calls), f"no UNAUTHENTICATED call counted: {calls}"
@@ -72,6 +84,10 @@ def test_metrics_count_calls_and_readyz_turns_503_while_queries_drain(pond_facto
         assert m["pond_sessions"][0].value >= 1
         assert m["pond_store_put_bytes_total"][0].value > 0, m["pond_store_put_bytes_total"]
         assert m["pond_store_puts_total"][0].value >= 1
+        assert m["pond_commits_total"][0].value >= 1
+        assert m["pond_commit_microseconds_total"][0].value > 0
+        assert m["pond_duckling_cold_starts_total"][0].value >= 1
+        assert m["pond_queued_statements"][0].value == 0
     # No label carries a user's name, a token or SQL text.
     _, text = get(port, "/metrics")
     assert "SELECT" not in text and "admin" not in text and "not-a-token" not in text

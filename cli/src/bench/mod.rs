@@ -7,6 +7,7 @@ mod ducklings;
 mod lake;
 mod min_cut;
 mod reference;
+mod tracing_cost;
 
 /// `SELECT 1` as a standard Flight SQL client runs it (GetFlightInfo, then DoGet), `$n` times
 /// after a warm-up; the sorted latencies. A macro: the client's transport types differ.
@@ -81,6 +82,10 @@ pub struct BenchArgs {
     /// default: moto, started with `POND_PYTHON` or `python3`.
     #[arg(long, env = "POND_BENCH_S3_ENDPOINT")]
     s3_endpoint: Option<String>,
+    /// The OpenTelemetry collector (OTLP/gRPC, e.g. http://127.0.0.1:4317) the tracing
+    /// benchmark exports to.
+    #[arg(long, env = "POND_BENCH_OTLP_COLLECTOR")]
+    otlp_collector: Option<String>,
     /// Database sizes for the storage benchmark, e.g. 1GiB,4GiB.
     #[arg(long, env = "POND_BENCH_SIZES", value_delimiter = ',', default_value = "1GiB,4GiB")]
     sizes: Vec<crate::ByteSize>,
@@ -108,6 +113,9 @@ enum Suite {
     /// Shares: creating and attaching one of a database of each `--sizes` (bytes written, time),
     /// and the delay from a commit to an AUTOMATIC share's reader seeing it.
     Shares,
+    /// Tracing's cost: `SELECT 1` round trips without an exporter and exporting every span to
+    /// `--otlp-collector`, alternately in the same run.
+    Tracing,
 }
 
 #[allow(clippy::print_stdout)]
@@ -146,6 +154,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             )
             .await
         }
+        Suite::Tracing => tracing_cost::run(args.otlp_collector, args.iterations).await,
         Suite::Storage => {
             let sizes: Vec<u64> = args.sizes.iter().map(|s| s.as_u64()).collect();
             let iterations = args.iterations;

@@ -23,10 +23,18 @@ use tracing::warn;
 use crate::error::{CoordinatorError, Result};
 use crate::session::{Access, Session};
 
+/// Runs `f` on a blocking thread, in the caller's trace span.
 pub(super) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f)
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(f))
         .await
         .map_err(|e| CoordinatorError::Internal(format!("worker task failed: {e}")))?
+}
+
+/// DuckDB running a statement, a trace span under the statement's: entered on the thread that
+/// runs it (commits to storage show under it).
+pub(super) fn duckdb_span() -> tracing::Span {
+    tracing::info_span!(target: "pond_trace", "duckdb", db.system.name = "duckdb")
 }
 
 /// The connection a statement needs: its Flight transaction's, the session's own for SQL
@@ -98,6 +106,7 @@ async fn run_on_connection<T: Send + 'static>(
         let _permit = permit;
         s.duckling().running(|| {
             let conn = s.acquire(&access)?;
+            let _duckdb = duckdb_span().entered();
             s.started(&op, conn.interrupt_handle())?;
             let run = || {
                 if gave_up.load(std::sync::atomic::Ordering::SeqCst) {

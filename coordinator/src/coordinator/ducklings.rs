@@ -136,6 +136,12 @@ impl Coordinator {
             let elapsed = started.elapsed();
             slot.cold_start_us
                 .store(elapsed.as_micros() as u64, std::sync::atomic::Ordering::Relaxed);
+            self.counters
+                .cold_starts
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.counters
+                .cold_start_micros
+                .fetch_add(elapsed.as_micros() as u64, std::sync::atomic::Ordering::Relaxed);
             slot.started_ms
                 .store(crate::catalog::now_ms(), std::sync::atomic::Ordering::Relaxed);
             info!(
@@ -462,6 +468,10 @@ impl Coordinator {
             .await
             .map_err(DucklingError::from)?;
         info!(?report, "garbage collection");
+        let add = |n: &std::sync::atomic::AtomicU64, v: u64| n.fetch_add(v, std::sync::atomic::Ordering::Relaxed);
+        add(&self.counters.gc_runs, 1);
+        add(&self.counters.gc_objects_deleted, report.objects_deleted);
+        add(&self.counters.gc_bytes_deleted, report.bytes_deleted);
         Ok(report)
     }
 
@@ -479,5 +489,6 @@ impl Coordinator {
         for d in slots.iter().filter_map(|c| c.duckling.lock().clone()) {
             d.close();
         }
+        self.close_history();
     }
 }

@@ -16,8 +16,10 @@ use tokio::sync::mpsc;
 
 use super::Coordinator;
 use super::connection::{on_connection, run_in_transaction};
+use super::history::finish_changed;
 use crate::error::{CoordinatorError, Result};
 use crate::session::Session;
+use tracing::Instrument;
 
 /// Where and how CommandStatementIngest writes.
 #[derive(Debug, Clone)]
@@ -56,7 +58,35 @@ pub enum IfExists {
 
 impl Coordinator {
     /// Bulk ingest: creates/replaces/appends the target table from a stream of batches.
+    /// Recorded in the history as `INGEST INTO <table>`.
     pub async fn ingest(
+        &self,
+        session: &Arc<Session>,
+        target: IngestTarget,
+        schema: SchemaRef,
+        batches: mpsc::Receiver<IngestChunk>,
+    ) -> Result<i64> {
+        let name: Vec<String> = [target.catalog.as_deref(), target.schema.as_deref(), Some(&target.table)]
+            .into_iter()
+            .flatten()
+            .map(quote_ident)
+            .collect();
+        let recorded = self.record(
+            session,
+            &session.new_query_id(),
+            &format!("INGEST INTO {}", name.join(".")),
+            "INGEST",
+            target.transaction.as_deref(),
+        );
+        let changed = self
+            .ingest_recorded(session, target, schema, batches)
+            .instrument(recorded.span())
+            .await;
+        finish_changed(recorded, &changed);
+        changed
+    }
+
+    async fn ingest_recorded(
         &self,
         session: &Arc<Session>,
         target: IngestTarget,

@@ -15,6 +15,8 @@
 //!   table functions.
 //! - `shares`: `CREATE`/`UPDATE`/`DROP SHARE`, grants, a reader's `ATTACH` of a
 //!   share, and readers' attachments kept in line with their shares.
+//! - `history`: statements as they run (`recent_queries`) and once done (the
+//!   query history, metrics).
 //! - `metadata`: catalogs, schemas, tables and keys; `ingest`:
 //!   bulk ingest; `dual`: dual-execution planning.
 //!
@@ -30,6 +32,7 @@
 mod connection;
 mod dual;
 mod ducklings;
+mod history;
 mod ingest;
 mod metadata;
 mod pond_statements;
@@ -57,6 +60,7 @@ use connection::blocking;
 use ducklings::DucklingSlot;
 
 pub use ducklings::{ClusterView, DUCKLINGS_DIR, DucklingInfo, open_instance};
+pub use history::QueryObserver;
 pub use ingest::{IfExists, IfNotExists, IngestChunk, IngestTarget};
 pub use metadata::{KeyColumn, TableFilter, TableInfo, TableName};
 pub use prepared::PreparedInfo;
@@ -92,10 +96,35 @@ pub struct Coordinator {
     /// That thread: joined at shutdown, so no DuckDB instance is being opened while the
     /// process exits (DuckDB's static destructors would run under it).
     spare_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Statements running and done.
+    history: Arc<history::QueryLog>,
+    /// The id of the duckling this process is, when it is one (`pond duckling`).
+    process_duckling_id: std::sync::OnceLock<String>,
+    /// What it counts for metrics besides statements.
+    counters: Counters,
+}
+
+/// What a coordinator counts for metrics besides statements (monotonic unless said).
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Statements waiting for a turn now (`--max-concurrent-queries`); a gauge.
+    pub queued: Arc<std::sync::atomic::AtomicU64>,
+    /// In-process duckling starts, and the microseconds they took.
+    pub cold_starts: std::sync::atomic::AtomicU64,
+    pub cold_start_micros: std::sync::atomic::AtomicU64,
+    /// Garbage collections, and what they deleted.
+    pub gc_runs: std::sync::atomic::AtomicU64,
+    pub gc_objects_deleted: std::sync::atomic::AtomicU64,
+    pub gc_bytes_deleted: std::sync::atomic::AtomicU64,
 }
 
 /// The user with access to the whole server (`pond_ducklings()`).
 pub const ADMIN_USER: &str = "admin";
+
+/// A session whose client never came back may make room for another once idle this long
+/// (and holding nothing, running no statement): a call that created it has this long to park
+/// what its next call fetches (a statement is protected from its start by the history).
+const SPENT_AFTER: Duration = Duration::from_millis(100);
 
 impl Coordinator {
     /// Open sessions, of every user.
@@ -103,12 +132,25 @@ impl Coordinator {
         self.sessions.lock().len()
     }
 
-    /// What this process's object store has done: puts, bytes put, gets, bytes got.
-    pub fn store_counts(&self) -> [u64; 4] {
+    /// What this process's object store has done: puts, bytes put, gets, bytes got,
+    /// commits and the microseconds they took.
+    pub fn store_counts(&self) -> [u64; 6] {
         let stats = self.storage.store().stats();
         let (put_bytes, get_bytes) = stats.bytes();
         let load = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
-        [load(&stats.puts), put_bytes, load(&stats.gets), get_bytes]
+        [
+            load(&stats.puts),
+            put_bytes,
+            load(&stats.gets),
+            get_bytes,
+            load(&stats.commits),
+            load(&stats.commit_micros),
+        ]
+    }
+
+    /// What it counts for metrics besides statements and the store.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
     }
 
     /// `user`'s sessions, copied out so the sessions map is not held while they are used.
@@ -164,6 +206,9 @@ impl Coordinator {
             cache_bytes: config.cache_bytes,
         })
         .map_err(DucklingError::from)?;
+        // A duckling process hands every record to its coordinator, which decides.
+        let keep_history = !config.query_history_retention.is_zero() || cluster.is_some();
+        let history = history::QueryLog::start(Arc::clone(storage.clock()), Arc::clone(&catalog), keep_history);
         Ok(Arc::new(Self {
             config: CoordinatorConfig {
                 data_dir,
@@ -182,6 +227,9 @@ impl Coordinator {
             spare_instance: Mutex::new(None),
             spare_wanted: Mutex::new(None),
             spare_thread: Mutex::new(None),
+            history,
+            process_duckling_id: std::sync::OnceLock::new(),
+            counters: Counters::default(),
         }))
     }
 
@@ -223,6 +271,9 @@ impl Coordinator {
     pub fn reap(&self) {
         let sessions = self.reap_idle_sessions();
         let ducklings = self.reap_idle_ducklings();
+        // Statements whose session went another way (SHUTDOWN, an idle duckling's stop) end.
+        let live: std::collections::HashSet<String> = self.sessions.lock().keys().cloned().collect();
+        self.history.abandon_orphans(&live);
         if sessions + ducklings > 0 {
             debug!(sessions, ducklings, "reaped idle sessions and ducklings");
         }
@@ -246,9 +297,11 @@ impl Coordinator {
                 return Ok((s, false));
             }
         }
+        self.make_room_for_a_session(&principal.user)?;
         let duckling = self.duckling(&principal.user)?;
         let id = uuid::Uuid::new_v4().simple().to_string();
         let limits = SessionLimits {
+            queued: Arc::clone(&self.counters.queued),
             admission: self.admission(&principal.user),
             query_timeout: self.config.query_timeout,
             max_result_bytes: self.config.max_result_bytes,
@@ -265,6 +318,44 @@ impl Coordinator {
         self.sessions.lock().insert(id, Arc::clone(&s));
         debug!(user = principal.user, session = s.id(), "session opened");
         Ok((s, true))
+    }
+
+    /// Refuses a new session of `user` past `--max-sessions` (the admin excepted, who must
+    /// be able to end others) or `--max-sessions-per-user`, once the spent sessions that count
+    /// are closed: those whose client never came back, idle for [`SPENT_AFTER`], holding
+    /// nothing and running no statement (a client without cookies, as ADBC, opens one per
+    /// statement).
+    fn make_room_for_a_session(&self, user: &str) -> Result<()> {
+        let (max, per_user) = (self.config.max_sessions, self.config.max_sessions_per_user);
+        let full = |sessions: &HashMap<String, Arc<Session>>| {
+            let total = sessions.len();
+            // Counting a user's sessions walks them all: only when they could be at the limit.
+            let mine = || sessions.values().filter(|s| s.principal().user == user).count();
+            (
+                total >= max && user != ADMIN_USER,
+                total >= per_user && mine() >= per_user,
+            )
+        };
+        let (server_full, user_full) = full(&self.sessions.lock());
+        if !server_full && !user_full {
+            return Ok(());
+        }
+        let timeout = self.config.session_idle_timeout;
+        self.close_sessions_where(|s| {
+            // At the user's own limit, only the user's own sessions make room.
+            (server_full || s.principal().user == user)
+                && s.expired(timeout, SPENT_AFTER)
+                && !self.history.runs_in(s.id())
+        });
+        match full(&self.sessions.lock()) {
+            (true, _) => Err(CoordinatorError::ResourceExhausted(format!(
+                "the server holds its limit of {max} open sessions (--max-sessions): close sessions you no longer use, or try again later"
+            ))),
+            (_, true) => Err(CoordinatorError::ResourceExhausted(format!(
+                "user {user} holds the limit of {per_user} open sessions (--max-sessions-per-user): close sessions you no longer use, or end one with pond_kill_session"
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// The session that owns `handle` (a transaction id, prepared handle or query id).
@@ -291,22 +382,31 @@ impl Coordinator {
     pub fn close_session(&self, session: &Session) {
         session.interrupt_all();
         self.sessions.lock().remove(session.id());
+        self.history.abandon_session(session.id());
     }
 
     /// Closes sessions idle for longer than the configured timeout. Returns how many.
     pub fn reap_idle_sessions(&self) -> usize {
         let (timeout, unreturned) = (self.config.session_idle_timeout, self.config.unreturned_session_timeout);
-        let mut sessions = self.sessions.lock();
-        let before = sessions.len();
-        sessions.retain(|_, s| {
-            let keep = !s.expired(timeout, unreturned);
+        self.close_sessions_where(|s| s.expired(timeout, unreturned))
+    }
+
+    /// Closes the sessions `close` picks: what they run (or wait to be fetched) is
+    /// interrupted, and their statements end in the history. Returns how many.
+    fn close_sessions_where(&self, close: impl Fn(&Session) -> bool) -> usize {
+        let mut closed = Vec::new();
+        self.sessions.lock().retain(|id, s| {
+            let keep = !close(s);
             if !keep {
-                // Stops what waits for a DoGet that will not come.
                 s.interrupt_all();
+                closed.push(id.clone());
             }
             keep
         });
-        before - sessions.len()
+        for id in &closed {
+            self.history.abandon_session(id);
+        }
+        closed.len()
     }
 
     /// Stops the queries started at GetFlightInfo that no DoGet fetches yet (shutdown: once

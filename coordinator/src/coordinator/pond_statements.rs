@@ -1,6 +1,6 @@
 //! Pond's own statements (see [`crate::commands`]), run by the coordinator instead of DuckDB:
 //! databases, clones, snapshots, time travel, retention, `REFRESH`, `USE`, `SHUTDOWN`,
-//! `pond_interrupt`, secrets and shares (run in `shares.rs`).
+//! `pond_interrupt`, `pond_kill_session`, secrets and shares (run in `shares.rs`).
 //!
 //! Invariants:
 //! - The catalog and the duckling agree after every statement: when the second step of a
@@ -8,7 +8,8 @@
 //!   still shows is withdrawn by the next follow, `shares.rs`).
 //! - A read-only token runs only the statements that change no data, database, secret or
 //!   share ([`writes`]); it may attach and detach shares.
-//! - A caller names only its own databases and sessions; another user's are NOT_FOUND.
+//! - A caller names only its own databases and sessions; another user's are NOT_FOUND. The
+//!   admin may interrupt or end any session of this process (logged, and in the history).
 
 use std::sync::Arc;
 
@@ -19,7 +20,7 @@ use pond_duckling::engine::quote_literal;
 use pond_storage::{DatabaseWriter, SnapshotSelector, block_on};
 use tracing::warn;
 
-use super::Coordinator;
+use super::{ADMIN_USER, Coordinator};
 use crate::catalog::{DEFAULT_DATABASE, OnExisting};
 use crate::commands::{CloneSource, Command, SnapshotSpec};
 use crate::error::{CoordinatorError, Result};
@@ -67,6 +68,7 @@ pub(super) fn result_schema(cmd: &Command) -> SchemaRef {
     match cmd {
         Command::ShowDatabases => one("database_name", DataType::Utf8),
         Command::Interrupt { .. } => one("interrupted", DataType::Boolean),
+        Command::KillSession { .. } => one("killed", DataType::Boolean),
         Command::CreateSnapshot { .. } => one("snapshot_id", DataType::UInt64),
         Command::CreateShare { .. } => one("share_url", DataType::Utf8),
         Command::ShowSecrets => secrets_schema(),
@@ -105,7 +107,7 @@ impl Coordinator {
         let user = principal.user.as_str();
         if writes(&cmd) && principal.read_only {
             return Err(CoordinatorError::PermissionDenied(
-                "a read-only token cannot create, drop, restore, snapshot or alter databases, create or drop secrets, or create, update, grant or drop shares"
+                "a read-only token cannot create, drop, restore, snapshot or alter databases, create or drop secrets, create, update, grant or drop shares, or end sessions"
                     .into(),
             ));
         }
@@ -113,6 +115,7 @@ impl Coordinator {
         match cmd {
             Command::Shutdown => self.stop_duckling(user, session.id()),
             Command::Interrupt { connection } => return self.interrupt(user, &connection),
+            Command::KillSession { connection } => return self.kill_session(session, &connection),
             Command::ShowDatabases => return single_column("database_name", self.catalogs(principal)?),
             Command::Use { database, schema } => {
                 self.usable_database(user, &database)?;
@@ -231,20 +234,47 @@ impl Coordinator {
         Ok((schema, vec![batch]))
     }
 
-    /// `pond_interrupt('connection')`: interrupts what one of `user`'s sessions runs; answers
-    /// whether it ran anything.
-    fn interrupt(&self, user: &str, connection: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-        let target = self
-            .sessions
+    /// Session `connection`, when `user` may act on it: their own, or anyone's for the admin.
+    fn connection_for(&self, user: &str, connection: &str) -> Result<Arc<Session>> {
+        self.sessions
             .lock()
             .get(connection)
-            .filter(|s| s.principal().user == user)
+            .filter(|s| user == ADMIN_USER || s.principal().user == user)
             .cloned()
-            .ok_or_else(|| CoordinatorError::NotFound(format!("you have no connection {connection}")))?;
+            .ok_or_else(|| CoordinatorError::NotFound(format!("you have no connection {connection}")))
+    }
+
+    /// `pond_interrupt('connection')`: interrupts what one of `user`'s sessions (the admin:
+    /// anyone's) runs; answers whether it ran anything.
+    fn interrupt(&self, user: &str, connection: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+        let target = self.connection_for(user, connection)?;
         let interrupted = target.running_count() > 0;
         target.interrupt_all();
+        if target.principal().user != user {
+            tracing::info!(by = user, user = %target.principal().user, session = connection, "interrupted another user's session");
+        }
         let value = Arc::new(arrow::array::BooleanArray::from(vec![interrupted]));
         single_value("interrupted", DataType::Boolean, value)
+    }
+
+    /// `pond_kill_session('connection')`: interrupts one of the caller's sessions (the admin:
+    /// anyone's) and closes it; its client's next call on it finds it gone. A session cannot
+    /// kill itself.
+    fn kill_session(&self, caller: &Session, connection: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+        let user = caller.principal().user.as_str();
+        if connection == caller.id() {
+            return Err(CoordinatorError::InvalidArgument(
+                "pond_kill_session cannot end the session that calls it: close the connection instead".into(),
+            ));
+        }
+        let target = self.connection_for(user, connection)?;
+        self.close_session(&target);
+        tracing::info!(by = user, user = %target.principal().user, session = connection, "killed a session");
+        single_value(
+            "killed",
+            DataType::Boolean,
+            Arc::new(arrow::array::BooleanArray::from(vec![true])),
+        )
     }
 
     /// `CREATE DATABASE [IF NOT EXISTS] name [FROM source]`: a new database, or a branch of

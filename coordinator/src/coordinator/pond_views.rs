@@ -1,5 +1,6 @@
 //! Pond's views of itself inside DuckDB: `pond_information_schema` (databases, their
-//! snapshots, secrets, owned shares and shares with the caller) and the table functions `pond_active_connections()`, `pond_ducklings()`
+//! snapshots, secrets, owned shares and shares with the caller, the query history and what
+//! runs now) and the table functions `pond_active_connections()`, `pond_ducklings()`
 //! and `duckdb_secrets()` (in place of DuckDB's, which shows key ids).
 //!
 //! Invariants:
@@ -11,6 +12,7 @@
 
 use std::sync::Arc;
 
+use arrow::array::RecordBatch;
 use pond_duckling::engine::quote_literal;
 use pond_duckling::{Connection, DucklingError};
 use pond_storage::block_on;
@@ -19,6 +21,7 @@ use super::connection::blocking;
 use super::{ADMIN_USER, Coordinator, DucklingInfo};
 use crate::classify::{ACTIVE_CONNECTIONS, Classification, DUCKDB_SECRETS, DUCKLINGS};
 use crate::error::{CoordinatorError, Result};
+use crate::history::QueryRecord;
 use crate::session::Session;
 
 /// `pond_ducklings()` as a temporary table macro over `rows`.
@@ -85,6 +88,59 @@ fn table_macro(name: &str, columns: &[(&str, &str)], rows: &[Vec<String>]) -> St
     )
 }
 
+/// The columns of `query_history` and `recent_queries` (whose statements still run: no
+/// `end_time`, `duration_ms` so far, status `running`).
+const HISTORY_COLUMNS: &str = "query_id VARCHAR, user_name VARCHAR, session_id VARCHAR, database_name VARCHAR, \
+     query_text VARCHAR, kind VARCHAR, start_time TIMESTAMP, end_time TIMESTAMP, duration_ms DOUBLE, rows UBIGINT, \
+     bytes UBIGINT, status VARCHAR, error VARCHAR, duckling_id VARCHAR, transaction_id VARCHAR";
+
+/// `records` as rows of [`HISTORY_COLUMNS`]; a record without an end still runs at `now_us`.
+fn history_batch(records: &[QueryRecord], now_us: u64) -> Result<RecordBatch> {
+    use arrow::array::{ArrayRef, Float64Array, StringArray, TimestampMicrosecondArray, UInt64Array};
+    let text =
+        |f: fn(&QueryRecord) -> Option<&str>| -> ArrayRef { Arc::new(records.iter().map(f).collect::<StringArray>()) };
+    let running = |r: &QueryRecord| r.end_us == 0;
+    let columns: Vec<ArrayRef> = vec![
+        text(|r| Some(&r.query_id)),
+        text(|r| Some(&r.user_name)),
+        text(|r| Some(&r.session_id)),
+        text(|r| Some(&r.database_name)),
+        text(|r| Some(&r.query_text)),
+        text(|r| Some(&r.kind)),
+        Arc::new(TimestampMicrosecondArray::from_iter_values(
+            records.iter().map(|r| r.start_us as i64),
+        )),
+        Arc::new(
+            records
+                .iter()
+                .map(|r| (!running(r)).then_some(r.end_us as i64))
+                .collect::<TimestampMicrosecondArray>(),
+        ),
+        Arc::new(Float64Array::from_iter_values(records.iter().map(|r| {
+            let end = if running(r) { now_us.max(r.start_us) } else { r.end_us };
+            end.saturating_sub(r.start_us) as f64 / 1000.0
+        }))),
+        Arc::new(UInt64Array::from_iter_values(records.iter().map(|r| r.rows))),
+        Arc::new(UInt64Array::from_iter_values(records.iter().map(|r| r.bytes))),
+        Arc::new(
+            records
+                .iter()
+                .map(|r| Some(if running(r) { "running" } else { r.status.as_str() }))
+                .collect::<StringArray>(),
+        ),
+        text(|r| r.error.as_deref()),
+        text(|r| Some(&r.duckling_id)),
+        text(|r| r.transaction_id.as_deref()),
+    ];
+    Ok(RecordBatch::try_from_iter(
+        HISTORY_COLUMNS
+            .split(", ")
+            .map(|c| c.split(' ').next().unwrap_or_default())
+            .zip(columns),
+    )
+    .map_err(DucklingError::from)?)
+}
+
 /// Runs a query's prelude (see `Coordinator::prelude_for`) on its connection.
 pub(super) fn run_prelude(conn: &Connection, prelude: Option<&str>) -> Result<()> {
     if let Some(sql) = prelude {
@@ -110,10 +166,15 @@ impl Coordinator {
         Ok((!prelude.is_empty()).then(|| prelude.join(";\n")))
     }
 
-    /// `pond_active_connections()`: the caller's connections (sessions) on this duckling.
+    /// `pond_active_connections()`: the caller's connections (sessions) on this duckling; the
+    /// admin's lists every user's of this process.
     fn connections_macro(&self, user: &str) -> String {
-        let mine = self.sessions_of(user);
-        let rows: Vec<Vec<String>> = mine
+        let sessions: Vec<Arc<Session>> = if user == ADMIN_USER {
+            self.sessions.lock().values().cloned().collect()
+        } else {
+            self.sessions_of(user)
+        };
+        let rows: Vec<Vec<String>> = sessions
             .iter()
             .map(|s| {
                 let (database, _) = s.current();
@@ -123,6 +184,7 @@ impl Coordinator {
                     s.running_count().to_string(),
                     s.idle_for().as_secs_f64().to_string(),
                     s.in_transaction().to_string(),
+                    quote_literal(&s.principal().user),
                 ]
             })
             .collect();
@@ -134,6 +196,7 @@ impl Coordinator {
                 ("running_queries", "UBIGINT"),
                 ("idle_seconds", "DOUBLE"),
                 ("in_transaction", "BOOLEAN"),
+                ("user_name", "VARCHAR"),
             ],
             &rows,
         )
@@ -209,11 +272,13 @@ impl Coordinator {
             return Ok(());
         }
         let (this, s) = (Arc::clone(self), Arc::clone(session));
-        blocking(move || this.refresh_information_schema(&s)).await
+        let (history, recent) = (statement.reads_query_history, statement.reads_recent_queries);
+        blocking(move || this.refresh_information_schema(&s, history, recent)).await
     }
 
-    /// Fills `pond_information_schema`'s tables for the caller.
-    fn refresh_information_schema(&self, session: &Session) -> Result<()> {
+    /// Fills `pond_information_schema`'s tables for the caller; `query_history` and
+    /// `recent_queries` stay empty unless asked for.
+    fn refresh_information_schema(&self, session: &Session, history: bool, recent: bool) -> Result<()> {
         let user = &session.principal().user;
         let ts = |ms: i64| format!("make_timestamp({}::BIGINT * 1000)", ms);
         let mut databases = Vec::new();
@@ -262,7 +327,9 @@ impl Coordinator {
              CREATE OR REPLACE TABLE {schema}.database_snapshots (database_name VARCHAR, snapshot_id UBIGINT, snapshot_name VARCHAR, created_ts TIMESTAMP, bytes_added UBIGINT, total_bytes UBIGINT);
              CREATE OR REPLACE TABLE {schema}.secrets (name VARCHAR, type VARCHAR, scope VARCHAR, created TIMESTAMP);
              CREATE OR REPLACE TABLE {schema}.owned_shares (name VARCHAR, url VARCHAR, source_db_name VARCHAR, access VARCHAR, visibility VARCHAR, update VARCHAR, created_ts TIMESTAMP, published_snapshot_id UBIGINT, granted_to VARCHAR[]);
-             CREATE OR REPLACE TABLE {schema}.shared_with_me (name VARCHAR, owner VARCHAR, url VARCHAR, source_db_name VARCHAR, access VARCHAR, update VARCHAR, created_ts TIMESTAMP, attached_as VARCHAR, error VARCHAR);"
+             CREATE OR REPLACE TABLE {schema}.shared_with_me (name VARCHAR, owner VARCHAR, url VARCHAR, source_db_name VARCHAR, access VARCHAR, update VARCHAR, created_ts TIMESTAMP, attached_as VARCHAR, error VARCHAR);
+             CREATE OR REPLACE TABLE {schema}.query_history ({HISTORY_COLUMNS});
+             CREATE OR REPLACE TABLE {schema}.recent_queries ({HISTORY_COLUMNS});"
         );
         for (table, rows) in [("owned_shares", &owned_shares), ("shared_with_me", &shared_with_me)] {
             if !rows.is_empty() {
@@ -285,6 +352,19 @@ impl Coordinator {
             ));
         }
         session.duckling().host_execute(&sql)?;
+        let now_us = super::history::micros(&**self.storage.clock());
+        if history {
+            let batch = history_batch(&self.history_for(session)?, now_us)?;
+            session
+                .duckling()
+                .append_to_information_schema("query_history", &batch)?;
+        }
+        if recent {
+            let batch = history_batch(&self.running_for(session), now_us)?;
+            session
+                .duckling()
+                .append_to_information_schema("recent_queries", &batch)?;
+        }
         Ok(())
     }
 

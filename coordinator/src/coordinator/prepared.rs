@@ -22,12 +22,14 @@ use pond_duckling::{Connection, DucklingError, StatementKind, prepare_script};
 
 use super::Coordinator;
 use super::connection::{on_connection, reading_on_connection, run_in_transaction};
+use super::history::{finish_changed, finish_planned};
 use super::pond_statements::result_schema;
 use super::pond_views::run_prelude;
 use super::statements::{Planned, allowed_kinds, collect};
 use crate::classify::{Classification, classify};
 use crate::error::{CoordinatorError, Result};
 use crate::session::{Access, PendingQuery, PreparedBody, PreparedStatement, Session, SqlQuery};
+use tracing::Instrument;
 
 /// A prepared statement's public description.
 #[derive(Debug, Clone)]
@@ -161,8 +163,24 @@ async fn script_schema(
 }
 
 impl Coordinator {
-    /// Creates a Flight SQL prepared statement.
+    /// Creates a Flight SQL prepared statement. One that cannot be prepared is in the history
+    /// as a failed statement: the client ran it, and it failed.
     pub async fn prepare(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        sql: &str,
+        transaction: Option<&str>,
+    ) -> Result<PreparedInfo> {
+        let prepared = self.prepare_unrecorded(session, sql, transaction).await;
+        if let Err(e) = &prepared {
+            let kind = classify(sql).map_or_else(|_| "UNKNOWN".to_string(), |c| c.kind);
+            self.record(session, &session.new_query_id(), sql, &kind, transaction)
+                .done(Some(e));
+        }
+        prepared
+    }
+
+    async fn prepare_unrecorded(
         self: &Arc<Self>,
         session: &Arc<Session>,
         sql: &str,
@@ -214,9 +232,25 @@ impl Coordinator {
         Ok(PreparedInfo { handle, ..info })
     }
 
-    /// Plans a prepared query for GetFlightInfo.
+    /// Plans a prepared query for GetFlightInfo, recorded in the history.
     pub async fn plan_prepared(self: &Arc<Self>, session: &Arc<Session>, handle: &str) -> Result<Planned> {
         let stmt = session.prepared(handle)?;
+        let query_id = session.new_query_id();
+        let recorded = self.record(session, &query_id, &stmt.sql, &stmt.classification.kind, None);
+        let planned = self
+            .plan_prepared_recorded(session, stmt, query_id)
+            .instrument(recorded.span())
+            .await;
+        finish_planned(session, recorded, &planned);
+        planned
+    }
+
+    async fn plan_prepared_recorded(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        stmt: PreparedStatement,
+        query_id: String,
+    ) -> Result<Planned> {
         // Run as a plain statement (its transaction control, prelude, write gate and DuckDB's own
         // result, empty for DDL): scripts, Pond's commands, and statements that are neither a
         // query nor an update. That path follows the latest snapshot itself.
@@ -227,24 +261,27 @@ impl Coordinator {
         if as_statement {
             refuse_parameters(&stmt)?;
             return self
-                .plan_classified(session, &stmt.sql, stmt.classification.clone(), None, None)
+                .plan_recorded(session, &stmt.sql, stmt.classification.clone(), None, None, query_id)
                 .await;
         }
         self.follow_latest(session).await?;
         self.fill_information_schema_for(session, &stmt.classification).await?;
         if stmt.dataset_schema.fields().is_empty() {
             // An update run through the query path: run it now, report the count.
-            let rows = self.execute_prepared_update(session, handle).await?;
+            let rows = self.execute_prepared_recorded(session, stmt).await?;
             let schema = Arc::new(Schema::new(vec![Field::new("Count", DataType::Int64, true)]));
             let batch = RecordBatch::try_new(
                 Arc::clone(&schema),
                 vec![Arc::new(arrow::array::Int64Array::from(vec![rows])) as ArrayRef],
             )
             .map_err(DucklingError::from)?;
-            let query_id = session.park(PendingQuery::Ready {
-                schema: Arc::clone(&schema),
-                batches: vec![batch],
-            });
+            let query_id = session.park_as(
+                query_id,
+                PendingQuery::Ready {
+                    schema: Arc::clone(&schema),
+                    batches: vec![batch],
+                },
+            );
             return Ok(Planned::parked(query_id, schema));
         }
         if stmt
@@ -261,29 +298,53 @@ impl Coordinator {
             })
             .await?;
             let schema = pending.schema();
-            let query_id = session.park(pending);
+            let query_id = session.park_as(query_id, pending);
             return Ok(Planned::parked(query_id, schema));
         }
         let schema = Arc::clone(&stmt.dataset_schema);
         let prelude = self.prelude_for(session, &stmt.classification)?;
-        let query_id = session.park(PendingQuery::Sql(SqlQuery {
-            sql: stmt.sql,
-            prelude,
-            params: stmt.params,
-            transaction: None,
-            schema: Arc::clone(&schema),
-            advances_a_sequence: stmt.classification.advances_a_sequence,
-        }));
+        let query_id = session.park_as(
+            query_id,
+            PendingQuery::Sql(SqlQuery {
+                sql: stmt.sql,
+                prelude,
+                params: stmt.params,
+                transaction: None,
+                schema: Arc::clone(&schema),
+                advances_a_sequence: stmt.classification.advances_a_sequence,
+            }),
+        );
         Ok(Planned::parked(query_id, schema))
     }
 
     /// Runs a prepared update once per bound parameter row; returns the total rows changed.
+    /// Recorded in the history.
     pub async fn execute_prepared_update(self: &Arc<Self>, session: &Arc<Session>, handle: &str) -> Result<i64> {
         let stmt = session.prepared(handle)?;
+        let recorded = self.record(
+            session,
+            &session.new_query_id(),
+            &stmt.sql,
+            &stmt.classification.kind,
+            None,
+        );
+        let changed = self
+            .execute_prepared_recorded(session, stmt)
+            .instrument(recorded.span())
+            .await;
+        finish_changed(recorded, &changed);
+        changed
+    }
+
+    async fn execute_prepared_recorded(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        stmt: PreparedStatement,
+    ) -> Result<i64> {
         if stmt.body == PreparedBody::AsStatement {
             refuse_parameters(&stmt)?;
             return self
-                .execute_classified(session, &stmt.sql, stmt.classification.clone(), None)
+                .execute_recorded(session, &stmt.sql, stmt.classification.clone(), None)
                 .await;
         }
         on_connection(session, None, move |s, conn| {

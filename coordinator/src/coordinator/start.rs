@@ -19,7 +19,7 @@ use arrow::datatypes::SchemaRef;
 use pond_duckling::StatementKind;
 use tokio::sync::mpsc;
 
-use super::connection::CancelOnDrop;
+use super::connection::{CancelOnDrop, duckdb_span};
 use super::pond_views::run_prelude;
 use super::statements::{Planned, PlannedResult, allowed_kinds, collect, is_read};
 use super::streaming::{STREAM_WINDOW, send_batches};
@@ -68,13 +68,13 @@ struct Starting {
 /// stops when its parked entry is dropped (session end, or too many parked queries).
 pub(super) async fn start_statement(
     session: &Arc<Session>,
+    query_id: String,
     sql: &str,
     statement: &Classification,
     prelude: Option<String>,
     permit: tokio::sync::OwnedSemaphorePermit,
     inline: Option<u64>,
 ) -> Result<Planned> {
-    let query_id = session.new_query_id();
     let (started_tx, started_rx) = tokio::sync::oneshot::channel::<Result<Started>>();
     let (tx, rx) = mpsc::channel(STREAM_WINDOW);
     let mut guard = CancelOnDrop {
@@ -93,10 +93,13 @@ pub(super) async fn start_statement(
         prelude,
         advances_a_sequence,
     };
+    let statement_span = tracing::Span::current();
     tokio::task::spawn_blocking(move || {
+        let _statement = statement_span.enter();
         let mut started_tx = Some(started_tx);
         let result = s.duckling().running(|| {
             let conn = s.acquire(&Access::Any)?;
+            let _duckdb = duckdb_span().entered();
             s.started(&qid, conn.interrupt_handle())?;
             let result = start_on(&conn, &s, starting, inline, &mut started_tx, &tx);
             s.finished(&qid);

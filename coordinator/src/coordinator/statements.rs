@@ -21,12 +21,14 @@ use pond_duckling::{DucklingError, StatementKind, prepare_script};
 
 use super::Coordinator;
 use super::connection::{access_for, blocking, on_connection};
+use super::history::{finish_changed, finish_planned};
 use super::pond_views::run_prelude;
 use super::start::start_statement;
 use crate::auth::Principal;
 use crate::classify::{Classification, classify};
 use crate::error::{CoordinatorError, Result};
 use crate::session::{PendingQuery, Session, SqlQuery};
+use tracing::Instrument;
 
 /// What GetFlightInfo needs: the result schema, and the id DoGet will fetch or the result itself.
 #[derive(Debug, Clone)]
@@ -177,7 +179,7 @@ impl Coordinator {
         self.plan_classified(session, sql, statement, transaction, inline).await
     }
 
-    /// [`Self::plan_statement`] for a text already classified.
+    /// [`Self::plan_statement`] for a text already classified, recorded in the history.
     pub(super) async fn plan_classified(
         self: &Arc<Self>,
         session: &Arc<Session>,
@@ -186,14 +188,37 @@ impl Coordinator {
         transaction: Option<&str>,
         inline: Option<u64>,
     ) -> Result<Planned> {
+        let query_id = session.new_query_id();
+        let recorded = self.record(session, &query_id, sql, &statement.kind, transaction);
+        let planned = self
+            .plan_recorded(session, sql, statement, transaction, inline, query_id)
+            .instrument(recorded.span())
+            .await;
+        finish_planned(session, recorded, &planned);
+        planned
+    }
+
+    /// [`Self::plan_classified`] once recorded: a parked result is parked as `query_id`.
+    pub(super) async fn plan_recorded(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        sql: &str,
+        statement: Classification,
+        transaction: Option<&str>,
+        inline: Option<u64>,
+        query_id: String,
+    ) -> Result<Planned> {
         if let Some(cmd) = statement.command.clone() {
             let s = Arc::clone(session);
             let this = Arc::clone(self);
             let (schema, batches) = blocking(move || this.run_command(&s, cmd)).await?;
-            let query_id = session.park(PendingQuery::Ready {
-                schema: Arc::clone(&schema),
-                batches,
-            });
+            let query_id = session.park_as(
+                query_id,
+                PendingQuery::Ready {
+                    schema: Arc::clone(&schema),
+                    batches,
+                },
+            );
             return Ok(Planned::parked(query_id, schema));
         }
         self.follow_latest(session).await?;
@@ -214,7 +239,7 @@ impl Coordinator {
             && let Ok(permit) = Arc::clone(&session.limits().admission).try_acquire_owned()
         {
             let inline = inline.map(|n| n.min(MAX_INLINE_BYTES));
-            return start_statement(session, sql, &statement, prelude, permit, inline).await;
+            return start_statement(session, query_id, sql, &statement, prelude, permit, inline).await;
         }
         let sql_owned = sql.to_string();
         let settings = statement.changes_settings.then(|| sql.to_string());
@@ -238,7 +263,7 @@ impl Coordinator {
         })
         .await?;
         let schema = pending.schema();
-        let query_id = session.park(pending);
+        let query_id = session.park_as(query_id, pending);
         Ok(Planned::parked(query_id, schema))
     }
 
@@ -253,8 +278,25 @@ impl Coordinator {
         self.execute_classified(session, sql, statement, transaction).await
     }
 
-    /// [`Self::execute_update`] for a text already classified.
+    /// [`Self::execute_update`] for a text already classified, recorded in the history.
     pub(super) async fn execute_classified(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        sql: &str,
+        statement: Classification,
+        transaction: Option<&str>,
+    ) -> Result<i64> {
+        let recorded = self.record(session, &session.new_query_id(), sql, &statement.kind, transaction);
+        let changed = self
+            .execute_recorded(session, sql, statement, transaction)
+            .instrument(recorded.span())
+            .await;
+        finish_changed(recorded, &changed);
+        changed
+    }
+
+    /// [`Self::execute_classified`] once recorded.
+    pub(super) async fn execute_recorded(
         self: &Arc<Self>,
         session: &Arc<Session>,
         sql: &str,

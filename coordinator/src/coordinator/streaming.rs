@@ -19,7 +19,8 @@ use pond_duckling::{Connection, DucklingError};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
 use super::Coordinator;
-use super::connection::{is_interrupted, timed_out};
+use super::connection::{duckdb_span, is_interrupted, timed_out};
+use super::history::Recorded;
 use super::pond_views::run_prelude;
 use super::statements::{allowed_kinds, for_each_batch, is_read};
 use crate::error::{CoordinatorError, Result};
@@ -40,15 +41,35 @@ pub struct QueryStream {
     rx: mpsc::Receiver<Result<RecordBatch>>,
     session: Arc<Session>,
     query_id: String,
+    /// The statement's history record, ended with the stream (when dropped first: cancelled).
+    recorded: Option<Recorded>,
 }
 
 impl QueryStream {
     /// The next batch, `None` at the end.
     pub async fn next(&mut self) -> Option<Result<RecordBatch>> {
-        match self.first.pop_front() {
+        let next = match self.first.pop_front() {
             Some(b) => Some(Ok(b)),
             None => self.rx.recv().await,
+        };
+        match &next {
+            Some(Ok(batch)) => {
+                if let Some(r) = self.recorded.as_mut() {
+                    r.returned(batch);
+                }
+            }
+            Some(Err(e)) => {
+                if let Some(r) = self.recorded.take() {
+                    r.done(Some(e));
+                }
+            }
+            None => {
+                if let Some(r) = self.recorded.take() {
+                    r.done(None);
+                }
+            }
         }
+        next
     }
 }
 
@@ -62,7 +83,26 @@ impl Coordinator {
     /// Streams a parked query. Batches arrive through the returned channel; dropping the
     /// receiver interrupts the query.
     pub fn stream(self: &Arc<Self>, session: &Arc<Session>, query_id: &str) -> Result<QueryStream> {
-        let pending = session.take(query_id)?;
+        // Only a statement of this session: a ticket naming another's ends nothing of it.
+        let of_this_session = query_id
+            .strip_prefix(session.id())
+            .is_some_and(|rest| rest.starts_with('.'));
+        let recorded = of_this_session.then(|| self.history.resume(query_id));
+        // The stream's part of the statement, under the DoGet call (the statement's span, which
+        // ends with the stream, gets its rows); a query that runs now runs in it.
+        let span = tracing::info_span!(target: "pond_trace", "stream", pond.query_id = query_id);
+        let _stream = span.enter();
+        let pending = match session.take(query_id) {
+            Ok(pending) => pending,
+            Err(e) => {
+                // Cancelled before it was fetched: it ends here. Unknown or already fetched:
+                // whoever has it ends it.
+                if let (Some(r), CoordinatorError::Cancelled(_)) = (recorded, &e) {
+                    r.done(Some(&e));
+                }
+                return Err(e);
+            }
+        };
         let schema = pending.schema();
         let (tx, rx) = mpsc::channel(STREAM_WINDOW);
         match pending {
@@ -73,6 +113,7 @@ impl Coordinator {
                     rx,
                     session: Arc::clone(session),
                     query_id: query_id.to_string(),
+                    recorded,
                 });
             }
             PendingQuery::Ready { batches, .. } => {
@@ -92,6 +133,7 @@ impl Coordinator {
             rx,
             session: Arc::clone(session),
             query_id: query_id.to_string(),
+            recorded,
         })
     }
 }
@@ -101,7 +143,10 @@ impl Coordinator {
 /// and under the timeout's timer.
 fn spawn_streaming(session: &Arc<Session>, query_id: &str, query: SqlQuery, tx: BatchSender) {
     let (s, qid) = (Arc::clone(session), query_id.to_string());
+    let span = tracing::Span::current();
     let run = move |permit: OwnedSemaphorePermit, tx: BatchSender| {
+        let _stream = span.enter();
+        let _duckdb = duckdb_span().entered();
         let _permit = permit;
         run_streaming(&s, &qid, &query, &tx)
     };

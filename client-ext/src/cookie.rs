@@ -1,5 +1,7 @@
 //! A channel that keeps the server's session cookie: it remembers `set-cookie` from responses
-//! and sends it back on every request, as browsers and the JDBC driver do.
+//! and sends it back on every request, as browsers and the JDBC driver do. It also hands the
+//! current trace span to the server (`traceparent`), so a client's spans and the server's make
+//! one trace when the client exports (`--otlp-endpoint`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -44,6 +46,7 @@ impl Service<Request<Body>> for CookieChannel {
         {
             request.headers_mut().insert(header::COOKIE, v);
         }
+        inject_trace_context(request.headers_mut());
         let jar = Arc::clone(&self.cookie);
         let fut = self.inner.call(request);
         Box::pin(async move {
@@ -56,4 +59,26 @@ impl Service<Request<Body>> for CookieChannel {
             Ok(response)
         })
     }
+}
+
+/// Puts the current span's trace context (`traceparent`) in `headers`, when a span is exported.
+fn inject_trace_context(headers: &mut tonic::codegen::http::HeaderMap) {
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    struct Injector<'a>(&'a mut tonic::codegen::http::HeaderMap);
+    impl opentelemetry::propagation::Injector for Injector<'_> {
+        fn set(&mut self, key: &str, value: String) {
+            if let (Ok(key), Ok(value)) = (
+                header::HeaderName::from_bytes(key.as_bytes()),
+                tonic::codegen::http::HeaderValue::from_str(&value),
+            ) {
+                self.0.insert(key, value);
+            }
+        }
+    }
+    let span = tracing::Span::current();
+    if span.is_disabled() {
+        return;
+    }
+    let context = span.context();
+    opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&context, &mut Injector(headers)));
 }

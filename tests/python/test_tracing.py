@@ -6,7 +6,10 @@ execution and the storage commit."""
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import subprocess
+import time
 
 from pond_helpers import rows
 
@@ -80,4 +83,53 @@ def test_a_proxied_query_is_one_trace_from_the_clients_traceparent_down_to_duckd
     assert tags(commit[0])["pond.bytes_uploaded"] > 0
 
     # Never a token in a trace.
+    assert server.token not in json.dumps(trace)
+
+
+def test_a_dual_query_run_by_pond_sql_is_one_trace_from_the_client_into_the_server(pond_factory, jaeger):
+    server = pond_factory(
+        ["--otlp-endpoint", f"http://127.0.0.1:{jaeger.otlp}"],
+        env={"OTEL_SERVICE_NAME": "pond-dual-server"},
+    )
+    with server.connect(autocommit=True) as c:
+        c.cursor().execute("CREATE TABLE cloud_t AS SELECT range AS k, range * 2 AS v FROM range(1000)")
+    env = dict(
+        os.environ,
+        OTEL_SERVICE_NAME="pond-dual-client",
+        OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{jaeger.otlp}",
+        POND_TOKEN=server.token,
+    )
+    script = (
+        "CREATE TABLE local_t AS SELECT range AS k FROM range(10);"
+        "SELECT count(*) AS n, sum(v) AS s FROM local_t JOIN my_db.cloud_t USING (k) WHERE v >= 0"
+    )
+    done = subprocess.run(
+        [server.bin, "sql", "--server", f"pond://127.0.0.1:{server.port}", "--format", "csv", "-c", script],
+        env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "10,90" in done.stdout.replace(" ", ""), done.stdout
+
+    def dual_trace():
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            for trace in jaeger.get("/api/traces?service=pond-dual-client&limit=50")["data"] or []:
+                names = {s["operationName"] for s in trace["spans"]}
+                services = {p["serviceName"] for p in trace["processes"].values()}
+                if "dual.plan" in names and "dual.bridge" in names and "pond-dual-server" in services:
+                    return trace
+            time.sleep(0.3)
+        raise AssertionError("no trace of the dual query with the server's spans in it")
+
+    trace = dual_trace()
+    spans = {s["spanID"]: s for s in trace["spans"]}
+    service = {sid: trace["processes"][s["processID"]]["serviceName"] for sid, s in spans.items()}
+    roots = [s for s in spans.values() if parent_of(s) is None]
+    assert [service[r["spanID"]] for r in roots] == ["pond-dual-client"], roots
+    assert roots[0]["operationName"] == "pond.client"
+    assert "?" in tags(roots[0])["db.query.text"]
+    # The server's calls hang under the client's planning and bridges.
+    server_calls = [s for sid, s in spans.items() if service[sid] == "pond-dual-server" and parent_of(s) in spans]
+    parents = {spans[parent_of(s)]["operationName"] for s in server_calls if service[parent_of(s)] == "pond-dual-client"}
+    assert {"dual.plan", "dual.bridge"} & parents, parents
     assert server.token not in json.dumps(trace)

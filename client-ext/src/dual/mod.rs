@@ -43,6 +43,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use futures::TryStreamExt;
 use pond_duckdb::lexer::TokenKind;
 use pond_proto::dual::Plan;
+use tracing::Instrument;
 
 use crate::local::LocalDb;
 use crate::sql_words::{self, Lexed};
@@ -289,9 +290,28 @@ impl DualSession {
         Ok(out)
     }
 
-    /// Runs one statement.
+    /// Runs one statement, in a trace span of its own (exported with `--otlp-endpoint`; the
+    /// server's spans for it join the same trace).
     pub async fn run(&mut self, sql: &str) -> Result<Outcome, ClientError> {
         let text = sql_words::statement_text(sql);
+        let span = tracing::info_span!(
+            target: "pond_trace",
+            "client.statement",
+            otel.name = "pond.client",
+            db.system.name = "duckdb",
+            db.query.text = %pond_duckdb::lexer::without_literals(text).unwrap_or_else(|| "?".into()),
+            pond.venue = tracing::field::Empty,
+            pond.bytes_moved = tracing::field::Empty,
+        );
+        let outcome = self.run_statement_kind(text).instrument(span.clone()).await;
+        if let Ok(o) = &outcome {
+            span.record("pond.venue", format!("{:?}", o.venue));
+            span.record("pond.bytes_moved", o.bytes_moved as i64);
+        }
+        outcome
+    }
+
+    async fn run_statement_kind(&mut self, text: &str) -> Result<Outcome, ClientError> {
         let lexed = Lexed::new(text);
         let w = lexed.words(8);
         let w: Vec<&str> = w.iter().map(String::as_str).collect();

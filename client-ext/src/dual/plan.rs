@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use pond_proto::dual::{Bridge, Edit, Fragment, Plan, PlanRequest, Relation, Side};
+use tracing::Instrument;
 
 use super::routing::{Rel, with_alias};
 use super::user_error::{splice, splice_mapped};
@@ -225,7 +226,11 @@ impl DualSession {
         self.learn_cloud_schemas(shape, rels).await?;
         let Planned { mut request, fragments } = self.plan_request(text, shape, rels)?;
         request.explain = explain;
-        let mut plan = self.cloud_client("a query on cloud data")?.plan_dual(&request).await?;
+        let mut plan = self
+            .cloud_client("a query on cloud data")?
+            .plan_dual(&request)
+            .instrument(tracing::info_span!(target: "pond_trace", "dual.plan"))
+            .await?;
         let mut planning_bytes = self.link.moved() - before;
         self.check_plan(&request, &plan)?;
         let mut measured = Measured::default();
@@ -414,7 +419,15 @@ impl DualSession {
         for bridge in &plan.bridges {
             let started = Instant::now();
             let before = self.link.moved();
-            let rows = self.run_bridge(bridge, temps).await?;
+            let span = tracing::info_span!(
+                target: "pond_trace",
+                "dual.bridge",
+                pond.bridge = %bridge.target,
+                pond.from = if bridge.from == Side::Remote as i32 { "remote" } else { "local" },
+                pond.rows = tracing::field::Empty,
+            );
+            let rows = self.run_bridge(bridge, temps).instrument(span.clone()).await?;
+            span.record("pond.rows", rows as i64);
             self.observe_transfer(self.link.moved() - before, started.elapsed());
             measured.bridges.push((
                 bridge.target.clone(),

@@ -37,6 +37,11 @@ use crate::session::Session;
 /// Finished records waiting for the writer, at most.
 const QUEUE: usize = 16_384;
 
+/// How often the writer wakes to append what finished: a statement hands its record over
+/// without waking anyone (a wake per statement costs the statement's latency on a small
+/// machine); a reader's flush wakes the writer at once.
+const WRITE_EVERY: Duration = Duration::from_millis(100);
+
 /// Records the writer appends in one batch, at most.
 const BATCH: usize = 1_024;
 
@@ -57,6 +62,8 @@ pub(crate) struct QueryLog {
     running: Mutex<HashMap<String, (QueryRecord, tracing::Span)>>,
     to_writer: Mutex<Option<SyncSender<ToWriter>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// The writer thread, to wake for a flush or at close.
+    writer_thread: std::sync::OnceLock<std::thread::Thread>,
     observers: RwLock<Vec<QueryObserver>>,
     /// Records dropped because the writer fell behind or failed.
     pub(crate) dropped: AtomicU64,
@@ -79,6 +86,7 @@ impl QueryLog {
             running: Mutex::new(HashMap::new()),
             to_writer: Mutex::new(Some(tx)),
             writer: Mutex::new(None),
+            writer_thread: std::sync::OnceLock::new(),
             observers: RwLock::new(Vec::new()),
             dropped: AtomicU64::new(0),
         });
@@ -87,6 +95,7 @@ impl QueryLog {
             .name("pond-query-history".into())
             .spawn(move || write_until_closed(rx, catalog, keep, weak))
             .expect("spawn the query history writer");
+        let _ = log.writer_thread.set(writer.thread().clone());
         *log.writer.lock() = Some(writer);
         log
     }
@@ -276,42 +285,64 @@ impl QueryLog {
                 Err(_) => return,
             }
         }
+        self.wake_writer();
         let _ = done_rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()));
+    }
+
+    fn wake_writer(&self) {
+        if let Some(t) = self.writer_thread.get() {
+            t.unpark();
+        }
     }
 
     /// Writes what is queued and stops the writer (shutdown).
     pub(crate) fn close(&self) {
         self.to_writer.lock().take();
+        self.wake_writer();
         if let Some(writer) = self.writer.lock().take() {
             let _ = writer.join();
         }
     }
 }
 
-/// The writer thread: appends batches of finished records until every sender is gone.
+/// The writer thread: every [`WRITE_EVERY`] (or when woken) appends what finished, in
+/// batches, until every sender is gone.
 fn write_until_closed(rx: Receiver<ToWriter>, catalog: Arc<dyn Catalog>, keep: bool, log: std::sync::Weak<QueryLog>) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = Vec::new();
-        let mut flushes = Vec::new();
-        let mut next = Some(first);
-        while let Some(m) = next {
-            match m {
-                ToWriter::Record(r) => batch.push(*r),
-                ToWriter::Flush(done) => flushes.push(done),
-            }
-            next = if batch.len() < BATCH { rx.try_recv().ok() } else { None };
-        }
+    let write = |batch: &mut Vec<QueryRecord>| {
         if keep
             && !batch.is_empty()
-            && let Err(e) = catalog.record_queries(&batch)
+            && let Err(e) = catalog.record_queries(batch)
         {
             warn!(error = %e, records = batch.len(), "the query history could not be written");
             if let Some(log) = log.upgrade() {
                 log.dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
             }
         }
+        batch.clear();
+    };
+    loop {
+        std::thread::park_timeout(WRITE_EVERY);
+        let mut batch = Vec::new();
+        let mut flushes = Vec::new();
+        let closed = loop {
+            match rx.try_recv() {
+                Ok(ToWriter::Record(r)) => {
+                    batch.push(*r);
+                    if batch.len() >= BATCH {
+                        write(&mut batch);
+                    }
+                }
+                Ok(ToWriter::Flush(done)) => flushes.push(done),
+                Err(std::sync::mpsc::TryRecvError::Empty) => break false,
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => break true,
+            }
+        };
+        write(&mut batch);
         for done in flushes {
             let _ = done.send(());
+        }
+        if closed {
+            return;
         }
     }
 }

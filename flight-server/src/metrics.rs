@@ -67,7 +67,7 @@ pub struct Sample {
 }
 
 /// The monotonic counters a [`Sample`] carries, in its order: name, help.
-pub const COUNTERS: [(&str, &str); 12] = [
+pub const COUNTERS: [(&str, &str); 15] = [
     ("store_puts", "Objects written to the object store by this process"),
     ("store_put_bytes", "Bytes written to the object store by this process"),
     ("store_gets", "Objects read from the object store by this process"),
@@ -76,6 +76,12 @@ pub const COUNTERS: [(&str, &str); 12] = [
     (
         "commit_microseconds",
         "Time this process's commits took (capture, uploads, manifest), summed",
+    ),
+    ("cache_hits", "Objects this process's local object cache served"),
+    ("cache_hit_bytes", "Bytes this process's local object cache served"),
+    (
+        "cache_misses",
+        "Objects this process's local object cache fetched from the store",
     ),
     ("duckling_cold_starts", "Ducklings started in this process"),
     ("duckling_cold_start_microseconds", "Time those starts took, summed"),
@@ -391,7 +397,7 @@ mod tests {
             running_statements: 4,
             queued_statements: 6,
             ducklings: vec![("running".into(), 2)],
-            counters: [1, 100, 2, 200, 0, 0, 0, 0, 0, 0, 0, 5],
+            counters: [1, 100, 2, 200, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5],
         });
         metrics.record(
             method_label("/arrow.flight.protocol.FlightService/DoGet"),

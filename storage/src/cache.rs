@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use moka::future::Cache;
@@ -68,6 +69,7 @@ impl ObjectCache {
             if let Ok(bytes) = std::fs::read(self.path(&id))
                 && ObjectId::of(&bytes) == id
             {
+                self.count_hit(bytes.len());
                 return Ok(bytes.into());
             }
             self.index.invalidate(&id).await;
@@ -77,6 +79,7 @@ impl ObjectCache {
         self.index
             .try_get_with(id, async move {
                 let bytes = self.fetch(id, database, snapshot).await?;
+                self.store.stats().cache_misses.fetch_add(1, Ordering::Relaxed);
                 let len = bytes.len() as u64;
                 *slot.lock() = Some(bytes);
                 Ok::<_, StorageError>(len)
@@ -88,9 +91,18 @@ impl ObjectCache {
         }
         // Another caller fetched it: read what it wrote.
         match tokio::fs::read(self.path(&id)).await {
-            Ok(bytes) if ObjectId::of(&bytes) == id => Ok(bytes.into()),
+            Ok(bytes) if ObjectId::of(&bytes) == id => {
+                self.count_hit(bytes.len());
+                Ok(bytes.into())
+            }
             _ => self.fetch(id, database, snapshot).await,
         }
+    }
+
+    fn count_hit(&self, bytes: usize) {
+        let stats = self.store.stats();
+        stats.cache_hits.fetch_add(1, Ordering::Relaxed);
+        stats.cache_hit_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
     async fn fetch(&self, id: ObjectId, database: &str, snapshot: u64) -> Result<Bytes> {

@@ -49,6 +49,11 @@ pub struct StoreStats {
     /// (capture, uploads and the manifest's conditional put).
     pub commits: AtomicU64,
     pub commit_micros: AtomicU64,
+    /// Objects the local cache served, and their bytes; objects it had to fetch (the fetches'
+    /// bytes are in `get_bytes`).
+    pub cache_hits: AtomicU64,
+    pub cache_hit_bytes: AtomicU64,
+    pub cache_misses: AtomicU64,
 }
 
 impl StoreStats {

@@ -54,6 +54,10 @@ def test_metrics_count_calls_and_readyz_turns_503_while_queries_drain(pond_facto
 
     conn = server.connect(autocommit=True)
     conn.cursor().execute("CREATE TABLE counted AS SELECT range AS i FROM range(1000)")
+    # A snapshot read through the local object cache.
+    snapshot = scalar(conn, "SELECT max(snapshot_id) FROM pond_information_schema.database_snapshots")
+    conn.cursor().execute(f"ATTACH 'pond:my_db' AS earlier (SNAPSHOT_ID {snapshot})")
+    assert scalar(conn, "SELECT count(*) FROM earlier.counted") == 1000
     for i in range(5):
         assert scalar(conn, f"SELECT {i}") == i
     with pytest.raises(Error):
@@ -87,6 +91,8 @@ def test_metrics_count_calls_and_readyz_turns_503_while_queries_drain(pond_facto
         assert m["pond_commits_total"][0].value >= 1
         assert m["pond_commit_microseconds_total"][0].value > 0
         assert m["pond_duckling_cold_starts_total"][0].value >= 1
+        cache = m["pond_cache_hits_total"][0].value + m["pond_cache_misses_total"][0].value
+        assert cache >= 1, "the snapshot's objects never went through the cache"
         assert m["pond_queued_statements"][0].value == 0
     # No label carries a user's name, a token or SQL text.
     _, text = get(port, "/metrics")

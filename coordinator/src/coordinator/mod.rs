@@ -133,8 +133,8 @@ impl Coordinator {
     }
 
     /// What this process's object store has done: puts, bytes put, gets, bytes got,
-    /// commits and the microseconds they took.
-    pub fn store_counts(&self) -> [u64; 6] {
+    /// commits and the microseconds they took, the local cache's hits, bytes and misses.
+    pub fn store_counts(&self) -> [u64; 9] {
         let stats = self.storage.store().stats();
         let (put_bytes, get_bytes) = stats.bytes();
         let load = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
@@ -145,6 +145,9 @@ impl Coordinator {
             get_bytes,
             load(&stats.commits),
             load(&stats.commit_micros),
+            load(&stats.cache_hits),
+            load(&stats.cache_hit_bytes),
+            load(&stats.cache_misses),
         ]
     }
 

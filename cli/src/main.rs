@@ -335,31 +335,20 @@ async fn serve(args: ServeArgs, child_args: Vec<String>) -> Result<()> {
                     sessions = sampled.session_count() as i64;
                     running = sampled.running_query_count() as i64;
                 }
-                let load = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
-                let (store, counters) = (sampled.store_counts(), sampled.counters());
+                // With process ducklings, theirs (from their heartbeats) add to the coordinator's.
+                let mut counters = sampled.counter_values();
+                if let Some(pool) = &pool {
+                    for (mine, theirs) in counters.iter_mut().zip(pool.counter_totals()) {
+                        *mine += theirs;
+                    }
+                }
+                let queued = sampled.counters().queued.load(std::sync::atomic::Ordering::Relaxed);
                 pond_flight_server::Sample {
                     sessions,
                     running_statements: running,
-                    queued_statements: load(&counters.queued) as i64,
+                    queued_statements: queued as i64,
                     ducklings: by_state.into_iter().collect(),
-                    // In `pond_flight_server::metrics::COUNTERS`' order.
-                    counters: [
-                        store[0],
-                        store[1],
-                        store[2],
-                        store[3],
-                        store[4],
-                        store[5],
-                        store[6],
-                        store[7],
-                        store[8],
-                        load(&counters.cold_starts),
-                        load(&counters.cold_start_micros),
-                        load(&counters.gc_runs),
-                        load(&counters.gc_objects_deleted),
-                        load(&counters.gc_bytes_deleted),
-                        sampled.history_records_dropped(),
-                    ],
+                    counters,
                 }
             });
             let observer = Arc::clone(&metrics);

@@ -139,6 +139,9 @@ pub struct Pool {
     /// Where children reach the coordinator; set once it listens.
     cluster_url: Mutex<String>,
     members: Mutex<HashMap<String, Arc<Member>>>,
+    /// The metrics counters of ducklings that are gone, as they last reported them: the
+    /// pool's totals stay monotonic when a duckling stops.
+    retired_counters: Mutex<Vec<u64>>,
     primaries: Mutex<HashMap<String, Arc<Member>>>,
     starting: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     registering: Mutex<HashMap<String, oneshot::Sender<Arc<Member>>>>,
@@ -185,6 +188,7 @@ impl Pool {
             coordinator,
             cluster_url: Mutex::new(String::new()),
             members: Mutex::new(HashMap::new()),
+            retired_counters: Mutex::new(Vec::new()),
             primaries: Mutex::new(HashMap::new()),
             starting: Mutex::new(HashMap::new()),
             registering: Mutex::new(HashMap::new()),
@@ -565,7 +569,9 @@ impl Pool {
         } else {
             info!(duckling = member.id, ?user, reason, "duckling stopped");
         }
-        self.members.lock().remove(&member.id);
+        if self.members.lock().remove(&member.id).is_some() {
+            add_counters(&mut self.retired_counters.lock(), &member.status.lock().counters);
+        }
         self.primaries.lock().retain(|_, m| m.id != member.id);
         for replicas in self.replicas.lock().values_mut() {
             replicas.retain(|m| m.id != member.id);
@@ -645,6 +651,16 @@ impl Pool {
             }
             None => pb::HeartbeatResponse { stop: true },
         }
+    }
+
+    /// The ducklings' metrics counters (`pond_coordinator::COUNTERS`' order), summed over
+    /// those running (their last heartbeat) and those gone.
+    pub fn counter_totals(&self) -> Vec<u64> {
+        let mut totals = self.retired_counters.lock().clone();
+        for m in self.members.lock().values() {
+            add_counters(&mut totals, &m.status.lock().counters);
+        }
+        totals
     }
 
     /// Forgets ducklings whose heartbeats stopped. Run periodically.
@@ -876,6 +892,16 @@ impl Pool {
             }
         });
         futures::future::join_all(drains).await;
+    }
+}
+
+/// Adds `more` to `totals`, element by element (growing `totals` as needed).
+fn add_counters(totals: &mut Vec<u64>, more: &[u64]) {
+    if totals.len() < more.len() {
+        totals.resize(more.len(), 0);
+    }
+    for (t, m) in totals.iter_mut().zip(more) {
+        *t += m;
     }
 }
 

@@ -84,6 +84,7 @@ impl Worker {
                 .map(|(database_id, seq)| pb::PinnedSnapshot { database_id, seq })
                 .collect(),
             read_replica,
+            counters: self.coordinator.counter_values().to_vec(),
         }
     }
 

@@ -28,6 +28,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+pub use pond_coordinator::COUNTERS;
+
 /// A call's labels.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CallLabels {
@@ -65,34 +67,6 @@ pub struct Sample {
     pub ducklings: Vec<(String, i64)>,
     pub counters: [u64; COUNTERS.len()],
 }
-
-/// The monotonic counters a [`Sample`] carries, in its order: name, help.
-pub const COUNTERS: [(&str, &str); 15] = [
-    ("store_puts", "Objects written to the object store by this process"),
-    ("store_put_bytes", "Bytes written to the object store by this process"),
-    ("store_gets", "Objects read from the object store by this process"),
-    ("store_get_bytes", "Bytes read from the object store by this process"),
-    ("commits", "Snapshots committed by this process"),
-    (
-        "commit_microseconds",
-        "Time this process's commits took (capture, uploads, manifest), summed",
-    ),
-    ("cache_hits", "Objects this process's local object cache served"),
-    ("cache_hit_bytes", "Bytes this process's local object cache served"),
-    (
-        "cache_misses",
-        "Objects this process's local object cache fetched from the store",
-    ),
-    ("duckling_cold_starts", "Ducklings started in this process"),
-    ("duckling_cold_start_microseconds", "Time those starts took, summed"),
-    ("gc_runs", "Garbage collections"),
-    ("gc_objects_deleted", "Objects garbage collection deleted"),
-    ("gc_bytes_deleted", "Bytes garbage collection deleted"),
-    (
-        "query_history_dropped",
-        "Query history records dropped because the writer fell behind or failed",
-    ),
-];
 
 /// The front door's metrics.
 pub struct Metrics {

@@ -104,6 +104,36 @@ pub struct Coordinator {
     counters: Counters,
 }
 
+/// The monotonic counters a process reports for metrics, in [`Coordinator::counter_values`]'
+/// order: name, help. A duckling process sends its values in its heartbeat; its coordinator
+/// adds them to its own.
+pub const COUNTERS: [(&str, &str); 15] = [
+    ("store_puts", "Objects written to the object store by this process"),
+    ("store_put_bytes", "Bytes written to the object store by this process"),
+    ("store_gets", "Objects read from the object store by this process"),
+    ("store_get_bytes", "Bytes read from the object store by this process"),
+    ("commits", "Snapshots committed by this process"),
+    (
+        "commit_microseconds",
+        "Time this process's commits took (capture, uploads, manifest), summed",
+    ),
+    ("cache_hits", "Objects this process's local object cache served"),
+    ("cache_hit_bytes", "Bytes this process's local object cache served"),
+    (
+        "cache_misses",
+        "Objects this process's local object cache fetched from the store",
+    ),
+    ("duckling_cold_starts", "Ducklings started in this process"),
+    ("duckling_cold_start_microseconds", "Time those starts took, summed"),
+    ("gc_runs", "Garbage collections"),
+    ("gc_objects_deleted", "Objects garbage collection deleted"),
+    ("gc_bytes_deleted", "Bytes garbage collection deleted"),
+    (
+        "query_history_dropped",
+        "Query history records dropped because the writer fell behind or failed",
+    ),
+];
+
 /// What a coordinator counts for metrics besides statements (monotonic unless said).
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -154,6 +184,30 @@ impl Coordinator {
     /// What it counts for metrics besides statements and the store.
     pub fn counters(&self) -> &Counters {
         &self.counters
+    }
+
+    /// This process's values of [`COUNTERS`], in their order.
+    pub fn counter_values(&self) -> [u64; COUNTERS.len()] {
+        let load = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
+        let store = self.store_counts();
+        let c = &self.counters;
+        [
+            store[0],
+            store[1],
+            store[2],
+            store[3],
+            store[4],
+            store[5],
+            store[6],
+            store[7],
+            store[8],
+            load(&c.cold_starts),
+            load(&c.cold_start_micros),
+            load(&c.gc_runs),
+            load(&c.gc_objects_deleted),
+            load(&c.gc_bytes_deleted),
+            self.history_records_dropped(),
+        ]
     }
 
     /// `user`'s sessions, copied out so the sessions map is not held while they are used.

@@ -19,6 +19,9 @@ cargo build --release --workspace --all-targets
 step "cargo clippy -D warnings"
 cargo clippy --release --workspace --all-targets -- -D warnings
 
+step "PostgreSQL for the catalog tests"
+source tests/postgres.sh
+
 step "Rust tests"
 cargo test --release --workspace
 

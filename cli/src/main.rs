@@ -84,6 +84,15 @@ struct DataDir {
 }
 
 #[derive(Args)]
+struct CatalogArg {
+    /// Keep the catalog (users, databases, secrets, shares, query history, the signing key and
+    /// token revocations) in PostgreSQL, postgres://user:password@host:port/database, instead
+    /// of the data directory; coordinators on one catalog serve the same users.
+    #[arg(long, env = pond_coordinator::CATALOG_ENV, hide_env_values = true)]
+    catalog: Option<String>,
+}
+
+#[derive(Args)]
 struct ServeArgs {
     #[command(flatten)]
     data: DataDir,
@@ -93,6 +102,8 @@ struct ServeArgs {
     /// Object storage for databases (file:///…, s3://bucket/prefix, memory://).
     #[arg(long, env = "POND_STORAGE")]
     storage: Option<String>,
+    #[command(flatten)]
+    catalog: CatalogArg,
     /// TLS certificate (PEM); serves grpc+tls:// together with --tls-key.
     #[arg(long, env = "POND_TLS_CERT", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -189,6 +200,8 @@ enum TokenCommand {
     Create {
         #[command(flatten)]
         data: DataDir,
+        #[command(flatten)]
+        catalog: CatalogArg,
         /// The user the token is for.
         #[arg(long)]
         user: String,
@@ -206,6 +219,8 @@ enum TokenCommand {
     Revoke {
         #[command(flatten)]
         data: DataDir,
+        #[command(flatten)]
+        catalog: CatalogArg,
         /// The token id (the `jti` claim).
         id: String,
     },
@@ -283,6 +298,7 @@ async fn serve(args: ServeArgs, child_args: Vec<String>) -> Result<()> {
     let coordinator = Coordinator::open(CoordinatorConfig {
         data_dir: args.data.data_dir.clone(),
         storage_url: args.storage.clone(),
+        catalog_url: args.catalog.catalog.clone().map(pond_coordinator::CatalogUrl),
         ..args.duckling.clone()
     })
     .context("opening the data directory")?;
@@ -336,9 +352,9 @@ async fn serve(args: ServeArgs, child_args: Vec<String>) -> Result<()> {
                     running = sampled.running_query_count() as i64;
                 }
                 // With process ducklings, theirs (from their heartbeats) add to the coordinator's.
-                let mut counters = sampled.counter_values();
+                let mut reported = sampled.reported_metrics();
                 if let Some(pool) = &pool {
-                    for (mine, theirs) in counters.iter_mut().zip(pool.counter_totals()) {
+                    for (mine, theirs) in reported.iter_mut().zip(pool.counter_totals()) {
                         *mine += theirs;
                     }
                 }
@@ -348,7 +364,7 @@ async fn serve(args: ServeArgs, child_args: Vec<String>) -> Result<()> {
                     running_statements: running,
                     queued_statements: queued as i64,
                     ducklings: by_state.into_iter().collect(),
-                    counters,
+                    reported,
                 }
             });
             let observer = Arc::clone(&metrics);
@@ -544,22 +560,24 @@ fn token(cmd: TokenCommand) -> Result<()> {
     match cmd {
         TokenCommand::Create {
             data,
+            catalog,
             user,
             read_only,
             ttl,
             show_id,
         } => {
             std::fs::create_dir_all(&data.data_dir)?;
-            let authority = TokenAuthority::open(&data.data_dir)?;
+            let opened = pond_coordinator::catalog::open(&data.data_dir, catalog.catalog.as_deref())?;
+            let authority = TokenAuthority::from_secret(&opened.signing_key);
             let (token, id) = authority.mint(&user, read_only, ttl)?;
             if show_id {
                 eprintln!("token id: {id}");
             }
             println!("{token}");
         }
-        TokenCommand::Revoke { data, id } => {
-            let authority = TokenAuthority::open(&data.data_dir)?;
-            authority.revoke(&id)?;
+        TokenCommand::Revoke { data, catalog, id } => {
+            let opened = pond_coordinator::catalog::open(&data.data_dir, catalog.catalog.as_deref())?;
+            opened.tokens.revoke_token(&id)?;
             eprintln!("revoked {id}");
         }
     }

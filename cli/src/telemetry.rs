@@ -14,7 +14,7 @@ use anyhow::{Context as _, Result};
 use clap::{Args, ValueEnum};
 use opentelemetry::KeyValue;
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use pond_flight_server::telemetry::TARGET;
@@ -25,11 +25,12 @@ use tracing_subscriber::prelude::*;
 /// gets them too).
 #[derive(Args, Debug, Clone, PartialEq)]
 pub struct TelemetryArgs {
-    /// Export traces over OTLP/gRPC to this collector, e.g. http://127.0.0.1:4317. Default: no
-    /// traces.
+    /// Export traces over OTLP to this collector, e.g. http://127.0.0.1:4317 (gRPC) or
+    /// http://127.0.0.1:4318 (HTTP, to which `/v1/traces` is added). Default: no traces.
     #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", global = true)]
     pub otlp_endpoint: Option<String>,
-    /// The OTLP protocol: grpc (http/protobuf is refused: not built in).
+    /// The OTLP protocol: grpc, or http/protobuf (plain HTTP only: a collector behind TLS is
+    /// reached over gRPC).
     #[arg(long, env = "OTEL_EXPORTER_OTLP_PROTOCOL", value_enum, default_value_t = OtlpProtocol::Grpc, global = true)]
     pub otlp_protocol: OtlpProtocol,
 }
@@ -92,10 +93,22 @@ pub fn init(format: LogFormat, default_level: &str, telemetry: &TelemetryArgs, p
             .with_tonic()
             .with_endpoint(endpoint.clone())
             .build(),
-        OtlpProtocol::HttpProtobuf => anyhow::bail!(
-            "--otlp-protocol http/protobuf is not built in: export over gRPC (the default), or \
-             through an OpenTelemetry collector that takes gRPC"
-        ),
+        OtlpProtocol::HttpProtobuf => {
+            if !endpoint.starts_with("http://") {
+                anyhow::bail!(
+                    "--otlp-protocol http/protobuf takes a plain http:// endpoint, not {endpoint}: \
+                     export to a collector behind TLS over gRPC (the default)"
+                );
+            }
+            // As OpenTelemetry's variables say: the endpoint is the collector's base URL and
+            // traces go to its `/v1/traces`.
+            opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .with_http_client(OnRuntime::new()?)
+                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                .with_endpoint(format!("{}/v1/traces", endpoint.trim_end_matches('/')))
+                .build()
+        }
     }
     .with_context(|| format!("the OTLP exporter for {endpoint}"))?;
     let mut resource = Resource::builder().with_attribute(KeyValue::new("pond.process", process.to_string()));
@@ -114,4 +127,42 @@ pub fn init(format: LogFormat, default_level: &str, telemetry: &TelemetryArgs, p
     Ok(Telemetry {
         provider: Some(provider),
     })
+}
+
+/// OTLP/HTTP's client: hyper's, run on the process's tokio runtime. The SDK's batch processor
+/// exports from a thread of its own, where hyper (which needs a runtime's sockets and timers)
+/// cannot run; its requests are handed to the runtime and awaited from there.
+#[derive(Debug)]
+struct OnRuntime {
+    client: std::sync::Arc<opentelemetry_http::hyper::HyperClient>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl OnRuntime {
+    fn new() -> Result<Self> {
+        let runtime = tokio::runtime::Handle::try_current().context("OTLP/HTTP export needs the process's runtime")?;
+        let timeout = std::env::var("OTEL_EXPORTER_OTLP_TIMEOUT")
+            .ok()
+            .and_then(|ms| ms.parse().ok())
+            .map_or(std::time::Duration::from_secs(10), std::time::Duration::from_millis);
+        Ok(Self {
+            client: std::sync::Arc::new(opentelemetry_http::hyper::HyperClient::with_default_connector(
+                timeout, None,
+            )),
+            runtime,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl opentelemetry_http::HttpClient for OnRuntime {
+    async fn send_bytes(
+        &self,
+        request: http::Request<bytes::Bytes>,
+    ) -> Result<http::Response<bytes::Bytes>, opentelemetry_http::HttpError> {
+        let client = std::sync::Arc::clone(&self.client);
+        self.runtime
+            .spawn(async move { client.send_bytes(request).await })
+            .await?
+    }
 }

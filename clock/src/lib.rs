@@ -1,7 +1,8 @@
 //! Time as a dependency: what Pond decides by time reads a [`Clock`] it was given, the way
 //! SlateDB injects its `SystemClock`. Production shares [`SystemClock`]; tests use a
 //! [`ManualClock`] they move by hand, so timeouts, horizons and deadlines are tested in
-//! microseconds, without sleeping.
+//! microseconds, without sleeping. Durations measured for metrics are bucketed here too
+//! ([`LatencyHistogram`]), the one bucketing every process shares.
 //!
 //! Invariants:
 //! - The decisions storage, the cluster's pool and sessions make by time (GC's grace and
@@ -17,6 +18,10 @@
 //!   object's last-modified time).
 //! - A [`ManualClock`] moves only when advanced, and then its wall and monotonic time move by
 //!   the same amount.
+
+mod latency;
+
+pub use latency::{LATENCY_BOUNDS_MICROS, LATENCY_WORDS, LatencyCounts, LatencyHistogram};
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};

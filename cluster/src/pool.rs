@@ -488,6 +488,9 @@ impl Pool {
             .args(&self.config.child_args)
             // Only its own key: a child cannot act as another duckling.
             .env("POND_DUCKLING_KEY", self.key.for_duckling(&id).to_hex())
+            // The catalog is the coordinator's: a duckling reaches it through the coordinator
+            // and never holds its password.
+            .env_remove(pond_coordinator::CATALOG_ENV)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .kill_on_drop(true);
@@ -646,6 +649,16 @@ impl Pool {
             }
             Some(m) => {
                 *m.last_seen.lock() = self.clock.instant();
+                let mut status = status;
+                if !status.counters.is_empty() && status.counters.len() != pond_coordinator::REPORTED_WORDS {
+                    // Another version's layout: adding it word by word would corrupt the sums.
+                    tracing::warn!(
+                        duckling = status.duckling_id,
+                        words = status.counters.len(),
+                        "a duckling reports metrics in a layout this coordinator does not know; they are left out"
+                    );
+                    status.counters.clear();
+                }
                 *m.status.lock() = status;
                 pb::HeartbeatResponse { stop: false }
             }
@@ -653,7 +666,7 @@ impl Pool {
         }
     }
 
-    /// The ducklings' metrics counters (`pond_coordinator::COUNTERS`' order), summed over
+    /// The ducklings' reported metrics (`Coordinator::reported_metrics`' words), summed over
     /// those running (their last heartbeat) and those gone.
     pub fn counter_totals(&self) -> Vec<u64> {
         let mut totals = self.retired_counters.lock().clone();

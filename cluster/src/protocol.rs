@@ -59,7 +59,7 @@ impl ClusterKey {
     pub fn new(secret: &[u8]) -> Self {
         Self {
             secret: secret.to_vec(),
-            tokens: TokenAuthority::from_secret(secret, None),
+            tokens: TokenAuthority::from_secret(secret),
             mac_key: blake3::derive_key("pond cluster signed ticket v1", secret),
         }
     }
@@ -96,7 +96,7 @@ impl ClusterKey {
 
     /// Another authority over the secret, for a duckling's own coordinator.
     pub fn authority(&self) -> TokenAuthority {
-        TokenAuthority::from_secret(&self.secret, None)
+        TokenAuthority::from_secret(&self.secret)
     }
 
     /// The secret, hex-encoded (how a coordinator hands it to the ducklings it spawns).

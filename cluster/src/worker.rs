@@ -84,7 +84,7 @@ impl Worker {
                 .map(|(database_id, seq)| pb::PinnedSnapshot { database_id, seq })
                 .collect(),
             read_replica,
-            counters: self.coordinator.counter_values().to_vec(),
+            counters: self.coordinator.reported_metrics().to_vec(),
         }
     }
 
@@ -328,7 +328,7 @@ pub async fn run_duckling(
     };
     let result = tonic::transport::Server::builder()
         // Calls the proxy forwards continue its trace.
-        .layer(pond_flight_server::TraceCalls)
+        .layer(pond_flight_server::ObserveCalls::default())
         .add_service(pond_flight_server::flight_service(door))
         .serve_with_incoming_shutdown(pond_flight_server::incoming(listener), stopping)
         .await;

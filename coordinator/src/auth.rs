@@ -4,14 +4,17 @@
 //! - One algorithm (HS256) is accepted; `alg: none` or any other algorithm fails validation.
 //! - Every failure is reported as the same [`CoordinatorError::Unauthenticated`], so a caller
 //!   learns nothing about why a token was refused.
-//! - The signing key never leaves the data directory (mode 0600) and is never logged.
-//! - Revocations are a file of token ids; the server re-reads it when it changes, so
-//!   `pond token revoke` takes effect on a running server within [`REVOCATION_POLL`].
+//! - The signing key lives in the catalog's token store (`crate::catalog::TokenStore`: a file
+//!   of mode 0600 in the data directory, or the PostgreSQL catalog every coordinator shares)
+//!   and is never logged.
+//! - Revocations are kept by the same store; a running server reads them again every
+//!   [`REVOCATION_POLL`] (off the calls' path), so `pond token revoke` takes effect on every
+//!   coordinator within it. Verifying a token does no I/O.
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use parking_lot::Mutex;
@@ -55,8 +58,8 @@ pub struct TokenAuthority {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
-    revoked_path: Option<PathBuf>,
-    revoked: Mutex<Revoked>,
+    /// Ids of revoked tokens, as the token store last said.
+    revoked: parking_lot::RwLock<HashSet<String>>,
     /// Tokens whose signature and claims were checked, with what they carry and when they
     /// expire: a client sends the same token with every call, and checking its signature again
     /// each time was a twentieth of a point query's work. Revocation is still checked per call.
@@ -65,12 +68,6 @@ pub struct TokenAuthority {
 
 /// Verified tokens kept; the cache starts over when full.
 const VERIFIED_TOKENS: usize = 4096;
-
-struct Revoked {
-    ids: HashSet<String>,
-    checked: Instant,
-    modified: Option<std::time::SystemTime>,
-}
 
 /// Writes a file only its owner can read (mode 0600), durably.
 pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -102,17 +99,10 @@ pub fn load_or_create_key(path: &Path) -> Result<Vec<u8>> {
 }
 
 impl TokenAuthority {
-    /// Loads the signing key from `data_dir`, creating it on first start; revocations are
-    /// read from `<data_dir>/revoked_tokens`.
-    pub fn open(data_dir: &Path) -> Result<Self> {
-        let key = load_or_create_key(&data_dir.join("signing.key"))?;
-        Ok(Self::from_secret(&key, Some(data_dir.join("revoked_tokens"))))
-    }
-
-    /// An authority over a key held elsewhere, such as the cluster secret that coordinator and
-    /// duckling processes share. Without a revocation file nothing is revoked: such tokens are
-    /// short-lived.
-    pub fn from_secret(key: &[u8], revoked_path: Option<PathBuf>) -> Self {
+    /// An authority over `key`: the catalog's signing key, or the cluster secret that
+    /// coordinator and duckling processes share (whose tokens are short-lived and never
+    /// revoked). Nothing is revoked until [`Self::set_revoked`] says.
+    pub fn from_secret(key: &[u8]) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 5;
         validation.set_required_spec_claims(&["exp", "sub", "iat", "jti"]);
@@ -120,12 +110,7 @@ impl TokenAuthority {
             encoding: EncodingKey::from_secret(key),
             decoding: DecodingKey::from_secret(key),
             validation,
-            revoked_path,
-            revoked: Mutex::new(Revoked {
-                ids: HashSet::new(),
-                checked: Instant::now() - REVOCATION_POLL * 2,
-                modified: None,
-            }),
+            revoked: parking_lot::RwLock::new(HashSet::new()),
             verified: Mutex::new(HashMap::new()),
         }
     }
@@ -191,44 +176,22 @@ impl TokenAuthority {
         Ok(principal)
     }
 
-    /// Revokes token id `id` (appends it to the revocation file).
-    pub fn revoke(&self, id: &str) -> Result<()> {
-        if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(CoordinatorError::InvalidArgument(format!("invalid token id {id:?}")));
-        }
-        let path = self
-            .revoked_path
-            .as_ref()
-            .ok_or_else(|| CoordinatorError::InvalidArgument("this server keeps no revocation list".into()))?;
-        let mut f = std::fs::OpenOptions::new().append(true).create(true).open(path)?;
-        writeln!(f, "{id}")?;
-        f.sync_all()?;
-        self.revoked.lock().ids.insert(id.to_string());
-        Ok(())
+    /// The revoked token ids, as the token store holds them now.
+    pub fn set_revoked(&self, ids: HashSet<String>) {
+        *self.revoked.write() = ids;
     }
 
     fn is_revoked(&self, id: &str) -> bool {
-        let Some(path) = &self.revoked_path else {
-            return false;
-        };
-        let mut r = self.revoked.lock();
-        if r.checked.elapsed() >= REVOCATION_POLL {
-            r.checked = Instant::now();
-            let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
-            if modified != r.modified {
-                r.modified = modified;
-                if let Ok(text) = std::fs::read_to_string(path) {
-                    r.ids = text
-                        .lines()
-                        .map(str::trim)
-                        .filter(|l| !l.is_empty())
-                        .map(String::from)
-                        .collect();
-                }
-            }
-        }
-        r.ids.contains(id)
+        self.revoked.read().contains(id)
     }
+}
+
+/// Checks a token id given to revoke: the `jti` Pond mints is alphanumeric.
+pub fn check_token_id(id: &str) -> Result<()> {
+    if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(CoordinatorError::InvalidArgument(format!("invalid token id {id:?}")));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -237,8 +200,7 @@ mod tests {
 
     #[test]
     fn mints_verifies_and_refuses() {
-        let dir = tempfile::tempdir().unwrap();
-        let a = TokenAuthority::open(dir.path()).unwrap();
+        let a = TokenAuthority::from_secret(&[1u8; 32]);
         let (t, id) = a.mint("alice", true, Duration::from_secs(60)).unwrap();
         let p = a.verify(&t).unwrap();
         assert_eq!(p.user, "alice");
@@ -266,17 +228,19 @@ mod tests {
         );
         assert!(a.verify(&none).is_err());
         // Another server's key.
-        let other_dir = tempfile::tempdir().unwrap();
-        let other = TokenAuthority::open(other_dir.path()).unwrap();
+        let other = TokenAuthority::from_secret(&[2u8; 32]);
         assert!(other.verify(&t).is_err());
-        // Revoked.
-        a.revoke(&id).unwrap();
+        // Revoked, even once verified and cached.
+        a.set_revoked([id.clone()].into());
         assert!(a.verify(&t).is_err());
+        a.set_revoked(HashSet::new());
+        assert!(a.verify(&t).is_ok());
+        assert!(check_token_id("../x").is_err() && check_token_id(&id).is_ok());
     }
 
     #[test]
     fn a_verified_token_is_checked_again_once_its_expiry_passed() {
-        let a = TokenAuthority::from_secret(&[7u8; 32], None);
+        let a = TokenAuthority::from_secret(&[7u8; 32]);
         let (t, _) = a.mint("alice", false, Duration::from_secs(60)).unwrap();
         let p = a.verify(&t).unwrap();
         assert_eq!(

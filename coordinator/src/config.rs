@@ -17,9 +17,22 @@ use std::time::Duration;
 
 use clap::{ArgMatches, Args, Command, FromArgMatches};
 
-/// Coordinator settings. `data_dir` and `storage_url` are not flags of their own here: each
-/// command names them its own way (`pond serve --storage`, a duckling's storage from its
-/// coordinator), and the rest are the flags every duckling runs with.
+/// The variable `--catalog` is read from. Duckling processes are started without it.
+pub const CATALOG_ENV: &str = "POND_CATALOG";
+
+/// A catalog's connection string. It may hold a password, so its `Debug` shows none of it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CatalogUrl(pub String);
+
+impl std::fmt::Debug for CatalogUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CatalogUrl(…)")
+    }
+}
+
+/// Coordinator settings. `data_dir`, `storage_url` and `catalog_url` are not flags of their own
+/// here: each command names them its own way (`pond serve --storage --catalog`, a duckling's
+/// from its coordinator), and the rest are the flags every duckling runs with.
 #[derive(Args, Debug, Clone, PartialEq)]
 pub struct CoordinatorConfig {
     /// Where the catalog, keys and databases live.
@@ -28,6 +41,10 @@ pub struct CoordinatorConfig {
     /// Where snapshots live (`file://`, `memory://`, `s3://`); `None`: `<data_dir>/storage`.
     #[arg(skip)]
     pub storage_url: Option<String>,
+    /// Where the catalog lives: `postgres://…` (shared by coordinators), or `None` for
+    /// `<data_dir>/catalog.json`.
+    #[arg(skip)]
+    pub catalog_url: Option<CatalogUrl>,
     /// Local cache of snapshot objects, e.g. 10GiB (its size bound).
     #[arg(long = "cache-size", value_name = "CACHE_SIZE", env = "POND_CACHE_SIZE", default_value = "10GiB", value_parser = parse_byte_size)]
     pub cache_bytes: u64,

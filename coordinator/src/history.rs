@@ -85,6 +85,23 @@ pub const MAX_READ_RECORDS: usize = 100_000;
 /// message between processes).
 pub const MAX_READ_TEXT_BYTES: usize = 64 << 20;
 
+/// What one read of the history may return: [`MAX_READ_RECORDS`] records and
+/// [`MAX_READ_TEXT_BYTES`] of their text, whichever ends first (newest records first).
+#[derive(Debug, Default)]
+pub(crate) struct ReadBudget {
+    records: usize,
+    text_bytes: usize,
+}
+
+impl ReadBudget {
+    /// Whether `r` still fits; counts it if so.
+    pub(crate) fn take(&mut self, r: &QueryRecord) -> bool {
+        self.text_bytes += r.query_text.len() + r.error.as_ref().map_or(0, String::len);
+        self.records += 1;
+        self.records <= MAX_READ_RECORDS && self.text_bytes <= MAX_READ_TEXT_BYTES
+    }
+}
+
 /// The text history keeps of `sql` (see [`shown_text`]).
 pub fn history_text(sql: &str) -> String {
     shown_text(sql, true)
@@ -140,7 +157,7 @@ pub(crate) fn cut(mut text: String, max: usize) -> String {
     text
 }
 
-const MICROS_PER_DAY: u64 = 86_400 * 1_000_000;
+pub(crate) const MICROS_PER_DAY: u64 = 86_400 * 1_000_000;
 
 /// Query history as JSON lines, one file per UTC day (`day-<days since the epoch>.jsonl`).
 pub struct HistoryFiles {
@@ -209,7 +226,7 @@ impl HistoryFiles {
     /// [`MAX_READ_TEXT_BYTES`] of text), oldest first.
     pub fn read(&self, keep: impl Fn(&QueryRecord) -> bool) -> Result<Vec<QueryRecord>> {
         let mut newest_first: Vec<QueryRecord> = Vec::new();
-        let mut text_bytes = 0;
+        let mut budget = ReadBudget::default();
         'days: for day in self.days()? {
             let file = match std::fs::File::open(self.day_file(day)) {
                 Ok(f) => f,
@@ -230,8 +247,7 @@ impl HistoryFiles {
                 line.clear();
             }
             for r in of_day.into_iter().rev() {
-                text_bytes += r.query_text.len() + r.error.as_ref().map_or(0, String::len);
-                if newest_first.len() >= MAX_READ_RECORDS || text_bytes > MAX_READ_TEXT_BYTES {
+                if !budget.take(&r) {
                     break 'days;
                 }
                 newest_first.push(r);

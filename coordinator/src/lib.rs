@@ -44,12 +44,12 @@ pub mod session;
 pub mod shares;
 
 pub use auth::{Principal, TokenAuthority, load_or_create_key};
-pub use catalog::{Catalog, DatabaseEntry, FileCatalog, NewShare, OnExisting, User};
-pub use config::{child_flags, parse_byte_size};
+pub use catalog::{Catalog, DatabaseEntry, FileCatalog, NewShare, OnExisting, PgCatalog, TokenStore, User};
+pub use config::{CATALOG_ENV, CatalogUrl, child_flags, parse_byte_size};
 pub use coordinator::{
-    ADMIN_USER, COUNTERS, ClusterView, Coordinator, CoordinatorConfig, DUCKLINGS_DIR, DucklingInfo, IfExists,
-    IfNotExists, IngestChunk, IngestTarget, KeyColumn, MAX_INLINE_BYTES, Planned, PlannedResult, PreparedInfo,
-    QueryStream, TableFilter, TableInfo, open_instance,
+    ADMIN_USER, COUNTERS, ClusterView, Coordinator, CoordinatorConfig, CounterSpec, DUCKLINGS_DIR, DucklingInfo,
+    HISTOGRAMS, HistogramSpec, IfExists, IfNotExists, IngestChunk, IngestTarget, KeyColumn, MAX_INLINE_BYTES, Planned,
+    PlannedResult, PreparedInfo, QueryStream, REPORTED_WORDS, TableFilter, TableInfo, open_instance,
 };
 pub use error::{CoordinatorError, Result};
 pub use secrets::{SecretEntry, SecretOptions, SecretSpec};

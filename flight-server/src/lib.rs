@@ -18,6 +18,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod calls;
 pub mod context;
 pub mod encode;
 pub mod front;
@@ -38,17 +39,16 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Identity, ServerTlsConfig};
 
+pub use calls::ObserveCalls;
 pub use front::FrontDoor;
 pub use health::{Health, health_service};
-pub use metrics::{CountCalls, Metrics, Sample, spawn_http};
+pub use metrics::{Metrics, Sample, spawn_http};
 pub use service::PondFlightSql;
 pub use status::FlightSqlError;
-pub use telemetry::TraceCalls;
 
-/// The layers every public front door's calls pass: counted (outermost, so a call's time
-/// includes its tracing), then traced.
+/// The layers every public front door's calls pass: observed (counted and traced).
 pub type PublicLayers = tower::layer::util::Stack<
-    tower::layer::util::Stack<TraceCalls, tower::layer::util::Stack<CountCalls, tower::layer::util::Identity>>,
+    tower::layer::util::Stack<ObserveCalls, tower::layer::util::Identity>,
     tower::layer::util::Identity,
 >;
 
@@ -112,8 +112,7 @@ pub async fn public_server(
 ) -> Result<(tonic::transport::server::Router<PublicLayers>, Draining), ServeError> {
     let (health, health_service) = health_service().await;
     let layers = tower::ServiceBuilder::new()
-        .layer(CountCalls::new(config.metrics.clone()))
-        .layer(TraceCalls)
+        .layer(ObserveCalls::new(config.metrics.clone()))
         .into_inner();
     let router = server_builder(config)?.layer(layers).add_service(health_service);
     let draining = Draining {

@@ -4,18 +4,14 @@
 //! shutdown begins, while running queries drain).
 //!
 //! Invariants:
-//! - Off unless `--metrics-listen` is given: no layer, no endpoint.
+//! - Off unless `--metrics-listen` is given: nothing counted, no endpoint.
 //! - No label holds a user's name, SQL text, token or secret: calls are labelled by gRPC
-//!   method and status code only.
-//! - A call is counted when its response headers leave: its code is the `grpc-status` of a
-//!   response without a body (errors), else OK; its time is the time to those headers (for
-//!   DoGet, to the stream's start).
+//!   method and status code only (counted by `crate::calls`).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -28,7 +24,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-pub use pond_coordinator::COUNTERS;
+use pond_clock::{LATENCY_WORDS, LatencyCounts};
+pub use pond_coordinator::{COUNTERS, HISTOGRAMS, REPORTED_WORDS};
 
 /// A call's labels.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -56,8 +53,9 @@ struct StatusLabels {
 }
 
 /// What the server's own state shows at a scrape: gauges, its ducklings by state, and its
-/// monotonic counters in [`COUNTERS`]' order.
-#[derive(Debug, Clone, Default)]
+/// [`COUNTERS`] and [`HISTOGRAMS`] as the coordinator reports them
+/// (`Coordinator::reported_metrics`).
+#[derive(Debug, Clone)]
 pub struct Sample {
     pub sessions: i64,
     /// Statements running now (planned and not yet fully fetched included).
@@ -65,7 +63,29 @@ pub struct Sample {
     /// Statements waiting for a turn (`--max-concurrent-queries`).
     pub queued_statements: i64,
     pub ducklings: Vec<(String, i64)>,
-    pub counters: [u64; COUNTERS.len()],
+    pub reported: [u64; REPORTED_WORDS],
+}
+
+/// A histogram whose buckets are counted elsewhere (by the coordinator and its duckling
+/// processes, see `pond_clock::LatencyHistogram`) and copied in at each scrape.
+#[derive(Debug, Clone, Default)]
+struct ReportedHistogram(Arc<parking_lot::Mutex<[u64; LATENCY_WORDS]>>);
+
+impl prometheus_client::encoding::EncodeMetric for ReportedHistogram {
+    fn encode(&self, mut encoder: prometheus_client::encoding::MetricEncoder) -> std::fmt::Result {
+        let words = *self.0.lock();
+        let counts = LatencyCounts(&words);
+        encoder.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+            counts.sum_seconds(),
+            counts.count(),
+            &counts.buckets(),
+            None,
+        )
+    }
+
+    fn metric_type(&self) -> prometheus_client::metrics::MetricType {
+        prometheus_client::metrics::MetricType::Histogram
+    }
 }
 
 /// The front door's metrics.
@@ -83,6 +103,8 @@ pub struct Metrics {
     ducklings: Family<StateLabels, Gauge>,
     /// [`COUNTERS`], and the values they last took (each scrape adds what is new).
     counters: [(Counter, std::sync::atomic::AtomicU64); COUNTERS.len()],
+    /// [`HISTOGRAMS`], as last reported.
+    histograms: [ReportedHistogram; HISTOGRAMS.len()],
     ready: AtomicBool,
     sample: Box<dyn Fn() -> Sample + Send + Sync>,
 }
@@ -147,10 +169,15 @@ impl Metrics {
         registry.register("statement_bytes", "Arrow bytes statements returned", bytes.clone());
         let ducklings = Family::<StateLabels, Gauge>::default();
         registry.register("ducklings", "Ducklings, by state", ducklings.clone());
-        let counters = COUNTERS.map(|(name, help)| {
+        let counters = COUNTERS.map(|spec| {
             let counter = Counter::default();
-            registry.register(name, help, counter.clone());
+            registry.register(spec.name, spec.help, counter.clone());
             (counter, std::sync::atomic::AtomicU64::new(0))
+        });
+        let histograms = HISTOGRAMS.map(|spec| {
+            let histogram = ReportedHistogram::default();
+            registry.register(spec.name, spec.help, histogram.clone());
+            histogram
         });
         Arc::new(Self {
             registry,
@@ -165,6 +192,7 @@ impl Metrics {
             bytes,
             ducklings,
             counters,
+            histograms,
             ready: AtomicBool::new(true),
             sample: Box::new(sample),
         })
@@ -175,7 +203,8 @@ impl Metrics {
         self.ready.store(false, Ordering::SeqCst);
     }
 
-    fn record(&self, method: &'static str, code: &str, started: Instant) {
+    /// Counts a finished call (see `crate::calls`).
+    pub(crate) fn record_call(&self, method: &'static str, code: i64, started: Instant) {
         self.calls
             .get_or_create(&CallLabels {
                 method: method.to_string(),
@@ -212,9 +241,16 @@ impl Metrics {
         for (state, n) in sample.ducklings {
             self.ducklings.get_or_create(&StateLabels { state }).set(n);
         }
-        for ((counter, seen), now) in self.counters.iter().zip(sample.counters) {
+        let (counters, histograms) = sample.reported.split_at(COUNTERS.len());
+        for ((counter, seen), &now) in self.counters.iter().zip(counters) {
             let before = seen.swap(now, Ordering::Relaxed);
             counter.inc_by(now.saturating_sub(before));
+        }
+        for (histogram, words) in self.histograms.iter().zip(histograms.chunks_exact(LATENCY_WORDS)) {
+            // Monotonic, as the counters: a count that went down (a report lost) is not shown.
+            for (shown, &now) in histogram.0.lock().iter_mut().zip(words) {
+                *shown = (*shown).max(now);
+            }
         }
         let mut out = String::new();
         if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
@@ -276,93 +312,10 @@ pub async fn spawn_http(metrics: Arc<Metrics>, address: SocketAddr) -> std::io::
     Ok(tokio::spawn(metrics.serve_http(listener)))
 }
 
-/// The tower layer that counts a front door's calls.
-#[derive(Clone)]
-pub struct CountCalls {
-    metrics: Option<Arc<Metrics>>,
-}
-
-impl CountCalls {
-    pub fn new(metrics: Option<Arc<Metrics>>) -> Self {
-        Self { metrics }
-    }
-}
-
-impl<S> tower::Layer<S> for CountCalls {
-    type Service = Counted<S>;
-
-    fn layer(&self, inner: S) -> Counted<S> {
-        Counted {
-            inner,
-            metrics: self.metrics.clone(),
-        }
-    }
-}
-
-/// A service whose calls are counted (see [`CountCalls`]).
-#[derive(Clone)]
-pub struct Counted<S> {
-    inner: S,
-    metrics: Option<Arc<Metrics>>,
-}
-
-impl<S, ReqBody, ResBody> tower::Service<http::Request<ReqBody>> for Counted<S>
-where
-    S: tower::Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
-    S::Future: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = futures::future::BoxFuture<'static, Result<S::Response, S::Error>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
-        let Some(metrics) = self.metrics.clone() else {
-            return Box::pin(self.inner.call(request));
-        };
-        let method = method_label(request.uri().path());
-        let started = Instant::now();
-        let call = self.inner.call(request);
-        Box::pin(async move {
-            let response = call.await?;
-            let code = response
-                .headers()
-                .get("grpc-status")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("0")
-                .to_string();
-            metrics.record(method, &code, started);
-            Ok(response)
-        })
-    }
-}
-
-/// A call's method as a label: the services a front door serves by name, anything else (a
-/// client may send any path) as `other`, so labels stay few.
-pub(crate) fn method_label(path: &str) -> &'static str {
-    const KNOWN: &[&str] = &[
-        "/arrow.flight.protocol.FlightService/Handshake",
-        "/arrow.flight.protocol.FlightService/ListFlights",
-        "/arrow.flight.protocol.FlightService/GetFlightInfo",
-        "/arrow.flight.protocol.FlightService/PollFlightInfo",
-        "/arrow.flight.protocol.FlightService/GetSchema",
-        "/arrow.flight.protocol.FlightService/DoGet",
-        "/arrow.flight.protocol.FlightService/DoPut",
-        "/arrow.flight.protocol.FlightService/DoExchange",
-        "/arrow.flight.protocol.FlightService/DoAction",
-        "/arrow.flight.protocol.FlightService/ListActions",
-        "/grpc.health.v1.Health/Check",
-        "/grpc.health.v1.Health/Watch",
-    ];
-    KNOWN.iter().find(|k| **k == path).copied().unwrap_or("other")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::calls::method_label;
 
     #[test]
     fn calls_are_labelled_by_known_methods_only_and_gauges_are_sampled() {
@@ -371,14 +324,24 @@ mod tests {
             running_statements: 4,
             queued_statements: 6,
             ducklings: vec![("running".into(), 2)],
-            counters: [1, 100, 2, 200, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5],
+            reported: {
+                let mut words = [0; REPORTED_WORDS];
+                words[..4].copy_from_slice(&[1, 100, 2, 200]);
+                words[COUNTERS.len() - 1] = 5;
+                // Two commits: one of 150 µs (second bucket), one past every bound.
+                let commits = &mut words[COUNTERS.len()..COUNTERS.len() + LATENCY_WORDS];
+                commits[1] = 1;
+                commits[LATENCY_WORDS - 2] = 1;
+                commits[LATENCY_WORDS - 1] = 100_000_150;
+                words
+            },
         });
-        metrics.record(
+        metrics.record_call(
             method_label("/arrow.flight.protocol.FlightService/DoGet"),
-            "0",
+            0,
             Instant::now(),
         );
-        metrics.record(method_label("/evil/${jndi}"), "12", Instant::now());
+        metrics.record_call(method_label("/evil/${jndi}"), 12, Instant::now());
         let text = metrics.text();
         assert!(
             text.contains(r#"pond_rpc_calls_total{method="/arrow.flight.protocol.FlightService/DoGet",code="0"} 1"#),
@@ -398,6 +361,15 @@ mod tests {
             text.contains("pond_running_statements 4")
                 && text.contains("pond_queued_statements 6")
                 && text.contains("pond_query_history_dropped_total 5"),
+            "{text}"
+        );
+        assert!(
+            text.contains("pond_commit_seconds_count 2")
+                && text.contains("pond_commit_seconds_sum 100.00015")
+                && text.contains(r#"pond_commit_seconds_bucket{le="0.0001"} 0"#)
+                && text.contains(r#"pond_commit_seconds_bucket{le="0.0002"} 1"#)
+                && text.contains(r#"pond_commit_seconds_bucket{le="+Inf"} 2"#)
+                && text.contains("pond_duckling_cold_start_seconds_count 0"),
             "{text}"
         );
         assert!(

@@ -8,10 +8,7 @@
 //! - A span never carries a token, a secret or a literal of the user's SQL: calls are named by
 //!   gRPC method, statements by their text with literals removed (`pond-coordinator`).
 
-use std::task::{Context, Poll};
-
 use opentelemetry::propagation::{Extractor, Injector};
-use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// The `tracing` target of every span Pond exports.
@@ -53,83 +50,7 @@ pub fn inject_current(metadata: &mut tonic::metadata::MetadataMap) {
     opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&context, &mut MetadataInjector(metadata)));
 }
 
-/// The tower layer that runs each call in a span of its own.
-#[derive(Clone, Copy, Default)]
-pub struct TraceCalls;
-
-impl<S> tower::Layer<S> for TraceCalls {
-    type Service = Traced<S>;
-
-    fn layer(&self, inner: S) -> Traced<S> {
-        Traced { inner }
-    }
-}
-
-/// A service whose calls are traced (see [`TraceCalls`]).
-#[derive(Clone)]
-pub struct Traced<S> {
-    inner: S,
-}
-
-impl<S, ReqBody, ResBody> tower::Service<http::Request<ReqBody>> for Traced<S>
-where
-    S: tower::Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
-    S::Future: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    /// Untraced calls go straight through: no allocation, no label, when nothing exports.
-    type Future =
-        futures::future::Either<S::Future, futures::future::BoxFuture<'static, Result<S::Response, S::Error>>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
-        use futures::future::Either;
-        if !tracing::enabled!(target: "pond_trace", tracing::Level::INFO) {
-            return Either::Left(self.inner.call(request));
-        }
-        let method = crate::metrics::method_label(request.uri().path());
-        let name = method.rsplit('/').next().unwrap_or(method);
-        let span = tracing::info_span!(
-            target: "pond_trace",
-            "rpc",
-            otel.name = name,
-            otel.kind = "server",
-            rpc.system = "grpc",
-            rpc.method = method,
-            rpc.grpc.status_code = tracing::field::Empty,
-            otel.status_code = tracing::field::Empty,
-        );
-        if span.is_disabled() {
-            return Either::Left(self.inner.call(request));
-        }
-        let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(request.headers())));
-        // A caller without a trace gets a new one.
-        let _ = span.set_parent(parent);
-        let call = {
-            let _entered = span.enter();
-            self.inner.call(request)
-        };
-        let recorded = span.clone();
-        Either::Right(Box::pin(
-            async move {
-                let response = call.await?;
-                let code = response
-                    .headers()
-                    .get("grpc-status")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse::<i64>().ok())
-                    .unwrap_or(0);
-                recorded.record("rpc.grpc.status_code", code);
-                if code != 0 {
-                    recorded.record("otel.status_code", "ERROR");
-                }
-                Ok(response)
-            }
-            .instrument(span),
-        ))
-    }
+/// The trace a call's headers continue (`traceparent`); with none, the call starts its own.
+pub(crate) fn caller_context(headers: &http::HeaderMap) -> opentelemetry::Context {
+    opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)))
 }

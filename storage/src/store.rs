@@ -45,10 +45,9 @@ pub struct StoreStats {
     pub puts: AtomicU64,
     pub get_bytes: AtomicU64,
     pub gets: AtomicU64,
-    /// Snapshots committed through this store, and the microseconds their commits took
-    /// (capture, uploads and the manifest's conditional put).
-    pub commits: AtomicU64,
-    pub commit_micros: AtomicU64,
+    /// How long the snapshots committed through this store took to commit (capture, uploads
+    /// and the manifest's conditional put).
+    pub commits: pond_clock::LatencyHistogram,
     /// Objects the local cache served, and their bytes; objects it had to fetch (the fetches'
     /// bytes are in `get_bytes`).
     pub cache_hits: AtomicU64,

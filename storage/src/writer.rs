@@ -305,12 +305,7 @@ impl DatabaseWriter {
             attempt += 1;
             match self.commit_capture(&c).instrument(span.clone()).await {
                 Ok(stats) => {
-                    let counts = self.storage.store().stats();
-                    counts.commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    counts.commit_micros.fetch_add(
-                        started.elapsed().as_micros() as u64,
-                        std::sync::atomic::Ordering::Relaxed,
-                    );
+                    self.storage.store().stats().commits.observe(started.elapsed());
                     // As i64: OpenTelemetry has no unsigned integers.
                     span.record("pond.snapshot", stats.seq as i64);
                     span.record("pond.bytes_uploaded", stats.bytes as i64);

@@ -52,13 +52,13 @@ def free_port() -> int:
 
 class Jaeger:
     def __init__(self, tmp: Path):
-        self.otlp, self.query = free_port(), free_port()
+        self.otlp, self.otlp_http, self.query = free_port(), free_port(), free_port()
         config = tmp / "jaeger.yaml"
         config.write_text(CONFIG)
         env = dict(
             os.environ,
             JAEGER_OTLP_GRPC_PORT=str(self.otlp),
-            JAEGER_OTLP_HTTP_PORT=str(free_port()),
+            JAEGER_OTLP_HTTP_PORT=str(self.otlp_http),
             JAEGER_QUERY_HTTP_PORT=str(self.query),
             JAEGER_QUERY_GRPC_PORT=str(free_port()),
         )

@@ -89,16 +89,23 @@ def test_metrics_count_calls_and_readyz_turns_503_while_queries_drain(pond_facto
     while True:
         m = samples(port)
         cache = m["pond_cache_hits_total"][0].value + m["pond_cache_misses_total"][0].value
-        if (m["pond_commits_total"][0].value >= 1 and cache >= 1) or time.time() > deadline:
+        if (m["pond_commit_seconds_count"][0].value >= 1 and cache >= 1) or time.time() > deadline:
             break
         time.sleep(0.2)
     if not mode:
         assert m["pond_sessions"][0].value >= 1
     assert m["pond_store_put_bytes_total"][0].value > 0, m["pond_store_put_bytes_total"]
     assert m["pond_store_puts_total"][0].value >= 1
-    assert m["pond_commits_total"][0].value >= 1
-    assert m["pond_commit_microseconds_total"][0].value > 0
-    assert m["pond_duckling_cold_starts_total"][0].value >= 1
+    # Commits and cold starts as histograms: every bucket's count adds up to the total.
+    for histogram in ("pond_commit_seconds", "pond_duckling_cold_start_seconds"):
+        count = m[f"{histogram}_count"][0].value
+        assert count >= 1, histogram
+        assert m[f"{histogram}_sum"][0].value > 0, histogram
+        buckets = {s.labels["le"]: s.value for s in m[f"{histogram}_bucket"]}
+        assert buckets["+Inf"] == count, buckets
+        assert len(buckets) == 21, buckets
+        ordered = sorted(buckets.items(), key=lambda kv: float(kv[0]))
+        assert all(a[1] <= b[1] for a, b in zip(ordered, ordered[1:])), ordered
     assert cache >= 1, "the snapshot's objects never went through the cache"
     assert m["pond_queued_statements"][0].value == 0
     # No label carries a user's name, a token or SQL text.

@@ -96,7 +96,9 @@ def test_a_dual_query_run_by_pond_sql_is_one_trace_from_the_client_into_the_serv
     env = dict(
         os.environ,
         OTEL_SERVICE_NAME="pond-dual-client",
-        OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{jaeger.otlp}",
+        # The client exports over OTLP/HTTP, the server over gRPC: one trace needs both.
+        OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{jaeger.otlp_http}",
+        OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
         POND_TOKEN=server.token,
     )
     script = (

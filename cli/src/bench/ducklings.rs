@@ -53,7 +53,8 @@ impl Server {
                 break line[at..].replace("grpc://", "pond://");
             }
         };
-        let tokens = TokenAuthority::open(dir.path())?;
+        let tokens =
+            TokenAuthority::from_secret(&pond_coordinator::load_or_create_key(&dir.path().join("signing.key"))?);
         Ok(Self {
             _dir: dir,
             child,

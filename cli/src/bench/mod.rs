@@ -2,6 +2,7 @@
 //! same run. Every figure is printed as `name: value unit`; latencies are medians (p50) and
 //! 99th percentiles of repeated runs.
 
+mod cluster;
 mod dual;
 mod ducklings;
 mod lake;
@@ -86,6 +87,10 @@ pub struct BenchArgs {
     /// benchmark exports to.
     #[arg(long, env = "POND_BENCH_OTLP_COLLECTOR")]
     otlp_collector: Option<String>,
+    /// The PostgreSQL catalog the cluster benchmark compares with the embedded one
+    /// (postgres://user@host:port/database).
+    #[arg(long, env = "POND_BENCH_CATALOG", hide_env_values = true)]
+    catalog: Option<String>,
     /// Database sizes for the storage benchmark, e.g. 1GiB,4GiB.
     #[arg(long, env = "POND_BENCH_SIZES", value_delimiter = ',', default_value = "1GiB,4GiB")]
     sizes: Vec<crate::ByteSize>,
@@ -116,6 +121,9 @@ enum Suite {
     /// Tracing's cost: `SELECT 1` round trips without an exporter and exporting every span to
     /// `--otlp-collector`, alternately in the same run.
     Tracing,
+    /// The shared catalog's cost: `SELECT 1` round trips and a new user's first query with the
+    /// embedded catalog and with PostgreSQL (`--catalog`), alternately in one run.
+    Cluster,
 }
 
 #[allow(clippy::print_stdout)]
@@ -155,6 +163,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             .await
         }
         Suite::Tracing => tracing_cost::run(args.otlp_collector, args.iterations).await,
+        Suite::Cluster => cluster::run(args.catalog, args.iterations).await,
         Suite::Storage => {
             let sizes: Vec<u64> = args.sizes.iter().map(|s| s.as_u64()).collect();
             let iterations = args.iterations;

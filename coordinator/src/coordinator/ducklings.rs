@@ -136,12 +136,7 @@ impl Coordinator {
             let elapsed = started.elapsed();
             slot.cold_start_us
                 .store(elapsed.as_micros() as u64, std::sync::atomic::Ordering::Relaxed);
-            self.counters
-                .cold_starts
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            self.counters
-                .cold_start_micros
-                .fetch_add(elapsed.as_micros() as u64, std::sync::atomic::Ordering::Relaxed);
+            self.counters.cold_starts.observe(elapsed);
             slot.started_ms
                 .store(crate::catalog::now_ms(), std::sync::atomic::Ordering::Relaxed);
             info!(

@@ -45,15 +45,17 @@ mod streaming;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
+use pond_clock::{LATENCY_WORDS, LatencyHistogram};
 use pond_duckling::DucklingError;
 use pond_storage::{Storage, StorageConfig};
 use tracing::{debug, info};
 
 use crate::auth::{Principal, TokenAuthority};
-use crate::catalog::{Catalog, DEFAULT_DATABASE, FileCatalog};
+use crate::catalog::{Catalog, DEFAULT_DATABASE};
 use crate::error::{CoordinatorError, Result};
 use crate::session::{Session, SessionLimits};
 use connection::blocking;
@@ -104,48 +106,119 @@ pub struct Coordinator {
     counters: Counters,
 }
 
-/// The monotonic counters a process reports for metrics, in [`Coordinator::counter_values`]'
-/// order: name, help. A duckling process sends its values in its heartbeat; its coordinator
-/// adds them to its own.
-pub const COUNTERS: [(&str, &str); 15] = [
-    ("store_puts", "Objects written to the object store by this process"),
-    ("store_put_bytes", "Bytes written to the object store by this process"),
-    ("store_gets", "Objects read from the object store by this process"),
-    ("store_get_bytes", "Bytes read from the object store by this process"),
-    ("commits", "Snapshots committed by this process"),
-    (
-        "commit_microseconds",
-        "Time this process's commits took (capture, uploads, manifest), summed",
-    ),
-    ("cache_hits", "Objects this process's local object cache served"),
-    ("cache_hit_bytes", "Bytes this process's local object cache served"),
-    (
-        "cache_misses",
-        "Objects this process's local object cache fetched from the store",
-    ),
-    ("duckling_cold_starts", "Ducklings started in this process"),
-    ("duckling_cold_start_microseconds", "Time those starts took, summed"),
-    ("gc_runs", "Garbage collections"),
-    ("gc_objects_deleted", "Objects garbage collection deleted"),
-    ("gc_bytes_deleted", "Bytes garbage collection deleted"),
-    (
-        "query_history_dropped",
-        "Query history records dropped because the writer fell behind or failed",
-    ),
+/// A monotonic counter a process reports for metrics: its name (Prometheus adds `pond_` and
+/// `_total`), its help, and how this process reads it.
+#[derive(Clone, Copy)]
+pub struct CounterSpec {
+    pub name: &'static str,
+    pub help: &'static str,
+    read: fn(&Coordinator) -> u64,
+}
+
+/// A latency histogram a process reports for metrics: name (with `pond_` before it), help, and
+/// how this process reads it.
+#[derive(Clone, Copy)]
+pub struct HistogramSpec {
+    pub name: &'static str,
+    pub help: &'static str,
+    read: fn(&Coordinator) -> [u64; LATENCY_WORDS],
+}
+
+fn load(n: &AtomicU64) -> u64 {
+    n.load(Ordering::Relaxed)
+}
+
+/// The counters every process reports, in [`Coordinator::reported_metrics`]' order: a
+/// duckling process sends their values in its heartbeat and its coordinator adds them to its
+/// own, so a name, its meaning and its place are defined here once.
+pub const COUNTERS: [CounterSpec; 11] = [
+    CounterSpec {
+        name: "store_puts",
+        help: "Objects written to the object store by this process",
+        read: |c| load(&c.storage.store().stats().puts),
+    },
+    CounterSpec {
+        name: "store_put_bytes",
+        help: "Bytes written to the object store by this process",
+        read: |c| load(&c.storage.store().stats().put_bytes),
+    },
+    CounterSpec {
+        name: "store_gets",
+        help: "Objects read from the object store by this process",
+        read: |c| load(&c.storage.store().stats().gets),
+    },
+    CounterSpec {
+        name: "store_get_bytes",
+        help: "Bytes read from the object store by this process",
+        read: |c| load(&c.storage.store().stats().get_bytes),
+    },
+    CounterSpec {
+        name: "cache_hits",
+        help: "Objects this process's local object cache served",
+        read: |c| load(&c.storage.store().stats().cache_hits),
+    },
+    CounterSpec {
+        name: "cache_hit_bytes",
+        help: "Bytes this process's local object cache served",
+        read: |c| load(&c.storage.store().stats().cache_hit_bytes),
+    },
+    CounterSpec {
+        name: "cache_misses",
+        help: "Objects this process's local object cache fetched from the store",
+        read: |c| load(&c.storage.store().stats().cache_misses),
+    },
+    CounterSpec {
+        name: "gc_runs",
+        help: "Garbage collections",
+        read: |c| load(&c.counters.gc_runs),
+    },
+    CounterSpec {
+        name: "gc_objects_deleted",
+        help: "Objects garbage collection deleted",
+        read: |c| load(&c.counters.gc_objects_deleted),
+    },
+    CounterSpec {
+        name: "gc_bytes_deleted",
+        help: "Bytes garbage collection deleted",
+        read: |c| load(&c.counters.gc_bytes_deleted),
+    },
+    CounterSpec {
+        name: "query_history_dropped",
+        help: "Query history records dropped because the writer fell behind or failed",
+        read: |c| c.history_records_dropped(),
+    },
 ];
 
-/// What a coordinator counts for metrics besides statements (monotonic unless said).
+/// The histograms every process reports, after [`COUNTERS`] in the same words.
+pub const HISTOGRAMS: [HistogramSpec; 2] = [
+    HistogramSpec {
+        name: "commit_seconds",
+        help: "Time this process's snapshot commits took (capture, uploads, manifest)",
+        read: |c| c.storage.store().stats().commits.words(),
+    },
+    HistogramSpec {
+        name: "duckling_cold_start_seconds",
+        help: "Time duckling starts in this process took (open, attach, shares)",
+        read: |c| c.counters.cold_starts.words(),
+    },
+];
+
+/// How many words [`Coordinator::reported_metrics`] gives: each counter, then each histogram's
+/// [`LATENCY_WORDS`].
+pub const REPORTED_WORDS: usize = COUNTERS.len() + HISTOGRAMS.len() * LATENCY_WORDS;
+
+/// What a coordinator counts for metrics besides statements and the store (monotonic unless
+/// said).
 #[derive(Debug, Default)]
 pub struct Counters {
     /// Statements waiting for a turn now (`--max-concurrent-queries`); a gauge.
-    pub queued: Arc<std::sync::atomic::AtomicU64>,
-    /// In-process duckling starts, and the microseconds they took.
-    pub cold_starts: std::sync::atomic::AtomicU64,
-    pub cold_start_micros: std::sync::atomic::AtomicU64,
+    pub queued: Arc<AtomicU64>,
+    /// In-process duckling starts, by how long they took.
+    pub cold_starts: LatencyHistogram,
     /// Garbage collections, and what they deleted.
-    pub gc_runs: std::sync::atomic::AtomicU64,
-    pub gc_objects_deleted: std::sync::atomic::AtomicU64,
-    pub gc_bytes_deleted: std::sync::atomic::AtomicU64,
+    pub gc_runs: AtomicU64,
+    pub gc_objects_deleted: AtomicU64,
+    pub gc_bytes_deleted: AtomicU64,
 }
 
 /// The user with access to the whole server (`pond_ducklings()`).
@@ -156,29 +229,35 @@ pub const ADMIN_USER: &str = "admin";
 /// what its next call fetches (a statement is protected from its start by the history).
 const SPENT_AFTER: Duration = Duration::from_millis(100);
 
+/// Reads the token store's revocations every [`crate::auth::REVOCATION_POLL`] into the
+/// coordinator's token authority, until the coordinator is gone: a token revoked on any
+/// coordinator of a shared catalog is refused by all within it, and no call waits for the read.
+fn follow_revocations(coordinator: std::sync::Weak<Coordinator>, tokens: Arc<dyn crate::catalog::TokenStore>) {
+    let spawned = std::thread::Builder::new()
+        .name("pond-revocations".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(crate::auth::REVOCATION_POLL);
+                let Some(coordinator) = coordinator.upgrade() else {
+                    return;
+                };
+                match tokens.revoked_tokens() {
+                    Ok(ids) => coordinator.auth.set_revoked(ids),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not read token revocations; keeping the last ones read")
+                    }
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "could not start following token revocations");
+    }
+}
+
 impl Coordinator {
     /// Open sessions, of every user.
     pub fn session_count(&self) -> usize {
         self.sessions.lock().len()
-    }
-
-    /// What this process's object store has done: puts, bytes put, gets, bytes got,
-    /// commits and the microseconds they took, the local cache's hits, bytes and misses.
-    pub fn store_counts(&self) -> [u64; 9] {
-        let stats = self.storage.store().stats();
-        let (put_bytes, get_bytes) = stats.bytes();
-        let load = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
-        [
-            load(&stats.puts),
-            put_bytes,
-            load(&stats.gets),
-            get_bytes,
-            load(&stats.commits),
-            load(&stats.commit_micros),
-            load(&stats.cache_hits),
-            load(&stats.cache_hit_bytes),
-            load(&stats.cache_misses),
-        ]
     }
 
     /// What it counts for metrics besides statements and the store.
@@ -186,28 +265,15 @@ impl Coordinator {
         &self.counters
     }
 
-    /// This process's values of [`COUNTERS`], in their order.
-    pub fn counter_values(&self) -> [u64; COUNTERS.len()] {
-        let load = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
-        let store = self.store_counts();
-        let c = &self.counters;
-        [
-            store[0],
-            store[1],
-            store[2],
-            store[3],
-            store[4],
-            store[5],
-            store[6],
-            store[7],
-            store[8],
-            load(&c.cold_starts),
-            load(&c.cold_start_micros),
-            load(&c.gc_runs),
-            load(&c.gc_objects_deleted),
-            load(&c.gc_bytes_deleted),
-            self.history_records_dropped(),
-        ]
+    /// This process's [`COUNTERS`] then [`HISTOGRAMS`], as words that add up across processes.
+    pub fn reported_metrics(&self) -> [u64; REPORTED_WORDS] {
+        let counters = COUNTERS.iter().map(|c| (c.read)(self));
+        let histograms = HISTOGRAMS.iter().flat_map(|h| (h.read)(self));
+        let mut words = [0; REPORTED_WORDS];
+        for (word, value) in words.iter_mut().zip(counters.chain(histograms)) {
+            *word = value;
+        }
+        words
     }
 
     /// `user`'s sessions, copied out so the sessions map is not held while they are used.
@@ -220,27 +286,25 @@ impl Coordinator {
             .collect()
     }
 
-    /// Opens the coordinator on its data directory. On first start this creates the directory,
-    /// the signing key and the `admin` user, and writes an admin token to `admin.token`.
+    /// Opens the coordinator on its data directory and catalog. On first start this creates
+    /// the directory, the signing key (in the catalog's token store) and the `admin` user, and
+    /// writes an admin token to `admin.token`.
     pub fn open(config: CoordinatorConfig) -> Result<Arc<Self>> {
         std::fs::create_dir_all(&config.data_dir)?;
         let data_dir = config.data_dir.canonicalize()?;
-        let auth = TokenAuthority::open(&data_dir)?;
-        // Secrets are sealed under a key derived from the signing key, which the catalog file
-        // does not hold.
-        let server_key = crate::auth::load_or_create_key(&data_dir.join("signing.key"))?;
-        let catalog = Arc::new(
-            FileCatalog::open(&data_dir.join("catalog.json"))?
-                .with_secrets_key(crate::secrets::SecretsKey::derive(&server_key)),
-        );
+        let opened = crate::catalog::open(&data_dir, config.catalog_url.as_ref().map(|u| u.0.as_str()))?;
+        let auth = TokenAuthority::from_secret(&opened.signing_key);
+        auth.set_revoked(opened.tokens.revoked_tokens()?);
         let token_path = data_dir.join("admin.token");
         if !token_path.exists() {
-            catalog.ensure_user(ADMIN_USER)?;
+            opened.catalog.ensure_user(ADMIN_USER)?;
             let (token, _) = auth.mint(ADMIN_USER, false, Duration::from_secs(10 * 365 * 24 * 3600))?;
             crate::auth::write_private(&token_path, format!("{token}\n").as_bytes())?;
             info!(path = %token_path.display(), "wrote the admin token");
         }
-        Self::with_parts(CoordinatorConfig { data_dir, ..config }, catalog, auth, None)
+        let coordinator = Self::with_parts(CoordinatorConfig { data_dir, ..config }, opened.catalog, auth, None)?;
+        follow_revocations(Arc::downgrade(&coordinator), opened.tokens);
+        Ok(coordinator)
     }
 
     /// A coordinator over a catalog and token authority held elsewhere: what a duckling

@@ -34,6 +34,9 @@ step "k6 Flight SQL load test (30-second smoke, then 10 seconds of point queries
 k6/run.sh --smoke
 k6/run.sh --point --smoke
 
+step "Helm chart (lint, template, Kubernetes schema validation)"
+tests/helm/validate.sh
+
 if [ -x tests/java/run.sh ]; then
   step "Java JDBC suite"
   tests/java/run.sh

@@ -120,7 +120,13 @@ pub fn init(format: LogFormat, default_level: &str, telemetry: &TelemetryArgs, p
         .with_resource(resource.build())
         .build();
     opentelemetry::global::set_text_map_propagator(opentelemetry_sdk::propagation::TraceContextPropagator::new());
+    // Only what the spans say: source locations, threads, targets and busy/idle times are
+    // attributes nobody reads, exported with every span.
     let spans = tracing_opentelemetry::layer()
+        .with_location(false)
+        .with_threads(false)
+        .with_target(false)
+        .with_tracked_inactivity(false)
         .with_tracer(provider.tracer("pond"))
         .with_filter(Targets::new().with_target(TARGET, LevelFilter::TRACE));
     registry.with(spans).init();

@@ -145,3 +145,31 @@ def test_a_duckling_process_is_never_given_the_catalogs_password(pond_factory):
         environ = open(f"/proc/{pid}/environ", "rb").read()
         cmdline = open(f"/proc/{pid}/cmdline", "rb").read()
         assert b"POND_CATALOG" not in environ and url.encode() not in environ + cmdline
+
+
+def test_the_catalog_connection_uses_tls_and_verifies_the_servers_certificate(pond_factory, tmp_path):
+    # tests/postgres.sh serves TLS with a certificate of its own, named by PGSSLROOTCERT.
+    assert os.environ.get("PGSSLROOTCERT"), "the test server's CA is not given"
+    url = fresh_database()
+    # libpq's verify-full reads as require: certificates are always verified.
+    server = pond_factory([], env={"POND_CATALOG": url + "?sslmode=verify-full"})
+    with server.connect(autocommit=True) as c:
+        assert scalar(c, "SELECT 42") == 42
+    name = url.rsplit("/", 1)[1]
+    encrypted = psql(
+        url,
+        "SELECT count(*) FILTER (WHERE s.ssl), count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) "
+        f"WHERE a.datname = '{name}' AND a.pid <> pg_backend_pid()",
+    )
+    tls, total = map(int, encrypted.split("|"))
+    assert total >= 1 and tls == total, f"{tls} of Pond's {total} catalog connections use TLS"
+
+    # Without the server's CA, its certificate is refused, even for a password-less URL.
+    env = {k: v for k, v in server.process_env().items() if k != "PGSSLROOTCERT"}
+    env["POND_CATALOG"] = url + "?sslmode=require"
+    refused = subprocess.run(
+        [server.bin, "serve", "--data-dir", str(tmp_path / "other"), "--listen", "127.0.0.1:0"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert refused.returncode != 0
+    assert "catalog" in refused.stderr and "certificate" in refused.stderr, refused.stderr

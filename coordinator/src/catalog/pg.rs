@@ -17,6 +17,9 @@
 //!   start a runtime. Statements, lock waits and idle transactions have timeouts, so one stuck
 //!   call cannot hold a connection for good. Errors never carry the connection string (which
 //!   may hold a password).
+//! - Connections use TLS as the connection string's `sslmode` says (libpq's `prefer` by
+//!   default; `require` refuses a server without it), and a server's certificate is always
+//!   verified: against the system's roots and the CA file libpq's `PGSSLROOTCERT` names.
 
 use std::collections::HashSet;
 use std::sync::{Arc, mpsc};
@@ -24,8 +27,9 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use postgres::error::SqlState;
-use postgres::{Client, GenericClient, NoTls, Transaction};
+use postgres::{Client, GenericClient, Transaction};
 use sha2::{Digest, Sha256};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::{
     Catalog, DatabaseEntry, NewShare, OnExisting, StoredSecret, TokenStore, User, alias_is_a_database, alias_is_taken,
@@ -126,6 +130,13 @@ impl std::fmt::Debug for PgCatalog {
 /// The catalog's error for `e`: what a retry may cure is UNAVAILABLE (the server unreachable,
 /// a lock wait or deadlock, a statement timed out), a name taken is ALREADY_EXISTS.
 fn pg_error(e: postgres::Error) -> CoordinatorError {
+    // The driver's own text leaves out its causes (which TLS check failed, which socket error).
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(&e).filter(|_| e.as_db_error().is_none());
+    while let Some(c) = cause {
+        text = format!("{text}: {c}");
+        cause = c.source();
+    }
     let retry = [
         SqlState::T_R_DEADLOCK_DETECTED,
         SqlState::T_R_SERIALIZATION_FAILURE,
@@ -137,16 +148,16 @@ fn pg_error(e: postgres::Error) -> CoordinatorError {
     ];
     match e.code() {
         Some(code) if *code == SqlState::UNIQUE_VIOLATION => {
-            CoordinatorError::AlreadyExists(format!("the catalog already holds that name: {e}"))
+            CoordinatorError::AlreadyExists(format!("the catalog already holds that name: {text}"))
         }
         Some(code) if retry.contains(code) => {
-            CoordinatorError::Unavailable(format!("the catalog database is busy; try again: {e}"))
+            CoordinatorError::Unavailable(format!("the catalog database is busy; try again: {text}"))
         }
-        Some(_) => CoordinatorError::Internal(format!("the catalog database refused a change: {e}")),
+        Some(_) => CoordinatorError::Internal(format!("the catalog database refused a change: {text}")),
         None if e.is_closed() || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>()) => {
-            CoordinatorError::Unavailable(format!("the catalog database cannot be reached: {e}"))
+            CoordinatorError::Unavailable(format!("the catalog database cannot be reached: {text}"))
         }
-        None => CoordinatorError::Internal(format!("the catalog database answered what Pond cannot read: {e}")),
+        None => CoordinatorError::Internal(format!("the catalog database answered what Pond cannot read: {text}")),
     }
 }
 
@@ -183,7 +194,12 @@ const DATABASE_COLUMNS: &str = "id, owner, name, created_ms, dropped_ms, snapsho
 
 /// One connection's thread: takes jobs until the catalog is dropped. A job that panics loses
 /// its answer (its caller sees an error), not the thread.
-fn serve_jobs(config: postgres::Config, mut client: Client, queue: Arc<Mutex<mpsc::Receiver<Job>>>) {
+fn serve_jobs(
+    config: postgres::Config,
+    tls: MakeRustlsConnect,
+    mut client: Client,
+    queue: Arc<Mutex<mpsc::Receiver<Job>>>,
+) {
     let mut used = Instant::now();
     loop {
         let Ok(job) = queue.lock().recv() else {
@@ -192,14 +208,14 @@ fn serve_jobs(config: postgres::Config, mut client: Client, queue: Arc<Mutex<mps
         if client.is_closed()
             || (used.elapsed() >= CHECK_IDLE_AFTER && client.is_valid(Duration::from_secs(5)).is_err())
         {
-            match config.connect(NoTls) {
+            match config.connect(tls.clone()) {
                 Ok(c) => client = c,
                 Err(e) => tracing::warn!(error = %e, "the catalog database cannot be reached"),
             }
         }
         if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut client))).is_err() {
             tracing::error!("a catalog call panicked; its connection is opened again");
-            if let Ok(c) = config.connect(NoTls) {
+            if let Ok(c) = config.connect(tls.clone()) {
                 client = c;
             }
         }
@@ -210,6 +226,11 @@ fn serve_jobs(config: postgres::Config, mut client: Client, queue: Arc<Mutex<mps
 impl PgCatalog {
     /// Connects to the PostgreSQL database at `url` and brings its schema up to date.
     pub fn connect(url: &str) -> Result<Self> {
+        // libpq's verify-ca and verify-full are what require means here (certificates are
+        // always verified); the driver knows only disable, prefer and require.
+        let url = url
+            .replace("sslmode=verify-full", "sslmode=require")
+            .replace("sslmode=verify-ca", "sslmode=require");
         let mut config: postgres::Config = url.parse().map_err(|_| {
             CoordinatorError::InvalidArgument(
                 "--catalog is not a PostgreSQL connection string (postgres://user:password@host:port/database)".into(),
@@ -225,16 +246,17 @@ impl PgCatalog {
         };
         config.options(&options);
         config.keepalives_idle(Duration::from_secs(30));
+        let tls = tls_connector()?;
         // Connected off the caller's thread: the driver blocks on a runtime of its own, which
         // a caller inside tokio must not start.
         let clients = std::thread::spawn({
-            let config = config.clone();
+            let (config, tls) = (config.clone(), tls.clone());
             move || -> Result<Vec<Client>> {
-                let mut first = config.connect(NoTls).map_err(pg_error)?;
+                let mut first = config.connect(tls.clone()).map_err(pg_error)?;
                 migrate(&mut first)?;
                 let mut clients = vec![first];
                 for _ in 1..CONNECTIONS {
-                    clients.push(config.connect(NoTls).map_err(pg_error)?);
+                    clients.push(config.connect(tls.clone()).map_err(pg_error)?);
                 }
                 Ok(clients)
             }
@@ -244,10 +266,10 @@ impl PgCatalog {
         let (jobs, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
         for client in clients {
-            let (config, queue) = (config.clone(), Arc::clone(&queue));
+            let (config, tls, queue) = (config.clone(), tls.clone(), Arc::clone(&queue));
             std::thread::Builder::new()
                 .name("pond-catalog-pg".into())
-                .spawn(move || serve_jobs(config, client, queue))?;
+                .spawn(move || serve_jobs(config, tls, client, queue))?;
         }
         Ok(Self {
             jobs,
@@ -307,6 +329,33 @@ impl PgCatalog {
             Ok(out)
         })
     }
+}
+
+/// The TLS the catalog's connections use: ring's rustls, trusting the system's roots and the
+/// certificates in the file `PGSSLROOTCERT` names (libpq's variable), if any.
+fn tls_connector() -> Result<MakeRustlsConnect> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    if let Some(path) = std::env::var_os("PGSSLROOTCERT") {
+        use rustls::pki_types::pem::PemObject;
+        let unreadable = |e: &dyn std::fmt::Display| {
+            CoordinatorError::InvalidArgument(format!(
+                "PGSSLROOTCERT={}: not a readable PEM file of CA certificates: {e}",
+                std::path::Path::new(&path).display()
+            ))
+        };
+        for cert in rustls::pki_types::CertificateDer::pem_file_iter(&path).map_err(|e| unreadable(&e))? {
+            roots
+                .add(cert.map_err(|e| unreadable(&e))?)
+                .map_err(|e| unreadable(&e))?;
+        }
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| CoordinatorError::Internal(format!("TLS for the catalog: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(MakeRustlsConnect::new(config))
 }
 
 /// Applies the migrations the database lacks, one transaction each, under the migration lock.

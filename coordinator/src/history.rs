@@ -270,28 +270,30 @@ impl HistoryFiles {
     }
 }
 
+/// A finished `SELECT 1` of `user` that ended at `end_us`, for tests of what keeps records.
+#[cfg(test)]
+pub(crate) fn test_record(user: &str, end_us: u64) -> QueryRecord {
+    QueryRecord {
+        query_id: format!("s.q{end_us}"),
+        user_name: user.into(),
+        session_id: "s".into(),
+        database_name: "my_db".into(),
+        query_text: "SELECT 1".into(),
+        kind: "SELECT".into(),
+        start_us: end_us.saturating_sub(5),
+        end_us,
+        rows: 1,
+        bytes: 8,
+        status: QueryStatus::Ok,
+        error: None,
+        duckling_id: "d".into(),
+        transaction_id: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn record(user: &str, end_us: u64) -> QueryRecord {
-        QueryRecord {
-            query_id: format!("s.q{end_us}"),
-            user_name: user.into(),
-            session_id: "s".into(),
-            database_name: "my_db".into(),
-            query_text: "SELECT 1".into(),
-            kind: "SELECT".into(),
-            start_us: end_us.saturating_sub(5),
-            end_us,
-            rows: 1,
-            bytes: 8,
-            status: QueryStatus::Ok,
-            error: None,
-            duckling_id: "d".into(),
-            transaction_id: None,
-        }
-    }
 
     #[test]
     fn records_survive_reopen_in_order_and_a_torn_line_is_skipped() {
@@ -299,9 +301,9 @@ mod tests {
         let files = HistoryFiles::open(dir.path()).unwrap();
         let day = MICROS_PER_DAY;
         files
-            .append(&[record("a", 3 * day + 1), record("b", 3 * day + 2)])
+            .append(&[test_record("a", 3 * day + 1), test_record("b", 3 * day + 2)])
             .unwrap();
-        files.append(&[record("a", 4 * day + 1)]).unwrap();
+        files.append(&[test_record("a", 4 * day + 1)]).unwrap();
         // A crash in the middle of an append.
         let mut f = std::fs::OpenOptions::new()
             .append(true)
@@ -311,7 +313,7 @@ mod tests {
             .unwrap();
         let files = HistoryFiles::open(dir.path()).unwrap();
         // The next append starts on a line of its own: nothing after the torn line is lost.
-        files.append(&[record("b", 4 * day + 2)]).unwrap();
+        files.append(&[test_record("b", 4 * day + 2)]).unwrap();
         let all = files.read(|_| true).unwrap();
         let ends: Vec<u64> = all.iter().map(|r| r.end_us).collect();
         assert_eq!(ends, vec![3 * day + 1, 3 * day + 2, 4 * day + 1, 4 * day + 2]);
@@ -326,7 +328,11 @@ mod tests {
         let files = HistoryFiles::open(dir.path()).unwrap();
         let day = MICROS_PER_DAY;
         files
-            .append(&[record("a", 2 * day + 7), record("a", 3 * day + 7), record("a", 5 * day)])
+            .append(&[
+                test_record("a", 2 * day + 7),
+                test_record("a", 3 * day + 7),
+                test_record("a", 5 * day),
+            ])
             .unwrap();
         // Day 3 has not ended before 3 days and a half: it stays.
         assert_eq!(files.prune(3 * day + day / 2).unwrap(), 1);

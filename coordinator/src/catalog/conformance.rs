@@ -247,25 +247,10 @@ fn shares_on_every_backend() {
 
 #[test]
 fn the_query_history_keeps_each_users_records_and_drops_whole_days() {
-    use crate::history::{MICROS_PER_DAY, QueryStatus};
+    use crate::history::MICROS_PER_DAY;
     each_backend(|b| {
         let c = &*b.catalog;
-        let record = |user: &str, end_us: u64| QueryRecord {
-            query_id: format!("s.q{end_us}"),
-            user_name: user.into(),
-            session_id: "s".into(),
-            database_name: "my_db".into(),
-            query_text: "SELECT ?".into(),
-            kind: "SELECT".into(),
-            start_us: end_us - 5,
-            end_us,
-            rows: 1,
-            bytes: 8,
-            status: QueryStatus::Ok,
-            error: None,
-            duckling_id: "d".into(),
-            transaction_id: None,
-        };
+        let record = crate::history::test_record;
         let day = MICROS_PER_DAY;
         c.record_queries(&[record("alice", day + 10), record("bob", day + 20)])
             .unwrap();

@@ -113,9 +113,7 @@ impl FileCatalog {
     }
 
     fn secrets_key(&self) -> Result<&SecretsKey> {
-        self.secrets_key
-            .as_ref()
-            .ok_or_else(|| CoordinatorError::Unimplemented("this catalog keeps no secrets".into()))
+        super::sealing_key(self.secrets_key.as_ref())
     }
 
     fn persist(&self, data: &CatalogData) -> Result<()> {

@@ -325,6 +325,11 @@ impl StoredSecret {
     }
 }
 
+/// The key a backend seals secrets with, or why it keeps none.
+pub(crate) fn sealing_key(key: Option<&SecretsKey>) -> Result<&SecretsKey> {
+    key.ok_or_else(|| CoordinatorError::Unimplemented("this catalog keeps no secrets".into()))
+}
+
 /// Names the secrets `key` cannot open in the log, at startup, rather than only when their
 /// owner's duckling starts (a rotated signing key).
 pub(crate) fn warn_unreadable_secrets(key: &SecretsKey, stored: &[StoredSecret]) {

@@ -294,9 +294,7 @@ impl PgCatalog {
     }
 
     fn secrets_key(&self) -> Result<&SecretsKey> {
-        self.secrets_key
-            .as_ref()
-            .ok_or_else(|| CoordinatorError::Unimplemented("this catalog keeps no secrets".into()))
+        super::sealing_key(self.secrets_key.as_ref())
     }
 
     /// Runs `f` on a connection's thread and waits for its answer.

@@ -531,44 +531,65 @@ impl Coordinator {
     }
 }
 
-/// Ends `recorded` when planning ended its statement: an error, a result returned whole in
-/// the FlightInfo, or one parked after it ran (a client need not fetch a DDL's result). A
-/// result that runs or streams at DoGet is ended by its stream.
-pub(super) fn finish_planned(session: &Session, mut recorded: Recorded, planned: &Result<Planned>) {
-    match planned {
-        Ok(Planned {
-            result: PlannedResult::Inline(batches),
-            ..
-        }) => {
-            for b in batches {
-                recorded.returned(b);
-            }
-            recorded.done(None);
-        }
-        Ok(Planned {
-            result: PlannedResult::Parked(id),
-            ..
-        }) => match session.parked_result_size(id) {
-            Some((rows, bytes)) => {
-                recorded.rows += rows;
-                recorded.bytes += bytes;
+/// What a statement's call returns, and how that ends its record.
+pub(super) trait EndsRecord: Sized {
+    fn end(session: &Session, recorded: Recorded, result: &Result<Self>);
+}
+
+/// Planning ends its statement on an error, a result returned whole in the FlightInfo, or one
+/// parked after it ran (a client need not fetch a DDL's result). A result that runs or streams
+/// at DoGet is ended by its stream.
+impl EndsRecord for Planned {
+    fn end(session: &Session, mut recorded: Recorded, planned: &Result<Self>) {
+        match planned {
+            Ok(Planned {
+                result: PlannedResult::Inline(batches),
+                ..
+            }) => {
+                for b in batches {
+                    recorded.returned(b);
+                }
                 recorded.done(None);
             }
-            None => recorded.continues(),
-        },
-        Err(e) => recorded.done(Some(e)),
+            Ok(Planned {
+                result: PlannedResult::Parked(id),
+                ..
+            }) => match session.parked_result_size(id) {
+                Some((rows, bytes)) => {
+                    recorded.rows += rows;
+                    recorded.bytes += bytes;
+                    recorded.done(None);
+                }
+                None => recorded.continues(),
+            },
+            Err(e) => recorded.done(Some(e)),
+        }
     }
 }
 
-/// Ends `recorded` with what an update or ingest changed.
-pub(super) fn finish_changed(mut recorded: Recorded, changed: &Result<i64>) {
-    match changed {
-        Ok(n) => {
-            recorded.changed(*n);
-            recorded.done(None);
+/// An update or ingest ends with the rows it changed.
+impl EndsRecord for i64 {
+    fn end(_: &Session, mut recorded: Recorded, changed: &Result<Self>) {
+        match changed {
+            Ok(n) => {
+                recorded.changed(*n);
+                recorded.done(None);
+            }
+            Err(e) => recorded.done(Some(e)),
         }
-        Err(e) => recorded.done(Some(e)),
     }
+}
+
+/// Runs `statement` in `recorded`'s span and ends the record as its result says.
+pub(super) async fn run_recorded<T: EndsRecord>(
+    session: &Session,
+    recorded: Recorded,
+    statement: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    use tracing::Instrument as _;
+    let result = statement.instrument(recorded.span()).await;
+    T::end(session, recorded, &result);
+    result
 }
 
 /// Whose statements `user` sees: their own, or everyone's (`None`) for the admin.

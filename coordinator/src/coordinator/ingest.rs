@@ -16,10 +16,9 @@ use tokio::sync::mpsc;
 
 use super::Coordinator;
 use super::connection::{on_connection, run_in_transaction};
-use super::history::finish_changed;
+use super::history::run_recorded;
 use crate::error::{CoordinatorError, Result};
 use crate::session::Session;
-use tracing::Instrument;
 
 /// Where and how CommandStatementIngest writes.
 #[derive(Debug, Clone)]
@@ -78,12 +77,12 @@ impl Coordinator {
             "INGEST",
             target.transaction.as_deref(),
         );
-        let changed = self
-            .ingest_recorded(session, target, schema, batches)
-            .instrument(recorded.span())
-            .await;
-        finish_changed(recorded, &changed);
-        changed
+        run_recorded(
+            session,
+            recorded,
+            self.ingest_recorded(session, target, schema, batches),
+        )
+        .await
     }
 
     async fn ingest_recorded(

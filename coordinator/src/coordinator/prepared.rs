@@ -22,14 +22,13 @@ use pond_duckling::{Connection, DucklingError, StatementKind, prepare_script};
 
 use super::Coordinator;
 use super::connection::{on_connection, reading_on_connection, run_in_transaction};
-use super::history::{finish_changed, finish_planned};
+use super::history::run_recorded;
 use super::pond_statements::result_schema;
 use super::pond_views::run_prelude;
 use super::statements::{Planned, allowed_kinds, collect};
 use crate::classify::{Classification, classify};
 use crate::error::{CoordinatorError, Result};
 use crate::session::{Access, PendingQuery, PreparedBody, PreparedStatement, Session, SqlQuery};
-use tracing::Instrument;
 
 /// A prepared statement's public description.
 #[derive(Debug, Clone)]
@@ -237,12 +236,7 @@ impl Coordinator {
         let stmt = session.prepared(handle)?;
         let query_id = session.new_query_id();
         let recorded = self.record(session, &query_id, &stmt.sql, &stmt.classification.kind, None);
-        let planned = self
-            .plan_prepared_recorded(session, stmt, query_id)
-            .instrument(recorded.span())
-            .await;
-        finish_planned(session, recorded, &planned);
-        planned
+        run_recorded(session, recorded, self.plan_prepared_recorded(session, stmt, query_id)).await
     }
 
     async fn plan_prepared_recorded(
@@ -328,12 +322,7 @@ impl Coordinator {
             &stmt.classification.kind,
             None,
         );
-        let changed = self
-            .execute_prepared_recorded(session, stmt)
-            .instrument(recorded.span())
-            .await;
-        finish_changed(recorded, &changed);
-        changed
+        run_recorded(session, recorded, self.execute_prepared_recorded(session, stmt)).await
     }
 
     async fn execute_prepared_recorded(

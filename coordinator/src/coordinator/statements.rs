@@ -21,14 +21,13 @@ use pond_duckling::{DucklingError, StatementKind, prepare_script};
 
 use super::Coordinator;
 use super::connection::{access_for, blocking, on_connection};
-use super::history::{finish_changed, finish_planned};
+use super::history::run_recorded;
 use super::pond_views::run_prelude;
 use super::start::start_statement;
 use crate::auth::Principal;
 use crate::classify::{Classification, classify};
 use crate::error::{CoordinatorError, Result};
 use crate::session::{PendingQuery, Session, SqlQuery};
-use tracing::Instrument;
 
 /// What GetFlightInfo needs: the result schema, and the id DoGet will fetch or the result itself.
 #[derive(Debug, Clone)]
@@ -190,12 +189,8 @@ impl Coordinator {
     ) -> Result<Planned> {
         let query_id = session.new_query_id();
         let recorded = self.record(session, &query_id, sql, &statement.kind, transaction);
-        let planned = self
-            .plan_recorded(session, sql, statement, transaction, inline, query_id)
-            .instrument(recorded.span())
-            .await;
-        finish_planned(session, recorded, &planned);
-        planned
+        let planning = self.plan_recorded(session, sql, statement, transaction, inline, query_id);
+        run_recorded(session, recorded, planning).await
     }
 
     /// [`Self::plan_classified`] once recorded: a parked result is parked as `query_id`.
@@ -287,12 +282,12 @@ impl Coordinator {
         transaction: Option<&str>,
     ) -> Result<i64> {
         let recorded = self.record(session, &session.new_query_id(), sql, &statement.kind, transaction);
-        let changed = self
-            .execute_recorded(session, sql, statement, transaction)
-            .instrument(recorded.span())
-            .await;
-        finish_changed(recorded, &changed);
-        changed
+        run_recorded(
+            session,
+            recorded,
+            self.execute_recorded(session, sql, statement, transaction),
+        )
+        .await
     }
 
     /// [`Self::execute_classified`] once recorded.

@@ -482,6 +482,17 @@ async fn serve_cluster(
             }
         })
     };
+    let lease_keeper = {
+        let pool = Arc::clone(&pool);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(pond_cluster::pool::LEASE_RENEW_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                pool.keep_leases().await;
+            }
+        })
+    };
     print_listening(scheme, addr);
     tracing::info!(%addr, mode = ?pool.config().mode, "serving Flight SQL; queries run on duckling processes");
     let (router, draining) = pond_flight_server::public_server(&config).await?;
@@ -496,6 +507,7 @@ async fn serve_cluster(
         });
     let result = public.await;
     sweeper.abort();
+    lease_keeper.abort();
     if let Some(internal) = internal {
         internal.await??;
     }

@@ -13,6 +13,10 @@ pub enum ClusterError {
     /// Bad settings (secret, addresses).
     #[error("{0}")]
     Config(String),
+    /// The cluster is set up so that the call cannot be served (coordinators of one catalog
+    /// with different cluster keys).
+    #[error("{0}")]
+    Misconfigured(String),
     /// A message that does not decode, or an unexpected answer.
     #[error("{0}")]
     Protocol(String),
@@ -54,6 +58,7 @@ impl From<ClusterError> for FlightSqlError {
             ClusterError::Unavailable(m) => FlightSqlError::Unavailable(m),
             ClusterError::PermissionDenied(m) => FlightSqlError::PermissionDenied(m),
             ClusterError::Unassigned => FlightSqlError::FailedPrecondition(e.to_string()),
+            ClusterError::Misconfigured(m) => FlightSqlError::FailedPrecondition(m),
             ClusterError::Coordinator(e) => FlightSqlError::Coordinator(e),
             ClusterError::FrontDoor(e) => e,
             ClusterError::Rpc(s) => FlightSqlError::Peer(s),

@@ -2,8 +2,14 @@
 //! watching and replacing them.
 //!
 //! Invariants:
-//! - A user has at most one primary duckling; it is the only process that opens the user's
-//!   databases for writing. Starting one is serialised per user.
+//! - A user has at most one primary duckling in the cluster; it is the only process that
+//!   opens the user's databases for writing. Starting one is serialised per user, and across
+//!   coordinators by the user's writer lease in the catalog (`WriterLeases`): a coordinator
+//!   claims it before starting the duckling, names the duckling once it runs, renews it every
+//!   [`LEASE_RENEW_EVERY`] while it serves, and releases it when the duckling stops. A
+//!   coordinator that finds another's live lease sends the user's calls to that duckling
+//!   (its key derived from the shared cluster key); one whose lease passed to another
+//!   coordinator stops its duckling.
 //! - A duckling that exits, misses heartbeats for [`protocol::HEARTBEAT_TIMEOUT`], or drops a
 //!   call's connection is forgotten (and killed, if it is a child), so the next call starts or
 //!   assigns another.
@@ -22,7 +28,7 @@ use arrow_flight::flight_service_client::FlightServiceClient;
 use futures::StreamExt;
 use parking_lot::Mutex;
 use pond_clock::Clock;
-use pond_coordinator::{Coordinator, DUCKLINGS_DIR, DucklingInfo, Principal};
+use pond_coordinator::{Claim, Claimant, Coordinator, DUCKLINGS_DIR, DucklingInfo, Principal, WriterLease};
 use pond_proto::cluster::{self as pb, catalog_request::Op};
 use tokio::sync::oneshot;
 use tonic::transport::Channel;
@@ -74,7 +80,17 @@ pub struct PoolConfig {
     pub read_replicas: usize,
 }
 
-/// One registered duckling.
+/// How long a writer lease lasts unless renewed: after a coordinator dies, its users wait at
+/// most this long before another coordinator starts their ducklings.
+pub const WRITER_LEASE_TTL: Duration = Duration::from_millis(1500);
+
+/// How often a coordinator renews its writer leases (several chances within one TTL).
+pub const LEASE_RENEW_EVERY: Duration = Duration::from_millis(300);
+
+/// How often a coordinator looks again at a lease whose holder is still starting its duckling.
+const LEASE_POLL: Duration = Duration::from_millis(50);
+
+/// One registered duckling, or another coordinator's that serves a user this one is asked for.
 pub struct Member {
     pub id: String,
     pub address: String,
@@ -92,6 +108,8 @@ pub struct Member {
     /// Kills the child process (process mode).
     kill: Mutex<Option<oneshot::Sender<()>>>,
     exited: tokio::sync::Notify,
+    /// The coordinator whose duckling this is, when not this one's (its writer lease says).
+    holder: Option<String>,
 }
 
 impl Member {
@@ -158,6 +176,12 @@ pub struct Pool {
     /// Spares taken for a user, by duckling id: where their files go once their process exits
     /// (it may be forgotten before that).
     spare_homes: Mutex<HashMap<String, PathBuf>>,
+    /// This coordinator as a writer-lease holder (one id per process), and its cluster key's
+    /// fingerprint.
+    coordinator_id: String,
+    key_id: String,
+    /// The users whose writer lease this coordinator holds, with the lease's generation.
+    held: Mutex<HashMap<String, u64>>,
 }
 
 /// The spare duckling process.
@@ -181,6 +205,7 @@ impl Pool {
     ) -> Arc<Self> {
         // Spares of an earlier run: their processes are gone, and nothing reuses their files.
         let _ = std::fs::remove_dir_all(config.data_dir.join("cluster").join("spare"));
+        let key_id = key.fingerprint();
         Arc::new(Self {
             config,
             clock,
@@ -198,6 +223,9 @@ impl Pool {
             draining: AtomicBool::new(false),
             spare: Mutex::new(Spare::None),
             spare_homes: Mutex::new(HashMap::new()),
+            coordinator_id: format!("c_{}", uuid::Uuid::new_v4().simple()),
+            key_id,
+            held: Mutex::new(HashMap::new()),
         })
     }
 
@@ -312,12 +340,211 @@ impl Pool {
             {
                 return Ok(Arc::clone(m));
             }
-            let member = pool.start(&user, None).await?;
+            let member = pool.start_primary(&user).await?;
             pool.primaries.lock().insert(user, Arc::clone(&member));
             Ok(member)
         })
         .await
         .map_err(|e| ClusterError::Protocol(format!("starting a duckling failed: {e}")))?
+    }
+
+    /// The user's primary: started here under the user's writer lease, or, when another
+    /// coordinator holds the lease, that coordinator's duckling. Called under the user's start
+    /// lock.
+    async fn start_primary(self: &Arc<Self>, user: &str) -> Result<Arc<Member>> {
+        let Some(leases) = self.coordinator.writer_leases().cloned() else {
+            return self.start(user, None).await;
+        };
+        let deadline = tokio::time::Instant::now() + self.config.start_timeout;
+        loop {
+            let claim = {
+                let (leases, user, coordinator, key_id) = (
+                    Arc::clone(&leases),
+                    user.to_string(),
+                    self.coordinator_id.clone(),
+                    self.key_id.clone(),
+                );
+                tokio::task::spawn_blocking(move || {
+                    let claimant = Claimant {
+                        coordinator: &coordinator,
+                        key_id: &key_id,
+                    };
+                    leases.claim_writer(&user, claimant, WRITER_LEASE_TTL)
+                })
+                .await
+                .map_err(|e| ClusterError::Protocol(format!("claiming a writer lease failed: {e}")))??
+            };
+            let lease = match claim {
+                Claim::Won(lease) => lease,
+                Claim::Held(lease) if lease.is_published() => return self.foreign(lease),
+                Claim::Held(lease) => {
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(ClusterError::Unavailable(format!(
+                            "another coordinator ({}) is still starting {user}'s duckling; retry",
+                            lease.coordinator
+                        )));
+                    }
+                    tokio::time::sleep(LEASE_POLL).await;
+                    continue;
+                }
+            };
+            self.held.lock().insert(user.to_string(), lease.generation);
+            let member = match self.start(user, None).await {
+                Ok(m) => m,
+                Err(e) => {
+                    self.release_lease(user);
+                    return Err(e);
+                }
+            };
+            let published = {
+                let (leases, user, coordinator, id, address) = (
+                    Arc::clone(&leases),
+                    user.to_string(),
+                    self.coordinator_id.clone(),
+                    member.id.clone(),
+                    member.address.clone(),
+                );
+                tokio::task::spawn_blocking(move || {
+                    leases.publish_writer(&user, &coordinator, lease.generation, &id, &address)
+                })
+                .await
+                .map_err(|e| ClusterError::Protocol(format!("naming a writer duckling failed: {e}")))?
+            };
+            return match published {
+                Ok(true) => Ok(member),
+                Ok(false) => {
+                    self.release_lease(user);
+                    self.lost(
+                        &member,
+                        "its writer lease passed to another coordinator while it started",
+                    );
+                    Err(ClusterError::Unavailable(format!(
+                        "{user}'s writer lease passed to another coordinator while this one started a duckling; retry"
+                    )))
+                }
+                Err(e) => {
+                    self.release_lease(user);
+                    self.lost(&member, &format!("its writer lease could not name it: {e}"));
+                    Err(e.into())
+                }
+            };
+        }
+    }
+
+    /// Another coordinator's duckling, as its lease names it: calls reach it with hop tokens
+    /// signed by its key, which this coordinator derives from the cluster key they share.
+    fn foreign(&self, lease: WriterLease) -> Result<Arc<Member>> {
+        if lease.key_id != self.key_id {
+            return Err(ClusterError::Misconfigured(format!(
+                "{}'s duckling runs under coordinator {}, whose cluster key differs from this one's: \
+                 coordinators on one catalog must share cluster.key",
+                lease.user, lease.coordinator
+            )));
+        }
+        info!(
+            user = lease.user,
+            duckling = lease.duckling_id,
+            coordinator = lease.coordinator,
+            "the user's duckling runs under another coordinator; calls go to it"
+        );
+        Ok(Arc::new(Member {
+            key: self.key.for_duckling(&lease.duckling_id),
+            client: crate::flight_client(crate::channel(&lease.address)?),
+            id: lease.duckling_id,
+            address: lease.address,
+            pid: 0,
+            mode: self.config.mode,
+            user: Mutex::new(Some(lease.user)),
+            replica_slot: Mutex::new(None),
+            alive: AtomicBool::new(true),
+            status: Mutex::new(pb::DucklingStatus::default()),
+            last_seen: Mutex::new(self.clock.instant()),
+            kill: Mutex::new(None),
+            exited: tokio::sync::Notify::new(),
+            holder: Some(lease.coordinator),
+        }))
+    }
+
+    /// Ends this coordinator's writer lease on `user`, if it holds one (in the background).
+    fn release_lease(&self, user: &str) {
+        let Some(generation) = self.held.lock().remove(user) else {
+            return;
+        };
+        let (Some(leases), Ok(runtime)) = (
+            self.coordinator.writer_leases().cloned(),
+            tokio::runtime::Handle::try_current(),
+        ) else {
+            // Not renewed, it expires.
+            return;
+        };
+        let (user, coordinator) = (user.to_string(), self.coordinator_id.clone());
+        runtime.spawn_blocking(move || {
+            if let Err(e) = leases.release_writer(&user, &coordinator, generation) {
+                warn!(user, error = %e, "could not release a writer lease; it expires instead");
+            }
+        });
+    }
+
+    /// Renews the writer leases this coordinator holds, stops the ducklings whose lease passed
+    /// to another coordinator, and forgets other coordinators' ducklings whose lease ended.
+    /// Run every [`LEASE_RENEW_EVERY`].
+    pub async fn keep_leases(self: &Arc<Self>) {
+        let Some(leases) = self.coordinator.writer_leases().cloned() else {
+            return;
+        };
+        let mine: Vec<String> = self.held.lock().keys().cloned().collect();
+        let foreign: Vec<(String, Arc<Member>)> = self
+            .primaries
+            .lock()
+            .iter()
+            .filter(|(_, m)| m.holder.is_some())
+            .map(|(u, m)| (u.clone(), Arc::clone(m)))
+            .collect();
+        if mine.is_empty() && foreign.is_empty() {
+            return;
+        }
+        let watched: Vec<String> = foreign.iter().map(|(u, _)| u.clone()).collect();
+        let coordinator = self.coordinator_id.clone();
+        let asked = mine.clone();
+        let answer = tokio::task::spawn_blocking(move || -> pond_coordinator::Result<_> {
+            let renewed = if asked.is_empty() {
+                Vec::new()
+            } else {
+                leases.renew_writers(&coordinator, &asked, WRITER_LEASE_TTL)?
+            };
+            let live = if watched.is_empty() {
+                Vec::new()
+            } else {
+                leases.writers(&watched)?
+            };
+            Ok((renewed, live))
+        })
+        .await;
+        let (renewed, live) = match answer {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(e)) => {
+                warn!(error = %e, "could not renew writer leases; retrying");
+                return;
+            }
+            Err(e) => {
+                warn!(error = %e, "renewing writer leases failed");
+                return;
+            }
+        };
+        for user in mine.iter().filter(|u| !renewed.contains(u)) {
+            if self.held.lock().remove(user).is_none() {
+                continue; // released meanwhile
+            }
+            let primary = self.primaries.lock().get(user).cloned();
+            if let Some(m) = primary.filter(|m| m.holder.is_none()) {
+                self.lost(&m, "its writer lease passed to another coordinator");
+            }
+        }
+        for (user, m) in foreign {
+            if !live.iter().any(|l| l.user == user && l.duckling_id == m.id) {
+                self.forget(&m, "its writer lease ended", false);
+            }
+        }
     }
 
     async fn route_replica(self: &Arc<Self>, user: &str, client: Option<SocketAddr>) -> Result<Arc<Member>> {
@@ -575,9 +802,22 @@ impl Pool {
         if self.members.lock().remove(&member.id).is_some() {
             add_counters(&mut self.retired_counters.lock(), &member.status.lock().counters);
         }
-        self.primaries.lock().retain(|_, m| m.id != member.id);
+        let was_primary = {
+            let mut primaries = self.primaries.lock();
+            let before = primaries.len();
+            primaries.retain(|_, m| m.id != member.id);
+            primaries.len() < before
+        };
         for replicas in self.replicas.lock().values_mut() {
             replicas.retain(|m| m.id != member.id);
+        }
+        // Its user's next call claims the lease again, here or on another coordinator. A
+        // primary still starting (not yet among the primaries) releases through its starter.
+        if was_primary
+            && member.holder.is_none()
+            && let Some(user) = &user
+        {
+            self.release_lease(user);
         }
         // A duckling that stops on its own (idle, SHUTDOWN) drains and exits by itself.
         if unexpected && let Some(kill) = member.kill.lock().take() {
@@ -617,6 +857,7 @@ impl Pool {
             last_seen: Mutex::new(self.clock.instant()),
             kill: Mutex::new(None),
             exited: tokio::sync::Notify::new(),
+            holder: None,
         });
         let previous = self.members.lock().insert(member.id.clone(), Arc::clone(&member));
         if let Some(old) = previous {
@@ -905,6 +1146,19 @@ impl Pool {
             }
         });
         futures::future::join_all(drains).await;
+        // Another coordinator may start these users' ducklings at once, not a TTL later.
+        let users: Vec<String> = self.held.lock().keys().cloned().collect();
+        let releases = users.iter().map(|user| {
+            let leases = self.coordinator.writer_leases().cloned();
+            let (user, coordinator) = (user.clone(), self.coordinator_id.clone());
+            let generation = self.held.lock().remove(&user);
+            tokio::task::spawn_blocking(move || {
+                if let (Some(leases), Some(generation)) = (leases, generation) {
+                    let _ = leases.release_writer(&user, &coordinator, generation);
+                }
+            })
+        });
+        futures::future::join_all(releases).await;
     }
 }
 
@@ -992,5 +1246,115 @@ mod tests {
         assert!(!member.is_alive());
         assert!(pool.ducklings().is_empty());
         assert!(beat(&pool).stop, "a forgotten duckling is told to stop");
+    }
+
+    fn principal(user: &str) -> Principal {
+        Principal {
+            user: user.into(),
+            read_only: false,
+            token_id: String::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_user_whose_lease_another_coordinator_holds_is_sent_to_its_duckling_until_it_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_clock, pool, _) = pool_with_a_duckling(dir.path());
+        let leases = Arc::clone(pool.coordinator.writer_leases().unwrap());
+        let other = Claimant {
+            coordinator: "c_other",
+            key_id: &pool.key_id,
+        };
+        let Claim::Won(lease) = leases.claim_writer("alice", other, Duration::from_secs(60)).unwrap() else {
+            panic!("the other coordinator claims first")
+        };
+        assert!(
+            leases
+                .publish_writer("alice", "c_other", lease.generation, "d_far", "127.0.0.1:9")
+                .unwrap()
+        );
+
+        let member = pool.route(&principal("alice"), None).await.unwrap();
+        assert_eq!(
+            (member.id.as_str(), member.holder.as_deref()),
+            ("d_far", Some("c_other"))
+        );
+        assert_eq!(member.key().to_hex(), pool.key.for_duckling("d_far").to_hex());
+        assert!(pool.held.lock().is_empty(), "this coordinator holds no lease for it");
+        assert!(
+            pool.ducklings().iter().all(|d| d.user != "alice"),
+            "not this coordinator's duckling"
+        );
+
+        // The other coordinator's duckling stops: its lease ends, and so does the route to it.
+        leases.release_writer("alice", "c_other", lease.generation).unwrap();
+        pool.keep_leases().await;
+        assert!(!member.is_alive());
+        assert!(pool.primaries.lock().get("alice").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_coordinator_with_another_cluster_key_is_told_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_clock, pool, _) = pool_with_a_duckling(dir.path());
+        let leases = Arc::clone(pool.coordinator.writer_leases().unwrap());
+        let other = Claimant {
+            coordinator: "c_other",
+            key_id: "0123456789abcdef",
+        };
+        let Claim::Won(lease) = leases.claim_writer("alice", other, Duration::from_secs(60)).unwrap() else {
+            panic!("the other coordinator claims first")
+        };
+        leases
+            .publish_writer("alice", "c_other", lease.generation, "d_far", "127.0.0.1:9")
+            .unwrap();
+        let refused = pool.route(&principal("alice"), None).await.err().unwrap();
+        assert!(matches!(&refused, ClusterError::Misconfigured(m) if m.contains("must share cluster.key")));
+    }
+
+    #[tokio::test]
+    async fn a_coordinator_whose_lease_passed_stops_its_duckling() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_clock, pool, member) = pool_with_a_duckling(dir.path());
+        let leases = Arc::clone(pool.coordinator.writer_leases().unwrap());
+        let me = Claimant {
+            coordinator: &pool.coordinator_id,
+            key_id: &pool.key_id,
+        };
+        // This coordinator's lease on alice, as if its renewals had stalled past the TTL.
+        let Claim::Won(mine) = leases.claim_writer("alice", me, Duration::ZERO).unwrap() else {
+            panic!("first claim")
+        };
+        pool.held.lock().insert("alice".into(), mine.generation);
+        *member.user.lock() = Some("alice".into());
+        pool.primaries.lock().insert("alice".into(), Arc::clone(&member));
+
+        // Renewed while nobody claimed it in between.
+        pool.keep_leases().await;
+        assert!(member.is_alive());
+        assert_eq!(
+            leases.writers(&["alice".into()]).unwrap()[0].coordinator,
+            pool.coordinator_id
+        );
+
+        let other = Claimant {
+            coordinator: "c_other",
+            key_id: &pool.key_id,
+        };
+        leases
+            .renew_writers(&pool.coordinator_id, &["alice".into()], Duration::ZERO)
+            .unwrap();
+        assert!(matches!(
+            leases.claim_writer("alice", other, Duration::from_secs(60)).unwrap(),
+            Claim::Won(_)
+        ));
+        pool.keep_leases().await;
+        assert!(!member.is_alive(), "a duckling whose lease passed is stopped");
+        assert!(pool.held.lock().is_empty());
+        assert_eq!(
+            leases.writers(&["alice".into()]).unwrap()[0].coordinator,
+            "c_other",
+            "stopping it does not release the new holder's lease"
+        );
     }
 }

@@ -99,6 +99,15 @@ impl ClusterKey {
         TokenAuthority::from_secret(&self.secret)
     }
 
+    /// A public name of the secret: coordinators compare theirs to learn whether they can
+    /// reach each other's ducklings, without showing the secret.
+    pub fn fingerprint(&self) -> String {
+        blake3::derive_key("pond cluster key fingerprint v1", &self.secret)[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     /// The secret, hex-encoded (how a coordinator hands it to the ducklings it spawns).
     pub fn to_hex(&self) -> String {
         self.secret.iter().map(|b| format!("{b:02x}")).collect()

@@ -44,7 +44,10 @@ pub mod session;
 pub mod shares;
 
 pub use auth::{Principal, TokenAuthority, load_or_create_key};
-pub use catalog::{Catalog, DatabaseEntry, FileCatalog, NewShare, OnExisting, PgCatalog, TokenStore, User};
+pub use catalog::{
+    Catalog, Claim, Claimant, DatabaseEntry, FileCatalog, NewShare, OnExisting, PgCatalog, TokenStore, User,
+    WriterLease, WriterLeases,
+};
 pub use config::{CATALOG_ENV, CatalogUrl, child_flags, parse_byte_size};
 pub use coordinator::{
     ADMIN_USER, COUNTERS, ClusterView, Coordinator, CoordinatorConfig, CounterSpec, DUCKLINGS_DIR, DucklingInfo,

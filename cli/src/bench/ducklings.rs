@@ -4,14 +4,12 @@
 //! Every mode runs the real `pond serve` binary (this executable) on loopback, so process
 //! ducklings are real processes and the proxy and direct endpoints are the real code paths.
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use pond_client::PondClient;
-use pond_coordinator::TokenAuthority;
-use tokio::io::AsyncBufReadExt;
 
+use super::process::ServerProcess;
 use super::{figure, percentile};
 
 /// Users served at once in the throughput figures.
@@ -22,59 +20,26 @@ const COLD_SAMPLES: usize = 5;
 
 /// One `pond serve` child on a fresh data directory.
 struct Server {
+    process: ServerProcess,
     _dir: tempfile::TempDir,
-    child: tokio::process::Child,
-    url: String,
-    tokens: TokenAuthority,
 }
 
 impl Server {
     async fn start(args: &[&str]) -> Result<Self> {
         let dir = tempfile::tempdir()?;
-        let mut child = tokio::process::Command::new(std::env::current_exe()?)
-            .arg("serve")
-            .arg("--data-dir")
-            .arg(dir.path())
-            .args(["--listen", "127.0.0.1:0"])
-            .args(args)
-            .env("POND_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()?;
-        let stdout = child.stdout.take().context("the server's stdout")?;
-        let mut lines = tokio::io::BufReader::new(stdout).lines();
-        let url = loop {
-            let Some(line) = tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await?? else {
-                bail!("the server exited before listening");
-            };
-            if let Some(at) = line.find("grpc://") {
-                break line[at..].replace("grpc://", "pond://");
-            }
-        };
-        let tokens =
-            TokenAuthority::from_secret(&pond_coordinator::load_or_create_key(&dir.path().join("signing.key"))?);
         Ok(Self {
+            process: ServerProcess::start(dir.path(), args).await?,
             _dir: dir,
-            child,
-            url,
-            tokens,
         })
     }
 
     async fn client(&self, user: &str) -> Result<PondClient> {
-        let (token, _) = self.tokens.mint(user, false, Duration::from_secs(3600))?;
-        Ok(PondClient::connect(&format!("{}?token={token}", self.url)).await?)
+        self.process.client(user).await
     }
 
-    async fn stop(mut self) -> Result<()> {
-        if let Some(pid) = self.child.id() {
-            // SIGTERM: the server drains its ducklings and stops them.
-            let _ = std::process::Command::new("kill").arg(pid.to_string()).status();
-        }
-        tokio::time::timeout(Duration::from_secs(60), self.child.wait()).await??;
-        Ok(())
+    async fn stop(self) -> Result<()> {
+        // SIGTERM: the server drains its ducklings and stops them.
+        self.process.stop().await
     }
 }
 

@@ -7,6 +7,7 @@ mod dual;
 mod ducklings;
 mod lake;
 mod min_cut;
+mod process;
 mod reference;
 mod tracing_cost;
 

@@ -4,6 +4,7 @@
 //! of its own there), as `tests/run-all.sh` does; without it that half says it was skipped.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::*;
 use crate::secrets::SecretOptions;
@@ -13,8 +14,10 @@ use crate::shares::{Access, ShareOptions, new_token};
 struct Backend {
     catalog: Arc<dyn Catalog>,
     tokens: Arc<dyn TokenStore>,
+    leases: Arc<dyn WriterLeases>,
     /// A second catalog on the same state (another coordinator), where the backend has one.
     other: Option<(Arc<dyn Catalog>, Arc<dyn TokenStore>)>,
+    other_leases: Option<Arc<dyn WriterLeases>>,
     _dir: Option<tempfile::TempDir>,
     _database: Option<TestDatabase>,
 }
@@ -51,7 +54,9 @@ fn file_backend() -> Backend {
     Backend {
         catalog: Arc::clone(&catalog) as Arc<dyn Catalog>,
         tokens: catalog,
+        leases: Arc::new(LocalLeases::default()),
         other: None,
+        other_leases: None,
         _dir: Some(dir),
         _database: None,
     }
@@ -85,8 +90,13 @@ fn postgres_backend() -> Option<Backend> {
     let (a, b) = (Arc::new(a), Arc::new(b));
     Some(Backend {
         catalog: Arc::clone(&a) as Arc<dyn Catalog>,
-        tokens: a,
-        other: Some((Arc::clone(&b) as Arc<dyn Catalog>, b as Arc<dyn TokenStore>)),
+        tokens: Arc::clone(&a) as Arc<dyn TokenStore>,
+        leases: a,
+        other: Some((
+            Arc::clone(&b) as Arc<dyn Catalog>,
+            Arc::clone(&b) as Arc<dyn TokenStore>,
+        )),
+        other_leases: Some(b),
         _dir: None,
         _database: Some(TestDatabase { admin_url, name }),
     })
@@ -462,5 +472,146 @@ fn share_aliases_and_database_names_do_not_collide_in_any_case() {
         assert!(c.detach_share("bob", "Lake").unwrap());
         assert!(c.attached_shares("bob").unwrap().is_empty());
         c.create_database("bob", "LAKE", false).unwrap();
+    });
+}
+
+#[test]
+fn a_writer_lease_has_one_holder_until_it_expires_or_is_released() {
+    each_backend(|b| {
+        let other = b.other_leases.clone().unwrap_or_else(|| Arc::clone(&b.leases));
+        let (a, c) = (&*b.leases, &*other);
+        let ttl = Duration::from_secs(60);
+        let one = Claimant {
+            coordinator: "c_one",
+            key_id: "k1",
+        };
+        let two = Claimant {
+            coordinator: "c_two",
+            key_id: "k1",
+        };
+        let Claim::Won(won) = a.claim_writer("alice", one, ttl).unwrap() else {
+            panic!("the first claim wins")
+        };
+        assert!(!won.is_published());
+        assert!(won.expires_in > Duration::from_secs(50) && won.expires_in <= ttl);
+        // While it starts, another sees the holder and no duckling yet.
+        let Claim::Held(held) = c.claim_writer("alice", two, ttl).unwrap() else {
+            panic!("a live lease is held")
+        };
+        assert_eq!((held.coordinator.as_str(), held.generation), ("c_one", won.generation));
+        assert!(!held.is_published());
+        assert!(
+            a.publish_writer("alice", "c_one", won.generation, "d_1", "10.0.0.1:7000")
+                .unwrap()
+        );
+        assert!(
+            !c.publish_writer("alice", "c_two", won.generation, "d_2", "10.0.0.2:7000")
+                .unwrap(),
+            "only the holder names the duckling"
+        );
+        let Claim::Held(held) = c.claim_writer("alice", two, ttl).unwrap() else {
+            panic!("still held")
+        };
+        assert_eq!(
+            (held.duckling_id.as_str(), held.address.as_str()),
+            ("d_1", "10.0.0.1:7000")
+        );
+        let live = c.writers(&["alice".into(), "bob".into()]).unwrap();
+        assert_eq!(live.len(), 1);
+        assert_eq!(
+            WriterLease {
+                expires_in: Duration::ZERO,
+                ..live[0].clone()
+            },
+            WriterLease {
+                expires_in: Duration::ZERO,
+                ..held.clone()
+            }
+        );
+        // The holder may claim again (its duckling was lost): a new generation, unpublished.
+        let Claim::Won(again) = a.claim_writer("alice", one, ttl).unwrap() else {
+            panic!("the holder claims again")
+        };
+        assert!(again.generation > won.generation && !again.is_published());
+        assert!(
+            !a.publish_writer("alice", "c_one", won.generation, "d_1", "x:1")
+                .unwrap(),
+            "a stale generation names nothing"
+        );
+        a.release_writer("alice", "c_one", won.generation).unwrap();
+        assert_eq!(
+            c.writers(&["alice".into()]).unwrap().len(),
+            1,
+            "a stale release ends nothing"
+        );
+        a.release_writer("alice", "c_one", again.generation).unwrap();
+        assert!(c.writers(&["alice".into()]).unwrap().is_empty());
+        assert!(matches!(c.claim_writer("alice", two, ttl).unwrap(), Claim::Won(_)));
+
+        // A lease left to expire passes to the next claimant; its old holder cannot renew it.
+        let Claim::Won(short) = a.claim_writer("bob", one, Duration::ZERO).unwrap() else {
+            panic!("bob's first claim wins")
+        };
+        assert!(
+            c.writers(&["bob".into()]).unwrap().is_empty(),
+            "an expired lease is not live"
+        );
+        let Claim::Won(taken) = c.claim_writer("bob", two, ttl).unwrap() else {
+            panic!("an expired lease is claimed")
+        };
+        assert!(taken.generation > short.generation);
+        assert!(a.renew_writers("c_one", &["bob".into()], ttl).unwrap().is_empty());
+        assert_eq!(
+            c.renew_writers("c_two", &["bob".into(), "alice".into()], ttl)
+                .unwrap()
+                .len(),
+            2
+        );
+
+        // Expired but claimed by nobody since: its holder renews it.
+        assert!(matches!(
+            a.claim_writer("carol", one, Duration::ZERO).unwrap(),
+            Claim::Won(_)
+        ));
+        assert_eq!(
+            a.renew_writers("c_one", &["carol".into()], ttl).unwrap(),
+            vec!["carol".to_string()]
+        );
+        assert!(matches!(c.claim_writer("carol", two, ttl).unwrap(), Claim::Held(_)));
+    });
+}
+
+#[test]
+fn coordinators_claiming_one_writer_at_once_get_one_winner() {
+    each_backend(|b| {
+        let other = b.other_leases.clone().unwrap_or_else(|| Arc::clone(&b.leases));
+        for round in 0..5 {
+            let user = format!("racer{round}");
+            let winners: usize = (0..8)
+                .map(|i| {
+                    let leases = if i % 2 == 0 {
+                        Arc::clone(&b.leases)
+                    } else {
+                        Arc::clone(&other)
+                    };
+                    let user = user.clone();
+                    std::thread::spawn(move || {
+                        let id = format!("c_{i}");
+                        let claimant = Claimant {
+                            coordinator: &id,
+                            key_id: "k",
+                        };
+                        matches!(
+                            leases.claim_writer(&user, claimant, Duration::from_secs(60)).unwrap(),
+                            Claim::Won(_)
+                        )
+                    })
+                })
+                .collect::<Vec<_>>()
+                .into_iter()
+                .map(|t| usize::from(t.join().unwrap()))
+                .sum();
+            assert_eq!(winners, 1, "round {round}");
+        }
     });
 }

@@ -19,12 +19,14 @@
 //!   ([`Catalog::attached_shares`]).
 
 mod file;
+mod leases;
 mod pg;
 
 #[cfg(test)]
 mod conformance;
 
 pub use file::FileCatalog;
+pub use leases::{Claim, Claimant, LocalLeases, WriterLease, WriterLeases};
 pub use pg::PgCatalog;
 
 use std::collections::HashSet;
@@ -92,33 +94,39 @@ pub trait TokenStore: Send + Sync {
     fn revoked_tokens(&self) -> Result<HashSet<String>>;
 }
 
-/// A catalog opened with both its faces, its secrets sealed under its signing key.
+/// A catalog opened with its three faces, its secrets sealed under its signing key.
 pub struct OpenedCatalog {
     pub catalog: Arc<dyn Catalog>,
     pub tokens: Arc<dyn TokenStore>,
+    pub leases: Arc<dyn WriterLeases>,
     pub signing_key: Vec<u8>,
 }
 
 /// Opens the catalog `url` names (PostgreSQL), or the data directory's file.
 pub fn open(data_dir: &Path, url: Option<&str>) -> Result<OpenedCatalog> {
-    fn both<C: Catalog + TokenStore + 'static>(c: C, signing_key: Vec<u8>) -> OpenedCatalog {
-        let c = Arc::new(c);
-        OpenedCatalog {
-            catalog: Arc::clone(&c) as Arc<dyn Catalog>,
-            tokens: c,
-            signing_key,
-        }
-    }
     match url {
         None => {
             let file = FileCatalog::open(&data_dir.join("catalog.json"))?;
-            let key = file.signing_key()?;
-            Ok(both(file.with_secrets_key(SecretsKey::derive(&key)), key))
+            let signing_key = file.signing_key()?;
+            let file = Arc::new(file.with_secrets_key(SecretsKey::derive(&signing_key)));
+            Ok(OpenedCatalog {
+                catalog: Arc::clone(&file) as Arc<dyn Catalog>,
+                tokens: file,
+                // One process uses the file: its leases need not outlive it.
+                leases: Arc::new(LocalLeases::default()),
+                signing_key,
+            })
         }
         Some(url) => {
             let pg = PgCatalog::connect(url)?;
-            let key = pg.signing_key()?;
-            Ok(both(pg.with_secrets_key(SecretsKey::derive(&key))?, key))
+            let signing_key = pg.signing_key()?;
+            let pg = Arc::new(pg.with_secrets_key(SecretsKey::derive(&signing_key))?);
+            Ok(OpenedCatalog {
+                catalog: Arc::clone(&pg) as Arc<dyn Catalog>,
+                tokens: Arc::clone(&pg) as Arc<dyn TokenStore>,
+                leases: pg,
+                signing_key,
+            })
         }
     }
 }

@@ -31,6 +31,7 @@ use postgres::{Client, GenericClient, Transaction};
 use sha2::{Digest, Sha256};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
+use super::leases::{Claim, Claimant, WriterLease, WriterLeases};
 use super::{
     Catalog, DatabaseEntry, NewShare, OnExisting, StoredSecret, TokenStore, User, alias_is_a_database, alias_is_taken,
     already_exists, check_droppable, may_make, name_is_a_share, new_database, new_share, new_user, no_secret, no_share,
@@ -43,7 +44,8 @@ use crate::shares::{AttachedShare, ShareAttachment, ShareEntry, ShareUrl, Update
 
 /// The migrations, in order: version `i + 1` is `MIGRATIONS[i]`. Append; never edit one that
 /// has shipped.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE pond_users (
     name text COLLATE "C" PRIMARY KEY,
     id text NOT NULL UNIQUE,
@@ -94,7 +96,19 @@ CREATE TABLE pond_revoked_tokens (
     id text PRIMARY KEY,
     revoked_ms bigint NOT NULL
 );
-"#];
+"#,
+    r#"
+CREATE TABLE pond_writer_leases (
+    user_name text COLLATE "C" PRIMARY KEY,
+    coordinator text NOT NULL,
+    key_id text NOT NULL,
+    generation bigint NOT NULL,
+    duckling_id text NOT NULL DEFAULT '',
+    address text NOT NULL DEFAULT '',
+    expires_at timestamptz NOT NULL
+);
+"#,
+];
 
 /// The advisory lock keys Pond takes: migrations (a session lock), and a user's rows (with the
 /// user's name hashed as the second key).
@@ -1008,6 +1022,139 @@ impl TokenStore for PgCatalog {
                 .iter()
                 .map(|r| r.get(0))
                 .collect())
+        })
+    }
+}
+
+/// A lease row's columns, its time left measured by the server's clock.
+const LEASE_COLUMNS: &str = "user_name, coordinator, key_id, generation, duckling_id, address, \
+     greatest(0, ceil(extract(epoch FROM expires_at - clock_timestamp()) * 1000))::bigint";
+
+fn lease_of(row: &postgres::Row) -> WriterLease {
+    WriterLease {
+        user: row.get(0),
+        coordinator: row.get(1),
+        key_id: row.get(2),
+        generation: row.get::<_, i64>(3).unsigned_abs(),
+        duckling_id: row.get(4),
+        address: row.get(5),
+        expires_in: Duration::from_millis(row.get::<_, i64>(6).unsigned_abs()),
+    }
+}
+
+fn ttl_ms(ttl: Duration) -> i64 {
+    i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Each lease operation is one statement: the condition and the write are decided together
+/// by the server, so two coordinators claiming at once get one winner.
+impl WriterLeases for PgCatalog {
+    fn claim_writer(&self, user: &str, claimant: Claimant<'_>, ttl: Duration) -> Result<Claim> {
+        let (user, coordinator, key_id) = (
+            user.to_string(),
+            claimant.coordinator.to_string(),
+            claimant.key_id.to_string(),
+        );
+        self.run(move |c| {
+            let won = c
+                .query_opt(
+                    &format!(
+                        "INSERT INTO pond_writer_leases AS l (user_name, coordinator, key_id, generation, expires_at) \
+                         VALUES ($1, $2, $3, 1, clock_timestamp() + $4::bigint * interval '1 millisecond') \
+                         ON CONFLICT (user_name) DO UPDATE SET coordinator = excluded.coordinator, \
+                           key_id = excluded.key_id, generation = l.generation + 1, duckling_id = '', \
+                           address = '', expires_at = excluded.expires_at \
+                         WHERE l.expires_at <= clock_timestamp() OR l.coordinator = excluded.coordinator \
+                         RETURNING {LEASE_COLUMNS}"
+                    ),
+                    &[&user, &coordinator, &key_id, &ttl_ms(ttl)],
+                )
+                .map_err(pg_error)?;
+            if let Some(row) = won {
+                return Ok(Claim::Won(lease_of(&row)));
+            }
+            let held = c
+                .query_opt(
+                    &format!("SELECT {LEASE_COLUMNS} FROM pond_writer_leases WHERE user_name = $1"),
+                    &[&user],
+                )
+                .map_err(pg_error)?;
+            match held {
+                Some(row) => Ok(Claim::Held(lease_of(&row))),
+                // Released between the two statements: the caller claims again.
+                None => Err(CoordinatorError::Unavailable(format!(
+                    "{user}'s writer lease changed hands while it was claimed; retry"
+                ))),
+            }
+        })
+    }
+
+    fn publish_writer(
+        &self,
+        user: &str,
+        coordinator: &str,
+        generation: u64,
+        duckling_id: &str,
+        address: &str,
+    ) -> Result<bool> {
+        let (user, coordinator, duckling_id, address) = (
+            user.to_string(),
+            coordinator.to_string(),
+            duckling_id.to_string(),
+            address.to_string(),
+        );
+        self.run(move |c| {
+            Ok(c.execute(
+                "UPDATE pond_writer_leases SET duckling_id = $4, address = $5 \
+                 WHERE user_name = $1 AND coordinator = $2 AND generation = $3",
+                &[&user, &coordinator, &as_i64(generation), &duckling_id, &address],
+            )
+            .map_err(pg_error)?
+                == 1)
+        })
+    }
+
+    fn renew_writers(&self, coordinator: &str, users: &[String], ttl: Duration) -> Result<Vec<String>> {
+        let (coordinator, users) = (coordinator.to_string(), users.to_vec());
+        self.run(move |c| {
+            Ok(c.query(
+                "UPDATE pond_writer_leases SET expires_at = clock_timestamp() + $3::bigint * interval '1 millisecond' \
+                 WHERE coordinator = $1 AND user_name = ANY($2) RETURNING user_name",
+                &[&coordinator, &users, &ttl_ms(ttl)],
+            )
+            .map_err(pg_error)?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+        })
+    }
+
+    fn release_writer(&self, user: &str, coordinator: &str, generation: u64) -> Result<()> {
+        let (user, coordinator) = (user.to_string(), coordinator.to_string());
+        self.run(move |c| {
+            c.execute(
+                "DELETE FROM pond_writer_leases WHERE user_name = $1 AND coordinator = $2 AND generation = $3",
+                &[&user, &coordinator, &as_i64(generation)],
+            )
+            .map_err(pg_error)?;
+            Ok(())
+        })
+    }
+
+    fn writers(&self, users: &[String]) -> Result<Vec<WriterLease>> {
+        let users = users.to_vec();
+        self.run(move |c| {
+            Ok(c.query(
+                &format!(
+                    "SELECT {LEASE_COLUMNS} FROM pond_writer_leases \
+                     WHERE user_name = ANY($1) AND expires_at > clock_timestamp() ORDER BY user_name"
+                ),
+                &[&users],
+            )
+            .map_err(pg_error)?
+            .iter()
+            .map(lease_of)
+            .collect())
         })
     }
 }

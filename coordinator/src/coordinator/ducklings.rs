@@ -39,6 +39,9 @@ pub(super) struct DucklingSlot {
     /// Follows in a row that found no share attachment (`shares.rs` follows such a duckling
     /// less often).
     pub(super) idle_follows: std::sync::atomic::AtomicU32,
+    /// Whether the last follow failed: a failure is logged as a warning once, not every round
+    /// (a duckling whose coordinator died fails each one until it stops).
+    pub(super) follow_failing: std::sync::atomic::AtomicBool,
 }
 
 impl DucklingSlot {

@@ -102,6 +102,8 @@ pub struct Coordinator {
     history: Arc<history::QueryLog>,
     /// The id of the duckling this process is, when it is one (`pond duckling`).
     process_duckling_id: std::sync::OnceLock<String>,
+    /// The catalog's writer leases (set by [`Self::open`]).
+    writer_leases: std::sync::OnceLock<Arc<dyn crate::catalog::WriterLeases>>,
     /// What it counts for metrics besides statements.
     counters: Counters,
 }
@@ -303,6 +305,7 @@ impl Coordinator {
             info!(path = %token_path.display(), "wrote the admin token");
         }
         let coordinator = Self::with_parts(CoordinatorConfig { data_dir, ..config }, opened.catalog, auth, None)?;
+        let _ = coordinator.writer_leases.set(opened.leases);
         follow_revocations(Arc::downgrade(&coordinator), opened.tokens);
         Ok(coordinator)
     }
@@ -350,6 +353,7 @@ impl Coordinator {
             spare_thread: Mutex::new(None),
             history,
             process_duckling_id: std::sync::OnceLock::new(),
+            writer_leases: std::sync::OnceLock::new(),
             counters: Counters::default(),
         }))
     }
@@ -357,6 +361,12 @@ impl Coordinator {
     /// The catalog this coordinator works on.
     pub fn catalog(&self) -> &Arc<dyn Catalog> {
         &self.catalog
+    }
+
+    /// Who runs each user's writer duckling, across the coordinators of the catalog; `None` in
+    /// a duckling process, whose coordinator decides.
+    pub fn writer_leases(&self) -> Option<&Arc<dyn crate::catalog::WriterLeases>> {
+        self.writer_leases.get()
     }
 
     /// The settings it runs with (`storage_url` resolved).

@@ -223,11 +223,14 @@ impl Coordinator {
                 let Some(_following) = slot.shares.try_lock() else {
                     return Ok(());
                 };
-                match this.follow_shares_of(&d, &user) {
+                let followed = this.follow_shares_of(&d, &user);
+                let failed_before = slot.follow_failing.swap(followed.is_err(), Ordering::Relaxed);
+                match followed {
                     Ok(true) => slot.idle_follows.store(0, Ordering::Relaxed),
                     Ok(false) => {
                         slot.idle_follows.fetch_add(1, Ordering::Relaxed);
                     }
+                    Err(e) if failed_before => tracing::debug!(user, error = %e, "still cannot follow a user's shares"),
                     Err(e) => warn!(user, error = %e, "could not follow a user's shares"),
                 }
                 Ok(())

@@ -15,7 +15,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use pond_cluster::{
-    ClusterKey, DucklingKey, DucklingMode, Endpoints, Pool, PoolConfig, Proxy, WorkerConfig, run_duckling,
+    ClusterKey, ClusterTls, DucklingKey, DucklingMode, Endpoints, Pool, PoolConfig, Proxy, WorkerConfig, WorkerTls,
+    run_duckling,
 };
 use pond_coordinator::{Coordinator, CoordinatorConfig, TokenAuthority, child_flags};
 use pond_flight_server::{ServerConfig, TlsConfig};
@@ -104,15 +105,8 @@ struct ServeArgs {
     storage: Option<String>,
     #[command(flatten)]
     catalog: CatalogArg,
-    /// TLS certificate (PEM); serves grpc+tls:// together with --tls-key.
-    #[arg(long, env = "POND_TLS_CERT", requires = "tls_key")]
-    tls_cert: Option<PathBuf>,
-    /// TLS private key (PEM).
-    #[arg(long, env = "POND_TLS_KEY", requires = "tls_cert")]
-    tls_key: Option<PathBuf>,
-    /// Require client certificates signed by this CA (PEM): mutual TLS.
-    #[arg(long, env = "POND_TLS_CLIENT_CA", requires = "tls_cert")]
-    tls_client_ca: Option<PathBuf>,
+    #[command(flatten)]
+    tls: TlsArgs,
     /// Where ducklings run: in this process, as `pond duckling` children, or as remote
     /// `pond duckling` processes that register with this server.
     #[arg(long, env = "POND_DUCKLINGS", value_enum, default_value_t = DucklingsArg::InProcess)]
@@ -189,9 +183,32 @@ struct DucklingCommandArgs {
     /// How long running queries may take to finish when the duckling stops.
     #[arg(long, env = "POND_DRAIN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     drain_timeout: Duration,
+    /// With a grpc+tls:// coordinator and direct endpoints: what clients fetching from this
+    /// duckling see (the coordinator and the duckling verify each other with the cluster's own
+    /// certificates).
+    #[command(flatten)]
+    tls: TlsArgs,
+    /// CA certificates (PEM) trusted for a grpc+tls:// coordinator, besides the system's roots.
+    #[arg(long, env = "POND_COORDINATOR_CA")]
+    coordinator_ca: Option<PathBuf>,
     // What every duckling runs with: passed on to the ducklings this server spawns.
     #[command(flatten)]
     duckling: CoordinatorConfig,
+}
+
+/// The certificate clients see: `pond serve`'s front door, or a duckling's port for clients
+/// that fetch results from it directly.
+#[derive(Args, Debug, Clone)]
+struct TlsArgs {
+    /// TLS certificate (PEM); serves grpc+tls:// together with --tls-key.
+    #[arg(long, env = "POND_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, env = "POND_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Require client certificates signed by this CA (PEM): mutual TLS.
+    #[arg(long, env = "POND_TLS_CLIENT_CA", requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -281,14 +298,11 @@ async fn serve(args: ServeArgs, child_args: Vec<String>) -> Result<()> {
              `pond duckling --advertise` processes with --ducklings remote"
         );
     }
-    let tls = match (&args.tls_cert, &args.tls_key) {
+    let tls = match (&args.tls.tls_cert, &args.tls.tls_key) {
         (Some(c), Some(k)) => Some(TlsConfig {
-            cert_pem: std::fs::read(c).with_context(|| format!("reading {}", c.display()))?,
-            key_pem: std::fs::read(k).with_context(|| format!("reading {}", k.display()))?,
-            client_ca_pem: match &args.tls_client_ca {
-                Some(ca) => Some(std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?),
-                None => None,
-            },
+            cert_pem: read(c)?,
+            key_pem: read(k)?,
+            client_ca_pem: args.tls.tls_client_ca.as_deref().map(read).transpose()?,
         }),
         _ => None,
     };
@@ -416,6 +430,16 @@ fn cluster_pool(
 ) -> Result<Arc<Pool>> {
     let data_dir = coordinator.config().data_dir.clone();
     let secret = pond_coordinator::load_or_create_key(&data_dir.join("cluster.key"))?;
+    let key = ClusterKey::new(&secret);
+    // Behind a TLS front door, ducklings and coordinator reach each other over mutual TLS.
+    let tls = match &args.tls.tls_cert {
+        Some(_) => Some(Arc::new(ClusterTls::issue(&key, "coordinator")?)),
+        None => None,
+    };
+    let public_tls = match (&args.tls.tls_cert, &args.tls.tls_key, args.endpoints) {
+        (Some(cert), Some(key), EndpointsArg::Direct) => Some((cert.canonicalize()?, key.canonicalize()?)),
+        _ => None,
+    };
     let config = PoolConfig {
         mode: match mode {
             DucklingsArg::Remote => DucklingMode::Remote,
@@ -432,12 +456,10 @@ fn cluster_pool(
         start_timeout: Duration::from_secs(60),
         drain_timeout: args.drain_timeout,
         read_replicas: args.read_replicas,
+        tls,
+        public_tls,
     };
-    Ok(Pool::new(
-        config,
-        Arc::new(ClusterKey::new(&secret)),
-        Arc::clone(coordinator),
-    ))
+    Ok(Pool::new(config, Arc::new(key), Arc::clone(coordinator)))
 }
 
 /// Serves the proxy; with process ducklings also on a loopback port of its own, where the
@@ -458,11 +480,19 @@ async fn serve_cluster(
     };
     let internal = if pool.config().mode == DucklingMode::Process {
         let internal = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        pool.set_cluster_url(format!("grpc://{}", internal.local_addr()?));
+        let mut builder = tonic::transport::Server::builder();
+        let scheme = match &pool.config().tls {
+            Some(tls) => {
+                builder = builder.tls_config(tls.server())?;
+                "grpc+tls"
+            }
+            None => "grpc",
+        };
+        pool.set_cluster_url(format!("{scheme}://{}", internal.local_addr()?));
         let service = pond_flight_server::flight_service(proxy.clone());
         let stop = stop.clone();
         Some(tokio::spawn(async move {
-            tonic::transport::Server::builder()
+            builder
                 .add_service(service)
                 .serve_with_incoming_shutdown(pond_flight_server::incoming(internal), stopped(stop))
                 .await
@@ -514,6 +544,11 @@ async fn serve_cluster(
     result.map_err(Into::into)
 }
 
+/// A file's bytes, or an error naming it.
+fn read(path: &std::path::Path) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+}
+
 async fn duckling(args: DucklingCommandArgs) -> Result<()> {
     let key = match (&args.duckling_key, &args.cluster_secret) {
         (Some(own), _) => DucklingKey::Own(ClusterKey::from_hex(own)?),
@@ -534,11 +569,27 @@ async fn duckling(args: DucklingCommandArgs) -> Result<()> {
             ..args.duckling.clone()
         },
         drain_timeout: args.drain_timeout,
+        tls: WorkerTls {
+            handed: ClusterTls::from_env(),
+            public: match (&args.tls.tls_cert, &args.tls.tls_key) {
+                (Some(c), Some(k)) => Some((read(c)?, read(k)?)),
+                _ => None,
+            },
+            coordinator_ca: args.coordinator_ca.as_deref().map(read).transpose()?,
+        },
     };
+    if args.tls.tls_client_ca.is_some() {
+        anyhow::bail!("--tls-client-ca is for `pond serve`; a duckling's clients are checked by their tokens");
+    }
     let shutdown = shutdown_signal()?;
+    let scheme = if args.coordinator.starts_with("grpc+tls://") {
+        "grpc+tls"
+    } else {
+        "grpc"
+    };
     #[allow(clippy::print_stdout)]
     {
-        println!("pond duckling listening on grpc://{addr}");
+        println!("pond duckling listening on {scheme}://{addr}");
     }
     run_duckling(listener, key, config, shutdown).await?;
     Ok(())

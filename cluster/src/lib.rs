@@ -21,6 +21,9 @@
 //!   reaches a new duckling, and committed data is in object storage before it was
 //!   acknowledged.
 //! - **Advertised addresses are routable**: never an unspecified address such as 0.0.0.0.
+//! - **Cluster traffic is as private as the front door**: behind a TLS front door,
+//!   coordinator and ducklings verify each other with certificates of the cluster CA
+//!   ([`tls`]), which only holders of the cluster secret can issue.
 //! - **Errors answer as the front door's do.** A [`ClusterError`] becomes a status only by
 //!   converting into the front door's `FlightSqlError` ([`error`]); a duckling's own status
 //!   passes through the proxy unchanged, unless the duckling died (then UNAVAILABLE).
@@ -30,6 +33,7 @@ pub mod pool;
 pub mod protocol;
 pub mod proxy;
 pub mod remote_catalog;
+pub mod tls;
 pub mod worker;
 
 use arrow_flight::flight_service_client::FlightServiceClient;
@@ -39,7 +43,8 @@ pub use error::{ClusterError, Result};
 pub use pool::{DucklingMode, Endpoints, Pool, PoolConfig};
 pub use protocol::ClusterKey;
 pub use proxy::Proxy;
-pub use worker::{DucklingKey, WorkerConfig, run_duckling};
+pub use tls::ClusterTls;
+pub use worker::{DucklingKey, WorkerConfig, WorkerTls, run_duckling};
 
 pub(crate) use pond_flight_server::context::bearer;
 
@@ -53,15 +58,22 @@ pub(crate) fn flight_client(channel: Channel) -> FlightServiceClient<Channel> {
         .max_encoding_message_size(pond_flight_server::MAX_MESSAGE_BYTES)
 }
 
-/// A lazily connecting channel to `grpc://host:port` (or `host:port`).
-pub(crate) fn channel(address: &str) -> Result<Channel> {
-    let address = address.trim_start_matches("grpc://");
-    Ok(Endpoint::from_shared(format!("http://{address}"))
+/// A lazily connecting channel to `grpc://host:port`, `grpc+tls://host:port` or `host:port`:
+/// over TLS when `tls` is given (then the scheme says nothing).
+pub(crate) fn channel(address: &str, tls: Option<tonic::transport::ClientTlsConfig>) -> Result<Channel> {
+    let address = address.trim_start_matches("grpc+tls://").trim_start_matches("grpc://");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let mut endpoint = Endpoint::from_shared(format!("{scheme}://{address}"))
         .map_err(|e| ClusterError::Config(format!("invalid address {address}: {e}")))?
         .tcp_nodelay(true)
         .connect_timeout(std::time::Duration::from_secs(5))
-        .http2_keep_alive_interval(std::time::Duration::from_secs(10))
-        .connect_lazy())
+        .http2_keep_alive_interval(std::time::Duration::from_secs(10));
+    if let Some(tls) = tls {
+        endpoint = endpoint
+            .tls_config(tls)
+            .map_err(|e| ClusterError::Config(format!("TLS to {address}: {e}")))?;
+    }
+    Ok(endpoint.connect_lazy())
 }
 
 /// Sets `authorization: Bearer <token>`.

@@ -78,6 +78,12 @@ pub struct PoolConfig {
     pub drain_timeout: Duration,
     /// Read-only sessions of a user are served by this many replicas (0: by the primary).
     pub read_replicas: usize,
+    /// This coordinator's cluster TLS (when the front door serves TLS): ducklings are reached
+    /// over mutual TLS, and each one spawned gets a leaf of its own.
+    pub tls: Option<Arc<crate::tls::ClusterTls>>,
+    /// With direct endpoints over TLS: the front door's certificate and key files, which
+    /// spawned ducklings show the clients that fetch from them.
+    pub public_tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// How long a writer lease lasts unless renewed: after a coordinator dies, its users wait at
@@ -307,6 +313,11 @@ impl Pool {
         &self.key
     }
 
+    /// How this coordinator connects to ducklings: mutual TLS under the cluster CA, or none.
+    fn cluster_client(&self) -> Option<tonic::transport::ClientTlsConfig> {
+        self.config.tls.as_ref().map(|t| t.client())
+    }
+
     /// Where spawned ducklings register (`grpc://127.0.0.1:PORT`).
     pub fn set_cluster_url(&self, url: String) {
         *self.cluster_url.lock() = url;
@@ -449,7 +460,7 @@ impl Pool {
         );
         Ok(Arc::new(Member {
             key: self.key.for_duckling(&lease.duckling_id),
-            client: crate::flight_client(crate::channel(&lease.address)?),
+            client: crate::flight_client(crate::channel(&lease.address, self.cluster_client())?),
             id: lease.duckling_id,
             address: lease.address,
             pid: 0,
@@ -718,9 +729,20 @@ impl Pool {
             // The catalog is the coordinator's: a duckling reaches it through the coordinator
             // and never holds its password.
             .env_remove(pond_coordinator::CATALOG_ENV)
+            // The front door's TLS reaches a duckling only by the flags below (direct endpoints).
+            .env_remove("POND_TLS_CERT")
+            .env_remove("POND_TLS_KEY")
+            .env_remove("POND_TLS_CLIENT_CA")
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .kill_on_drop(true);
+        if self.config.tls.is_some() {
+            // A leaf of its own, never the CA's key.
+            command.envs(crate::tls::ClusterTls::issue(&self.key, &id)?.env());
+            if let Some((cert, key)) = &self.config.public_tls {
+                command.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
+            }
+        }
         let mut child = command.spawn()?;
         let (kill_tx, kill) = oneshot::channel::<()>();
         let pool = Arc::clone(self);
@@ -848,7 +870,7 @@ impl Pool {
             address: address.to_string(),
             pid: request.pid,
             key: self.key.for_duckling(&request.duckling_id),
-            client: crate::flight_client(crate::channel(&address.to_string())?),
+            client: crate::flight_client(crate::channel(&address.to_string(), self.cluster_client())?),
             mode: self.config.mode,
             user: Mutex::new(None),
             replica_slot: Mutex::new(None),
@@ -1203,6 +1225,8 @@ mod tests {
             start_timeout: Duration::from_secs(1),
             drain_timeout: Duration::from_secs(1),
             read_replicas: 0,
+            tls: None,
+            public_tls: None,
         };
         let key = Arc::new(ClusterKey::new(&[7u8; 32]));
         let pool = Pool::with_clock(config, key, coordinator, clock.clone());

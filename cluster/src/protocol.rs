@@ -102,10 +102,15 @@ impl ClusterKey {
     /// A public name of the secret: coordinators compare theirs to learn whether they can
     /// reach each other's ducklings, without showing the secret.
     pub fn fingerprint(&self) -> String {
-        blake3::derive_key("pond cluster key fingerprint v1", &self.secret)[..8]
+        self.derive("pond cluster key fingerprint v1")[..8]
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect()
+    }
+
+    /// A key for `context` derived from the secret.
+    pub(crate) fn derive(&self, context: &str) -> [u8; 32] {
+        blake3::derive_key(context, &self.secret)
     }
 
     /// The secret, hex-encoded (how a coordinator hands it to the ducklings it spawns).

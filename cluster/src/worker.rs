@@ -29,6 +29,7 @@ use tracing::{info, warn};
 use crate::error::{ClusterError, Result};
 use crate::protocol::{self, ClusterKey};
 use crate::remote_catalog::{CoordinatorClient, RemoteCatalog};
+use crate::tls::ClusterTls;
 
 /// A duckling process's settings; the binary fills them from flags.
 #[derive(Debug, Clone)]
@@ -44,6 +45,21 @@ pub struct WorkerConfig {
     pub coordinator: CoordinatorConfig,
     /// How long running queries may take to finish once a drain starts.
     pub drain_timeout: Duration,
+    pub tls: WorkerTls,
+}
+
+/// How a duckling process uses TLS. It serves TLS when its coordinator's URL is
+/// `grpc+tls://`: with the leaf its coordinator handed it (spawned), or one it issues itself
+/// from the cluster secret (remote).
+#[derive(Debug, Clone, Default)]
+pub struct WorkerTls {
+    /// The cluster leaf a spawning coordinator handed over ([`ClusterTls::from_env`]).
+    pub handed: Option<ClusterTls>,
+    /// The certificate and key (PEM) clients fetching results from it directly see.
+    pub public: Option<(Vec<u8>, Vec<u8>)>,
+    /// CA certificates (PEM) trusted for a remote coordinator's TLS port, besides the
+    /// system's roots.
+    pub coordinator_ca: Option<Vec<u8>>,
 }
 
 /// What the duckling's front door and heartbeat share.
@@ -268,6 +284,12 @@ pub async fn run_duckling(
         .id
         .clone()
         .unwrap_or_else(|| format!("d_{}", uuid::Uuid::new_v4().simple()));
+    let (cluster_tls, coordinator_link) = cluster_tls(&key, &config, &id)?;
+    if config.tls.public.is_some() && cluster_tls.is_none() {
+        return Err(ClusterError::Config(
+            "a duckling serves TLS to clients only when its coordinator is grpc+tls://".into(),
+        ));
+    }
     let key = Arc::new(match key {
         DucklingKey::ClusterSecret(secret) => secret.for_duckling(&id),
         DucklingKey::Own(own) => own,
@@ -278,7 +300,11 @@ pub async fn run_duckling(
     let instance = tokio::task::spawn_blocking(move || pond_coordinator::open_instance(&coordinator_config))
         .await
         .map_err(|e| ClusterError::Protocol(format!("opening DuckDB stopped: {e}")))??;
-    let client = CoordinatorClient::new(crate::channel(&config.coordinator_url)?, Arc::clone(&key), id.clone());
+    let client = CoordinatorClient::new(
+        crate::channel(&config.coordinator_url, coordinator_link)?,
+        Arc::clone(&key),
+        id.clone(),
+    );
     let registered: pb::RegisterResponse = register(&client, &id, advertise).await?;
     let remote = Arc::new(RemoteCatalog::new(client.clone()));
     let coordinator = Coordinator::with_parts(
@@ -326,12 +352,24 @@ pub async fn run_duckling(
             });
         }
     };
-    let result = tonic::transport::Server::builder()
+    let router = tonic::transport::Server::builder()
         // Calls the proxy forwards continue its trace.
         .layer(pond_flight_server::ObserveCalls::default())
-        .add_service(pond_flight_server::flight_service(door))
-        .serve_with_incoming_shutdown(pond_flight_server::incoming(listener), stopping)
-        .await;
+        .add_service(pond_flight_server::flight_service(door));
+    let result = match &cluster_tls {
+        Some(tls) => {
+            let public = config.tls.public.as_ref().map(|(c, k)| (c.as_slice(), k.as_slice()));
+            let server = tls.duckling_server(public)?;
+            router
+                .serve_with_incoming_shutdown(crate::tls::incoming(listener, server), stopping)
+                .await
+        }
+        None => {
+            router
+                .serve_with_incoming_shutdown(pond_flight_server::incoming(listener), stopping)
+                .await
+        }
+    };
     heartbeat.abort();
     reaper.abort();
     tokio::task::spawn_blocking(move || coordinator.shutdown())
@@ -339,6 +377,37 @@ pub async fn run_duckling(
         .map_err(|e| ClusterError::Protocol(format!("shutdown failed: {e}")))?;
     info!(duckling = id, "duckling stopped");
     result.map_err(Into::into)
+}
+
+/// The duckling's cluster TLS and how it reaches its coordinator, when the coordinator's URL
+/// is `grpc+tls://`: a spawned duckling uses the leaf it was handed for both (its coordinator's
+/// cluster port asks for one); a remote one issues its own from the cluster secret and reaches
+/// the coordinator's public port, trusting the system's roots and `coordinator_ca`.
+fn cluster_tls(
+    key: &DucklingKey,
+    config: &WorkerConfig,
+    id: &str,
+) -> Result<(Option<ClusterTls>, Option<tonic::transport::ClientTlsConfig>)> {
+    if !config.coordinator_url.starts_with("grpc+tls://") {
+        return Ok((None, None));
+    }
+    match (key, &config.tls.handed) {
+        (_, Some(handed)) => Ok((Some(handed.clone()), Some(handed.client()))),
+        (DucklingKey::ClusterSecret(secret), None) => {
+            let mut link = tonic::transport::ClientTlsConfig::new().with_native_roots();
+            if let Some(ca) = &config.tls.coordinator_ca {
+                link = link.ca_certificate(tonic::transport::Certificate::from_pem(ca));
+            }
+            Ok((Some(ClusterTls::issue(secret, id)?), Some(link)))
+        }
+        (DucklingKey::Own(_), None) => Err(ClusterError::Config(format!(
+            "a duckling with a key of its own reaches a grpc+tls:// coordinator only with the certificate it was \
+             handed ({}, {}, {})",
+            crate::tls::CA_ENV,
+            crate::tls::CERT_ENV,
+            crate::tls::KEY_ENV
+        ))),
+    }
 }
 
 /// Registers, retrying while the coordinator starts.

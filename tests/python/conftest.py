@@ -81,8 +81,11 @@ class PondServer:
         log_dir: Path,
         extra_args: list[str] | None = None,
         env: dict[str, str] | None = None,
+        listen: str = "127.0.0.1:0",
     ):
         self.bin = pond_bin()
+        # Where it listens: loopback unless a test needs other hosts to reach it.
+        self.listen = listen
         self.extra_args = list(extra_args or [])
         # Added to the test runner's environment for every `pond` process of this server
         # (e.g. S3Server.pond_env()).
@@ -132,7 +135,7 @@ class PondServer:
                 "--data-dir",
                 str(self.data_dir),
                 "--listen",
-                "127.0.0.1:0",
+                self.listen,
                 # Queries still running at shutdown are interrupted well within STOP_TIMEOUT_S
                 # (the default, 30 s, is for production); a test may pass its own.
                 *([] if "--drain-timeout" in self.extra_args else ["--drain-timeout", "3s"]),
@@ -197,6 +200,8 @@ class PondServer:
             m = LISTEN_RE.search(line)
             if m:
                 self.scheme, self.host, self.port = m.group(1), m.group(2), int(m.group(3))
+                if self.host == "0.0.0.0":  # every address: the test reaches it on loopback
+                    self.host = "127.0.0.1"
                 break
 
         assert self.port and self.port != 0, f"bad port in listening line: {collected}"
@@ -357,9 +362,9 @@ class S3Server:
     access_key_id = "test"
     secret_access_key = "test"
 
-    def __init__(self, log_path: Path):
+    def __init__(self, log_path: Path, host: str = "127.0.0.1"):
         self.log_path = Path(log_path)
-        self.host = "127.0.0.1"
+        self.host = host
         self.port = _free_port()
         self.proc: subprocess.Popen | None = None
         self._client = None

@@ -509,6 +509,7 @@ async fn serve_cluster(
             loop {
                 tick.tick().await;
                 pool.sweep();
+                pool.report_ducklings().await;
             }
         })
     };

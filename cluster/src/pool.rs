@@ -93,6 +93,10 @@ pub const WRITER_LEASE_TTL: Duration = Duration::from_millis(1500);
 /// How often a coordinator renews its writer leases (several chances within one TTL).
 pub const LEASE_RENEW_EVERY: Duration = Duration::from_millis(300);
 
+/// How old another coordinator's report of its ducklings may be for `pond_ducklings()` to
+/// list them (they report every second).
+const DIRECTORY_FRESH: Duration = Duration::from_secs(3);
+
 /// How often a coordinator looks again at a lease whose holder is still starting its duckling.
 const LEASE_POLL: Duration = Duration::from_millis(50);
 
@@ -1118,6 +1122,7 @@ impl Pool {
                     memory_bytes: s.memory_bytes,
                     running_queries: s.running_queries,
                     sessions: s.sessions,
+                    coordinator: self.coordinator_id.clone(),
                 }
             })
             .collect();
@@ -1125,10 +1130,34 @@ impl Pool {
         out
     }
 
-    /// `pond.cluster.ducklings`.
-    pub fn duckling_list(&self) -> pb::DucklingList {
+    /// Reports this coordinator's ducklings to the catalog's directory, where every
+    /// coordinator's `pond_ducklings()` finds them. Run every second.
+    pub async fn report_ducklings(&self) {
+        let Some(directory) = self.coordinator.duckling_directory().cloned() else {
+            return;
+        };
+        let (coordinator, mine) = (self.coordinator_id.clone(), self.ducklings());
+        match tokio::task::spawn_blocking(move || directory.report_ducklings(&coordinator, &mine)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!(error = %e, "could not report this coordinator's ducklings to the catalog"),
+            Err(e) => warn!(error = %e, "reporting ducklings failed"),
+        }
+    }
+
+    /// `pond.cluster.ducklings`: this coordinator's ducklings as they are now, and every other
+    /// coordinator's as they last reported them (this one's alone if the catalog cannot say).
+    pub async fn duckling_list(&self) -> pb::DucklingList {
+        let mut all = self.ducklings();
+        if let Some(directory) = self.coordinator.duckling_directory().cloned() {
+            match tokio::task::spawn_blocking(move || directory.ducklings(DIRECTORY_FRESH)).await {
+                Ok(Ok(listed)) => all.extend(listed.into_iter().filter(|d| d.coordinator != self.coordinator_id)),
+                Ok(Err(e)) => warn!(error = %e, "listing other coordinators' ducklings failed; listing this one's"),
+                Err(e) => warn!(error = %e, "listing other coordinators' ducklings failed"),
+            }
+        }
+        all.sort_by(|a, b| (&a.user, &a.id).cmp(&(&b.user, &b.id)));
         pb::DucklingList {
-            ducklings: self.ducklings().into_iter().map(info_to).collect(),
+            ducklings: all.into_iter().map(info_to).collect(),
         }
     }
 
@@ -1181,6 +1210,11 @@ impl Pool {
             })
         });
         futures::future::join_all(releases).await;
+        // Its ducklings are gone: so is its report.
+        if let Some(directory) = self.coordinator.duckling_directory().cloned() {
+            let coordinator = self.coordinator_id.clone();
+            let _ = tokio::task::spawn_blocking(move || directory.report_ducklings(&coordinator, &[])).await;
+        }
     }
 }
 

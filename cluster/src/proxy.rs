@@ -209,7 +209,7 @@ impl Proxy {
                 one_result(&self.pool.heartbeat(beat))
             }
             protocol::CATALOG => one_result(&self.pool.catalog(&duckling, protocol::decode(&action.body)?).await?),
-            protocol::DUCKLINGS => one_result(&self.pool.duckling_list()),
+            protocol::DUCKLINGS => one_result(&self.pool.duckling_list().await),
             other => return Err(ClusterError::Protocol(format!("unknown cluster action {other}"))),
         };
         Ok(Response::new(body))

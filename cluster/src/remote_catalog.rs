@@ -537,6 +537,7 @@ pub(crate) fn info_from(d: pb::DucklingInfo) -> DucklingInfo {
         running_queries: d.running_queries,
         sessions: d.sessions,
         read_replica: d.read_replica,
+        coordinator: d.coordinator,
     }
 }
 
@@ -554,5 +555,6 @@ pub(crate) fn info_to(d: DucklingInfo) -> pb::DucklingInfo {
         running_queries: d.running_queries,
         sessions: d.sessions,
         read_replica: d.read_replica,
+        coordinator: d.coordinator,
     }
 }

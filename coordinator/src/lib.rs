@@ -45,8 +45,8 @@ pub mod shares;
 
 pub use auth::{Principal, TokenAuthority, load_or_create_key};
 pub use catalog::{
-    Catalog, Claim, Claimant, DatabaseEntry, FileCatalog, NewShare, OnExisting, PgCatalog, TokenStore, User,
-    WriterLease, WriterLeases,
+    Catalog, Claim, Claimant, DatabaseEntry, DucklingDirectory, FileCatalog, NewShare, OnExisting, PgCatalog,
+    TokenStore, User, WriterLease, WriterLeases,
 };
 pub use config::{CATALOG_ENV, CatalogUrl, child_flags, parse_byte_size};
 pub use coordinator::{

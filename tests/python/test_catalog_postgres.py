@@ -45,7 +45,7 @@ def test_the_catalog_lives_in_postgres_and_survives_a_restart(pond_factory, mode
     # Nothing of the catalog in the data directory; all of it in PostgreSQL.
     assert not (server.data_dir / "catalog.json").exists()
     assert psql(url, f"SELECT count(*) FROM pond_databases WHERE owner = '{alice_name}'") == "2"
-    assert psql(url, "SELECT max(version) FROM pond_schema_migrations") == "2"
+    assert psql(url, "SELECT max(version) FROM pond_schema_migrations") == "3"
     dump = subprocess.run(["pg_dump", "--data-only", url], capture_output=True, text=True, timeout=60)
     assert dump.returncode == 0, dump.stderr
     assert "pond_secrets" in dump.stdout and "lake" in dump.stdout

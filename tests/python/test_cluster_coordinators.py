@@ -63,7 +63,7 @@ def cluster(tmp_path, s3_server):
 
 
 def writers_of(server: PondServer, user: str) -> list[dict]:
-    """The user's primary duckling processes this coordinator runs."""
+    """The user's primary duckling processes, as `pond_ducklings()` lists the cluster's."""
     with server.connect(autocommit=True) as admin:
         listed = table(admin, "SELECT * FROM pond_ducklings()").to_pylist()
     return [d for d in listed if d["user_name"] == user and not d["read_replica"]]
@@ -74,8 +74,7 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 def started_writers(server: PondServer, user: str) -> list[str]:
     """The user's primary ducklings this coordinator started since it last started, by id (from
-    its log: `pond_ducklings()` answers from the admin's duckling, which may run under another
-    coordinator)."""
+    its log: a listing shows the ducklings that run now, the log every one ever started)."""
     assert server._stderr_path is not None
     text = ANSI.sub("", server._stderr_path.read_text(errors="replace"))
     return re.findall(rf'pond_cluster::pool: duckling started user="{user}" duckling="(d_\w+)" read_replica=false', text)
@@ -129,6 +128,26 @@ def test_concurrent_first_queries_on_two_coordinators_start_one_writer(cluster):
     for server in (a, b):
         with server.connect(token=token, autocommit=True) as c:
             assert sorted(rows(c, "SELECT coordinator, k FROM t")) == sorted(acknowledged)
+
+    # Either coordinator's pond_ducklings() lists the whole cluster (each coordinator reports
+    # its own every second): the user's one writer, and ducklings of both coordinators.
+    def listings():
+        out = []
+        for server in (a, b):
+            with server.connect(autocommit=True) as admin:
+                out.append(table(admin, "SELECT * FROM pond_ducklings()").to_pylist())
+        return out
+
+    deadline = time.monotonic() + 30
+    while True:
+        found = listings()
+        if all(len({d["coordinator"] for d in listed}) == 2 for listed in found):
+            break
+        assert time.monotonic() < deadline, found
+        time.sleep(0.2)
+    for listed in found:
+        writers = [d for d in listed if d["user_name"] == name and not d["read_replica"]]
+        assert [d["duckling_id"] for d in writers] == started, listed
 
 
 def test_a_killed_coordinators_users_go_on_through_another_with_every_commit(cluster):

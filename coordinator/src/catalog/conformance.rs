@@ -15,6 +15,7 @@ struct Backend {
     catalog: Arc<dyn Catalog>,
     tokens: Arc<dyn TokenStore>,
     leases: Arc<dyn WriterLeases>,
+    directory: Arc<dyn DucklingDirectory>,
     /// A second catalog on the same state (another coordinator), where the backend has one.
     other: Option<(Arc<dyn Catalog>, Arc<dyn TokenStore>)>,
     other_leases: Option<Arc<dyn WriterLeases>>,
@@ -55,6 +56,7 @@ fn file_backend() -> Backend {
         catalog: Arc::clone(&catalog) as Arc<dyn Catalog>,
         tokens: catalog,
         leases: Arc::new(LocalLeases::default()),
+        directory: Arc::new(LocalDirectory::default()),
         other: None,
         other_leases: None,
         _dir: Some(dir),
@@ -91,7 +93,8 @@ fn postgres_backend() -> Option<Backend> {
     Some(Backend {
         catalog: Arc::clone(&a) as Arc<dyn Catalog>,
         tokens: Arc::clone(&a) as Arc<dyn TokenStore>,
-        leases: a,
+        leases: Arc::clone(&a) as Arc<dyn WriterLeases>,
+        directory: a,
         other: Some((
             Arc::clone(&b) as Arc<dyn Catalog>,
             Arc::clone(&b) as Arc<dyn TokenStore>,
@@ -613,5 +616,51 @@ fn coordinators_claiming_one_writer_at_once_get_one_winner() {
                 .sum();
             assert_eq!(winners, 1, "round {round}");
         }
+    });
+}
+
+#[test]
+fn the_duckling_directory_lists_each_coordinators_latest_report() {
+    use crate::coordinator::DucklingInfo;
+    let info = |id: &str, coordinator: &str| DucklingInfo {
+        id: id.into(),
+        user: format!("user_of_{id}"),
+        mode: "process".into(),
+        state: "idle".into(),
+        address: "10.0.0.1:7000".into(),
+        pid: Some(42),
+        started_ms: 1,
+        cold_start_ms: 2.5,
+        memory_bytes: 3,
+        running_queries: 4,
+        sessions: 5,
+        read_replica: false,
+        coordinator: coordinator.into(),
+    };
+    let ids = |mut v: Vec<DucklingInfo>| {
+        v.sort_by(|a, b| a.id.cmp(&b.id));
+        v.into_iter().map(|d| d.id).collect::<Vec<_>>()
+    };
+    each_backend(|b| {
+        let directory = &b.directory;
+        let minute = Duration::from_secs(60);
+        directory
+            .report_ducklings("c_one", &[info("d1", "c_one"), info("d2", "c_one")])
+            .unwrap();
+        directory.report_ducklings("c_two", &[info("d3", "c_two")]).unwrap();
+        let listed = directory.ducklings(minute).unwrap();
+        assert_eq!(ids(listed.clone()), ["d1", "d2", "d3"]);
+        assert_eq!(
+            listed.iter().find(|d| d.id == "d3").unwrap(),
+            &info("d3", "c_two"),
+            "every field kept"
+        );
+        // A report replaces the last one whole.
+        directory.report_ducklings("c_one", &[info("d2", "c_one")]).unwrap();
+        assert_eq!(ids(directory.ducklings(minute).unwrap()), ["d2", "d3"]);
+        directory.report_ducklings("c_one", &[]).unwrap();
+        assert_eq!(ids(directory.ducklings(minute).unwrap()), ["d3"]);
+        // A report older than the reader allows is not listed.
+        assert!(directory.ducklings(Duration::ZERO).unwrap().is_empty());
     });
 }

@@ -18,6 +18,7 @@
 //!   every time the reader's duckling asks what its attachments show
 //!   ([`Catalog::attached_shares`]).
 
+mod directory;
 mod file;
 mod leases;
 mod pg;
@@ -25,6 +26,7 @@ mod pg;
 #[cfg(test)]
 mod conformance;
 
+pub use directory::{DucklingDirectory, LocalDirectory};
 pub use file::FileCatalog;
 pub use leases::{Claim, Claimant, LocalLeases, WriterLease, WriterLeases};
 pub use pg::PgCatalog;
@@ -94,11 +96,12 @@ pub trait TokenStore: Send + Sync {
     fn revoked_tokens(&self) -> Result<HashSet<String>>;
 }
 
-/// A catalog opened with its three faces, its secrets sealed under its signing key.
+/// A catalog opened with its four faces, its secrets sealed under its signing key.
 pub struct OpenedCatalog {
     pub catalog: Arc<dyn Catalog>,
     pub tokens: Arc<dyn TokenStore>,
     pub leases: Arc<dyn WriterLeases>,
+    pub directory: Arc<dyn DucklingDirectory>,
     pub signing_key: Vec<u8>,
 }
 
@@ -114,6 +117,7 @@ pub fn open(data_dir: &Path, url: Option<&str>) -> Result<OpenedCatalog> {
                 tokens: file,
                 // One process uses the file: its leases need not outlive it.
                 leases: Arc::new(LocalLeases::default()),
+                directory: Arc::new(LocalDirectory::default()),
                 signing_key,
             })
         }
@@ -124,7 +128,8 @@ pub fn open(data_dir: &Path, url: Option<&str>) -> Result<OpenedCatalog> {
             Ok(OpenedCatalog {
                 catalog: Arc::clone(&pg) as Arc<dyn Catalog>,
                 tokens: Arc::clone(&pg) as Arc<dyn TokenStore>,
-                leases: pg,
+                leases: Arc::clone(&pg) as Arc<dyn WriterLeases>,
+                directory: pg,
                 signing_key,
             })
         }

@@ -31,12 +31,14 @@ use postgres::{Client, GenericClient, Transaction};
 use sha2::{Digest, Sha256};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
+use super::directory::DucklingDirectory;
 use super::leases::{Claim, Claimant, WriterLease, WriterLeases};
 use super::{
     Catalog, DatabaseEntry, NewShare, OnExisting, StoredSecret, TokenStore, User, alias_is_a_database, alias_is_taken,
     already_exists, check_droppable, may_make, name_is_a_share, new_database, new_share, new_user, no_secret, no_share,
     now_ms, removed, secret_taken, share_as_read, share_taken, validate_name, warn_unreadable_secrets,
 };
+use crate::coordinator::DucklingInfo;
 use crate::error::{CoordinatorError, Result};
 use crate::history::{MICROS_PER_DAY, QueryRecord, ReadBudget};
 use crate::secrets::{SecretEntry, SecretSpec, SecretsKey};
@@ -107,6 +109,15 @@ CREATE TABLE pond_writer_leases (
     address text NOT NULL DEFAULT '',
     expires_at timestamptz NOT NULL
 );
+"#,
+    r#"
+CREATE TABLE pond_ducklings (
+    duckling_id text PRIMARY KEY,
+    coordinator text NOT NULL,
+    info text NOT NULL,
+    reported_at timestamptz NOT NULL
+);
+CREATE INDEX pond_ducklings_coordinator ON pond_ducklings (coordinator);
 "#,
 ];
 
@@ -1155,6 +1166,53 @@ impl WriterLeases for PgCatalog {
             .iter()
             .map(lease_of)
             .collect())
+        })
+    }
+}
+
+/// How long the rows of a coordinator that stopped reporting are kept (for nobody: they only
+/// stop the table from growing).
+const STALE_REPORTS_MS: i64 = 24 * 3600 * 1000;
+
+/// A coordinator's report is one transaction: its rows replaced, stale ones of coordinators
+/// long gone dropped.
+impl DucklingDirectory for PgCatalog {
+    fn report_ducklings(&self, coordinator: &str, ducklings: &[DucklingInfo]) -> Result<()> {
+        let coordinator = coordinator.to_string();
+        let ids: Vec<String> = ducklings.iter().map(|d| d.id.clone()).collect();
+        let infos = ducklings.iter().map(json).collect::<Result<Vec<String>>>()?;
+        self.run(move |c| {
+            let mut tx = c.transaction().map_err(pg_error)?;
+            tx.execute(
+                "DELETE FROM pond_ducklings WHERE (coordinator = $1 AND duckling_id <> ALL($2)) \
+                 OR reported_at < clock_timestamp() - $3::bigint * interval '1 millisecond'",
+                &[&coordinator, &ids, &STALE_REPORTS_MS],
+            )
+            .map_err(pg_error)?;
+            tx.execute(
+                "INSERT INTO pond_ducklings (duckling_id, coordinator, info, reported_at) \
+                 SELECT id, $1, info, clock_timestamp() FROM unnest($2::text[], $3::text[]) AS r(id, info) \
+                 ON CONFLICT (duckling_id) DO UPDATE SET coordinator = excluded.coordinator, \
+                   info = excluded.info, reported_at = excluded.reported_at",
+                &[&coordinator, &ids, &infos],
+            )
+            .map_err(pg_error)?;
+            tx.commit().map_err(pg_error)
+        })
+    }
+
+    fn ducklings(&self, fresh: Duration) -> Result<Vec<DucklingInfo>> {
+        let fresh = ttl_ms(fresh);
+        self.run(move |c| {
+            c.query(
+                "SELECT info FROM pond_ducklings \
+                 WHERE reported_at > clock_timestamp() - $1::bigint * interval '1 millisecond'",
+                &[&fresh],
+            )
+            .map_err(pg_error)?
+            .iter()
+            .map(|r| parsed(r.get(0)))
+            .collect()
         })
     }
 }

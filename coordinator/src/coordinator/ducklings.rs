@@ -51,7 +51,7 @@ impl DucklingSlot {
 }
 
 /// One duckling as `pond_ducklings()` lists it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DucklingInfo {
     /// `in-process:<user id>`, or the registered id of a duckling process.
     pub id: String,
@@ -72,6 +72,9 @@ pub struct DucklingInfo {
     pub sessions: u64,
     /// Serves read-only sessions from snapshots (`--read-replicas`).
     pub read_replica: bool,
+    /// The coordinator that runs it (its writer-lease id); empty in-process.
+    #[serde(default)]
+    pub coordinator: String,
 }
 
 /// What a coordinator in a duckling process asks its cluster for `pond_ducklings()`.
@@ -362,6 +365,7 @@ impl Coordinator {
                 running_queries: running,
                 sessions: mine.len() as u64,
                 read_replica: self.read_replica.load(std::sync::atomic::Ordering::Relaxed),
+                coordinator: String::new(),
             });
         }
         out.sort_by(|a, b| a.user.cmp(&b.user));

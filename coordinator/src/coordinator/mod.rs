@@ -104,6 +104,8 @@ pub struct Coordinator {
     process_duckling_id: std::sync::OnceLock<String>,
     /// The catalog's writer leases (set by [`Self::open`]).
     writer_leases: std::sync::OnceLock<Arc<dyn crate::catalog::WriterLeases>>,
+    /// The catalog's directory of duckling processes (set by [`Self::open`]).
+    duckling_directory: std::sync::OnceLock<Arc<dyn crate::catalog::DucklingDirectory>>,
     /// What it counts for metrics besides statements.
     counters: Counters,
 }
@@ -306,6 +308,7 @@ impl Coordinator {
         }
         let coordinator = Self::with_parts(CoordinatorConfig { data_dir, ..config }, opened.catalog, auth, None)?;
         let _ = coordinator.writer_leases.set(opened.leases);
+        let _ = coordinator.duckling_directory.set(opened.directory);
         follow_revocations(Arc::downgrade(&coordinator), opened.tokens);
         Ok(coordinator)
     }
@@ -354,6 +357,7 @@ impl Coordinator {
             history,
             process_duckling_id: std::sync::OnceLock::new(),
             writer_leases: std::sync::OnceLock::new(),
+            duckling_directory: std::sync::OnceLock::new(),
             counters: Counters::default(),
         }))
     }
@@ -367,6 +371,12 @@ impl Coordinator {
     /// a duckling process, whose coordinator decides.
     pub fn writer_leases(&self) -> Option<&Arc<dyn crate::catalog::WriterLeases>> {
         self.writer_leases.get()
+    }
+
+    /// The duckling processes of every coordinator of the catalog; `None` in a duckling
+    /// process.
+    pub fn duckling_directory(&self) -> Option<&Arc<dyn crate::catalog::DucklingDirectory>> {
+        self.duckling_directory.get()
     }
 
     /// The settings it runs with (`storage_url` resolved).

@@ -42,6 +42,7 @@ fn ducklings_macro(rows: &[DucklingInfo]) -> String {
                 d.running_queries.to_string(),
                 d.sessions.to_string(),
                 d.read_replica.to_string(),
+                quote_literal(&d.coordinator),
             ]
         })
         .collect();
@@ -60,6 +61,7 @@ fn ducklings_macro(rows: &[DucklingInfo]) -> String {
             ("running_queries", "UBIGINT"),
             ("sessions", "UBIGINT"),
             ("read_replica", "BOOLEAN"),
+            ("coordinator", "VARCHAR"),
         ],
         &rows,
     )

@@ -343,7 +343,7 @@ async fn serve(args: ServeArgs, child_args: Vec<String>) -> Result<()> {
             }
         })
     };
-    let scheme = if tls.is_some() { "grpc+tls" } else { "grpc" };
+    let scheme = pond_cluster::tls::scheme(tls.is_some());
     let metrics = match args.metrics_listen {
         Some(address) => {
             let (sampled, pool) = (Arc::clone(&coordinator), pool.clone());
@@ -481,13 +481,10 @@ async fn serve_cluster(
     let internal = if pool.config().mode == DucklingMode::Process {
         let internal = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let mut builder = tonic::transport::Server::builder();
-        let scheme = match &pool.config().tls {
-            Some(tls) => {
-                builder = builder.tls_config(tls.server())?;
-                "grpc+tls"
-            }
-            None => "grpc",
-        };
+        if let Some(tls) = &pool.config().tls {
+            builder = builder.tls_config(tls.server())?;
+        }
+        let scheme = pond_cluster::tls::scheme(pool.config().tls.is_some());
         pool.set_cluster_url(format!("{scheme}://{}", internal.local_addr()?));
         let service = pond_flight_server::flight_service(proxy.clone());
         let stop = stop.clone();
@@ -509,6 +506,17 @@ async fn serve_cluster(
             loop {
                 tick.tick().await;
                 pool.sweep();
+            }
+        })
+    };
+    // Apart from the sweep, which a slow catalog must not delay.
+    let reporter = {
+        let pool = Arc::clone(&pool);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
                 pool.report_ducklings().await;
             }
         })
@@ -538,6 +546,7 @@ async fn serve_cluster(
         });
     let result = public.await;
     sweeper.abort();
+    reporter.abort();
     lease_keeper.abort();
     if let Some(internal) = internal {
         internal.await??;
@@ -583,11 +592,7 @@ async fn duckling(args: DucklingCommandArgs) -> Result<()> {
         anyhow::bail!("--tls-client-ca is for `pond serve`; a duckling's clients are checked by their tokens");
     }
     let shutdown = shutdown_signal()?;
-    let scheme = if args.coordinator.starts_with("grpc+tls://") {
-        "grpc+tls"
-    } else {
-        "grpc"
-    };
+    let scheme = pond_cluster::tls::scheme(args.coordinator.starts_with("grpc+tls://"));
     #[allow(clippy::print_stdout)]
     {
         println!("pond duckling listening on {scheme}://{addr}");

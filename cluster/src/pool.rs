@@ -190,8 +190,31 @@ pub struct Pool {
     /// fingerprint.
     coordinator_id: String,
     key_id: String,
-    /// The users whose writer lease this coordinator holds, with the lease's generation.
-    held: Mutex<HashMap<String, u64>>,
+    /// The users whose writer lease this coordinator holds.
+    held: Mutex<HashMap<String, HeldLease>>,
+}
+
+/// A writer lease this coordinator holds.
+struct HeldLease {
+    generation: u64,
+    /// Its duckling, once started.
+    member: Option<std::sync::Weak<Member>>,
+    /// When the last claim or renewal the catalog granted was sent: the lease surely lasts
+    /// until then plus [`WRITER_LEASE_TTL`], whatever the catalog's clock says.
+    confirmed: Instant,
+}
+
+impl HeldLease {
+    /// Whether its duckling started and has stopped since (the lease then serves nobody).
+    fn duckling_gone(&self) -> bool {
+        self.member
+            .as_ref()
+            .is_some_and(|m| m.upgrade().is_none_or(|m| !m.is_alive()))
+    }
+
+    fn is(&self, member: &Member) -> bool {
+        self.member.as_ref().is_some_and(|m| std::ptr::eq(m.as_ptr(), member))
+    }
 }
 
 /// The spare duckling process.
@@ -233,7 +256,7 @@ impl Pool {
             draining: AtomicBool::new(false),
             spare: Mutex::new(Spare::None),
             spare_homes: Mutex::new(HashMap::new()),
-            coordinator_id: format!("c_{}", uuid::Uuid::new_v4().simple()),
+            coordinator_id: format!("{}/{}", host_name(), &uuid::Uuid::new_v4().simple().to_string()[..12]),
             key_id,
             held: Mutex::new(HashMap::new()),
         })
@@ -339,10 +362,12 @@ impl Pool {
             return self.route_replica(&principal.user, client).await;
         }
         let user = &principal.user;
-        if let Some(m) = self.primaries.lock().get(user)
-            && m.is_alive()
-        {
-            return Ok(Arc::clone(m));
+        let primary = self.primaries.lock().get(user).filter(|m| m.is_alive()).cloned();
+        if let Some(m) = primary {
+            if m.holder.is_none() {
+                self.check_lease_fresh(user)?;
+            }
+            return Ok(m);
         }
         // Started in a task of its own: a caller that gives up (deadline, disconnect) does not
         // leave a half-started duckling that nobody owns.
@@ -372,6 +397,7 @@ impl Pool {
         };
         let deadline = tokio::time::Instant::now() + self.config.start_timeout;
         loop {
+            let claimed = self.clock.instant();
             let claim = {
                 let (leases, user, coordinator, key_id) = (
                     Arc::clone(&leases),
@@ -403,14 +429,26 @@ impl Pool {
                     continue;
                 }
             };
-            self.held.lock().insert(user.to_string(), lease.generation);
+            let generation = lease.generation;
+            self.held.lock().insert(
+                user.to_string(),
+                HeldLease {
+                    generation,
+                    member: None,
+                    confirmed: claimed,
+                },
+            );
             let member = match self.start(user, None).await {
                 Ok(m) => m,
                 Err(e) => {
-                    self.release_lease(user);
+                    self.release_lease(user, generation);
                     return Err(e);
                 }
             };
+            // From now on, whoever forgets the duckling releases its lease.
+            if let Some(held) = self.held.lock().get_mut(user).filter(|h| h.generation == generation) {
+                held.member = Some(Arc::downgrade(&member));
+            }
             let published = {
                 let (leases, user, coordinator, id, address) = (
                     Arc::clone(&leases),
@@ -423,12 +461,20 @@ impl Pool {
                     leases.publish_writer(&user, &coordinator, lease.generation, &id, &address)
                 })
                 .await
-                .map_err(|e| ClusterError::Protocol(format!("naming a writer duckling failed: {e}")))?
+                .unwrap_or_else(|e| {
+                    Err(pond_coordinator::CoordinatorError::Internal(format!(
+                        "naming a writer duckling failed: {e}"
+                    )))
+                })
             };
             return match published {
-                Ok(true) => Ok(member),
+                Ok(true) if member.is_alive() => Ok(member),
+                // Stopped as it was named: forgetting it released the lease.
+                Ok(true) => Err(ClusterError::Unavailable(format!(
+                    "{user}'s duckling stopped as it started; retry"
+                ))),
                 Ok(false) => {
-                    self.release_lease(user);
+                    self.release_lease(user, generation);
                     self.lost(
                         &member,
                         "its writer lease passed to another coordinator while it started",
@@ -438,7 +484,7 @@ impl Pool {
                     )))
                 }
                 Err(e) => {
-                    self.release_lease(user);
+                    self.release_lease(user, generation);
                     self.lost(&member, &format!("its writer lease could not name it: {e}"));
                     Err(e.into())
                 }
@@ -449,6 +495,14 @@ impl Pool {
     /// Another coordinator's duckling, as its lease names it: calls reach it with hop tokens
     /// signed by its key, which this coordinator derives from the cluster key they share.
     fn foreign(&self, lease: WriterLease) -> Result<Arc<Member>> {
+        let loopback = lease.address.parse::<SocketAddr>().is_ok_and(|a| a.ip().is_loopback());
+        if loopback && host_of(&lease.coordinator) != host_of(&self.coordinator_id) {
+            return Err(ClusterError::Misconfigured(format!(
+                "{}'s duckling runs under coordinator {} on another host, at a loopback address: \
+                 coordinators on other hosts share ducklings only with --ducklings remote",
+                lease.user, lease.coordinator
+            )));
+        }
         if lease.key_id != self.key_id {
             return Err(ClusterError::Misconfigured(format!(
                 "{}'s duckling runs under coordinator {}, whose cluster key differs from this one's: \
@@ -480,11 +534,16 @@ impl Pool {
         }))
     }
 
-    /// Ends this coordinator's writer lease on `user`, if it holds one (in the background).
-    fn release_lease(&self, user: &str) {
-        let Some(generation) = self.held.lock().remove(user) else {
-            return;
-        };
+    /// Ends this coordinator's writer lease on `user` at `generation`, if it still holds that
+    /// one (in the background).
+    fn release_lease(&self, user: &str, generation: u64) {
+        {
+            let mut held = self.held.lock();
+            if held.get(user).is_none_or(|h| h.generation != generation) {
+                return;
+            }
+            held.remove(user);
+        }
         let (Some(leases), Ok(runtime)) = (
             self.coordinator.writer_leases().cloned(),
             tokio::runtime::Handle::try_current(),
@@ -500,14 +559,34 @@ impl Pool {
         });
     }
 
-    /// Renews the writer leases this coordinator holds, stops the ducklings whose lease passed
-    /// to another coordinator, and forgets other coordinators' ducklings whose lease ended.
-    /// Run every [`LEASE_RENEW_EVERY`].
+    /// Refuses to serve `user` from this coordinator's duckling when its lease may have passed
+    /// to another coordinator: no renewal reached the catalog for a whole TTL (a coordinator
+    /// cut off from the catalog could otherwise answer from a stale writer).
+    fn check_lease_fresh(&self, user: &str) -> Result<()> {
+        let confirmed = self.held.lock().get(user).map(|h| h.confirmed);
+        match confirmed {
+            Some(at) if self.clock.since(at) >= WRITER_LEASE_TTL => Err(ClusterError::Unavailable(format!(
+                "this coordinator could not renew {user}'s writer lease with the catalog for {WRITER_LEASE_TTL:?}; \
+                 retry (through another coordinator if it lasts)"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Renews the writer leases this coordinator holds (releasing those whose duckling
+    /// stopped), stops the ducklings whose lease passed to another coordinator, and forgets
+    /// other coordinators' ducklings whose lease ended. Run every [`LEASE_RENEW_EVERY`].
     pub async fn keep_leases(self: &Arc<Self>) {
         let Some(leases) = self.coordinator.writer_leases().cloned() else {
             return;
         };
-        let mine: Vec<String> = self.held.lock().keys().cloned().collect();
+        let (mut mine, mut gone) = (Vec::new(), Vec::new());
+        for (user, held) in self.held.lock().iter() {
+            if held.duckling_gone() { &mut gone } else { &mut mine }.push((user.clone(), held.generation));
+        }
+        for (user, generation) in gone {
+            self.release_lease(&user, generation);
+        }
         let foreign: Vec<(String, Arc<Member>)> = self
             .primaries
             .lock()
@@ -521,6 +600,7 @@ impl Pool {
         let watched: Vec<String> = foreign.iter().map(|(u, _)| u.clone()).collect();
         let coordinator = self.coordinator_id.clone();
         let asked = mine.clone();
+        let sent = self.clock.instant();
         let answer = tokio::task::spawn_blocking(move || -> pond_coordinator::Result<_> {
             let renewed = if asked.is_empty() {
                 Vec::new()
@@ -546,13 +626,23 @@ impl Pool {
                 return;
             }
         };
-        for user in mine.iter().filter(|u| !renewed.contains(u)) {
-            if self.held.lock().remove(user).is_none() {
-                continue; // released meanwhile
+        for (user, generation) in mine {
+            if renewed.contains(&(user.clone(), generation)) {
+                if let Some(held) = self.held.lock().get_mut(&user).filter(|h| h.generation == generation) {
+                    held.confirmed = held.confirmed.max(sent);
+                }
+                continue;
             }
-            let primary = self.primaries.lock().get(user).cloned();
-            if let Some(m) = primary.filter(|m| m.holder.is_none()) {
-                self.lost(&m, "its writer lease passed to another coordinator");
+            // Not renewed: another coordinator claimed it since it lapsed.
+            let lost = {
+                let mut held = self.held.lock();
+                match held.get(&user) {
+                    Some(h) if h.generation == generation => held.remove(&user),
+                    _ => None, // released or claimed again meanwhile
+                }
+            };
+            if let Some(member) = lost.and_then(|h| h.member).and_then(|m| m.upgrade()) {
+                self.lost(&member, "its writer lease passed to another coordinator");
             }
         }
         for (user, m) in foreign {
@@ -737,6 +827,8 @@ impl Pool {
             .env_remove("POND_TLS_CERT")
             .env_remove("POND_TLS_KEY")
             .env_remove("POND_TLS_CLIENT_CA")
+            // Nor the cluster secret, should the coordinator's environment hold it.
+            .env_remove("POND_CLUSTER_SECRET")
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .kill_on_drop(true);
@@ -828,22 +920,21 @@ impl Pool {
         if self.members.lock().remove(&member.id).is_some() {
             add_counters(&mut self.retired_counters.lock(), &member.status.lock().counters);
         }
-        let was_primary = {
-            let mut primaries = self.primaries.lock();
-            let before = primaries.len();
-            primaries.retain(|_, m| m.id != member.id);
-            primaries.len() < before
-        };
+        self.primaries.lock().retain(|_, m| m.id != member.id);
         for replicas in self.replicas.lock().values_mut() {
             replicas.retain(|m| m.id != member.id);
         }
-        // Its user's next call claims the lease again, here or on another coordinator. A
-        // primary still starting (not yet among the primaries) releases through its starter.
-        if was_primary
-            && member.holder.is_none()
-            && let Some(user) = &user
-        {
-            self.release_lease(user);
+        // Its user's next call claims the lease again, here or on another coordinator.
+        if let Some(user) = &user {
+            let generation = self
+                .held
+                .lock()
+                .get(user)
+                .filter(|h| h.is(member))
+                .map(|h| h.generation);
+            if let Some(generation) = generation {
+                self.release_lease(user, generation);
+            }
         }
         // A duckling that stops on its own (idle, SHUTDOWN) drains and exits by itself.
         if unexpected && let Some(kill) = member.kill.lock().take() {
@@ -1197,25 +1288,48 @@ impl Pool {
             }
         });
         futures::future::join_all(drains).await;
-        // Another coordinator may start these users' ducklings at once, not a TTL later.
-        let users: Vec<String> = self.held.lock().keys().cloned().collect();
-        let releases = users.iter().map(|user| {
-            let leases = self.coordinator.writer_leases().cloned();
-            let (user, coordinator) = (user.clone(), self.coordinator_id.clone());
-            let generation = self.held.lock().remove(&user);
-            tokio::task::spawn_blocking(move || {
-                if let (Some(leases), Some(generation)) = (leases, generation) {
-                    let _ = leases.release_writer(&user, &coordinator, generation);
+        // Another coordinator may start these users' ducklings at once, not a TTL later; a
+        // duckling still running (remote ones are not waited for) keeps its lease until it
+        // lapses.
+        let gone: Vec<(String, u64)> = self
+            .held
+            .lock()
+            .iter()
+            .filter(|(_, h)| h.member.is_none() || h.duckling_gone())
+            .map(|(u, h)| (u.clone(), h.generation))
+            .collect();
+        if let Some(leases) = self.coordinator.writer_leases().cloned() {
+            let coordinator = self.coordinator_id.clone();
+            let released = tokio::task::spawn_blocking(move || {
+                for (user, generation) in gone {
+                    if let Err(e) = leases.release_writer(&user, &coordinator, generation) {
+                        warn!(user, error = %e, "could not release a writer lease; it expires instead");
+                    }
                 }
-            })
-        });
-        futures::future::join_all(releases).await;
+            });
+            let _ = released.await;
+        }
         // Its ducklings are gone: so is its report.
         if let Some(directory) = self.coordinator.duckling_directory().cloned() {
             let coordinator = self.coordinator_id.clone();
             let _ = tokio::task::spawn_blocking(move || directory.report_ducklings(&coordinator, &[])).await;
         }
     }
+}
+
+/// This machine's name, as coordinator ids carry it: a duckling another coordinator publishes
+/// at a loopback address is reachable only from the same machine.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty() && !h.contains('/'))
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+/// The machine a coordinator id names.
+fn host_of(coordinator: &str) -> &str {
+    coordinator.split_once('/').map_or(coordinator, |(host, _)| host)
 }
 
 /// Adds `more` to `totals`, element by element (growing `totals` as needed).
@@ -1319,8 +1433,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (_clock, pool, _) = pool_with_a_duckling(dir.path());
         let leases = Arc::clone(pool.coordinator.writer_leases().unwrap());
+        // Another coordinator on this machine (its duckling is at a loopback address).
+        let other_id = format!("{}/other", host_name());
         let other = Claimant {
-            coordinator: "c_other",
+            coordinator: &other_id,
             key_id: &pool.key_id,
         };
         let Claim::Won(lease) = leases.claim_writer("alice", other, Duration::from_secs(60)).unwrap() else {
@@ -1328,14 +1444,14 @@ mod tests {
         };
         assert!(
             leases
-                .publish_writer("alice", "c_other", lease.generation, "d_far", "127.0.0.1:9")
+                .publish_writer("alice", &other_id, lease.generation, "d_far", "127.0.0.1:9")
                 .unwrap()
         );
 
         let member = pool.route(&principal("alice"), None).await.unwrap();
         assert_eq!(
             (member.id.as_str(), member.holder.as_deref()),
-            ("d_far", Some("c_other"))
+            ("d_far", Some(other_id.as_str()))
         );
         assert_eq!(member.key().to_hex(), pool.key.for_duckling("d_far").to_hex());
         assert!(pool.held.lock().is_empty(), "this coordinator holds no lease for it");
@@ -1345,7 +1461,7 @@ mod tests {
         );
 
         // The other coordinator's duckling stops: its lease ends, and so does the route to it.
-        leases.release_writer("alice", "c_other", lease.generation).unwrap();
+        leases.release_writer("alice", &other_id, lease.generation).unwrap();
         pool.keep_leases().await;
         assert!(!member.is_alive());
         assert!(pool.primaries.lock().get("alice").is_none());
@@ -1356,15 +1472,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (_clock, pool, _) = pool_with_a_duckling(dir.path());
         let leases = Arc::clone(pool.coordinator.writer_leases().unwrap());
+        // Another coordinator on this machine (its duckling is at a loopback address).
+        let other_id = format!("{}/other", host_name());
         let other = Claimant {
-            coordinator: "c_other",
+            coordinator: &other_id,
             key_id: "0123456789abcdef",
         };
         let Claim::Won(lease) = leases.claim_writer("alice", other, Duration::from_secs(60)).unwrap() else {
             panic!("the other coordinator claims first")
         };
         leases
-            .publish_writer("alice", "c_other", lease.generation, "d_far", "127.0.0.1:9")
+            .publish_writer("alice", &other_id, lease.generation, "d_far", "127.0.0.1:9")
             .unwrap();
         let refused = pool.route(&principal("alice"), None).await.err().unwrap();
         assert!(matches!(&refused, ClusterError::Misconfigured(m) if m.contains("must share cluster.key")));
@@ -1373,7 +1491,7 @@ mod tests {
     #[tokio::test]
     async fn a_coordinator_whose_lease_passed_stops_its_duckling() {
         let dir = tempfile::tempdir().unwrap();
-        let (_clock, pool, member) = pool_with_a_duckling(dir.path());
+        let (clock, pool, member) = pool_with_a_duckling(dir.path());
         let leases = Arc::clone(pool.coordinator.writer_leases().unwrap());
         let me = Claimant {
             coordinator: &pool.coordinator_id,
@@ -1383,13 +1501,25 @@ mod tests {
         let Claim::Won(mine) = leases.claim_writer("alice", me, Duration::ZERO).unwrap() else {
             panic!("first claim")
         };
-        pool.held.lock().insert("alice".into(), mine.generation);
+        pool.held.lock().insert(
+            "alice".into(),
+            HeldLease {
+                generation: mine.generation,
+                member: Some(Arc::downgrade(&member)),
+                confirmed: clock.instant(),
+            },
+        );
         *member.user.lock() = Some("alice".into());
         pool.primaries.lock().insert("alice".into(), Arc::clone(&member));
 
-        // Renewed while nobody claimed it in between.
+        // No renewal reached the catalog for a whole TTL: the duckling serves nobody.
+        clock.advance(WRITER_LEASE_TTL);
+        let refused = pool.route(&principal("alice"), None).await.err().unwrap();
+        assert!(matches!(&refused, ClusterError::Unavailable(m) if m.contains("could not renew")));
+        // Renewed while nobody claimed it in between: it serves again.
         pool.keep_leases().await;
         assert!(member.is_alive());
+        assert_eq!(pool.route(&principal("alice"), None).await.unwrap().id, member.id);
         assert_eq!(
             leases.writers(&["alice".into()]).unwrap()[0].coordinator,
             pool.coordinator_id
@@ -1400,7 +1530,11 @@ mod tests {
             key_id: &pool.key_id,
         };
         leases
-            .renew_writers(&pool.coordinator_id, &["alice".into()], Duration::ZERO)
+            .renew_writers(
+                &pool.coordinator_id,
+                &[("alice".into(), mine.generation)],
+                Duration::ZERO,
+            )
             .unwrap();
         assert!(matches!(
             leases.claim_writer("alice", other, Duration::from_secs(60)).unwrap(),
@@ -1414,5 +1548,74 @@ mod tests {
             "c_other",
             "stopping it does not release the new holder's lease"
         );
+    }
+
+    #[tokio::test]
+    async fn a_lease_whose_duckling_stopped_is_released_not_renewed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (clock, pool, member) = pool_with_a_duckling(dir.path());
+        let leases = Arc::clone(pool.coordinator.writer_leases().unwrap());
+        let me = Claimant {
+            coordinator: &pool.coordinator_id,
+            key_id: &pool.key_id,
+        };
+        let Claim::Won(mine) = leases.claim_writer("alice", me, Duration::from_secs(60)).unwrap() else {
+            panic!("first claim")
+        };
+        pool.held.lock().insert(
+            "alice".into(),
+            HeldLease {
+                generation: mine.generation,
+                member: Some(Arc::downgrade(&member)),
+                confirmed: clock.instant(),
+            },
+        );
+        // It died before it was among the primaries (while it was being named).
+        member.alive.store(false, Ordering::SeqCst);
+        pool.keep_leases().await;
+        assert!(pool.held.lock().is_empty());
+        for _ in 0..100 {
+            if leases.writers(&["alice".into()]).unwrap().is_empty() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the lease of a stopped duckling was not released");
+    }
+
+    #[tokio::test]
+    async fn a_duckling_at_a_loopback_address_on_another_host_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_clock, pool, _) = pool_with_a_duckling(dir.path());
+        let leases = Arc::clone(pool.coordinator.writer_leases().unwrap());
+        let elsewhere = Claimant {
+            coordinator: "another-host/c1",
+            key_id: &pool.key_id,
+        };
+        let Claim::Won(lease) = leases
+            .claim_writer("alice", elsewhere, Duration::from_secs(60))
+            .unwrap()
+        else {
+            panic!("the other coordinator claims first")
+        };
+        leases
+            .publish_writer("alice", "another-host/c1", lease.generation, "d_far", "127.0.0.1:9")
+            .unwrap();
+        let refused = pool.route(&principal("alice"), None).await.err().unwrap();
+        assert!(matches!(&refused, ClusterError::Misconfigured(m) if m.contains("--ducklings remote")));
+        // At a routable address it is reached.
+        leases
+            .release_writer("alice", "another-host/c1", lease.generation)
+            .unwrap();
+        let Claim::Won(lease) = leases
+            .claim_writer("alice", elsewhere, Duration::from_secs(60))
+            .unwrap()
+        else {
+            panic!("claimed again")
+        };
+        leases
+            .publish_writer("alice", "another-host/c1", lease.generation, "d_far", "10.1.2.3:9")
+            .unwrap();
+        assert_eq!(pool.route(&principal("alice"), None).await.unwrap().id, "d_far");
     }
 }

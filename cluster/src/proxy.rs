@@ -221,11 +221,7 @@ impl Proxy {
             for endpoint in &mut info.endpoint {
                 if let Some(ticket) = &mut endpoint.ticket {
                     ticket.ticket = member.key().sign_ticket(&ticket.ticket, principal, &member.id).into();
-                    let scheme = if self.pool.config().tls.is_some() {
-                        "grpc+tls"
-                    } else {
-                        "grpc"
-                    };
+                    let scheme = crate::tls::scheme(self.pool.config().tls.is_some());
                     endpoint.location = vec![Location {
                         uri: format!("{scheme}://{}", member.address),
                     }];

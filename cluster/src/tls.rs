@@ -36,6 +36,11 @@ use crate::protocol::ClusterKey;
 /// The name both ends of a cluster connection verify.
 pub const CLUSTER_NAME: &str = "pond-cluster";
 
+/// The scheme of a Flight address, with TLS or without.
+pub fn scheme(tls: bool) -> &'static str {
+    if tls { "grpc+tls" } else { "grpc" }
+}
+
 /// The environment a spawned duckling gets its TLS material in (PEM).
 pub const CA_ENV: &str = "POND_CLUSTER_TLS_CA";
 pub const CERT_ENV: &str = "POND_CLUSTER_TLS_CERT";

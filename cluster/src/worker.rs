@@ -51,7 +51,7 @@ pub struct WorkerConfig {
 /// How a duckling process uses TLS. It serves TLS when its coordinator's URL is
 /// `grpc+tls://`: with the leaf its coordinator handed it (spawned), or one it issues itself
 /// from the cluster secret (remote).
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct WorkerTls {
     /// The cluster leaf a spawning coordinator handed over ([`ClusterTls::from_env`]).
     pub handed: Option<ClusterTls>,
@@ -407,6 +407,17 @@ fn cluster_tls(
             crate::tls::CERT_ENV,
             crate::tls::KEY_ENV
         ))),
+    }
+}
+
+/// Says what is set, never a key.
+impl std::fmt::Debug for WorkerTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerTls")
+            .field("handed", &self.handed.is_some())
+            .field("public", &self.public.is_some())
+            .field("coordinator_ca", &self.coordinator_ca.is_some())
+            .finish()
     }
 }
 

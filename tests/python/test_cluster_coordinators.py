@@ -80,6 +80,13 @@ def started_writers(server: PondServer, user: str) -> list[str]:
     return re.findall(rf'pond_cluster::pool: duckling started user="{user}" duckling="(d_\w+)" read_replica=false', text)
 
 
+def live_leases(cluster: Cluster, user: str) -> int:
+    return int(psql(
+        cluster.catalog,
+        f"SELECT count(*) FROM pond_writer_leases WHERE user_name = '{user}' AND expires_at > clock_timestamp()",
+    ))
+
+
 def lease(cluster: Cluster, user: str) -> str:
     return psql(cluster.catalog, f"SELECT address FROM pond_writer_leases WHERE user_name = '{user}'")
 
@@ -89,11 +96,11 @@ def test_concurrent_first_queries_on_two_coordinators_start_one_writer(cluster):
     name, token = cluster.user()
     with a.connect(token=token, autocommit=True) as c, c.cursor() as cur:
         cur.execute("CREATE TABLE t (coordinator TEXT, k INTEGER)")
-    assert lease(cluster, name) != ""
+    assert lease(cluster, name) != "" and live_leases(cluster, name) == 1
     # A coordinator that stops releases its leases: the user's next first queries race on a
     # clean slate, through both coordinators at once.
     a.stop_clean()
-    assert lease(cluster, name) == ""
+    assert live_leases(cluster, name) == 0
     a.start()
 
     barrier = threading.Barrier(8)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import re
+import socket
+import ssl
 import subprocess
 
 import adbc_driver_flightsql.dbapi as flight_sql
@@ -39,6 +41,27 @@ def asks_for_a_cluster_certificate(out: str) -> bool:
     return len(names) == 2 and "Pond cluster CA" in names[1].split("---", 1)[0]
 
 
+def refused_without_a_client_certificate(address: str) -> bool:
+    """Whether a TLS port turns away a client that presents no certificate (asking for the
+    cluster's name). TLS 1.3 finishes the client's handshake first: the refusal arrives as an
+    alert on the first read, where a port that only asks would answer the HTTP/2 preface."""
+    host, port = address.rsplit(":", 1)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.set_alpn_protocols(["h2"])
+    with socket.create_connection((host, int(port)), timeout=10) as raw:
+        try:
+            with context.wrap_socket(raw, server_hostname="pond-cluster") as tls:
+                tls.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+                answer = tls.recv(9)
+        except ssl.SSLError as e:
+            return "CERTIFICATE_REQUIRED" in str(e).upper() or "HANDSHAKE_FAILURE" in str(e).upper()
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+    return not answer
+
+
 def children(pid: int) -> list[int]:
     done = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, timeout=10)
     return [int(p) for p in done.stdout.split()]
@@ -56,6 +79,7 @@ def test_process_ducklings_and_their_coordinator_speak_mutual_tls(pond_factory, 
         out = s_client(address, "pond-cluster")
         assert "Pond cluster CA" in out, out
         assert asks_for_a_cluster_certificate(out), out
+        assert refused_without_a_client_certificate(address)
         # Plaintext gRPC is not spoken there at all.
         plain = flight_sql.connect(f"grpc://{address}", db_kwargs=server.db_kwargs(), autocommit=True)
         try:
@@ -83,6 +107,7 @@ def test_process_ducklings_and_their_coordinator_speak_mutual_tls(pond_factory, 
         assert coordinator.startswith("grpc+tls://127.0.0.1:"), coordinator
         out = s_client(coordinator.removeprefix("grpc+tls://"), "pond-cluster")
         assert "Pond cluster CA" in out and asks_for_a_cluster_certificate(out), out
+        assert refused_without_a_client_certificate(coordinator.removeprefix("grpc+tls://"))
         environ = open(f"/proc/{pid}/environ", "rb").read()
         assert b"POND_CLUSTER_TLS_KEY=" in environ
         assert secret.encode() not in environ, "a child was given the cluster key"
@@ -121,6 +146,8 @@ def test_direct_endpoints_over_tls_name_grpc_tls_and_show_the_public_certificate
     public = s_client(address)
     assert "i:CN = Pond test CA" in public and "Pond cluster CA\n" not in public.split("---")[1], public
     assert "i:CN = Pond cluster CA" in s_client(address, "pond-cluster")
+    # Clients fetching directly need no cluster certificate: the port answers without one.
+    assert not refused_without_a_client_certificate(address)
 
 
 def test_a_remote_duckling_registers_over_tls_with_a_certificate_of_its_own(pond_factory, certs, tmp_path):
@@ -150,6 +177,7 @@ def test_a_remote_duckling_registers_over_tls_with_a_certificate_of_its_own(pond
         wait_for(serves, what="the remote duckling to register over TLS and serve")
         out = s_client(address, "pond-cluster")
         assert "Pond cluster CA" in out and asks_for_a_cluster_certificate(out), out
+        assert refused_without_a_client_certificate(address)
     finally:
         proc.terminate()
         proc.wait(timeout=60)

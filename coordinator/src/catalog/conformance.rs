@@ -549,7 +549,16 @@ fn a_writer_lease_has_one_holder_until_it_expires_or_is_released() {
         );
         a.release_writer("alice", "c_one", again.generation).unwrap();
         assert!(c.writers(&["alice".into()]).unwrap().is_empty());
-        assert!(matches!(c.claim_writer("alice", two, ttl).unwrap(), Claim::Won(_)));
+        assert!(
+            a.renew_writers("c_one", &[("alice".into(), again.generation)], ttl)
+                .unwrap()
+                .is_empty(),
+            "a released lease is not renewed"
+        );
+        let Claim::Won(after) = c.claim_writer("alice", two, ttl).unwrap() else {
+            panic!("a released lease is claimed")
+        };
+        assert!(after.generation > again.generation, "generations only grow");
 
         // A lease left to expire passes to the next claimant; its old holder cannot renew it.
         let Claim::Won(short) = a.claim_writer("bob", one, Duration::ZERO).unwrap() else {
@@ -563,22 +572,41 @@ fn a_writer_lease_has_one_holder_until_it_expires_or_is_released() {
             panic!("an expired lease is claimed")
         };
         assert!(taken.generation > short.generation);
-        assert!(a.renew_writers("c_one", &["bob".into()], ttl).unwrap().is_empty());
-        assert_eq!(
-            c.renew_writers("c_two", &["bob".into(), "alice".into()], ttl)
+        assert!(
+            a.renew_writers("c_one", &[("bob".into(), short.generation)], ttl)
                 .unwrap()
-                .len(),
-            2
+                .is_empty()
+        );
+        let mut renewed = c
+            .renew_writers(
+                "c_two",
+                &[("bob".into(), taken.generation), ("alice".into(), after.generation)],
+                ttl,
+            )
+            .unwrap();
+        renewed.sort();
+        assert_eq!(
+            renewed,
+            vec![
+                ("alice".to_string(), after.generation),
+                ("bob".to_string(), taken.generation)
+            ]
+        );
+        assert!(
+            c.renew_writers("c_two", &[("bob".into(), short.generation)], ttl)
+                .unwrap()
+                .is_empty(),
+            "only the generation held is renewed"
         );
 
         // Expired but claimed by nobody since: its holder renews it.
-        assert!(matches!(
-            a.claim_writer("carol", one, Duration::ZERO).unwrap(),
-            Claim::Won(_)
-        ));
+        let Claim::Won(carol) = a.claim_writer("carol", one, Duration::ZERO).unwrap() else {
+            panic!("carol's first claim wins")
+        };
         assert_eq!(
-            a.renew_writers("c_one", &["carol".into()], ttl).unwrap(),
-            vec!["carol".to_string()]
+            a.renew_writers("c_one", &[("carol".into(), carol.generation)], ttl)
+                .unwrap(),
+            vec![("carol".to_string(), carol.generation)]
         );
         assert!(matches!(c.claim_writer("carol", two, ttl).unwrap(), Claim::Held(_)));
     });

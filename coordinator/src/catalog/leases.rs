@@ -10,8 +10,9 @@
 //! - At most one coordinator holds a user's live lease. A claim succeeds only when no lease
 //!   exists, the lease expired, or the claimant already holds it; each success gives the lease
 //!   a new generation.
-//! - Only the holder of the current generation names its duckling or releases it; a stale
-//!   holder's publish or release changes nothing.
+//! - Only the holder of the current generation names its duckling, renews or releases it; a
+//!   stale holder's publish, renewal or release changes nothing. A released lease stays as a
+//!   row that has expired, so generations only grow.
 //! - Expiry is decided by the backend's clock (PostgreSQL's `clock_timestamp()`), never by
 //!   comparing the clocks of two hosts; a lease is told as the time it has left.
 //! - Storage fencing stays the last line of defence: a lease that passes while its old holder
@@ -79,9 +80,10 @@ pub trait WriterLeases: Send + Sync {
         duckling_id: &str,
         address: &str,
     ) -> Result<bool>;
-    /// Extends, by `ttl` from now, the leases of `users` that `coordinator` still holds (even
-    /// expired, while nobody claimed them since); answers those it extended.
-    fn renew_writers(&self, coordinator: &str, users: &[String], ttl: Duration) -> Result<Vec<String>>;
+    /// Extends, by `ttl` from now, the `(user, generation)` leases `coordinator` still holds
+    /// (even expired, while nobody claimed them since, unless released); answers those it
+    /// extended.
+    fn renew_writers(&self, coordinator: &str, leases: &[(String, u64)], ttl: Duration) -> Result<Vec<(String, u64)>>;
     /// Ends the lease `coordinator` holds on `user` at `generation`, if it still does.
     fn release_writer(&self, user: &str, coordinator: &str, generation: u64) -> Result<()>;
     /// The live leases of `users`.
@@ -92,12 +94,13 @@ pub trait WriterLeases: Send + Sync {
 /// they mean nothing to the next process.
 #[derive(Debug, Default)]
 pub struct LocalLeases {
-    leases: Mutex<HashMap<String, (WriterLease, Instant)>>,
+    /// Each user's lease and when it expires (`None`: released).
+    leases: Mutex<HashMap<String, (WriterLease, Option<Instant>)>>,
 }
 
 impl LocalLeases {
-    fn live(lease: &(WriterLease, Instant), now: Instant) -> Option<WriterLease> {
-        let left = lease.1.checked_duration_since(now).filter(|d| !d.is_zero())?;
+    fn live(lease: &(WriterLease, Option<Instant>), now: Instant) -> Option<WriterLease> {
+        let left = lease.1?.checked_duration_since(now).filter(|d| !d.is_zero())?;
         Some(WriterLease {
             expires_in: left,
             ..lease.0.clone()
@@ -125,7 +128,7 @@ impl WriterLeases for LocalLeases {
             address: String::new(),
             expires_in: ttl,
         };
-        leases.insert(user.to_string(), (lease.clone(), now + ttl));
+        leases.insert(user.to_string(), (lease.clone(), Some(now + ttl)));
         Ok(Claim::Won(lease))
     }
 
@@ -148,14 +151,16 @@ impl WriterLeases for LocalLeases {
         }
     }
 
-    fn renew_writers(&self, coordinator: &str, users: &[String], ttl: Duration) -> Result<Vec<String>> {
+    fn renew_writers(&self, coordinator: &str, asked: &[(String, u64)], ttl: Duration) -> Result<Vec<(String, u64)>> {
         let until = Instant::now() + ttl;
         let mut leases = self.leases.lock();
-        Ok(users
+        Ok(asked
             .iter()
-            .filter(|u| match leases.get_mut(u.as_str()) {
-                Some((lease, expires)) if lease.coordinator == coordinator => {
-                    *expires = until;
+            .filter(|(user, generation)| match leases.get_mut(user.as_str()) {
+                Some((lease, expires @ Some(_)))
+                    if lease.coordinator == coordinator && lease.generation == *generation =>
+                {
+                    *expires = Some(until);
                     true
                 }
                 _ => false,
@@ -165,12 +170,13 @@ impl WriterLeases for LocalLeases {
     }
 
     fn release_writer(&self, user: &str, coordinator: &str, generation: u64) -> Result<()> {
-        let mut leases = self.leases.lock();
-        if leases
-            .get(user)
-            .is_some_and(|(l, _)| l.coordinator == coordinator && l.generation == generation)
+        if let Some((lease, expires)) = self.leases.lock().get_mut(user)
+            && lease.coordinator == coordinator
+            && lease.generation == generation
         {
-            leases.remove(user);
+            lease.duckling_id.clear();
+            lease.address.clear();
+            *expires = None;
         }
         Ok(())
     }

@@ -112,12 +112,12 @@ CREATE TABLE pond_writer_leases (
 "#,
     r#"
 CREATE TABLE pond_ducklings (
-    duckling_id text PRIMARY KEY,
     coordinator text NOT NULL,
+    duckling_id text NOT NULL,
     info text NOT NULL,
-    reported_at timestamptz NOT NULL
+    reported_at timestamptz NOT NULL,
+    PRIMARY KEY (coordinator, duckling_id)
 );
-CREATE INDEX pond_ducklings_coordinator ON pond_ducklings (coordinator);
 "#,
 ];
 
@@ -1041,20 +1041,26 @@ impl TokenStore for PgCatalog {
 const LEASE_COLUMNS: &str = "user_name, coordinator, key_id, generation, duckling_id, address, \
      greatest(0, ceil(extract(epoch FROM expires_at - clock_timestamp()) * 1000))::bigint";
 
-fn lease_of(row: &postgres::Row) -> WriterLease {
-    WriterLease {
+fn lease_of(row: &postgres::Row) -> Result<WriterLease> {
+    Ok(WriterLease {
         user: row.get(0),
         coordinator: row.get(1),
         key_id: row.get(2),
-        generation: row.get::<_, i64>(3).unsigned_abs(),
+        generation: generation_of(row.get(3))?,
         duckling_id: row.get(4),
         address: row.get(5),
-        expires_in: Duration::from_millis(row.get::<_, i64>(6).unsigned_abs()),
-    }
+        // The query clamps it at zero.
+        expires_in: Duration::from_millis(u64::try_from(row.get::<_, i64>(6)).unwrap_or(0)),
+    })
 }
 
-fn ttl_ms(ttl: Duration) -> i64 {
-    i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)
+/// A duration in whole milliseconds, as the statements' intervals take it.
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn generation_of(stored: i64) -> Result<u64> {
+    u64::try_from(stored).map_err(|_| CoordinatorError::Internal(format!("a writer lease has generation {stored}")))
 }
 
 /// Each lease operation is one statement: the condition and the write are decided together
@@ -1067,35 +1073,35 @@ impl WriterLeases for PgCatalog {
             claimant.key_id.to_string(),
         );
         self.run(move |c| {
-            let won = c
+            loop {
+                let won = c
                 .query_opt(
                     &format!(
                         "INSERT INTO pond_writer_leases AS l (user_name, coordinator, key_id, generation, expires_at) \
                          VALUES ($1, $2, $3, 1, clock_timestamp() + $4::bigint * interval '1 millisecond') \
                          ON CONFLICT (user_name) DO UPDATE SET coordinator = excluded.coordinator, \
                            key_id = excluded.key_id, generation = l.generation + 1, duckling_id = '', \
-                           address = '', expires_at = excluded.expires_at \
+                           address = '', expires_at = clock_timestamp() + $4::bigint * interval '1 millisecond' \
                          WHERE l.expires_at <= clock_timestamp() OR l.coordinator = excluded.coordinator \
                          RETURNING {LEASE_COLUMNS}"
                     ),
-                    &[&user, &coordinator, &key_id, &ttl_ms(ttl)],
+                    &[&user, &coordinator, &key_id, &millis(ttl)],
                 )
                 .map_err(pg_error)?;
-            if let Some(row) = won {
-                return Ok(Claim::Won(lease_of(&row)));
-            }
-            let held = c
-                .query_opt(
-                    &format!("SELECT {LEASE_COLUMNS} FROM pond_writer_leases WHERE user_name = $1"),
-                    &[&user],
-                )
-                .map_err(pg_error)?;
-            match held {
-                Some(row) => Ok(Claim::Held(lease_of(&row))),
-                // Released between the two statements: the caller claims again.
-                None => Err(CoordinatorError::Unavailable(format!(
-                    "{user}'s writer lease changed hands while it was claimed; retry"
-                ))),
+                if let Some(row) = won {
+                    return Ok(Claim::Won(lease_of(&row)?));
+                }
+                let held = c
+                    .query_opt(
+                        &format!("SELECT {LEASE_COLUMNS} FROM pond_writer_leases WHERE user_name = $1"),
+                        &[&user],
+                    )
+                    .map_err(pg_error)?;
+                if let Some(row) = held {
+                    return Ok(Claim::Held(lease_of(&row)?));
+                }
+                // Gone between the two statements (rows are expired, never deleted, so only by
+                // hand): claim again.
             }
         })
     }
@@ -1125,18 +1131,24 @@ impl WriterLeases for PgCatalog {
         })
     }
 
-    fn renew_writers(&self, coordinator: &str, users: &[String], ttl: Duration) -> Result<Vec<String>> {
-        let (coordinator, users) = (coordinator.to_string(), users.to_vec());
+    fn renew_writers(&self, coordinator: &str, asked: &[(String, u64)], ttl: Duration) -> Result<Vec<(String, u64)>> {
+        let coordinator = coordinator.to_string();
+        let users: Vec<String> = asked.iter().map(|(u, _)| u.clone()).collect();
+        let generations: Vec<i64> = asked.iter().map(|(_, g)| as_i64(*g)).collect();
         self.run(move |c| {
-            Ok(c.query(
-                "UPDATE pond_writer_leases SET expires_at = clock_timestamp() + $3::bigint * interval '1 millisecond' \
-                 WHERE coordinator = $1 AND user_name = ANY($2) RETURNING user_name",
-                &[&coordinator, &users, &ttl_ms(ttl)],
+            c.query(
+                "UPDATE pond_writer_leases l \
+                 SET expires_at = clock_timestamp() + $4::bigint * interval '1 millisecond' \
+                 FROM unnest($2::text[], $3::bigint[]) AS a(user_name, generation) \
+                 WHERE l.coordinator = $1 AND l.user_name = a.user_name AND l.generation = a.generation \
+                   AND l.expires_at > '-infinity' \
+                 RETURNING l.user_name, l.generation",
+                &[&coordinator, &users, &generations, &millis(ttl)],
             )
             .map_err(pg_error)?
             .iter()
-            .map(|r| r.get(0))
-            .collect())
+            .map(|r| Ok((r.get(0), generation_of(r.get(1))?)))
+            .collect()
         })
     }
 
@@ -1144,7 +1156,8 @@ impl WriterLeases for PgCatalog {
         let (user, coordinator) = (user.to_string(), coordinator.to_string());
         self.run(move |c| {
             c.execute(
-                "DELETE FROM pond_writer_leases WHERE user_name = $1 AND coordinator = $2 AND generation = $3",
+                "UPDATE pond_writer_leases SET expires_at = '-infinity', duckling_id = '', address = '' \
+                 WHERE user_name = $1 AND coordinator = $2 AND generation = $3",
                 &[&user, &coordinator, &as_i64(generation)],
             )
             .map_err(pg_error)?;
@@ -1155,7 +1168,7 @@ impl WriterLeases for PgCatalog {
     fn writers(&self, users: &[String]) -> Result<Vec<WriterLease>> {
         let users = users.to_vec();
         self.run(move |c| {
-            Ok(c.query(
+            c.query(
                 &format!(
                     "SELECT {LEASE_COLUMNS} FROM pond_writer_leases \
                      WHERE user_name = ANY($1) AND expires_at > clock_timestamp() ORDER BY user_name"
@@ -1165,7 +1178,7 @@ impl WriterLeases for PgCatalog {
             .map_err(pg_error)?
             .iter()
             .map(lease_of)
-            .collect())
+            .collect()
         })
     }
 }
@@ -1192,7 +1205,7 @@ impl DucklingDirectory for PgCatalog {
             tx.execute(
                 "INSERT INTO pond_ducklings (duckling_id, coordinator, info, reported_at) \
                  SELECT id, $1, info, clock_timestamp() FROM unnest($2::text[], $3::text[]) AS r(id, info) \
-                 ON CONFLICT (duckling_id) DO UPDATE SET coordinator = excluded.coordinator, \
+                 ON CONFLICT (coordinator, duckling_id) DO UPDATE SET \
                    info = excluded.info, reported_at = excluded.reported_at",
                 &[&coordinator, &ids, &infos],
             )
@@ -1202,7 +1215,7 @@ impl DucklingDirectory for PgCatalog {
     }
 
     fn ducklings(&self, fresh: Duration) -> Result<Vec<DucklingInfo>> {
-        let fresh = ttl_ms(fresh);
+        let fresh = millis(fresh);
         self.run(move |c| {
             c.query(
                 "SELECT info FROM pond_ducklings \

@@ -126,7 +126,8 @@ CREATE TABLE pond_ducklings (
 const MIGRATION_LOCK: i64 = 0x706f_6e64_0001;
 const USER_LOCK_CLASS: i32 = 0x706f_6e64;
 
-/// Connections (each on a thread of its own) a catalog keeps.
+/// Connections (each on a thread of its own) a catalog keeps for the catalog's calls, besides
+/// the one for writer leases and the duckling directory.
 const CONNECTIONS: usize = 4;
 
 /// What every connection sets: a wait for another coordinator's lock, a statement, or a
@@ -143,6 +144,9 @@ type Job = Box<dyn FnOnce(&mut Client) + Send>;
 pub struct PgCatalog {
     /// Work for the connections' threads.
     jobs: mpsc::Sender<Job>,
+    /// Work for the connection of writer leases and the duckling directory: a renewal never
+    /// waits behind slow catalog calls, or its lease could lapse under a busy coordinator.
+    lease_jobs: mpsc::Sender<Job>,
     secrets_key: Option<SecretsKey>,
 }
 
@@ -280,7 +284,7 @@ impl PgCatalog {
                 let mut first = config.connect(tls.clone()).map_err(pg_error)?;
                 migrate(&mut first)?;
                 let mut clients = vec![first];
-                for _ in 1..CONNECTIONS {
+                for _ in 0..CONNECTIONS {
                     clients.push(config.connect(tls.clone()).map_err(pg_error)?);
                 }
                 Ok(clients)
@@ -290,14 +294,22 @@ impl PgCatalog {
         .map_err(|_| CoordinatorError::Internal("connecting to the catalog database panicked".into()))??;
         let (jobs, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
-        for client in clients {
-            let (config, tls, queue) = (config.clone(), tls.clone(), Arc::clone(&queue));
+        let (lease_jobs, lease_queue) = mpsc::channel::<Job>();
+        let lease_queue = Arc::new(Mutex::new(lease_queue));
+        for (i, client) in clients.into_iter().enumerate() {
+            let queue = if i == 0 {
+                Arc::clone(&lease_queue)
+            } else {
+                Arc::clone(&queue)
+            };
+            let (config, tls) = (config.clone(), tls.clone());
             std::thread::Builder::new()
                 .name("pond-catalog-pg".into())
                 .spawn(move || serve_jobs(config, tls, client, queue))?;
         }
         Ok(Self {
             jobs,
+            lease_jobs,
             secrets_key: None,
         })
     }
@@ -324,13 +336,12 @@ impl PgCatalog {
 
     /// Runs `f` on a connection's thread and waits for its answer.
     fn run<T: Send + 'static>(&self, f: impl FnOnce(&mut Client) -> Result<T> + Send + 'static) -> Result<T> {
-        let (answer, answered) = mpsc::sync_channel(1);
-        let job: Job = Box::new(move |client| {
-            let _ = answer.send(f(client));
-        });
-        let lost = || CoordinatorError::Internal("a catalog call was lost (its connection's thread failed)".into());
-        self.jobs.send(job).map_err(|_| lost())?;
-        answered.recv().map_err(|_| lost())?
+        run_on(&self.jobs, f)
+    }
+
+    /// [`Self::run`] on the connection of leases and the directory.
+    fn run_lease<T: Send + 'static>(&self, f: impl FnOnce(&mut Client) -> Result<T> + Send + 'static) -> Result<T> {
+        run_on(&self.lease_jobs, f)
     }
 
     /// Runs `f` in one transaction holding `user`'s lock, committed when `f` succeeds.
@@ -352,6 +363,20 @@ impl PgCatalog {
             Ok(out)
         })
     }
+}
+
+/// Runs `f` on a thread of `jobs` and waits for its answer.
+fn run_on<T: Send + 'static>(
+    jobs: &mpsc::Sender<Job>,
+    f: impl FnOnce(&mut Client) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let (answer, answered) = mpsc::sync_channel(1);
+    let job: Job = Box::new(move |client| {
+        let _ = answer.send(f(client));
+    });
+    let lost = || CoordinatorError::Internal("a catalog call was lost (its connection's thread failed)".into());
+    jobs.send(job).map_err(|_| lost())?;
+    answered.recv().map_err(|_| lost())?
 }
 
 /// The TLS the catalog's connections use: ring's rustls, trusting the system's roots and the
@@ -1072,7 +1097,7 @@ impl WriterLeases for PgCatalog {
             claimant.coordinator.to_string(),
             claimant.key_id.to_string(),
         );
-        self.run(move |c| {
+        self.run_lease(move |c| {
             loop {
                 let won = c
                 .query_opt(
@@ -1120,7 +1145,7 @@ impl WriterLeases for PgCatalog {
             duckling_id.to_string(),
             address.to_string(),
         );
-        self.run(move |c| {
+        self.run_lease(move |c| {
             Ok(c.execute(
                 "UPDATE pond_writer_leases SET duckling_id = $4, address = $5 \
                  WHERE user_name = $1 AND coordinator = $2 AND generation = $3",
@@ -1135,7 +1160,7 @@ impl WriterLeases for PgCatalog {
         let coordinator = coordinator.to_string();
         let users: Vec<String> = asked.iter().map(|(u, _)| u.clone()).collect();
         let generations: Vec<i64> = asked.iter().map(|(_, g)| as_i64(*g)).collect();
-        self.run(move |c| {
+        self.run_lease(move |c| {
             c.query(
                 "UPDATE pond_writer_leases l \
                  SET expires_at = clock_timestamp() + $4::bigint * interval '1 millisecond' \
@@ -1154,7 +1179,7 @@ impl WriterLeases for PgCatalog {
 
     fn release_writer(&self, user: &str, coordinator: &str, generation: u64) -> Result<()> {
         let (user, coordinator) = (user.to_string(), coordinator.to_string());
-        self.run(move |c| {
+        self.run_lease(move |c| {
             c.execute(
                 "UPDATE pond_writer_leases SET expires_at = '-infinity', duckling_id = '', address = '' \
                  WHERE user_name = $1 AND coordinator = $2 AND generation = $3",
@@ -1167,7 +1192,7 @@ impl WriterLeases for PgCatalog {
 
     fn writers(&self, users: &[String]) -> Result<Vec<WriterLease>> {
         let users = users.to_vec();
-        self.run(move |c| {
+        self.run_lease(move |c| {
             c.query(
                 &format!(
                     "SELECT {LEASE_COLUMNS} FROM pond_writer_leases \
@@ -1194,7 +1219,7 @@ impl DucklingDirectory for PgCatalog {
         let coordinator = coordinator.to_string();
         let ids: Vec<String> = ducklings.iter().map(|d| d.id.clone()).collect();
         let infos = ducklings.iter().map(json).collect::<Result<Vec<String>>>()?;
-        self.run(move |c| {
+        self.run_lease(move |c| {
             let mut tx = c.transaction().map_err(pg_error)?;
             tx.execute(
                 "DELETE FROM pond_ducklings WHERE (coordinator = $1 AND duckling_id <> ALL($2)) \
@@ -1216,7 +1241,7 @@ impl DucklingDirectory for PgCatalog {
 
     fn ducklings(&self, fresh: Duration) -> Result<Vec<DucklingInfo>> {
         let fresh = millis(fresh);
-        self.run(move |c| {
+        self.run_lease(move |c| {
             c.query(
                 "SELECT info FROM pond_ducklings \
                  WHERE reported_at > clock_timestamp() - $1::bigint * interval '1 millisecond'",

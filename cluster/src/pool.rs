@@ -1428,6 +1428,25 @@ mod tests {
         }
     }
 
+    /// Alice's lease, claimed by coordinator `holder` (cluster key `key_id`), its duckling
+    /// named at `address`.
+    fn published_elsewhere(pool: &Pool, holder: &str, key_id: &str, address: &str) -> WriterLease {
+        let leases = pool.coordinator.writer_leases().unwrap();
+        let claimant = Claimant {
+            coordinator: holder,
+            key_id,
+        };
+        let Claim::Won(lease) = leases.claim_writer("alice", claimant, Duration::from_secs(60)).unwrap() else {
+            panic!("the other coordinator claims first")
+        };
+        assert!(
+            leases
+                .publish_writer("alice", holder, lease.generation, "d_far", address)
+                .unwrap()
+        );
+        lease
+    }
+
     #[tokio::test]
     async fn a_user_whose_lease_another_coordinator_holds_is_sent_to_its_duckling_until_it_ends() {
         let dir = tempfile::tempdir().unwrap();
@@ -1435,18 +1454,7 @@ mod tests {
         let leases = Arc::clone(pool.coordinator.writer_leases().unwrap());
         // Another coordinator on this machine (its duckling is at a loopback address).
         let other_id = format!("{}/other", host_name());
-        let other = Claimant {
-            coordinator: &other_id,
-            key_id: &pool.key_id,
-        };
-        let Claim::Won(lease) = leases.claim_writer("alice", other, Duration::from_secs(60)).unwrap() else {
-            panic!("the other coordinator claims first")
-        };
-        assert!(
-            leases
-                .publish_writer("alice", &other_id, lease.generation, "d_far", "127.0.0.1:9")
-                .unwrap()
-        );
+        let lease = published_elsewhere(&pool, &other_id, &pool.key_id, "127.0.0.1:9");
 
         let member = pool.route(&principal("alice"), None).await.unwrap();
         assert_eq!(
@@ -1471,19 +1479,12 @@ mod tests {
     async fn a_coordinator_with_another_cluster_key_is_told_so() {
         let dir = tempfile::tempdir().unwrap();
         let (_clock, pool, _) = pool_with_a_duckling(dir.path());
-        let leases = Arc::clone(pool.coordinator.writer_leases().unwrap());
-        // Another coordinator on this machine (its duckling is at a loopback address).
-        let other_id = format!("{}/other", host_name());
-        let other = Claimant {
-            coordinator: &other_id,
-            key_id: "0123456789abcdef",
-        };
-        let Claim::Won(lease) = leases.claim_writer("alice", other, Duration::from_secs(60)).unwrap() else {
-            panic!("the other coordinator claims first")
-        };
-        leases
-            .publish_writer("alice", &other_id, lease.generation, "d_far", "127.0.0.1:9")
-            .unwrap();
+        published_elsewhere(
+            &pool,
+            &format!("{}/other", host_name()),
+            "0123456789abcdef",
+            "127.0.0.1:9",
+        );
         let refused = pool.route(&principal("alice"), None).await.err().unwrap();
         assert!(matches!(&refused, ClusterError::Misconfigured(m) if m.contains("must share cluster.key")));
     }
@@ -1587,35 +1588,15 @@ mod tests {
     async fn a_duckling_at_a_loopback_address_on_another_host_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let (_clock, pool, _) = pool_with_a_duckling(dir.path());
-        let leases = Arc::clone(pool.coordinator.writer_leases().unwrap());
-        let elsewhere = Claimant {
-            coordinator: "another-host/c1",
-            key_id: &pool.key_id,
-        };
-        let Claim::Won(lease) = leases
-            .claim_writer("alice", elsewhere, Duration::from_secs(60))
-            .unwrap()
-        else {
-            panic!("the other coordinator claims first")
-        };
-        leases
-            .publish_writer("alice", "another-host/c1", lease.generation, "d_far", "127.0.0.1:9")
-            .unwrap();
+        let lease = published_elsewhere(&pool, "another-host/c1", &pool.key_id, "127.0.0.1:9");
         let refused = pool.route(&principal("alice"), None).await.err().unwrap();
         assert!(matches!(&refused, ClusterError::Misconfigured(m) if m.contains("--ducklings remote")));
         // At a routable address it is reached.
+        let leases = pool.coordinator.writer_leases().unwrap();
         leases
             .release_writer("alice", "another-host/c1", lease.generation)
             .unwrap();
-        let Claim::Won(lease) = leases
-            .claim_writer("alice", elsewhere, Duration::from_secs(60))
-            .unwrap()
-        else {
-            panic!("claimed again")
-        };
-        leases
-            .publish_writer("alice", "another-host/c1", lease.generation, "d_far", "10.1.2.3:9")
-            .unwrap();
+        published_elsewhere(&pool, "another-host/c1", &pool.key_id, "10.1.2.3:9");
         assert_eq!(pool.route(&principal("alice"), None).await.unwrap().id, "d_far");
     }
 }

@@ -18,7 +18,7 @@ use super::Coordinator;
 use super::connection::{on_connection, run_in_transaction};
 use super::history::run_recorded;
 use crate::error::{CoordinatorError, Result};
-use crate::session::Session;
+use crate::session::{Access, Session};
 
 /// Where and how CommandStatementIngest writes.
 #[derive(Debug, Clone)]
@@ -104,8 +104,14 @@ impl Coordinator {
         {
             return Err(CoordinatorError::NotFound(format!("database {c} does not exist")));
         }
-        let transaction = target.transaction.clone();
-        on_connection(session, transaction, move |s, conn| {
+        // A temporary table lives on the connection that makes it: the session's own, waited
+        // for (a fresh one, taken while the session's is busy, would take the table with it).
+        let access = match &target.transaction {
+            Some(t) => Access::Transaction(t.clone()),
+            None if target.temporary => Access::Own,
+            None => Access::Any,
+        };
+        on_connection(session, access, move |s, conn| {
             ingest_on(conn, s, &target, &schema, &mut batches)
         })
         .await

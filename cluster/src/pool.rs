@@ -1428,6 +1428,27 @@ mod tests {
         }
     }
 
+    /// Alice's lease, claimed by this coordinator for `ttl` and held for `member`.
+    fn held_here(pool: &Pool, clock: &ManualClock, member: &Arc<Member>, ttl: Duration) -> WriterLease {
+        let me = Claimant {
+            coordinator: &pool.coordinator_id,
+            key_id: &pool.key_id,
+        };
+        let leases = pool.coordinator.writer_leases().unwrap();
+        let Claim::Won(mine) = leases.claim_writer("alice", me, ttl).unwrap() else {
+            panic!("first claim")
+        };
+        pool.held.lock().insert(
+            "alice".into(),
+            HeldLease {
+                generation: mine.generation,
+                member: Some(Arc::downgrade(member)),
+                confirmed: clock.instant(),
+            },
+        );
+        mine
+    }
+
     /// Alice's lease, claimed by coordinator `holder` (cluster key `key_id`), its duckling
     /// named at `address`.
     fn published_elsewhere(pool: &Pool, holder: &str, key_id: &str, address: &str) -> WriterLease {
@@ -1494,22 +1515,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (clock, pool, member) = pool_with_a_duckling(dir.path());
         let leases = Arc::clone(pool.coordinator.writer_leases().unwrap());
-        let me = Claimant {
-            coordinator: &pool.coordinator_id,
-            key_id: &pool.key_id,
-        };
         // This coordinator's lease on alice, as if its renewals had stalled past the TTL.
-        let Claim::Won(mine) = leases.claim_writer("alice", me, Duration::ZERO).unwrap() else {
-            panic!("first claim")
-        };
-        pool.held.lock().insert(
-            "alice".into(),
-            HeldLease {
-                generation: mine.generation,
-                member: Some(Arc::downgrade(&member)),
-                confirmed: clock.instant(),
-            },
-        );
+        let mine = held_here(&pool, &clock, &member, Duration::ZERO);
         *member.user.lock() = Some("alice".into());
         pool.primaries.lock().insert("alice".into(), Arc::clone(&member));
 
@@ -1556,21 +1563,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (clock, pool, member) = pool_with_a_duckling(dir.path());
         let leases = Arc::clone(pool.coordinator.writer_leases().unwrap());
-        let me = Claimant {
-            coordinator: &pool.coordinator_id,
-            key_id: &pool.key_id,
-        };
-        let Claim::Won(mine) = leases.claim_writer("alice", me, Duration::from_secs(60)).unwrap() else {
-            panic!("first claim")
-        };
-        pool.held.lock().insert(
-            "alice".into(),
-            HeldLease {
-                generation: mine.generation,
-                member: Some(Arc::downgrade(&member)),
-                confirmed: clock.instant(),
-            },
-        );
+        held_here(&pool, &clock, &member, Duration::from_secs(60));
         // It died before it was among the primaries (while it was being named).
         member.alive.store(false, Ordering::SeqCst);
         pool.keep_leases().await;

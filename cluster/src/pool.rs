@@ -516,22 +516,30 @@ impl Pool {
             coordinator = lease.coordinator,
             "the user's duckling runs under another coordinator; calls go to it"
         );
-        Ok(Arc::new(Member {
-            key: self.key.for_duckling(&lease.duckling_id),
-            client: crate::flight_client(crate::channel(&lease.address, self.cluster_client())?),
-            id: lease.duckling_id,
-            address: lease.address,
-            pid: 0,
+        let member = self.member(lease.duckling_id, lease.address, 0, Some(lease.coordinator))?;
+        *member.user.lock() = Some(lease.user);
+        Ok(Arc::new(member))
+    }
+
+    /// A duckling at `address`, reached with its key and this coordinator's cluster TLS;
+    /// `holder` names the coordinator running it when not this one.
+    fn member(&self, id: String, address: String, pid: u32, holder: Option<String>) -> Result<Member> {
+        Ok(Member {
+            key: self.key.for_duckling(&id),
+            client: crate::flight_client(crate::channel(&address, self.cluster_client())?),
+            id,
+            address,
+            pid,
             mode: self.config.mode,
-            user: Mutex::new(Some(lease.user)),
+            user: Mutex::new(None),
             replica_slot: Mutex::new(None),
             alive: AtomicBool::new(true),
             status: Mutex::new(pb::DucklingStatus::default()),
             last_seen: Mutex::new(self.clock.instant()),
             kill: Mutex::new(None),
             exited: tokio::sync::Notify::new(),
-            holder: Some(lease.coordinator),
-        }))
+            holder,
+        })
     }
 
     /// Ends this coordinator's writer lease on `user` at `generation`, if it still holds that
@@ -960,22 +968,7 @@ impl Pool {
                 "this coordinator runs its own duckling processes (--ducklings process)".into(),
             ));
         }
-        let member = Arc::new(Member {
-            id: request.duckling_id.clone(),
-            address: address.to_string(),
-            pid: request.pid,
-            key: self.key.for_duckling(&request.duckling_id),
-            client: crate::flight_client(crate::channel(&address.to_string(), self.cluster_client())?),
-            mode: self.config.mode,
-            user: Mutex::new(None),
-            replica_slot: Mutex::new(None),
-            alive: AtomicBool::new(true),
-            status: Mutex::new(pb::DucklingStatus::default()),
-            last_seen: Mutex::new(self.clock.instant()),
-            kill: Mutex::new(None),
-            exited: tokio::sync::Notify::new(),
-            holder: None,
-        });
+        let member = Arc::new(self.member(request.duckling_id.clone(), address.to_string(), request.pid, None)?);
         let previous = self.members.lock().insert(member.id.clone(), Arc::clone(&member));
         if let Some(old) = previous {
             // The same id again (a remote duckling restarted): the old process is gone.

@@ -543,28 +543,24 @@ impl Pool {
     }
 
     /// Ends this coordinator's writer lease on `user` at `generation`, if it still holds that
-    /// one (in the background).
-    fn release_lease(&self, user: &str, generation: u64) {
+    /// one, in the background; the handle says when the catalog has it.
+    fn release_lease(&self, user: &str, generation: u64) -> Option<tokio::task::JoinHandle<()>> {
         {
             let mut held = self.held.lock();
             if held.get(user).is_none_or(|h| h.generation != generation) {
-                return;
+                return None;
             }
             held.remove(user);
         }
-        let (Some(leases), Ok(runtime)) = (
-            self.coordinator.writer_leases().cloned(),
-            tokio::runtime::Handle::try_current(),
-        ) else {
-            // Not renewed, it expires.
-            return;
-        };
+        // Without a catalog call, a lease is not renewed and expires.
+        let leases = self.coordinator.writer_leases().cloned()?;
+        let runtime = tokio::runtime::Handle::try_current().ok()?;
         let (user, coordinator) = (user.to_string(), self.coordinator_id.clone());
-        runtime.spawn_blocking(move || {
+        Some(runtime.spawn_blocking(move || {
             if let Err(e) = leases.release_writer(&user, &coordinator, generation) {
                 warn!(user, error = %e, "could not release a writer lease; it expires instead");
             }
-        });
+        }))
     }
 
     /// Refuses to serve `user` from this coordinator's duckling when its lease may have passed
@@ -1291,17 +1287,10 @@ impl Pool {
             .filter(|(_, h)| h.member.is_none() || h.duckling_gone())
             .map(|(u, h)| (u.clone(), h.generation))
             .collect();
-        if let Some(leases) = self.coordinator.writer_leases().cloned() {
-            let coordinator = self.coordinator_id.clone();
-            let released = tokio::task::spawn_blocking(move || {
-                for (user, generation) in gone {
-                    if let Err(e) = leases.release_writer(&user, &coordinator, generation) {
-                        warn!(user, error = %e, "could not release a writer lease; it expires instead");
-                    }
-                }
-            });
-            let _ = released.await;
-        }
+        let releases = gone
+            .iter()
+            .filter_map(|(user, generation)| self.release_lease(user, *generation));
+        futures::future::join_all(releases).await;
         // Its ducklings are gone: so is its report.
         if let Some(directory) = self.coordinator.duckling_directory().cloned() {
             let coordinator = self.coordinator_id.clone();

@@ -149,11 +149,17 @@ async fn until_served(server: &ServerProcess, user: &str, rows: i64, since: Inst
 
 async fn count(client: &mut PondClient) -> Result<i64> {
     let batches = client.query("SELECT count(*)::BIGINT FROM t").await?;
-    let column = batches
-        .first()
-        .and_then(|b| b.column(0).as_any().downcast_ref::<arrow::array::Int64Array>())
-        .context("count(*) answered no BIGINT")?;
-    Ok(column.value(0))
+    only_bigint(&batches).context("count(*) answered no BIGINT")
+}
+
+/// The value of a result of one BIGINT row.
+fn only_bigint(batches: &[arrow::array::RecordBatch]) -> Option<i64> {
+    let batch = batches
+        .iter()
+        .find(|b| b.num_rows() > 0)
+        .filter(|b| b.num_rows() == 1)?;
+    let column = batch.column(0).as_any().downcast_ref::<arrow::array::Int64Array>()?;
+    Some(column.value(0))
 }
 
 /// A user's table of `rows` rows made through `server`.
@@ -228,12 +234,7 @@ async fn duckling_pid(server: &ServerProcess, user: &str) -> Result<u32> {
             "SELECT pid::BIGINT FROM pond_ducklings() WHERE user_name = '{user}' AND NOT read_replica"
         ))
         .await?;
-    let pid = batches
-        .first()
-        .filter(|b| b.num_rows() == 1)
-        .and_then(|b| b.column(0).as_any().downcast_ref::<arrow::array::Int64Array>())
-        .context("the user's duckling is not listed")?
-        .value(0);
+    let pid = only_bigint(&batches).context("the user's duckling is not listed")?;
     Ok(u32::try_from(pid)?)
 }
 

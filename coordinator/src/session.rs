@@ -507,7 +507,14 @@ impl Session {
                 let was_clean = self.own_clean.swap(false, Ordering::Relaxed);
                 Ok(ConnGuard::Session { conn: g, was_clean })
             }
-            None => Ok(ConnGuard::Fresh(self.open_connection(&database, schema.as_deref())?.0)),
+            None => {
+                tracing::debug!(
+                    session = self.id,
+                    own_clean = self.own_clean.load(Ordering::Relaxed),
+                    "the session's connection is busy: this call takes a fresh one"
+                );
+                Ok(ConnGuard::Fresh(self.open_connection(&database, schema.as_deref())?.0))
+            }
         }
     }
 
@@ -535,6 +542,10 @@ impl Session {
         }
         // The session's next call opens a connection, and `ready_own` records its settings.
         if let Some(conn) = own.take() {
+            tracing::debug!(
+                session = self.id,
+                "the session's clean connection goes back to its duckling"
+            );
             self.duckling.give_back(&database, conn);
         }
     }

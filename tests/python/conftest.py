@@ -113,6 +113,15 @@ class PondServer:
             return text[-n:]
         return "<no stderr>"
 
+    def log_about(self, user: str, limit: int = 200) -> str:
+        """The log lines naming `user` or one of the sessions it opened (ANSI colours removed)."""
+        if not (self._stderr_path and self._stderr_path.exists()):
+            return "<no stderr>"
+        lines = [re.sub(r"\x1b\[[0-9;]*m", "", l) for l in self._stderr_path.read_text(errors="replace").splitlines()]
+        sessions = {m for l in lines if user in l for m in re.findall(r'session="?([0-9a-f]{32})', l)}
+        about = [l for l in lines if user in l or any(s in l for s in sessions)]
+        return "\n".join(about[-limit:])
+
     def process_env(self) -> dict[str, str]:
         """The environment of this server's `pond` processes (serve and the token CLI)."""
         return {**os.environ, **self.env}
@@ -127,7 +136,9 @@ class PondServer:
         self._stderr_path = self.log_dir / f"pond-stderr-{self._starts}.log"
         stderr_f = open(self._stderr_path, "wb")
         env = self.process_env()
-        env.setdefault("POND_LOG", "info")
+        # Sessions opened, closed and their connections (debug) name the session a failed
+        # test ran on (see pytest_runtest_makereport).
+        env.setdefault("POND_LOG", "info,pond_coordinator::coordinator=debug,pond_coordinator::session=debug")
         self.proc = subprocess.Popen(
             [
                 self.bin,
@@ -453,6 +464,18 @@ def _free_port() -> int:
 
 
 # ---- pytest plumbing ---------------------------------------------------------------------
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test of a user on the shared server shows the server's log lines about that
+    user and the sessions they opened: what a flaky failure needs to be understood."""
+    outcome = yield
+    report = outcome.get_result()
+    user = getattr(item, "funcargs", {}).get("user")
+    if report.when != "call" or not report.failed or not isinstance(user, PondUser):
+        return
+    report.sections.append((f"pond log about {user.name}", user.server.log_about(user.name)))
 
 
 @pytest.fixture(scope="session")

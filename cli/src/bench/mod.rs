@@ -9,7 +9,6 @@ mod lake;
 mod min_cut;
 mod process;
 mod reference;
-mod tracing_cost;
 
 /// `SELECT 1` as a standard Flight SQL client runs it (GetFlightInfo, then DoGet), `$n` times
 /// after a warm-up; the sorted latencies. A macro: the client's transport types differ.
@@ -44,6 +43,7 @@ mod shares;
 mod storage;
 mod tpch;
 mod tpch_split;
+mod tracing_cost;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -119,8 +119,8 @@ enum Suite {
     /// Shares: creating and attaching one of a database of each `--sizes` (bytes written, time),
     /// and the delay from a commit to an AUTOMATIC share's reader seeing it.
     Shares,
-    /// Tracing's cost: `SELECT 1` round trips without an exporter and exporting every span to
-    /// `--otlp-collector`, alternately in the same run.
+    /// Tracing's cost: `SELECT 1` round trips on a server without an exporter and on one
+    /// exporting every span to `--otlp-collector`, both running, in interleaved rounds.
     Tracing,
     /// The shared catalog's cost: `SELECT 1` round trips and a new user's first query with the
     /// embedded catalog and with PostgreSQL (`--catalog`), alternately in one run.

@@ -20,8 +20,13 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts `pond serve` on `data_dir` (its file catalog's signing key signs the tokens).
     pub async fn start(data_dir: &Path, args: &[&str]) -> Result<Self> {
+        Self::start_with_env(data_dir, args, &[]).await
+    }
+
+    /// [`Self::start`] with `env` set.
+    pub async fn start_with_env(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<Self> {
         let key = data_dir.join("signing.key");
-        Self::start_with(data_dir, args, &[], move || {
+        Self::start_with(data_dir, args, env, move || {
             Ok(TokenAuthority::from_secret(&pond_coordinator::load_or_create_key(
                 &key,
             )?))

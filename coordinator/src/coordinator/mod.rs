@@ -545,6 +545,7 @@ impl Coordinator {
             keep
         });
         for id in &closed {
+            debug!(session = id, "session closed");
             self.history.abandon_session(id);
         }
         closed.len()

@@ -22,6 +22,11 @@ use pond_coordinator::{Coordinator, CoordinatorConfig, TokenAuthority, child_fla
 use pond_flight_server::{ServerConfig, TlsConfig};
 use telemetry::{LogFormat, TelemetryArgs};
 
+/// mimalloc for Pond's own allocations (DuckDB's C++ keeps its own): per-thread heaps, where
+/// glibc's arenas are contended by a result built on one thread and freed on another.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "pond",

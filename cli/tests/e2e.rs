@@ -966,6 +966,67 @@ async fn dual_execution_matches_all_local() {
     server.stop();
 }
 
+/// The value of an unlabelled counter in Prometheus text.
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in the scrape"))
+}
+
+fn scrape(address: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .write_all(format!("GET /metrics HTTP/1.0\r\nHost: {address}\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut out = String::new();
+    stream.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cloud_table_is_measured_once_per_snapshot() {
+    use pond_client::{ConnectOptions, DualSession, Venue};
+    let metrics = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(&dir.path().join("data"), &["--metrics-listen", &metrics]);
+    let token = server.token("fay", false);
+    let mut cloud = server.client(&token).await;
+    cloud
+        .execute("CREATE TABLE orders AS SELECT range AS id, range % 100 AS customer FROM range(10000)")
+        .await
+        .unwrap();
+    let mut options = ConnectOptions::parse(&server.url).unwrap();
+    options.token = Some(token);
+    let mut session = DualSession::open(None, Some(options)).await.unwrap();
+    session.run("ATTACH 'pond:'").await.unwrap();
+    session
+        .run("CREATE TABLE customers AS SELECT range AS id FROM range(100)")
+        .await
+        .unwrap();
+    let q = "SELECT count(*) FROM customers c JOIN my_db.orders o ON o.customer = c.id WHERE c.id < 3";
+    let counted = |outcome: &pond_client::Outcome| {
+        assert_eq!(outcome.venue, Venue::Dual);
+        i64_at(&outcome.batches, 0)
+    };
+    assert_eq!(counted(&session.run(q).await.unwrap()), vec![300]);
+    let measured = metric(&scrape(&metrics), "pond_dual_statistics_measured_total");
+    assert!(measured >= 1.0, "{measured}");
+    // Nothing committed since: planned again from what was measured.
+    assert_eq!(counted(&session.run(q).await.unwrap()), vec![300]);
+    let text = scrape(&metrics);
+    assert_eq!(metric(&text, "pond_dual_statistics_measured_total"), measured);
+    assert!(metric(&text, "pond_dual_statistics_reused_total") >= 1.0);
+    // A commit: the table is measured again, and the answer counts the new rows.
+    cloud.execute("INSERT INTO orders VALUES (10000, 1)").await.unwrap();
+    assert_eq!(counted(&session.run(q).await.unwrap()), vec![301]);
+    assert!(metric(&scrape(&metrics), "pond_dual_statistics_measured_total") > measured);
+    server.stop();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dual_execution_explains_moves_and_copies_databases() {
     use pond_client::{ConnectOptions, DualSession, Venue};

@@ -788,6 +788,16 @@ impl Duckling {
         }
     }
 
+    /// The database attached as `name` and the snapshot its committed data is at, if any:
+    /// equal versions hold equal committed data (a writable database's moves with every commit
+    /// it stores).
+    pub fn attached_version(&self, name: &str) -> Option<(String, u64)> {
+        match self.attached.lock().get(name)? {
+            Attachment::Writable(w) => Some((w.database_id().to_string(), w.seq())),
+            Attachment::Snapshot { database_id, seq, .. } => Some((database_id.clone(), *seq)),
+        }
+    }
+
     /// Whether [`Self::close`] ran: its databases are gone, and sessions must move to a new
     /// duckling.
     pub fn is_closed(&self) -> bool {

@@ -73,7 +73,7 @@ mod strategy;
 use std::sync::Arc;
 
 use arrow::datatypes::Schema;
-pub use pond_proto::dual::{Bridge, Plan, PlanRequest, Side};
+pub use pond_proto::dual::{Bridge, Plan, PlanRequest, Side, TableStatistics};
 pub use strategy::{human_bytes, temp_name};
 
 /// Plans a query over local and remote relations. Relations without statistics are taken as

@@ -189,6 +189,9 @@ pub struct DualSession {
     measured_link: Option<link_estimate::MeasuredLink>,
     /// Cloud relations' schemas, by their quoted names, as join groups needed them.
     cloud_schemas: std::collections::HashMap<String, SchemaRef>,
+    /// Local tables' statistics, by the text that names them, measured once until a local
+    /// statement that is not a query might change them (`plan.rs`).
+    local_statistics: std::collections::HashMap<String, pond_planner::TableStatistics>,
 }
 
 impl DualSession {
@@ -220,6 +223,7 @@ impl DualSession {
             split_subqueries: true,
             measured_link: None,
             cloud_schemas: Default::default(),
+            local_statistics: Default::default(),
         })
     }
 
@@ -315,6 +319,11 @@ impl DualSession {
         let lexed = Lexed::new(text);
         let w = lexed.words(8);
         let w: Vec<&str> = w.iter().map(String::as_str).collect();
+        // What a local name refers to may change with these, and the arms below do not reach
+        // `run_statement`, which sees to the other statements that are not queries.
+        if matches!(w.first(), Some(&("attach" | "detach" | "use" | "create" | "copy"))) {
+            self.local_tables_changed();
+        }
         match w.as_slice() {
             ["attach", ..] if is_pond_path(&lexed) => self.attach(&lexed).await,
             ["detach", ..] => self.detach(&lexed).await,

@@ -81,17 +81,40 @@ fn inside(inner: (usize, usize), outer: (usize, usize)) -> bool {
 }
 
 impl DualSession {
-    pub(super) fn plan_request(&self, text: &str, shape: &QueryShape, rels: &[Rel]) -> Result<Planned, ClientError> {
+    /// A local relation's statistics. A table's (named without a call) are measured once and
+    /// kept until a local statement that is not a query runs ([`Self::local_tables_changed`]);
+    /// a reader's (a function call, whose file may change under it) every time.
+    fn local_statistics(&mut self, source: &str) -> Result<pond_planner::TableStatistics, ClientError> {
+        let table = !source.contains('(');
+        if table && let Some(stats) = self.local_statistics.get(source) {
+            return Ok(stats.clone());
+        }
+        let schema = self.local.describe(&format!("SELECT * FROM {source}"))?;
+        let stats = pond_planner::statistics::collect(source, &schema, |q| self.local.query(q).map(|(_, b)| b))?;
+        if table {
+            self.local_statistics.insert(source.to_string(), stats.clone());
+        }
+        Ok(stats)
+    }
+
+    /// A local statement that may have changed a table (or what a name refers to) ran.
+    pub(super) fn local_tables_changed(&mut self) {
+        self.local_statistics.clear();
+    }
+
+    pub(super) fn plan_request(
+        &mut self,
+        text: &str,
+        shape: &QueryShape,
+        rels: &[Rel],
+    ) -> Result<Planned, ClientError> {
         let mut edits = Vec::new();
         let mut relations = Vec::new();
         for (i, r) in rels.iter().enumerate() {
             let name = placeholder(i);
             edits.push((r.span, with_alias(&name, &r.alias)));
             let statistics = if r.side == Side::Local {
-                let schema = self.local.describe(&format!("SELECT * FROM {}", r.source))?;
-                Some(pond_planner::statistics::collect(&r.source, &schema, |q| {
-                    self.local.query(q).map(|(_, b)| b)
-                })?)
+                Some(self.local_statistics(&r.source)?)
             } else if pond_planner::statistics::parse_quoted_name(&r.source).is_some() {
                 None
             } else {
@@ -490,6 +513,40 @@ impl DualSession {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The rows the statistics of `SELECT * FROM customers` give, as planning sees them.
+    fn planned_rows(session: &mut DualSession) -> f64 {
+        let text = "SELECT * FROM customers";
+        let json = session.local.serialize(text).unwrap();
+        let shape = crate::analyze::analyze(text, &json).unwrap();
+        let rels = session.resolve(text, &shape);
+        let planned = session.plan_request(text, &shape, &rels).unwrap();
+        planned.request.relations[0].statistics.as_ref().unwrap().rows
+    }
+
+    #[tokio::test]
+    async fn a_local_table_is_measured_again_only_after_a_statement_that_may_change_it() {
+        let mut session = DualSession::open(None, None).await.unwrap();
+        session
+            .run("CREATE TABLE customers AS SELECT range AS id FROM range(100)")
+            .await
+            .unwrap();
+        assert_eq!(planned_rows(&mut session), 100.0);
+        // Changed behind the session's back: planning keeps what it measured.
+        session
+            .local
+            .execute("INSERT INTO customers SELECT range FROM range(50)")
+            .unwrap();
+        assert_eq!(planned_rows(&mut session), 100.0);
+        // A query changes nothing; an INSERT through the session may.
+        session.run("SELECT count(*) FROM customers").await.unwrap();
+        assert_eq!(planned_rows(&mut session), 100.0);
+        session
+            .run("INSERT INTO customers SELECT range FROM range(850)")
+            .await
+            .unwrap();
+        assert_eq!(planned_rows(&mut session), 1000.0);
+    }
 
     #[tokio::test]
     async fn refuses_plans_that_reach_beyond_the_query() {

@@ -6,6 +6,7 @@
 //!   measured, on the caller's sandboxed duckling; nothing else runs to measure them.
 //! - Measuring reads tables, so it queues for admission like any statement; planning is CPU
 //!   work, kept off the async workers.
+//! - A table is measured once per snapshot of its database ([`super::dual_statistics`]).
 
 use std::sync::Arc;
 
@@ -26,7 +27,7 @@ impl Coordinator {
     ) -> Result<pond_planner::Plan> {
         let allowed = self.catalogs(session.principal())?;
         let mut missing = Vec::new();
-        for (i, r) in request.relations.iter().enumerate() {
+        for (i, r) in request.relations.iter_mut().enumerate() {
             if r.side != pond_planner::Side::Remote as i32 || r.statistics.is_some() {
                 continue;
             }
@@ -42,23 +43,34 @@ impl Coordinator {
                     parts[0]
                 )));
             }
-            missing.push((i, r.source.clone()));
+            // Read before measuring: a commit meanwhile leaves the measure under the older
+            // version, which the next plan does not find.
+            let version = session.duckling().attached_version(&parts[0]);
+            match version.as_ref().and_then(|v| self.dual_statistics.get(v, &r.source)) {
+                Some(stats) => r.statistics = Some(stats),
+                None => missing.push((i, r.source.clone(), version)),
+            }
         }
         if !missing.is_empty() {
+            // What a session's own transaction changed is not the snapshot's to describe.
+            let keep = !session.in_transaction();
             // Measuring reads tables: it queues for admission like any statement.
             let measured = on_connection(session, None, move |_, conn| {
                 let mut out = Vec::new();
-                for (i, source) in missing {
+                for (i, source, version) in missing {
                     let schema = conn
                         .prepare(&format!("SELECT * FROM {source} LIMIT 0"))?
                         .result_schema()?;
                     let stats = pond_planner::statistics::collect(&source, &schema, |q| conn.query_all(q))?;
-                    out.push((i, stats));
+                    out.push((i, source, version, stats));
                 }
                 Ok(out)
             })
             .await?;
-            for (i, stats) in measured {
+            for (i, source, version, stats) in measured {
+                if let Some(version) = version.filter(|_| keep) {
+                    self.dual_statistics.put(version, &source, stats.clone());
+                }
                 request.relations[i].statistics = Some(stats);
             }
         }

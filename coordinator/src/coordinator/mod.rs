@@ -31,6 +31,7 @@
 
 mod connection;
 mod dual;
+mod dual_statistics;
 mod ducklings;
 mod history;
 mod ingest;
@@ -108,6 +109,8 @@ pub struct Coordinator {
     duckling_directory: std::sync::OnceLock<Arc<dyn crate::catalog::DucklingDirectory>>,
     /// What it counts for metrics besides statements.
     counters: Counters,
+    /// Dual execution's statistics of cloud tables, per version of their data.
+    dual_statistics: dual_statistics::StatisticsCache,
 }
 
 /// A monotonic counter a process reports for metrics: its name (Prometheus adds `pond_` and
@@ -135,7 +138,7 @@ fn load(n: &AtomicU64) -> u64 {
 /// The counters every process reports, in [`Coordinator::reported_metrics`]' order: a
 /// duckling process sends their values in its heartbeat and its coordinator adds them to its
 /// own, so a name, its meaning and its place are defined here once.
-pub const COUNTERS: [CounterSpec; 11] = [
+pub const COUNTERS: [CounterSpec; 13] = [
     CounterSpec {
         name: "store_puts",
         help: "Objects written to the object store by this process",
@@ -185,6 +188,16 @@ pub const COUNTERS: [CounterSpec; 11] = [
         name: "gc_bytes_deleted",
         help: "Bytes garbage collection deleted",
         read: |c| load(&c.counters.gc_bytes_deleted),
+    },
+    CounterSpec {
+        name: "dual_statistics_measured",
+        help: "Cloud tables dual execution measured for its cost model (once per snapshot of their database)",
+        read: |c| load(&c.dual_statistics.measured),
+    },
+    CounterSpec {
+        name: "dual_statistics_reused",
+        help: "Cloud table statistics dual execution took from a measure at the same snapshot",
+        read: |c| load(&c.dual_statistics.reused),
     },
     CounterSpec {
         name: "query_history_dropped",
@@ -359,6 +372,7 @@ impl Coordinator {
             writer_leases: std::sync::OnceLock::new(),
             duckling_directory: std::sync::OnceLock::new(),
             counters: Counters::default(),
+            dual_statistics: Default::default(),
         }))
     }
 

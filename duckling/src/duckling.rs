@@ -782,15 +782,12 @@ impl Duckling {
 
     /// The id of the database attached as `name`, if any.
     pub fn attached_id(&self, name: &str) -> Option<String> {
-        match self.attached.lock().get(name)? {
-            Attachment::Writable(w) => Some(w.database_id().to_string()),
-            Attachment::Snapshot { database_id, .. } => Some(database_id.clone()),
-        }
+        self.attached_version(name).map(|(id, _)| id)
     }
 
     /// The database attached as `name` and the snapshot its committed data is at, if any:
     /// equal versions hold equal committed data (a writable database's moves with every commit
-    /// it stores).
+    /// it stores). Waits while a commit uploads: call from a blocking thread.
     pub fn attached_version(&self, name: &str) -> Option<(String, u64)> {
         match self.attached.lock().get(name)? {
             Attachment::Writable(w) => Some((w.database_id().to_string(), w.seq())),

@@ -114,13 +114,17 @@ class PondServer:
         return "<no stderr>"
 
     def log_about(self, user: str, limit: int = 200) -> str:
-        """The log lines naming `user` or one of the sessions it opened (ANSI colours removed)."""
-        if not (self._stderr_path and self._stderr_path.exists()):
-            return "<no stderr>"
-        lines = [re.sub(r"\x1b\[[0-9;]*m", "", l) for l in self._stderr_path.read_text(errors="replace").splitlines()]
-        sessions = {m for l in lines if user in l for m in re.findall(r'session="?([0-9a-f]{32})', l)}
-        about = [l for l in lines if user in l or any(s in l for s in sessions)]
-        return "\n".join(about[-limit:])
+        """The log lines naming `user` or one of the sessions it opened (ANSI colours removed),
+        from this server's latest start."""
+        try:
+            text = self._stderr_path.read_text(errors="replace") if self._stderr_path else ""
+        except OSError as e:
+            return f"<the server's log could not be read: {e}>"
+        session_id = re.compile(r'session="?([0-9a-f]{32})')
+        lines = [re.sub(r"\x1b\[[0-9;]*m", "", l) for l in text.splitlines()]
+        sessions = {m for l in lines if user in l for m in session_id.findall(l)}
+        about = [l for l in lines if user in l or any(m in sessions for m in session_id.findall(l))]
+        return "\n".join(about[-limit:]) or "<no line about this user>"
 
     def process_env(self) -> dict[str, str]:
         """The environment of this server's `pond` processes (serve and the token CLI)."""
@@ -475,7 +479,11 @@ def pytest_runtest_makereport(item, call):
     user = getattr(item, "funcargs", {}).get("user")
     if report.when != "call" or not report.failed or not isinstance(user, PondUser):
         return
-    report.sections.append((f"pond log about {user.name}", user.server.log_about(user.name)))
+    try:
+        about = user.server.log_about(user.name)
+    except Exception as e:  # a diagnostic must never break the run it describes
+        about = f"<no log: {e!r}>"
+    report.sections.append((f"pond log about {user.name}", about))
 
 
 @pytest.fixture(scope="session")

@@ -49,6 +49,10 @@ impl ServerProcess {
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
             .env("POND_LOG", "warn")
+            // A child exports traces only when its arguments say so (`pond bench tracing`
+            // compares one that does with one that does not).
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .env_remove("OTEL_EXPORTER_OTLP_PROTOCOL")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -244,7 +244,8 @@ impl DualSession {
         self.progress = Some(Arc::new(sink));
     }
 
-    /// The local database.
+    /// The local database. A table changed through it directly keeps the statistics dual
+    /// execution measured before, until this session runs a statement that is not a query.
     pub fn local(&self) -> &LocalDb {
         &self.local
     }
@@ -319,31 +320,36 @@ impl DualSession {
         let lexed = Lexed::new(text);
         let w = lexed.words(8);
         let w: Vec<&str> = w.iter().map(String::as_str).collect();
-        // What a local name refers to may change with these, and the arms below do not reach
-        // `run_statement`, which sees to the other statements that are not queries.
-        if matches!(w.first(), Some(&("attach" | "detach" | "use" | "create" | "copy"))) {
+        let outcome = self.run_statement_words(text, &lexed, &w).await;
+        // Forgotten after the statement ran (also when it failed part way): a write whose
+        // query was planned first measured the tables as they were before it.
+        if !only_reads(&w) {
             self.local_tables_changed();
         }
-        match w.as_slice() {
-            ["attach", ..] if is_pond_path(&lexed) => self.attach(&lexed).await,
-            ["detach", ..] => self.detach(&lexed).await,
-            ["set" | "reset", ..] if w.iter().any(|x| matches!(*x, "pond_run" | "md_run")) => self.set_run_mode(&lexed),
-            ["use", ..] => self.use_database(&lexed).await,
+        outcome
+    }
+
+    async fn run_statement_words(&mut self, text: &str, lexed: &Lexed<'_>, w: &[&str]) -> Result<Outcome, ClientError> {
+        match w {
+            ["attach", ..] if is_pond_path(lexed) => self.attach(lexed).await,
+            ["detach", ..] => self.detach(lexed).await,
+            ["set" | "reset", ..] if w.iter().any(|x| matches!(*x, "pond_run" | "md_run")) => self.set_run_mode(lexed),
+            ["use", ..] => self.use_database(lexed).await,
             ["explain", "analyze", ..] if lexed.starts_with(&["explain", "analyze"]) => {
                 self.explain(text, lexed.rest_from(2), true).await
             }
             ["explain", ..] if lexed.starts_with(&["explain"]) && !lexed.is_punct(1, '(') => {
                 self.explain(text, lexed.rest_from(1), false).await
             }
-            ["create", "database", ..] if uploads_local(&lexed) => self.upload_database(&lexed).await,
-            ["copy", "from", "database", ..] => self.copy_database(&lexed).await,
+            ["create", "database", ..] if uploads_local(lexed) => self.upload_database(lexed).await,
+            ["copy", "from", "database", ..] => self.copy_database(lexed).await,
             ["show", "databases"] => self.show_databases(),
             // Pond's views of the user's cloud: only the server has them.
             _ if lexed.find_word("pond_information_schema", 0).is_some() => self.run_remote(text).await,
-            _ if server_only(&w) => {
+            _ if server_only(w) => {
                 let outcome = self.run_remote(text).await?;
-                if matches!(w.as_slice(), ["create" | "drop" | "undrop", "database", ..]) {
-                    self.follow_cloud_databases(&lexed).await?;
+                if matches!(w, ["create" | "drop" | "undrop", "database", ..]) {
+                    self.follow_cloud_databases(lexed).await?;
                 }
                 Ok(outcome)
             }
@@ -486,9 +492,46 @@ fn server_only(w: &[&str]) -> bool {
             .any(|x| matches!(*x, "pond_interrupt" | "pond_active_connections"))
 }
 
+/// Whether a statement (its first words) only reads, so that local tables' statistics outlive
+/// it. Anything else (`WITH`, which may lead into a write, `EXPLAIN ANALYZE`, which runs its
+/// statement) counts as a possible write.
+fn only_reads(words: &[&str]) -> bool {
+    match words {
+        ["explain", "analyze", ..] => false,
+        ["explain", rest @ ..] => rest.first().is_none_or(|w| only_reads(&[w])),
+        [first, ..] => matches!(
+            *first,
+            "select" | "from" | "values" | "table" | "show" | "describe" | "summarize"
+        ),
+        [] => true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_queries_keep_the_local_statistics() {
+        for reads in [
+            &["select"][..],
+            &["from"],
+            &["explain", "select"],
+            &["show", "tables"],
+            &[],
+        ] {
+            assert!(only_reads(reads), "{reads:?}");
+        }
+        for writes in [
+            &["insert"][..],
+            &["with"],
+            &["create"],
+            &["explain", "analyze", "select"],
+            &["explain", "insert"],
+        ] {
+            assert!(!only_reads(writes), "{writes:?}");
+        }
+    }
 
     fn words(sql: &str) -> Vec<String> {
         Lexed::new(sql).words(8)

@@ -82,7 +82,7 @@ fn inside(inner: (usize, usize), outer: (usize, usize)) -> bool {
 
 impl DualSession {
     /// A local relation's statistics. A table's (named without a call) are measured once and
-    /// kept until a local statement that is not a query runs ([`Self::local_tables_changed`]);
+    /// kept until a statement that is not a query has run ([`Self::local_tables_changed`]);
     /// a reader's (a function call, whose file may change under it) every time.
     fn local_statistics(&mut self, source: &str) -> Result<pond_planner::TableStatistics, ClientError> {
         let table = !source.contains('(');
@@ -514,14 +514,18 @@ impl DualSession {
 mod tests {
     use super::*;
 
-    /// The rows the statistics of `SELECT * FROM customers` give, as planning sees them.
-    fn planned_rows(session: &mut DualSession) -> f64 {
+    /// The statistics of `customers` as planning `SELECT * FROM customers` sees them.
+    fn planned(session: &mut DualSession) -> pond_planner::TableStatistics {
         let text = "SELECT * FROM customers";
         let json = session.local.serialize(text).unwrap();
         let shape = crate::analyze::analyze(text, &json).unwrap();
         let rels = session.resolve(text, &shape);
         let planned = session.plan_request(text, &shape, &rels).unwrap();
-        planned.request.relations[0].statistics.as_ref().unwrap().rows
+        planned.request.relations[0].statistics.clone().unwrap()
+    }
+
+    fn planned_rows(session: &mut DualSession) -> f64 {
+        planned(session).rows
     }
 
     #[tokio::test]
@@ -546,6 +550,15 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(planned_rows(&mut session), 1000.0);
+        // A table replaced by a query over itself (planned, and so measured, before the write):
+        // what is kept is the new table.
+        assert_eq!(planned(&mut session).columns.len(), 1);
+        session
+            .run("CREATE OR REPLACE TABLE customers AS SELECT id, id AS extra FROM customers WHERE id < 10")
+            .await
+            .unwrap();
+        let replaced = planned(&mut session);
+        assert_eq!((replaced.rows, replaced.columns.len()), (30.0, 2));
     }
 
     #[tokio::test]

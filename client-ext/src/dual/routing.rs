@@ -67,13 +67,9 @@ impl DualSession {
         let json = self.local.serialize(text)?;
         match analyze::analyze(text, &json) {
             Ok(shape) => self.run_query(text, &shape).await,
-            Err(AnalyzeError::NotAQuery(_)) => {
-                self.local_tables_changed();
-                self.run_other(text).await
-            }
+            Err(AnalyzeError::NotAQuery(_)) => self.run_other(text).await,
             Err(AnalyzeError::Shape(reason)) => {
                 tracing::debug!(%reason, "could not analyze; running locally");
-                self.local_tables_changed();
                 self.run_local(text)
             }
         }

@@ -6,12 +6,14 @@
 //!   measured, on the caller's sandboxed duckling; nothing else runs to measure them.
 //! - Measuring reads tables, so it queues for admission like any statement; planning is CPU
 //!   work, kept off the async workers.
-//! - A table is measured once per snapshot of its database ([`super::dual_statistics`]).
+//! - A table is measured once per snapshot of its database ([`super::dual_statistics`]), and
+//!   afresh inside a transaction (its own changes, on an older snapshot).
 
 use std::sync::Arc;
 
 use super::Coordinator;
-use super::connection::on_connection;
+use super::connection::{blocking, on_connection};
+use super::dual_statistics::DataVersion;
 use crate::error::{CoordinatorError, Result};
 use crate::session::Session;
 
@@ -26,8 +28,9 @@ impl Coordinator {
         mut request: pond_planner::PlanRequest,
     ) -> Result<pond_planner::Plan> {
         let allowed = self.catalogs(session.principal())?;
-        let mut missing = Vec::new();
-        for (i, r) in request.relations.iter_mut().enumerate() {
+        // (relation, quoted name, database) of the cloud tables to describe.
+        let mut wanted = Vec::new();
+        for (i, r) in request.relations.iter().enumerate() {
             if r.side != pond_planner::Side::Remote as i32 || r.statistics.is_some() {
                 continue;
             }
@@ -43,38 +46,61 @@ impl Coordinator {
                     parts[0]
                 )));
             }
-            // Read before measuring: a commit meanwhile leaves the measure under the older
-            // version, which the next plan does not find.
-            let version = session.duckling().attached_version(&parts[0]);
-            match version.as_ref().and_then(|v| self.dual_statistics.get(v, &r.source)) {
-                Some(stats) => r.statistics = Some(stats),
-                None => missing.push((i, r.source.clone(), version)),
+            wanted.push((i, r.source.clone(), parts[0].clone()));
+        }
+        if wanted.is_empty() {
+            return self.plan_blocking(request).await;
+        }
+        let user = session.principal().user.clone();
+        // A transaction sees its own changes on an older snapshot: not what a version names.
+        let versions: Vec<Option<DataVersion>> = if session.in_transaction() {
+            vec![None; wanted.len()]
+        } else {
+            // Read on a blocking thread: a commit holds the duckling's attachments while it
+            // uploads.
+            let duckling = Arc::clone(session.duckling());
+            let databases: Vec<String> = wanted.iter().map(|(_, _, db)| db.clone()).collect();
+            blocking(move || Ok(databases.iter().map(|db| duckling.attached_version(db)).collect())).await?
+        };
+        let mut missing = Vec::new();
+        for ((i, source, database), version) in wanted.into_iter().zip(versions) {
+            match version
+                .as_ref()
+                .and_then(|v| self.dual_statistics.get(&user, v, &source))
+            {
+                Some(stats) => request.relations[i].statistics = Some(stats),
+                None => missing.push((i, source, database, version)),
             }
         }
         if !missing.is_empty() {
-            // What a session's own transaction changed is not the snapshot's to describe.
-            let keep = !session.in_transaction();
             // Measuring reads tables: it queues for admission like any statement.
-            let measured = on_connection(session, None, move |_, conn| {
+            let measured = on_connection(session, None, move |s, conn| {
                 let mut out = Vec::new();
-                for (i, source, version) in missing {
+                for (i, source, database, version) in missing {
                     let schema = conn
                         .prepare(&format!("SELECT * FROM {source} LIMIT 0"))?
                         .result_schema()?;
                     let stats = pond_planner::statistics::collect(&source, &schema, |q| conn.query_all(q))?;
-                    out.push((i, source, version, stats));
+                    // Kept only if no commit moved the database while it was measured.
+                    let unmoved = version.filter(|v| s.duckling().attached_version(&database).as_ref() == Some(v));
+                    out.push((i, source, unmoved, stats));
                 }
                 Ok(out)
             })
             .await?;
             for (i, source, version, stats) in measured {
-                if let Some(version) = version.filter(|_| keep) {
-                    self.dual_statistics.put(version, &source, stats.clone());
+                self.dual_statistics.counted_a_measure();
+                if let Some(version) = version {
+                    self.dual_statistics.put(&user, version, &source, stats.clone());
                 }
                 request.relations[i].statistics = Some(stats);
             }
         }
-        // DataFusion's planning is CPU work; keep it off the async workers.
+        self.plan_blocking(request).await
+    }
+
+    /// The cost model, off the async workers: DataFusion's planning is CPU work.
+    async fn plan_blocking(&self, request: pond_planner::PlanRequest) -> Result<pond_planner::Plan> {
         tokio::task::spawn_blocking(move || pond_planner::plan(&request))
             .await
             .map_err(|e| CoordinatorError::Internal(format!("the planner failed: {e}")))

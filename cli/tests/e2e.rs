@@ -82,6 +82,14 @@ impl Server {
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     }
 
+    /// A dual-execution session of `token`'s user, its local DuckDB at `local` (in memory
+    /// without).
+    async fn dual_session(&self, token: &str, local: Option<&Path>) -> pond_client::DualSession {
+        let mut options = pond_client::ConnectOptions::parse(&self.url).unwrap();
+        options.token = Some(token.to_string());
+        pond_client::DualSession::open(local, Some(options)).await.unwrap()
+    }
+
     async fn client(&self, token: &str) -> PondClient {
         PondClient::connect(&format!("{}?token={token}", self.url))
             .await
@@ -858,7 +866,7 @@ fn rows_as_text(batches: &[RecordBatch]) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dual_execution_matches_all_local() {
-    use pond_client::{ConnectOptions, DualSession, LocalDb, Venue};
+    use pond_client::{LocalDb, Venue};
     let server = Server::start();
     let token = server.token("dana", false);
     let mut cloud = server.client(&token).await;
@@ -875,9 +883,7 @@ async fn dual_execution_matches_all_local() {
     reference.execute(&dual_fixture("cloud.sql")).unwrap();
     reference.execute("USE memory").unwrap();
 
-    let mut options = ConnectOptions::parse(&server.url).unwrap();
-    options.token = Some(token.clone());
-    let mut session = DualSession::open(None, Some(options)).await.unwrap();
+    let mut session = server.dual_session(&token, None).await;
     session.run_script(&dual_fixture("local.sql")).await.unwrap();
     session.run("ATTACH 'pond:shop' AS cloud").await.unwrap();
 
@@ -986,7 +992,7 @@ fn scrape(address: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cloud_table_is_measured_once_per_snapshot() {
-    use pond_client::{ConnectOptions, DualSession, Venue};
+    use pond_client::Venue;
     let metrics = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().to_string()
@@ -999,9 +1005,7 @@ async fn a_cloud_table_is_measured_once_per_snapshot() {
         .execute("CREATE TABLE orders AS SELECT range AS id, range % 100 AS customer FROM range(10000)")
         .await
         .unwrap();
-    let mut options = ConnectOptions::parse(&server.url).unwrap();
-    options.token = Some(token);
-    let mut session = DualSession::open(None, Some(options)).await.unwrap();
+    let mut session = server.dual_session(&token, None).await;
     session.run("ATTACH 'pond:'").await.unwrap();
     session
         .run("CREATE TABLE customers AS SELECT range AS id FROM range(100)")
@@ -1031,7 +1035,7 @@ async fn a_cloud_table_is_measured_once_per_snapshot() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dual_execution_explains_moves_and_copies_databases() {
-    use pond_client::{ConnectOptions, DualSession, Venue};
+    use pond_client::Venue;
     let server = Server::start();
     let token = server.token("erin", false);
     let mut cloud = server.client(&token).await;
@@ -1039,11 +1043,9 @@ async fn dual_execution_explains_moves_and_copies_databases() {
         .execute("CREATE TABLE orders AS SELECT range AS id, range % 1000 AS customer, range * 0.5 AS amount FROM range(200000)")
         .await
         .unwrap();
-    let mut options = ConnectOptions::parse(&server.url).unwrap();
-    options.token = Some(token.clone());
     let dir = tempfile::tempdir().unwrap();
     let local_file = dir.path().join("laptop.duckdb");
-    let mut session = DualSession::open(Some(&local_file), Some(options)).await.unwrap();
+    let mut session = server.dual_session(&token, Some(&local_file)).await;
     session.run("ATTACH 'pond:'").await.unwrap();
     session
         .run("CREATE TABLE customers AS SELECT range AS id, 'c' || range AS name FROM range(1000)")
@@ -1184,9 +1186,7 @@ async fn dual_execution_explains_moves_and_copies_databases() {
     assert!(e.to_string().contains("nope"), "{e}");
 
     // A read-only token cannot upload; its mixed queries still run, on downloads only.
-    let mut options = ConnectOptions::parse(&server.url).unwrap();
-    options.token = Some(server.token("erin", true));
-    let mut reader = DualSession::open(None, Some(options)).await.unwrap();
+    let mut reader = server.dual_session(&server.token("erin", true), None).await;
     reader.run("ATTACH 'pond:'").await.unwrap();
     reader
         .run("CREATE TABLE customers AS SELECT range AS id, 'c' || range AS name FROM range(1000)")

@@ -51,6 +51,10 @@ pub struct CoordinatorConfig {
     /// DuckDB threads per duckling (default: DuckDB's, one per core).
     #[arg(long, env = "POND_DUCKLING_THREADS")]
     pub duckling_threads: Option<usize>,
+    /// Run ducklings on one DuckDB thread while threads wait for CPUs (Linux's CPU pressure
+    /// over 20% for 300 ms; back after 2 s under 5%), at --duckling-threads otherwise.
+    #[arg(long, env = "POND_ADAPTIVE_THREADS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub adaptive_threads: bool,
     /// DuckDB memory limit per duckling, e.g. 4GB (default: DuckDB's, 80% of RAM).
     #[arg(long, env = "POND_DUCKLING_MEMORY")]
     pub duckling_memory: Option<String>,

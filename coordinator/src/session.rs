@@ -764,6 +764,12 @@ impl Session {
         s.pending.contains_key(query_id) || query_id.contains(".op")
     }
 
+    /// How many cancels of operations not yet started are remembered.
+    #[cfg(test)]
+    pub(crate) fn remembered_cancels(&self) -> usize {
+        self.state.lock().cancelled.len()
+    }
+
     /// How many of the session's operations are running now.
     pub fn running_count(&self) -> usize {
         self.state.lock().running.len()
@@ -839,6 +845,7 @@ mod tests {
         let duckling = Duckling::open(&pond_duckling::DucklingConfig {
             dir: dir.path().join("u1"),
             threads: Some(1),
+            adaptive_threads: false,
             memory_limit: None,
             storage,
             remote: Default::default(),

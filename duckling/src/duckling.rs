@@ -36,6 +36,8 @@ pub struct DucklingConfig {
     pub dir: PathBuf,
     /// DuckDB worker threads (`None`: DuckDB's default, the number of cores).
     pub threads: Option<usize>,
+    /// One thread instead while the CPUs are contended ([`crate::parallelism`]).
+    pub adaptive_threads: bool,
     /// DuckDB's memory limit, e.g. `"4GB"` (`None`: DuckDB's default, 80% of RAM).
     pub memory_limit: Option<String>,
     /// Where the databases' snapshots live.
@@ -107,6 +109,8 @@ pub struct Duckling {
     /// a session per query (no cookies) gets one with its prepared statements still warm
     /// instead of a new connection, a `USE` and a cold prepare.
     idle: Mutex<Vec<(String, Connection)>>,
+    /// Its thread counts when it adapts to the CPUs' contention ([`crate::parallelism`]).
+    threads: Option<crate::parallelism::Threads>,
 }
 
 /// Idle connections kept per duckling.
@@ -255,7 +259,14 @@ impl Duckling {
             ..
         } = instance;
         host.execute_batch(&sandbox::lockdown_sql(&dir, &prefixes, &settings))?;
-        Ok(Arc::new(Self {
+        let threads = match config.adaptive_threads {
+            true => host.query_i64("SELECT current_setting('threads')::BIGINT")?,
+            false => None,
+        }
+        .and_then(|wide| usize::try_from(wide).ok())
+        .filter(|wide| *wide > 1)
+        .map(crate::parallelism::Threads::new);
+        let duckling = Arc::new(Self {
             db,
             host: Mutex::new(host),
             attached: Mutex::new(BTreeMap::new()),
@@ -267,7 +278,26 @@ impl Duckling {
             spare: Mutex::new(Vec::new()),
             secrets: Mutex::new(BTreeMap::new()),
             idle: Mutex::new(Vec::new()),
-        }))
+            threads,
+        });
+        if duckling.threads.is_some() {
+            crate::parallelism::adapt(&duckling);
+        }
+        Ok(duckling)
+    }
+
+    /// Its thread counts, when it adapts to the CPUs' contention.
+    pub(crate) fn threads(&self) -> Option<&crate::parallelism::Threads> {
+        self.threads.as_ref()
+    }
+
+    /// Sets the instance's DuckDB threads (the host's own setting; no user statement may).
+    pub fn set_threads(&self, count: usize) -> Result<(), DucklingError> {
+        // A connection of its own: the host's lock is not held while DuckDB joins workers.
+        Ok(self
+            .db
+            .connect()?
+            .execute_batch(&format!("SET GLOBAL threads = {count}"))?)
     }
 
     /// The duckling's private directory.
@@ -1165,6 +1195,7 @@ mod tests {
         let d = Duckling::open(&DucklingConfig {
             dir: dir.path().join("u1"),
             threads: Some(1),
+            adaptive_threads: false,
             memory_limit: None,
             storage,
             remote: Default::default(),
@@ -1225,12 +1256,14 @@ mod tests {
         let config = DucklingConfig {
             dir: dir.path().join("u2"),
             threads: Some(1),
+            adaptive_threads: false,
             memory_limit: None,
             storage: d.storage().clone(),
             remote: Default::default(),
         };
         let other = Instance::open(&DucklingConfig {
             threads: Some(2),
+            adaptive_threads: false,
             ..config.clone()
         })
         .unwrap();
@@ -1251,6 +1284,43 @@ mod tests {
             assert!(refused(&err), "{err:?}");
             d2.close();
         }
+    }
+
+    #[test]
+    fn only_the_host_changes_threads_after_the_lockdown() {
+        let (dir, d) = duckling();
+        let config = DucklingConfig {
+            dir: dir.path().join("u3"),
+            threads: Some(2),
+            adaptive_threads: true,
+            memory_limit: None,
+            storage: d.storage().clone(),
+            remote: Default::default(),
+        };
+        let adapting = Duckling::open(&config).unwrap();
+        assert_eq!(adapting.threads().map(|t| t.wide), Some(2));
+        let threads = |d: &Duckling| {
+            d.db.connect()
+                .unwrap()
+                .query_i64("SELECT current_setting('threads')::BIGINT")
+                .unwrap()
+        };
+        for count in [1, 2] {
+            adapting.set_threads(count).unwrap();
+            assert_eq!(threads(&adapting), Some(count as i64));
+        }
+        // The lock still holds for every other server setting.
+        let err = adapting.host_execute("SET memory_limit = '1GB'").unwrap_err();
+        assert!(err.to_string().contains("locked"), "{err}");
+        // One thread configured (or adaptivity off): nothing to adapt.
+        assert!(d.threads().is_none());
+        let single = Duckling::open(&DucklingConfig {
+            dir: dir.path().join("u4"),
+            threads: Some(1),
+            ..config
+        })
+        .unwrap();
+        assert!(single.threads().is_none());
     }
 
     #[test]
@@ -1356,6 +1426,7 @@ mod tests {
         let other = Duckling::open(&DucklingConfig {
             dir: dir.path().join("u2"),
             threads: Some(1),
+            adaptive_threads: false,
             memory_limit: None,
             storage: d.storage().clone(),
             remote: Default::default(),

@@ -6,6 +6,7 @@
 //!   of its latest snapshot in differential storage, synced after every commit.
 //! - [`egress`]: the loopback proxy every remote read and write goes through, which refuses
 //!   link-local (and, unless allowed, private) addresses.
+//! - [`parallelism`]: the instances' DuckDB threads, one while the CPUs are contended.
 //! - [`error`]: [`DucklingError`], which carries the engine's errors unchanged in kind.
 //!
 //! DuckDB itself (the C API wrapper [`engine`], the [`statement_cache`], DuckDB's [`lexer`])
@@ -21,7 +22,7 @@
 //!     cache_dir: dir.path().join("cache"),
 //!     cache_bytes: 1 << 30,
 //! })?;
-//! let d = Duckling::open(&DucklingConfig { dir: dir.path().join("alice"), threads: Some(1), memory_limit: None, storage, remote: Default::default() })?;
+//! let d = Duckling::open(&DucklingConfig { dir: dir.path().join("alice"), threads: Some(1), adaptive_threads: false, memory_limit: None, storage, remote: Default::default() })?;
 //! d.attach("my_db", "db-1")?;
 //! let conn = d.connect("my_db")?;
 //! let (mut stmt, described) = prepare_script(&conn, "SELECT 42 AS answer", &pond_duckling::any_kind)?;
@@ -34,6 +35,7 @@
 pub mod duckling;
 pub mod egress;
 pub mod error;
+pub mod parallelism;
 pub mod sandbox;
 
 pub use duckling::{

@@ -88,6 +88,7 @@ pub fn lockdown_sql(private_dir: &Path, remote: &[String], settings: &HashSet<St
     let tmp = private_dir.join("tmp");
     let allowed: Vec<String> = SESSION_SETTINGS
         .iter()
+        .chain(HOST_MANAGED_SETTINGS)
         .filter(|s| settings.contains(**s))
         .map(|s| quote_literal(s))
         .collect();
@@ -209,6 +210,11 @@ pub const ALLOWED_PRAGMAS: &[&str] = &[
     "metadata_info",
     "user_agent",
 ];
+
+/// Settings the host changes after the lockdown ([`crate::parallelism`]). DuckDB's lock lets
+/// them through, but no user statement reaches them: [`session_scoped_set`] allows only
+/// [`SESSION_SETTINGS`].
+pub const HOST_MANAGED_SETTINGS: &[&str] = &["threads"];
 
 /// Settings a user may change, always for the session alone. DuckDB keeps most of them
 /// instance-wide, where a plain `SET` would change every session of the user; Pond runs each
@@ -715,7 +721,17 @@ mod tests {
             StatementKind::Set,
             "SET GLOBAL default_null_order = 'nulls_first'"
         ));
-        assert!(refused(StatementKind::Set, "SET threads = 64"));
+        // The host changes threads after the lockdown; a user never may.
+        for sql in [
+            "SET threads = 64",
+            "SET GLOBAL threads = 64",
+            "SET SESSION threads TO 64",
+            "RESET threads",
+            "PRAGMA threads = 64",
+            "SET worker_threads = 64",
+        ] {
+            assert!(refused(StatementKind::Set, sql), "{sql}");
+        }
         assert_eq!(
             check(StatementKind::Set, "PRAGMA default_order = 'desc'").unwrap(),
             Allowed::Instead("SET SESSION \"default_order\" = 'desc'".into())

@@ -19,6 +19,7 @@
 //! ```
 
 pub mod calls;
+pub mod connection;
 pub mod context;
 pub mod encode;
 pub mod front;
@@ -40,6 +41,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Identity, ServerTlsConfig};
 
 pub use calls::ObserveCalls;
+pub use connection::CoalescedWrites;
 pub use front::FrontDoor;
 pub use health::{Health, health_service};
 pub use metrics::{Metrics, Sample, spawn_http};
@@ -84,16 +86,19 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
 }
 
-/// Accepted connections, with Nagle's algorithm off: the builder's `tcp_nodelay` only applies
+/// Accepted connections, with Nagle's algorithm off (the builder's `tcp_nodelay` only applies
 /// to listeners tonic binds itself, and small request/response exchanges otherwise wait on
-/// delayed ACKs (tens of milliseconds per round trip).
-pub fn incoming(listener: TcpListener) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+/// delayed ACKs, tens of milliseconds per round trip) and each reply written at once
+/// ([`CoalescedWrites`]).
+pub fn incoming(
+    listener: TcpListener,
+) -> impl futures::Stream<Item = std::io::Result<CoalescedWrites<tokio::net::TcpStream>>> {
     use futures::TryStreamExt;
     TcpListenerStream::new(listener).map_ok(|stream| {
         if let Err(e) = stream.set_nodelay(true) {
             tracing::warn!(error = %e, "could not disable Nagle's algorithm");
         }
-        stream
+        CoalescedWrites::new(stream)
     })
 }
 

@@ -48,6 +48,10 @@ ATTEMPTS = {
     "pragma_install": "PRAGMA install_extension('httpfs')",
     "reset_all": "RESET ALL",
     "threads_setting": "SET threads = 64",
+    # The host changes threads after the lockdown (adaptive threads); a user may not.
+    "threads_global": "SET GLOBAL threads = 1",
+    "threads_pragma": "PRAGMA threads = 64",
+    "threads_reset": "RESET threads",
     "memory_limit": "SET memory_limit = '100GB'",
 }
 

@@ -63,6 +63,7 @@ fn build(size: u64, root: &Path) -> Result<Fixture> {
     let duckling = Duckling::open(&DucklingConfig {
         dir: dir.path().join("duckling"),
         threads: None,
+        adaptive_threads: false,
         memory_limit: None,
         storage: storage.clone(),
         remote: Default::default(),

@@ -167,6 +167,7 @@ impl Coordinator {
         DucklingConfig {
             dir,
             threads: options.threads,
+            adaptive_threads: self.config.adaptive_threads,
             memory_limit: options.memory_limit,
             storage: self.storage.clone(),
             remote: options.remote,

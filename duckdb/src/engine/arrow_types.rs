@@ -24,6 +24,10 @@ pub(super) struct ArrowOptions {
     raw: ffi::duckdb_arrow_options,
 }
 
+// SAFETY: the options are a copy of settings made when they were read; a connection's are
+// kept in that connection, which one thread uses at a time, and a result's live with it.
+unsafe impl Send for ArrowOptions {}
+
 impl ArrowOptions {
     /// The options of connection `conn`.
     ///

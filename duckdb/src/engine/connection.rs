@@ -23,6 +23,7 @@ use libduckdb_sys as ffi;
 
 use super::Result;
 use super::appender::Appender;
+use super::arrow_types::ArrowOptions;
 use super::database::Database;
 use super::raw::{cstring, result_error};
 use super::statement::{Extracted, Prepared};
@@ -89,6 +90,8 @@ pub struct Connection {
     /// Declared before `shared`: the kept statements are destroyed before the connection
     /// closes.
     statements: RefCell<StatementCache>,
+    /// The connection's Arrow options as read in a generation (see [`Self::with_arrow_options`]).
+    arrow_options: RefCell<Option<(u64, ArrowOptions)>>,
     shared: Arc<Shared>,
 }
 
@@ -97,6 +100,7 @@ impl Connection {
     pub(super) fn new(raw: ffi::duckdb_connection, db: Arc<Database>) -> Self {
         Connection {
             statements: Default::default(),
+            arrow_options: RefCell::new(None),
             shared: Arc::new(Shared {
                 raw,
                 interrupt_requested: AtomicBool::new(false),
@@ -129,6 +133,24 @@ impl Connection {
     /// The database's count of statements that may change how SQL binds.
     pub(super) fn generation(&self) -> &Generation {
         &self.shared.db.generation
+    }
+
+    /// Calls `f` with the connection's Arrow options (its time zone, how strings and lists
+    /// export). DuckDB builds them by copying the instance's settings, a few microseconds
+    /// each time; they only change with a setting, and every statement that may change one
+    /// advances the generation (see [`crate::statement_cache`]), so they are read again only
+    /// after such a statement. `f` must not call back into this.
+    pub(super) fn with_arrow_options<T>(&self, f: impl FnOnce(&ArrowOptions) -> T) -> T {
+        // Read before the options: a change that starts meanwhile leaves them stale under an
+        // older generation, never under the current one.
+        let now = self.generation().current();
+        let mut kept = self.arrow_options.borrow_mut();
+        if !matches!(&*kept, Some((generation, _)) if *generation == now) {
+            // SAFETY: the connection is live and used on this thread (`Connection` is not Sync).
+            *kept = Some((now, unsafe { ArrowOptions::of_connection(self.raw()) }));
+        }
+        let (_, options) = kept.as_ref().expect("set above");
+        f(options)
     }
 
     /// Keeps `raw`, prepared from `sql` in `generation`, for [`Self::take_prepared`].
@@ -243,6 +265,38 @@ mod tests {
 
     fn conn() -> Connection {
         Database::open(None, &[]).unwrap().connect().unwrap()
+    }
+
+    #[test]
+    fn arrow_options_are_read_again_after_a_statement_that_may_change_them() {
+        let conn = conn();
+        let announced = |conn: &Connection| {
+            let schema = conn.prepare("SELECT 'a' AS s").unwrap().result_schema().unwrap();
+            schema.field(0).data_type().clone()
+        };
+        let produced = |conn: &Connection| {
+            conn.query_all("SELECT 'a' AS s").unwrap()[0]
+                .schema()
+                .field(0)
+                .data_type()
+                .clone()
+        };
+        assert_eq!(announced(&conn), DataType::Utf8);
+        // Changed by a prepared statement of this connection …
+        conn.prepare("SET arrow_large_buffer_size = true")
+            .unwrap()
+            .execute()
+            .unwrap();
+        assert_eq!(announced(&conn), DataType::LargeUtf8);
+        assert_eq!(produced(&conn), DataType::LargeUtf8);
+        // … and globally, by host SQL on another connection.
+        let other = conn.shared.db.connect().unwrap();
+        other
+            .execute_batch("SET GLOBAL arrow_large_buffer_size = false; RESET SESSION arrow_large_buffer_size")
+            .unwrap();
+        conn.execute_batch("RESET SESSION arrow_large_buffer_size").unwrap();
+        assert_eq!(announced(&conn), DataType::Utf8);
+        assert_eq!(produced(&conn), DataType::Utf8);
     }
 
     #[test]

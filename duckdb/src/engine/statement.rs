@@ -18,7 +18,7 @@ use arrow::datatypes::{DataType, Schema, SchemaRef};
 use libduckdb_sys as ffi;
 
 use super::Result;
-use super::arrow_types::{ArrowOptions, schema_of};
+use super::arrow_types::schema_of;
 use super::binding;
 use super::connection::Connection;
 use super::raw::{borrowed_str, cstring, owned_str, prepare_error, result_error};
@@ -198,7 +198,8 @@ impl<'c> Prepared<'c> {
                 }
             })
             .collect();
-        schema_of(&self.arrow_options(), columns, DataType::Utf8)
+        self.conn
+            .with_arrow_options(|options| schema_of(options, columns, DataType::Utf8))
     }
 
     /// The Arrow schema of the statement's result, exactly as execution will produce it.
@@ -215,12 +216,10 @@ impl<'c> Prepared<'c> {
                 }
             })
             .collect();
-        Ok(Arc::new(schema_of(&self.arrow_options(), columns, DataType::Null)?))
-    }
-
-    fn arrow_options(&self) -> ArrowOptions {
-        // SAFETY: the connection is live (borrowed) and used on this thread.
-        unsafe { ArrowOptions::of_connection(self.conn.raw()) }
+        let schema = self
+            .conn
+            .with_arrow_options(|options| schema_of(options, columns, DataType::Null))?;
+        Ok(Arc::new(schema))
     }
 
     /// Binds row `row` of `params` to the statement's parameters, in column order.

@@ -65,6 +65,9 @@ for n in 1 2 3 4; do
   tokens="${tokens:+$tokens,}$t"
 done
 
+# How long each point run lasts (the mixed scenario has stages of its own).
+duration="${POINT_DURATION:-$([ "$smoke" = 1 ] && echo 10s || echo 20s)}"
+
 # run_k6 ADDR TOKENS SUMMARY_FILE
 run_k6() {
   (cd "$here" && POND_ADDR="$1" POND_TOKENS="$2" K6_SMOKE="$smoke" K6_SCENARIO="$scenario" K6_SUMMARY="$3" \
@@ -111,7 +114,6 @@ done
 # nothing. The reference gets the same requests, bearer tokens included (it ignores them):
 # every byte the client sends and parses differs only by what the servers answer.
 rounds="${POINT_ROUNDS:-$([ "$smoke" = 1 ] && echo 1 || echo 3)}"
-[ "$smoke" = 1 ] || duration="${POINT_DURATION:-20s}"
 reference_ok=1
 for round in $(seq 1 "$rounds"); do
   for who in $([ $((round % 2)) = 1 ] && echo "pond reference" || echo "reference pond"); do
@@ -129,21 +131,24 @@ for round in $(seq 1 "$rounds"); do
     fi
   done
 done
-[ "$reference_ok" = 1 ] || exit 0
-python3 - "$work" "$rounds" <<'PY'
+python3 - "$work" "$rounds" "$reference_ok" <<'PY'
 import json, statistics, sys
-work, rounds = sys.argv[1], int(sys.argv[2])
+work, rounds, with_reference = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
 load = lambda who: [json.load(open(f"{work}/{who}_{r}.json")) for r in range(1, rounds + 1)]
-pond, ref = load("pond"), load("reference")
 median = lambda runs, key: statistics.median(r[key] for r in runs)
+pond = load("pond")
+pq, pp = median(pond, "queries_per_s"), median(pond, "p99_ms")
+print(f"k6_point_rounds: {rounds}")
+print(f"k6_point_pond_queries_per_s: {pq:.1f} q/s")
+print(f"k6_point_pond_p99: {pp:.2f} ms")
+if not with_reference:
+    sys.exit(0)
+ref = load("reference")
 for r, (p, f) in enumerate(zip(pond, ref), 1):
     print(f"round {r}: Pond {p['queries_per_s']:.1f} q/s p99 {p['p99_ms']:.2f} ms; "
           f"reference {f['queries_per_s']:.1f} q/s p99 {f['p99_ms']:.2f} ms; "
           f"throughput ratio {p['queries_per_s'] / f['queries_per_s']:.3f}")
-pq, pp, rq, rp = median(pond, "queries_per_s"), median(pond, "p99_ms"), median(ref, "queries_per_s"), median(ref, "p99_ms")
-print(f"k6_point_rounds: {rounds}")
-print(f"k6_point_pond_queries_per_s: {pq:.1f} q/s")
-print(f"k6_point_pond_p99: {pp:.2f} ms")
+rq, rp = median(ref, "queries_per_s"), median(ref, "p99_ms")
 print(f"k6_point_reference_queries_per_s: {rq:.1f} q/s")
 print(f"k6_point_reference_p99: {rp:.2f} ms")
 print(f"k6_point_throughput_vs_reference: {pq / rq:.3f} x")

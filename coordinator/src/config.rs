@@ -235,6 +235,7 @@ mod tests {
             [
                 "--cache-size=1GiB",
                 "--duckling-threads=3",
+                "--adaptive-threads=false",
                 "--duckling-memory=4GB",
                 "--query-timeout=5m 3s",
                 "--max-result-bytes=512MiB",

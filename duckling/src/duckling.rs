@@ -1324,6 +1324,40 @@ mod tests {
     }
 
     #[test]
+    fn fewer_threads_take_effect_while_a_long_query_runs() {
+        let (dir, d) = duckling();
+        let adapting = Duckling::open(&DucklingConfig {
+            dir: dir.path().join("u5"),
+            threads: Some(2),
+            adaptive_threads: true,
+            memory_limit: None,
+            storage: d.storage().clone(),
+            remote: Default::default(),
+        })
+        .unwrap();
+        adapting.attach("my_db", "db-5").unwrap();
+        let conn = adapting.connect("my_db").unwrap();
+        // A table scan is parallel (a range is not): hours of work for both threads.
+        conn.execute_batch("CREATE TEMP TABLE t AS SELECT range AS x FROM range(4000000)")
+            .unwrap();
+        let interrupt = conn.interrupt_handle();
+        let long = std::thread::spawn(move || conn.query_i64("SELECT sum(hash(x, y.range)) FROM t, range(100000) y"));
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        // DuckDB applies it at the end of the statement that sets it, joining the worker it
+        // stops: that worker must give up its task within a few chunks, not at its end.
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let setter = Arc::clone(&adapting);
+        std::thread::spawn(move || done_tx.send(setter.set_threads(1)).unwrap());
+        let set = done_rx.recv_timeout(std::time::Duration::from_secs(60));
+        let still_running = !long.is_finished();
+        interrupt.interrupt();
+        assert!(long.join().unwrap().is_err(), "the long query ran to its end");
+        assert!(set.is_ok(), "setting one thread waited for the long query");
+        assert!(still_running);
+        set.unwrap().unwrap();
+    }
+
+    #[test]
     fn sandbox_blocks_server_files() {
         let (_dir, d) = duckling();
         let conn = d.connect("my_db").unwrap();

@@ -5,13 +5,21 @@
 //! statement whose only task a worker took spins on its own thread until the worker is done
 //! (`NO_TASKS_AVAILABLE` in DuckDB's executor). While a CPU is idle that costs nothing anyone
 //! sees. When every CPU is taken it is work done for nothing: under 64 clients sending point
-//! queries it was a quarter of the server's CPU (about 400 µs per query, against 290 µs with
-//! one thread). A parallel plan gains nothing then either: no CPU is free to run its threads.
+//! queries it was a quarter of the server's CPU (about 400 µs per query, against 300 µs with
+//! `--duckling-threads 1`, in one run). A parallel plan gains nothing then either: no CPU is
+//! free to run its threads.
 //!
 //! The signal is Linux's pressure stall information for CPUs (the share of time some thread
 //! was ready to run but waited for a CPU), the cgroup's own when it has one. It stays near
 //! zero while one large query keeps every core busy with its own threads (measured: 1–3%),
 //! and rises when more threads want CPUs than there are (measured under 64 clients: 35–50%).
+//! A container that cannot read its cgroup's file reads the host's, where other tenants'
+//! load counts too.
+//!
+//! DuckDB applies a new thread count at the end of the instance's next statement, which
+//! joins the workers it stops; instances schedule work in parts
+//! (`scheduler_process_partial`, see [`crate::sandbox::open_options`]), so that join waits
+//! for a few chunks, never for a long scan.
 //!
 //! Invariants: [`Contention`] decides from samples alone (no clock, no I/O), so its
 //! hysteresis is unit-tested; a duckling registered while narrowed starts narrowed; a change
@@ -141,6 +149,8 @@ pub fn adapt(duckling: &Arc<Duckling>) {
     };
     let decision = {
         let mut members = watcher.members.lock();
+        // Ducklings stop and start without a decision in between on a calm host.
+        members.retain(|m| m.strong_count() > 0);
         members.push(Arc::downgrade(duckling));
         watcher.decisions.load(Ordering::SeqCst)
     };
@@ -159,8 +169,8 @@ fn apply(duckling: &Duckling, decision: u64) {
         return;
     }
     let count = if decision % 2 == 1 { 1 } else { threads.wide };
-    // Reducing joins the workers, which finish the task they run first: only this thread
-    // and this duckling wait for it.
+    // The statement that sets it also applies it, joining the workers it stops once they
+    // finish their part of a task (see the module's comment).
     match duckling.set_threads(count) {
         Ok(()) => *applied = decision,
         Err(e) => warn!(error = %e, count, "could not change a duckling's DuckDB threads"),

@@ -38,6 +38,10 @@ pub fn open_options(threads: Option<usize>, memory_limit: Option<&str>) -> Vec<(
         // DuckDB's own persistent secrets live in the server's home directory, which the
         // lockdown hides: the secret manager would fail half-initialized on first use.
         ("allow_persistent_secrets", "false".to_string()),
+        // Worker threads return to the scheduler every few chunks instead of running a task
+        // to its end: fewer threads ([`crate::parallelism`]) take effect at the end of the next
+        // statement, which waits for the workers it stops, so a long scan must not hold it.
+        ("scheduler_process_partial", "true".to_string()),
     ];
     if let Some(t) = threads {
         opts.push(("threads", t.to_string()));

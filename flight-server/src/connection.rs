@@ -10,18 +10,23 @@
 //!
 //! [`CoalescedWrites`] says it has no vectored writes, which raises h2's threshold to 1 KiB so
 //! a small reply is encoded in one piece, and keeps what h2 writes until h2 flushes, so the
-//! frames after a large payload leave with it.
+//! frames after a large payload leave with it. Under TLS, h2 sees the TLS stream (which
+//! writes vectored), so its threshold stays at 256 bytes; the records of one flush still
+//! leave together.
 //!
 //! Go's gRPC clients (ADBC's Flight SQL driver, k6) also send a PING with each response they
 //! receive, to estimate the bandwidth, and it arrives with their next request. h2 acknowledges
 //! it at once, one more write per call, and the reply follows a few hundred microseconds later.
-//! A flush that would send nothing but PING acknowledgements waits up to [`PING_ACK_WAIT`]
-//! for the next flush instead, so the acknowledgement leaves with the reply.
+//! A flush that would send nothing but PING acknowledgements lets them wait
+//! [`PING_ACK_WAIT`] (plus the timer's granularity, about a millisecond) for the next flush,
+//! so the acknowledgement leaves with the reply.
 //!
 //! Invariants: bytes reach the socket in the order they were written; nothing written stays
 //! here after a flush or a shutdown returns `Ready(Ok)`, except PING acknowledgements alone,
-//! which leave within [`PING_ACK_WAIT`] (a timer wakes the connection's task, which then
-//! reads, and the read sends them); at most [`LIMIT`] bytes wait here.
+//! which leave once their timer fires (it wakes the connection's task, which then reads, and
+//! the read sends them); what is left when the connection drops (a TLS alert that nobody
+//! flushed) is offered to the socket once, without waiting; at most [`LIMIT`] bytes wait
+//! here, and a connection back to small replies gives a large buffer back.
 
 use std::future::Future;
 use std::io;
@@ -38,33 +43,56 @@ pub const LIMIT: usize = 64 * 1024;
 /// How long PING acknowledgements alone may wait for the next flush.
 pub const PING_ACK_WAIT: Duration = Duration::from_millis(1);
 
+/// A buffer larger than this is given back once a flush sends less than a tenth of it.
+const KEPT_CAPACITY: usize = 16 * 1024;
+
 /// An HTTP/2 frame header of a PING acknowledgement: 8 bytes long, type PING, flag ACK,
 /// stream 0.
 const PING_ACK_HEADER: [u8; 9] = [0, 0, 8, 6, 1, 0, 0, 0, 0];
 const PING_ACK_LEN: usize = PING_ACK_HEADER.len() + 8;
 
+/// A socket that takes bytes without waiting, for what is left when a connection drops.
+pub trait SendNow {
+    /// Writes what the socket takes at once; never waits.
+    fn send_now(&self, buf: &[u8]) -> io::Result<usize>;
+}
+
+impl SendNow for tokio::net::TcpStream {
+    fn send_now(&self, buf: &[u8]) -> io::Result<usize> {
+        self.try_write(buf)
+    }
+}
+
 /// A connection (TCP, or anything under TLS) whose writes wait for the next flush.
 #[derive(Debug)]
-pub struct CoalescedWrites<T> {
+pub struct CoalescedWrites<T: SendNow> {
     inner: T,
     pending: Vec<u8>,
     /// How much of `pending` has already gone out.
     sent: usize,
-    /// When `pending` holds only PING acknowledgements that a flush let wait: the time they
-    /// must leave by, and whether it has come.
-    ack_deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// The deadline of PING acknowledgements a flush let wait (allocated once, then reset).
+    ack_timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// `pending` holds only such acknowledgements, and `ack_timer` runs for them.
+    acks_waiting: bool,
+    /// Their deadline passed: the next read or flush sends them.
     acks_overdue: bool,
 }
 
-impl<T> CoalescedWrites<T> {
+impl<T: SendNow> CoalescedWrites<T> {
     pub fn new(inner: T) -> Self {
         Self {
             inner,
             pending: Vec::new(),
             sent: 0,
-            ack_deadline: None,
+            ack_timer: None,
+            acks_waiting: false,
             acks_overdue: false,
         }
+    }
+
+    /// The connection underneath.
+    pub fn get_ref(&self) -> &T {
+        &self.inner
     }
 
     /// Whether everything kept (none of it sent yet) is PING acknowledgements. Over TLS the
@@ -79,13 +107,26 @@ impl<T> CoalescedWrites<T> {
                 .all(|frame| frame.starts_with(&PING_ACK_HEADER))
     }
 
-    /// The connection underneath.
-    pub fn get_ref(&self) -> &T {
-        &self.inner
+    /// Starts (or keeps) the acknowledgements' timer and registers `cx` with it; whether it
+    /// is still running.
+    fn acks_may_wait(&mut self, cx: &mut Context<'_>) -> bool {
+        if !self.acks_waiting {
+            let deadline = tokio::time::Instant::now() + PING_ACK_WAIT;
+            match self.ack_timer.as_mut() {
+                Some(timer) => timer.as_mut().reset(deadline),
+                None => self.ack_timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
+            }
+            self.acks_waiting = true;
+        }
+        let timer = self.ack_timer.as_mut().expect("set above");
+        if timer.as_mut().poll(cx).is_ready() {
+            self.acks_overdue = true;
+        }
+        !self.acks_overdue
     }
 }
 
-impl<T: AsyncWrite + Unpin> CoalescedWrites<T> {
+impl<T: AsyncWrite + SendNow + Unpin> CoalescedWrites<T> {
     /// Sends everything kept so far.
     fn poll_send_pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while self.sent < self.pending.len() {
@@ -95,15 +136,18 @@ impl<T: AsyncWrite + Unpin> CoalescedWrites<T> {
             }
             self.sent += n;
         }
+        if self.pending.capacity() > KEPT_CAPACITY && self.pending.len() < self.pending.capacity() / 10 {
+            self.pending = Vec::new();
+        }
         self.pending.clear();
         self.sent = 0;
-        self.ack_deadline = None;
+        self.acks_waiting = false;
         self.acks_overdue = false;
         Poll::Ready(Ok(()))
     }
 }
 
-impl<T: AsyncWrite + Unpin> AsyncWrite for CoalescedWrites<T> {
+impl<T: AsyncWrite + SendNow + Unpin> AsyncWrite for CoalescedWrites<T> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         if !this.pending.is_empty() && this.pending.len() + buf.len() > LIMIT {
@@ -119,15 +163,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for CoalescedWrites<T> {
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if !this.acks_overdue && this.only_ping_acks() {
-            let deadline = this
-                .ack_deadline
-                .get_or_insert_with(|| Box::pin(tokio::time::sleep(PING_ACK_WAIT)));
-            // Registers this task's waker: at the deadline h2's task runs, reads, and the read
-            // sends them.
-            if deadline.as_mut().poll(cx).is_pending() {
-                return Poll::Ready(Ok(()));
-            }
+        if this.only_ping_acks() && this.acks_may_wait(cx) {
+            return Poll::Ready(Ok(()));
         }
         ready!(this.poll_send_pending(cx))?;
         Pin::new(&mut this.inner).poll_flush(cx)
@@ -146,16 +183,11 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for CoalescedWrites<T> {
     }
 }
 
-impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for CoalescedWrites<T> {
+impl<T: AsyncRead + AsyncWrite + SendNow + Unpin> AsyncRead for CoalescedWrites<T> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if let Some(deadline) = this.ack_deadline.as_mut()
-            && deadline.as_mut().poll(cx).is_ready()
-        {
-            this.acks_overdue = true;
-        }
-        if this.acks_overdue {
-            // Pending (a full socket) leaves them overdue: the next read tries again.
+        if this.acks_waiting && !this.acks_may_wait(cx) {
+            // Pending (a full socket) leaves them overdue: the next read or flush sends them.
             if let Poll::Ready(Err(e)) = this.poll_send_pending(cx) {
                 return Poll::Ready(Err(e));
             }
@@ -164,7 +196,15 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for CoalescedWrites<T> {
     }
 }
 
-impl<T: Connected<ConnectInfo = TcpConnectInfo>> Connected for CoalescedWrites<T> {
+impl<T: SendNow> Drop for CoalescedWrites<T> {
+    fn drop(&mut self) {
+        if self.sent < self.pending.len() {
+            let _ = self.inner.send_now(&self.pending[self.sent..]);
+        }
+    }
+}
+
+impl<T: SendNow + Connected<ConnectInfo = TcpConnectInfo>> Connected for CoalescedWrites<T> {
     type ConnectInfo = TcpConnectInfo;
 
     fn connect_info(&self) -> Self::ConnectInfo {
@@ -185,6 +225,8 @@ mod tests {
     /// (`Pending`), as a full socket would.
     struct Recording {
         writes: Vec<Vec<u8>>,
+        /// What it was offered when its connection dropped.
+        at_drop: Arc<std::sync::Mutex<Vec<u8>>>,
         calls: Arc<AtomicUsize>,
         stall_every_other: bool,
     }
@@ -210,9 +252,17 @@ mod tests {
         }
     }
 
+    impl SendNow for Recording {
+        fn send_now(&self, buf: &[u8]) -> io::Result<usize> {
+            self.at_drop.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+    }
+
     fn recording(stall: bool) -> CoalescedWrites<Recording> {
         CoalescedWrites::new(Recording {
             writes: Vec::new(),
+            at_drop: Default::default(),
             calls: Arc::new(AtomicUsize::new(0)),
             stall_every_other: stall,
         })
@@ -277,6 +327,26 @@ mod tests {
             conn.flush().await.unwrap();
             assert_eq!(conn.get_ref().writes.len(), before + 1);
         }
+    }
+
+    #[tokio::test]
+    async fn what_nobody_flushed_is_offered_to_the_socket_when_the_connection_drops() {
+        let mut conn = recording(false);
+        conn.write_all(b"an alert").await.unwrap();
+        let at_drop = Arc::clone(&conn.get_ref().at_drop);
+        drop(conn);
+        assert_eq!(*at_drop.lock().unwrap(), b"an alert");
+    }
+
+    #[tokio::test]
+    async fn a_connection_back_to_small_replies_gives_its_large_buffer_back() {
+        let mut conn = recording(false);
+        conn.write_all(&vec![1; LIMIT - 1]).await.unwrap();
+        conn.flush().await.unwrap();
+        assert!(conn.pending.capacity() >= LIMIT - 1, "kept while replies are large");
+        conn.write_all(b"small").await.unwrap();
+        conn.flush().await.unwrap();
+        assert!(conn.pending.capacity() <= KEPT_CAPACITY, "{}", conn.pending.capacity());
     }
 
     #[tokio::test]

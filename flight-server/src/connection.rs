@@ -10,7 +10,8 @@
 //!
 //! [`CoalescedWrites`] says it has no vectored writes, which raises h2's threshold to 1 KiB so
 //! a small reply is encoded in one piece, and keeps what h2 writes until h2 flushes, so the
-//! frames after a large payload leave with it. Under TLS, h2 sees the TLS stream (which
+//! frames after a large payload leave with it; a payload of [`LARGE`] bytes or more is not
+//! copied but written at once after what is kept, in one vectored write. Under TLS, h2 sees the TLS stream (which
 //! writes vectored), so its threshold stays at 256 bytes; the records of one flush still
 //! leave together.
 //!
@@ -26,7 +27,8 @@
 //! which leave once their timer fires (it wakes the connection's task, which then reads, and
 //! the read sends them); what is left when the connection drops (a TLS alert that nobody
 //! flushed) is offered to the socket once, without waiting; at most [`LIMIT`] bytes wait
-//! here, and a connection back to small replies gives a large buffer back.
+//! here, and a connection back to small replies gives a large buffer back; a write's count is
+//! of its own bytes, never of kept ones sent with it.
 
 use std::future::Future;
 use std::io;
@@ -39,6 +41,10 @@ use tonic::transport::server::{Connected, TcpConnectInfo};
 
 /// The most bytes kept before they must go out: four of h2's largest default frames.
 pub const LIMIT: usize = 64 * 1024;
+
+/// A write at least this large (a bulk DATA payload) is not copied: it leaves at once, after
+/// what is kept, in one vectored write.
+pub const LARGE: usize = 8 * 1024;
 
 /// How long PING acknowledgements alone may wait for the next flush.
 pub const PING_ACK_WAIT: Duration = Duration::from_millis(1);
@@ -136,6 +142,12 @@ impl<T: AsyncWrite + SendNow + Unpin> CoalescedWrites<T> {
             }
             self.sent += n;
         }
+        self.all_sent();
+        Poll::Ready(Ok(()))
+    }
+
+    /// Forgets what was kept, all of it sent.
+    fn all_sent(&mut self) {
         if self.pending.capacity() > KEPT_CAPACITY && self.pending.len() < self.pending.capacity() / 10 {
             self.pending = Vec::new();
         }
@@ -143,19 +155,43 @@ impl<T: AsyncWrite + SendNow + Unpin> CoalescedWrites<T> {
         self.sent = 0;
         self.acks_waiting = false;
         self.acks_overdue = false;
-        Poll::Ready(Ok(()))
+    }
+
+    /// Writes `buf`, a large payload, after what is kept, in one vectored write and without
+    /// copying it; the count returned is of `buf`'s bytes only.
+    fn poll_write_large(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        loop {
+            let kept = &self.pending[self.sent..];
+            if kept.is_empty() {
+                self.all_sent();
+                return Pin::new(&mut self.inner).poll_write(cx, buf);
+            }
+            let slices = [io::IoSlice::new(kept), io::IoSlice::new(buf)];
+            let n = ready!(Pin::new(&mut self.inner).poll_write_vectored(cx, &slices))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            let kept_len = kept.len();
+            if n < kept_len {
+                self.sent += n;
+                continue;
+            }
+            self.all_sent();
+            if n > kept_len {
+                return Poll::Ready(Ok(n - kept_len));
+            }
+        }
     }
 }
 
 impl<T: AsyncWrite + SendNow + Unpin> AsyncWrite for CoalescedWrites<T> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        if buf.len() >= LARGE {
+            return this.poll_write_large(cx, buf);
+        }
         if !this.pending.is_empty() && this.pending.len() + buf.len() > LIMIT {
             ready!(this.poll_send_pending(cx))?;
-        }
-        if buf.len() >= LIMIT {
-            // Nothing is kept (sent above), so the order holds.
-            return Pin::new(&mut this.inner).poll_write(cx, buf);
         }
         this.pending.extend_from_slice(buf);
         Poll::Ready(Ok(buf.len()))
@@ -244,6 +280,14 @@ mod tests {
             this.writes.push(buf[..n].to_vec());
             Poll::Ready(Ok(n))
         }
+        fn poll_write_vectored(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            bufs: &[io::IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            let joined: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).collect();
+            self.poll_write(cx, &joined)
+        }
         fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
             Poll::Ready(Ok(()))
         }
@@ -330,6 +374,20 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_large_payload_leaves_at_once_with_the_frame_header_before_it() {
+        let mut conn = recording(false);
+        conn.write_all(b"frame header").await.unwrap();
+        let payload = vec![7u8; 16 * 1024];
+        assert_eq!(
+            conn.write(&payload).await.unwrap(),
+            payload.len(),
+            "counts only its own bytes"
+        );
+        assert_eq!(conn.get_ref().writes, vec![[&b"frame header"[..], &payload].concat()]);
+        assert!(conn.pending.is_empty());
+    }
+
+    #[tokio::test]
     async fn what_nobody_flushed_is_offered_to_the_socket_when_the_connection_drops() {
         let mut conn = recording(false);
         conn.write_all(b"an alert").await.unwrap();
@@ -341,9 +399,12 @@ mod tests {
     #[tokio::test]
     async fn a_connection_back_to_small_replies_gives_its_large_buffer_back() {
         let mut conn = recording(false);
-        conn.write_all(&vec![1; LIMIT - 1]).await.unwrap();
+        // Many frames under LARGE each, as a batch of small rows makes.
+        for _ in 0..15 {
+            conn.write_all(&[1; 4096]).await.unwrap();
+        }
         conn.flush().await.unwrap();
-        assert!(conn.pending.capacity() >= LIMIT - 1, "kept while replies are large");
+        assert!(conn.pending.capacity() >= 15 * 4096, "kept while replies are large");
         conn.write_all(b"small").await.unwrap();
         conn.flush().await.unwrap();
         assert!(conn.pending.capacity() <= KEPT_CAPACITY, "{}", conn.pending.capacity());

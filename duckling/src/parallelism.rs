@@ -154,9 +154,14 @@ pub fn adapt(duckling: &Arc<Duckling>) {
         members.push(Arc::downgrade(duckling));
         watcher.decisions.load(Ordering::SeqCst)
     };
-    if decision % 2 == 1 {
+    if narrows(decision) {
         apply(duckling, decision);
     }
+}
+
+/// Whether `decision` (see [`Watcher::decisions`]) narrows: the odd ones do.
+fn narrows(decision: u64) -> bool {
+    decision % 2 == 1
 }
 
 /// Gives `duckling` the thread count `decision` stands for, unless a later one reached it.
@@ -168,7 +173,7 @@ fn apply(duckling: &Duckling, decision: u64) {
     if *applied > decision || duckling.is_closed() {
         return;
     }
-    let count = if decision % 2 == 1 { 1 } else { threads.wide };
+    let count = if narrows(decision) { 1 } else { threads.wide };
     // The statement that sets it also applies it, joining the workers it stops once they
     // finish their part of a task (see the module's comment).
     match duckling.set_threads(count) {
@@ -221,7 +226,7 @@ fn watch(watcher: &Watcher, path: &Path) {
             let decision = watcher.decisions.fetch_add(1, Ordering::SeqCst) + 1;
             (decision, members.iter().filter_map(Weak::upgrade).collect::<Vec<_>>())
         };
-        debug_assert_eq!(decision % 2 == 1, narrowed);
+        debug_assert_eq!(narrows(decision), narrowed);
         debug!(
             narrowed,
             ducklings = members.len(),

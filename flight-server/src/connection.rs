@@ -342,6 +342,27 @@ mod tests {
         }
     }
 
+    /// A loopback connection: the server's side wrapped, the client's running `client`, and
+    /// the listener's address.
+    async fn accepted<F, T>(
+        client: impl FnOnce(tokio::net::TcpStream) -> F,
+    ) -> (
+        CoalescedWrites<tokio::net::TcpStream>,
+        tokio::task::JoinHandle<T>,
+        std::net::SocketAddr,
+    )
+    where
+        F: Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let client = tokio::spawn(client(stream));
+        let (server_side, _) = listener.accept().await.unwrap();
+        (CoalescedWrites::new(server_side), client, addr)
+    }
+
     fn ping_ack(n: u8) -> Vec<u8> {
         let mut frame = PING_ACK_HEADER.to_vec();
         frame.extend_from_slice(&[n; 8]);
@@ -412,16 +433,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_lone_ping_ack_leaves_by_its_deadline_while_the_connection_reads() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let client = tokio::spawn(async move {
-            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut conn, client, _) = accepted(|mut s| async move {
             let mut ack = vec![0u8; PING_ACK_LEN];
             s.read_exact(&mut ack).await.unwrap();
             ack
-        });
-        let (accepted, _) = listener.accept().await.unwrap();
-        let mut conn = CoalescedWrites::new(accepted);
+        })
+        .await;
         conn.write_all(&ping_ack(7)).await.unwrap();
         conn.flush().await.unwrap();
         assert_eq!(conn.pending.len(), PING_ACK_LEN, "kept at the flush");
@@ -440,17 +457,13 @@ mod tests {
 
     #[tokio::test]
     async fn reads_and_writes_pass_through_a_real_socket() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let client = tokio::spawn(async move {
-            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut conn, client, addr) = accepted(|mut s| async move {
             s.write_all(b"ping").await.unwrap();
             let mut answer = Vec::new();
             s.read_to_end(&mut answer).await.unwrap();
             answer
-        });
-        let (accepted, _) = listener.accept().await.unwrap();
-        let mut conn = CoalescedWrites::new(accepted);
+        })
+        .await;
         assert_eq!(conn.connect_info().remote_addr.map(|a| a.ip()), Some(addr.ip()));
         let mut asked = [0u8; 4];
         conn.read_exact(&mut asked).await.unwrap();

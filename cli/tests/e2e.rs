@@ -891,8 +891,12 @@ async fn dual_execution_matches_all_local() {
     assert!(queries.len() >= 150, "the corpus has {} queries", queries.len());
     let mut venues = std::collections::BTreeMap::new();
     let mut failures = Vec::new();
-    for mode in ["auto", "local", "remote"] {
-        session.run(&format!("SET pond_run = '{mode}'")).await.unwrap();
+    // `split` is `auto` with every split the plan can take, whatever it costs: each
+    // fragment's answer is checked, not only those the cost model picks for this data.
+    for mode in ["auto", "local", "remote", "split"] {
+        let run = if mode == "split" { "auto" } else { mode };
+        session.set_prefer_fragments(mode == "split");
+        session.run(&format!("SET pond_run = '{run}'")).await.unwrap();
         for (name, sql) in &queries {
             let (_, expected) = reference
                 .query(sql)
@@ -905,6 +909,14 @@ async fn dual_execution_matches_all_local() {
                     continue;
                 }
             };
+            if mode == "split"
+                && let Some(plan) = &outcome.plan
+            {
+                *venues.entry("split fragments".to_string()).or_insert(0) += plan.fragments.len();
+                if plan.strategy.contains("aggregated before crossing") {
+                    *venues.entry("split aggregated".to_string()).or_insert(0) += 1;
+                }
+            }
             if mode == "auto" {
                 *venues.entry(format!("{:?}", outcome.venue)).or_insert(0) += 1;
                 if let Some(plan) = &outcome.plan {
@@ -953,6 +965,9 @@ async fn dual_execution_matches_all_local() {
     // Subqueries that read one side run there in a good share of the corpus, and DuckDB
     // accepted every split.
     assert!(venues.get("fragments").copied().unwrap_or(0) >= 20, "{venues:?}");
+    // Forced, join groups aggregate early wherever the SELECT allows it (the `partial_*`
+    // queries and TPC-H-like joins of the corpus).
+    assert!(venues.get("split aggregated").copied().unwrap_or(0) >= 40, "{venues:?}");
     assert_eq!(session.fragment_fallbacks(), 0, "plans with fragments failed");
     eprintln!("dual corpus: {venues:?}");
 
@@ -1124,6 +1139,74 @@ async fn dual_execution_explains_moves_and_copies_databases() {
             && text.contains("AS \"o\", ")
             && text.contains("WHERE item_order = o.id AND item_id < 5"),
         "{text}"
+    );
+
+    // A join that aggregates: the cloud's orders are summed per customer where they live and
+    // the sums finished on the laptop, against 20,000 local visits: a thousand partial rows
+    // cross, not 200,000 orders nor the visits.
+    session
+        .run("CREATE TABLE visits AS SELECT range AS visit, range % 1000 AS customer, 'page' || (range % 7) AS page FROM range(20000)")
+        .await
+        .unwrap();
+    let grouped = "SELECT v.page, count(*) AS n, sum(o.amount) AS total, max(o.id) AS last \
+                   FROM visits v, my_db.orders o WHERE o.customer = v.customer GROUP BY v.page ORDER BY v.page";
+    let aggregated = session.run(grouped).await.unwrap();
+    let plan = aggregated.plan.as_ref().unwrap();
+    assert!(
+        plan.strategy.contains("1 aggregated before crossing"),
+        "{}",
+        plan.strategy
+    );
+    assert!(
+        aggregated.bytes_moved < 100_000,
+        "moved {} bytes",
+        aggregated.bytes_moved
+    );
+    session.set_split_subqueries(false);
+    let whole = session.run(grouped).await.unwrap();
+    session.set_split_subqueries(true);
+    assert!(whole.plan.as_ref().unwrap().fragments.is_empty());
+    assert_eq!(rows_as_text(&aggregated.batches), rows_as_text(&whole.batches));
+    assert_eq!(rows_as_text(&aggregated.batches).len(), 7);
+    assert_eq!(
+        aggregated
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.data_type().clone())
+            .collect::<Vec<_>>(),
+        whole
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.data_type().clone())
+            .collect::<Vec<_>>()
+    );
+    let text = strings_at(&session.run(&format!("EXPLAIN {grouped}")).await.unwrap().batches, 0).join("\n");
+    assert!(
+        text.contains("Fragment 1 (R)") && text.contains("GROUP BY \"customer\""),
+        "{text}"
+    );
+
+    // A macro could hide an aggregate: with one after the join, the group keeps its rows whole,
+    // even when told to split wherever it can. `iszero` is a scalar function to DataFusion, so
+    // the cost model plans it; to DuckDB it is this sum, which over rows grouped on `customer`
+    // below the `count(*)` would lose their repeats. The macro is the laptop's: the query runs
+    // there.
+    session.run("CREATE MACRO iszero(x) AS sum(x)").await.unwrap();
+    session.run("SET pond_run = 'local'").await.unwrap();
+    let hiding = "SELECT o.customer, count(*) AS n, iszero(o.customer) AS total FROM visits v, my_db.orders o \
+                  WHERE o.customer = v.customer AND o.customer < 3 GROUP BY o.customer ORDER BY o.customer";
+    session.set_prefer_fragments(true);
+    let hidden = session.run(hiding).await.unwrap();
+    session.set_prefer_fragments(false);
+    session.run("SET pond_run = 'auto'").await.unwrap();
+    let strategy = &hidden.plan.as_ref().unwrap().strategy;
+    assert!(!strategy.contains("aggregated"), "{strategy}");
+    // 20 visits × 200 orders per customer: 4,000 rows each.
+    assert_eq!(
+        rows_as_text(&hidden.batches),
+        vec!["0 | 4000 | 0", "1 | 4000 | 4000", "2 | 4000 | 8000"]
     );
 
     // A reader of remote data runs in the cloud, next to the data, unless told otherwise.

@@ -55,6 +55,25 @@ pub struct FlatJoin {
     pub tables: Vec<(usize, usize)>,
     /// The top-level `AND` terms of its WHERE clause and ON conditions.
     pub conjuncts: Vec<Conjunct>,
+    /// The SELECT's function calls outside its FROM and WHERE (select list, GROUP BY, HAVING,
+    /// ORDER BY), none inside a subquery; `None` when it has window functions, QUALIFY or
+    /// several grouping sets, around which a group's rows cannot be aggregated early.
+    pub calls: Option<Vec<Call>>,
+}
+
+/// A function call (or operator) in the clauses of a SELECT that run after its join.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    /// Lower-cased, as DuckDB's parser names it (`count(*)` is `count_star`).
+    pub name: String,
+    pub operator: bool,
+    /// Byte range of the whole call, when located.
+    pub span: Option<(usize, usize)>,
+    pub distinct: bool,
+    /// No FILTER, no ORDER BY of its own, and no subquery among its arguments.
+    pub plain: bool,
+    /// The columns its arguments read: (qualifier as written or empty, name), lower-cased.
+    pub columns: Vec<(String, String)>,
 }
 
 /// One top-level `AND` term of a WHERE clause or an ON condition.
@@ -369,10 +388,77 @@ fn flat_join(sql: &Lexed<'_>, node: &Value) -> Option<FlatJoin> {
     for condition in conditions {
         conjuncts.extend(terms(sql, condition, "on")?);
     }
+    let windowed = node.get("qualify").is_some_and(|q| !q.is_null())
+        || node
+            .get("group_sets")
+            .and_then(Value::as_array)
+            .is_some_and(|sets| sets.len() > 1);
+    let mut calls = Some(Vec::new());
+    for clause in ["select_list", "group_expressions", "having", "modifiers"] {
+        if let Some(v) = node.get(clause) {
+            after_join_calls(sql, v, &mut calls);
+        }
+    }
     Some(FlatJoin {
         tables: spans,
         conjuncts,
+        calls: calls.filter(|_| !windowed),
     })
+}
+
+/// Adds the calls in `v` to `calls`, skipping subqueries (their calls are their own);
+/// a window function makes `calls` `None`.
+fn after_join_calls(sql: &Lexed<'_>, v: &Value, calls: &mut Option<Vec<Call>>) {
+    match v {
+        Value::Array(items) => items.iter().for_each(|i| after_join_calls(sql, i, calls)),
+        Value::Object(map) => {
+            match (text(v, "class").as_str(), text(v, "type").as_str()) {
+                (_, "SUBQUERY") => return,
+                ("WINDOW", _) => {
+                    *calls = None;
+                    return;
+                }
+                ("FUNCTION", "FUNCTION") => {
+                    let mut columns = Vec::new();
+                    let mut has_subquery = false;
+                    for child in v.get("children").and_then(Value::as_array).into_iter().flatten() {
+                        visit(child, &mut |n| match n.get("type").and_then(Value::as_str) {
+                            Some("COLUMN_REF") => columns.extend(qualified(&column_names(n))),
+                            Some("SUBQUERY") => has_subquery = true,
+                            _ => {}
+                        });
+                    }
+                    let ordered = v
+                        .get("order_bys")
+                        .and_then(|o| o.get("orders"))
+                        .and_then(Value::as_array)
+                        .is_some_and(|o| !o.is_empty());
+                    let operator = v.get("is_operator").and_then(Value::as_bool) == Some(true);
+                    let span = if operator {
+                        None
+                    } else {
+                        location(v).and_then(|at| call_end(sql, at).map(|end| (at, end)))
+                    };
+                    if let Some(calls) = calls.as_mut() {
+                        calls.push(Call {
+                            name: text(v, "function_name").to_lowercase(),
+                            operator,
+                            span,
+                            distinct: v.get("distinct").and_then(Value::as_bool) == Some(true),
+                            plain: !has_subquery
+                                && !ordered
+                                && v.get("filter").is_none_or(Value::is_null)
+                                && v.get("export_state").and_then(Value::as_bool) != Some(true),
+                            columns,
+                        });
+                    }
+                }
+                _ => {}
+            }
+            map.values().for_each(|i| after_join_calls(sql, i, calls));
+        }
+        _ => {}
+    }
 }
 
 /// The top-level `AND` terms of a condition that follows `keyword` (`where`, `on`), located.
@@ -735,6 +821,49 @@ mod tests {
         let sql = "SELECT #1 FROM a, b WHERE a.x = b.x";
         let json = crate::LocalDb::open(None).unwrap().serialize(sql).unwrap();
         assert!(analyze(sql, &json).unwrap().star);
+    }
+
+    #[test]
+    fn lists_the_calls_that_run_after_a_flat_join() {
+        let calls_of = |sql: &str| {
+            let json = crate::LocalDb::open(None).unwrap().serialize(sql).unwrap();
+            analyze(sql, &json).unwrap().flat_joins[0].calls.clone()
+        };
+        let sql = "SELECT n, round(SUM(o.x * (1 - y)), 2), count(*), count(DISTINCT z), \
+                   max(w) FILTER (WHERE w > 1), (SELECT max(q) FROM t) \
+                   FROM a, b o WHERE a.k = o.k GROUP BY n HAVING min(v) > 0 ORDER BY sum(u)";
+        let calls = calls_of(sql).unwrap();
+        let summary: Vec<(&str, bool, bool, Option<&str>)> = calls
+            .iter()
+            .filter(|c| !c.operator)
+            .map(|c| (c.name.as_str(), c.distinct, c.plain, c.span.map(|(a, b)| &sql[a..b])))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("round", false, true, Some("round(SUM(o.x * (1 - y)), 2)")),
+                ("sum", false, true, Some("SUM(o.x * (1 - y))")),
+                ("count_star", false, true, Some("count(*)")),
+                ("count", true, true, Some("count(DISTINCT z)")),
+                // A FILTER is not part of the call's parentheses, and makes it not plain.
+                ("max", false, false, Some("max(w)")),
+                ("min", false, true, Some("min(v)")),
+                ("sum", false, true, Some("sum(u)")),
+            ]
+        );
+        let sum = calls.iter().find(|c| c.name == "sum").unwrap();
+        assert_eq!(
+            sum.columns,
+            vec![("o".to_string(), "x".to_string()), (String::new(), "y".to_string())]
+        );
+        // Window functions, QUALIFY and grouping sets keep a group's rows whole.
+        for sql in [
+            "SELECT sum(x) OVER () FROM a, b WHERE a.k = b.k",
+            "SELECT k, sum(x) FROM a, b WHERE a.k = b.k GROUP BY k QUALIFY k > 1",
+            "SELECT k, sum(x) FROM a, b WHERE a.k = b.k GROUP BY ROLLUP (k)",
+        ] {
+            assert_eq!(calls_of(sql), None, "{sql}");
+        }
     }
 
     #[test]

@@ -3,12 +3,14 @@
 //! The client marks the parts of a query that read one side only and name their output columns
 //! plainly: each parenthesized subquery (a derived table, a CTE's body, a subquery expression)
 //! and, in a comma-separated FROM list, the relations one side holds joined by the WHERE terms
-//! that read only them. Each fragment DataFusion can model on its own becomes a relation of its
+//! that read only them (possibly aggregated there in part, when the query aggregates them). Each
+//! fragment DataFusion can model on its own becomes a relation of its
 //! own: its result is estimated from its relations' statistics, and the strategy moves it like
 //! any relation (cut to the columns and rows the query needs, or semi-join reduced), or reads it
-//! inline where the query runs. Every subset of the fragments is planned (they are few; past
-//! [`MAX_ENUMERATED`] only all of them together), and the cheapest plan wins (fewest bytes, or
-//! least time over a measured link); the whole-query plan is kept on a tie.
+//! inline where the query runs. Every subset of fragments that can run together is planned
+//! (fragments that edit the same text, such as a join group aggregated early or not, cannot;
+//! past [`MAX_ENUMERATED`] fragments one greedy subset), and the cheapest plan wins (fewest
+//! bytes, or least time over a measured link); the whole-query plan is kept on a tie.
 //!
 //! Invariants:
 //! - **A fragment stands alone.** It is used only when DataFusion plans it by itself, so a
@@ -28,8 +30,12 @@ use crate::model::{self, RelationInput};
 use crate::statistics::{decode_schema, encode_schema};
 use crate::strategy::{LinkCost, human_bytes, score};
 
-/// Beyond this many fragments only the plan with all of them is tried (2^6 plans at most).
-const MAX_ENUMERATED: usize = 6;
+/// Up to this many fragments every compatible subset is tried; beyond, one greedy subset.
+const MAX_ENUMERATED: usize = 12;
+/// The client names a join group's partial aggregates with this prefix.
+const PARTIAL_PREFIX: &str = "__pond_partial_";
+/// At most this many plans are modelled per query.
+const MAX_PLANNED: usize = 64;
 
 /// The best of `whole` and the plans that run some of the request's fragments on their sides.
 pub(crate) fn improve(request: &PlanRequest, run: &str, whole: Plan) -> Plan {
@@ -40,10 +46,22 @@ pub(crate) fn improve(request: &PlanRequest, run: &str, whole: Plan) -> Plan {
         return whole;
     }
     let n = fragments.len();
+    // Two fragments that edit the same text (a join group aggregated early or not) or read
+    // the same relation never run together.
+    let conflicts: Vec<u64> = (0..n)
+        .map(|i| {
+            (0..n)
+                .filter(|&j| j != i && overlap(&fragments[i].0, &fragments[j].0))
+                .fold(0u64, |m, j| m | (1 << j))
+        })
+        .collect();
+    let compatible = |subset: u64| (0..n).all(|i| subset & (1 << i) == 0 || conflicts[i] & subset == 0);
     let subsets: Vec<u64> = if n <= MAX_ENUMERATED {
-        (1..(1u64 << n)).collect()
+        (1..(1u64 << n)).filter(|s| compatible(*s)).take(MAX_PLANNED).collect()
     } else {
-        vec![(1u64 << n.min(63)) - 1]
+        // Each fragment that conflicts with none taken before it.
+        let greedy = (0..n).fold(0u64, |s, i| if conflicts[i] & s == 0 { s | (1 << i) } else { s });
+        vec![greedy]
     };
     let link = LinkCost::measured(request.link.as_ref());
     let mut best = whole;
@@ -57,11 +75,20 @@ pub(crate) fn improve(request: &PlanRequest, run: &str, whole: Plan) -> Plan {
         };
         let (mut plan, modelled) = crate::plan_relations(&sql, &relations, request, run);
         // A strictly better estimate only: on a tie the whole query's plan is the simpler one.
-        if !modelled || score(&plan, link) >= score(&best, link) {
+        // Forced splits rank by fragments first.
+        let rank = |p: &Plan, fragments: usize| {
+            let forced = if request.prefer_fragments { fragments } else { 0 };
+            (std::cmp::Reverse(forced), score(p, link))
+        };
+        if !modelled || rank(&plan, chosen.len()) >= rank(&best, best.fragments.len()) {
             continue;
         }
         plan.fragments = chosen.iter().map(|(f, _)| f.name.clone()).collect();
         plan.strategy += &format!(", {} fragment(s) run where their data lives", chosen.len());
+        let aggregated = chosen.iter().filter(|(f, _)| f.source.contains(PARTIAL_PREFIX)).count();
+        if aggregated > 0 {
+            plan.strategy += &format!(", {aggregated} aggregated before crossing");
+        }
         plan.explain = explain_fragments(&chosen, &plan) + &plan.explain;
         best = plan;
     }
@@ -148,6 +175,15 @@ fn result_relation(fragment: &Fragment, inner: &[&Relation]) -> Option<Relation>
                 .collect(),
         }),
     })
+}
+
+/// Whether two fragments edit overlapping text or read a relation in common.
+fn overlap(a: &Fragment, b: &Fragment) -> bool {
+    let edits = a
+        .edits
+        .iter()
+        .any(|x| b.edits.iter().any(|y| x.start < y.end && y.start < x.end));
+    edits || a.relations.iter().any(|r| b.relations.contains(r))
 }
 
 /// The query with `chosen` fragments read from their results, and its relations; `None` when

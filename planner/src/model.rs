@@ -57,6 +57,9 @@ pub(crate) struct RelationUse {
     pub row_bytes: f64,
     /// How many scans of the relation the plan has (a CTE used twice scans twice).
     pub scans: usize,
+    /// Whether the query asks only whether its rows exist (every scan under the subquery side
+    /// of a semi-, anti- or mark join): then its distinct rows are enough.
+    pub existence_only: bool,
 }
 
 /// An equi-join that lets `reduce` be cut down to the keys `by` holds.
@@ -137,6 +140,8 @@ pub(crate) fn model(sql: &str, relations: &[RelationInput<'_>]) -> Result<QueryM
         scans: BTreeMap::new(),
         semi_joins: Vec::new(),
         under_anti: 0,
+        existence: false,
+        existence_allowed: !has_set_operation(sql),
     };
     let result = walk.estimate(&plan);
     let uses = walk.uses();
@@ -162,6 +167,14 @@ pub(crate) fn model(sql: &str, relations: &[RelationInput<'_>]) -> Result<QueryM
         result_columns,
         semi_joins,
         plan,
+    })
+}
+
+/// Whether the query has an `INTERSECT` or `EXCEPT` (as a word, anywhere: a false alarm only
+/// moves duplicates).
+fn has_set_operation(sql: &str) -> bool {
+    pond_duckdb::lexer::tokenize(sql).map_or(true, |tokens| {
+        tokens.iter().any(|t| t.is_word("intersect") || t.is_word("except"))
     })
 }
 
@@ -384,6 +397,7 @@ struct Scan {
     columns: BTreeSet<usize>,
     filters: Vec<String>,
     rows: f64,
+    existence_only: bool,
 }
 
 struct Walk<'a> {
@@ -392,6 +406,13 @@ struct Walk<'a> {
     semi_joins: Vec<SemiJoin>,
     /// How many anti/mark joins' subquery sides the walk is under (no filters pushed there).
     under_anti: usize,
+    /// Whether only the existence of the current node's rows matters: under a semi-, anti- or
+    /// mark join's subquery side, through operators that keep or drop rows but never count
+    /// them (filters, projections, aliases, DISTINCT, inner joins).
+    existence: bool,
+    /// Whether existence may be relied on at all: DataFusion plans `INTERSECT ALL` and
+    /// `EXCEPT ALL` as semi- and anti-joins, though DuckDB counts their duplicates.
+    existence_allowed: bool,
 }
 
 impl Walk<'_> {
@@ -412,11 +433,25 @@ impl Walk<'_> {
                 columns.insert(narrowest);
             }
             let same_filters = scans.windows(2).all(|w| w[0].filters == w[1].filters);
-            let (filters, rows) = if same_filters {
+            let (filters, mut rows) = if same_filters {
                 (scans[0].filters.clone(), scans[0].rows)
             } else {
                 (Vec::new(), input.statistics.rows)
             };
+            let existence_only = scans.iter().all(|s| s.existence_only);
+            if existence_only {
+                let combinations: f64 = columns
+                    .iter()
+                    .map(|i| {
+                        input
+                            .statistics
+                            .columns
+                            .get(*i)
+                            .map_or(rows, |c| if c.distinct > 0.0 { c.distinct } else { rows })
+                    })
+                    .product();
+                rows = rows.min(combinations.max(1.0));
+            }
             out.insert(
                 name.clone(),
                 RelationUse {
@@ -425,6 +460,7 @@ impl Walk<'_> {
                     rows,
                     row_bytes: columns.iter().map(|i| width_of(input, *i)).sum::<f64>().max(1.0),
                     scans: scans.len(),
+                    existence_only,
                 },
             );
         }
@@ -432,6 +468,23 @@ impl Walk<'_> {
     }
 
     fn estimate(&mut self, plan: &LogicalPlan) -> Estimate {
+        let keeps_existence = matches!(
+            plan,
+            LogicalPlan::TableScan(_)
+                | LogicalPlan::Filter(_)
+                | LogicalPlan::Projection(_)
+                | LogicalPlan::SubqueryAlias(_)
+                | LogicalPlan::Distinct(_)
+                | LogicalPlan::Join(_)
+        );
+        let existence = self.existence;
+        self.existence &= keeps_existence;
+        let estimate = self.estimate_node(plan);
+        self.existence = existence;
+        estimate
+    }
+
+    fn estimate_node(&mut self, plan: &LogicalPlan) -> Estimate {
         let estimate = match plan {
             LogicalPlan::TableScan(scan) => self.scan(scan),
             LogicalPlan::Filter(f) => {
@@ -649,6 +702,7 @@ impl Walk<'_> {
             columns: moved,
             filters,
             rows: stats.rows * moved_selectivity,
+            existence_only: self.existence,
         });
         let rows = stats.rows * all_selectivity;
         // Distinct values left after keeping a fraction s of the rows: each value survives
@@ -672,12 +726,24 @@ impl Walk<'_> {
             JoinType::RightAnti | JoinType::RightMark => (true, false),
             _ => (false, false),
         };
+        // Which side's rows count only by their existence: a semi-, anti- or mark join's
+        // subquery side; an inner join passes on what its output needs; an outer join counts.
+        let existence = self.existence;
+        let (left_existence, right_existence) = match j.join_type {
+            JoinType::Inner => (existence, existence),
+            JoinType::LeftSemi | JoinType::LeftAnti | JoinType::LeftMark => (existence, self.existence_allowed),
+            JoinType::RightSemi | JoinType::RightAnti | JoinType::RightMark => (self.existence_allowed, existence),
+            _ => (false, false),
+        };
         self.under_anti += usize::from(left_anti);
+        self.existence = left_existence;
         let left = self.estimate(&j.left);
         self.under_anti -= usize::from(left_anti);
         self.under_anti += usize::from(right_anti);
+        self.existence = right_existence;
         let right = self.estimate(&j.right);
         self.under_anti -= usize::from(right_anti);
+        self.existence = existence;
         // Distinct key combinations on each side: the product of the keys' distinct counts, but
         // never more than the rows (keys of a composite foreign key are correlated; multiplying
         // their divisors would take a join on both columns of a key for a near-empty one).

@@ -134,6 +134,7 @@ impl Knowledge {
                     rows: r.statistics.rows,
                     row_bytes: keep.iter().map(|i| width(*i)).sum::<f64>().max(1.0),
                     scans: 1,
+                    existence_only: false,
                 },
             );
         }
@@ -231,7 +232,8 @@ fn select(source: &str, u: &RelationUse, extra: Option<String>) -> String {
     };
     let mut filters = u.filters.clone();
     filters.extend(extra);
-    let mut sql = format!("SELECT {columns} FROM {source}");
+    let distinct = if u.existence_only { "DISTINCT " } else { "" };
+    let mut sql = format!("SELECT {distinct}{columns} FROM {source}");
     if !filters.is_empty() {
         sql += " WHERE ";
         sql += &filters.join(" AND ");

@@ -82,6 +82,7 @@ fn shop_over(sql: &str, run: &str, link: Option<LinkEstimate>) -> pond_planner::
         fragments: vec![],
         link,
         explain: true,
+        prefer_fragments: false,
     })
 }
 
@@ -219,4 +220,40 @@ fn a_measured_link_trades_bytes_against_round_trips() {
         bytes_only.explain
     );
     assert!(far.estimated_bytes >= slow.estimated_bytes);
+}
+
+/// Rows read only for whether they exist (EXISTS, IN, NOT IN) cross as their distinct values;
+/// a join's rows, or `INTERSECT ALL`'s (DuckDB counts its duplicates), cross as they are.
+#[test]
+fn rows_read_only_for_their_existence_cross_distinct() {
+    let moved = |sql: &str| {
+        let plan = shop(sql, "local");
+        plan.bridges
+            .iter()
+            .find(|b| b.target == "__pond_ref_001")
+            .map(|b| (b.sql.clone(), b.estimated_rows))
+            .unwrap_or_else(|| panic!("orders do not cross: {}", plan.explain))
+    };
+    for sql in [
+        "SELECT c.name FROM __pond_ref_000 c WHERE EXISTS (SELECT 1 FROM __pond_ref_001 o WHERE o.customer_id = c.id)",
+        "SELECT c.name FROM __pond_ref_000 c WHERE NOT EXISTS (SELECT * FROM __pond_ref_001 o WHERE o.customer_id = c.id)",
+        "SELECT count(*) FROM __pond_ref_000 c WHERE c.id IN (SELECT customer_id FROM __pond_ref_001)",
+    ] {
+        let (bridge, rows) = moved(sql);
+        assert!(
+            bridge.starts_with("SELECT DISTINCT \"customer_id\" FROM"),
+            "{sql}: {bridge}"
+        );
+        // A million customers' keys, not ten million orders.
+        assert!(rows <= 1_000_000.0, "{sql}: {rows}");
+    }
+    for sql in [
+        "SELECT c.name, o.amount FROM __pond_ref_000 c JOIN __pond_ref_001 o ON o.customer_id = c.id",
+        "SELECT c.id FROM __pond_ref_000 c WHERE (SELECT count(*) FROM __pond_ref_001 o WHERE o.customer_id = c.id) > 2",
+        "SELECT customer_id FROM __pond_ref_001 INTERSECT ALL SELECT id FROM __pond_ref_000",
+        "SELECT id FROM __pond_ref_000 EXCEPT ALL SELECT customer_id FROM __pond_ref_001",
+    ] {
+        let (bridge, _) = moved(sql);
+        assert!(!bridge.contains("DISTINCT"), "{sql}: {bridge}");
+    }
 }

@@ -1658,3 +1658,78 @@ INNER JOIN customers c ON c.id = customer_id
 WHERE discount IS NULL
 GROUP BY status, c.vip
 ORDER BY status, c.vip;
+
+-- name: partial_one_cloud_table_by_local_region
+SELECT c.region, count(*) AS n, count(o.qty) AS n_qty, sum(o.amount) AS total,
+       min(o.ordered_at) AS first_order, max(o.qty) AS top_qty
+FROM customers c, cloud.orders o
+WHERE o.customer_id = c.id AND c.vip
+GROUP BY c.region
+ORDER BY c.region NULLS FIRST;
+
+-- name: partial_cloud_pair_having_and_order_by_aggregate
+SELECT c.region, sum(oi.quantity) AS units, count(*) AS lines
+FROM customers c, cloud.orders o, cloud.order_items oi
+WHERE o.customer_id = c.id AND oi.order_id = o.id AND o.status = 'shipped'
+GROUP BY c.region
+HAVING sum(oi.quantity) > 100
+ORDER BY sum(oi.quantity) DESC, c.region;
+
+-- name: partial_scalar_aggregate_over_an_empty_join
+SELECT count(*) AS n, count(o.qty) AS n_qty, sum(o.amount) AS total, max(o.id) AS last_id
+FROM customers c, cloud.orders o
+WHERE o.customer_id = c.id AND c.id > 5000;
+
+-- name: partial_distinct_and_min_of_the_other_side
+SELECT o.status, count(DISTINCT c.region) AS regions, min(c.signup) AS earliest, sum(o.qty) AS qty
+FROM customers c JOIN cloud.orders o ON o.customer_id = c.id
+GROUP BY o.status
+ORDER BY o.status NULLS FIRST;
+
+-- name: partial_expression_in_aggregate_and_grouped_expression
+SELECT extract(year FROM o.ordered_at) AS y, c.vip, sum(o.amount * o.qty) AS weighted, count(o.qty) AS n
+FROM customers c, cloud.orders o
+WHERE o.customer_id = c.id
+GROUP BY y, c.vip
+ORDER BY y, c.vip;
+
+-- name: partial_local_pair_aggregated_for_the_cloud
+SELECT o.status, count(*) AS n, sum(c.credit) AS credit, max(r.tax_rate) AS max_tax
+FROM regions r, customers c, cloud.orders o
+WHERE c.region = r.code AND o.customer_id = c.id AND o.ordered_at >= DATE '2025-06-01'
+GROUP BY o.status
+ORDER BY o.status NULLS FIRST;
+
+-- name: partial_refused_for_avg_and_ordered_string_agg
+SELECT c.region, avg(o.amount) AS mean, string_agg(o.status, ',' ORDER BY o.id) AS statuses, sum(o.qty) AS qty
+FROM customers c, cloud.orders o
+WHERE o.customer_id = c.id AND c.id <= 3
+GROUP BY c.region
+ORDER BY c.region NULLS FIRST;
+
+-- name: partial_three_cloud_tables_group_by_local_and_cloud_columns
+SELECT c.vip, p.category, sum(oi.quantity) AS units, min(p.price) AS cheapest, count(*) AS lines
+FROM customers c, cloud.orders o, cloud.order_items oi, cloud.products p
+WHERE o.customer_id = c.id AND oi.order_id = o.id AND oi.product_id = p.id AND c.region = 'EU'
+GROUP BY c.vip, p.category
+ORDER BY c.vip, p.category NULLS FIRST;
+
+-- name: existence_only_exists_and_not_in_cross_distinct
+SELECT c.region, count(*) AS n
+FROM customers c
+WHERE EXISTS (SELECT 1 FROM cloud.orders o WHERE o.customer_id = c.id AND o.status = 'returned')
+  AND c.id NOT IN (SELECT customer_id FROM cloud.orders WHERE qty = 10 AND customer_id IS NOT NULL)
+GROUP BY c.region
+ORDER BY c.region NULLS FIRST;
+
+-- name: existence_only_not_in_with_null_keys
+SELECT count(*) AS n
+FROM customers c
+WHERE c.id NOT IN (SELECT customer_id FROM cloud.orders WHERE qty = 10);
+
+-- name: existence_intersect_all_counts_duplicates
+SELECT customer_id FROM cloud.orders WHERE customer_id <= 30 AND status = 'shipped'
+INTERSECT ALL
+SELECT c.id FROM customers c, regions r, targets t
+WHERE c.region = r.code AND t.region = r.code AND c.id <= 30 AND t.month < DATE '2024-04-01'
+ORDER BY 1;

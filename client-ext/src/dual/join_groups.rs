@@ -11,15 +11,29 @@
 //! ran inside the fragment). For inner joins an ON term filters like a WHERE term, and the
 //! result sits where the group's first relation was, left of every term that reads it.
 //!
+//! When the join's SELECT aggregates, a group may also aggregate its rows before they cross
+//! (partial aggregation): `SELECT <the columns read outside>, <partials> FROM … WHERE …
+//! GROUP BY <those columns>`, each aggregate that reads only the group finished where the query
+//! runs (`sum(x)` → `sum(p)`, `count(…)` → the sum of the counts). Such a group may be one
+//! relation: a cloud table summed per join key before it meets a local one. Every
+//! row the join pairs with a group's rows pairs alike with each of them (it reads only the
+//! columns grouped on), so each partial is repeated exactly as its rows were.
+//!
 //! Invariants: a group is proposed only when that rewrite keeps every name the query uses:
 //! - no `*` anywhere (it would list the one-row relations' columns);
 //! - outside the moved terms, no column reference is qualified by a group relation's alias or
-//!   name (it would name a relation that is gone);
+//!   name (it would name a relation that is gone), except the first relation's, whose name the
+//!   result takes: references to its columns by that name read the result's columns;
 //! - the group's columns the query names outside the moved terms are unique among the group's
 //!   relations, and are its result's columns;
 //! - every column a moved term reads belongs to the group, found by qualifier or by the
 //!   relations' schemas (a reference to a column of no relation of this FROM is the query
 //!   around it: such a term stays).
+//!
+//! and a group aggregates early only when every call after the join is understood: a scalar
+//! function, a decomposable aggregate (`sum`, `count`, `min`, `max`, plain) of the group's
+//! columns alone, or an aggregate that duplicates cannot change (`min`, `max`, any `DISTINCT`);
+//! a macro or an unknown name (which could hide an aggregate) keeps the group's rows whole.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -30,7 +44,22 @@ use pond_proto::dual::Side;
 use super::DualSession;
 use super::routing::Rel;
 use crate::ClientError;
-use crate::analyze::{FlatJoin, QueryShape, TableRef};
+use crate::analyze::{Call, FlatJoin, QueryShape, TableRef};
+
+/// What a function name is to DuckDB, for the calls that run over a group's aggregated rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum FunctionKind {
+    Scalar,
+    Aggregate,
+    /// A macro, a table function, or a name with several kinds.
+    Other,
+}
+
+/// The aggregates a group computes in part: each one's result is the same aggregate (or a sum)
+/// of its partials.
+/// (`avg` is not among them: DuckDB divides a decimal's exact sum once, in extended precision,
+/// which no quotient of partials reproduces to the last bit.)
+const DECOMPOSABLE: &[&str] = &["sum", "count", "count_star", "min", "max"];
 
 /// A join group as a fragment, before placeholders and offsets are known.
 pub(super) struct JoinGroup {
@@ -43,6 +72,9 @@ pub(super) struct JoinGroup {
     items: Vec<(usize, String)>,
     /// The WHERE terms that run inside the group, as written.
     terms: Vec<String>,
+    /// Partial aggregates (`expression AS name`); the group's rows are then grouped by
+    /// `columns`.
+    partials: Vec<String>,
     /// Edits of the user's text that read the group's result, `{result}` standing for it.
     pub edits: Vec<((usize, usize), String)>,
 }
@@ -55,12 +87,15 @@ impl JoinGroup {
             .iter()
             .map(|(i, alias)| format!("{} AS {alias}", name(*i)))
             .collect();
-        format!(
-            "SELECT {} FROM {} WHERE {}",
-            self.columns.join(", "),
-            items.join(", "),
-            self.terms.join(" AND ")
-        )
+        let select: Vec<&str> = self.columns.iter().chain(&self.partials).map(String::as_str).collect();
+        let mut query = format!("SELECT {} FROM {}", select.join(", "), items.join(", "));
+        if !self.terms.is_empty() {
+            query += &format!(" WHERE {}", self.terms.join(" AND "));
+        }
+        if !self.partials.is_empty() && !self.columns.is_empty() {
+            query += &format!(" GROUP BY {}", self.columns.join(", "));
+        }
+        query
     }
 }
 
@@ -90,10 +125,20 @@ impl DualSession {
     }
 
     /// The join groups of a statement's flat joins (see the module's invariants).
-    pub(super) fn join_groups(&self, text: &str, shape: &QueryShape, rels: &[Rel]) -> Vec<JoinGroup> {
+    pub(super) fn join_groups(&mut self, text: &str, shape: &QueryShape, rels: &[Rel]) -> Vec<JoinGroup> {
         if shape.star || !self.split_subqueries {
             return Vec::new();
         }
+        let functions = if shape
+            .flat_joins
+            .iter()
+            .any(|j| j.calls.as_ref().is_some_and(|c| !c.is_empty()))
+        {
+            self.function_kinds()
+        } else {
+            None
+        };
+        let functions = functions.as_deref();
         let mut out = Vec::new();
         for join in &shape.flat_joins {
             // The join's relations, with their table references and schemas, read once for
@@ -102,12 +147,46 @@ impl DualSession {
                 continue;
             };
             for side in [Side::Local, Side::Remote] {
-                if let Some(group) = join_group(text, shape, rels, join, &members, side, out.len()) {
-                    out.push(group);
+                let partial =
+                    functions.and_then(|f| join_group(text, shape, rels, join, &members, side, out.len(), Some(f)));
+                // Forced splits test the aggregated form wherever there is one.
+                if partial.is_none() || !self.prefer_fragments {
+                    out.extend(join_group(text, shape, rels, join, &members, side, out.len(), None));
                 }
+                out.extend(partial);
             }
         }
         out
+    }
+
+    /// The local DuckDB's function names and their kinds, read once until a statement that may
+    /// create a macro runs; `None` if they cannot be read (groups then keep their rows whole).
+    fn function_kinds(&mut self) -> Option<std::sync::Arc<BTreeMap<String, FunctionKind>>> {
+        if self.function_kinds.is_none() {
+            let sql = "SELECT lower(function_name), CASE WHEN bool_and(function_type = 'scalar') THEN 's' \
+                       WHEN bool_and(function_type = 'aggregate') THEN 'a' ELSE 'o' END \
+                       FROM duckdb_functions() GROUP BY 1";
+            let (_, batches) = self
+                .local
+                .query(sql)
+                .inspect_err(|e| tracing::debug!(error = %e, "could not list DuckDB's functions"))
+                .ok()?;
+            let mut kinds = BTreeMap::new();
+            for b in &batches {
+                let names = b.column(0).as_any().downcast_ref::<arrow::array::StringArray>()?;
+                let codes = b.column(1).as_any().downcast_ref::<arrow::array::StringArray>()?;
+                for (name, code) in names.iter().zip(codes.iter()) {
+                    let kind = match code {
+                        Some("s") => FunctionKind::Scalar,
+                        Some("a") => FunctionKind::Aggregate,
+                        _ => FunctionKind::Other,
+                    };
+                    kinds.insert(name?.to_string(), kind);
+                }
+            }
+            self.function_kinds = Some(std::sync::Arc::new(kinds));
+        }
+        self.function_kinds.clone()
     }
 
     fn members<'s>(&self, shape: &'s QueryShape, rels: &[Rel], join: &FlatJoin) -> Option<Vec<Member<'s>>> {
@@ -133,7 +212,9 @@ impl DualSession {
 /// and its schema.
 type Member<'s> = (usize, &'s TableRef, SchemaRef);
 
-/// The group of `side`'s relations in `join`, if the rewrite keeps every name the query uses.
+/// The group of `side`'s relations in `join`, if the rewrite keeps every name the query uses;
+/// with `functions`, the group that aggregates its rows early, if the SELECT allows it.
+#[allow(clippy::too_many_arguments)]
 fn join_group(
     text: &str,
     shape: &QueryShape,
@@ -142,10 +223,13 @@ fn join_group(
     members: &[Member<'_>],
     side: Side,
     k: usize,
+    functions: Option<&BTreeMap<String, FunctionKind>>,
 ) -> Option<JoinGroup> {
     let in_group = |m: &Member<'_>| rels[m.0].side == side;
     let group: Vec<&Member<'_>> = members.iter().filter(|m| in_group(m)).collect();
-    if group.len() < 2 || group.len() == members.len() {
+    // One relation alone gains only by aggregating.
+    let fewest = if functions.is_some() { 1 } else { 2 };
+    if group.len() < fewest || group.len() == members.len() {
         return None;
     }
     let name_of = |t: &TableRef| {
@@ -185,29 +269,73 @@ fn join_group(
             .collect();
         owners.len() >= 2
     });
-    if !joins_two {
+    if !joins_two && group.len() > 1 {
         return None;
     }
-    // Uses of names inside the moved terms, which run inside the group.
+    let reads_group_only = |columns: &[(String, String)]| {
+        columns
+            .iter()
+            .all(|(q, name)| owner(q, name).is_some_and(|m| in_group(&members[m])))
+    };
+    let pushed = match functions {
+        Some(functions) => pushed_aggregates(join.calls.as_ref()?, functions, reads_group_only)?,
+        None => Vec::new(),
+    };
+    // Uses of names inside the moved terms and the pushed aggregates, which run inside the group.
     let mut moved_columns: BTreeMap<(&str, &str), usize> = BTreeMap::new();
     let mut moved_qualifiers: BTreeMap<&str, usize> = BTreeMap::new();
-    for c in &moved {
-        for (q, name) in &join.conjuncts[*c].columns {
-            *moved_columns.entry((q, name)).or_default() += 1;
-            if !q.is_empty() {
-                *moved_qualifiers.entry(q).or_default() += 1;
-            }
+    let moved_uses = moved
+        .iter()
+        .flat_map(|c| &join.conjuncts[*c].columns)
+        .chain(pushed.iter().flat_map(|c| &c.columns));
+    for (q, name) in moved_uses {
+        *moved_columns.entry((q, name)).or_default() += 1;
+        if !q.is_empty() {
+            *moved_qualifiers.entry(q).or_default() += 1;
         }
     }
-    // Outside its moved terms, nothing names a group relation: it is gone from the FROM.
-    // (A relation's name used as a column, `SELECT c FROM customer c`, reads its whole row.)
+    // Outside its moved terms, nothing names a group relation but the first, whose name the
+    // result takes (the others are gone from the FROM); nothing names the first but its
+    // columns the result keeps. (A relation's name used as a column, `SELECT c FROM customer
+    // c`, reads its whole row.)
+    let outside = |counted: Option<&usize>, moved: Option<&usize>| {
+        counted.copied().unwrap_or(0) - moved.copied().unwrap_or(0).min(counted.copied().unwrap_or(0))
+    };
     let named_outside = |t: &TableRef| {
         let name = name_of(t);
-        shape.qualifier_uses.get(&name).copied().unwrap_or(0)
-            > moved_qualifiers.get(name.as_str()).copied().unwrap_or(0)
+        outside(shape.qualifier_uses.get(&name), moved_qualifiers.get(name.as_str())) > 0
             || shape.column_uses.contains_key(&(String::new(), name))
     };
-    if group.iter().any(|(_, t, _)| named_outside(t)) {
+    if group.iter().skip(1).any(|(_, t, _)| named_outside(t)) {
+        return None;
+    }
+    let (_, first, first_schema) = group[0];
+    let first_name = name_of(first);
+    if shape.column_uses.contains_key(&(String::new(), first_name.clone())) {
+        return None;
+    }
+    // Uses of the first relation's columns by its name, outside the moved terms.
+    let qualified_outside = |column: &str| {
+        outside(
+            shape.column_uses.get(&(first_name.clone(), column.to_string())),
+            moved_columns.get(&(first_name.as_str(), column)),
+        )
+    };
+    let first_named = outside(
+        shape.qualifier_uses.get(&first_name),
+        moved_qualifiers.get(first_name.as_str()),
+    );
+    let first_columns_named: usize = first_schema
+        .fields()
+        .iter()
+        .map(|f| qualified_outside(&f.name().to_lowercase()))
+        .sum();
+    // Any other use of its name (a struct path, a catalog- or schema-qualified column) would
+    // not find the result.
+    let qualified_by_path = [&first.catalog, &first.schema]
+        .iter()
+        .any(|part| !part.is_empty() && shape.qualifier_uses.contains_key(&part.to_lowercase()));
+    if first_named != first_columns_named || (first_named > 0 && qualified_by_path) {
         return None;
     }
     // An unqualified use outside the moved terms may read the group's column of that name.
@@ -223,10 +351,10 @@ fn join_group(
     // relations only.
     let mut columns = Vec::new();
     let mut seen = BTreeSet::new();
-    for (_, _, schema) in &group {
+    for (j, (_, _, schema)) in group.iter().enumerate() {
         for f in schema.fields() {
             let name = f.name().to_lowercase();
-            if read_outside(&name) {
+            if read_outside(&name) || (j == 0 && qualified_outside(&name) > 0) {
                 if !seen.insert(name) {
                     return None;
                 }
@@ -234,7 +362,7 @@ fn join_group(
             }
         }
     }
-    if columns.is_empty() {
+    if columns.is_empty() && pushed.is_empty() {
         columns.push(quote_ident(group[0].2.fields().first()?.name()));
     }
     let items: Vec<(usize, String)> = group
@@ -258,7 +386,8 @@ fn join_group(
             }
         };
         let replacement = if j == 0 {
-            format!("(SELECT * FROM {{result}}){}", alias(format!("__pond_join_{k}")))
+            // Under the first relation's name, which the query's references to it keep using.
+            format!("(SELECT * FROM {{result}}){}", alias(t.table.clone()))
         } else {
             format!("(SELECT 1 AS __pond_one){}", alias(format!("__pond_one_{k}_{j}")))
         };
@@ -267,12 +396,58 @@ fn join_group(
     for c in &moved {
         edits.push((join.conjuncts[*c].span, "TRUE".to_string()));
     }
+    let mut partials = Vec::new();
+    for (i, call) in pushed.iter().enumerate() {
+        let span = call.span?;
+        let partial = format!("__pond_partial_{k}_{i}");
+        let finished = match call.name.as_str() {
+            "sum" | "min" | "max" => {
+                partials.push(format!("{} AS {partial}", &text[span.0..span.1]));
+                format!("{}({partial})", call.name)
+            }
+            "count" | "count_star" => {
+                partials.push(format!("{} AS {partial}", &text[span.0..span.1]));
+                format!("CAST(coalesce(sum({partial}), 0) AS BIGINT)")
+            }
+            _ => return None,
+        };
+        edits.push((span, finished));
+    }
     Some(JoinGroup {
         side,
         rels: group.iter().map(|(i, _, _)| *i).collect(),
         columns,
         items,
         terms,
+        partials,
         edits,
     })
+}
+
+/// The SELECT's aggregates a group computes in part, if every call after the join is
+/// understood (see the module's invariants) and one aggregate at least reads only the group.
+fn pushed_aggregates<'j>(
+    calls: &'j [Call],
+    functions: &BTreeMap<String, FunctionKind>,
+    reads_group_only: impl Fn(&[(String, String)]) -> bool,
+) -> Option<Vec<&'j Call>> {
+    let mut pushed = Vec::new();
+    for call in calls.iter().filter(|c| !c.operator) {
+        match functions.get(&call.name) {
+            Some(FunctionKind::Scalar) => continue,
+            Some(FunctionKind::Aggregate) => {}
+            _ => return None,
+        }
+        if call.plain
+            && !call.distinct
+            && call.span.is_some()
+            && DECOMPOSABLE.contains(&call.name.as_str())
+            && reads_group_only(&call.columns)
+        {
+            pushed.push(call);
+        } else if !(call.distinct || matches!(call.name.as_str(), "min" | "max")) {
+            return None;
+        }
+    }
+    (!pushed.is_empty()).then_some(pushed)
 }

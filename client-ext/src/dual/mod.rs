@@ -192,6 +192,10 @@ pub struct DualSession {
     /// Local tables' statistics, by the text that names them, measured once until a local
     /// statement that is not a query might change them (`plan.rs`).
     local_statistics: std::collections::HashMap<String, pond_planner::TableStatistics>,
+    /// The local DuckDB's functions by kind, read once until such a statement (`join_groups.rs`).
+    function_kinds: Option<Arc<BTreeMap<String, join_groups::FunctionKind>>>,
+    /// Tests' forced splits: every plan takes as many fragments as it can, whatever they cost.
+    prefer_fragments: bool,
 }
 
 impl DualSession {
@@ -224,6 +228,8 @@ impl DualSession {
             measured_link: None,
             cloud_schemas: Default::default(),
             local_statistics: Default::default(),
+            function_kinds: None,
+            prefer_fragments: false,
         })
     }
 
@@ -231,6 +237,13 @@ impl DualSession {
     /// mixed query whole, as a comparison.
     pub fn set_split_subqueries(&mut self, on: bool) {
         self.split_subqueries = on;
+    }
+
+    /// Makes every mixed query take as many fragments as its plan can, whatever they cost (and
+    /// aggregate join groups early wherever they can): tests use it to check each split's
+    /// answer, not only the ones the cost model picks.
+    pub fn set_prefer_fragments(&mut self, on: bool) {
+        self.prefer_fragments = on;
     }
 
     /// How many plans with fragments failed and ran again as a whole query: each is a query

@@ -100,6 +100,7 @@ impl DualSession {
     /// A local statement that may have changed a table (or what a name refers to) ran.
     pub(super) fn local_tables_changed(&mut self) {
         self.local_statistics.clear();
+        self.function_kinds = None;
     }
 
     pub(super) fn plan_request(
@@ -186,6 +187,7 @@ impl DualSession {
             fragments,
             link: self.link_estimate(),
             explain: false,
+            prefer_fragments: self.prefer_fragments,
         };
         Ok(Planned {
             request,

@@ -967,7 +967,7 @@ async fn dual_execution_matches_all_local() {
     assert!(venues.get("fragments").copied().unwrap_or(0) >= 20, "{venues:?}");
     // Forced, join groups aggregate early wherever the SELECT allows it (the `partial_*`
     // queries and TPC-H-like joins of the corpus).
-    assert!(venues.get("split aggregated").copied().unwrap_or(0) >= 40, "{venues:?}");
+    assert!(venues.get("split aggregated").copied().unwrap_or(0) >= 35, "{venues:?}");
     assert_eq!(session.fragment_fallbacks(), 0, "plans with fragments failed");
     eprintln!("dual corpus: {venues:?}");
 
@@ -1090,6 +1090,8 @@ async fn dual_execution_explains_moves_and_copies_databases() {
         text.contains("Actual bridge 1") && text.contains("Actual time: local"),
         "{text}"
     );
+    let actual = text.lines().find(|l| l.starts_with("Actual bridge 1")).unwrap();
+    assert!(actual.contains(" (estimated ~"), "{actual}");
 
     // Each side aggregates where it lives; only the groups cross: a thousand customers' totals,
     // never 200,000 orders.
@@ -1184,7 +1186,7 @@ async fn dual_execution_explains_moves_and_copies_databases() {
     );
     let text = strings_at(&session.run(&format!("EXPLAIN {grouped}")).await.unwrap().batches, 0).join("\n");
     assert!(
-        text.contains("Fragment 1 (R)") && text.contains("GROUP BY \"customer\""),
+        text.contains("Fragment 1 (R)") && text.contains("GROUP BY \"o\".\"customer\""),
         "{text}"
     );
 

@@ -59,6 +59,9 @@ pub struct FlatJoin {
     /// ORDER BY), none inside a subquery; `None` when it has window functions, QUALIFY or
     /// several grouping sets, around which a group's rows cannot be aggregated early.
     pub calls: Option<Vec<Call>>,
+    /// The columns read inside subqueries of those clauses: an aggregate there whose columns
+    /// are all the query's around it belongs to the SELECT, so such a read keeps a group whole.
+    pub subquery_columns: Vec<(String, String)>,
 }
 
 /// A function call (or operator) in the clauses of a SELECT that run after its join.
@@ -72,6 +75,8 @@ pub struct Call {
     pub distinct: bool,
     /// No FILTER, no ORDER BY of its own, and no subquery among its arguments.
     pub plain: bool,
+    /// How many arguments it takes (`max(x, 3)` is the top three, not a maximum).
+    pub arguments: usize,
     /// The columns its arguments read: (qualifier as written or empty, name), lower-cased.
     pub columns: Vec<(String, String)>,
 }
@@ -394,26 +399,42 @@ fn flat_join(sql: &Lexed<'_>, node: &Value) -> Option<FlatJoin> {
             .and_then(Value::as_array)
             .is_some_and(|sets| sets.len() > 1);
     let mut calls = Some(Vec::new());
+    let mut subquery_columns = Vec::new();
     for clause in ["select_list", "group_expressions", "having", "modifiers"] {
         if let Some(v) = node.get(clause) {
-            after_join_calls(sql, v, &mut calls);
+            after_join_calls(sql, v, &mut calls, &mut subquery_columns);
         }
     }
     Some(FlatJoin {
         tables: spans,
         conjuncts,
         calls: calls.filter(|_| !windowed),
+        subquery_columns,
     })
 }
 
-/// Adds the calls in `v` to `calls`, skipping subqueries (their calls are their own);
-/// a window function makes `calls` `None`.
-fn after_join_calls(sql: &Lexed<'_>, v: &Value, calls: &mut Option<Vec<Call>>) {
+/// Adds the calls in `v` to `calls` and the columns its subqueries read to
+/// `subquery_columns`; a window function makes `calls` `None`.
+fn after_join_calls(
+    sql: &Lexed<'_>,
+    v: &Value,
+    calls: &mut Option<Vec<Call>>,
+    subquery_columns: &mut Vec<(String, String)>,
+) {
     match v {
-        Value::Array(items) => items.iter().for_each(|i| after_join_calls(sql, i, calls)),
+        Value::Array(items) => items
+            .iter()
+            .for_each(|i| after_join_calls(sql, i, calls, subquery_columns)),
         Value::Object(map) => {
             match (text(v, "class").as_str(), text(v, "type").as_str()) {
-                (_, "SUBQUERY") => return,
+                (_, "SUBQUERY") => {
+                    visit(v, &mut |n| {
+                        if n.get("type").and_then(Value::as_str) == Some("COLUMN_REF") {
+                            subquery_columns.extend(qualified(&column_names(n)));
+                        }
+                    });
+                    return;
+                }
                 ("WINDOW", _) => {
                     *calls = None;
                     return;
@@ -421,7 +442,8 @@ fn after_join_calls(sql: &Lexed<'_>, v: &Value, calls: &mut Option<Vec<Call>>) {
                 ("FUNCTION", "FUNCTION") => {
                     let mut columns = Vec::new();
                     let mut has_subquery = false;
-                    for child in v.get("children").and_then(Value::as_array).into_iter().flatten() {
+                    let children = v.get("children").and_then(Value::as_array);
+                    for child in children.into_iter().flatten() {
                         visit(child, &mut |n| match n.get("type").and_then(Value::as_str) {
                             Some("COLUMN_REF") => columns.extend(qualified(&column_names(n))),
                             Some("SUBQUERY") => has_subquery = true,
@@ -449,13 +471,15 @@ fn after_join_calls(sql: &Lexed<'_>, v: &Value, calls: &mut Option<Vec<Call>>) {
                                 && !ordered
                                 && v.get("filter").is_none_or(Value::is_null)
                                 && v.get("export_state").and_then(Value::as_bool) != Some(true),
+                            arguments: children.map_or(0, Vec::len),
                             columns,
                         });
                     }
                 }
                 _ => {}
             }
-            map.values().for_each(|i| after_join_calls(sql, i, calls));
+            map.values()
+                .for_each(|i| after_join_calls(sql, i, calls, subquery_columns));
         }
         _ => {}
     }

@@ -9,8 +9,9 @@
 //! any relation (cut to the columns and rows the query needs, or semi-join reduced), or reads it
 //! inline where the query runs. Every subset of fragments that can run together is planned
 //! (fragments that edit the same text, such as a join group aggregated early or not, cannot;
-//! past [`MAX_ENUMERATED`] fragments one greedy subset), and the cheapest plan wins (fewest
-//! bytes, or least time over a measured link); the whole-query plan is kept on a tie.
+//! past [`MAX_PLANNED`] such subsets, the largest ones and each fragment alone; past
+//! [`MAX_ENUMERATED`] fragments one greedy subset), and the cheapest plan wins (fewest bytes,
+//! or least time over a measured link); the whole-query plan is kept on a tie.
 //!
 //! Invariants:
 //! - **A fragment stands alone.** It is used only when DataFusion plans it by itself, so a
@@ -30,11 +31,12 @@ use crate::model::{self, RelationInput};
 use crate::statistics::{decode_schema, encode_schema};
 use crate::strategy::{LinkCost, human_bytes, score};
 
-/// Up to this many fragments every compatible subset is tried; beyond, one greedy subset.
+/// Up to this many fragments compatible subsets are enumerated; beyond, one greedy subset.
 const MAX_ENUMERATED: usize = 12;
 /// The client names a join group's partial aggregates with this prefix.
 const PARTIAL_PREFIX: &str = "__pond_partial_";
-/// At most this many plans are modelled per query.
+/// Beyond this many compatible subsets, only the largest ones (and each fragment alone) are
+/// modelled.
 const MAX_PLANNED: usize = 64;
 
 /// The best of `whole` and the plans that run some of the request's fragments on their sides.
@@ -57,7 +59,16 @@ pub(crate) fn improve(request: &PlanRequest, run: &str, whole: Plan) -> Plan {
         .collect();
     let compatible = |subset: u64| (0..n).all(|i| subset & (1 << i) == 0 || conflicts[i] & subset == 0);
     let subsets: Vec<u64> = if n <= MAX_ENUMERATED {
-        (1..(1u64 << n)).filter(|s| compatible(*s)).take(MAX_PLANNED).collect()
+        let mut all: Vec<u64> = (1..(1u64 << n)).filter(|s| compatible(*s)).collect();
+        if all.len() > MAX_PLANNED {
+            // The largest subsets (the splits that cut most) and each fragment alone.
+            all.sort_by_key(|s| std::cmp::Reverse(s.count_ones()));
+            let mut kept: Vec<u64> = all[..MAX_PLANNED].to_vec();
+            let alone: Vec<u64> = (0..n).map(|i| 1u64 << i).filter(|s| !kept.contains(s)).collect();
+            kept.extend(alone);
+            all = kept;
+        }
+        all
     } else {
         // Each fragment that conflicts with none taken before it.
         let greedy = (0..n).fold(0u64, |s, i| if conflicts[i] & s == 0 { s | (1 << i) } else { s });

@@ -127,11 +127,36 @@ fn plan_relations(
         |reason: String| strategy::Knowledge::fallback(&relations, &request.column_names, request.star, reason);
     let (knowledge, modelled) = match model::model_guarded(sql, &inputs) {
         Ok(m) => {
+            let outer_references = m.outer_references;
             let mut k = strategy::Knowledge::from_model(m);
-            // Relations only a subquery DataFusion left in an expression reads move whole.
+            // Relations only a subquery DataFusion left in an expression reads move whole;
+            // when such a subquery reads the query around it, every relation keeps every
+            // column the query names too (its scans do not list what the subquery reads).
             let blind = fallback(String::new());
             for (name, u) in blind.uses {
-                k.uses.entry(name).or_insert(u);
+                match k.uses.entry(name) {
+                    std::collections::btree_map::Entry::Vacant(e) => {
+                        e.insert(u);
+                    }
+                    std::collections::btree_map::Entry::Occupied(mut e) if outer_references => {
+                        let schema = relations
+                            .iter()
+                            .find(|r| r.name == e.key().as_str())
+                            .map(|r| Arc::clone(&r.schema));
+                        let modelled = e.get_mut();
+                        if let Some(schema) = schema {
+                            modelled.columns = schema
+                                .fields()
+                                .iter()
+                                .map(|f| f.name())
+                                .filter(|c| modelled.columns.contains(c) || u.columns.contains(c))
+                                .cloned()
+                                .collect();
+                            modelled.row_bytes = modelled.row_bytes.max(u.row_bytes);
+                        }
+                    }
+                    _ => {}
+                }
             }
             (k, true)
         }

@@ -93,6 +93,9 @@ pub(crate) struct QueryModel {
     pub result_columns: Vec<ResultColumn>,
     pub semi_joins: Vec<SemiJoin>,
     pub plan: LogicalPlan,
+    /// Whether a subquery DataFusion kept as an expression reads the query around it
+    /// (`(SELECT sum(o.x))`): the scans then do not list every column the query reads.
+    pub outer_references: bool,
 }
 
 /// [`model`], with a panic in DataFusion's optimizer (it is asked about SQL it was not written
@@ -166,8 +169,28 @@ pub(crate) fn model(sql: &str, relations: &[RelationInput<'_>]) -> Result<QueryM
         result_row_bytes: result.row_bytes(),
         result_columns,
         semi_joins,
+        outer_references: has_outer_references(&plan),
         plan,
     })
+}
+
+/// Whether any expression of the plan, or of its subqueries, reads a column of the query
+/// around it.
+fn has_outer_references(plan: &LogicalPlan) -> bool {
+    use datafusion_common::tree_node::{TreeNode, TreeNodeRecursion};
+    let mut found = false;
+    let _ = plan.apply_with_subqueries(|node| {
+        node.apply_expressions(|e| {
+            found |= e.exists(|x| Ok(matches!(x, Expr::OuterReferenceColumn(..))))?;
+            Ok(TreeNodeRecursion::Continue)
+        })?;
+        Ok(if found {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
+        })
+    });
+    found
 }
 
 /// Whether the query has an `INTERSECT` or `EXCEPT` (as a word, anywhere: a false alarm only

@@ -1733,3 +1733,29 @@ INTERSECT ALL
 SELECT c.id FROM customers c, regions r, targets t
 WHERE c.region = r.code AND t.region = r.code AND c.id <= 30 AND t.month < DATE '2024-04-01'
 ORDER BY 1;
+
+-- name: partial_integer_sum_keeps_hugeint_semantics
+SELECT c.region, sum(o.qty) // 3 AS third, gcd(sum(o.qty), 6) AS g, sum(o.qty) % 7 AS r
+FROM customers c, cloud.orders o
+WHERE o.customer_id = c.id AND c.id <= 400
+GROUP BY c.region
+ORDER BY c.region NULLS FIRST;
+
+-- name: partial_refused_for_max_top_n
+SELECT c.vip, max(o.qty, 3) AS top_qty, min(o.amount, 2) AS low_amounts, count(*) AS n
+FROM customers c, cloud.orders o
+WHERE o.customer_id = c.id AND c.id <= 50
+GROUP BY c.vip
+ORDER BY c.vip;
+
+-- name: partial_empty_group_crossed_sends_no_row
+SELECT count(*) AS n, max(o.qty) AS top_qty, sum(c.credit) AS credit
+FROM customers c, cloud.orders o
+WHERE c.id > 5000;
+
+-- name: partial_refused_for_outer_aggregate_in_subquery
+SELECT c.region, count(*) AS n, (SELECT sum(o.qty)) AS qty
+FROM customers c, cloud.orders o
+WHERE o.customer_id = c.id AND c.id <= 100
+GROUP BY c.region
+ORDER BY c.region NULLS FIRST;

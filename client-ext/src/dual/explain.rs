@@ -93,9 +93,22 @@ impl DualSession {
             pond_planner::human_bytes(outcome.bytes_moved as f64),
             started.elapsed().as_secs_f64() * 1e3
         );
+        // Beside each bridge's estimate, so a misestimate that chose the plan shows.
         for (i, (target, rows, bytes, time)) in measured.bridges.iter().enumerate() {
+            let estimate = plan
+                .bridges
+                .get(i)
+                .filter(|b| &b.target == target)
+                .map(|b| {
+                    format!(
+                        " (estimated ~{:.0} rows, ~{})",
+                        b.estimated_rows,
+                        pond_planner::human_bytes(b.estimated_bytes)
+                    )
+                })
+                .unwrap_or_default();
             text += &format!(
-                "Actual bridge {}: {target}: {rows} rows, {} in {:.1} ms\n",
+                "Actual bridge {}: {target}: {rows} rows, {} in {:.1} ms{estimate}\n",
                 i + 1,
                 pond_planner::human_bytes(*bytes as f64),
                 time.as_secs_f64() * 1e3

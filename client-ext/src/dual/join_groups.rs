@@ -92,8 +92,14 @@ impl JoinGroup {
         if !self.terms.is_empty() {
             query += &format!(" WHERE {}", self.terms.join(" AND "));
         }
-        if !self.partials.is_empty() && !self.columns.is_empty() {
-            query += &format!(" GROUP BY {}", self.columns.join(", "));
+        if !self.partials.is_empty() {
+            if self.columns.is_empty() {
+                // Aggregated whole, an empty group is still one row: no row must cross, as none
+                // would have joined.
+                query += " HAVING count(*) > 0";
+            } else {
+                query += &format!(" GROUP BY {}", self.columns.join(", "));
+            }
         }
         query
     }
@@ -146,9 +152,27 @@ impl DualSession {
             let Some(members) = self.members(shape, rels, join) else {
                 continue;
             };
+            // The types DuckDB gives the SELECT's aggregates, found on stand-ins of no rows.
+            let local = &self.local;
+            let types = |sql: &str| -> Option<Vec<String>> {
+                let (_, batches) = local.query(sql).ok()?;
+                let row = batches.iter().find(|b| b.num_rows() > 0)?;
+                row.columns()
+                    .iter()
+                    .map(|c| {
+                        let c = c.as_any().downcast_ref::<arrow::array::StringArray>()?;
+                        Some(c.value(0).to_string())
+                    })
+                    .collect()
+            };
             for side in [Side::Local, Side::Remote] {
-                let partial =
-                    functions.and_then(|f| join_group(text, shape, rels, join, &members, side, out.len(), Some(f)));
+                let partial = functions.and_then(|functions| {
+                    let aggregating = Aggregating {
+                        functions,
+                        types: &types,
+                    };
+                    join_group(text, shape, rels, join, &members, side, out.len(), Some(aggregating))
+                });
                 // Forced splits test the aggregated form wherever there is one.
                 if partial.is_none() || !self.prefer_fragments {
                     out.extend(join_group(text, shape, rels, join, &members, side, out.len(), None));
@@ -208,6 +232,13 @@ impl DualSession {
     }
 }
 
+/// What a group needs to aggregate early: the kinds of DuckDB's functions, and the types
+/// DuckDB gives a SELECT's columns (`typeof` of each, one row), run locally.
+struct Aggregating<'a> {
+    functions: &'a BTreeMap<String, FunctionKind>,
+    types: &'a dyn Fn(&str) -> Option<Vec<String>>,
+}
+
 /// A relation of a flat join: its index among the statement's relations, its table reference
 /// and its schema.
 type Member<'s> = (usize, &'s TableRef, SchemaRef);
@@ -223,12 +254,12 @@ fn join_group(
     members: &[Member<'_>],
     side: Side,
     k: usize,
-    functions: Option<&BTreeMap<String, FunctionKind>>,
+    aggregating: Option<Aggregating<'_>>,
 ) -> Option<JoinGroup> {
     let in_group = |m: &Member<'_>| rels[m.0].side == side;
     let group: Vec<&Member<'_>> = members.iter().filter(|m| in_group(m)).collect();
     // One relation alone gains only by aggregating.
-    let fewest = if functions.is_some() { 1 } else { 2 };
+    let fewest = if aggregating.is_some() { 1 } else { 2 };
     if group.len() < fewest || group.len() == members.len() {
         return None;
     }
@@ -277,8 +308,19 @@ fn join_group(
             .iter()
             .all(|(q, name)| owner(q, name).is_some_and(|m| in_group(&members[m])))
     };
-    let pushed = match functions {
-        Some(functions) => pushed_aggregates(join.calls.as_ref()?, functions, reads_group_only)?,
+    let pushed = match &aggregating {
+        Some(a) => {
+            // An aggregate inside a subquery whose columns are all this SELECT's belongs to it,
+            // unseen among its calls: any such read of the group's columns keeps it whole.
+            if join
+                .subquery_columns
+                .iter()
+                .any(|(q, name)| owner(q, name).is_some_and(|m| in_group(&members[m])))
+            {
+                return None;
+            }
+            pushed_aggregates(join.calls.as_ref()?, a.functions, reads_group_only)?
+        }
         None => Vec::new(),
     };
     // Uses of names inside the moved terms and the pushed aggregates, which run inside the group.
@@ -349,6 +391,12 @@ fn join_group(
     };
     // The group's columns the query reads outside its moved terms, each in one of its
     // relations only.
+    // Each is qualified by its relation's name in the group's query: another of its relations
+    // may have a column of that name too.
+    let items: Vec<(usize, String)> = group
+        .iter()
+        .map(|(i, t, _)| (*i, quote_ident(if t.alias.is_empty() { &t.table } else { &t.alias })))
+        .collect();
     let mut columns = Vec::new();
     let mut seen = BTreeSet::new();
     for (j, (_, _, schema)) in group.iter().enumerate() {
@@ -358,17 +406,17 @@ fn join_group(
                 if !seen.insert(name) {
                     return None;
                 }
-                columns.push(quote_ident(f.name()));
+                columns.push(format!("{}.{}", items[j].1, quote_ident(f.name())));
             }
         }
     }
     if columns.is_empty() && pushed.is_empty() {
-        columns.push(quote_ident(group[0].2.fields().first()?.name()));
+        columns.push(format!(
+            "{}.{}",
+            items[0].1,
+            quote_ident(group[0].2.fields().first()?.name())
+        ));
     }
-    let items: Vec<(usize, String)> = group
-        .iter()
-        .map(|(i, t, _)| (*i, quote_ident(if t.alias.is_empty() { &t.table } else { &t.alias })))
-        .collect();
     let terms: Vec<String> = moved
         .iter()
         .map(|c| {
@@ -397,18 +445,44 @@ fn join_group(
         edits.push((join.conjuncts[*c].span, "TRUE".to_string()));
     }
     let mut partials = Vec::new();
+    // The type each pushed aggregate has in DuckDB: a sum of integers is a HUGEINT, which
+    // crosses as Arrow's decimal128(38, 0) and would be finished as a DECIMAL (`//`, `%` and
+    // integer-only functions treat those otherwise).
+    let types = match &aggregating {
+        Some(a) if !pushed.is_empty() => {
+            let calls: Vec<String> = pushed
+                .iter()
+                .filter_map(|c| c.span)
+                .map(|(a, b)| format!("typeof({})", &text[a..b]))
+                .collect();
+            let stand_ins = group
+                .iter()
+                .zip(&items)
+                .map(|((_, _, schema), (_, alias))| {
+                    let columns = schema
+                        .fields()
+                        .iter()
+                        .map(|f| {
+                            let t = pond_duckdb::engine::duckdb_type_for_arrow(f.data_type()).ok()?;
+                            Some(format!("CAST(NULL AS {t}) AS {}", quote_ident(f.name())))
+                        })
+                        .collect::<Option<Vec<String>>>()?;
+                    Some(format!("(SELECT {}) AS {alias}", columns.join(", ")))
+                })
+                .collect::<Option<Vec<String>>>()?;
+            let types = (a.types)(&format!("SELECT {} FROM {}", calls.join(", "), stand_ins.join(", ")))?;
+            (types.len() == pushed.len()).then_some(types)?
+        }
+        _ => Vec::new(),
+    };
     for (i, call) in pushed.iter().enumerate() {
         let span = call.span?;
         let partial = format!("__pond_partial_{k}_{i}");
+        partials.push(format!("{} AS {partial}", &text[span.0..span.1]));
         let finished = match call.name.as_str() {
-            "sum" | "min" | "max" => {
-                partials.push(format!("{} AS {partial}", &text[span.0..span.1]));
-                format!("{}({partial})", call.name)
-            }
-            "count" | "count_star" => {
-                partials.push(format!("{} AS {partial}", &text[span.0..span.1]));
-                format!("CAST(coalesce(sum({partial}), 0) AS BIGINT)")
-            }
+            "sum" if types[i] == "HUGEINT" => format!("CAST(sum({partial}) AS HUGEINT)"),
+            "sum" | "min" | "max" => format!("{}({partial})", call.name),
+            "count" | "count_star" => format!("CAST(coalesce(sum({partial}), 0) AS BIGINT)"),
             _ => return None,
         };
         edits.push((span, finished));
@@ -438,14 +512,17 @@ fn pushed_aggregates<'j>(
             Some(FunctionKind::Aggregate) => {}
             _ => return None,
         }
+        // `max(x, 3)` is the top three, duplicates included: no maximum.
+        let one_argument = call.arguments == usize::from(call.name != "count_star");
         if call.plain
             && !call.distinct
+            && one_argument
             && call.span.is_some()
             && DECOMPOSABLE.contains(&call.name.as_str())
             && reads_group_only(&call.columns)
         {
             pushed.push(call);
-        } else if !(call.distinct || matches!(call.name.as_str(), "min" | "max")) {
+        } else if !(call.distinct || (matches!(call.name.as_str(), "min" | "max") && one_argument)) {
             return None;
         }
     }

@@ -1759,3 +1759,27 @@ FROM customers c, cloud.orders o
 WHERE o.customer_id = c.id AND c.id <= 100
 GROUP BY c.region
 ORDER BY c.region NULLS FIRST;
+
+-- name: partial_group_takes_a_cloud_in_subquery_term
+SELECT c.region, count(*) AS lines, sum(oi.quantity) AS units
+FROM customers c, cloud.orders o, cloud.order_items oi
+WHERE o.customer_id = c.id AND oi.order_id = o.id
+  AND o.id IN (SELECT order_id FROM cloud.order_items GROUP BY order_id HAVING sum(quantity) > 8)
+GROUP BY c.region
+ORDER BY c.region NULLS FIRST;
+
+-- name: split_group_takes_a_correlated_exists_on_its_own_relation
+SELECT c.vip, count(*) AS n, sum(o.amount) AS total
+FROM customers c, cloud.orders o
+WHERE o.customer_id = c.id
+  AND EXISTS (SELECT 1 FROM cloud.order_items oi WHERE oi.order_id = o.id AND oi.quantity = 5)
+GROUP BY c.vip
+ORDER BY c.vip;
+
+-- name: split_correlated_exists_on_the_other_side_stays
+SELECT c.region, count(*) AS n
+FROM customers c, cloud.orders o
+WHERE o.customer_id = c.id
+  AND EXISTS (SELECT 1 FROM cloud.order_items oi WHERE oi.order_id = o.id AND oi.quantity > c.id % 5)
+GROUP BY c.region
+ORDER BY c.region NULLS FIRST;

@@ -28,7 +28,10 @@
 //!   relations, and are its result's columns;
 //! - every column a moved term reads belongs to the group, found by qualifier or by the
 //!   relations' schemas (a reference to a column of no relation of this FROM is the query
-//!   around it: such a term stays).
+//!   around it: such a term stays); a term with a subquery moves when the subquery reads only
+//!   base tables of the group's side (its relations then run inside the fragment too) and the
+//!   term reads the group and no other relation of this FROM (TPC-H Q18's `o_orderkey IN
+//!   (SELECT l_orderkey … HAVING …)`).
 //!
 //! and a group aggregates early only when every call after the join is understood: a scalar
 //! function, a decomposable aggregate (`sum`, `count`, `min`, `max`, plain) of the group's
@@ -42,7 +45,7 @@ use pond_duckdb::engine::quote_ident;
 use pond_proto::dual::Side;
 
 use super::DualSession;
-use super::routing::Rel;
+use super::routing::{Rel, with_alias};
 use crate::ClientError;
 use crate::analyze::{Call, FlatJoin, QueryShape, TableRef};
 
@@ -71,12 +74,33 @@ pub(super) struct JoinGroup {
     /// Each relation's index and the alias the group's query gives it, quoted.
     items: Vec<(usize, String)>,
     /// The WHERE terms that run inside the group, as written.
-    terms: Vec<String>,
+    terms: Vec<Term>,
     /// Partial aggregates (`expression AS name`); the group's rows are then grouped by
     /// `columns`.
     partials: Vec<String>,
     /// Edits of the user's text that read the group's result, `{result}` standing for it.
     pub edits: Vec<((usize, usize), String)>,
+}
+
+/// A term that runs inside a group: its text, and the relations its subquery reads (their
+/// spans in that text, their indexes and aliases), read there by the name the plan gives them.
+struct Term {
+    text: String,
+    rels: Vec<((usize, usize), usize, Option<String>)>,
+}
+
+impl Term {
+    fn render(&self, name: &impl Fn(usize) -> String) -> String {
+        let mut out = String::with_capacity(self.text.len());
+        let mut at = 0;
+        for ((start, end), i, alias) in &self.rels {
+            out.push_str(&self.text[at..*start]);
+            out.push_str(&with_alias(&name(*i), alias));
+            at = *end;
+        }
+        out.push_str(&self.text[at..]);
+        out
+    }
 }
 
 impl JoinGroup {
@@ -90,7 +114,8 @@ impl JoinGroup {
         let select: Vec<&str> = self.columns.iter().chain(&self.partials).map(String::as_str).collect();
         let mut query = format!("SELECT {} FROM {}", select.join(", "), items.join(", "));
         if !self.terms.is_empty() {
-            query += &format!(" WHERE {}", self.terms.join(" AND "));
+            let terms: Vec<String> = self.terms.iter().map(|t| t.render(&name)).collect();
+            query += &format!(" WHERE {}", terms.join(" AND "));
         }
         if !self.partials.is_empty() {
             if self.columns.is_empty() {
@@ -281,14 +306,36 @@ fn join_group(
         let first = found.next()?;
         found.next().is_none().then_some(first.0)
     };
+    let inside = |inner: (usize, usize), outer: (usize, usize)| inner.0 >= outer.0 && inner.1 <= outer.1;
+    // The relations a term's subqueries read, when every one is a base table of the statement
+    // on the group's side (no CTE, no table function).
+    let subquery_rels = |span: (usize, usize)| -> Option<Vec<usize>> {
+        let mut within: Vec<usize> = (0..rels.len()).filter(|i| inside(rels[*i].span, span)).collect();
+        within.sort_by_key(|i| rels[*i].span);
+        let tables = shape.tables.iter().filter(|t| inside(t.span, span)).count();
+        let located = within
+            .iter()
+            .all(|i| shape.tables.iter().any(|t| t.span == rels[*i].span));
+        (!within.is_empty() && within.len() == tables && located && within.iter().all(|i| rels[*i].side == side))
+            .then_some(within)
+    };
+    let in_group_column = |(q, name): &(String, String)| owner(q, name).is_some_and(|m| in_group(&members[m]));
     let moved: Vec<usize> = (0..join.conjuncts.len())
         .filter(|c| {
             let c = &join.conjuncts[*c];
-            !c.has_subquery
-                && !c.columns.is_empty()
+            if c.columns.is_empty() {
+                return false;
+            }
+            if !c.has_subquery {
+                return c.columns.iter().all(in_group_column);
+            }
+            // A subquery's own columns are no relation's of this FROM (or, named alike, bind to
+            // its own first there and in the group); any other column must be the group's.
+            subquery_rels(c.span).is_some()
+                && c.columns.iter().any(in_group_column)
                 && c.columns
                     .iter()
-                    .all(|(q, name)| owner(q, name).is_some_and(|m| in_group(&members[m])))
+                    .all(|(q, name)| owner(q, name).is_none_or(|m| in_group(&members[m])))
         })
         .collect();
     // The group must be joined: some moved term reads two of its relations.
@@ -417,11 +464,23 @@ fn join_group(
             quote_ident(group[0].2.fields().first()?.name())
         ));
     }
-    let terms: Vec<String> = moved
+    let mut inner_rels = Vec::new();
+    let terms: Vec<Term> = moved
         .iter()
         .map(|c| {
             let (a, b) = join.conjuncts[*c].span;
-            text[a..b].to_string()
+            let within = subquery_rels((a, b)).unwrap_or_default();
+            inner_rels.extend(within.iter().copied());
+            Term {
+                text: text[a..b].to_string(),
+                rels: within
+                    .iter()
+                    .map(|i| {
+                        let r = &rels[*i];
+                        ((r.span.0 - a, r.span.1 - a), *i, r.alias.clone())
+                    })
+                    .collect(),
+            }
         })
         .collect();
     let mut edits = Vec::new();
@@ -489,7 +548,7 @@ fn join_group(
     }
     Some(JoinGroup {
         side,
-        rels: group.iter().map(|(i, _, _)| *i).collect(),
+        rels: group.iter().map(|(i, _, _)| *i).chain(inner_rels).collect(),
         columns,
         items,
         terms,

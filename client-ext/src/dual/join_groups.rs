@@ -329,13 +329,20 @@ fn join_group(
             if !c.has_subquery {
                 return c.columns.iter().all(in_group_column);
             }
-            // A subquery's own columns are no relation's of this FROM (or, named alike, bind to
-            // its own first there and in the group); any other column must be the group's.
+            // A subquery's own columns bind to its own tables first, in the query and in the
+            // group alike; a column no relation of this FROM outside the group may name (by
+            // qualifier, or by a column of that name, ambiguous or not) binds the same way in
+            // both.
+            let outside_group = |(q, name): &(String, String)| {
+                if q.is_empty() {
+                    members.iter().any(|m| !in_group(m) && has(&m.2, name))
+                } else {
+                    owner(q, name).is_some_and(|m| !in_group(&members[m]))
+                }
+            };
             subquery_rels(c.span).is_some()
                 && c.columns.iter().any(in_group_column)
-                && c.columns
-                    .iter()
-                    .all(|(q, name)| owner(q, name).is_none_or(|m| in_group(&members[m])))
+                && !c.columns.iter().any(outside_group)
         })
         .collect();
     // The group must be joined: some moved term reads two of its relations.

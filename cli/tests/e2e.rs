@@ -1170,20 +1170,9 @@ async fn dual_execution_explains_moves_and_copies_databases() {
     assert!(whole.plan.as_ref().unwrap().fragments.is_empty());
     assert_eq!(rows_as_text(&aggregated.batches), rows_as_text(&whole.batches));
     assert_eq!(rows_as_text(&aggregated.batches).len(), 7);
-    assert_eq!(
-        aggregated
-            .schema
-            .fields()
-            .iter()
-            .map(|f| f.data_type().clone())
-            .collect::<Vec<_>>(),
-        whole
-            .schema
-            .fields()
-            .iter()
-            .map(|f| f.data_type().clone())
-            .collect::<Vec<_>>()
-    );
+    let types =
+        |o: &pond_client::Outcome| -> Vec<_> { o.schema.fields().iter().map(|f| f.data_type().clone()).collect() };
+    assert_eq!(types(&aggregated), types(&whole));
     let text = strings_at(&session.run(&format!("EXPLAIN {grouped}")).await.unwrap().batches, 0).join("\n");
     assert!(
         text.contains("Fragment 1 (R)") && text.contains("GROUP BY \"o\".\"customer\""),

@@ -1205,6 +1205,24 @@ mod tests {
         (dir, d)
     }
 
+    /// A configuration for another duckling in `dir`'s `name`, on `d`'s storage.
+    fn config_beside(
+        d: &Duckling,
+        dir: &tempfile::TempDir,
+        name: &str,
+        threads: usize,
+        adaptive: bool,
+    ) -> DucklingConfig {
+        DucklingConfig {
+            dir: dir.path().join(name),
+            threads: Some(threads),
+            adaptive_threads: adaptive,
+            memory_limit: None,
+            storage: d.storage().clone(),
+            remote: Default::default(),
+        }
+    }
+
     /// A refusal by Pond's statement check or by DuckDB's own lock.
     fn refused(e: &DucklingError) -> bool {
         matches!(
@@ -1253,14 +1271,7 @@ mod tests {
     #[test]
     fn an_instance_opened_for_other_options_is_not_used() {
         let (dir, d) = duckling();
-        let config = DucklingConfig {
-            dir: dir.path().join("u2"),
-            threads: Some(1),
-            adaptive_threads: false,
-            memory_limit: None,
-            storage: d.storage().clone(),
-            remote: Default::default(),
-        };
+        let config = config_beside(&d, &dir, "u2", 1, false);
         let other = Instance::open(&DucklingConfig {
             threads: Some(2),
             adaptive_threads: false,
@@ -1289,14 +1300,7 @@ mod tests {
     #[test]
     fn only_the_host_changes_threads_after_the_lockdown() {
         let (dir, d) = duckling();
-        let config = DucklingConfig {
-            dir: dir.path().join("u3"),
-            threads: Some(2),
-            adaptive_threads: true,
-            memory_limit: None,
-            storage: d.storage().clone(),
-            remote: Default::default(),
-        };
+        let config = config_beside(&d, &dir, "u3", 2, true);
         let adapting = Duckling::open(&config).unwrap();
         assert_eq!(adapting.threads().map(|t| t.wide), Some(2));
         let threads = |d: &Duckling| {
@@ -1326,15 +1330,7 @@ mod tests {
     #[test]
     fn fewer_threads_take_effect_while_a_long_query_runs() {
         let (dir, d) = duckling();
-        let adapting = Duckling::open(&DucklingConfig {
-            dir: dir.path().join("u5"),
-            threads: Some(2),
-            adaptive_threads: true,
-            memory_limit: None,
-            storage: d.storage().clone(),
-            remote: Default::default(),
-        })
-        .unwrap();
+        let adapting = Duckling::open(&config_beside(&d, &dir, "u5", 2, true)).unwrap();
         adapting.attach("my_db", "db-5").unwrap();
         let conn = adapting.connect("my_db").unwrap();
         // A table scan is parallel (a range is not): hours of work for both threads.
@@ -1457,15 +1453,7 @@ mod tests {
         assert_eq!(count(&d, "past", "SELECT count(*) FROM t"), 200000 + 1 - 11);
 
         // Another duckling with its own directory rebuilds the database from the store alone.
-        let other = Duckling::open(&DucklingConfig {
-            dir: dir.path().join("u2"),
-            threads: Some(1),
-            adaptive_threads: false,
-            memory_limit: None,
-            storage: d.storage().clone(),
-            remote: Default::default(),
-        })
-        .unwrap();
+        let other = Duckling::open(&config_beside(&d, &dir, "u2", 1, false)).unwrap();
         other.attach("my_db", "db1").unwrap();
         assert_eq!(count(&other, "my_db", "SELECT count(*) FROM t"), expected);
         // It fenced the first writer: that one's next commit is refused, not forked.

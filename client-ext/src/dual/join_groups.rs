@@ -45,6 +45,7 @@ use pond_duckdb::engine::quote_ident;
 use pond_proto::dual::Side;
 
 use super::DualSession;
+use super::plan::inside;
 use super::routing::{Rel, with_alias};
 use crate::ClientError;
 use crate::analyze::{Call, FlatJoin, QueryShape, TableRef};
@@ -269,7 +270,7 @@ struct Aggregating<'a> {
 type Member<'s> = (usize, &'s TableRef, SchemaRef);
 
 /// The group of `side`'s relations in `join`, if the rewrite keeps every name the query uses;
-/// with `functions`, the group that aggregates its rows early, if the SELECT allows it.
+/// with `aggregating`, the group that aggregates its rows early, if the SELECT allows it.
 #[allow(clippy::too_many_arguments)]
 fn join_group(
     text: &str,
@@ -306,9 +307,8 @@ fn join_group(
         let first = found.next()?;
         found.next().is_none().then_some(first.0)
     };
-    let inside = |inner: (usize, usize), outer: (usize, usize)| inner.0 >= outer.0 && inner.1 <= outer.1;
-    // The relations a term's subqueries read, when every one is a base table of the statement
-    // on the group's side (no CTE, no table function).
+    // The relations each term's subqueries read, when every one is a base table of the
+    // statement on the group's side (no CTE, no table function); empty for a term without one.
     let subquery_rels = |span: (usize, usize)| -> Option<Vec<usize>> {
         let mut within: Vec<usize> = (0..rels.len()).filter(|i| inside(rels[*i].span, span)).collect();
         within.sort_by_key(|i| rels[*i].span);
@@ -319,10 +319,21 @@ fn join_group(
         (!within.is_empty() && within.len() == tables && located && within.iter().all(|i| rels[*i].side == side))
             .then_some(within)
     };
+    let term_rels: Vec<Option<Vec<usize>>> = join
+        .conjuncts
+        .iter()
+        .map(|c| {
+            if c.has_subquery {
+                subquery_rels(c.span)
+            } else {
+                Some(Vec::new())
+            }
+        })
+        .collect();
     let in_group_column = |(q, name): &(String, String)| owner(q, name).is_some_and(|m| in_group(&members[m]));
     let moved: Vec<usize> = (0..join.conjuncts.len())
-        .filter(|c| {
-            let c = &join.conjuncts[*c];
+        .filter(|&i| {
+            let c = &join.conjuncts[i];
             if c.columns.is_empty() {
                 return false;
             }
@@ -340,9 +351,7 @@ fn join_group(
                     owner(q, name).is_some_and(|m| !in_group(&members[m]))
                 }
             };
-            subquery_rels(c.span).is_some()
-                && c.columns.iter().any(in_group_column)
-                && !c.columns.iter().any(outside_group)
+            term_rels[i].is_some() && c.columns.iter().any(in_group_column) && !c.columns.iter().any(outside_group)
         })
         .collect();
     // The group must be joined: some moved term reads two of its relations.
@@ -476,7 +485,7 @@ fn join_group(
         .iter()
         .map(|c| {
             let (a, b) = join.conjuncts[*c].span;
-            let within = subquery_rels((a, b)).unwrap_or_default();
+            let within = term_rels[*c].clone().unwrap_or_default();
             inner_rels.extend(within.iter().copied());
             Term {
                 text: text[a..b].to_string(),

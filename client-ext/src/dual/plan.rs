@@ -76,7 +76,8 @@ fn shifted(edits: &[((usize, usize), String)], at: usize) -> usize {
     (at as isize + grown) as usize
 }
 
-fn inside(inner: (usize, usize), outer: (usize, usize)) -> bool {
+/// Whether byte range `inner` lies within `outer`.
+pub(super) fn inside(inner: (usize, usize), outer: (usize, usize)) -> bool {
     inner.0 >= outer.0 && inner.1 <= outer.1
 }
 

@@ -90,6 +90,10 @@ pub struct Conjunct {
     pub columns: Vec<(String, String)>,
     /// Whether it holds a subquery (which reads relations of its own).
     pub has_subquery: bool,
+    /// For a term of an `ON` condition, the range of [`FlatJoin::tables`] its join sees: DuckDB
+    /// binds its names there (and then in the queries around), not among later-joined tables.
+    /// `None` for a WHERE term, which sees them all.
+    pub scope: Option<(usize, usize)>,
 }
 
 impl Subquery {
@@ -346,7 +350,7 @@ fn flat_join(sql: &Lexed<'_>, node: &Value) -> Option<FlatJoin> {
         sql: &Lexed<'_>,
         from: &'v Value,
         tables: &mut Vec<(usize, usize)>,
-        conditions: &mut Vec<&'v Value>,
+        conditions: &mut Vec<(&'v Value, (usize, usize))>,
     ) -> Option<()> {
         match from.get("type").and_then(Value::as_str)? {
             // A sample, a column-alias list or a time-travel clause belongs to its table: the
@@ -372,9 +376,10 @@ fn flat_join(sql: &Lexed<'_>, node: &Value) -> Option<FlatJoin> {
                 if !(comma || (inner && condition.is_some())) {
                     return None;
                 }
+                let first = tables.len();
                 items(sql, from.get("left")?, tables, conditions)?;
                 items(sql, from.get("right")?, tables, conditions)?;
-                conditions.extend(condition);
+                conditions.extend(condition.map(|c| (c, (first, tables.len()))));
             }
             _ => return None,
         }
@@ -388,10 +393,10 @@ fn flat_join(sql: &Lexed<'_>, node: &Value) -> Option<FlatJoin> {
     }
     let mut conjuncts = Vec::new();
     if let Some(filter) = node.get("where_clause").filter(|w| !w.is_null()) {
-        conjuncts.extend(terms(sql, filter, "where")?);
+        conjuncts.extend(terms(sql, filter, None)?);
     }
-    for condition in conditions {
-        conjuncts.extend(terms(sql, condition, "on")?);
+    for (condition, scope) in conditions {
+        conjuncts.extend(terms(sql, condition, Some(scope))?);
     }
     let windowed = node.get("qualify").is_some_and(|q| !q.is_null())
         || node
@@ -485,8 +490,10 @@ fn after_join_calls(
     }
 }
 
-/// The top-level `AND` terms of a condition that follows `keyword` (`where`, `on`), located.
-fn terms(sql: &Lexed<'_>, condition: &Value, keyword: &str) -> Option<Vec<Conjunct>> {
+/// The top-level `AND` terms of a WHERE condition or (with the tables its join sees) an ON
+/// condition, located.
+fn terms(sql: &Lexed<'_>, condition: &Value, on_scope: Option<(usize, usize)>) -> Option<Vec<Conjunct>> {
+    let keyword = if on_scope.is_some() { "on" } else { "where" };
     let terms: Vec<&Value> = if text(condition, "type") == "CONJUNCTION_AND" {
         condition.get("children")?.as_array()?.iter().collect()
     } else {
@@ -552,6 +559,7 @@ fn terms(sql: &Lexed<'_>, condition: &Value, keyword: &str) -> Option<Vec<Conjun
             span: (sql.tokens[*start].span.start, sql.tokens[end - 1].span.end),
             columns,
             has_subquery,
+            scope: on_scope,
         });
     }
     Some(conjuncts)
@@ -832,6 +840,15 @@ mod tests {
             .map(|c| &sql[c.span.0..c.span.1])
             .collect();
         assert_eq!(terms, vec!["a.y = 1", "a.x = b.x", "(b.z > 2)", "c.k = b.k"]);
+        // An ON term sees the tables its join joins: not `c` or `d` for the first join, not `d`
+        // for the second; a WHERE term sees them all.
+        let scopes: Vec<_> = shape.flat_joins[0].conjuncts.iter().map(|c| c.scope).collect();
+        assert_eq!(scopes, vec![None, Some((0, 2)), Some((0, 2)), Some((0, 3))]);
+        let sql = "SELECT 1 FROM a JOIN (b JOIN c ON b.k = c.k) ON a.x = b.x";
+        let json = crate::LocalDb::open(None).unwrap().serialize(sql).unwrap();
+        let shape = analyze(sql, &json).unwrap();
+        let scopes: Vec<_> = shape.flat_joins[0].conjuncts.iter().map(|c| c.scope).collect();
+        assert_eq!(scopes, vec![Some((1, 3)), Some((0, 3))]);
         for sql in [
             "SELECT 1 FROM a LEFT JOIN b ON a.x = b.x",
             "SELECT 1 FROM a JOIN b USING (x)",

@@ -1783,3 +1783,13 @@ WHERE o.customer_id = c.id
   AND EXISTS (SELECT 1 FROM cloud.order_items oi WHERE oi.order_id = o.id AND oi.quantity > c.id % 5)
 GROUP BY c.region
 ORDER BY c.region NULLS FIRST;
+
+-- name: split_on_term_binds_outside_its_join
+SELECT x.oid, x.label,
+       (SELECT max(c.id)
+        FROM customers c
+        JOIN targets t ON t.region = c.region AND length(c.name) > length(label) + 6
+        JOIN regions r ON r.code = c.region, cloud.products p
+        WHERE p.id = 1) AS n
+FROM (SELECT id AS oid, status AS label FROM cloud.orders WHERE id <= 12) x
+ORDER BY x.oid;

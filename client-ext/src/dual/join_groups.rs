@@ -31,7 +31,9 @@
 //!   around it: such a term stays); a term with a subquery moves when the subquery reads only
 //!   base tables of the group's side (its relations then run inside the fragment too) and the
 //!   term reads the group and no other relation of this FROM (TPC-H Q18's `o_orderkey IN
-//!   (SELECT l_orderkey … HAVING …)`).
+//!   (SELECT l_orderkey … HAVING …)`);
+//! - every ON term's names bind to the same relations among the tables its join sees as among
+//!   all of this FROM's (the group's WHERE and the rewritten text see every relation).
 //!
 //! and a group aggregates early only when every call after the join is understood: a scalar
 //! function, a decomposable aggregate (`sum`, `count`, `min`, `max`, plain) of the group's
@@ -298,15 +300,19 @@ fn join_group(
         .to_lowercase()
     };
     let has = |schema: &SchemaRef, column: &str| schema.fields().iter().any(|f| f.name().eq_ignore_ascii_case(column));
-    // The member a column reference reads, if it reads one of this FROM.
-    let owner = |qualifier: &str, column: &str| -> Option<usize> {
+    // The member a column reference reads among the members `within` (a range of them), if it
+    // reads one of them.
+    let owner_within = |within: (usize, usize), qualifier: &str, column: &str| -> Option<usize> {
+        let mut seen = members.iter().enumerate().take(within.1).skip(within.0);
         if !qualifier.is_empty() {
-            return members.iter().position(|(_, t, _)| name_of(t) == qualifier);
+            return seen.find(|(_, (_, t, _))| name_of(t) == qualifier).map(|(i, _)| i);
         }
-        let mut found = members.iter().enumerate().filter(|(_, (_, _, s))| has(s, column));
+        let mut found = seen.filter(|(_, (_, _, s))| has(s, column));
         let first = found.next()?;
         found.next().is_none().then_some(first.0)
     };
+    // The member a column reference reads, if it reads one of this FROM.
+    let owner = |qualifier: &str, column: &str| owner_within((0, members.len()), qualifier, column);
     // The relations each term's subqueries read, when every one is a base table of the
     // statement on the group's side (no CTE, no table function); empty for a term without one.
     let subquery_rels = |span: (usize, usize)| -> Option<Vec<usize>> {
@@ -319,6 +325,19 @@ fn join_group(
         (!within.is_empty() && within.len() == tables && located && within.iter().all(|i| rels[*i].side == side))
             .then_some(within)
     };
+    // An ON term binds its names among the tables its join sees (then in the queries around),
+    // while the group's WHERE and the rewritten text see every relation: a name that binds
+    // elsewhere in the ON than among all of them keeps the join whole, moved or not.
+    let binds_alike = join.conjuncts.iter().all(|c| {
+        c.scope.is_none_or(|scope| {
+            c.columns
+                .iter()
+                .all(|(q, name)| owner_within(scope, q, name) == owner(q, name))
+        })
+    });
+    if !binds_alike {
+        return None;
+    }
     let term_rels: Vec<Option<Vec<usize>>> = join
         .conjuncts
         .iter()

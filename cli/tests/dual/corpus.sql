@@ -1793,3 +1793,12 @@ SELECT x.oid, x.label,
         WHERE p.id = 1) AS n
 FROM (SELECT id AS oid, status AS label FROM cloud.orders WHERE id <= 12) x
 ORDER BY x.oid;
+
+-- name: partial_in_a_correlated_scalar_subquery
+SELECT x.oid, x.label,
+       (SELECT count(*)
+        FROM customers c
+        JOIN targets t ON t.region = c.region AND length(c.name) > length(x.label) + 6, cloud.products p
+        WHERE p.id = 1) AS n
+FROM (SELECT id AS oid, status AS label FROM cloud.orders WHERE id <= 12) x
+ORDER BY x.oid;

@@ -78,9 +78,9 @@ pub(super) struct JoinGroup {
     items: Vec<(usize, String)>,
     /// The WHERE terms that run inside the group, as written.
     terms: Vec<Term>,
-    /// Partial aggregates (`expression AS name`); the group's rows are then grouped by
-    /// `columns`.
-    partials: Vec<String>,
+    /// Partial aggregates: each expression and the name of its column; the group's rows are
+    /// then grouped by `columns`.
+    partials: Vec<(String, String)>,
     /// Edits of the user's text that read the group's result, `{result}` standing for it.
     pub edits: Vec<((usize, usize), String)>,
 }
@@ -114,7 +114,11 @@ impl JoinGroup {
             .iter()
             .map(|(i, alias)| format!("{} AS {alias}", name(*i)))
             .collect();
-        let select: Vec<&str> = self.columns.iter().chain(&self.partials).map(String::as_str).collect();
+        let partials = self
+            .partials
+            .iter()
+            .map(|(expression, name)| format!("{expression} AS {name}"));
+        let select: Vec<String> = self.columns.iter().cloned().chain(partials).collect();
         let mut query = format!("SELECT {} FROM {}", select.join(", "), items.join(", "));
         if !self.terms.is_empty() {
             let terms: Vec<String> = self.terms.iter().map(|t| t.render(&name)).collect();
@@ -130,6 +134,12 @@ impl JoinGroup {
             }
         }
         query
+    }
+
+    /// The columns of the group's result that only the edited text names (its partial
+    /// aggregates): the planner must keep them where it cannot see what reads them.
+    pub fn introduced_columns(&self) -> impl Iterator<Item = &str> {
+        self.partials.iter().map(|(_, name)| name.as_str())
     }
 }
 
@@ -572,7 +582,7 @@ fn join_group(
     for (i, call) in pushed.iter().enumerate() {
         let span = call.span?;
         let partial = format!("__pond_partial_{k}_{i}");
-        partials.push(format!("{} AS {partial}", &text[span.0..span.1]));
+        partials.push((text[span.0..span.1].to_string(), partial.clone()));
         let finished = match call.name.as_str() {
             "sum" if types[i] == "HUGEINT" => format!("CAST(sum({partial}) AS HUGEINT)"),
             "sum" | "min" | "max" => format!("{}({partial})", call.name),

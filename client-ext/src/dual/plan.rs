@@ -162,7 +162,11 @@ impl DualSession {
                 rels: inner,
             });
         }
+        // The names a fragment's edits bring into the text, which the query as the user wrote
+        // it does not name.
+        let mut column_names: Vec<String> = shape.columns.iter().cloned().collect();
         for group in self.join_groups(text, shape, rels) {
+            column_names.extend(group.introduced_columns().map(str::to_string));
             let name = format!("__pond_frag_{:03}", fragments.len());
             fragments.push(Fragment {
                 name: name.clone(),
@@ -182,7 +186,7 @@ impl DualSession {
             sql,
             relations,
             run: self.run.as_str().to_string(),
-            column_names: shape.columns.iter().cloned().collect(),
+            column_names,
             star: shape.star,
             downloads_only: false,
             fragments,

@@ -216,6 +216,7 @@ export function handleSummary(data) {
     const t = data.metrics.flight_point_query_ms;
     const figures = {
       queries_per_s: data.metrics.iterations ? data.metrics.iterations.values.rate : 0,
+      queries: data.metrics.iterations ? data.metrics.iterations.values.count : 0,
       p50_ms: t ? t.values.med : null,
       p95_ms: t ? t.values['p(95)'] : null,
       p99_ms: t ? t.values['p(99)'] : null,

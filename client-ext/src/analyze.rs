@@ -90,9 +90,10 @@ pub struct Conjunct {
     pub columns: Vec<(String, String)>,
     /// Whether it holds a subquery (which reads relations of its own).
     pub has_subquery: bool,
-    /// For a term of an `ON` condition, the range of [`FlatJoin::tables`] its join sees: DuckDB
-    /// binds its names there (and then in the queries around), not among later-joined tables.
-    /// `None` for a WHERE term, which sees them all.
+    /// For a term of an `ON` condition, the range of [`FlatJoin::tables`] its join joins:
+    /// DuckDB binds its names there (then among the items before a comma, as a lateral join,
+    /// then in the queries around), not among later-joined tables. `None` for a WHERE term,
+    /// which sees them all.
     pub scope: Option<(usize, usize)>,
 }
 

@@ -187,11 +187,11 @@ mod tests {
         storage.store.put(&key, manifest::encode(&m)).await.unwrap();
     }
 
-    /// The store's newest last-modified time: where a clock stands when the youngest of them
-    /// was just written.
-    async fn newest_write(storage: &Storage) -> SystemTime {
+    /// The store's oldest and newest last-modified times.
+    async fn write_times(storage: &Storage) -> (SystemTime, SystemTime) {
         let all = storage.store.list(&Path::from("")).await.unwrap();
-        all.iter().map(|m| SystemTime::from(m.last_modified)).max().unwrap()
+        let times = || all.iter().map(|m| SystemTime::from(m.last_modified));
+        (times().min().unwrap(), times().max().unwrap())
     }
 
     #[tokio::test]
@@ -199,14 +199,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let written = storage(dir.path());
         unreachable(&written).await;
-        let clock = Arc::new(ManualClock::starting_at(newest_write(&written).await));
+        // The writes may straddle a millisecond: the grace period is measured from the oldest
+        // for "nothing goes" and past the newest for "everything goes".
+        let (oldest, newest) = write_times(&written).await;
+        let clock = Arc::new(ManualClock::starting_at(oldest));
         let storage = written.with_clock(clock.clone());
 
         clock.advance(GRACE);
         let report = storage.collect_garbage(&[], &[], GRACE).await.unwrap();
         assert_eq!(report, GcReport::default(), "within the grace period nothing goes");
 
-        clock.advance(Duration::from_millis(1));
+        clock.advance(newest.duration_since(oldest).unwrap() + Duration::from_millis(1));
         let report = storage.collect_garbage(&[], &[], GRACE).await.unwrap();
         assert_eq!((report.objects_deleted, report.manifests_deleted), (1, 1), "{report:?}");
         assert!(storage.store.list(&Path::from("")).await.unwrap().is_empty());

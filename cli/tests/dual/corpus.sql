@@ -1802,3 +1802,19 @@ SELECT x.oid, x.label,
         WHERE p.id = 1) AS n
 FROM (SELECT id AS oid, status AS label FROM cloud.orders WHERE id <= 12) x
 ORDER BY x.oid;
+
+-- name: split_on_term_name_of_two_later_tables_binds_outside
+SELECT x.oid, x.name,
+       (SELECT count(*)
+        FROM targets t
+        JOIN regions r ON r.code = t.region AND length(name) > 7
+        JOIN customers c ON c.region = t.region, cloud.products p
+        WHERE p.id = 1) AS n
+FROM (SELECT id AS oid, status AS name FROM cloud.orders WHERE id <= 6) x
+ORDER BY x.oid;
+
+-- name: split_on_term_reads_an_item_before_the_comma
+SELECT count(*) AS n
+FROM cloud.products p, targets t
+JOIN regions r ON r.code = t.region AND length(name) > 12, customers c
+WHERE c.region = t.region AND p.id <= 3;

@@ -335,14 +335,21 @@ fn join_group(
         (!within.is_empty() && within.len() == tables && located && within.iter().all(|i| rels[*i].side == side))
             .then_some(within)
     };
-    // An ON term binds its names among the tables its join sees (then in the queries around),
-    // while the group's WHERE and the rewritten text see every relation: a name that binds
-    // elsewhere in the ON than among all of them keeps the join whole, moved or not.
+    // An ON term binds its names among the tables its join sees (then among the FROM's items
+    // before a comma, as a lateral join, then in the queries around), while the group's WHERE
+    // and the rewritten text see every relation. A name binds alike when it reads the same
+    // member in both, or no member anywhere (then the query around binds it in both). Both
+    // readings of the scope, with and without the items before it, must agree.
+    let binds_in = |scope: (usize, usize), q: &str, name: &str| match owner_within(scope, q, name) {
+        Some(m) => owner(q, name) == Some(m),
+        None if q.is_empty() => !members.iter().any(|m| has(&m.2, name)),
+        None => owner(q, name).is_none(),
+    };
     let binds_alike = join.conjuncts.iter().all(|c| {
-        c.scope.is_none_or(|scope| {
+        c.scope.is_none_or(|(first, end)| {
             c.columns
                 .iter()
-                .all(|(q, name)| owner_within(scope, q, name) == owner(q, name))
+                .all(|(q, name)| binds_in((first, end), q, name) && binds_in((0, end), q, name))
         })
     });
     if !binds_alike {

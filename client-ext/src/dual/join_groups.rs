@@ -32,8 +32,9 @@
 //!   base tables of the group's side (its relations then run inside the fragment too) and the
 //!   term reads the group and no other relation of this FROM (TPC-H Q18's `o_orderkey IN
 //!   (SELECT l_orderkey … HAVING …)`);
-//! - every ON term's names bind to the same relations among the tables its join sees as among
-//!   all of this FROM's (the group's WHERE and the rewritten text see every relation).
+//! - every ON term's names bind to the same relations among the tables its join sees (and the
+//!   items before a comma) as among all of this FROM's, or to none of them anywhere (the
+//!   group's WHERE and the rewritten text see every relation).
 //!
 //! and a group aggregates early only when every call after the join is understood: a scalar
 //! function, a decomposable aggregate (`sum`, `count`, `min`, `max`, plain) of the group's
@@ -190,6 +191,9 @@ impl DualSession {
             let Some(members) = self.members(shape, rels, join) else {
                 continue;
             };
+            if !on_terms_bind_alike(join, &members) {
+                continue;
+            }
             // The types DuckDB gives the SELECT's aggregates, found on stand-ins of no rows.
             let local = &self.local;
             let types = |sql: &str| -> Option<Vec<String>> {
@@ -283,6 +287,49 @@ type Member<'s> = (usize, &'s TableRef, SchemaRef);
 
 /// The group of `side`'s relations in `join`, if the rewrite keeps every name the query uses;
 /// with `aggregating`, the group that aggregates its rows early, if the SELECT allows it.
+/// The name a query reads a table reference by, lower-cased.
+fn name_of(t: &TableRef) -> String {
+    if t.alias.is_empty() { &t.table } else { &t.alias }.to_lowercase()
+}
+
+fn has(schema: &SchemaRef, column: &str) -> bool {
+    schema.fields().iter().any(|f| f.name().eq_ignore_ascii_case(column))
+}
+
+/// The member a column reference reads among the members `within` (a range of them), if it
+/// reads one of them.
+fn owner_within(members: &[Member<'_>], within: (usize, usize), qualifier: &str, column: &str) -> Option<usize> {
+    let mut seen = members.iter().enumerate().take(within.1).skip(within.0);
+    if !qualifier.is_empty() {
+        return seen.find(|(_, (_, t, _))| name_of(t) == qualifier).map(|(i, _)| i);
+    }
+    let mut found = seen.filter(|(_, (_, _, s))| has(s, column));
+    let first = found.next()?;
+    found.next().is_none().then_some(first.0)
+}
+
+/// Whether every name of `join`'s ON terms binds as it would in a WHERE. An ON term binds its
+/// names among the tables its join joins (then among the FROM's items before a comma, as a
+/// lateral join, then in the queries around), while a group's WHERE and the rewritten text see
+/// every relation. A name binds alike when it reads the same member in both, or no member
+/// anywhere (then the query around binds it in both); both readings of the scope, with and
+/// without the items before it, must agree. When one does not, the join forms no group.
+fn on_terms_bind_alike(join: &FlatJoin, members: &[Member<'_>]) -> bool {
+    let everywhere = (0, members.len());
+    let binds_in = |scope: (usize, usize), q: &str, name: &str| match owner_within(members, scope, q, name) {
+        Some(m) => owner_within(members, everywhere, q, name) == Some(m),
+        None if q.is_empty() => !members.iter().any(|m| has(&m.2, name)),
+        None => owner_within(members, everywhere, q, name).is_none(),
+    };
+    join.conjuncts.iter().all(|c| {
+        c.scope.is_none_or(|(first, end)| {
+            c.columns
+                .iter()
+                .all(|(q, name)| binds_in((first, end), q, name) && binds_in((0, end), q, name))
+        })
+    })
+}
+
 #[allow(clippy::too_many_arguments)]
 fn join_group(
     text: &str,
@@ -301,28 +348,8 @@ fn join_group(
     if group.len() < fewest || group.len() == members.len() {
         return None;
     }
-    let name_of = |t: &TableRef| {
-        if t.alias.is_empty() {
-            t.table.clone()
-        } else {
-            t.alias.clone()
-        }
-        .to_lowercase()
-    };
-    let has = |schema: &SchemaRef, column: &str| schema.fields().iter().any(|f| f.name().eq_ignore_ascii_case(column));
-    // The member a column reference reads among the members `within` (a range of them), if it
-    // reads one of them.
-    let owner_within = |within: (usize, usize), qualifier: &str, column: &str| -> Option<usize> {
-        let mut seen = members.iter().enumerate().take(within.1).skip(within.0);
-        if !qualifier.is_empty() {
-            return seen.find(|(_, (_, t, _))| name_of(t) == qualifier).map(|(i, _)| i);
-        }
-        let mut found = seen.filter(|(_, (_, _, s))| has(s, column));
-        let first = found.next()?;
-        found.next().is_none().then_some(first.0)
-    };
     // The member a column reference reads, if it reads one of this FROM.
-    let owner = |qualifier: &str, column: &str| owner_within((0, members.len()), qualifier, column);
+    let owner = |qualifier: &str, column: &str| owner_within(members, (0, members.len()), qualifier, column);
     // The relations each term's subqueries read, when every one is a base table of the
     // statement on the group's side (no CTE, no table function); empty for a term without one.
     let subquery_rels = |span: (usize, usize)| -> Option<Vec<usize>> {
@@ -335,26 +362,6 @@ fn join_group(
         (!within.is_empty() && within.len() == tables && located && within.iter().all(|i| rels[*i].side == side))
             .then_some(within)
     };
-    // An ON term binds its names among the tables its join sees (then among the FROM's items
-    // before a comma, as a lateral join, then in the queries around), while the group's WHERE
-    // and the rewritten text see every relation. A name binds alike when it reads the same
-    // member in both, or no member anywhere (then the query around binds it in both). Both
-    // readings of the scope, with and without the items before it, must agree.
-    let binds_in = |scope: (usize, usize), q: &str, name: &str| match owner_within(scope, q, name) {
-        Some(m) => owner(q, name) == Some(m),
-        None if q.is_empty() => !members.iter().any(|m| has(&m.2, name)),
-        None => owner(q, name).is_none(),
-    };
-    let binds_alike = join.conjuncts.iter().all(|c| {
-        c.scope.is_none_or(|(first, end)| {
-            c.columns
-                .iter()
-                .all(|(q, name)| binds_in((first, end), q, name) && binds_in((0, end), q, name))
-        })
-    });
-    if !binds_alike {
-        return None;
-    }
     let term_rels: Vec<Option<Vec<usize>>> = join
         .conjuncts
         .iter()

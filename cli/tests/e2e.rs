@@ -902,7 +902,24 @@ async fn dual_execution_matches_all_local() {
                 .query(sql)
                 .unwrap_or_else(|e| panic!("{name} fails in DuckDB: {e}"));
             let mut expected = rows_as_text(&expected);
-            let outcome = match session.run(sql).await {
+            // Forced splits are read as streams: the final fragment runs as it is read.
+            let outcome = match mode {
+                "split" => match session.query_stream(sql).await {
+                    Ok(stream) => {
+                        let (venue, plan) = (stream.venue(), stream.plan().cloned());
+                        stream
+                            .try_collect::<Vec<_>>()
+                            .await
+                            .map(|batches| (venue, plan, batches, 0))
+                    }
+                    Err(e) => Err(e),
+                },
+                _ => session
+                    .run(sql)
+                    .await
+                    .map(|o| (o.venue, o.plan, o.batches, o.bytes_moved)),
+            };
+            let (venue, plan, batches, bytes_moved) = match outcome {
                 Ok(o) => o,
                 Err(e) => {
                     failures.push(format!("{mode}/{name}: error {e}"));
@@ -910,7 +927,7 @@ async fn dual_execution_matches_all_local() {
                 }
             };
             if mode == "split"
-                && let Some(plan) = &outcome.plan
+                && let Some(plan) = &plan
             {
                 *venues.entry("split fragments".to_string()).or_insert(0) += plan.fragments.len();
                 if plan.strategy.contains("aggregated before crossing") {
@@ -918,8 +935,8 @@ async fn dual_execution_matches_all_local() {
                 }
             }
             if mode == "auto" {
-                *venues.entry(format!("{:?}", outcome.venue)).or_insert(0) += 1;
-                if let Some(plan) = &outcome.plan {
+                *venues.entry(format!("{venue:?}")).or_insert(0) += 1;
+                if let Some(plan) = &plan {
                     let key = if plan.strategy.contains("whole tables") {
                         "fallback"
                     } else {
@@ -931,14 +948,14 @@ async fn dual_execution_matches_all_local() {
                     }
                 }
                 if name.starts_with("local_") {
-                    assert_eq!(outcome.venue, Venue::Local, "{name} ran {:?}", outcome.venue);
-                    assert_eq!(outcome.bytes_moved, 0, "{name} is local-only but moved bytes");
+                    assert_eq!(venue, Venue::Local, "{name} ran {venue:?}");
+                    assert_eq!(bytes_moved, 0, "{name} is local-only but moved bytes");
                 }
                 if name.starts_with("cloud_") {
-                    assert_eq!(outcome.venue, Venue::Remote, "{name} ran {:?}", outcome.venue);
+                    assert_eq!(venue, Venue::Remote, "{name} ran {venue:?}");
                 }
             }
-            let mut actual = rows_as_text(&outcome.batches);
+            let mut actual = rows_as_text(&batches);
             if !ordered(sql) {
                 expected.sort();
                 actual.sort();
@@ -984,6 +1001,83 @@ async fn dual_execution_matches_all_local() {
         .await
         .unwrap();
     assert_eq!(i64_at(&remote, 0), vec![0]);
+    server.stop();
+}
+
+/// `DualSession::query_stream` reads a split plan's final fragment as the caller reads: a
+/// caller that stops after the first batch moves a fraction of the result, and the plan's
+/// temporary tables go when the stream ends (locally at once, remotely at the next statement).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_split_query_streams_its_final_fragment() {
+    use pond_client::Venue;
+    let server = Server::start();
+    let token = server.token("ravi", false);
+    let mut cloud = server.client(&token).await;
+    cloud.execute("CREATE DATABASE shop").await.unwrap();
+    cloud
+        .execute("CREATE TABLE shop.events AS SELECT range AS id, range % 100 AS k FROM range(1000000)")
+        .await
+        .unwrap();
+    let mut session = server.dual_session(&token, None).await;
+    session
+        .run("CREATE TABLE keys AS SELECT range AS k, 'label ' || range AS label FROM range(100)")
+        .await
+        .unwrap();
+    session.run("ATTACH 'pond:shop' AS cloud").await.unwrap();
+    let query = "SELECT e.id, e.k, k.label FROM cloud.events e JOIN keys k USING (k)";
+    let temporary = "SELECT count(*) FROM duckdb_tables() WHERE temporary";
+
+    for run in ["local", "remote"] {
+        session.run(&format!("SET pond_run = '{run}'")).await.unwrap();
+        // Read to the end: every row, in batches, and no table left behind.
+        let before = session.link().moved();
+        let stream = session.query_stream(query).await.unwrap();
+        assert_eq!(stream.venue(), Venue::Dual, "{run}");
+        assert_eq!(stream.schema().fields().len(), 3, "{run}");
+        let batches: Vec<RecordBatch> = stream.try_collect().await.unwrap();
+        assert!(batches.len() > 1, "{run}: {} batches", batches.len());
+        assert_eq!(
+            batches.iter().map(RecordBatch::num_rows).sum::<usize>(),
+            1_000_000,
+            "{run}"
+        );
+        let whole = session.link().moved() - before;
+        let (_, left) = session.local().query(temporary).unwrap();
+        assert_eq!(i64_at(&left, 0), vec![0], "{run}: local temporary tables after the end");
+        let (_, remote) = session.cloud().unwrap().query_with_schema(temporary).await.unwrap();
+        assert_eq!(
+            i64_at(&remote, 0),
+            vec![0],
+            "{run}: remote temporary tables after the end"
+        );
+
+        // Stop after the first batch.
+        let before = session.link().moved();
+        let mut stream = session.query_stream(query).await.unwrap();
+        let first = stream.try_next().await.unwrap().expect("a first batch");
+        assert!(first.num_rows() > 0);
+        drop(stream);
+        let stopped = session.link().moved() - before;
+        if run == "remote" {
+            // The final fragment ran in the cloud: only what flow control let ahead crossed.
+            assert!(stopped * 2 < whole, "stopping early moved {stopped} bytes of {whole}");
+        }
+        let (_, left) = session.local().query(temporary).unwrap();
+        assert_eq!(
+            i64_at(&left, 0),
+            vec![0],
+            "{run}: local temporary tables after an early drop"
+        );
+        // The drop waits for the session's connection, which the stopped query holds until
+        // the server sees the stream go.
+        session.run("SELECT 42").await.unwrap();
+        let (_, remote) = session.cloud().unwrap().query_with_schema(temporary).await.unwrap();
+        assert_eq!(
+            i64_at(&remote, 0),
+            vec![0],
+            "{run}: remote temporary tables after the next statement"
+        );
+    }
     server.stop();
 }
 

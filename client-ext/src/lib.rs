@@ -41,11 +41,12 @@ use arrow_flight::error::FlightError;
 use arrow_flight::flight_service_client::FlightServiceClient;
 use arrow_flight::sql::client::{FlightSqlServiceClient, PreparedStatement};
 use arrow_flight::sql::{CommandStatementIngest, TableDefinitionOptions, TableExistsOption, TableNotExistOption};
+use futures::stream::BoxStream;
 use futures::{Stream, StreamExt, TryStreamExt};
 use tonic::transport::{ClientTlsConfig, Endpoint};
 
 pub use cookie::CookieChannel;
-pub use dual::{DualSession, Outcome, Progress, RunMode, Venue};
+pub use dual::{DualSession, DualStream, Outcome, Progress, RunMode, Venue};
 pub use link::Link;
 pub use local::LocalDb;
 pub use pond_proto::dual::{Plan, Side};
@@ -247,17 +248,26 @@ impl PondClient {
         &mut self,
         sql: &str,
     ) -> Result<impl Stream<Item = Result<RecordBatch, ClientError>> + use<>, ClientError> {
+        Ok(self.query_stream_with_schema(sql).await?.1)
+    }
+
+    /// [`Self::query_stream`], with the result's schema. An error that binding the query
+    /// raises comes here, before any row: the server prepares the query to answer.
+    pub async fn query_stream_with_schema(
+        &mut self,
+        sql: &str,
+    ) -> Result<(SchemaRef, BoxStream<'static, Result<RecordBatch, ClientError>>), ClientError> {
         let info = self.plan_query(sql).await?;
-        let inline = match inline_result(&info) {
-            Some(result) => result?.1,
-            None => Vec::new(),
+        let (schema, inline) = match inline_result(&info) {
+            Some(result) => result?,
+            None => (Arc::new(info.clone().try_decode_schema()?), Vec::new()),
         };
         let mut streams = Vec::new();
         for endpoint in info.endpoint {
             streams.push(self.fetch(endpoint).await?.map_err(ClientError::from));
         }
         let inline = futures::stream::iter(inline.into_iter().map(Ok));
-        Ok(inline.chain(futures::stream::iter(streams).flatten()))
+        Ok((schema, inline.chain(futures::stream::iter(streams).flatten()).boxed()))
     }
 
     /// GetFlightInfo for a query, asking for its result inline up to [`INLINE_LIMIT`] bytes.
@@ -326,17 +336,8 @@ impl PondClient {
 
     /// Runs a query and returns its schema and batches.
     pub async fn query_with_schema(&mut self, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>), ClientError> {
-        let info = self.plan_query(sql).await?;
-        if let Some(result) = inline_result(&info) {
-            return result;
-        }
-        let schema = Arc::new(info.clone().try_decode_schema()?);
-        let mut batches = Vec::new();
-        for endpoint in info.endpoint {
-            let stream = self.fetch(endpoint).await?;
-            batches.extend(stream.try_collect::<Vec<_>>().await?);
-        }
-        Ok((schema, batches))
+        let (schema, stream) = self.query_stream_with_schema(sql).await?;
+        Ok((schema, stream.try_collect().await?))
     }
 
     /// Runs a statement that returns no rows; returns the rows changed.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, RecordBatch};
 use arrow::datatypes::SchemaRef;
-use pond_duckdb::engine::{Connection, Database, column_definitions, quote_ident};
+use pond_duckdb::engine::{Connection, Database, ResultStream, column_definitions, quote_ident};
 
 use crate::ClientError;
 
@@ -46,14 +46,17 @@ impl LocalDb {
 
     /// Runs one statement and returns its schema and batches.
     pub fn query(&self, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>), ClientError> {
-        let mut stmt = self.conn.prepare(sql)?;
-        let mut stream = stmt.execute_streaming()?;
-        let schema = stream.schema();
+        let mut stream = self.query_stream(sql)?;
         let mut out = Vec::new();
         while let Some(b) = stream.next_batch()? {
             out.push(b);
         }
-        Ok((schema, out))
+        Ok((stream.schema(), out))
+    }
+
+    /// Runs one statement; its batches are fetched one by one as the stream is read.
+    pub fn query_stream(&self, sql: &str) -> Result<ResultStream<'_>, ClientError> {
+        Ok(self.conn.prepare(sql)?.into_stream()?)
     }
 
     /// Runs statements, discarding results.

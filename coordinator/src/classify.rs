@@ -49,6 +49,10 @@ pub struct Classification {
     /// (`SET`, `RESET`, `PRAGMA name = value`), which the session carries to its other
     /// connections once it ran (`Session::record_settings`).
     pub changes_settings: bool,
+    /// Names the `temp` catalog (`temp.main.t`) or creates a temporary object (`CREATE
+    /// [OR REPLACE] TEMP|TEMPORARY …`): temporary objects live on the session's own connection
+    /// only, so the statement runs there, waiting for it, never on a fresh one.
+    pub names_temporary: bool,
     /// The first keyword, upper case (`SELECT`, `INSERT`, …): the statement's kind in the
     /// query history; `UNKNOWN` for a text the lexer cannot read.
     pub kind: String,
@@ -69,6 +73,7 @@ pub fn classify(sql: &str) -> Result<Classification> {
             advances_a_sequence: true,
             changes_settings: false,
             seeds_random: true,
+            names_temporary: true,
             kind: "UNKNOWN".into(),
         });
     };
@@ -85,6 +90,7 @@ pub fn classify(sql: &str) -> Result<Classification> {
         advances_a_sequence: advances_a_sequence(&tokens),
         changes_settings: changes_settings(&tokens),
         seeds_random: names("setseed"),
+        names_temporary: names_temporary(&tokens),
         kind: tokens
             .iter()
             .find_map(Token::name)
@@ -97,6 +103,18 @@ fn changes_settings(tokens: &[Token]) -> bool {
     statement_starts(tokens).any(|i| {
         let word = |k: usize, w: &str| tokens.get(i + k).is_some_and(|t| t.is_word(w));
         word(0, "set") || word(0, "reset") || (word(0, "pragma") && tokens.get(i + 2).is_some_and(|t| t.is_punct('=')))
+    })
+}
+
+/// See [`Classification::names_temporary`].
+fn names_temporary(tokens: &[Token]) -> bool {
+    let word = |i: usize, w: &str| tokens.get(i).is_some_and(|t| t.is_word(w));
+    (0..tokens.len()).any(|i| {
+        let temporary = tokens[i].name().is_some_and(|n| n == "temp" || n == "temporary");
+        temporary
+            && (tokens.get(i + 1).is_some_and(|t| t.is_punct('.'))
+                || (i >= 1 && word(i - 1, "create"))
+                || (i >= 3 && word(i - 1, "replace") && word(i - 2, "or") && word(i - 3, "create")))
     })
 }
 
@@ -127,6 +145,21 @@ mod tests {
                 .changes_settings
         );
         assert!(classify("SELECT setseed(0.5)").unwrap().seeds_random);
+        for temporary in [
+            "DROP TABLE IF EXISTS temp.main.\"t\"",
+            "SELECT * FROM \"TEMP\".t",
+            "create temp table t (x INT)",
+            "CREATE OR REPLACE TEMPORARY VIEW v AS SELECT 1",
+        ] {
+            assert!(classify(temporary).unwrap().names_temporary, "{temporary}");
+        }
+        for not in [
+            "SELECT temp FROM readings",
+            "CREATE TABLE temp (x INT)",
+            "SELECT 'temp.t'",
+        ] {
+            assert!(!classify(not).unwrap().names_temporary, "{not}");
+        }
         assert!(!classify("SELECT 'setseed(0.5)'").unwrap().seeds_random);
     }
 

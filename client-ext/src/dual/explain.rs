@@ -9,6 +9,7 @@
 use std::time::Instant;
 
 use super::routing::{Rel, assign_sides};
+use super::stream::Finish;
 use super::{DualSession, Outcome, RunMode, Venue};
 use crate::ClientError;
 use crate::analyze::{self, QueryShape};
@@ -82,7 +83,7 @@ impl DualSession {
             self.run = RunMode::Remote;
         }
         let started = Instant::now();
-        let result = self.run_dual(query, shape, rels, true).await;
+        let result = self.run_dual(query, shape, rels, Finish::Collect, true).await;
         self.run = saved;
         let (outcome, measured) = result?;
         let plan = outcome.plan.clone().unwrap_or_default();

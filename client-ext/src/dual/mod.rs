@@ -32,6 +32,7 @@ mod link_estimate;
 mod plan;
 mod routing;
 mod session;
+mod stream;
 mod user_error;
 
 use std::collections::BTreeMap;
@@ -44,6 +45,9 @@ use futures::TryStreamExt;
 use pond_duckdb::lexer::TokenKind;
 use pond_proto::dual::Plan;
 use tracing::Instrument;
+
+pub use stream::DualStream;
+use stream::{Deferred, Finish};
 
 use crate::local::LocalDb;
 use crate::sql_words::{self, Lexed};
@@ -196,6 +200,13 @@ pub struct DualSession {
     function_kinds: Option<Arc<BTreeMap<String, join_groups::FunctionKind>>>,
     /// Tests' forced splits: every plan takes as many fragments as it can, whatever they cost.
     prefer_fragments: bool,
+    /// How the statement running now hands its final query's rows over (`stream.rs`).
+    finish: Finish,
+    /// Its final query, left for [`DualSession::query_stream`] to read.
+    deferred: Option<Deferred>,
+    /// Remote temporary tables of streams dropped before their end, dropped at the next
+    /// statement.
+    abandoned_remote_temps: Vec<String>,
 }
 
 impl DualSession {
@@ -230,6 +241,9 @@ impl DualSession {
             local_statistics: Default::default(),
             function_kinds: None,
             prefer_fragments: false,
+            finish: Finish::Collect,
+            deferred: None,
+            abandoned_remote_temps: Vec::new(),
         })
     }
 
@@ -311,6 +325,7 @@ impl DualSession {
     /// Runs one statement, in a trace span of its own (exported with `--otlp-endpoint`; the
     /// server's spans for it join the same trace).
     pub async fn run(&mut self, sql: &str) -> Result<Outcome, ClientError> {
+        self.drop_abandoned_temps().await;
         let text = sql_words::statement_text(sql);
         let span = tracing::info_span!(
             target: "pond_trace",
@@ -398,17 +413,7 @@ impl DualSession {
         })
     }
 
-    /// Collects a query's result as a stream would deliver it (for callers that want
-    /// batches one by one); dual plans collect the final result first.
-    pub async fn query_stream(
-        &mut self,
-        sql: &str,
-    ) -> Result<impl futures::Stream<Item = Result<RecordBatch, ClientError>> + use<>, ClientError> {
-        let outcome = self.run(sql).await?;
-        Ok(futures::stream::iter(outcome.batches.into_iter().map(Ok)))
-    }
-
-    /// Runs a query and collects its batches.
+    /// Runs a query and collects its batches (read through [`DualSession::query_stream`]).
     pub async fn query(&mut self, sql: &str) -> Result<Vec<RecordBatch>, ClientError> {
         self.query_stream(sql).await?.try_collect().await
     }

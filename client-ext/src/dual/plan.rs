@@ -20,6 +20,7 @@ use pond_proto::dual::{Bridge, Edit, Fragment, Plan, PlanRequest, Relation, Side
 use tracing::Instrument;
 
 use super::routing::{Rel, with_alias};
+use super::stream::{Finish, drop_remote_temps};
 use super::user_error::{splice, splice_mapped};
 use super::{DualSession, Outcome, Venue};
 use crate::ClientError;
@@ -35,11 +36,19 @@ pub(super) struct Measured {
     pub result_bytes: u64,
 }
 
-/// The temporary tables a plan created on each side, dropped when its statement ends.
+/// The temporary tables a plan created on each side, dropped when its statement ends (or its
+/// stream, `stream.rs`).
 #[derive(Default)]
-struct Temps {
-    local: Vec<String>,
-    remote: Vec<String>,
+pub(super) struct Temps {
+    pub local: Vec<String>,
+    pub remote: Vec<String>,
+}
+
+/// What running a plan leaves: what it measured, and the temporary tables it made.
+#[derive(Default)]
+struct Effects {
+    measured: Measured,
+    temps: Temps,
 }
 
 /// Placeholder names are fixed-width so no one is a prefix of another.
@@ -249,6 +258,7 @@ impl DualSession {
         text: &str,
         shape: &QueryShape,
         rels: &[Rel],
+        finish: Finish,
         explain: bool,
     ) -> Result<(Outcome, Measured), ClientError> {
         let before = self.link.moved();
@@ -263,10 +273,9 @@ impl DualSession {
             .await?;
         let mut planning_bytes = self.link.moved() - before;
         self.check_plan(&request, &plan)?;
-        let mut measured = Measured::default();
-        let mut temps = Temps::default();
+        let mut effects = Effects::default();
         let mut result = self
-            .execute_plan(&plan, text, rels, &fragments, &mut measured, &mut temps)
+            .execute_plan(&plan, text, rels, &fragments, finish, &mut effects)
             .await;
         // A read-only token may not upload: such a user's mixed queries run locally.
         let uploads = plan.bridges.iter().any(|b| b.from == Side::Local as i32);
@@ -281,9 +290,9 @@ impl DualSession {
             planning_bytes += self.link.moved() - replanned;
             self.check_plan(&request, &plan)?;
             if plan.bridges.iter().all(|b| b.from == Side::Remote as i32) {
-                measured = Measured::default();
+                effects.measured = Measured::default();
                 result = self
-                    .execute_plan(&plan, text, rels, &fragments, &mut measured, &mut temps)
+                    .execute_plan(&plan, text, rels, &fragments, finish, &mut effects)
                     .await;
             }
         }
@@ -301,24 +310,22 @@ impl DualSession {
             plan = self.cloud_client("a query on cloud data")?.plan_dual(&request).await?;
             planning_bytes += self.link.moved() - replanned;
             self.check_plan(&request, &plan)?;
-            measured = Measured::default();
+            effects.measured = Measured::default();
             result = self
-                .execute_plan(&plan, text, rels, &fragments, &mut measured, &mut temps)
+                .execute_plan(&plan, text, rels, &fragments, finish, &mut effects)
                 .await;
         }
-        for t in &temps.local {
-            self.local.drop_temp(t);
-        }
-        if !temps.remote.is_empty()
-            && let Some(cloud) = self.cloud.as_mut()
-        {
-            let drops: Vec<String> = temps
-                .remote
-                .iter()
-                .map(|t| format!("DROP TABLE IF EXISTS {}", pond_planner::temp_name(t)))
-                .collect();
-            if let Err(e) = cloud.execute(&drops.join("; ")).await {
-                tracing::warn!(error = %e, "could not drop the plan's temporary tables");
+        let Effects { measured, temps } = effects;
+        match self.deferred.as_mut() {
+            // The final query reads them as its stream is read.
+            Some(deferred) if result.is_ok() => deferred.temps = temps,
+            _ => {
+                for t in &temps.local {
+                    self.local.drop_temp(t);
+                }
+                if let Some(cloud) = self.cloud.as_mut() {
+                    drop_remote_temps(cloud, &temps.remote).await;
+                }
             }
         }
         let (schema, batches) = result?;
@@ -443,9 +450,10 @@ impl DualSession {
         text: &str,
         rels: &[Rel],
         fragments: &[UserFragment],
-        measured: &mut Measured,
-        temps: &mut Temps,
+        finish: Finish,
+        effects: &mut Effects,
     ) -> Result<(SchemaRef, Vec<RecordBatch>), ClientError> {
+        let Effects { measured, temps } = effects;
         for bridge in &plan.bridges {
             let started = Instant::now();
             let before = self.link.moved();
@@ -496,7 +504,19 @@ impl DualSession {
         }
         let final_sql = splice_mapped(text, edits);
         let started = Instant::now();
-        if plan.run_on == Side::Remote as i32 {
+        let run_on = if plan.run_on == Side::Remote as i32 {
+            Side::Remote
+        } else {
+            Side::Local
+        };
+        if finish == Finish::Defer {
+            let outcome = self
+                .defer(run_on, &final_sql.sql)
+                .await
+                .map_err(|e| final_sql.user_error(text, e))?;
+            return Ok((outcome.schema, Vec::new()));
+        }
+        if run_on == Side::Remote {
             let before = self.link.moved();
             let result = self
                 .cloud_client("a remote query")?

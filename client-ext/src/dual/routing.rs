@@ -12,6 +12,7 @@ use pond_duckdb::engine::quote_ident;
 use pond_duckdb::lexer::TokenKind;
 use pond_proto::dual::Side;
 
+use super::stream::Finish;
 use super::user_error::{Spliced, splice_mapped};
 use super::{DualSession, Outcome, RunMode, Venue, returns_rows};
 use crate::ClientError;
@@ -66,7 +67,7 @@ impl DualSession {
     pub(super) async fn run_statement(&mut self, text: &str) -> Result<Outcome, ClientError> {
         let json = self.local.serialize(text)?;
         match analyze::analyze(text, &json) {
-            Ok(shape) => self.run_query(text, &shape).await,
+            Ok(shape) => self.run_query(text, &shape, self.finish).await,
             Err(AnalyzeError::NotAQuery(_)) => self.run_other(text).await,
             Err(AnalyzeError::Shape(reason)) => {
                 tracing::debug!(%reason, "could not analyze; running locally");
@@ -160,7 +161,7 @@ impl DualSession {
         }
     }
 
-    async fn run_query(&mut self, text: &str, shape: &QueryShape) -> Result<Outcome, ClientError> {
+    async fn run_query(&mut self, text: &str, shape: &QueryShape, finish: Finish) -> Result<Outcome, ClientError> {
         let rels = assign_sides(self.resolve(text, shape));
         let has_remote = rels.iter().any(|r| r.side == Side::Remote);
         let has_local = rels.iter().any(|r| r.side == Side::Local);
@@ -181,15 +182,15 @@ impl DualSession {
                     .map(|r| (r.span, with_alias(&r.source, &r.alias)))
                     .collect();
                 let sql = splice_mapped(text, edits);
-                let result = if side == Side::Local {
-                    self.run_local(&sql.sql)
-                } else {
-                    self.run_remote(&sql.sql).await
+                let result = match (finish, side) {
+                    (Finish::Collect, Side::Local) => self.run_local(&sql.sql),
+                    (Finish::Collect, _) => self.run_remote(&sql.sql).await,
+                    (Finish::Defer, side) => self.defer(side, &sql.sql).await,
                 };
                 result.map_err(|e| sql.user_error(text, e))
             }
             None => {
-                let (outcome, _) = self.run_dual(text, shape, &rels, false).await?;
+                let (outcome, _) = self.run_dual(text, shape, &rels, finish, false).await?;
                 Ok(outcome)
             }
         }
@@ -256,7 +257,7 @@ impl DualSession {
         shape: &QueryShape,
         target_side: Side,
     ) -> Result<Outcome, ClientError> {
-        let result = Box::pin(self.run_query(&write.query, shape)).await?;
+        let result = Box::pin(self.run_query(&write.query, shape, Finish::Collect)).await?;
         let temp = "__pond_result";
         let statement = format!("{} SELECT * FROM {}", write.prefix, pond_planner::temp_name(temp));
         if target_side == Side::Local {

@@ -20,6 +20,7 @@ use std::time::Duration;
 use pond_duckling::{Connection, DucklingError};
 use tracing::warn;
 
+use crate::classify::Classification;
 use crate::error::{CoordinatorError, Result};
 use crate::session::{Access, Session};
 
@@ -38,10 +39,11 @@ pub(super) fn duckdb_span() -> tracing::Span {
 }
 
 /// The connection a statement needs: its Flight transaction's, the session's own for SQL
-/// transaction control (a `BEGIN` on a fresh connection would open nothing), or any.
-pub(super) fn access_for(transaction: &Option<String>, control: Option<bool>) -> Access {
-    match (transaction, control) {
-        (None, Some(_)) => Access::Own,
+/// transaction control (a `BEGIN` on a fresh connection would open nothing) and for temporary
+/// objects (which live there only), or any.
+pub(super) fn access_for(transaction: &Option<String>, statement: &Classification) -> Access {
+    match transaction {
+        None if statement.transaction_control.is_some() || statement.names_temporary => Access::Own,
         _ => transaction.clone().into(),
     }
 }

@@ -19,13 +19,13 @@ use arrow::datatypes::SchemaRef;
 use pond_duckling::StatementKind;
 use tokio::sync::mpsc;
 
-use super::connection::{CancelOnDrop, duckdb_span};
+use super::connection::{CancelOnDrop, access_for, duckdb_span};
 use super::pond_views::run_prelude;
 use super::statements::{Planned, PlannedResult, allowed_kinds, collect, is_read};
 use super::streaming::{STREAM_WINDOW, send_batches};
 use crate::classify::Classification;
 use crate::error::{CoordinatorError, Result};
-use crate::session::{Access, ConnGuard, PendingQuery, Session, SqlQuery};
+use crate::session::{ConnGuard, PendingQuery, Session, SqlQuery};
 
 /// What [`start_on`] reports once the statement is prepared, or has run far enough.
 enum Started {
@@ -87,6 +87,7 @@ pub(super) async fn start_statement(
     // Kept to run the query again at DoGet if it must give its connection back first.
     let (rerun_sql, rerun_prelude) = (sql.to_string(), prelude.clone());
     let advances_a_sequence = statement.advances_a_sequence;
+    let access = access_for(&None, statement);
     let starting = Starting {
         sql: sql.to_string(),
         leaves_nothing: prelude.is_none() && !statement.seeds_random,
@@ -98,7 +99,7 @@ pub(super) async fn start_statement(
         let _statement = statement_span.enter();
         let mut started_tx = Some(started_tx);
         let result = s.duckling().running(|| {
-            let conn = s.acquire(&Access::Any)?;
+            let conn = s.acquire(&access)?;
             let _duckdb = duckdb_span().entered();
             s.started(&qid, conn.interrupt_handle())?;
             let result = start_on(&conn, &s, starting, inline, &mut started_tx, &tx);

@@ -239,7 +239,7 @@ impl Coordinator {
         let sql_owned = sql.to_string();
         let settings = statement.changes_settings.then(|| sql.to_string());
         let txn = transaction.map(str::to_string);
-        let pending = on_connection(session, access_for(&txn, control), move |s, conn| {
+        let pending = on_connection(session, access_for(&txn, &statement), move |s, conn| {
             run_prelude(conn, prelude.as_deref())?;
             let (mut stmt, described) = prepare_script(conn, &sql_owned, &allowed_kinds(s.principal()))?;
             let single = described.statements == 1;
@@ -306,9 +306,10 @@ impl Coordinator {
         }
         let sql = sql.to_string();
         let txn = transaction.map(str::to_string);
+        let access = access_for(&txn, &statement);
         let control = statement.transaction_control;
         let changes_settings = statement.changes_settings;
-        on_connection(session, access_for(&txn, control), move |s, conn| {
+        on_connection(session, access, move |s, conn| {
             let (mut stmt, _) = prepare_script(conn, &sql, &allowed_kinds(s.principal()))?;
             let result = stmt.execute().map(|n| n as i64).map_err(Into::into);
             track_session_state(s, control, changes_settings.then_some(sql.as_str()), result)

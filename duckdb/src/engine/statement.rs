@@ -242,12 +242,27 @@ impl<'c> Prepared<'c> {
     /// result's (it can be more specific than [`Self::result_schema`] when parameter types
     /// were only known once bound).
     pub fn execute_streaming(&mut self) -> Result<ResultStream<'_>> {
+        let changes_binding = self.about_to_stream()?;
+        ResultStream::start(self, changes_binding)
+    }
+
+    /// [`Self::execute_streaming`], the stream owning the statement: it can be returned from
+    /// where the statement was prepared.
+    pub fn into_stream(mut self) -> Result<ResultStream<'c>> {
+        let changes_binding = self.about_to_stream()?;
+        ResultStream::start_owned(self, changes_binding)
+    }
+
+    /// What starting a stream of this statement takes: refused when interrupted; the binding
+    /// generation advanced when it may change how SQL binds (returned, for the stream to
+    /// advance it again when it ends).
+    fn about_to_stream(&mut self) -> Result<bool> {
         self.refuse_if_interrupted()?;
         let changes_binding = self.may_change_binding();
         if changes_binding {
             self.conn.generation().advance();
         }
-        ResultStream::start(self, changes_binding)
+        Ok(changes_binding)
     }
 
     /// Executes to completion and returns the number of rows changed (0 for non-DML).

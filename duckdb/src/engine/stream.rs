@@ -1,8 +1,9 @@
 //! A running query's result, fetched chunk by chunk as Arrow record batches.
 //!
 //! Invariants:
-//! - A [`ResultStream`] mutably borrows its statement, so the statement neither runs again nor
-//!   drops while its result is read; it owns the DuckDB result and destroys it once.
+//! - A [`ResultStream`] mutably borrows its statement, or owns it ([`Prepared::into_stream`]),
+//!   so the statement neither runs again nor drops while its result is read; it owns the DuckDB
+//!   result and destroys it once, before an owned statement.
 //! - Every batch has the stream's schema and at most one DuckDB vector (2,048 rows).
 //! - An interrupt nobody asked for is DuckDB losing a worker thread's error: the stream finds
 //!   that error (running a SELECT again) or says it is lost; it never reports a cancel that did
@@ -39,17 +40,37 @@ pub struct ResultStream<'s> {
     /// The result ended with an error that [`Self::recover_worker_error`] reported.
     failed: bool,
     conn: &'s Connection,
+    /// The statement, when the stream owns it: kept alive while `stmt` is used, and dropped
+    /// after the result (fields drop after [`Drop::drop`] ran).
+    _owned: Option<Prepared<'s>>,
 }
 
 impl<'s> ResultStream<'s> {
     /// Runs `stmt` with a streaming result. `changes_binding`: the statement may change how SQL
     /// binds, and the generation advanced before it started.
     pub(super) fn start(stmt: &'s mut Prepared<'_>, changes_binding: bool) -> Result<Self> {
+        Self::run(stmt.raw, stmt.kind(), stmt.conn, changes_binding, None)
+    }
+
+    /// Runs `stmt` as [`Self::start`] does, the stream owning the statement.
+    pub(super) fn start_owned(stmt: Prepared<'s>, changes_binding: bool) -> Result<Self> {
+        Self::run(stmt.raw, stmt.kind(), stmt.conn, changes_binding, Some(stmt))
+    }
+
+    /// Runs the statement `raw`, which the caller keeps alive while the stream lives (borrowed
+    /// by it, or `owned`).
+    fn run(
+        raw: ffi::duckdb_prepared_statement,
+        kind: StatementKind,
+        conn: &'s Connection,
+        changes_binding: bool,
+        owned: Option<Prepared<'s>>,
+    ) -> Result<Self> {
         // SAFETY: the result is owned by the ResultStream (or destroyed here on error); column
         // names belong to the result; logical types are destroyed by convert_types.
         unsafe {
             let mut res: ffi::duckdb_result = std::mem::zeroed();
-            let state = ffi::duckdb_execute_prepared_streaming(stmt.raw, &mut res);
+            let state = ffi::duckdb_execute_prepared_streaming(raw, &mut res);
             if let Some(e) = result_error(&mut res, state) {
                 ffi::duckdb_destroy_result(&mut res);
                 return Err(e);
@@ -67,11 +88,12 @@ impl<'s> ResultStream<'s> {
                 options,
                 schema,
                 ffi_schema,
-                stmt: stmt.raw,
-                kind: stmt.kind(),
+                stmt: raw,
+                kind,
                 changes_binding,
                 failed: false,
-                conn: stmt.conn,
+                conn,
+                _owned: owned,
             })
         }
     }
@@ -242,6 +264,27 @@ mod tests {
             rows += b.num_rows();
         }
         assert_eq!(rows, 5000);
+    }
+
+    /// A stream returned from where its statement was prepared: the statement lives as long as
+    /// the stream, and one that changes how SQL binds advances the generation once it ends.
+    #[test]
+    fn a_stream_that_owns_its_statement_outlives_the_call_that_prepared_it() {
+        let c = conn();
+        let start = |sql: &str| c.prepare(sql).unwrap().into_stream().unwrap();
+        let mut stream = start("SELECT range AS i FROM range(5000)");
+        let mut rows = 0;
+        while let Some(b) = stream.next_batch().unwrap() {
+            rows += b.num_rows();
+        }
+        assert_eq!(rows, 5000);
+        let before = c.generation().current();
+        let created = start("CREATE TABLE t AS SELECT 1 AS x");
+        let during = c.generation().current();
+        assert!(during > before, "the generation advances when it starts");
+        drop(created);
+        assert!(c.generation().current() > during, "and again when it ends");
+        assert!(c.prepare("SELECT x FROM t").is_ok());
     }
 
     #[test]

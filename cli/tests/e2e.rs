@@ -1077,6 +1077,32 @@ async fn a_split_query_streams_its_final_fragment() {
             vec![0],
             "{run}: remote temporary tables after the next statement"
         );
+
+        // A call cancelled part way (its plan made, its bridges moving, or its stream ready)
+        // leaves the next statement as it would be: answered whole, and no table behind.
+        for after_ms in [1, 5, 20, 200] {
+            let call = session.query_stream(query);
+            let _ = tokio::time::timeout(Duration::from_millis(after_ms), call).await;
+            let outcome = session.run("SELECT count(*) FROM keys").await.unwrap();
+            assert_eq!(
+                i64_at(&outcome.batches, 0),
+                vec![100],
+                "{run}: after a cancel at {after_ms} ms"
+            );
+        }
+        let (_, left) = session.local().query(temporary).unwrap();
+        assert_eq!(
+            i64_at(&left, 0),
+            vec![0],
+            "{run}: local temporary tables after cancelled calls"
+        );
+        session.run("SELECT 42").await.unwrap();
+        let (_, remote) = session.cloud().unwrap().query_with_schema(temporary).await.unwrap();
+        assert_eq!(
+            i64_at(&remote, 0),
+            vec![0],
+            "{run}: remote temporary tables after cancelled calls"
+        );
     }
     server.stop();
 }

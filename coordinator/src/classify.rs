@@ -51,7 +51,8 @@ pub struct Classification {
     pub changes_settings: bool,
     /// Names the `temp` catalog (`temp.main.t`) or creates a temporary object (`CREATE
     /// [OR REPLACE] TEMP|TEMPORARY …`): temporary objects live on the session's own connection
-    /// only, so the statement runs there, waiting for it, never on a fresh one.
+    /// only, so the statement waits a while for it before it takes a fresh one
+    /// (`Access::Temporary`). An alias named `temp` counts too: it only waits.
     pub names_temporary: bool,
     /// The first keyword, upper case (`SELECT`, `INSERT`, …): the statement's kind in the
     /// query history; `UNKNOWN` for a text the lexer cannot read.

@@ -214,6 +214,9 @@ impl Activity {
     }
 }
 
+/// How long a statement on temporary objects waits for the session's busy connection.
+pub const TEMPORARY_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Which connection a call needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Access {
@@ -221,6 +224,11 @@ pub enum Access {
     Any,
     /// The session's connection, waiting for it (transaction control must run there).
     Own,
+    /// The session's connection, waiting up to [`TEMPORARY_WAIT`] for it, then a fresh one:
+    /// temporary objects live on the session's connection only, and a query whose stream the
+    /// client just dropped lets go of it within moments, but a result the client is still
+    /// reading holds it as long as the client likes.
+    Temporary,
     /// The connection of the session's open Flight SQL transaction.
     Transaction(String),
     /// A new connection at the session's database and schema, sharing none of its
@@ -479,7 +487,13 @@ impl Session {
                 s.schema.clone(),
             )
         };
-        let guard = if wait {
+        let guard = if matches!(access, Access::Temporary) && !wait {
+            match self.conn.try_lock() {
+                Some(g) => Some(g),
+                None if self.demote_unfetched() => Some(self.conn.lock()),
+                None => self.conn.try_lock_for(TEMPORARY_WAIT),
+            }
+        } else if wait {
             self.demote_unfetched();
             let g = self.conn.lock();
             // The transaction may have ended while this call waited for its connection.
@@ -920,6 +934,26 @@ mod tests {
             setting(&session.acquire(&Access::Fresh).unwrap(), "default_null_order"),
             "NULLS_LAST"
         );
+    }
+
+    /// A statement on temporary objects gets the session's connection once a call lets go of
+    /// it moments later, and a fresh one when it stays held.
+    #[test]
+    fn temporary_objects_wait_a_while_for_the_sessions_connection() {
+        let (_dir, session) = session();
+        let session = Arc::new(session);
+        let held = session.acquire(&Access::Own).unwrap();
+        let s = Arc::clone(&session);
+        let waiter =
+            std::thread::spawn(move || matches!(s.acquire(&Access::Temporary).unwrap(), ConnGuard::Session { .. }));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        drop(held);
+        assert!(waiter.join().unwrap(), "it waits for the connection to be let go");
+        let _held = session.acquire(&Access::Own).unwrap();
+        let started = std::time::Instant::now();
+        let fresh = session.acquire(&Access::Temporary).unwrap();
+        assert!(matches!(fresh, ConnGuard::Fresh(_)));
+        assert!(started.elapsed() >= TEMPORARY_WAIT, "a fresh one only after the wait");
     }
 
     /// A plain read on the session's connection, as the GetFlightInfo fast path runs one.

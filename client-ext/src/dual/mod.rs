@@ -204,6 +204,8 @@ pub struct DualSession {
     finish: Finish,
     /// Its final query, left for [`DualSession::query_stream`] to read.
     deferred: Option<Deferred>,
+    /// The temporary tables its plan made so far (`plan.rs`).
+    temps: plan::Temps,
     /// Remote temporary tables of streams dropped before their end, dropped at the next
     /// statement.
     abandoned_remote_temps: Vec<String>,
@@ -243,6 +245,7 @@ impl DualSession {
             prefer_fragments: false,
             finish: Finish::Collect,
             deferred: None,
+            temps: Default::default(),
             abandoned_remote_temps: Vec::new(),
         })
     }
@@ -325,6 +328,14 @@ impl DualSession {
     /// Runs one statement, in a trace span of its own (exported with `--otlp-endpoint`; the
     /// server's spans for it join the same trace).
     pub async fn run(&mut self, sql: &str) -> Result<Outcome, ClientError> {
+        self.run_finishing(sql, Finish::Collect).await
+    }
+
+    /// [`Self::run`], its final query's rows handed over as `finish` says. Set anew for each
+    /// statement, and what a cancelled `query_stream` left behind is let go first.
+    async fn run_finishing(&mut self, sql: &str, finish: Finish) -> Result<Outcome, ClientError> {
+        self.finish = finish;
+        self.abandon_leftovers();
         self.drop_abandoned_temps().await;
         let text = sql_words::statement_text(sql);
         let span = tracing::info_span!(

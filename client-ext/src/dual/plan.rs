@@ -44,13 +44,6 @@ pub(super) struct Temps {
     pub remote: Vec<String>,
 }
 
-/// What running a plan leaves: what it measured, and the temporary tables it made.
-#[derive(Default)]
-struct Effects {
-    measured: Measured,
-    temps: Temps,
-}
-
 /// Placeholder names are fixed-width so no one is a prefix of another.
 fn placeholder(i: usize) -> String {
     format!("__pond_ref_{i:03}")
@@ -273,9 +266,9 @@ impl DualSession {
             .await?;
         let mut planning_bytes = self.link.moved() - before;
         self.check_plan(&request, &plan)?;
-        let mut effects = Effects::default();
+        let mut measured = Measured::default();
         let mut result = self
-            .execute_plan(&plan, text, rels, &fragments, finish, &mut effects)
+            .execute_plan(&plan, text, rels, &fragments, finish, &mut measured)
             .await;
         // A read-only token may not upload: such a user's mixed queries run locally.
         let uploads = plan.bridges.iter().any(|b| b.from == Side::Local as i32);
@@ -290,9 +283,9 @@ impl DualSession {
             planning_bytes += self.link.moved() - replanned;
             self.check_plan(&request, &plan)?;
             if plan.bridges.iter().all(|b| b.from == Side::Remote as i32) {
-                effects.measured = Measured::default();
+                measured = Measured::default();
                 result = self
-                    .execute_plan(&plan, text, rels, &fragments, finish, &mut effects)
+                    .execute_plan(&plan, text, rels, &fragments, finish, &mut measured)
                     .await;
             }
         }
@@ -310,12 +303,13 @@ impl DualSession {
             plan = self.cloud_client("a query on cloud data")?.plan_dual(&request).await?;
             planning_bytes += self.link.moved() - replanned;
             self.check_plan(&request, &plan)?;
-            effects.measured = Measured::default();
+            measured = Measured::default();
             result = self
-                .execute_plan(&plan, text, rels, &fragments, finish, &mut effects)
+                .execute_plan(&plan, text, rels, &fragments, finish, &mut measured)
                 .await;
         }
-        let Effects { measured, temps } = effects;
+        // Taken only now: a call cancelled before leaves them to the next statement.
+        let temps = std::mem::take(&mut self.temps);
         match self.deferred.as_mut() {
             // The final query reads them as its stream is read.
             Some(deferred) if result.is_ok() => deferred.temps = temps,
@@ -425,18 +419,19 @@ impl DualSession {
         Ok(())
     }
 
-    /// Moves one bridge's rows into its temporary table, recording the table to drop; returns
+    /// Moves one bridge's rows into its temporary table, recording the table to drop (in the
+    /// session, so a cancelled call leaves it to the next statement); returns
     /// the rows moved.
-    async fn run_bridge(&mut self, bridge: &Bridge, temps: &mut Temps) -> Result<u64, ClientError> {
+    async fn run_bridge(&mut self, bridge: &Bridge) -> Result<u64, ClientError> {
         if bridge.from == Side::Remote as i32 {
             let cloud = self.cloud_client("a download")?;
             let (schema, batches) = cloud.query_with_schema(&bridge.sql).await?;
-            temps.local.push(bridge.target.clone());
+            self.temps.local.push(bridge.target.clone());
             self.local.load_temp(&bridge.target, &schema, &batches)
         } else {
             let (schema, batches) = self.local.query(&bridge.sql)?;
             let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
-            temps.remote.push(bridge.target.clone());
+            self.temps.remote.push(bridge.target.clone());
             self.cloud_client("an upload")?
                 .upload_temp(&bridge.target, schema, batches)
                 .await?;
@@ -451,9 +446,8 @@ impl DualSession {
         rels: &[Rel],
         fragments: &[UserFragment],
         finish: Finish,
-        effects: &mut Effects,
+        measured: &mut Measured,
     ) -> Result<(SchemaRef, Vec<RecordBatch>), ClientError> {
-        let Effects { measured, temps } = effects;
         for bridge in &plan.bridges {
             let started = Instant::now();
             let before = self.link.moved();
@@ -464,7 +458,7 @@ impl DualSession {
                 pond.from = if bridge.from == Side::Remote as i32 { "remote" } else { "local" },
                 pond.rows = tracing::field::Empty,
             );
-            let rows = self.run_bridge(bridge, temps).instrument(span.clone()).await?;
+            let rows = self.run_bridge(bridge).instrument(span.clone()).await?;
             span.record("pond.rows", rows as i64);
             self.observe_transfer(self.link.moved() - before, started.elapsed());
             measured.bridges.push((

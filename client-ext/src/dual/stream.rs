@@ -5,7 +5,10 @@
 //! Invariants:
 //! - Binding errors come before the stream does: a local final query is prepared, a remote one
 //!   planned by the server, before [`DualSession::query_stream`] returns, so a split DuckDB
-//!   refuses still falls back to the whole query (`plan.rs`).
+//!   refuses still falls back to the whole query (`plan.rs`). An error while the rows stream
+//!   reaches the caller: rows already handed over cannot be taken back to run the query whole.
+//! - The mode is set anew by each statement, and a final query a cancelled call left unread
+//!   is let go (its tables with it) before the next statement runs.
 //! - The plan's temporary tables live until the stream ends: dropped when it is read to the
 //!   end or fails; when it is dropped early, the local ones at once and the remote ones at the
 //!   session's next statement (dropping them needs a round trip, which `Drop` cannot await).
@@ -110,15 +113,16 @@ struct Cleanup<'s> {
 }
 
 impl Cleanup<'_> {
-    /// Drops every table now (the stream ended).
+    /// Drops every table now (the stream ended). The remote ones are forgotten only once
+    /// dropped: a stream dropped meanwhile leaves them to the next statement.
     async fn finish(&mut self) {
         for t in std::mem::take(&mut self.temps.local) {
             self.local.drop_temp(&t);
         }
-        let remote = std::mem::take(&mut self.temps.remote);
         if let Some(cloud) = self.cloud.as_deref_mut() {
-            drop_remote_temps(cloud, &remote).await;
+            drop_remote_temps(cloud, &self.temps.remote).await;
         }
+        self.temps.remote.clear();
     }
 }
 
@@ -157,8 +161,7 @@ impl DualSession {
     /// result is never held whole. Other statements' rows come collected. While the stream
     /// lives it borrows the session; dropping it early stops the query.
     pub async fn query_stream(&mut self, sql: &str) -> Result<DualStream<'_>, ClientError> {
-        self.finish = Finish::Defer;
-        let outcome = self.run(sql).await;
+        let outcome = self.run_finishing(sql, Finish::Defer).await;
         self.finish = Finish::Collect;
         let deferred = self.deferred.take();
         let Outcome {
@@ -245,6 +248,22 @@ impl DualSession {
             plan: None,
             is_query: true,
         })
+    }
+
+    /// Lets go of what a cancelled call left: a final query nobody will read, and the
+    /// temporary tables of a plan it stopped in; local tables now, remote ones with the
+    /// abandoned streams'.
+    pub(super) fn abandon_leftovers(&mut self) {
+        let mut temps = std::mem::take(&mut self.temps);
+        if let Some(Deferred { rows, temps: more }) = self.deferred.take() {
+            drop(rows);
+            temps.local.extend(more.local);
+            temps.remote.extend(more.remote);
+        }
+        for t in &temps.local {
+            self.local.drop_temp(t);
+        }
+        self.abandoned_remote_temps.append(&mut temps.remote);
     }
 
     /// Drops the remote temporary tables of streams dropped before their end.

@@ -39,11 +39,12 @@ pub(super) fn duckdb_span() -> tracing::Span {
 }
 
 /// The connection a statement needs: its Flight transaction's, the session's own for SQL
-/// transaction control (a `BEGIN` on a fresh connection would open nothing) and for temporary
-/// objects (which live there only), or any.
+/// transaction control (a `BEGIN` on a fresh connection would open nothing), the session's
+/// own if it frees soon for temporary objects (which live there only), or any.
 pub(super) fn access_for(transaction: &Option<String>, statement: &Classification) -> Access {
     match transaction {
-        None if statement.transaction_control.is_some() || statement.names_temporary => Access::Own,
+        None if statement.transaction_control.is_some() => Access::Own,
+        None if statement.names_temporary => Access::Temporary,
         _ => transaction.clone().into(),
     }
 }

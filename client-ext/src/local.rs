@@ -88,48 +88,36 @@ impl LocalDb {
 
     /// Creates (or replaces) the temporary table `name` with `schema` and appends `batches`.
     pub fn load_temp(&self, name: &str, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<u64, ClientError> {
-        let mut table = self.create_temp(name, schema)?;
-        for b in batches {
-            table.append(b)?;
-        }
-        table.finish()
+        self.create_temp(name, schema)?;
+        self.append_temp(name, batches)
     }
 
-    /// Creates (or replaces) the temporary table `name`, to be filled batch by batch.
-    pub fn create_temp(&self, name: &str, schema: &SchemaRef) -> Result<TempTableWriter<'_>, ClientError> {
+    /// Creates (or replaces) the empty temporary table `name`, to be filled by
+    /// [`Self::append_temp`].
+    pub fn create_temp(&self, name: &str, schema: &SchemaRef) -> Result<(), ClientError> {
         self.execute(&format!(
             "CREATE OR REPLACE TEMP TABLE {} ({})",
             quote_ident(name),
             column_definitions(schema.fields())?
-        ))?;
-        Ok(TempTableWriter {
-            appender: self.conn.appender("temp", "main", name)?,
-            rows: 0,
-        })
+        ))
+    }
+
+    /// Appends `batches` to the temporary table `name`; returns the rows appended. The
+    /// appender lives only for the call, so a caller may await between calls and stay `Send`.
+    pub fn append_temp(&self, name: &str, batches: &[RecordBatch]) -> Result<u64, ClientError> {
+        if batches.is_empty() {
+            return Ok(0);
+        }
+        let mut appender = self.conn.appender("temp", "main", name)?;
+        for b in batches {
+            appender.append(b)?;
+        }
+        appender.flush()?;
+        Ok(batches.iter().map(|b| b.num_rows() as u64).sum())
     }
 
     /// Drops a temporary table if it exists.
     pub fn drop_temp(&self, name: &str) {
         let _ = self.execute(&format!("DROP TABLE IF EXISTS temp.main.{}", quote_ident(name)));
-    }
-}
-
-/// Appends batches into a temporary table.
-pub struct TempTableWriter<'c> {
-    appender: pond_duckdb::engine::Appender<'c>,
-    rows: u64,
-}
-
-impl TempTableWriter<'_> {
-    /// Appends one batch.
-    pub fn append(&mut self, batch: &RecordBatch) -> Result<(), ClientError> {
-        self.rows += batch.num_rows() as u64;
-        Ok(self.appender.append(batch)?)
-    }
-
-    /// Flushes and returns the rows written.
-    pub fn finish(mut self) -> Result<u64, ClientError> {
-        self.appender.flush()?;
-        Ok(self.rows)
     }
 }

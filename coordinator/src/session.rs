@@ -73,6 +73,18 @@ pub struct SqlQuery {
     pub schema: SchemaRef,
     /// The query calls `nextval`/`setval`: it writes, though DuckDB calls it a read.
     pub advances_a_sequence: bool,
+    /// It names temporary objects (`Classification::names_temporary`).
+    pub names_temporary: bool,
+}
+
+impl SqlQuery {
+    /// The connection it runs on at DoGet: its transaction's, else as GetFlightInfo chose.
+    pub fn access(&self) -> Access {
+        match &self.transaction {
+            None if self.names_temporary => Access::Temporary,
+            transaction => transaction.clone().into(),
+        }
+    }
 }
 
 /// A query planned by GetFlightInfo and run by DoGet.

@@ -646,3 +646,82 @@ fn pushed_aggregates<'j>(
     }
     (!pushed.is_empty()).then_some(pushed)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+    use crate::analyze::{Conjunct, FlatJoin, TableRef};
+
+    fn table(name: &str, alias: &str) -> TableRef {
+        TableRef {
+            catalog: String::new(),
+            schema: String::new(),
+            table: name.into(),
+            alias: alias.into(),
+            span: (0, 0),
+        }
+    }
+
+    fn schema(columns: &[&str]) -> SchemaRef {
+        Arc::new(Schema::new(
+            columns
+                .iter()
+                .map(|c| Field::new(*c, DataType::Int64, true))
+                .collect::<Vec<_>>(),
+        ))
+    }
+
+    /// One ON term over `columns`, its join joining the tables `scope`.
+    fn join_on(columns: &[(&str, &str)], scope: (usize, usize)) -> FlatJoin {
+        FlatJoin {
+            tables: Vec::new(),
+            conjuncts: vec![Conjunct {
+                span: (0, 0),
+                columns: columns.iter().map(|(q, n)| (q.to_string(), n.to_string())).collect(),
+                has_subquery: false,
+                scope: Some(scope),
+            }],
+            calls: None,
+            subquery_columns: Vec::new(),
+        }
+    }
+
+    /// `FROM a, b JOIN c ON … , d`: a(x, y), b(k), c(k, z), d(z, w); the ON term's join joins
+    /// b and c (members 1..3).
+    #[test]
+    fn an_on_term_forms_a_group_only_where_its_names_bind_as_in_a_where() {
+        let tables = [table("a", ""), table("b", ""), table("c", ""), table("d", "")];
+        let schemas = [
+            schema(&["x", "y"]),
+            schema(&["k"]),
+            schema(&["k", "z"]),
+            schema(&["z", "w"]),
+        ];
+        let members: Vec<Member<'_>> = (0..4).map(|i| (i, &tables[i], Arc::clone(&schemas[i]))).collect();
+        let alike = |columns: &[(&str, &str)]| on_terms_bind_alike(&join_on(columns, (1, 3)), &members);
+        // Qualified names of the join's own tables, and a name one of them alone has.
+        assert!(alike(&[("b", "k"), ("c", "k")]));
+        assert!(
+            !alike(&[("", "z")]),
+            "z is c's in the join, but d has it too in a WHERE"
+        );
+        // A name of an item before the comma: the join's tables alone leave it to the query
+        // around, the lateral reading binds it to a. The readings disagree, so no group.
+        assert!(!alike(&[("", "y")]));
+        // A name only a later table has: the ON term binds it outside (the query around),
+        // a WHERE would bind it to d.
+        assert!(!alike(&[("", "w")]));
+        // A name no table has binds outside in both.
+        assert!(alike(&[("", "v")]));
+        // A qualifier naming a later table: outside for the ON term, d for a WHERE.
+        assert!(!alike(&[("d", "w")]));
+        // A WHERE term has no scope: nothing to check.
+        let mut where_term = join_on(&[("", "w")], (1, 3));
+        where_term.conjuncts[0].scope = None;
+        assert!(on_terms_bind_alike(&where_term, &members));
+    }
+}

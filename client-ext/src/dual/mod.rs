@@ -41,7 +41,6 @@ use std::sync::Arc;
 
 use arrow::array::{RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use futures::TryStreamExt;
 use pond_duckdb::lexer::TokenKind;
 use pond_proto::dual::Plan;
 use tracing::Instrument;
@@ -424,9 +423,9 @@ impl DualSession {
         })
     }
 
-    /// Runs a query and collects its batches (read through [`DualSession::query_stream`]).
+    /// Runs a query and collects its batches.
     pub async fn query(&mut self, sql: &str) -> Result<Vec<RecordBatch>, ClientError> {
-        self.query_stream(sql).await?.try_collect().await
+        Ok(self.run(sql).await?.batches)
     }
 }
 

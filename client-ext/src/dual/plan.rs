@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
+use futures::TryStreamExt;
 use pond_proto::dual::{Bridge, Edit, Fragment, Plan, PlanRequest, Relation, Side};
 use tracing::Instrument;
 
@@ -43,6 +44,9 @@ pub(super) struct Temps {
     pub local: Vec<String>,
     pub remote: Vec<String>,
 }
+
+/// How much of a download is gathered before it is appended to its temporary table.
+const APPEND_BYTES: usize = 8 << 20;
 
 /// Placeholder names are fixed-width so no one is a prefix of another.
 fn placeholder(i: usize) -> String {
@@ -424,10 +428,22 @@ impl DualSession {
     /// the rows moved.
     async fn run_bridge(&mut self, bridge: &Bridge) -> Result<u64, ClientError> {
         if bridge.from == Side::Remote as i32 {
+            // Appended as it arrives, a few megabytes at a time: a large download is never
+            // held whole.
             let cloud = self.cloud_client("a download")?;
-            let (schema, batches) = cloud.query_with_schema(&bridge.sql).await?;
+            let (schema, mut rows) = cloud.query_stream_with_schema(&bridge.sql).await?;
             self.temps.local.push(bridge.target.clone());
-            self.local.load_temp(&bridge.target, &schema, &batches)
+            self.local.create_temp(&bridge.target, &schema)?;
+            let (mut group, mut bytes, mut appended) = (Vec::new(), 0, 0);
+            while let Some(batch) = rows.try_next().await? {
+                bytes += batch.get_array_memory_size();
+                group.push(batch);
+                if bytes >= APPEND_BYTES {
+                    appended += self.local.append_temp(&bridge.target, &std::mem::take(&mut group))?;
+                    bytes = 0;
+                }
+            }
+            Ok(appended + self.local.append_temp(&bridge.target, &group)?)
         } else {
             let (schema, batches) = self.local.query(&bridge.sql)?;
             let rows = batches.iter().map(|b| b.num_rows() as u64).sum();

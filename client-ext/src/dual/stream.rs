@@ -277,3 +277,15 @@ impl DualSession {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// A statement's future can be spawned: no DuckDB handle (appender, result stream) is
+    /// held across an await in it.
+    #[allow(dead_code)]
+    fn runs_are_send(session: &mut super::DualSession) {
+        fn is_send<T: Send>(_: &T) {}
+        is_send(&session.run("SELECT 1"));
+        is_send(&session.query("SELECT 1"));
+    }
+}

@@ -306,6 +306,7 @@ impl Coordinator {
                 transaction: None,
                 schema: Arc::clone(&schema),
                 advances_a_sequence: stmt.classification.advances_a_sequence,
+                names_temporary: stmt.classification.names_temporary,
             }),
         );
         Ok(Planned::parked(query_id, schema))

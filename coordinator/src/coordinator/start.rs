@@ -49,6 +49,7 @@ struct Starting {
     /// Pond's SQL to run first on the same connection.
     prelude: Option<String>,
     advances_a_sequence: bool,
+    names_temporary: bool,
     /// Whether a plain read of it leaves nothing on its connection: no prelude (Pond's
     /// temporary macros of the caller's rows), no `setseed`.
     leaves_nothing: bool,
@@ -93,6 +94,7 @@ pub(super) async fn start_statement(
         leaves_nothing: prelude.is_none() && !statement.seeds_random,
         prelude,
         advances_a_sequence,
+        names_temporary: statement.names_temporary,
     };
     let statement_span = tracing::Span::current();
     tokio::task::spawn_blocking(move || {
@@ -149,6 +151,7 @@ pub(super) async fn start_statement(
                 transaction: None,
                 schema,
                 advances_a_sequence,
+                names_temporary: statement.names_temporary,
             },
         },
         Started::Parked(pending) => pending,
@@ -185,6 +188,7 @@ fn start_on(
         sql,
         prelude,
         advances_a_sequence,
+        names_temporary,
         leaves_nothing,
     } = starting;
     let duckling = session.duckling();
@@ -204,6 +208,7 @@ fn start_on(
             transaction: None,
             schema: described.dataset_schema,
             advances_a_sequence,
+            names_temporary,
         }))));
     }
     // PRAGMA and CALL count as reads for the write gate, yet may leave state on the connection.

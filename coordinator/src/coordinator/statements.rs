@@ -239,6 +239,7 @@ impl Coordinator {
         let sql_owned = sql.to_string();
         let settings = statement.changes_settings.then(|| sql.to_string());
         let txn = transaction.map(str::to_string);
+        let names_temporary = statement.names_temporary;
         let pending = on_connection(session, access_for(&txn, &statement), move |s, conn| {
             run_prelude(conn, prelude.as_deref())?;
             let (mut stmt, described) = prepare_script(conn, &sql_owned, &allowed_kinds(s.principal()))?;
@@ -251,6 +252,7 @@ impl Coordinator {
                     transaction: txn,
                     schema: described.dataset_schema,
                     advances_a_sequence,
+                    names_temporary,
                 }));
             }
             let result = collect(&mut stmt, None, s.limits());

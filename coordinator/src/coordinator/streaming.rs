@@ -227,7 +227,7 @@ async fn run_admitted(
 /// The body of a streaming query, on a blocking thread.
 fn run_streaming(session: &Arc<Session>, query_id: &str, query: &SqlQuery, tx: &BatchSender) -> Result<()> {
     session.duckling().running(|| {
-        let conn = session.acquire(&query.transaction.clone().into())?;
+        let conn = session.acquire(&query.access())?;
         // Registered only while this connection runs the query: a cancel that arrives later
         // must not interrupt whatever the connection runs next.
         session.started(query_id, conn.interrupt_handle())?;

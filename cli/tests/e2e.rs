@@ -1387,8 +1387,17 @@ async fn dual_execution_explains_moves_and_copies_databases() {
         .await
         .unwrap();
     reader.run("SET pond_run = 'remote'").await.unwrap();
+    // A few rows go inside the remote SQL as literals: nothing to upload, so the plan runs as
+    // planned, remotely.
     let read = reader.run(q).await.unwrap();
     assert_eq!(rows_as_text(&read.batches), rows_as_text(&outcome.batches));
+    let plan = read.plan.unwrap();
+    assert_eq!(plan.run_on, pond_client::Side::Remote as i32);
+    assert!(plan.bridges.iter().any(|b| b.from == pond_client::Side::Local as i32));
+    // More would need an upload, which the token may not make: the plan runs on downloads.
+    let many = "SELECT count(*) FROM customers c JOIN my_db.orders o ON o.customer = c.id WHERE c.id < 900";
+    let read = reader.run(many).await.unwrap();
+    assert_eq!(i64_at(&read.batches, 0), vec![180_000]);
     assert!(
         read.plan
             .unwrap()

@@ -34,6 +34,7 @@ mod routing;
 mod session;
 mod stream;
 mod user_error;
+mod values;
 
 use std::collections::BTreeMap;
 use std::path::Path;

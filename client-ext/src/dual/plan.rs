@@ -23,6 +23,7 @@ use tracing::Instrument;
 use super::routing::{Rel, with_alias};
 use super::stream::{Finish, drop_remote_temps};
 use super::user_error::{splice, splice_mapped};
+use super::values;
 use super::{DualSession, Outcome, Venue};
 use crate::ClientError;
 use crate::analyze::{self, QueryShape};
@@ -44,6 +45,9 @@ pub(super) struct Temps {
     pub local: Vec<String>,
     pub remote: Vec<String>,
 }
+
+/// Bridges that went inline: each one's temporary table name, and its rows as literals.
+type Inlined = Vec<(String, String)>;
 
 /// How much of a download is gathered before it is appended to its temporary table.
 const APPEND_BYTES: usize = 8 << 20;
@@ -424,14 +428,18 @@ impl DualSession {
     }
 
     /// Moves one bridge's rows into its temporary table, recording the table to drop (in the
-    /// session, so a cancelled call leaves it to the next statement); returns
-    /// the rows moved.
-    async fn run_bridge(&mut self, bridge: &Bridge) -> Result<u64, ClientError> {
+    /// session, so a cancelled call leaves it to the next statement), or, for a few rows from
+    /// the laptop, into `inlined` (its table's name → its rows as literals, `values.rs`);
+    /// returns the rows moved.
+    async fn run_bridge(&mut self, bridge: &Bridge, inlined: &mut Inlined) -> Result<u64, ClientError> {
         if bridge.from == Side::Remote as i32 {
             // Appended as it arrives, a few megabytes at a time: a large download is never
             // held whole.
+            let sql = inlined.iter().fold(bridge.sql.clone(), |sql, (name, rows)| {
+                values::replace_name(&sql, name, rows)
+            });
             let cloud = self.cloud_client("a download")?;
-            let (schema, mut rows) = cloud.query_stream_with_schema(&bridge.sql).await?;
+            let (schema, mut rows) = cloud.query_stream_with_schema(&sql).await?;
             self.temps.local.push(bridge.target.clone());
             self.local.create_temp(&bridge.target, &schema)?;
             let (mut group, mut bytes, mut appended) = (Vec::new(), 0, 0);
@@ -447,6 +455,10 @@ impl DualSession {
         } else {
             let (schema, batches) = self.local.query(&bridge.sql)?;
             let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+            if let Some(literals) = values::inline_rows(&schema, &batches) {
+                inlined.push((pond_planner::temp_name(&bridge.target), literals));
+                return Ok(rows);
+            }
             self.temps.remote.push(bridge.target.clone());
             self.cloud_client("an upload")?
                 .upload_temp(&bridge.target, schema, batches)
@@ -464,6 +476,7 @@ impl DualSession {
         finish: Finish,
         measured: &mut Measured,
     ) -> Result<(SchemaRef, Vec<RecordBatch>), ClientError> {
+        let mut inlined = Inlined::new();
         for bridge in &plan.bridges {
             let started = Instant::now();
             let before = self.link.moved();
@@ -474,7 +487,7 @@ impl DualSession {
                 pond.from = if bridge.from == Side::Remote as i32 { "remote" } else { "local" },
                 pond.rows = tracing::field::Empty,
             );
-            let rows = self.run_bridge(bridge).instrument(span.clone()).await?;
+            let rows = self.run_bridge(bridge, &mut inlined).instrument(span.clone()).await?;
             span.record("pond.rows", rows as i64);
             self.observe_transfer(self.link.moved() - before, started.elapsed());
             measured.bridges.push((
@@ -498,19 +511,26 @@ impl DualSession {
                 "refused a plan from the server: its fragments overlap".into(),
             ));
         }
+        // A bridge that went inline is read from its literals (only remote SQL reads it).
+        let named = |name: &str| -> String {
+            inlined
+                .iter()
+                .find(|(table, _)| table == name)
+                .map_or_else(|| name.to_string(), |(_, rows)| rows.clone())
+        };
         let mut edits: Vec<((usize, usize), String)> = rels
             .iter()
             .enumerate()
             .filter(|(i, _)| !chosen.iter().any(|f| f.rels.contains(i)))
             .map(|(i, r)| {
                 let name = placeholder(i);
-                let replacement = plan.names.get(&name).unwrap_or(&name);
-                (r.span, with_alias(replacement, &r.alias))
+                let replacement = named(plan.names.get(&name).unwrap_or(&name));
+                (r.span, with_alias(&replacement, &r.alias))
             })
             .collect();
         for f in chosen {
-            let result = plan.names.get(&f.name).map_or(f.name.as_str(), String::as_str);
-            edits.extend(f.edits.iter().map(|(span, t)| (*span, t.replace("{result}", result))));
+            let result = named(plan.names.get(&f.name).map_or(f.name.as_str(), String::as_str));
+            edits.extend(f.edits.iter().map(|(span, t)| (*span, t.replace("{result}", &result))));
         }
         let final_sql = splice_mapped(text, edits);
         let started = Instant::now();

@@ -504,6 +504,8 @@ async fn small_results_come_with_the_flight_info() {
     assert!(info.endpoint.is_empty(), "{info:?}");
     assert!(info.app_metadata.starts_with(pond_proto::inline::MAGIC));
     assert_eq!(info.total_records, 1);
+    // The schema comes once, in the result's IPC stream; the command is not echoed back.
+    assert!(info.schema.is_empty() && info.flight_descriptor.is_none(), "{info:?}");
     assert_eq!(i64_at(&c.query("SELECT (41 + 1)::BIGINT").await.unwrap(), 0), vec![42]);
 
     // Past the limit: parked, and DoGet streams every row, the gathered ones first.
@@ -527,6 +529,7 @@ async fn small_results_come_with_the_flight_info() {
     let info = c.flight_sql().execute("SELECT 1::BIGINT".into(), None).await.unwrap();
     assert_eq!(info.endpoint.len(), 1);
     assert!(info.app_metadata.is_empty());
+    assert!(!info.schema.is_empty());
     let ticket = info.endpoint[0].ticket.clone().unwrap();
     let batches = fetch_all(&mut c, ticket).await;
     assert_eq!(i64_at(&batches, 0), vec![1]);

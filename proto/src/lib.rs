@@ -56,7 +56,9 @@ pub mod dual {
 /// that sends [`REQUEST_HEADER`](inline::REQUEST_HEADER) with GetFlightInfo
 /// (CommandStatementQuery), giving the most bytes it accepts, may receive the whole result in
 /// the FlightInfo's `app_metadata`: [`MAGIC`](inline::MAGIC) followed by an Arrow IPC stream.
-/// Such a FlightInfo has no endpoints. Clients that do not ask see standard Flight SQL.
+/// Such a FlightInfo has no endpoints, no schema of its own (the stream starts with it) and
+/// no descriptor (the client sent it).
+/// Clients that do not ask see standard Flight SQL.
 ///
 /// ```
 /// assert!(pond_proto::inline::MAGIC.starts_with(b"POND"));

@@ -6,13 +6,16 @@
 //! remote SQL that reads it, it costs its text alone.
 //!
 //! Invariants:
-//! - Only types whose literal text casts back to the same value inline (integers, floats,
-//!   decimals, booleans, strings, dates); any other column uploads as before.
+//! - Only values whose literal text casts back to the same value inline (integers, floats,
+//!   decimals, booleans, strings, dates of years 1 to 9999); any other uploads as before.
+//! - Only text the duckling's sandbox reads as data inlines: no string with `(` (its backstop
+//!   reads `name(` anywhere in the text as a call) or a NUL byte (SQL text cannot hold one).
+//! - The literals are part of the query's text, which the server's query history keeps.
 //! - Every literal carries its column's DuckDB type, so the rows bind as the uploaded table's
 //!   would, NULLs included.
 //! - A name is replaced where the lexer finds it as a name, never inside a string or comment.
 
-use arrow::array::{Array, RecordBatch};
+use arrow::array::{Array, Date32Array, RecordBatch};
 use arrow::datatypes::{DataType, SchemaRef};
 use arrow::util::display::array_value_to_string;
 use pond_duckdb::engine::{duckdb_type_for_arrow, quote_ident, quote_literal};
@@ -21,7 +24,7 @@ use pond_duckdb::lexer::{TokenKind, tokenize};
 /// The most rows a bridge may have to go inline.
 pub(super) const INLINE_ROWS: usize = 256;
 /// The longest text an inlined bridge may take.
-pub(super) const INLINE_BYTES: usize = 16 << 10;
+pub(super) const INLINE_BYTES: usize = 8 << 10;
 
 /// `batches` as a subquery of typed literals, `(SELECT * FROM (VALUES …) AS v("a", …))`, when
 /// they hold 1 to [`INLINE_ROWS`] rows of inlinable types within [`INLINE_BYTES`].
@@ -82,12 +85,23 @@ fn inlinable(ty: &DataType) -> bool {
     )
 }
 
-/// One value as a typed literal: `'42'::BIGINT`, `NULL::VARCHAR`.
+/// Days from 1970-01-01 to 0001-01-01 and to 9999-12-31: the dates whose text DuckDB reads back.
+const DATES: std::ops::RangeInclusive<i32> = -719_162..=2_932_896;
+
+/// One value as a typed literal (`'42'::BIGINT`, `NULL::VARCHAR`), if it inlines.
 fn literal(column: &dyn Array, row: usize, ty: &str) -> Option<String> {
     if column.is_null(row) {
         return Some(format!("NULL::{ty}"));
     }
+    if let Some(days) = column.as_any().downcast_ref::<Date32Array>()
+        && !DATES.contains(&days.value(row))
+    {
+        return None;
+    }
     let text = array_value_to_string(column, row).ok()?;
+    if text.contains(['(', '\0']) {
+        return None;
+    }
     Some(format!("{}::{ty}", quote_literal(&text)))
 }
 
@@ -155,7 +169,10 @@ mod tests {
                         .unwrap(),
                 ),
             ),
-            ("day", Arc::new(Date32Array::from(vec![Some(19000), None, Some(0)]))),
+            (
+                "day",
+                Arc::new(Date32Array::from(vec![Some(2_932_896), None, Some(-719_162)])),
+            ),
         ]);
         let sql = inline_rows(&schema, std::slice::from_ref(&rows)).expect("inlinable");
         let db = pond_duckdb::engine::Database::open(None, &[]).unwrap();
@@ -176,6 +193,20 @@ mod tests {
                 assert_eq!(column.is_null(row), rows.column(i).is_null(row));
             }
         }
+    }
+
+    #[test]
+    fn values_the_sandbox_or_duckdb_would_misread_do_not_inline() {
+        for text in ["query(1)", "a\0b"] {
+            let (schema, rows) = batch(vec![("s", Arc::new(StringArray::from(vec![text])))]);
+            assert!(inline_rows(&schema, &[rows]).is_none(), "{text:?}");
+        }
+        for days in [i32::MAX, 2_932_897, -719_163] {
+            let (schema, rows) = batch(vec![("d", Arc::new(Date32Array::from(vec![days])))]);
+            assert!(inline_rows(&schema, &[rows]).is_none(), "{days}");
+        }
+        let (schema, rows) = batch(vec![("d", Arc::new(Date32Array::from(vec![2_932_896, -719_162])))]);
+        assert!(inline_rows(&schema, &[rows]).is_some());
     }
 
     #[test]

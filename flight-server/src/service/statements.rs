@@ -4,7 +4,9 @@
 //!
 //! Invariants:
 //! - The FlightInfo's schema, an inline result's and the DoGet stream's are all
-//!   [`announced_schema`] of the planned schema, for the caller's [`Dictionaries`].
+//!   [`announced_schema`] of the planned schema, for the caller's [`Dictionaries`]. A FlightInfo
+//!   with an inline result carries its schema in the result's IPC stream only, and no
+//!   descriptor (the client that asked sent it).
 //! - A ticket names its session and query; DoGet and cancel find the session through the
 //!   caller's context, so a ticket only works for its owner.
 
@@ -61,24 +63,26 @@ pub(super) fn statement_info(
     inline_limit: Option<u64>,
     dictionaries: Dictionaries,
 ) -> Result<FlightInfo> {
-    let schema = announced_schema(&planned.schema, dictionaries);
-    let info = FlightInfo::new()
-        .try_with_schema(&schema)?
-        .with_descriptor(descriptor)
-        .with_ordered(true);
+    let schema = Arc::new(announced_schema(&planned.schema, dictionaries));
+    let info = FlightInfo::new().with_ordered(true);
     let query_id = match planned.result {
         PlannedResult::Parked(query_id) => query_id,
         PlannedResult::Inline(batches) => {
-            let encoded = inline_result(&Arc::new(schema), &batches)?;
+            let encoded = inline_result(&schema, &batches)?;
             let limit = inline_limit.unwrap_or(0).min(MAX_INLINE_BYTES);
             if encoded.len() as u64 <= limit {
+                // The IPC stream starts with the schema, and the client that asked knows its
+                // command: the FlightInfo repeats neither.
                 let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
                 return Ok(info.with_total_records(rows as i64).with_app_metadata(encoded));
             }
             session.park_result(planned.schema, batches)
         }
     };
-    Ok(info.with_endpoint(FlightEndpoint::new().with_ticket(ticket(session, query_id))))
+    Ok(info
+        .try_with_schema(&schema)?
+        .with_descriptor(descriptor)
+        .with_endpoint(FlightEndpoint::new().with_ticket(ticket(session, query_id))))
 }
 
 /// A whole result as `app_metadata`: [`pond_proto::inline::MAGIC`], then an Arrow IPC stream

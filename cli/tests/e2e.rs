@@ -1215,6 +1215,16 @@ async fn dual_execution_explains_moves_and_copies_databases() {
     );
     let actual = text.lines().find(|l| l.starts_with("Actual bridge 1")).unwrap();
     assert!(actual.contains(" (estimated ~"), "{actual}");
+    // Run remotely, the three customers' rows go inside the remote SQL, and say so.
+    session.run("SET pond_run = 'remote'").await.unwrap();
+    let analyzed = session.run(&format!("EXPLAIN ANALYZE {q}")).await.unwrap();
+    let text = strings_at(&analyzed.batches, 0).join("\n");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("Actual bridge") && l.contains("3 rows, inline in the remote SQL")),
+        "{text}"
+    );
+    session.run("SET pond_run = 'auto'").await.unwrap();
 
     // Each side aggregates where it lives; only the groups cross: a thousand customers' totals,
     // never 200,000 orders.

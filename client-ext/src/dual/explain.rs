@@ -95,7 +95,7 @@ impl DualSession {
             started.elapsed().as_secs_f64() * 1e3
         );
         // Beside each bridge's estimate, so a misestimate that chose the plan shows.
-        for (i, (target, rows, bytes, time)) in measured.bridges.iter().enumerate() {
+        for (i, (target, rows, bytes, time, inline)) in measured.bridges.iter().enumerate() {
             let estimate = plan
                 .bridges
                 .get(i)
@@ -108,10 +108,13 @@ impl DualSession {
                     )
                 })
                 .unwrap_or_default();
+            let moved = match inline {
+                true => "inline in the remote SQL".to_string(),
+                false => pond_planner::human_bytes(*bytes as f64),
+            };
             text += &format!(
-                "Actual bridge {}: {target}: {rows} rows, {} in {:.1} ms{estimate}\n",
+                "Actual bridge {}: {target}: {rows} rows, {moved} in {:.1} ms{estimate}\n",
                 i + 1,
-                pond_planner::human_bytes(*bytes as f64),
                 time.as_secs_f64() * 1e3
             );
         }

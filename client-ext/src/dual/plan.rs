@@ -31,8 +31,9 @@ use crate::analyze::{self, QueryShape};
 /// What running a dual plan measured, for `EXPLAIN ANALYZE`.
 #[derive(Debug, Default)]
 pub(super) struct Measured {
-    /// Each bridge's target, rows, bytes moved and time.
-    pub bridges: Vec<(String, u64, u64, Duration)>,
+    /// Each bridge's target, rows, bytes moved and time, and whether it went inline into
+    /// the remote SQL (its bytes then cross with that SQL).
+    pub bridges: Vec<(String, u64, u64, Duration, bool)>,
     pub local_time: Duration,
     pub remote_time: Duration,
     pub result_bytes: u64,
@@ -487,6 +488,7 @@ impl DualSession {
                 pond.from = if bridge.from == Side::Remote as i32 { "remote" } else { "local" },
                 pond.rows = tracing::field::Empty,
             );
+            let inlined_before = inlined.len();
             let rows = self.run_bridge(bridge, &mut inlined).instrument(span.clone()).await?;
             span.record("pond.rows", rows as i64);
             self.observe_transfer(self.link.moved() - before, started.elapsed());
@@ -495,6 +497,7 @@ impl DualSession {
                 rows,
                 self.link.moved() - before,
                 started.elapsed(),
+                inlined.len() > inlined_before,
             ));
         }
         // Each relation's placeholder becomes the plan's name for it, spliced at the offsets

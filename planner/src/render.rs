@@ -11,7 +11,7 @@ use arrow::datatypes::DataType;
 use datafusion_common::ScalarValue;
 use datafusion_expr::expr::{Cast, InList, Like, TryCast};
 use datafusion_expr::{Between, BinaryExpr, Expr, Operator};
-use pond_duckdb::engine::{duckdb_type_for_arrow, quote_ident, quote_literal};
+use pond_duckdb::engine::{quote_ident, quote_literal};
 
 /// Renders a filter over one relation; `column` maps a (lower-cased) column to its real name.
 pub(crate) fn render_filter(expr: &Expr, column: &dyn Fn(&str) -> Option<String>) -> Option<String> {
@@ -142,27 +142,9 @@ fn decimal_text(value: i128, scale: i8) -> String {
 }
 
 /// The DuckDB type of a rendered cast, only for targets whose casts DataFusion and DuckDB
-/// agree on; the name is DuckDB's, from the one Arrow-to-DuckDB type map.
+/// agree on.
 fn sql_type(dt: &DataType) -> Option<String> {
-    let plain = matches!(
-        dt,
-        DataType::Boolean
-            | DataType::Int8
-            | DataType::Int16
-            | DataType::Int32
-            | DataType::Int64
-            | DataType::UInt8
-            | DataType::UInt16
-            | DataType::UInt32
-            | DataType::UInt64
-            | DataType::Float32
-            | DataType::Float64
-            | DataType::Utf8
-            | DataType::LargeUtf8
-            | DataType::Utf8View
-            | DataType::Date32
-    ) || matches!(dt, DataType::Decimal128(p, _) if *p <= 38);
-    plain.then(|| duckdb_type_for_arrow(dt).ok()).flatten()
+    pond_duckdb::engine::plain_sql_type(dt)
 }
 
 #[cfg(test)]

@@ -16,9 +16,9 @@
 //! - A name is replaced where the lexer finds it as a name, never inside a string or comment.
 
 use arrow::array::{Array, Date32Array, RecordBatch};
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::datatypes::SchemaRef;
 use arrow::util::display::array_value_to_string;
-use pond_duckdb::engine::{duckdb_type_for_arrow, quote_ident, quote_literal};
+use pond_duckdb::engine::{plain_sql_type, quote_ident, quote_literal};
 use pond_duckdb::lexer::{TokenKind, tokenize};
 
 /// The most rows a bridge may have to go inline.
@@ -30,13 +30,13 @@ pub(super) const INLINE_BYTES: usize = 8 << 10;
 /// they hold 1 to [`INLINE_ROWS`] rows of inlinable types within [`INLINE_BYTES`].
 pub(super) fn inline_rows(schema: &SchemaRef, batches: &[RecordBatch]) -> Option<String> {
     let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-    if rows == 0 || rows > INLINE_ROWS || !schema.fields().iter().all(|f| inlinable(f.data_type())) {
+    if rows == 0 || rows > INLINE_ROWS {
         return None;
     }
     let types: Vec<String> = schema
         .fields()
         .iter()
-        .map(|f| duckdb_type_for_arrow(f.data_type()).ok())
+        .map(|f| plain_sql_type(f.data_type()))
         .collect::<Option<_>>()?;
     let mut tuples = Vec::with_capacity(rows);
     let mut length = 0;
@@ -62,27 +62,6 @@ pub(super) fn inline_rows(schema: &SchemaRef, batches: &[RecordBatch]) -> Option
         tuples.join(", "),
         names.join(", ")
     ))
-}
-
-fn inlinable(ty: &DataType) -> bool {
-    matches!(
-        ty,
-        DataType::Boolean
-            | DataType::Int8
-            | DataType::Int16
-            | DataType::Int32
-            | DataType::Int64
-            | DataType::UInt8
-            | DataType::UInt16
-            | DataType::UInt32
-            | DataType::UInt64
-            | DataType::Float32
-            | DataType::Float64
-            | DataType::Decimal128(_, _)
-            | DataType::Utf8
-            | DataType::LargeUtf8
-            | DataType::Date32
-    )
 }
 
 /// Days from 1970-01-01 to 0001-01-01 and to 9999-12-31: the dates whose text DuckDB reads back.

@@ -45,7 +45,7 @@ mod stream;
 pub use appender::Appender;
 pub use connection::{Connection, InterruptHandle};
 pub use database::Database;
-pub use sql::{cast_to_schema, column_definitions, duckdb_type_for_arrow, quote_ident, quote_literal};
+pub use sql::{cast_to_schema, column_definitions, duckdb_type_for_arrow, plain_sql_type, quote_ident, quote_literal};
 pub use statement::{Extracted, Prepared};
 pub use statement_kind::StatementKind;
 pub use stream::ResultStream;

@@ -126,6 +126,31 @@ pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// DuckDB's SQL name for a plain Arrow type: one whose values DuckDB reads back exactly from
+/// their text in a cast (`'42'::BIGINT`), and whose casts DataFusion and DuckDB agree on.
+/// `None` for any other type (nested, binary, times, intervals…).
+pub fn plain_sql_type(dt: &DataType) -> Option<String> {
+    let plain = matches!(
+        dt,
+        DataType::Boolean
+            | DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32
+            | DataType::UInt64
+            | DataType::Float32
+            | DataType::Float64
+            | DataType::Utf8
+            | DataType::LargeUtf8
+            | DataType::Utf8View
+            | DataType::Date32
+    ) || matches!(dt, DataType::Decimal128(p, _) if *p <= 38);
+    plain.then(|| duckdb_type_for_arrow(dt).ok()).flatten()
+}
+
 /// Quotes an SQL string literal for DuckDB.
 pub fn quote_literal(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))

@@ -1207,6 +1207,8 @@ async fn dual_execution_explains_moves_and_copies_databases() {
     let text = strings_at(&explain.batches, 0).join("\n");
     assert!(text.contains("(L)") && text.contains("(R)"), "{text}");
     assert!(text.contains("estimated bytes moved"), "{text}");
+    // The probe timed both sides too: the plan's time includes running its query.
+    assert!(text.contains("Estimated time running"), "{text}");
     let analyzed = session.run(&format!("EXPLAIN ANALYZE {q}")).await.unwrap();
     let text = strings_at(&analyzed.batches, 0).join("\n");
     assert!(

@@ -25,7 +25,7 @@
 //!   fragments' edits overlap, is skipped: its estimate would be a guess.
 
 use arrow::datatypes::{Field, Schema};
-use pond_proto::dual::{ColumnStatistics, Edit, Fragment, Plan, PlanRequest, Relation, TableStatistics};
+use pond_proto::dual::{ColumnStatistics, Edit, Fragment, Plan, PlanRequest, Relation, Side, TableStatistics};
 
 use crate::model::{self, RelationInput};
 use crate::statistics::{decode_schema, encode_schema};
@@ -41,9 +41,11 @@ const MAX_PLANNED: usize = 64;
 
 /// The best of `whole` and the plans that run some of the request's fragments on their sides.
 pub(crate) fn improve(request: &PlanRequest, run: &str, whole: Plan) -> Plan {
-    let mut fragments = modelled(request);
+    let (mut fragments, mut work): (Vec<(Fragment, Relation)>, Vec<f64>) =
+        modelled(request).into_iter().map(|(f, r, w)| ((f, r), w)).unzip();
     // Subsets are bit masks of a u64.
     fragments.truncate(63);
+    work.truncate(63);
     if fragments.is_empty() {
         return whole;
     }
@@ -91,6 +93,13 @@ pub(crate) fn improve(request: &PlanRequest, run: &str, whole: Plan) -> Plan {
             let forced = if request.prefer_fragments { fragments } else { 0 };
             (std::cmp::Reverse(forced), score(p, link))
         };
+        // The fragments' own operators run on their sides, over the rows entering them.
+        if let Some(l) = link {
+            plan.estimated_seconds += (0..n)
+                .filter(|i| subset & (1 << i) != 0)
+                .map(|i| l.running_seconds(Side::try_from(fragments[i].0.side).unwrap_or(Side::Local), work[i]))
+                .sum::<f64>();
+        }
         if !modelled || rank(&plan, chosen.len()) >= rank(&best, best.fragments.len()) {
             continue;
         }
@@ -106,10 +115,10 @@ pub(crate) fn improve(request: &PlanRequest, run: &str, whole: Plan) -> Plan {
     best
 }
 
-/// The request's fragments DataFusion can model alone, each with its result as a relation;
-/// fragments with malformed edits are dropped.
-fn modelled(request: &PlanRequest) -> Vec<(Fragment, Relation)> {
-    let mut out: Vec<(Fragment, Relation)> = Vec::new();
+/// The request's fragments DataFusion can model alone, each with its result as a relation and
+/// the rows entering its operators; fragments with malformed edits are dropped.
+fn modelled(request: &PlanRequest) -> Vec<(Fragment, Relation, f64)> {
+    let mut out = Vec::new();
     for f in &request.fragments {
         let mut edits: Vec<&Edit> = f.edits.iter().collect();
         edits.sort_by_key(|e| e.start);
@@ -128,15 +137,16 @@ fn modelled(request: &PlanRequest) -> Vec<(Fragment, Relation)> {
         if inner.len() != f.relations.len() || inner.iter().any(|r| r.side != f.side) {
             continue;
         }
-        if let Some(relation) = result_relation(f, &inner) {
-            out.push((f.clone(), relation));
+        if let Some((relation, work)) = result_relation(f, &inner) {
+            out.push((f.clone(), relation, work));
         }
     }
     out
 }
 
-/// The fragment's result as a relation on its side, with estimated statistics.
-fn result_relation(fragment: &Fragment, inner: &[&Relation]) -> Option<Relation> {
+/// The fragment's result as a relation on its side, with estimated statistics, and the rows
+/// entering its operators.
+fn result_relation(fragment: &Fragment, inner: &[&Relation]) -> Option<(Relation, f64)> {
     let empty = TableStatistics::default();
     let schemas: Vec<Schema> = inner
         .iter()
@@ -167,7 +177,8 @@ fn result_relation(fragment: &Fragment, inner: &[&Relation]) -> Option<Relation>
         return None;
     }
     let fields: Vec<Field> = m.result_columns.iter().map(|c| c.field.clone()).collect();
-    Some(Relation {
+    let work = m.uses.values().map(|u| u.rows).sum();
+    let relation = Relation {
         name: fragment.name.clone(),
         side: fragment.side,
         source: fragment.source.clone(),
@@ -185,7 +196,8 @@ fn result_relation(fragment: &Fragment, inner: &[&Relation]) -> Option<Relation>
                 })
                 .collect(),
         }),
-    })
+    };
+    Some((relation, work))
 }
 
 /// Whether two fragments edit overlapping text or read a relation in common.
@@ -226,11 +238,7 @@ fn outer(request: &PlanRequest, chosen: &[&(Fragment, Relation)]) -> Option<(Str
 fn explain_fragments(chosen: &[&(Fragment, Relation)], plan: &Plan) -> String {
     let mut out = String::new();
     for (i, (f, r)) in chosen.iter().enumerate() {
-        let side = if f.side == pond_proto::dual::Side::Remote as i32 {
-            "R"
-        } else {
-            "L"
-        };
+        let side = if f.side == Side::Remote as i32 { "R" } else { "L" };
         let statistics = r.statistics.as_ref().expect("a fragment's estimate");
         let row_bytes: f64 = statistics.columns.iter().map(|c| c.avg_bytes).sum();
         let fate = if plan.bridges.iter().any(|b| b.target == f.name) {
@@ -359,6 +367,30 @@ mod tests {
             "{}",
             whole.explain
         );
+
+        // Over a fast link the sides' speeds decide where the cloud's aggregate runs: there
+        // when the sides are alike, on the laptop when the duckling is far slower.
+        let over = |local: f64, remote: f64| {
+            crate::plan(&PlanRequest {
+                link: Some(pond_proto::dual::LinkEstimate {
+                    bytes_per_second: 1e10,
+                    round_trip_seconds: 0.0,
+                    local_rows_per_second: local,
+                    remote_rows_per_second: remote,
+                }),
+                ..request.clone()
+            })
+        };
+        let cloud_fragment = "__pond_frag_001".to_string();
+        let alike = over(1e8, 1e8);
+        assert!(alike.fragments.contains(&cloud_fragment), "{}", alike.explain);
+        let slow_cloud = over(1e8, 1e5);
+        assert!(
+            !slow_cloud.fragments.contains(&cloud_fragment),
+            "{}",
+            slow_cloud.explain
+        );
+        assert_eq!(slow_cloud.run_on, Side::Local as i32, "{}", slow_cloud.explain);
     }
 
     /// A subquery that refers to the query around it does not plan alone: it never moves.

@@ -8,6 +8,12 @@
 //! result's download. Aggregating before moving falls out of this: a query that aggregates
 //! cloud data runs remotely when its inputs from the laptop are smaller than the cloud rows it
 //! reads, and only the aggregate comes back.
+//!
+//! When the client also timed each side (`LinkEstimate`'s rows per second), a plan's time
+//! includes running its query: the rows entering the query's operators, at the speed of the
+//! side that runs it, and the rows a semi-join reduces where they live, at that side's speed.
+//! Scanning each table where it lives costs the same in every plan, so it is left out; what
+//! differs is which side joins and aggregates, and the moved rows it reads again.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -41,15 +47,22 @@ struct Candidate {
     /// Transfers that wait for a reply: one per bridge, one more for a semi-join's keys, one
     /// for running the query remotely.
     round_trips: f64,
+    /// Rows entering the query's operators on `run_on`: its own relations' and the moved ones.
+    rows_in: f64,
+    /// Rows semi-joins reduce on the other side, before they move.
+    rows_reduced: f64,
     moves: BTreeMap<String, (Move, f64, f64)>,
 }
 
 /// What moving data costs over the client's link, as the client measured it: bytes over its
-/// bandwidth plus a round trip per transfer. Without a measurement plans compare bytes alone.
+/// bandwidth plus a round trip per transfer; and, when it timed both sides, what running costs
+/// on each. Without a measurement plans compare bytes alone.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct LinkCost {
     bytes_per_second: f64,
     round_trip_seconds: f64,
+    /// Rows per second into a query's operators, (local, remote).
+    speeds: Option<(f64, f64)>,
 }
 
 impl LinkCost {
@@ -62,11 +75,25 @@ impl LinkCost {
             .then_some(Self {
                 bytes_per_second: link.bytes_per_second,
                 round_trip_seconds: link.round_trip_seconds,
+                speeds: [link.local_rows_per_second, link.remote_rows_per_second]
+                    .iter()
+                    .all(|s| s.is_finite() && *s > 0.0)
+                    .then_some((link.local_rows_per_second, link.remote_rows_per_second)),
             })
     }
 
     pub fn seconds(&self, bytes: f64, round_trips: f64) -> f64 {
         bytes / self.bytes_per_second + round_trips * self.round_trip_seconds
+    }
+
+    /// What `rows` entering a query's operators cost on `side`; nothing when unmeasured.
+    pub fn running_seconds(&self, side: Side, rows: f64) -> f64 {
+        self.speed(side).map_or(0.0, |speed| rows / speed)
+    }
+
+    fn speed(&self, side: Side) -> Option<f64> {
+        self.speeds
+            .map(|(local, remote)| if side == Side::Remote { remote } else { local })
     }
 }
 
@@ -80,8 +107,25 @@ pub(crate) fn score(plan: &Plan, link: Option<LinkCost>) -> f64 {
     }
 }
 
-fn cost(link: Option<LinkCost>, bytes: f64, round_trips: f64) -> f64 {
-    link.map_or(bytes, |l| l.seconds(bytes, round_trips))
+/// Bytes without a measured link; otherwise the time moving `bytes` in `round_trips` and
+/// running `rows` on `side`.
+fn cost(link: Option<LinkCost>, side: Side, bytes: f64, round_trips: f64, rows: f64) -> f64 {
+    link.map_or(bytes, |l| l.seconds(bytes, round_trips) + l.running_seconds(side, rows))
+}
+
+impl Candidate {
+    fn cost(&self, link: Option<LinkCost>) -> f64 {
+        cost(link, self.run_on, self.bytes, self.round_trips, self.rows_in)
+            + link.map_or(0.0, |l| l.running_seconds(other(self.run_on), self.rows_reduced))
+    }
+}
+
+fn other(side: Side) -> Side {
+    if side == Side::Remote {
+        Side::Local
+    } else {
+        Side::Remote
+    }
 }
 
 /// What the strategy knows about the query: DataFusion's model, or the fallback's guesses.
@@ -169,7 +213,7 @@ pub(crate) fn choose(
     let best = sides
         .iter()
         .map(|s| candidate(relations, knowledge, *s, downloads_only, link))
-        .min_by(|a, b| cost(link, a.bytes, a.round_trips).total_cmp(&cost(link, b.bytes, b.round_trips)))
+        .min_by(|a, b| a.cost(link).total_cmp(&b.cost(link)))
         .expect("at least one side");
     emit(relations, knowledge, best, link)
 }
@@ -188,6 +232,13 @@ fn candidate(
     } else {
         (0.0, 0.0)
     };
+    let mut rows_in: f64 = relations
+        .iter()
+        .filter(|r| r.side == run_on)
+        .filter_map(|r| knowledge.uses.get(r.name))
+        .map(|u| u.rows)
+        .sum();
+    let mut rows_reduced = 0.0;
     for r in relations.iter().filter(|r| r.side != run_on) {
         let Some(u) = knowledge.uses.get(r.name) else { continue };
         let mut best = (Move::Plain, u.rows * u.row_bytes, u.rows);
@@ -205,19 +256,27 @@ fn candidate(
             let keys = s.by_distinct.min(by.rows).max(1.0);
             let rows = u.rows * (keys / s.reduce_distinct.max(1.0)).min(1.0);
             let moved = keys * s.by_key_bytes + rows * u.row_bytes;
-            if cost(link, moved, 2.0) < cost(link, best.1, best_trips) {
+            // The reduction joins all of the relation's rows where it lives.
+            let reducing = link.map_or(0.0, |l| l.running_seconds(r.side, u.rows));
+            if cost(link, run_on, moved, 2.0, rows) + reducing < cost(link, run_on, best.1, best_trips, best.2) {
                 best = (Move::Reduced(s.clone()), moved, rows);
                 best_trips = 2.0;
             }
         }
         bytes += best.1;
         round_trips += best_trips;
+        rows_in += best.2;
+        if matches!(best.0, Move::Reduced(_)) {
+            rows_reduced += u.rows;
+        }
         moves.insert(r.name.to_string(), best);
     }
     Candidate {
         run_on,
         bytes,
         round_trips,
+        rows_in,
+        rows_reduced,
         moves,
     }
 }
@@ -298,7 +357,7 @@ fn emit(relations: &[Relation<'_>], knowledge: &Knowledge, best: Candidate, link
         names.insert(r.name.to_string(), temp_name(r.name));
     }
     let strategy = strategy_label(run_on, &best, knowledge);
-    let estimated_seconds = link.map_or(0.0, |l| l.seconds(best.bytes, best.round_trips));
+    let estimated_seconds = link.map_or(0.0, |l| best.cost(Some(l)));
     let explain = explain(relations, knowledge, &best, &bridges, link);
     Plan {
         estimated_seconds,
@@ -382,6 +441,16 @@ fn explain(
             human_bytes(l.bytes_per_second),
             l.round_trip_seconds * 1e3
         );
+        if let Some(speed) = l.speed(best.run_on) {
+            let _ = writeln!(
+                out,
+                "Estimated time running: {:.1} ms (~{:.0} rows into the query's operators on {run}, which ran {:.1}M rows/s when timed; ~{:.0} rows into semi-joins on the other side)",
+                (best.cost(Some(l)) - l.seconds(best.bytes, best.round_trips)) * 1e3,
+                best.rows_in,
+                speed / 1e6,
+                best.rows_reduced
+            );
+        }
     }
     if let Some(reason) = &knowledge.fallback_reason {
         let _ = writeln!(out, "Cost model: fallback to whole tables ({reason})");

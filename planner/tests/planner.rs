@@ -197,6 +197,7 @@ fn a_measured_link_trades_bytes_against_round_trips() {
         Some(LinkEstimate {
             bytes_per_second: 1e9,
             round_trip_seconds: 0.5,
+            ..Default::default()
         }),
     );
     assert_eq!(far.bridges.len(), 1, "{}", far.explain);
@@ -208,6 +209,7 @@ fn a_measured_link_trades_bytes_against_round_trips() {
         Some(LinkEstimate {
             bytes_per_second: 1e3,
             round_trip_seconds: 0.0,
+            ..Default::default()
         }),
     );
     let bytes_only = shop(sql, "auto");
@@ -220,6 +222,42 @@ fn a_measured_link_trades_bytes_against_round_trips() {
         bytes_only.explain
     );
     assert!(far.estimated_bytes >= slow.estimated_bytes);
+}
+
+/// Over a fast link the sides' speeds decide: the join runs on the faster side, even when that
+/// moves more bytes.
+#[test]
+fn the_faster_side_runs_the_query_when_moving_data_is_cheap() {
+    let sql = "SELECT c.region, sum(o.amount) AS total FROM __pond_ref_000 c JOIN __pond_ref_001 o \
+               ON c.id = o.customer_id GROUP BY c.region";
+    let over = |local: f64, remote: f64| {
+        shop_over(
+            sql,
+            "auto",
+            Some(LinkEstimate {
+                bytes_per_second: 1e10,
+                round_trip_seconds: 0.0,
+                local_rows_per_second: local,
+                remote_rows_per_second: remote,
+            }),
+        )
+    };
+    // Alike: the million customers go up rather than ten million orders down.
+    let alike = over(1e8, 1e8);
+    assert_eq!(alike.run_on, Side::Remote as i32, "{}", alike.explain);
+    assert!(alike.explain.contains("Estimated time running"), "{}", alike.explain);
+    // A duckling a thousand times slower than the laptop: the orders come down.
+    let slow_cloud = over(1e8, 1e5);
+    assert_eq!(slow_cloud.run_on, Side::Local as i32, "{}", slow_cloud.explain);
+    assert!(slow_cloud.estimated_bytes > alike.estimated_bytes);
+    // Unmeasured speeds leave the choice to what moves.
+    let unmeasured = over(0.0, 1e5);
+    assert_eq!(unmeasured.run_on, Side::Remote as i32, "{}", unmeasured.explain);
+    assert!(
+        !unmeasured.explain.contains("Estimated time running"),
+        "{}",
+        unmeasured.explain
+    );
 }
 
 /// Rows read only for whether they exist (EXISTS, IN, NOT IN) cross as their distinct values;

@@ -1,6 +1,7 @@
 //! The client's link to the server as dual execution's cost model sees it: bandwidth and round
 //! trip, probed once per session (and again when the probe is old), kept fresh by every large
-//! bridge's measured transfer.
+//! bridge's measured transfer; and each side's speed, timed with the same calibration query on
+//! both (the laptop's DuckDB and the duckling differ: cores, load, the duckling's threads).
 //!
 //! Invariant: a probe moves at most [`PROBE_BYTES`] and runs only before a query that moves
 //! data anyway (never for `EXPLAIN` without `ANALYZE`).
@@ -21,6 +22,19 @@ const PROBE_AGE: Duration = Duration::from_secs(600);
 const OBSERVED_MIN_BYTES: u64 = 256 << 10;
 /// The weight of a new observation in the running bandwidth estimate.
 const OBSERVED_WEIGHT: f64 = 0.3;
+/// Each side of the calibration join: a few milliseconds of DuckDB's work on a laptop.
+const CALIBRATION_ROWS: u64 = 1 << 17;
+
+/// The calibration query: a hash join, the operator a split plan places, of two generated
+/// ranges, so it reads no data and takes the same work on either side.
+fn calibration_sql() -> String {
+    format!("SELECT count(*) FROM range({CALIBRATION_ROWS}) a(i) JOIN range({CALIBRATION_ROWS}) b(j) ON a.i = b.j")
+}
+
+/// Rows into the calibration join per second, when it took `time`.
+fn rows_per_second(time: Duration) -> f64 {
+    (2 * CALIBRATION_ROWS) as f64 / time.max(Duration::from_micros(10)).as_secs_f64()
+}
 
 /// The measured link, and when it was probed.
 #[derive(Debug, Clone, Copy)]
@@ -49,7 +63,9 @@ impl DualSession {
     }
 
     /// Probes the link when it was never probed or the probe is old: the faster of two
-    /// one-row queries is the round trip; a 512 KiB download, less a round trip, the bandwidth.
+    /// one-row queries is the round trip; a 512 KiB download, less a round trip, the bandwidth;
+    /// the faster of two runs of the calibration query on each side, the server's less a round
+    /// trip, each side's speed.
     pub(super) async fn probe_link(&mut self) -> Result<(), ClientError> {
         if self.measured_link.is_some_and(|m| m.probed_at.elapsed() < PROBE_AGE) {
             return Ok(());
@@ -68,10 +84,25 @@ impl DualSession {
         let elapsed = t.elapsed();
         let bytes = (link.moved() - before).max(PROBE_BYTES as u64) as f64;
         let transfer = elapsed.saturating_sub(round_trip).max(Duration::from_micros(10));
+        let calibration = calibration_sql();
+        let mut remote = Duration::MAX;
+        for _ in 0..2 {
+            let t = Instant::now();
+            cloud.query(&calibration).await?;
+            remote = remote.min(t.elapsed().saturating_sub(round_trip));
+        }
+        let mut local = Duration::MAX;
+        for _ in 0..2 {
+            let t = Instant::now();
+            self.local.query(&calibration)?;
+            local = local.min(t.elapsed());
+        }
         self.measured_link = Some(MeasuredLink {
             estimate: LinkEstimate {
                 bytes_per_second: bytes / transfer.as_secs_f64(),
                 round_trip_seconds: round_trip.as_secs_f64(),
+                local_rows_per_second: rows_per_second(local),
+                remote_rows_per_second: rows_per_second(remote),
             },
             probed_at: Instant::now(),
         });
@@ -97,6 +128,7 @@ mod tests {
             estimate: LinkEstimate {
                 bytes_per_second: 1e6,
                 round_trip_seconds: 0.01,
+                ..Default::default()
             },
             probed_at: Instant::now(),
         };

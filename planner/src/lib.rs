@@ -92,6 +92,34 @@ pub fn plan(request: &PlanRequest) -> Plan {
     plan
 }
 
+/// Adds the `extra` columns to what `modelled` moves of `relation`, in its column order, each
+/// at its measured width.
+fn widen(modelled: &mut model::RelationUse, relation: &strategy::Relation<'_>, extra: &[String]) {
+    let fields = relation.schema.fields();
+    let mut added = 0.0;
+    for (i, f) in fields.iter().enumerate() {
+        if extra.contains(f.name()) && !modelled.columns.contains(f.name()) {
+            added += relation
+                .statistics
+                .columns
+                .get(i)
+                .map(|c| c.avg_bytes)
+                .filter(|w| *w > 0.0)
+                .unwrap_or_else(|| statistics::fixed_width(f.data_type()).unwrap_or(16.0));
+        }
+    }
+    if added == 0.0 {
+        return;
+    }
+    modelled.columns = fields
+        .iter()
+        .map(|f| f.name())
+        .filter(|c| modelled.columns.contains(c) || extra.contains(c))
+        .cloned()
+        .collect();
+    modelled.row_bytes += added;
+}
+
 /// Plans `sql` over `relations`; also says whether DataFusion modelled it (otherwise relations
 /// move whole, cut to the column names `request` lists).
 fn plan_relations(
@@ -132,30 +160,34 @@ fn plan_relations(
             // Relations only a subquery DataFusion left in an expression reads move whole;
             // when such a subquery reads the query around it, every relation keeps every
             // column the query names too (its scans do not list what the subquery reads).
+            // Otherwise each keeps the columns the query names as well: DataFusion drops a
+            // subquery's output column nothing reads (TPC-DS Q59's `s_store_name
+            // s_store_name2`), but DuckDB binds the text, which still names it.
             let blind = fallback(String::new());
+            let named: std::collections::BTreeSet<String> =
+                request.column_names.iter().map(|c| c.to_lowercase()).collect();
             for (name, u) in blind.uses {
                 match k.uses.entry(name) {
                     std::collections::btree_map::Entry::Vacant(e) => {
                         e.insert(u);
                     }
-                    std::collections::btree_map::Entry::Occupied(mut e) if outer_references => {
-                        let schema = relations
-                            .iter()
-                            .find(|r| r.name == e.key().as_str())
-                            .map(|r| Arc::clone(&r.schema));
-                        let modelled = e.get_mut();
-                        if let Some(schema) = schema {
-                            modelled.columns = schema
+                    std::collections::btree_map::Entry::Occupied(mut e) => {
+                        let Some(relation) = relations.iter().find(|r| r.name == e.key().as_str()) else {
+                            continue;
+                        };
+                        let extra: Vec<String> = if outer_references {
+                            u.columns
+                        } else {
+                            relation
+                                .schema
                                 .fields()
                                 .iter()
-                                .map(|f| f.name())
-                                .filter(|c| modelled.columns.contains(c) || u.columns.contains(c))
-                                .cloned()
-                                .collect();
-                            modelled.row_bytes = modelled.row_bytes.max(u.row_bytes);
-                        }
+                                .map(|f| f.name().clone())
+                                .filter(|c| named.contains(&c.to_lowercase()))
+                                .collect()
+                        };
+                        widen(e.get_mut(), relation, &extra);
                     }
-                    _ => {}
                 }
             }
             (k, true)

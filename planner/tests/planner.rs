@@ -43,6 +43,11 @@ fn shop(sql: &str, run: &str) -> pond_planner::Plan {
 
 /// customers: 1M local rows; orders: 10M cloud rows; `link` as the client measured it.
 fn shop_over(sql: &str, run: &str, link: Option<LinkEstimate>) -> pond_planner::Plan {
+    pond_planner::plan(&shop_request(sql, run, link))
+}
+
+/// The request [`shop_over`] plans.
+fn shop_request(sql: &str, run: &str, link: Option<LinkEstimate>) -> PlanRequest {
     let customers = table(
         1_000_000.0,
         &[
@@ -60,7 +65,7 @@ fn shop_over(sql: &str, run: &str, link: Option<LinkEstimate>) -> pond_planner::
             ("note", DataType::Utf8, 10_000_000.0),
         ],
     );
-    pond_planner::plan(&PlanRequest {
+    PlanRequest {
         sql: sql.into(),
         relations: vec![
             relation("__pond_ref_000", Side::Local, "customers", customers),
@@ -83,7 +88,7 @@ fn shop_over(sql: &str, run: &str, link: Option<LinkEstimate>) -> pond_planner::
         link,
         explain: true,
         prefer_fragments: false,
-    })
+    }
 }
 
 #[test]
@@ -258,6 +263,25 @@ fn the_faster_side_runs_the_query_when_moving_data_is_cheap() {
         "{}",
         unmeasured.explain
     );
+}
+
+/// DuckDB binds the query's text: a column a subquery names but nothing reads still moves,
+/// though DataFusion's plan drops it (TPC-DS Q59 named a store's name no one read).
+#[test]
+fn a_column_the_text_names_moves_even_when_nothing_reads_it() {
+    let sql = "SELECT x.id, count(*) FROM (SELECT c.id, c.name AS unread FROM __pond_ref_000 c) x \
+               JOIN __pond_ref_001 o ON o.customer_id = x.id GROUP BY x.id";
+    let mut request = shop_request(sql, "remote", None);
+    request.star = false;
+    request.column_names = ["id", "name", "unread", "customer_id"].map(String::from).to_vec();
+    let plan = pond_planner::plan(&request);
+    let upload = plan
+        .bridges
+        .iter()
+        .find(|b| b.target == "__pond_ref_000")
+        .unwrap_or_else(|| panic!("customers do not cross: {}", plan.explain));
+    assert!(upload.sql.contains("\"name\""), "{}", upload.sql);
+    assert!(!upload.sql.contains("\"region\""), "{}", upload.sql);
 }
 
 /// Rows read only for whether they exist (EXISTS, IN, NOT IN) cross as their distinct values;

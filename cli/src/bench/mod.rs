@@ -41,6 +41,7 @@ macro_rules! standard_select1 {
 }
 mod shares;
 mod storage;
+mod tpcds_split;
 mod tpch;
 mod tpch_split;
 mod tracing_cost;
@@ -92,6 +93,13 @@ pub struct BenchArgs {
     /// (postgres://user@host:port/database).
     #[arg(long, env = "POND_BENCH_CATALOG", hide_env_values = true)]
     catalog: Option<String>,
+    /// DuckDB's tpcds extension for the tpcds-split benchmark; default: the official one for
+    /// the DuckDB Pond links, fetched once from PyPI into ~/.cache/pond-bench.
+    #[arg(long, env = "POND_BENCH_TPCDS_EXTENSION")]
+    tpcds_extension: Option<std::path::PathBuf>,
+    /// Only these queries of the tpcds-split benchmark (e.g. 59,65), to look into one.
+    #[arg(long, env = "POND_BENCH_QUERIES", value_delimiter = ',')]
+    queries: Vec<i32>,
     /// Database sizes for the storage benchmark, e.g. 1GiB,4GiB.
     #[arg(long, env = "POND_BENCH_SIZES", value_delimiter = ',', default_value = "1GiB,4GiB")]
     sizes: Vec<crate::ByteSize>,
@@ -113,6 +121,9 @@ enum Suite {
     /// TPC-H split between laptop and cloud, by dual execution at 100 Mbit/s: split plans
     /// against whole-query placement and against downloading every cloud table.
     TpchSplit,
+    /// TPC-DS split between laptop and cloud (facts in the cloud, dimensions on the laptop), by
+    /// dual execution at 100 Mbit/s, measured like tpch-split; `--scale` is its scale factor.
+    TpcdsSplit,
     /// Parquet on S3 read by a duckling: bytes fetched, cold and warm time against local
     /// in-process DuckDB, and dual execution at 100 Mbit/s (`--scale 10`: about 2 GB).
     Lake,
@@ -155,6 +166,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         Suite::Ducklings => ducklings::run(args.seconds).await,
         Suite::Dual => dual::run(args.scale).await,
         Suite::TpchSplit => tpch_split::run(args.scale).await,
+        Suite::TpcdsSplit => tpcds_split::run(args.scale, args.tpcds_extension, &args.queries).await,
         Suite::Lake => lake::run(args.scale, args.runs, args.s3_endpoint).await,
         Suite::Shares => {
             shares::run(

@@ -33,15 +33,59 @@ fn split_query(q: i32) -> Result<String> {
     if q == 15 {
         sql = as_with(&sql).context("Q15's view")?;
     }
-    let lexed = pond_duckling::lexer::tokenize(&sql).map_err(|e| anyhow::anyhow!("Q{q}: {e}"))?;
+    in_the_cloud(&sql, &CLOUD).with_context(|| format!("Q{q}"))
+}
+
+/// `sql` with every table in `cloud` qualified by the cloud database, `my_db`: a name where a
+/// FROM list or a JOIN expects a table (after `FROM`, `JOIN`, or a comma of a FROM list), not
+/// followed by a dot. The same word elsewhere is a column or an alias (TPC-DS names columns
+/// `store_sales` too) and stays.
+pub(super) fn in_the_cloud(sql: &str, cloud: &[&str]) -> Result<String> {
+    let lexed = pond_duckling::lexer::tokenize(sql).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut out = String::with_capacity(sql.len() + 64);
     let mut at = 0;
-    for t in &lexed {
-        if CLOUD.iter().any(|c| t.is_word(c)) {
+    // Per parenthesis depth, whether its clause is a FROM list.
+    let mut in_from = vec![false];
+    let mut expects_table = false;
+    // Not ON: a comma after a join's condition goes on with the FROM list.
+    const ENDS_FROM: [&str; 11] = [
+        "where",
+        "group",
+        "having",
+        "order",
+        "limit",
+        "union",
+        "except",
+        "intersect",
+        "window",
+        "qualify",
+        "select",
+    ];
+    for (i, t) in lexed.iter().enumerate() {
+        let followed_by_dot = lexed.get(i + 1).is_some_and(|n| n.is_punct('.'));
+        if expects_table && !followed_by_dot && cloud.iter().any(|c| t.is_word(c)) {
             out.push_str(&sql[at..t.span.start]);
             out.push_str("my_db.");
             out.push_str(&sql[t.span.clone()]);
             at = t.span.end;
+        }
+        expects_table = false;
+        if t.is_punct('(') {
+            in_from.push(false);
+        } else if t.is_punct(')') {
+            in_from.pop();
+            if in_from.is_empty() {
+                in_from.push(false);
+            }
+        } else if t.is_word("from") {
+            *in_from.last_mut().expect("a depth") = true;
+            expects_table = true;
+        } else if t.is_word("join") {
+            expects_table = true;
+        } else if t.is_punct(',') {
+            expects_table = *in_from.last().expect("a depth");
+        } else if ENDS_FROM.iter().any(|w| t.is_word(w)) {
+            *in_from.last_mut().expect("a depth") = false;
         }
     }
     out.push_str(&sql[at..]);
@@ -60,7 +104,7 @@ fn as_with(sql: &str) -> Option<String> {
 /// One value of an answer: numbers with a fraction compare within a relative 1e-9 (sums of
 /// doubles differ in their last bits with the order DuckDB adds them in), the rest as text.
 #[derive(Debug, Clone)]
-enum Value {
+pub(super) enum Value {
     Number(f64),
     Text(String),
 }
@@ -76,7 +120,7 @@ impl PartialEq for Value {
 }
 
 /// Rows, sorted by their text with numbers to six significant digits.
-fn answer(batches: &[RecordBatch]) -> Vec<Vec<Value>> {
+pub(super) fn answer(batches: &[RecordBatch]) -> Vec<Vec<Value>> {
     let options = arrow::util::display::FormatOptions::default().with_null("NULL");
     let mut rows = Vec::new();
     for b in batches {
@@ -112,13 +156,15 @@ fn answer(batches: &[RecordBatch]) -> Vec<Vec<Value>> {
     rows
 }
 
-struct Run {
-    time: Duration,
-    bytes: u64,
-    fragments: usize,
+/// One query's dual execution, measured.
+pub(super) struct Run {
+    pub time: Duration,
+    pub bytes: u64,
+    pub fragments: usize,
 }
 
-async fn dual(session: &mut DualSession, sql: &str, expected: &[Vec<Value>], what: &str) -> Result<Run> {
+/// Runs `sql` in `session`, checks its answer against `expected`, and measures it.
+pub(super) async fn dual(session: &mut DualSession, sql: &str, expected: &[Vec<Value>], what: &str) -> Result<Run> {
     let before = session.link().moved();
     let t = Instant::now();
     let outcome = session.run(sql).await.with_context(|| what.to_string())?;
@@ -260,4 +306,25 @@ pub async fn run(scale: f64) -> Result<()> {
         "x",
     );
     server.stop().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_the_cloud;
+
+    #[test]
+    fn only_tables_are_qualified_not_columns_or_aliases_of_the_same_name() {
+        let sql = "with v as (select sum(ss_price) store_sales from store_sales, date_dim \
+                   where store_sales.ss_date = d_date) \
+                   select v.store_sales, x.store_sales from v join store_sales x on true, (select 1 from web_sales) w \
+                   where extract(year from d_date) = 1";
+        let got = in_the_cloud(sql, &["store_sales", "web_sales"]).unwrap();
+        assert_eq!(
+            got,
+            "with v as (select sum(ss_price) store_sales from my_db.store_sales, date_dim \
+             where store_sales.ss_date = d_date) \
+             select v.store_sales, x.store_sales from v join my_db.store_sales x on true, (select 1 from my_db.web_sales) w \
+             where extract(year from d_date) = 1"
+        );
+    }
 }

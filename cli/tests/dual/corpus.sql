@@ -1818,3 +1818,17 @@ SELECT count(*) AS n
 FROM cloud.products p, targets t
 JOIN regions r ON r.code = t.region AND length(name) > 12, customers c
 WHERE c.region = t.region AND p.id <= 3;
+
+-- name: negative_literals_in_pushed_filters
+SELECT c.region, count(*) AS n, sum(o.amount) AS total
+FROM customers c JOIN cloud.orders o ON o.customer_id = c.id
+WHERE c.credit > -1.5 AND c.id < 300 AND o.amount > -100
+GROUP BY c.region
+ORDER BY c.region NULLS LAST;
+
+-- name: a_subquery_names_a_column_nothing_reads
+SELECT x.id, count(*) AS n, sum(o.amount) AS total
+FROM (SELECT c.id, c.name AS unread FROM customers c WHERE c.id < 40) x
+JOIN cloud.orders o ON o.customer_id = x.id
+GROUP BY x.id
+ORDER BY x.id;

@@ -408,7 +408,10 @@ impl DualSession {
                     _ => return Err(refuse(format!("a bridge calls {}", f.name))),
                 }
             }
+            // Operators the planner renders in pushed filters: LIKE's forms, and `-`, which
+            // DuckDB's parser keeps as a call in a negative literal (`x > -5`).
             const OPERATORS: &[&str] = &[
+                "-",
                 "~~",
                 "!~~",
                 "~~*",

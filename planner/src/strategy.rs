@@ -179,6 +179,7 @@ impl Knowledge {
                     row_bytes: keep.iter().map(|i| width(*i)).sum::<f64>().max(1.0),
                     scans: 1,
                     existence_only: false,
+                    unpushed_filters: false,
                 },
             );
         }
@@ -253,7 +254,7 @@ fn candidate(
                 continue;
             }
             let Some(by) = knowledge.uses.get(&s.by) else { continue };
-            let keys = s.by_distinct.min(by.rows).max(1.0);
+            let keys = keys_moved(s, by);
             let rows = u.rows * (keys / s.reduce_distinct.max(1.0)).min(1.0);
             let moved = keys * s.by_key_bytes + rows * u.row_bytes;
             // The reduction joins all of the relation's rows where it lives.
@@ -279,6 +280,13 @@ fn candidate(
         rows_reduced,
         moves,
     }
+}
+
+/// The keys a semi-join's bridge moves: `by`'s distinct join keys after every filter, unless
+/// some filter stays behind, when the bridge moves up to every row's key.
+fn keys_moved(s: &SemiJoin, by: &RelationUse) -> f64 {
+    let keys = if by.unpushed_filters { by.rows } else { s.by_distinct };
+    keys.min(by.rows).max(1.0)
 }
 
 fn select(source: &str, u: &RelationUse, extra: Option<String>) -> String {
@@ -329,7 +337,7 @@ fn emit(relations: &[Relation<'_>], knowledge: &Knowledge, best: Candidate, link
                     keys_sql += " WHERE ";
                     keys_sql += &by_use.filters.join(" AND ");
                 }
-                let keys = s.by_distinct.min(by_use.rows).max(1.0);
+                let keys = keys_moved(s, by_use);
                 bridges.push(Bridge {
                     from: run_on as i32,
                     sql: keys_sql,

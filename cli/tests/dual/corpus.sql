@@ -1822,7 +1822,7 @@ WHERE c.region = t.region AND p.id <= 3;
 -- name: negative_literals_in_pushed_filters
 SELECT c.region, count(*) AS n, sum(o.amount) AS total
 FROM customers c JOIN cloud.orders o ON o.customer_id = c.id
-WHERE c.credit > -1.5 AND c.id < 300 AND o.amount > -100
+WHERE c.credit > -1.5 AND c.id BETWEEN 100 AND 100 + 2 * 100 AND o.amount > -100
 GROUP BY c.region
 ORDER BY c.region NULLS LAST;
 

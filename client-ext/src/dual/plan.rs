@@ -408,10 +408,13 @@ impl DualSession {
                     _ => return Err(refuse(format!("a bridge calls {}", f.name))),
                 }
             }
-            // Operators the planner renders in pushed filters: LIKE's forms, and `-`, which
-            // DuckDB's parser keeps as a call in a negative literal (`x > -5`).
+            // Operators the planner renders in pushed filters: LIKE's forms, and arithmetic,
+            // which reads nothing but its operands: of literals (`BETWEEN 1200 AND 1200 + 11`),
+            // and `-` of a negative literal (`x > -5`), which DuckDB's parser keeps as a call.
             const OPERATORS: &[&str] = &[
+                "+",
                 "-",
+                "*",
                 "~~",
                 "!~~",
                 "~~*",

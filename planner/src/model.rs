@@ -57,10 +57,6 @@ pub(crate) struct RelationUse {
     pub row_bytes: f64,
     /// How many scans of the relation the plan has (a CTE used twice scans twice).
     pub scans: usize,
-    /// Whether a filter that drops rows did not reach `filters` (DuckDB SQL could not say it,
-    /// or the scans filter differently): the rows and keys the relation's bridges move are then
-    /// more than the plan's estimates after every filter.
-    pub unpushed_filters: bool,
     /// Whether the query asks only whether its rows exist (every scan under the subquery side
     /// of a semi-, anti- or mark join): then its distinct rows are enough.
     pub existence_only: bool,
@@ -425,7 +421,6 @@ struct Scan {
     filters: Vec<String>,
     rows: f64,
     existence_only: bool,
-    unpushed_filters: bool,
 }
 
 struct Walk<'a> {
@@ -489,7 +484,6 @@ impl Walk<'_> {
                     row_bytes: columns.iter().map(|i| width_of(input, *i)).sum::<f64>().max(1.0),
                     scans: scans.len(),
                     existence_only,
-                    unpushed_filters: !same_filters || scans.iter().any(|s| s.unpushed_filters),
                 },
             );
         }
@@ -687,7 +681,6 @@ impl Walk<'_> {
         let mut all_selectivity = 1.0;
         let mut moved_selectivity = 1.0;
         let mut filters = Vec::new();
-        let mut unpushed_filters = false;
         if let Ok(table_schema) = &table_schema {
             let real = |column: &str| {
                 input
@@ -701,14 +694,11 @@ impl Walk<'_> {
                 let s = selectivity(f, table_schema, &full);
                 all_selectivity *= s;
                 if self.under_anti > 0 || matches!(f, Expr::IsNotNull(_)) {
-                    unpushed_filters |= self.under_anti > 0 && s < 1.0;
                     continue;
                 }
                 if let Some(sql) = render_filter(f, &real) {
                     moved_selectivity *= s;
                     filters.push(sql);
-                } else {
-                    unpushed_filters |= s < 1.0;
                 }
             }
         }
@@ -736,7 +726,6 @@ impl Walk<'_> {
             filters,
             rows: stats.rows * moved_selectivity,
             existence_only: self.existence,
-            unpushed_filters,
         });
         let rows = stats.rows * all_selectivity;
         // Distinct values left after keeping a fraction s of the rows: each value survives

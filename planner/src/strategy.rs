@@ -179,7 +179,6 @@ impl Knowledge {
                     row_bytes: keep.iter().map(|i| width(*i)).sum::<f64>().max(1.0),
                     scans: 1,
                     existence_only: false,
-                    unpushed_filters: false,
                 },
             );
         }
@@ -254,7 +253,7 @@ fn candidate(
                 continue;
             }
             let Some(by) = knowledge.uses.get(&s.by) else { continue };
-            let keys = keys_moved(s, by);
+            let keys = keys_moved(s, by, relations.iter().find(|x| x.name == s.by));
             let rows = u.rows * (keys / s.reduce_distinct.max(1.0)).min(1.0);
             let moved = keys * s.by_key_bytes + rows * u.row_bytes;
             // The reduction joins all of the relation's rows where it lives.
@@ -282,11 +281,26 @@ fn candidate(
     }
 }
 
-/// The keys a semi-join's bridge moves: `by`'s distinct join keys after every filter, unless
-/// some filter stays behind, when the bridge moves up to every row's key.
-fn keys_moved(s: &SemiJoin, by: &RelationUse) -> f64 {
-    let keys = if by.unpushed_filters { by.rows } else { s.by_distinct };
-    keys.min(by.rows).max(1.0)
+/// The keys a semi-join's bridge moves: the distinct join keys among the rows it reads, `by`'s
+/// rows after the filters it carries. The join's own estimate (`by_distinct`) counts the keys
+/// left after everything below the join, which may be far fewer: filters DuckDB SQL cannot
+/// say, a scalar subquery's comparison, another join; the bridge applies none of them.
+fn keys_moved(s: &SemiJoin, by: &RelationUse, relation: Option<&Relation<'_>>) -> f64 {
+    let table = relation.and_then(|r| {
+        let i = r.schema.index_of(&s.by_column).ok()?;
+        let distinct = r.statistics.columns.get(i)?.distinct;
+        (distinct > 0.0 && r.statistics.rows > 0.0).then_some((r.statistics.rows, distinct))
+    });
+    let read = match table {
+        // Each key survives unless all of its rows' copies are dropped.
+        Some((rows, distinct)) => {
+            let kept = (by.rows / rows).clamp(0.0, 1.0);
+            let copies = (rows / distinct).max(1.0);
+            distinct * (1.0 - (1.0 - kept).powf(copies))
+        }
+        None => by.rows,
+    };
+    read.max(s.by_distinct).min(by.rows).max(1.0)
 }
 
 fn select(source: &str, u: &RelationUse, extra: Option<String>) -> String {
@@ -337,7 +351,7 @@ fn emit(relations: &[Relation<'_>], knowledge: &Knowledge, best: Candidate, link
                     keys_sql += " WHERE ";
                     keys_sql += &by_use.filters.join(" AND ");
                 }
-                let keys = keys_moved(s, by_use);
+                let keys = keys_moved(s, by_use, Some(by));
                 bridges.push(Bridge {
                     from: run_on as i32,
                     sql: keys_sql,

@@ -39,6 +39,8 @@ pub(crate) struct Relation<'a> {
 enum Move {
     Plain,
     Reduced(SemiJoin),
+    /// Read from an earlier relation's plain bridge that moves the same rows.
+    Shared,
 }
 
 struct Candidate {
@@ -239,8 +241,16 @@ fn candidate(
         .map(|u| u.rows)
         .sum();
     let mut rows_reduced = 0.0;
+    // The plain cuts moved so far: a relation read again alike (TPC-DS reads `date_dim` up to
+    // four times) reads the same bridge.
+    let mut moved_alike: BTreeSet<String> = BTreeSet::new();
     for r in relations.iter().filter(|r| r.side != run_on) {
         let Some(u) = knowledge.uses.get(r.name) else { continue };
+        if moved_alike.contains(&select(r.source, u, None)) {
+            rows_in += u.rows;
+            moves.insert(r.name.to_string(), (Move::Shared, 0.0, u.rows));
+            continue;
+        }
         let mut best = (Move::Plain, u.rows * u.row_bytes, u.rows);
         let mut best_trips = 1.0;
         // A semi-join sends keys the other way: not when nothing may be uploaded.
@@ -266,8 +276,11 @@ fn candidate(
         bytes += best.1;
         round_trips += best_trips;
         rows_in += best.2;
-        if matches!(best.0, Move::Reduced(_)) {
-            rows_reduced += u.rows;
+        match best.0 {
+            Move::Reduced(_) => rows_reduced += u.rows,
+            _ => {
+                moved_alike.insert(select(r.source, u, None));
+            }
         }
         moves.insert(r.name.to_string(), best);
     }
@@ -329,7 +342,7 @@ pub fn temp_name(name: &str) -> String {
 
 fn emit(relations: &[Relation<'_>], knowledge: &Knowledge, best: Candidate, link: Option<LinkCost>) -> Plan {
     let run_on = best.run_on;
-    let mut bridges = Vec::new();
+    let mut bridges: Vec<Bridge> = Vec::new();
     let mut names = std::collections::HashMap::new();
     for r in relations {
         let Some((how, bytes, rows)) = best.moves.get(r.name) else {
@@ -342,6 +355,15 @@ fn emit(relations: &[Relation<'_>], knowledge: &Knowledge, best: Candidate, link
         };
         let extra = match how {
             Move::Plain => None,
+            Move::Shared => {
+                let sql = select(r.source, u, None);
+                let shared = bridges
+                    .iter()
+                    .find(|b| b.sql == sql && b.from == r.side as i32)
+                    .expect("the bridge a shared move reads");
+                names.insert(r.name.to_string(), temp_name(&shared.target));
+                continue;
+            }
             Move::Reduced(s) => {
                 let by = relations.iter().find(|x| x.name == s.by).expect("semi-join partner");
                 let by_use = &knowledge.uses[&s.by];
@@ -525,6 +547,9 @@ fn render_tree(
                     readable(&s.by),
                     human_bytes(*bytes)
                 ),
+                Some((Move::Shared, _, rows)) => {
+                    format!(" → ~{rows:.0} rows, read from the bridge of an identical scan")
+                }
                 None => String::new(),
             };
             (side, note)

@@ -309,6 +309,28 @@ fn keys_behind_an_unpushed_filter_are_estimated_unfiltered() {
     }
 }
 
+/// A local table read twice with the same cut crosses once; both readings read that bridge.
+#[test]
+fn a_relation_read_twice_alike_crosses_once() {
+    let plan = shop(
+        "SELECT a.region, count(*) FROM __pond_ref_000 a JOIN __pond_ref_001 o ON o.customer_id = a.id \
+         JOIN __pond_ref_002 b ON b.id = a.id AND b.region = a.region GROUP BY a.region",
+        "remote",
+    );
+    let uploads: Vec<_> = plan.bridges.iter().filter(|b| b.from == Side::Local as i32).collect();
+    assert_eq!(uploads.len(), 1, "{}", plan.explain);
+    assert_eq!(
+        plan.names["__pond_ref_000"], plan.names["__pond_ref_002"],
+        "{}",
+        plan.explain
+    );
+    assert!(
+        plan.explain.contains("read from the bridge of an identical scan"),
+        "{}",
+        plan.explain
+    );
+}
+
 /// Rows read only for whether they exist (EXISTS, IN, NOT IN) cross as their distinct values;
 /// a join's rows, or `INTERSECT ALL`'s (DuckDB counts its duplicates), cross as they are.
 #[test]

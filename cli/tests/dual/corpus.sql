@@ -1832,3 +1832,11 @@ FROM (SELECT c.id, c.name AS unread FROM customers c WHERE c.id < 40) x
 JOIN cloud.orders o ON o.customer_id = x.id
 GROUP BY x.id
 ORDER BY x.id;
+
+-- name: one_local_table_read_twice_alike
+SELECT a.region, count(*) AS n, sum(o.amount) AS total
+FROM customers a
+JOIN cloud.orders o ON o.customer_id = a.id
+JOIN customers b ON b.id = a.id AND b.region = a.region
+GROUP BY a.region
+ORDER BY a.region NULLS LAST;

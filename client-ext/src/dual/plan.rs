@@ -356,7 +356,12 @@ impl DualSession {
         };
         for (name, replacement) in &plan.names {
             let source = source_of(name).ok_or_else(|| refuse(format!("unknown relation {name}")))?;
-            if replacement != source && *replacement != pond_planner::temp_name(name) {
+            // A relation read again alike may read the bridge of another reading of its source.
+            let shared = plan
+                .bridges
+                .iter()
+                .any(|b| *replacement == pond_planner::temp_name(&b.target) && source_of(&b.target) == Some(source));
+            if replacement != source && *replacement != pond_planner::temp_name(name) && !shared {
                 return Err(refuse(format!("{name} read as {replacement}")));
             }
         }
@@ -690,5 +695,26 @@ mod tests {
             .names
             .insert("__pond_ref_000".into(), "read_text('/etc/passwd')".into());
         assert!(session.check_plan(&request, &renamed).is_err());
+        // A second reading of a source may read the first one's bridge, not another source's.
+        let read_twice = |second_source: &str| PlanRequest {
+            relations: vec![
+                request.relations[0].clone(),
+                Relation {
+                    name: "__pond_ref_001".into(),
+                    side: Side::Local as i32,
+                    source: second_source.into(),
+                    statistics: None,
+                },
+            ],
+            ..request.clone()
+        };
+        let mut shared = bridge("SELECT \"id\" FROM customers");
+        for name in ["__pond_ref_000", "__pond_ref_001"] {
+            shared
+                .names
+                .insert(name.into(), pond_planner::temp_name("__pond_ref_000"));
+        }
+        session.check_plan(&read_twice("customers"), &shared).unwrap();
+        assert!(session.check_plan(&read_twice("secrets"), &shared).is_err());
     }
 }

@@ -40,6 +40,7 @@ macro_rules! standard_select1 {
     }};
 }
 mod shares;
+mod split_bench;
 mod storage;
 mod tpcds_split;
 mod tpch;

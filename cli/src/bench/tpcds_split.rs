@@ -14,18 +14,19 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use pond_client::{ConnectOptions, DualSession, Link};
 use pond_duckling::Database;
 use sha2::{Digest, Sha256};
 
-use super::tpch_split::{answer, dual, in_the_cloud};
+use super::split_bench::{Totals, answer, both_ways, download_all, in_the_cloud, on_copies};
 use super::{BenchServer, figure, tpch};
 
 /// The emulated link.
 const LINK_BITS: u64 = 100_000_000;
+/// The figures' names start with this.
+const PREFIX: &str = "tpcds_split";
 
 /// The fact tables, in the cloud; every other table is a dimension, on the laptop.
 const CLOUD: [&str; 7] = [
@@ -142,114 +143,36 @@ pub async fn run(scale: f64, given: Option<PathBuf>, only: &[i32]) -> Result<()>
 
     // Every cloud table comes down once, into a temporary table of the same name (queries
     // qualify columns by table name: `store_sales.ss_item_sk`).
-    let before = link.moved();
-    let t = Instant::now();
-    for table in CLOUD {
-        let cloud = session.cloud().context("connected")?;
-        let (schema, batches) = cloud
-            .query_with_schema(&format!("SELECT * FROM my_db.main.{table}"))
-            .await?;
-        session.local().load_temp(table, &schema, &batches)?;
-    }
-    let download_all = t.elapsed();
-    figure("tpcds_split_download_all_time", download_all.as_secs_f64() * 1e3, "ms");
-    figure(
-        "tpcds_split_download_all_bytes",
-        (link.moved() - before) as f64,
-        "bytes",
-    );
+    let download_all = download_all(&mut session, &link, &CLOUD, str::to_string, PREFIX).await?;
 
     // The session probes its link before its first mixed query: not inside a measured one.
     session
         .run("SELECT count(*) FROM item JOIN my_db.inventory ON inv_item_sk = i_item_sk WHERE i_item_sk < 10")
         .await?;
-    let (mut split_total, mut whole_total, mut local_total) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
-    let (mut split_bytes, mut whole_bytes) = (0u64, 0u64);
-    let (mut with_fragments, mut failed) = (0usize, 0usize);
+    let mut totals = Totals::new(PREFIX);
+    let mut failed = 0usize;
     for (q, text) in &queries {
         let q = *q;
         let sql = in_the_cloud(text, &CLOUD).with_context(|| format!("Q{q}"))?;
         let expected = answer(&reference.query_all(text).with_context(|| format!("Q{q} in DuckDB"))?);
-        let measured = async {
-            // Each way once unmeasured first, so neither pays for the caches the other fills.
-            session.set_split_subqueries(true);
-            dual(&mut session, &sql, &expected, &format!("Q{q} split")).await?;
-            session.set_split_subqueries(false);
-            dual(&mut session, &sql, &expected, &format!("Q{q} whole-query placement")).await?;
-            session.set_split_subqueries(true);
-            let split = dual(&mut session, &sql, &expected, &format!("Q{q} split")).await?;
-            session.set_split_subqueries(false);
-            let whole = dual(&mut session, &sql, &expected, &format!("Q{q} whole-query placement")).await?;
-            anyhow::Ok((split, whole))
-        }
-        .await;
-        session.set_split_subqueries(true);
-        let (split, whole) = match measured {
+        let (split, whole) = match both_ways(&mut session, &sql, &expected, q).await {
             Ok(runs) => runs,
             Err(e) => {
                 tracing::warn!(query = q, error = %format!("{e:#}"), "a TPC-DS query failed");
-                figure(&format!("tpcds_split_q{q:02}_failed"), 1.0, "query");
+                figure(&format!("{PREFIX}_q{q:02}_failed"), 1.0, "query");
                 failed += 1;
                 continue;
             }
         };
-
-        let local_sql = sql.replace("my_db.", "temp.main.");
-        let t = Instant::now();
-        let (_, batches) = session
-            .local()
-            .query(&local_sql)
-            .with_context(|| format!("Q{q} on the copies"))?;
-        let local = t.elapsed();
-        anyhow::ensure!(answer(&batches) == expected, "Q{q} on the copies differs from DuckDB's");
-
-        let ms = |d: Duration| d.as_secs_f64() * 1e3;
-        figure(&format!("tpcds_split_q{q:02}_split_time"), ms(split.time), "ms");
-        figure(&format!("tpcds_split_q{q:02}_split_bytes"), split.bytes as f64, "bytes");
-        figure(
-            &format!("tpcds_split_q{q:02}_fragments"),
-            split.fragments as f64,
-            "fragments",
-        );
-        figure(&format!("tpcds_split_q{q:02}_whole_query_time"), ms(whole.time), "ms");
-        figure(
-            &format!("tpcds_split_q{q:02}_whole_query_bytes"),
-            whole.bytes as f64,
-            "bytes",
-        );
-        figure(&format!("tpcds_split_q{q:02}_local_on_copies_time"), ms(local), "ms");
-        with_fragments += usize::from(split.fragments > 0);
-        split_total += split.time;
-        whole_total += whole.time;
-        local_total += local;
-        split_bytes += split.bytes;
-        whole_bytes += whole.bytes;
+        let local = on_copies(&session, &sql.replace("my_db.", "temp.main."), &expected, q)?;
+        totals.add(q, &split, &whole, local);
     }
     figure(
-        "tpcds_split_queries_measured",
+        &format!("{PREFIX}_queries_measured"),
         (queries.len() - failed) as f64,
         "queries",
     );
-    figure("tpcds_split_queries_with_fragments", with_fragments as f64, "queries");
-    figure("tpcds_split_queries_failed", failed as f64, "queries");
-    figure("tpcds_split_total_split_time", split_total.as_secs_f64(), "s");
-    figure("tpcds_split_total_whole_query_time", whole_total.as_secs_f64(), "s");
-    figure(
-        "tpcds_split_total_download_all_time",
-        (download_all + local_total).as_secs_f64(),
-        "s",
-    );
-    figure("tpcds_split_total_split_bytes", split_bytes as f64, "bytes");
-    figure("tpcds_split_total_whole_query_bytes", whole_bytes as f64, "bytes");
-    figure(
-        "tpcds_split_split_vs_whole_query_time",
-        split_total.as_secs_f64() / whole_total.as_secs_f64(),
-        "x",
-    );
-    figure(
-        "tpcds_split_split_vs_download_all_time",
-        split_total.as_secs_f64() / (download_all + local_total).as_secs_f64(),
-        "x",
-    );
+    figure(&format!("{PREFIX}_queries_failed"), failed as f64, "queries");
+    totals.report(download_all);
     server.stop().await
 }

@@ -243,10 +243,10 @@ fn candidate(
     let mut rows_reduced = 0.0;
     // The plain cuts moved so far: a relation read again alike (TPC-DS reads `date_dim` up to
     // four times) reads the same bridge.
-    let mut moved_alike: BTreeSet<String> = BTreeSet::new();
+    let mut moved_alike: BTreeSet<(i32, String)> = BTreeSet::new();
     for r in relations.iter().filter(|r| r.side != run_on) {
         let Some(u) = knowledge.uses.get(r.name) else { continue };
-        if moved_alike.contains(&select(r.source, u, None)) {
+        if moved_alike.contains(&(r.side as i32, select(r.source, u, None))) {
             rows_in += u.rows;
             moves.insert(r.name.to_string(), (Move::Shared, 0.0, u.rows));
             continue;
@@ -279,7 +279,7 @@ fn candidate(
         match best.0 {
             Move::Reduced(_) => rows_reduced += u.rows,
             _ => {
-                moved_alike.insert(select(r.source, u, None));
+                moved_alike.insert((r.side as i32, select(r.source, u, None)));
             }
         }
         moves.insert(r.name.to_string(), best);
@@ -354,16 +354,16 @@ fn emit(relations: &[Relation<'_>], knowledge: &Knowledge, best: Candidate, link
             continue;
         };
         let extra = match how {
-            Move::Plain => None,
             Move::Shared => {
                 let sql = select(r.source, u, None);
-                let shared = bridges
-                    .iter()
-                    .find(|b| b.sql == sql && b.from == r.side as i32)
-                    .expect("the bridge a shared move reads");
-                names.insert(r.name.to_string(), temp_name(&shared.target));
-                continue;
+                // Found unless the request repeats a relation's name: then it moves on its own.
+                if let Some(shared) = bridges.iter().find(|b| b.sql == sql && b.from == r.side as i32) {
+                    names.insert(r.name.to_string(), temp_name(&shared.target));
+                    continue;
+                }
+                None
             }
+            Move::Plain => None,
             Move::Reduced(s) => {
                 let by = relations.iter().find(|x| x.name == s.by).expect("semi-join partner");
                 let by_use = &knowledge.uses[&s.by];

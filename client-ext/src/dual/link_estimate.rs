@@ -89,7 +89,10 @@ impl DualSession {
         for _ in 0..2 {
             let t = Instant::now();
             cloud.query(&calibration).await?;
-            remote = remote.min(t.elapsed().saturating_sub(round_trip));
+            // Net of a round trip, but never below half the call: a noisy round trip must not
+            // make the cloud look free to run on.
+            let elapsed = t.elapsed();
+            remote = remote.min(elapsed.saturating_sub(round_trip).max(elapsed / 2));
         }
         let mut local = Duration::MAX;
         for _ in 0..2 {

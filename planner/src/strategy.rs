@@ -246,7 +246,8 @@ fn candidate(
     let mut moved_alike: BTreeSet<(i32, String)> = BTreeSet::new();
     for r in relations.iter().filter(|r| r.side != run_on) {
         let Some(u) = knowledge.uses.get(r.name) else { continue };
-        if moved_alike.contains(&(r.side as i32, select(r.source, u, None))) {
+        let plain = (r.side as i32, select(r.source, u, None));
+        if moved_alike.contains(&plain) {
             rows_in += u.rows;
             moves.insert(r.name.to_string(), (Move::Shared, 0.0, u.rows));
             continue;
@@ -279,7 +280,7 @@ fn candidate(
         match best.0 {
             Move::Reduced(_) => rows_reduced += u.rows,
             _ => {
-                moved_alike.insert((r.side as i32, select(r.source, u, None)));
+                moved_alike.insert(plain);
             }
         }
         moves.insert(r.name.to_string(), best);

@@ -17,12 +17,17 @@
 //!   true.)
 //! - A taken statement is out of the cache until its [`Prepared`] drops: one statement never
 //!   serves two uses at once. Its parameter bindings are cleared when it is taken.
+//! - A kept statement without parameters keeps its described result schema: within one
+//!   generation nothing changes how it binds, so describing it again would give the same.
+//!   (One with parameters may be rebound by DuckDB when values of other types are bound, so
+//!   it is described afresh each time.)
 //!
 //! [`Connection::take_prepared`]: crate::engine::Connection::take_prepared
 //! [`Prepared`]: crate::engine::Prepared
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use arrow::datatypes::SchemaRef;
 use libduckdb_sys as ffi;
 
 /// How many statements a connection keeps.
@@ -46,6 +51,14 @@ struct Entry {
     sql: String,
     generation: u64,
     raw: ffi::duckdb_prepared_statement,
+    /// The statement's result schema, when it was described and has no parameters.
+    schema: Option<SchemaRef>,
+}
+
+/// A statement taken out of the cache.
+pub(crate) struct Taken {
+    pub(crate) raw: ffi::duckdb_prepared_statement,
+    pub(crate) schema: Option<SchemaRef>,
 }
 
 /// One connection's kept statements, least recently used first.
@@ -60,13 +73,16 @@ unsafe impl Send for StatementCache {}
 
 impl StatementCache {
     /// Takes the statement kept for `sql` if it was prepared in generation `now`.
-    pub(crate) fn take(&mut self, sql: &str, now: u64) -> Option<ffi::duckdb_prepared_statement> {
+    pub(crate) fn take(&mut self, sql: &str, now: u64) -> Option<Taken> {
         self.forget_older_than(now);
         let at = self.entries.iter().position(|e| e.sql == sql)?;
         let entry = self.entries.remove(at);
         // SAFETY: a live statement owned by the cache until now.
         unsafe { ffi::duckdb_clear_bindings(entry.raw) };
-        Some(entry.raw)
+        Some(Taken {
+            raw: entry.raw,
+            schema: entry.schema,
+        })
     }
 
     /// Destroys the statements of older generations: they will never be reused, and they may
@@ -81,9 +97,15 @@ impl StatementCache {
         });
     }
 
-    /// Keeps `raw`, prepared from `sql` in `generation`, dropping the least recently used
-    /// statement beyond [`CAPACITY`].
-    pub(crate) fn put(&mut self, sql: String, generation: u64, raw: ffi::duckdb_prepared_statement) {
+    /// Keeps `raw`, prepared from `sql` in `generation` (with its result schema when it has no
+    /// parameters), dropping the least recently used statement beyond [`CAPACITY`].
+    pub(crate) fn put(
+        &mut self,
+        sql: String,
+        generation: u64,
+        raw: ffi::duckdb_prepared_statement,
+        schema: Option<SchemaRef>,
+    ) {
         self.forget_older_than(generation);
         if let Some(at) = self.entries.iter().position(|e| e.sql == sql) {
             destroy(&mut self.entries.remove(at).raw);
@@ -91,7 +113,12 @@ impl StatementCache {
         if self.entries.len() >= CAPACITY {
             destroy(&mut self.entries.remove(0).raw);
         }
-        self.entries.push(Entry { sql, generation, raw });
+        self.entries.push(Entry {
+            sql,
+            generation,
+            raw,
+            schema,
+        });
     }
 
     /// How many statements are kept.
@@ -211,6 +238,35 @@ mod tests {
         assert!(
             again.execute_streaming().is_err(),
             "ran with the previous use's parameter"
+        );
+    }
+
+    #[test]
+    fn a_kept_statement_keeps_its_schema_only_without_parameters() {
+        use std::sync::Arc;
+        let conn = Database::open(None, &[]).unwrap().connect().unwrap();
+        let described = prepare_script(&conn, "SELECT 1 AS v").result_schema().unwrap();
+        let again = conn.take_prepared("SELECT 1 AS v").unwrap().result_schema().unwrap();
+        assert!(Arc::ptr_eq(&described, &again), "described afresh");
+        // DuckDB rebinds a statement whose parameters get values of another type, so its
+        // result may change between uses.
+        let params = arrow::array::RecordBatch::try_from_iter(vec![(
+            "p",
+            Arc::new(arrow::array::Int32Array::from(vec![7])) as _,
+        )])
+        .unwrap();
+        let sql = "SELECT $1 AS v";
+        let before = {
+            let mut stmt = prepare_script(&conn, sql);
+            let schema = stmt.result_schema().unwrap();
+            stmt.bind_row(&params, 0).unwrap();
+            stmt.execute_streaming().unwrap().next_batch().unwrap();
+            schema
+        };
+        let after = conn.take_prepared(sql).unwrap().result_schema().unwrap();
+        assert!(
+            !Arc::ptr_eq(&before, &after),
+            "a schema kept for a statement with parameters"
         );
     }
 }

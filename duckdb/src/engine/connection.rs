@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use arrow::array::{AsArray, RecordBatch};
-use arrow::datatypes::DataType;
+use arrow::datatypes::{DataType, SchemaRef};
 use libduckdb_sys as ffi;
 
 use super::Result;
@@ -153,9 +153,16 @@ impl Connection {
         f(options)
     }
 
-    /// Keeps `raw`, prepared from `sql` in `generation`, for [`Self::take_prepared`].
-    pub(super) fn keep_statement(&self, sql: String, generation: u64, raw: ffi::duckdb_prepared_statement) {
-        self.statements.borrow_mut().put(sql, generation, raw);
+    /// Keeps `raw`, prepared from `sql` in `generation`, for [`Self::take_prepared`], with
+    /// its result schema when it has no parameters.
+    pub(super) fn keep_statement(
+        &self,
+        sql: String,
+        generation: u64,
+        raw: ffi::duckdb_prepared_statement,
+        schema: Option<SchemaRef>,
+    ) {
+        self.statements.borrow_mut().put(sql, generation, raw, schema);
     }
 
     /// The names of the settings DuckDB has, lowercased.
@@ -205,8 +212,8 @@ impl Connection {
     /// connection's cache when dropped.
     pub fn take_prepared(&self, sql: &str) -> Option<Prepared<'_>> {
         let now = self.generation().current();
-        let raw = self.statements.borrow_mut().take(sql, now)?;
-        Some(Prepared::reused(self, raw, now, sql))
+        let taken = self.statements.borrow_mut().take(sql, now)?;
+        Some(Prepared::reused(self, taken, now, sql))
     }
 
     /// How many prepared statements the connection keeps for reuse.

@@ -25,7 +25,7 @@ use super::raw::{borrowed_str, cstring, owned_str, prepare_error, result_error};
 use super::statement_kind::StatementKind;
 use super::stream::ResultStream;
 use crate::error::{DuckdbError, SqlErrorKind};
-use crate::statement_cache::Generation;
+use crate::statement_cache::{Generation, Taken};
 
 /// Statements split out of one SQL string by DuckDB's parser.
 pub struct Extracted<'c> {
@@ -94,6 +94,9 @@ pub struct Prepared<'c> {
     prepared_in: u64,
     /// The text under which the statement returns to the connection's cache when dropped.
     reuse: Option<String>,
+    /// The result schema once described, when the statement has no parameters (see
+    /// [`crate::statement_cache`]).
+    schema: std::cell::OnceCell<SchemaRef>,
 }
 
 impl<'c> Prepared<'c> {
@@ -111,17 +114,13 @@ impl<'c> Prepared<'c> {
 
     /// A statement taken from `conn`'s cache, kept under `sql`, prepared in generation
     /// `prepared_in`; it returns to the cache when dropped.
-    pub(super) fn reused(
-        conn: &'c Connection,
-        raw: ffi::duckdb_prepared_statement,
-        prepared_in: u64,
-        sql: &str,
-    ) -> Self {
+    pub(super) fn reused(conn: &'c Connection, taken: Taken, prepared_in: u64, sql: &str) -> Self {
         Prepared {
-            raw,
+            raw: taken.raw,
             conn,
             prepared_in,
             reuse: Some(sql.to_string()),
+            schema: taken.schema.map(std::cell::OnceCell::from).unwrap_or_default(),
         }
     }
 
@@ -138,6 +137,7 @@ impl<'c> Prepared<'c> {
             conn,
             prepared_in,
             reuse: None,
+            schema: std::cell::OnceCell::new(),
         };
         if state != ffi::DuckDBSuccess {
             // SAFETY: `raw` was just filled by a prepare call and is destroyed only by
@@ -148,7 +148,9 @@ impl<'c> Prepared<'c> {
     }
 
     /// Keeps the statement for [`Connection::take_prepared`] of `sql` once dropped, if it is
-    /// a SELECT (the only kind kept). `sql` must be this statement's whole text.
+    /// a SELECT (the only kind kept). `sql` must be this statement's whole text, and the caller
+    /// vouches for it: whoever takes the statement back trusts the checks it passed here
+    /// (the duckling's sandbox does not look at a kept text again).
     pub fn keep_for_reuse(&mut self, sql: &str) {
         if self.kind() == StatementKind::Select {
             self.reuse = Some(sql.to_string());
@@ -205,6 +207,9 @@ impl<'c> Prepared<'c> {
     /// The Arrow schema of the statement's result, exactly as execution will produce it.
     /// Columns whose type depends on a parameter not yet bound are `Null`.
     pub fn result_schema(&self) -> Result<SchemaRef> {
+        if let Some(schema) = self.schema.get() {
+            return Ok(Arc::clone(schema));
+        }
         // SAFETY: live prepared statement.
         let n = unsafe { ffi::duckdb_prepared_statement_column_count(self.raw) };
         let columns = (0..n)
@@ -219,7 +224,11 @@ impl<'c> Prepared<'c> {
         let schema = self
             .conn
             .with_arrow_options(|options| schema_of(options, columns, DataType::Null))?;
-        Ok(Arc::new(schema))
+        let schema = Arc::new(schema);
+        if self.param_count() == 0 {
+            let _ = self.schema.set(Arc::clone(&schema));
+        }
+        Ok(schema)
     }
 
     /// Binds row `row` of `params` to the statement's parameters, in column order.
@@ -299,7 +308,8 @@ impl Drop for Prepared<'_> {
         if let Some(sql) = self.reuse.take()
             && self.prepared_in == self.conn.generation().current()
         {
-            self.conn.keep_statement(sql, self.prepared_in, self.raw);
+            self.conn
+                .keep_statement(sql, self.prepared_in, self.raw, self.schema.take());
             return;
         }
         // SAFETY: owned handle.

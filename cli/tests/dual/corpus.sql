@@ -1840,3 +1840,11 @@ JOIN cloud.orders o ON o.customer_id = a.id
 JOIN customers b ON b.id = a.id AND b.region = a.region
 GROUP BY a.region
 ORDER BY a.region NULLS LAST;
+
+-- name: mixed_local_relations_in_two_parts_around_a_cloud_fact
+SELECT r.label, t.month, count(*) AS n, sum(o.amount) AS total, sum(t.goal) AS goals
+FROM cloud.orders o, customers c, regions r, targets t
+WHERE o.customer_id = c.id AND c.region = r.code AND r.tax_rate > 0.06
+  AND t.month = date_trunc('month', o.ordered_at) AND t.region = 'EU'
+GROUP BY r.label, t.month
+ORDER BY r.label, t.month;

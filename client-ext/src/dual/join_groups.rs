@@ -220,6 +220,12 @@ impl DualSession {
                     out.extend(join_group(text, shape, rels, join, &members, side, out.len(), None));
                 }
                 out.extend(partial);
+                // A side whose relations are not all joined to one another (a fact table's
+                // dimensions, one of them snowflaked: TPC-DS Q18's customer, its demographics and
+                // address) also offers each joined part alone; the planner takes one or the other.
+                for part in joined_parts(join, &members, rels, side) {
+                    out.extend(join_group_of(text, shape, rels, join, &members, &part, out.len()));
+                }
             }
         }
         out
@@ -330,6 +336,73 @@ fn on_terms_bind_alike(join: &FlatJoin, members: &[Member<'_>]) -> bool {
     })
 }
 
+/// The parts of `side`'s relations in `join` that its own terms join to one another (by relation
+/// index), when there are several: each part of two or more relations that is not the whole
+/// side. Only terms without a subquery join a part.
+fn joined_parts(join: &FlatJoin, members: &[Member<'_>], rels: &[Rel], side: Side) -> Vec<BTreeSet<usize>> {
+    let on_side: Vec<usize> = (0..members.len())
+        .filter(|&m| rels[members[m].0].side == side)
+        .collect();
+    // Each member's part, as the smallest member index in it (a union-find over a few members).
+    let mut part: Vec<usize> = (0..members.len()).collect();
+    fn root(part: &mut [usize], mut m: usize) -> usize {
+        while part[m] != m {
+            m = part[m];
+        }
+        m
+    }
+    let everywhere = (0, members.len());
+    for c in join.conjuncts.iter().filter(|c| !c.has_subquery) {
+        let owners: Option<BTreeSet<usize>> = c
+            .columns
+            .iter()
+            .map(|(q, name)| owner_within(members, everywhere, q, name).filter(|m| on_side.contains(m)))
+            .collect();
+        let Some(owners) = owners.filter(|o| o.len() >= 2) else {
+            continue;
+        };
+        let first = owners.iter().map(|&m| root(&mut part, m)).min().unwrap_or(0);
+        for m in owners {
+            let r = root(&mut part, m);
+            part[r] = first;
+        }
+    }
+    let mut parts: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
+    for &m in &on_side {
+        let r = root(&mut part, m);
+        parts.entry(r).or_default().insert(members[m].0);
+    }
+    if parts.len() < 2 {
+        return Vec::new();
+    }
+    parts.into_values().filter(|p| p.len() >= 2).collect()
+}
+
+/// The group of the relations `part` (relation indices) holds, joined by their own terms: one
+/// joined part of a side, as [`join_group`] makes of a whole side (without aggregating).
+fn join_group_of(
+    text: &str,
+    shape: &QueryShape,
+    rels: &[Rel],
+    join: &FlatJoin,
+    members: &[Member<'_>],
+    part: &BTreeSet<usize>,
+    k: usize,
+) -> Option<JoinGroup> {
+    let side = rels[*part.first()?].side;
+    grouped(
+        text,
+        shape,
+        rels,
+        join,
+        members,
+        side,
+        &|m| part.contains(&m.0),
+        k,
+        None,
+    )
+}
+
 #[allow(clippy::too_many_arguments)]
 fn join_group(
     text: &str,
@@ -341,7 +414,33 @@ fn join_group(
     k: usize,
     aggregating: Option<Aggregating<'_>>,
 ) -> Option<JoinGroup> {
-    let in_group = |m: &Member<'_>| rels[m.0].side == side;
+    grouped(
+        text,
+        shape,
+        rels,
+        join,
+        members,
+        side,
+        &|m| rels[m.0].side == side,
+        k,
+        aggregating,
+    )
+}
+
+/// The group of the members `in_group` takes, all on `side`, if the rewrite keeps every name
+/// the query uses (see the module's invariants).
+#[allow(clippy::too_many_arguments)]
+fn grouped(
+    text: &str,
+    shape: &QueryShape,
+    rels: &[Rel],
+    join: &FlatJoin,
+    members: &[Member<'_>],
+    side: Side,
+    in_group: &dyn Fn(&Member<'_>) -> bool,
+    k: usize,
+    aggregating: Option<Aggregating<'_>>,
+) -> Option<JoinGroup> {
     let group: Vec<&Member<'_>> = members.iter().filter(|m| in_group(m)).collect();
     // One relation alone gains only by aggregating.
     let fewest = if aggregating.is_some() { 1 } else { 2 };
@@ -723,5 +822,45 @@ mod tests {
         let mut where_term = join_on(&[("", "w")], (1, 3));
         where_term.conjuncts[0].scope = None;
         assert!(on_terms_bind_alike(&where_term, &members));
+    }
+
+    /// `FROM f, a, b, c WHERE f.k = a.k AND a.x = b.x AND f.z = c.z`: f in the cloud, a, b and
+    /// c on the laptop. a and b are joined to each other there, c only to f: the laptop's
+    /// relations come in two parts, of which {a, b} can be a group of its own.
+    #[test]
+    fn a_side_whose_relations_are_not_all_joined_offers_its_joined_parts() {
+        let tables = [table("f", ""), table("a", ""), table("b", ""), table("c", "")];
+        let schemas = [
+            schema(&["k", "z"]),
+            schema(&["k", "x"]),
+            schema(&["x", "y"]),
+            schema(&["z", "w"]),
+        ];
+        let members: Vec<Member<'_>> = (0..4).map(|i| (i, &tables[i], Arc::clone(&schemas[i]))).collect();
+        let rel = |side| Rel {
+            side,
+            source: String::new(),
+            span: (0, 0),
+            alias: None,
+        };
+        let rels = [rel(Side::Remote), rel(Side::Local), rel(Side::Local), rel(Side::Local)];
+        let term = |columns: &[(&str, &str)]| Conjunct {
+            span: (0, 0),
+            columns: columns.iter().map(|(q, n)| (q.to_string(), n.to_string())).collect(),
+            has_subquery: false,
+            scope: None,
+        };
+        let mut join = join_on(&[], (0, 4));
+        join.conjuncts = vec![
+            term(&[("f", "k"), ("a", "k")]),
+            term(&[("a", "x"), ("b", "x")]),
+            term(&[("f", "z"), ("c", "z")]),
+        ];
+        let parts = joined_parts(&join, &members, &rels, Side::Local);
+        assert_eq!(parts, vec![BTreeSet::from([1, 2])]);
+        // Nothing to offer on the cloud's side (one relation), nor once c is joined to b too.
+        assert!(joined_parts(&join, &members, &rels, Side::Remote).is_empty());
+        join.conjuncts.push(term(&[("b", "y"), ("c", "w")]));
+        assert!(joined_parts(&join, &members, &rels, Side::Local).is_empty());
     }
 }

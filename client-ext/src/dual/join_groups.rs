@@ -208,16 +208,37 @@ impl DualSession {
                     .collect()
             };
             for side in [Side::Local, Side::Remote] {
+                let on_side = |m: &Member<'_>| rels[m.0].side == side;
                 let partial = functions.and_then(|functions| {
                     let aggregating = Aggregating {
                         functions,
                         types: &types,
                     };
-                    join_group(text, shape, rels, join, &members, side, out.len(), Some(aggregating))
+                    join_group(
+                        text,
+                        shape,
+                        rels,
+                        join,
+                        &members,
+                        side,
+                        &on_side,
+                        out.len(),
+                        Some(aggregating),
+                    )
                 });
                 // Forced splits test the aggregated form wherever there is one.
                 if partial.is_none() || !self.prefer_fragments {
-                    out.extend(join_group(text, shape, rels, join, &members, side, out.len(), None));
+                    out.extend(join_group(
+                        text,
+                        shape,
+                        rels,
+                        join,
+                        &members,
+                        side,
+                        &on_side,
+                        out.len(),
+                        None,
+                    ));
                 }
                 out.extend(partial);
                 // A side whose relations are not all joined to one another (a fact table's
@@ -291,8 +312,6 @@ struct Aggregating<'a> {
 /// and its schema.
 type Member<'s> = (usize, &'s TableRef, SchemaRef);
 
-/// The group of `side`'s relations in `join`, if the rewrite keeps every name the query uses;
-/// with `aggregating`, the group that aggregates its rows early, if the SELECT allows it.
 /// The name a query reads a table reference by, lower-cased.
 fn name_of(t: &TableRef) -> String {
     if t.alias.is_empty() { &t.table } else { &t.alias }.to_lowercase()
@@ -379,7 +398,7 @@ fn joined_parts(join: &FlatJoin, members: &[Member<'_>], rels: &[Rel], side: Sid
 }
 
 /// The group of the relations `part` (relation indices) holds, joined by their own terms: one
-/// joined part of a side, as [`join_group`] makes of a whole side (without aggregating).
+/// joined part of a side (without aggregating).
 fn join_group_of(
     text: &str,
     shape: &QueryShape,
@@ -390,7 +409,7 @@ fn join_group_of(
     k: usize,
 ) -> Option<JoinGroup> {
     let side = rels[*part.first()?].side;
-    grouped(
+    join_group(
         text,
         shape,
         rels,
@@ -403,34 +422,12 @@ fn join_group_of(
     )
 }
 
+/// The group of the members `in_group` takes, all on `side` (the side's every relation, or one
+/// joined part of them), if the rewrite keeps every name the query uses (see the module's
+/// invariants); with `aggregating`, the group that aggregates its rows early, if the SELECT
+/// allows it.
 #[allow(clippy::too_many_arguments)]
 fn join_group(
-    text: &str,
-    shape: &QueryShape,
-    rels: &[Rel],
-    join: &FlatJoin,
-    members: &[Member<'_>],
-    side: Side,
-    k: usize,
-    aggregating: Option<Aggregating<'_>>,
-) -> Option<JoinGroup> {
-    grouped(
-        text,
-        shape,
-        rels,
-        join,
-        members,
-        side,
-        &|m| rels[m.0].side == side,
-        k,
-        aggregating,
-    )
-}
-
-/// The group of the members `in_group` takes, all on `side`, if the rewrite keeps every name
-/// the query uses (see the module's invariants).
-#[allow(clippy::too_many_arguments)]
-fn grouped(
     text: &str,
     shape: &QueryShape,
     rels: &[Rel],

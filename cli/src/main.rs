@@ -22,8 +22,8 @@ use pond_coordinator::{Coordinator, CoordinatorConfig, TokenAuthority, child_fla
 use pond_flight_server::{ServerConfig, TlsConfig};
 use telemetry::{LogFormat, TelemetryArgs};
 
-/// mimalloc for every allocation in the process: Pond's own, and, through the `override`
-/// feature (the binary exports `malloc` and `free`, which the dynamic linker then gives
+/// mimalloc for every allocation in the process: Pond's own, and on Linux, through the
+/// `override` feature (the binary exports `malloc` and `free`, which the dynamic linker then gives
 /// libduckdb too), DuckDB's C++. Per-thread heaps, where glibc's arenas are contended by a
 /// result built on one thread and freed on another; and DuckDB's many small allocations per
 /// statement no longer pay for glibc's consolidation of its free lists (measured under 64 k6

@@ -17,10 +17,11 @@
 //!   true.)
 //! - A taken statement is out of the cache until its [`Prepared`] drops: one statement never
 //!   serves two uses at once. Its parameter bindings are cleared when it is taken.
-//! - A kept statement without parameters keeps its described result schema: within one
-//!   generation nothing changes how it binds, so describing it again would give the same.
-//!   (One with parameters may be rebound by DuckDB when values of other types are bound, so
-//!   it is described afresh each time.)
+//! - A kept statement without parameters keeps its described result schema. DuckDB binds
+//!   some statements again on every run (a glob of files among them) yet describes them as
+//!   first prepared: a statement whose run's result has another schema than the described one
+//!   is not kept, so the next use prepares, and describes, it afresh. (One with parameters,
+//!   which DuckDB rebinds when values of other types are bound, is described each time.)
 //!
 //! [`Connection::take_prepared`]: crate::engine::Connection::take_prepared
 //! [`Prepared`]: crate::engine::Prepared
@@ -248,6 +249,13 @@ mod tests {
         let described = prepare_script(&conn, "SELECT 1 AS v").result_schema().unwrap();
         let again = conn.take_prepared("SELECT 1 AS v").unwrap().result_schema().unwrap();
         assert!(Arc::ptr_eq(&described, &again), "described afresh");
+        // A run whose result has the described schema keeps it.
+        conn.take_prepared("SELECT 1 AS v")
+            .unwrap()
+            .execute_streaming()
+            .unwrap();
+        let after_a_run = conn.take_prepared("SELECT 1 AS v").unwrap().result_schema().unwrap();
+        assert!(Arc::ptr_eq(&described, &after_a_run), "dropped after a run alike");
         // DuckDB rebinds a statement whose parameters get values of another type, so its
         // result may change between uses.
         let params = arrow::array::RecordBatch::try_from_iter(vec![(
@@ -268,5 +276,28 @@ mod tests {
             !Arc::ptr_eq(&before, &after),
             "a schema kept for a statement with parameters"
         );
+    }
+
+    /// DuckDB binds a glob of files again on every run but describes the statement as first
+    /// prepared: once a run's result differs, the statement is prepared afresh.
+    #[test]
+    fn a_kept_schema_follows_files_that_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.csv");
+        std::fs::write(&file, "x\n1\n").unwrap();
+        let conn = Database::open(None, &[]).unwrap().connect().unwrap();
+        let sql = format!("SELECT * FROM read_csv('{}/*.csv')", dir.path().display());
+        let columns = |conn: &Connection| {
+            let stmt = prepare_script(conn, &sql);
+            stmt.result_schema().unwrap().fields().len()
+        };
+        assert_eq!(columns(&conn), 1);
+        std::fs::write(&file, "x,y\n1,2\n").unwrap();
+        {
+            let mut stmt = conn.take_prepared(&sql).unwrap();
+            let stream = stmt.execute_streaming().unwrap();
+            assert_eq!(stream.schema().fields().len(), 2, "DuckDB did not bind the files again");
+        }
+        assert_eq!(columns(&conn), 2);
     }
 }

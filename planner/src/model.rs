@@ -1047,12 +1047,9 @@ fn range_selectivity(left: &Expr, op: Operator, right: &Expr, column: &dyn Fn(&E
 /// alone would leave a grouped or joined column its table's distinct count (TPC-DS Q39 groups
 /// by `d_moy` filtered to one month: estimated as twelve, and its result as 467 MB, not 3).
 fn pinned(predicate: &Expr, schema: &DFSchema) -> Vec<(usize, f64)> {
+    // A bare column only: a cast may map many values to one (`CAST(ts AS DATE) = …`).
     let index = |e: &Expr| match e {
         Expr::Column(c) => schema.index_of_column(c).ok(),
-        Expr::Cast(c) => match c.expr.as_ref() {
-            Expr::Column(col) => schema.index_of_column(col).ok(),
-            _ => None,
-        },
         _ => None,
     };
     let literal = |e: &Expr| match e {

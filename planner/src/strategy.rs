@@ -268,7 +268,7 @@ fn candidate(
             }
             let Some(by) = knowledge.uses.get(&s.by) else { continue };
             let keys = keys_moved(s, by, relations.iter().find(|x| x.name == s.by));
-            let rows = u.rows * (keys / key_domain(s, r)).min(1.0);
+            let rows = u.rows * (keys / key_domain(s, u, r)).min(1.0);
             let moved = keys * s.by_key_bytes + rows * u.row_bytes;
             // The reduction joins all of the relation's rows where it lives.
             let reducing = link.map_or(0.0, |l| l.running_seconds(r.side, u.rows));
@@ -311,30 +311,37 @@ fn keys_moved(s: &SemiJoin, by: &RelationUse, relation: Option<&Relation<'_>>) -
         (distinct > 0.0 && r.statistics.rows > 0.0).then_some((r.statistics.rows, distinct))
     });
     let read = match table {
-        // Each key survives unless all of its rows' copies are dropped.
-        Some((rows, distinct)) => {
-            let kept = (by.rows / rows).clamp(0.0, 1.0);
-            let copies = (rows / distinct).max(1.0);
-            distinct * (1.0 - (1.0 - kept).powf(copies))
-        }
+        Some((rows, distinct)) => surviving_keys(distinct, rows, by.rows),
         None => by.rows,
     };
     read.max(s.by_distinct).min(by.rows).max(1.0)
 }
 
-/// How many distinct keys the reduced relation's column may hold: the share of its rows a
-/// semi-join keeps is the share of these its keys are. Its table's own count, not what the join
-/// estimate saw, which a join below it may have cut to the rows left (TPC-DS chains a fact
-/// table's joins; a second semi-join then looked as if it kept nearly everything).
-fn key_domain(s: &SemiJoin, relation: &Relation<'_>) -> f64 {
+/// How many distinct keys the rows of the reduced relation that would move hold: the share of
+/// them a semi-join keeps is the share of these its keys are. The table's own count thinned by
+/// the relation's own filters (`u`'s rows), not what the join estimate saw, which a join below
+/// it may have cut to the rows left (TPC-DS chains a fact table's joins; a second semi-join then
+/// looked as if it kept nearly everything).
+fn key_domain(s: &SemiJoin, u: &RelationUse, relation: &Relation<'_>) -> f64 {
     let table = relation
         .schema
         .index_of(&s.reduce_column)
         .ok()
         .and_then(|i| relation.statistics.columns.get(i))
         .map(|c| c.distinct)
-        .filter(|d| *d > 0.0);
-    table.map_or(s.reduce_distinct, |d| d.max(s.reduce_distinct)).max(1.0)
+        .filter(|d| *d > 0.0 && relation.statistics.rows > 0.0);
+    match table {
+        Some(distinct) => surviving_keys(distinct, relation.statistics.rows, u.rows).max(1.0),
+        None => s.reduce_distinct.max(1.0),
+    }
+}
+
+/// The distinct keys left among `kept` of a table's `rows`, which hold `distinct` keys: each
+/// survives unless all of its rows' copies are dropped.
+fn surviving_keys(distinct: f64, rows: f64, kept: f64) -> f64 {
+    let kept = (kept / rows).clamp(0.0, 1.0);
+    let copies = (rows / distinct).max(1.0);
+    distinct * (1.0 - (1.0 - kept).powf(copies))
 }
 
 fn select(source: &str, u: &RelationUse, extra: Option<String>) -> String {

@@ -231,6 +231,17 @@ impl<'c> Prepared<'c> {
         Ok(schema)
     }
 
+    /// Gives up reusing the statement when a run's result has another schema than the one it
+    /// was described with: DuckDB binds some statements again on every run (a glob of files,
+    /// which may have changed) but keeps describing them as first prepared, so only a fresh
+    /// prepare describes what the files now hold.
+    pub(super) fn reuse_only_if_alike(&mut self, ran: &SchemaRef) {
+        if self.schema.get().is_some_and(|described| described != ran) {
+            self.reuse = None;
+            self.schema = std::cell::OnceCell::new();
+        }
+    }
+
     /// Binds row `row` of `params` to the statement's parameters, in column order.
     pub fn bind_row(&mut self, params: &RecordBatch, row: usize) -> Result<()> {
         if params.num_columns() != self.param_count() {

@@ -49,12 +49,19 @@ impl<'s> ResultStream<'s> {
     /// Runs `stmt` with a streaming result. `changes_binding`: the statement may change how SQL
     /// binds, and the generation advanced before it started.
     pub(super) fn start(stmt: &'s mut Prepared<'_>, changes_binding: bool) -> Result<Self> {
-        Self::run(stmt.raw, stmt.kind(), stmt.conn, changes_binding, None)
+        let stream = Self::run(stmt.raw, stmt.kind(), stmt.conn, changes_binding, None)?;
+        stmt.reuse_only_if_alike(&stream.schema);
+        Ok(stream)
     }
 
     /// Runs `stmt` as [`Self::start`] does, the stream owning the statement.
     pub(super) fn start_owned(stmt: Prepared<'s>, changes_binding: bool) -> Result<Self> {
-        Self::run(stmt.raw, stmt.kind(), stmt.conn, changes_binding, Some(stmt))
+        let mut stream = Self::run(stmt.raw, stmt.kind(), stmt.conn, changes_binding, Some(stmt))?;
+        let schema = Arc::clone(&stream.schema);
+        if let Some(stmt) = stream._owned.as_mut() {
+            stmt.reuse_only_if_alike(&schema);
+        }
+        Ok(stream)
     }
 
     /// Runs the statement `raw`, which the caller keeps alive while the stream lives (borrowed

@@ -305,13 +305,8 @@ fn candidate(
 /// left after everything below the join, which may be far fewer: filters DuckDB SQL cannot
 /// say, a scalar subquery's comparison, another join; the bridge applies none of them.
 fn keys_moved(s: &SemiJoin, by: &RelationUse, relation: Option<&Relation<'_>>) -> f64 {
-    let table = relation.and_then(|r| {
-        let i = r.schema.index_of(&s.by_column).ok()?;
-        let distinct = r.statistics.columns.get(i)?.distinct;
-        (distinct > 0.0 && r.statistics.rows > 0.0).then_some((r.statistics.rows, distinct))
-    });
-    let read = match table {
-        Some((rows, distinct)) => surviving_keys(distinct, rows, by.rows),
+    let read = match relation.and_then(|r| table_distinct(r, &s.by_column).map(|d| (r, d))) {
+        Some((r, distinct)) => surviving_keys(distinct, r.statistics.rows, by.rows),
         None => by.rows,
     };
     read.max(s.by_distinct).min(by.rows).max(1.0)
@@ -323,17 +318,18 @@ fn keys_moved(s: &SemiJoin, by: &RelationUse, relation: Option<&Relation<'_>>) -
 /// it may have cut to the rows left (TPC-DS chains a fact table's joins; a second semi-join then
 /// looked as if it kept nearly everything).
 fn key_domain(s: &SemiJoin, u: &RelationUse, relation: &Relation<'_>) -> f64 {
-    let table = relation
-        .schema
-        .index_of(&s.reduce_column)
-        .ok()
-        .and_then(|i| relation.statistics.columns.get(i))
-        .map(|c| c.distinct)
-        .filter(|d| *d > 0.0 && relation.statistics.rows > 0.0);
-    match table {
+    match table_distinct(relation, &s.reduce_column) {
         Some(distinct) => surviving_keys(distinct, relation.statistics.rows, u.rows).max(1.0),
         None => s.reduce_distinct.max(1.0),
     }
+}
+
+/// The distinct values of `relation`'s column `column` in its table's statistics, when they
+/// were measured (and the table has rows).
+fn table_distinct(relation: &Relation<'_>, column: &str) -> Option<f64> {
+    let i = relation.schema.index_of(column).ok()?;
+    let distinct = relation.statistics.columns.get(i)?.distinct;
+    (distinct > 0.0 && relation.statistics.rows > 0.0).then_some(distinct)
 }
 
 /// The distinct keys left among `kept` of a table's `rows`, which hold `distinct` keys: each

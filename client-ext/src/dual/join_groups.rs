@@ -209,36 +209,19 @@ impl DualSession {
             };
             for side in [Side::Local, Side::Remote] {
                 let on_side = |m: &Member<'_>| rels[m.0].side == side;
+                let group = |k: usize, aggregating: Option<Aggregating<'_>>| {
+                    join_group(text, shape, rels, join, &members, side, &on_side, k, aggregating)
+                };
                 let partial = functions.and_then(|functions| {
                     let aggregating = Aggregating {
                         functions,
                         types: &types,
                     };
-                    join_group(
-                        text,
-                        shape,
-                        rels,
-                        join,
-                        &members,
-                        side,
-                        &on_side,
-                        out.len(),
-                        Some(aggregating),
-                    )
+                    group(out.len(), Some(aggregating))
                 });
                 // Forced splits test the aggregated form wherever there is one.
                 if partial.is_none() || !self.prefer_fragments {
-                    out.extend(join_group(
-                        text,
-                        shape,
-                        rels,
-                        join,
-                        &members,
-                        side,
-                        &on_side,
-                        out.len(),
-                        None,
-                    ));
+                    out.extend(group(out.len(), None));
                 }
                 out.extend(partial);
                 // A side whose relations are not all joined to one another (a fact table's

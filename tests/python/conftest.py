@@ -72,6 +72,24 @@ def _die_with_parent():
         pass
 
 
+def pond_stacks(pid: int, limit: int = 12000) -> str:
+    """The backtraces of process `pid`'s threads that are in Pond's own code (by gdb, when the
+    machine has it), for the report of a server that hangs: a hang seen once in CI names its
+    cause without a second occurrence."""
+    try:
+        out = subprocess.run(
+            ["gdb", "-p", str(pid), "-batch", "-nx", "-ex", "thread apply all bt 40"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"<no backtraces: {e}>"
+    threads = re.split(r"\n(?=Thread \d+ )", out)
+    ours = [t for t in threads if t.startswith("Thread ") and "pond" in t and " in pond_" in t]
+    return "\n".join(ours)[:limit] or "<no thread was in Pond's code>"
+
+
 class PondServer:
     """One `pond serve` process over one data directory (restartable)."""
 
@@ -271,11 +289,14 @@ class PondServer:
         try:
             code = proc.wait(timeout=STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
+            stacks = pond_stacks(proc.pid)
             self._kill()
             self.proc = None
             raise AssertionError(
                 f"pond serve did not exit within {STOP_TIMEOUT_S}s of SIGTERM; stderr:\n"
                 + self._stderr_tail()
+                + "\nits threads that were in Pond's code:\n"
+                + stacks
             )
         self.proc = None
         return code

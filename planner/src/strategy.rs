@@ -436,6 +436,7 @@ fn emit(relations: &[Relation<'_>], knowledge: &Knowledge, best: Candidate, link
         explain,
         strategy,
         fragments: Vec::new(),
+        cloud_statistics: Default::default(),
     }
 }
 

@@ -59,10 +59,7 @@ impl DualSession {
             if !has_local && self.run != RunMode::Local {
                 request.run = "remote".into();
             }
-            let plan = self
-                .cloud_client("EXPLAIN of a cloud query")?
-                .plan_dual(&request)
-                .await?;
+            let plan = self.plan(&mut request).await?;
             let text = plan.explain.clone();
             return Ok(Outcome::lines(Venue::Dual, "explain", &text, Some(plan)));
         }

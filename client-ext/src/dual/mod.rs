@@ -196,6 +196,9 @@ pub struct DualSession {
     /// Local tables' statistics, by the text that names them, measured once until a local
     /// statement that is not a query might change them (`plan.rs`).
     local_statistics: std::collections::HashMap<String, pond_planner::TableStatistics>,
+    /// Cloud tables' statistics, by their quoted names, as the coordinator last measured them,
+    /// and when they were learned (`plan.rs`).
+    cloud_statistics: std::collections::HashMap<String, (pond_planner::TableStatistics, std::time::Instant)>,
     /// The local DuckDB's functions by kind, read once until such a statement (`join_groups.rs`).
     function_kinds: Option<Arc<BTreeMap<String, join_groups::FunctionKind>>>,
     /// Tests' forced splits: every plan takes as many fragments as it can, whatever they cost.
@@ -241,6 +244,7 @@ impl DualSession {
             measured_link: None,
             cloud_schemas: Default::default(),
             local_statistics: Default::default(),
+            cloud_statistics: Default::default(),
             function_kinds: None,
             prefer_fragments: false,
             finish: Finish::Collect,
@@ -362,8 +366,8 @@ impl DualSession {
         let outcome = self.run_statement_words(text, &lexed, &w).await;
         // Forgotten after the statement ran (also when it failed part way): a write whose
         // query was planned first measured the tables as they were before it.
-        if !only_reads(&w) {
-            self.local_tables_changed();
+        if !only_reads(&lexed, &w) {
+            self.tables_changed();
         }
         outcome
     }
@@ -521,13 +525,19 @@ fn server_only(w: &[&str]) -> bool {
             .any(|x| matches!(*x, "pond_interrupt" | "pond_active_connections"))
 }
 
-/// Whether a statement (its first words) only reads, so that local tables' statistics outlive
-/// it. Anything else (`WITH`, which may lead into a write, `EXPLAIN ANALYZE`, which runs its
-/// statement) counts as a possible write.
-fn only_reads(words: &[&str]) -> bool {
+/// Whether a statement only reads, so that tables' statistics outlive it. Anything else
+/// (`EXPLAIN ANALYZE`, which runs its statement, a `SET` that may change what a name refers
+/// to) counts as a possible write. `WITH` reads unless a write keyword follows it anywhere;
+/// `SET pond_run` only moves work.
+fn only_reads(lexed: &Lexed<'_>, words: &[&str]) -> bool {
+    const WRITES: [&str; 10] = [
+        "insert", "update", "delete", "merge", "copy", "create", "drop", "alter", "attach", "detach",
+    ];
     match words {
         ["explain", "analyze", ..] => false,
-        ["explain", rest @ ..] => rest.first().is_none_or(|w| only_reads(&[w])),
+        ["explain", rest @ ..] => rest.first().is_none_or(|w| only_reads(lexed, &[w])),
+        ["with", ..] => WRITES.iter().all(|w| lexed.find_word(w, 0).is_none()),
+        ["set" | "reset", ..] => words.iter().any(|x| matches!(*x, "pond_run" | "md_run")),
         [first, ..] => matches!(
             *first,
             "select" | "from" | "values" | "table" | "show" | "describe" | "summarize"
@@ -541,24 +551,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_queries_keep_the_local_statistics() {
-        for reads in [
-            &["select"][..],
-            &["from"],
-            &["explain", "select"],
-            &["show", "tables"],
-            &[],
+    fn only_queries_keep_the_statistics() {
+        let reads = |sql: &str| {
+            let lexed = Lexed::new(sql);
+            let w = lexed.words(8);
+            only_reads(&lexed, &w.iter().map(String::as_str).collect::<Vec<_>>())
+        };
+        for read in [
+            "SELECT 1",
+            "FROM t",
+            "EXPLAIN SELECT 1",
+            "SHOW TABLES",
+            "",
+            "WITH x AS (SELECT 1 AS updated) SELECT * FROM x",
+            "SET pond_run = 'local'",
+            "RESET md_run",
         ] {
-            assert!(only_reads(reads), "{reads:?}");
+            assert!(reads(read), "{read}");
         }
-        for writes in [
-            &["insert"][..],
-            &["with"],
-            &["create"],
-            &["explain", "analyze", "select"],
-            &["explain", "insert"],
+        for write in [
+            "INSERT INTO t VALUES (1)",
+            "WITH x AS (SELECT 1) INSERT INTO t SELECT * FROM x",
+            "WITH x AS (SELECT 1) DELETE FROM t",
+            "CREATE TABLE t (i INT)",
+            "EXPLAIN ANALYZE SELECT 1",
+            "EXPLAIN INSERT INTO t VALUES (1)",
+            "SET search_path = 'other'",
         ] {
-            assert!(!only_reads(writes), "{writes:?}");
+            assert!(!reads(write), "{write}");
         }
     }
 

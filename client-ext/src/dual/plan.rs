@@ -53,6 +53,10 @@ type Inlined = Vec<(String, String)>;
 /// How much of a download is gathered before it is appended to its temporary table.
 const APPEND_BYTES: usize = 8 << 20;
 
+/// How long a cloud table's statistics serve plans made here. Other sessions' commits go
+/// unseen meanwhile; this session's own statements forget them at once.
+const CLOUD_STATISTICS_AGE: Duration = Duration::from_secs(60);
+
 /// Placeholder names are fixed-width so no one is a prefix of another.
 fn placeholder(i: usize) -> String {
     format!("__pond_ref_{i:03}")
@@ -94,7 +98,7 @@ pub(super) fn inside(inner: (usize, usize), outer: (usize, usize)) -> bool {
 
 impl DualSession {
     /// A local relation's statistics. A table's (named without a call) are measured once and
-    /// kept until a statement that is not a query has run ([`Self::local_tables_changed`]);
+    /// kept until a statement that is not a query has run ([`Self::tables_changed`]);
     /// a reader's (a function call, whose file may change under it) every time.
     fn local_statistics(&mut self, source: &str) -> Result<pond_planner::TableStatistics, ClientError> {
         let table = !source.contains('(');
@@ -109,10 +113,38 @@ impl DualSession {
         Ok(stats)
     }
 
-    /// A local statement that may have changed a table (or what a name refers to) ran.
-    pub(super) fn local_tables_changed(&mut self) {
+    /// A statement that may have changed a table (or what a name refers to) ran, here or in
+    /// the cloud.
+    pub(super) fn tables_changed(&mut self) {
         self.local_statistics.clear();
         self.function_kinds = None;
+        self.cloud_statistics.clear();
+    }
+
+    /// The plan of `request`. When every cloud relation's statistics are known (kept from an
+    /// earlier plan for up to [`CLOUD_STATISTICS_AGE`]), it is made here, without a round
+    /// trip; otherwise by the coordinator, which measures those tables and returns their
+    /// statistics for the next plans. Statistics older than the table only make the estimate
+    /// worse: the answer never depends on them (see `pond-planner`'s invariants).
+    pub(super) async fn plan(&mut self, request: &mut PlanRequest) -> Result<Plan, ClientError> {
+        self.cloud_statistics
+            .retain(|_, (_, learned)| learned.elapsed() < CLOUD_STATISTICS_AGE);
+        for r in &mut request.relations {
+            if r.statistics.is_none()
+                && let Some((stats, _)) = self.cloud_statistics.get(&r.source)
+            {
+                r.statistics = Some(stats.clone());
+            }
+        }
+        if request.relations.iter().all(|r| r.statistics.is_some()) {
+            return Ok(pond_planner::plan(request));
+        }
+        let mut plan = self.cloud_client("a query on cloud data")?.plan_dual(request).await?;
+        let learned = Instant::now();
+        for (source, stats) in std::mem::take(&mut plan.cloud_statistics) {
+            self.cloud_statistics.insert(source, (stats, learned));
+        }
+        Ok(plan)
     }
 
     pub(super) fn plan_request(
@@ -269,8 +301,7 @@ impl DualSession {
         let Planned { mut request, fragments } = self.plan_request(text, shape, rels)?;
         request.explain = explain;
         let mut plan = self
-            .cloud_client("a query on cloud data")?
-            .plan_dual(&request)
+            .plan(&mut request)
             .instrument(tracing::info_span!(target: "pond_trace", "dual.plan"))
             .await?;
         let mut planning_bytes = self.link.moved() - before;
@@ -288,7 +319,7 @@ impl DualSession {
             request.run = "local".into();
             request.downloads_only = true;
             let replanned = self.link.moved();
-            plan = self.cloud_client("a query on cloud data")?.plan_dual(&request).await?;
+            plan = self.plan(&mut request).await?;
             planning_bytes += self.link.moved() - replanned;
             self.check_plan(&request, &plan)?;
             if plan.bridges.iter().all(|b| b.from == Side::Remote as i32) {
@@ -309,7 +340,7 @@ impl DualSession {
             self.fragment_fallbacks += 1;
             request.fragments.clear();
             let replanned = self.link.moved();
-            plan = self.cloud_client("a query on cloud data")?.plan_dual(&request).await?;
+            plan = self.plan(&mut request).await?;
             planning_bytes += self.link.moved() - replanned;
             self.check_plan(&request, &plan)?;
             measured = Measured::default();

@@ -8,6 +8,8 @@
 //!   work, kept off the async workers.
 //! - A table is measured once per snapshot of its database ([`super::dual_statistics`]), and
 //!   afresh inside a transaction (its own changes, on an older snapshot).
+//! - The plan returns the statistics it filled in, and only those: the client plans its next
+//!   queries over those tables itself, and asks again only for tables it does not know.
 
 use std::sync::Arc;
 
@@ -49,8 +51,10 @@ impl Coordinator {
             wanted.push((i, r.source.clone(), parts[0].clone()));
         }
         if wanted.is_empty() {
+            // The client gave every cloud relation's statistics: it has them already.
             return self.plan_blocking(request).await;
         }
+        let filled: Vec<usize> = wanted.iter().map(|(i, _, _)| *i).collect();
         let user = session.principal().user.clone();
         // A transaction sees its own changes on an older snapshot: not what a version names.
         let versions: Vec<Option<DataVersion>> = if session.in_transaction() {
@@ -96,7 +100,18 @@ impl Coordinator {
                 request.relations[i].statistics = Some(stats);
             }
         }
-        self.plan_blocking(request).await
+        // The client plans its next queries over these tables itself (see `cloud_statistics`
+        // in `dual.proto`).
+        let cloud_statistics = filled
+            .into_iter()
+            .filter_map(|i| {
+                let r = &request.relations[i];
+                Some((r.source.clone(), r.statistics.clone()?))
+            })
+            .collect();
+        let mut plan = self.plan_blocking(request).await?;
+        plan.cloud_statistics = cloud_statistics;
+        Ok(plan)
     }
 
     /// The cost model, off the async workers: DataFusion's planning is CPU work.

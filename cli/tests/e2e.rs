@@ -900,6 +900,8 @@ async fn dual_execution_matches_all_local() {
         let run = if mode == "split" { "auto" } else { mode };
         session.set_prefer_fragments(mode == "split");
         session.run(&format!("SET pond_run = '{run}'")).await.unwrap();
+        // The forced splits cross in zstd, as over a slow link (the link was probed fast).
+        session.cloud().unwrap().set_compression(mode == "split");
         for (name, sql) in &queries {
             let (_, expected) = reference
                 .query(sql)
@@ -1587,4 +1589,62 @@ async fn the_grpc_health_service_answers_without_a_token_and_says_not_serving_at
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// zstd on the wire: a client that offers it gets the same rows for fewer bytes, both ways
+/// (a query's answer and an upload), and a dual session over a slow link turns it on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compressed_calls_move_fewer_bytes_for_the_same_rows() {
+    let server = Server::start();
+    let token = server.token("gus", false);
+    let mut options = pond_client::ConnectOptions::parse(&server.url).unwrap();
+    options.token = Some(token.clone());
+    let link = pond_client::Link::unlimited();
+    let mut client = PondClient::connect_over(options.clone(), std::sync::Arc::clone(&link))
+        .await
+        .unwrap();
+    client
+        .execute("CREATE TABLE t AS SELECT range AS i, range % 7 AS k, 'row ' || (range % 100) AS s FROM range(300000)")
+        .await
+        .unwrap();
+    // The rows, and the bytes their download and their upload moved.
+    async fn moved(client: &mut PondClient, link: &pond_client::Link, compress: bool) -> (Vec<RecordBatch>, u64, u64) {
+        client.set_compression(compress);
+        let before = link.moved();
+        let batches = client.query("SELECT i, k, s FROM t ORDER BY i").await.unwrap();
+        let up_before = link.moved();
+        let rows = client.ingest("copy_of_t", batches.clone()).await.unwrap();
+        assert_eq!(rows, 300_000);
+        let up = link.moved() - up_before;
+        client.execute("DROP TABLE copy_of_t").await.unwrap();
+        (batches, up_before - before, up)
+    }
+    let (plain, plain_down, plain_up) = moved(&mut client, &link, false).await;
+    let (zstd, zstd_down, zstd_up) = moved(&mut client, &link, true).await;
+    assert_eq!(i64_at(&plain, 0), i64_at(&zstd, 0));
+    assert_eq!(strings_at(&plain, 2), strings_at(&zstd, 2));
+    assert!(
+        zstd_down * 2 < plain_down,
+        "down: {zstd_down} compressed, {plain_down} plain"
+    );
+    assert!(zstd_up * 2 < plain_up, "up: {zstd_up} compressed, {plain_up} plain");
+
+    // A dual session measures its link first: over 100 Mbit/s it compresses, and its mixed
+    // queries answer as before.
+    let mut session =
+        pond_client::DualSession::open_over(None, Some(options), pond_client::Link::throttled(100_000_000))
+            .await
+            .unwrap();
+    session.run("ATTACH 'pond:'").await.unwrap();
+    session
+        .run("CREATE TABLE keys AS SELECT range AS k FROM range(3)")
+        .await
+        .unwrap();
+    let outcome = session
+        .run("SELECT count(*) FROM keys JOIN my_db.t USING (k)")
+        .await
+        .unwrap();
+    assert_eq!(i64_at(&outcome.batches, 0), vec![128_572]);
+    assert!(session.cloud().unwrap().compressed());
+    server.stop();
 }

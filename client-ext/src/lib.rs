@@ -174,8 +174,29 @@ impl ConnectOptions {
 /// The most result bytes the client accepts inline in a FlightInfo (the server caps it too).
 pub const INLINE_LIMIT: u64 = 1 << 20;
 
-/// An upload of at most this many rows goes as one Arrow message.
+/// An upload goes in Arrow messages of at most this many rows each.
 const COALESCED_ROWS: usize = 1 << 16;
+
+/// `batches` joined, in order, into batches of at most [`COALESCED_ROWS`] rows (one larger
+/// alone stays as it is).
+fn coalesced(schema: &SchemaRef, batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>, arrow::error::ArrowError> {
+    let mut out = Vec::new();
+    let mut group: Vec<RecordBatch> = Vec::new();
+    let mut rows = 0;
+    for batch in batches {
+        if rows + batch.num_rows() > COALESCED_ROWS && !group.is_empty() {
+            out.push(arrow::compute::concat_batches(schema, &group)?);
+            group.clear();
+            rows = 0;
+        }
+        rows += batch.num_rows();
+        group.push(batch);
+    }
+    if !group.is_empty() {
+        out.push(arrow::compute::concat_batches(schema, &group)?);
+    }
+    Ok(out)
+}
 
 /// The result a FlightInfo carries inline (see [`pond_proto::inline`]), if it does.
 fn inline_result(info: &arrow_flight::FlightInfo) -> Option<Result<(SchemaRef, Vec<RecordBatch>), ClientError>> {
@@ -191,6 +212,9 @@ fn inline_result(info: &arrow_flight::FlightInfo) -> Option<Result<(SchemaRef, V
 /// A connection to a Pond server.
 pub struct PondClient {
     sql: FlightSqlServiceClient<CookieChannel>,
+    /// The connection `sql` calls over, for a client with other settings on it.
+    channel: CookieChannel,
+    compressed: bool,
     link: Arc<Link>,
     /// Clients of the other locations FlightInfo endpoints named (a duckling's address, when
     /// the server hands out direct endpoints), by URI.
@@ -227,12 +251,15 @@ impl PondClient {
         let channel = endpoint
             .connect_with_connector(link::connector(Arc::clone(&link)))
             .await?;
-        let mut sql = FlightSqlServiceClient::new(CookieChannel::new(channel));
+        let channel = CookieChannel::new(channel);
+        let mut sql = FlightSqlServiceClient::new(channel.clone());
         if let Some(t) = options.token {
             sql.set_token(t);
         }
         let mut client = Self {
             sql,
+            channel,
+            compressed: false,
             link,
             locations: Default::default(),
         };
@@ -240,6 +267,25 @@ impl PondClient {
             client.execute(&format!("USE \"{}\"", db.replace('"', "\"\""))).await?;
         }
         Ok(client)
+    }
+
+    /// Compresses calls and their answers with zstd from now on (`true`), or no longer
+    /// (`false`): worth it over a link slower than compressing. The server answers in zstd
+    /// only a client that offers it.
+    pub fn set_compression(&mut self, on: bool) {
+        let mut inner = FlightServiceClient::new(self.channel.clone());
+        if on {
+            inner = inner
+                .send_compressed(tonic::codec::CompressionEncoding::Zstd)
+                .accept_compressed(tonic::codec::CompressionEncoding::Zstd);
+        }
+        *self.sql.inner_mut() = inner;
+        self.compressed = on;
+    }
+
+    /// Whether calls are compressed ([`Self::set_compression`]).
+    pub fn compressed(&self) -> bool {
+        self.compressed
     }
 
     /// Runs a query and streams its batches, fetching each endpoint where it says. A small
@@ -394,10 +440,11 @@ impl PondClient {
     ) -> Result<i64, ClientError> {
         if batches.is_empty() {
             batches.push(RecordBatch::new_empty(schema));
-        } else if batches.len() > 1 && batches.iter().map(RecordBatch::num_rows).sum::<usize>() <= COALESCED_ROWS {
-            // A local DuckDB result comes in chunks, often of a few rows each; one message per
-            // chunk would cost more in headers and padding than the rows themselves.
-            batches = vec![arrow::compute::concat_batches(&schema, &batches)?];
+        } else if batches.len() > 1 {
+            // A local DuckDB result comes in chunks of at most 2,048 rows, often of a few; one
+            // message per chunk would cost more in headers and padding than the rows themselves,
+            // and compresses worse than a large one.
+            batches = coalesced(&schema, batches)?;
         }
         let target = IngestTarget {
             table: table.to_string(),
@@ -482,6 +529,40 @@ impl IngestTarget {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uploads_are_coalesced_into_large_batches_in_order() {
+        use arrow::array::{AsArray, Int64Array};
+        let schema = Arc::new(arrow::datatypes::Schema::new(vec![arrow::datatypes::Field::new(
+            "i",
+            arrow::datatypes::DataType::Int64,
+            false,
+        )]));
+        let batch = |from: i64, rows: i64| {
+            RecordBatch::try_new(
+                Arc::clone(&schema),
+                vec![Arc::new(Int64Array::from_iter_values(from..from + rows))],
+            )
+            .unwrap()
+        };
+        let sizes = |batches: &[RecordBatch]| batches.iter().map(RecordBatch::num_rows).collect::<Vec<_>>();
+        let chunks: Vec<RecordBatch> = (0..5).map(|c| batch(c * 30_000, 30_000)).collect();
+        let out = coalesced(&schema, chunks).unwrap();
+        assert_eq!(sizes(&out), vec![60_000, 60_000, 30_000]);
+        let values: Vec<i64> = out
+            .iter()
+            .flat_map(|b| {
+                b.column(0)
+                    .as_primitive::<arrow::datatypes::Int64Type>()
+                    .values()
+                    .to_vec()
+            })
+            .collect();
+        assert_eq!(values, (0..150_000).collect::<Vec<_>>());
+        // A batch larger than the limit alone is not split.
+        let out = coalesced(&schema, vec![batch(0, 100_000), batch(0, 10)]).unwrap();
+        assert_eq!(sizes(&out), vec![100_000, 10]);
+    }
 
     #[test]
     fn parses_connection_strings() {

@@ -102,11 +102,15 @@ pub fn incoming(
     })
 }
 
-/// A Flight service with Pond's message-size limits.
+/// A Flight service with Pond's message-size limits, answering in zstd a client that offers it.
 pub fn flight_service<S: arrow_flight::flight_service_server::FlightService>(service: S) -> FlightServiceServer<S> {
+    // zstd only for a client that asks (`grpc-accept-encoding`): Pond's own over a slow link.
+    // Standard clients do not offer it, and pay nothing.
     FlightServiceServer::new(service)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES)
+        .accept_compressed(tonic::codec::CompressionEncoding::Zstd)
+        .send_compressed(tonic::codec::CompressionEncoding::Zstd)
 }
 
 /// A public front door's server (in-process, or the proxy in front of process ducklings):

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use pond_client::{ConnectOptions, DualSession, Link, Venue};
 
-use super::min_cut::{ORDERS_COPY, true_min_cut};
+use super::min_cut::{ORDERS_COPY, Sizes, true_min_cut};
 use super::{BenchServer, figure};
 
 /// The link speed of the emulated network run.
@@ -105,6 +105,8 @@ async fn timed(session: &mut DualSession, sql: &str) -> Result<Figures> {
 /// Strategy (a), first half: every cloud row and column comes down once, into a local
 /// temporary table; each query then runs locally on it (see [`suite`]).
 async fn download_all(session: &mut DualSession) -> Result<Figures> {
+    // Over the link as the plans see it (compressed when slow), as is the upload after it.
+    session.measure_link().await?;
     let before = session.link().moved();
     let t = Instant::now();
     let cloud = session.cloud().context("connected")?;
@@ -168,7 +170,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// `operator_bytes` keeps the sizes the true minimal cuts are made of, measured once for both suites.
-async fn suite(session: &mut DualSession, suffix: &str, operator_bytes: &mut HashMap<String, u64>) -> Result<()> {
+async fn suite(session: &mut DualSession, suffix: &str, operator_bytes: &mut HashMap<String, Sizes>) -> Result<()> {
     let down = download_all(session).await?;
     let up = upload_all(session).await?;
     figure(
@@ -221,9 +223,21 @@ async fn suite(session: &mut DualSession, suffix: &str, operator_bytes: &mut Has
         let all_down = down.time + local_time;
         let all_up = up.time + remote_time;
         let best_forced = forced_local.bytes.min(forced_remote.bytes).max(1);
-        let min_cut = true_min_cut(session, name, &sql.replace("my_db.orders", ORDERS_COPY), operator_bytes)?
-            .with_context(|| format!("{name} has no written-out plan"))?
-            .max(1);
+        let cuts = true_min_cut(session, name, &sql.replace("my_db.orders", ORDERS_COPY), operator_bytes)?
+            .with_context(|| format!("{name} has no written-out plan"))?;
+        // A session that compresses its calls is held to the compressed cut.
+        let compressed = session.cloud().is_some_and(|c| c.compressed());
+        let min_cut = if compressed { cuts.zstd } else { cuts.ipc }.max(1);
+        figure(
+            &format!("dual_{name}{suffix}_true_min_cut_zstd_bytes"),
+            cuts.zstd as f64,
+            "bytes",
+        );
+        figure(
+            &format!("dual_{name}{suffix}_compressed"),
+            f64::from(u8::from(compressed)),
+            "bool",
+        );
         let bytes_ratio = chosen.bytes as f64 / min_cut as f64;
         let time_ratio = chosen.time.as_secs_f64() / all_down.as_secs_f64();
         figure(&format!("dual_{name}{suffix}_rows"), chosen.rows as f64, "rows");

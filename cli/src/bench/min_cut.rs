@@ -11,7 +11,6 @@
 //! is not a placement, so Pond may beat this cut.
 
 use std::collections::HashMap;
-use std::io::Write;
 
 use anyhow::Result;
 use pond_client::{DualSession, Side};
@@ -158,52 +157,59 @@ fn plan_of(name: &str, root: &str) -> Option<Vec<Operator>> {
     })
 }
 
-/// Counts the bytes written to it.
-struct Counter(u64);
-
-impl Write for Counter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0 += buf.len() as u64;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+/// An operator output's size as a bridge moves it: Arrow IPC bytes, and the same bytes as one
+/// zstd frame at the level Pond's compressed calls use (a lower bound of what per-message
+/// compression sends).
+#[derive(Debug, Clone, Copy)]
+pub struct Sizes {
+    pub ipc: u64,
+    pub zstd: u64,
 }
 
-/// The Arrow IPC stream size of `sql`'s result on the laptop's DuckDB.
-fn ipc_bytes(session: &DualSession, sql: &str, cache: &mut HashMap<String, u64>) -> Result<u64> {
-    if let Some(bytes) = cache.get(sql) {
-        return Ok(*bytes);
+/// The zstd level of tonic's compressed messages.
+const ZSTD_LEVEL: i32 = 3;
+
+/// The sizes of `sql`'s result on the laptop's DuckDB.
+fn ipc_bytes(session: &DualSession, sql: &str, cache: &mut HashMap<String, Sizes>) -> Result<Sizes> {
+    if let Some(sizes) = cache.get(sql) {
+        return Ok(*sizes);
     }
     let (schema, batches) = session.local().query(sql)?;
-    let mut writer = arrow::ipc::writer::StreamWriter::try_new(Counter(0), &schema)?;
+    let mut writer = arrow::ipc::writer::StreamWriter::try_new(Vec::new(), &schema)?;
     for b in &batches {
         writer.write(b)?;
     }
     writer.finish()?;
-    let bytes = writer.into_inner()?.0;
-    cache.insert(sql.to_string(), bytes);
-    Ok(bytes)
+    let ipc = writer.into_inner()?;
+    let sizes = Sizes {
+        ipc: ipc.len() as u64,
+        zstd: zstd::bulk::compress(&ipc, ZSTD_LEVEL)?.len() as u64,
+    };
+    cache.insert(sql.to_string(), sizes);
+    Ok(sizes)
 }
 
-/// The fewest bytes any placement of query `name`'s operators moves, or `None` for a query
-/// without a written-out plan. `root` is the query on the all-local copy.
+/// The fewest bytes any placement of query `name`'s operators moves, uncompressed and
+/// compressed, or `None` for a query without a written-out plan. `root` is the query on the
+/// all-local copy.
 pub fn true_min_cut(
     session: &DualSession,
     name: &str,
     root: &str,
-    cache: &mut HashMap<String, u64>,
-) -> Result<Option<u64>> {
+    cache: &mut HashMap<String, Sizes>,
+) -> Result<Option<Sizes>> {
     let Some(plan) = plan_of(name, root) else {
         return Ok(None);
     };
-    let bytes: Vec<u64> = plan
+    let sizes: Vec<Sizes> = plan
         .iter()
         .map(|o| ipc_bytes(session, &o.sql, cache))
         .collect::<Result<_>>()?;
-    Ok(Some(cheapest_placement(&plan, &bytes)))
+    let cut = |size: fn(&Sizes) -> u64| cheapest_placement(&plan, &sizes.iter().map(size).collect::<Vec<_>>());
+    Ok(Some(Sizes {
+        ipc: cut(|s| s.ipc),
+        zstd: cut(|s| s.zstd),
+    }))
 }
 
 /// Tries every side for every operator that is not a base table.

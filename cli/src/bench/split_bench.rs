@@ -184,6 +184,8 @@ pub(super) async fn download_all(
     copy: impl Fn(&str) -> String,
     prefix: &str,
 ) -> Result<Duration> {
+    // Over the link as the split plans see it (compressed when slow).
+    session.measure_link().await?;
     let before = link.moved();
     let t = Instant::now();
     for table in cloud {

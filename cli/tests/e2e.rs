@@ -1591,60 +1591,115 @@ async fn the_grpc_health_service_answers_without_a_token_and_says_not_serving_at
     }
 }
 
-/// zstd on the wire: a client that offers it gets the same rows for fewer bytes, both ways
-/// (a query's answer and an upload), and a dual session over a slow link turns it on.
+/// zstd on the wire: a client that asks gets the same rows in fewer bytes, from an in-process
+/// duckling and through the proxy in front of duckling processes; its uploads still go plain
+/// (the server refuses compressed requests); and a dual session over a slow link asks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn compressed_calls_move_fewer_bytes_for_the_same_rows() {
-    let server = Server::start();
-    let token = server.token("gus", false);
-    let mut options = pond_client::ConnectOptions::parse(&server.url).unwrap();
-    options.token = Some(token.clone());
-    let link = pond_client::Link::unlimited();
-    let mut client = PondClient::connect_over(options.clone(), std::sync::Arc::clone(&link))
-        .await
-        .unwrap();
-    client
-        .execute("CREATE TABLE t AS SELECT range AS i, range % 7 AS k, 'row ' || (range % 100) AS s FROM range(300000)")
-        .await
-        .unwrap();
-    // The rows, and the bytes their download and their upload moved.
-    async fn moved(client: &mut PondClient, link: &pond_client::Link, compress: bool) -> (Vec<RecordBatch>, u64, u64) {
+async fn compressed_answers_move_fewer_bytes_for_the_same_rows() {
+    // The rows, and the bytes their download moved.
+    async fn downloaded(client: &mut PondClient, link: &pond_client::Link, compress: bool) -> (Vec<RecordBatch>, u64) {
         client.set_compression(compress);
         let before = link.moved();
         let batches = client.query("SELECT i, k, s FROM t ORDER BY i").await.unwrap();
-        let up_before = link.moved();
+        let down = link.moved() - before;
+        // An upload from a client that asks for zstd answers.
         let rows = client.ingest("copy_of_t", batches.clone()).await.unwrap();
         assert_eq!(rows, 300_000);
-        let up = link.moved() - up_before;
         client.execute("DROP TABLE copy_of_t").await.unwrap();
-        (batches, up_before - before, up)
+        (batches, down)
     }
-    let (plain, plain_down, plain_up) = moved(&mut client, &link, false).await;
-    let (zstd, zstd_down, zstd_up) = moved(&mut client, &link, true).await;
-    assert_eq!(i64_at(&plain, 0), i64_at(&zstd, 0));
-    assert_eq!(strings_at(&plain, 2), strings_at(&zstd, 2));
-    assert!(
-        zstd_down * 2 < plain_down,
-        "down: {zstd_down} compressed, {plain_down} plain"
-    );
-    assert!(zstd_up * 2 < plain_up, "up: {zstd_up} compressed, {plain_up} plain");
-
-    // A dual session measures its link first: over 100 Mbit/s it compresses, and its mixed
-    // queries answer as before.
-    let mut session =
-        pond_client::DualSession::open_over(None, Some(options), pond_client::Link::throttled(100_000_000))
+    for mode in [&[][..], &["--ducklings", "process"][..]] {
+        let dir = tempfile::tempdir().unwrap();
+        let server = Server::start_with(&dir.path().join("data"), mode);
+        let token = server.token("gus", false);
+        let mut options = pond_client::ConnectOptions::parse(&server.url).unwrap();
+        options.token = Some(token.clone());
+        let link = pond_client::Link::unlimited();
+        let mut client = PondClient::connect_over(options.clone(), std::sync::Arc::clone(&link))
             .await
             .unwrap();
+        client
+            .execute(
+                "CREATE TABLE t AS SELECT range AS i, range % 7 AS k, 'row ' || (range % 100) AS s FROM range(300000)",
+            )
+            .await
+            .unwrap();
+        let (plain, plain_down) = downloaded(&mut client, &link, false).await;
+        let (zstd, zstd_down) = downloaded(&mut client, &link, true).await;
+        assert_eq!(i64_at(&plain, 0), i64_at(&zstd, 0), "{mode:?}");
+        assert_eq!(strings_at(&plain, 2), strings_at(&zstd, 2), "{mode:?}");
+        assert!(
+            zstd_down * 2 < plain_down,
+            "{mode:?}: {zstd_down} bytes compressed, {plain_down} plain"
+        );
+
+        // A dual session measures its link first: over 100 Mbit/s it asks for zstd, and its
+        // mixed queries answer as before.
+        let mut session =
+            pond_client::DualSession::open_over(None, Some(options), pond_client::Link::throttled(100_000_000))
+                .await
+                .unwrap();
+        session.run("ATTACH 'pond:'").await.unwrap();
+        session
+            .run("CREATE TABLE keys AS SELECT range AS k FROM range(3)")
+            .await
+            .unwrap();
+        let outcome = session
+            .run("SELECT count(*) FROM keys JOIN my_db.t USING (k)")
+            .await
+            .unwrap();
+        assert_eq!(i64_at(&outcome.batches, 0), vec![128_572], "{mode:?}");
+        assert!(session.cloud().unwrap().compressed(), "{mode:?}");
+        server.stop();
+    }
+}
+
+/// A session plans from the cloud's statistics it kept, but another session may change a
+/// table's columns meanwhile: every answer still follows the table as it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plans_from_kept_statistics_follow_columns_changed_elsewhere() {
+    let server = Server::start();
+    let token = server.token("hal", false);
+    let mut cloud = server.client(&token).await;
+    cloud
+        .execute("CREATE TABLE m AS SELECT range AS k, range AS x FROM range(1000)")
+        .await
+        .unwrap();
+    let mut session = server.dual_session(&token, None).await;
     session.run("ATTACH 'pond:'").await.unwrap();
     session
-        .run("CREATE TABLE keys AS SELECT range AS k FROM range(3)")
+        .run("CREATE TABLE keys AS SELECT range AS k FROM range(100)")
         .await
         .unwrap();
-    let outcome = session
-        .run("SELECT count(*) FROM keys JOIN my_db.t USING (k)")
+    let count = |outcome: pond_client::Outcome| i64_at(&outcome.batches, 0);
+    let filtered = "SELECT count(*) FROM keys JOIN my_db.m USING (k) WHERE m.x > 1.0";
+    assert_eq!(count(session.run(filtered).await.unwrap()), vec![98]);
+    // Planned here from then on, but not the filtered query: its pushed filter casts x.
+    let joined = "SELECT count(*) FROM keys JOIN my_db.m USING (k)";
+    assert_eq!(count(session.run(joined).await.unwrap()), vec![100]);
+    assert_eq!(session.run(joined).await.unwrap().planning_bytes, 0);
+    assert!(session.run(filtered).await.unwrap().planning_bytes > 0);
+
+    // Retyped elsewhere: x = k + 0.04 now, so k = 1 passes too (a filter cast to the old
+    // type's precision would drop it).
+    cloud.execute("ALTER TABLE m ALTER COLUMN x TYPE DOUBLE").await.unwrap();
+    cloud.execute("UPDATE m SET x = x + 0.04").await.unwrap();
+    assert_eq!(count(session.run(filtered).await.unwrap()), vec![99]);
+
+    // Added elsewhere: a query naming the new column, and one expanding `*`, see it.
+    cloud
+        .execute("ALTER TABLE m ADD COLUMN extra INTEGER DEFAULT 7")
         .await
         .unwrap();
-    assert_eq!(i64_at(&outcome.batches, 0), vec![128_572]);
-    assert!(session.cloud().unwrap().compressed());
+    let summed = session
+        .run("SELECT sum(m.extra)::BIGINT FROM keys JOIN my_db.m USING (k)")
+        .await
+        .unwrap();
+    assert_eq!(count(summed), vec![700]);
+    let star = session
+        .run("SELECT * FROM keys JOIN my_db.m USING (k) ORDER BY k LIMIT 1")
+        .await
+        .unwrap();
+    assert_eq!(star.batches[0].num_columns(), 3);
     server.stop();
 }

@@ -269,21 +269,21 @@ impl PondClient {
         Ok(client)
     }
 
-    /// Compresses calls and their answers with zstd from now on (`true`), or no longer
-    /// (`false`): worth it over a link slower than compressing. The server answers in zstd
-    /// only a client that offers it.
+    /// Asks for answers in zstd from now on (`true`), or no longer (`false`): worth it over a
+    /// link slower than compressing. The server compresses only for a client that asks; what
+    /// the client sends (SQL, uploads) goes plain, as the server accepts nothing else.
     pub fn set_compression(&mut self, on: bool) {
         let mut inner = FlightServiceClient::new(self.channel.clone());
         if on {
-            inner = inner
-                .send_compressed(tonic::codec::CompressionEncoding::Zstd)
-                .accept_compressed(tonic::codec::CompressionEncoding::Zstd);
+            inner = inner.accept_compressed(tonic::codec::CompressionEncoding::Zstd);
         }
         *self.sql.inner_mut() = inner;
         self.compressed = on;
+        // Made again, as asked, when next used.
+        self.locations.clear();
     }
 
-    /// Whether calls are compressed ([`Self::set_compression`]).
+    /// Whether answers come compressed ([`Self::set_compression`]).
     pub fn compressed(&self) -> bool {
         self.compressed
     }
@@ -364,7 +364,10 @@ impl PondClient {
                 let channel = Endpoint::from_shared(format!("http://{address}"))?
                     .connect_with_connector(link::connector(Arc::clone(&self.link)))
                     .await?;
-                let c = FlightServiceClient::new(channel).max_decoding_message_size(usize::MAX);
+                let mut c = FlightServiceClient::new(channel).max_decoding_message_size(usize::MAX);
+                if self.compressed {
+                    c = c.accept_compressed(tonic::codec::CompressionEncoding::Zstd);
+                }
                 self.locations.insert(location, c.clone());
                 c
             }

@@ -61,6 +61,10 @@ impl Proxy {
         let token = member.key().mint_for(&principal)?;
         crate::set_bearer(&mut metadata, &token)?;
         metadata.remove("content-length");
+        // How the client's messages are encoded is this hop's business: the duckling answers
+        // the proxy plainly, and the proxy's own server compresses for a client that asked.
+        metadata.remove("grpc-accept-encoding");
+        metadata.remove("grpc-encoding");
         // The duckling's spans continue this call's.
         pond_flight_server::telemetry::inject_current(&mut metadata);
         Ok((

@@ -102,14 +102,15 @@ pub fn incoming(
     })
 }
 
-/// A Flight service with Pond's message-size limits, answering in zstd a client that offers it.
+/// A Flight service with Pond's message-size limits, answering in zstd a client that asks.
 pub fn flight_service<S: arrow_flight::flight_service_server::FlightService>(service: S) -> FlightServiceServer<S> {
-    // zstd only for a client that asks (`grpc-accept-encoding`): Pond's own over a slow link.
-    // Standard clients do not offer it, and pay nothing.
+    // Answers in zstd only for a client that asks (`grpc-accept-encoding`): Pond's own over a
+    // slow link. Standard clients do not offer it, and pay nothing. Compressed requests are
+    // refused: tonic inflates a unary request before the handler checks its token, so a few
+    // kilobytes from anyone could make the server allocate the message limit.
     FlightServiceServer::new(service)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES)
-        .accept_compressed(tonic::codec::CompressionEncoding::Zstd)
         .send_compressed(tonic::codec::CompressionEncoding::Zstd)
 }
 

@@ -3,7 +3,8 @@
 //! The client names every relation a query reads with a placeholder and says which side
 //! holds it; [`plan`] answers with a [`Plan`]: bridge steps that move reduced relations
 //! between the sides into temporary tables, the side that runs the query, and what each
-//! placeholder reads there. The client executes it; the coordinator only plans.
+//! placeholder reads there. The client executes it; the coordinator plans, or the client
+//! itself from the cloud tables' statistics an earlier plan returned.
 //!
 //! - [`statistics`]: the statistics both sides collect with the same DuckDB SQL.
 //! - `model`: DataFusion's logical plan of the query, with projections and filters pushed to

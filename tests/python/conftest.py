@@ -77,17 +77,20 @@ def pond_stacks(pid: int, limit: int = 12000) -> str:
     machine has it), for the report of a server that hangs: a hang seen once in CI names its
     cause without a second occurrence."""
     try:
-        out = subprocess.run(
+        gdb = subprocess.run(
             ["gdb", "-p", str(pid), "-batch", "-nx", "-ex", "thread apply all bt 40"],
             capture_output=True,
             text=True,
             timeout=60,
-        ).stdout
+        )
     except (OSError, subprocess.TimeoutExpired) as e:
         return f"<no backtraces: {e}>"
-    threads = re.split(r"\n(?=Thread \d+ )", out)
-    ours = [t for t in threads if t.startswith("Thread ") and "pond" in t and " in pond_" in t]
-    return "\n".join(ours)[:limit] or "<no thread was in Pond's code>"
+    threads = re.split(r"\n(?=Thread \d+ )", gdb.stdout)
+    ours = [t for t in threads if t.startswith("Thread ") and " in pond_" in t]
+    if not ours:
+        # gdb may not have attached (ptrace refused): say what it said.
+        return f"<no thread was in Pond's code; gdb exited {gdb.returncode}: {gdb.stderr[-2000:]}>"
+    return "\n".join(ours)[:limit]
 
 
 class PondServer:

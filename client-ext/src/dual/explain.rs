@@ -59,7 +59,7 @@ impl DualSession {
             if !has_local && self.run != RunMode::Local {
                 request.run = "remote".into();
             }
-            let plan = self.plan(&mut request).await?;
+            let (plan, _) = self.plan(&request).await?;
             let text = plan.explain.clone();
             return Ok(Outcome::lines(Venue::Dual, "explain", &text, Some(plan)));
         }

@@ -284,7 +284,9 @@ impl DualSession {
         &self.local
     }
 
-    /// The server connection, if any.
+    /// The server connection, if any. A table changed through it directly keeps the statistics
+    /// the session kept of it, as another session's change does (see `plan.rs`), until this
+    /// session runs a statement that is not a query.
     pub fn cloud(&mut self) -> Option<&mut PondClient> {
         self.cloud.as_mut()
     }

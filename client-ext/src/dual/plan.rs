@@ -1,6 +1,7 @@
-//! Mixed queries: the coordinator's plan, checked here, then carried out.
+//! Mixed queries: the plan (the coordinator's, or made here from the cloud tables' statistics
+//! an earlier plan returned), checked here, then carried out.
 //!
-//! Relations become fixed-width placeholders (`__pond_ref_000`…), the coordinator's cost model
+//! Relations become fixed-width placeholders (`__pond_ref_000`…), the cost model
 //! (`pond-planner`) returns a `pond.dual.v1.Plan`, bridges move reduced relations into
 //! temporary tables (downloads are Flight streams appended through the Arrow interface;
 //! uploads are ingests into session-scoped temporary tables), and the query runs on the
@@ -56,6 +57,15 @@ const APPEND_BYTES: usize = 8 << 20;
 /// How long a cloud table's statistics serve plans made here. Other sessions' commits go
 /// unseen meanwhile; this session's own statements forget them at once.
 const CLOUD_STATISTICS_AGE: Duration = Duration::from_secs(60);
+
+/// Runs CPU-bound `f` (planning) without holding up the other tasks of a multi-threaded
+/// runtime's worker.
+fn off_the_workers<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
 
 /// Placeholder names are fixed-width so no one is a prefix of another.
 fn placeholder(i: usize) -> String {
@@ -119,32 +129,48 @@ impl DualSession {
         self.local_statistics.clear();
         self.function_kinds = None;
         self.cloud_statistics.clear();
+        self.cloud_schemas.clear();
     }
 
-    /// The plan of `request`. When every cloud relation's statistics are known (kept from an
-    /// earlier plan for up to [`CLOUD_STATISTICS_AGE`]), it is made here, without a round
-    /// trip; otherwise by the coordinator, which measures those tables and returns their
-    /// statistics for the next plans. Statistics older than the table only make the estimate
-    /// worse: the answer never depends on them (see `pond-planner`'s invariants).
-    pub(super) async fn plan(&mut self, request: &mut PlanRequest) -> Result<Plan, ClientError> {
+    /// The plan of `request`, and whether it was made here from kept statistics. When every
+    /// cloud relation's statistics are known (kept from an earlier plan for up to
+    /// [`CLOUD_STATISTICS_AGE`]), it is made here, without a round trip; otherwise by the
+    /// coordinator, which measures those tables and returns their statistics for the next
+    /// plans.
+    ///
+    /// Kept statistics may be older than the table: another session may have changed its
+    /// columns meanwhile. Estimates only get worse, but a plan also takes the tables' columns
+    /// from them, so one made here is used only where an older column list cannot change the
+    /// answer: never for a query that expands columns (`*`, `NATURAL`), and never when a
+    /// bridge reading the cloud casts a column (the cast follows the column's type as it was).
+    /// A plan made here that fails is made again by the coordinator (see `run_dual`).
+    pub(super) async fn plan(&mut self, request: &PlanRequest) -> Result<(Plan, bool), ClientError> {
         self.cloud_statistics
             .retain(|_, (_, learned)| learned.elapsed() < CLOUD_STATISTICS_AGE);
-        for r in &mut request.relations {
+        let mut kept = request.clone();
+        for r in &mut kept.relations {
             if r.statistics.is_none()
                 && let Some((stats, _)) = self.cloud_statistics.get(&r.source)
             {
                 r.statistics = Some(stats.clone());
             }
         }
-        if request.relations.iter().all(|r| r.statistics.is_some()) {
-            return Ok(pond_planner::plan(request));
+        if !kept.star && kept.relations.iter().all(|r| r.statistics.is_some()) {
+            let plan = off_the_workers(|| pond_planner::plan(&kept));
+            let casts_cloud_columns = plan
+                .bridges
+                .iter()
+                .any(|b| b.from == Side::Remote as i32 && b.sql.to_ascii_uppercase().contains("CAST("));
+            if !casts_cloud_columns {
+                return Ok((plan, true));
+            }
         }
         let mut plan = self.cloud_client("a query on cloud data")?.plan_dual(request).await?;
         let learned = Instant::now();
         for (source, stats) in std::mem::take(&mut plan.cloud_statistics) {
             self.cloud_statistics.insert(source, (stats, learned));
         }
-        Ok(plan)
+        Ok((plan, false))
     }
 
     pub(super) fn plan_request(
@@ -300,8 +326,8 @@ impl DualSession {
         self.learn_cloud_schemas(shape, rels).await?;
         let Planned { mut request, fragments } = self.plan_request(text, shape, rels)?;
         request.explain = explain;
-        let mut plan = self
-            .plan(&mut request)
+        let (mut plan, from_kept) = self
+            .plan(&request)
             .instrument(tracing::info_span!(target: "pond_trace", "dual.plan"))
             .await?;
         let mut planning_bytes = self.link.moved() - before;
@@ -310,6 +336,24 @@ impl DualSession {
         let mut result = self
             .execute_plan(&plan, text, rels, &fragments, finish, &mut measured)
             .await;
+        // A plan made here from kept statistics that fails (a cloud table's columns changed
+        // since they were measured) is made again by the coordinator, from the tables as they
+        // are.
+        if from_kept
+            && let Err(e) = &result
+            && e.code() != Some(tonic::Code::PermissionDenied)
+        {
+            tracing::debug!(error = %e, "a plan from kept statistics failed; asking the coordinator");
+            self.cloud_statistics.clear();
+            let replanned = self.link.moved();
+            plan = self.plan(&request).await?.0;
+            planning_bytes += self.link.moved() - replanned;
+            self.check_plan(&request, &plan)?;
+            measured = Measured::default();
+            result = self
+                .execute_plan(&plan, text, rels, &fragments, finish, &mut measured)
+                .await;
+        }
         // A read-only token may not upload: such a user's mixed queries run locally.
         let uploads = plan.bridges.iter().any(|b| b.from == Side::Local as i32);
         if uploads
@@ -319,7 +363,7 @@ impl DualSession {
             request.run = "local".into();
             request.downloads_only = true;
             let replanned = self.link.moved();
-            plan = self.plan(&mut request).await?;
+            plan = self.plan(&request).await?.0;
             planning_bytes += self.link.moved() - replanned;
             self.check_plan(&request, &plan)?;
             if plan.bridges.iter().all(|b| b.from == Side::Remote as i32) {
@@ -340,7 +384,7 @@ impl DualSession {
             self.fragment_fallbacks += 1;
             request.fragments.clear();
             let replanned = self.link.moved();
-            plan = self.plan(&mut request).await?;
+            plan = self.plan(&request).await?.0;
             planning_bytes += self.link.moved() - replanned;
             self.check_plan(&request, &plan)?;
             measured = Measured::default();

@@ -157,10 +157,18 @@ impl DualSession {
         }
         if !kept.star && kept.relations.iter().all(|r| r.statistics.is_some()) {
             let plan = off_the_workers(|| pond_planner::plan(&kept));
-            let casts_cloud_columns = plan
-                .bridges
+            // A fragment's bridge runs the user's own text, whose casts do not come from the
+            // statistics.
+            let fragment_results: Vec<&String> = plan
+                .fragments
                 .iter()
-                .any(|b| b.from == Side::Remote as i32 && b.sql.to_ascii_uppercase().contains("CAST("));
+                .flat_map(|f| std::iter::once(f).chain(plan.names.get(f)))
+                .collect();
+            let casts_cloud_columns = plan.bridges.iter().any(|b| {
+                b.from == Side::Remote as i32
+                    && !fragment_results.contains(&&b.target)
+                    && b.sql.to_ascii_uppercase().contains("CAST(")
+            });
             if !casts_cloud_columns {
                 return Ok((plan, true));
             }

@@ -546,7 +546,7 @@ async fn serve_cluster(
     tracing::info!(%addr, mode = ?pool.config().mode, "serving Flight SQL; queries run on duckling processes");
     let (router, draining) = pond_flight_server::public_server(&config).await?;
     let public = router
-        .add_service(pond_flight_server::flight_service(proxy))
+        .add_service(pond_flight_server::public_service(proxy))
         .serve_with_incoming_shutdown(pond_flight_server::incoming(listener), async move {
             shutdown.await;
             draining.begin().await;

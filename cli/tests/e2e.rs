@@ -1591,22 +1591,29 @@ async fn the_grpc_health_service_answers_without_a_token_and_says_not_serving_at
     }
 }
 
-/// zstd on the wire: a client that asks gets the same rows in fewer bytes, from an in-process
-/// duckling and through the proxy in front of duckling processes; its uploads still go plain
-/// (the server refuses compressed requests); and a dual session over a slow link asks.
+/// zstd on the wire: a client that asks gets the same rows in fewer bytes and uploads them in
+/// fewer, to an in-process duckling and through the proxy in front of duckling processes; a
+/// compressed request other than an upload is refused, not inflated; and a dual session over
+/// a slow link asks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compressed_answers_move_fewer_bytes_for_the_same_rows() {
-    // The rows, and the bytes their download moved.
-    async fn downloaded(client: &mut PondClient, link: &pond_client::Link, compress: bool) -> (Vec<RecordBatch>, u64) {
+    // The rows, and the bytes their download and their upload moved.
+    async fn moved(client: &mut PondClient, link: &pond_client::Link, compress: bool) -> (Vec<RecordBatch>, u64, u64) {
         client.set_compression(compress);
         let before = link.moved();
         let batches = client.query("SELECT i, k, s FROM t ORDER BY i").await.unwrap();
         let down = link.moved() - before;
-        // An upload from a client that asks for zstd answers.
+        let before = link.moved();
         let rows = client.ingest("copy_of_t", batches.clone()).await.unwrap();
         assert_eq!(rows, 300_000);
+        let up = link.moved() - before;
+        let copied = client
+            .query("SELECT count(*) FROM copy_of_t JOIN t USING (i, k, s)")
+            .await
+            .unwrap();
+        assert_eq!(i64_at(&copied, 0), vec![300_000]);
         client.execute("DROP TABLE copy_of_t").await.unwrap();
-        (batches, down)
+        (batches, down, up)
     }
     for mode in [&[][..], &["--ducklings", "process"][..]] {
         let dir = tempfile::tempdir().unwrap();
@@ -1624,14 +1631,32 @@ async fn compressed_answers_move_fewer_bytes_for_the_same_rows() {
             )
             .await
             .unwrap();
-        let (plain, plain_down) = downloaded(&mut client, &link, false).await;
-        let (zstd, zstd_down) = downloaded(&mut client, &link, true).await;
+        let (plain, plain_down, plain_up) = moved(&mut client, &link, false).await;
+        let (zstd, zstd_down, zstd_up) = moved(&mut client, &link, true).await;
         assert_eq!(i64_at(&plain, 0), i64_at(&zstd, 0), "{mode:?}");
         assert_eq!(strings_at(&plain, 2), strings_at(&zstd, 2), "{mode:?}");
         assert!(
             zstd_down * 2 < plain_down,
             "{mode:?}: {zstd_down} bytes compressed, {plain_down} plain"
         );
+        assert!(
+            zstd_up * 2 < plain_up,
+            "{mode:?}: {zstd_up} bytes compressed, {plain_up} plain"
+        );
+        // A compressed request other than an upload: refused before anything is inflated.
+        let channel =
+            tonic::transport::Endpoint::from_shared(format!("http://{}", server.url.trim_start_matches("pond://")))
+                .unwrap()
+                .connect()
+                .await
+                .unwrap();
+        let mut raw = arrow_flight::flight_service_client::FlightServiceClient::new(channel)
+            .send_compressed(tonic::codec::CompressionEncoding::Zstd);
+        let refused = raw
+            .get_flight_info(arrow_flight::FlightDescriptor::new_cmd(vec![0u8; 64 << 10]))
+            .await
+            .unwrap_err();
+        assert!(refused.message().contains("compress"), "{mode:?}: {refused:?}");
 
         // A dual session measures its link first: over 100 Mbit/s it asks for zstd, and its
         // mixed queries answer as before.

@@ -212,6 +212,8 @@ fn inline_result(info: &arrow_flight::FlightInfo) -> Option<Result<(SchemaRef, V
 /// A connection to a Pond server.
 pub struct PondClient {
     sql: FlightSqlServiceClient<CookieChannel>,
+    /// Uploads (DoPut): the one call the server takes compressed.
+    upload: FlightSqlServiceClient<CookieChannel>,
     /// The connection `sql` calls over, for a client with other settings on it.
     channel: CookieChannel,
     compressed: bool,
@@ -253,11 +255,14 @@ impl PondClient {
             .await?;
         let channel = CookieChannel::new(channel);
         let mut sql = FlightSqlServiceClient::new(channel.clone());
+        let mut upload = FlightSqlServiceClient::new(channel.clone());
         if let Some(t) = options.token {
-            sql.set_token(t);
+            sql.set_token(t.clone());
+            upload.set_token(t);
         }
         let mut client = Self {
             sql,
+            upload,
             channel,
             compressed: false,
             link,
@@ -269,15 +274,19 @@ impl PondClient {
         Ok(client)
     }
 
-    /// Asks for answers in zstd from now on (`true`), or no longer (`false`): worth it over a
-    /// link slower than compressing. The server compresses only for a client that asks; what
-    /// the client sends (SQL, uploads) goes plain, as the server accepts nothing else.
+    /// Asks for answers in zstd and compresses uploads from now on (`true`), or no longer
+    /// (`false`): worth it over a link slower than compressing. The server compresses only for
+    /// a client that asks, and takes only uploads compressed; other calls go plain.
     pub fn set_compression(&mut self, on: bool) {
+        use tonic::codec::CompressionEncoding::Zstd;
         let mut inner = FlightServiceClient::new(self.channel.clone());
+        let mut upload = FlightServiceClient::new(self.channel.clone());
         if on {
-            inner = inner.accept_compressed(tonic::codec::CompressionEncoding::Zstd);
+            inner = inner.accept_compressed(Zstd);
+            upload = upload.send_compressed(Zstd).accept_compressed(Zstd);
         }
         *self.sql.inner_mut() = inner;
+        *self.upload.inner_mut() = upload;
         self.compressed = on;
         // Made again, as asked, when next used.
         self.locations.clear();
@@ -430,7 +439,7 @@ impl PondClient {
             options: Default::default(),
         };
         let stream = batches.map_err(|e| FlightError::ExternalError(Box::new(e)));
-        Ok(self.sql.execute_ingest(cmd, stream).await?)
+        Ok(self.upload.execute_ingest(cmd, stream).await?)
     }
 
     /// Uploads `batches` into the session-scoped temporary table `table`, replacing it. The

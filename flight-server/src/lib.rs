@@ -22,6 +22,7 @@ pub mod calls;
 pub mod connection;
 pub mod context;
 pub mod encode;
+pub mod encoding;
 pub mod front;
 pub mod health;
 pub mod metadata;
@@ -42,15 +43,20 @@ use tonic::transport::{Identity, ServerTlsConfig};
 
 pub use calls::ObserveCalls;
 pub use connection::CoalescedWrites;
+pub use encoding::CompressedUploadsOnly;
 pub use front::FrontDoor;
 pub use health::{Health, health_service};
 pub use metrics::{Metrics, Sample, spawn_http};
 pub use service::PondFlightSql;
 pub use status::FlightSqlError;
 
-/// The layers every public front door's calls pass: observed (counted and traced).
+/// The layers every public front door's calls pass: observed (counted and traced), and
+/// compressed only when they are uploads (`encoding.rs`).
 pub type PublicLayers = tower::layer::util::Stack<
-    tower::layer::util::Stack<ObserveCalls, tower::layer::util::Identity>,
+    tower::layer::util::Stack<
+        CompressedUploadsOnly,
+        tower::layer::util::Stack<ObserveCalls, tower::layer::util::Identity>,
+    >,
     tower::layer::util::Identity,
 >;
 
@@ -105,13 +111,18 @@ pub fn incoming(
 /// A Flight service with Pond's message-size limits, answering in zstd a client that asks.
 pub fn flight_service<S: arrow_flight::flight_service_server::FlightService>(service: S) -> FlightServiceServer<S> {
     // Answers in zstd only for a client that asks (`grpc-accept-encoding`): Pond's own over a
-    // slow link. Standard clients do not offer it, and pay nothing. Compressed requests are
-    // refused: tonic inflates a unary request before the handler checks its token, so a few
-    // kilobytes from anyone could make the server allocate the message limit.
+    // slow link. Standard clients do not offer it, and pay nothing. Compressed requests only
+    // where [`public_service`] lets uploads through.
     FlightServiceServer::new(service)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES)
         .send_compressed(tonic::codec::CompressionEncoding::Zstd)
+}
+
+/// [`flight_service`] for a public front door, behind [`public_server`]'s layers: its uploads
+/// may come compressed (`encoding.rs`).
+pub fn public_service<S: arrow_flight::flight_service_server::FlightService>(service: S) -> FlightServiceServer<S> {
+    flight_service(service).accept_compressed(tonic::codec::CompressionEncoding::Zstd)
 }
 
 /// A public front door's server (in-process, or the proxy in front of process ducklings):
@@ -123,6 +134,7 @@ pub async fn public_server(
     let (health, health_service) = health_service().await;
     let layers = tower::ServiceBuilder::new()
         .layer(ObserveCalls::new(config.metrics.clone()))
+        .layer(CompressedUploadsOnly)
         .into_inner();
     let router = server_builder(config)?.layer(layers).add_service(health_service);
     let draining = Draining {
@@ -193,7 +205,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     let sql = Arc::new(PondFlightSql::new(Arc::clone(&coordinator)).map_err(ServeError::Setup)?);
-    let service = flight_service(FrontDoor::new(sql));
+    let service = public_service(FrontDoor::new(sql));
     let reaper = spawn_reaper(Arc::clone(&coordinator));
     let (router, draining) = public_server(&config).await?;
     let stopping = {

@@ -353,10 +353,7 @@ impl DualSession {
         {
             tracing::debug!(error = %e, "a plan from kept statistics failed; asking the coordinator");
             self.cloud_statistics.clear();
-            let replanned = self.link.moved();
-            plan = self.plan(&request).await?.0;
-            planning_bytes += self.link.moved() - replanned;
-            self.check_plan(&request, &plan)?;
+            plan = self.replan(&request, &mut planning_bytes).await?;
             measured = Measured::default();
             result = self
                 .execute_plan(&plan, text, rels, &fragments, finish, &mut measured)
@@ -370,10 +367,7 @@ impl DualSession {
         {
             request.run = "local".into();
             request.downloads_only = true;
-            let replanned = self.link.moved();
-            plan = self.plan(&request).await?.0;
-            planning_bytes += self.link.moved() - replanned;
-            self.check_plan(&request, &plan)?;
+            plan = self.replan(&request, &mut planning_bytes).await?;
             if plan.bridges.iter().all(|b| b.from == Side::Remote as i32) {
                 measured = Measured::default();
                 result = self
@@ -391,10 +385,7 @@ impl DualSession {
             tracing::warn!(error = %e, "a plan with fragments failed; planning the whole query");
             self.fragment_fallbacks += 1;
             request.fragments.clear();
-            let replanned = self.link.moved();
-            plan = self.plan(&request).await?.0;
-            planning_bytes += self.link.moved() - replanned;
-            self.check_plan(&request, &plan)?;
+            plan = self.replan(&request, &mut planning_bytes).await?;
             measured = Measured::default();
             result = self
                 .execute_plan(&plan, text, rels, &fragments, finish, &mut measured)
@@ -425,6 +416,16 @@ impl DualSession {
             is_query: true,
         };
         Ok((outcome, measured))
+    }
+
+    /// `request` planned again after a run failed: its planning's traffic added to
+    /// `planning_bytes`, and the plan checked.
+    async fn replan(&mut self, request: &PlanRequest, planning_bytes: &mut u64) -> Result<Plan, ClientError> {
+        let before = self.link.moved();
+        let plan = self.plan(request).await?.0;
+        *planning_bytes += self.link.moved() - before;
+        self.check_plan(request, &plan)?;
+        Ok(plan)
     }
 
     /// Refuses a plan that would make the local DuckDB do more than the query asked: the local

@@ -1681,6 +1681,46 @@ async fn compressed_answers_move_fewer_bytes_for_the_same_rows() {
 
 /// A session plans from the cloud's statistics it kept, but another session may change a
 /// table's columns meanwhile: every answer still follows the table as it is.
+/// Pond's client sends its token under its own header, which HTTP/2 compresses to an index
+/// after the first call: a call then costs fewer bytes than the token alone. Through the proxy
+/// of duckling processes too, where that header is replaced by the cluster's credential.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_crosses_the_link_once_per_connection() {
+    for mode in [&[][..], &["--ducklings", "process"][..]] {
+        let dir = tempfile::tempdir().unwrap();
+        let server = Server::start_with(&dir.path().join("data"), mode);
+        let token = server.token("ida", false);
+        let mut options = pond_client::ConnectOptions::parse(&server.url).unwrap();
+        options.token = Some(token.clone());
+        let link = pond_client::Link::unlimited();
+        let mut client = PondClient::connect_over(options, std::sync::Arc::clone(&link))
+            .await
+            .unwrap();
+        assert_eq!(i64_at(&client.query("SELECT 42::BIGINT").await.unwrap(), 0), vec![42]);
+        let (sent_before, _) = link.totals();
+        for i in 0..5 {
+            let answer = client.query(&format!("SELECT {i}::BIGINT")).await.unwrap();
+            assert_eq!(i64_at(&answer, 0), vec![i], "{mode:?}");
+        }
+        let per_call = (link.totals().0 - sent_before) / 5;
+        assert!(
+            per_call < token.len() as u64,
+            "{mode:?}: a call sent {per_call} bytes, the token alone is {} bytes",
+            token.len()
+        );
+        // Only a valid token passes under that header.
+        let mut forged = token.clone();
+        forged.pop();
+        let bad = PondClient::connect(&format!("{}?token={forged}", server.url))
+            .await
+            .unwrap()
+            .query("SELECT 1")
+            .await;
+        assert_eq!(bad.unwrap_err().code(), Some(tonic::Code::Unauthenticated), "{mode:?}");
+        server.stop();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plans_from_kept_statistics_follow_columns_changed_elsewhere() {
     let server = Server::start();

@@ -25,10 +25,10 @@
 //! ```
 
 mod analyze;
-mod cookie;
 mod dual;
 mod link;
 mod local;
+mod session_channel;
 mod sql_words;
 
 use std::sync::Arc;
@@ -45,11 +45,11 @@ use futures::stream::BoxStream;
 use futures::{Stream, StreamExt, TryStreamExt};
 use tonic::transport::{ClientTlsConfig, Endpoint};
 
-pub use cookie::CookieChannel;
 pub use dual::{DualSession, DualStream, Outcome, Progress, RunMode, Venue};
 pub use link::Link;
 pub use local::LocalDb;
 pub use pond_proto::dual::{Plan, Side};
+pub use session_channel::SessionChannel;
 pub use sql_words::split_statements;
 
 /// Client errors.
@@ -211,11 +211,11 @@ fn inline_result(info: &arrow_flight::FlightInfo) -> Option<Result<(SchemaRef, V
 
 /// A connection to a Pond server.
 pub struct PondClient {
-    sql: FlightSqlServiceClient<CookieChannel>,
+    sql: FlightSqlServiceClient<SessionChannel>,
     /// Uploads (DoPut): the one call the server takes compressed.
-    upload: FlightSqlServiceClient<CookieChannel>,
+    upload: FlightSqlServiceClient<SessionChannel>,
     /// The connection `sql` calls over, for a client with other settings on it.
-    channel: CookieChannel,
+    channel: SessionChannel,
     compressed: bool,
     link: Arc<Link>,
     /// Clients of the other locations FlightInfo endpoints named (a duckling's address, when
@@ -253,13 +253,14 @@ impl PondClient {
         let channel = endpoint
             .connect_with_connector(link::connector(Arc::clone(&link)))
             .await?;
-        let channel = CookieChannel::new(channel);
-        let mut sql = FlightSqlServiceClient::new(channel.clone());
-        let mut upload = FlightSqlServiceClient::new(channel.clone());
-        if let Some(t) = options.token {
-            sql.set_token(t.clone());
-            upload.set_token(t);
-        }
+        let token = options
+            .token
+            .map(|t| t.parse())
+            .transpose()
+            .map_err(|_| ClientError::Invalid("the token is not a valid header value".into()))?;
+        let channel = SessionChannel::new(channel, token);
+        let sql = FlightSqlServiceClient::new(channel.clone());
+        let upload = FlightSqlServiceClient::new(channel.clone());
         let mut client = Self {
             sql,
             upload,
@@ -335,14 +336,9 @@ impl PondClient {
         };
         let descriptor = arrow_flight::FlightDescriptor::new_cmd(cmd.as_any().encode_to_vec());
         let mut request = tonic::Request::new(descriptor);
-        let metadata = request.metadata_mut();
-        metadata.insert(pond_proto::inline::REQUEST_HEADER, INLINE_LIMIT.into());
-        if let Some(token) = self.sql.token() {
-            let bearer = format!("Bearer {token}")
-                .parse()
-                .map_err(|_| ClientError::Invalid("the token is not a valid header value".into()))?;
-            metadata.insert("authorization", bearer);
-        }
+        request
+            .metadata_mut()
+            .insert(pond_proto::inline::REQUEST_HEADER, INLINE_LIMIT.into());
         Ok(self.sql.inner_mut().get_flight_info(request).await?.into_inner())
     }
 
@@ -405,7 +401,7 @@ impl PondClient {
 
     /// Prepares a statement; bind parameters with `set_parameters`, run with `execute` or
     /// `execute_update`.
-    pub async fn prepare(&mut self, sql: &str) -> Result<PreparedStatement<CookieChannel>, ClientError> {
+    pub async fn prepare(&mut self, sql: &str) -> Result<PreparedStatement<SessionChannel>, ClientError> {
         Ok(self.sql.prepare(sql.to_string(), None).await?)
     }
 
@@ -511,7 +507,7 @@ impl PondClient {
     }
 
     /// The underlying Flight SQL client, for calls this API does not wrap.
-    pub fn flight_sql(&mut self) -> &mut FlightSqlServiceClient<CookieChannel> {
+    pub fn flight_sql(&mut self) -> &mut FlightSqlServiceClient<SessionChannel> {
         &mut self.sql
     }
 }

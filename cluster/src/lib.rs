@@ -76,11 +76,13 @@ pub(crate) fn channel(address: &str, tls: Option<tonic::transport::ClientTlsConf
     Ok(endpoint.connect_lazy())
 }
 
-/// Sets `authorization: Bearer <token>`.
+/// Sets `authorization: Bearer <token>`, the only credential the call then carries: a token
+/// the client sent under Pond's own header ([`pond_proto::token`]) goes no further.
 pub(crate) fn set_bearer(metadata: &mut tonic::metadata::MetadataMap, token: &str) -> Result<()> {
     let value = format!("Bearer {token}")
         .parse()
         .map_err(|_| ClusterError::Protocol("a token is not a valid header value".into()))?;
     metadata.insert("authorization", value);
+    metadata.remove(pond_proto::token::HEADER);
     Ok(())
 }

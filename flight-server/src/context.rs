@@ -77,10 +77,14 @@ pub fn context<T>(request: &Request<T>) -> Result<CallContext> {
         .ok_or(FlightSqlError::Unauthenticated)
 }
 
-/// The bearer token of a call, if any.
+/// The bearer token of a call, if any: `authorization: Bearer …`, or Pond's client's own
+/// header ([`pond_proto::token`]) when `authorization` is absent.
 pub fn bearer(metadata: &MetadataMap) -> Option<String> {
-    let value = metadata.get("authorization")?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
+    let Some(value) = metadata.get("authorization") else {
+        let token = metadata.get(pond_proto::token::HEADER)?.to_str().ok()?.trim();
+        return (!token.is_empty()).then(|| token.to_string());
+    };
+    let (scheme, token) = value.to_str().ok()?.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
 }
 
@@ -107,6 +111,13 @@ mod tests {
         assert_eq!(session_cookie(&m).as_deref(), Some("xyz"));
         let mut m = MetadataMap::new();
         m.insert("authorization", "Basic Zm9v".parse().unwrap());
+        assert_eq!(bearer(&m), None);
+        // Pond's client's header counts only without `authorization`.
+        m.insert(pond_proto::token::HEADER, "ghi.jkl".parse().unwrap());
+        assert_eq!(bearer(&m), None);
+        m.remove("authorization");
+        assert_eq!(bearer(&m).as_deref(), Some("ghi.jkl"));
+        m.insert(pond_proto::token::HEADER, " ".parse().unwrap());
         assert_eq!(bearer(&m), None);
     }
 }

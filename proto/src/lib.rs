@@ -50,6 +50,23 @@ pub mod dual {
     include!(concat!(env!("OUT_DIR"), "/pond.dual.v1.rs"));
 }
 
+/// Pond's client sends its bearer token under [`token::HEADER`] instead of `authorization`.
+///
+/// HTTP/2 header compression (HPACK) never indexes an `authorization` or `cookie` value, so a
+/// standard client resends its whole token (about 200 bytes) on every call: more than the
+/// answer of a point query. A header of another name is indexed once per connection and then
+/// costs a byte or two. Indexing a high-entropy token is safe (RFC 7541, section 7.1: an
+/// attacker learns a header value only by guessing all of it); the server takes either header,
+/// so standard clients are unaffected.
+///
+/// ```
+/// assert!(pond_proto::token::HEADER.starts_with("x-pond-"));
+/// ```
+pub mod token {
+    /// The request header that carries a bearer token, without the `Bearer ` scheme.
+    pub const HEADER: &str = "x-pond-token";
+}
+
 /// Results inline in a FlightInfo: Pond's one-round-trip query, for clients that ask.
 ///
 /// A standard Flight SQL query takes two round trips: GetFlightInfo, then DoGet. A client

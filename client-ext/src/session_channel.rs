@@ -1,7 +1,10 @@
-//! A channel that keeps the server's session cookie: it remembers `set-cookie` from responses
-//! and sends it back on every request, as browsers and the JDBC driver do. It also hands the
-//! current trace span to the server (`traceparent`), so a client's spans and the server's make
-//! one trace when the client exports (`--otlp-endpoint`).
+//! The channel of a session with a Pond server. On every request it sends
+//! - the bearer token, under Pond's own header ([`pond_proto::token`]), which HTTP/2 sends in
+//!   full once per connection rather than once per call;
+//! - the server's session cookie: it remembers `set-cookie` from responses and sends it back,
+//!   as browsers and the JDBC driver do;
+//! - the current trace span (`traceparent`), so a client's spans and the server's make one
+//!   trace when the client exports (`--otlp-endpoint`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -11,27 +14,37 @@ use std::task::{Context, Poll};
 use parking_lot::Mutex;
 use tonic::body::Body;
 use tonic::codegen::Service;
-use tonic::codegen::http::{Request, Response, header};
+use tonic::codegen::http::{HeaderValue, Request, Response, header};
 use tonic::transport::Channel;
 
-/// A [`Channel`] with a cookie jar of one session cookie.
-#[derive(Clone, Debug)]
-pub struct CookieChannel {
+/// A [`Channel`] with a token and a cookie jar of one session cookie.
+#[derive(Clone)]
+pub struct SessionChannel {
     inner: Channel,
+    token: Option<HeaderValue>,
     cookie: Arc<Mutex<Option<String>>>,
 }
 
-impl CookieChannel {
-    /// Wraps a connected channel.
-    pub fn new(inner: Channel) -> Self {
+impl std::fmt::Debug for SessionChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionChannel")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionChannel {
+    /// Wraps a connected channel; `token` goes with every request.
+    pub fn new(inner: Channel, token: Option<HeaderValue>) -> Self {
         Self {
             inner,
+            token,
             cookie: Arc::new(Mutex::new(None)),
         }
     }
 }
 
-impl Service<Request<Body>> for CookieChannel {
+impl Service<Request<Body>> for SessionChannel {
     type Response = Response<Body>;
     type Error = tonic::transport::Error;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
@@ -41,6 +54,9 @@ impl Service<Request<Body>> for CookieChannel {
     }
 
     fn call(&mut self, mut request: Request<Body>) -> Self::Future {
+        if let Some(token) = &self.token {
+            request.headers_mut().insert(pond_proto::token::HEADER, token.clone());
+        }
         if let Some(c) = self.cookie.lock().as_deref()
             && let Ok(v) = c.parse()
         {

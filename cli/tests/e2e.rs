@@ -1679,37 +1679,47 @@ async fn compressed_answers_move_fewer_bytes_for_the_same_rows() {
     }
 }
 
-/// A session plans from the cloud's statistics it kept, but another session may change a
-/// table's columns meanwhile: every answer still follows the table as it is.
 /// Pond's client sends its token under its own header, which HTTP/2 compresses to an index
-/// after the first call: a call then costs fewer bytes than the token alone. Through the proxy
-/// of duckling processes too, where that header is replaced by the cluster's credential.
+/// after the first call: what a call costs does not depend on the token's length. Either
+/// header authenticates, `authorization` first, so a request is judged by one credential
+/// everywhere, through the proxy of duckling processes too (which forwards only its own).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_crosses_the_link_once_per_connection() {
-    for mode in [&[][..], &["--ducklings", "process"][..]] {
-        let dir = tempfile::tempdir().unwrap();
-        let server = Server::start_with(&dir.path().join("data"), mode);
-        let token = server.token("ida", false);
+    /// Bytes the client sends per `SELECT` once its connection is warm.
+    async fn sent_per_call(server: &Server, token: &str) -> u64 {
         let mut options = pond_client::ConnectOptions::parse(&server.url).unwrap();
-        options.token = Some(token.clone());
+        options.token = Some(token.to_string());
         let link = pond_client::Link::unlimited();
         let mut client = PondClient::connect_over(options, std::sync::Arc::clone(&link))
             .await
             .unwrap();
         assert_eq!(i64_at(&client.query("SELECT 42::BIGINT").await.unwrap(), 0), vec![42]);
-        let (sent_before, _) = link.totals();
+        let (before, _) = link.totals();
         for i in 0..5 {
             let answer = client.query(&format!("SELECT {i}::BIGINT")).await.unwrap();
-            assert_eq!(i64_at(&answer, 0), vec![i], "{mode:?}");
+            assert_eq!(i64_at(&answer, 0), vec![i]);
         }
-        let per_call = (link.totals().0 - sent_before) / 5;
-        assert!(
-            per_call < token.len() as u64,
-            "{mode:?}: a call sent {per_call} bytes, the token alone is {} bytes",
-            token.len()
+        (link.totals().0 - before) / 5
+    }
+    for mode in [&[][..], &["--ducklings", "process"][..]] {
+        let dir = tempfile::tempdir().unwrap();
+        let server = Server::start_with(&dir.path().join("data"), mode);
+        let short = server.token("ida", false);
+        let long = server.token(&format!("ida_{}", "x".repeat(56)), false);
+        assert!(long.len() >= short.len() + 70);
+        let (short_call, long_call) = (
+            sent_per_call(&server, &short).await,
+            sent_per_call(&server, &long).await,
         );
+        assert!(
+            short_call.abs_diff(long_call) <= 4,
+            "{mode:?}: a call sent {short_call} bytes with a {}-byte token, {long_call} with a {}-byte one",
+            short.len(),
+            long.len()
+        );
+
         // Only a valid token passes under that header.
-        let mut forged = token.clone();
+        let mut forged = short.clone();
         forged.pop();
         let bad = PondClient::connect(&format!("{}?token={forged}", server.url))
             .await
@@ -1717,10 +1727,34 @@ async fn a_token_crosses_the_link_once_per_connection() {
             .query("SELECT 1")
             .await;
         assert_eq!(bad.unwrap_err().code(), Some(tonic::Code::Unauthenticated), "{mode:?}");
+
+        // With both headers, `authorization` decides: ida's table answers to ida's
+        // `authorization` beside another user's header, and a bad `authorization` beside
+        // ida's header is refused.
+        let mut ida = server.client(&short).await;
+        ida.execute("CREATE TABLE my_db.mine AS SELECT 7::BIGINT AS v")
+            .await
+            .unwrap();
+        let other = server.token("otto", false);
+        let mut otto = server.client(&other).await;
+        let info = plan_inline(&mut otto, &short, "SELECT v FROM my_db.mine")
+            .await
+            .unwrap();
+        assert!(info.app_metadata.starts_with(pond_proto::inline::MAGIC), "{mode:?}");
+        let refused = plan_inline(&mut otto, &other, "SELECT v FROM my_db.mine")
+            .await
+            .unwrap_err();
+        assert_ne!(refused.code(), tonic::Code::Ok, "{mode:?}");
+        let refused = plan_inline(&mut ida, "not-a-token", "SELECT v FROM my_db.mine")
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{mode:?}");
         server.stop();
     }
 }
 
+/// A session plans from the cloud's statistics it kept, but another session may change a
+/// table's columns meanwhile: every answer still follows the table as it is.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plans_from_kept_statistics_follow_columns_changed_elsewhere() {
     let server = Server::start();

@@ -86,3 +86,20 @@ pub(crate) fn set_bearer(metadata: &mut tonic::metadata::MetadataMap, token: &st
     metadata.remove(pond_proto::token::HEADER);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A forwarded call carries one credential: the client's, under either header, is replaced.
+    #[test]
+    fn set_bearer_leaves_only_its_token() {
+        let mut metadata = tonic::metadata::MetadataMap::new();
+        metadata.insert("authorization", "Bearer client".parse().unwrap());
+        metadata.insert(pond_proto::token::HEADER, "client".parse().unwrap());
+        set_bearer(&mut metadata, "cluster").unwrap();
+        assert_eq!(metadata.get(pond_proto::token::HEADER), None);
+        assert_eq!(bearer(&metadata).as_deref(), Some("cluster"));
+        assert_eq!(metadata.get_all("authorization").iter().count(), 1);
+    }
+}

@@ -52,12 +52,14 @@ pub mod dual {
 
 /// Pond's client sends its bearer token under [`token::HEADER`] instead of `authorization`.
 ///
-/// HTTP/2 header compression (HPACK) never indexes an `authorization` or `cookie` value, so a
-/// standard client resends its whole token (about 200 bytes) on every call: more than the
-/// answer of a point query. A header of another name is indexed once per connection and then
-/// costs a byte or two. Indexing a high-entropy token is safe (RFC 7541, section 7.1: an
-/// attacker learns a header value only by guessing all of it); the server takes either header,
-/// so standard clients are unaffected.
+/// The HTTP/2 implementation under tonic (h2) never adds an `authorization` or `cookie` value
+/// to HPACK's table, so a standard client resends its whole token (about 230 bytes) on every
+/// call: more than the answer of a point query. A header of another name is indexed when first
+/// sent and then costs a byte or two, while it stays in the connection's 4 KiB table. Indexing
+/// a high-entropy token is safe (RFC 7541, section 7.1: an attacker learns an indexed value only
+/// by guessing all of it, and Pond's client sends no header value derived from user input).
+/// The server takes `authorization: Bearer …` first and this header only without it, so a call
+/// is judged by one credential everywhere; standard clients are unaffected.
 ///
 /// ```
 /// assert!(pond_proto::token::HEADER.starts_with("x-pond-"));

@@ -305,6 +305,8 @@ async fn flight(args: BenchArgs) -> Result<()> {
 
     // (a') A standard Flight SQL client's SELECT 1 (GetFlightInfo, then DoGet; no inline
     // result), against a reference server measured the same way in the same run.
+    // It keeps its cookie and sends `authorization` with every call, as the JDBC driver does.
+    client.flight_sql().set_token(token.clone());
     let standard = standard_select1!(client.flight_sql(), args.iterations);
     latency_figures("flight_standard_select1", &standard);
     // The same without cookies, as ADBC and pyarrow's clients run by default: every call

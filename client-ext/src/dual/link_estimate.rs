@@ -2,7 +2,10 @@
 //! trip, probed once per session (and again when the probe is old), kept fresh by every large
 //! bridge's measured transfer; and each side's speed, timed with the same calibration query on
 //! both (the laptop's DuckDB and the duckling differ: cores, load, the duckling's threads).
-//! Over a slow link, what crosses it is compressed from the probe on.
+//! Over a slow link, what crosses it is compressed from the probe on. The bandwidth is in the
+//! planner's unit, Arrow data bytes per second: the probe's text crosses plain, and a bridge
+//! counts the Arrow data it moved, so over a compressed link the estimate rises to what
+//! compression lets through.
 //!
 //! Invariant: a probe moves at most [`PROBE_BYTES`] and runs only before a query that moves
 //! data anyway (never for `EXPLAIN` without `ANALYZE`).

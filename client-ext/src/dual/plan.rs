@@ -67,6 +67,16 @@ fn off_the_workers<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
+/// A batch's Arrow data in bytes (its slice's buffers, not their capacity), the unit of the
+/// planner's estimates.
+fn arrow_data_bytes(batch: &RecordBatch) -> u64 {
+    batch
+        .columns()
+        .iter()
+        .map(|c| c.to_data().get_slice_memory_size().unwrap_or(0) as u64)
+        .sum()
+}
+
 /// Placeholder names are fixed-width so no one is a prefix of another.
 fn placeholder(i: usize) -> String {
     format!("__pond_ref_{i:03}")
@@ -526,8 +536,8 @@ impl DualSession {
     /// Moves one bridge's rows into its temporary table, recording the table to drop (in the
     /// session, so a cancelled call leaves it to the next statement), or, for a few rows from
     /// the laptop, into `inlined` (its table's name → its rows as literals, `values.rs`);
-    /// returns the rows moved.
-    async fn run_bridge(&mut self, bridge: &Bridge, inlined: &mut Inlined) -> Result<u64, ClientError> {
+    /// returns the rows moved and their Arrow data's bytes.
+    async fn run_bridge(&mut self, bridge: &Bridge, inlined: &mut Inlined) -> Result<(u64, u64), ClientError> {
         if bridge.from == Side::Remote as i32 {
             // Appended as it arrives, a few megabytes at a time: a large download is never
             // held whole.
@@ -538,28 +548,30 @@ impl DualSession {
             let (schema, mut rows) = cloud.query_stream_with_schema(&sql).await?;
             self.temps.local.push(bridge.target.clone());
             self.local.create_temp(&bridge.target, &schema)?;
-            let (mut group, mut bytes, mut appended) = (Vec::new(), 0, 0);
+            let (mut group, mut bytes, mut appended, mut data_bytes) = (Vec::new(), 0, 0, 0);
             while let Some(batch) = rows.try_next().await? {
                 bytes += batch.get_array_memory_size();
+                data_bytes += arrow_data_bytes(&batch);
                 group.push(batch);
                 if bytes >= APPEND_BYTES {
                     appended += self.local.append_temp(&bridge.target, &std::mem::take(&mut group))?;
                     bytes = 0;
                 }
             }
-            Ok(appended + self.local.append_temp(&bridge.target, &group)?)
+            Ok((appended + self.local.append_temp(&bridge.target, &group)?, data_bytes))
         } else {
             let (schema, batches) = self.local.query(&bridge.sql)?;
             let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+            let data_bytes = batches.iter().map(arrow_data_bytes).sum();
             if let Some(literals) = values::inline_rows(&schema, &batches) {
                 inlined.push((pond_planner::temp_name(&bridge.target), literals));
-                return Ok(rows);
+                return Ok((rows, data_bytes));
             }
             self.temps.remote.push(bridge.target.clone());
             self.cloud_client("an upload")?
                 .upload_temp(&bridge.target, schema, batches)
                 .await?;
-            Ok(rows)
+            Ok((rows, data_bytes))
         }
     }
 
@@ -584,9 +596,11 @@ impl DualSession {
                 pond.rows = tracing::field::Empty,
             );
             let inlined_before = inlined.len();
-            let rows = self.run_bridge(bridge, &mut inlined).instrument(span.clone()).await?;
+            let (rows, data_bytes) = self.run_bridge(bridge, &mut inlined).instrument(span.clone()).await?;
             span.record("pond.rows", rows as i64);
-            self.observe_transfer(self.link.moved() - before, started.elapsed());
+            // In the planner's unit, Arrow data: over a compressed link, what it moves per
+            // second (more than the wire's bytes), so estimates in that unit cost it right.
+            self.observe_transfer(data_bytes, started.elapsed());
             measured.bridges.push((
                 bridge.target.clone(),
                 rows,
@@ -668,6 +682,23 @@ impl DualSession {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A slice counts its own rows' bytes, not the buffers it shares with the rest.
+    #[test]
+    fn arrow_data_bytes_counts_a_slice_alone() {
+        use std::sync::Arc;
+        let ids = arrow::array::Int64Array::from_iter_values(0..1000);
+        let names = arrow::array::StringArray::from_iter_values((0..1000).map(|i| format!("name {i:04}")));
+        let batch = RecordBatch::try_from_iter([
+            ("id", Arc::new(ids) as arrow::array::ArrayRef),
+            ("name", Arc::new(names) as arrow::array::ArrayRef),
+        ])
+        .unwrap();
+        // 8 bytes an id; 9 characters and a 4-byte offset a name.
+        assert_eq!(arrow_data_bytes(&batch), 1000 * (8 + 9 + 4));
+        let tenth = batch.slice(100, 100);
+        assert_eq!(arrow_data_bytes(&tenth), 100 * (8 + 9 + 4));
+    }
 
     /// The statistics of `customers` as planning `SELECT * FROM customers` sees them.
     fn planned(session: &mut DualSession) -> pond_planner::TableStatistics {

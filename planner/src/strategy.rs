@@ -504,7 +504,7 @@ fn explain(
     if let Some(l) = link {
         let _ = writeln!(
             out,
-            "Estimated time moving data: {:.1} ms ({:.0} round trip(s) over a link measured at {}/s, {:.2} ms round trip)",
+            "Estimated time moving data: {:.1} ms ({:.0} round trip(s) over a link measured at {}/s of Arrow data, {:.2} ms round trip)",
             l.seconds(best.bytes, best.round_trips) * 1e3,
             best.round_trips,
             human_bytes(l.bytes_per_second),

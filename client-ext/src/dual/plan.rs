@@ -364,7 +364,6 @@ impl DualSession {
             tracing::debug!(error = %e, "a plan from kept statistics failed; asking the coordinator");
             self.cloud_statistics.clear();
             plan = self.replan(&request, &mut planning_bytes).await?;
-            measured = Measured::default();
             result = self
                 .execute_plan(&plan, text, rels, &fragments, finish, &mut measured)
                 .await;
@@ -379,7 +378,6 @@ impl DualSession {
             request.downloads_only = true;
             plan = self.replan(&request, &mut planning_bytes).await?;
             if plan.bridges.iter().all(|b| b.from == Side::Remote as i32) {
-                measured = Measured::default();
                 result = self
                     .execute_plan(&plan, text, rels, &fragments, finish, &mut measured)
                     .await;
@@ -396,7 +394,6 @@ impl DualSession {
             self.fragment_fallbacks += 1;
             request.fragments.clear();
             plan = self.replan(&request, &mut planning_bytes).await?;
-            measured = Measured::default();
             result = self
                 .execute_plan(&plan, text, rels, &fragments, finish, &mut measured)
                 .await;
@@ -575,6 +572,8 @@ impl DualSession {
         }
     }
 
+    /// Runs `plan`, recording into `measured` what this run alone moved (a retry's figures
+    /// replace the failed run's).
     async fn execute_plan(
         &mut self,
         plan: &Plan,
@@ -584,6 +583,7 @@ impl DualSession {
         finish: Finish,
         measured: &mut Measured,
     ) -> Result<(SchemaRef, Vec<RecordBatch>), ClientError> {
+        *measured = Measured::default();
         let mut inlined = Inlined::new();
         for bridge in &plan.bridges {
             let started = Instant::now();

@@ -1679,6 +1679,121 @@ async fn compressed_answers_move_fewer_bytes_for_the_same_rows() {
     }
 }
 
+/// Over a slow link Pond's client frames its downloads and its bridges' uploads in one zstd
+/// stream per call: what repeats from one Arrow message to the next (here each 2,048-row batch
+/// repeats the last, but no row repeats within one) crosses once, where message-by-message
+/// compression would send it again in every message. A framed upload that claims a message
+/// over the server's limit is refused, not inflated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn framed_transfers_send_what_repeats_across_messages_once() {
+    /// What the batches cost compressed one message at a time, as gRPC compresses them.
+    fn message_by_message(batches: &[RecordBatch]) -> u64 {
+        batches
+            .iter()
+            .map(|b| {
+                let mut writer = arrow::ipc::writer::StreamWriter::try_new(Vec::new(), &b.schema()).unwrap();
+                writer.write(b).unwrap();
+                writer.finish().unwrap();
+                zstd::bulk::compress(&writer.into_inner().unwrap(), 3).unwrap().len() as u64
+            })
+            .sum()
+    }
+    for mode in [&[][..], &["--ducklings", "process"][..]] {
+        let dir = tempfile::tempdir().unwrap();
+        let server = Server::start_with(&dir.path().join("data"), mode);
+        let token = server.token("fay", false);
+        let mut options = pond_client::ConnectOptions::parse(&server.url).unwrap();
+        options.token = Some(token.clone());
+        let link = pond_client::Link::unlimited();
+        let mut client = PondClient::connect_over(options.clone(), std::sync::Arc::clone(&link))
+            .await
+            .unwrap();
+        client
+            .execute("CREATE TABLE r AS SELECT range AS i, hash(range % 2048) AS h FROM range(200000)")
+            .await
+            .unwrap();
+        client.set_compression(true);
+        let before = link.moved();
+        let (schema, batches) = client
+            .query_with_schema("SELECT i % 2048 AS j, h FROM r ORDER BY i")
+            .await
+            .unwrap();
+        let down = link.moved() - before;
+        assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 200_000, "{mode:?}");
+        let one_by_one = message_by_message(&batches);
+        assert!(
+            down * 3 < one_by_one,
+            "{mode:?}: downloaded {down} bytes framed, {one_by_one} message by message"
+        );
+
+        let before = link.moved();
+        let rows = client.upload_temp("r_copy", schema, batches).await.unwrap();
+        let up = link.moved() - before;
+        assert_eq!(rows, 200_000, "{mode:?}");
+        assert!(
+            up * 3 < one_by_one,
+            "{mode:?}: uploaded {up} bytes framed, {one_by_one} message by message"
+        );
+        let same = client
+            .query("SELECT count(*) FROM r_copy JOIN (SELECT i % 2048 AS j, h FROM r) USING (j, h)")
+            .await
+            .unwrap();
+        // Each (j, h) pair is in r about 98 times, and in the copy as often.
+        let pairs = client
+            .query("SELECT sum(n * n)::BIGINT FROM (SELECT count(*) AS n FROM r GROUP BY i % 2048)")
+            .await
+            .unwrap();
+        assert_eq!(i64_at(&same, 0), i64_at(&pairs, 0), "{mode:?}");
+
+        // A carrier that claims a gigabyte: refused by its length, in a few kilobytes.
+        let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        std::io::Write::write_all(&mut encoder, &(1u32 << 30).to_le_bytes()).unwrap();
+        for _ in 0..64 {
+            std::io::Write::write_all(&mut encoder, &[0u8; 1 << 20]).unwrap();
+        }
+        let carrier = arrow_flight::FlightData {
+            app_metadata: pond_proto::frames::MARK.to_vec().into(),
+            data_body: encoder.finish().unwrap().into(),
+            ..Default::default()
+        };
+        let cmd = arrow_flight::sql::CommandStatementIngest {
+            table: "bomb".into(),
+            temporary: true,
+            ..Default::default()
+        };
+        let descriptor = arrow_flight::FlightDescriptor::new_cmd(prost::Message::encode_to_vec(
+            &arrow_flight::sql::ProstMessageExt::as_any(&cmd),
+        ));
+        let upload = vec![arrow_flight::FlightData::new().with_descriptor(descriptor), carrier];
+        let channel =
+            tonic::transport::Endpoint::from_shared(format!("http://{}", server.url.trim_start_matches("pond://")))
+                .unwrap()
+                .connect()
+                .await
+                .unwrap();
+        let mut raw = arrow_flight::flight_service_client::FlightServiceClient::new(channel);
+        let mut request = tonic::Request::new(futures::stream::iter(upload));
+        request
+            .metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        let refused = match raw.do_put(request).await {
+            Ok(response) => response.into_inner().message().await.unwrap_err(),
+            Err(status) => status,
+        };
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{mode:?}: {refused:?}");
+        assert!(
+            refused.message().contains("larger than the limit"),
+            "{mode:?}: {refused:?}"
+        );
+        let tables = client
+            .query("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'bomb'")
+            .await
+            .unwrap();
+        assert_eq!(i64_at(&tables, 0), vec![0], "{mode:?}");
+        server.stop();
+    }
+}
+
 /// Pond's client sends its token under its own header, which HTTP/2 compresses to an index
 /// after the first call: what a call costs does not depend on the token's length. Either
 /// header authenticates, `authorization` first, so a request is judged by one credential

@@ -43,6 +43,7 @@ use arrow_flight::sql::client::{FlightSqlServiceClient, PreparedStatement};
 use arrow_flight::sql::{CommandStatementIngest, TableDefinitionOptions, TableExistsOption, TableNotExistOption};
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt, TryStreamExt};
+use pond_proto::frames;
 use tonic::transport::{ClientTlsConfig, Endpoint};
 
 pub use dual::{DualSession, DualStream, Outcome, Progress, RunMode, Venue};
@@ -76,6 +77,9 @@ pub enum ClientError {
     /// A statement Pond's client understands was malformed or refused.
     #[error("{0}")]
     Invalid(String),
+    /// A framed stream (see [`pond_proto::frames`]) could not be made or read.
+    #[error("{0}")]
+    Frames(#[from] pond_proto::frames::FramesError),
 }
 
 impl From<FlightError> for ClientError {
@@ -176,15 +180,23 @@ pub const INLINE_LIMIT: u64 = 1 << 20;
 
 /// An upload goes in Arrow messages of at most this many rows each.
 const COALESCED_ROWS: usize = 1 << 16;
+/// A framed upload (over a slow link) goes in Arrow messages of DuckDB's chunk size.
+const FRAMED_ROWS: usize = 2048;
+/// The largest message a framed answer may carry: the server's own limit.
+const FRAMED_MESSAGE_LIMIT: usize = 256 << 20;
 
-/// `batches` joined, in order, into batches of at most [`COALESCED_ROWS`] rows (one larger
-/// alone stays as it is).
-fn coalesced(schema: &SchemaRef, batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>, arrow::error::ArrowError> {
+/// `batches` joined, in order, into batches of at most `most` rows (one larger alone stays as
+/// it is).
+fn coalesced(
+    schema: &SchemaRef,
+    batches: Vec<RecordBatch>,
+    most: usize,
+) -> Result<Vec<RecordBatch>, arrow::error::ArrowError> {
     let mut out = Vec::new();
     let mut group: Vec<RecordBatch> = Vec::new();
     let mut rows = 0;
     for batch in batches {
-        if rows + batch.num_rows() > COALESCED_ROWS && !group.is_empty() {
+        if rows + batch.num_rows() > most && !group.is_empty() {
             out.push(arrow::compute::concat_batches(schema, &group)?);
             group.clear();
             rows = 0;
@@ -196,6 +208,50 @@ fn coalesced(schema: &SchemaRef, batches: Vec<RecordBatch>) -> Result<Vec<Record
         out.push(arrow::compute::concat_batches(schema, &group)?);
     }
     Ok(out)
+}
+
+/// The Flight SQL command that ingests into `target`.
+fn ingest_command(target: IngestTarget) -> CommandStatementIngest {
+    CommandStatementIngest {
+        table_definition_options: Some(TableDefinitionOptions {
+            if_not_exist: TableNotExistOption::Create as i32,
+            if_exists: if target.replace {
+                TableExistsOption::Replace as i32
+            } else {
+                TableExistsOption::Append as i32
+            },
+        }),
+        table: target.table,
+        schema: target.schema,
+        catalog: target.catalog,
+        temporary: target.temporary,
+        transaction_id: None,
+        options: Default::default(),
+    }
+}
+
+/// DoGet of `ticket` framed in one zstd stream ([`pond_proto::frames`]), as a slow link wants.
+async fn framed_do_get<T>(
+    mut client: FlightServiceClient<T>,
+    ticket: arrow_flight::Ticket,
+) -> Result<FlightRecordBatchStream, ClientError>
+where
+    T: tonic::client::GrpcService<tonic::body::Body>,
+    T::Error: Into<tonic::codegen::StdError>,
+    T::ResponseBody: tonic::codegen::Body<Data = tonic::codegen::Bytes> + Send + 'static,
+    <T::ResponseBody as tonic::codegen::Body>::Error: Into<tonic::codegen::StdError> + Send,
+{
+    let mut request = tonic::Request::new(ticket);
+    request.metadata_mut().insert(
+        frames::HEADER,
+        tonic::metadata::MetadataValue::from_static(frames::ZSTD),
+    );
+    let stream = client.do_get(request).await?.into_inner();
+    let stream = frames::unframe(
+        stream.map_err(|s| FlightError::Tonic(Box::new(s))),
+        FRAMED_MESSAGE_LIMIT,
+    );
+    Ok(FlightRecordBatchStream::new_from_flight_data(stream))
 }
 
 /// The result a FlightInfo carries inline (see [`pond_proto::inline`]), if it does.
@@ -354,6 +410,10 @@ impl PondClient {
             .map(|l| l.uri)
             .find(|uri| !uri.starts_with("arrow-flight-reuse-connection:"))
         else {
+            if self.compressed {
+                let client = FlightServiceClient::new(self.channel.clone()).max_decoding_message_size(usize::MAX);
+                return framed_do_get(client, ticket).await;
+            }
             return Ok(self.sql.do_get(ticket).await?);
         };
         let client = match self.locations.get(&location) {
@@ -369,18 +429,48 @@ impl PondClient {
                 let channel = Endpoint::from_shared(format!("http://{address}"))?
                     .connect_with_connector(link::connector(Arc::clone(&self.link)))
                     .await?;
-                let mut c = FlightServiceClient::new(channel).max_decoding_message_size(usize::MAX);
-                if self.compressed {
-                    c = c.accept_compressed(tonic::codec::CompressionEncoding::Zstd);
-                }
+                let c = FlightServiceClient::new(channel).max_decoding_message_size(usize::MAX);
                 self.locations.insert(location, c.clone());
                 c
             }
         };
+        if self.compressed {
+            return framed_do_get(client, ticket).await;
+        }
         let stream = client.clone().do_get(ticket).await?.into_inner();
         Ok(FlightRecordBatchStream::new_from_flight_data(
             stream.map_err(|s| FlightError::Tonic(Box::new(s))),
         ))
+    }
+
+    /// Uploads `batches` framed in one zstd stream ([`pond_proto::frames`]): a plain message
+    /// naming the command, then carriers of the encoded batches.
+    async fn framed_upload(
+        &mut self,
+        cmd: CommandStatementIngest,
+        batches: Vec<RecordBatch>,
+    ) -> Result<i64, ClientError> {
+        use arrow_flight::sql::{DoPutUpdateResult, ProstMessageExt};
+        use prost::Message;
+        let descriptor = arrow_flight::FlightDescriptor::new_cmd(cmd.as_any().encode_to_vec());
+        let messages: Vec<arrow_flight::FlightData> = arrow_flight::encode::FlightDataEncoderBuilder::new()
+            .build(futures::stream::iter(batches.into_iter().map(Ok)))
+            .try_collect()
+            .await?;
+        let mut framer = frames::Framer::new()?;
+        let mut upload = vec![arrow_flight::FlightData::new().with_descriptor(descriptor)];
+        for message in &messages {
+            upload.push(framer.carrier(message)?);
+        }
+        let mut client = FlightServiceClient::new(self.channel.clone());
+        let mut results = client.do_put(futures::stream::iter(upload)).await?.into_inner();
+        let result = results
+            .message()
+            .await?
+            .ok_or_else(|| ClientError::Server(tonic::Status::internal("an upload without a result")))?;
+        let result = DoPutUpdateResult::decode(&*result.app_metadata)
+            .map_err(|e| ClientError::Server(tonic::Status::internal(format!("an upload's result: {e}"))))?;
+        Ok(result.record_count)
     }
 
     /// Runs a query and collects its batches.
@@ -418,22 +508,7 @@ impl PondClient {
         target: IngestTarget,
         batches: impl Stream<Item = Result<RecordBatch, ClientError>> + Send + 'static,
     ) -> Result<i64, ClientError> {
-        let cmd = CommandStatementIngest {
-            table_definition_options: Some(TableDefinitionOptions {
-                if_not_exist: TableNotExistOption::Create as i32,
-                if_exists: if target.replace {
-                    TableExistsOption::Replace as i32
-                } else {
-                    TableExistsOption::Append as i32
-                },
-            }),
-            table: target.table,
-            schema: target.schema,
-            catalog: target.catalog,
-            temporary: target.temporary,
-            transaction_id: None,
-            options: Default::default(),
-        };
+        let cmd = ingest_command(target);
         let stream = batches.map_err(|e| FlightError::ExternalError(Box::new(e)));
         Ok(self.upload.execute_ingest(cmd, stream).await?)
     }
@@ -446,13 +521,15 @@ impl PondClient {
         schema: SchemaRef,
         mut batches: Vec<RecordBatch>,
     ) -> Result<i64, ClientError> {
+        // A local DuckDB result comes in chunks of at most 2,048 rows, often of a few; one
+        // message per chunk would cost more in headers and padding than the rows themselves.
+        // Framed, batches of DuckDB's full chunk compress best: their offsets restart at the
+        // same places batch after batch, which one zstd stream finds in the batch before.
+        let rows = if self.compressed { FRAMED_ROWS } else { COALESCED_ROWS };
         if batches.is_empty() {
             batches.push(RecordBatch::new_empty(schema));
         } else if batches.len() > 1 {
-            // A local DuckDB result comes in chunks of at most 2,048 rows, often of a few; one
-            // message per chunk would cost more in headers and padding than the rows themselves,
-            // and compresses worse than a large one.
-            batches = coalesced(&schema, batches)?;
+            batches = coalesced(&schema, batches, rows)?;
         }
         let target = IngestTarget {
             table: table.to_string(),
@@ -460,6 +537,9 @@ impl PondClient {
             replace: true,
             ..Default::default()
         };
+        if self.compressed {
+            return self.framed_upload(ingest_command(target), batches).await;
+        }
         self.ingest_stream(target, futures::stream::iter(batches.into_iter().map(Ok)))
             .await
     }
@@ -555,7 +635,7 @@ mod tests {
         };
         let sizes = |batches: &[RecordBatch]| batches.iter().map(RecordBatch::num_rows).collect::<Vec<_>>();
         let chunks: Vec<RecordBatch> = (0..5).map(|c| batch(c * 30_000, 30_000)).collect();
-        let out = coalesced(&schema, chunks).unwrap();
+        let out = coalesced(&schema, chunks, COALESCED_ROWS).unwrap();
         assert_eq!(sizes(&out), vec![60_000, 60_000, 30_000]);
         let values: Vec<i64> = out
             .iter()
@@ -568,7 +648,7 @@ mod tests {
             .collect();
         assert_eq!(values, (0..150_000).collect::<Vec<_>>());
         // A batch larger than the limit alone is not split.
-        let out = coalesced(&schema, vec![batch(0, 100_000), batch(0, 10)]).unwrap();
+        let out = coalesced(&schema, vec![batch(0, 100_000), batch(0, 10)], COALESCED_ROWS).unwrap();
         assert_eq!(sizes(&out), vec![100_000, 10]);
     }
 

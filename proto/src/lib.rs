@@ -5,6 +5,8 @@
 //! - [`storage`]: snapshot manifests and block-map pages, as stored in object storage.
 //! - [`cluster`]: the coordinator↔duckling protocol (carried by Arrow Flight actions).
 //! - [`dual`]: dual execution's planning request and plan (the `PlanDualQuery` action).
+//! - [`frames`]: a Flight data stream compressed as one zstd stream (Pond's client over a slow
+//!   link).
 //!
 //! ```
 //! use prost::Message;
@@ -44,6 +46,8 @@ pub mod cluster {
         }
     }
 }
+
+pub mod frames;
 
 /// Dual execution's plan request and plan (package `pond.dual.v1`).
 pub mod dual {

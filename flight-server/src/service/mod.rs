@@ -46,6 +46,7 @@ use arrow_flight::sql::server::PeekableFlightDataStream;
 use arrow_flight::{FlightData, FlightDescriptor, FlightEndpoint, FlightInfo, Ticket};
 use futures::{Stream, TryStreamExt};
 use pond_coordinator::{Coordinator, Session};
+use pond_proto::frames;
 use prost::Message;
 use tonic::{Request, Response, Status};
 
@@ -106,13 +107,12 @@ fn malformed(what: &str) -> FlightSqlError {
     FlightSqlError::InvalidArgument(what.to_string())
 }
 
-/// Decodes a DoPut stream (parameters or ingest data). Messages that carry only the flight
-/// descriptor (no IPC header) are skipped: clients send one to name the command before, or
-/// instead of, any data.
+/// Decodes a DoPut stream (parameters or ingest data), framed or not ([`frames`]). Messages
+/// that carry only the flight descriptor (no IPC header) are skipped: clients send one to name
+/// the command before, or instead of, any data.
 fn decode_put(stream: PeekableFlightDataStream) -> FlightRecordBatchStream {
-    let data = stream
-        .try_filter(|fd| futures::future::ready(!fd.data_header.is_empty()))
-        .map_err(FlightError::from);
+    let data = frames::unframe(stream.map_err(FlightError::from), crate::MAX_MESSAGE_BYTES)
+        .try_filter(|fd| futures::future::ready(!fd.data_header.is_empty()));
     FlightRecordBatchStream::new_from_flight_data(data)
 }
 

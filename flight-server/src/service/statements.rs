@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::{Schema, SchemaRef};
+use arrow_flight::error::FlightError;
 use arrow_flight::flight_service_server::FlightService;
 use arrow_flight::sql::server::PeekableFlightDataStream;
 use arrow_flight::sql::{
@@ -22,10 +23,12 @@ use arrow_flight::sql::{
 };
 use arrow_flight::{FlightData, FlightDescriptor, FlightEndpoint, FlightInfo, Ticket};
 use bytes::Bytes;
+use futures::TryStreamExt;
 use pond_coordinator::{MAX_INLINE_BYTES, Planned, PlannedResult, QueryStream, Session};
+use pond_proto::frames;
 use pond_proto::pond::QueryTicket;
 use prost::Message;
-use tonic::{Request, Response};
+use tonic::{Request, Response, Status};
 
 use super::{BoxStream, PondFlightSql, malformed, prepared};
 use crate::context::context;
@@ -139,7 +142,26 @@ pub(super) async fn do_get(
     let t = decode_ticket(&ticket.statement_handle)?;
     let session = context(&request)?.session_of(&t.session_id)?;
     let stream = service.coordinator.stream(&session, &t.query_id)?;
-    Ok(Response::new(query_stream(stream, Dictionaries::of(&request))))
+    let stream = query_stream(stream, Dictionaries::of(&request));
+    if !asks_for_frames(&request) {
+        return Ok(Response::new(stream));
+    }
+    let framed = frames::frame(stream.map_err(FlightError::from)).map_err(Status::from);
+    let mut response = Response::new(Box::pin(framed) as BoxStream<FlightData>);
+    response.metadata_mut().insert(
+        frames::HEADER,
+        tonic::metadata::MetadataValue::from_static(frames::ZSTD),
+    );
+    Ok(response)
+}
+
+/// Whether the caller asked for its answer framed in one zstd stream (Pond's client over a
+/// slow link; see [`pond_proto::frames`]).
+fn asks_for_frames<T>(request: &Request<T>) -> bool {
+    request
+        .metadata()
+        .get(frames::HEADER)
+        .is_some_and(|v| v.as_bytes() == frames::ZSTD.as_bytes())
 }
 
 /// Encodes a coordinator result stream as Flight data. The stream owns the [`QueryStream`], so

@@ -333,7 +333,9 @@ impl PondClient {
 
     /// Asks for answers in zstd and compresses uploads from now on (`true`), or no longer
     /// (`false`): worth it over a link slower than compressing. The server compresses only for
-    /// a client that asks, and takes only uploads compressed; other calls go plain.
+    /// a client that asks, and takes only uploads compressed; other calls go plain. DoGet
+    /// answers and [`Self::upload_temp`]'s uploads are framed in one zstd stream per call
+    /// ([`pond_proto::frames`]); other answers and uploads are compressed message by message.
     pub fn set_compression(&mut self, on: bool) {
         use tonic::codec::CompressionEncoding::Zstd;
         let mut inner = FlightServiceClient::new(self.channel.clone());

@@ -133,11 +133,14 @@ fn relay<T: Send + 'static>(
     }))
 }
 
-/// Keeps the headers a duckling set (the session cookie) on the client's response.
+/// Keeps the headers a duckling set (the session cookie, whether it framed its answer) on the
+/// client's response.
 fn respond<T>(upstream: &tonic::metadata::MetadataMap, body: T) -> Response<T> {
     let mut response = Response::new(body);
-    for v in upstream.get_all("set-cookie") {
-        response.metadata_mut().append("set-cookie", v.clone());
+    for name in ["set-cookie", pond_proto::frames::HEADER] {
+        for v in upstream.get_all(name) {
+            response.metadata_mut().append(name, v.clone());
+        }
     }
     response
 }

@@ -58,6 +58,9 @@ pub enum FlightSqlError {
     /// A peer's status (a duckling's, the coordinator's), passed on as it is.
     #[error(transparent)]
     Peer(#[from] Status),
+    /// A framed answer (see `pond_proto::frames`) that could not be compressed: a bug.
+    #[error(transparent)]
+    Frames(#[from] pond_proto::frames::FramesError),
 }
 
 impl From<DucklingError> for FlightSqlError {
@@ -81,7 +84,7 @@ impl From<FlightSqlError> for Status {
             FlightSqlError::PermissionDenied(_) => Status::permission_denied(e.to_string()),
             FlightSqlError::FailedPrecondition(m) => Status::failed_precondition(m),
             FlightSqlError::Unavailable(m) => Status::unavailable(m),
-            FlightSqlError::Internal(_) | FlightSqlError::Arrow(_) => {
+            FlightSqlError::Internal(_) | FlightSqlError::Arrow(_) | FlightSqlError::Frames(_) => {
                 tracing::error!(error = %e, "internal error");
                 Status::internal(e.to_string())
             }

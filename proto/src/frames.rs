@@ -13,19 +13,23 @@
 //! A client asks for a framed DoGet with the request header [`HEADER`] = [`ZSTD`]; a server that
 //! frames its answer says so with the same response header. A framed DoPut starts with one
 //! plain message carrying only the descriptor (so the server can tell the command), then
-//! carriers. Either side also tells a carrier by its mark, so a plain stream reads as before.
+//! carriers; Pond's client sends one only to a Pond server of its version. Either side tells a
+//! carrier by its mark, so a plain stream reads as before.
 //!
 //! Invariants:
-//! - **Bounded inflation.** A receiver never holds more than one message of at most its limit
-//!   plus one output chunk, however far a carrier inflates, and the decompressor's window is at
-//!   most [`WINDOW_LOG`] (8 MiB): a small carrier cannot make it allocate more.
+//! - **One message per carrier, bounded.** A carrier inflates to exactly one message, whose
+//!   length comes first and is checked against the receiver's limit before anything else
+//!   inflates; the message's buffer grows as its bytes arrive, never past that length; a
+//!   carrier with more in it is refused. So a carrier inflates to at most the limit, and the
+//!   decompressor's window is at most [`WINDOW_LOG`] (8 MiB): a small carrier cannot make its
+//!   receiver allocate or work more than a plain message of that size would.
 //! - **Carriers hold nothing else.** A carrier's header, descriptor and metadata are its mark
 //!   only; everything a message carries is inside the stream.
 
 use std::io::Write;
 
 use arrow_flight::FlightData;
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use prost::Message;
 use zstd::stream::raw::{DParameter, Decoder, Operation};
@@ -46,15 +50,19 @@ const CHUNK: usize = 64 << 10;
 /// What can go wrong reading a framed stream.
 #[derive(Debug, thiserror::Error)]
 pub enum FramesError {
-    #[error("compressing a framed stream failed: {0}")]
-    Compressing(#[source] std::io::Error),
+    #[error("zstd could not start or compress: {0}")]
+    Zstd(#[source] std::io::Error),
     #[error("a framed stream's zstd data is corrupt: {0}")]
-    Corrupt(#[from] std::io::Error),
+    Corrupt(#[source] std::io::Error),
     #[error("a framed message of {size} bytes is larger than the limit of {limit}")]
     TooLarge { size: usize, limit: usize },
+    #[error("a framed message is empty")]
+    Empty,
+    #[error("a carrier holds more than one message")]
+    Extra,
     #[error("a framed message does not decode: {0}")]
     Malformed(#[from] prost::DecodeError),
-    #[error("a framed stream ended inside a message")]
+    #[error("a carrier ends inside its message")]
     Truncated,
     #[error("a plain message came after a framed one")]
     Mixed,
@@ -62,7 +70,10 @@ pub enum FramesError {
 
 impl From<FramesError> for arrow_flight::error::FlightError {
     fn from(e: FramesError) -> Self {
-        Self::DecodeError(e.to_string())
+        match e {
+            FramesError::Zstd(_) => Self::ExternalError(Box::new(e)),
+            other => Self::DecodeError(other.to_string()),
+        }
     }
 }
 
@@ -84,7 +95,7 @@ impl Framer {
             Ok(encoder)
         };
         Ok(Self {
-            encoder: start().map_err(FramesError::Compressing)?,
+            encoder: start().map_err(FramesError::Zstd)?,
         })
     }
 
@@ -100,7 +111,7 @@ impl Framer {
             self.encoder.write_all(&bytes)?;
             self.encoder.flush()
         };
-        write().map_err(FramesError::Compressing)?;
+        write().map_err(FramesError::Zstd)?;
         let body = std::mem::take(self.encoder.get_mut());
         Ok(FlightData {
             app_metadata: Bytes::from_static(MARK),
@@ -110,92 +121,95 @@ impl Framer {
     }
 }
 
-/// Turns carriers back into the messages they carry, one at a time, within a size limit.
+/// Turns carriers back into the messages they carry, one message per carrier, each within a
+/// size limit.
 pub struct Unframer {
     decoder: Decoder<'static>,
     limit: usize,
-    /// Compressed bytes not yet inflated.
-    input: Bytes,
-    /// Inflated bytes not yet returned as a message.
-    inflated: BytesMut,
-    /// Whether a carrier came whose message is not yet whole (its bytes may sit inside the
-    /// decompressor, neither input nor inflated).
-    owed: bool,
 }
 
 impl Unframer {
     /// Refuses messages larger than `limit` bytes.
     pub fn new(limit: usize) -> Result<Self, FramesError> {
-        let mut decoder = Decoder::new()?;
-        decoder.set_parameter(DParameter::WindowLogMax(WINDOW_LOG))?;
-        Ok(Self {
-            decoder,
-            limit,
-            input: Bytes::new(),
-            inflated: BytesMut::new(),
-            owed: false,
-        })
+        let mut decoder = Decoder::new().map_err(FramesError::Zstd)?;
+        decoder
+            .set_parameter(DParameter::WindowLogMax(WINDOW_LOG))
+            .map_err(FramesError::Zstd)?;
+        Ok(Self { decoder, limit })
     }
 
-    /// Takes a carrier's compressed bytes.
-    pub fn push(&mut self, carrier: FlightData) {
-        self.owed = true;
-        if self.input.is_empty() {
-            self.input = carrier.data_body;
-        } else {
-            // The end of a flush the last message did not need.
-            let mut input = BytesMut::from(&self.input[..]);
-            input.extend_from_slice(&carrier.data_body);
-            self.input = input.freeze();
+    /// The one message `carrier` holds, read with the carriers before it.
+    pub fn message(&mut self, carrier: &FlightData) -> Result<FlightData, FramesError> {
+        let mut input: &[u8] = &carrier.data_body;
+        let mut prefix = [0u8; 4];
+        self.inflate(&mut input, &mut prefix)?;
+        let size = u32::from_le_bytes(prefix) as usize;
+        if size == 0 {
+            return Err(FramesError::Empty);
         }
-    }
-
-    /// The next whole message from what was pushed, or `None` when more is needed.
-    pub fn next_message(&mut self) -> Result<Option<FlightData>, FramesError> {
+        if size > self.limit {
+            return Err(FramesError::TooLarge {
+                size,
+                limit: self.limit,
+            });
+        }
+        // Grown as the message inflates, never past its size: a carrier that claims the
+        // limit costs memory only as its bytes arrive.
+        let mut message: Vec<u8> = Vec::new();
+        while message.len() < size {
+            let filled = message.len();
+            let target = size.min((2 * filled).max(CHUNK));
+            message.reserve_exact(target - filled);
+            message.resize(target, 0);
+            self.inflate(&mut input, &mut message[filled..])?;
+        }
+        // What is left of the carrier ends the flush; it may not inflate to anything.
         loop {
-            let wanted = match self.inflated.get(..4) {
-                Some(prefix) => {
-                    let size = u32::from_le_bytes(prefix.try_into().expect("four bytes")) as usize;
-                    if size > self.limit {
-                        return Err(FramesError::TooLarge {
-                            size,
-                            limit: self.limit,
-                        });
-                    }
-                    if self.inflated.len() >= 4 + size {
-                        self.inflated.advance(4);
-                        let message = self.inflated.split_to(size).freeze();
-                        self.owed = !self.inflated.is_empty();
-                        return Ok(Some(FlightData::decode(message)?));
-                    }
-                    4 + size - self.inflated.len()
-                }
-                None => 4 - self.inflated.len(),
-            };
-            // Inflate no more than the message needs (at most a chunk), so a carrier that
-            // inflates without end is stopped at the limit.
-            let start = self.inflated.len();
-            self.inflated.resize(start + wanted.min(CHUNK), 0);
-            let status = self.decoder.run_on_buffers(&self.input, &mut self.inflated[start..])?;
-            self.inflated.truncate(start + status.bytes_written);
-            self.input.advance(status.bytes_read);
-            if status.bytes_written == 0 && self.input.is_empty() {
-                return Ok(None);
+            let status = self
+                .decoder
+                .run_on_buffers(input, &mut [0u8; 1])
+                .map_err(FramesError::Corrupt)?;
+            if status.bytes_written > 0 {
+                return Err(FramesError::Extra);
+            }
+            input = &input[status.bytes_read..];
+            if input.is_empty() {
+                break;
+            }
+            if status.bytes_read == 0 {
+                return Err(FramesError::Extra);
             }
         }
+        Ok(FlightData::decode(Bytes::from(message))?)
     }
 
-    /// Whether the stream may end here: every carrier's message returned.
-    pub fn at_boundary(&self) -> bool {
-        !self.owed && self.inflated.is_empty()
+    /// Fills `out` from `input` (and what the decompressor holds).
+    fn inflate(&mut self, input: &mut &[u8], out: &mut [u8]) -> Result<(), FramesError> {
+        let mut filled = 0;
+        while filled < out.len() {
+            let status = self
+                .decoder
+                .run_on_buffers(input, &mut out[filled..])
+                .map_err(FramesError::Corrupt)?;
+            *input = &input[status.bytes_read..];
+            filled += status.bytes_written;
+            if status.bytes_read == 0 && status.bytes_written == 0 {
+                return Err(FramesError::Truncated);
+            }
+        }
+        Ok(())
     }
 }
 
-/// `messages` as carriers, each with the messages before it in one zstd stream.
+/// `messages` as carriers, each with the messages before it in one zstd stream. The stream
+/// ends after its first error.
 pub fn frame<E: From<FramesError> + Send + 'static>(
     messages: impl Stream<Item = Result<FlightData, E>> + Send + 'static,
 ) -> impl Stream<Item = Result<FlightData, E>> + Send + 'static {
-    messages.scan(None::<Framer>, |framer, message| {
+    messages.scan((None::<Framer>, false), |(framer, failed), message| {
+        if *failed {
+            return futures::future::ready(None);
+        }
         let carrier = message.and_then(|message| {
             let framer = match framer {
                 Some(f) => f,
@@ -203,66 +217,36 @@ pub fn frame<E: From<FramesError> + Send + 'static>(
             };
             Ok(framer.carrier(&message)?)
         });
+        *failed = carrier.is_err();
         futures::future::ready(Some(carrier))
     })
 }
 
 /// The messages `stream` carries: carriers unframed (each message no larger than `limit`),
-/// and, before the first carrier, plain messages as they are.
+/// and, before the first carrier, plain messages as they are. The stream ends after its first
+/// error.
 pub fn unframe<E: From<FramesError> + Send + 'static>(
-    stream: impl Stream<Item = Result<FlightData, E>> + Send + Unpin + 'static,
+    stream: impl Stream<Item = Result<FlightData, E>> + Send + 'static,
     limit: usize,
 ) -> impl Stream<Item = Result<FlightData, E>> + Send + 'static {
-    let state = (stream, None::<Unframer>, false);
-    futures::stream::unfold(state, move |(mut stream, mut unframer, done)| async move {
-        if done {
-            return None;
+    stream.scan((None::<Unframer>, false), move |(unframer, failed), message| {
+        if *failed {
+            return futures::future::ready(None);
         }
-        let next = next_unframed(&mut stream, &mut unframer, limit).await?;
-        let done = next.is_err();
-        Some((next, (stream, unframer, done)))
+        let message = message.and_then(|message| match unframer {
+            None if !is_carrier(&message) => Ok(message),
+            Some(_) if !is_carrier(&message) => Err(FramesError::Mixed.into()),
+            _ => {
+                let u = match unframer {
+                    Some(u) => u,
+                    None => unframer.insert(Unframer::new(limit)?),
+                };
+                Ok(u.message(&message)?)
+            }
+        });
+        *failed = message.is_err();
+        futures::future::ready(Some(message))
     })
-}
-
-/// The next message of [`unframe`]'s stream.
-async fn next_unframed<E: From<FramesError>>(
-    stream: &mut (impl Stream<Item = Result<FlightData, E>> + Unpin),
-    unframer: &mut Option<Unframer>,
-    limit: usize,
-) -> Option<Result<FlightData, E>> {
-    loop {
-        if let Some(u) = unframer.as_mut() {
-            match u.next_message() {
-                Ok(Some(message)) => return Some(Ok(message)),
-                Ok(None) => {}
-                Err(e) => return Some(Err(e.into())),
-            }
-        }
-        let message = match stream.next().await {
-            None if unframer.as_ref().is_some_and(|u| !u.at_boundary()) => {
-                return Some(Err(FramesError::Truncated.into()));
-            }
-            None => return None,
-            Some(Err(e)) => return Some(Err(e)),
-            Some(Ok(message)) => message,
-        };
-        if !is_carrier(&message) {
-            return Some(if unframer.is_some() {
-                Err(FramesError::Mixed.into())
-            } else {
-                Ok(message)
-            });
-        }
-        if unframer.is_none() {
-            match Unframer::new(limit) {
-                Ok(u) => *unframer = Some(u),
-                Err(e) => return Some(Err(e.into())),
-            }
-        }
-        if let Some(u) = unframer.as_mut() {
-            u.push(message);
-        }
-    }
 }
 
 #[cfg(test)]
@@ -385,5 +369,69 @@ mod tests {
         };
         let got = unframed(vec![garbage], 1 << 20);
         assert!(matches!(got[..], [Err(FramesError::Corrupt(_))]), "{got:?}");
+    }
+
+    /// A carrier of `parts` written as they are, after `framer`'s earlier carriers if given.
+    fn raw_carrier(window_log: u32, parts: &[&[u8]]) -> FlightData {
+        let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), LEVEL).unwrap();
+        encoder.window_log(window_log).unwrap();
+        for part in parts {
+            encoder.write_all(part).unwrap();
+        }
+        encoder.flush().unwrap();
+        FlightData {
+            app_metadata: Bytes::from_static(MARK),
+            data_body: std::mem::take(encoder.get_mut()).into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_carrier_holds_one_nonempty_message_and_nothing_more() {
+        let message = messages()[1].encode_to_vec();
+        let length = (message.len() as u32).to_le_bytes();
+        let one = raw_carrier(WINDOW_LOG, &[&length, &message]);
+        assert_eq!(unframed(vec![one], 1 << 20).len(), 1);
+
+        // A second message in the same carrier, or a flood of zeros after the first: refused
+        // without inflating the rest.
+        let two = raw_carrier(WINDOW_LOG, &[&length, &message, &length, &message]);
+        let got = unframed(vec![two], 1 << 20);
+        assert!(matches!(got[..], [Err(FramesError::Extra)]), "{got:?}");
+        let zeros = vec![0u8; 64 << 20];
+        let flood = raw_carrier(WINDOW_LOG, &[&length, &message, &zeros]);
+        assert!(flood.data_body.len() < 64 << 10);
+        let got = unframed(vec![flood], 1 << 20);
+        assert!(matches!(got[..], [Err(FramesError::Extra)]), "{got:?}");
+
+        let empty = raw_carrier(WINDOW_LOG, &[&0u32.to_le_bytes()]);
+        let got = unframed(vec![empty], 1 << 20);
+        assert!(matches!(got[..], [Err(FramesError::Empty)]), "{got:?}");
+
+        let nothing = FlightData {
+            app_metadata: Bytes::from_static(MARK),
+            ..Default::default()
+        };
+        let got = unframed(vec![nothing], 1 << 20);
+        assert!(matches!(got[..], [Err(FramesError::Truncated)]), "{got:?}");
+    }
+
+    #[test]
+    fn a_stream_asking_for_a_window_over_8_mib_is_refused() {
+        let message = messages()[1].encode_to_vec();
+        let length = (message.len() as u32).to_le_bytes();
+        let wide = raw_carrier(27, &[&length, &message]);
+        let got = unframed(vec![wide], 1 << 20);
+        assert!(matches!(got[..], [Err(FramesError::Corrupt(_))]), "{got:?}");
+    }
+
+    #[test]
+    fn framing_stops_at_the_first_error() {
+        let sent = messages();
+        let input = vec![Ok(sent[0].clone()), Err(FramesError::Truncated), Ok(sent[1].clone())];
+        let got: Vec<Result<FlightData, FramesError>> = block_on(frame(futures::stream::iter(input)).collect());
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(got[0].as_ref().is_ok_and(is_carrier));
+        assert!(matches!(got[1], Err(FramesError::Truncated)));
     }
 }

@@ -14,7 +14,6 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::{Schema, SchemaRef};
-use arrow_flight::error::FlightError;
 use arrow_flight::flight_service_server::FlightService;
 use arrow_flight::sql::server::PeekableFlightDataStream;
 use arrow_flight::sql::{
@@ -146,7 +145,7 @@ pub(super) async fn do_get(
     if !asks_for_frames(&request) {
         return Ok(Response::new(stream));
     }
-    let framed = frames::frame(stream.map_err(FlightError::from)).map_err(Status::from);
+    let framed = frames::frame(stream.map_err(FlightSqlError::from)).map_err(Status::from);
     let mut response = Response::new(Box::pin(framed) as BoxStream<FlightData>);
     response.metadata_mut().insert(
         frames::HEADER,

@@ -38,15 +38,16 @@ const PARTIAL_PREFIX: &str = "__pond_partial_";
 /// Beyond this many compatible subsets, only the largest ones (and each fragment alone) are
 /// modelled.
 const MAX_PLANNED: usize = 64;
-/// About what modelling one subset costs (DataFusion plans the whole query again): TPC-DS Q77's
-/// 64 subsets took some 370 ms on a 2-core machine, for a query estimated at 27 ms.
-const SUBSET_SECONDS: f64 = 0.006;
 /// The share of a query's estimated time worth spending on looking for a better split, over a
-/// measured link; the subsets most likely to pay are modelled first.
+/// measured link; the subsets most likely to pay are modelled first. Modelling a subset costs
+/// about what planning the whole query did (DataFusion plans it again): 2 ms for a small query,
+/// 19 ms for TPC-DS Q4, whose 7 subsets once added 120 ms to a 580 ms query they did not
+/// improve.
 const PLANNING_SHARE: f64 = 0.25;
 
-/// The best of `whole` and the plans that run some of the request's fragments on their sides.
-pub(crate) fn improve(request: &PlanRequest, run: &str, whole: Plan) -> Plan {
+/// The best of `whole` and the plans that run some of the request's fragments on their sides;
+/// planning `whole` took `whole_seconds`.
+pub(crate) fn improve(request: &PlanRequest, run: &str, whole: Plan, whole_seconds: f64) -> Plan {
     let (mut fragments, mut work): (Vec<(Fragment, Relation)>, Vec<f64>) =
         modelled(request).into_iter().map(|(f, r, w)| ((f, r), w)).unzip();
     // Subsets are bit masks of a u64.
@@ -86,6 +87,7 @@ pub(crate) fn improve(request: &PlanRequest, run: &str, whole: Plan) -> Plan {
         n,
         &conflicts,
         &whole,
+        whole_seconds,
         request.prefer_fragments || link.is_none(),
     );
     let mut best = whole;
@@ -131,15 +133,23 @@ fn greedy(n: usize, conflicts: &[u64]) -> u64 {
     (0..n).fold(0u64, |s, i| if conflicts[i] & s == 0 { s | (1 << i) } else { s })
 }
 
-/// The subsets worth modelling for a query whose whole plan is `whole`: all of them when
-/// `unbounded` (bytes alone, or tests' forced splits); otherwise as many as [`PLANNING_SHARE`]
-/// of its estimated time pays for (at least one), the largest split first (every fragment that
-/// conflicts with none before it), then each fragment alone, then the rest.
-fn within_budget(mut subsets: Vec<u64>, n: usize, conflicts: &[u64], whole: &Plan, unbounded: bool) -> Vec<u64> {
+/// The subsets worth modelling for a query whose whole plan is `whole`, made in
+/// `whole_seconds`: all of them when `unbounded` (bytes alone, or tests' forced splits);
+/// otherwise as many as [`PLANNING_SHARE`] of its estimated time pays for at that cost each (at
+/// least one), the largest split first (every fragment that conflicts with none before it),
+/// then each fragment alone, then the rest.
+fn within_budget(
+    mut subsets: Vec<u64>,
+    n: usize,
+    conflicts: &[u64],
+    whole: &Plan,
+    whole_seconds: f64,
+    unbounded: bool,
+) -> Vec<u64> {
     if unbounded {
         return subsets;
     }
-    let budget = ((whole.estimated_seconds * PLANNING_SHARE / SUBSET_SECONDS) as usize).max(1);
+    let budget = ((whole.estimated_seconds * PLANNING_SHARE / whole_seconds.max(1e-4)) as usize).max(1);
     if subsets.len() <= budget {
         return subsets;
     }
@@ -438,16 +448,44 @@ mod tests {
         };
         let conflicts = [0b010, 0b001, 0];
         // Fragments 0 and 1 conflict: the largest split is {0, 2}.
+        let planned_in = 0.006;
         assert_eq!(
-            within_budget(all.clone(), 3, &conflicts, &whole(0.001), false),
+            within_budget(all.clone(), 3, &conflicts, &whole(0.001), planned_in, false),
             vec![0b101]
         );
         assert_eq!(
-            within_budget(all.clone(), 3, &conflicts, &whole(0.1), false),
+            within_budget(all.clone(), 3, &conflicts, &whole(0.1), planned_in, false),
             vec![0b101, 0b001, 0b010, 0b100]
         );
-        assert_eq!(within_budget(all.clone(), 3, &conflicts, &whole(10.0), false), all);
-        assert_eq!(within_budget(all.clone(), 3, &conflicts, &whole(0.001), true), all);
+        assert_eq!(
+            within_budget(all.clone(), 3, &conflicts, &whole(10.0), planned_in, false),
+            all
+        );
+        assert_eq!(
+            within_budget(all.clone(), 3, &conflicts, &whole(0.001), planned_in, true),
+            all
+        );
+    }
+
+    /// What a subset costs to model is what the whole query cost to plan: a query as slow to
+    /// plan as TPC-DS Q4 (19 ms) and estimated at half a second gets a few subsets, not all.
+    #[test]
+    fn a_query_slow_to_plan_models_fewer_subsets() {
+        let all: Vec<u64> = (1..8).collect();
+        let whole = Plan {
+            estimated_seconds: 0.5,
+            ..Default::default()
+        };
+        let conflicts = [0, 0, 0];
+        assert_eq!(within_budget(all.clone(), 3, &conflicts, &whole, 0.002, false), all);
+        assert_eq!(
+            within_budget(all.clone(), 3, &conflicts, &whole, 0.019, false),
+            vec![0b111, 0b001, 0b010, 0b100, 0b011, 0b101]
+        );
+        assert_eq!(
+            within_budget(all.clone(), 3, &conflicts, &whole, 0.2, false),
+            vec![0b111]
+        );
     }
 
     /// A subquery that refers to the query around it does not plan alone: it never moves.

@@ -85,8 +85,9 @@ pub fn plan(request: &PlanRequest) -> Plan {
     } else {
         request.run.to_ascii_lowercase()
     };
+    let started = std::time::Instant::now();
     let (whole, _) = plan_relations(&request.sql, &request.relations, request, &run);
-    let mut plan = fragments::improve(request, &run, whole);
+    let mut plan = fragments::improve(request, &run, whole, started.elapsed().as_secs_f64());
     if !request.explain {
         plan.explain.clear();
     }

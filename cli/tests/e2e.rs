@@ -82,6 +82,24 @@ impl Server {
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     }
 
+    /// `token`'s options, and a client of them over a link that counts every byte.
+    async fn metered_client(
+        &self,
+        token: &str,
+    ) -> (
+        pond_client::ConnectOptions,
+        PondClient,
+        std::sync::Arc<pond_client::Link>,
+    ) {
+        let mut options = pond_client::ConnectOptions::parse(&self.url).unwrap();
+        options.token = Some(token.to_string());
+        let link = pond_client::Link::unlimited();
+        let client = PondClient::connect_over(options.clone(), std::sync::Arc::clone(&link))
+            .await
+            .unwrap();
+        (options, client, link)
+    }
+
     /// A dual-execution session of `token`'s user, its local DuckDB at `local` (in memory
     /// without).
     async fn dual_session(&self, token: &str, local: Option<&Path>) -> pond_client::DualSession {
@@ -1619,12 +1637,7 @@ async fn compressed_answers_move_fewer_bytes_for_the_same_rows() {
         let dir = tempfile::tempdir().unwrap();
         let server = Server::start_with(&dir.path().join("data"), mode);
         let token = server.token("gus", false);
-        let mut options = pond_client::ConnectOptions::parse(&server.url).unwrap();
-        options.token = Some(token.clone());
-        let link = pond_client::Link::unlimited();
-        let mut client = PondClient::connect_over(options.clone(), std::sync::Arc::clone(&link))
-            .await
-            .unwrap();
+        let (options, mut client, link) = server.metered_client(&token).await;
         client
             .execute(
                 "CREATE TABLE t AS SELECT range AS i, range % 7 AS k, 'row ' || (range % 100) AS s FROM range(300000)",
@@ -1707,12 +1720,7 @@ async fn framed_transfers_send_what_repeats_across_messages_once() {
         let dir = tempfile::tempdir().unwrap();
         let server = Server::start_with(&dir.path().join("data"), mode);
         let token = server.token("fay", false);
-        let mut options = pond_client::ConnectOptions::parse(&server.url).unwrap();
-        options.token = Some(token.clone());
-        let link = pond_client::Link::unlimited();
-        let mut client = PondClient::connect_over(options.clone(), std::sync::Arc::clone(&link))
-            .await
-            .unwrap();
+        let (_, mut client, link) = server.metered_client(&token).await;
         client
             .execute("CREATE TABLE r AS SELECT range AS i, (hash(range % 2048) >> 1)::BIGINT AS h FROM range(200000)")
             .await

@@ -334,8 +334,8 @@ impl PondClient {
     /// Asks for answers in zstd and compresses uploads from now on (`true`), or no longer
     /// (`false`): worth it over a link slower than compressing. The server compresses only for
     /// a client that asks, and takes only uploads compressed; other calls go plain. DoGet
-    /// answers and [`Self::upload_temp`]'s uploads are framed in one zstd stream per call
-    /// ([`pond_proto::frames`]); other answers and uploads are compressed message by message.
+    /// answers and uploads are framed in one zstd stream per call ([`pond_proto::frames`]);
+    /// an answer inline in its FlightInfo is compressed as one message.
     pub fn set_compression(&mut self, on: bool) {
         use tonic::codec::CompressionEncoding::Zstd;
         let mut inner = FlightServiceClient::new(self.channel.clone());
@@ -446,27 +446,47 @@ impl PondClient {
     }
 
     /// Uploads `batches` framed in one zstd stream ([`pond_proto::frames`]): a plain message
-    /// naming the command, then carriers of the encoded batches.
+    /// naming the command, then carriers of the encoded batches, made as the upload goes. A
+    /// batch that fails aborts the call (the stream never ends cleanly), so the server rolls
+    /// back instead of committing what came before.
     async fn framed_upload(
         &mut self,
         cmd: CommandStatementIngest,
-        batches: Vec<RecordBatch>,
+        batches: impl Stream<Item = Result<RecordBatch, ClientError>> + Send + 'static,
     ) -> Result<i64, ClientError> {
         use arrow_flight::sql::{DoPutUpdateResult, ProstMessageExt};
         use prost::Message;
         let descriptor = arrow_flight::FlightDescriptor::new_cmd(cmd.as_any().encode_to_vec());
-        let messages: Vec<arrow_flight::FlightData> = arrow_flight::encode::FlightDataEncoderBuilder::new()
-            .build(futures::stream::iter(batches.into_iter().map(Ok)))
-            .try_collect()
-            .await?;
-        let mut framer = frames::Framer::new()?;
-        let mut upload = vec![arrow_flight::FlightData::new().with_descriptor(descriptor)];
-        for message in &messages {
-            upload.push(framer.carrier(message)?);
-        }
+        let head = arrow_flight::FlightData::new().with_descriptor(descriptor);
+        let encoded = arrow_flight::encode::FlightDataEncoderBuilder::new()
+            .build(batches.map_err(|e| FlightError::ExternalError(Box::new(e))));
+        let messages = futures::stream::once(futures::future::ready(Ok(head))).chain(frames::frame(encoded));
+        let (failed_tx, mut failed) = tokio::sync::oneshot::channel::<FlightError>();
+        let upload = futures::stream::unfold(
+            (Box::pin(messages), Some(failed_tx)),
+            |(mut messages, mut failed_tx)| async move {
+                match messages.next().await {
+                    Some(Ok(m)) => Some((m, (messages, failed_tx))),
+                    None => None,
+                    Some(Err(e)) => {
+                        if let Some(tx) = failed_tx.take() {
+                            let _ = tx.send(e);
+                        }
+                        // Never end: the call is dropped, which resets the server's stream.
+                        futures::future::pending().await
+                    }
+                }
+            },
+        );
         let mut client = FlightServiceClient::new(self.channel.clone());
-        let mut results = client.do_put(futures::stream::iter(upload)).await?.into_inner();
-        let result = results
+        let call = client.do_put(upload);
+        tokio::pin!(call);
+        let response = tokio::select! {
+            r = &mut call => r?,
+            Ok(e) = &mut failed => return Err(e.into()),
+        };
+        let result = response
+            .into_inner()
             .message()
             .await?
             .ok_or_else(|| ClientError::Server(tonic::Status::internal("an upload without a result")))?;
@@ -511,6 +531,9 @@ impl PondClient {
         batches: impl Stream<Item = Result<RecordBatch, ClientError>> + Send + 'static,
     ) -> Result<i64, ClientError> {
         let cmd = ingest_command(target);
+        if self.compressed {
+            return self.framed_upload(cmd, batches).await;
+        }
         let stream = batches.map_err(|e| FlightError::ExternalError(Box::new(e)));
         Ok(self.upload.execute_ingest(cmd, stream).await?)
     }
@@ -539,9 +562,6 @@ impl PondClient {
             replace: true,
             ..Default::default()
         };
-        if self.compressed {
-            return self.framed_upload(ingest_command(target), batches).await;
-        }
         self.ingest_stream(target, futures::stream::iter(batches.into_iter().map(Ok)))
             .await
     }

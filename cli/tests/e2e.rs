@@ -1804,6 +1804,29 @@ async fn framed_transfers_send_what_repeats_across_messages_once() {
             .unwrap();
         assert_eq!(i64_at(&tables, 0), vec![0], "{mode:?}");
 
+        // An ingest whose source fails part way is all or nothing, framed or not: nothing has
+        // landed when the error comes back.
+        for framed in [true, false] {
+            client.set_compression(framed);
+            let first = client.query("SELECT i, h FROM r LIMIT 5000").await.unwrap();
+            let source = futures::stream::iter(
+                first
+                    .into_iter()
+                    .map(Ok)
+                    .chain([Err(pond_client::ClientError::Invalid("the source failed".into()))]),
+            );
+            let target = pond_client::IngestTarget::table("aborted");
+            let failed = client.ingest_stream(target, source).await.unwrap_err();
+            assert!(
+                failed.to_string().contains("the source failed"),
+                "{mode:?} {framed}: {failed}"
+            );
+            let tables = client
+                .query("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'aborted'")
+                .await
+                .unwrap();
+            assert_eq!(i64_at(&tables, 0), vec![0], "{mode:?} {framed}");
+        }
         server.stop();
     }
 }

@@ -210,6 +210,56 @@ fn coalesced(
     Ok(out)
 }
 
+/// What an upload whose source failed sends last: not an Arrow IPC message, so the server
+/// fails the call, rolling the upload back before it answers.
+const ABORT: &[u8] = b"POND-ABORT: the client's source failed";
+
+/// An upload's messages: framed in one zstd stream ([`pond_proto::frames`]) when `framed` (a
+/// plain message naming the command, then carriers made as the upload goes), else as
+/// arrow-flight encodes them; and the source's error, if a batch fails. A failed batch ends
+/// the upload with [`ABORT`], so the server fails the call and rolls back before it answers.
+/// (Ending the stream at the error, as arrow-flight's `execute_ingest` does, let the server
+/// commit what came before; resetting it leaves the rollback racing the caller's next call.)
+fn upload_messages(
+    descriptor: arrow_flight::FlightDescriptor,
+    batches: impl Stream<Item = Result<RecordBatch, FlightError>> + Send + 'static,
+    framed: bool,
+) -> (
+    impl Stream<Item = arrow_flight::FlightData> + Send + 'static,
+    tokio::sync::oneshot::Receiver<FlightError>,
+) {
+    use futures::future::Either;
+    let encoder = arrow_flight::encode::FlightDataEncoderBuilder::new();
+    let messages = if framed {
+        let head = arrow_flight::FlightData::new().with_descriptor(descriptor);
+        Either::Left(
+            futures::stream::once(futures::future::ready(Ok(head))).chain(frames::frame(encoder.build(batches))),
+        )
+    } else {
+        Either::Right(encoder.with_flight_descriptor(Some(descriptor)).build(batches))
+    };
+    let (failed_tx, failed) = tokio::sync::oneshot::channel();
+    let upload = futures::stream::unfold(
+        (Box::pin(messages), Some(failed_tx)),
+        |(mut messages, failed_tx)| async move {
+            let failed_tx = failed_tx?;
+            match messages.next().await {
+                Some(Ok(m)) => Some((m, (messages, Some(failed_tx)))),
+                None => None,
+                Some(Err(e)) => {
+                    let _ = failed_tx.send(e);
+                    let abort = arrow_flight::FlightData {
+                        data_header: ABORT.into(),
+                        ..Default::default()
+                    };
+                    Some((abort, (messages, None)))
+                }
+            }
+        },
+    );
+    (upload, failed)
+}
+
 /// The Flight SQL command that ingests into `target`.
 fn ingest_command(target: IngestTarget) -> CommandStatementIngest {
     CommandStatementIngest {
@@ -268,8 +318,6 @@ fn inline_result(info: &arrow_flight::FlightInfo) -> Option<Result<(SchemaRef, V
 /// A connection to a Pond server.
 pub struct PondClient {
     sql: FlightSqlServiceClient<SessionChannel>,
-    /// Uploads (DoPut): the one call the server takes compressed.
-    upload: FlightSqlServiceClient<SessionChannel>,
     /// The connection `sql` calls over, for a client with other settings on it.
     channel: SessionChannel,
     compressed: bool,
@@ -316,10 +364,8 @@ impl PondClient {
             .map_err(|_| ClientError::Invalid("the token is not a valid header value".into()))?;
         let channel = SessionChannel::new(channel, token);
         let sql = FlightSqlServiceClient::new(channel.clone());
-        let upload = FlightSqlServiceClient::new(channel.clone());
         let mut client = Self {
             sql,
-            upload,
             channel,
             compressed: false,
             link,
@@ -339,13 +385,10 @@ impl PondClient {
     pub fn set_compression(&mut self, on: bool) {
         use tonic::codec::CompressionEncoding::Zstd;
         let mut inner = FlightServiceClient::new(self.channel.clone());
-        let mut upload = FlightServiceClient::new(self.channel.clone());
         if on {
             inner = inner.accept_compressed(Zstd);
-            upload = upload.send_compressed(Zstd).accept_compressed(Zstd);
         }
         *self.sql.inner_mut() = inner;
-        *self.upload.inner_mut() = upload;
         self.compressed = on;
         // Made again, as asked, when next used.
         self.locations.clear();
@@ -445,11 +488,10 @@ impl PondClient {
         ))
     }
 
-    /// Uploads `batches` framed in one zstd stream ([`pond_proto::frames`]): a plain message
-    /// naming the command, then carriers of the encoded batches, made as the upload goes. A
-    /// batch that fails aborts the call (the stream never ends cleanly), so the server rolls
-    /// back instead of committing what came before.
-    async fn framed_upload(
+    /// DoPut of `batches` for `cmd` (see [`upload_messages`]), answered with the rows it
+    /// changed, or with the source's error when a batch fails, once the server has rolled the
+    /// upload back.
+    async fn put(
         &mut self,
         cmd: CommandStatementIngest,
         batches: impl Stream<Item = Result<RecordBatch, ClientError>> + Send + 'static,
@@ -457,35 +499,14 @@ impl PondClient {
         use arrow_flight::sql::{DoPutUpdateResult, ProstMessageExt};
         use prost::Message;
         let descriptor = arrow_flight::FlightDescriptor::new_cmd(cmd.as_any().encode_to_vec());
-        let head = arrow_flight::FlightData::new().with_descriptor(descriptor);
-        let encoded = arrow_flight::encode::FlightDataEncoderBuilder::new()
-            .build(batches.map_err(|e| FlightError::ExternalError(Box::new(e))));
-        let messages = futures::stream::once(futures::future::ready(Ok(head))).chain(frames::frame(encoded));
-        let (failed_tx, mut failed) = tokio::sync::oneshot::channel::<FlightError>();
-        let upload = futures::stream::unfold(
-            (Box::pin(messages), Some(failed_tx)),
-            |(mut messages, mut failed_tx)| async move {
-                match messages.next().await {
-                    Some(Ok(m)) => Some((m, (messages, failed_tx))),
-                    None => None,
-                    Some(Err(e)) => {
-                        if let Some(tx) = failed_tx.take() {
-                            let _ = tx.send(e);
-                        }
-                        // Never end: the call is dropped, which resets the server's stream.
-                        futures::future::pending().await
-                    }
-                }
-            },
-        );
+        let batches = batches.map_err(|e| FlightError::ExternalError(Box::new(e)));
+        let (upload, mut failed) = upload_messages(descriptor, batches, self.compressed);
         let mut client = FlightServiceClient::new(self.channel.clone());
-        let call = client.do_put(upload);
-        tokio::pin!(call);
-        let response = tokio::select! {
-            r = &mut call => r?,
-            Ok(e) = &mut failed => return Err(e.into()),
-        };
-        let result = response
+        let answered = client.do_put(upload).await;
+        if let Ok(e) = failed.try_recv() {
+            return Err(e.into());
+        }
+        let result = answered?
             .into_inner()
             .message()
             .await?
@@ -530,12 +551,7 @@ impl PondClient {
         target: IngestTarget,
         batches: impl Stream<Item = Result<RecordBatch, ClientError>> + Send + 'static,
     ) -> Result<i64, ClientError> {
-        let cmd = ingest_command(target);
-        if self.compressed {
-            return self.framed_upload(cmd, batches).await;
-        }
-        let stream = batches.map_err(|e| FlightError::ExternalError(Box::new(e)));
-        Ok(self.upload.execute_ingest(cmd, stream).await?)
+        self.put(ingest_command(target), batches).await
     }
 
     /// Uploads `batches` into the session-scoped temporary table `table`, replacing it. The

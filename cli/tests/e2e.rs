@@ -1818,8 +1818,8 @@ async fn framed_transfers_send_what_repeats_across_messages_once() {
             let target = pond_client::IngestTarget::table("aborted");
             let failed = client.ingest_stream(target, source).await.unwrap_err();
             assert!(
-                failed.to_string().contains("the source failed"),
-                "{mode:?} {framed}: {failed}"
+                matches!(&failed, pond_client::ClientError::Invalid(m) if m == "the source failed"),
+                "{mode:?} {framed}: {failed:?}"
             );
             let tables = client
                 .query("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'aborted'")

@@ -504,7 +504,14 @@ impl PondClient {
         let mut client = FlightServiceClient::new(self.channel.clone());
         let answered = client.do_put(upload).await;
         if let Ok(e) = failed.try_recv() {
-            return Err(e.into());
+            // The source's own error, as it failed.
+            return Err(match e {
+                FlightError::ExternalError(e) => match e.downcast::<ClientError>() {
+                    Ok(e) => *e,
+                    Err(e) => FlightError::ExternalError(e).into(),
+                },
+                e => e.into(),
+            });
         }
         let result = answered?
             .into_inner()

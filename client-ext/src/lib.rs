@@ -182,8 +182,6 @@ pub const INLINE_LIMIT: u64 = 1 << 20;
 const COALESCED_ROWS: usize = 1 << 16;
 /// A framed upload (over a slow link) goes in Arrow messages of DuckDB's chunk size.
 const FRAMED_ROWS: usize = 2048;
-/// The largest message a framed answer may carry: the server's own limit.
-const FRAMED_MESSAGE_LIMIT: usize = 256 << 20;
 
 /// `batches` joined, in order, into batches of at most `most` rows (one larger alone stays as
 /// it is).
@@ -299,7 +297,7 @@ where
     let stream = client.do_get(request).await?.into_inner();
     let stream = frames::unframe(
         stream.map_err(|s| FlightError::Tonic(Box::new(s))),
-        FRAMED_MESSAGE_LIMIT,
+        pond_proto::MAX_MESSAGE_BYTES,
     );
     Ok(FlightRecordBatchStream::new_from_flight_data(stream))
 }

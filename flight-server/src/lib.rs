@@ -60,8 +60,7 @@ pub type PublicLayers = tower::layer::util::Stack<
     tower::layer::util::Identity,
 >;
 
-/// The largest gRPC message accepted or sent (ingest batches, large result batches).
-pub const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
+pub use pond_proto::MAX_MESSAGE_BYTES;
 
 /// TLS material, PEM-encoded.
 #[derive(Debug, Clone)]

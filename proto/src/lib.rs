@@ -49,6 +49,10 @@ pub mod cluster {
 
 pub mod frames;
 
+/// The largest gRPC message a Pond server accepts or sends (ingest batches, large result
+/// batches), and so the largest message a framed stream may carry either way.
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
+
 /// Dual execution's plan request and plan (package `pond.dual.v1`).
 pub mod dual {
     include!(concat!(env!("OUT_DIR"), "/pond.dual.v1.rs"));

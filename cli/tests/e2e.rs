@@ -1716,6 +1716,11 @@ async fn framed_transfers_send_what_repeats_across_messages_once() {
             })
             .sum()
     }
+    /// How many of the user's tables are named `name`.
+    async fn tables_named(client: &mut PondClient, name: &str) -> i64 {
+        let sql = format!("SELECT count(*) FROM duckdb_tables() WHERE table_name = '{name}'");
+        i64_at(&client.query(&sql).await.unwrap(), 0)[0]
+    }
     for mode in [&[][..], &["--ducklings", "process"][..]] {
         let dir = tempfile::tempdir().unwrap();
         let server = Server::start_with(&dir.path().join("data"), mode);
@@ -1798,11 +1803,7 @@ async fn framed_transfers_send_what_repeats_across_messages_once() {
             refused.message().contains("larger than the limit"),
             "{mode:?}: {refused:?}"
         );
-        let tables = client
-            .query("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'bomb'")
-            .await
-            .unwrap();
-        assert_eq!(i64_at(&tables, 0), vec![0], "{mode:?}");
+        assert_eq!(tables_named(&mut client, "bomb").await, 0, "{mode:?}");
 
         // An ingest whose source fails part way is all or nothing, framed or not: nothing has
         // landed when the error comes back.
@@ -1821,11 +1822,7 @@ async fn framed_transfers_send_what_repeats_across_messages_once() {
                 matches!(&failed, pond_client::ClientError::Invalid(m) if m == "the source failed"),
                 "{mode:?} {framed}: {failed:?}"
             );
-            let tables = client
-                .query("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'aborted'")
-                .await
-                .unwrap();
-            assert_eq!(i64_at(&tables, 0), vec![0], "{mode:?} {framed}");
+            assert_eq!(tables_named(&mut client, "aborted").await, 0, "{mode:?} {framed}");
         }
         server.stop();
     }

@@ -143,6 +143,12 @@ fn i64_at(batches: &[RecordBatch], col: usize) -> Vec<i64> {
         .collect()
 }
 
+/// How many of the user's tables are named `name`.
+async fn tables_named(client: &mut PondClient, name: &str) -> i64 {
+    let sql = format!("SELECT count(*) FROM duckdb_tables() WHERE table_name = '{name}'");
+    i64_at(&client.query(&sql).await.unwrap(), 0)[0]
+}
+
 fn strings_at(batches: &[RecordBatch], col: usize) -> Vec<String> {
     batches
         .iter()
@@ -1716,11 +1722,6 @@ async fn framed_transfers_send_what_repeats_across_messages_once() {
             })
             .sum()
     }
-    /// How many of the user's tables are named `name`.
-    async fn tables_named(client: &mut PondClient, name: &str) -> i64 {
-        let sql = format!("SELECT count(*) FROM duckdb_tables() WHERE table_name = '{name}'");
-        i64_at(&client.query(&sql).await.unwrap(), 0)[0]
-    }
     for mode in [&[][..], &["--ducklings", "process"][..]] {
         let dir = tempfile::tempdir().unwrap();
         let server = Server::start_with(&dir.path().join("data"), mode);
@@ -1824,6 +1825,65 @@ async fn framed_transfers_send_what_repeats_across_messages_once() {
             );
             assert_eq!(tables_named(&mut client, "aborted").await, 0, "{mode:?} {framed}");
         }
+        server.stop();
+    }
+}
+
+/// An ingest is all or nothing in the caller's transaction too: one whose source fails aborts
+/// that transaction, as a failing statement does in DuckDB, so committing it keeps neither the
+/// ingest's rows nor what the transaction did before. And an ingest whose stream ends after
+/// `--query-timeout` is answered with the timeout and keeps nothing, however late its end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_or_timed_out_ingest_keeps_nothing() {
+    for mode in [&[][..], &["--ducklings", "process"][..]] {
+        let dir = tempfile::tempdir().unwrap();
+        let args: Vec<&str> = mode.iter().copied().chain(["--query-timeout", "1s"]).collect();
+        let server = Server::start_with(&dir.path().join("data"), &args);
+        let token = server.token("gus", false);
+        let mut client = server.client(&token).await;
+        client.execute("CREATE TABLE kept (i BIGINT)").await.unwrap();
+        let rows = client.query("SELECT range AS i FROM range(5000)").await.unwrap();
+        let in_time = pond_client::IngestTarget::table("in_time");
+        let ingested = client
+            .ingest_stream(in_time, futures::stream::iter(rows.clone().into_iter().map(Ok)))
+            .await
+            .unwrap();
+        assert_eq!(ingested, 5000, "{mode:?}");
+
+        client.execute("BEGIN TRANSACTION").await.unwrap();
+        client.execute("INSERT INTO kept VALUES (1)").await.unwrap();
+        let failing = futures::stream::iter(
+            rows.clone()
+                .into_iter()
+                .map(Ok)
+                .chain([Err(pond_client::ClientError::Invalid("the source failed".into()))]),
+        );
+        let half = pond_client::IngestTarget::table("half");
+        client.ingest_stream(half, failing).await.unwrap_err();
+        let refused = client.query("SELECT count(*) FROM kept").await.unwrap_err();
+        assert!(refused.to_string().contains("aborted"), "{mode:?}: {refused}");
+        // DuckDB's COMMIT of an aborted transaction rolls it back (with or without an error).
+        let _ = client.execute("COMMIT").await;
+        assert_eq!(tables_named(&mut client, "half").await, 0, "{mode:?}");
+        let kept = client.query("SELECT count(*) FROM kept").await.unwrap();
+        assert_eq!(i64_at(&kept, 0), [0], "{mode:?}");
+
+        // The stream's end comes 2.5 s after its rows: after the timeout's answer (at most
+        // twice the timeout), so a commit at the end would land after the caller was told.
+        let late_end = futures::StreamExt::filter_map(
+            futures::stream::once(tokio::time::sleep(Duration::from_millis(2500))),
+            |()| async { None::<Result<RecordBatch, pond_client::ClientError>> },
+        );
+        let slow = futures::StreamExt::chain(futures::stream::iter(rows.into_iter().map(Ok)), late_end);
+        let started = Instant::now();
+        let timed_out = client
+            .ingest_stream(pond_client::IngestTarget::table("slow"), slow)
+            .await
+            .unwrap_err();
+        assert!(timed_out.to_string().contains("query timeout"), "{mode:?}: {timed_out}");
+        tokio::time::sleep(Duration::from_millis(3500).saturating_sub(started.elapsed())).await;
+        assert_eq!(tables_named(&mut client, "slow").await, 0, "{mode:?}");
+        assert_eq!(tables_named(&mut client, "in_time").await, 1, "{mode:?}");
         server.stop();
     }
 }

@@ -3,10 +3,16 @@
 //!
 //! Invariants:
 //! - Ingest is all or nothing: it runs in one transaction (the caller's, or its own), and a
-//!   stream that stops without its explicit end ([`IngestChunk::End`]) rolls back.
+//!   stream that stops without its explicit end ([`IngestChunk::End`]) rolls back. In the
+//!   caller's transaction, an ingest that fails after it began to write aborts that
+//!   transaction, as a failing statement does in DuckDB: nothing of it can be committed.
+//! - An ingest that outlives `--query-timeout` never commits: the caller was told it timed out.
+//!   Its deadline starts before the statement's own clock, so whatever the deadline lets
+//!   commit finishes while the caller still waits for the real outcome.
 //! - A read-only token cannot ingest; a named database must be one of the caller's.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
@@ -15,7 +21,7 @@ use pond_duckling::engine::{Appender, column_definitions, quote_ident, quote_lit
 use tokio::sync::mpsc;
 
 use super::Coordinator;
-use super::connection::{on_connection, run_in_transaction};
+use super::connection::{on_connection, run_in_transaction, timed_out};
 use super::history::run_recorded;
 use crate::error::{CoordinatorError, Result};
 use crate::session::{Access, Session};
@@ -111,21 +117,27 @@ impl Coordinator {
             None if target.temporary => Access::Own,
             None => Access::Any,
         };
+        let deadline = session
+            .limits()
+            .query_timeout
+            .map(|limit| (Instant::now() + limit, limit));
         on_connection(session, access, move |s, conn| {
-            ingest_on(conn, s, &target, &schema, &mut batches)
+            ingest_on(conn, s, &target, &schema, &mut batches, deadline)
         })
         .await
     }
 }
 
 /// The body of an ingest, on a blocking thread with the session's connection: creates,
-/// replaces or appends to the target table, then appends every batch until the stream's end.
+/// replaces or appends to the target table, then appends every batch until the stream's end,
+/// which must come before `deadline` (the instant, and the timeout it stands for).
 fn ingest_on(
     conn: &Connection,
     session: &Session,
     target: &IngestTarget,
     schema: &SchemaRef,
     batches: &mut mpsc::Receiver<IngestChunk>,
+    deadline: Option<(Instant, Duration)>,
 ) -> Result<i64> {
     let (current_db, current_schema) = session.current();
     let catalog = if target.temporary {
@@ -139,15 +151,33 @@ fn ingest_on(
         .or(current_schema)
         .unwrap_or_else(|| "main".into());
     let exists = table_exists(conn, &catalog, &schema_name, &target.table)?;
+    let columns = column_definitions(schema.fields())?;
+    refuse_if_unwanted(target, exists)?;
+    let in_callers_transaction = target.transaction.is_some() || session.in_transaction();
     let mut total = 0i64;
-    run_in_transaction(conn, target.transaction.is_some() || session.in_transaction(), || {
-        make_room(conn, target, exists, &catalog, &schema_name, schema)?;
-        let mut appender = conn.appender(&catalog, &schema_name, &target.table)?;
-        total = append_until_end(&mut appender, batches)?;
-        appender.flush()?;
+    run_in_transaction(conn, in_callers_transaction, || {
+        let written = (|| -> Result<i64> {
+            make_room(conn, target, exists, &catalog, &schema_name, &columns)?;
+            let mut appender = conn.appender(&catalog, &schema_name, &target.table)?;
+            let appended = append_until_end(&mut appender, batches, deadline)?;
+            appender.flush()?;
+            Ok(appended)
+        })();
+        if written.is_err() && in_callers_transaction {
+            abort_transaction(conn);
+        }
+        total = written?;
         Ok(())
     })?;
     Ok(total)
+}
+
+/// Aborts the open transaction as DuckDB aborts one whose statement fails while it runs:
+/// later statements fail until the caller ends it, and its commit keeps nothing. (A rollback
+/// here would end the caller's transaction under it; DuckDB has no savepoints.)
+fn abort_transaction(conn: &Connection) {
+    let aborted = conn.execute_batch("SELECT error('an ingest in this transaction failed')");
+    debug_assert!(aborted.is_err(), "error() always fails");
 }
 
 fn table_exists(conn: &Connection, catalog: &str, schema: &str, table: &str) -> Result<bool> {
@@ -160,14 +190,30 @@ fn table_exists(conn: &Connection, catalog: &str, schema: &str, table: &str) -> 
     Ok(conn.query_all(&sql)?.iter().any(|b| b.num_rows() > 0))
 }
 
-/// Creates, replaces or keeps the target table as the ingest's modes say, or refuses.
+/// Refuses, before anything is written, what the ingest's modes forbid.
+fn refuse_if_unwanted(target: &IngestTarget, exists: bool) -> Result<()> {
+    match (exists, target.if_exists, target.if_not_exists) {
+        (true, IfExists::Fail, _) => Err(CoordinatorError::AlreadyExists(format!(
+            "table {} already exists",
+            target.table
+        ))),
+        (false, _, IfNotExists::Fail) => Err(CoordinatorError::NotFound(format!(
+            "table {} does not exist",
+            target.table
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Creates, replaces or keeps the target table (of `columns`) as the ingest's modes say, once
+/// [`refuse_if_unwanted`] let it.
 fn make_room(
     conn: &Connection,
     target: &IngestTarget,
     exists: bool,
     catalog: &str,
     schema_name: &str,
-    schema: &SchemaRef,
+    columns: &str,
 ) -> Result<()> {
     let qualified = format!(
         "{}.{}.{}",
@@ -176,37 +222,46 @@ fn make_room(
         quote_ident(&target.table)
     );
     let create = || -> Result<()> {
-        let columns = column_definitions(schema.fields())?;
         let sql = match target.temporary {
             true => format!("CREATE TEMPORARY TABLE {} ({columns})", quote_ident(&target.table)),
             false => format!("CREATE TABLE {qualified} ({columns})"),
         };
         Ok(conn.execute_batch(&sql)?)
     };
-    match (exists, target.if_exists, target.if_not_exists) {
-        (true, IfExists::Fail, _) => Err(CoordinatorError::AlreadyExists(format!(
-            "table {} already exists",
-            target.table
-        ))),
-        (true, IfExists::Replace, _) => {
+    match (exists, target.if_exists) {
+        (true, IfExists::Replace) => {
             conn.execute_batch(&format!("DROP TABLE {qualified}"))?;
             create()
         }
-        (true, IfExists::Append, _) => Ok(()),
-        (false, _, IfNotExists::Fail) => Err(CoordinatorError::NotFound(format!(
-            "table {} does not exist",
-            target.table
-        ))),
-        (false, _, IfNotExists::Create) => create(),
+        (true, _) => Ok(()),
+        (false, _) => create(),
     }
 }
 
-/// Appends every batch until the stream's end; a stream that stops before it writes nothing
-/// (the caller's transaction rolls back).
-fn append_until_end(appender: &mut Appender<'_>, batches: &mut mpsc::Receiver<IngestChunk>) -> Result<i64> {
+/// Appends every batch until the stream's end; a stream that stops before it, or ends after
+/// `deadline`, writes nothing (the transaction rolls back).
+fn append_until_end(
+    appender: &mut Appender<'_>,
+    batches: &mut mpsc::Receiver<IngestChunk>,
+    deadline: Option<(Instant, Duration)>,
+) -> Result<i64> {
     let mut total = 0i64;
     loop {
-        match batches.blocking_recv() {
+        let next = match deadline {
+            None => batches.blocking_recv(),
+            Some((at, limit)) => {
+                let wait = at.saturating_duration_since(Instant::now());
+                let next = tokio::runtime::Handle::current()
+                    .block_on(tokio::time::timeout(wait, batches.recv()))
+                    .map_err(|_| timed_out(limit))?;
+                // The end itself must come in time: what commits after it was not waited for.
+                if Instant::now() >= at {
+                    return Err(timed_out(limit));
+                }
+                next
+            }
+        };
+        match next {
             Some(IngestChunk::Batch(batch)) => {
                 appender.append(&batch)?;
                 total += batch.num_rows() as i64;

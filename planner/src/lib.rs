@@ -17,7 +17,9 @@
 //! Invariants:
 //! - **Correctness never depends on the model.** The query that finally runs is the user's
 //!   own SQL with placeholders replaced; bridges only ever drop rows and columns the query
-//!   provably cannot use. When DataFusion cannot plan the query (DuckDB's SQL is a superset),
+//!   provably cannot use, and (uploads) columns only a pushed filter reads, which holds them to
+//!   a value the query then reads instead (`strategy::read_with`). When DataFusion cannot plan
+//!   the query (DuckDB's SQL is a superset),
 //!   relations move whole, cut only to the column names the query mentions.
 //! - **Planning never fails.** A malformed statistic or schema degrades the estimate, not the
 //!   answer.

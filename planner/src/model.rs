@@ -60,6 +60,10 @@ pub(crate) struct RelationUse {
     /// Whether the query asks only whether its rows exist (every scan under the subquery side
     /// of a semi-, anti- or mark join): then its distinct rows are enough.
     pub existence_only: bool,
+    /// Columns of `columns` that nothing reads but one of `filters` holding them to a value
+    /// (`segment = 'a'`, `status IN ('a', 'b')`), each with that value as DuckDB SQL: a bridge
+    /// may leave them behind for the value, on which the query's own filter holds alike.
+    pub constants: Vec<(String, String)>,
 }
 
 /// An equi-join that lets `reduce` be cut down to the keys `by` holds.
@@ -421,6 +425,8 @@ struct Scan {
     filters: Vec<String>,
     rows: f64,
     existence_only: bool,
+    /// See [`RelationUse::constants`], by column.
+    constants: BTreeMap<usize, String>,
 }
 
 struct Walk<'a> {
@@ -462,6 +468,16 @@ impl Walk<'_> {
                 (Vec::new(), input.statistics.rows)
             };
             let existence_only = scans.iter().all(|s| s.existence_only);
+            // Pushed filters only hold when every scan pushed the same ones.
+            let constants = match same_filters {
+                true => scans[0]
+                    .constants
+                    .iter()
+                    .filter(|(i, value)| scans.iter().all(|s| s.constants.get(i) == Some(value)))
+                    .map(|(i, value)| (input.schema.field(*i).name().clone(), value.clone()))
+                    .collect(),
+                false => Vec::new(),
+            };
             if existence_only {
                 let combinations: f64 = columns
                     .iter()
@@ -484,6 +500,7 @@ impl Walk<'_> {
                     row_bytes: columns.iter().map(|i| width_of(input, *i)).sum::<f64>().max(1.0),
                     scans: scans.len(),
                     existence_only,
+                    constants,
                 },
             );
         }
@@ -687,6 +704,7 @@ impl Walk<'_> {
         let mut all_selectivity = 1.0;
         let mut moved_selectivity = 1.0;
         let mut filters = Vec::new();
+        let mut constants = BTreeMap::new();
         // Columns the filters hold to a few values: at most that many distinct values are left.
         let mut pins: HashMap<usize, f64> = HashMap::new();
         if let Ok(table_schema) = &table_schema {
@@ -713,6 +731,9 @@ impl Walk<'_> {
                 if let Some(sql) = render_filter(f, &real) {
                     moved_selectivity *= s;
                     filters.push(sql);
+                    if let Some((i, value)) = constant_of(f, table_schema) {
+                        constants.insert(i, value);
+                    }
                 }
             }
         }
@@ -720,6 +741,24 @@ impl Walk<'_> {
             .projection
             .clone()
             .unwrap_or_else(|| (0..input.schema.fields().len()).collect());
+        // A constant column is one that its filter alone reads: not the query above the scan,
+        // not another filter.
+        let column_index = |c: &datafusion_common::Column| {
+            input
+                .schema
+                .fields()
+                .iter()
+                .position(|x| x.name().eq_ignore_ascii_case(&c.name))
+        };
+        constants.retain(|i, _| {
+            !projection.contains(i)
+                && scan
+                    .filters
+                    .iter()
+                    .filter(|f| f.column_refs().into_iter().any(|c| column_index(c) == Some(*i)))
+                    .count()
+                    == 1
+        });
         // The query re-applies every filter on the side it runs, so the columns the filters
         // read move too, even when nothing above the scan reads them.
         let mut moved: BTreeSet<usize> = projection.iter().copied().collect();
@@ -740,6 +779,7 @@ impl Walk<'_> {
             filters,
             rows: stats.rows * moved_selectivity,
             existence_only: self.existence,
+            constants,
         });
         let rows = stats.rows * all_selectivity;
         // Distinct values left after keeping a fraction s of the rows: each value survives
@@ -1083,6 +1123,45 @@ fn pinned(predicate: &Expr, schema: &DFSchema) -> Vec<(usize, f64)> {
         }) if list.iter().all(literal) => index(expr).map(|i| (i, list.len() as f64)).into_iter().collect(),
         _ => Vec::new(),
     }
+}
+
+/// The column `predicate` holds to one value (`c = v`), or to a few (`c IN (v, …)`), with a
+/// value it holds to as DuckDB SQL; only for types whose equal values are identical (no
+/// floating point, whose `-0.0 = 0.0`), and a value of the column's own type. (A collation
+/// that makes equal strings differ is no matter: the constant stands in only where the filter
+/// alone reads the column, and the filter holds on it.)
+fn constant_of(predicate: &Expr, schema: &DFSchema) -> Option<(usize, String)> {
+    let (column, value) = match predicate {
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::Eq,
+            right,
+        }) => match (left.as_ref(), right.as_ref()) {
+            (Expr::Column(c), Expr::Literal(v, _)) | (Expr::Literal(v, _), Expr::Column(c)) => (c, v),
+            _ => return None,
+        },
+        Expr::InList(InList {
+            expr,
+            list,
+            negated: false,
+        }) => match (expr.as_ref(), list.first()) {
+            (Expr::Column(c), Some(Expr::Literal(v, _))) => (c, v),
+            _ => return None,
+        },
+        _ => return None,
+    };
+    let i = schema.index_of_column(column).ok()?;
+    let column_type = schema.field(i).data_type();
+    let identical = column_type.is_integer()
+        || matches!(
+            column_type,
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Date32 | DataType::Boolean
+        )
+        || matches!(column_type, DataType::Decimal128(..));
+    if !identical || value.is_null() || value.data_type() != *column_type {
+        return None;
+    }
+    Some((i, crate::render::literal(value)?))
 }
 
 /// A literal as a number comparable with `stats()` ranges (dates as days).

@@ -129,7 +129,8 @@ fn constant(expr: &Expr) -> bool {
     }
 }
 
-fn literal(v: &ScalarValue) -> Option<String> {
+/// A literal as DuckDB SQL of the same type, for the plain types only.
+pub(crate) fn literal(v: &ScalarValue) -> Option<String> {
     if v.is_null() {
         return Some("NULL".into());
     }

@@ -181,6 +181,7 @@ impl Knowledge {
                     row_bytes: keep.iter().map(|i| width(*i)).sum::<f64>().max(1.0),
                     scans: 1,
                     existence_only: false,
+                    constants: Vec::new(),
                 },
             );
         }
@@ -359,6 +360,38 @@ fn select(source: &str, u: &RelationUse, extra: Option<String>) -> String {
     sql
 }
 
+/// What of `u` a bridge from `side` to `run_on` moves, and the constant columns it leaves
+/// behind: only uploads leave any, since the query that reads them then runs on the duckling,
+/// whose SQL the client need not check (the local DuckDB runs only what it can check); and
+/// only while a column still moves.
+fn leaving_constants(u: &RelationUse, side: Side, run_on: Side) -> (RelationUse, &[(String, String)]) {
+    let left = |c: &String| u.constants.iter().any(|(k, _)| k == c);
+    if side != Side::Local || run_on != Side::Remote || u.columns.iter().all(left) {
+        return (u.clone(), &[]);
+    }
+    let mut moved = u.clone();
+    moved.columns.retain(|c| !left(c));
+    (moved, &u.constants)
+}
+
+/// What the query reads for a relation the temporary table `target` holds: the table, or,
+/// when its bridge left `constants` behind, the table with them added back as values, in the
+/// relation's column order (`u.columns`).
+fn read_with(target: &str, u: &RelationUse, constants: &[(String, String)]) -> String {
+    if constants.is_empty() {
+        return temp_name(target);
+    }
+    let columns: Vec<String> = u
+        .columns
+        .iter()
+        .map(|c| match constants.iter().find(|(k, _)| k == c) {
+            Some((_, value)) => format!("{value} AS {}", quote_ident(c)),
+            None => quote_ident(c),
+        })
+        .collect();
+    format!("(SELECT {} FROM {})", columns.join(", "), temp_name(target))
+}
+
 /// The name a temporary table of the plan has on either side.
 pub fn temp_name(name: &str) -> String {
     format!("temp.main.{}", quote_ident(name))
@@ -373,16 +406,18 @@ fn emit(relations: &[Relation<'_>], knowledge: &Knowledge, best: Candidate, link
             names.insert(r.name.to_string(), r.source.to_string());
             continue;
         };
-        let Some(u) = knowledge.uses.get(r.name) else {
+        let Some(full) = knowledge.uses.get(r.name) else {
             names.insert(r.name.to_string(), r.source.to_string());
             continue;
         };
+        let (moved, constants) = leaving_constants(full, r.side, run_on);
+        let u = &moved;
         let extra = match how {
             Move::Shared => {
                 let sql = select(r.source, u, None);
                 // Found unless the request repeats a relation's name: then it moves on its own.
                 if let Some(shared) = bridges.iter().find(|b| b.sql == sql && b.from == r.side as i32) {
-                    names.insert(r.name.to_string(), temp_name(&shared.target));
+                    names.insert(r.name.to_string(), read_with(&shared.target, full, constants));
                     continue;
                 }
                 None
@@ -422,7 +457,7 @@ fn emit(relations: &[Relation<'_>], knowledge: &Knowledge, best: Candidate, link
             estimated_rows: *rows,
             estimated_bytes: bytes - key_bytes,
         });
-        names.insert(r.name.to_string(), temp_name(r.name));
+        names.insert(r.name.to_string(), read_with(r.name, full, constants));
     }
     let strategy = strategy_label(run_on, &best, knowledge);
     let estimated_seconds = link.map_or(0.0, |l| best.cost(Some(l)));
@@ -585,5 +620,111 @@ fn render_tree(
     let _ = writeln!(out, "{}{line} ({}){note}", "  ".repeat(depth), side_letter(side));
     for input in plan.inputs() {
         render_tree(input, depth + 1, relations, best, out, readable);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::datatypes::{DataType, Field, Schema};
+    use pond_proto::dual::{ColumnStatistics, PlanRequest, Relation};
+
+    use super::*;
+    use crate::statistics::encode_schema;
+
+    fn relation(name: &str, side: Side, source: &str, rows: f64, columns: &[(&str, DataType)]) -> Relation {
+        let fields: Vec<Field> = columns.iter().map(|(c, t)| Field::new(*c, t.clone(), true)).collect();
+        Relation {
+            name: name.into(),
+            side: side as i32,
+            source: source.into(),
+            statistics: Some(TableStatistics {
+                rows,
+                arrow_schema: encode_schema(&Schema::new(fields)),
+                columns: columns
+                    .iter()
+                    .map(|(c, _)| ColumnStatistics {
+                        name: c.to_string(),
+                        avg_bytes: 8.0,
+                        distinct: 100.0,
+                        ..Default::default()
+                    })
+                    .collect(),
+            }),
+        }
+    }
+
+    /// The plan of `filter` over local customers joined with cloud orders, run as `run` says.
+    fn planned(select: &str, filter: &str, run: &str) -> Plan {
+        let sql = format!(
+            "SELECT {select}, count(*) FROM __pond_ref_000 c JOIN __pond_ref_001 o ON o.customer_id = c.id \
+             WHERE {filter} GROUP BY ALL"
+        );
+        let customers = [
+            ("id", DataType::Int64),
+            ("region", DataType::Utf8),
+            ("segment", DataType::Utf8),
+            ("tier", DataType::Int64),
+            ("score", DataType::Float64),
+        ];
+        let request = PlanRequest {
+            sql,
+            relations: vec![
+                relation("__pond_ref_000", Side::Local, "customers", 100_000.0, &customers),
+                relation(
+                    "__pond_ref_001",
+                    Side::Remote,
+                    "my_db.main.orders",
+                    10_000_000.0,
+                    &[("customer_id", DataType::Int64), ("amount", DataType::Int64)],
+                ),
+            ],
+            run: run.into(),
+            ..Default::default()
+        };
+        crate::plan(&request)
+    }
+
+    fn upload(plan: &Plan) -> &Bridge {
+        plan.bridges
+            .iter()
+            .find(|b| b.target == "__pond_ref_000")
+            .expect("customers move")
+    }
+
+    #[test]
+    fn an_upload_leaves_behind_columns_only_a_filter_holds_to_a_value() {
+        let plan = planned("c.region", "c.segment = 'segment-7' AND c.tier IN (3, 4)", "remote");
+        let bridge = upload(&plan);
+        let (columns, filters) = bridge.sql.split_once(" WHERE ").unwrap();
+        assert_eq!(columns, "SELECT \"id\", \"region\" FROM customers", "{}", bridge.sql);
+        assert!(
+            filters.contains("\"segment\" = 'segment-7'") && filters.contains("\"tier\" IN (3::BIGINT, 4::BIGINT)")
+        );
+        assert_eq!(
+            plan.names["__pond_ref_000"],
+            "(SELECT \"id\", \"region\", 'segment-7' AS \"segment\", 3::BIGINT AS \"tier\" FROM temp.main.\"__pond_ref_000\")"
+        );
+    }
+
+    #[test]
+    fn columns_the_query_reads_otherwise_cross_as_they_are() {
+        let moved = |plan: &Plan| upload(plan).sql.split_once(" WHERE ").unwrap().0.to_string();
+        // Returned by the query.
+        let plan = planned("c.segment", "c.segment = 'segment-7'", "remote");
+        assert!(moved(&plan).contains("\"segment\""), "{}", moved(&plan));
+        assert_eq!(plan.names["__pond_ref_000"], temp_name("__pond_ref_000"));
+        // Read by a second filter, whose answer on a stand-in value could differ.
+        let plan = planned(
+            "c.region",
+            "c.segment = 'segment-7' AND c.segment LIKE 'seg%'",
+            "remote",
+        );
+        assert!(moved(&plan).contains("\"segment\""), "{}", moved(&plan));
+        // Floating point: -0.0 = 0.0, yet they print apart.
+        let plan = planned("c.region", "c.score = 1.5", "remote");
+        assert!(moved(&plan).contains("\"score\""), "{}", moved(&plan));
+        // Run locally, customers do not move; what the final query reads stays the table.
+        let plan = planned("c.region", "c.segment = 'segment-7'", "local");
+        assert_eq!(plan.names["__pond_ref_000"], "customers");
     }
 }

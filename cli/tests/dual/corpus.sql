@@ -1848,3 +1848,33 @@ WHERE o.customer_id = c.id AND c.region = r.code AND r.tax_rate > 0.06
   AND t.month = date_trunc('month', o.ordered_at) AND t.region = 'EU'
 GROUP BY r.label, t.month
 ORDER BY r.label, t.month;
+
+-- name: constants_left_behind_by_an_upload_of_pinned_columns
+-- The filters hold region to two values and vip to one, and nothing else reads
+-- them: an upload of customers may leave them behind and the query read them back as values.
+SELECT c.name, count(*) AS orders, sum(o.amount) AS total
+FROM customers c JOIN cloud.orders o ON o.customer_id = c.id
+WHERE c.region IN ('EU', 'NA') AND c.vip = false
+GROUP BY c.name
+ORDER BY c.name;
+
+-- name: a_date_constant_left_behind
+SELECT o.status, count(*) AS orders
+FROM customers c JOIN cloud.orders o ON o.customer_id = c.id
+WHERE c.signup = DATE '2022-01-03'
+GROUP BY ALL
+ORDER BY ALL;
+
+-- name: constants_not_left_where_the_query_reads_them
+-- credit is returned, and its filter is one side of an OR: it crosses as it is.
+SELECT c.id, c.credit, count(o.id) AS orders
+FROM customers c LEFT JOIN cloud.orders o ON o.customer_id = c.id
+WHERE c.credit = 12.34 OR c.id < 40
+GROUP BY c.id, c.credit
+HAVING count(o.id) >= 0
+ORDER BY c.id;
+
+-- name: constant_and_like_on_one_column
+SELECT count(*) AS orders
+FROM customers c JOIN cloud.orders o ON o.customer_id = c.id
+WHERE c.region = 'EU' AND c.region LIKE 'E%' AND o.status = 'shipped';

@@ -452,7 +452,10 @@ impl DualSession {
                 .bridges
                 .iter()
                 .any(|b| *replacement == pond_planner::temp_name(&b.target) && source_of(&b.target) == Some(source));
-            if replacement != source && *replacement != pond_planner::temp_name(name) && !shared {
+            // The final query of a plan run remotely runs only on the duckling (an upload's
+            // constant columns are added back there, see `pond_planner`).
+            let remote_run = plan.run_on == Side::Remote as i32;
+            if !remote_run && replacement != source && *replacement != pond_planner::temp_name(name) && !shared {
                 return Err(refuse(format!("{name} read as {replacement}")));
             }
         }
@@ -623,12 +626,12 @@ impl DualSession {
                 "refused a plan from the server: its fragments overlap".into(),
             ));
         }
-        // A bridge that went inline is read from its literals (only remote SQL reads it).
+        // A bridge that went inline is read from its literals (only remote SQL reads it), also
+        // where the query reads its table with constant columns added back.
         let named = |name: &str| -> String {
-            inlined
-                .iter()
-                .find(|(table, _)| table == name)
-                .map_or_else(|| name.to_string(), |(_, rows)| rows.clone())
+            inlined.iter().fold(name.to_string(), |text, (table, rows)| {
+                values::replace_name(&text, table, rows)
+            })
         };
         let mut edits: Vec<((usize, usize), String)> = rels
             .iter()

@@ -1831,7 +1831,8 @@ async fn framed_transfers_send_what_repeats_across_messages_once() {
 
 /// An ingest is all or nothing in the caller's transaction too: one whose source fails aborts
 /// that transaction, as a failing statement does in DuckDB, so committing it keeps neither the
-/// ingest's rows nor what the transaction did before. And an ingest whose stream ends after
+/// ingest's rows nor what the transaction did before; one refused before it wrote leaves the
+/// transaction to go on. And an ingest whose stream ends after
 /// `--query-timeout` is answered with the timeout and keeps nothing, however late its end.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_or_timed_out_ingest_keeps_nothing() {
@@ -1850,8 +1851,21 @@ async fn a_failed_or_timed_out_ingest_keeps_nothing() {
             .unwrap();
         assert_eq!(ingested, 5000, "{mode:?}");
 
+        // Refused before it writes (no such schema): the transaction goes on, as in DuckDB.
         client.execute("BEGIN TRANSACTION").await.unwrap();
         client.execute("INSERT INTO kept VALUES (1)").await.unwrap();
+        let nowhere = pond_client::IngestTarget {
+            schema: Some("no_such_schema".into()),
+            ..pond_client::IngestTarget::table("nowhere")
+        };
+        let source = futures::stream::iter(rows.clone().into_iter().map(Ok));
+        client.ingest_stream(nowhere, source).await.unwrap_err();
+        client.execute("COMMIT").await.unwrap();
+        let kept = client.query("SELECT count(*) FROM kept").await.unwrap();
+        assert_eq!(i64_at(&kept, 0), [1], "{mode:?}");
+
+        client.execute("BEGIN TRANSACTION").await.unwrap();
+        client.execute("INSERT INTO kept VALUES (2)").await.unwrap();
         let failing = futures::stream::iter(
             rows.clone()
                 .into_iter()
@@ -1866,7 +1880,7 @@ async fn a_failed_or_timed_out_ingest_keeps_nothing() {
         let _ = client.execute("COMMIT").await;
         assert_eq!(tables_named(&mut client, "half").await, 0, "{mode:?}");
         let kept = client.query("SELECT count(*) FROM kept").await.unwrap();
-        assert_eq!(i64_at(&kept, 0), [0], "{mode:?}");
+        assert_eq!(i64_at(&kept, 0), [1], "{mode:?}");
 
         // The stream's end comes 2.5 s after its rows: after the timeout's answer (at most
         // twice the timeout), so a commit at the end would land after the caller was told.

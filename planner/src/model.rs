@@ -151,7 +151,14 @@ pub(crate) fn model(sql: &str, relations: &[RelationInput<'_>]) -> Result<QueryM
         existence_allowed: !has_set_operation(sql),
     };
     let result = walk.estimate(&plan);
-    let uses = walk.uses();
+    let mut uses = walk.uses();
+    // The walk does not look inside expressions that hold a subquery, so the scans may not list
+    // every column the query reads (`(SELECT sum(c.tier))`): no column is left behind then.
+    if has_subquery_expressions(&plan) {
+        for u in uses.values_mut() {
+            u.constants.clear();
+        }
+    }
     let mut semi_joins = walk.semi_joins;
     // A relation scanned twice may be needed whole by its other scan.
     semi_joins.retain(|s| uses.get(&s.reduce).is_some_and(|u| u.scans == 1));
@@ -186,6 +193,29 @@ fn has_outer_references(plan: &LogicalPlan) -> bool {
     let _ = plan.apply_with_subqueries(|node| {
         node.apply_expressions(|e| {
             found |= e.exists(|x| Ok(matches!(x, Expr::OuterReferenceColumn(..))))?;
+            Ok(TreeNodeRecursion::Continue)
+        })?;
+        Ok(if found {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
+        })
+    });
+    found
+}
+
+/// Whether any expression of the plan holds a subquery (scalar, `EXISTS`, `IN`).
+fn has_subquery_expressions(plan: &LogicalPlan) -> bool {
+    use datafusion_common::tree_node::{TreeNode, TreeNodeRecursion};
+    let mut found = false;
+    let _ = plan.apply_with_subqueries(|node| {
+        node.apply_expressions(|e| {
+            found |= e.exists(|x| {
+                Ok(matches!(
+                    x,
+                    Expr::ScalarSubquery(_) | Expr::Exists(_) | Expr::InSubquery(_) | Expr::SetComparison(..)
+                ))
+            })?;
             Ok(TreeNodeRecursion::Continue)
         })?;
         Ok(if found {

@@ -667,7 +667,6 @@ mod tests {
             ("score", DataType::Float64),
         ];
         let request = PlanRequest {
-            sql,
             relations: vec![
                 relation("__pond_ref_000", Side::Local, "customers", 100_000.0, &customers),
                 relation(
@@ -679,6 +678,13 @@ mod tests {
                 ),
             ],
             run: run.into(),
+            // As the client names them from DuckDB's parse of the text.
+            column_names: ["id", "region", "segment", "tier", "score", "customer_id"]
+                .into_iter()
+                .filter(|c| sql.contains(&format!(".{c}")))
+                .map(String::from)
+                .collect(),
+            sql,
             ..Default::default()
         };
         crate::plan(&request)
@@ -708,7 +714,11 @@ mod tests {
 
     #[test]
     fn columns_the_query_reads_otherwise_cross_as_they_are() {
-        let moved = |plan: &Plan| upload(plan).sql.split_once(" WHERE ").unwrap().0.to_string();
+        let moved = |plan: &Plan| {
+            let sql = &upload(plan).sql;
+            sql.split_once(" WHERE ")
+                .map_or(sql.clone(), |(columns, _)| columns.to_string())
+        };
         // Returned by the query.
         let plan = planned("c.segment", "c.segment = 'segment-7'", "remote");
         assert!(moved(&plan).contains("\"segment\""), "{}", moved(&plan));
@@ -723,6 +733,13 @@ mod tests {
         // Floating point: -0.0 = 0.0, yet they print apart.
         let plan = planned("c.region", "c.score = 1.5", "remote");
         assert!(moved(&plan).contains("\"score\""), "{}", moved(&plan));
+        // A subquery expression reads the relation around it, which the scans need not list.
+        let plan = planned(
+            "c.region, (SELECT max(o2.amount) FROM __pond_ref_001 o2 WHERE o2.amount > c.tier) AS m",
+            "c.tier IN (3, 4)",
+            "remote",
+        );
+        assert!(moved(&plan).contains("\"tier\""), "{}", moved(&plan));
         // Run locally, customers do not move; what the final query reads stays the table.
         let plan = planned("c.region", "c.segment = 'segment-7'", "local");
         assert_eq!(plan.names["__pond_ref_000"], "customers");

@@ -104,6 +104,11 @@ async fn run_on_connection<T: Send + 'static>(
     // gate then never starts (an interrupt only reaches a statement that runs).
     let abandoned = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let gave_up = Arc::clone(&abandoned);
+    // Set when the statement starts: from then on the caller waits for its real outcome (an
+    // interrupt cannot stop a commit). Stored before `gave_up` is read, and `abandoned` before
+    // `started` is: either the timeout sees the start, or the statement sees the timeout.
+    let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let starting = Arc::clone(&started);
     let work = blocking(move || {
         // Held until DuckDB is done, even when the caller stopped waiting earlier.
         let _permit = permit;
@@ -112,6 +117,7 @@ async fn run_on_connection<T: Send + 'static>(
             let _duckdb = duckdb_span().entered();
             s.started(&op, conn.interrupt_handle())?;
             let run = || {
+                starting.store(true, std::sync::atomic::Ordering::SeqCst);
                 if gave_up.load(std::sync::atomic::Ordering::SeqCst) {
                     return Err(CoordinatorError::Cancelled(
                         "the statement timed out before it started".into(),
@@ -139,11 +145,16 @@ async fn run_on_connection<T: Send + 'static>(
                     // (a write that committed) before the interrupt landed is not an error.
                     abandoned.store(true, std::sync::atomic::Ordering::SeqCst);
                     session.cancel(&guard.op);
-                    match tokio::time::timeout(limit, &mut work).await {
+                    let outcome = if started.load(std::sync::atomic::Ordering::SeqCst) {
+                        Ok(work.await)
+                    } else {
+                        tokio::time::timeout(limit, &mut work).await
+                    };
+                    match outcome {
                         Ok(Err(e)) if is_interrupted(&e) => Err(timed_out(limit)),
                         Ok(other) => other,
-                        // Still not done (waiting for a connection a stream holds): it will
-                        // not start, and the guard interrupts it if it runs.
+                        // Still not started (waiting for a connection a stream holds): it
+                        // will not start, and the guard interrupts it if it runs.
                         Err(_) => Err(timed_out(limit)),
                     }
                 }

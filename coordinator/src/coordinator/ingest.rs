@@ -6,9 +6,9 @@
 //!   stream that stops without its explicit end ([`IngestChunk::End`]) rolls back. In the
 //!   caller's transaction, an ingest that fails after it began to write aborts that
 //!   transaction, as a failing statement does in DuckDB: nothing of it can be committed.
-//! - An ingest that outlives `--query-timeout` never commits: the caller was told it timed out.
-//!   Its deadline starts before the statement's own clock, so whatever the deadline lets
-//!   commit finishes while the caller still waits for the real outcome.
+//! - An ingest whose end comes after `--query-timeout` rolls back, and one that ends in time
+//!   is answered with what its commit did: a statement that started is waited for after its
+//!   interrupt (`connection.rs`), however long its commit takes.
 //! - A read-only token cannot ingest; a named database must be one of the caller's.
 
 use std::sync::Arc;
@@ -156,14 +156,18 @@ fn ingest_on(
     let in_callers_transaction = target.transaction.is_some() || session.in_transaction();
     let mut total = 0i64;
     run_in_transaction(conn, in_callers_transaction, || {
+        // Whether the ingest changed anything yet: a failure before (a schema that does not
+        // exist, say) leaves the caller's transaction as DuckDB would, usable.
+        let mut began = false;
         let written = (|| -> Result<i64> {
-            make_room(conn, target, exists, &catalog, &schema_name, &columns)?;
+            make_room(conn, target, exists, &catalog, &schema_name, &columns, &mut began)?;
             let mut appender = conn.appender(&catalog, &schema_name, &target.table)?;
+            began = true;
             let appended = append_until_end(&mut appender, batches, deadline)?;
             appender.flush()?;
             Ok(appended)
         })();
-        if written.is_err() && in_callers_transaction {
+        if written.is_err() && in_callers_transaction && began {
             abort_transaction(conn);
         }
         total = written?;
@@ -206,7 +210,7 @@ fn refuse_if_unwanted(target: &IngestTarget, exists: bool) -> Result<()> {
 }
 
 /// Creates, replaces or keeps the target table (of `columns`) as the ingest's modes say, once
-/// [`refuse_if_unwanted`] let it.
+/// [`refuse_if_unwanted`] let it; `began` is set once it changed the catalog.
 fn make_room(
     conn: &Connection,
     target: &IngestTarget,
@@ -214,6 +218,7 @@ fn make_room(
     catalog: &str,
     schema_name: &str,
     columns: &str,
+    began: &mut bool,
 ) -> Result<()> {
     let qualified = format!(
         "{}.{}.{}",
@@ -221,20 +226,23 @@ fn make_room(
         quote_ident(schema_name),
         quote_ident(&target.table)
     );
-    let create = || -> Result<()> {
+    let create = |began: &mut bool| -> Result<()> {
         let sql = match target.temporary {
             true => format!("CREATE TEMPORARY TABLE {} ({columns})", quote_ident(&target.table)),
             false => format!("CREATE TABLE {qualified} ({columns})"),
         };
-        Ok(conn.execute_batch(&sql)?)
+        conn.execute_batch(&sql)?;
+        *began = true;
+        Ok(())
     };
     match (exists, target.if_exists) {
         (true, IfExists::Replace) => {
             conn.execute_batch(&format!("DROP TABLE {qualified}"))?;
-            create()
+            *began = true;
+            create(began)
         }
         (true, _) => Ok(()),
-        (false, _) => create(),
+        (false, _) => create(began),
     }
 }
 

@@ -188,43 +188,35 @@ pub(crate) fn model(sql: &str, relations: &[RelationInput<'_>]) -> Result<QueryM
 /// Whether any expression of the plan, or of its subqueries, reads a column of the query
 /// around it.
 fn has_outer_references(plan: &LogicalPlan) -> bool {
-    use datafusion_common::tree_node::{TreeNode, TreeNodeRecursion};
-    let mut found = false;
-    let _ = plan.apply_with_subqueries(|node| {
-        node.apply_expressions(|e| {
-            found |= e.exists(|x| Ok(matches!(x, Expr::OuterReferenceColumn(..))))?;
-            Ok(TreeNodeRecursion::Continue)
-        })?;
-        Ok(if found {
-            TreeNodeRecursion::Stop
-        } else {
-            TreeNodeRecursion::Continue
-        })
-    });
-    found
+    any_expression(plan, |e| matches!(e, Expr::OuterReferenceColumn(..)))
 }
 
 /// Whether any expression of the plan holds a subquery (scalar, `EXISTS`, `IN`).
 fn has_subquery_expressions(plan: &LogicalPlan) -> bool {
+    any_expression(plan, |e| {
+        matches!(
+            e,
+            Expr::ScalarSubquery(_) | Expr::Exists(_) | Expr::InSubquery(_) | Expr::SetComparison(..)
+        )
+    })
+}
+
+/// Whether `found` holds for any expression, or part of one, of the plan or its subqueries.
+fn any_expression(plan: &LogicalPlan, found: impl Fn(&Expr) -> bool) -> bool {
     use datafusion_common::tree_node::{TreeNode, TreeNodeRecursion};
-    let mut found = false;
+    let mut any = false;
     let _ = plan.apply_with_subqueries(|node| {
         node.apply_expressions(|e| {
-            found |= e.exists(|x| {
-                Ok(matches!(
-                    x,
-                    Expr::ScalarSubquery(_) | Expr::Exists(_) | Expr::InSubquery(_) | Expr::SetComparison(..)
-                ))
-            })?;
+            any |= e.exists(|x| Ok(found(x)))?;
             Ok(TreeNodeRecursion::Continue)
         })?;
-        Ok(if found {
+        Ok(if any {
             TreeNodeRecursion::Stop
         } else {
             TreeNodeRecursion::Continue
         })
     });
-    found
+    any
 }
 
 /// Whether the query has an `INTERSECT` or `EXCEPT` (as a word, anywhere: a false alarm only

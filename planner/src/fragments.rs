@@ -326,28 +326,8 @@ mod tests {
 
     /// A relation of BIGINT columns, each with its distinct count.
     fn relation(name: &str, side: Side, source: &str, rows: f64, columns: &[(&str, f64)]) -> Relation {
-        let fields: Vec<Field> = columns
-            .iter()
-            .map(|(c, _)| Field::new(*c, DataType::Int64, true))
-            .collect();
-        Relation {
-            name: name.into(),
-            side: side as i32,
-            source: source.into(),
-            statistics: Some(TableStatistics {
-                rows,
-                arrow_schema: encode_schema(&Schema::new(fields)),
-                columns: columns
-                    .iter()
-                    .map(|(c, distinct)| ColumnStatistics {
-                        name: c.to_string(),
-                        avg_bytes: 8.0,
-                        distinct: *distinct,
-                        ..Default::default()
-                    })
-                    .collect(),
-            }),
-        }
+        let columns: Vec<(&str, DataType, f64)> = columns.iter().map(|(c, d)| (*c, DataType::Int64, *d)).collect();
+        crate::testing::relation(name, side, source, rows, &columns)
     }
 
     /// The example: each side aggregates where it lives and 1,000 groups cross, where

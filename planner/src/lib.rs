@@ -72,6 +72,8 @@ mod model;
 mod render;
 pub mod statistics;
 mod strategy;
+#[cfg(test)]
+mod testing;
 
 use std::sync::Arc;
 

@@ -763,39 +763,29 @@ impl Walk<'_> {
             .projection
             .clone()
             .unwrap_or_else(|| (0..input.schema.fields().len()).collect());
+        // The columns each filter reads.
+        let read: Vec<BTreeSet<usize>> = scan
+            .filters
+            .iter()
+            .map(|f| {
+                f.column_refs()
+                    .into_iter()
+                    .filter_map(|c| {
+                        input
+                            .schema
+                            .fields()
+                            .iter()
+                            .position(|x| x.name().eq_ignore_ascii_case(&c.name))
+                    })
+                    .collect()
+            })
+            .collect();
         // A constant column is one that its filter alone reads: not the query above the scan,
         // not another filter.
-        let column_index = |c: &datafusion_common::Column| {
-            input
-                .schema
-                .fields()
-                .iter()
-                .position(|x| x.name().eq_ignore_ascii_case(&c.name))
-        };
-        constants.retain(|i, _| {
-            !projection.contains(i)
-                && scan
-                    .filters
-                    .iter()
-                    .filter(|f| f.column_refs().into_iter().any(|c| column_index(c) == Some(*i)))
-                    .count()
-                    == 1
-        });
+        constants.retain(|i, _| !projection.contains(i) && read.iter().filter(|r| r.contains(i)).count() == 1);
         // The query re-applies every filter on the side it runs, so the columns the filters
         // read move too, even when nothing above the scan reads them.
-        let mut moved: BTreeSet<usize> = projection.iter().copied().collect();
-        for f in &scan.filters {
-            for c in f.column_refs() {
-                if let Some(i) = input
-                    .schema
-                    .fields()
-                    .iter()
-                    .position(|x| x.name().eq_ignore_ascii_case(&c.name))
-                {
-                    moved.insert(i);
-                }
-            }
-        }
+        let moved: BTreeSet<usize> = projection.iter().copied().chain(read.into_iter().flatten()).collect();
         self.scans.entry(name).or_default().push(Scan {
             columns: moved,
             filters,

@@ -15,6 +15,7 @@
 //! Scanning each table where it lives costs the same in every plan, so it is left out; what
 //! differs is which side joins and aggregates, and the moved rows it reads again.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
@@ -364,14 +365,14 @@ fn select(source: &str, u: &RelationUse, extra: Option<String>) -> String {
 /// behind: only uploads leave any, since the query that reads them then runs on the duckling,
 /// whose SQL the client need not check (the local DuckDB runs only what it can check); and
 /// only while a column still moves.
-fn leaving_constants(u: &RelationUse, side: Side, run_on: Side) -> (RelationUse, &[(String, String)]) {
+fn leaving_constants(u: &RelationUse, side: Side, run_on: Side) -> (Cow<'_, RelationUse>, &[(String, String)]) {
     let left = |c: &String| u.constants.iter().any(|(k, _)| k == c);
-    if side != Side::Local || run_on != Side::Remote || u.columns.iter().all(left) {
-        return (u.clone(), &[]);
+    if u.constants.is_empty() || side != Side::Local || run_on != Side::Remote || u.columns.iter().all(left) {
+        return (Cow::Borrowed(u), &[]);
     }
     let mut moved = u.clone();
     moved.columns.retain(|c| !left(c));
-    (moved, &u.constants)
+    (Cow::Owned(moved), &u.constants)
 }
 
 /// What the query reads for a relation the temporary table `target` holds: the table, or,
@@ -411,7 +412,7 @@ fn emit(relations: &[Relation<'_>], knowledge: &Knowledge, best: Candidate, link
             continue;
         };
         let (moved, constants) = leaving_constants(full, r.side, run_on);
-        let u = &moved;
+        let u: &RelationUse = &moved;
         let extra = match how {
             Move::Shared => {
                 let sql = select(r.source, u, None);
@@ -625,33 +626,11 @@ fn render_tree(
 
 #[cfg(test)]
 mod tests {
-    use arrow::datatypes::{DataType, Field, Schema};
-    use pond_proto::dual::{ColumnStatistics, PlanRequest, Relation};
+    use arrow::datatypes::DataType;
+    use pond_proto::dual::PlanRequest;
 
     use super::*;
-    use crate::statistics::encode_schema;
-
-    fn relation(name: &str, side: Side, source: &str, rows: f64, columns: &[(&str, DataType)]) -> Relation {
-        let fields: Vec<Field> = columns.iter().map(|(c, t)| Field::new(*c, t.clone(), true)).collect();
-        Relation {
-            name: name.into(),
-            side: side as i32,
-            source: source.into(),
-            statistics: Some(TableStatistics {
-                rows,
-                arrow_schema: encode_schema(&Schema::new(fields)),
-                columns: columns
-                    .iter()
-                    .map(|(c, _)| ColumnStatistics {
-                        name: c.to_string(),
-                        avg_bytes: 8.0,
-                        distinct: 100.0,
-                        ..Default::default()
-                    })
-                    .collect(),
-            }),
-        }
-    }
+    use crate::testing::relation;
 
     /// The plan of `filter` over local customers joined with cloud orders, run as `run` says.
     fn planned(select: &str, filter: &str, run: &str) -> Plan {
@@ -660,11 +639,11 @@ mod tests {
              WHERE {filter} GROUP BY ALL"
         );
         let customers = [
-            ("id", DataType::Int64),
-            ("region", DataType::Utf8),
-            ("segment", DataType::Utf8),
-            ("tier", DataType::Int64),
-            ("score", DataType::Float64),
+            ("id", DataType::Int64, 100.0),
+            ("region", DataType::Utf8, 100.0),
+            ("segment", DataType::Utf8, 100.0),
+            ("tier", DataType::Int64, 100.0),
+            ("score", DataType::Float64, 100.0),
         ];
         let request = PlanRequest {
             relations: vec![
@@ -674,7 +653,10 @@ mod tests {
                     Side::Remote,
                     "my_db.main.orders",
                     10_000_000.0,
-                    &[("customer_id", DataType::Int64), ("amount", DataType::Int64)],
+                    &[
+                        ("customer_id", DataType::Int64, 100.0),
+                        ("amount", DataType::Int64, 100.0),
+                    ],
                 ),
             ],
             run: run.into(),

@@ -10,6 +10,8 @@
 //!   that same gate before it is acknowledged ([`Duckling::writing`]), so a sync never reads
 //!   a file DuckDB is writing.
 //! - Snapshot attachments (time travel) are private read-only copies that never change.
+//! - Every ATTACH and every change of the instance's threads runs on the host connection,
+//!   under its lock ([`Duckling::set_threads`] says why).
 //! - An idle connection ([`Duckling::give_back`]) holds nothing of the session that used it:
 //!   only plain reads ran on it, at its database, with no setting changed. Detaching a
 //!   database drops the idle connections at it.
@@ -293,10 +295,14 @@ impl Duckling {
 
     /// Sets the instance's DuckDB threads (the host's own setting; no user statement may).
     pub fn set_threads(&self, count: usize) -> Result<(), DucklingError> {
-        // A connection of its own: the host's lock is not held while DuckDB joins workers.
+        // On the host connection, under its lock, which every ATTACH runs under too. DuckDB
+        // replays an attached file's log with a query of its own, on whichever thread runs the
+        // ATTACH (at times a worker), and that query's end waits for the scheduler's thread
+        // lock; a thread change holds that lock while it joins the workers, so one beside an
+        // ATTACH could wait forever for the worker that waits for it.
         Ok(self
-            .db
-            .connect()?
+            .host
+            .lock()
             .execute_batch(&format!("SET GLOBAL threads = {count}"))?)
     }
 
@@ -1351,6 +1357,55 @@ mod tests {
         assert!(set.is_ok(), "setting one thread waited for the long query");
         assert!(still_running);
         set.unwrap().unwrap();
+    }
+
+    #[test]
+    fn a_thread_change_beside_an_attach_that_replays_a_log_completes() {
+        // DuckDB replays an attached file's log with a query of its own, on whichever thread
+        // runs the ATTACH (at times a worker); that query's end waits for the scheduler's
+        // thread lock, which a thread change holds while it joins the workers. Seen hung in CI.
+        let (dir, d) = duckling();
+        let adapting = Duckling::open(&config_beside(&d, &dir, "u6", 4, true)).unwrap();
+        adapting.attach("my_db", "db-6").unwrap();
+        let conn = adapting.connect("my_db").unwrap();
+        let commit = |sql: &str| adapting.writing(|| conn.execute_batch(sql), || true).unwrap().unwrap();
+        commit("CREATE TABLE t AS SELECT range AS i FROM range(100000)");
+        commit("CHECKPOINT");
+        // A small commit stays in the log: the snapshot's copy has one to replay.
+        commit("INSERT INTO t VALUES (-1)");
+        let seq = block_on(adapting.storage().latest_seq("db-6")).unwrap().unwrap();
+
+        // Each side keeps going for a while: the ATTACH must land on a worker that a change
+        // is joining, which took from a few to many hundred attachments in trials.
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let setter = Arc::clone(&adapting);
+        let setting_done = done_tx.clone();
+        std::thread::spawn(move || {
+            let mut wide = false;
+            let mut outcome = Ok(());
+            while outcome.is_ok() && std::time::Instant::now() < until {
+                wide = !wide;
+                outcome = setter.set_threads(if wide { 4 } else { 1 });
+            }
+            setting_done.send(outcome.map(|()| "set")).unwrap();
+        });
+        let attacher = Arc::clone(&adapting);
+        std::thread::spawn(move || {
+            let mut outcome = Ok(());
+            while outcome.is_ok() && std::time::Instant::now() < until {
+                outcome = attacher.attach_snapshot("past", "db-6", seq, false).and_then(|()| {
+                    assert_eq!(count(&attacher, "past", "SELECT count(*) FROM t"), 100001);
+                    attacher.detach("past")
+                });
+            }
+            done_tx.send(outcome.map(|()| "attached")).unwrap();
+        });
+        for _ in 0..2 {
+            let done = done_rx.recv_timeout(std::time::Duration::from_secs(60));
+            assert!(done.is_ok(), "a thread change and an ATTACH deadlocked");
+            done.unwrap().unwrap();
+        }
     }
 
     #[test]

@@ -19,7 +19,9 @@
 //! DuckDB applies a new thread count at the end of the instance's next statement, which
 //! joins the workers it stops; instances schedule work in parts
 //! (`scheduler_process_partial`, see [`crate::sandbox::open_options`]), so that join waits
-//! for a few chunks, never for a long scan.
+//! for a few chunks, never for a long scan. A change never runs beside an ATTACH: DuckDB
+//! replays an attached file's log with a query whose end needs the lock the join holds, at
+//! times on a worker the join waits for ([`Duckling::set_threads`]).
 //!
 //! Invariants: [`Contention`] decides from samples alone (no clock, no I/O), so its
 //! hysteresis is unit-tested; a duckling registered while narrowed starts narrowed; a change

@@ -1308,6 +1308,40 @@ async fn dual_execution_explains_moves_and_copies_databases() {
     );
     assert!(text.contains("__pond_frag_"), "{text}");
 
+    // A union of both sides: each branch aggregates where its data lives and only the groups
+    // cross, not a thousand customers' ids nor 200,000 orders. The cloud's branch names no
+    // column; the union pairs its columns by position, so it is read under names of Pond's own.
+    let union = "SELECT 'local' AS src, CAST(id % 2 AS VARCHAR) AS k, count(*) AS n FROM customers GROUP BY id % 2 \
+                 UNION ALL SELECT 'cloud', CAST(customer % 3 AS VARCHAR), count(*) FROM my_db.orders GROUP BY customer % 3 \
+                 ORDER BY src, k";
+    let branches = session.run(union).await.unwrap();
+    assert_eq!(
+        rows_as_text(&branches.batches),
+        vec![
+            "cloud | 0 | 66800",
+            "cloud | 1 | 66600",
+            "cloud | 2 | 66600",
+            "local | 0 | 500",
+            "local | 1 | 500"
+        ]
+    );
+    session.set_split_subqueries(false);
+    let whole = session.run(union).await.unwrap();
+    session.set_split_subqueries(true);
+    assert_eq!(rows_as_text(&whole.batches), rows_as_text(&branches.batches));
+    let data = |o: &pond_client::Outcome| o.bytes_moved - o.planning_bytes;
+    assert!(
+        data(&branches) * 4 < data(&whole),
+        "split {} bytes, whole {}",
+        data(&branches),
+        data(&whole)
+    );
+    let text = strings_at(&session.run(&format!("EXPLAIN {union}")).await.unwrap().batches, 0).join("\n");
+    assert!(
+        text.contains("Fragment 1 (") && text.contains("AS __pond_branch(__pond_c0, __pond_c1, __pond_c2)"),
+        "{text}"
+    );
+
     // In a comma join, the cloud's two relations join in the cloud, filtered there: five rows
     // cross, not 200,000 orders or a thousand customers.
     cloud

@@ -36,15 +36,22 @@ pub struct FunctionRef {
     pub alias: String,
 }
 
-/// A parenthesized query inside the statement: a derived table, a CTE's body or a subquery
-/// expression.
+/// A query inside the statement: a derived table, a CTE's body or a subquery expression, in
+/// parentheses, or a set operation's branch (`SELECT … UNION ALL SELECT …`), bare.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subquery {
-    /// Byte range in the text, parentheses included.
+    /// Byte range in the text, parentheses included when it has them.
     pub span: (usize, usize),
     /// Whether each output column is a column reference, a plain `*` or aliased: then its name
     /// is the same to DuckDB and to Pond's cost model.
     pub plain_names: bool,
+    /// A set operation's branch, written without parentheses: from its SELECT to the keyword
+    /// that ends it.
+    pub bare: bool,
+    /// For a branch whose output names its set operation ignores (any but the leftmost, when
+    /// branches pair columns by position), how many columns it lists, when it lists them
+    /// without `*`: it may then be read under names of Pond's choosing.
+    pub renameable: Option<usize>,
 }
 
 /// A FROM of base tables crossed by commas or joined by `INNER JOIN … ON`: the relations one
@@ -209,6 +216,14 @@ fn walk(sql: &Lexed<'_>, v: &Value, shape: &mut QueryShape) -> Result<(), Analyz
             if map.get("type").and_then(Value::as_str) == Some("SELECT_NODE") {
                 shape.flat_joins.extend(flat_join(sql, v));
             }
+            if map.get("type").and_then(Value::as_str) == Some("SET_OPERATION_NODE") {
+                let by_position = text(v, "setop_type") != "UNION_BY_NAME";
+                for (leaf, leftmost) in [(map.get("left"), true), (map.get("right"), false)] {
+                    if let Some(leaf) = leaf.filter(|l| text(l, "type") == "SELECT_NODE") {
+                        shape.subqueries.extend(branch(sql, leaf, by_position && !leftmost));
+                    }
+                }
+            }
             match map.get("type").and_then(Value::as_str) {
                 Some("BASE_TABLE") if map.contains_key("table_name") => {
                     shape.tables.push(table_ref(sql, v)?);
@@ -295,11 +310,71 @@ fn subquery(sql: &Lexed<'_>, query: &Value) -> Option<Subquery> {
                 return Some(Subquery {
                     span: (sql.tokens[at].span.start, sql.tokens[end - 1].span.end),
                     plain_names: plain_names(query.get("node")?),
+                    bare: false,
+                    renameable: None,
                 });
             }
         }
     }
     None
+}
+
+/// Words that end a set operation's bare branch at its depth: the next operation, or the
+/// ORDER BY and LIMIT that apply to the whole set operation.
+const AFTER_BRANCH: &[&str] = &["union", "except", "intersect", "order", "limit", "offset"];
+
+/// The set operation's branch `node` (a SELECT_NODE) as written without parentheses of its
+/// own: from its SELECT to the token before the word, `)`, `;` or end that closes it. `None`
+/// when that span would not hold every located part of it (a parenthesized branch with its
+/// own ORDER BY or LIMIT, FROM-first syntax, a `VALUES` list), or it starts inside parentheses.
+/// `names_ignored`: the set operation pairs this branch's columns by position, not its names.
+fn branch(sql: &Lexed<'_>, node: &Value, names_ignored: bool) -> Option<Subquery> {
+    let (first, last) = locations(node)?;
+    let (first_token, last_token) = (sql.token_containing(first)?, sql.token_containing(last)?);
+    let mut depth = 0usize;
+    let mut start = None;
+    for at in (0..=first_token).rev() {
+        if sql.is_punct(at, ')') {
+            depth += 1;
+        } else if sql.is_punct(at, '(') {
+            depth = depth.checked_sub(1)?;
+        } else if depth == 0 && AFTER_BRANCH.iter().any(|w| sql.is_word(at, w)) {
+            return None;
+        } else if depth == 0 && sql.is_word(at, "select") {
+            start = Some(at);
+            break;
+        }
+    }
+    let start = start?;
+    let mut depth = 0usize;
+    let mut end = sql.tokens.len();
+    for at in start + 1..sql.tokens.len() {
+        if sql.is_punct(at, '(') {
+            depth += 1;
+        } else if sql.is_punct(at, ')') {
+            if depth == 0 {
+                end = at;
+                break;
+            }
+            depth -= 1;
+        } else if depth == 0 && (sql.is_punct(at, ';') || AFTER_BRANCH.iter().any(|w| sql.is_word(at, w))) {
+            end = at;
+            break;
+        }
+    }
+    if end <= last_token {
+        return None;
+    }
+    let listed = node.get("select_list").and_then(Value::as_array);
+    let renameable = listed
+        .filter(|items| names_ignored && items.iter().all(|e| text(e, "class") != "STAR"))
+        .map(Vec::len);
+    Some(Subquery {
+        span: (sql.tokens[start].span.start, sql.tokens[end - 1].span.end),
+        plain_names: plain_names(node),
+        bare: true,
+        renameable,
+    })
 }
 
 /// A column reference's parts, lower-cased.
@@ -792,6 +867,56 @@ mod tests {
                 ("(SELECT max(k) AS m FROM w)", true),
             ]
         );
+    }
+
+    /// A set operation's branches are found bare, each ending where the next operation, the
+    /// whole operation's ORDER BY or LIMIT, or its parenthesis starts; only those whose names
+    /// the operation ignores may be renamed, and only when they list their columns.
+    #[test]
+    fn locates_set_operations_branches() {
+        let branches = |sql: &str| -> Vec<(String, bool, Option<usize>)> {
+            let json = crate::LocalDb::open(None).unwrap().serialize(sql).unwrap();
+            let shape = analyze(sql, &json).unwrap();
+            let mut found: Vec<_> = shape
+                .subqueries
+                .iter()
+                .filter(|s| s.bare)
+                .map(|s| (sql[s.span.0..s.span.1].to_string(), s.plain_names, s.renameable))
+                .collect();
+            found.sort();
+            found
+        };
+        let sql = "SELECT 'l' AS side, region AS k, count(*) AS n FROM customers GROUP BY region \
+                   UNION ALL SELECT 'c', status, count(*) FROM db.orders WHERE (x > 1) GROUP BY ALL \
+                   EXCEPT SELECT * FROM (SELECT 1, 2, 3 UNION BY NAME SELECT a FROM t) \
+                   ORDER BY 1 LIMIT 3";
+        let owned = |s: &str, plain, renameable| (s.to_string(), plain, renameable);
+        assert_eq!(
+            branches(sql),
+            vec![
+                owned(
+                    "SELECT 'c', status, count(*) FROM db.orders WHERE (x > 1) GROUP BY ALL",
+                    false,
+                    Some(3)
+                ),
+                owned(
+                    "SELECT 'l' AS side, region AS k, count(*) AS n FROM customers GROUP BY region",
+                    true,
+                    None
+                ),
+                owned(
+                    "SELECT * FROM (SELECT 1, 2, 3 UNION BY NAME SELECT a FROM t)",
+                    true,
+                    None
+                ),
+                owned("SELECT 1, 2, 3", false, None),
+                owned("SELECT a FROM t", true, None),
+            ]
+        );
+        // A parenthesized branch is found inside its parentheses, unless it has an ORDER BY
+        // or LIMIT of its own; FROM-first syntax is not found.
+        let sql = "(SELECT a FROM t) UNION (SELECT b FROM u ORDER BY b LIMIT 1) UNION ALL FROM v SELECT c";
+        assert_eq!(branches(sql), vec![owned("SELECT a FROM t", true, None)]);
     }
 
     /// A flat join's terms are found with their own parentheses, a BETWEEN's `AND` inside

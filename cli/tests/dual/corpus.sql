@@ -1878,3 +1878,51 @@ ORDER BY c.id;
 SELECT count(*) AS orders
 FROM customers c JOIN cloud.orders o ON o.customer_id = c.id
 WHERE c.region = 'EU' AND c.region LIKE 'E%' AND o.status = 'shipped';
+
+-- name: union_branches_each_aggregated_where_they_live
+-- Each branch reads one side: it may run there and only its groups cross. The cloud's branch
+-- names no column (the union pairs columns by position).
+SELECT 'local' AS src, CAST(id % 4 AS VARCHAR) AS k, count(*) AS n, sum(credit) AS total
+FROM customers GROUP BY id % 4
+UNION ALL
+SELECT 'cloud', status, count(*), sum(amount) FROM cloud.orders WHERE qty > 3 GROUP BY status
+ORDER BY src, k NULLS FIRST;
+
+-- name: intersect_all_of_branches_on_both_sides
+SELECT customer_id % 10 AS k FROM cloud.orders WHERE amount > 900
+INTERSECT ALL
+SELECT id % 10 FROM customers WHERE vip
+ORDER BY k;
+
+-- name: except_all_branch_with_having_and_distinct
+SELECT DISTINCT region FROM customers WHERE region IS NOT NULL
+EXCEPT ALL
+SELECT CASE WHEN customer_id % 2 = 0 THEN 'NA' ELSE 'EU' END FROM cloud.orders
+GROUP BY customer_id HAVING count(*) > 30;
+
+-- name: union_by_name_keeps_branch_names
+SELECT id AS k, name AS label FROM customers WHERE id < 5
+UNION ALL BY NAME
+SELECT code AS label, 99 AS k FROM regions
+UNION ALL BY NAME
+SELECT customer_id AS k, status AS label FROM cloud.orders WHERE id < 4
+ORDER BY k, label;
+
+-- name: union_three_branches_in_a_cte_joined_local
+WITH ids AS (
+    SELECT id AS cid FROM customers WHERE region = 'EU'
+    UNION
+    SELECT customer_id FROM cloud.orders WHERE amount > 998
+    UNION
+    SELECT customer_id FROM cloud.orders WHERE qty IS NULL AND id < 300
+)
+SELECT c.region, count(*) AS n FROM ids JOIN customers c ON c.id = ids.cid
+GROUP BY c.region ORDER BY c.region NULLS FIRST;
+
+-- name: union_branch_with_window_and_parenthesized_limit
+SELECT id, rank() OVER (ORDER BY credit DESC NULLS LAST, id) AS r FROM customers WHERE id < 20
+UNION ALL
+(SELECT customer_id, count(*) FROM cloud.orders WHERE customer_id < 20 GROUP BY customer_id ORDER BY customer_id LIMIT 5)
+UNION ALL
+SELECT customer_id, row_number() OVER (ORDER BY id) FROM cloud.orders WHERE id < 6
+ORDER BY 1, 2;

@@ -27,7 +27,7 @@ use super::user_error::{splice, splice_mapped};
 use super::values;
 use super::{DualSession, Outcome, Venue};
 use crate::ClientError;
-use crate::analyze::{self, QueryShape};
+use crate::analyze::{self, QueryShape, Subquery};
 
 /// What running a dual plan measured, for `EXPLAIN ANALYZE`.
 #[derive(Debug, Default)]
@@ -99,6 +99,15 @@ struct UserFragment {
 
 /// What a subquery fragment's text becomes: a read of its result.
 const READ_RESULT: &str = "(SELECT * FROM {result})";
+/// What a set operation's bare branch becomes once its result is read instead.
+const READ_RESULT_BARE: &str = "SELECT * FROM {result}";
+
+/// A set operation's branch whose names the operation ignores, read under plain names of
+/// Pond's own (its cost model names expressions otherwise than DuckDB does).
+fn by_position(branch: &str, columns: usize) -> String {
+    let names: Vec<String> = (0..columns).map(|i| format!("__pond_c{i}")).collect();
+    format!("SELECT * FROM ({branch}) AS __pond_branch({})", names.join(", "))
+}
 
 /// Where offset `at` of the original text lands once `edits` (none of which contains it) are
 /// spliced in.
@@ -225,7 +234,8 @@ impl DualSession {
             end: shifted(&edits, span.1) as u32,
             text: text.clone(),
         };
-        for (span, side, inner) in self.fragments(text, shape, rels) {
+        for (subquery, side, inner) in self.fragments(text, shape, rels) {
+            let span = subquery.span;
             let name = format!("__pond_frag_{:03}", fragments.len());
             let source_edits = inner
                 .iter()
@@ -233,14 +243,24 @@ impl DualSession {
                 .filter(|r| r.source != text[r.span.0..r.span.1])
                 .map(|r| ((r.span.0 - span.0, r.span.1 - span.0), with_alias(&r.source, &r.alias)))
                 .collect();
-            let user_edits = vec![(span, READ_RESULT.to_string())];
+            let source = splice(&text[span.0..span.1], source_edits);
             let (start, end) = (shifted(&edits, span.0), shifted(&edits, span.1));
+            let (source, query, read) = match (subquery.bare, subquery.renameable) {
+                (false, _) => (source, sql[start + 1..end - 1].to_string(), READ_RESULT),
+                (true, Some(columns)) if !subquery.plain_names => (
+                    format!("({})", by_position(&source, columns)),
+                    by_position(&sql[start..end], columns),
+                    READ_RESULT_BARE,
+                ),
+                (true, _) => (format!("({source})"), sql[start..end].to_string(), READ_RESULT_BARE),
+            };
+            let user_edits = vec![(span, read.to_string())];
             fragments.push(Fragment {
                 name: name.clone(),
                 side: side as i32,
                 relations: inner.iter().map(|i| placeholder(*i)).collect(),
-                source: splice(&text[span.0..span.1], source_edits),
-                sql: sql[start + 1..end - 1].to_string(),
+                source,
+                sql: query,
                 edits: user_edits.iter().map(to_request).collect(),
             });
             user_fragments.push(UserFragment {
@@ -287,20 +307,24 @@ impl DualSession {
         })
     }
 
-    /// The subqueries that may run where their data lives, outermost only: each reads one
-    /// side (and at least one relation), no CTE of the query around it, and names its columns
-    /// plainly; a local one must also bind on its own here. Returns each one's span, side and
-    /// the indexes of the relations inside it.
-    fn fragments(&self, text: &str, shape: &QueryShape, rels: &[Rel]) -> Vec<((usize, usize), Side, Vec<usize>)> {
-        let mut out: Vec<((usize, usize), Side, Vec<usize>)> = Vec::new();
+    /// The subqueries (and set operations' branches) that may run where their data lives,
+    /// outermost only: each reads one side (and at least one relation), no CTE of the query
+    /// around it, and names its columns plainly; a local one must also bind on its own here.
+    /// Returns each one, its side and the indexes of the relations inside it.
+    fn fragments<'q>(&self, text: &str, shape: &'q QueryShape, rels: &[Rel]) -> Vec<(&'q Subquery, Side, Vec<usize>)> {
+        let mut out: Vec<(&Subquery, Side, Vec<usize>)> = Vec::new();
         if !self.split_subqueries {
             return out;
         }
-        let mut candidates: Vec<_> = shape.subqueries.iter().filter(|s| s.plain_names).collect();
+        let mut candidates: Vec<_> = shape
+            .subqueries
+            .iter()
+            .filter(|s| s.plain_names || s.renameable.is_some())
+            .collect();
         // Outermost first, so a subquery inside a chosen one is never chosen too.
         candidates.sort_by_key(|s| (s.span.0, std::cmp::Reverse(s.span.1)));
         for s in candidates {
-            if out.iter().any(|(span, _, _)| inside(s.span, *span)) {
+            if out.iter().any(|(chosen, _, _)| inside(s.span, chosen.span)) {
                 continue;
             }
             let overlaps = |span: (usize, usize)| span.0 < s.span.1 && s.span.0 < span.1;
@@ -318,15 +342,16 @@ impl DualSession {
             if straddles || reads_a_cte || inner.iter().any(|i| rels[*i].side != side) || side == Side::Unspecified {
                 continue;
             }
-            if side == Side::Local
-                && self
-                    .local
-                    .describe(&format!("SELECT * FROM {}", &text[s.span.0..s.span.1]))
-                    .is_err()
-            {
+            let written = &text[s.span.0..s.span.1];
+            let alone = if s.bare {
+                format!("SELECT * FROM ({written})")
+            } else {
+                format!("SELECT * FROM {written}")
+            };
+            if side == Side::Local && self.local.describe(&alone).is_err() {
                 continue;
             }
-            out.push((s.span, side, inner));
+            out.push((s, side, inner));
         }
         out
     }
@@ -491,7 +516,7 @@ impl DualSession {
             let mut allowed_spans: Vec<(usize, usize)> = local_fragments
                 .iter()
                 .flat_map(|f| sql.match_indices(f).map(|(at, f)| (at, at + f.len())))
-                .filter(|span| shape.subqueries.iter().any(|s| s.span == *span))
+                .filter(|span| shape.subqueries.iter().any(|s| !s.bare && s.span == *span))
                 .collect();
             for t in &shape.tables {
                 let written = &sql[t.span.0..t.span.1];

@@ -2,11 +2,14 @@
 //!
 //! The local DuckDB serializes a SELECT to JSON (`json_serialize_sql`); this module walks that
 //! tree for the relations the query reads: base tables (with the byte offset of their name in
-//! the text), table functions (with a `pond_run := …` override, if any) and CTE names. The
+//! the text), table functions (with a `pond_run := …` override, if any), CTE names, and the
+//! parts that may run apart (subqueries, set operations' branches, flat joins). The
 //! dual-execution session then decides each relation's side and rewrites the text by splicing
 //! at those offsets, so the SQL that finally runs is the user's own text, not a re-rendering.
 
 use serde_json::Value;
+
+use pond_duckdb::lexer::TokenKind;
 
 use crate::sql_words::Lexed;
 
@@ -37,21 +40,45 @@ pub struct FunctionRef {
 }
 
 /// A query inside the statement: a derived table, a CTE's body or a subquery expression, in
-/// parentheses, or a set operation's branch (`SELECT … UNION ALL SELECT …`), bare.
+/// parentheses, or a set operation's branch (`SELECT … UNION ALL SELECT …`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subquery {
-    /// Byte range in the text, parentheses included when it has them.
+    /// Byte range in the text: a subquery's with its parentheses, a branch's from its SELECT to
+    /// the word that ends it.
     pub span: (usize, usize),
     /// Whether each output column is a column reference, a plain `*` or aliased: then its name
     /// is the same to DuckDB and to Pond's cost model.
     pub plain_names: bool,
-    /// A set operation's branch, written without parentheses: from its SELECT to the keyword
-    /// that ends it.
-    pub bare: bool,
-    /// For a branch whose output names its set operation ignores (any but the leftmost, when
-    /// branches pair columns by position), how many columns it lists, when it lists them
-    /// without `*`: it may then be read under names of Pond's choosing.
-    pub renameable: Option<usize>,
+    /// A set operation's branch: what reads its result lists its columns again ([`Output`]).
+    pub branch: Option<Branch>,
+}
+
+/// What a set operation's branch outputs, for a query that reads its result in its place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Branch {
+    /// Whether the set operation ignores the branch's names: it pairs columns by position and
+    /// the branch is not its leftmost (whose names the result takes).
+    pub names_ignored: bool,
+    /// Its output columns, in order.
+    pub outputs: Vec<Output>,
+}
+
+/// One output column of a set operation's branch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// A bare literal (`'cloud'`, `42`, `NULL`), the byte range of its one token, and its
+    /// alias. DuckDB types it from the other branches' columns, so a query run apart would type
+    /// it otherwise: what reads the branch's result writes it again instead.
+    Literal {
+        span: (usize, usize),
+        alias: Option<String>,
+    },
+    /// An expression with an alias, named by it.
+    Aliased(String),
+    /// A column reference without an alias, named after its column (the last part as written).
+    Column(String),
+    /// Any other expression without an alias.
+    Unnamed,
 }
 
 /// A FROM of base tables crossed by commas or joined by `INNER JOIN … ON`: the relations one
@@ -310,8 +337,7 @@ fn subquery(sql: &Lexed<'_>, query: &Value) -> Option<Subquery> {
                 return Some(Subquery {
                     span: (sql.tokens[at].span.start, sql.tokens[end - 1].span.end),
                     plain_names: plain_names(query.get("node")?),
-                    bare: false,
-                    renameable: None,
+                    branch: None,
                 });
             }
         }
@@ -319,14 +345,16 @@ fn subquery(sql: &Lexed<'_>, query: &Value) -> Option<Subquery> {
     None
 }
 
-/// Words that end a set operation's bare branch at its depth: the next operation, or the
-/// ORDER BY and LIMIT that apply to the whole set operation.
-const AFTER_BRANCH: &[&str] = &["union", "except", "intersect", "order", "limit", "offset"];
+/// Words that end a set operation's branch at its depth: the next operation, or the ORDER BY,
+/// LIMIT or FETCH that apply to the whole set operation.
+const AFTER_BRANCH: &[&str] = &["union", "except", "intersect", "order", "limit", "offset", "fetch"];
 
-/// The set operation's branch `node` (a SELECT_NODE) as written without parentheses of its
-/// own: from its SELECT to the token before the word, `)`, `;` or end that closes it. `None`
-/// when that span would not hold every located part of it (a parenthesized branch with its
-/// own ORDER BY or LIMIT, FROM-first syntax, a `VALUES` list), or it starts inside parentheses.
+/// The set operation's branch `node` (a SELECT_NODE), found in the text from its SELECT to the
+/// token before the word, `)`, `;` or end that closes it at its depth. `None` when that span
+/// would not hold every located part of it (a parenthesized branch with its own ORDER BY or
+/// LIMIT), when no SELECT comes first at that depth (FROM-first syntax, a `VALUES` list, a
+/// first located token inside parentheses), or when its outputs cannot be listed again (a
+/// `*`, a literal that is not one token).
 /// `names_ignored`: the set operation pairs this branch's columns by position, not its names.
 fn branch(sql: &Lexed<'_>, node: &Value, names_ignored: bool) -> Option<Subquery> {
     let (first, last) = locations(node)?;
@@ -365,16 +393,47 @@ fn branch(sql: &Lexed<'_>, node: &Value, names_ignored: bool) -> Option<Subquery
     if end <= last_token {
         return None;
     }
-    let listed = node.get("select_list").and_then(Value::as_array);
-    let renameable = listed
-        .filter(|items| names_ignored && items.iter().all(|e| text(e, "class") != "STAR"))
-        .map(Vec::len);
+    let outputs = node
+        .get("select_list")
+        .and_then(Value::as_array)?
+        .iter()
+        .map(|e| output(sql, e))
+        .collect::<Option<Vec<_>>>()?;
     Some(Subquery {
         span: (sql.tokens[start].span.start, sql.tokens[end - 1].span.end),
         plain_names: plain_names(node),
-        bare: true,
-        renameable,
+        branch: Some(Branch { names_ignored, outputs }),
     })
+}
+
+/// A branch's output column `e` (an item of its select list); `None` for a `*` or a literal
+/// that is not one string, number or NULL token (`-1` is a constant to DuckDB's parser).
+fn output(sql: &Lexed<'_>, e: &Value) -> Option<Output> {
+    let alias = Some(text(e, "alias")).filter(|a| !a.is_empty());
+    match text(e, "class").as_str() {
+        "STAR" => None,
+        "CONSTANT" => {
+            let at = sql.token_at(location(e)?)?;
+            let token = &sql.tokens[at];
+            let one_token = match &token.kind {
+                TokenKind::String | TokenKind::Number => true,
+                TokenKind::Word(w) => w == "null",
+                _ => false,
+            };
+            one_token.then_some(Output::Literal {
+                span: (token.span.start, token.span.end),
+                alias,
+            })
+        }
+        _ if alias.is_some() => alias.map(Output::Aliased),
+        "COLUMN_REF" => e
+            .get("column_names")
+            .and_then(Value::as_array)
+            .and_then(|n| n.last())
+            .and_then(Value::as_str)
+            .map(|c| Output::Column(c.to_string())),
+        _ => Some(Output::Unnamed),
+    }
 }
 
 /// A column reference's parts, lower-cased.
@@ -869,54 +928,70 @@ mod tests {
         );
     }
 
-    /// A set operation's branches are found bare, each ending where the next operation, the
-    /// whole operation's ORDER BY or LIMIT, or its parenthesis starts; only those whose names
-    /// the operation ignores may be renamed, and only when they list their columns.
+    /// A set operation's branches are found from their SELECT to where the next operation, the
+    /// whole operation's ORDER BY or LIMIT, or its parenthesis starts, with their outputs; those
+    /// whose names the operation ignores are marked so.
     #[test]
-    fn locates_set_operations_branches() {
-        let branches = |sql: &str| -> Vec<(String, bool, Option<usize>)> {
+    fn locates_set_operations_branches_and_their_outputs() {
+        let branches = |sql: &str| -> Vec<(String, bool, Vec<Output>)> {
             let json = crate::LocalDb::open(None).unwrap().serialize(sql).unwrap();
             let shape = analyze(sql, &json).unwrap();
             let mut found: Vec<_> = shape
                 .subqueries
                 .iter()
-                .filter(|s| s.bare)
-                .map(|s| (sql[s.span.0..s.span.1].to_string(), s.plain_names, s.renameable))
+                .filter_map(|s| {
+                    let b = s.branch.as_ref()?;
+                    Some((sql[s.span.0..s.span.1].to_string(), b.names_ignored, b.outputs.clone()))
+                })
                 .collect();
-            found.sort();
+            found.sort_by(|a, b| a.0.cmp(&b.0));
             found
         };
         let sql = "SELECT 'l' AS side, region AS k, count(*) AS n FROM customers GROUP BY region \
-                   UNION ALL SELECT 'c', status, count(*) FROM db.orders WHERE (x > 1) GROUP BY ALL \
-                   EXCEPT SELECT * FROM (SELECT 1, 2, 3 UNION BY NAME SELECT a FROM t) \
-                   ORDER BY 1 LIMIT 3";
-        let owned = |s: &str, plain, renameable| (s.to_string(), plain, renameable);
+                   UNION ALL SELECT 'c', o.status, count(*) FROM db.orders o WHERE (x > 1) GROUP BY ALL \
+                   EXCEPT SELECT NULL, 2, b FROM (SELECT 1 AS a UNION BY NAME SELECT a FROM t) \
+                   ORDER BY 1 FETCH FIRST 3 ROWS ONLY";
+        // The literal that starts where `needle` does, `len` bytes long.
+        let literal = |needle: &str, len: usize, alias: Option<&str>| {
+            let start = sql.find(needle).unwrap();
+            Output::Literal {
+                span: (start, start + len),
+                alias: alias.map(str::to_string),
+            }
+        };
+        use Output::{Aliased, Column, Unnamed};
         assert_eq!(
             branches(sql),
             vec![
-                owned(
-                    "SELECT 'c', status, count(*) FROM db.orders WHERE (x > 1) GROUP BY ALL",
+                (
+                    "SELECT 'c', o.status, count(*) FROM db.orders o WHERE (x > 1) GROUP BY ALL".into(),
+                    true,
+                    vec![literal("'c'", 3, None), Column("status".into()), Unnamed],
+                ),
+                (
+                    "SELECT 'l' AS side, region AS k, count(*) AS n FROM customers GROUP BY region".into(),
                     false,
-                    Some(3)
+                    vec![
+                        literal("'l'", 3, Some("side")),
+                        Aliased("k".into()),
+                        Aliased("n".into())
+                    ],
                 ),
-                owned(
-                    "SELECT 'l' AS side, region AS k, count(*) AS n FROM customers GROUP BY region",
+                ("SELECT 1 AS a".into(), false, vec![literal("1 AS a", 1, Some("a"))]),
+                (
+                    "SELECT NULL, 2, b FROM (SELECT 1 AS a UNION BY NAME SELECT a FROM t)".into(),
                     true,
-                    None
+                    vec![literal("NULL", 4, None), literal("2, b", 1, None), Column("b".into())],
                 ),
-                owned(
-                    "SELECT * FROM (SELECT 1, 2, 3 UNION BY NAME SELECT a FROM t)",
-                    true,
-                    None
-                ),
-                owned("SELECT 1, 2, 3", false, None),
-                owned("SELECT a FROM t", true, None),
+                ("SELECT a FROM t".into(), false, vec![Column("a".into())]),
             ]
         );
         // A parenthesized branch is found inside its parentheses, unless it has an ORDER BY
-        // or LIMIT of its own; FROM-first syntax is not found.
-        let sql = "(SELECT a FROM t) UNION (SELECT b FROM u ORDER BY b LIMIT 1) UNION ALL FROM v SELECT c";
-        assert_eq!(branches(sql), vec![owned("SELECT a FROM t", true, None)]);
+        // or LIMIT of its own; FROM-first syntax, a `*` and a negative literal are not found.
+        let sql = "(SELECT a FROM t) UNION (SELECT b FROM u ORDER BY b LIMIT 1) UNION ALL FROM v SELECT c \
+                   UNION SELECT * FROM w UNION SELECT -1";
+        let found: Vec<String> = branches(sql).into_iter().map(|b| b.0).collect();
+        assert_eq!(found, vec!["SELECT a FROM t".to_string()]);
     }
 
     /// A flat join's terms are found with their own parentheses, a BETWEEN's `AND` inside

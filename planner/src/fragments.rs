@@ -1,15 +1,16 @@
 //! Fragments: parts of a query that read one side only run there, so only their results cross.
 //!
 //! The client marks the parts of a query that read one side only and name their output columns
-//! plainly: each parenthesized subquery (a derived table, a CTE's body, a subquery expression)
-//! and, in a comma-separated FROM list, the relations one side holds joined by the WHERE terms
-//! that read only them (possibly aggregated there in part, when the query aggregates them). Each
-//! fragment DataFusion can model on its own becomes a relation of its
-//! own: its result is estimated from its relations' statistics, and the strategy moves it like
-//! any relation (cut to the columns and rows the query needs, or semi-join reduced), or reads it
-//! inline where the query runs. Every subset of fragments that can run together is planned
-//! (fragments that edit the same text, such as a join group aggregated early or not, cannot;
-//! past [`MAX_PLANNED`] such subsets, the largest ones and each fragment alone; past
+//! plainly: each parenthesized subquery (a derived table, a CTE's body, a subquery expression),
+//! each branch of a set operation (one whose names the operation ignores is renamed by the
+//! client to plain names of its own) and, in a comma-separated FROM list, the relations one side
+//! holds joined by the WHERE terms that read only them (possibly aggregated there in part, when
+//! the query aggregates them). Each fragment DataFusion can model on its own becomes a relation
+//! of its own: its result is estimated from its relations' statistics, and the strategy moves it
+//! like any relation (cut to the columns and rows the query needs, or semi-join reduced), or
+//! reads it inline where the query runs. Every subset of fragments that can run together is
+//! planned (fragments that edit the same text, such as a join group aggregated early or not,
+//! cannot; past [`MAX_PLANNED`] such subsets, the largest ones and each fragment alone; past
 //! [`MAX_ENUMERATED`] fragments one greedy subset), and the cheapest plan wins (fewest bytes,
 //! or least time over a measured link); the whole-query plan is kept on a tie.
 //!
@@ -18,9 +19,9 @@
 //!   subquery that refers to the query around it (correlated, lateral) never moves.
 //! - **A fragment's result is what the query would have read there.** The client's edits make
 //!   the query read the result under the names it used (a subquery's text becomes
-//!   `(SELECT * FROM <its result>)`; a join's first relation becomes the result, the others a
-//!   one-row relation, and its WHERE terms `TRUE`), and the names DataFusion gives the
-//!   result's columns must be unique.
+//!   `(SELECT * FROM <its result>)`, a branch's `SELECT * FROM <its result>`; a join's first
+//!   relation becomes the result, the others a one-row relation, and its WHERE terms `TRUE`),
+//!   and the names DataFusion gives the result's columns must be unique.
 //! - **Only modelled plans compete.** A subset whose query DataFusion cannot plan, or whose
 //!   fragments' edits overlap, is skipped: its estimate would be a guess.
 

@@ -12,7 +12,8 @@
 //! - `render`: the filters DataFusion pushed, as DuckDB SQL (a safe subset only).
 //! - `strategy`: the choice of side and the plan's bridges, by estimated bytes moved, or by
 //!   estimated time over the link the client measured.
-//! - `fragments`: single-side subqueries run where their data lives, when that moves less.
+//! - `fragments`: single-side subqueries, set operations' branches and join groups run where
+//!   their data lives, when that moves less.
 //!
 //! Invariants:
 //! - **Correctness never depends on the model.** The query that finally runs is the user's

@@ -1926,3 +1926,26 @@ UNION ALL
 UNION ALL
 SELECT customer_id, row_number() OVER (ORDER BY id) FROM cloud.orders WHERE id < 6
 ORDER BY 1, 2;
+
+-- name: union_branch_null_typed_by_the_other_branch
+-- DuckDB types the cloud branch's NULL from the local branch's BOOLEAN: read apart, the NULL
+-- would be an INTEGER and the union's column INTEGER (true and false as 1 and 0).
+SELECT region, bool_or(vip) AS any_vip, count(*) AS n FROM customers GROUP BY region
+UNION ALL
+SELECT status, NULL, count(*) FROM cloud.orders GROUP BY status
+ORDER BY region NULLS FIRST, n;
+
+-- name: union_all_in_a_cte_read_in_part
+-- The consumer reads two of the union's three columns; DuckDB still reads all of each branch.
+WITH c AS (
+    SELECT 'local' AS src, region AS k, count(*) AS n FROM customers GROUP BY region
+    UNION ALL
+    SELECT 'cloud', status, count(*) FROM cloud.orders GROUP BY status
+)
+SELECT src, sum(n) AS n FROM c GROUP BY src ORDER BY src;
+
+-- name: union_ordered_by_a_later_branchs_column
+SELECT region, count(*) AS n FROM customers GROUP BY region
+UNION ALL
+SELECT status, count(*) FROM cloud.orders GROUP BY status
+ORDER BY status NULLS FIRST, n;

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use futures::TryStreamExt;
+use pond_duckdb::engine::quote_ident;
 use pond_proto::dual::{Bridge, Edit, Fragment, Plan, PlanRequest, Relation, Side};
 use tracing::Instrument;
 
@@ -27,7 +28,7 @@ use super::user_error::{splice, splice_mapped};
 use super::values;
 use super::{DualSession, Outcome, Venue};
 use crate::ClientError;
-use crate::analyze::{self, QueryShape, Subquery};
+use crate::analyze::{self, Branch, Output, QueryShape, Subquery};
 
 /// What running a dual plan measured, for `EXPLAIN ANALYZE`.
 #[derive(Debug, Default)]
@@ -99,14 +100,62 @@ struct UserFragment {
 
 /// What a subquery fragment's text becomes: a read of its result.
 const READ_RESULT: &str = "(SELECT * FROM {result})";
-/// What a set operation's bare branch becomes once its result is read instead.
-const READ_RESULT_BARE: &str = "SELECT * FROM {result}";
-
-/// A set operation's branch whose names the operation ignores, read under plain names of
-/// Pond's own (its cost model names expressions otherwise than DuckDB does).
+/// A set operation's branch whose names the operation ignores, run under plain names of Pond's
+/// own (its cost model names expressions otherwise than DuckDB does).
 fn by_position(branch: &str, columns: usize) -> String {
-    let names: Vec<String> = (0..columns).map(|i| format!("__pond_c{i}")).collect();
+    let names: Vec<String> = (0..columns).map(positional).collect();
     format!("SELECT * FROM ({branch}) AS __pond_branch({})", names.join(", "))
+}
+
+fn positional(i: usize) -> String {
+    format!("__pond_c{i}")
+}
+
+/// What a set operation's branch in `text` becomes once its result is read instead, and the
+/// result's columns that reads: each output listed again, under the name and alias DuckDB
+/// knew it by (an ORDER BY of the set operation may name any branch's), and each literal
+/// written again rather than read, so DuckDB types it from the other branches as before. The
+/// result's columns are Pond's positional names when `renamed`, else the branch's own. `None`
+/// when an output cannot be read so: an unnamed expression not renamed, a literal holding
+/// the placeholder, or no column read at all (the result's rows would cross without one).
+fn read_branch(text: &str, branch: &Branch, renamed: bool) -> Option<(String, Vec<String>)> {
+    let mut items = Vec::new();
+    let mut read = Vec::new();
+    let aliased = |expression: String, alias: &str| format!("{expression} AS {}", quote_ident(alias));
+    for (i, output) in branch.outputs.iter().enumerate() {
+        let column = if renamed { positional(i) } else { String::new() };
+        items.push(match output {
+            Output::Literal { span, alias } => {
+                let literal = &text[span.0..span.1];
+                if literal.contains("{result}") {
+                    return None;
+                }
+                match alias {
+                    Some(a) => aliased(literal.to_string(), a),
+                    None => literal.to_string(),
+                }
+            }
+            Output::Aliased(a) => {
+                let name = if renamed { column } else { a.clone() };
+                read.push(name.clone());
+                aliased(quote_ident(&name), a)
+            }
+            Output::Column(c) if renamed => {
+                read.push(column.clone());
+                aliased(quote_ident(&column), c)
+            }
+            Output::Column(c) => {
+                read.push(c.clone());
+                quote_ident(c)
+            }
+            Output::Unnamed if renamed => {
+                read.push(column.clone());
+                quote_ident(&column)
+            }
+            Output::Unnamed => return None,
+        });
+    }
+    (!read.is_empty()).then(|| (format!("SELECT {} FROM {{result}}", items.join(", ")), read))
 }
 
 /// Where offset `at` of the original text lands once `edits` (none of which contains it) are
@@ -234,6 +283,9 @@ impl DualSession {
             end: shifted(&edits, span.1) as u32,
             text: text.clone(),
         };
+        // The result columns branches' reads name, which the query as the user wrote it does
+        // not: DataFusion drops what a union's consumer does not read, DuckDB reads them all.
+        let mut read_columns = Vec::new();
         for (subquery, side, inner) in self.fragments(text, shape, rels) {
             let span = subquery.span;
             let name = format!("__pond_frag_{:03}", fragments.len());
@@ -245,16 +297,24 @@ impl DualSession {
                 .collect();
             let source = splice(&text[span.0..span.1], source_edits);
             let (start, end) = (shifted(&edits, span.0), shifted(&edits, span.1));
-            let (source, query, read) = match (subquery.bare, subquery.renameable) {
-                (false, _) => (source, sql[start + 1..end - 1].to_string(), READ_RESULT),
-                (true, Some(columns)) if !subquery.plain_names => (
-                    format!("({})", by_position(&source, columns)),
-                    by_position(&sql[start..end], columns),
-                    READ_RESULT_BARE,
-                ),
-                (true, _) => (format!("({source})"), sql[start..end].to_string(), READ_RESULT_BARE),
+            let (source, query, read) = match &subquery.branch {
+                None => (source, sql[start + 1..end - 1].to_string(), READ_RESULT.to_string()),
+                Some(branch) => {
+                    let renamed = branch.names_ignored;
+                    let Some((read, columns)) = read_branch(text, branch, renamed) else {
+                        continue;
+                    };
+                    read_columns.extend(columns);
+                    let (source, query) = if renamed {
+                        let n = branch.outputs.len();
+                        (by_position(&source, n), by_position(&sql[start..end], n))
+                    } else {
+                        (source, sql[start..end].to_string())
+                    };
+                    (format!("({source})"), query, read)
+                }
             };
-            let user_edits = vec![(span, read.to_string())];
+            let user_edits = vec![(span, read)];
             fragments.push(Fragment {
                 name: name.clone(),
                 side: side as i32,
@@ -272,6 +332,7 @@ impl DualSession {
         // The names a fragment's edits bring into the text, which the query as the user wrote
         // it does not name.
         let mut column_names: Vec<String> = shape.columns.iter().cloned().collect();
+        column_names.extend(read_columns);
         for group in self.join_groups(text, shape, rels) {
             column_names.extend(group.introduced_columns().map(str::to_string));
             let name = format!("__pond_frag_{:03}", fragments.len());
@@ -309,7 +370,8 @@ impl DualSession {
 
     /// The subqueries (and set operations' branches) that may run where their data lives,
     /// outermost only: each reads one side (and at least one relation), no CTE of the query
-    /// around it, and names its columns plainly; a local one must also bind on its own here.
+    /// around it, and names its columns plainly (or is a branch whose names its operation
+    /// ignores); a local one must also bind on its own here.
     /// Returns each one, its side and the indexes of the relations inside it.
     fn fragments<'q>(&self, text: &str, shape: &'q QueryShape, rels: &[Rel]) -> Vec<(&'q Subquery, Side, Vec<usize>)> {
         let mut out: Vec<(&Subquery, Side, Vec<usize>)> = Vec::new();
@@ -319,7 +381,7 @@ impl DualSession {
         let mut candidates: Vec<_> = shape
             .subqueries
             .iter()
-            .filter(|s| s.plain_names || s.renameable.is_some())
+            .filter(|s| s.plain_names || s.branch.as_ref().is_some_and(|b| b.names_ignored))
             .collect();
         // Outermost first, so a subquery inside a chosen one is never chosen too.
         candidates.sort_by_key(|s| (s.span.0, std::cmp::Reverse(s.span.1)));
@@ -343,7 +405,7 @@ impl DualSession {
                 continue;
             }
             let written = &text[s.span.0..s.span.1];
-            let alone = if s.bare {
+            let alone = if s.branch.is_some() {
                 format!("SELECT * FROM ({written})")
             } else {
                 format!("SELECT * FROM {written}")
@@ -516,7 +578,7 @@ impl DualSession {
             let mut allowed_spans: Vec<(usize, usize)> = local_fragments
                 .iter()
                 .flat_map(|f| sql.match_indices(f).map(|(at, f)| (at, at + f.len())))
-                .filter(|span| shape.subqueries.iter().any(|s| !s.bare && s.span == *span))
+                .filter(|span| shape.subqueries.iter().any(|s| s.span == *span))
                 .collect();
             for t in &shape.tables {
                 let written = &sql[t.span.0..t.span.1];

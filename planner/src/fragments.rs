@@ -25,7 +25,7 @@
 //! - **Only modelled plans compete.** A subset whose query DataFusion cannot plan, or whose
 //!   fragments' edits overlap, is skipped: its estimate would be a guess.
 
-use arrow::datatypes::{Field, Schema};
+use arrow::datatypes::{DataType, Field, Schema};
 use pond_proto::dual::{ColumnStatistics, Edit, Fragment, Plan, PlanRequest, Relation, Side, TableStatistics};
 
 use crate::model::{self, RelationInput};
@@ -213,11 +213,15 @@ fn result_relation(fragment: &Fragment, inner: &[&Relation]) -> Option<(Relation
         .map_err(|reason| tracing::debug!(%reason, fragment = %fragment.name, "fragment not modelled"))
         .ok()?;
     let mut names = std::collections::BTreeSet::new();
+    // An untyped NULL (DataFusion's Null type) is typed by DuckDB from where the fragment sits
+    // (a set operation's other branches, the function that reads it); run apart, DuckDB would
+    // make it an INTEGER, and the query around it would type its result otherwise.
     if m.result_columns.is_empty()
-        || !m
-            .result_columns
-            .iter()
-            .all(|c| !c.field.name().is_empty() && names.insert(c.field.name().to_lowercase()))
+        || !m.result_columns.iter().all(|c| {
+            !c.field.name().is_empty()
+                && c.field.data_type() != &DataType::Null
+                && names.insert(c.field.name().to_lowercase())
+        })
     {
         return None;
     }
@@ -304,7 +308,6 @@ fn explain_fragments(chosen: &[&(Fragment, Relation)], plan: &Plan) -> String {
 
 #[cfg(test)]
 mod tests {
-    use arrow::datatypes::DataType;
     use pond_proto::dual::Side;
 
     use super::*;

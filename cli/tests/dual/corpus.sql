@@ -1949,3 +1949,19 @@ SELECT region, count(*) AS n FROM customers GROUP BY region
 UNION ALL
 SELECT status, count(*) FROM cloud.orders GROUP BY status
 ORDER BY status NULLS FIRST, n;
+
+-- name: union_branch_null_through_a_derived_table
+-- The NULL reaches the branch's output through a derived table (and a CASE): DuckDB still
+-- types it from the other branch.
+SELECT region, bool_or(vip) AS any_vip FROM customers GROUP BY region
+UNION ALL
+SELECT status, v FROM (SELECT status, NULL AS v FROM cloud.orders WHERE qty > 8) o
+UNION ALL
+SELECT status, CASE WHEN qty > 100 THEN NULL END FROM cloud.orders WHERE id < 3
+ORDER BY region NULLS FIRST, any_vip NULLS FIRST;
+
+-- name: union_branch_names_in_mixed_case
+SELECT Region, count(*) AS "N", 'local' AS Src FROM customers GROUP BY Region
+UNION ALL
+SELECT status, count(*), 'cloud' FROM cloud.orders GROUP BY status
+ORDER BY Src, Region NULLS FIRST;

@@ -101,61 +101,77 @@ struct UserFragment {
 /// What a subquery fragment's text becomes: a read of its result.
 const READ_RESULT: &str = "(SELECT * FROM {result})";
 /// A set operation's branch whose names the operation ignores, run under plain names of Pond's
-/// own (its cost model names expressions otherwise than DuckDB does).
-fn by_position(branch: &str, columns: usize) -> String {
+/// own (its cost model names expressions otherwise than DuckDB does), keeping the `read` ones
+/// (a literal is written again where the result is read).
+fn by_position(branch: &str, columns: usize, read: &[String]) -> String {
     let names: Vec<String> = (0..columns).map(positional).collect();
-    format!("SELECT * FROM ({branch}) AS __pond_branch({})", names.join(", "))
+    format!(
+        "SELECT {} FROM ({branch}) AS __pond_branch({})",
+        read.join(", "),
+        names.join(", ")
+    )
 }
 
 fn positional(i: usize) -> String {
     format!("__pond_c{i}")
 }
 
-/// What a set operation's branch in `text` becomes once its result is read instead, and the
-/// result's columns that reads: each output listed again, under the name and alias DuckDB
-/// knew it by (an ORDER BY of the set operation may name any branch's), and each literal
-/// written again rather than read, so DuckDB types it from the other branches as before. The
-/// result's columns are Pond's positional names when `renamed`, else the branch's own. `None`
-/// when an output cannot be read so: an unnamed expression not renamed, a literal holding
-/// the placeholder, or no column read at all (the result's rows would cross without one).
-fn read_branch(text: &str, branch: &Branch, renamed: bool) -> Option<(String, Vec<String>)> {
-    let mut items = Vec::new();
-    let mut read = Vec::new();
-    let aliased = |expression: String, alias: &str| format!("{expression} AS {}", quote_ident(alias));
+/// How a set operation's branch is read in its place, once its result crossed.
+struct BranchRead {
+    /// What DuckDB runs instead of the branch, `{result}` standing for the result.
+    duckdb: String,
+    /// The same for the cost model, whose relations' column names are lower-cased.
+    planner: String,
+    /// The result's columns it reads.
+    columns: Vec<String>,
+}
+
+/// How the set operation's branch `branch` of `text` is read: each output listed again, under
+/// the name and alias DuckDB knew it by (an ORDER BY of the set operation may name any
+/// branch's), and each literal written again rather than read, so DuckDB types it from the
+/// other branches as before. The result's columns are Pond's positional names when `renamed`,
+/// else the branch's own. `None` when an output cannot be read so: an unnamed expression not
+/// renamed, a name or literal holding the placeholder, or no column read at all (the result's
+/// rows would cross without one).
+fn read_branch(text: &str, branch: &Branch, renamed: bool) -> Option<BranchRead> {
+    let mut duckdb = Vec::new();
+    let mut planner = Vec::new();
+    let mut columns = Vec::new();
     for (i, output) in branch.outputs.iter().enumerate() {
-        let column = if renamed { positional(i) } else { String::new() };
-        items.push(match output {
-            Output::Literal { span, alias } => {
-                let literal = &text[span.0..span.1];
-                if literal.contains("{result}") {
-                    return None;
-                }
-                match alias {
-                    Some(a) => aliased(literal.to_string(), a),
-                    None => literal.to_string(),
-                }
-            }
-            Output::Aliased(a) => {
-                let name = if renamed { column } else { a.clone() };
-                read.push(name.clone());
-                aliased(quote_ident(&name), a)
-            }
-            Output::Column(c) if renamed => {
-                read.push(column.clone());
-                aliased(quote_ident(&column), c)
-            }
-            Output::Column(c) => {
-                read.push(c.clone());
-                quote_ident(c)
-            }
-            Output::Unnamed if renamed => {
-                read.push(column.clone());
-                quote_ident(&column)
-            }
+        // (the column read, if any, or the literal's text; the alias, if any)
+        let (read, alias): (Result<String, &str>, Option<&str>) = match output {
+            Output::Literal { span, alias } => (Err(&text[span.0..span.1]), alias.as_deref()),
+            Output::Aliased(a) if renamed => (Ok(positional(i)), Some(a)),
+            Output::Aliased(a) => (Ok(a.clone()), Some(a)),
+            Output::Column(c) if renamed => (Ok(positional(i)), Some(c)),
+            Output::Column(c) => (Ok(c.clone()), None),
+            Output::Unnamed if renamed => (Ok(positional(i)), None),
             Output::Unnamed => return None,
-        });
+        };
+        let written = read.as_deref().unwrap_or_else(|literal| literal);
+        if written.contains("{result}") || alias.is_some_and(|a| a.contains("{result}")) {
+            return None;
+        }
+        let item = |case: fn(&str) -> String| {
+            let expression = match &read {
+                Ok(column) => quote_ident(&case(column)),
+                Err(literal) => literal.to_string(),
+            };
+            match alias {
+                Some(a) => format!("{expression} AS {}", quote_ident(&case(a))),
+                None => expression,
+            }
+        };
+        duckdb.push(item(str::to_string));
+        planner.push(item(str::to_lowercase));
+        columns.extend(read.ok());
     }
-    (!read.is_empty()).then(|| (format!("SELECT {} FROM {{result}}", items.join(", ")), read))
+    let select = |items: Vec<String>| format!("SELECT {} FROM {{result}}", items.join(", "));
+    (!columns.is_empty()).then(|| BranchRead {
+        duckdb: select(duckdb),
+        planner: select(planner),
+        columns,
+    })
 }
 
 /// Where offset `at` of the original text lands once `edits` (none of which contains it) are
@@ -297,21 +313,27 @@ impl DualSession {
                 .collect();
             let source = splice(&text[span.0..span.1], source_edits);
             let (start, end) = (shifted(&edits, span.0), shifted(&edits, span.1));
-            let (source, query, read) = match &subquery.branch {
-                None => (source, sql[start + 1..end - 1].to_string(), READ_RESULT.to_string()),
+            let (source, query, read, planner_read) = match &subquery.branch {
+                None => (
+                    source,
+                    sql[start + 1..end - 1].to_string(),
+                    READ_RESULT.to_string(),
+                    READ_RESULT.to_string(),
+                ),
                 Some(branch) => {
                     let renamed = branch.names_ignored;
-                    let Some((read, columns)) = read_branch(text, branch, renamed) else {
+                    let Some(read) = read_branch(text, branch, renamed) else {
                         continue;
                     };
-                    read_columns.extend(columns);
                     let (source, query) = if renamed {
                         let n = branch.outputs.len();
-                        (by_position(&source, n), by_position(&sql[start..end], n))
+                        let kept: Vec<String> = read.columns.iter().map(|c| quote_ident(c)).collect();
+                        (by_position(&source, n, &kept), by_position(&sql[start..end], n, &kept))
                     } else {
                         (source, sql[start..end].to_string())
                     };
-                    (format!("({source})"), query, read)
+                    read_columns.extend(read.columns);
+                    (format!("({source})"), query, read.duckdb, read.planner)
                 }
             };
             let user_edits = vec![(span, read)];
@@ -321,7 +343,7 @@ impl DualSession {
                 relations: inner.iter().map(|i| placeholder(*i)).collect(),
                 source,
                 sql: query,
-                edits: user_edits.iter().map(to_request).collect(),
+                edits: vec![to_request(&(span, planner_read))],
             });
             user_fragments.push(UserFragment {
                 name,

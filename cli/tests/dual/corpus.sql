@@ -1965,3 +1965,11 @@ SELECT Region, count(*) AS "N", 'local' AS Src FROM customers GROUP BY Region
 UNION ALL
 SELECT status, count(*), 'cloud' FROM cloud.orders GROUP BY status
 ORDER BY Src, Region NULLS FIRST;
+
+-- name: union_branch_of_literals_leaves_its_subquery_to_split
+-- The cloud branch outputs only literals, so its result cannot be read again in its place;
+-- the subquery inside it still runs where its data lives.
+SELECT region AS k, count(*) AS n FROM customers GROUP BY region
+UNION ALL
+SELECT 'orders', 1 FROM (SELECT count(*) AS c FROM cloud.orders WHERE qty > 5) x WHERE c > 0
+ORDER BY k NULLS FIRST;

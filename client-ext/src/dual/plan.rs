@@ -323,7 +323,7 @@ impl DualSession {
                 Some(branch) => {
                     let renamed = branch.names_ignored;
                     let Some(read) = read_branch(text, branch, renamed) else {
-                        continue;
+                        continue; // never: `fragments` keeps only branches that can be read
                     };
                     let (source, query) = if renamed {
                         let n = branch.outputs.len();
@@ -424,6 +424,13 @@ impl DualSession {
                 continue;
             };
             if straddles || reads_a_cte || inner.iter().any(|i| rels[*i].side != side) || side == Side::Unspecified {
+                continue;
+            }
+            // A branch that cannot be read again leaves its subqueries to be tried.
+            if s.branch
+                .as_ref()
+                .is_some_and(|b| read_branch(text, b, b.names_ignored).is_none())
+            {
                 continue;
             }
             let written = &text[s.span.0..s.span.1];

@@ -374,22 +374,9 @@ fn branch(sql: &Lexed<'_>, node: &Value, names_ignored: bool) -> Option<Subquery
         }
     }
     let start = start?;
-    let mut depth = 0usize;
-    let mut end = sql.tokens.len();
-    for at in start + 1..sql.tokens.len() {
-        if sql.is_punct(at, '(') {
-            depth += 1;
-        } else if sql.is_punct(at, ')') {
-            if depth == 0 {
-                end = at;
-                break;
-            }
-            depth -= 1;
-        } else if depth == 0 && (sql.is_punct(at, ';') || AFTER_BRANCH.iter().any(|w| sql.is_word(at, w))) {
-            end = at;
-            break;
-        }
-    }
+    let end = sql.end_at_depth(start, |at| {
+        sql.is_punct(at, ';') || AFTER_BRANCH.iter().any(|w| sql.is_word(at, w))
+    });
     if end <= last_token {
         return None;
     }
@@ -653,25 +640,9 @@ fn terms(sql: &Lexed<'_>, condition: &Value, on_scope: Option<(usize, usize)>) -
     for i in 0..terms.len() {
         let end = match starts.get(i + 1) {
             Some(next) => next - 1,
-            None => {
-                let mut depth = 0i32;
-                let mut at = starts[i];
-                while at < sql.tokens.len() {
-                    if sql.is_punct(at, '(') {
-                        depth += 1;
-                    } else if sql.is_punct(at, ')') {
-                        depth -= 1;
-                    }
-                    let ends_here = sql.is_punct(at, ';')
-                        || sql.is_punct(at, ',')
-                        || AFTER_CONDITION.iter().any(|w| sql.is_word(at, w));
-                    if depth < 0 || (depth == 0 && ends_here) {
-                        break;
-                    }
-                    at += 1;
-                }
-                at
-            }
+            None => sql.end_at_depth(starts[i], |at| {
+                sql.is_punct(at, ';') || sql.is_punct(at, ',') || AFTER_CONDITION.iter().any(|w| sql.is_word(at, w))
+            }),
         };
         ends.push(end);
     }

@@ -111,6 +111,26 @@ impl<'s> Lexed<'s> {
         None
     }
 
+    /// Where what starts at token `from` ends: the first token from there that `ends` accepts
+    /// at the starting depth of parentheses, or the `)` that closes one opened before `from`,
+    /// or the end of the text.
+    pub fn end_at_depth(&self, from: usize, ends: impl Fn(usize) -> bool) -> usize {
+        let mut depth = 0usize;
+        for at in from..self.tokens.len() {
+            if self.is_punct(at, '(') {
+                depth += 1;
+            } else if self.is_punct(at, ')') {
+                match depth.checked_sub(1) {
+                    Some(d) => depth = d,
+                    None => return at,
+                }
+            } else if depth == 0 && ends(at) {
+                return at;
+            }
+        }
+        self.tokens.len()
+    }
+
     /// The index of the first string literal.
     pub fn first_string(&self) -> Option<usize> {
         self.tokens.iter().position(|t| t.kind == TokenKind::String)

@@ -116,6 +116,10 @@ fn positional(i: usize) -> String {
     format!("__pond_c{i}")
 }
 
+/// A part of the query that may run where its data lives: the subquery or branch, how a
+/// branch's result is read in its place, its side, and the indexes of the relations inside it.
+type Candidate<'q> = (&'q Subquery, Option<BranchRead>, Side, Vec<usize>);
+
 /// How a set operation's branch is read in its place, once its result crossed.
 struct BranchRead {
     /// What DuckDB runs instead of the branch, `{result}` standing for the result.
@@ -129,11 +133,12 @@ struct BranchRead {
 /// How the set operation's branch `branch` of `text` is read: each output listed again, under
 /// the name and alias DuckDB knew it by (an ORDER BY of the set operation may name any
 /// branch's), and each literal written again rather than read, so DuckDB types it from the
-/// other branches as before. The result's columns are Pond's positional names when `renamed`,
-/// else the branch's own. `None` when an output cannot be read so: an unnamed expression not
-/// renamed, a name or literal holding the placeholder, or no column read at all (the result's
-/// rows would cross without one).
-fn read_branch(text: &str, branch: &Branch, renamed: bool) -> Option<BranchRead> {
+/// other branches as before. The result's columns are Pond's positional names when the
+/// operation ignores the branch's names, else the branch's own. `None` when an output cannot be
+/// read so: an unnamed expression not renamed, a name or literal holding the placeholder, or no
+/// column read at all (the result's rows would cross without one).
+fn read_branch(text: &str, branch: &Branch) -> Option<BranchRead> {
+    let renamed = branch.names_ignored;
     let mut duckdb = Vec::new();
     let mut planner = Vec::new();
     let mut columns = Vec::new();
@@ -302,7 +307,7 @@ impl DualSession {
         // The result columns branches' reads name, which the query as the user wrote it does
         // not: DataFusion drops what a union's consumer does not read, DuckDB reads them all.
         let mut read_columns = Vec::new();
-        for (subquery, side, inner) in self.fragments(text, shape, rels) {
+        for (subquery, read, side, inner) in self.fragments(text, shape, rels) {
             let span = subquery.span;
             let name = format!("__pond_frag_{:03}", fragments.len());
             let source_edits = inner
@@ -313,19 +318,9 @@ impl DualSession {
                 .collect();
             let source = splice(&text[span.0..span.1], source_edits);
             let (start, end) = (shifted(&edits, span.0), shifted(&edits, span.1));
-            let (source, query, read, planner_read) = match &subquery.branch {
-                None => (
-                    source,
-                    sql[start + 1..end - 1].to_string(),
-                    READ_RESULT.to_string(),
-                    READ_RESULT.to_string(),
-                ),
-                Some(branch) => {
-                    let renamed = branch.names_ignored;
-                    let Some(read) = read_branch(text, branch, renamed) else {
-                        continue; // never: `fragments` keeps only branches that can be read
-                    };
-                    let (source, query) = if renamed {
+            let (source, query, read, planner_read) = match (&subquery.branch, read) {
+                (Some(branch), Some(read)) => {
+                    let (source, query) = if branch.names_ignored {
                         let n = branch.outputs.len();
                         let kept: Vec<String> = read.columns.iter().map(|c| quote_ident(c)).collect();
                         (by_position(&source, n, &kept), by_position(&sql[start..end], n, &kept))
@@ -335,6 +330,12 @@ impl DualSession {
                     read_columns.extend(read.columns);
                     (format!("({source})"), query, read.duckdb, read.planner)
                 }
+                _ => (
+                    source,
+                    sql[start + 1..end - 1].to_string(),
+                    READ_RESULT.to_string(),
+                    READ_RESULT.to_string(),
+                ),
             };
             let user_edits = vec![(span, read)];
             fragments.push(Fragment {
@@ -393,10 +394,11 @@ impl DualSession {
     /// The subqueries (and set operations' branches) that may run where their data lives,
     /// outermost only: each reads one side (and at least one relation), no CTE of the query
     /// around it, and names its columns plainly (or is a branch whose names its operation
-    /// ignores); a local one must also bind on its own here.
-    /// Returns each one, its side and the indexes of the relations inside it.
-    fn fragments<'q>(&self, text: &str, shape: &'q QueryShape, rels: &[Rel]) -> Vec<(&'q Subquery, Side, Vec<usize>)> {
-        let mut out: Vec<(&Subquery, Side, Vec<usize>)> = Vec::new();
+    /// ignores, and can be read again in its place); a local one must also bind on its own here.
+    /// Returns each one, how a branch's result is read, its side and the indexes of the
+    /// relations inside it.
+    fn fragments<'q>(&self, text: &str, shape: &'q QueryShape, rels: &[Rel]) -> Vec<Candidate<'q>> {
+        let mut out: Vec<Candidate<'q>> = Vec::new();
         if !self.split_subqueries {
             return out;
         }
@@ -408,7 +410,7 @@ impl DualSession {
         // Outermost first, so a subquery inside a chosen one is never chosen too.
         candidates.sort_by_key(|s| (s.span.0, std::cmp::Reverse(s.span.1)));
         for s in candidates {
-            if out.iter().any(|(chosen, _, _)| inside(s.span, chosen.span)) {
+            if out.iter().any(|(chosen, ..)| inside(s.span, chosen.span)) {
                 continue;
             }
             let overlaps = |span: (usize, usize)| span.0 < s.span.1 && s.span.0 < span.1;
@@ -426,23 +428,19 @@ impl DualSession {
             if straddles || reads_a_cte || inner.iter().any(|i| rels[*i].side != side) || side == Side::Unspecified {
                 continue;
             }
-            // A branch that cannot be read again leaves its subqueries to be tried.
-            if s.branch
-                .as_ref()
-                .is_some_and(|b| read_branch(text, b, b.names_ignored).is_none())
-            {
-                continue;
-            }
             let written = &text[s.span.0..s.span.1];
-            let alone = if s.branch.is_some() {
-                format!("SELECT * FROM ({written})")
-            } else {
-                format!("SELECT * FROM {written}")
+            let (read, alone) = match &s.branch {
+                // A branch that cannot be read again leaves its subqueries to be tried.
+                Some(branch) => match read_branch(text, branch) {
+                    Some(read) => (Some(read), format!("SELECT * FROM ({written})")),
+                    None => continue,
+                },
+                None => (None, format!("SELECT * FROM {written}")),
             };
             if side == Side::Local && self.local.describe(&alone).is_err() {
                 continue;
             }
-            out.push((s, side, inner));
+            out.push((s, read, side, inner));
         }
         out
     }

@@ -226,24 +226,21 @@ fn make_room(
         quote_ident(schema_name),
         quote_ident(&target.table)
     );
-    let create = |began: &mut bool| -> Result<()> {
-        let sql = match target.temporary {
-            true => format!("CREATE TEMPORARY TABLE {} ({columns})", quote_ident(&target.table)),
-            false => format!("CREATE TABLE {qualified} ({columns})"),
-        };
-        conn.execute_batch(&sql)?;
-        *began = true;
-        Ok(())
-    };
     match (exists, target.if_exists) {
         (true, IfExists::Replace) => {
             conn.execute_batch(&format!("DROP TABLE {qualified}"))?;
             *began = true;
-            create(began)
         }
-        (true, _) => Ok(()),
-        (false, _) => create(began),
+        (true, _) => return Ok(()),
+        (false, _) => {}
     }
+    let create = match target.temporary {
+        true => format!("CREATE TEMPORARY TABLE {} ({columns})", quote_ident(&target.table)),
+        false => format!("CREATE TABLE {qualified} ({columns})"),
+    };
+    conn.execute_batch(&create)?;
+    *began = true;
+    Ok(())
 }
 
 /// Appends every batch until the stream's end; a stream that stops before it, or ends after

@@ -468,7 +468,8 @@ struct Walk<'a> {
 
 impl Walk<'_> {
     /// What each relation must deliver: the union of its scans' columns; the filters of its
-    /// scans when there is one, or when all its scans filter alike.
+    /// scans when there is one, or when all its scans filter alike; when each filters its own
+    /// way, the rows any of them keeps (their filters joined by OR).
     fn uses(&self) -> BTreeMap<String, RelationUse> {
         let mut out = BTreeMap::new();
         for (name, scans) in &self.scans {
@@ -486,6 +487,18 @@ impl Walk<'_> {
             let same_filters = scans.windows(2).all(|w| w[0].filters == w[1].filters);
             let (filters, mut rows) = if same_filters {
                 (scans[0].filters.clone(), scans[0].rows)
+            } else if scans.iter().all(|s| !s.filters.is_empty()) {
+                // Every scan filters, each its own way (a CTE read for two years): the rows
+                // any of them keeps, which holds every row each of them needs.
+                let mut each: Vec<String> = Vec::new();
+                for scan in scans {
+                    let conjunction = format!("({})", scan.filters.join(" AND "));
+                    if !each.contains(&conjunction) {
+                        each.push(conjunction);
+                    }
+                }
+                let rows = scans.iter().map(|s| s.rows).sum::<f64>().min(input.statistics.rows);
+                (vec![format!("({})", each.join(" OR "))], rows)
             } else {
                 (Vec::new(), input.statistics.rows)
             };
@@ -747,7 +760,11 @@ impl Walk<'_> {
             for f in &scan.filters {
                 let s = selectivity(f, table_schema, &full);
                 all_selectivity *= s;
-                if self.under_anti > 0 || matches!(f, Expr::IsNotNull(_)) {
+                // A filter that reads no column (`'s' = 'c'`, left where DataFusion pushed a
+                // union branch's constant) keeps all rows or none: moving all of them is never
+                // wrong, and keeps alike the scans of one relation that such filters alone set
+                // apart, so they cross once.
+                if self.under_anti > 0 || matches!(f, Expr::IsNotNull(_)) || f.column_refs().is_empty() {
                     continue;
                 }
                 if let Some(sql) = render_filter(f, &real) {

@@ -726,4 +726,54 @@ mod tests {
         let plan = planned("c.region", "c.segment = 'segment-7'", "local");
         assert_eq!(plan.names["__pond_ref_000"], "customers");
     }
+
+    #[test]
+    fn a_relation_read_twice_under_different_filters_moves_the_rows_either_keeps() {
+        // TPC-DS's shape: a CTE over a local dimension, read for one year and for the next.
+        let sql = "WITH t AS (SELECT d.year AS year, sum(o.amount) AS total FROM __pond_ref_000 d \
+                   JOIN __pond_ref_001 o ON o.date_id = d.id GROUP BY d.year) \
+                   SELECT a.total, b.total FROM t a, t b WHERE a.year = 2001 AND b.year = 2002";
+        let request = PlanRequest {
+            relations: vec![
+                relation(
+                    "__pond_ref_000",
+                    Side::Local,
+                    "dates",
+                    73_049.0,
+                    &[("id", DataType::Int64, 73_049.0), ("year", DataType::Int64, 200.0)],
+                ),
+                relation(
+                    "__pond_ref_001",
+                    Side::Remote,
+                    "my_db.main.orders",
+                    10_000_000.0,
+                    &[
+                        ("date_id", DataType::Int64, 73_049.0),
+                        ("amount", DataType::Int64, 1000.0),
+                    ],
+                ),
+            ],
+            run: "remote".into(),
+            column_names: ["id", "year", "date_id", "amount", "total"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            sql: sql.into(),
+            ..Default::default()
+        };
+        let plan = crate::plan(&request);
+        let bridge = upload(&plan);
+        let (_, filters) = bridge.sql.split_once(" WHERE ").expect("the dates move filtered");
+        assert!(
+            filters.contains(" OR ") && filters.contains("2001") && filters.contains("2002"),
+            "{}",
+            bridge.sql
+        );
+        // Two years of 200, not every date.
+        assert!(
+            bridge.estimated_rows < 73_049.0 / 10.0,
+            "{} rows",
+            bridge.estimated_rows
+        );
+    }
 }

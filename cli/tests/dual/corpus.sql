@@ -1973,3 +1973,30 @@ SELECT region AS k, count(*) AS n FROM customers GROUP BY region
 UNION ALL
 SELECT 'orders', 1 FROM (SELECT count(*) AS c FROM cloud.orders WHERE qty > 5) x WHERE c > 0
 ORDER BY k NULLS FIRST;
+
+-- name: cte_read_under_two_filters_moves_rows_either_keeps
+-- The CTE's local customers are read once for EU and once for a credit range: the bridge
+-- moves the rows either filter keeps (their OR), and each read filters again.
+WITH spend AS (
+    SELECT c.region, c.credit, c.id, sum(o.amount) AS total, count(*) AS n
+    FROM customers c JOIN cloud.orders o ON o.customer_id = c.id
+    GROUP BY c.region, c.credit, c.id
+)
+SELECT a.id, a.total, b.id AS other, b.n
+FROM spend a JOIN spend b ON a.n = b.n
+WHERE a.region = 'EU' AND b.credit BETWEEN 100 AND 120
+ORDER BY a.id, other
+LIMIT 200;
+
+-- name: cte_read_under_null_aware_filters
+-- One read keeps NULL regions, the other a region: a row whose first filter is NULL is kept
+-- only when the other holds.
+WITH per_region AS (
+    SELECT c.region, c.vip, count(o.id) AS orders, sum(o.qty) AS qty
+    FROM customers c LEFT JOIN cloud.orders o ON o.customer_id = c.id
+    GROUP BY c.region, c.vip
+)
+SELECT 'unknown' AS which, vip, orders, qty FROM per_region WHERE region IS NULL
+UNION ALL
+SELECT 'apac', vip, orders, qty FROM per_region WHERE region = 'APAC' AND vip
+ORDER BY which, vip;

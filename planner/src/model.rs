@@ -153,10 +153,17 @@ pub(crate) fn model(sql: &str, relations: &[RelationInput<'_>]) -> Result<QueryM
     let result = walk.estimate(&plan);
     let mut uses = walk.uses();
     // The walk does not look inside expressions that hold a subquery, so the scans may not list
-    // every column the query reads (`(SELECT sum(c.tier))`): no column is left behind then.
+    // every column the query reads (`(SELECT sum(c.tier))`): no column is left behind then. Nor
+    // every row: a relation such a subquery reads moves unfiltered, since the filters of the
+    // scans the walk saw need not hold for the subquery's.
     if has_subquery_expressions(&plan) {
-        for u in uses.values_mut() {
+        let unseen = read_in_subquery_expressions(&plan);
+        for (name, u) in uses.iter_mut() {
             u.constants.clear();
+            if unseen.contains(name) && !u.filters.is_empty() {
+                u.filters.clear();
+                u.rows = walk.inputs.get(name.as_str()).map_or(u.rows, |i| i.statistics.rows);
+            }
         }
     }
     let mut semi_joins = walk.semi_joins;
@@ -217,6 +224,37 @@ fn any_expression(plan: &LogicalPlan, found: impl Fn(&Expr) -> bool) -> bool {
         })
     });
     any
+}
+
+/// The relations scanned inside the plan's subquery expressions (scalar, `EXISTS`, `IN`,
+/// `ANY`/`ALL`), at any depth.
+fn read_in_subquery_expressions(plan: &LogicalPlan) -> BTreeSet<String> {
+    use datafusion_common::tree_node::{TreeNode, TreeNodeRecursion};
+    let mut read = BTreeSet::new();
+    let scans_of = |subquery: &LogicalPlan, read: &mut BTreeSet<String>| {
+        let _ = subquery.apply_with_subqueries(|node| {
+            if let LogicalPlan::TableScan(scan) = node {
+                read.insert(scan.table_name.table().to_string());
+            }
+            Ok(TreeNodeRecursion::Continue)
+        });
+    };
+    let _ = plan.apply_with_subqueries(|node| {
+        node.apply_expressions(|e| {
+            e.apply(|x| {
+                match x {
+                    Expr::ScalarSubquery(s) => scans_of(&s.subquery, &mut read),
+                    Expr::Exists(e) => scans_of(&e.subquery.subquery, &mut read),
+                    Expr::InSubquery(i) => scans_of(&i.subquery.subquery, &mut read),
+                    Expr::SetComparison(c) => scans_of(&c.subquery.subquery, &mut read),
+                    _ => {}
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+        })?;
+        Ok(TreeNodeRecursion::Continue)
+    });
+    read
 }
 
 /// Whether the query has an `INTERSECT` or `EXCEPT` (as a word, anywhere: a false alarm only
@@ -444,7 +482,11 @@ fn derived(rows: f64, data_type: &DataType) -> ColumnEstimate {
 /// One scan as found in the plan.
 struct Scan {
     columns: BTreeSet<usize>,
+    /// Pushed filters that read a column.
     filters: Vec<String>,
+    /// Pushed filters that read none (`'s' = 'c'`, where DataFusion pushed a union branch's
+    /// constant): they keep every row or none.
+    constant_filters: Vec<String>,
     rows: f64,
     existence_only: bool,
     /// See [`RelationUse::constants`], by column.
@@ -484,12 +526,19 @@ impl Walk<'_> {
                     .unwrap_or(0);
                 columns.insert(narrowest);
             }
-            let same_filters = scans.windows(2).all(|w| w[0].filters == w[1].filters);
+            let same_filters = scans
+                .windows(2)
+                .all(|w| w[0].filters == w[1].filters && w[0].constant_filters == w[1].constant_filters);
             let (filters, mut rows) = if same_filters {
-                (scans[0].filters.clone(), scans[0].rows)
+                let mut filters = scans[0].filters.clone();
+                filters.extend(scans[0].constant_filters.iter().cloned());
+                (filters, scans[0].rows)
             } else if scans.iter().all(|s| !s.filters.is_empty()) {
                 // Every scan filters, each its own way (a CTE read for two years): the rows
-                // any of them keeps, which holds every row each of them needs.
+                // any of them keeps, which holds every row each of them needs. Filters that
+                // read no column are left out: scans that only they set apart (a CTE's union
+                // branch read once per kind, as in TPC-DS Q4) then move alike, and the bridges
+                // of the branches' relations are one.
                 let mut each: Vec<String> = Vec::new();
                 for scan in scans {
                     let conjunction = format!("({})", scan.filters.join(" AND "));
@@ -739,6 +788,7 @@ impl Walk<'_> {
         let mut all_selectivity = 1.0;
         let mut moved_selectivity = 1.0;
         let mut filters = Vec::new();
+        let mut constant_filters = Vec::new();
         let mut constants = BTreeMap::new();
         // Columns the filters hold to a few values: at most that many distinct values are left.
         let mut pins: HashMap<usize, f64> = HashMap::new();
@@ -760,11 +810,14 @@ impl Walk<'_> {
             for f in &scan.filters {
                 let s = selectivity(f, table_schema, &full);
                 all_selectivity *= s;
-                // A filter that reads no column (`'s' = 'c'`, left where DataFusion pushed a
-                // union branch's constant) keeps all rows or none: moving all of them is never
-                // wrong, and keeps alike the scans of one relation that such filters alone set
-                // apart, so they cross once.
-                if self.under_anti > 0 || matches!(f, Expr::IsNotNull(_)) || f.column_refs().is_empty() {
+                if self.under_anti > 0 || matches!(f, Expr::IsNotNull(_)) {
+                    continue;
+                }
+                if f.column_refs().is_empty() {
+                    if let Some(sql) = render_filter(f, &real) {
+                        moved_selectivity *= s;
+                        constant_filters.push(sql);
+                    }
                     continue;
                 }
                 if let Some(sql) = render_filter(f, &real) {
@@ -806,6 +859,7 @@ impl Walk<'_> {
         self.scans.entry(name).or_default().push(Scan {
             columns: moved,
             filters,
+            constant_filters,
             rows: stats.rows * moved_selectivity,
             existence_only: self.existence,
             constants,

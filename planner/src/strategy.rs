@@ -776,4 +776,59 @@ mod tests {
             bridge.estimated_rows
         );
     }
+
+    #[test]
+    fn a_relation_a_subquery_expression_reads_moves_unfiltered() {
+        // The correlated count reads every customer, whatever the outer reads keep.
+        let customers = [
+            ("id", DataType::Int64, 100_000.0),
+            ("region", DataType::Utf8, 10.0),
+            ("credit", DataType::Int64, 1000.0),
+        ];
+        let orders = [
+            ("customer_id", DataType::Int64, 100_000.0),
+            ("amount", DataType::Int64, 1000.0),
+        ];
+        let columns = ["id", "region", "credit", "customer_id", "amount"];
+        for (sql, reads) in [
+            (
+                "WITH c AS (SELECT id, region, credit FROM __pond_ref_000) \
+                 SELECT a.id, o.amount, (SELECT count(*) FROM c x WHERE x.credit > a.credit) AS richer \
+                 FROM c a JOIN __pond_ref_001 o ON o.customer_id = a.id WHERE a.region = 'EU'",
+                "one filtered read",
+            ),
+            (
+                "WITH c AS (SELECT id, region, credit FROM __pond_ref_000) \
+                 SELECT a.id, b.id AS other, o.amount, (SELECT count(*) FROM c x WHERE x.credit > a.credit) AS richer \
+                 FROM c a JOIN c b ON a.credit = b.credit JOIN __pond_ref_001 o ON o.customer_id = a.id \
+                 WHERE a.region = 'EU' AND b.region = 'US'",
+                "two reads filtered apart",
+            ),
+        ] {
+            let request = PlanRequest {
+                relations: vec![
+                    relation("__pond_ref_000", Side::Local, "customers", 100_000.0, &customers),
+                    relation(
+                        "__pond_ref_001",
+                        Side::Remote,
+                        "my_db.main.orders",
+                        10_000_000.0,
+                        &orders,
+                    ),
+                ],
+                run: "remote".into(),
+                column_names: columns.into_iter().map(String::from).collect(),
+                sql: sql.into(),
+                ..Default::default()
+            };
+            let plan = crate::plan(&request);
+            assert!(
+                !plan.strategy.contains("whole tables"),
+                "{reads}: not modelled: {}",
+                plan.strategy
+            );
+            let bridge = upload(&plan);
+            assert!(!bridge.sql.contains(" WHERE "), "{reads}: {}", bridge.sql);
+        }
+    }
 }

@@ -2000,3 +2000,28 @@ SELECT 'unknown' AS which, vip, orders, qty FROM per_region WHERE region IS NULL
 UNION ALL
 SELECT 'apac', vip, orders, qty FROM per_region WHERE region = 'APAC' AND vip
 ORDER BY which, vip;
+
+-- name: cte_read_by_a_correlated_count_moves_unfiltered
+-- The count reads every customer the CTE holds, whatever the outer reads keep: the
+-- customers cross unfiltered (they once crossed filtered by the outer reads' regions).
+WITH c AS (SELECT id, region, credit FROM customers)
+SELECT a.id, o.amount, (SELECT count(*) FROM c x WHERE x.credit > a.credit) AS richer
+FROM c a JOIN cloud.orders o ON o.customer_id = a.id
+WHERE a.region = 'EU' AND o.amount > 900
+ORDER BY a.id, o.amount
+LIMIT 100;
+
+-- name: cte_of_tagged_branches_read_once_per_tag
+-- DataFusion pushes each read's tag into the branches (`'a' = 'b'`): the customers move
+-- filtered by what their reads share, and each read keeps its own branch.
+WITH t AS (
+    SELECT 'a' AS kind, c.id, c.region FROM customers c WHERE c.credit > 500
+    UNION ALL
+    SELECT 'b', c.id, c.region FROM customers c WHERE c.vip
+)
+SELECT x.id, x.region, y.region AS other, count(o.id) AS n
+FROM t x JOIN t y ON x.id = y.id JOIN cloud.orders o ON o.customer_id = x.id
+WHERE x.kind = 'a' AND y.kind = 'b'
+GROUP BY x.id, x.region, y.region
+ORDER BY x.id, other
+LIMIT 100;

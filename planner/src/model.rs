@@ -154,21 +154,27 @@ pub(crate) fn model(sql: &str, relations: &[RelationInput<'_>]) -> Result<QueryM
     let mut uses = walk.uses();
     // The walk does not look inside expressions that hold a subquery, so the scans may not list
     // every column the query reads (`(SELECT sum(c.tier))`): no column is left behind then. Nor
-    // every row: a relation such a subquery reads moves unfiltered, since the filters of the
-    // scans the walk saw need not hold for the subquery's.
+    // every row: a relation such a subquery reads moves whole, with its duplicates, since
+    // neither the filters of the scans the walk saw nor their indifference to duplicates (a
+    // semi-join's side) need hold for the subquery's, and no semi-join cuts it down.
+    let unseen = if has_subquery_expressions(&plan) {
+        read_in_subquery_expressions(&plan)
+    } else {
+        BTreeSet::new()
+    };
     if has_subquery_expressions(&plan) {
-        let unseen = read_in_subquery_expressions(&plan);
         for (name, u) in uses.iter_mut() {
             u.constants.clear();
-            if unseen.contains(name) && !u.filters.is_empty() {
+            if unseen.contains(name) && (!u.filters.is_empty() || u.existence_only) {
                 u.filters.clear();
+                u.existence_only = false;
                 u.rows = walk.inputs.get(name.as_str()).map_or(u.rows, |i| i.statistics.rows);
             }
         }
     }
     let mut semi_joins = walk.semi_joins;
     // A relation scanned twice may be needed whole by its other scan.
-    semi_joins.retain(|s| uses.get(&s.reduce).is_some_and(|u| u.scans == 1));
+    semi_joins.retain(|s| uses.get(&s.reduce).is_some_and(|u| u.scans == 1) && !unseen.contains(&s.reduce));
     semi_joins.dedup();
     let result_columns = plan
         .schema()

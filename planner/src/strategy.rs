@@ -828,7 +828,51 @@ mod tests {
                 plan.strategy
             );
             let bridge = upload(&plan);
-            assert!(!bridge.sql.contains(" WHERE "), "{reads}: {}", bridge.sql);
+            assert!(
+                !bridge.sql.contains(" WHERE ") && !bridge.sql.contains("DISTINCT"),
+                "{reads}: {}",
+                bridge.sql
+            );
+        }
+        // Read by a semi-join (whose side needs neither duplicates nor rows without a match)
+        // and by a subquery expression (which counts them all).
+        let sql = "WITH c AS (SELECT id, region, credit FROM __pond_ref_000) \
+                   SELECT o.amount, (SELECT count(*) FROM c x WHERE x.credit > o.amount) AS n \
+                   FROM __pond_ref_001 o WHERE o.customer_id IN (SELECT id FROM c WHERE region = 'EU')";
+        for run in ["remote", "local"] {
+            let request = PlanRequest {
+                relations: vec![
+                    relation("__pond_ref_000", Side::Local, "customers", 100_000.0, &customers),
+                    relation(
+                        "__pond_ref_001",
+                        Side::Remote,
+                        "my_db.main.orders",
+                        10_000_000.0,
+                        &orders,
+                    ),
+                ],
+                run: run.into(),
+                column_names: columns.into_iter().map(String::from).collect(),
+                sql: sql.into(),
+                ..Default::default()
+            };
+            let plan = crate::plan(&request);
+            assert!(
+                !plan.strategy.contains("whole tables"),
+                "not modelled: {}",
+                plan.strategy
+            );
+            for b in &plan.bridges {
+                let customers_move = b.target == "__pond_ref_000";
+                assert!(
+                    !customers_move || !(b.sql.contains(" WHERE ") || b.sql.contains("DISTINCT")),
+                    "{run}: {}",
+                    b.sql
+                );
+                // Orders may be cut to the customers' keys; the customers are never cut to
+                // the orders'.
+                assert!(!b.target.contains("keys_ref_000"), "{run}: {}", b.sql);
+            }
         }
     }
 }

@@ -2025,3 +2025,13 @@ WHERE x.kind = 'a' AND y.kind = 'b'
 GROUP BY x.id, x.region, y.region
 ORDER BY x.id, other
 LIMIT 100;
+
+-- name: cte_read_by_a_semi_join_and_a_correlated_count
+-- The semi-join needs only distinct regions; the count needs every customer: the customers
+-- cross whole, duplicates and all, and are not cut to the orders' keys.
+WITH c AS (SELECT region FROM customers)
+SELECT o.id, o.qty, (SELECT count(*) FROM c x WHERE length(x.region) < o.qty) AS n
+FROM cloud.orders o
+WHERE o.customer_id IN (SELECT length(region) FROM c)
+ORDER BY o.id
+LIMIT 50;

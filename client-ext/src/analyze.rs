@@ -149,8 +149,11 @@ pub struct QueryShape {
     pub ctes: Vec<String>,
     /// Every column name mentioned (last part, lower-cased).
     pub columns: std::collections::BTreeSet<String>,
-    /// Whether the query has a `*` (or `t.*`, `COLUMNS(*)`).
+    /// Whether the query has a `*` (or `t.*`, `COLUMNS(*)`), or names a table's whole row
+    /// (`SELECT c FROM customers c`, a STRUCT of every column).
     pub star: bool,
+    /// Names used alone (`c`, not `c.x`), lower-cased: a column's, or a relation's whole row.
+    pub bare_names: std::collections::BTreeSet<String>,
     /// Every function call (scalar, aggregate, table) with its byte offset.
     pub calls: Vec<(String, usize)>,
     /// Every subquery that could be located in the text.
@@ -197,6 +200,14 @@ pub fn analyze(sql: &str, json: &str) -> Result<QueryShape, AnalyzeError> {
     }
     let mut shape = QueryShape::default();
     walk(&Lexed::new(sql), &statements[0], &mut shape)?;
+    // DuckDB binds a name that no column has to the relation of that name: its whole row.
+    let whole_row = |t: &TableRef| {
+        let name = if t.alias.is_empty() { &t.table } else { &t.alias };
+        shape.bare_names.contains(&name.to_lowercase())
+    };
+    if shape.tables.iter().any(whole_row) {
+        shape.star = true;
+    }
     Ok(shape)
 }
 
@@ -266,6 +277,9 @@ fn walk(sql: &Lexed<'_>, v: &Value, shape: &mut QueryShape) -> Result<(), Analyz
                 }
                 Some("COLUMN_REF") => {
                     let names = column_names(v);
+                    if let [name] = names.as_slice() {
+                        shape.bare_names.insert(name.clone());
+                    }
                     if let Some((qualifier, name)) = qualified(&names) {
                         shape.columns.insert(name.clone());
                         *shape.column_uses.entry((qualifier, name)).or_default() += 1;

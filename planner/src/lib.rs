@@ -22,6 +22,11 @@
 //!   a value the query then reads instead (`strategy::read_with`). When DataFusion cannot plan
 //!   the query (DuckDB's SQL is a superset),
 //!   relations move whole, cut only to the column names the query mentions.
+//! - **What the model cannot see moves whole.** A relation a subquery expression reads
+//!   (DataFusion kept it unplanned in an expression) keeps every row, duplicate and column;
+//!   filters are pushed only when DataFusion reads the query's literals as DuckDB does (no
+//!   exponent, no `DECIMAL` without precision); no relation moves DISTINCT where an `OFFSET`
+//!   may count its rows.
 //! - **Planning never fails.** A malformed statistic or schema degrades the estimate, not the
 //!   answer.
 //!

@@ -148,7 +148,8 @@ pub(crate) fn model(sql: &str, relations: &[RelationInput<'_>]) -> Result<QueryM
         semi_joins: Vec::new(),
         under_anti: 0,
         existence: false,
-        existence_allowed: !has_set_operation(sql),
+        existence_allowed: !has_set_operation(sql) && !has_offset(sql),
+        pushes_filters: literals_read_alike(sql),
     };
     let result = walk.estimate(&plan);
     let mut uses = walk.uses();
@@ -261,6 +262,34 @@ fn read_in_subquery_expressions(plan: &LogicalPlan) -> BTreeSet<String> {
         Ok(TreeNodeRecursion::Continue)
     });
     read
+}
+
+/// Whether the query has an `OFFSET` (as a word, anywhere). DataFusion drops a `LIMIT`/
+/// `OFFSET` inside a correlated `EXISTS` when it makes it a semi-join, but an offset skips
+/// rows by their count, so the subquery's relation must keep its duplicates.
+fn has_offset(sql: &str) -> bool {
+    pond_duckdb::lexer::tokenize(sql).map_or(true, |tokens| tokens.iter().any(|t| t.is_word("offset")))
+}
+
+/// Whether DataFusion types the query's literals and casts as DuckDB does. Two it does not:
+/// - a number with an exponent (`2.9999999999999999e0`), a DOUBLE to DuckDB (rounded: 3.0),
+///   an exact decimal to DataFusion as Pond configures it;
+/// - `DECIMAL` or `NUMERIC` without a precision: DECIMAL(18,3) to DuckDB, (38,10) to DataFusion.
+///
+/// A filter DataFusion pushed over either would be rendered with its own reading, and could drop
+/// rows DuckDB's keeps.
+fn literals_read_alike(sql: &str) -> bool {
+    let Ok(tokens) = pond_duckdb::lexer::tokenize(sql) else {
+        return false;
+    };
+    let exponent = |t: &pond_duckdb::lexer::Token| {
+        t.kind == pond_duckdb::lexer::TokenKind::Number && sql[t.span.clone()].bytes().any(|b| b == b'e' || b == b'E')
+    };
+    let bare_decimal = |i: usize| {
+        (tokens[i].is_word("decimal") || tokens[i].is_word("numeric"))
+            && !tokens.get(i + 1).is_some_and(|next| next.is_punct('('))
+    };
+    !(0..tokens.len()).any(|i| exponent(&tokens[i]) || bare_decimal(i))
 }
 
 /// Whether the query has an `INTERSECT` or `EXCEPT` (as a word, anywhere: a false alarm only
@@ -505,6 +534,9 @@ struct Walk<'a> {
     semi_joins: Vec<SemiJoin>,
     /// How many anti/mark joins' subquery sides the walk is under (no filters pushed there).
     under_anti: usize,
+    /// Whether DataFusion reads the query's literals and types as DuckDB does, so that the
+    /// filters it pushed mean in DuckDB what they meant to it (see [`literals_read_alike`]).
+    pushes_filters: bool,
     /// Whether only the existence of the current node's rows matters: under a semi-, anti- or
     /// mark join's subquery side, through operators that keep or drop rows but never count
     /// them (filters, projections, aliases, DISTINCT, inner joins).
@@ -816,7 +848,7 @@ impl Walk<'_> {
             for f in &scan.filters {
                 let s = selectivity(f, table_schema, &full);
                 all_selectivity *= s;
-                if self.under_anti > 0 || matches!(f, Expr::IsNotNull(_)) {
+                if self.under_anti > 0 || !self.pushes_filters || matches!(f, Expr::IsNotNull(_)) {
                     continue;
                 }
                 if f.column_refs().is_empty() {

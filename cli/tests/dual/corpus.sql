@@ -2035,3 +2035,29 @@ FROM cloud.orders o
 WHERE o.customer_id IN (SELECT length(region) FROM c)
 ORDER BY o.id
 LIMIT 50;
+
+-- name: correlated_exists_with_an_offset_counts_duplicates
+-- DataFusion drops the OFFSET when it makes the EXISTS a semi-join; DuckDB skips a row by
+-- count, so the orders must cross with their duplicates.
+SELECT c.id, c.name FROM customers c
+WHERE EXISTS (SELECT 1 FROM cloud.orders o WHERE o.customer_id = c.id OFFSET 1)
+ORDER BY c.id;
+
+-- name: exponent_literals_are_doubles
+-- DuckDB reads 2.9999999999999999e0 as the DOUBLE 3.0 (and 1e3 as a DOUBLE); DataFusion as
+-- exact decimals: no filter it pushed over them may decide which rows cross.
+SELECT count(*) AS n, sum(o.qty) AS qty, count(*) FILTER (WHERE o.amount > 1e3) AS big
+FROM cloud.orders o JOIN customers c ON c.id = o.customer_id
+WHERE o.qty <= 2.9999999999999999e0 AND c.credit < 0.1e0 * 5000;
+
+-- name: bare_decimal_casts_round_to_three_places
+-- DECIMAL without a precision is DECIMAL(18,3) to DuckDB: the bound rounds to 100.000.
+SELECT count(*) AS n, min(o.amount) AS lowest
+FROM cloud.orders o JOIN customers c ON c.id = o.customer_id
+WHERE o.amount >= CAST('100.0004' AS DECIMAL) AND c.credit <= 99.9996::NUMERIC;
+
+-- name: whole_row_reference_keeps_every_column
+-- A relation's name alone is its whole row (a STRUCT of every column).
+SELECT o.id, c FROM cloud.orders o JOIN customers c ON c.id = o.customer_id
+ORDER BY o.id
+LIMIT 20;

@@ -32,6 +32,7 @@ use datafusion_optimizer::{Analyzer, Optimizer, OptimizerContext};
 use datafusion_sql::planner::{ParserOptions, SqlToRel};
 use datafusion_sql::sqlparser::dialect::DuckDbDialect;
 use datafusion_sql::sqlparser::parser::Parser;
+use pond_duckdb::lexer::{Token, TokenKind};
 use pond_proto::dual::TableStatistics;
 
 use crate::render::render_filter;
@@ -142,14 +143,19 @@ pub(crate) fn model(sql: &str, relations: &[RelationInput<'_>]) -> Result<QueryM
         .map_err(|e| e.to_string())?;
 
     let inputs: HashMap<&str, &RelationInput<'_>> = relations.iter().map(|r| (r.name, r)).collect();
+    // A text the lexer cannot split (DataFusion planned it, so this is unlikely) relies on no
+    // word in it: neither duplicates nor pushed filters may then be dropped.
+    let tokens = pond_duckdb::lexer::tokenize(sql).ok();
     let mut walk = Walk {
         inputs,
         scans: BTreeMap::new(),
         semi_joins: Vec::new(),
         under_anti: 0,
         existence: false,
-        existence_allowed: !has_set_operation(sql) && !has_offset(sql),
-        pushes_filters: literals_read_alike(sql),
+        existence_allowed: tokens
+            .as_deref()
+            .is_some_and(|t| !has_set_operation(t) && !has_offset(t)),
+        pushes_filters: tokens.as_deref().is_some_and(|t| literals_read_alike(sql, t)),
     };
     let result = walk.estimate(&plan);
     let mut uses = walk.uses();
@@ -158,12 +164,13 @@ pub(crate) fn model(sql: &str, relations: &[RelationInput<'_>]) -> Result<QueryM
     // every row: a relation such a subquery reads moves whole, with its duplicates, since
     // neither the filters of the scans the walk saw nor their indifference to duplicates (a
     // semi-join's side) need hold for the subquery's, and no semi-join cuts it down.
-    let unseen = if has_subquery_expressions(&plan) {
+    let hidden = has_subquery_expressions(&plan);
+    let unseen = if hidden {
         read_in_subquery_expressions(&plan)
     } else {
         BTreeSet::new()
     };
-    if has_subquery_expressions(&plan) {
+    if hidden {
         for (name, u) in uses.iter_mut() {
             u.constants.clear();
             if unseen.contains(name) && (!u.filters.is_empty() || u.existence_only) {
@@ -267,8 +274,8 @@ fn read_in_subquery_expressions(plan: &LogicalPlan) -> BTreeSet<String> {
 /// Whether the query has an `OFFSET` (as a word, anywhere). DataFusion drops a `LIMIT`/
 /// `OFFSET` inside a correlated `EXISTS` when it makes it a semi-join, but an offset skips
 /// rows by their count, so the subquery's relation must keep its duplicates.
-fn has_offset(sql: &str) -> bool {
-    pond_duckdb::lexer::tokenize(sql).map_or(true, |tokens| tokens.iter().any(|t| t.is_word("offset")))
+fn has_offset(tokens: &[Token]) -> bool {
+    tokens.iter().any(|t| t.is_word("offset"))
 }
 
 /// Whether DataFusion types the query's literals and casts as DuckDB does. Two it does not:
@@ -278,13 +285,9 @@ fn has_offset(sql: &str) -> bool {
 ///
 /// A filter DataFusion pushed over either would be rendered with its own reading, and could drop
 /// rows DuckDB's keeps.
-fn literals_read_alike(sql: &str) -> bool {
-    let Ok(tokens) = pond_duckdb::lexer::tokenize(sql) else {
-        return false;
-    };
-    let exponent = |t: &pond_duckdb::lexer::Token| {
-        t.kind == pond_duckdb::lexer::TokenKind::Number && sql[t.span.clone()].bytes().any(|b| b == b'e' || b == b'E')
-    };
+fn literals_read_alike(sql: &str, tokens: &[Token]) -> bool {
+    let exponent =
+        |t: &Token| t.kind == TokenKind::Number && sql[t.span.clone()].bytes().any(|b| b == b'e' || b == b'E');
     let bare_decimal = |i: usize| {
         (tokens[i].is_word("decimal") || tokens[i].is_word("numeric"))
             && !tokens.get(i + 1).is_some_and(|next| next.is_punct('('))
@@ -294,10 +297,8 @@ fn literals_read_alike(sql: &str) -> bool {
 
 /// Whether the query has an `INTERSECT` or `EXCEPT` (as a word, anywhere: a false alarm only
 /// moves duplicates).
-fn has_set_operation(sql: &str) -> bool {
-    pond_duckdb::lexer::tokenize(sql).map_or(true, |tokens| {
-        tokens.iter().any(|t| t.is_word("intersect") || t.is_word("except"))
-    })
+fn has_set_operation(tokens: &[Token]) -> bool {
+    tokens.iter().any(|t| t.is_word("intersect") || t.is_word("except"))
 }
 
 /// The query without a final `ORDER BY ALL`, which DataFusion does not plan: it orders by
@@ -851,15 +852,12 @@ impl Walk<'_> {
                 if self.under_anti > 0 || !self.pushes_filters || matches!(f, Expr::IsNotNull(_)) {
                     continue;
                 }
-                if f.column_refs().is_empty() {
-                    if let Some(sql) = render_filter(f, &real) {
-                        moved_selectivity *= s;
-                        constant_filters.push(sql);
-                    }
-                    continue;
-                }
                 if let Some(sql) = render_filter(f, &real) {
                     moved_selectivity *= s;
+                    if f.column_refs().is_empty() {
+                        constant_filters.push(sql);
+                        continue;
+                    }
                     filters.push(sql);
                     if let Some((i, value)) = constant_of(f, table_schema) {
                         constants.insert(i, value);

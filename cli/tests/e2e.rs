@@ -837,6 +837,80 @@ async fn sql_transactions_keep_their_connection() {
     server.stop();
 }
 
+/// Every batch of `sql` as a standard Flight SQL client fetches it: GetFlightInfo without the
+/// inline header, then DoGet (on `c`'s session, whose cookie it carries).
+async fn two_calls(c: &mut PondClient, sql: &str) -> Result<Vec<RecordBatch>, String> {
+    let info = c
+        .flight_sql()
+        .execute(sql.into(), None)
+        .await
+        .map_err(|e| e.to_string())?;
+    let ticket = info.endpoint[0].ticket.clone().expect("a ticket");
+    let stream = c.flight_sql().do_get(ticket).await.map_err(|e| e.to_string())?;
+    stream.try_collect().await.map_err(|e| e.to_string())
+}
+
+/// A text whose last run was a quick read runs on the async worker (`quick_reads.rs`), for
+/// Pond's client (result inline) and a standard one (GetFlightInfo, then DoGet) alike; it
+/// still answers as DuckDB does once its table grew past a quick read, changed a column's
+/// type, or vanished, and it reads the session's temporary tables.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quick_reads_answer_as_before_when_their_data_changes() {
+    let server = Server::start();
+    let mut c = server.client(&server.admin_token()).await;
+    c.execute("CREATE TABLE grows AS SELECT range AS v FROM range(3)")
+        .await
+        .unwrap();
+    let sql = "SELECT v FROM grows ORDER BY v";
+    let total = |b: &[RecordBatch]| b.iter().map(RecordBatch::num_rows).sum::<usize>();
+    // The first run of each kind is on a blocking thread; the next ones are quick.
+    for _ in 0..3 {
+        assert_eq!(i64_at(&c.query(sql).await.unwrap(), 0), vec![0, 1, 2]);
+        assert_eq!(i64_at(&two_calls(&mut c, sql).await.unwrap(), 0), vec![0, 1, 2]);
+    }
+    // Past what a quick read may return: the run stops and starts again on a blocking thread.
+    c.execute("INSERT INTO grows SELECT range + 3 FROM range(200000)")
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let pond = c.query(sql).await.unwrap();
+        assert_eq!(total(&pond), 200_003);
+        assert_eq!(i64_at(&pond, 0).last(), Some(&200_002));
+        let standard = two_calls(&mut c, sql).await.unwrap();
+        assert_eq!(total(&standard), 200_003);
+        assert_eq!(i64_at(&standard, 0).last(), Some(&200_002));
+    }
+    c.execute("DELETE FROM grows WHERE v >= 3").await.unwrap();
+    for _ in 0..3 {
+        assert_eq!(i64_at(&two_calls(&mut c, sql).await.unwrap(), 0), vec![0, 1, 2]);
+    }
+    // A column's type changed under a quick text: the new schema, not the old one.
+    c.execute("ALTER TABLE grows ALTER v TYPE VARCHAR").await.unwrap();
+    assert_eq!(
+        strings_at(&two_calls(&mut c, sql).await.unwrap(), 0),
+        vec!["0", "1", "2"]
+    );
+    assert_eq!(strings_at(&c.query(sql).await.unwrap(), 0), vec!["0", "1", "2"]);
+    // Its table gone: DuckDB's error, naming it.
+    c.execute("DROP TABLE grows").await.unwrap();
+    let standard = two_calls(&mut c, sql).await.unwrap_err();
+    assert!(standard.contains("grows"), "{standard}");
+    let pond = c.query(sql).await.unwrap_err().to_string();
+    assert!(pond.contains("grows"), "{pond}");
+    // The session's temporary tables live on its own connection, which a quick read takes.
+    c.execute("CREATE TEMP TABLE scratch AS SELECT 7::BIGINT AS x")
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        assert_eq!(i64_at(&c.query("SELECT x FROM scratch").await.unwrap(), 0), vec![7]);
+        assert_eq!(
+            i64_at(&two_calls(&mut c, "SELECT x FROM scratch").await.unwrap(), 0),
+            vec![7]
+        );
+    }
+    server.stop();
+}
+
 /// The dual-execution corpus: `-- name: …` headers, one query each.
 fn corpus() -> Vec<(String, String)> {
     let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dual/corpus.sql")).unwrap();

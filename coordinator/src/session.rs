@@ -359,6 +359,12 @@ impl Session {
         self.activity.touch();
     }
 
+    /// Whether the client sent this session's cookie back: it keeps one session, whose
+    /// connection and kept statements its next calls find.
+    pub fn client_returned(&self) -> bool {
+        self.activity.returned.load(Ordering::Relaxed)
+    }
+
     /// Records that the client carries this session (its cookie came back). Handles (tickets,
     /// transaction ids) do not count: a client without cookies uses those once per query.
     pub fn mark_returned(&self) {
@@ -542,6 +548,25 @@ impl Session {
                 Ok(ConnGuard::Fresh(self.open_connection(&database, schema.as_deref())?.0))
             }
         }
+    }
+
+    /// The session's own connection if it is free now, outside transactions; never waits, and
+    /// never opens another: what a statement run on an async worker may take (see
+    /// `coordinator/quick_reads.rs`).
+    pub fn acquire_free(&self) -> Result<Option<ConnGuard<'_>>> {
+        let Some(mut g) = self.conn.try_lock() else {
+            return Ok(None);
+        };
+        let (database, schema) = {
+            let s = self.state.lock();
+            if s.transaction.is_some() || s.sql_transaction {
+                return Ok(None);
+            }
+            (s.database.clone(), s.schema.clone())
+        };
+        self.ready_own(&mut g, &database, schema.as_deref())?;
+        let was_clean = self.own_clean.swap(false, Ordering::Relaxed);
+        Ok(Some(ConnGuard::Session { conn: g, was_clean }))
     }
 
     /// Gives the session's own connection to the duckling for other sessions when its client

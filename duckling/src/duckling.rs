@@ -519,6 +519,12 @@ impl Duckling {
         f()
     }
 
+    /// [`Self::running`] only if no attachment is being swapped now: `None` instead of waiting.
+    pub fn try_running<T>(&self, f: impl FnOnce() -> T) -> Option<T> {
+        let _running = self.swap.try_read()?;
+        Some(f())
+    }
+
     /// Moves snapshot attachment `alias` to its database's newest snapshot, fetching only
     /// the blocks that changed. Returns the snapshot it now shows. It waits for running
     /// statements to end, up to [`REFRESH_WAIT`].

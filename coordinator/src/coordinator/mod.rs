@@ -9,7 +9,8 @@
 //! - `statements`: SQL statements (GetFlightInfo, updates, transactions);
 //!   `prepared`: Flight SQL prepared statements.
 //! - `start`: the GetFlightInfo fast path that starts a plain read at once;
-//!   `streaming`: results streamed at DoGet.
+//!   `quick_reads`: which reads run on the async worker itself; `streaming`: results
+//!   streamed at DoGet.
 //! - `pond_statements`: Pond's own statements (databases, snapshots,
 //!   `SHUTDOWN`, …); `pond_views`: `pond_information_schema` and Pond's
 //!   table functions.
@@ -21,9 +22,10 @@
 //!   bulk ingest; `dual`: dual-execution planning.
 //!
 //! Invariants:
-//! - Every DuckDB call runs on a blocking thread (`spawn_blocking`); results stream back
-//!   through bounded channels, so a slow client slows its query instead of growing server
-//!   memory.
+//! - Every DuckDB call runs on a blocking thread (`spawn_blocking`), except a text whose last
+//!   run was a plain read that took at most a few hundred microseconds (`quick_reads`); results
+//!   stream back through bounded channels, so a slow client slows its query instead of growing
+//!   server memory.
 //! - A statement's text is classified once ([`crate::classify`]) where it enters, and the
 //!   [`Classification`](crate::classify::Classification) travels with it.
 //! - A session belongs to one user: every lookup by id or handle checks the caller is that user.
@@ -39,6 +41,7 @@ mod metadata;
 mod pond_statements;
 mod pond_views;
 mod prepared;
+mod quick_reads;
 mod shares;
 mod start;
 mod statements;
@@ -111,6 +114,8 @@ pub struct Coordinator {
     counters: Counters,
     /// Dual execution's statistics of cloud tables, per version of their data.
     dual_statistics: dual_statistics::StatisticsCache,
+    /// Texts whose last run was a quick plain read, which run on the async workers.
+    quick_reads: Arc<quick_reads::QuickReads>,
 }
 
 /// A monotonic counter a process reports for metrics: its name (Prometheus adds `pond_` and
@@ -373,6 +378,7 @@ impl Coordinator {
             duckling_directory: std::sync::OnceLock::new(),
             counters: Counters::default(),
             dual_statistics: Default::default(),
+            quick_reads: Default::default(),
         }))
     }
 

@@ -234,7 +234,17 @@ impl Coordinator {
             && let Ok(permit) = Arc::clone(&session.limits().admission).try_acquire_owned()
         {
             let inline = inline.map(|n| n.min(MAX_INLINE_BYTES));
-            return start_statement(session, query_id, sql, &statement, prelude, permit, inline).await;
+            return start_statement(
+                session,
+                query_id,
+                sql,
+                &statement,
+                prelude,
+                permit,
+                inline,
+                &self.quick_reads,
+            )
+            .await;
         }
         let sql_owned = sql.to_string();
         let settings = statement.changes_settings.then(|| sql.to_string());

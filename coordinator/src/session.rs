@@ -550,21 +550,20 @@ impl Session {
         }
     }
 
-    /// The session's own connection if it is free now, outside transactions; never waits, and
-    /// never opens another: what a statement run on an async worker may take (see
-    /// `coordinator/quick_reads.rs`).
+    /// The session's own connection if it is free now and ready (open, every setting of the
+    /// session applied), outside transactions; never waits, opens or replays anything: what a
+    /// statement run on an async worker may take (see `coordinator/quick_reads.rs`).
     pub fn acquire_free(&self) -> Result<Option<ConnGuard<'_>>> {
-        let Some(mut g) = self.conn.try_lock() else {
+        let Some(g) = self.conn.try_lock() else {
             return Ok(None);
         };
-        let (database, schema) = {
+        {
             let s = self.state.lock();
-            if s.transaction.is_some() || s.sql_transaction {
+            let settings_applied = self.own_settings.load(Ordering::Relaxed) == s.settings_version;
+            if g.is_none() || !settings_applied || s.transaction.is_some() || s.sql_transaction {
                 return Ok(None);
             }
-            (s.database.clone(), s.schema.clone())
-        };
-        self.ready_own(&mut g, &database, schema.as_deref())?;
+        }
         let was_clean = self.own_clean.swap(false, Ordering::Relaxed);
         Ok(Some(ConnGuard::Session { conn: g, was_clean }))
     }

@@ -143,7 +143,7 @@ fn load(n: &AtomicU64) -> u64 {
 /// The counters every process reports, in [`Coordinator::reported_metrics`]' order: a
 /// duckling process sends their values in its heartbeat and its coordinator adds them to its
 /// own, so a name, its meaning and its place are defined here once.
-pub const COUNTERS: [CounterSpec; 13] = [
+pub const COUNTERS: [CounterSpec; 15] = [
     CounterSpec {
         name: "store_puts",
         help: "Objects written to the object store by this process",
@@ -203,6 +203,16 @@ pub const COUNTERS: [CounterSpec; 13] = [
         name: "dual_statistics_reused",
         help: "Cloud table statistics dual execution took from a measure at the same snapshot",
         read: |c| load(&c.dual_statistics.reused),
+    },
+    CounterSpec {
+        name: "quick_reads",
+        help: "Statements run on an async worker because their last run was a quick plain read",
+        read: |c| load(&c.quick_reads.ran),
+    },
+    CounterSpec {
+        name: "quick_reads_declined",
+        help: "Quick reads stopped (longer or larger than a quick read may be) to run again on a blocking thread",
+        read: |c| load(&c.quick_reads.declined),
     },
     CounterSpec {
         name: "query_history_dropped",

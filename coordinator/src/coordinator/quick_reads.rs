@@ -9,79 +9,225 @@
 //!
 //! Invariants:
 //! - **Only what ran quickly runs here.** A text is quick only after a run of it, by the same
-//!   user, was one plain read (no script, no write, no `nextval`) that took at most
-//!   [`QUICK_TIME`] and returned at most [`QUICK_BYTES`]; a run that takes longer or returns
-//!   more makes it slow again. So a worker is held at most about [`QUICK_TIME`] by a statement
-//!   whose data did not change meanwhile.
+//!   user at the same database and schema, was one plain read (no script, no write, no
+//!   `nextval`) that took at most [`QUICK_TIME`] and returned at most [`QUICK_BYTES`], all of
+//!   it delivered; a run that takes longer or returns more makes it slow again.
+//! - **A worker is held at most about [`QUICK_LIMIT`].** Data changes, so a quick text may
+//!   have become slow: a watchdog thread interrupts a quick run still going after
+//!   [`QUICK_LIMIT`] (checked every [`WATCH_TICK`]), and the statement runs again on a blocking
+//!   thread, as does one that returns more than [`QUICK_BYTES`]. A plain read may so run twice.
 //! - **A quick run never waits.** It takes the session's connection only when it is free and
-//!   the duckling only when no attachment is being swapped; otherwise the statement goes to a
-//!   blocking thread as before. A quick run that finds more than [`QUICK_BYTES`] stops, and
-//!   the statement runs again there (a plain read may run twice).
-//! - **Bounded.** At most [`MAX_TEXTS`] texts are remembered, each at most [`MAX_TEXT_BYTES`]
-//!   long; past that the set starts again empty.
+//!   ready (no setting to apply again), and the duckling only when no attachment is being
+//!   swapped; otherwise the statement goes to a blocking thread as before.
+//! - **Bounded.** At most [`MAX_TEXTS_PER_USER`] texts per user, each at most
+//!   [`MAX_TEXT_BYTES`] long, for at most [`MAX_USERS`] users; past a bound its set starts
+//!   again empty.
 
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
+use pond_duckling::InterruptHandle;
 
 /// The longest a run may take and its text still count as quick.
 pub const QUICK_TIME: Duration = Duration::from_micros(250);
 /// The most a quick read may return (Arrow bytes).
 pub const QUICK_BYTES: u64 = 64 * 1024;
-/// The most texts remembered, of all users.
-const MAX_TEXTS: usize = 4096;
+/// A quick run still going after this long is interrupted, to run again on a blocking thread.
+pub const QUICK_LIMIT: Duration = Duration::from_millis(2);
+/// How often the watchdog looks at the quick runs going on.
+const WATCH_TICK: Duration = Duration::from_millis(2);
+/// The watchdog sleeps until woken once no quick run started for this long.
+const WATCH_LINGER: Duration = Duration::from_secs(1);
+/// The most texts remembered per user.
+const MAX_TEXTS_PER_USER: usize = 256;
+/// The most users whose texts are remembered.
+const MAX_USERS: usize = 1024;
 /// Longer texts are never quick: a hot point query is short.
 const MAX_TEXT_BYTES: usize = 4096;
 
-/// The texts, per user, whose last run was a quick plain read.
-#[derive(Default)]
-pub struct QuickReads {
-    texts: Mutex<Texts>,
+/// Where a text ran: the same text reads other tables at another database or schema.
+pub struct Place<'a> {
+    pub user: &'a str,
+    pub database: &'a str,
+    pub schema: Option<&'a str>,
 }
 
+impl Place<'_> {
+    fn key(&self, sql: &str) -> String {
+        format!("{}\u{0}{}\u{0}{sql}", self.database, self.schema.unwrap_or(""))
+    }
+}
+
+/// The texts whose last run was a quick plain read, and the watchdog of quick runs.
 #[derive(Default)]
-struct Texts {
-    by_user: HashMap<String, HashSet<String>>,
-    count: usize,
+pub struct QuickReads {
+    texts: Mutex<HashMap<String, HashSet<String>>>,
+    watchdog: Arc<Watchdog>,
+    /// Statements run on an async worker.
+    pub ran: AtomicU64,
+    /// Quick runs stopped (too long, or too large) to run again on a blocking thread.
+    pub declined: AtomicU64,
 }
 
 impl QuickReads {
-    /// Whether `user`'s last run of `sql` was a quick plain read.
-    pub fn is_quick(&self, user: &str, sql: &str) -> bool {
-        self.texts
-            .lock()
-            .by_user
-            .get(user)
-            .is_some_and(|texts| texts.contains(sql))
+    /// Whether the last run of `sql` at `place` was a quick plain read.
+    pub fn is_quick(&self, place: &Place<'_>, sql: &str) -> bool {
+        sql.len() <= MAX_TEXT_BYTES
+            && self
+                .texts
+                .lock()
+                .get(place.user)
+                .is_some_and(|texts| texts.contains(&place.key(sql)))
     }
 
-    /// Notes a run of `sql` by `user` that was one plain read, took `took` and returned
-    /// `bytes`: the text is quick from now on when both are within bounds, slow otherwise.
-    pub fn ran_a_read(&self, user: &str, sql: &str, took: Duration, bytes: u64) {
-        let quick = took <= QUICK_TIME && bytes <= QUICK_BYTES && sql.len() <= MAX_TEXT_BYTES;
-        let mut t = self.texts.lock();
+    /// Notes a run of `sql` at `place` that was one plain read, took `took` and returned
+    /// `bytes`, all delivered: the text is quick from now on when both are within bounds,
+    /// slow otherwise.
+    pub fn ran_a_read(&self, place: &Place<'_>, sql: &str, took: Duration, bytes: u64) {
+        if sql.len() > MAX_TEXT_BYTES {
+            return;
+        }
+        let quick = took <= QUICK_TIME && bytes <= QUICK_BYTES;
+        let key = place.key(sql);
+        let mut users = self.texts.lock();
         if !quick {
-            if let Some(texts) = t.by_user.get_mut(user)
-                && texts.remove(sql)
-            {
-                t.count -= 1;
+            if let Some(texts) = users.get_mut(place.user) {
+                texts.remove(&key);
             }
             return;
         }
-        if t.by_user.get(user).is_some_and(|texts| texts.contains(sql)) {
-            return;
+        if !users.contains_key(place.user) && users.len() >= MAX_USERS {
+            users.clear();
         }
-        if t.count >= MAX_TEXTS {
-            *t = Texts::default();
+        let texts = users.entry(place.user.to_string()).or_default();
+        if texts.len() >= MAX_TEXTS_PER_USER && !texts.contains(&key) {
+            texts.clear();
         }
-        t.by_user.entry(user.to_string()).or_default().insert(sql.to_string());
-        t.count += 1;
+        texts.insert(key);
     }
 
-    /// Forgets `user`'s `sql`: its run failed or was not a plain read.
-    pub fn forget(&self, user: &str, sql: &str) {
-        self.ran_a_read(user, sql, Duration::MAX, u64::MAX);
+    /// Forgets `sql` at `place`: a quick run of it was stopped, failed or was not a plain read.
+    pub fn forget(&self, place: &Place<'_>, sql: &str) {
+        self.ran_a_read(place, sql, Duration::MAX, u64::MAX);
+    }
+
+    /// Watches a quick run of the connection `interrupt` stops: interrupted once it outlives
+    /// [`QUICK_LIMIT`]. `None` when no watchdog can run (its thread could not start): the
+    /// statement then must not run quickly.
+    pub fn watch(&self, interrupt: InterruptHandle) -> Option<Watch<'_>> {
+        let dog = &self.watchdog;
+        let mut w = dog.state.lock();
+        if !w.thread_started {
+            let weak = Arc::downgrade(dog);
+            let spawned = std::thread::Builder::new()
+                .name("pond-quick-reads".into())
+                .spawn(move || watch_runs(weak));
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "could not start the quick reads' watchdog; every read runs on a blocking thread");
+                return None;
+            }
+            w.thread_started = true;
+        }
+        let now = Instant::now();
+        let id = w.next_id;
+        w.next_id += 1;
+        w.last_start = now;
+        w.runs.push(Run {
+            id,
+            deadline: now + QUICK_LIMIT,
+            interrupt,
+            fired: false,
+        });
+        if w.parked {
+            dog.wake.notify_one();
+        }
+        Some(Watch { dog, id })
+    }
+}
+
+/// A quick run under watch; [`Watch::end`] says whether the watchdog stopped it.
+pub struct Watch<'a> {
+    dog: &'a Watchdog,
+    id: u64,
+}
+
+impl Watch<'_> {
+    /// Stops watching; true when the watchdog interrupted the run.
+    pub fn end(self) -> bool {
+        let mut w = self.dog.state.lock();
+        let fired = w.runs.iter().find(|r| r.id == self.id).is_some_and(|r| r.fired);
+        w.runs.retain(|r| r.id != self.id);
+        drop(w);
+        std::mem::forget(self);
+        fired
+    }
+}
+
+impl Drop for Watch<'_> {
+    fn drop(&mut self) {
+        self.dog.state.lock().runs.retain(|r| r.id != self.id);
+    }
+}
+
+#[derive(Default)]
+struct Watchdog {
+    state: Mutex<Watched>,
+    wake: Condvar,
+}
+
+struct Watched {
+    runs: Vec<Run>,
+    next_id: u64,
+    last_start: Instant,
+    /// The thread waits to be woken (no run for [`WATCH_LINGER`]).
+    parked: bool,
+    thread_started: bool,
+}
+
+impl Default for Watched {
+    fn default() -> Self {
+        Self {
+            runs: Vec::new(),
+            next_id: 0,
+            last_start: Instant::now(),
+            parked: false,
+            thread_started: false,
+        }
+    }
+}
+
+struct Run {
+    id: u64,
+    deadline: Instant,
+    interrupt: InterruptHandle,
+    fired: bool,
+}
+
+/// The watchdog's thread: every [`WATCH_TICK`] while quick runs start, it interrupts those past
+/// their deadline; it ends once the [`QuickReads`] is gone.
+fn watch_runs(dog: Weak<Watchdog>) {
+    loop {
+        let Some(dog) = dog.upgrade() else { return };
+        {
+            let mut w = dog.state.lock();
+            let now = Instant::now();
+            for r in w.runs.iter_mut().filter(|r| !r.fired && r.deadline <= now) {
+                r.interrupt.interrupt();
+                r.fired = true;
+            }
+            if w.runs.is_empty() && now.duration_since(w.last_start) >= WATCH_LINGER {
+                w.parked = true;
+                // Woken by the next run, or after a while to see whether the QuickReads is gone.
+                dog.wake.wait_for(&mut w, WATCH_LINGER);
+                w.parked = false;
+                continue;
+            }
+        }
+        drop(dog);
+        std::thread::sleep(WATCH_TICK);
     }
 }
 
@@ -90,43 +236,94 @@ mod tests {
     use super::*;
 
     const POINT: &str = "SELECT v FROM t WHERE k = 1";
+    const ANN: Place<'static> = Place {
+        user: "ann",
+        database: "my_db",
+        schema: None,
+    };
 
     #[test]
     fn a_text_is_quick_after_a_quick_run_until_a_slow_one() {
         let q = QuickReads::default();
-        assert!(!q.is_quick("ann", POINT), "never ran");
-        q.ran_a_read("ann", POINT, Duration::from_micros(40), 100);
-        assert!(q.is_quick("ann", POINT));
-        q.ran_a_read("ann", POINT, QUICK_TIME + Duration::from_micros(1), 100);
-        assert!(!q.is_quick("ann", POINT), "the last run was slow");
-        q.ran_a_read("ann", POINT, Duration::from_micros(40), QUICK_BYTES + 1);
-        assert!(!q.is_quick("ann", POINT), "the last run returned too much");
-        q.ran_a_read("ann", POINT, QUICK_TIME, QUICK_BYTES);
-        assert!(q.is_quick("ann", POINT), "the bounds are inclusive");
-        q.forget("ann", POINT);
-        assert!(!q.is_quick("ann", POINT));
+        assert!(!q.is_quick(&ANN, POINT), "never ran");
+        q.ran_a_read(&ANN, POINT, Duration::from_micros(40), 100);
+        assert!(q.is_quick(&ANN, POINT));
+        q.ran_a_read(&ANN, POINT, QUICK_TIME + Duration::from_micros(1), 100);
+        assert!(!q.is_quick(&ANN, POINT), "the last run was slow");
+        q.ran_a_read(&ANN, POINT, Duration::from_micros(40), QUICK_BYTES + 1);
+        assert!(!q.is_quick(&ANN, POINT), "the last run returned too much");
+        q.ran_a_read(&ANN, POINT, QUICK_TIME, QUICK_BYTES);
+        assert!(q.is_quick(&ANN, POINT), "the bounds are inclusive");
+        q.forget(&ANN, POINT);
+        assert!(!q.is_quick(&ANN, POINT));
     }
 
     #[test]
-    fn quickness_belongs_to_one_user() {
+    fn quickness_belongs_to_one_user_at_one_database_and_schema() {
         let q = QuickReads::default();
-        q.ran_a_read("ann", POINT, Duration::from_micros(40), 100);
-        assert!(!q.is_quick("bob", POINT), "bob's tables may be another size");
+        q.ran_a_read(&ANN, POINT, Duration::from_micros(40), 100);
+        let elsewhere = [
+            Place { user: "bob", ..ANN },
+            Place {
+                database: "big_db",
+                ..ANN
+            },
+            Place {
+                schema: Some("archive"),
+                ..ANN
+            },
+        ];
+        for place in &elsewhere {
+            assert!(!q.is_quick(place, POINT), "its tables may be another size");
+        }
     }
 
     #[test]
-    fn long_texts_are_never_quick_and_the_set_stays_bounded() {
+    fn long_texts_are_never_quick_and_each_user_is_bounded() {
         let q = QuickReads::default();
         let long = format!("SELECT 1 -- {}", "x".repeat(MAX_TEXT_BYTES));
-        q.ran_a_read("ann", &long, Duration::from_micros(1), 1);
-        assert!(!q.is_quick("ann", &long));
-        for i in 0..MAX_TEXTS {
-            q.ran_a_read("ann", &format!("SELECT {i}"), Duration::from_micros(1), 1);
+        q.ran_a_read(&ANN, &long, Duration::from_micros(1), 1);
+        assert!(!q.is_quick(&ANN, &long));
+        let bob = Place { user: "bob", ..ANN };
+        q.ran_a_read(&bob, POINT, Duration::from_micros(1), 1);
+        for i in 0..MAX_TEXTS_PER_USER {
+            q.ran_a_read(&ANN, &format!("SELECT {i}"), Duration::from_micros(1), 1);
         }
-        assert_eq!(q.texts.lock().count, MAX_TEXTS);
-        q.ran_a_read("ann", POINT, Duration::from_micros(1), 1);
-        let t = q.texts.lock();
-        assert_eq!(t.count, 1, "full: started again with the newest text only");
-        assert!(t.by_user["ann"].contains(POINT));
+        assert_eq!(q.texts.lock()["ann"].len(), MAX_TEXTS_PER_USER);
+        q.ran_a_read(&ANN, POINT, Duration::from_micros(1), 1);
+        assert_eq!(
+            q.texts.lock()["ann"].len(),
+            1,
+            "full: started again with the newest text only"
+        );
+        assert!(q.is_quick(&ANN, POINT));
+        assert!(q.is_quick(&bob, POINT), "another user's texts stay");
+    }
+
+    /// A run that outlives [`QUICK_LIMIT`] is interrupted (DuckDB would scan for minutes); one
+    /// that ends in time is not.
+    #[test]
+    fn the_watchdog_interrupts_a_run_past_its_limit_only() {
+        let db = pond_duckling::Database::open(None, &[]).unwrap();
+        let conn = db.connect().unwrap();
+        let q = QuickReads::default();
+
+        let watch = q.watch(conn.interrupt_handle()).unwrap();
+        conn.query_all("SELECT 42").unwrap();
+        assert!(!watch.end(), "ended in time");
+
+        let watch = q.watch(conn.interrupt_handle()).unwrap();
+        let long = conn.query_all("SELECT count(*) FROM range(1000000000000) a(x) WHERE x % 7 = 3");
+        assert!(
+            long.is_err(),
+            "a scan of 10^12 rows ended without an interrupt: {long:?}"
+        );
+        assert!(watch.end(), "the watchdog fired");
+        assert!(q.watchdog.state.lock().runs.is_empty());
+
+        // The connection is usable again, and a watch dropped without `end` is gone too.
+        drop(q.watch(conn.interrupt_handle()).unwrap());
+        assert!(q.watchdog.state.lock().runs.is_empty());
+        conn.query_all("SELECT 1").unwrap();
     }
 }

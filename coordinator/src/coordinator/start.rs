@@ -13,6 +13,7 @@
 //! - Work the caller stopped waiting for (deadline, disconnect) is interrupted.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use arrow::array::RecordBatch;
@@ -22,7 +23,7 @@ use tokio::sync::mpsc;
 
 use super::connection::{CancelOnDrop, access_for, duckdb_span};
 use super::pond_views::run_prelude;
-use super::quick_reads::{QUICK_BYTES, QuickReads};
+use super::quick_reads::{Place, QUICK_BYTES, QuickReads};
 use super::statements::{Planned, PlannedResult, allowed_kinds, collect, is_read};
 use super::streaming::{STREAM_WINDOW, send_batches};
 use crate::classify::Classification;
@@ -56,6 +57,9 @@ struct Starting {
     /// Whether a plain read of it leaves nothing on its connection: no prelude (Pond's
     /// temporary macros of the caller's rows), no `setseed`.
     leaves_nothing: bool,
+    /// The schema a quick run already announced (see [`Quickly::announce`]): the statement
+    /// must still have it.
+    announced: Option<SchemaRef>,
 }
 
 /// The fast path of `Coordinator::plan_statement` outside transactions: one job prepares
@@ -70,6 +74,10 @@ struct Starting {
 ///
 /// The rows wait at most [`STREAM_WINDOW`] batches ahead; a query that DoGet never fetches
 /// stops when its parked entry is dropped (session end, or too many parked queries).
+///
+/// A text whose last run was a quick plain read ([`QuickReads`]) runs on the async workers
+/// instead ([`Quickly`]), falling back to the blocking thread when it cannot start at once or
+/// turns out slow or large.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn start_statement(
     session: &Arc<Session>,
@@ -98,32 +106,37 @@ pub(super) async fn start_statement(
         prelude,
         advances_a_sequence,
         names_temporary: statement.names_temporary,
+        announced: None,
     };
-    let user = session.principal().user.clone();
-    let quick = starting.leaves_nothing
-        && !advances_a_sequence
-        && session.client_returned()
-        && quick_reads.is_quick(&user, sql);
+    let quick = starting.leaves_nothing && !advances_a_sequence && session.client_returned() && {
+        let (database, schema) = session.current();
+        quick_reads.is_quick(&place(session, &database, schema.as_deref()), sql)
+    };
     let (started_tx, started_rx) = tokio::sync::oneshot::channel::<Result<Started>>();
     let statement_span = tracing::Span::current();
     let job = {
         let (s, quick_reads, span) = (Arc::clone(session), Arc::clone(quick_reads), statement_span.clone());
-        let user = user.clone();
-        move |mut started_tx: Option<StartedSender>, tx: mpsc::Sender<Result<RecordBatch>>, permit: Permit| {
+        move |mut started_tx: Option<StartedSender>,
+              tx: mpsc::Sender<Result<RecordBatch>>,
+              permit: Permit,
+              announced: Option<SchemaRef>| {
             let _statement = span.enter();
             let sql = starting.sql.clone();
+            let (database, schema) = s.current();
             let began = Instant::now();
             let mut read = None;
             let result = s.duckling().running(|| {
                 let conn = s.acquire(&access)?;
                 let _duckdb = duckdb_span().entered();
                 s.started(&qid, conn.interrupt_handle())?;
+                let starting = Starting { announced, ..starting };
                 let result = start_on(&conn, &s, starting, inline, &mut started_tx, &tx, &mut read);
                 s.finished(&qid);
                 result
             });
             if let (Ok(_), Some(bytes)) = (&result, read) {
-                quick_reads.ran_a_read(&user, &sql, began.elapsed(), bytes);
+                let place = place(&s, &database, schema.as_deref());
+                quick_reads.ran_a_read(&place, &sql, began.elapsed(), bytes);
             }
             s.give_back_if_spent();
             // DuckDB is done: an error below may wait for room in the channel without the permit.
@@ -150,31 +163,38 @@ pub(super) async fn start_statement(
             Arc::clone(quick_reads),
         );
         tokio::spawn(async move {
-            let mut started_tx = Some(started_tx);
-            let ran = match inline {
+            let mut started = Some(started_tx);
+            let quick = Quickly {
+                session: &s,
+                query_id: &qid,
+                sql: &sql,
+                reads: &quick_reads,
+            };
+            let (ran, announced) = match inline {
                 // The client fetches by DoGet: its FlightInfo leaves before the statement runs,
                 // as it would from a blocking thread, and its DoGet travels meanwhile.
-                None => match statement_span.in_scope(|| announce_quick(&s, &sql, &quick_reads, &mut started_tx)) {
-                    Announced::Schema => {
+                None => match statement_span.in_scope(|| quick.announce(&mut started)) {
+                    Announced::Schema(schema) => {
                         tokio::task::yield_now().await;
-                        statement_span
-                            .in_scope(|| start_quick(&s, &qid, &sql, None, &quick_reads, &mut started_tx, &tx))
+                        let ran = statement_span.in_scope(|| quick.start(None, Some(&schema), &mut started, &tx));
+                        (ran, Some(schema))
                     }
-                    Announced::Failed => true,
-                    Announced::Declined => false,
+                    Announced::Failed => (true, None),
+                    Announced::Declined => (false, None),
                 },
-                Some(_) => {
-                    statement_span.in_scope(|| start_quick(&s, &qid, &sql, inline, &quick_reads, &mut started_tx, &tx))
-                }
+                Some(_) => (
+                    statement_span.in_scope(|| quick.start(inline, None, &mut started, &tx)),
+                    None,
+                ),
             };
             if ran {
                 drop(permit);
             } else {
-                drop(tokio::task::spawn_blocking(move || job(started_tx, tx, permit)));
+                drop(tokio::task::spawn_blocking(move || job(started, tx, permit, announced)));
             }
         });
     } else {
-        tokio::task::spawn_blocking(move || job(Some(started_tx), tx, permit));
+        tokio::task::spawn_blocking(move || job(Some(started_tx), tx, permit, None));
     }
     let started = started_rx
         .await
@@ -246,12 +266,16 @@ fn start_on(
         advances_a_sequence,
         names_temporary,
         leaves_nothing,
+        announced,
     } = starting;
     let duckling = session.duckling();
     let committed = || !session.in_transaction();
     // Pond's own temporary objects: nothing to gate.
     run_prelude(conn, prelude.as_deref())?;
     let (mut stmt, described) = duckling.prepare_script(conn, &sql, &allowed_kinds(session.principal()), &committed)?;
+    if announced.is_some_and(|a| a != described.dataset_schema) {
+        return Err(columns_changed());
+    }
     if described.statements > 1 || !described.returns_rows() {
         let ran = duckling.writing(|| collect(&mut stmt, None, session.limits()), committed)??;
         return Ok(Some(Started::Parked(ran)));
@@ -272,10 +296,12 @@ fn start_on(
         conn.ran_only_a_read(session);
     }
     let schema = described.dataset_schema;
-    let mut sent = 0u64;
+    // A run counts as quick only if all of it was delivered (see `quick_reads`).
+    let (mut sent, mut delivered) = (0u64, true);
     let mut send = |batch: RecordBatch| {
         sent += batch.get_array_memory_size() as u64;
-        tx.blocking_send(Ok(batch)).is_ok()
+        delivered &= tx.blocking_send(Ok(batch)).is_ok();
+        delivered
     };
     let Some(limit) = inline else {
         report(
@@ -285,8 +311,8 @@ fn start_on(
                 first: Vec::new(),
             },
         );
-        send_batches(&mut stmt, session, advances_a_sequence, None, &schema, send)?;
-        *read = Some(sent);
+        send_batches(&mut stmt, session, advances_a_sequence, None, &schema, &mut send)?;
+        *read = delivered.then_some(sent);
         return Ok(None);
     };
     // Gathered here rather than through the channel: a small result then costs one hand-off.
@@ -322,8 +348,36 @@ fn start_on(
             }
         },
     )?;
-    *read = Some(total);
+    *read = delivered.then_some(total);
     Ok(gathered.map(|(batches, _)| Started::Complete { schema, batches }))
+}
+
+/// The error of a statement whose columns changed between the FlightInfo that announced them
+/// and its run.
+fn columns_changed() -> CoordinatorError {
+    CoordinatorError::Unavailable(
+        "the statement's columns changed between its FlightInfo and its run (a table it reads was altered meanwhile); run it again"
+            .into(),
+    )
+}
+
+/// Where `session` runs now, for [`QuickReads`].
+fn place<'a>(session: &'a Session, database: &'a str, schema: Option<&'a str>) -> Place<'a> {
+    Place {
+        user: &session.principal().user,
+        database,
+        schema,
+    }
+}
+
+/// What [`Quickly::announce`] did.
+enum Announced {
+    /// The schema went to the caller; the statement is still to run.
+    Schema(SchemaRef),
+    /// The statement failed, and the caller was told.
+    Failed,
+    /// Nothing: it could not start without waiting, or is not one plain read.
+    Declined,
 }
 
 /// What a quick run of a statement came to.
@@ -335,147 +389,167 @@ enum Quick {
         rows: Vec<RecordBatch>,
         bytes: u64,
     },
-    /// It is not (or no longer) one plain read, or returned more than a quick read may: it
-    /// runs on a blocking thread instead.
+    /// It is not (or no longer) one plain read, returned more than a quick read may, or ran
+    /// past [`QUICK_LIMIT`]: it runs on a blocking thread instead.
     Declined,
 }
 
 /// [`start_statement`] on an async worker, for a text whose last run was quick
-/// ([`QuickReads`]). False when it could not start without waiting (the session's connection
-/// is busy, an attachment is being swapped) or declined: it then runs on a blocking thread,
-/// reporting through what is left of `started` and streaming into `tx` (empty still).
-fn start_quick(
+/// ([`QuickReads`]).
+struct Quickly<'a> {
+    session: &'a Session,
+    query_id: &'a str,
+    sql: &'a str,
+    reads: &'a QuickReads,
+}
+
+impl Quickly<'_> {
+    fn place<'p>(&self, current: &'p (String, Option<String>)) -> Place<'p>
+    where
+        Self: 'p,
+    {
+        place(self.session, &current.0, current.1.as_deref())
+    }
+
+    /// The statement's schema, reported to the waiting GetFlightInfo: prepared (from the
+    /// connection's kept statements), not run.
+    fn announce(&self, started: &mut Option<StartedSender>) -> Announced {
+        let session = self.session;
+        let current = session.current();
+        let prepared = session.duckling().try_running(|| {
+            let conn = match session.acquire_free() {
+                Ok(Some(conn)) => conn,
+                Ok(None) => return None,
+                Err(e) => return Some(Err(e)),
+            };
+            let _duckdb = duckdb_span().entered();
+            let committed = || !session.in_transaction();
+            // One statement: see `quick_on`.
+            let prepared =
+                session
+                    .duckling()
+                    .prepare_script(&conn, self.sql, &allowed_kinds(session.principal()), &committed);
+            Some(prepared.map(|(_, described)| described).map_err(CoordinatorError::from))
+        });
+        match prepared.flatten() {
+            None => Announced::Declined,
+            Some(Ok(d)) if d.statements == 1 && d.returns_rows() && is_read(d.kind) => {
+                let schema = d.dataset_schema;
+                report(
+                    started,
+                    Started::Streaming {
+                        schema: Arc::clone(&schema),
+                        first: Vec::new(),
+                    },
+                );
+                Announced::Schema(schema)
+            }
+            Some(Ok(_)) => {
+                self.reads.forget(&self.place(&current), self.sql);
+                Announced::Declined
+            }
+            Some(Err(e)) => {
+                self.reads.forget(&self.place(&current), self.sql);
+                if let Some(started) = started.take() {
+                    drop(started.send(Err(e)));
+                }
+                Announced::Failed
+            }
+        }
+    }
+
+    /// Runs the statement, under the watchdog. False when it could not start without waiting
+    /// or was declined: it then runs on a blocking thread, reporting through what is left of
+    /// `started` and streaming into `tx` (empty still). `announced` is the schema
+    /// [`Self::announce`] reported.
+    fn start(
+        &self,
+        inline: Option<u64>,
+        announced: Option<&SchemaRef>,
+        started: &mut Option<StartedSender>,
+        tx: &mpsc::Sender<Result<RecordBatch>>,
+    ) -> bool {
+        let (session, reads) = (self.session, self.reads);
+        let current = session.current();
+        let began = Instant::now();
+        let ran = session.duckling().try_running(|| {
+            let conn = match session.acquire_free() {
+                Ok(Some(conn)) => conn,
+                Ok(None) => return None,
+                Err(e) => return Some(Err(e)),
+            };
+            let _duckdb = duckdb_span().entered();
+            if let Err(e) = session.started(self.query_id, conn.interrupt_handle()) {
+                return Some(Err(e));
+            }
+            let ran = match reads.watch(conn.interrupt_handle()) {
+                Some(watch) => {
+                    let ran = quick_on(&conn, session, self.sql, inline, announced);
+                    // Stopped by the watchdog: not an answer, a slow read.
+                    if watch.end() { Ok(Quick::Declined) } else { ran }
+                }
+                None => Ok(Quick::Declined),
+            };
+            session.finished(self.query_id);
+            Some(ran)
+        });
+        let Some(ran) = ran.flatten() else {
+            return false;
+        };
+        session.give_back_if_spent();
+        let place = self.place(&current);
+        match ran {
+            Ok(Quick::Ran {
+                report: done,
+                rows,
+                bytes,
+            }) => {
+                reads.ran.fetch_add(1, Ordering::Relaxed);
+                reads.ran_a_read(&place, self.sql, began.elapsed(), bytes);
+                if let Some(done) = done {
+                    report(started, done);
+                }
+                // The channel is empty and only this sends: what fits its window goes at once.
+                let rows = match rows.len() > tx.capacity() {
+                    true => arrow::compute::concat_batches(rows[0].schema_ref(), &rows)
+                        .map(|one| vec![Ok(one)])
+                        .unwrap_or_else(|e| {
+                            vec![Err(CoordinatorError::Internal(format!(
+                                "joining a quick read's batches: {e}"
+                            )))]
+                        }),
+                    false => rows.into_iter().map(Ok).collect(),
+                };
+                for batch in rows {
+                    let _ = tx.try_send(batch);
+                }
+                true
+            }
+            Ok(Quick::Declined) => {
+                reads.declined.fetch_add(1, Ordering::Relaxed);
+                reads.forget(&place, self.sql);
+                false
+            }
+            Err(e) => {
+                reads.forget(&place, self.sql);
+                match started.take() {
+                    Some(started) => drop(started.send(Err(e))),
+                    None => drop(tx.try_send(Err(e))),
+                }
+                true
+            }
+        }
+    }
+}
+
+/// The body of [`Quickly::start`], with the session's connection: the whole result, gathered.
+fn quick_on(
+    conn: &ConnGuard<'_>,
     session: &Session,
-    query_id: &str,
     sql: &str,
     inline: Option<u64>,
-    quick_reads: &QuickReads,
-    started: &mut Option<StartedSender>,
-    tx: &mpsc::Sender<Result<RecordBatch>>,
-) -> bool {
-    let user = &session.principal().user;
-    let began = Instant::now();
-    let ran = session.duckling().try_running(|| {
-        let conn = match session.acquire_free() {
-            Ok(Some(conn)) => conn,
-            Ok(None) => return None,
-            Err(e) => return Some(Err(e)),
-        };
-        let _duckdb = duckdb_span().entered();
-        if let Err(e) = session.started(query_id, conn.interrupt_handle()) {
-            return Some(Err(e));
-        }
-        let ran = quick_on(&conn, session, sql, inline);
-        session.finished(query_id);
-        Some(ran)
-    });
-    let Some(ran) = ran.flatten() else {
-        return false;
-    };
-    session.give_back_if_spent();
-    match ran {
-        Ok(Quick::Ran {
-            report: done,
-            rows,
-            bytes,
-        }) => {
-            tracing::trace!(took = ?began.elapsed(), bytes, "a quick read ran on an async worker");
-            quick_reads.ran_a_read(user, sql, began.elapsed(), bytes);
-            if let Some(done) = done {
-                report(started, done);
-            }
-            // The channel is empty and only this sends: what fits its window goes at once.
-            let rows = match rows.len() > tx.capacity() {
-                true => arrow::compute::concat_batches(rows[0].schema_ref(), &rows)
-                    .map(|one| vec![Ok(one)])
-                    .unwrap_or_else(|e| {
-                        vec![Err(CoordinatorError::Internal(format!(
-                            "joining a quick read's batches: {e}"
-                        )))]
-                    }),
-                false => rows.into_iter().map(Ok).collect(),
-            };
-            for batch in rows {
-                let _ = tx.try_send(batch);
-            }
-            true
-        }
-        Ok(Quick::Declined) => {
-            quick_reads.forget(user, sql);
-            false
-        }
-        Err(e) => {
-            quick_reads.forget(user, sql);
-            match started.take() {
-                Some(started) => drop(started.send(Err(e))),
-                None => drop(tx.try_send(Err(e))),
-            }
-            true
-        }
-    }
-}
-
-/// What [`announce_quick`] did.
-enum Announced {
-    /// The schema went to the caller; the statement is still to run.
-    Schema,
-    /// The statement failed, and the caller was told.
-    Failed,
-    /// Nothing: it could not start without waiting, or is not one plain read.
-    Declined,
-}
-
-/// A quick read's schema, reported to the waiting GetFlightInfo: the statement prepared (from
-/// the connection's kept statements), not run.
-fn announce_quick(
-    session: &Session,
-    sql: &str,
-    quick_reads: &QuickReads,
-    started: &mut Option<StartedSender>,
-) -> Announced {
-    let prepared = session.duckling().try_running(|| {
-        let conn = match session.acquire_free() {
-            Ok(Some(conn)) => conn,
-            Ok(None) => return None,
-            Err(e) => return Some(Err(e)),
-        };
-        let _duckdb = duckdb_span().entered();
-        let committed = || !session.in_transaction();
-        // One statement: see `quick_on`.
-        let described = session
-            .duckling()
-            .prepare_script(&conn, sql, &allowed_kinds(session.principal()), &committed)
-            .map(|(_, described)| described);
-        Some(described.map_err(CoordinatorError::from))
-    });
-    match prepared.flatten() {
-        None => Announced::Declined,
-        Some(Ok(d)) if d.statements == 1 && d.returns_rows() && is_read(d.kind) => {
-            report(
-                started,
-                Started::Streaming {
-                    schema: d.dataset_schema,
-                    first: Vec::new(),
-                },
-            );
-            Announced::Schema
-        }
-        Some(Ok(_)) => {
-            quick_reads.forget(&session.principal().user, sql);
-            Announced::Declined
-        }
-        Some(Err(e)) => {
-            quick_reads.forget(&session.principal().user, sql);
-            if let Some(started) = started.take() {
-                drop(started.send(Err(e)));
-            }
-            Announced::Failed
-        }
-    }
-}
-
-/// The body of [`start_quick`], with the session's connection: the whole result, gathered.
-fn quick_on(conn: &ConnGuard<'_>, session: &Session, sql: &str, inline: Option<u64>) -> Result<Quick> {
+    announced: Option<&SchemaRef>,
+) -> Result<Quick> {
     let duckling = session.duckling();
     let committed = || !session.in_transaction();
     // One statement: its text was one plain read when it last ran, and how a text splits into
@@ -483,6 +557,9 @@ fn quick_on(conn: &ConnGuard<'_>, session: &Session, sql: &str, inline: Option<u
     let (mut stmt, described) = duckling.prepare_script(conn, sql, &allowed_kinds(session.principal()), &committed)?;
     if described.statements > 1 || !described.returns_rows() || !is_read(described.kind) {
         return Ok(Quick::Declined);
+    }
+    if announced.is_some_and(|a| *a != described.dataset_schema) {
+        return Err(columns_changed());
     }
     if matches!(described.kind, StatementKind::Select | StatementKind::Explain) {
         conn.ran_only_a_read(session);

@@ -952,6 +952,22 @@ pub fn prepare_script<'c>(
     prepare_script_with(conn, sql, allow, &|_| true, &mut |run| run())
 }
 
+/// A single statement `conn` has kept prepared from an earlier run of `sql`, and what it
+/// returns: `None` when there is none (never run here, or dropped since a change to what SQL
+/// binds to). Nothing is parsed, planned or checked again, so it takes microseconds: what a
+/// statement on an async worker may do.
+pub fn prepare_kept<'c>(
+    conn: &'c Connection,
+    sql: &str,
+    allow: &dyn Fn(StatementKind) -> Result<(), DucklingError>,
+) -> Result<Option<(Prepared<'c>, Described)>, DucklingError> {
+    let Some(prepared) = take_kept(conn, sql, allow)? else {
+        return Ok(None);
+    };
+    let described = describe(&prepared, 1)?;
+    Ok(Some((prepared, described)))
+}
+
 /// A script's statements before its last, run by whoever calls [`prepare_script_with`].
 type Earlier<'a> = &'a mut dyn FnMut() -> Result<(), DucklingError>;
 

@@ -40,7 +40,7 @@ pub mod sandbox;
 
 pub use duckling::{
     Described, Duckling, DucklingConfig, Instance, InstanceOptions, RemoteAccess, SYSTEM_CATALOGS, SharedCopy,
-    any_kind, describe, prepare_checked, prepare_script,
+    any_kind, describe, prepare_checked, prepare_kept, prepare_script,
 };
 pub use error::DucklingError;
 pub use pond_duckdb::{

@@ -211,7 +211,7 @@ pub const COUNTERS: [CounterSpec; 15] = [
     },
     CounterSpec {
         name: "quick_reads_declined",
-        help: "Quick reads stopped (longer or larger than a quick read may be) to run again on a blocking thread",
+        help: "Quick reads declined to run again on a blocking thread (too long, too large, or no longer a kept plain read)",
         read: |c| load(&c.quick_reads.declined),
     },
     CounterSpec {

@@ -411,8 +411,9 @@ impl Quickly<'_> {
         place(self.session, &current.0, current.1.as_deref())
     }
 
-    /// The statement's schema, reported to the waiting GetFlightInfo: prepared (from the
-    /// connection's kept statements), not run.
+    /// The statement's schema, reported to the waiting GetFlightInfo: the statement the
+    /// connection kept prepared from an earlier run, not run. Without one it is declined:
+    /// planning it again may take longer than a quick read may hold a worker.
     fn announce(&self, started: &mut Option<StartedSender>) -> Announced {
         let session = self.session;
         let current = session.current();
@@ -423,17 +424,16 @@ impl Quickly<'_> {
                 Err(e) => return Some(Err(e)),
             };
             let _duckdb = duckdb_span().entered();
-            let committed = || !session.in_transaction();
-            // One statement: see `quick_on`.
-            let prepared =
-                session
-                    .duckling()
-                    .prepare_script(&conn, self.sql, &allowed_kinds(session.principal()), &committed);
-            Some(prepared.map(|(_, described)| described).map_err(CoordinatorError::from))
+            let prepared = pond_duckling::prepare_kept(&conn, self.sql, &allowed_kinds(session.principal()));
+            Some(
+                prepared
+                    .map(|kept| kept.map(|(_, described)| described))
+                    .map_err(CoordinatorError::from),
+            )
         });
         match prepared.flatten() {
-            None => Announced::Declined,
-            Some(Ok(d)) if d.statements == 1 && d.returns_rows() && is_read(d.kind) => {
+            None | Some(Ok(None)) => Announced::Declined,
+            Some(Ok(Some(d))) if d.returns_rows() && is_read(d.kind) => {
                 let schema = d.dataset_schema;
                 report(
                     started,
@@ -444,7 +444,7 @@ impl Quickly<'_> {
                 );
                 Announced::Schema(schema)
             }
-            Some(Ok(_)) => {
+            Some(Ok(Some(_))) => {
                 self.reads.forget(&self.place(&current), self.sql);
                 Announced::Declined
             }
@@ -479,14 +479,22 @@ impl Quickly<'_> {
                 Err(e) => return Some(Err(e)),
             };
             let _duckdb = duckdb_span().entered();
-            if let Err(e) = session.started(self.query_id, conn.interrupt_handle()) {
+            // One handle for a cancel and the watchdog: a new handle forgets earlier interrupts.
+            let interrupt = conn.interrupt_handle();
+            if let Err(e) = session.started(self.query_id, interrupt.clone()) {
                 return Some(Err(e));
             }
-            let ran = match reads.watch(conn.interrupt_handle()) {
+            let ran = match reads.watch(interrupt) {
                 Some(watch) => {
                     let ran = quick_on(&conn, session, self.sql, inline, announced);
-                    // Stopped by the watchdog: not an answer, a slow read.
-                    if watch.end() { Ok(Quick::Declined) } else { ran }
+                    if watch.end() {
+                        // Stopped by the watchdog: not an answer, a slow read. The interrupt
+                        // must not refuse what runs next on the connection.
+                        drop(conn.interrupt_handle());
+                        Ok(Quick::Declined)
+                    } else {
+                        ran
+                    }
                 }
                 None => Ok(Quick::Declined),
             };
@@ -550,12 +558,12 @@ fn quick_on(
     inline: Option<u64>,
     announced: Option<&SchemaRef>,
 ) -> Result<Quick> {
-    let duckling = session.duckling();
-    let committed = || !session.in_transaction();
-    // One statement: its text was one plain read when it last ran, and how a text splits into
-    // statements and of what kinds is the text's own.
-    let (mut stmt, described) = duckling.prepare_script(conn, sql, &allowed_kinds(session.principal()), &committed)?;
-    if described.statements > 1 || !described.returns_rows() || !is_read(described.kind) {
+    // Only a statement the connection kept: see `Quickly::announce`.
+    let Some((mut stmt, described)) = pond_duckling::prepare_kept(conn, sql, &allowed_kinds(session.principal()))?
+    else {
+        return Ok(Quick::Declined);
+    };
+    if !described.returns_rows() || !is_read(described.kind) {
         return Ok(Quick::Declined);
     }
     if announced.is_some_and(|a| *a != described.dataset_schema) {

@@ -19,6 +19,12 @@ struct Server {
     _dir: Option<tempfile::TempDir>,
 }
 
+/// A loopback address no one listens on now, for a server's metrics.
+fn free_address() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
 fn pond() -> Command {
     Command::new(env!("CARGO_BIN_EXE_pond"))
 }
@@ -858,10 +864,7 @@ async fn two_calls(c: &mut PondClient, sql: &str) -> Result<Vec<RecordBatch>, St
 /// counters show the path it checks was taken.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quick_reads_answer_as_before_when_their_data_changes() {
-    let metrics = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().to_string()
-    };
+    let metrics = free_address();
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start_with(&dir.path().join("data"), &["--metrics-listen", &metrics]);
     let counter = |name: &str| metric(&scrape(&metrics), name);
@@ -1321,10 +1324,7 @@ fn scrape(address: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cloud_table_is_measured_once_per_snapshot() {
     use pond_client::Venue;
-    let metrics = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().to_string()
-    };
+    let metrics = free_address();
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start_with(&dir.path().join("data"), &["--metrics-listen", &metrics]);
     let token = server.token("fay", false);

@@ -411,27 +411,30 @@ impl Quickly<'_> {
         place(self.session, &current.0, current.1.as_deref())
     }
 
+    /// `f` with the session's connection, when it and the duckling are free now (see
+    /// [`Session::acquire_free`]); `None` when either would make the worker wait.
+    fn on_free_connection<T>(&self, f: impl FnOnce(&ConnGuard<'_>) -> Result<T>) -> Option<Result<T>> {
+        self.session.duckling().try_running(|| {
+            let conn = match self.session.acquire_free() {
+                Ok(conn) => conn?,
+                Err(e) => return Some(Err(e)),
+            };
+            let _duckdb = duckdb_span().entered();
+            Some(f(&conn))
+        })?
+    }
+
     /// The statement's schema, reported to the waiting GetFlightInfo: the statement the
     /// connection kept prepared from an earlier run, not run. Without one it is declined:
     /// planning it again may take longer than a quick read may hold a worker.
     fn announce(&self, started: &mut Option<StartedSender>) -> Announced {
         let session = self.session;
         let current = session.current();
-        let prepared = session.duckling().try_running(|| {
-            let conn = match session.acquire_free() {
-                Ok(Some(conn)) => conn,
-                Ok(None) => return None,
-                Err(e) => return Some(Err(e)),
-            };
-            let _duckdb = duckdb_span().entered();
-            let prepared = pond_duckling::prepare_kept(&conn, self.sql, &allowed_kinds(session.principal()));
-            Some(
-                prepared
-                    .map(|kept| kept.map(|(_, described)| described))
-                    .map_err(CoordinatorError::from),
-            )
+        let prepared = self.on_free_connection(|conn| {
+            let kept = pond_duckling::prepare_kept(conn, self.sql, &allowed_kinds(session.principal()))?;
+            Ok(kept.map(|(_, described)| described))
         });
-        match prepared.flatten() {
+        match prepared {
             None | Some(Ok(None)) => Announced::Declined,
             Some(Ok(Some(d))) if d.returns_rows() && is_read(d.kind) => {
                 let schema = d.dataset_schema;
@@ -472,21 +475,13 @@ impl Quickly<'_> {
         let (session, reads) = (self.session, self.reads);
         let current = session.current();
         let began = Instant::now();
-        let ran = session.duckling().try_running(|| {
-            let conn = match session.acquire_free() {
-                Ok(Some(conn)) => conn,
-                Ok(None) => return None,
-                Err(e) => return Some(Err(e)),
-            };
-            let _duckdb = duckdb_span().entered();
+        let ran = self.on_free_connection(|conn| {
             // One handle for a cancel and the watchdog: a new handle forgets earlier interrupts.
             let interrupt = conn.interrupt_handle();
-            if let Err(e) = session.started(self.query_id, interrupt.clone()) {
-                return Some(Err(e));
-            }
+            session.started(self.query_id, interrupt.clone())?;
             let ran = match reads.watch(interrupt) {
                 Some(watch) => {
-                    let ran = quick_on(&conn, session, self.sql, inline, announced);
+                    let ran = quick_on(conn, session, self.sql, inline, announced);
                     if watch.end() {
                         // Stopped by the watchdog: not an answer, a slow read. The interrupt
                         // must not refuse what runs next on the connection.
@@ -499,9 +494,9 @@ impl Quickly<'_> {
                 None => Ok(Quick::Declined),
             };
             session.finished(self.query_id);
-            Some(ran)
+            ran
         });
-        let Some(ran) = ran.flatten() else {
+        let Some(ran) = ran else {
             return false;
         };
         session.give_back_if_spent();

@@ -527,16 +527,16 @@ fn server_only(w: &[&str]) -> bool {
             .any(|x| matches!(*x, "pond_interrupt" | "pond_active_connections"))
 }
 
-/// Whether a statement only reads, so that tables' statistics outlive it. Anything else
-/// (`EXPLAIN ANALYZE`, which runs its statement, a `SET` that may change what a name refers
-/// to) counts as a possible write. `WITH` reads unless a write keyword follows it anywhere;
-/// `SET pond_run` only moves work.
+/// Whether a statement only reads, so that tables' statistics outlive it. Anything else (a
+/// `SET` that may change what a name refers to) counts as a possible write. `EXPLAIN ANALYZE`
+/// runs its statement: it reads when that statement does. `WITH` reads unless a write keyword
+/// follows it anywhere; `SET pond_run` only moves work.
 fn only_reads(lexed: &Lexed<'_>, words: &[&str]) -> bool {
     const WRITES: [&str; 10] = [
         "insert", "update", "delete", "merge", "copy", "create", "drop", "alter", "attach", "detach",
     ];
     match words {
-        ["explain", "analyze", ..] => false,
+        ["explain", "analyze", rest @ ..] => !rest.is_empty() && only_reads(lexed, rest),
         ["explain", rest @ ..] => rest.first().is_none_or(|w| only_reads(lexed, &[w])),
         ["with", ..] => WRITES.iter().all(|w| lexed.find_word(w, 0).is_none()),
         ["set" | "reset", ..] => words.iter().any(|x| matches!(*x, "pond_run" | "md_run")),
@@ -568,6 +568,8 @@ mod tests {
             "WITH x AS (SELECT 1 AS updated) SELECT * FROM x",
             "SET pond_run = 'local'",
             "RESET md_run",
+            "EXPLAIN ANALYZE SELECT 1",
+            "EXPLAIN ANALYZE FROM t",
         ] {
             assert!(reads(read), "{read}");
         }
@@ -576,7 +578,9 @@ mod tests {
             "WITH x AS (SELECT 1) INSERT INTO t SELECT * FROM x",
             "WITH x AS (SELECT 1) DELETE FROM t",
             "CREATE TABLE t (i INT)",
-            "EXPLAIN ANALYZE SELECT 1",
+            "EXPLAIN ANALYZE INSERT INTO t VALUES (1)",
+            "EXPLAIN ANALYZE WITH x AS (SELECT 1) DELETE FROM t",
+            "EXPLAIN ANALYZE",
             "EXPLAIN INSERT INTO t VALUES (1)",
             "SET search_path = 'other'",
         ] {

@@ -108,10 +108,10 @@ pub(super) async fn start_statement(
         names_temporary: statement.names_temporary,
         announced: None,
     };
-    let quick = starting.leaves_nothing && !advances_a_sequence && session.client_returned() && {
-        let (database, schema) = session.current();
-        quick_reads.is_quick(&place(session, &database, schema.as_deref()), sql)
-    };
+    // Where a quick text runs: its database and schema, read once.
+    let quick = (starting.leaves_nothing && !advances_a_sequence && session.client_returned())
+        .then(|| session.current())
+        .filter(|(database, schema)| quick_reads.is_quick(&place(session, database, schema.as_deref()), sql));
     let (started_tx, started_rx) = tokio::sync::oneshot::channel::<Result<Started>>();
     let statement_span = tracing::Span::current();
     let job = {
@@ -153,7 +153,7 @@ pub(super) async fn start_statement(
             }
         }
     };
-    if quick {
+    if let Some((database, schema)) = quick {
         // On the async workers: with a core idle the task still runs beside this call, which
         // answers as soon as the schema is known; under load it costs no thread hand-off.
         let (s, qid, sql, quick_reads) = (
@@ -166,6 +166,7 @@ pub(super) async fn start_statement(
             let mut started = Some(started_tx);
             let quick = Quickly {
                 session: &s,
+                place: place(&s, &database, schema.as_deref()),
                 query_id: &qid,
                 sql: &sql,
                 reads: &quick_reads,
@@ -318,20 +319,13 @@ fn start_on(
     // Gathered here rather than through the channel: a small result then costs one hand-off.
     let mut gathered = Some((Vec::new(), 0u64));
     let mut total = 0u64;
-    send_batches(
-        &mut stmt,
-        session,
-        advances_a_sequence,
-        None,
-        &schema,
-        |batch| match gathered.as_mut() {
-            None => {
-                total += batch.get_array_memory_size() as u64;
-                send(batch)
-            }
+    send_batches(&mut stmt, session, advances_a_sequence, None, &schema, |batch| {
+        let size = batch.get_array_memory_size() as u64;
+        total += size;
+        match gathered.as_mut() {
+            None => send(batch),
             Some((first, bytes)) => {
-                total += batch.get_array_memory_size() as u64;
-                *bytes += batch.get_array_memory_size() as u64;
+                *bytes += size;
                 first.push(batch);
                 if *bytes > limit
                     && let Some((first, _)) = gathered.take()
@@ -346,8 +340,8 @@ fn start_on(
                 }
                 true
             }
-        },
-    )?;
+        }
+    })?;
     *read = delivered.then_some(total);
     Ok(gathered.map(|(batches, _)| Started::Complete { schema, batches }))
 }
@@ -361,7 +355,12 @@ fn columns_changed() -> CoordinatorError {
     )
 }
 
-/// Where `session` runs now, for [`QuickReads`].
+/// Whether a kept statement is what a quick read may be: it returns rows and only reads.
+fn one_plain_read(described: &pond_duckling::Described) -> bool {
+    described.returns_rows() && is_read(described.kind)
+}
+
+/// Where `session` runs, for [`QuickReads`].
 fn place<'a>(session: &'a Session, database: &'a str, schema: Option<&'a str>) -> Place<'a> {
     Place {
         user: &session.principal().user,
@@ -398,19 +397,14 @@ enum Quick {
 /// ([`QuickReads`]).
 struct Quickly<'a> {
     session: &'a Session,
+    /// Where the text was found quick.
+    place: Place<'a>,
     query_id: &'a str,
     sql: &'a str,
     reads: &'a QuickReads,
 }
 
 impl Quickly<'_> {
-    fn place<'p>(&self, current: &'p (String, Option<String>)) -> Place<'p>
-    where
-        Self: 'p,
-    {
-        place(self.session, &current.0, current.1.as_deref())
-    }
-
     /// `f` with the session's connection, when it and the duckling are free now (see
     /// [`Session::acquire_free`]); `None` when either would make the worker wait.
     fn on_free_connection<T>(&self, f: impl FnOnce(&ConnGuard<'_>) -> Result<T>) -> Option<Result<T>> {
@@ -429,14 +423,13 @@ impl Quickly<'_> {
     /// planning it again may take longer than a quick read may hold a worker.
     fn announce(&self, started: &mut Option<StartedSender>) -> Announced {
         let session = self.session;
-        let current = session.current();
         let prepared = self.on_free_connection(|conn| {
             let kept = pond_duckling::prepare_kept(conn, self.sql, &allowed_kinds(session.principal()))?;
             Ok(kept.map(|(_, described)| described))
         });
         match prepared {
             None | Some(Ok(None)) => Announced::Declined,
-            Some(Ok(Some(d))) if d.returns_rows() && is_read(d.kind) => {
+            Some(Ok(Some(d))) if one_plain_read(&d) => {
                 let schema = d.dataset_schema;
                 report(
                     started,
@@ -448,11 +441,11 @@ impl Quickly<'_> {
                 Announced::Schema(schema)
             }
             Some(Ok(Some(_))) => {
-                self.reads.forget(&self.place(&current), self.sql);
+                self.reads.forget(&self.place, self.sql);
                 Announced::Declined
             }
             Some(Err(e)) => {
-                self.reads.forget(&self.place(&current), self.sql);
+                self.reads.forget(&self.place, self.sql);
                 if let Some(started) = started.take() {
                     drop(started.send(Err(e)));
                 }
@@ -472,8 +465,7 @@ impl Quickly<'_> {
         started: &mut Option<StartedSender>,
         tx: &mpsc::Sender<Result<RecordBatch>>,
     ) -> bool {
-        let (session, reads) = (self.session, self.reads);
-        let current = session.current();
+        let (session, reads, place) = (self.session, self.reads, &self.place);
         let began = Instant::now();
         let ran = self.on_free_connection(|conn| {
             // One handle for a cancel and the watchdog: a new handle forgets earlier interrupts.
@@ -500,7 +492,6 @@ impl Quickly<'_> {
             return false;
         };
         session.give_back_if_spent();
-        let place = self.place(&current);
         match ran {
             Ok(Quick::Ran {
                 report: done,
@@ -508,7 +499,7 @@ impl Quickly<'_> {
                 bytes,
             }) => {
                 reads.ran.fetch_add(1, Ordering::Relaxed);
-                reads.ran_a_read(&place, self.sql, began.elapsed(), bytes);
+                reads.ran_a_read(place, self.sql, began.elapsed(), bytes);
                 if let Some(done) = done {
                     report(started, done);
                 }
@@ -530,11 +521,11 @@ impl Quickly<'_> {
             }
             Ok(Quick::Declined) => {
                 reads.declined.fetch_add(1, Ordering::Relaxed);
-                reads.forget(&place, self.sql);
+                reads.forget(place, self.sql);
                 false
             }
             Err(e) => {
-                reads.forget(&place, self.sql);
+                reads.forget(place, self.sql);
                 match started.take() {
                     Some(started) => drop(started.send(Err(e))),
                     None => drop(tx.try_send(Err(e))),
@@ -558,7 +549,7 @@ fn quick_on(
     else {
         return Ok(Quick::Declined);
     };
-    if !described.returns_rows() || !is_read(described.kind) {
+    if !one_plain_read(&described) {
         return Ok(Quick::Declined);
     }
     if announced.is_some_and(|a| *a != described.dataset_schema) {

@@ -64,6 +64,11 @@ pub struct CoordinatorConfig {
     /// End results larger than this many Arrow bytes with an error, e.g. 1GiB (default: no limit).
     #[arg(long, env = "POND_MAX_RESULT_BYTES", value_parser = parse_byte_size)]
     pub max_result_bytes: Option<u64>,
+    /// Run a read on the server's async worker that received it, with no hand-off to another
+    /// thread, when its last run took at most this long (a point query), e.g. 1ms; 0s: never.
+    /// One that runs 8 times as long is interrupted and runs again on a blocking thread.
+    #[arg(long, env = "POND_QUICK_READ_TIME", default_value = "250us", value_parser = humantime::parse_duration)]
+    pub quick_read_time: Duration,
     /// Statements of one user that run at once; more wait their turn.
     #[arg(long, env = "POND_MAX_CONCURRENT_QUERIES", default_value_t = 32)]
     pub max_concurrent_queries: usize,

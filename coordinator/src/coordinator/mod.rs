@@ -364,6 +364,7 @@ impl Coordinator {
         // A duckling process hands every record to its coordinator, which decides.
         let keep_history = !config.query_history_retention.is_zero() || cluster.is_some();
         let history = history::QueryLog::start(Arc::clone(storage.clock()), Arc::clone(&catalog), keep_history);
+        let quick_reads = Arc::new(quick_reads::QuickReads::new(config.quick_read_time));
         Ok(Arc::new(Self {
             config: CoordinatorConfig {
                 data_dir,
@@ -388,7 +389,7 @@ impl Coordinator {
             duckling_directory: std::sync::OnceLock::new(),
             counters: Counters::default(),
             dual_statistics: Default::default(),
-            quick_reads: Default::default(),
+            quick_reads,
         }))
     }
 

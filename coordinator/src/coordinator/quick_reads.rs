@@ -10,12 +10,13 @@
 //! Invariants:
 //! - **Only what ran quickly runs here.** A text is quick only after a run of it, by the same
 //!   user at the same database and schema, was one plain read (no script, no write, no
-//!   `nextval`) that took at most [`QUICK_TIME`] and returned at most [`QUICK_BYTES`], all of
-//!   it delivered; a run that takes longer or returns more makes it slow again.
-//! - **A worker is held at most about [`QUICK_LIMIT`].** Data changes, so a quick text may
-//!   have become slow: a watchdog thread interrupts a quick run still going after
-//!   [`QUICK_LIMIT`] (checked every [`WATCH_TICK`]), and the statement runs again on a blocking
-//!   thread, as does one that returns more than [`QUICK_BYTES`]. A plain read may so run twice.
+//!   `nextval`) that took at most `--quick-read-time` (250 µs by default; 0 turns quick reads
+//!   off) and returned at most [`QUICK_BYTES`], all of it delivered; a run that takes longer or
+//!   returns more makes it slow again.
+//! - **A worker is held at most about [`LIMIT_FACTOR`] times that.** Data changes, so a quick
+//!   text may have become slow: a watchdog thread interrupts a quick run still going after its
+//!   limit (checked every [`WATCH_TICK`]), and the statement runs again on a blocking thread, as
+//!   does one that returns more than [`QUICK_BYTES`]. A plain read may so run twice.
 //! - **A quick run never waits.** It takes the session's connection only when it is free and
 //!   ready (no setting to apply again), and the duckling only when no attachment is being
 //!   swapped; otherwise the statement goes to a blocking thread as before.
@@ -31,12 +32,11 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 use pond_duckling::InterruptHandle;
 
-/// The longest a run may take and its text still count as quick.
-pub const QUICK_TIME: Duration = Duration::from_micros(250);
 /// The most a quick read may return (Arrow bytes).
 pub const QUICK_BYTES: u64 = 64 * 1024;
-/// A quick run still going after this long is interrupted, to run again on a blocking thread.
-pub const QUICK_LIMIT: Duration = Duration::from_millis(2);
+/// A quick run still going after this many times the quick time (2 ms at the default 250 µs)
+/// is interrupted, to run again on a blocking thread: a text quick once may have become slow.
+pub const LIMIT_FACTOR: u32 = 8;
 /// How often the watchdog looks at the quick runs going on.
 const WATCH_TICK: Duration = Duration::from_millis(2);
 /// The watchdog sleeps until woken once no quick run started for this long.
@@ -62,8 +62,9 @@ impl Place<'_> {
 }
 
 /// The texts whose last run was a quick plain read, and the watchdog of quick runs.
-#[derive(Default)]
 pub struct QuickReads {
+    /// The longest a run may take and its text still count as quick; zero: none is.
+    quick_time: Duration,
     texts: Mutex<HashMap<String, HashSet<String>>>,
     watchdog: Arc<Watchdog>,
     /// Statements run on an async worker.
@@ -74,9 +75,21 @@ pub struct QuickReads {
 }
 
 impl QuickReads {
+    /// Quick reads of runs that took at most `quick_time` (zero: none runs quickly).
+    pub fn new(quick_time: Duration) -> Self {
+        Self {
+            quick_time,
+            texts: Default::default(),
+            watchdog: Default::default(),
+            ran: Default::default(),
+            declined: Default::default(),
+        }
+    }
+
     /// Whether the last run of `sql` at `place` was a quick plain read.
     pub fn is_quick(&self, place: &Place<'_>, sql: &str) -> bool {
-        sql.len() <= MAX_TEXT_BYTES
+        !self.quick_time.is_zero()
+            && sql.len() <= MAX_TEXT_BYTES
             && self
                 .texts
                 .lock()
@@ -91,7 +104,7 @@ impl QuickReads {
         if sql.len() > MAX_TEXT_BYTES {
             return;
         }
-        let quick = took <= QUICK_TIME && bytes <= QUICK_BYTES;
+        let quick = took <= self.quick_time && bytes <= QUICK_BYTES;
         let key = place.key(sql);
         let mut users = self.texts.lock();
         if !quick {
@@ -116,7 +129,7 @@ impl QuickReads {
     }
 
     /// Watches a quick run of the connection `interrupt` stops: interrupted once it outlives
-    /// [`QUICK_LIMIT`]. `None` when no watchdog can run (its thread could not start): the
+    /// [`LIMIT_FACTOR`] times the quick time. `None` when no watchdog can run (its thread could not start): the
     /// statement then must not run quickly.
     pub fn watch(&self, interrupt: InterruptHandle) -> Option<Watch<'_>> {
         let dog = &self.watchdog;
@@ -138,7 +151,7 @@ impl QuickReads {
         w.last_start = now;
         w.runs.push(Run {
             id,
-            deadline: now + QUICK_LIMIT,
+            deadline: now + self.quick_time * LIMIT_FACTOR,
             interrupt,
             fired: false,
         });
@@ -239,6 +252,7 @@ mod tests {
     use super::*;
 
     const POINT: &str = "SELECT v FROM t WHERE k = 1";
+    const QUICK_TIME: Duration = Duration::from_micros(250);
     const ANN: Place<'static> = Place {
         user: "ann",
         database: "my_db",
@@ -247,7 +261,7 @@ mod tests {
 
     #[test]
     fn a_text_is_quick_after_a_quick_run_until_a_slow_one() {
-        let q = QuickReads::default();
+        let q = QuickReads::new(QUICK_TIME);
         assert!(!q.is_quick(&ANN, POINT), "never ran");
         q.ran_a_read(&ANN, POINT, Duration::from_micros(40), 100);
         assert!(q.is_quick(&ANN, POINT));
@@ -262,8 +276,15 @@ mod tests {
     }
 
     #[test]
+    fn a_zero_quick_time_turns_quick_reads_off() {
+        let q = QuickReads::new(Duration::ZERO);
+        q.ran_a_read(&ANN, POINT, Duration::ZERO, 0);
+        assert!(!q.is_quick(&ANN, POINT));
+    }
+
+    #[test]
     fn quickness_belongs_to_one_user_at_one_database_and_schema() {
-        let q = QuickReads::default();
+        let q = QuickReads::new(QUICK_TIME);
         q.ran_a_read(&ANN, POINT, Duration::from_micros(40), 100);
         let elsewhere = [
             Place { user: "bob", ..ANN },
@@ -283,7 +304,7 @@ mod tests {
 
     #[test]
     fn long_texts_are_never_quick_and_each_user_is_bounded() {
-        let q = QuickReads::default();
+        let q = QuickReads::new(QUICK_TIME);
         let long = format!("SELECT 1 -- {}", "x".repeat(MAX_TEXT_BYTES));
         q.ran_a_read(&ANN, &long, Duration::from_micros(1), 1);
         assert!(!q.is_quick(&ANN, &long));
@@ -303,13 +324,13 @@ mod tests {
         assert!(q.is_quick(&bob, POINT), "another user's texts stay");
     }
 
-    /// A run that outlives [`QUICK_LIMIT`] is interrupted (DuckDB would scan for minutes); one
+    /// A run that outlives its limit (2 ms) is interrupted (DuckDB would scan for minutes); one
     /// that ends in time is not.
     #[test]
     fn the_watchdog_interrupts_a_run_past_its_limit_only() {
         let db = pond_duckling::Database::open(None, &[]).unwrap();
         let conn = db.connect().unwrap();
-        let q = QuickReads::default();
+        let q = QuickReads::new(QUICK_TIME);
 
         // In time at least once in twenty tries (a loaded machine may pause any one of them).
         let in_time = (0..20).any(|_| {

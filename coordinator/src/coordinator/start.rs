@@ -389,7 +389,7 @@ enum Quick {
         bytes: u64,
     },
     /// It is not (or no longer) one plain read, returned more than a quick read may, or ran
-    /// past [`QUICK_LIMIT`]: it runs on a blocking thread instead.
+    /// past its limit (`quick_reads::LIMIT_FACTOR`): it runs on a blocking thread instead.
     Declined,
 }
 

@@ -14,8 +14,8 @@
 
 use std::cell::RefCell;
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::{DataType, SchemaRef};
@@ -36,6 +36,10 @@ struct Shared {
     /// Whether an [`InterruptHandle`] interrupted the statement running now. DuckDB also
     /// reports an interrupt when a worker thread fails, so only this tells the two apart.
     interrupt_requested: AtomicBool,
+    /// The current operation, the one the newest [`InterruptHandle`] belongs to. Held while a
+    /// handle interrupts, so an interrupt through an earlier handle can never land on a later
+    /// operation's statement (a late cancel of a finished ingest on the `COMMIT` after it).
+    operation: Mutex<u64>,
     db: Arc<Database>,
 }
 
@@ -45,7 +49,7 @@ struct Shared {
 unsafe impl Send for Shared {}
 // SAFETY: through a shared `&Shared`, other threads only call `duckdb_interrupt` and
 // `duckdb_query_progress` (see `InterruptHandle`), which are thread-safe in DuckDB, and use an
-// atomic flag.
+// atomic flag and a mutex.
 unsafe impl Sync for Shared {}
 
 impl Drop for Shared {
@@ -59,11 +63,18 @@ impl Drop for Shared {
 #[derive(Clone)]
 pub struct InterruptHandle {
     conn: Arc<Shared>,
+    /// The operation this handle stops; once the connection started another, it stops nothing.
+    operation: u64,
 }
 
 impl InterruptHandle {
     /// Asks DuckDB to stop the connection's running query; it fails with an INTERRUPT error.
+    /// Does nothing once the connection started another operation (a newer handle).
     pub fn interrupt(&self) {
+        let current = self.conn.operation.lock().unwrap_or_else(PoisonError::into_inner);
+        if *current != self.operation {
+            return;
+        }
         self.conn.interrupt_requested.store(true, Ordering::SeqCst);
         // SAFETY: the connection is alive (we hold an Arc); duckdb_interrupt is thread-safe.
         unsafe { ffi::duckdb_interrupt(self.conn.raw) }
@@ -104,6 +115,7 @@ impl Connection {
             shared: Arc::new(Shared {
                 raw,
                 interrupt_requested: AtomicBool::new(false),
+                operation: Mutex::new(0),
                 db,
             }),
         }
@@ -114,9 +126,12 @@ impl Connection {
     /// this handle also stops statements that have not started yet (DuckDB itself forgets an
     /// interrupt that arrives between statements).
     pub fn interrupt_handle(&self) -> InterruptHandle {
+        let mut operation = self.shared.operation.lock().unwrap_or_else(PoisonError::into_inner);
+        *operation += 1;
         self.shared.interrupt_requested.store(false, Ordering::SeqCst);
         InterruptHandle {
             conn: Arc::clone(&self.shared),
+            operation: *operation,
         }
     }
 
@@ -334,6 +349,35 @@ mod tests {
         // A new operation's handle starts afresh.
         let _next = c.interrupt_handle();
         assert!(stmt.execute_streaming().unwrap().next_batch().unwrap().is_some());
+    }
+
+    /// An earlier operation's handle stops nothing later: not a statement that has not started
+    /// (Pond's flag), nor one that runs (DuckDB's interrupt).
+    #[test]
+    fn an_interrupt_through_an_earlier_handle_stops_nothing() {
+        let c = conn();
+        let earlier = c.interrupt_handle();
+        let current = c.interrupt_handle();
+        earlier.interrupt();
+        let mut stmt = c.prepare("SELECT 1").unwrap();
+        assert!(stmt.execute_streaming().unwrap().next_batch().unwrap().is_some());
+
+        let began = std::time::Instant::now();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            earlier.interrupt();
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            current.interrupt();
+        });
+        let mut stmt = c.prepare("SELECT count(*) FROM range(100000000000) a").unwrap();
+        let r = stmt.execute_streaming().and_then(|mut s| s.next_batch());
+        t.join().unwrap();
+        assert!(r.is_err(), "the current handle stops it");
+        assert!(
+            began.elapsed() >= std::time::Duration::from_millis(300),
+            "stopped after {:?}, by the earlier handle",
+            began.elapsed()
+        );
     }
 
     #[test]

@@ -66,7 +66,8 @@ pub struct CoordinatorConfig {
     pub max_result_bytes: Option<u64>,
     /// Run a read on the server's async worker that received it, with no hand-off to another
     /// thread, when its last run took at most this long (a point query), e.g. 1ms; 0s: never.
-    /// One that runs 8 times as long is interrupted and runs again on a blocking thread.
+    /// One that runs 8 times as long (at most an hour) is interrupted and runs again on a
+    /// blocking thread.
     #[arg(long, env = "POND_QUICK_READ_TIME", default_value = "250us", value_parser = humantime::parse_duration)]
     pub quick_read_time: Duration,
     /// Statements of one user that run at once; more wait their turn.

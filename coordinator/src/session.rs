@@ -431,6 +431,11 @@ impl Session {
             let s = self.state.lock();
             (s.settings.clone(), s.settings_version)
         };
+        // A new operation: a cancel that reached the connection's last statement after it ended
+        // left its flag set, and would refuse every setting here (only logged below).
+        if !settings.is_empty() {
+            drop(conn.interrupt_handle());
+        }
         for (key, text) in &settings {
             // One that no longer applies (its schema dropped since) is left as DuckDB leaves it.
             let applied = pond_duckling::prepare_checked(conn, text, &pond_duckling::any_kind)
@@ -970,6 +975,25 @@ mod tests {
             setting(&session.acquire(&Access::Fresh).unwrap(), "default_null_order"),
             "NULLS_LAST"
         );
+    }
+
+    /// A cancel that reached the session's connection after its statement ended leaves the
+    /// interrupt flag set: the settings the next acquire brings it up to still apply.
+    #[test]
+    fn a_late_cancel_does_not_refuse_the_sessions_settings() {
+        let (_dir, session) = session();
+        run(&session, &Access::Any, "SET TimeZone = 'Asia/Tokyo'");
+        let own = session.acquire(&Access::Own).unwrap();
+        let late = own.interrupt_handle();
+        drop(own);
+        // Changed on another connection while the session's own is held: the own one is behind.
+        let held = session.acquire(&Access::Own).unwrap();
+        run(&session, &Access::Any, "SET TimeZone = 'America/Lima'");
+        drop(held);
+        late.interrupt();
+        let own = session.acquire(&Access::Own).unwrap();
+        assert!(matches!(own, ConnGuard::Session { .. }));
+        assert_eq!(setting(&own, "TimeZone"), "America/Lima");
     }
 
     /// A statement on temporary objects gets the session's connection once a call lets go of

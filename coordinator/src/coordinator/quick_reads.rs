@@ -37,6 +37,8 @@ pub const QUICK_BYTES: u64 = 64 * 1024;
 /// A quick run still going after this many times the quick time (2 ms at the default 250 µs)
 /// is interrupted, to run again on a blocking thread: a text quick once may have become slow.
 pub const LIMIT_FACTOR: u32 = 8;
+/// The longest a quick run is let go on, whatever `--quick-read-time` says.
+const MAX_LIMIT: Duration = Duration::from_secs(3600);
 /// How often the watchdog looks at the quick runs going on.
 const WATCH_TICK: Duration = Duration::from_millis(2);
 /// The watchdog sleeps until woken once no quick run started for this long.
@@ -65,6 +67,8 @@ impl Place<'_> {
 pub struct QuickReads {
     /// The longest a run may take and its text still count as quick; zero: none is.
     quick_time: Duration,
+    /// When the watchdog interrupts a quick run.
+    limit: Duration,
     texts: Mutex<HashMap<String, HashSet<String>>>,
     watchdog: Arc<Watchdog>,
     /// Statements run on an async worker.
@@ -79,6 +83,7 @@ impl QuickReads {
     pub fn new(quick_time: Duration) -> Self {
         Self {
             quick_time,
+            limit: quick_time.saturating_mul(LIMIT_FACTOR).min(MAX_LIMIT),
             texts: Default::default(),
             watchdog: Default::default(),
             ran: Default::default(),
@@ -151,7 +156,7 @@ impl QuickReads {
         w.last_start = now;
         w.runs.push(Run {
             id,
-            deadline: now + self.quick_time * LIMIT_FACTOR,
+            deadline: now + self.limit,
             interrupt,
             fired: false,
         });
@@ -280,6 +285,15 @@ mod tests {
         let q = QuickReads::new(Duration::ZERO);
         q.ran_a_read(&ANN, POINT, Duration::ZERO, 0);
         assert!(!q.is_quick(&ANN, POINT));
+    }
+
+    #[test]
+    fn a_huge_quick_time_gives_a_bounded_limit() {
+        let q = QuickReads::new(Duration::MAX);
+        assert_eq!(q.limit, MAX_LIMIT);
+        let db = pond_duckling::Database::open(None, &[]).unwrap();
+        let conn = db.connect().unwrap();
+        assert!(!q.watch(conn.interrupt_handle()).unwrap().end());
     }
 
     #[test]

@@ -107,7 +107,7 @@ reference="$(command -v sqlite_flightsql_server || true)"
 [ -n "$reference" ] || reference="$HOME/go/bin/sqlite_flightsql_server"
 if [ ! -x "$reference" ]; then
   run_pond "$work/pond.json"
-  echo "no sqlite_flightsql_server installed (k6/install-reference.sh builds it): no reference figures"
+  echo "no sqlite_flightsql_server installed (the test command builds it: tests/go-tool.sh): no reference figures"
   exit 0
 fi
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"

@@ -33,7 +33,9 @@ fi
 step "k6 Flight SQL load test (30-second smoke, then 10 seconds of point queries)"
 k6/run.sh --smoke
 # The point queries' reference server; without it (no Go module proxy) they run without ratios.
-k6/install-reference.sh || echo "the reference Flight SQL server could not be built: no ratios"
+tests/go-tool.sh sqlite_flightsql_server \
+  github.com/apache/arrow-go/v18/arrow/flight/flightsql/example/cmd/sqlite_flightsql_server@v18.9.0 \
+  || echo "the reference Flight SQL server could not be built: no ratios"
 k6/run.sh --point --smoke
 
 step "Helm chart (lint, template, Kubernetes schema validation)"

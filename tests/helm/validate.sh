@@ -6,7 +6,7 @@
 #     fields fail) by kubernetes-validate from PyPI, which ships the schemas, for the oldest
 #     Kubernetes the chart supports and the newest the validator knows;
 #   - a few assertions on the rendered manifests, and values that must be refused.
-# Installs Helm (tests/helm/install-helm.sh, Go module proxy) and kubernetes-validate (a venv of
+# Installs Helm (tests/go-tool.sh, Go module proxy) and kubernetes-validate (a venv of
 # its own, $POND_HELM_VENV, default ~/.cache/pond-helm-venv) on first run.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -16,7 +16,7 @@ full=tests/helm/values-full.yaml
 kube_versions=(1.27.0 1.37.0)
 validator_version=1.37.0
 
-tests/helm/install-helm.sh
+tests/go-tool.sh helm helm.sh/helm/v4/cmd/helm@v4.3.2 "${HELM_BIN:-$HOME/go/bin/helm}"
 helm="$(command -v helm || echo "${HELM_BIN:-$HOME/go/bin/helm}")"
 
 venv="${POND_HELM_VENV:-$HOME/.cache/pond-helm-venv}"
